@@ -1,0 +1,67 @@
+/**
+ * What every command shares: resolving the lake directory, opening the engine, and turning
+ * errors into one sentence on stderr with a non-zero exit code.
+ */
+import pc from "picocolors";
+import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
+import { Lake } from "../lib/lake/lake.ts";
+import { defaultLakeDir } from "../lib/lake/layout.ts";
+import { Engine } from "../lib/sql/engine.ts";
+
+/** Global options (before the subcommand). */
+export interface GlobalOptions {
+  lake?: string;
+  verbose?: boolean;
+}
+
+/** The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir. */
+export function lakeDir(g: GlobalOptions): string {
+  return g.lake ?? defaultLakeDir();
+}
+
+/** Opens an engine and the lake; the caller closes the engine. */
+export async function openLake(
+  g: GlobalOptions,
+  create: boolean,
+  engineOptions: Parameters<typeof Engine.open>[0] = {},
+): Promise<{ engine: Engine; lake: Lake }> {
+  const engine = await Engine.open(engineOptions);
+  try {
+    const lake = await Lake.open(engine, lakeDir(g), { create });
+    return { engine, lake };
+  } catch (e) {
+    engine.close();
+    throw e;
+  }
+}
+
+/** Prints an error as one line (a stack only with --verbose) and returns its exit code. */
+export function reportError(e: unknown, verbose: boolean): number {
+  if (e instanceof UserError) {
+    process.stderr.write(`${pc.red("error:")} ${e.message}\n`);
+    if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`${pc.red("error:")} ${messageOf(e).split("\n")[0]}\n`);
+  if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  else process.stderr.write("(run with --verbose for details)\n");
+  return ExitCode.internal;
+}
+
+/** Formats a byte count as B, kB, MB, GB (SI, as `ls -h --si`). */
+export function bytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = n;
+  let u = -1;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+/** Formats an integer with thousands separators. */
+export function count(n: number): string {
+  return n.toLocaleString("en-US");
+}

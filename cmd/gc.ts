@@ -1,0 +1,29 @@
+/** `tracelake gc [--dry-run] [--grace SECONDS]`: deletes files no live catalog row needs. */
+import { ExitCode, UserError } from "../lib/errors.ts";
+import { collectGarbage, DEFAULT_GRACE_MS } from "../lib/partitions/gc.ts";
+import { bytes, type GlobalOptions, openLake } from "./common.ts";
+
+/** Options of `gc`. */
+export interface GcCommandOptions {
+  dryRun?: boolean;
+  grace?: string;
+}
+
+/** Runs the command; returns the exit code. */
+export async function gcCommand(opts: GcCommandOptions, g: GlobalOptions): Promise<number> {
+  const graceMs = opts.grace === undefined ? DEFAULT_GRACE_MS : Number(opts.grace) * 1000;
+  if (!Number.isFinite(graceMs) || graceMs < 0) throw new UserError(`--grace takes seconds, got ${opts.grace}`);
+  const { engine, lake } = await openLake(g, false);
+  try {
+    const r = await collectGarbage(engine, lake, { dryRun: opts.dryRun, graceMs });
+    for (const i of r.items)
+      process.stdout.write(`${opts.dryRun ? "would delete" : "deleted"} ${i.path} (${bytes(i.bytes)}): ${i.why}\n`);
+    for (const n of r.notes) process.stdout.write(`note: ${n}\n`);
+    process.stdout.write(
+      `${opts.dryRun ? "would free" : "freed"} ${bytes(r.freedBytes)} in ${r.items.length} item${r.items.length === 1 ? "" : "s"}\n`,
+    );
+    return ExitCode.ok;
+  } finally {
+    engine.close();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * `tracelake ingest FILE... | -`: imports traces into the lake and prints what happened.
+ */
+import { SingleBar } from "cli-progress";
+import pc from "picocolors";
+import { ExitCode } from "../lib/errors.ts";
+import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
+import { bytes, count, type GlobalOptions, openLake, reportError } from "./common.ts";
+
+/** Options of `ingest`. */
+export interface IngestCommandOptions {
+  force?: boolean;
+  json?: boolean;
+  batchMb?: string;
+}
+
+const DEST_LABEL: Record<string, string> = {
+  cpu: "thread events (cpu streams)",
+  log: "log entries (log stream)",
+  metrics: "measures (metrics stream)",
+  metadata: "process/thread names and properties",
+  skipped: "skipped",
+};
+
+/** Runs the command; returns the exit code. */
+export async function ingestCommand(files: string[], opts: IngestCommandOptions, g: GlobalOptions): Promise<number> {
+  const { engine, lake } = await openLake(g, true);
+  let exit: number = ExitCode.ok;
+  const batchBytes = opts.batchMb ? Math.max(1, Number(opts.batchMb)) * 1024 * 1024 : undefined;
+  try {
+    for (const f of files) {
+      const bar =
+        process.stderr.isTTY && !opts.json
+          ? new SingleBar({
+              format: `${f} [{bar}] {percentage}% | {value}/{total} MB`,
+              stream: process.stderr,
+              hideCursor: true,
+              clearOnComplete: true,
+            })
+          : null;
+      let started = false;
+      try {
+        const s = await ingest(engine, lake, f, {
+          force: opts.force,
+          batchBytes,
+          onProgress: (read, total) => {
+            if (!bar || total === null || total < 32 * 1024 * 1024) return;
+            if (!started) {
+              bar.start(Math.round(total / 1e6), 0);
+              started = true;
+            }
+            bar.update(Math.round(read / 1e6));
+          },
+        });
+        if (started) bar?.stop();
+        if (opts.json) process.stdout.write(`${JSON.stringify(s)}\n`);
+        else process.stdout.write(render(s, lake.root));
+      } catch (e) {
+        if (started) bar?.stop();
+        exit = reportError(e, g.verbose ?? false);
+      }
+    }
+  } finally {
+    engine.close();
+  }
+  return exit;
+}
+
+/** Renders a summary as text. */
+export function render(s: IngestSummary, lakeRoot: string): string {
+  const out: string[] = [];
+  if (s.duplicate) {
+    out.push(
+      `${pc.yellow("already ingested:")} ${s.source} has the same content (sha256 ${s.contentHash.slice(0, 12)}…) as ingest ${s.ingestId} of ${s.duplicateOfTime}; nothing written (use --force to ingest it again as new processes)`,
+    );
+    return `${out.join("\n")}\n`;
+  }
+  const mbs = s.seconds > 0 ? s.contentBytes / 1e6 / s.seconds : 0;
+  out.push(
+    `${pc.green("ingested")} ${s.source} (${s.format}) into ${lakeRoot} in ${s.seconds.toFixed(2)} s: ${bytes(s.contentBytes)}${s.bytesRead !== s.contentBytes ? ` (${bytes(s.bytesRead)} read)` : ""} at ${mbs.toFixed(1)} MB/s`,
+  );
+  out.push(
+    `  ${count(s.processes)} processes, ${count(s.threads)} threads, ${count(s.streams)} streams, ${count(s.blocks)} blocks (${bytes(s.blobBytes)} of Parquet)`,
+  );
+  const skipped = s.phases.filter((p) => p.dest === "skipped").reduce((n, p) => n + p.count, 0);
+  out.push(
+    `  events: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
+  );
+  const imported = s.phases.filter((p) => p.dest !== "skipped");
+  if (imported.length > 0) {
+    out.push("  phase  events      went to");
+    for (const p of imported.sort((a, b) => a.ph.localeCompare(b.ph))) {
+      out.push(`  ${p.ph.padEnd(5)}  ${count(p.count).padStart(10)}  ${DEST_LABEL[p.dest] ?? p.dest}`);
+    }
+  }
+  const sk = s.phases.filter((p) => p.dest === "skipped");
+  if (sk.length > 0) {
+    out.push("  skipped:");
+    for (const p of sk) {
+      const ph = p.ph ? `ph ${JSON.stringify(p.ph)}: ` : "";
+      out.push(`    ${count(p.count).padStart(10)}  ${ph}${p.reason}`);
+    }
+  }
+  for (const w of s.warnings) out.push(`  ${pc.yellow("warning:")} ${w}`);
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,113 @@
+/**
+ * `tracelake query "SQL"`: runs SQL over the lake and prints the result as a table, CSV, JSON
+ * or NDJSON, or writes it to a file with `-o` (format from the extension, via DuckDB's COPY).
+ */
+import { extname, resolve } from "node:path";
+import { ExitCode, UserError } from "../lib/errors.ts";
+import { sqlString } from "../lib/sql/engine.ts";
+import { type Column, csvLine, formatTable, ndjsonLine, type OutputFormat } from "../lib/sql/format.ts";
+import { openQuerySession, runStatements } from "../lib/sql/query.ts";
+import { count, type GlobalOptions, openLake } from "./common.ts";
+import { Stdout } from "./output.ts";
+
+/** Options of `query`. */
+export interface QueryCommandOptions {
+  format?: string;
+  output?: string;
+  maxRows?: string;
+}
+
+const FORMATS: OutputFormat[] = ["table", "csv", "json", "ndjson"];
+
+const COPY_FORMATS: Record<string, string> = {
+  ".parquet": "FORMAT parquet",
+  ".csv": "FORMAT csv, HEADER true",
+  ".json": "FORMAT json, ARRAY true",
+  ".ndjson": "FORMAT json",
+  ".jsonl": "FORMAT json",
+};
+
+/** Runs the command; returns the exit code. */
+export async function queryCommand(sql: string, opts: QueryCommandOptions, g: GlobalOptions): Promise<number> {
+  const format = (opts.format ?? (process.stdout.isTTY ? "table" : "csv")) as OutputFormat;
+  if (!FORMATS.includes(format)) {
+    throw new UserError(`unknown --format ${opts.format}; use one of ${FORMATS.join(", ")}`);
+  }
+  const maxRows = opts.maxRows ? Number(opts.maxRows) : 100;
+  if (!Number.isInteger(maxRows) || maxRows < 0)
+    throw new UserError(`--max-rows must be a whole number, got ${opts.maxRows}`);
+  const { engine, lake } = await openLake(g, false);
+  try {
+    await openQuerySession(engine, lake);
+    if (opts.output) {
+      const ext = extname(opts.output).toLowerCase();
+      const copy = COPY_FORMATS[ext];
+      if (!copy) {
+        throw new UserError(
+          `cannot tell the output format of ${opts.output}; use a .parquet, .csv, .json or .ndjson file name`,
+        );
+      }
+      const body = sql.trim().replace(/;+\s*$/, "");
+      if (body.includes(";")) throw new UserError("-o takes a single SELECT statement");
+      const n = await engine
+        .rows<{ Count: bigint }>(`COPY (${body}) TO ${sqlString(resolve(opts.output))} (${copy})`)
+        .catch((e) => {
+          throw new UserError(String(e instanceof Error ? e.message : e), ExitCode.sql);
+        });
+      process.stderr.write(`wrote ${count(Number(n[0]?.Count ?? 0))} rows to ${opts.output}\n`);
+      return ExitCode.ok;
+    }
+    const out = new Stdout();
+    for await (const st of runStatements(engine, sql)) {
+      if (st.empty) {
+        for await (const _ of st.chunks()) {
+          // drain
+        }
+        continue;
+      }
+      await printResult(out, format, st.columns, st.chunks(), maxRows);
+      if (out.closed) break;
+    }
+    return ExitCode.ok;
+  } finally {
+    engine.close();
+  }
+}
+
+async function printResult(
+  out: Stdout,
+  format: OutputFormat,
+  columns: Column[],
+  chunks: AsyncIterable<unknown[][]>,
+  maxRows: number,
+): Promise<void> {
+  if (format === "table") {
+    const shown: unknown[][] = [];
+    let total = 0;
+    for await (const rows of chunks) {
+      for (const r of rows) {
+        if (shown.length < maxRows) shown.push(r);
+        total++;
+      }
+    }
+    await out.write(formatTable(columns, shown, { totalRows: total }));
+    return;
+  }
+  if (format === "csv") await out.write(csvLine(columns.map((c) => c.name)));
+  if (format === "json") await out.write("[");
+  let first = true;
+  for await (const rows of chunks) {
+    let buf = "";
+    for (const r of rows) {
+      if (format === "csv") buf += csvLine(r);
+      else if (format === "ndjson") buf += ndjsonLine(columns, r);
+      else {
+        buf += (first ? "\n" : ",\n") + ndjsonLine(columns, r).slice(0, -1);
+        first = false;
+      }
+    }
+    await out.write(buf);
+    if (out.closed) return;
+  }
+  if (format === "json") await out.write(first ? "]\n" : "\n]\n");
+}

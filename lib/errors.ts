@@ -1,0 +1,63 @@
+/**
+ * Typed errors that lib/ throws and cmd/ turns into one sentence and a non-zero exit code.
+ * A `UserError` message is written for the user: it names the input and says what to do.
+ */
+
+/** Exit codes used by the CLI (sysexits.h where one fits). */
+export const ExitCode = {
+  ok: 0,
+  /** Bad input data or arguments (EX_DATAERR). */
+  badInput: 65,
+  /** Missing or unreadable input file (EX_NOINPUT). */
+  noInput: 66,
+  /** The lake cannot be used: locked, too new, not writable (EX_CANTCREAT / EX_TEMPFAIL). */
+  lake: 73,
+  /** A SQL error in the user's query. */
+  sql: 1,
+  /** Anything unexpected. */
+  internal: 70,
+} as const;
+
+/** An error the user caused or can fix; `message` is the sentence shown. */
+export class UserError extends Error {
+  /**
+   * @param message one sentence naming the input and what to do.
+   * @param exitCode process exit code the CLI uses.
+   */
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.badInput,
+  ) {
+    super(message);
+    this.name = "UserError";
+  }
+}
+
+/** The input could not be read or is not a supported trace. */
+export class InputError extends UserError {
+  constructor(message: string, exitCode: number = ExitCode.badInput) {
+    super(message, exitCode);
+    this.name = "InputError";
+  }
+}
+
+/** The lake directory cannot be opened as asked (locked, newer version, not a lake...). */
+export class LakeError extends UserError {
+  constructor(message: string) {
+    super(message, ExitCode.lake);
+    this.name = "LakeError";
+  }
+}
+
+/** A query failed in DuckDB; the message is DuckDB's. */
+export class SqlError extends UserError {
+  constructor(message: string) {
+    super(message, ExitCode.sql);
+    this.name = "SqlError";
+  }
+}
+
+/** Returns the message of any thrown value. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,573 @@
+/**
+ * Streaming framer for the Chrome Trace Event Format container.
+ *
+ * It reads the bytes of a trace in chunks and hands every event object of the event array
+ * to a sink as one line of NDJSON, without parsing the events themselves (DuckDB's JSON reader
+ * does that, in parallel, in `chrome_json.ts`). Memory is bounded by the batch size plus the
+ * largest event allowed, never by the input size.
+ *
+ * Container rules (Trace Event Format, "JSON Array Format" and "JSON Object Format"; Perfetto's
+ * `src/trace_processor/importers/json/json_trace_tokenizer.cc`, see reference/perfetto.md §5):
+ * - the bare array form `[ {...}, ... ]`, whose closing `]` may be missing (Chrome writes an
+ *   unterminated array when tracing stops abruptly; trace_processor accepts it);
+ * - the object form `{"traceEvents": [...], "metadata": {...}, "displayTimeUnit": ..., ...}`:
+ *   `traceEvents` holds the events, `metadata` is captured as JSON text, every other key is
+ *   skipped and named in the result (e.g. `systemTraceEvents`, `stackFrames`, `samples`);
+ * - trailing commas and whitespace between elements are tolerated; an element that is not an
+ *   object is counted and skipped.
+ *
+ * Raw newlines inside an event (pretty-printed input, or an invalid raw control character in a
+ * string) are replaced by spaces so that each event is exactly one NDJSON line.
+ */
+
+/** Outcome of framing a whole input. Counts are events (array elements); sizes are bytes. */
+export interface FramerResult {
+  /** `array` for a bare event array, `object` for `{"traceEvents": [...]}`. */
+  form: "array" | "object";
+  /** Event objects handed to the sink. */
+  events: number;
+  /** Array elements that were not objects (numbers, strings, arrays, null), skipped. */
+  nonObjectElements: number;
+  /** Events larger than `maxEventBytes`, skipped. */
+  oversizedEvents: number;
+  /** 1 when the input ended inside an event (that event is dropped), else 0. */
+  truncatedEvents: number;
+  /** The event array had no closing `]` (accepted, as trace_processor does). */
+  unterminatedArray: boolean;
+  /** The object form ended before its closing `}` (accepted best-effort). */
+  unterminatedObject: boolean;
+  /** The `metadata` value of the object form as JSON text, when present and not too large. */
+  metadataJson: string | null;
+  /** The `displayTimeUnit` value (a display hint only: `ts` is always µs). */
+  displayTimeUnit: string | null;
+  /** Other top-level keys of the object form, skipped (e.g. `systemTraceEvents`). */
+  skippedKeys: string[];
+  /** Bytes after the end of the trace that were ignored. */
+  trailingBytes: number;
+}
+
+/** Thrown when the input is not a Chrome JSON trace container at all. */
+export class NotChromeJsonError extends Error {}
+
+/** Receives NDJSON batches: `bytes` holds whole lines, each ending in `\n`. */
+export type BatchSink = (bytes: Uint8Array, events: number) => void;
+
+enum S {
+  Start = 0,
+  ObjExpectKey = 1,
+  ObjKey = 2,
+  ObjColon = 3,
+  ObjValueStart = 4,
+  Value = 5,
+  Arr = 6,
+  Elem = 7,
+  SkipElem = 8,
+  Done = 9,
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const NL = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+
+function isWs(b: number): boolean {
+  return b === SPACE || b === NL || b === CR || b === 0x09;
+}
+
+const MAX_METADATA_BYTES = 16 * 1024 * 1024;
+
+/** Name of the key the framer prepends to every event: its 0-based position in the array. */
+export const SEQ_KEY = "__seq";
+
+// Byte classes for the hot loop. Inside a string: quote, backslash, raw line break.
+const C_QUOTE = 1;
+const C_BACKSLASH = 2;
+const C_LINEBREAK = 3;
+// Outside a string: quote, opening and closing bracket, raw line break.
+const C_OPEN = 4;
+const C_CLOSE = 5;
+const STRING_CLASS = new Uint8Array(256);
+STRING_CLASS[QUOTE] = C_QUOTE;
+STRING_CLASS[BACKSLASH] = C_BACKSLASH;
+STRING_CLASS[NL] = C_LINEBREAK;
+STRING_CLASS[CR] = C_LINEBREAK;
+const STRUCT_CLASS = new Uint8Array(256);
+STRUCT_CLASS[QUOTE] = C_QUOTE;
+STRUCT_CLASS[LBRACE] = C_OPEN;
+STRUCT_CLASS[LBRACKET] = C_OPEN;
+STRUCT_CLASS[RBRACE] = C_CLOSE;
+STRUCT_CLASS[RBRACKET] = C_CLOSE;
+STRUCT_CLASS[NL] = C_LINEBREAK;
+STRUCT_CLASS[CR] = C_LINEBREAK;
+
+const SEQ_PREFIX = new TextEncoder().encode(`{"${SEQ_KEY}":`);
+
+/**
+ * Incremental framer. Call `push(chunk)` for each chunk of the decompressed input (the chunk
+ * may be modified in place), then `end()` once.
+ */
+export class ChromeJsonFramer {
+  private state: S = S.Start;
+  private form: "array" | "object" | null = null;
+  private out: Uint8Array;
+  private outLen = 0;
+  private outEvents = 0;
+  /** Position in `out` where the event being copied began. */
+  private outElemStart = 0;
+  private depth = 0;
+  private inString = false;
+  private escape = false;
+  private sawBom = 0;
+  /** Position of the current element in the event array (0-based). */
+  private seq = 0;
+  /** Position in `out` of the comma that ends the current element's seq prefix. */
+  private seqComma = 0;
+  private key: number[] = [];
+  private valueCapture: number[] | null = null;
+  private valueKey = "";
+  private valueIsScalar = false;
+  private readonly result: FramerResult = {
+    form: "array",
+    events: 0,
+    nonObjectElements: 0,
+    oversizedEvents: 0,
+    truncatedEvents: 0,
+    unterminatedArray: false,
+    unterminatedObject: false,
+    metadataJson: null,
+    displayTimeUnit: null,
+    skippedKeys: [],
+    trailingBytes: 0,
+  };
+
+  /**
+   * @param sink receives a batch whenever at least `batchBytes` of NDJSON are ready, and the
+   *   rest at `end()`. The bytes are only valid during the call.
+   * @param batchBytes target batch size in bytes.
+   * @param maxEventBytes events larger than this (bytes of JSON text) are skipped and counted.
+   */
+  constructor(
+    private readonly sink: BatchSink,
+    private readonly batchBytes = 64 * 1024 * 1024,
+    private readonly maxEventBytes = 32 * 1024 * 1024,
+  ) {
+    this.out = new Uint8Array(Math.min(batchBytes, 8 * 1024 * 1024) + 1024);
+  }
+
+  /** Feeds one chunk. Throws NotChromeJsonError when the first bytes are not `[` or `{`. */
+  push(chunk: Uint8Array): void {
+    let i = 0;
+    const n = chunk.length;
+    // elemStart: where the current element's bytes begin in this chunk (-1: not copying).
+    let elemStart = this.state === S.Elem ? 0 : -1;
+    while (i < n) {
+      switch (this.state) {
+        case S.Elem: {
+          // Hot loop: scan one event object, tracking strings and nesting depth, with byte
+          // class tables so that runs of ordinary bytes cost one load and compare each.
+          let depth = this.depth;
+          let inString = this.inString;
+          let complete = false;
+          if (this.escape) {
+            // The previous chunk ended on a backslash inside a string: skip the escaped byte.
+            this.escape = false;
+            i++;
+          }
+          while (i < n) {
+            if (inString) {
+              let c = 0;
+              // biome-ignore lint/suspicious/noAssignInExpressions: the hot loop of the framer
+              while (i < n && (c = STRING_CLASS[chunk[i] as number] as number) === 0) i++;
+              if (i >= n) break;
+              if (c === C_QUOTE) {
+                inString = false;
+                i++;
+              } else if (c === C_BACKSLASH) {
+                i += 2;
+                if (i > n) {
+                  this.escape = true;
+                  i = n;
+                }
+              } else {
+                chunk[i] = SPACE;
+                i++;
+              }
+            } else {
+              let c = 0;
+              // biome-ignore lint/suspicious/noAssignInExpressions: the hot loop of the framer
+              while (i < n && (c = STRUCT_CLASS[chunk[i] as number] as number) === 0) i++;
+              if (i >= n) break;
+              i++;
+              if (c === C_QUOTE) inString = true;
+              else if (c === C_OPEN) depth++;
+              else if (c === C_CLOSE) {
+                if (--depth === 0) {
+                  complete = true;
+                  break;
+                }
+              } else chunk[i - 1] = SPACE;
+            }
+          }
+          this.depth = depth;
+          this.inString = inString;
+          this.append(chunk, elemStart < 0 ? 0 : elemStart, i);
+          if (this.outLen - this.outElemStart > this.maxEventBytes) {
+            this.outLen = this.outElemStart;
+            this.state = complete ? S.Arr : S.SkipElem;
+            this.result.oversizedEvents++;
+            this.seq++;
+            elemStart = -1;
+            break;
+          }
+          if (complete) {
+            this.finishElement();
+            this.state = S.Arr;
+            elemStart = -1;
+            if (this.outLen >= this.batchBytes) this.flush();
+          }
+          break;
+        }
+        case S.SkipElem: {
+          // An oversized event: scan to its end without copying.
+          let depth = this.depth;
+          let inString = this.inString;
+          let esc = this.escape;
+          for (; i < n; i++) {
+            const b = chunk[i] as number;
+            if (inString) {
+              if (esc) esc = false;
+              else if (b === BACKSLASH) esc = true;
+              else if (b === QUOTE) inString = false;
+            } else if (b === QUOTE) inString = true;
+            else if (b === LBRACE || b === LBRACKET) depth++;
+            else if (b === RBRACE || b === RBRACKET) {
+              if (--depth === 0) {
+                i++;
+                this.state = S.Arr;
+                break;
+              }
+            }
+          }
+          this.depth = depth;
+          this.inString = inString;
+          this.escape = esc;
+          break;
+        }
+        case S.Arr: {
+          const b = chunk[i] as number;
+          if (b === LBRACE) {
+            this.state = S.Elem;
+            this.depth = 0;
+            this.inString = false;
+            this.escape = false;
+            this.outElemStart = this.outLen;
+            this.writeSeqPrefix();
+            // The prefix replaces the opening brace, which the Elem loop still counts.
+            this.depth = 1;
+            i++;
+            elemStart = i;
+          } else if (b === RBRACKET) {
+            this.state = this.form === "object" ? S.ObjExpectKey : S.Done;
+            i++;
+          } else if (b === COMMA || isWs(b)) {
+            i++;
+          } else {
+            // A non-object element: skip it as a generic value.
+            this.result.nonObjectElements++;
+            this.seq++;
+            this.beginValue("", null);
+          }
+          break;
+        }
+        case S.Value: {
+          i = this.scanValue(chunk, i);
+          break;
+        }
+        case S.Start: {
+          const b = chunk[i] as number;
+          if (this.sawBom < 3 && i === this.sawBom && (b === 0xef || b === 0xbb || b === 0xbf)) {
+            this.sawBom++;
+            i++;
+          } else if (isWs(b)) i++;
+          else if (b === LBRACKET) {
+            this.form = "array";
+            this.result.form = "array";
+            this.state = S.Arr;
+            i++;
+          } else if (b === LBRACE) {
+            this.form = "object";
+            this.result.form = "object";
+            this.state = S.ObjExpectKey;
+            i++;
+          } else {
+            throw new NotChromeJsonError(
+              `expected '[' or '{' at the start of a Chrome JSON trace, found ${describeByte(b)}`,
+            );
+          }
+          break;
+        }
+        case S.ObjExpectKey: {
+          const b = chunk[i] as number;
+          if (b === QUOTE) {
+            this.key = [];
+            this.escape = false;
+            this.state = S.ObjKey;
+          } else if (b === RBRACE) {
+            this.state = S.Done;
+          } else if (!(b === COMMA || isWs(b))) {
+            throw new NotChromeJsonError(`expected a key in the trace object, found ${describeByte(b)}`);
+          }
+          i++;
+          break;
+        }
+        case S.ObjKey: {
+          const b = chunk[i] as number;
+          i++;
+          if (this.escape) {
+            this.escape = false;
+            this.key.push(b);
+          } else if (b === BACKSLASH) this.escape = true;
+          else if (b === QUOTE) this.state = S.ObjColon;
+          else if (this.key.length < 256) this.key.push(b);
+          break;
+        }
+        case S.ObjColon: {
+          const b = chunk[i] as number;
+          if (b === COLON) this.state = S.ObjValueStart;
+          else if (!isWs(b)) {
+            throw new NotChromeJsonError(`expected ':' after a key, found ${describeByte(b)}`);
+          }
+          i++;
+          break;
+        }
+        case S.ObjValueStart: {
+          const b = chunk[i] as number;
+          if (isWs(b)) {
+            i++;
+            break;
+          }
+          const key = new TextDecoder().decode(new Uint8Array(this.key));
+          if (key === "traceEvents" && b === LBRACKET) {
+            this.state = S.Arr;
+            i++;
+          } else if (key === "metadata" || key === "displayTimeUnit") {
+            this.beginValue(key, []);
+          } else {
+            this.result.skippedKeys.push(key);
+            this.beginValue(key, null);
+          }
+          break;
+        }
+        case S.Done: {
+          const b = chunk[i] as number;
+          if (!isWs(b)) this.result.trailingBytes++;
+          i++;
+          break;
+        }
+      }
+    }
+  }
+
+  /** Ends the input, flushes the last batch and returns what was seen. */
+  end(): FramerResult {
+    switch (this.state) {
+      case S.Start:
+        throw new NotChromeJsonError("the input is empty");
+      case S.Elem:
+      case S.SkipElem:
+        if (this.state === S.Elem) this.outLen = this.outElemStart;
+        this.result.truncatedEvents = 1;
+        this.result.unterminatedArray = true;
+        if (this.form === "object") this.result.unterminatedObject = true;
+        break;
+      case S.Arr:
+        this.result.unterminatedArray = true;
+        if (this.form === "object") this.result.unterminatedObject = true;
+        break;
+      case S.Done:
+        break;
+      case S.Value:
+        if (this.valueIsScalar && this.form === "object") {
+          this.endValue();
+        }
+        this.result.unterminatedObject = this.form === "object";
+        break;
+      default:
+        this.result.unterminatedObject = this.form === "object";
+    }
+    this.flush();
+    return this.result;
+  }
+
+  private beginValue(key: string, capture: number[] | null): void {
+    this.state = S.Value;
+    this.valueKey = key;
+    this.valueCapture = capture;
+    this.depth = 0;
+    this.inString = false;
+    this.escape = false;
+    this.valueIsScalar = false;
+  }
+
+  /** Scans a generic JSON value (object, array, string or scalar), capturing it if asked. */
+  private scanValue(chunk: Uint8Array, start: number): number {
+    const n = chunk.length;
+    let i = start;
+    let depth = this.depth;
+    let inString = this.inString;
+    let esc = this.escape;
+    let done = false;
+    for (; i < n; i++) {
+      const b = chunk[i] as number;
+      if (inString) {
+        if (esc) esc = false;
+        else if (b === BACKSLASH) esc = true;
+        else if (b === QUOTE) {
+          inString = false;
+          if (depth === 0) {
+            i++;
+            done = true;
+            this.capture(chunk, start, i);
+            break;
+          }
+        }
+        continue;
+      }
+      if (b === QUOTE) inString = true;
+      else if (b === LBRACE || b === LBRACKET) depth++;
+      else if (b === RBRACE || b === RBRACKET) {
+        if (depth === 0) {
+          // End of a scalar value at the closing bracket of the container: do not consume it.
+          done = true;
+          this.capture(chunk, start, i);
+          break;
+        }
+        if (--depth === 0) {
+          i++;
+          done = true;
+          this.capture(chunk, start, i);
+          break;
+        }
+      } else if (depth === 0 && b === COMMA) {
+        done = true;
+        this.capture(chunk, start, i);
+        break;
+      } else if (depth === 0 && !isWs(b)) this.valueIsScalar = true;
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escape = esc;
+    if (done) this.endValue();
+    else this.capture(chunk, start, n);
+    return i;
+  }
+
+  private capture(chunk: Uint8Array, from: number, to: number): void {
+    const c = this.valueCapture;
+    if (c === null) return;
+    if (c.length + (to - from) > MAX_METADATA_BYTES) {
+      this.valueCapture = null;
+      return;
+    }
+    for (let k = from; k < to; k++) c.push(chunk[k] as number);
+  }
+
+  private endValue(): void {
+    const c = this.valueCapture;
+    if (c !== null) {
+      const text = new TextDecoder().decode(new Uint8Array(c)).trim();
+      if (this.valueKey === "metadata") this.result.metadataJson = text;
+      else if (this.valueKey === "displayTimeUnit") {
+        try {
+          const v: unknown = JSON.parse(text);
+          this.result.displayTimeUnit = typeof v === "string" ? v : text;
+        } catch {
+          this.result.displayTimeUnit = text;
+        }
+      }
+    }
+    this.valueCapture = null;
+    this.state = this.form === "object" && this.valueKey !== "" ? S.ObjExpectKey : S.Arr;
+    if (this.form === "array" && this.valueKey === "") this.state = S.Arr;
+  }
+
+  /** Writes `{"__seq":N,` for the element starting now (no allocation: this runs per event). */
+  private writeSeqPrefix(): void {
+    this.ensure(SEQ_PREFIX.length + 24);
+    const out = this.out;
+    let p = this.outLen;
+    for (let k = 0; k < SEQ_PREFIX.length; k++) out[p++] = SEQ_PREFIX[k] as number;
+    let v = this.seq;
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    p += digits;
+    for (let k = p - 1; k >= p - digits; k--) {
+      out[k] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    this.seqComma = p;
+    out[p++] = COMMA;
+    this.outLen = p;
+  }
+
+  /** Completes the element: fixes `{"__seq":N,}` for an empty object, ends the line. */
+  private finishElement(): void {
+    let k = this.seqComma + 1;
+    while (k < this.outLen && isWs(this.out[k] as number)) k++;
+    if (this.out[k] === RBRACE) this.out[this.seqComma] = SPACE;
+    this.appendByte(NL);
+    this.outEvents++;
+    this.result.events++;
+    this.seq++;
+  }
+
+  /** Copies `src[from, to)` to the output; short runs by hand, long ones with `set`. */
+  private append(src: Uint8Array, from: number, to: number): void {
+    const len = to - from;
+    if (len <= 0) return;
+    this.ensure(len + 1);
+    if (len < 512) {
+      const out = this.out;
+      let p = this.outLen;
+      for (let k = from; k < to; k++) out[p++] = src[k] as number;
+    } else {
+      this.out.set(src.subarray(from, to), this.outLen);
+    }
+    this.outLen += len;
+  }
+
+  private appendByte(b: number): void {
+    this.ensure(1);
+    this.out[this.outLen++] = b;
+  }
+
+  private ensure(extra: number): void {
+    if (this.outLen + extra <= this.out.length) return;
+    let cap = this.out.length * 2;
+    while (cap < this.outLen + extra) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.out.subarray(0, this.outLen));
+    this.out = next;
+  }
+
+  private flush(): void {
+    if (this.outLen > 0 && this.outEvents > 0) {
+      this.sink(this.out.subarray(0, this.outLen), this.outEvents);
+    }
+    this.outLen = 0;
+    this.outElemStart = 0;
+    this.outEvents = 0;
+  }
+}
+
+function describeByte(b: number): string {
+  if (b >= 0x20 && b < 0x7f) return `'${String.fromCharCode(b)}'`;
+  return `byte 0x${b.toString(16).padStart(2, "0")}`;
+}

@@ -1,0 +1,499 @@
+/**
+ * Ingest of one source into a lake, atomically.
+ *
+ * Flow: open the source → sniff the format → (unless --force) look for a previous ingest of the
+ * same content → frame the events into NDJSON batches in a private staging directory
+ * (`<lake>/tmp/ingest-<uuid>/`), importing each batch while the next is framed (one batch in
+ * flight: memory is bounded by two batches, not by the input) → commit: in one catalog
+ * transaction insert processes, streams, blocks and the ingests row, moving the staged blobs
+ * into `blobs/` just before COMMIT. A failure or a kill before COMMIT leaves the catalog as it
+ * was; the staging directory (and, after a kill between the moves and COMMIT, unreferenced
+ * blobs) are removed by `tracelake gc`.
+ */
+import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { InputError } from "../errors.ts";
+import type { Lake } from "../lake/lake.ts";
+import { Lake as LakeClass } from "../lake/lake.ts";
+import { blobRelPath } from "../lake/layout.ts";
+import type { Engine } from "../sql/engine.ts";
+import { ChromeJsonImporter, type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
+import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome_json_framer.ts";
+import { sniffFormat, type TraceFormat } from "./sniff.ts";
+import { openSource } from "./source.ts";
+
+/** Options of an ingest. */
+export interface IngestOptions {
+  /** Ingest again even when the same content was ingested before (as new processes). */
+  force?: boolean;
+  /** NDJSON batch size in bytes (default 64 MiB): bounds memory and block size. */
+  batchBytes?: number;
+  /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
+  maxEventBytes?: number;
+  /** Called as bytes are read: `read` and `total` are bytes of the stored file (total null for stdin). */
+  onProgress?: (read: number, total: number | null) => void;
+}
+
+/** What an ingest did, for the summary the CLI prints. Sizes are bytes, times seconds. */
+export interface IngestSummary {
+  /** The id of the ingest that holds this content (the earlier one when `duplicate`). */
+  ingestId: string;
+  source: string;
+  format: TraceFormat;
+  /** True when the content was already in the lake and nothing was written. */
+  duplicate: boolean;
+  /** When `duplicate`: when the earlier ingest happened (ISO 8601). */
+  duplicateOfTime: string | null;
+  /** Stored bytes read (compressed size for gzip). */
+  bytesRead: number;
+  /** Decompressed bytes. */
+  contentBytes: number;
+  contentHash: string;
+  seconds: number;
+  processes: number;
+  threads: number;
+  streams: number;
+  blocks: number;
+  /** Bytes of Parquet blobs written. */
+  blobBytes: number;
+  /** Event objects found in the input. */
+  eventsFound: number;
+  /** Events written to blocks (cpu + log + metrics). */
+  eventsImported: number;
+  /** Metadata (M) events applied to processes and threads. */
+  metadataEvents: number;
+  /** Counts by phase and destination, and skipped events by reason. */
+  phases: PhaseCount[];
+  /** Things that were recovered from, in words (truncated array, skipped keys...). */
+  warnings: string[];
+  /** The processes written, for display: id, source pid, name, thread count, events. */
+  processList: { processId: string; pid: string; name: string | null; threads: number }[];
+}
+
+const PREFIX_BYTES = 1024 * 1024;
+
+/**
+ * Ingests `spec` (a path or `-`) into `lake`.
+ * @throws InputError for unreadable or unsupported input; LakeError when the catalog is busy.
+ *   On any throw the catalog is unchanged.
+ */
+export async function ingest(
+  engine: Engine,
+  lake: Lake,
+  spec: string,
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
+  const started = performance.now();
+  const startedAt = new Date();
+  const source = openSource(spec);
+  const sourceName = spec === "-" ? "-" : resolve(spec);
+  const batchBytes = options.batchBytes ?? 64 * 1024 * 1024;
+  const maxEventBytes = options.maxEventBytes ?? 32 * 1024 * 1024;
+
+  const iter = source.chunks()[Symbol.asyncIterator]();
+  const first = await iter.next();
+  const head = first.done ? null : first.value;
+  const format = sniffFormat(spec === "-" ? "standard input" : spec, head);
+
+  // Prefix hash of the first MiB: a cheap key for finding earlier ingests of the same content.
+  const prefix = new Bun.CryptoHasher("sha256");
+  const hasher = new Bun.CryptoHasher("sha256");
+  let prefixLeft = PREFIX_BYTES;
+  let contentBytes = 0;
+  const feedHash = (c: Uint8Array): void => {
+    hasher.update(c);
+    contentBytes += c.length;
+    if (prefixLeft > 0) {
+      const part = c.subarray(0, Math.min(prefixLeft, c.length));
+      prefix.update(part);
+      prefixLeft -= part.length;
+    }
+  };
+
+  if (!options.force && head) {
+    const earlier = await findEarlierIngest(engine, lake, spec, head, source.size, source.gzip);
+    if (earlier) {
+      await iter.return?.();
+      return {
+        ...emptySummary(earlier.ingestId, sourceName, format),
+        duplicate: true,
+        duplicateOfTime: earlier.insertTime,
+        bytesRead: source.size ?? 0,
+        contentBytes: earlier.contentBytes,
+        contentHash: earlier.contentHash,
+        seconds: (performance.now() - started) / 1000,
+      };
+    }
+  }
+
+  const ingestId = crypto.randomUUID();
+  const staging = join(lake.layout.tmp, `ingest-${ingestId}`);
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(
+    join(staging, "owner.json"),
+    JSON.stringify({ pid: process.pid, started: startedAt.toISOString(), source: sourceName }),
+  );
+  try {
+    const importer = new ChromeJsonImporter(engine, staging, maxEventBytes);
+    await importer.init();
+    let batchNo = 0;
+    let inflight: Promise<void> | null = null;
+    const ready: { path: string; events: number }[] = [];
+    const framer = new ChromeJsonFramer(
+      (bytes, events) => {
+        const path = join(staging, `batch-${batchNo++}.ndjson`);
+        writeFileSync(path, bytes);
+        ready.push({ path, events });
+      },
+      batchBytes,
+      maxEventBytes,
+    );
+    const runReady = async (): Promise<void> => {
+      while (ready.length > 0) {
+        const b = ready.shift();
+        if (!b) break;
+        if (inflight) await inflight;
+        inflight = importer.importBatch(b.path, b.events).finally(() => rmSync(b.path, { force: true }));
+      }
+    };
+    const push = (c: Uint8Array): void => {
+      feedHash(c);
+      framer.push(c);
+      options.onProgress?.(source.bytesRead, source.size);
+    };
+    let framed: FramerResult;
+    try {
+      if (head) push(head);
+      for (;;) {
+        const n = await iter.next();
+        if (n.done) break;
+        push(n.value);
+        if (ready.length > 0) await runReady();
+      }
+      framed = framer.end();
+    } catch (e) {
+      if (e instanceof NotChromeJsonError) {
+        throw new InputError(
+          `${spec === "-" ? "standard input" : spec} is not a valid Chrome JSON trace: ${e.message}`,
+        );
+      }
+      throw e;
+    }
+    await runReady();
+    if (inflight) await inflight;
+
+    const contentHash = hasher.digest("hex");
+    const prefixHash = prefix.digest("hex");
+    const phases = importer.phaseCounts();
+    addFramerCounts(phases, framed);
+    const warnings = [...source.warnings, ...framerWarnings(framed)];
+
+    const processes = [...importer.processes.values()];
+    const threads = processes.reduce((n, p) => n + p.threads.size, 0);
+    const eventsImported = phases
+      .filter((p) => p.dest === "cpu" || p.dest === "log" || p.dest === "metrics")
+      .reduce((n, p) => n + p.count, 0);
+    const metadataEvents = phases.filter((p) => p.dest === "metadata").reduce((n, p) => n + p.count, 0);
+    if (framed.events === 0 && framed.nonObjectElements === 0 && processes.length === 0) {
+      warnings.push("the trace holds no events");
+    }
+
+    const summary: IngestSummary = {
+      ingestId,
+      source: sourceName,
+      format,
+      duplicate: false,
+      duplicateOfTime: null,
+      bytesRead: source.bytesRead,
+      contentBytes,
+      contentHash,
+      seconds: 0,
+      processes: processes.length,
+      threads,
+      streams: processes.length * 2 + threads,
+      blocks: importer.blocks.length,
+      blobBytes: importer.blocks.reduce((n, b) => n + b.payloadSize, 0),
+      eventsFound: framed.events,
+      eventsImported,
+      metadataEvents,
+      phases,
+      warnings,
+      processList: processes.map((p) => ({
+        processId: p.processId,
+        pid: p.pid,
+        name: p.name,
+        threads: p.threads.size,
+      })),
+    };
+
+    // Commit.
+    await lake.attach(engine, "write");
+    try {
+      await engine.transaction(async () => {
+        if (!options.force) {
+          const dup = await engine.rowsJson<{ ingest_id: string; insert_time: string }>(
+            "SELECT ingest_id, insert_time FROM lake.ingests WHERE content_hash = $h ORDER BY insert_time LIMIT 1",
+            { h: contentHash },
+          );
+          const d = dup[0];
+          if (d) {
+            summary.duplicate = true;
+            summary.ingestId = d.ingest_id;
+            summary.duplicateOfTime = d.insert_time;
+            return;
+          }
+        }
+        const times = await LakeClass.nextInsertTimes(engine, Math.max(1, importer.blocks.length));
+        const t0 = times[0] as bigint;
+        await insertRows(engine, importer, summary, {
+          ingestId,
+          sourceName,
+          prefixHash,
+          t0,
+          startedUs: BigInt(startedAt.getTime()) * 1000n,
+          sourceSize: source.size,
+          metadataJson: framed.metadataJson,
+          displayTimeUnit: framed.displayTimeUnit,
+        });
+        // Blobs must exist before the rows that name them commit.
+        for (const b of importer.blocks) {
+          const dst = join(lake.root, blobRelPath(b.processId, b.streamId, b.blockId));
+          mkdirSync(dirname(dst), { recursive: true });
+          renameSync(b.stagedPath, dst);
+          const now = new Date();
+          utimesSync(dst, now, now);
+        }
+      });
+    } finally {
+      await lake.detach(engine);
+    }
+    summary.seconds = (performance.now() - started) / 1000;
+    return summary;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** An earlier ingest of the same content. */
+interface EarlierIngest {
+  ingestId: string;
+  insertTime: string;
+  contentHash: string;
+  contentBytes: number;
+}
+
+/**
+ * Before doing any work, finds an earlier ingest of the same file content: candidates share
+ * the hash of the first MiB (and the size, for plain files); a candidate is confirmed by hashing
+ * the whole content, which costs a read of the file, far less than an ingest. Not for stdin,
+ * which is checked at commit only.
+ */
+async function findEarlierIngest(
+  engine: Engine,
+  lake: Lake,
+  spec: string,
+  head: Uint8Array,
+  size: number | null,
+  gzip: boolean,
+): Promise<EarlierIngest | null> {
+  if (spec === "-" || size === null) return null;
+  if (head.length < PREFIX_BYTES && !(gzip === false && head.length === size)) return null;
+  const prefixHash = new Bun.CryptoHasher("sha256").update(head.subarray(0, PREFIX_BYTES)).digest("hex");
+  await lake.attach(engine, "read");
+  let candidates: { ingest_id: string; insert_time: string; content_hash: string; content_size: string }[];
+  try {
+    candidates = await engine.rowsJson(
+      `SELECT ingest_id, insert_time, content_hash, content_size FROM lake.ingests
+       WHERE prefix_hash = $p AND ($gz OR content_size = $size) ORDER BY insert_time`,
+      { p: prefixHash, gz: gzip, size: BigInt(size) },
+    );
+  } finally {
+    await lake.detach(engine);
+  }
+  if (candidates.length === 0) return null;
+  const h = new Bun.CryptoHasher("sha256");
+  let n = 0;
+  for await (const c of openSource(spec).chunks()) {
+    h.update(c);
+    n += c.length;
+  }
+  const full = h.digest("hex");
+  const m = candidates.find((c) => c.content_hash === full);
+  return m ? { ingestId: m.ingest_id, insertTime: m.insert_time, contentHash: full, contentBytes: n } : null;
+}
+
+function emptySummary(ingestId: string, source: string, format: TraceFormat): IngestSummary {
+  return {
+    ingestId,
+    source,
+    format,
+    duplicate: false,
+    duplicateOfTime: null,
+    bytesRead: 0,
+    contentBytes: 0,
+    contentHash: "",
+    seconds: 0,
+    processes: 0,
+    threads: 0,
+    streams: 0,
+    blocks: 0,
+    blobBytes: 0,
+    eventsFound: 0,
+    eventsImported: 0,
+    metadataEvents: 0,
+    phases: [],
+    warnings: [],
+    processList: [],
+  };
+}
+
+interface CommitInfo {
+  ingestId: string;
+  sourceName: string;
+  prefixHash: string;
+  /** First insert time, µs since the epoch. */
+  t0: bigint;
+  startedUs: bigint;
+  sourceSize: number | null;
+  metadataJson: string | null;
+  displayTimeUnit: string | null;
+}
+
+/** Inserts processes, streams, blocks and the ingests row (catalog attached, in a transaction). */
+async function insertRows(
+  engine: Engine,
+  importer: ChromeJsonImporter,
+  summary: IngestSummary,
+  c: CommitInfo,
+): Promise<void> {
+  const traceProps = smallScalars(c.metadataJson);
+  const startOf = new Map<string, bigint>();
+  for (const b of importer.blocks) {
+    if (b.beginNs === null) continue;
+    const prev = startOf.get(b.processId);
+    if (prev === undefined || b.beginNs < prev) startOf.set(b.processId, b.beginNs);
+  }
+  await engine.run(`CREATE OR REPLACE TEMP TABLE tl_new_processes(process_id VARCHAR, exe VARCHAR, start_ns BIGINT, properties VARCHAR, source_pid VARCHAR);
+    CREATE OR REPLACE TEMP TABLE tl_new_streams(stream_id VARCHAR, process_id VARCHAR, tag VARCHAR, properties VARCHAR);
+    CREATE OR REPLACE TEMP TABLE tl_new_blocks(block_id VARCHAR, stream_id VARCHAR, process_id VARCHAR, begin_ns BIGINT, end_ns BIGINT, nb_objects BIGINT, payload_size BIGINT, file_path VARCHAR, ord BIGINT)`);
+  const procRows: (string | bigint | null)[][] = [];
+  const streamRows: string[][] = [];
+  for (const p of importer.processes.values()) {
+    const props: Record<string, unknown> = { pid: p.pid };
+    if (p.labels !== null) props.labels = p.labels;
+    if (p.sortIndex !== null) props.sort_index = p.sortIndex;
+    if (Object.keys(p.metadata).length > 0) props.metadata = p.metadata;
+    if (Object.keys(traceProps).length > 0) props.trace = traceProps;
+    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), p.pid]);
+    streamRows.push([p.logStreamId, p.processId, "log", "{}"], [p.metricsStreamId, p.processId, "metrics", "{}"]);
+    for (const t of p.threads.values()) {
+      const tp: Record<string, unknown> = { "thread-id": t.tid };
+      if (t.name !== null) tp["thread-name"] = t.name;
+      if (t.sortIndex !== null) tp.sort_index = t.sortIndex;
+      streamRows.push([t.streamId, p.processId, "cpu", JSON.stringify(tp)]);
+    }
+  }
+  await engine.append("tl_new_processes", procRows);
+  await engine.append("tl_new_streams", streamRows);
+  await engine.append(
+    "tl_new_blocks",
+    importer.blocks.map((b, k) => [
+      b.blockId,
+      b.streamId,
+      b.processId,
+      b.beginNs,
+      b.endNs,
+      BigInt(b.nbObjects),
+      BigInt(b.payloadSize),
+      blobRelPath(b.processId, b.streamId, b.blockId),
+      BigInt(k),
+    ]),
+  );
+  const params = { t0: c.t0, ingest: c.ingestId, source: c.sourceName };
+  await engine.run(
+    `INSERT INTO lake.processes (process_id, exe, start_time, properties, insert_time, source_pid, source_file, trace_format, ingest_id)
+     SELECT process_id, exe, make_timestamp_ns(start_ns), properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ,
+            source_pid, $source, 'chrome_json', $ingest FROM tl_new_processes`,
+    params,
+  );
+  await engine.run(
+    `INSERT INTO lake.streams SELECT stream_id, process_id, [tag], properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ FROM tl_new_streams`,
+    { t0: c.t0 },
+  );
+  await engine.run(
+    `INSERT INTO lake.blocks SELECT block_id, stream_id, process_id, make_timestamp_ns(begin_ns), make_timestamp_ns(end_ns),
+       nb_objects, payload_size, file_path, make_timestamp($t0::BIGINT + ord)::TIMESTAMPTZ, ${RAW_BLOCK_SCHEMA_VERSION} FROM tl_new_blocks`,
+    { t0: c.t0 },
+  );
+  const ingestProps: Record<string, unknown> = {};
+  if (c.metadataJson) {
+    try {
+      ingestProps.metadata = JSON.parse(c.metadataJson);
+    } catch {
+      ingestProps.metadata_unparsed = c.metadataJson.slice(0, 4096);
+    }
+  }
+  if (c.displayTimeUnit) ingestProps.displayTimeUnit = c.displayTimeUnit;
+  await engine.run(
+    `INSERT INTO lake.ingests VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
+       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ)`,
+    {
+      id: c.ingestId,
+      source: c.sourceName,
+      ssize: c.sourceSize === null ? null : BigInt(c.sourceSize),
+      csize: BigInt(summary.contentBytes),
+      hash: summary.contentHash,
+      phash: c.prefixHash,
+      format: summary.format,
+      events: BigInt(summary.eventsImported),
+      np: BigInt(summary.processes),
+      ns: BigInt(summary.streams),
+      nb: BigInt(summary.blocks),
+      summary: JSON.stringify({ phases: summary.phases, warnings: summary.warnings, eventsFound: summary.eventsFound }),
+      props: JSON.stringify(ingestProps),
+      started: c.startedUs,
+      t0: c.t0,
+    },
+  );
+}
+
+/** Keeps the small scalar values of the trace metadata (clock domain, command line...). */
+function smallScalars(json: string | null): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  if (!json) return out;
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  if (!v || typeof v !== "object" || Array.isArray(v)) return out;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if ((typeof x === "string" && x.length <= 1024) || typeof x === "number" || typeof x === "boolean") {
+      out[k] = x;
+    }
+  }
+  return out;
+}
+
+/** Adds the framer's own skips (non-objects, oversized and truncated events) to the counts. */
+function addFramerCounts(phases: PhaseCount[], f: FramerResult): void {
+  const add = (reason: string, count: number): void => {
+    if (count > 0) phases.push({ ph: "", dest: "skipped", reason, count });
+  };
+  add("array element is not an object", f.nonObjectElements);
+  add("event larger than the size limit", f.oversizedEvents);
+  add("event cut off by the end of the input", f.truncatedEvents);
+}
+
+function framerWarnings(f: FramerResult): string[] {
+  const w: string[] = [];
+  if (f.unterminatedArray)
+    w.push("the event array has no closing ']' (a trace cut short); events before the cut were imported");
+  else if (f.unterminatedObject)
+    w.push("the trace object has no closing '}' (a trace cut short); events were imported");
+  if (f.skippedKeys.length > 0)
+    w.push(`top-level keys not imported: ${[...new Set(f.skippedKeys)].slice(0, 10).join(", ")}`);
+  if (f.trailingBytes > 0) w.push(`${f.trailingBytes} bytes after the end of the trace were ignored`);
+  return w;
+}

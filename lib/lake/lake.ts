@@ -1,0 +1,179 @@
+/**
+ * A lake: a directory with `catalog.duckdb`, `blobs/`, `views/` and `tmp/`.
+ *
+ * The catalog is ATTACHed to an engine as `lake` only for as long as an operation needs it
+ * (a query's lifetime, the start and the commit of an ingest), because DuckDB lets one process
+ * hold a database file for writing at a time: another tracelake process that finds the catalog
+ * locked waits and retries for a while before it gives up with a clear message.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { LakeError, messageOf } from "../errors.ts";
+import { type Engine, sqlString } from "../sql/engine.ts";
+import { type LakeLayout, layoutOf } from "./layout.ts";
+import { LATEST_VERSION, MIGRATIONS } from "./migrations.ts";
+
+/** How the catalog is attached. */
+export type AttachMode = "read" | "write";
+
+/** Options for `openLake`. */
+export interface OpenLakeOptions {
+  /** Create the lake when the directory does not exist or is empty (default true). */
+  create?: boolean;
+  /** How long to keep retrying when another process holds the catalog, in ms (default 30 000). */
+  lockTimeoutMs?: number;
+}
+
+/** An opened lake: its layout, with the catalog migrated to the latest version. */
+export class Lake {
+  private attached: AttachMode | null = null;
+
+  private constructor(
+    readonly layout: LakeLayout,
+    private readonly lockTimeoutMs: number,
+  ) {}
+
+  /** The lake's root directory (absolute). */
+  get root(): string {
+    return this.layout.root;
+  }
+
+  /**
+   * Opens (and when asked, creates) the lake at `dir`, and runs pending migrations.
+   * @throws LakeError when `dir` is a file, is a non-empty directory without a catalog, the
+   *   catalog was written by a newer tracelake, or the catalog cannot be opened.
+   */
+  static async open(engine: Engine, dir: string, options: OpenLakeOptions = {}): Promise<Lake> {
+    const root = resolve(dir);
+    const layout = layoutOf(root);
+    const create = options.create ?? true;
+    if (existsSync(root) && !statSync(root).isDirectory()) {
+      throw new LakeError(`the lake path ${root} is a file, not a directory; pass --lake DIR`);
+    }
+    const hasCatalog = existsSync(layout.catalog);
+    if (!hasCatalog) {
+      if (!create) {
+        throw new LakeError(`no lake at ${root} (no catalog.duckdb); ingest a trace first or pass --lake DIR`);
+      }
+      if (existsSync(root) && readdirSync(root).length > 0) {
+        throw new LakeError(
+          `${root} is not a tracelake lake (it has files but no catalog.duckdb); pass --lake with a new or empty directory`,
+        );
+      }
+    }
+    try {
+      for (const d of [root, layout.blobs, layout.views, layout.tmp]) mkdirSync(d, { recursive: true });
+    } catch (e) {
+      throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
+    }
+    const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000);
+    await lake.migrate(engine, hasCatalog);
+    return lake;
+  }
+
+  /**
+   * Attaches the catalog as `lake`. Retries while another process holds it.
+   * @throws LakeError when it stays locked past the timeout or cannot be opened.
+   */
+  async attach(engine: Engine, mode: AttachMode): Promise<void> {
+    if (this.attached === mode) return;
+    if (this.attached) await this.detach(engine);
+    const sql = `ATTACH ${sqlString(this.layout.catalog)} AS lake${mode === "read" ? " (READ_ONLY)" : ""}`;
+    const deadline = Date.now() + this.lockTimeoutMs;
+    let delay = 25;
+    for (;;) {
+      try {
+        await engine.run(sql);
+        this.attached = mode;
+        return;
+      } catch (e) {
+        const msg = messageOf(e);
+        if (/lock/i.test(msg) && Date.now() < deadline) {
+          await Bun.sleep(delay);
+          delay = Math.min(delay * 2, 500);
+          continue;
+        }
+        if (/lock/i.test(msg)) {
+          throw new LakeError(
+            `the lake at ${this.root} is in use by another tracelake process (${firstLine(msg)}); wait for it to finish and retry`,
+          );
+        }
+        throw new LakeError(`cannot open the lake catalog ${this.layout.catalog}: ${firstLine(msg)}`);
+      }
+    }
+  }
+
+  /** Detaches the catalog if attached. */
+  async detach(engine: Engine): Promise<void> {
+    if (!this.attached) return;
+    await engine.run("DETACH lake");
+    this.attached = null;
+  }
+
+  /** The catalog version recorded in the lake (0 for a new catalog). */
+  static async version(engine: Engine): Promise<number> {
+    const t = await engine.rows<{ n: bigint }>(
+      "SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'lake' AND table_name = 'migrations'",
+    );
+    if (Number(t[0]?.n ?? 0) === 0) return 0;
+    const v = await engine.rows<{ v: number | null }>("SELECT max(version) AS v FROM lake.migrations");
+    return v[0]?.v ?? 0;
+  }
+
+  private async migrate(engine: Engine, existed: boolean): Promise<void> {
+    await this.attach(engine, existed ? "read" : "write");
+    try {
+      let version = await Lake.version(engine);
+      if (version > LATEST_VERSION) {
+        throw new LakeError(
+          `the lake at ${this.root} was written by a newer tracelake (catalog version ${version}; this one knows up to ${LATEST_VERSION}); upgrade tracelake`,
+        );
+      }
+      if (version === LATEST_VERSION) return;
+      await this.attach(engine, "write");
+      version = await Lake.version(engine);
+      if (version > LATEST_VERSION) return this.migrate(engine, true);
+      await engine.transaction(async () => {
+        await engine.run(
+          "CREATE TABLE IF NOT EXISTS lake.migrations(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)",
+        );
+        for (const m of MIGRATIONS) {
+          if (m.version <= version) continue;
+          for (const s of m.statements) await engine.run(s);
+          await engine.run("INSERT INTO lake.migrations VALUES ($v, $d, now())", {
+            v: m.version,
+            d: m.description,
+          });
+        }
+      });
+    } finally {
+      await this.detach(engine);
+    }
+  }
+
+  /**
+   * Returns `count` strictly increasing insert times (µs precision, as DuckDB's TIMESTAMPTZ)
+   * after every insert time already in the lake: the first is max(now, last + 1 µs), the next
+   * ones follow 1 µs apart. The catalog must be attached for writing; call it inside the
+   * transaction that inserts them so that no other writer can interleave.
+   * @returns times in microseconds since the Unix epoch.
+   */
+  static async nextInsertTimes(engine: Engine, count: number): Promise<bigint[]> {
+    const r = await engine.rows<{ last: bigint | null }>(
+      `SELECT max(t) AS last FROM (
+         SELECT epoch_us(max(insert_time)) AS t FROM lake.blocks
+         UNION ALL SELECT epoch_us(max(insert_time)) FROM lake.ingests
+         UNION ALL SELECT epoch_us(max(insert_time)) FROM lake.processes)`,
+    );
+    const now = BigInt(Date.now()) * 1000n;
+    const last = r[0]?.last ?? null;
+    const first = last !== null && last >= now ? last + 1n : now;
+    const out: bigint[] = [];
+    for (let k = 0; k < count; k++) out.push(first + BigInt(k));
+    return out;
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split("\n")[0] ?? s;
+}

@@ -1,0 +1,185 @@
+/**
+ * Garbage collection of files no live catalog row needs:
+ * - staging directories of ingests whose process is gone (`tmp/ingest-<uuid>/`, killed ingests);
+ * - blobs under `blobs/` that no `blocks` row names (an ingest killed between moving its blobs
+ *   and its COMMIT), older than the grace period, and only while no ingest is running;
+ * - `temporary_files` rows past their expiration, and their files.
+ * It never deletes a file a live catalog row names.
+ */
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import type { Lake } from "../lake/lake.ts";
+import type { Engine } from "../sql/engine.ts";
+
+/** Options of a collection. */
+export interface GcOptions {
+  /** List what would be deleted, delete nothing. */
+  dryRun?: boolean;
+  /** Files younger than this are never treated as orphans, in ms (default 1 hour). */
+  graceMs?: number;
+}
+
+/** One file or directory that was (or would be) deleted. */
+export interface GcItem {
+  /** Path relative to the lake root. */
+  path: string;
+  bytes: number;
+  why: string;
+}
+
+/** What a collection did. */
+export interface GcReport {
+  items: GcItem[];
+  freedBytes: number;
+  /** Why orphan blobs were not looked at (a running ingest), if so. */
+  notes: string[];
+}
+
+/** Default grace period: 1 hour. */
+export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+
+/**
+ * Collects garbage in `lake`. Attaches the catalog for writing (to delete expired
+ * temporary_files rows) and detaches it before returning.
+ */
+export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions = {}): Promise<GcReport> {
+  const grace = opts.graceMs ?? DEFAULT_GRACE_MS;
+  const now = Date.now();
+  const items: GcItem[] = [];
+  const notes: string[] = [];
+  const del = (abs: string, why: string, dir: boolean): void => {
+    const bytes = dir ? dirBytes(abs) : safeSize(abs);
+    items.push({ path: relative(lake.root, abs), bytes, why });
+    if (!opts.dryRun) rmSync(abs, { recursive: dir, force: true });
+  };
+
+  // 1. Staging directories of dead ingests.
+  let liveIngests = 0;
+  for (const name of safeList(lake.layout.tmp)) {
+    const dir = join(lake.layout.tmp, name);
+    const owner = readOwner(join(dir, "owner.json"));
+    if (owner && isAlive(owner.pid)) {
+      liveIngests++;
+      continue;
+    }
+    if (!owner && now - safeMtime(dir) < grace) continue;
+    del(
+      dir,
+      owner ? `staging of an ingest whose process ${owner.pid} is gone` : "staging directory with no owner",
+      true,
+    );
+  }
+
+  await lake.attach(engine, "write");
+  try {
+    // 2. Orphan blobs.
+    if (liveIngests > 0) {
+      notes.push(`${liveIngests} ingest(s) running: unreferenced blobs are left for a later gc`);
+    } else {
+      const named = new Set(
+        (await engine.rows<{ file_path: string }>("SELECT file_path FROM lake.blocks")).map((r) => r.file_path),
+      );
+      for (const abs of walk(lake.layout.blobs)) {
+        const rel = relative(lake.root, abs);
+        if (named.has(rel)) continue;
+        if (now - safeMtime(abs) < grace) continue;
+        del(abs, "blob that no block names", false);
+      }
+      if (!opts.dryRun) pruneEmptyDirs(lake.layout.blobs);
+    }
+    // 3. Expired temporary files.
+    const expired = await engine.rows<{ file_path: string }>(
+      "SELECT file_path FROM lake.temporary_files WHERE expiration < now()",
+    );
+    for (const r of expired) {
+      const abs = join(lake.root, r.file_path);
+      if (existsSync(abs)) del(abs, "retired partition past its grace period", false);
+    }
+    if (!opts.dryRun && expired.length > 0) {
+      await engine.run("DELETE FROM lake.temporary_files WHERE expiration < now()");
+    }
+  } finally {
+    await lake.detach(engine);
+  }
+  return { items, freedBytes: items.reduce((n, i) => n + i.bytes, 0), notes };
+}
+
+function readOwner(path: string): { pid: number } | null {
+  try {
+    const v = JSON.parse(readFileSync(path, "utf8")) as { pid?: unknown };
+    return typeof v.pid === "number" ? { pid: v.pid } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether process `pid` exists (signal 0 probes without sending anything). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function safeMtime(p: string): number {
+  try {
+    return statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function safeSize(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return 0;
+  }
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const e of safeListDirents(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.isFile()) yield p;
+  }
+}
+
+function safeListDirents(dir: string): import("node:fs").Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const f of walk(dir)) n += safeSize(f);
+  return n;
+}
+
+function pruneEmptyDirs(dir: string): void {
+  for (const e of safeListDirents(dir)) {
+    if (!e.isDirectory()) continue;
+    const p = join(dir, e.name);
+    pruneEmptyDirs(p);
+    if (safeList(p).length === 0) {
+      try {
+        rmdirSync(p);
+      } catch {
+        // raced with a writer: leave it
+      }
+    }
+  }
+}

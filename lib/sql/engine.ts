@@ -1,0 +1,126 @@
+/**
+ * The DuckDB engine: one in-process DuckDB instance (in-memory main database) used for
+ * catalog access (the lake's catalog.duckdb is ATTACHed as `lake`), ingest transforms and
+ * user queries.
+ */
+import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader, DuckDBValue } from "@duckdb/node-api";
+import { prepareNativeDuckDB } from "./native.ts";
+
+/** Positional (`?`/`$1`) or named (`$name`) parameters of a statement. */
+export type Params = DuckDBValue[] | Record<string, DuckDBValue>;
+
+/** A value the appender helper accepts. */
+export type AppendValue = string | bigint | number | boolean | null;
+
+/** Options for a new engine. */
+export interface EngineOptions {
+  /** DuckDB worker threads; default: DuckDB's default (one per core). */
+  threads?: number;
+  /** DuckDB memory limit, e.g. "2GB"; default DuckDB's (80% of RAM). */
+  memoryLimit?: string;
+  /** Directory for DuckDB's spill files. */
+  tempDirectory?: string;
+}
+
+/** A DuckDB instance with one connection. */
+export class Engine {
+  private constructor(
+    readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+  ) {}
+
+  /**
+   * Creates an engine. Extensions are never downloaded (the machine may be offline): JSON and
+   * Parquet are built into the library.
+   */
+  static async open(options: EngineOptions = {}): Promise<Engine> {
+    await prepareNativeDuckDB();
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const config: Record<string, string> = {
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "true",
+    };
+    if (options.threads) config.threads = String(options.threads);
+    if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+    if (options.tempDirectory) config.temp_directory = options.tempDirectory;
+    const instance = await DuckDBInstance.create(":memory:", config);
+    const conn = await instance.connect();
+    // Catalog times are TIMESTAMPTZ; show and convert them in UTC whatever the machine's zone.
+    await conn.run("SET TimeZone = 'UTC'");
+    return new Engine(instance, conn);
+  }
+
+  /** Runs a statement and discards its result. */
+  async run(sql: string, params?: Params): Promise<void> {
+    await this.conn.run(sql, params);
+  }
+
+  /** Runs a statement and returns all rows as objects with JS values (BIGINT → bigint). */
+  async rows<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
+    const r = await this.conn.runAndReadAll(sql, params);
+    return r.getRowObjectsJS() as T[];
+  }
+
+  /** Runs a statement and returns all rows as objects with JSON-friendly values. */
+  async rowsJson<T = Record<string, unknown>>(sql: string, params?: Params): Promise<T[]> {
+    const r = await this.conn.runAndReadAll(sql, params);
+    return r.getRowObjectsJson() as T[];
+  }
+
+  /** Runs a statement and returns the reader (column names, types, rows). */
+  async read(sql: string, params?: Params): Promise<DuckDBResultReader> {
+    return this.conn.runAndReadAll(sql, params);
+  }
+
+  /**
+   * Appends rows to a temp table with DuckDB's appender: strings → VARCHAR, bigints → BIGINT,
+   * numbers → DOUBLE, booleans → BOOLEAN, null → NULL. Types must match the table's columns.
+   */
+  async append(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void> {
+    const app = await this.conn.createAppender(table, "main", "temp");
+    try {
+      for (const row of rows) {
+        for (const v of row) {
+          if (v === null) app.appendNull();
+          else if (typeof v === "string") app.appendVarchar(v);
+          else if (typeof v === "bigint") app.appendBigInt(v);
+          else if (typeof v === "boolean") app.appendBoolean(v);
+          else app.appendDouble(v);
+        }
+        app.endRow();
+      }
+      app.flushSync();
+    } finally {
+      app.closeSync();
+    }
+  }
+
+  /** Runs `fn` in a transaction: COMMIT when it returns, ROLLBACK when it throws. */
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    await this.run("BEGIN TRANSACTION");
+    try {
+      const v = await fn();
+      await this.run("COMMIT");
+      return v;
+    } catch (e) {
+      await this.run("ROLLBACK").catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Closes the connection and the instance. */
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** Quotes a string as a SQL string literal (for the few places DuckDB takes no parameter). */
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/** Quotes an identifier. */
+export function sqlIdent(s: string): string {
+  return `"${s.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,84 @@
+/**
+ * User queries over a lake. The catalog is attached read-only, and the catalog tables are
+ * exposed as views in DuckDB's in-memory database under their micromegas names, so that a
+ * query can read but never modify the catalog.
+ */
+import type { DuckDBResult } from "@duckdb/node-api";
+import { messageOf, SqlError } from "../errors.ts";
+import type { Lake } from "../lake/lake.ts";
+import type { Engine } from "./engine.ts";
+
+/** Views a query sees, with what they hold (for `.tables`, completion and the README). */
+export const CATALOG_VIEWS: Record<string, string> = {
+  processes:
+    "one row per process: process_id, exe (process name), source_pid, properties (JSON), start_time, insert_time, source_file, trace_format, ingest_id",
+  streams:
+    "one row per stream: stream_id, process_id, tags (cpu = one thread, log, metrics), properties (thread-name, thread-id), insert_time",
+  blocks:
+    "one row per raw block (a Parquet blob): block_id, stream_id, process_id, begin_time, end_time, nb_objects, payload_size, file_path, insert_time",
+  ingests:
+    "one row per ingested source: ingest_id, source, sizes, content_hash, format, counts, summary (JSON), properties (trace metadata), insert_time",
+};
+
+/**
+ * Attaches the lake's catalog read-only and creates the views of `CATALOG_VIEWS`.
+ * @throws LakeError when the catalog cannot be attached.
+ */
+export async function openQuerySession(engine: Engine, lake: Lake): Promise<void> {
+  await lake.attach(engine, "read");
+  for (const name of Object.keys(CATALOG_VIEWS)) {
+    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM lake.${name}`);
+  }
+  await engine.run("USE memory.main");
+}
+
+/** One statement's streaming result. */
+export interface StatementResult {
+  /** Column names and DuckDB type names. */
+  columns: { name: string; type: string }[];
+  /** Rows in chunks, values in JSON-friendly form (BIGINT and timestamps as strings). */
+  chunks(): AsyncIterable<unknown[][]>;
+  /** True for statements that return no rows (DDL, SET...). */
+  empty: boolean;
+}
+
+/**
+ * Runs `sql` (one or more statements separated by `;`) and yields each statement's result in
+ * order. Results stream: rows are pulled from DuckDB chunk by chunk as the caller reads them.
+ * @throws SqlError with DuckDB's message when a statement fails to parse or run.
+ */
+export async function* runStatements(engine: Engine, sql: string): AsyncGenerator<StatementResult> {
+  let count: number;
+  let extracted: Awaited<ReturnType<typeof engine.conn.extractStatements>>;
+  try {
+    extracted = await engine.conn.extractStatements(sql);
+    count = extracted.count;
+  } catch (e) {
+    throw new SqlError(messageOf(e));
+  }
+  for (let i = 0; i < count; i++) {
+    let result: DuckDBResult;
+    try {
+      const prepared = await extracted.prepare(i);
+      result = await prepared.stream();
+    } catch (e) {
+      throw new SqlError(messageOf(e));
+    }
+    const names = result.deduplicatedColumnNames();
+    const types = result.columnTypes().map((t) => t.toString());
+    const columns = names.map((name, k) => ({ name, type: types[k] ?? "" }));
+    // duckdb_result_type: 3 = QUERY_RESULT (duckdb.h); DDL and SET return nothing to show.
+    const empty = Number(result.returnType) !== 3;
+    yield {
+      columns,
+      empty,
+      chunks: async function* () {
+        try {
+          for await (const rows of result.yieldRowsJson()) yield rows as unknown[][];
+        } catch (e) {
+          throw new SqlError(messageOf(e));
+        }
+      },
+    };
+  }
+}

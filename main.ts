@@ -1,0 +1,63 @@
+#!/usr/bin/env bun
+/**
+ * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
+ */
+import { Command } from "commander";
+import { type GlobalOptions, reportError } from "./cmd/common.ts";
+import { gcCommand } from "./cmd/gc.ts";
+import { infoCommand } from "./cmd/info.ts";
+import { ingestCommand } from "./cmd/ingest.ts";
+import { queryCommand } from "./cmd/query.ts";
+import pkg from "./package.json" with { type: "json" };
+
+const program = new Command();
+program
+  .name("tracelake")
+  .description("A local telemetry lakehouse: ingest traces, query them with SQL.")
+  .version(pkg.version)
+  .option("--lake <dir>", "the lake directory (default: $TRACELAKE_LAKE, else ~/.local/share/tracelake/lake)")
+  .option("--verbose", "show stack traces on errors")
+  .showHelpAfterError("(run tracelake --help for usage)");
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+let exitCode = 0;
+const run = (f: () => Promise<number>) => async (): Promise<void> => {
+  try {
+    exitCode = await f();
+  } catch (e) {
+    exitCode = reportError(e, globals().verbose ?? false);
+  }
+};
+
+program
+  .command("ingest")
+  .description("import trace files (Chrome JSON, plain or gzip) into the lake; '-' reads stdin")
+  .argument("<files...>", "trace files, or - for standard input")
+  .option("--force", "ingest again even if the same content was ingested before (as new processes)")
+  .option("--json", "print the summary as JSON")
+  .option("--batch-mb <n>", "batch size in MiB: bounds memory and block size (default 64)")
+  .action((files: string[], opts) => run(() => ingestCommand(files, opts, globals()))());
+
+program
+  .command("query")
+  .description("run SQL over the lake (views: processes, streams, blocks, ingests)")
+  .argument("<sql>", "one or more SQL statements")
+  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
+  .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
+  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
+
+program
+  .command("gc")
+  .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
+  .option("--dry-run", "list what would be deleted")
+  .option("--grace <seconds>", "leave orphan files younger than this (default 3600)")
+  .action((opts) => run(() => gcCommand(opts, globals()))());
+
+program
+  .command("info")
+  .description("show where the lake is and what it holds")
+  .action(() => run(() => infoCommand(globals(), pkg.version))());
+
+await program.parseAsync(process.argv);
+process.exitCode = exitCode;
