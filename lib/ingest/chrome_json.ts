@@ -165,6 +165,7 @@ export class ChromeJsonImporter {
       ), judged AS (
         SELECT *,
           CASE
+            WHEN seq IS NULL THEN 'malformed JSON event'
             WHEN ph IS NULL OR ph = '' THEN 'ph missing'
             WHEN ph NOT IN (${phaseList}) THEN 'phase not imported'
             WHEN pid IS NULL THEN 'pid missing'
@@ -187,9 +188,10 @@ export class ChromeJsonImporter {
              ELSE 'cpu' END AS dest
       FROM judged`);
 
-    // Counts by phase, destination and reason; lines DuckDB could not parse are malformed.
+    // Counts by phase, destination and reason. DuckDB (ignore_errors) returns a line it cannot
+    // parse as a row of NULLs: its seq, which every framed line has, is NULL.
     const counts = await e.rows<{ ph: string | null; dest: Destination; reason: string | null; n: bigint }>(
-      `SELECT CASE WHEN ph IN (${phaseList}) THEN ph ELSE left(coalesce(ph, ''), 16) END AS ph,
+      `SELECT CASE WHEN seq IS NULL THEN '' WHEN ph IN (${phaseList}) THEN ph ELSE left(coalesce(ph, ''), 16) END AS ph,
               dest, skip_reason AS reason, count(*) AS n
        FROM tl_batch GROUP BY ALL`,
     );

@@ -6,7 +6,8 @@
 import type { DuckDBResult } from "@duckdb/node-api";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import type { Engine } from "./engine.ts";
+import { join } from "node:path";
+import { type Engine, sqlString } from "./engine.ts";
 
 /** Views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -28,6 +29,17 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
   await lake.attach(engine, "read");
   for (const name of Object.keys(CATALOG_VIEWS)) {
     await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM lake.${name}`);
+  }
+  // raw_events: all blobs, with their ids read back from the path blobs/<process>/<stream>/<block>.parquet
+  // (ids tracelake generated). The file list is fixed when the session opens.
+  const files = await engine.rows<{ f: string }>("SELECT file_path AS f FROM lake.blocks ORDER BY insert_time");
+  if (files.length === 0) {
+    await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS ${RAW_EMPTY}`);
+  } else {
+    const list = files.map((r) => sqlString(join(lake.root, r.f))).join(", ");
+    await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS
+      SELECT p[-3] AS process_id, p[-2] AS stream_id, replace(p[-1], '.parquet', '') AS block_id, * EXCLUDE (filename, p)
+      FROM (SELECT *, string_split(filename, '/') AS p FROM read_parquet([${list}], filename = true, union_by_name = true))`);
   }
   await engine.run("USE memory.main");
 }

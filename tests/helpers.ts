@@ -1,0 +1,64 @@
+/** Shared test helpers: temp lakes, running the CLI, reading the catalog directly. */
+import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { Lake } from "../lib/lake/lake.ts";
+import { Engine } from "../lib/sql/engine.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BUN = process.execPath;
+
+/** A new empty temp directory. */
+export function tempDir(prefix = "tl-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Result of a CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bun main.ts --lake LAKE ...args` with optional stdin. */
+export function cli(lake: string, args: string[], stdin?: Uint8Array | string): CliResult {
+  const p = Bun.spawnSync([BUN, join(ROOT, "main.ts"), "--lake", lake, ...args], {
+    stdin: stdin === undefined ? "ignore" : typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin,
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+}
+
+/** Opens the lake's catalog read-only in a fresh engine and runs `fn`. */
+export async function withCatalog<T>(lakeDir: string, fn: (e: Engine) => Promise<T>): Promise<T> {
+  const e = await Engine.open({ threads: 1 });
+  try {
+    const lake = await Lake.open(e, lakeDir, { create: false });
+    await lake.attach(e, "read");
+    return await fn(e);
+  } finally {
+    e.close();
+  }
+}
+
+/** A snapshot of a lake's state: row counts of every catalog table and every file under it. */
+export async function snapshot(lakeDir: string): Promise<{ counts: Record<string, number>; files: string[] }> {
+  const counts = await withCatalog(lakeDir, async (e) => {
+    const out: Record<string, number> = {};
+    for (const t of ["processes", "streams", "blocks", "ingests", "lakehouse_partitions", "temporary_files", "migrations"]) {
+      const r = await e.rows<{ n: bigint }>(`SELECT count(*) AS n FROM lake.${t}`);
+      out[t] = Number(r[0]?.n);
+    }
+    return out;
+  });
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!n.startsWith("catalog.duckdb")) files.push(relative(lakeDir, p));
+    }
+  };
+  walk(lakeDir);
+  return { counts, files: files.sort() };
+}
