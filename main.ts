@@ -35,7 +35,7 @@ program
   .argument("<files...>", "trace files, or - for standard input")
   .option("--force", "ingest again even if the same content was ingested before (as new processes)")
   .option("--json", "print the summary as JSON")
-  .option("--batch-mb <n>", "batch size in MiB: bounds memory and block size (default 64)")
+  .option("--batch-mb <n>", "batch size in MiB: bounds memory and block size (default 32)")
   .action((files: string[], opts) => run(() => ingestCommand(files, opts, globals()))());
 
 program

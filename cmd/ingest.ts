@@ -24,7 +24,9 @@ const DEST_LABEL: Record<string, string> = {
 
 /** Runs the command; returns the exit code. */
 export async function ingestCommand(files: string[], opts: IngestCommandOptions, g: GlobalOptions): Promise<number> {
-  const { engine, lake } = await openLake(g, true);
+  // DuckDB's share of memory is capped (it spills to the lake's tmp/ past that): with one batch
+  // being framed while the previous one is imported, this keeps the ingest under ~500 MB.
+  const { engine, lake } = await openLake(g, true, { memoryLimit: "256MB" });
   let exit: number = ExitCode.ok;
   const batchBytes = opts.batchMb ? Math.max(1, Number(opts.batchMb)) * 1024 * 1024 : undefined;
   try {

@@ -44,6 +44,8 @@ export interface FramerResult {
   skippedKeys: string[];
   /** Bytes after the end of the trace that were ignored. */
   trailingBytes: number;
+  /** Whether the input held an event array (always true for the array form). */
+  sawEventArray: boolean;
 }
 
 /** Thrown when the input is not a Chrome JSON trace container at all. */
@@ -145,6 +147,7 @@ export class ChromeJsonFramer {
     displayTimeUnit: null,
     skippedKeys: [],
     trailingBytes: 0,
+    sawEventArray: false,
   };
 
   /**
@@ -299,6 +302,7 @@ export class ChromeJsonFramer {
           else if (b === LBRACKET) {
             this.form = "array";
             this.result.form = "array";
+            this.result.sawEventArray = true;
             this.state = S.Arr;
             i++;
           } else if (b === LBRACE) {
@@ -355,6 +359,7 @@ export class ChromeJsonFramer {
           }
           const key = new TextDecoder().decode(new Uint8Array(this.key));
           if (key === "traceEvents" && b === LBRACKET) {
+            this.result.sawEventArray = true;
             this.state = S.Arr;
             i++;
           } else if (key === "metadata" || key === "displayTimeUnit") {

@@ -26,7 +26,7 @@ import { openSource } from "./source.ts";
 export interface IngestOptions {
   /** Ingest again even when the same content was ingested before (as new processes). */
   force?: boolean;
-  /** NDJSON batch size in bytes (default 64 MiB): bounds memory and block size. */
+  /** NDJSON batch size in bytes (default 32 MiB): bounds memory and block size. */
   batchBytes?: number;
   /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
   maxEventBytes?: number;
@@ -87,12 +87,13 @@ export async function ingest(
   const startedAt = new Date();
   const source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
-  const batchBytes = options.batchBytes ?? 64 * 1024 * 1024;
+  const batchBytes = options.batchBytes ?? 32 * 1024 * 1024;
   const maxEventBytes = options.maxEventBytes ?? 32 * 1024 * 1024;
 
   const iter = source.chunks()[Symbol.asyncIterator]();
   const first = await iter.next();
-  const head = first.done ? null : first.value;
+  // A copy: the reader reuses its buffer, and the head is used again after the next read.
+  const head = first.done ? null : first.value.slice();
   const format = sniffFormat(spec === "-" ? "standard input" : spec, head);
 
   // Prefix hash of the first MiB: a cheap key for finding earlier ingests of the same content.
@@ -181,6 +182,11 @@ export async function ingest(
     }
     await runReady();
     if (inflight) await inflight;
+    if (!framed.sawEventArray) {
+      throw new InputError(
+        `${spec === "-" ? "standard input" : spec} is a JSON object without a "traceEvents" array, so not a Chrome trace; nothing was ingested`,
+      );
+    }
 
     const contentHash = hasher.digest("hex");
     const prefixHash = prefix.digest("hex");

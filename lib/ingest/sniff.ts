@@ -21,14 +21,15 @@ export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat 
   let i = 0;
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) i = 3;
   while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
-  if (i >= head.length) throw new InputError(`${name} holds only whitespace; there is nothing to ingest`);
   const b = head[i];
   if (b === 0x5b || b === 0x7b) return "chrome_json";
-  if (b === 0x0a || b === 0x08) {
+  // A Perfetto trace is a sequence of `Trace.packet` (field 1, length-delimited): tag byte 0x0a.
+  if (head[0] === 0x0a && i < head.length) {
     throw new InputError(
       `${name} looks like a Perfetto protobuf trace, which this version of tracelake cannot ingest yet; export it as Chrome JSON`,
     );
   }
+  if (i >= head.length) throw new InputError(`${name} holds only whitespace; there is nothing to ingest`);
   throw new InputError(
     `${name} is not a Chrome JSON trace (it does not start with '[' or '{'); tracelake ingests Chrome Trace Event Format files (.json, .json.gz)`,
   );

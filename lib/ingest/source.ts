@@ -19,7 +19,10 @@ export interface Source {
   readonly bytesRead: number;
   /** Problems the reader recovered from (e.g. a truncated gzip stream), for the summary. */
   readonly warnings: string[];
-  /** The decompressed content, in chunks. Each chunk is owned by the caller (may be modified). */
+  /**
+   * The decompressed content, in chunks. A chunk may be modified by the caller and is valid
+   * only until the next chunk is requested (the reader reuses its buffer).
+   */
   chunks(): AsyncIterable<Uint8Array>;
 }
 
@@ -68,9 +71,10 @@ class FileSource implements Source {
   ) {}
 
   async *raw(): AsyncGenerator<Uint8Array> {
+    // One buffer, reused: a chunk is valid until the next one is requested (see `chunks`).
+    const buf = new Uint8Array(CHUNK);
     try {
       for (;;) {
-        const buf = new Uint8Array(CHUNK);
         let r: number;
         try {
           r = readSync(this.fd, buf, 0, CHUNK, null);

@@ -21,6 +21,21 @@ export const CATALOG_VIEWS: Record<string, string> = {
     "one row per ingested source: ingest_id, source, sizes, content_hash, format, counts, summary (JSON), properties (trace metadata), insert_time",
 };
 
+/** Every view a query sees (catalog views plus raw_events), with what it holds. */
+export const QUERY_VIEWS: Record<string, string> = {
+  ...CATALOG_VIEWS,
+  raw_events:
+    "every raw event in the blocks: process_id, stream_id, block_id, seq, ph, time, dur (ns), thread_time, thread_dur (ns), tid, name, cat, id, id_scope, scope, s, bp, bind_id, flow_in, flow_out, args (JSON)",
+};
+
+/** Columns of raw blocks (schema version 1, written by lib/ingest/chrome_json.ts), for an empty lake. */
+const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_id, NULL::VARCHAR AS block_id,
+  NULL::BIGINT AS seq, NULL::VARCHAR AS ph, NULL::TIMESTAMP_NS AS time, NULL::BIGINT AS dur,
+  NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur, NULL::VARCHAR AS tid, NULL::VARCHAR AS name,
+  NULL::VARCHAR AS cat, NULL::VARCHAR AS id, NULL::VARCHAR AS id_scope, NULL::VARCHAR AS scope,
+  NULL::VARCHAR AS s, NULL::VARCHAR AS bp, NULL::VARCHAR AS bind_id, NULL::BOOLEAN AS flow_in,
+  NULL::BOOLEAN AS flow_out, NULL::JSON AS args WHERE false`;
+
 /**
  * Attaches the lake's catalog read-only and creates the views of `CATALOG_VIEWS`.
  * @throws LakeError when the catalog cannot be attached.

@@ -32,7 +32,7 @@ function strip(e: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-const sample = [
+const sample: Record<string, unknown>[] = [
   { name: "a", ph: "B", ts: 1, pid: 1, tid: 2, args: { s: 'x"}]{[\\' } },
   { name: "b\u00e9\u4e2d", ph: "X", ts: 1.5, dur: 2, pid: 1, tid: 2, args: { nested: [1, { a: [] }] } },
   { name: "c", ph: "E", ts: 3, pid: 1, tid: 2 },
@@ -117,7 +117,7 @@ describe("ChromeJsonFramer", () => {
     const text = JSON.stringify([sample[0], big, sample[2]]);
     for (const chunk of [1 << 20, 100]) {
       const { events, result } = frame(text, chunk, 1 << 20, 1000);
-      expect(events.map(strip)).toEqual([sample[0], sample[2]]);
+      expect(events.map(strip)).toEqual(sample.filter((_, i) => i !== 1));
       expect(result.oversizedEvents).toBe(1);
     }
   });

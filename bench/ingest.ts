@@ -1,0 +1,78 @@
+/**
+ * Ingest benchmark. Prints one comparable figure per line:
+ *   - `tracelake ingest` (the CLI, as a user runs it) on the real Chromium trace in fixtures/
+ *     and on a generated Chrome JSON of BENCH_MB MiB (default 1024): MB/s of decompressed JSON,
+ *     events/s, and the peak RSS of the ingest process;
+ *   - in the same run, the baselines on the same events written as NDJSON: DuckDB's
+ *     `read_ndjson` counting them (the practical JSON-parsing ceiling of this machine), and
+ *     DuckDB converting them to one Parquet file (parsing plus writing, no routing).
+ *
+ * Usage: bun bench/ingest.ts   (BENCH_MB=256 for a shorter run; BENCH_DIR for the data dir)
+ */
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Engine } from "../lib/sql/engine.ts";
+
+const root = resolve(import.meta.dir, "..");
+const sizeMb = Number(process.env.BENCH_MB ?? 1024);
+const dataDir = process.env.BENCH_DIR ?? join(tmpdir(), "tracelake-bench");
+mkdirSync(dataDir, { recursive: true });
+const genJson = join(dataDir, `gen_${sizeMb}mb.json`);
+const genNdjson = join(dataDir, `gen_${sizeMb}mb.ndjson`);
+if (!existsSync(genJson) || !existsSync(genNdjson)) {
+  console.error(`generating ${genJson} (${sizeMb} MiB)...`);
+  const g = Bun.spawnSync([process.execPath, join(root, "bench/gen_chrome_trace.ts"), genJson, String(sizeMb), "--ndjson", genNdjson], {
+    stderr: "inherit",
+  });
+  if (g.exitCode !== 0) throw new Error("generator failed");
+}
+
+interface Run {
+  seconds: number;
+  maxRssMb: number;
+  summary: { contentBytes: number; eventsFound: number; eventsImported: number; blocks: number; blobBytes: number };
+}
+
+function runIngest(file: string): Run {
+  const lake = join(dataDir, "lake");
+  rmSync(lake, { recursive: true, force: true });
+  const t0 = performance.now();
+  const p = Bun.spawnSync([process.execPath, join(root, "main.ts"), "--lake", lake, "ingest", "--json", file], {
+    stderr: "inherit",
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (p.exitCode !== 0) throw new Error(`ingest of ${file} failed`);
+  const maxRss = p.resourceUsage?.maxRSS ?? 0; // kilobytes, as getrusage(2) reports
+  rmSync(lake, { recursive: true, force: true });
+  return { seconds, maxRssMb: maxRss / 1024, summary: JSON.parse(p.stdout.toString()) };
+}
+
+function line(label: string, bytes: number, seconds: number, events: number, extra = ""): void {
+  const mbs = bytes / 1e6 / seconds;
+  console.log(
+    `${label.padEnd(44)} ${(bytes / 1e6).toFixed(1).padStart(8)} MB  ${seconds.toFixed(2).padStart(7)} s  ${mbs.toFixed(1).padStart(7)} MB/s  ${(events / seconds / 1e3).toFixed(0).padStart(6)} k events/s${extra}`,
+  );
+}
+
+for (const [label, file] of [
+  ["tracelake ingest: real chromium trace", join(root, "fixtures/chromium_startup.json.gz")],
+  [`tracelake ingest: generated ${sizeMb} MiB`, genJson],
+] as const) {
+  const r = runIngest(file);
+  line(label, r.summary.contentBytes, r.seconds, r.summary.eventsFound, `  peak RSS ${r.maxRssMb.toFixed(0)} MB`);
+}
+
+// Baselines on the same events as NDJSON, in one DuckDB with the same thread count.
+const e = await Engine.open();
+const ndBytes = statSync(genNdjson).size;
+const f = genNdjson.replaceAll("'", "''");
+let t0 = performance.now();
+const c = await e.rows<{ n: bigint }>(`SELECT count(*) AS n FROM read_ndjson('${f}')`);
+line("baseline: duckdb read_ndjson count(*)", ndBytes, (performance.now() - t0) / 1000, Number(c[0]?.n));
+const out = join(dataDir, "baseline.parquet");
+t0 = performance.now();
+await e.run(`COPY (SELECT * FROM read_ndjson('${f}')) TO '${out}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`);
+line("baseline: duckdb read_ndjson → one parquet", ndBytes, (performance.now() - t0) / 1000, Number(c[0]?.n));
+rmSync(out, { force: true });
+e.close();
