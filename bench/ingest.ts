@@ -22,9 +22,12 @@ const genJson = join(dataDir, `gen_${sizeMb}mb.json`);
 const genNdjson = join(dataDir, `gen_${sizeMb}mb.ndjson`);
 if (!existsSync(genJson) || !existsSync(genNdjson)) {
   console.error(`generating ${genJson} (${sizeMb} MiB)...`);
-  const g = Bun.spawnSync([process.execPath, join(root, "bench/gen_chrome_trace.ts"), genJson, String(sizeMb), "--ndjson", genNdjson], {
-    stderr: "inherit",
-  });
+  const g = Bun.spawnSync(
+    [process.execPath, join(root, "bench/gen_chrome_trace.ts"), genJson, String(sizeMb), "--ndjson", genNdjson],
+    {
+      stderr: "inherit",
+    },
+  );
   if (g.exitCode !== 0) throw new Error("generator failed");
 }
 
@@ -72,7 +75,9 @@ const c = await e.rows<{ n: bigint }>(`SELECT count(*) AS n FROM read_ndjson('${
 line("baseline: duckdb read_ndjson count(*)", ndBytes, (performance.now() - t0) / 1000, Number(c[0]?.n));
 const out = join(dataDir, "baseline.parquet");
 t0 = performance.now();
-await e.run(`COPY (SELECT * FROM read_ndjson('${f}')) TO '${out}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`);
+await e.run(
+  `COPY (SELECT * FROM read_ndjson('${f}')) TO '${out}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`,
+);
 line("baseline: duckdb read_ndjson → one parquet", ndBytes, (performance.now() - t0) / 1000, Number(c[0]?.n));
 rmSync(out, { force: true });
 e.close();

@@ -15,8 +15,10 @@ const outIdx = args.indexOf("--outfile");
 const outfile = resolve(root, outIdx >= 0 ? (args[outIdx + 1] ?? "dist/tracelake") : "dist/tracelake");
 const platform = `${process.platform}-${process.arch}`;
 const bindingPkg = `@duckdb/node-bindings-${platform}`;
-const libName = process.platform === "darwin" ? "libduckdb.dylib" : process.platform === "win32" ? "duckdb.dll" : "libduckdb.so";
-const bindingsVersion = (await Bun.file(join(root, "node_modules/@duckdb/node-bindings/package.json")).json()).version as string;
+const libName =
+  process.platform === "darwin" ? "libduckdb.dylib" : process.platform === "win32" ? "duckdb.dll" : "libduckdb.so";
+const bindingsVersion = (await Bun.file(join(root, "node_modules/@duckdb/node-bindings/package.json")).json())
+  .version as string;
 
 const entry = join(root, ".build-entry.ts");
 writeFileSync(

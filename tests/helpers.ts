@@ -45,7 +45,15 @@ export async function withCatalog<T>(lakeDir: string, fn: (e: Engine) => Promise
 export async function snapshot(lakeDir: string): Promise<{ counts: Record<string, number>; files: string[] }> {
   const counts = await withCatalog(lakeDir, async (e) => {
     const out: Record<string, number> = {};
-    for (const t of ["processes", "streams", "blocks", "ingests", "lakehouse_partitions", "temporary_files", "migrations"]) {
+    for (const t of [
+      "processes",
+      "streams",
+      "blocks",
+      "ingests",
+      "lakehouse_partitions",
+      "temporary_files",
+      "migrations",
+    ]) {
       const r = await e.rows<{ n: bigint }>(`SELECT count(*) AS n FROM lake.${t}`);
       out[t] = Number(r[0]?.n);
     }

@@ -3,6 +3,10 @@
  * catalog access (the lake's catalog.duckdb is ATTACHed as `lake`), ingest transforms and
  * user queries.
  */
+
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader, DuckDBValue } from "@duckdb/node-api";
 import { prepareNativeDuckDB } from "./native.ts";
 
@@ -18,7 +22,11 @@ export interface EngineOptions {
   threads?: number;
   /** DuckDB memory limit, e.g. "2GB"; default DuckDB's (80% of RAM). */
   memoryLimit?: string;
-  /** Directory for DuckDB's spill files. */
+  /**
+   * Directory for DuckDB's spill files. Default: a new private directory under the OS temp
+   * dir, removed by `close()`. (DuckDB's own default for an in-memory database is `.tmp` in
+   * the working directory, which two tracelake processes would share.)
+   */
   tempDirectory?: string;
 }
 
@@ -27,6 +35,7 @@ export class Engine {
   private constructor(
     readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
+    private readonly ownTempDir: string | null,
   ) {}
 
   /**
@@ -42,12 +51,15 @@ export class Engine {
     };
     if (options.threads) config.threads = String(options.threads);
     if (options.memoryLimit) config.memory_limit = options.memoryLimit;
-    if (options.tempDirectory) config.temp_directory = options.tempDirectory;
+    const ownTempDir = options.tempDirectory
+      ? null
+      : join(tmpdir(), `tracelake-duckdb-${process.pid}-${crypto.randomUUID()}`);
+    config.temp_directory = options.tempDirectory ?? (ownTempDir as string);
     const instance = await DuckDBInstance.create(":memory:", config);
     const conn = await instance.connect();
     // Catalog times are TIMESTAMPTZ; show and convert them in UTC whatever the machine's zone.
     await conn.run("SET TimeZone = 'UTC'");
-    return new Engine(instance, conn);
+    return new Engine(instance, conn, ownTempDir);
   }
 
   /** Runs a statement and discards its result. */
@@ -112,6 +124,7 @@ export class Engine {
   close(): void {
     this.conn.closeSync();
     this.instance.closeSync();
+    if (this.ownTempDir) rmSync(this.ownTempDir, { recursive: true, force: true });
   }
 }
 

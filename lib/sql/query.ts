@@ -3,10 +3,11 @@
  * exposed as views in DuckDB's in-memory database under their micromegas names, so that a
  * query can read but never modify the catalog.
  */
+
+import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { join } from "node:path";
 import { type Engine, sqlString } from "./engine.ts";
 
 /** Views a query sees, with what they hold (for `.tables`, completion and the README). */

@@ -32,7 +32,11 @@ describe("bad input: a clear error, a non-zero exit, and the lake untouched", ()
     ["a directory", () => dir, "is a directory"],
     ["a missing file", () => join(dir, "nope.json"), "no such file"],
     ["a protobuf-looking file", () => write("x.pftrace", "\n\u0005hello"), "Perfetto protobuf"],
-    ["a JSON object that is not a trace", () => write("obj.json", '{"foo": [1, 2], "bar": {}}'), 'without a "traceEvents" array'],
+    [
+      "a JSON object that is not a trace",
+      () => write("obj.json", '{"foo": [1, 2], "bar": {}}'),
+      'without a "traceEvents" array',
+    ],
     ["corrupt gzip", () => corruptGzip(), "gzip data is corrupt"],
   ];
   for (const [what, make, mention] of cases) {
@@ -87,7 +91,12 @@ describe("best-effort inputs", () => {
     writeFileSync(p, JSON.stringify(events));
     const r = cli(lake, ["ingest", p]);
     expect(r.code).toBe(0);
-    const q = cli(lake, ["query", "-f", "json", "SELECT source_pid, exe, (SELECT count(*) FROM blocks) AS nblocks FROM processes"]);
+    const q = cli(lake, [
+      "query",
+      "-f",
+      "json",
+      "SELECT source_pid, exe, (SELECT count(*) FROM blocks) AS nblocks FROM processes",
+    ]);
     expect(q.code).toBe(0);
     expect(JSON.parse(q.stdout)).toEqual([{ source_pid: "../../x", exe: evil, nblocks: "2" }]); // a cpu stream (X) and the log stream (i)
     const n = cli(lake, ["query", "-f", "csv", "SELECT name FROM raw_events WHERE ph = 'X'"]);
@@ -115,7 +124,9 @@ describe("best-effort inputs", () => {
       parts.push(s, ",");
       size += s.length + 1;
     }
-    parts.push(`{"name":"huge","ph":"X","ts":1,"dur":1,"pid":1,"tid":1,"args":{"blob":"${"y".repeat(40 * 1024 * 1024)}"}}]`);
+    parts.push(
+      `{"name":"huge","ph":"X","ts":1,"dur":1,"pid":1,"tid":1,"args":{"blob":"${"y".repeat(40 * 1024 * 1024)}"}}]`,
+    );
     writeFileSync(p, parts.join(""));
     expect(statSync(p).size).toBeGreaterThan(100 * 1000 * 1000);
     const r = cli(lake, ["ingest", "--json", p]);
@@ -162,7 +173,12 @@ describe("query", () => {
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout)).toEqual(expected);
     const nd = cli(lake, ["query", "-f", "ndjson", sql]);
-    expect(nd.stdout.trim().split("\n").map((l) => JSON.parse(l))).toEqual(expected);
+    expect(
+      nd.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l)),
+    ).toEqual(expected);
     const csv = cli(lake, ["query", "-f", "csv", sql]);
     expect(csv.stdout).toBe("source_pid,exe,labels\n10,Edge Browser,tab1\ngpu-process,,\n");
   });

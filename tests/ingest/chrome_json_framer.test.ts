@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { ChromeJsonFramer, type FramerResult, NotChromeJsonError, SEQ_KEY } from "../../lib/ingest/chrome_json_framer.ts";
+import {
+  ChromeJsonFramer,
+  type FramerResult,
+  NotChromeJsonError,
+  SEQ_KEY,
+} from "../../lib/ingest/chrome_json_framer.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -68,7 +73,7 @@ describe("ChromeJsonFramer", () => {
   });
 
   test("splitting the input at every byte position gives the same events", () => {
-    const text = JSON.stringify({ traceEvents: sample, metadata: { a: "\\\\\"" } });
+    const text = JSON.stringify({ traceEvents: sample, metadata: { a: '\\\\"' } });
     const whole = frame(text);
     for (const chunk of [1, 2, 3, 5, 7, 13]) {
       const split = frame(text, chunk);

@@ -79,7 +79,8 @@ describe("real Chromium trace against an oracle computed from the JSON", () => {
 
   test("X durations are kept in ns: total per name equals the input's µs sum × 1000", async () => {
     const oracle = new Map<string, number>();
-    for (const e of evs) if (e.ph === "X") oracle.set(String(e.name), (oracle.get(String(e.name)) ?? 0) + Number(e.dur) * 1000);
+    for (const e of evs)
+      if (e.ph === "X") oracle.set(String(e.name), (oracle.get(String(e.name)) ?? 0) + Number(e.dur) * 1000);
     const rows = await ctx.engine.rows<{ name: string; d: bigint }>(
       "SELECT name, sum(dur)::BIGINT AS d FROM raw_events WHERE ph = 'X' GROUP BY name",
     );
@@ -88,7 +89,9 @@ describe("real Chromium trace against an oracle computed from the JSON", () => {
   });
 
   test("catalog is consistent: each block's nb_objects equals its file's rows, and the file exists", async () => {
-    const rows = await ctx.engine.rows<{ file_path: string; nb_objects: bigint }>("SELECT file_path, nb_objects FROM blocks");
+    const rows = await ctx.engine.rows<{ file_path: string; nb_objects: bigint }>(
+      "SELECT file_path, nb_objects FROM blocks",
+    );
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) {
       const n = await ctx.engine.rows<{ n: bigint }>(
@@ -120,7 +123,8 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
     expect(s?.eventsImported).toBe(23);
     expect(s?.metadataEvents).toBe(4);
     const reasons: Record<string, number> = {};
-    for (const p of s?.phases ?? []) if (p.dest === "skipped") reasons[p.reason ?? ""] = (reasons[p.reason ?? ""] ?? 0) + p.count;
+    for (const p of s?.phases ?? [])
+      if (p.dest === "skipped") reasons[p.reason ?? ""] = (reasons[p.reason ?? ""] ?? 0) + p.count;
     expect(reasons).toEqual({
       "pid missing": 1,
       "ts not a number or out of range": 1,
@@ -138,7 +142,9 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
   });
 
   test("duplicate keys keep the first value, so an event cannot forge its sequence number", async () => {
-    const r = await ctx.engine.rows<{ name: string; seq: bigint }>("SELECT name, seq FROM raw_events WHERE name LIKE 'dup%'");
+    const r = await ctx.engine.rows<{ name: string; seq: bigint }>(
+      "SELECT name, seq FROM raw_events WHERE name LIKE 'dup%'",
+    );
     expect(r.map((x) => [x.name, Number(x.seq)])).toEqual([["dup", 34]]);
   });
 
