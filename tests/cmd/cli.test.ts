@@ -137,6 +137,18 @@ describe("best-effort inputs", () => {
   }, 120_000);
 });
 
+describe("several files", () => {
+  test("a bad file among good ones: the good ones are ingested, the exit code says one failed", async () => {
+    const lake = tempDir();
+    const bad = join(tempDir("tl-inputs-"), "bad.json");
+    writeFileSync(bad, "nope");
+    const r = cli(lake, ["ingest", EDGE, bad, join(ROOT, "fixtures/unterminated.json")]);
+    expect(r.code).toBe(65);
+    expectCleanError(r.stderr, "bad.json");
+    expect((await snapshot(lake)).counts.ingests).toBe(2);
+  });
+});
+
 describe("idempotent ingest", () => {
   test("same content is recognized (file, gzip, stdin); --force ingests again as new processes", async () => {
     const lake = tempDir();
