@@ -499,8 +499,8 @@ export class ChromeJsonFramer {
       }
     }
     this.valueCapture = null;
-    this.state = this.form === "object" && this.valueKey !== "" ? S.ObjExpectKey : S.Arr;
-    if (this.form === "array" && this.valueKey === "") this.state = S.Arr;
+    // A top-level value of the object form has a key; an array element has none.
+    this.state = this.valueKey !== "" ? S.ObjExpectKey : S.Arr;
   }
 
   /** Writes `{"__seq":N,` for the element starting now (no allocation: this runs per event). */

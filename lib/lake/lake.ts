@@ -120,19 +120,25 @@ export class Lake {
     return v[0]?.v ?? 0;
   }
 
+  /** Returns `version`, or throws LakeError when a newer tracelake wrote the catalog. */
+  private checkVersion(version: number): number {
+    if (version > LATEST_VERSION) {
+      throw new LakeError(
+        `the lake at ${this.root} was written by a newer tracelake (catalog version ${version}; this one knows up to ${LATEST_VERSION}); upgrade tracelake`,
+      );
+    }
+    return version;
+  }
+
   private async migrate(engine: Engine, existed: boolean): Promise<void> {
     await this.attach(engine, existed ? "read" : "write");
     try {
-      let version = await Lake.version(engine);
-      if (version > LATEST_VERSION) {
-        throw new LakeError(
-          `the lake at ${this.root} was written by a newer tracelake (catalog version ${version}; this one knows up to ${LATEST_VERSION}); upgrade tracelake`,
-        );
-      }
+      let version = this.checkVersion(await Lake.version(engine));
       if (version === LATEST_VERSION) return;
+      // Re-read under the write lock: another process may have migrated meanwhile.
       await this.attach(engine, "write");
-      version = await Lake.version(engine);
-      if (version > LATEST_VERSION) return this.migrate(engine, true);
+      version = this.checkVersion(await Lake.version(engine));
+      if (version === LATEST_VERSION) return;
       await engine.transaction(async () => {
         await engine.run(
           "CREATE TABLE IF NOT EXISTS lake.migrations(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)",
