@@ -2,6 +2,7 @@
  * What every command shares: resolving the lake directory, opening the engine, and turning
  * errors into one sentence on stderr with a non-zero exit code.
  */
+import { SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { Lake } from "../lib/lake/lake.ts";
@@ -64,4 +65,37 @@ export function bytes(n: number): string {
 /** Formats an integer with thousands separators. */
 export function count(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/**
+ * A progress bar on stderr for JIT materialization, shown only on a TTY and only when more
+ * than one partition is to be written. Returns the callback for JitOptions.onProgress and a
+ * function that removes the bar.
+ */
+export function jitProgress(): { onProgress: (done: number, total: number, what: string) => void; stop: () => void } {
+  if (!process.stderr.isTTY) return { onProgress: () => undefined, stop: () => undefined };
+  let bar: SingleBar | null = null;
+  return {
+    onProgress: (done, total, what) => {
+      if (total < 2) return;
+      if (!bar) {
+        bar = new SingleBar({
+          format: "materializing [{bar}] {value}/{total} partitions {what}",
+          stream: process.stderr,
+          hideCursor: true,
+          clearOnComplete: true,
+        });
+        bar.start(total, done, { what });
+      }
+      bar.update(done, { what });
+      if (done >= total) {
+        bar.stop();
+        bar = null;
+      }
+    },
+    stop: () => {
+      bar?.stop();
+      bar = null;
+    },
+  };
 }

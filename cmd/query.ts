@@ -6,8 +6,8 @@ import { extname, resolve } from "node:path";
 import { ExitCode, UserError } from "../lib/errors.ts";
 import { sqlString } from "../lib/sql/engine.ts";
 import { type Column, csvLine, formatTable, ndjsonLine, type OutputFormat } from "../lib/sql/format.ts";
-import { openQuerySession, runStatements } from "../lib/sql/query.ts";
-import { count, type GlobalOptions, openLake } from "./common.ts";
+import { prepareQuery, runStatements } from "../lib/sql/query.ts";
+import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
 import { Stdout } from "./output.ts";
 
 /** Options of `query`. */
@@ -38,7 +38,12 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
     throw new UserError(`--max-rows must be a whole number, got ${opts.maxRows}`);
   const { engine, lake } = await openLake(g, false);
   try {
-    await openQuerySession(engine, lake);
+    const progress = jitProgress();
+    try {
+      await prepareQuery(engine, lake, sql, { onProgress: progress.onProgress });
+    } finally {
+      progress.stop();
+    }
     if (opts.output) {
       const ext = extname(opts.output).toLowerCase();
       const copy = COPY_FORMATS[ext];

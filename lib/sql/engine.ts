@@ -107,6 +107,15 @@ export class Engine {
     }
   }
 
+  /**
+   * Opens another connection to the same in-memory database, for reading a streaming result
+   * while this one writes. Temp tables are per connection: share data through `memory.main`.
+   * The caller closes it (`closeSync()`).
+   */
+  async connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
   /** Runs `fn` in a transaction: COMMIT when it returns, ROLLBACK when it throws. */
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     await this.run("BEGIN TRANSACTION");

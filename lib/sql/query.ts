@@ -1,16 +1,31 @@
 /**
- * User queries over a lake. The catalog is attached read-only, and the catalog tables are
- * exposed as views in DuckDB's in-memory database under their micromegas names, so that a
- * query can read but never modify the catalog.
+ * User queries over a lake.
+ *
+ * Before a SQL text runs, `prepareQuery`:
+ * 1. finds the JIT views it reads (lib/sql/references.ts) and materializes exactly those
+ *    instances (lib/views/jit.ts): a global name means every process, a
+ *    `view_instance('<view set>', '<process>')` call one process;
+ * 2. snapshots the catalog tables into the in-memory database (they are small), so the catalog
+ *    is attached only for an instant and the query itself holds no lock on the lake: another
+ *    tracelake process can ingest or materialize while a long query runs;
+ * 3. defines the views the SQL sees: the catalog views, `raw_events`, the global views over
+ *    the current partition files, one view per requested instance (schema `tl_vi`) behind the
+ *    `view_instance` table macro, and `list_partitions()`, `list_view_sets()`.
+ * Partition files are immutable and retired files are deleted only after a grace period
+ * (lib/partitions/partitions.ts), so the file lists stay valid for the query's life.
  */
 
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { type Engine, sqlString } from "./engine.ts";
+import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
+import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
+import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
+import { type Engine, sqlIdent, sqlString } from "./engine.ts";
+import { findReferences } from "./references.ts";
 
-/** Views a query sees, with what they hold (for `.tables`, completion and the README). */
+/** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
   processes:
     "one row per process: process_id, exe (process name), source_pid, properties (JSON), start_time, insert_time, source_file, trace_format, ingest_id",
@@ -20,13 +35,17 @@ export const CATALOG_VIEWS: Record<string, string> = {
     "one row per raw block (a Parquet blob): block_id, stream_id, process_id, begin_time, end_time, nb_objects, payload_size, file_path, insert_time",
   ingests:
     "one row per ingested source: ingest_id, source, sizes, content_hash, format, counts, summary (JSON), properties (trace metadata), insert_time",
+  lakehouse_partitions:
+    "one row per live partition (micromegas's columns): view_set_name, view_instance_id, insert and event ranges, file_path, file_size, file_schema_hash, source_data_hash, num_rows",
+  temporary_files: "retired files awaiting deletion by gc: file_path, file_size, expiration",
 };
 
-/** Every view a query sees (catalog views plus raw_events), with what it holds. */
+/** Every view a query sees (catalog views, raw_events and the JIT views), with what it holds. */
 export const QUERY_VIEWS: Record<string, string> = {
   ...CATALOG_VIEWS,
   raw_events:
     "every raw event in the blocks: process_id, stream_id, block_id, seq, ph, time, dur (ns), thread_time, thread_dur (ns), tid, name, cat, id, id_scope, scope, s, bp, bind_id, flow_in, flow_out, args (JSON)",
+  ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
 };
 
 /** Columns of raw blocks (schema version 1, written by lib/ingest/chrome_json.ts), for an empty lake. */
@@ -37,18 +56,124 @@ const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_i
   NULL::VARCHAR AS s, NULL::VARCHAR AS bp, NULL::VARCHAR AS bind_id, NULL::BOOLEAN AS flow_in,
   NULL::BOOLEAN AS flow_out, NULL::JSON AS args WHERE false`;
 
+/** Snapshot table of a catalog table. */
+const snap = (name: string) => `memory.main.tl_cat_${name}`;
+
+/** What preparing a SQL text did: the JIT report (null when no JIT view was referenced). */
+export interface PrepareResult {
+  jit: JitReport | null;
+}
+
 /**
- * Attaches the lake's catalog read-only and creates the views of `CATALOG_VIEWS`.
- * @throws LakeError when the catalog cannot be attached.
+ * Prepares `sql` to run: materializes the JIT instances it reads, snapshots the catalog and
+ * defines every view and macro (see the file comment). Call it before each `runStatements`;
+ * the catalog is not attached when it returns.
+ * @throws SqlError when a view_instance call names an unknown view set or process;
+ *   LakeError when the catalog is busy past its timeout.
+ */
+export async function prepareQuery(
+  engine: Engine,
+  lake: Lake,
+  sql: string,
+  jitOptions: JitOptions = {},
+): Promise<PrepareResult> {
+  const refs = await findReferences(engine, sql);
+  const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
+  // Resolve view_instance arguments against the catalog.
+  const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
+  if (refs.instances.length > 0) {
+    await lake.attach(engine, "read");
+    try {
+      for (const ref of refs.instances) {
+        const vs = viewSetByName(ref.viewSetName);
+        if (!vs) {
+          throw new SqlError(
+            `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
+          );
+        }
+        instanceViews.push({
+          viewSet: vs,
+          literal: ref.instance,
+          processId: await resolveProcess(engine, ref.instance),
+        });
+      }
+    } finally {
+      await lake.detach(engine);
+    }
+  }
+  const requests: JitRequest[] = globals.map((viewSet) => ({ viewSet, processIds: null }));
+  for (const vs of VIEW_SETS) {
+    if (globals.includes(vs)) continue;
+    const ids = [...new Set(instanceViews.filter((i) => i.viewSet === vs).map((i) => i.processId))];
+    if (ids.length > 0) requests.push({ viewSet: vs, processIds: ids });
+  }
+  const jit = requests.length > 0 ? await materializeInstances(engine, lake, requests, jitOptions) : null;
+  await snapshotCatalog(engine, lake);
+  await defineViews(engine, lake, globals, instanceViews);
+  return { jit };
+}
+
+/**
+ * Resolves the second argument of view_instance to a process_id: the id itself, a unique
+ * prefix of it (at least 4 characters), `pid:<source pid>` or a process name (exe), when
+ * exactly one process matches. The catalog must be attached.
+ * @throws SqlError naming the candidates when none or several match.
+ */
+export async function resolveProcess(engine: Engine, text: string): Promise<string> {
+  const rows = await engine.rows<{ process_id: string; exe: string | null; source_pid: string | null }>(
+    `SELECT process_id, exe, source_pid FROM lake.processes
+     WHERE process_id = $t OR (length($t) >= 4 AND starts_with(process_id, $t))
+        OR (starts_with($t, 'pid:') AND source_pid = substr($t, 5)) OR exe = $t
+     ORDER BY insert_time, process_id`,
+    { t: text },
+  );
+  const exact = rows.find((r) => r.process_id === text);
+  if (exact) return exact.process_id;
+  if (rows.length === 1) return (rows[0] as { process_id: string }).process_id;
+  if (rows.length === 0) {
+    throw new SqlError(
+      `view_instance: no process matches '${text}'; pass a process_id, a unique prefix, 'pid:<pid>' or a process name (SELECT process_id, exe, source_pid FROM processes)`,
+    );
+  }
+  const list = rows
+    .slice(0, 10)
+    .map((r) => `${r.process_id} (${r.exe ?? "unnamed"}, pid ${r.source_pid ?? "?"})`)
+    .join(", ");
+  throw new SqlError(`view_instance: '${text}' matches ${rows.length} processes: ${list}; pass a process_id`);
+}
+
+/**
+ * Prepares a session for SQL that reads no JIT view (catalog views and raw_events only).
+ * @throws LakeError when the catalog is busy past its timeout.
  */
 export async function openQuerySession(engine: Engine, lake: Lake): Promise<void> {
+  await prepareQuery(engine, lake, "");
+}
+
+async function snapshotCatalog(engine: Engine, lake: Lake): Promise<void> {
   await lake.attach(engine, "read");
+  try {
+    for (const name of Object.keys(CATALOG_VIEWS)) {
+      await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
+    }
+  } finally {
+    await lake.detach(engine);
+  }
+}
+
+async function defineViews(
+  engine: Engine,
+  lake: Lake,
+  globals: ViewSet[],
+  instances: { viewSet: ViewSet; literal: string; processId: string }[],
+): Promise<void> {
+  await engine.run("USE memory.main");
   for (const name of Object.keys(CATALOG_VIEWS)) {
-    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM lake.${name}`);
+    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM ${snap(name)}`);
   }
   // raw_events: all blobs, with their ids read back from the path blobs/<process>/<stream>/<block>.parquet
-  // (ids tracelake generated). The file list is fixed when the session opens.
-  const files = await engine.rows<{ f: string }>("SELECT file_path AS f FROM lake.blocks ORDER BY insert_time");
+  // (ids tracelake generated).
+  const files = await engine.rows<{ f: string }>(`SELECT file_path AS f FROM ${snap("blocks")} ORDER BY insert_time`);
   if (files.length === 0) {
     await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS ${RAW_EMPTY}`);
   } else {
@@ -57,7 +182,52 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
       SELECT p[-3] AS process_id, p[-2] AS stream_id, replace(p[-1], '.parquet', '') AS block_id, * EXCLUDE (filename, p)
       FROM (SELECT *, string_split(filename, '/') AS p FROM read_parquet([${list}], filename = true, union_by_name = true))`);
   }
-  await engine.run("USE memory.main");
+  // list_view_sets() and list_partitions().
+  await engine.run(`CREATE OR REPLACE TABLE memory.main.tl_view_sets(view_set_name VARCHAR, current_schema_hash BLOB,
+    schema VARCHAR, has_view_maker BOOLEAN, global_instance_available BOOLEAN, stream_tag VARCHAR, description VARCHAR)`);
+  for (const vs of VIEW_SETS) {
+    await engine.run("INSERT INTO memory.main.tl_view_sets VALUES ($n, unhex($h), $s, true, true, $t, $d)", {
+      n: vs.name,
+      h: hex(schemaHash(vs)),
+      s: vs.columns.map((c) => `${c.name} ${c.type}`).join(", "),
+      t: vs.streamTag,
+      d: vs.description,
+    });
+  }
+  await engine.run("CREATE OR REPLACE MACRO list_view_sets() AS TABLE SELECT * FROM memory.main.tl_view_sets");
+  await engine.run(
+    `CREATE OR REPLACE MACRO list_partitions() AS TABLE SELECT * FROM ${snap("lakehouse_partitions")} ORDER BY view_set_name, view_instance_id, begin_insert_time`,
+  );
+  // Global views over the current partitions (materialized above for every process).
+  for (const vs of globals) {
+    await engine.run(`CREATE OR REPLACE VIEW main.${vs.name} AS ${await partitionsSelect(engine, lake, vs, null)}`);
+  }
+  await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
+  for (const i of instances) {
+    await engine.run(
+      `CREATE OR REPLACE VIEW memory.tl_vi.${sqlIdent(`${i.viewSet.name}:${i.literal}`)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
+    );
+  }
+  await engine.run(
+    `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
+       SELECT * FROM query_table('memory.tl_vi."' || view_set_name || ':' || view_instance_id || '"')`,
+  );
+}
+
+/** A SELECT over the current partition files of `vs` (one process, or all when null). */
+async function partitionsSelect(engine: Engine, lake: Lake, vs: ViewSet, processId: string | null): Promise<string> {
+  const files = await engine.rows<{ f: string }>(
+    `SELECT file_path AS f FROM ${snap("lakehouse_partitions")}
+     WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
+       ${processId === null ? "" : "AND view_instance_id = $id"}
+     ORDER BY view_instance_id, begin_insert_time, file_path`,
+    processId === null
+      ? { vs: vs.name, h: hex(schemaHash(vs)) }
+      : { vs: vs.name, h: hex(schemaHash(vs)), id: processId },
+  );
+  if (files.length === 0) return emptySelect(vs);
+  const list = files.map((r) => sqlString(join(lake.root, r.f))).join(", ");
+  return `SELECT * FROM read_parquet([${list}])`;
 }
 
 /** One statement's streaming result. */

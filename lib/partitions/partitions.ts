@@ -1,0 +1,203 @@
+/**
+ * Partition metadata in `lakehouse_partitions` (reference/micromegas.md §3): reading live
+ * partitions, and committing a new partition together with the retirement of the ones it
+ * replaces. DuckDB has no exclusion constraints, so micromegas's invariants are checked here,
+ * inside the committing transaction:
+ * - empty ⇔ no file ⇔ no event range (also CHECK constraints of the table);
+ * - live partitions of the same (view set, instance, schema hash) have disjoint insert ranges
+ *   (inclusive [begin_insert_time, end_insert_time], as JIT partitions record them).
+ *
+ * Files of retired partitions are not deleted here: they go to `temporary_files` with an
+ * expiration, so a query that listed them keeps working; `gc` deletes them later.
+ */
+import { LakeError } from "../errors.ts";
+import type { Engine } from "../sql/engine.ts";
+
+/** Grace before a retired partition's file may be deleted, in ms (micromegas: 1 h). */
+export const RETIRED_FILE_GRACE_MS = 60 * 60 * 1000;
+
+/** A `lakehouse_partitions` row. Times in µs since the Unix epoch except event times (ns). */
+export interface PartitionRow {
+  viewSetName: string;
+  viewInstanceId: string;
+  beginInsertUs: bigint;
+  endInsertUs: bigint;
+  minEventNs: bigint | null;
+  maxEventNs: bigint | null;
+  /** Path relative to the lake root; null iff empty. */
+  filePath: string | null;
+  /** Bytes; 0 when empty. */
+  fileSize: number;
+  fileSchemaHash: Uint8Array;
+  sourceDataHash: Uint8Array;
+  numRows: number;
+}
+
+interface RawRow {
+  view_set_name: string;
+  view_instance_id: string;
+  b: bigint;
+  e: bigint;
+  lo: bigint | null;
+  hi: bigint | null;
+  file_path: string | null;
+  file_size: bigint;
+  file_schema_hash: { bytes: Uint8Array } | Uint8Array;
+  source_data_hash: { bytes: Uint8Array } | Uint8Array;
+  num_rows: bigint;
+}
+
+const COLUMNS = `view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
+  epoch_ns(min_event_time) AS lo, epoch_ns(max_event_time) AS hi, file_path, file_size, file_schema_hash,
+  source_data_hash, num_rows`;
+
+function bytesOf(v: { bytes: Uint8Array } | Uint8Array): Uint8Array {
+  return v instanceof Uint8Array ? v : v.bytes;
+}
+
+function toRow(r: RawRow): PartitionRow {
+  return {
+    viewSetName: r.view_set_name,
+    viewInstanceId: r.view_instance_id,
+    beginInsertUs: r.b,
+    endInsertUs: r.e,
+    minEventNs: r.lo,
+    maxEventNs: r.hi,
+    filePath: r.file_path,
+    fileSize: Number(r.file_size),
+    fileSchemaHash: bytesOf(r.file_schema_hash),
+    sourceDataHash: bytesOf(r.source_data_hash),
+    numRows: Number(r.num_rows),
+  };
+}
+
+/**
+ * Live partitions of `viewSetName` (all schema hashes), for the given instances (all when
+ * null), ordered by instance and begin insert time. The catalog must be attached.
+ */
+export async function listPartitions(
+  engine: Engine,
+  viewSetName: string,
+  instances: string[] | null,
+): Promise<PartitionRow[]> {
+  const filter = instances === null ? "" : `AND list_contains(${listLiteral(instances)}, view_instance_id)`;
+  const rows = await engine.rows<RawRow>(
+    `SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs ${filter}
+     ORDER BY view_instance_id, begin_insert_time, file_path`,
+    { vs: viewSetName },
+  );
+  return rows.map(toRow);
+}
+
+function listLiteral(values: string[]): string {
+  return `[${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(", ")}]::VARCHAR[]`;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** True when two rows name the same partition (the five keys of retire_partition_by_metadata). */
+export function samePartitionKey(a: PartitionRow, b: PartitionRow): boolean {
+  return (
+    a.viewSetName === b.viewSetName &&
+    a.viewInstanceId === b.viewInstanceId &&
+    a.beginInsertUs === b.beginInsertUs &&
+    a.endInsertUs === b.endInsertUs &&
+    sameBytes(a.fileSchemaHash, b.fileSchemaHash)
+  );
+}
+
+/** True when `a` has the same range, schema hash and source identity as `b`. */
+export function sameContent(a: PartitionRow, b: PartitionRow): boolean {
+  return samePartitionKey(a, b) && sameBytes(a.sourceDataHash, b.sourceDataHash);
+}
+
+/**
+ * Inside the caller's transaction (catalog attached for writing): deletes `retire` rows (each
+ * matched on its five keys; a file goes to `temporary_files` with an expiration `graceMs` from
+ * now), inserts `insert` rows, then checks the invariants for the touched (view set, instance)
+ * pairs.
+ * @returns bytes of the files queued for deletion.
+ * @throws LakeError when a row is invalid or two live partitions would overlap (the caller's
+ *   transaction must then roll back).
+ */
+export async function replacePartitions(
+  engine: Engine,
+  insert: PartitionRow[],
+  retire: PartitionRow[],
+  graceMs = RETIRED_FILE_GRACE_MS,
+): Promise<number> {
+  let freed = 0;
+  for (const r of retire) {
+    if (r.filePath !== null) {
+      await engine.run("INSERT INTO lake.temporary_files VALUES ($p, $s, now() + to_milliseconds($g::BIGINT))", {
+        p: r.filePath,
+        s: BigInt(r.fileSize),
+        g: BigInt(graceMs),
+      });
+      freed += r.fileSize;
+    }
+    await engine.run(
+      `DELETE FROM lake.lakehouse_partitions WHERE view_set_name = $vs AND view_instance_id = $id
+         AND begin_insert_time = make_timestamp($b::BIGINT) AND end_insert_time = make_timestamp($e::BIGINT)
+         AND file_schema_hash = $h::BLOB`,
+      {
+        vs: r.viewSetName,
+        id: r.viewInstanceId,
+        b: r.beginInsertUs,
+        e: r.endInsertUs,
+        h: blobLiteral(r.fileSchemaHash),
+      },
+    );
+  }
+  for (const p of insert) {
+    const empty = p.numRows === 0;
+    if (empty !== (p.filePath === null) || empty !== (p.minEventNs === null) || empty !== (p.maxEventNs === null)) {
+      throw new LakeError(
+        `invalid partition ${p.viewSetName}/${p.viewInstanceId}: empty ⇔ no file ⇔ no event range does not hold`,
+      );
+    }
+    await engine.run(
+      `INSERT INTO lake.lakehouse_partitions VALUES ($vs, $id, make_timestamp($b::BIGINT), make_timestamp($e::BIGINT),
+         make_timestamp_ns($lo::BIGINT), make_timestamp_ns($hi::BIGINT), now(), $f, $fs, $h::BLOB, $sh::BLOB, $n)`,
+      {
+        vs: p.viewSetName,
+        id: p.viewInstanceId,
+        b: p.beginInsertUs,
+        e: p.endInsertUs,
+        lo: p.minEventNs,
+        hi: p.maxEventNs,
+        f: p.filePath,
+        fs: BigInt(p.fileSize),
+        h: blobLiteral(p.fileSchemaHash),
+        sh: blobLiteral(p.sourceDataHash),
+        n: BigInt(p.numRows),
+      },
+    );
+  }
+  const touched = new Set(insert.map((p) => `${p.viewSetName}\u0000${p.viewInstanceId}`));
+  for (const key of touched) {
+    const [vs, id] = key.split("\u0000") as [string, string];
+    const overlaps = await engine.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM lake.lakehouse_partitions a JOIN lake.lakehouse_partitions b
+         ON a.view_set_name = b.view_set_name AND a.view_instance_id = b.view_instance_id
+        AND a.file_schema_hash = b.file_schema_hash
+        AND a.rowid <> b.rowid
+        AND a.begin_insert_time <= b.end_insert_time AND b.begin_insert_time <= a.end_insert_time
+       WHERE a.view_set_name = $vs AND a.view_instance_id = $id`,
+      { vs, id },
+    );
+    if (Number(overlaps[0]?.n ?? 0) > 0) {
+      throw new LakeError(
+        `new partitions of ${vs}/${id} would overlap live partitions with the same schema hash; retire the conflicting partitions and retry`,
+      );
+    }
+  }
+  return freed;
+}
+
+/** Bytes as a DuckDB BLOB literal text (`\xAB\xCD`), for a `$p::BLOB` parameter. */
+function blobLiteral(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
+}

@@ -1,0 +1,415 @@
+/**
+ * Just-in-time materialization of process-scoped view instances (DESIGN.md "Views and JIT
+ * partitions"; reference/micromegas.md §4, adapted to one machine).
+ *
+ * For each requested (view set, process):
+ * 1. plan: list the process's blocks of the view set's stream tag, ordered by insert time, and
+ *    cut them into insert-time slices (or one slice for view sets whose rows depend on other
+ *    blocks). Each planned partition gets a source identity: SHA-256 over its sorted
+ *    (block_id, nb_objects), so a removed, replaced or added block is detected (micromegas
+ *    uses an object count, which misses a replaced block). A process with no such blocks gets
+ *    one empty partition (no file, no event range), so the work is not redone.
+ * 2. reuse a live partition with the same insert range, schema hash and source identity;
+ * 3. otherwise write a new Parquet file (new uuid, never overwritten) without holding the
+ *    catalog;
+ * 4. commit: with the catalog attached for writing, plan again (blocks may have changed), insert
+ *    the new rows that still match the plan and retire every other live partition of the
+ *    instance (files → temporary_files), in one transaction; an instance whose blocks changed
+ *    meanwhile is retried. A second process that wrote the same partition first wins; ours is
+ *    deleted.
+ *
+ * The catalog is held only for the two short catalog steps, so another tracelake process can
+ * query or ingest in between.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { LakeError } from "../errors.ts";
+import type { Lake } from "../lake/lake.ts";
+import { listPartitions, type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
+import type { Engine } from "../sql/engine.ts";
+import { dropSource } from "./source.ts";
+import { type ProcessMeta, type SourceBlock, type StreamMeta, schemaHash, type ViewSet } from "./view_set.ts";
+
+/** What to materialize: one view set for some processes (null = every process). */
+export interface JitRequest {
+  viewSet: ViewSet;
+  processIds: string[] | null;
+}
+
+/** What a JIT run did. */
+export interface JitReport {
+  /** Planned partitions looked at. */
+  partitions: number;
+  /** Reused as they were. */
+  reused: number;
+  /** Written (files) or recorded empty by this run. */
+  written: number;
+  /** Of `written`, empty partitions (no file). */
+  empty: number;
+  /** Live partitions retired (replaced or orphaned). */
+  retired: number;
+  /** Rows and bytes of the files written. */
+  rowsWritten: number;
+  bytesWritten: number;
+  /** Partitions another process committed first (our identical file was dropped). */
+  lostRaces: number;
+}
+
+/** Options of a JIT run. */
+export interface JitOptions {
+  /** Called before each partition is written: done and total count partitions to write. */
+  onProgress?: (done: number, total: number, what: string) => void;
+  /** Grace of retired files before gc may delete them, ms (default 1 h). */
+  retiredGraceMs?: number;
+  /** Attempts when blocks keep changing under us (default 3). */
+  maxAttempts?: number;
+}
+
+/** A planned partition. */
+interface Spec {
+  beginUs: bigint;
+  endUs: bigint;
+  blocks: SourceBlock[];
+  sourceHash: Uint8Array;
+}
+
+/** The plan of one instance. */
+interface InstancePlan {
+  viewSet: ViewSet;
+  process: ProcessMeta;
+  streams: StreamMeta[];
+  specs: Spec[];
+  live: PartitionRow[];
+}
+
+/** A written (or empty) partition awaiting commit. */
+interface Written {
+  key: string;
+  row: PartitionRow;
+}
+
+/**
+ * Makes the requested instances current. The catalog must not be attached by the caller; it
+ * is attached and detached here.
+ * @throws LakeError when the catalog is busy past its timeout, a requested process does not
+ *   exist, or the blocks keep changing; Error when DuckDB fails to build a partition.
+ */
+export async function materializeInstances(
+  engine: Engine,
+  lake: Lake,
+  requests: JitRequest[],
+  options: JitOptions = {},
+): Promise<JitReport> {
+  const report: JitReport = {
+    partitions: 0,
+    reused: 0,
+    written: 0,
+    empty: 0,
+    retired: 0,
+    rowsWritten: 0,
+    bytesWritten: 0,
+    lostRaces: 0,
+  };
+  let pending = requests.filter((r) => r.processIds === null || r.processIds.length > 0);
+  const maxAttempts = options.maxAttempts ?? 3;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    if (attempt >= maxAttempts) {
+      throw new LakeError(
+        `the blocks of ${pending.map((r) => r.viewSet.name).join(", ")} kept changing while they were materialized; retry when ingests have finished`,
+      );
+    }
+    // 1. Plan, holding the catalog read-only.
+    await lake.attach(engine, "read");
+    let plans: InstancePlan[];
+    try {
+      plans = [];
+      for (const r of pending) plans.push(...(await planRequest(engine, lake.root, r)));
+    } finally {
+      await lake.detach(engine);
+    }
+    if (attempt === 0) report.partitions += plans.reduce((n, p) => n + p.specs.length, 0);
+    // 2–3. Write what is stale, without the catalog.
+    const toWrite: { plan: InstancePlan; spec: Spec }[] = [];
+    for (const plan of plans) {
+      const hash = schemaHash(plan.viewSet);
+      for (const spec of plan.specs) {
+        const want = specRow(plan, spec, hash, null, null);
+        if (plan.live.some((r) => sameContent(r, want))) {
+          if (attempt === 0) report.reused++;
+        } else toWrite.push({ plan, spec });
+      }
+    }
+    const written = new Map<string, Written>();
+    const committed = new Set<string>();
+    try {
+      for (let k = 0; k < toWrite.length; k++) {
+        const { plan, spec } = toWrite[k] as { plan: InstancePlan; spec: Spec };
+        options.onProgress?.(k, toWrite.length, `${plan.viewSet.name} ${plan.process.exe ?? plan.process.processId}`);
+        const w = await writeSpec(engine, lake, plan, spec);
+        written.set(w.key, w);
+      }
+      options.onProgress?.(toWrite.length, toWrite.length, "");
+      // 4. Commit, holding the catalog for writing.
+      const unresolved = await commit(engine, lake, pending, written, committed, report, options.retiredGraceMs);
+      pending = unresolved;
+    } finally {
+      // Files not committed (lost races, changed plans, errors) were never referenced.
+      for (const w of written.values()) {
+        if (w.row.filePath !== null && !committed.has(w.row.filePath)) {
+          rmSync(join(lake.root, w.row.filePath), { force: true });
+        }
+      }
+    }
+  }
+  return report;
+}
+
+async function commit(
+  engine: Engine,
+  lake: Lake,
+  requests: JitRequest[],
+  written: Map<string, Written>,
+  committed: Set<string>,
+  report: JitReport,
+  graceMs: number | undefined,
+): Promise<JitRequest[]> {
+  await lake.attach(engine, "write");
+  const unresolved = new Map<ViewSet, string[]>();
+  try {
+    await engine.transaction(async () => {
+      for (const r of requests) {
+        const plans = await planRequest(engine, lake.root, r);
+        for (const plan of plans) {
+          const hash = schemaHash(plan.viewSet);
+          const keep: PartitionRow[] = [];
+          const insert: PartitionRow[] = [];
+          let resolved = true;
+          for (const spec of plan.specs) {
+            const want = specRow(plan, spec, hash, null, null);
+            const existing = plan.live.find((row) => sameContent(row, want));
+            if (existing) {
+              keep.push(existing);
+              const ours = written.get(specKey(plan, spec));
+              if (ours && ours.row.filePath !== existing.filePath) report.lostRaces++;
+              continue;
+            }
+            const ours = written.get(specKey(plan, spec));
+            if (ours && sameContent(ours.row, want)) insert.push(ours.row);
+            else resolved = false;
+          }
+          if (!resolved) {
+            const list = unresolved.get(plan.viewSet) ?? [];
+            list.push(plan.process.processId);
+            unresolved.set(plan.viewSet, list);
+            continue;
+          }
+          const retire = plan.live.filter((row) => !keep.includes(row));
+          await replacePartitions(engine, insert, retire, graceMs);
+          for (const row of insert) {
+            if (row.filePath !== null) committed.add(row.filePath);
+            report.written++;
+            if (row.numRows === 0) report.empty++;
+            report.rowsWritten += row.numRows;
+            report.bytesWritten += row.fileSize;
+          }
+          report.retired += retire.length;
+        }
+      }
+    });
+  } catch (e) {
+    committed.clear();
+    throw e;
+  } finally {
+    await lake.detach(engine);
+  }
+  return [...unresolved.entries()].map(([viewSet, processIds]) => ({ viewSet, processIds }));
+}
+
+function specKey(plan: InstancePlan, spec: Spec): string {
+  return `${plan.viewSet.name}\u0000${plan.process.processId}\u0000${spec.beginUs}\u0000${spec.endUs}\u0000${Buffer.from(spec.sourceHash).toString("hex")}`;
+}
+
+function specRow(
+  plan: InstancePlan,
+  spec: Spec,
+  hash: Uint8Array,
+  filePath: string | null,
+  result: { numRows: number; minEventTimeNs: bigint | null; maxEventTimeNs: bigint | null; fileSize: number } | null,
+): PartitionRow {
+  return {
+    viewSetName: plan.viewSet.name,
+    viewInstanceId: plan.process.processId,
+    beginInsertUs: spec.beginUs,
+    endInsertUs: spec.endUs,
+    minEventNs: result?.minEventTimeNs ?? null,
+    maxEventNs: result?.maxEventTimeNs ?? null,
+    filePath,
+    fileSize: result?.fileSize ?? 0,
+    fileSchemaHash: hash,
+    sourceDataHash: spec.sourceHash,
+    numRows: result?.numRows ?? 0,
+  };
+}
+
+/**
+ * The relative path of a new partition file: `views/<set>/<instance>/<YYYY-MM-DD>/<HH-MM-SS>_<uuid>.parquet`,
+ * date and time (UTC) from the begin insert time (reference/micromegas.md §3 `file_path`).
+ * The instance is a process_id tracelake generated.
+ */
+export function partitionPath(viewSetName: string, instanceId: string, beginInsertUs: bigint): string {
+  const iso = new Date(Number(beginInsertUs / 1000n)).toISOString();
+  const day = iso.slice(0, 10);
+  const time = iso.slice(11, 19).replaceAll(":", "-");
+  return join("views", viewSetName, instanceId, day, `${time}_${crypto.randomUUID()}.parquet`);
+}
+
+async function writeSpec(engine: Engine, lake: Lake, plan: InstancePlan, spec: Spec): Promise<Written> {
+  const hash = schemaHash(plan.viewSet);
+  const key = specKey(plan, spec);
+  if (spec.blocks.length === 0) return { key, row: specRow(plan, spec, hash, null, null) };
+  const rel = partitionPath(plan.viewSet.name, plan.process.processId, spec.beginUs);
+  const abs = join(lake.root, rel);
+  mkdirSync(dirname(abs), { recursive: true });
+  try {
+    const result = await plan.viewSet.materialize({
+      engine,
+      process: plan.process,
+      streams: plan.streams,
+      blocks: spec.blocks,
+      outPath: abs,
+    });
+    if (result.numRows === 0) return { key, row: specRow(plan, spec, hash, null, null) };
+    return { key, row: specRow(plan, spec, hash, rel, { ...result, fileSize: statSync(abs).size }) };
+  } catch (e) {
+    rmSync(abs, { force: true });
+    throw e;
+  } finally {
+    await dropSource(engine);
+  }
+}
+
+interface BlockRow {
+  process_id: string;
+  block_id: string;
+  stream_id: string;
+  nb_objects: bigint;
+  ins: bigint;
+  file_path: string;
+}
+
+/**
+ * Plans the instances of one request from the attached catalog: processes, their streams, the
+ * blocks of the view set's tag cut into slices, and the live partitions.
+ * @throws LakeError when a requested process does not exist.
+ */
+async function planRequest(engine: Engine, root: string, r: JitRequest): Promise<InstancePlan[]> {
+  const vs = r.viewSet;
+  const ids = r.processIds;
+  const idFilter = (col: string) =>
+    ids === null
+      ? ""
+      : `AND list_contains([${ids.map((i) => `'${i.replaceAll("'", "''")}'`).join(", ")}]::VARCHAR[], ${col})`;
+  const procs = await engine.rows<{
+    process_id: string;
+    exe: string | null;
+    username: string | null;
+    computer: string | null;
+    properties: string | null;
+    ins: bigint;
+  }>(
+    `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
+     FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
+  );
+  if (ids !== null && procs.length < new Set(ids).size) {
+    const known = new Set(procs.map((p) => p.process_id));
+    const missing = ids.filter((i) => !known.has(i));
+    throw new LakeError(
+      `no process with id ${missing.join(", ")} in the lake; see SELECT process_id, exe FROM processes`,
+    );
+  }
+  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
+    `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
+     FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
+    { tag: vs.streamTag },
+  );
+  const blocks = await engine.rows<BlockRow>(
+    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins, b.file_path
+     FROM lake.blocks b JOIN lake.streams s USING (stream_id)
+     WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
+     ORDER BY b.process_id, b.insert_time, b.block_id`,
+    { tag: vs.streamTag },
+  );
+  const live = await listPartitions(engine, vs.name, ids);
+  const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {
+    const m = new Map<string, T[]>();
+    for (const row of rows) {
+      const k = key(row);
+      const l = m.get(k);
+      if (l) l.push(row);
+      else m.set(k, [row]);
+    }
+    return m;
+  };
+  const streamsBy = group(streams, (s) => s.process_id);
+  const blocksBy = group(blocks, (b) => b.process_id);
+  const liveBy = group(live, (p) => p.viewInstanceId);
+  return procs.map((p) => {
+    const blockRows = blocksBy.get(p.process_id) ?? [];
+    return {
+      viewSet: vs,
+      process: {
+        processId: p.process_id,
+        exe: p.exe,
+        username: p.username,
+        computer: p.computer,
+        properties: p.properties,
+      },
+      streams: (streamsBy.get(p.process_id) ?? []).map((s) => ({
+        streamId: s.stream_id,
+        tid: s.tid,
+        threadName: s.tn,
+      })),
+      specs: planSpecs(vs, blockRows, p.ins, root),
+      live: liveBy.get(p.process_id) ?? [],
+    };
+  });
+}
+
+/** Cuts a process's blocks (sorted by insert time) into partition specs. */
+function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root: string): Spec[] {
+  if (rows.length === 0) {
+    return [{ beginUs: processInsertUs, endUs: processInsertUs, blocks: [], sourceHash: sourceIdentity([]) }];
+  }
+  const slices = new Map<bigint, BlockRow[]>();
+  for (const b of rows) {
+    const k = vs.sliceMicros === null ? 0n : b.ins / BigInt(vs.sliceMicros);
+    const l = slices.get(k);
+    if (l) l.push(b);
+    else slices.set(k, [b]);
+  }
+  return [...slices.values()].map((group) => {
+    const blocks: SourceBlock[] = group.map((b) => ({
+      blockId: b.block_id,
+      streamId: b.stream_id,
+      nbObjects: Number(b.nb_objects),
+      insertTimeUs: b.ins,
+      path: join(root, b.file_path),
+    }));
+    let lo = group[0]?.ins as bigint;
+    let hi = lo;
+    for (const b of group) {
+      if (b.ins < lo) lo = b.ins;
+      if (b.ins > hi) hi = b.ins;
+    }
+    return { beginUs: lo, endUs: hi, blocks, sourceHash: sourceIdentity(blocks) };
+  });
+}
+
+/** SHA-256 over the sorted `block_id:nb_objects` lines of a partition's source blocks. */
+export function sourceIdentity(blocks: { blockId: string; nbObjects: number }[]): Uint8Array {
+  const lines = blocks.map((b) => `${b.blockId}:${b.nbObjects}\n`).sort();
+  const h = createHash("sha256");
+  for (const l of lines) h.update(l);
+  return new Uint8Array(h.digest());
+}

@@ -1,0 +1,52 @@
+/**
+ * `log_entries`: one row per Chrome instant event (`i`, `I`, `R`), from the process's `log`
+ * stream. Columns follow micromegas's log_entries (reference/micromegas.md §2 "Columns"): level
+ * is micromegas's scale (1 fatal … 4 info … 6 trace); Chrome instants carry no level, so every
+ * row is 4 (info). target = category, msg = event name, properties = args.
+ */
+import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { writePartitionFile } from "./write.ts";
+
+const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.exe, p.username, p.computer,
+    e.time, e.cat AS target, 4::INTEGER AS level, e.name AS msg, e.args AS properties,
+    p.process_properties, e.tid, e.s AS scope, e.ph AS phase
+  FROM ${SRC} e, ${SRC_PROCESS} p
+  WHERE e.ph IN ('i', 'I', 'R')
+  ORDER BY e.time, e.bix, e.seq`;
+
+/** The log_entries view set. */
+export const logEntries: ViewSet = {
+  name: "log_entries",
+  description: "log entries: Chrome instant events (i, I, R) of a process, one row each",
+  streamTag: "log",
+  version: 1,
+  sliceMicros: 3_600_000_000,
+  transformText: SELECT,
+  columns: [
+    { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
+    { name: "stream_id", type: "VARCHAR", description: "the process's log stream" },
+    { name: "block_id", type: "VARCHAR", description: "raw block the event came from" },
+    { name: "insert_time", type: "TIMESTAMPTZ", description: "insert time of that block" },
+    { name: "exe", type: "VARCHAR", description: "process name (M process_name)" },
+    { name: "username", type: "VARCHAR", description: "user, when the source says (NULL for Chrome JSON)" },
+    { name: "computer", type: "VARCHAR", description: "host, when the source says (NULL for Chrome JSON)" },
+    { name: "time", type: "TIMESTAMP_NS", description: "event time (ns, the trace's clock)" },
+    { name: "target", type: "VARCHAR", description: "category (cat)" },
+    {
+      name: "level",
+      type: "INTEGER",
+      description: "1 fatal, 2 error, 3 warn, 4 info, 5 debug, 6 trace; 4 for Chrome instants",
+    },
+    { name: "msg", type: "VARCHAR", description: "event name" },
+    { name: "properties", type: "JSON", description: "event args" },
+    { name: "process_properties", type: "JSON", description: "processes.properties" },
+    { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
+    { name: "scope", type: "VARCHAR", description: "instant scope s: g global, p process, t thread (NULL = t)" },
+    { name: "phase", type: "VARCHAR", description: "source phase: i, I or R" },
+  ],
+  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
+    await prepareSource(input);
+    return writePartitionFile(input.engine, SELECT, input.outPath, "time", "time");
+  },
+};

@@ -1,0 +1,61 @@
+/**
+ * `measures`: one row per (Chrome counter event `C`, numeric args key), from the process's
+ * `metrics` stream. Columns follow micromegas's measures (reference/micromegas.md §2). The
+ * name is trace_processor's counter track name: `"<event name> <key>"`, or
+ * `"<event name> id: <id> <key>"` when the event has an id (reference/perfetto.md §5, `C`).
+ * Values are numbers or numeric strings as DOUBLE (JSON true/false count as 1/0); a key whose
+ * value is anything else (text, object, null) gives no row.
+ */
+import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { writePartitionFile } from "./write.ts";
+
+const SELECT = `WITH c AS (
+    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat, e.name, e.id, e.tid, e.bix, e.seq,
+      unnest(map_entries(TRY_CAST(e.args AS MAP(VARCHAR, JSON)))) AS kv
+    FROM ${SRC} e WHERE e.ph = 'C'
+  ), v AS (
+    SELECT *, kv.key AS key, TRY_CAST(kv.value AS DOUBLE) AS value FROM c
+  )
+  SELECT p.process_id, v.stream_id, v.block_id, v.insert_time, p.exe, p.username, p.computer,
+    v.time, v.cat AS target,
+    v.name || CASE WHEN v.id IS NOT NULL THEN ' id: ' || v.id ELSE '' END || ' ' || v.key AS name,
+    NULL::VARCHAR AS unit, v.value,
+    json_object('counter', v.name, 'key', v.key, 'id', v.id) AS properties,
+    p.process_properties, v.tid, v.name AS counter, v.key
+  FROM v, ${SRC_PROCESS} p
+  WHERE v.value IS NOT NULL
+  ORDER BY v.time, v.bix, v.seq, v.key`;
+
+/** The measures view set. */
+export const measures: ViewSet = {
+  name: "measures",
+  description: "measures: one row per Chrome counter (C) event and numeric args key",
+  streamTag: "metrics",
+  version: 1,
+  sliceMicros: 3_600_000_000,
+  transformText: SELECT,
+  columns: [
+    { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
+    { name: "stream_id", type: "VARCHAR", description: "the process's metrics stream" },
+    { name: "block_id", type: "VARCHAR", description: "raw block the event came from" },
+    { name: "insert_time", type: "TIMESTAMPTZ", description: "insert time of that block" },
+    { name: "exe", type: "VARCHAR", description: "process name" },
+    { name: "username", type: "VARCHAR", description: "user (NULL for Chrome JSON)" },
+    { name: "computer", type: "VARCHAR", description: "host (NULL for Chrome JSON)" },
+    { name: "time", type: "TIMESTAMP_NS", description: "sample time (ns, the trace's clock)" },
+    { name: "target", type: "VARCHAR", description: "category (cat)" },
+    { name: "name", type: "VARCHAR", description: "counter track name: '<event name> <key>' (trace_processor's)" },
+    { name: "unit", type: "VARCHAR", description: "unit; NULL (Chrome counters have none)" },
+    { name: "value", type: "DOUBLE", description: "the value" },
+    { name: "properties", type: "JSON", description: "{counter, key, id}" },
+    { name: "process_properties", type: "JSON", description: "processes.properties" },
+    { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
+    { name: "counter", type: "VARCHAR", description: "event name" },
+    { name: "key", type: "VARCHAR", description: "args key" },
+  ],
+  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
+    await prepareSource(input);
+    return writePartitionFile(input.engine, SELECT, input.outPath, "time", "time");
+  },
+};

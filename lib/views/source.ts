@@ -1,0 +1,70 @@
+/**
+ * The raw events of a partition's source blocks, as the SQL relation `tl_src` that every
+ * transform reads: the block columns of raw block schema v1 (lib/ingest/chrome_json.ts: seq,
+ * ph, time, dur, thread_time, thread_dur, tid, name, cat, id, id_scope, scope, s, bp, bind_id,
+ * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER),
+ * `block_id`, `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread:
+ * `sx` (the stream's index, INTEGER), `stream_tid`, `thread_name`. `tl_src_process` holds one
+ * row: process_id, exe, username, computer, process_properties (JSON).
+ *
+ * The tables live in `memory.main` (not TEMP) so that a second connection of the engine can
+ * stream from them (lib/sql/columnar.ts).
+ */
+import { type Engine, sqlString } from "../sql/engine.ts";
+import type { MaterializeInput } from "./view_set.ts";
+
+/** Name of the relation of raw events that transforms read. */
+export const SRC = "memory.main.tl_src";
+/** One row: the process (process_id, exe, username, computer, process_properties). */
+export const SRC_PROCESS = "memory.main.tl_src_process";
+/** The streams: sx (index, INTEGER), stream_id, stream_tid, thread_name. */
+export const SRC_STREAMS = "memory.main.tl_src_streams";
+/** Name of the table of source blocks: bix, block_id, stream_id, insert_time, path. */
+export const SRC_BLOCKS = "memory.main.tl_src_blocks";
+
+/**
+ * Creates `tl_src_process`, `tl_src_streams`, `tl_src_blocks` and the view `tl_src` over the
+ * input's blocks. Replaces the previous ones.
+ * @throws Error from DuckDB (e.g. a missing blob file when the view is read).
+ */
+export async function prepareSource(input: MaterializeInput): Promise<void> {
+  const { engine, blocks, streams, process: p } = input;
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${SRC_PROCESS} AS SELECT $id::VARCHAR AS process_id, $exe::VARCHAR AS exe,
+       $user::VARCHAR AS username, $computer::VARCHAR AS computer, $props::JSON AS process_properties`,
+    { id: p.processId, exe: p.exe, user: p.username, computer: p.computer, props: p.properties },
+  );
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${SRC_STREAMS}(sx INTEGER, stream_id VARCHAR, stream_tid VARCHAR, thread_name VARCHAR)`,
+  );
+  for (let i = 0; i < streams.length; i += 1000) {
+    const vals = streams
+      .slice(i, i + 1000)
+      .map((s, k) => `(${i + k}, ${sqlString(s.streamId)}, ${sqlOrNull(s.tid)}, ${sqlOrNull(s.threadName)})`);
+    await engine.run(`INSERT INTO ${SRC_STREAMS} VALUES ${vals.join(", ")}`);
+  }
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${SRC_BLOCKS}(bix INTEGER, block_id VARCHAR, stream_id VARCHAR, insert_time TIMESTAMPTZ, path VARCHAR)`,
+  );
+  const rows = blocks.map((b, i) => [
+    `(${i}, ${sqlString(b.blockId)}, ${sqlString(b.streamId)}, make_timestamp(${b.insertTimeUs}::BIGINT)::TIMESTAMPTZ, ${sqlString(b.path)})`,
+  ]);
+  for (let i = 0; i < rows.length; i += 1000) {
+    await engine.run(`INSERT INTO ${SRC_BLOCKS} VALUES ${rows.slice(i, i + 1000).join(", ")}`);
+  }
+  const list = blocks.map((b) => sqlString(b.path)).join(", ");
+  await engine.run(`CREATE OR REPLACE VIEW ${SRC} AS
+    SELECT b.bix, b.block_id, b.stream_id, b.insert_time, s.sx, s.stream_tid, s.thread_name, r.* EXCLUDE (filename)
+    FROM read_parquet([${list}], filename = true) r JOIN ${SRC_BLOCKS} b ON b.path = r.filename
+    LEFT JOIN ${SRC_STREAMS} s ON s.stream_id = b.stream_id`);
+}
+
+/** Drops what prepareSource created. */
+export async function dropSource(engine: Engine): Promise<void> {
+  await engine.run(`DROP VIEW IF EXISTS ${SRC}`);
+  for (const t of [SRC_BLOCKS, SRC_STREAMS, SRC_PROCESS]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+}
+
+function sqlOrNull(s: string | null): string {
+  return s === null ? "NULL" : sqlString(s);
+}

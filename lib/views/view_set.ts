@@ -1,0 +1,127 @@
+/**
+ * The ViewSet interface: a named table materialized per process from raw blocks
+ * (DESIGN.md "Views and JIT partitions", reference/micromegas.md §2).
+ *
+ * A view set has a file schema and a schema hash that changes whenever the file layout or the
+ * transform changes: it hashes the view set's name, its hand-bumped `version`, its columns and
+ * the text of its SQL (micromegas bumps a one-byte version by hand; hashing the SQL as well means
+ * an edited transform cannot be forgotten). Queries only read partitions with the current hash.
+ */
+import { createHash } from "node:crypto";
+import type { Engine } from "../sql/engine.ts";
+
+/** One column of a view set's files. */
+export interface ViewColumn {
+  name: string;
+  /** DuckDB type, e.g. `TIMESTAMP_NS`, `BIGINT`, `JSON`. */
+  type: string;
+  /** What it holds, with units; shown by `list_view_sets()` and in the README. */
+  description: string;
+}
+
+/** A raw block a partition is built from. */
+export interface SourceBlock {
+  blockId: string;
+  streamId: string;
+  /** Objects (events) in the block. */
+  nbObjects: number;
+  /** Microseconds since the Unix epoch (the catalog's TIMESTAMPTZ). */
+  insertTimeUs: bigint;
+  /** Absolute path of the block's Parquet blob. */
+  path: string;
+}
+
+/** Catalog facts about the process a partition belongs to. */
+export interface ProcessMeta {
+  processId: string;
+  exe: string | null;
+  username: string | null;
+  computer: string | null;
+  /** `processes.properties` as JSON text. */
+  properties: string | null;
+}
+
+/** Catalog facts about a stream: for `cpu` streams, the thread. */
+export interface StreamMeta {
+  streamId: string;
+  /** Source thread id (`thread-id` property). */
+  tid: string | null;
+  /** Thread name (`thread-name` property, from `M thread_name`). */
+  threadName: string | null;
+}
+
+/** What a view set's transform receives. */
+export interface MaterializeInput {
+  engine: Engine;
+  process: ProcessMeta;
+  /** The process's streams (at least those of the blocks). */
+  streams: StreamMeta[];
+  /** The partition's source blocks, ordered by insert time then block id. Never empty. */
+  blocks: SourceBlock[];
+  /** Absolute path of the Parquet file to write. Write nothing there when there are no rows. */
+  outPath: string;
+}
+
+/** What a transform wrote. Event times are ns on the trace clock (TIMESTAMP_NS values). */
+export interface MaterializeResult {
+  numRows: number;
+  /** Min event time of the rows; null iff numRows = 0. */
+  minEventTimeNs: bigint | null;
+  /** Max event time of the rows (for spans, the max end); null iff numRows = 0. */
+  maxEventTimeNs: bigint | null;
+}
+
+/** Stream tags that route blocks to view sets (DESIGN.md "Catalog tables"). */
+export type StreamTag = "cpu" | "log" | "metrics";
+
+/** A view set: name, file schema, the stream tag it reads, and its transform. */
+export interface ViewSet {
+  /** `view_set_name`, e.g. `thread_spans`. */
+  name: string;
+  /** One line for `list_view_sets()` and the README. */
+  description: string;
+  /** The tag of the streams whose blocks feed it. */
+  streamTag: StreamTag;
+  /** Bumped by hand when the transform's meaning changes without its SQL text changing. */
+  version: number;
+  /** The columns of its files, in order. */
+  columns: ViewColumn[];
+  /**
+   * Insert-time slice length in µs: blocks of one slice make one partition, so new data in a
+   * later slice leaves earlier partitions alone. Null: one partition for all of a process's
+   * blocks, for transforms whose rows depend on events in other blocks (span stacks, async
+   * pairing).
+   */
+  sliceMicros: number | null;
+  /** Every SQL text the transform runs, for the schema hash. */
+  transformText: string;
+  /**
+   * Builds the rows from `input.blocks` and writes them to `input.outPath` (Parquet, columns
+   * exactly `columns`), or writes nothing when there are no rows.
+   * @throws Error when DuckDB fails (the caller removes a partial file).
+   */
+  materialize(input: MaterializeInput): Promise<MaterializeResult>;
+}
+
+/**
+ * The schema hash of a view set: the first 8 bytes of SHA-256 over its name, version, columns
+ * and transform text (stored as `file_schema_hash`, BLOB).
+ */
+export function schemaHash(vs: ViewSet): Uint8Array {
+  const h = createHash("sha256");
+  h.update(JSON.stringify([vs.name, vs.version, vs.columns.map((c) => [c.name, c.type]), vs.transformText]));
+  return new Uint8Array(h.digest().subarray(0, 8));
+}
+
+/** A schema hash (or any bytes) as lowercase hex. */
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
+}
+
+/**
+ * The empty relation of a view set's schema: `SELECT NULL::T AS c, ... WHERE false`, for a
+ * query over an instance (or a view) that has no rows.
+ */
+export function emptySelect(vs: ViewSet): string {
+  return `SELECT ${vs.columns.map((c) => `NULL::${c.type} AS "${c.name}"`).join(", ")} WHERE false`;
+}

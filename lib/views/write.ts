@@ -1,0 +1,41 @@
+/**
+ * Writes a transform's rows to a partition file: one Parquet file (zstd, row groups of at most
+ * 128 Ki rows as micromegas writes them, reference/micromegas.md §4.2 step 12), or no file when
+ * there are no rows (an empty partition has no file: §3 invariants).
+ */
+import { rmSync } from "node:fs";
+import { type Engine, sqlString } from "../sql/engine.ts";
+import type { MaterializeResult } from "./view_set.ts";
+
+/**
+ * Runs `COPY (select) TO outPath` and returns the row count and the event-time range.
+ * @param minColumn column of the rows holding the event time (TIMESTAMP_NS) whose min is the
+ *   partition's `min_event_time`.
+ * @param maxColumn the column whose max is `max_event_time` (for spans, `end`).
+ * @throws Error from DuckDB; a partial file is removed first.
+ */
+export async function writePartitionFile(
+  engine: Engine,
+  select: string,
+  outPath: string,
+  minColumn: string,
+  maxColumn: string,
+): Promise<MaterializeResult> {
+  try {
+    const stats = await engine.rows<{ count: bigint }>(
+      `COPY (${select}) TO ${sqlString(outPath)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 131072, RETURN_STATS true)`,
+    );
+    const numRows = stats.reduce((n, s) => n + Number(s.count), 0);
+    if (numRows === 0) {
+      rmSync(outPath, { force: true });
+      return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+    }
+    const r = await engine.rows<{ lo: bigint; hi: bigint }>(
+      `SELECT epoch_ns(min("${minColumn}")) AS lo, epoch_ns(max("${maxColumn}")) AS hi FROM read_parquet(${sqlString(outPath)})`,
+    );
+    return { numRows, minEventTimeNs: r[0]?.lo ?? null, maxEventTimeNs: r[0]?.hi ?? null };
+  } catch (e) {
+    rmSync(outPath, { force: true });
+    throw e;
+  }
+}
