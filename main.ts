@@ -7,6 +7,8 @@ import { type GlobalOptions, reportError } from "./cmd/common.ts";
 import { gcCommand } from "./cmd/gc.ts";
 import { infoCommand } from "./cmd/info.ts";
 import { ingestCommand } from "./cmd/ingest.ts";
+import { materializeCommand } from "./cmd/materialize.ts";
+import { partitionsCommand } from "./cmd/partitions.ts";
 import { queryCommand } from "./cmd/query.ts";
 import pkg from "./package.json" with { type: "json" };
 
@@ -40,12 +42,32 @@ program
 
 program
   .command("query")
-  .description("run SQL over the lake (views: processes, streams, blocks, ingests)")
+  .description(
+    "run SQL over the lake (processes, streams, blocks, log_entries, measures, thread_spans, async_events, raw_events...)",
+  )
   .argument("<sql>", "one or more SQL statements")
   .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
   .option("--max-rows <n>", "rows shown by the table format (default 100)")
   .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+program
+  .command("materialize")
+  .description("materialize view partitions ahead of queries (default: every view, every process)")
+  .option("--view <name>", "log_entries, measures, thread_spans or async_events (repeatable)", collect)
+  .option("--process <p>", "process_id, unique id prefix, pid:<pid> or process name (repeatable)", collect)
+  .action((opts) => run(() => materializeCommand(opts, globals()))());
+
+program
+  .command("partitions")
+  .description("list live partitions (lakehouse_partitions) with their process and schema status")
+  .option("--view <name>", "only this view set (repeatable)", collect)
+  .option("--process <p>", "only this process: process_id, unique prefix, pid:<pid> or name (repeatable)", collect)
+  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
+  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .action((opts) => run(() => partitionsCommand(opts, globals()))());
 
 program
   .command("gc")

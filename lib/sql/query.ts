@@ -119,7 +119,7 @@ export async function prepareQuery(
  * exactly one process matches. The catalog must be attached.
  * @throws SqlError naming the candidates when none or several match.
  */
-export async function resolveProcess(engine: Engine, text: string): Promise<string> {
+export async function resolveProcess(engine: Engine, text: string, context = "view_instance"): Promise<string> {
   const rows = await engine.rows<{ process_id: string; exe: string | null; source_pid: string | null }>(
     `SELECT process_id, exe, source_pid FROM lake.processes
      WHERE process_id = $t OR (length($t) >= 4 AND starts_with(process_id, $t))
@@ -132,14 +132,14 @@ export async function resolveProcess(engine: Engine, text: string): Promise<stri
   if (rows.length === 1) return (rows[0] as { process_id: string }).process_id;
   if (rows.length === 0) {
     throw new SqlError(
-      `view_instance: no process matches '${text}'; pass a process_id, a unique prefix, 'pid:<pid>' or a process name (SELECT process_id, exe, source_pid FROM processes)`,
+      `${context}: no process matches '${text}'; pass a process_id, a unique prefix, 'pid:<pid>' or a process name (SELECT process_id, exe, source_pid FROM processes)`,
     );
   }
   const list = rows
     .slice(0, 10)
     .map((r) => `${r.process_id} (${r.exe ?? "unnamed"}, pid ${r.source_pid ?? "?"})`)
     .join(", ");
-  throw new SqlError(`view_instance: '${text}' matches ${rows.length} processes: ${list}; pass a process_id`);
+  throw new SqlError(`${context}: '${text}' matches ${rows.length} processes: ${list}; pass a process_id`);
 }
 
 /**
