@@ -46,7 +46,7 @@ async function lakeWith(files: string[]) {
 function spanOracle(evs: Ev[]) {
   const threads = new Map<string, { b: number; e: number; name: string; x: boolean }[]>();
   const seqOf = new Map<Ev, number>();
-  evs.forEach((e, i) => seqOf.set(e, i));
+  for (const [i, e] of evs.entries()) seqOf.set(e, i);
   const be = new Map<string, Ev[]>();
   for (const e of evs) {
     const key = `${e.pid}/${e.tid ?? e.pid}`;
