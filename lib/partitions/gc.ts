@@ -3,7 +3,10 @@
  * - staging directories of ingests whose process is gone (`tmp/ingest-<uuid>/`, killed ingests);
  * - blobs under `blobs/` that no `blocks` row names (an ingest killed between moving its blobs
  *   and its COMMIT), older than the grace period, and only while no ingest is running;
+ * - partition files under `views/` that neither `lakehouse_partitions` nor `temporary_files`
+ *   names (a materialization that died before its commit), older than the grace period;
  * - `temporary_files` rows past their expiration, and their files.
+ * Empty directories under `views/` are left (a materialization may be about to write there).
  * It never deletes a file a live catalog row names.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
@@ -87,7 +90,21 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
       }
       if (!opts.dryRun) pruneEmptyDirs(lake.layout.blobs);
     }
-    // 3. Expired temporary files.
+    // 3. Orphan partition files: written by a materialization that died before its commit.
+    // A materialization in progress writes files younger than the grace period, which stay.
+    const referenced = new Set(
+      (
+        await engine.rows<{ f: string }>(
+          "SELECT file_path AS f FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL UNION SELECT file_path FROM lake.temporary_files",
+        )
+      ).map((r) => r.f),
+    );
+    for (const abs of walk(lake.layout.views)) {
+      const rel = relative(lake.root, abs);
+      if (referenced.has(rel) || now - safeMtime(abs) < grace) continue;
+      del(abs, "partition file that no partition names", false);
+    }
+    // 4. Expired temporary files.
     const expired = await engine.rows<{ file_path: string }>(
       "SELECT file_path FROM lake.temporary_files WHERE expiration < now()",
     );
@@ -98,6 +115,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     if (!opts.dryRun && expired.length > 0) {
       await engine.run("DELETE FROM lake.temporary_files WHERE expiration < now()");
     }
+
   } finally {
     await lake.detach(engine);
   }

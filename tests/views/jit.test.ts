@@ -187,3 +187,27 @@ describe("JIT: reuse, targeted materialization, re-materialization of what chang
     expect(ts[0]?.h).not.toBe("00");
   });
 });
+
+describe("gc and partition files", () => {
+  test("gc removes partition files no row names once past the grace period, and never a live one", async () => {
+    const ctx = await setup([EDGES]);
+    try {
+      await ctx.q("SELECT count(*) FROM thread_spans");
+      const live = (await ctx.parts()).filter((p) => p.file_path !== null);
+      expect(live.length).toBe(1);
+      const orphan = join(ctx.dir, "views/thread_spans/x/2026-01-01/00-00-00_orphan.parquet");
+      mkdirSync(dirname(orphan), { recursive: true });
+      copyFileSync(join(ctx.dir, live[0]?.file_path as string), orphan);
+      const { collectGarbage } = await import("../../lib/partitions/gc.ts");
+      const young = await collectGarbage(ctx.engine, ctx.lake, { graceMs: 3_600_000 });
+      expect(young.items.map((i) => i.path)).toEqual([]);
+      const old = await collectGarbage(ctx.engine, ctx.lake, { graceMs: 0 });
+      expect(old.items.map((i) => i.path)).toEqual(["views/thread_spans/x/2026-01-01/00-00-00_orphan.parquet"]);
+      expect(existsSync(orphan)).toBe(false);
+      expect(existsSync(join(ctx.dir, live[0]?.file_path as string))).toBe(true);
+      expect(Number((await ctx.q<{ n: bigint }>("SELECT count(*) AS n FROM thread_spans"))[0]?.n)).toBe(12);
+    } finally {
+      ctx.engine.close();
+    }
+  });
+});
