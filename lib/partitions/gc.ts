@@ -115,7 +115,6 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     if (!opts.dryRun && expired.length > 0) {
       await engine.run("DELETE FROM lake.temporary_files WHERE expiration < now()");
     }
-
   } finally {
     await lake.detach(engine);
   }

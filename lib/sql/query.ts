@@ -108,8 +108,17 @@ export async function prepareQuery(
     if (ids.length > 0) requests.push({ viewSet: vs, processIds: ids });
   }
   const jit = requests.length > 0 ? await materializeInstances(engine, lake, requests, jitOptions) : null;
-  await snapshotCatalog(engine, lake);
-  await defineViews(engine, lake, globals, instanceViews);
+  // Catalog tables the SQL reads (a superset when the text scan was used), plus what the
+  // views below are built from.
+  const tables = Object.keys(CATALOG_VIEWS).filter(
+    (t) =>
+      refs.tables.has(t) ||
+      t === "lakehouse_partitions" ||
+      t === "processes" ||
+      (t === "blocks" && refs.tables.has("raw_events")),
+  );
+  await snapshotCatalog(engine, lake, tables);
+  await defineViews(engine, lake, tables, refs.tables.has("raw_events"), globals, instanceViews);
   return { jit };
 }
 
@@ -143,17 +152,17 @@ export async function resolveProcess(engine: Engine, text: string, context = "vi
 }
 
 /**
- * Prepares a session for SQL that reads no JIT view (catalog views and raw_events only).
+ * Prepares a session for SQL that reads no JIT view: every catalog view and raw_events.
  * @throws LakeError when the catalog is busy past its timeout.
  */
 export async function openQuerySession(engine: Engine, lake: Lake): Promise<void> {
-  await prepareQuery(engine, lake, "");
+  await prepareQuery(engine, lake, `SELECT * FROM raw_events, ${Object.keys(CATALOG_VIEWS).join(", ")}`);
 }
 
-async function snapshotCatalog(engine: Engine, lake: Lake): Promise<void> {
+async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
   await lake.attach(engine, "read");
   try {
-    for (const name of Object.keys(CATALOG_VIEWS)) {
+    for (const name of tables) {
       await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
     }
   } finally {
@@ -164,16 +173,20 @@ async function snapshotCatalog(engine: Engine, lake: Lake): Promise<void> {
 async function defineViews(
   engine: Engine,
   lake: Lake,
+  tables: string[],
+  rawEvents: boolean,
   globals: ViewSet[],
   instances: { viewSet: ViewSet; literal: string; processId: string }[],
 ): Promise<void> {
   await engine.run("USE memory.main");
-  for (const name of Object.keys(CATALOG_VIEWS)) {
+  for (const name of tables) {
     await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM ${snap(name)}`);
   }
   // raw_events: all blobs, with their ids read back from the path blobs/<process>/<stream>/<block>.parquet
   // (ids tracelake generated).
-  const files = await engine.rows<{ f: string }>(`SELECT file_path AS f FROM ${snap("blocks")} ORDER BY insert_time`);
+  const files = rawEvents
+    ? await engine.rows<{ f: string }>(`SELECT file_path AS f FROM ${snap("blocks")} ORDER BY insert_time`)
+    : [];
   if (files.length === 0) {
     await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS ${RAW_EMPTY}`);
   } else {
@@ -183,17 +196,12 @@ async function defineViews(
       FROM (SELECT *, string_split(filename, '/') AS p FROM read_parquet([${list}], filename = true, union_by_name = true))`);
   }
   // list_view_sets() and list_partitions().
-  await engine.run(`CREATE OR REPLACE TABLE memory.main.tl_view_sets(view_set_name VARCHAR, current_schema_hash BLOB,
-    schema VARCHAR, has_view_maker BOOLEAN, global_instance_available BOOLEAN, stream_tag VARCHAR, description VARCHAR)`);
-  for (const vs of VIEW_SETS) {
-    await engine.run("INSERT INTO memory.main.tl_view_sets VALUES ($n, unhex($h), $s, true, true, $t, $d)", {
-      n: vs.name,
-      h: hex(schemaHash(vs)),
-      s: vs.columns.map((c) => `${c.name} ${c.type}`).join(", "),
-      t: vs.streamTag,
-      d: vs.description,
-    });
-  }
+  const vsRows = VIEW_SETS.map(
+    (vs) =>
+      `(${sqlString(vs.name)}, unhex('${hex(schemaHash(vs))}'), ${sqlString(vs.columns.map((c) => `${c.name} ${c.type}`).join(", "))}, true, true, '${vs.streamTag}', ${sqlString(vs.description)})`,
+  );
+  await engine.run(`CREATE OR REPLACE TABLE memory.main.tl_view_sets AS SELECT * FROM (VALUES ${vsRows.join(", ")})
+    t(view_set_name, current_schema_hash, schema, has_view_maker, global_instance_available, stream_tag, description)`);
   await engine.run("CREATE OR REPLACE MACRO list_view_sets() AS TABLE SELECT * FROM memory.main.tl_view_sets");
   await engine.run(
     `CREATE OR REPLACE MACRO list_partitions() AS TABLE SELECT * FROM ${snap("lakehouse_partitions")} ORDER BY view_set_name, view_instance_id, begin_insert_time`,

@@ -131,15 +131,22 @@ export async function materializeInstances(
     if (attempt === 0) report.partitions += plans.reduce((n, p) => n + p.specs.length, 0);
     // 2–3. Write what is stale, without the catalog.
     const toWrite: { plan: InstancePlan; spec: Spec }[] = [];
+    let toRetire = 0;
     for (const plan of plans) {
       const hash = schemaHash(plan.viewSet);
+      const kept = new Set<PartitionRow>();
       for (const spec of plan.specs) {
         const want = specRow(plan, spec, hash, null, null);
-        if (plan.live.some((r) => sameContent(r, want))) {
+        const fresh = plan.live.find((r) => sameContent(r, want));
+        if (fresh) {
+          kept.add(fresh);
           if (attempt === 0) report.reused++;
         } else toWrite.push({ plan, spec });
       }
+      toRetire += plan.live.filter((r) => !kept.has(r)).length;
     }
+    // Everything current: no need to take the catalog for writing.
+    if (toWrite.length === 0 && toRetire === 0) break;
     const written = new Map<string, Written>();
     const committed = new Set<string>();
     try {

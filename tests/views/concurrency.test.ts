@@ -45,7 +45,9 @@ describe("two tracelake processes on one lake", () => {
     expect(cli(lake, ["ingest", CHROMIUM]).code).toBe(0);
     const expected = cli(lake, ["query", "-f", "csv", "SELECT count(*) FROM raw_events WHERE ph IN ('X', 'B')"]);
     const sql = "SELECT count(*) FROM thread_spans";
-    const runs = await Promise.all([start(lake, ["query", "-f", "csv", sql]), start(lake, ["query", "-f", "csv", sql])].map((r) => r.done));
+    const runs = await Promise.all(
+      [start(lake, ["query", "-f", "csv", sql]), start(lake, ["query", "-f", "csv", sql])].map((r) => r.done),
+    );
     for (const r of runs) {
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
