@@ -23,8 +23,8 @@ $TL query -f table --max-rows 10 "
   FROM raw_events r JOIN streams s USING (stream_id) JOIN processes p ON p.process_id = r.process_id
   GROUP BY ALL ORDER BY events DESC LIMIT 10"
 echo
-echo "Top slices by count (X complete events):"
+echo "Top slices by count (thread_spans, materialized on first use):"
 $TL query -f table --max-rows 15 "
-  SELECT name, cat, count(*) AS slices, round(sum(dur) / 1e6, 2) AS total_ms,
-         round(max(dur) / 1e6, 2) AS max_ms
-  FROM raw_events WHERE ph = 'X' GROUP BY ALL ORDER BY slices DESC LIMIT 15"
+  SELECT name, target AS cat, count(*) AS slices, round(sum(duration) / 1e6, 2) AS total_ms,
+         round(max(duration) / 1e6, 2) AS max_ms, max(depth) AS max_depth
+  FROM thread_spans GROUP BY ALL ORDER BY slices DESC LIMIT 15"
