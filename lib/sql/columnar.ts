@@ -115,3 +115,33 @@ export class ColumnAppender {
     }
   }
 }
+
+/**
+ * Runs a sequential JS pass over a query's result into a new table: creates
+ * `memory.main.<table>` with `columns` (name and ColumnType, in order), streams `scanSql`
+ * through `pass`, which emits chunks of typed arrays in that column order, and returns what
+ * `pass` returns. The caller drops the table.
+ * @throws Error from DuckDB or from `pass`.
+ */
+export async function columnarPass<R>(
+  engine: Engine,
+  table: string,
+  columns: [string, ColumnType][],
+  scanSql: string,
+  pass: (
+    input: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
+    emit: (columns: ColumnArray[], rowCount: number) => void,
+  ) => Promise<R>,
+): Promise<R> {
+  await engine.run(`CREATE OR REPLACE TABLE memory.main.${table}(${columns.map(([n, t]) => `${n} ${t}`).join(", ")})`);
+  const app = await ColumnAppender.open(
+    engine,
+    table,
+    columns.map(([, t]) => t),
+  );
+  try {
+    return await pass(scanColumns(engine, scanSql), (cols, n) => app.append(cols, n));
+  } finally {
+    app.close();
+  }
+}

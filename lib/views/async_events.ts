@@ -17,7 +17,7 @@
  * - A span never closed keeps its `begin` row, marked `'unclosed'` (Node's traces end with
  *   async resources open).
  */
-import { ColumnAppender, type ColumnArray, scanColumns } from "../sql/columnar.ts";
+import { type ColumnArray, columnarPass } from "../sql/columnar.ts";
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -86,24 +86,22 @@ export const asyncEvents: ViewSet = {
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     const { engine } = input;
     await prepareSource(input);
-    await engine.run(
-      `CREATE OR REPLACE TABLE ${OUT}(bix INTEGER, seq BIGINT, k TINYINT, span_id DOUBLE, parent DOUBLE, depth INTEGER, anomaly TINYINT)`,
-    );
     try {
-      const app = await ColumnAppender.open(engine, "tl_async_out", [
-        "INTEGER",
-        "BIGINT",
-        "TINYINT",
-        "DOUBLE",
-        "DOUBLE",
-        "INTEGER",
-        "TINYINT",
-      ]);
-      try {
-        await pairAsync(scanColumns(engine, SCAN), (cols, n) => app.append(cols, n));
-      } finally {
-        app.close();
-      }
+      await columnarPass(
+        engine,
+        "tl_async_out",
+        [
+          ["bix", "INTEGER"],
+          ["seq", "BIGINT"],
+          ["k", "TINYINT"],
+          ["span_id", "DOUBLE"],
+          ["parent", "DOUBLE"],
+          ["depth", "INTEGER"],
+          ["anomaly", "TINYINT"],
+        ],
+        SCAN,
+        pairAsync,
+      );
       return await writePartitionFile(engine, SELECT, input.outPath, "time", "time");
     } finally {
       await engine.run(`DROP TABLE IF EXISTS ${OUT}`);

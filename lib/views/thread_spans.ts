@@ -21,7 +21,7 @@
  *   B-span that outlives its X parent, are kept where they were placed and marked `'overlap'`.
  * - Top-level spans have depth 0 and parent -1; ids are unique within the process.
  */
-import { ColumnAppender, type ColumnArray, scanColumns } from "../sql/columnar.ts";
+import { type ColumnArray, columnarPass } from "../sql/columnar.ts";
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -93,24 +93,22 @@ export const threadSpans: ViewSet = {
     );
     const base = b[0]?.base ?? null;
     if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    await engine.run(
-      `CREATE OR REPLACE TABLE ${OUT}(bix INTEGER, seq BIGINT, id DOUBLE, parent DOUBLE, depth INTEGER, end_rel DOUBLE, anomaly TINYINT)`,
-    );
     try {
-      const app = await ColumnAppender.open(engine, "tl_spans_out", [
-        "INTEGER",
-        "BIGINT",
-        "DOUBLE",
-        "DOUBLE",
-        "INTEGER",
-        "DOUBLE",
-        "TINYINT",
-      ]);
-      try {
-        await buildSpans(scanColumns(engine, SCAN.replaceAll("$base", `${base}`)), (cols, n) => app.append(cols, n));
-      } finally {
-        app.close();
-      }
+      await columnarPass(
+        engine,
+        "tl_spans_out",
+        [
+          ["bix", "INTEGER"],
+          ["seq", "BIGINT"],
+          ["id", "DOUBLE"],
+          ["parent", "DOUBLE"],
+          ["depth", "INTEGER"],
+          ["end_rel", "DOUBLE"],
+          ["anomaly", "TINYINT"],
+        ],
+        SCAN.replaceAll("$base", `${base}`),
+        buildSpans,
+      );
       return await writePartitionFile(engine, SELECT.replaceAll("$base", `${base}`), input.outPath, "begin", "end");
     } finally {
       await engine.run(`DROP TABLE IF EXISTS ${OUT}`);
