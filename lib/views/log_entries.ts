@@ -5,7 +5,7 @@
  * row is 4 (info). target = category, msg = event name, properties = args.
  */
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.exe, p.username, p.computer,
@@ -24,13 +24,7 @@ export const logEntries: ViewSet = {
   sliceMicros: 3_600_000_000,
   transformText: SELECT,
   columns: [
-    { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
-    { name: "stream_id", type: "VARCHAR", description: "the process's log stream" },
-    { name: "block_id", type: "VARCHAR", description: "raw block the event came from" },
-    { name: "insert_time", type: "TIMESTAMPTZ", description: "insert time of that block" },
-    { name: "exe", type: "VARCHAR", description: "process name (M process_name)" },
-    { name: "username", type: "VARCHAR", description: "user, when the source says (NULL for Chrome JSON)" },
-    { name: "computer", type: "VARCHAR", description: "host, when the source says (NULL for Chrome JSON)" },
+    ...processBlockColumns("the process's log stream"),
     { name: "time", type: "TIMESTAMP_NS", description: "event time (ns, the trace's clock)" },
     { name: "target", type: "VARCHAR", description: "category (cat)" },
     {

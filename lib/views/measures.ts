@@ -7,7 +7,7 @@
  * value is anything else (text, object, null) gives no row.
  */
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 const SELECT = `WITH c AS (
@@ -36,13 +36,7 @@ export const measures: ViewSet = {
   sliceMicros: 3_600_000_000,
   transformText: SELECT,
   columns: [
-    { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
-    { name: "stream_id", type: "VARCHAR", description: "the process's metrics stream" },
-    { name: "block_id", type: "VARCHAR", description: "raw block the event came from" },
-    { name: "insert_time", type: "TIMESTAMPTZ", description: "insert time of that block" },
-    { name: "exe", type: "VARCHAR", description: "process name" },
-    { name: "username", type: "VARCHAR", description: "user (NULL for Chrome JSON)" },
-    { name: "computer", type: "VARCHAR", description: "host (NULL for Chrome JSON)" },
+    ...processBlockColumns("the process's metrics stream"),
     { name: "time", type: "TIMESTAMP_NS", description: "sample time (ns, the trace's clock)" },
     { name: "target", type: "VARCHAR", description: "category (cat)" },
     { name: "name", type: "VARCHAR", description: "counter track name: '<event name> <key>' (trace_processor's)" },

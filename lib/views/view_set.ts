@@ -125,3 +125,20 @@ export function hex(bytes: Uint8Array): string {
 export function emptySelect(vs: ViewSet): string {
   return `SELECT ${vs.columns.map((c) => `NULL::${c.type} AS "${c.name}"`).join(", ")} WHERE false`;
 }
+
+/**
+ * The seven leading columns micromegas's log_entries and measures share (reference/micromegas.md
+ * §2 "Columns"): process_id, stream_id, block_id, insert_time, exe, username, computer.
+ * @param stream what the stream_id names, e.g. "the process's log stream".
+ */
+export function processBlockColumns(stream: string): ViewColumn[] {
+  return [
+    { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
+    { name: "stream_id", type: "VARCHAR", description: stream },
+    { name: "block_id", type: "VARCHAR", description: "raw block the event came from" },
+    { name: "insert_time", type: "TIMESTAMPTZ", description: "insert time of that block" },
+    { name: "exe", type: "VARCHAR", description: "process name (M process_name)" },
+    { name: "username", type: "VARCHAR", description: "user, when the source says (NULL for Chrome JSON)" },
+    { name: "computer", type: "VARCHAR", description: "host, when the source says (NULL for Chrome JSON)" },
+  ];
+}
