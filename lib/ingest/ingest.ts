@@ -137,25 +137,21 @@ export async function ingest(
   try {
     const importer = new ChromeJsonImporter(engine, staging, maxEventBytes);
     await importer.init();
-    let batchNo = 0;
-    let inflight: Promise<void> | null = null;
-    const ready: { path: string; events: number }[] = [];
+    // The framer hands over each batch while it still owns the bytes: the importer parses
+    // the events right away and finishes the batch (DuckDB for odd events, writing blocks)
+    // in the background; we wait for that before reading on, so at most one batch is pending.
+    const pending: Promise<void>[] = [];
     const framer = new ChromeJsonFramer(
       (bytes, events) => {
-        const path = join(staging, `batch-${batchNo++}.ndjson`);
-        writeFileSync(path, bytes);
-        ready.push({ path, events });
+        const p = importer.importBatch(bytes, events);
+        p.catch(() => undefined); // awaited (and thrown) by runReady
+        pending.push(p);
       },
       batchBytes,
       maxEventBytes,
     );
     const runReady = async (): Promise<void> => {
-      while (ready.length > 0) {
-        const b = ready.shift();
-        if (!b) break;
-        if (inflight) await inflight;
-        inflight = importer.importBatch(b.path, b.events).finally(() => rmSync(b.path, { force: true }));
-      }
+      while (pending.length > 0) await pending.shift();
     };
     const push = (c: Uint8Array): void => {
       feedHash(c);
@@ -169,7 +165,7 @@ export async function ingest(
         const n = await iter.next();
         if (n.done) break;
         push(n.value);
-        if (ready.length > 0) await runReady();
+        await runReady();
       }
       framed = framer.end();
     } catch (e) {
@@ -181,7 +177,7 @@ export async function ingest(
       throw e;
     }
     await runReady();
-    if (inflight) await inflight;
+    await importer.drain();
     if (!framed.sawEventArray) {
       throw new InputError(
         `${spec === "-" ? "standard input" : spec} is a JSON object without a "traceEvents" array, so not a Chrome trace; nothing was ingested`,
