@@ -51,6 +51,13 @@ export class BlockBuilder {
     this.cols = RAW_BLOCK_COLUMNS.map((c) => new Col(c.kind === "str" || c.kind === "json" ? 4096 : 8192, 1024));
   }
 
+  /** Bytes of column data held (values and levels). */
+  bytes(): number {
+    let n = this.rows * this.cols.length;
+    for (const c of this.cols) n += c.len;
+    return n;
+  }
+
   /** Empties the builder for reuse (keeps its buffers). */
   reset(): void {
     this.rows = 0;

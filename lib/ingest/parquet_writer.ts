@@ -74,9 +74,13 @@ const T_STRUCT = 12;
 
 /** A growable byte buffer with Thrift compact protocol helpers. */
 class Out {
-  buf = new Uint8Array(4096);
+  buf: Uint8Array;
   len = 0;
   private lastField: number[] = [0];
+
+  constructor(initial = 64) {
+    this.buf = new Uint8Array(initial);
+  }
 
   private ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -238,18 +242,23 @@ function encodeDefs(defs: Uint8Array, from: number, to: number, nulls: number): 
     o.byte(nulls === 0 ? 1 : 0);
     return withLengthPrefix(o);
   }
+  // One bit-packed run: header varint, then 8 levels per byte, LSB first.
   const groups = Math.ceil(n / 8);
-  const o = new Out();
-  o.varint(groups * 2 + 1);
+  const h = new Out();
+  h.varint(groups * 2 + 1);
+  const r = new Uint8Array(4 + h.len + groups);
+  new DataView(r.buffer).setUint32(0, h.len + groups, true);
+  r.set(h.buf.subarray(0, h.len), 4);
+  let p = 4 + h.len;
+  let k = from;
   for (let g = 0; g < groups; g++) {
     let b = 0;
-    for (let k = 0; k < 8; k++) {
-      const r = from + g * 8 + k;
-      if (r < to && defs[r] === 1) b |= 1 << k;
-    }
-    o.byte(b);
+    const lim = Math.min(8, to - k);
+    for (let bit = 0; bit < lim; bit++) b |= (defs[k + bit] as number) << bit;
+    r[p++] = b;
+    k += 8;
   }
-  return withLengthPrefix(o);
+  return r;
 }
 
 function withLengthPrefix(o: Out): Uint8Array {
@@ -325,7 +334,7 @@ export function encodeRawBlock(
     if (rows === 0) break;
   }
 
-  const m = new Out();
+  const m = new Out(4096);
   m.i32(1, 1);
   writeSchema(m);
   m.i64(3, rows);

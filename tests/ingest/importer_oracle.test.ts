@@ -252,7 +252,7 @@ interface Outcome {
   counts: Record<string, number>;
   processes: unknown[];
   rows: string[];
-  /** Per stream, the sorted multiset of block time ranges. */
+  /** Per stream, the time range covered by its blocks. */
   ranges: string[];
   schema: string;
 }
@@ -299,8 +299,9 @@ async function outcome(engine: Engine, imp: AnyImporter): Promise<Outcome> {
     .sort((a, b) => (a.pid < b.pid ? -1 : 1));
   const rows: string[] = [];
   let schema = "";
-  // Per stream: block ranges must match the rows too.
-  const ranges: string[] = [];
+  // Each block's range must be its rows' (min time, max time + max(dur, 0)); per stream, the
+  // union of the ranges compares across importers (they cut blocks differently).
+  const streamRange = new Map<string, [bigint, bigint]>();
   for (const b of imp.blocks) {
     const f = b.stagedPath.replaceAll("'", "''");
     const key = streamKey.get(b.streamId) ?? "?";
@@ -309,7 +310,17 @@ async function outcome(engine: Engine, imp: AnyImporter): Promise<Outcome> {
     );
     expect(rs.length).toBe(b.nbObjects);
     for (const r of rs) rows.push(`${key}|${JSON.stringify(r)}`);
-    ranges.push(`${key}|${b.beginNs}|${b.endNs}`);
+    const own = await engine.rows<{ b: bigint; e: bigint }>(
+      `SELECT min(epoch_ns(time)) AS b, max(epoch_ns(time) + greatest(coalesce(dur, 0), 0)) AS e FROM read_parquet('${f}')`,
+    );
+    expect([b.beginNs, b.endNs]).toEqual([own[0]?.b ?? null, own[0]?.e ?? null]);
+    if (b.beginNs !== null && b.endNs !== null) {
+      const prev = streamRange.get(key);
+      streamRange.set(key, [
+        prev && prev[0] < b.beginNs ? prev[0] : b.beginNs,
+        prev && prev[1] > b.endNs ? prev[1] : b.endNs,
+      ]);
+    }
     if (!schema) {
       const d = await engine.rowsJson<{ column_name: string; column_type: string }>(
         `DESCRIBE SELECT * FROM read_parquet('${f}')`,
@@ -317,8 +328,8 @@ async function outcome(engine: Engine, imp: AnyImporter): Promise<Outcome> {
       schema = d.map((c) => `${c.column_name} ${c.column_type}`).join(", ");
     }
   }
+  const ranges = [...streamRange].map(([k, [b, e]]) => `${k}|${b}|${e}`);
   rows.sort();
-  // Blocks are cut per batch in both importers, so their ranges compare one to one.
   ranges.sort();
   return { counts, processes, rows, ranges, schema };
 }
@@ -328,7 +339,9 @@ async function both(
   engine: Engine,
   input: Uint8Array,
   batchBytes: number,
-): Promise<[Outcome, Outcome, { fast: number; duckdb: number }]> {
+  workers = 0,
+  bufferBytes?: number,
+): Promise<[Outcome, Outcome, { fast: number; duckdb: number; blocks: number }]> {
   const dir = tempDir("tl-oracle-");
   const legacyDir = join(dir, "legacy");
   const newDir = join(dir, "new");
@@ -336,8 +349,9 @@ async function both(
   mkdirSync(newDir, { recursive: true });
   const legacy = new LegacyChromeJsonImporter(engine, legacyDir, 1 << 20);
   await legacy.init();
-  const imp = new ChromeJsonImporter(engine, newDir, 1 << 20);
+  const imp = new ChromeJsonImporter(engine, newDir, 1 << 20, workers, bufferBytes);
   await imp.init();
+  expect(imp.stats.workers).toBe(workers);
   const batches: { bytes: Uint8Array; events: number }[] = [];
   const framer = new ChromeJsonFramer(
     (bytes, events) => batches.push({ bytes: bytes.slice(), events }),
@@ -351,13 +365,21 @@ async function both(
     const path = join(legacyDir, `in-${k++}.ndjson`);
     await Bun.write(path, b.bytes);
     await legacy.importBatch(path, b.events);
-    await imp.importBatch(b.bytes, b.events);
   }
+  // (After the legacy importer: both use DuckDB temp table tl_batch.)
+  const pending: Promise<void>[] = [];
+  for (const b of batches) {
+    // Several batches in flight, as ingest() has with workers.
+    pending.push(imp.importBatch(b.bytes, b.events));
+    if (pending.length > imp.parallelism) await pending.shift();
+  }
+  await Promise.all(pending);
   await imp.drain();
+  imp.close();
   return [
     await outcome(engine, legacy),
     await outcome(engine, imp),
-    { fast: imp.stats.fastEvents, duckdb: imp.stats.duckdbEvents },
+    { fast: imp.stats.fastEvents, duckdb: imp.stats.duckdbEvents, blocks: imp.blocks.length },
   ];
 }
 
@@ -368,10 +390,24 @@ describe("importer against the previous all-DuckDB importer", () => {
   });
   afterAll(() => engine.close());
 
-  for (const seed of [1, 2, 3, 4]) {
-    test(`fuzzed events, seed ${seed}: same counts, processes, rows and schema`, async () => {
+  for (const [seed, workers] of [
+    [1, 0],
+    [2, 0],
+    [3, 2],
+    [4, 2],
+  ] as const) {
+    test(`fuzzed events, seed ${seed}, ${workers} workers: same counts, processes, rows and schema`, async () => {
       const input = fuzzTrace(seed, 3000);
-      const [a, b, paths] = await both(engine, input, seed % 2 === 0 ? 64 * 1024 : 1 << 20);
+      // Even seeds: small batches, and blocks written whenever 64 KiB of rows are held.
+      const even = seed % 2 === 0;
+      const [a, b, paths] = await both(
+        engine,
+        input,
+        even ? 64 * 1024 : 1 << 20,
+        workers,
+        even ? 64 * 1024 : undefined,
+      );
+      if (even) expect(paths.blocks).toBeGreaterThan(30);
       // The fuzz must exercise both paths, and import a good share of events.
       expect(paths.fast).toBeGreaterThan(800);
       expect(paths.duckdb).toBeGreaterThan(800);
@@ -385,9 +421,9 @@ describe("importer against the previous all-DuckDB importer", () => {
     }, 60_000);
   }
 
-  test("real Chromium trace: same outcome, nearly every event parsed in JS", async () => {
+  test("real Chromium trace, in workers: same outcome, nearly every event parsed in JS", async () => {
     const input = new Uint8Array(gunzipSync(readFileSync(join(ROOT, "fixtures/chromium_startup.json.gz"))));
-    const [a, b, paths] = await both(engine, input, 8 << 20);
+    const [a, b, paths] = await both(engine, input, 8 << 20, 2);
     expect(b.ranges).toEqual(a.ranges);
     expect(b.counts).toEqual(a.counts);
     expect(b.processes).toEqual(a.processes);
