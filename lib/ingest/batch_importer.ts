@@ -88,8 +88,37 @@ export const KNOWN_PHASE_SET = new Set(KNOWN_PHASES);
 /** Byte → 1 when the one-character phase is known. */
 const KNOWN_PHASE_BYTE = new Uint8Array(256);
 for (const p of KNOWN_PHASES) KNOWN_PHASE_BYTE[p.charCodeAt(0)] = 1;
-const ASYNC_PHASES = new Set(["b", "e", "n", "S", "T", "p", "F"]);
-const FLOW_PHASES = new Set(["s", "t", "f"]);
+/** Phase classes by byte: 0 not imported; then cpu, async (cpu), flow (cpu), log, metrics, metadata. */
+const PC_CPU = 1;
+const PC_ASYNC = 2;
+const PC_FLOW = 3;
+const PC_LOG = 4;
+const PC_METRICS = 5;
+const PC_META = 6;
+const PHASE_CLASS = new Uint8Array(128);
+for (const c of "BEX") PHASE_CLASS[c.charCodeAt(0)] = PC_CPU;
+for (const c of "benSTpF") PHASE_CLASS[c.charCodeAt(0)] = PC_ASYNC;
+for (const c of "stf") PHASE_CLASS[c.charCodeAt(0)] = PC_FLOW;
+for (const c of "iIR") PHASE_CLASS[c.charCodeAt(0)] = PC_LOG;
+PHASE_CLASS["C".charCodeAt(0)] = PC_METRICS;
+PHASE_CLASS["M".charCodeAt(0)] = PC_META;
+
+/** The value of a run of at most 7 ASCII digits, else -1. */
+function smallUint(buf: Uint8Array, s: number, e: number): number {
+  if (e - s > 7 || e === s) return -1;
+  let v = 0;
+  for (let k = s; k < e; k++) {
+    const d = (buf[k] as number) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+function skipWs(buf: Uint8Array, i: number, e: number): number {
+  while (i < e && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d)) i++;
+  return i;
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -155,13 +184,17 @@ export interface BatchBlock {
 type Ns = number | bigint | null;
 
 /**
- * Parses batches and writes their blocks. One batch at a time: `parseBatch`, then
- * `finishBatch`. Keeps its groups' buffers from batch to batch.
+ * Parses batches and writes their blocks: `parseBatch` for each batch, then `finishBatch` with
+ * the rows DuckDB made of its fallback events. Several batches may be parsed before the first
+ * is finished: rows accumulate in their groups whatever their batch, so a block may hold rows
+ * of batches not finished yet (the caller must know their threads: `ParsedBatch.threads`).
  */
 export class BatchImporter {
   private readonly parser = new EventParser();
   private readonly cache = new Map<number, CacheEntry[]>();
   private readonly groups = new Map<string, Group>();
+  /** Groups by (pid, tid, dest) when pid and tid are integers below 2^24. */
+  private readonly numGroups = new Map<number, Group>();
   private readonly seenThreads = new Set<string>();
   /** Groups holding rows not yet written. */
   private readonly live = new Set<Group>();
@@ -169,6 +202,11 @@ export class BatchImporter {
   private readonly fastCounts = new Float64Array(256 * 3);
   private readonly skipCounts = new Map<string, PhaseCount>();
   private threads: [string, string][] = [];
+  /** Out-values of nsOf (a bigint per field) and id2Member (the member's text). */
+  private readonly big: (bigint | null)[] = new Array(18).fill(null);
+  private memberS = 0;
+  private memberE = 0;
+  private memberNum = false;
   private meta: MetaEvent[] = [];
 
   /**
@@ -304,8 +342,11 @@ export class BatchImporter {
       endNs: range.end,
       size,
     };
-    // A new builder: the old one's buffers (sized for a full block) go back to the GC.
-    g.builder = new BlockBuilder();
+    // The builder is reused (no new buffers per block: fresh memory for every block kept RSS
+    // high), unless it grew well past this block's size.
+    const cap = b.capacity();
+    if (cap > 4 * 1024 * 1024 && cap > 3 * b.bytes()) g.builder = new BlockBuilder();
+    else b.reset();
     this.live.delete(g);
     return block;
   }
@@ -431,14 +472,16 @@ export class BatchImporter {
   }
 
   /**
-   * The µs → ns conversion of `tl_us_to_ns` (see the file comment) for a field, or `undefined`
-   * when the value's text is outside what this implements (then DuckDB imports the event).
+   * The µs → ns conversion of `tl_us_to_ns` (see chrome_json.ts) for field `f`: NaN for NULL,
+   * a safe integer, or +Infinity with the value in `this.big[f]`; -Infinity when the text is
+   * outside what this implements (then DuckDB imports the event). Numbers only, so that the
+   * JIT keeps one representation.
    */
-  private nsOf(buf: Uint8Array, f: number): Ns | undefined {
+  private nsOf(buf: Uint8Array, f: number): number {
     const p = this.parser;
     const k = p.kind[f] as number;
-    if (k === V_MISSING || k === V_NULL) return null;
-    if (k === V_TRUE || k === V_FALSE) return null; // TRY_CAST('true' AS HUGEINT) is NULL
+    if (k === V_MISSING || k === V_NULL) return Number.NaN;
+    if (k === V_TRUE || k === V_FALSE) return Number.NaN; // TRY_CAST('true' AS HUGEINT) is NULL
     let src = buf;
     let s = p.start[f] as number;
     let e = p.end[f] as number;
@@ -449,89 +492,129 @@ export class BatchImporter {
         src = this.scratch;
       }
     } else if (k === V_STR) {
-      if (((p.flags[f] as number) & FL_ESC) !== 0) return undefined;
+      if (((p.flags[f] as number) & FL_ESC) !== 0) return Number.NEGATIVE_INFINITY;
       // Only the plain decimal forms: -?digits(.digits)?
       let j = s;
       if (src[j] === 0x2d) j++;
       const d0 = j;
       while (j < e && (src[j] as number) >= 0x30 && (src[j] as number) <= 0x39) j++;
-      if (j === d0) return undefined;
+      if (j === d0) return Number.NEGATIVE_INFINITY;
       if (j < e) {
-        if (src[j] !== 0x2e) return undefined;
+        if (src[j] !== 0x2e) return Number.NEGATIVE_INFINITY;
         j++;
         const f0 = j;
         while (j < e && (src[j] as number) >= 0x30 && (src[j] as number) <= 0x39) j++;
-        if (j === f0 || j !== e) return undefined;
+        if (j === f0 || j !== e) return Number.NEGATIVE_INFINITY;
       }
-    } else return undefined;
-    return usTextToNs(src, s, e);
+    } else return Number.NEGATIVE_INFINITY;
+    const v = usTextToNs(src, s, e);
+    if (v === null) return Number.NaN;
+    if (typeof v === "number") return v;
+    this.big[f] = v;
+    return Number.POSITIVE_INFINITY;
   }
 
-  /** Text bytes of id2's `$.local` / `$.global` (json_extract_string); undefined: not handled. */
-  private id2Member(buf: Uint8Array, want: Uint8Array): { s: number; e: number; num: boolean } | null | undefined {
+  /**
+   * Finds id2's `$.local` / `$.global` (json_extract_string): 0 when absent (or id2 is
+   * missing/null), 1 when found (text bytes at `memberS`/`memberE`, `memberNum` for a number),
+   * -1 when not handled here.
+   */
+  private id2Member(buf: Uint8Array, want: Uint8Array): number {
     const p = this.parser;
     const k = p.kind[F_ID2] as number;
-    if (k === V_MISSING || k === V_NULL) return null;
-    if (k !== V_OBJ) return undefined;
+    if (k === V_MISSING || k === V_NULL) return 0;
+    if (k !== V_OBJ) return -1;
     const e = p.end[F_ID2] as number;
-    let i = (p.start[F_ID2] as number) + 1;
-    const ws = (): void => {
-      while (i < e && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d)) i++;
-    };
-    ws();
-    if (buf[i] === 0x7d) return null;
+    let i = skipWs(buf, (p.start[F_ID2] as number) + 1, e);
+    if (buf[i] === 0x7d) return 0;
     for (;;) {
       // Key (validated; no escapes handled here).
       const ks = i + 1;
       let ke = ks;
       while (buf[ke] !== 0x22) {
-        if (buf[ke] === 0x5c) return undefined;
+        if (buf[ke] === 0x5c) return -1;
         ke++;
       }
-      i = ke + 1;
-      ws();
-      i++; // ':'
-      ws();
+      i = skipWs(buf, ke + 1, e);
+      i = skipWs(buf, i + 1, e); // after ':'
       const vs = i;
       const b = buf[i] as number;
-      let r: { s: number; e: number; num: boolean } | null | undefined;
+      let found: number;
+      let ms = 0;
+      let me = 0;
+      let num = false;
       if (b === 0x22) {
         let ve = vs + 1;
         while (buf[ve] !== 0x22) {
-          if (buf[ve] === 0x5c) return undefined;
+          if (buf[ve] === 0x5c) return -1;
           ve++;
         }
-        r = { s: vs + 1, e: ve, num: false };
+        found = 1;
+        ms = vs + 1;
+        me = ve;
         i = ve + 1;
       } else if (b === 0x2d || (b >= 0x30 && b <= 0x39)) {
         let ve = vs;
         while (ve < e && buf[ve] !== 0x2c && buf[ve] !== 0x7d && buf[ve] !== 0x20 && buf[ve] !== 0x09) ve++;
-        r = { s: vs, e: ve, num: true };
+        found = 1;
+        ms = vs;
+        me = ve;
+        num = true;
         i = ve;
-      } else r = undefined; // nested, literal: left to DuckDB
+      } else found = -1; // nested, literal: left to DuckDB
       let same = ke - ks === want.length;
       for (let x = 0; same && x < want.length; x++) if (buf[ks + x] !== want[x]) same = false;
-      if (same) return r;
-      if (r === undefined) return undefined;
-      ws();
+      if (same) {
+        this.memberS = ms;
+        this.memberE = me;
+        this.memberNum = num;
+        return found;
+      }
+      if (found < 0) return -1;
+      i = skipWs(buf, i, e);
       if (buf[i] === 0x2c) {
-        i++;
-        ws();
+        i = skipWs(buf, i + 1, e);
         continue;
       }
-      return null;
+      return 0;
     }
   }
 
+  /** Counts an event that is not imported (phase missing or not imported). */
+  private skipPhase(phByte: number, ph: string | null, known: boolean): void {
+    const p = this.parser;
+    const phKind = p.kind[F_PH] as number;
+    const label = known || ph === null ? (phByte === 0 ? "" : String.fromCharCode(phByte)) : ph.slice(0, 16);
+    if (phKind === V_MISSING || phKind === V_NULL || ph === "") this.count(label, "skipped", "ph missing");
+    else this.count(label, "skipped", "phase not imported");
+  }
+
+  /** A metadata event: noted for the caller. @returns false when left to DuckDB. */
+  private routeMeta(buf: Uint8Array): boolean {
+    const p = this.parser;
+    const pid = this.fieldText(buf, F_PID) as string;
+    const tidK = p.kind[F_TID] as number;
+    const tid = tidK === V_MISSING || tidK === V_NULL ? pid : (this.fieldText(buf, F_TID) as string);
+    const argsK = p.kind[F_ARGS] as number;
+    let args: string | null = null;
+    if (argsK === V_STR && ((p.flags[F_ARGS] as number) & FL_NONCANON_ESC) !== 0) return false;
+    if (argsK === V_STR)
+      args = decoder.decode(buf.subarray((p.start[F_ARGS] as number) - 1, (p.end[F_ARGS] as number) + 1));
+    else if (argsK !== V_MISSING && argsK !== V_NULL) args = this.fieldText(buf, F_ARGS);
+    this.noteThread(pid, tid);
+    this.meta.push({ seq: p.seq, pid, tid, name: this.fieldText(buf, F_NAME), args });
+    this.count("M", "metadata", null);
+    return true;
+  }
+
   /**
-   * Routes a parsed event: counts it, and writes it to its stream's block unless skipped.
+   * Routes a parsed event: counts it, and writes it to its group's block unless skipped.
    * @returns false (with no effect) when the event must be left to DuckDB.
    */
   private routeFast(buf: Uint8Array): boolean {
     const p = this.parser;
-    // Phase.
     let phByte = 0;
-    let ph: string | null;
+    let ph: string | null = null;
     const phKind = p.kind[F_PH] as number;
     if (
       phKind === V_STR &&
@@ -539,103 +622,117 @@ export class BatchImporter {
       (p.end[F_PH] as number) - (p.start[F_PH] as number) === 1
     ) {
       phByte = buf[p.start[F_PH] as number] as number;
-      ph = null; // computed below only when needed
     } else {
       ph = this.fieldText(buf, F_PH);
       if (ph !== null && ph.length === 1) phByte = ph.charCodeAt(0);
       // left(ph, 16) counts characters: keep to ASCII here.
       if (ph !== null && !isAscii(ph)) return false;
     }
-    const known = phByte !== 0 && phByte < 0x80 && KNOWN_PHASE_BYTE[phByte] === 1 && (ph === null || ph.length === 1);
-    const phLabel = (): string =>
-      known || ph === null ? (phByte === 0 ? "" : String.fromCharCode(phByte)) : ph.slice(0, 16);
-    if (phKind === V_MISSING || phKind === V_NULL || (ph !== null && ph === "")) {
-      this.count(phLabel(), "skipped", "ph missing");
+    const cls = phByte < 0x80 && (ph === null || ph.length === 1) ? (PHASE_CLASS[phByte] as number) : 0;
+    if (cls === 0 || phKind === V_MISSING || phKind === V_NULL) {
+      this.skipPhase(phByte, ph, cls !== 0);
       return true;
     }
-    if (!known) {
-      this.count(phLabel(), "skipped", "phase not imported");
-      return true;
-    }
-    const phS = String.fromCharCode(phByte);
     const pidKind = p.kind[F_PID] as number;
     if (pidKind === V_MISSING || pidKind === V_NULL) {
-      this.count(phS, "skipped", "pid missing");
+      this.count(String.fromCharCode(phByte), "skipped", "pid missing");
       return true;
     }
-    if (phByte === 0x4d) {
-      // M: metadata.
-      const pid = this.fieldText(buf, F_PID) as string;
-      const tidK = p.kind[F_TID] as number;
-      const tid = tidK === V_MISSING || tidK === V_NULL ? pid : (this.fieldText(buf, F_TID) as string);
-      const argsK = p.kind[F_ARGS] as number;
-      let args: string | null = null;
-      if (argsK === V_STR && ((p.flags[F_ARGS] as number) & FL_NONCANON_ESC) !== 0) return false;
-      if (argsK === V_STR)
-        args = decoder.decode(buf.subarray((p.start[F_ARGS] as number) - 1, (p.end[F_ARGS] as number) + 1));
-      else if (argsK !== V_MISSING && argsK !== V_NULL) args = this.fieldText(buf, F_ARGS);
-      this.noteThread(pid, tid);
-      this.meta.push({ seq: p.seq, pid, tid, name: this.fieldText(buf, F_NAME), args });
-      this.count(phS, "metadata", null);
-      return true;
-    }
-    const tsKind = p.kind[F_TS] as number;
+    if (cls === PC_META) return this.routeMeta(buf);
     const ts = this.nsOf(buf, F_TS);
     const dur = this.nsOf(buf, F_DUR);
     const tts = this.nsOf(buf, F_TTS);
     const tdur = this.nsOf(buf, F_TDUR);
-    if (ts === undefined || dur === undefined || tts === undefined || tdur === undefined) return false;
+    if (
+      ts === Number.NEGATIVE_INFINITY ||
+      dur === Number.NEGATIVE_INFINITY ||
+      tts === Number.NEGATIVE_INFINITY ||
+      tdur === Number.NEGATIVE_INFINITY
+    )
+      return false;
     // Async id: id, else id2.local, else id2.global.
     const idKind = p.kind[F_ID] as number;
     const hasId = idKind !== V_MISSING && idKind !== V_NULL;
-    let local: { s: number; e: number; num: boolean } | null | undefined = null;
-    let global: { s: number; e: number; num: boolean } | null | undefined = null;
+    let member = 0; // 0: none, 1: local, 2: global
     if (!hasId) {
-      local = this.id2Member(buf, LOCAL_BYTES);
-      if (local === undefined) return false;
-      if (local === null) {
-        global = this.id2Member(buf, GLOBAL_BYTES);
-        if (global === undefined) return false;
+      const l = this.id2Member(buf, LOCAL_BYTES);
+      if (l < 0) return false;
+      if (l === 1) member = 1;
+      else {
+        const g = this.id2Member(buf, GLOBAL_BYTES);
+        if (g < 0) return false;
+        if (g === 1) member = 2;
       }
     }
     const argsKind = p.kind[F_ARGS] as number;
     if (argsKind === V_STR && ((p.flags[F_ARGS] as number) & FL_NONCANON_ESC) !== 0) return false;
-    let reason: string | null = null;
-    if (tsKind === V_MISSING || tsKind === V_NULL) reason = "ts missing";
-    else if (ts === null) reason = "ts not a number or out of range";
-    else if (phByte === 0x58 && dur === null) reason = "X without a numeric dur";
-    else if (phByte === 0x58 && (dur as number | bigint) < 0) reason = "X with a negative dur";
-    else if (ASYNC_PHASES.has(phS) && !hasId && local === null && global === null)
-      reason = "async event without id or id2";
-    else if (FLOW_PHASES.has(phS) && !hasId && local === null && global === null) {
-      const bk = p.kind[F_BIND_ID] as number;
-      if (bk === V_MISSING || bk === V_NULL) reason = "flow event without id";
-    } else if (phByte === 0x43) {
-      if (argsKind !== V_OBJ) reason = "counter without args";
-      else {
-        let j = (p.start[F_ARGS] as number) + 1;
-        while (buf[j] === 0x20 || buf[j] === 0x09 || buf[j] === 0x0a || buf[j] === 0x0d) j++;
-        if (buf[j] === 0x7d) reason = "counter without args";
-      }
-    }
+    const reason = this.skipReason(buf, phByte, cls, ts, dur, hasId || member !== 0);
     if (reason !== null) {
-      this.count(phS, "skipped", reason);
+      this.count(String.fromCharCode(phByte), "skipped", reason);
       return true;
     }
-    const dest = phByte === 0x69 || phByte === 0x49 || phByte === 0x52 ? D_LOG : phByte === 0x43 ? D_METRICS : D_CPU;
+    const dest = cls === PC_LOG ? D_LOG : cls === PC_METRICS ? D_METRICS : D_CPU;
     const b = this.builderOf(this.groupFast(buf, dest));
     const ci = phByte * 3 + dest;
     this.fastCounts[ci] = (this.fastCounts[ci] as number) + 1;
-
     b.beginRow();
     b.setI64(C_SEQ, p.seq);
     b.noteSeq(p.seq);
     b.setByte(C_PH, phByte);
-    setNs(b, C_TIME, ts);
-    setNs(b, C_DUR, dur);
-    setNs(b, C_TTS, tts);
-    setNs(b, C_TDUR, tdur);
-    b.noteRange(ts as number | bigint, dur);
+    this.setNsField(b, C_TIME, F_TS, ts);
+    this.setNsField(b, C_DUR, F_DUR, dur);
+    this.setNsField(b, C_TTS, F_TTS, tts);
+    this.setNsField(b, C_TDUR, F_TDUR, tdur);
+    if (ts === Number.POSITIVE_INFINITY || dur === Number.POSITIVE_INFINITY) {
+      b.noteRange(
+        this.big[F_TS] as bigint,
+        dur === Number.POSITIVE_INFINITY ? (this.big[F_DUR] as bigint) : Number.isNaN(dur) ? null : dur,
+      );
+    } else b.noteRange(ts, Number.isNaN(dur) ? null : dur);
+    this.writeTexts(buf, b, hasId, member);
+    return true;
+  }
+
+  /** The skip reason of an event whose phase and pid are fine, or null. */
+  private skipReason(
+    buf: Uint8Array,
+    phByte: number,
+    cls: number,
+    ts: number,
+    dur: number,
+    hasId: boolean,
+  ): string | null {
+    const p = this.parser;
+    const tsKind = p.kind[F_TS] as number;
+    if (tsKind === V_MISSING || tsKind === V_NULL) return "ts missing";
+    if (Number.isNaN(ts)) return "ts not a number or out of range";
+    if (phByte === 0x58) {
+      if (Number.isNaN(dur)) return "X without a numeric dur";
+      if (dur === Number.POSITIVE_INFINITY ? (this.big[F_DUR] as bigint) < 0n : dur < 0) return "X with a negative dur";
+    }
+    if (cls === PC_ASYNC && !hasId) return "async event without id or id2";
+    if (cls === PC_FLOW && !hasId) {
+      const bk = p.kind[F_BIND_ID] as number;
+      if (bk === V_MISSING || bk === V_NULL) return "flow event without id";
+    }
+    if (cls === PC_METRICS) {
+      if (p.kind[F_ARGS] !== V_OBJ) return "counter without args";
+      let j = (p.start[F_ARGS] as number) + 1;
+      while (buf[j] === 0x20 || buf[j] === 0x09 || buf[j] === 0x0a || buf[j] === 0x0d) j++;
+      if (buf[j] === 0x7d) return "counter without args";
+    }
+    return null;
+  }
+
+  private setNsField(b: BlockBuilder, c: number, f: number, v: number): void {
+    if (Number.isNaN(v)) b.setNull(c);
+    else if (v === Number.POSITIVE_INFINITY) b.setI64Big(c, this.big[f] as bigint);
+    else b.setI64(c, v);
+  }
+
+  /** Writes the text and JSON columns of the current row. */
+  private writeTexts(buf: Uint8Array, b: BlockBuilder, hasId: boolean, member: number): void {
+    const p = this.parser;
     const tidK = p.kind[F_TID] as number;
     this.setText(b, C_TID, buf, tidK === V_MISSING || tidK === V_NULL ? F_PID : F_TID);
     this.setText(b, C_NAME, buf, F_NAME);
@@ -643,20 +740,20 @@ export class BatchImporter {
     if (hasId) {
       this.setText(b, C_ID, buf, F_ID);
       b.setBytes(C_ID_SCOPE, GLOBAL_BYTES, 0, GLOBAL_BYTES.length);
+    } else if (member !== 0) {
+      // id2Member left the member found last in memberS/E; local is looked up first, and
+      // global only when local is absent, so it is the right one.
+      if (this.memberNum) {
+        if (this.scratch.length < this.memberE - this.memberS)
+          this.scratch = new Uint8Array(this.memberE - this.memberS);
+        const len = writeCanonicalNumber(buf, this.memberS, this.memberE, this.scratch, 0);
+        b.setBytes(C_ID, this.scratch, 0, len);
+      } else b.setBytes(C_ID, buf, this.memberS, this.memberE);
+      const sc = member === 1 ? LOCAL_BYTES : GLOBAL_BYTES;
+      b.setBytes(C_ID_SCOPE, sc, 0, sc.length);
     } else {
-      const m = local ?? global;
-      if (m) {
-        if (m.num) {
-          const sc = new Uint8Array(m.e - m.s);
-          const len = writeCanonicalNumber(buf, m.s, m.e, sc, 0);
-          b.setBytes(C_ID, sc, 0, len);
-        } else b.setBytes(C_ID, buf, m.s, m.e);
-        const sc = local ? LOCAL_BYTES : GLOBAL_BYTES;
-        b.setBytes(C_ID_SCOPE, sc, 0, sc.length);
-      } else {
-        b.setNull(C_ID);
-        b.setNull(C_ID_SCOPE);
-      }
+      b.setNull(C_ID);
+      b.setNull(C_ID_SCOPE);
     }
     this.setText(b, C_SCOPE, buf, F_SCOPE);
     this.setText(b, C_S, buf, F_S);
@@ -665,6 +762,7 @@ export class BatchImporter {
     this.setFlow(b, C_FLOW_IN, buf, F_FLOW_IN);
     this.setFlow(b, C_FLOW_OUT, buf, F_FLOW_OUT);
     // args as JSON text.
+    const argsKind = p.kind[F_ARGS] as number;
     if (argsKind === V_MISSING || argsKind === V_NULL) b.setNull(C_ARGS);
     else if (argsKind === V_STR)
       b.setBytes(C_ARGS, buf, (p.start[F_ARGS] as number) - 1, (p.end[F_ARGS] as number) + 1);
@@ -680,7 +778,6 @@ export class BatchImporter {
       const end = argsKind === V_NUM ? writeCanonicalNumber(buf, s, e, out, at) : writeMinified(buf, s, e, out, at);
       b.commitBytes(C_ARGS, end - at);
     }
-    return true;
   }
 
   private setFlow(b: BlockBuilder, c: number, buf: Uint8Array, f: number): void {
@@ -706,6 +803,36 @@ export class BatchImporter {
     const te = p.end[F_TID] as number;
     const pf = p.flags[F_PID] as number;
     const tf = p.flags[F_TID] as number;
+    // The common case, small integer pid and tid (or no tid): one numeric map lookup.
+    if (pk === V_NUM && pf === 0) {
+      const pv = smallUint(buf, ps, pe);
+      const tv = tk === V_MISSING || tk === V_NULL ? pv : tk === V_NUM && tf === 0 ? smallUint(buf, ts, te) : -1;
+      if (pv >= 0 && tv >= 0) {
+        const key = (pv * 16777216 + tv) * 4 + dest;
+        let g = this.numGroups.get(key);
+        if (!g) {
+          g = this.groupSlow(buf, dest, pk, tk, ps, pe, ts, te, pf, tf);
+          this.numGroups.set(key, g);
+        }
+        return g;
+      }
+    }
+    return this.groupSlow(buf, dest, pk, tk, ps, pe, ts, te, pf, tf);
+  }
+
+  /** groupFast for any pid/tid values: by a hash of their raw bytes. */
+  private groupSlow(
+    buf: Uint8Array,
+    dest: number,
+    pk: number,
+    tk: number,
+    ps: number,
+    pe: number,
+    ts: number,
+    te: number,
+    pf: number,
+    tf: number,
+  ): Group {
     let h = (dest * 31 + pk * 7 + tk + pf * 131 + tf * 257) | 0;
     for (let k = ps; k < pe; k++) h = (Math.imul(h, 31) + (buf[k] as number)) | 0;
     h = (Math.imul(h, 17) + 0x9e37) | 0;

@@ -1,5 +1,5 @@
 /**
- * Column builders for one raw block (one stream's rows of one batch), in the PLAIN layout that
+ * Column builders for one raw block (rows of one stream), in the PLAIN layout that
  * `parquet_writer.ts` writes. Values are appended row by row, column by column; every append
  * of a row must set every column exactly once (`null*` for a missing value).
  */
@@ -22,6 +22,10 @@ class Col {
 
   ensure(n: number): void {
     if (this.len + n <= this.values.length) return;
+    this.grow(n);
+  }
+
+  grow(n: number): void {
     let cap = this.values.length * 2;
     while (cap < this.len + n) cap *= 2;
     const next = new Uint8Array(cap);
@@ -55,6 +59,13 @@ export class BlockBuilder {
   bytes(): number {
     let n = this.rows * this.cols.length;
     for (const c of this.cols) n += c.len;
+    return n;
+  }
+
+  /** Bytes allocated for column data (values and levels). */
+  capacity(): number {
+    let n = 0;
+    for (const c of this.cols) n += c.values.length + c.defs.length;
     return n;
   }
 
@@ -100,7 +111,7 @@ export class BlockBuilder {
   setI64(c: number, v: number): void {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
-    col.ensure(8);
+    if (col.len + 8 > col.values.length) col.grow(8);
     const hi = Math.floor(v / TWO32);
     const lo = v - hi * TWO32;
     const b = col.values;
@@ -138,7 +149,7 @@ export class BlockBuilder {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
     const n = to - from;
-    col.ensure(n + 4);
+    if (col.len + n + 4 > col.values.length) col.grow(n + 4);
     const b = col.values;
     let p = col.len;
     b[p++] = n & 0xff;
@@ -157,7 +168,7 @@ export class BlockBuilder {
   setByte(c: number, v: number): void {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
-    col.ensure(5);
+    if (col.len + 5 > col.values.length) col.grow(5);
     const b = col.values;
     const p = col.len;
     b[p] = 1;

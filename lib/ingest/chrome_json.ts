@@ -135,22 +135,19 @@ export type WorkerReply =
 
 /** A worker thread running a BatchImporter, one request at a time. */
 class ImportWorker {
-  private waiting: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void } | null = null;
-  /** True while it holds a batch (from "batch" until its blocks are back). */
-  busy = false;
+  /** Callbacks of the requests sent and not answered yet, in order (the worker answers in order). */
+  private readonly waiting: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }[] = [];
+  /** True from sending a batch until its parse is back: then it can take the next batch. */
+  parsing = false;
   private broken: Error | null = null;
 
   constructor(private readonly w: Worker) {
     w.onmessage = (e: MessageEvent) => {
-      const cb = this.waiting;
-      this.waiting = null;
-      cb?.resolve(e.data as WorkerReply);
+      this.waiting.shift()?.resolve(e.data as WorkerReply);
     };
     w.onerror = (e: ErrorEvent) => {
       this.broken = new Error(`ingest worker failed: ${e.message}`);
-      const cb = this.waiting;
-      this.waiting = null;
-      cb?.reject(this.broken);
+      for (const cb of this.waiting.splice(0)) cb.reject(this.broken);
     };
   }
 
@@ -158,7 +155,7 @@ class ImportWorker {
   request(m: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<WorkerReply>((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.waiting.push({ resolve, reject });
       this.w.postMessage(m, transfer);
     }).then((r) => {
       if (r.t === "error") throw new Error(r.message);
@@ -192,11 +189,11 @@ export class ChromeJsonImporter {
   private tail: Promise<void> = Promise.resolve();
   private sqlReady = false;
   private readonly blocksDir: string;
-  /** Inline importers, and those not holding a batch. */
+  /** The importer for batches parsed on this thread (one at most). */
   private readonly inline: BatchImporter[] = [];
-  private readonly idle: BatchImporter[] = [];
   private workerPool: ImportWorker[] = [];
-  private readonly workerFreed: (() => void)[] = [];
+  /** Shared batch buffers not in use, for the next batches. */
+  private readonly buffers: SharedArrayBuffer[] = [];
 
   /**
    * @param engine engine for the events DuckDB imports (the catalog need not be attached).
@@ -204,7 +201,8 @@ export class ChromeJsonImporter {
    * @param maxEventBytes the framer's event size limit (DuckDB's maximum_object_size follows).
    * @param workers worker threads for parsing and writing (0: all on the calling thread). When
    *   workers cannot be started (e.g. in a build without the worker module), runs inline.
-   * @param bufferBytes rows held per importer before blocks are written (see BatchImporter).
+   * @param bufferBytes rows held (bytes of column data) before blocks are written, shared by
+   *   the importers (the workers' and this thread's; see BatchImporter); also the batch size.
    */
   constructor(
     private readonly engine: Engine,
@@ -227,7 +225,7 @@ export class ChromeJsonImporter {
         break;
       }
       try {
-        await iw.request({ t: "init", blocksDir: this.blocksDir, bufferBytes: this.bufferBytes });
+        await iw.request({ t: "init", blocksDir: this.blocksDir, bufferBytes: this.importerBytes() });
         this.workerPool.push(iw);
       } catch {
         iw.terminate();
@@ -237,22 +235,39 @@ export class ChromeJsonImporter {
     this.stats.workers = this.workerPool.length;
   }
 
-  /** How many batches are worth having in flight (one per worker; one when inline). */
+  /** How many batches are worth having in flight (one per worker, plus one). */
   get parallelism(): number {
-    return Math.max(1, this.workerPool.length);
+    return this.workerPool.length + 1;
   }
 
   /**
    * Imports one NDJSON batch from the framer. `bytes` may be reused once this returns (it is
-   * parsed now, or copied for a worker). The batch completes after the previous one, in the
-   * returned promise.
+   * parsed now, copied for a worker, or handed over through `swap`). The batch completes after
+   * the previous one, in the returned promise.
    * @param bytes whole lines, each `{"__seq":N,...}\n`.
    * @param events number of lines.
+   * @param swap when given, a worker may take `bytes`' whole buffer without a copy: `swap` is
+   *   then called with a buffer at least as large for the caller to go on in.
    * @throws (in the promise) when a block cannot be written or DuckDB fails.
    */
-  importBatch(bytes: Uint8Array, events: number): Promise<void> {
+  importBatch(bytes: Uint8Array, events: number, swap?: (next: Uint8Array) => void): Promise<void> {
     const index = this.batchIndex++;
-    const job = this.workerPool.length > 0 ? this.workerJob(bytes.slice(), events) : this.inlineJob(bytes, events);
+    // A worker that is not parsing takes the batch; when all are, this thread parses it (so
+    // that neither the workers nor this thread wait for the other).
+    const w = this.workerPool.find((x) => !x.parsing);
+    let job: BatchJob;
+    if (w) {
+      // Batches go to workers in SharedArrayBuffers (Bun copies a transferred ArrayBuffer).
+      // With `swap`, the caller's buffer itself goes when it is shared, and the caller goes on
+      // in one from the pool; the buffer returns to the pool once parsed.
+      let batch = bytes;
+      if (!(bytes.buffer instanceof SharedArrayBuffer) || bytes.byteOffset !== 0 || !swap) {
+        batch = new Uint8Array(this.sharedBuffer(bytes.length), 0, bytes.length);
+        batch.set(bytes);
+      }
+      if (swap) swap(new Uint8Array(this.sharedBuffer(Math.max(bytes.buffer.byteLength, batch.buffer.byteLength))));
+      job = this.workerJob(w, batch, events);
+    } else job = this.inlineJob(bytes, events);
     job.parsed.catch(() => undefined);
     const run = this.tail.then(() => this.complete(index, job));
     this.tail = run.catch(() => undefined);
@@ -289,65 +304,64 @@ export class ChromeJsonImporter {
   }
 
   private inlineJob(bytes: Uint8Array, events: number): BatchJob {
-    let bi = this.idle.pop();
+    let bi = this.inline[0];
     if (!bi) {
-      bi = new BatchImporter(this.blocksDir, this.bufferBytes);
+      bi = new BatchImporter(this.blocksDir, this.importerBytes());
       this.inline.push(bi);
     }
     const importer = bi;
     let parsed: Promise<ParsedBatch>;
     try {
-      parsed = Promise.resolve(importer.parseBatch(bytes, events));
+      const p = importer.parseBatch(bytes, events);
+      this.registerThreads(p);
+      parsed = Promise.resolve(p);
     } catch (e) {
       parsed = Promise.reject(e);
     }
-    return {
-      parsed,
-      finish: async (rows) => {
-        const blocks = importer.finishBatch(rows);
-        this.idle.push(importer);
-        return blocks;
-      },
-    };
+    return { parsed, finish: async (rows) => importer.finishBatch(rows) };
   }
 
-  private workerJob(bytes: Uint8Array, events: number): BatchJob {
-    const worker = (async (): Promise<ImportWorker> => {
-      for (;;) {
-        const w = this.workerPool.find((x) => !x.busy);
-        if (w) {
-          w.busy = true;
-          return w;
-        }
-        await new Promise<void>((r) => this.workerFreed.push(r));
-      }
-    })();
-    const parsed = worker.then(async (w) => {
-      const r = await w.request({ t: "batch", bytes, events }, [bytes.buffer as ArrayBuffer]);
+  /** A shared buffer of at least `size` bytes, from the pool when one is free. */
+  private sharedBuffer(size: number): SharedArrayBuffer {
+    const i = this.buffers.findIndex((b) => b.byteLength >= size);
+    if (i >= 0) return this.buffers.splice(i, 1)[0] as SharedArrayBuffer;
+    return new SharedArrayBuffer(Math.max(size, this.bufferBytes + 1024 * 1024));
+  }
+
+  private workerJob(w: ImportWorker, bytes: Uint8Array, events: number): BatchJob {
+    w.parsing = true;
+    const parsed = w.request({ t: "batch", bytes, events }).then((r) => {
+      w.parsing = false;
       if (r.t !== "parsed") throw new Error(`unexpected worker reply ${r.t}`);
+      this.buffers.push(bytes.buffer as SharedArrayBuffer);
+      // Now, not when the batch completes: blocks the worker writes for an earlier batch may
+      // hold rows of this one (a group's rows accumulate across batches).
+      this.registerThreads(r.parsed);
       return r.parsed;
     });
     return {
       parsed,
       finish: async (rows) => {
-        const w = await worker;
-        try {
-          const r = await w.request({ t: "finish", rows });
-          if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
-          return r.blocks;
-        } finally {
-          w.busy = false;
-          this.workerFreed.shift()?.();
-        }
+        const r = await w.request({ t: "finish", rows });
+        if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
+        return r.blocks;
       },
     };
+  }
+
+  /** Each importer's share of `bufferBytes`. */
+  private importerBytes(): number {
+    return Math.floor(this.bufferBytes / (this.workers + 1));
+  }
+
+  private registerThreads(p: ParsedBatch): void {
+    for (const [pid, tid] of p.threads) this.registerThread(pid, tid);
   }
 
   /** Applies a batch: threads, counts, DuckDB's events, blocks, then metadata in seq order. */
   private async complete(index: number, job: BatchJob): Promise<void> {
     const parsed = await job.parsed;
     this.stats.fastEvents += parsed.fastEvents;
-    for (const [pid, tid] of parsed.threads) this.registerThread(pid, tid);
     for (const c of parsed.counts) this.addCount(c.ph, c.dest, c.reason, c.count);
     const meta = parsed.meta;
     let rows: FallbackRow[] = [];

@@ -32,8 +32,9 @@ export interface IngestOptions {
   maxEventBytes?: number;
   /**
    * Worker threads that parse batches and write blocks while the main thread reads and frames
-   * (default: 2 for inputs of 32 MiB or more, or of unknown size; else 0, all on this thread).
-   * Env TRACELAKE_INGEST_WORKERS overrides the default.
+   * (and parses the batches that come while every worker is busy). Default: 1 for inputs of
+   * 32 MiB or more or of unknown size (a second one used more memory and gained nothing on 2
+   * cores), else 0 (all on this thread). Env TRACELAKE_INGEST_WORKERS overrides the default.
    */
   workers?: number;
   /** Called as bytes are read: `read` and `total` are bytes of the stored file (total null for stdin). */
@@ -147,7 +148,7 @@ export async function ingest(
       (envWorkers !== undefined && envWorkers !== ""
         ? Math.max(0, Number(envWorkers) || 0)
         : source.size === null || source.size >= 32 * 1024 * 1024
-          ? 2
+          ? 1
           : 0);
     const importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes);
     await importer.init();
@@ -159,7 +160,7 @@ export async function ingest(
       const pending: Promise<void>[] = [];
       const framer = new ChromeJsonFramer(
         (bytes, events) => {
-          const p = importer.importBatch(bytes, events);
+          const p = importer.importBatch(bytes, events, (next) => framer.swapBuffer(next));
           p.catch(() => undefined); // awaited (and thrown) by runReady
           pending.push(p);
         },
@@ -167,6 +168,9 @@ export async function ingest(
         maxEventBytes,
       );
       const runReady = async (): Promise<void> => {
+        // Let the workers' replies in (reading and framing only run microtasks), so that an
+        // idle worker is seen as such.
+        if (importer.stats.workers > 0) await new Promise<void>((r) => setImmediate(r));
         while (pending.length > importer.parallelism) await pending.shift();
       };
       const push = (c: Uint8Array): void => {

@@ -19,10 +19,8 @@ self.onmessage = (e: MessageEvent) => {
       reply = { t: "ready" };
     } else if (!importer) reply = { t: "error", message: "worker not initialized" };
     else if (m.t === "batch") {
-      const parsed = importer.parseBatch(m.bytes, m.events);
-      const transfer: ArrayBuffer[] = parsed.fallback ? [parsed.fallback.buffer as ArrayBuffer] : [];
-      self.postMessage({ t: "parsed", parsed } satisfies WorkerReply, transfer);
-      return;
+      // (The batch is in a SharedArrayBuffer that the main thread reuses once this replies.)
+      reply = { t: "parsed", parsed: importer.parseBatch(m.bytes, m.events) };
     } else if (m.t === "finish") reply = { t: "blocks", blocks: importer.finishBatch(m.rows) };
     else reply = { t: "blocks", blocks: importer.flushAll() };
   } catch (err) {

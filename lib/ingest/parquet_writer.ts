@@ -276,11 +276,14 @@ function packBools(values: Uint8Array, from: number, to: number): Uint8Array {
   return r;
 }
 
+let pageBuf = new Uint8Array(64 * 1024);
+
 /**
  * Encodes a whole raw block file.
  * @param rows number of rows.
  * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
- * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`).
+ * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`);
+ *   it must not keep the page (its buffer is reused).
  * @returns the file's bytes.
  */
 export function encodeRawBlock(
@@ -310,7 +313,11 @@ export function encodeRawBlock(
       const vFrom = col.groupStarts[gi] as number;
       const vTo = g1 === rows ? col.valuesLen : (col.groupStarts[gi + 1] as number);
       const vals = kind === "bool" ? packBools(col.values, vFrom, vTo) : col.values.subarray(vFrom, vTo);
-      const page = new Uint8Array(defs.length + vals.length);
+      // The uncompressed page is built in a buffer reused from page to page and file to file
+      // (allocating one per page made most of the ingest's memory churn).
+      const plen = defs.length + vals.length;
+      if (pageBuf.length < plen) pageBuf = new Uint8Array(Math.max(plen, pageBuf.length * 2));
+      const page = pageBuf.subarray(0, plen);
       page.set(defs);
       page.set(vals, defs.length);
       const z = compress(page);
