@@ -341,22 +341,23 @@ async function both(
   batchBytes: number,
   workers = 0,
   bufferBytes?: number,
+  maxEvent = 1 << 20,
 ): Promise<[Outcome, Outcome, { fast: number; duckdb: number; blocks: number }]> {
   const dir = tempDir("tl-oracle-");
   const legacyDir = join(dir, "legacy");
   const newDir = join(dir, "new");
   mkdirSync(legacyDir, { recursive: true });
   mkdirSync(newDir, { recursive: true });
-  const legacy = new LegacyChromeJsonImporter(engine, legacyDir, 1 << 20);
+  const legacy = new LegacyChromeJsonImporter(engine, legacyDir, maxEvent);
   await legacy.init();
-  const imp = new ChromeJsonImporter(engine, newDir, 1 << 20, workers, bufferBytes);
+  const imp = new ChromeJsonImporter(engine, newDir, maxEvent, workers, bufferBytes);
   await imp.init();
   expect(imp.stats.workers).toBe(workers);
   const batches: { bytes: Uint8Array; events: number }[] = [];
   const framer = new ChromeJsonFramer(
     (bytes, events) => batches.push({ bytes: bytes.slice(), events }),
     batchBytes,
-    1 << 20,
+    maxEvent,
   );
   for (let i = 0; i < input.length; i += 4096) framer.push(input.slice(i, i + 4096));
   framer.end();
@@ -431,6 +432,29 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(b.rows).toEqual(a.rows);
     expect(paths.duckdb).toBeLessThan(1000);
   }, 60_000);
+
+  test("huge events (MB-long strings, 100k-element args, deep nesting) and one over the limit", async () => {
+    const parts = ['{"traceEvents":[\n'];
+    parts.push(
+      `{"ph":"X","pid":1,"tid":2,"ts":1.5,"dur":2,"name":"${"n".repeat(2_000_000)}","args":{"s":"${'a\\"'.repeat(300_000)}"}},\n`,
+    );
+    parts.push(
+      `{"ph":"X","pid":1,"tid":2,"ts":2,"dur":1,"name":"array","args":{"v":[${Array.from({ length: 100_000 }, (_, i) => (i % 3 === 0 ? `${i}.50` : String(i))).join(", ")}]}},\n`,
+    );
+    parts.push(`{"ph":"i","pid":1,"tid":2,"ts":3,"name":"deep","args":${"[".repeat(300)}1${"]".repeat(300)}},\n`);
+    parts.push(`{"ph":"i","pid":1,"tid":2,"ts":4,"name":"too big","args":{"s":"${"z".repeat(9_000_000)}"}},\n`);
+    parts.push('{"ph":"i","pid":1,"tid":2,"ts":5,"name":"after"}]}');
+    const input = enc.encode(parts.join(""));
+    const [a, b, paths] = await both(engine, input, 4 << 20, 2, undefined, 8 << 20);
+    // The MB-long strings and the long array in JS; the 300-deep nesting (over the parser's 256)
+    // in DuckDB.
+    expect(paths).toMatchObject({ fast: 3, duckdb: 1 });
+    expect(b.counts).toEqual(a.counts);
+    expect(b.processes).toEqual(a.processes);
+    expect(b.ranges).toEqual(a.ranges);
+    expect(b.rows).toEqual(a.rows);
+    expect(a.rows.length).toBe(4);
+  }, 120_000);
 
   test("edge cases fixture: same outcome", async () => {
     const input = new Uint8Array(readFileSync(join(ROOT, "fixtures/edge_cases.json")));
