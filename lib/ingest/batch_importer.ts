@@ -84,10 +84,8 @@ export const D_LOG = 1;
 export const D_METRICS = 2;
 const DEST_NAMES: Destination[] = ["cpu", "log", "metrics"];
 
+/** KNOWN_PHASES as a set. */
 export const KNOWN_PHASE_SET = new Set(KNOWN_PHASES);
-/** Byte → 1 when the one-character phase is known. */
-const KNOWN_PHASE_BYTE = new Uint8Array(256);
-for (const p of KNOWN_PHASES) KNOWN_PHASE_BYTE[p.charCodeAt(0)] = 1;
 /** Phase classes by byte: 0 not imported; then cpu, async (cpu), flow (cpu), log, metrics, metadata. */
 const PC_CPU = 1;
 const PC_ASYNC = 2;

@@ -41,6 +41,7 @@ export const FIELDS = [
   "args",
 ] as const;
 
+/** Index of each field in FIELDS and in the parser's per-field arrays. */
 export const F_PH = 0;
 export const F_NAME = 1;
 export const F_CAT = 2;
