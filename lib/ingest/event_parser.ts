@@ -10,11 +10,12 @@
  * - its strings are valid UTF-8 without raw control characters and without lone surrogates;
  *   keys have no escapes; strings inside nested values (and a string `args`) use only the
  *   escapes yyjson writes (`\" \\ \b \f \n \r \t \u00XX`, uppercase hex, below 0x20);
- * - its numbers are integers of at most 18 digits, or decimals with at most 15 significant
- *   digits, at most 15 integer digits, and (when below 1) at most 3 zeros after the point,
- *   and not negative zero: for these, the text DuckDB gives (VARCHAR cast of the parsed value,
- *   or yyjson's writer inside JSON) is the literal without trailing fraction zeros (`1.50` →
- *   `1.5`, `2.00` → `2.0`, `-0` → `0`).
+ * - its numbers are integers (any length), or decimals with at most 15 integer digits and
+ *   (when below 1) at most 3 zeros after the point, not negative zero: for these, the text
+ *   DuckDB gives (VARCHAR cast of the parsed value, or yyjson's writer inside JSON) is the
+ *   literal without trailing fraction zeros (`1.50` → `1.5`, `2.00` → `2.0`, `-0` → `0`) when
+ *   it has at most 15 significant digits, else the double's shortest round-trip form
+ *   (`0.8129999999999999` → `0.813`), as JS prints it.
  * Anything else (including malformed events) goes to DuckDB. Duplicate keys: the first wins,
  * as in DuckDB.
  */
@@ -387,12 +388,20 @@ export class EventParser {
         if (z - fs > 3) return -1;
         sig = fe - z;
       } else sig += intDigits;
-      if (sig > 15) return -1;
+      if (sig > 15) {
+        // More digits than a double keeps: DuckDB and yyjson print the double's shortest
+        // round-trip form, which may differ from the literal.
+        const t = shortest(buf, i, j);
+        if (t === null) return -1;
+        if (t.length !== j - i || !sameAscii(buf, i, t)) this.fl |= FL_REWRITE;
+        return j;
+      }
       if (fe !== j) this.fl |= FL_REWRITE;
       return j;
     }
     if (!this.numberEnds(j)) return -1;
-    if (intDigits > 18) return -1;
+    // Integers of any length: yyjson keeps those beyond 64 bits as raw text, and both its
+    // writer and DuckDB's VARCHAR cast give the digits as written (64-bit trace ids are common).
     if (neg && intDigits === 1 && buf[intStart] === 0x30) this.fl |= FL_REWRITE;
     return j;
   }
@@ -496,6 +505,27 @@ export class EventParser {
   }
 }
 
+/**
+ * The shortest round-trip text of the decimal `buf[s, e)` (no exponent) as yyjson's writer and
+ * DuckDB's VARCHAR cast print it: JS's Number toString (also shortest round-trip, in decimal
+ * notation from 1e-7 to 1e21), with `.0` for an integral value; null when JS would use an
+ * exponent or the value is zero.
+ */
+function shortest(buf: Uint8Array, s: number, e: number): string | null {
+  let t = "";
+  for (let k = s; k < e; k++) t += String.fromCharCode(buf[k] as number);
+  const v = Number(t);
+  if (v === 0 || !Number.isFinite(v)) return null;
+  const r = String(v);
+  if (r.includes("e")) return null;
+  return r.includes(".") ? r : `${r}.0`;
+}
+
+function sameAscii(buf: Uint8Array, s: number, t: string): boolean {
+  for (let k = 0; k < t.length; k++) if (buf[s + k] !== t.charCodeAt(k)) return false;
+  return true;
+}
+
 /** Length of the valid UTF-8 sequence at `j` (a byte ≥ 0x80), or -1 when invalid. */
 function utf8SeqLen(buf: Uint8Array, j: number, to: number): number {
   const b0 = buf[j] as number;
@@ -541,6 +571,16 @@ export function writeCanonicalNumber(buf: Uint8Array, s: number, e: number, out:
   }
   let fe = e;
   while (fe > dot + 2 && buf[fe - 1] === 0x30) fe--;
+  let digits = 0;
+  for (let k = s; k < fe; k++) if (buf[k] !== 0x2d && buf[k] !== 0x2e) digits++;
+  if (digits > 15) {
+    // (Leading zeros count here but not as significant digits: shortest() is exact anyway.)
+    const t = shortest(buf, s, e);
+    if (t !== null) {
+      for (let k = 0; k < t.length; k++) out[p++] = t.charCodeAt(k);
+      return p;
+    }
+  }
   for (let k = s; k < fe; k++) out[p++] = buf[k] as number;
   return p;
 }

@@ -31,6 +31,17 @@ function prng(seed: number): () => number {
 }
 
 const NUMBERS = [
+  // 16-17 significant digits: shortest round-trip forms (as JS and Chrome write doubles) and not.
+  "0.08500000000000001",
+  "0.07099999999999999",
+  "123456789.12345679",
+  "123456789.123456789",
+  "0.30000000000000004",
+  "0.3000000000000000444",
+  "-2.2250738585072014",
+  "1.0000000000000002",
+  "1.00000000000000020",
+  "6240147669048946975",
   "0",
   "-0",
   "1",
@@ -116,9 +127,7 @@ const STRINGS = [
 ];
 const LITERALS = ["true", "false", "null"];
 /** Values a plausible event has (the JS parser's fast path), for the events that are not hostile. */
-const SAFE_NUMBERS = NUMBERS.filter(
-  (n) => !/[eE]/.test(n) && !/^-?\d{19,}$/.test(n) && n !== "-0.0" && n !== "0.00001",
-);
+const SAFE_NUMBERS = NUMBERS.filter((n) => !/[eE]/.test(n) && n !== "-0.0" && n !== "0.00001");
 const SAFE_STRINGS = STRINGS.filter((s) => !["\\ud800", "\\udc00", "\\x", "\\u12"].some((b) => s.includes(b)));
 let hostile = true;
 const ALL_NUMBERS = NUMBERS;
@@ -422,7 +431,7 @@ describe("importer against the previous all-DuckDB importer", () => {
     }, 60_000);
   }
 
-  test("real Chromium trace, in workers: same outcome, nearly every event parsed in JS", async () => {
+  test("real Chromium trace, in workers: same outcome, every event parsed in JS", async () => {
     const input = new Uint8Array(gunzipSync(readFileSync(join(ROOT, "fixtures/chromium_startup.json.gz"))));
     const [a, b, paths] = await both(engine, input, 8 << 20, 2);
     expect(b.ranges).toEqual(a.ranges);
@@ -430,7 +439,8 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(b.processes).toEqual(a.processes);
     expect(b.schema).toBe(a.schema);
     expect(b.rows).toEqual(a.rows);
-    expect(paths.duckdb).toBeLessThan(1000);
+    // Every event of this real trace is on the JS path (64-bit ids, non-shortest doubles included).
+    expect(paths.duckdb).toBe(0);
   }, 60_000);
 
   test("huge events (MB-long strings, 100k-element args, deep nesting) and one over the limit", async () => {
