@@ -134,6 +134,18 @@ export type WorkerReply =
   | { t: "error"; message: string };
 
 /** A worker thread running a BatchImporter, one request at a time. */
+/**
+ * The module specifier of ingest_worker.ts. In a `bun build --compile` binary (modules live
+ * under `/$bunfs/`), a worker is addressed by its entry point's path relative to the build root
+ * (scripts/build.ts adds it as an entry point; a URL does not resolve there); otherwise by URL
+ * relative to this file, which works from any working directory.
+ */
+function workerSpecifier(): string {
+  return import.meta.url.includes("$bunfs")
+    ? "./lib/ingest/ingest_worker.ts"
+    : new URL("./ingest_worker.ts", import.meta.url).href;
+}
+
 class ImportWorker {
   /** Callbacks of the requests sent and not answered yet, in order (the worker answers in order). */
   private readonly waiting: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }[] = [];
@@ -220,7 +232,7 @@ export class ChromeJsonImporter {
     for (let k = 0; k < this.workers; k++) {
       let iw: ImportWorker;
       try {
-        iw = new ImportWorker(new Worker(new URL("./ingest_worker.ts", import.meta.url).href));
+        iw = new ImportWorker(new Worker(workerSpecifier()));
       } catch {
         break;
       }

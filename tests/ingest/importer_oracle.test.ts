@@ -466,6 +466,23 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(a.rows.length).toBe(4);
   }, 120_000);
 
+  test("a trace whose every event needs DuckDB (`\\/` escapes inside args), in workers: same outcome", async () => {
+    const lines: string[] = [];
+    for (let i = 0; i < 500; i++)
+      lines.push(`{"ph":"X","pid":7,"tid":${i % 3},"ts":${i},"dur":1,"name":"a\\/b ${i}","args":{"u":"c\\/d ${i}"}}`);
+    const input = enc.encode(`{"traceEvents":[${lines.join(",\n")}]}`);
+    const [a, b, paths] = await both(engine, input, 16 * 1024, 2);
+    expect(paths).toMatchObject({ fast: 0, duckdb: 500 });
+    expect(b.counts).toEqual(a.counts);
+    expect(b.processes).toEqual(a.processes);
+    expect(b.ranges).toEqual(a.ranges);
+    expect(b.rows).toEqual(a.rows);
+    expect(a.rows.length).toBe(500);
+    const all = b.rows.join("\n");
+    expect(all).toContain("a/b 499");
+    expect(all).toContain("c/d 499");
+  }, 60_000);
+
   test("edge cases fixture: same outcome", async () => {
     const input = new Uint8Array(readFileSync(join(ROOT, "fixtures/edge_cases.json")));
     const [a, b] = await both(engine, input, 1 << 20);
