@@ -47,6 +47,9 @@ const cmd = [
   "--compile",
   ...others.flatMap((p) => ["--external", `@duckdb/node-bindings-${p}/duckdb.node`]),
   entry,
+  // Worker entry points are separate modules in the executable (see workerSpecifier in
+  // lib/ingest/chrome_json.ts).
+  join(root, "lib/ingest/ingest_worker.ts"),
   "--outfile",
   outfile,
 ];

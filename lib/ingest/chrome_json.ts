@@ -2,8 +2,12 @@
  * Chrome Trace Event Format importer: turns NDJSON batches from the framer into normalized raw
  * events, routed to streams and written as Parquet blocks.
  *
- * Parsing and normalization run in DuckDB (`read_ndjson`, multi-threaded); this file holds the
- * mapping, which is ours. Phase mapping (DESIGN.md "Ingest", reference/perfetto.md §5):
+ * Events are parsed in JS (`event_parser.ts`, which takes the events whose DuckDB reading it
+ * reproduces exactly) and written by our Parquet writer (`parquet_writer.ts`); the other events
+ * (odd numbers, odd escapes, malformed JSON...) are parsed and normalized by DuckDB
+ * (`read_ndjson` and the SQL below, the original implementation) and written with the rest.
+ * tests/ingest/importer_oracle.test.ts checks both paths against the original importer. This
+ * file holds the mapping, which is ours. Phase mapping (DESIGN.md "Ingest", reference/perfetto.md §5):
  * - `X`, `B`/`E` (thread slices), `b`/`e`/`n` and legacy `S`/`T`/`p`/`F` (async), `s`/`t`/`f`
  *   (flow v1) go to the thread's `cpu` stream;
  * - `i`/`I`/`R` (instants and marks) go to the process's `log` stream (level info, target =
@@ -22,17 +26,29 @@
  * `pid`/`tid` may be numbers or strings (trace_processor uses strings as names); a missing
  * `tid` is the `pid` (as trace_processor does).
  */
-import { mkdirSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { Engine } from "../sql/engine.ts";
 import { sqlString } from "../sql/engine.ts";
+import {
+  type BatchBlock,
+  BatchImporter,
+  D_LOG,
+  D_METRICS,
+  type Destination,
+  type FallbackRow,
+  KNOWN_PHASE_SET,
+  KNOWN_PHASES,
+  type MetaEvent,
+  type ParsedBatch,
+  type PhaseCount,
+} from "./batch_importer.ts";
 import { SEQ_KEY } from "./chrome_json_framer.ts";
+
+export type { Destination, PhaseCount } from "./batch_importer.ts";
 
 /** Version of the raw block layout written here; recorded in `blocks.schema_version`. */
 export const RAW_BLOCK_SCHEMA_VERSION = 1;
-
-/** Where an event went. */
-export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
 
 /** A process found in the input. */
 export interface ProcessInfo {
@@ -75,16 +91,7 @@ export interface StagedBlock {
   stagedPath: string;
 }
 
-/** Counts by (phase, destination, skip reason). */
-export interface PhaseCount {
-  ph: string;
-  dest: Destination;
-  reason: string | null;
-  count: number;
-}
-
-/** Phases that we import. */
-const KNOWN_PHASES = ["B", "E", "X", "i", "I", "R", "C", "b", "e", "n", "S", "T", "p", "F", "s", "t", "f", "M"];
+/** Phases that we import, as a SQL list. */
 const phaseList = KNOWN_PHASES.map((p) => `'${p}'`).join(",");
 
 /** read_ndjson column spec: every scalar as VARCHAR (we convert), nested values as JSON text. */
@@ -107,209 +114,373 @@ const US_TO_NS_MACRO = `CREATE OR REPLACE TEMP MACRO tl_us_to_ns(x) AS
         * TRY_CAST(rpad(left(split_part(x, '.', 2), 3), 3, '0') AS HUGEINT) AS BIGINT)
   END`;
 
+/** One batch on its way: its parse (in a worker or inline), then its blocks. */
+interface BatchJob {
+  parsed: Promise<ParsedBatch>;
+  finish(rows: FallbackRow[]): Promise<BatchBlock[]>;
+}
+
+/** Messages to and from `ingest_worker.ts`. */
+export type WorkerRequest =
+  | { t: "init"; blocksDir: string; bufferBytes: number }
+  | { t: "batch"; bytes: Uint8Array; events: number }
+  | { t: "finish"; rows: FallbackRow[] }
+  | { t: "flush" };
+/** A worker's answer to the request it got last. */
+export type WorkerReply =
+  | { t: "ready" }
+  | { t: "parsed"; parsed: ParsedBatch }
+  | { t: "blocks"; blocks: BatchBlock[] }
+  | { t: "error"; message: string };
+
+/** A worker thread running a BatchImporter, one request at a time. */
+/**
+ * The module specifier of ingest_worker.ts. In a `bun build --compile` binary (modules live
+ * under `/$bunfs/`), a worker is addressed by its entry point's path relative to the build root
+ * (scripts/build.ts adds it as an entry point; a URL does not resolve there); otherwise by URL
+ * relative to this file, which works from any working directory.
+ */
+function workerSpecifier(): string {
+  return import.meta.url.includes("$bunfs")
+    ? "./lib/ingest/ingest_worker.ts"
+    : new URL("./ingest_worker.ts", import.meta.url).href;
+}
+
+class ImportWorker {
+  /** Callbacks of the requests sent and not answered yet, in order (the worker answers in order). */
+  private readonly waiting: { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }[] = [];
+  /** True from sending a batch until its parse is back: then it can take the next batch. */
+  parsing = false;
+  private broken: Error | null = null;
+
+  constructor(private readonly w: Worker) {
+    w.onmessage = (e: MessageEvent) => {
+      this.waiting.shift()?.resolve(e.data as WorkerReply);
+    };
+    w.onerror = (e: ErrorEvent) => {
+      this.broken = new Error(`ingest worker failed: ${e.message}`);
+      for (const cb of this.waiting.splice(0)) cb.reject(this.broken);
+    };
+  }
+
+  /** Sends a request and waits for its reply. @throws when the worker failed or answered an error. */
+  request(m: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.w.postMessage(m, transfer);
+    }).then((r) => {
+      if (r.t === "error") throw new Error(r.message);
+      return r;
+    });
+  }
+
+  terminate(): void {
+    this.w.terminate();
+  }
+}
+
 /**
  * Imports one Chrome JSON source, batch by batch, into staged blocks. Keeps the process and
  * thread maps and the counts across batches. Not reusable across sources.
+ *
+ * Each batch is parsed and written by a `BatchImporter`, in a worker thread when workers are
+ * enabled (the framer keeps the main thread busy) or inline; the events it leaves to DuckDB
+ * are imported here (the original SQL) and their rows sent back to it, so that each batch makes
+ * one block per stream. Batches complete in order: stream ids, counts and metadata are applied
+ * here, as each batch completes.
  */
 export class ChromeJsonImporter {
   readonly processes = new Map<string, ProcessInfo>();
   readonly blocks: StagedBlock[] = [];
+  /** Events parsed in JS and by DuckDB so far, and worker threads in use (benchmark, tests). */
+  readonly stats = { fastEvents: 0, duckdbEvents: 0, workers: 0 };
   private readonly counts = new Map<string, PhaseCount>();
   private malformed = 0;
   private batchIndex = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private sqlReady = false;
+  private readonly blocksDir: string;
+  /** The importer for batches parsed on this thread (one at most). */
+  private readonly inline: BatchImporter[] = [];
+  private workerPool: ImportWorker[] = [];
+  /** Shared batch buffers not in use, for the next batches. */
+  private readonly buffers: SharedArrayBuffer[] = [];
 
   /**
-   * @param engine engine for the transforms (the catalog need not be attached).
+   * @param engine engine for the events DuckDB imports (the catalog need not be attached).
    * @param stagingDir this ingest's private directory; blocks are staged in `blocks/` below it.
    * @param maxEventBytes the framer's event size limit (DuckDB's maximum_object_size follows).
+   * @param workers worker threads for parsing and writing (0: all on the calling thread). When
+   *   workers cannot be started (e.g. in a build without the worker module), runs inline.
+   * @param bufferBytes rows held (bytes of column data) before blocks are written, shared by
+   *   the importers (the workers' and this thread's; see BatchImporter); also the batch size.
    */
   constructor(
     private readonly engine: Engine,
     private readonly stagingDir: string,
     private readonly maxEventBytes: number,
-  ) {}
+    private readonly workers = 0,
+    private readonly bufferBytes = 32 * 1024 * 1024,
+  ) {
+    this.blocksDir = join(stagingDir, "blocks");
+  }
 
-  /** Creates the temp macro and tables this importer uses. */
+  /** Creates the staging directory for blocks and starts the workers. */
   async init(): Promise<void> {
-    mkdirSync(join(this.stagingDir, "blocks"), { recursive: true });
-    await this.engine.run(US_TO_NS_MACRO);
-    // Row order inside a block file carries no meaning (every row has its seq), and not
-    // preserving it lets DuckDB write partitions with less buffering.
-    await this.engine.run("SET preserve_insertion_order = false");
-    await this.engine.run(
-      "CREATE OR REPLACE TEMP TABLE tl_stream_map(pid VARCHAR, dest VARCHAR, stream_tid VARCHAR, stream_id VARCHAR)",
-    );
+    mkdirSync(this.blocksDir, { recursive: true });
+    for (let k = 0; k < this.workers; k++) {
+      let iw: ImportWorker;
+      try {
+        iw = new ImportWorker(new Worker(workerSpecifier()));
+      } catch {
+        break;
+      }
+      try {
+        await iw.request({ t: "init", blocksDir: this.blocksDir, bufferBytes: this.importerBytes() });
+        this.workerPool.push(iw);
+      } catch {
+        iw.terminate();
+        break;
+      }
+    }
+    this.stats.workers = this.workerPool.length;
+  }
+
+  /** How many batches are worth having in flight (one per worker, plus one). */
+  get parallelism(): number {
+    return this.workerPool.length + 1;
   }
 
   /**
-   * Imports one NDJSON batch file written by the framer.
-   * @param path the batch file (deleted by the caller).
-   * @param framedEvents number of lines in it, to count lines DuckDB rejected as malformed.
+   * Imports one NDJSON batch from the framer. `bytes` may be reused once this returns (it is
+   * parsed now, copied for a worker, or handed over through `swap`). The batch completes after
+   * the previous one, in the returned promise.
+   * @param bytes whole lines, each `{"__seq":N,...}\n`.
+   * @param events number of lines.
+   * @param swap when given, a worker may take `bytes`' whole buffer without a copy: `swap` is
+   *   then called with a buffer at least as large for the caller to go on in.
+   * @throws (in the promise) when a block cannot be written or DuckDB fails.
    */
-  async importBatch(path: string, framedEvents: number): Promise<void> {
-    const e = this.engine;
-    const k = this.batchIndex++;
-    await e.run(`CREATE OR REPLACE TEMP TABLE tl_batch AS
-      WITH raw AS (
-        SELECT * FROM read_ndjson(${sqlString(path)}, columns = ${COLUMNS},
-          format = 'newline_delimited', ignore_errors = true,
-          maximum_object_size = ${this.maxEventBytes + 1024})
-      ), conv AS (
-        SELECT ${SEQ_KEY} AS seq, ph, name, cat, ts,
-          tl_us_to_ns(ts) AS ts_ns, tl_us_to_ns(dur) AS dur_ns,
-          tl_us_to_ns(tts) AS tts_ns, tl_us_to_ns(tdur) AS tdur_ns,
-          pid, coalesce(tid, pid) AS tid,
-          coalesce(id, json_extract_string(id2, '$.local'), json_extract_string(id2, '$.global')) AS aid,
-          CASE WHEN id IS NOT NULL THEN 'global'
-               WHEN json_extract_string(id2, '$.local') IS NOT NULL THEN 'local'
-               WHEN json_extract_string(id2, '$.global') IS NOT NULL THEN 'global' END AS id_scope,
-          scope, s, bp, bind_id, flow_in, flow_out, args
-        FROM raw
-      ), judged AS (
-        SELECT *,
-          CASE
-            WHEN seq IS NULL THEN 'malformed JSON event'
-            WHEN ph IS NULL OR ph = '' THEN 'ph missing'
-            WHEN ph NOT IN (${phaseList}) THEN 'phase not imported'
-            WHEN pid IS NULL THEN 'pid missing'
-            WHEN ph = 'M' THEN NULL
-            WHEN ts IS NULL THEN 'ts missing'
-            WHEN ts_ns IS NULL THEN 'ts not a number or out of range'
-            WHEN ph = 'X' AND dur_ns IS NULL THEN 'X without a numeric dur'
-            WHEN ph = 'X' AND dur_ns < 0 THEN 'X with a negative dur'
-            WHEN ph IN ('b', 'e', 'n', 'S', 'T', 'p', 'F') AND aid IS NULL THEN 'async event without id or id2'
-            WHEN ph IN ('s', 't', 'f') AND aid IS NULL AND bind_id IS NULL THEN 'flow event without id'
-            WHEN ph = 'C' AND (args IS NULL OR json_type(args) <> 'OBJECT' OR args = '{}') THEN 'counter without args'
-          END AS skip_reason
-        FROM conv
-      )
-      SELECT *,
-        CASE WHEN skip_reason IS NOT NULL THEN 'skipped'
-             WHEN ph = 'M' THEN 'metadata'
-             WHEN ph IN ('i', 'I', 'R') THEN 'log'
-             WHEN ph = 'C' THEN 'metrics'
-             ELSE 'cpu' END AS dest
-      FROM judged`);
-
-    // Counts by phase, destination and reason. DuckDB (ignore_errors) returns a line it cannot
-    // parse as a row of NULLs: its seq, which every framed line has, is NULL.
-    const counts = await e.rows<{ ph: string | null; dest: Destination; reason: string | null; n: bigint }>(
-      `SELECT CASE WHEN seq IS NULL THEN '' WHEN ph IN (${phaseList}) THEN ph ELSE left(coalesce(ph, ''), 16) END AS ph,
-              dest, skip_reason AS reason, count(*) AS n
-       FROM tl_batch GROUP BY ALL`,
-    );
-    let parsed = 0;
-    for (const c of counts) {
-      const n = Number(c.n);
-      parsed += n;
-      const key = `${c.ph}\u0000${c.dest}\u0000${c.reason}`;
-      const prev = this.counts.get(key);
-      if (prev) prev.count += n;
-      else this.counts.set(key, { ph: c.ph ?? "", dest: c.dest, reason: c.reason, count: n });
-    }
-    this.malformed += Math.max(0, framedEvents - parsed);
-
-    // New processes and threads.
-    const keys = await e.rows<{ pid: string; tid: string }>(
-      "SELECT DISTINCT pid, tid FROM tl_batch WHERE dest <> 'skipped'",
-    );
-    const newStreams: [string, string, string, string][] = [];
-    for (const { pid, tid } of keys) {
-      let p = this.processes.get(pid);
-      if (!p) {
-        p = {
-          processId: crypto.randomUUID(),
-          pid,
-          name: null,
-          labels: null,
-          sortIndex: null,
-          metadata: {},
-          logStreamId: crypto.randomUUID(),
-          metricsStreamId: crypto.randomUUID(),
-          threads: new Map(),
-        };
-        this.processes.set(pid, p);
-        newStreams.push([pid, "log", "", p.logStreamId], [pid, "metrics", "", p.metricsStreamId]);
+  importBatch(bytes: Uint8Array, events: number, swap?: (next: Uint8Array) => void): Promise<void> {
+    const index = this.batchIndex++;
+    // A worker that is not parsing takes the batch; when all are, this thread parses it (so
+    // that neither the workers nor this thread wait for the other).
+    const w = this.workerPool.find((x) => !x.parsing);
+    let job: BatchJob;
+    if (w) {
+      // Batches go to workers in SharedArrayBuffers (Bun copies a transferred ArrayBuffer).
+      // With `swap`, the caller's buffer itself goes when it is shared, and the caller goes on
+      // in one from the pool; the buffer returns to the pool once parsed.
+      let batch = bytes;
+      if (!(bytes.buffer instanceof SharedArrayBuffer) || bytes.byteOffset !== 0 || !swap) {
+        batch = new Uint8Array(this.sharedBuffer(bytes.length), 0, bytes.length);
+        batch.set(bytes);
       }
-      if (!p.threads.has(tid)) {
-        const t: ThreadInfo = { streamId: crypto.randomUUID(), tid, name: null, sortIndex: null };
-        p.threads.set(tid, t);
-        newStreams.push([pid, "cpu", tid, t.streamId]);
-      }
+      if (swap) swap(new Uint8Array(this.sharedBuffer(Math.max(bytes.buffer.byteLength, batch.buffer.byteLength))));
+      job = this.workerJob(w, batch, events);
+    } else job = this.inlineJob(bytes, events);
+    job.parsed.catch(() => undefined);
+    const run = this.tail.then(() => this.complete(index, job));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Resolves when every batch passed to `importBatch` is done and every block is written
+   * (call once, at the end of the input).
+   */
+  async drain(): Promise<void> {
+    await this.tail;
+    for (const bi of this.inline) this.addBlocks(bi.flushAll());
+    for (const w of this.workerPool) {
+      const r = await w.request({ t: "flush" });
+      if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
+      this.addBlocks(r.blocks);
     }
-    if (newStreams.length > 0) await e.append("tl_stream_map", newStreams);
+  }
 
-    // Metadata events name processes and threads.
-    const meta = await e.rows<{ pid: string; tid: string; name: string | null; args: string | null }>(
-      "SELECT pid, tid, name, args FROM tl_batch WHERE dest = 'metadata' ORDER BY seq",
-    );
-    for (const m of meta) this.applyMetadata(m.pid, m.tid, m.name, m.args);
-
-    // Per-stream time range of this batch.
-    const ranges = await e.rows<{ stream_id: string; b: bigint | null; en: bigint | null }>(
-      `SELECT m.stream_id, min(b.ts_ns) AS b, max(b.ts_ns + greatest(coalesce(b.dur_ns, 0), 0)) AS en
-       FROM tl_batch b JOIN tl_stream_map m
-         ON m.pid = b.pid AND m.dest = b.dest AND m.stream_tid = CASE WHEN b.dest = 'cpu' THEN b.tid ELSE '' END
-       WHERE b.dest IN ('cpu', 'log', 'metrics') GROUP BY m.stream_id`,
-    );
-    const rangeOf = new Map(ranges.map((r) => [r.stream_id, r]));
-
-    // Write one Parquet file per stream: the raw blocks.
-    const out = join(this.stagingDir, `batch-${k}`);
-    const files = await e.rows<{ filename: string; count: bigint; file_size_bytes: bigint; partition_keys: unknown }>(
-      `COPY (
-        SELECT m.stream_id, b.seq, b.ph,
-          make_timestamp_ns(b.ts_ns) AS time, b.dur_ns AS dur,
-          b.tts_ns AS thread_time, b.tdur_ns AS thread_dur,
-          b.tid, b.name, b.cat, b.aid AS id, b.id_scope, b.scope, b.s, b.bp, b.bind_id,
-          b.flow_in = 'true' AS flow_in, b.flow_out = 'true' AS flow_out, b.args
-        FROM tl_batch b JOIN tl_stream_map m
-          ON m.pid = b.pid AND m.dest = b.dest AND m.stream_tid = CASE WHEN b.dest = 'cpu' THEN b.tid ELSE '' END
-        WHERE b.dest IN ('cpu', 'log', 'metrics')
-      ) TO ${sqlString(out)} (FORMAT parquet, PARTITION_BY (stream_id), COMPRESSION zstd,
-        COMPRESSION_LEVEL 1, RETURN_STATS true, FILENAME_PATTERN 'data_{i}')`,
-    );
-    const streamOwner = this.streamOwners();
-    for (const f of files) {
-      const streamId = partitionValue(f.partition_keys, "stream_id");
-      const owner = streamId ? streamOwner.get(streamId) : undefined;
-      if (!streamId || !owner) throw new Error(`unexpected partition file ${f.filename}`);
-      const blockId = crypto.randomUUID();
-      const staged = join(this.stagingDir, "blocks", `${blockId}.parquet`);
-      renameSync(f.filename, staged);
-      const r = rangeOf.get(streamId);
-      this.blocks.push({
-        blockId,
-        streamId,
-        processId: owner,
-        beginNs: r?.b ?? null,
-        endNs: r?.en ?? null,
-        nbObjects: Number(f.count),
-        payloadSize: Number(f.file_size_bytes),
-        stagedPath: staged,
-      });
-    }
-    rmSync(out, { recursive: true, force: true });
-    await e.run("DROP TABLE tl_batch");
+  /** Stops the workers. */
+  close(): void {
+    for (const w of this.workerPool) w.terminate();
+    this.workerPool = [];
   }
 
   /** Counts by phase/destination/reason, plus malformed lines, sorted by count. */
   phaseCounts(): PhaseCount[] {
-    const all = [...this.counts.values()];
+    const all = [...this.counts.values()].map((c) => ({ ...c }));
     if (this.malformed > 0) {
       all.push({ ph: "", dest: "skipped", reason: "malformed JSON event", count: this.malformed });
     }
     return all.sort((a, b) => b.count - a.count);
   }
 
-  private streamOwners(): Map<string, string> {
-    const m = new Map<string, string>();
-    for (const p of this.processes.values()) {
-      m.set(p.logStreamId, p.processId);
-      m.set(p.metricsStreamId, p.processId);
-      for (const t of p.threads.values()) m.set(t.streamId, p.processId);
+  private inlineJob(bytes: Uint8Array, events: number): BatchJob {
+    let bi = this.inline[0];
+    if (!bi) {
+      bi = new BatchImporter(this.blocksDir, this.importerBytes());
+      this.inline.push(bi);
     }
-    return m;
+    const importer = bi;
+    let parsed: Promise<ParsedBatch>;
+    try {
+      const p = importer.parseBatch(bytes, events);
+      this.registerThreads(p);
+      parsed = Promise.resolve(p);
+    } catch (e) {
+      parsed = Promise.reject(e);
+    }
+    return { parsed, finish: async (rows) => importer.finishBatch(rows) };
+  }
+
+  /** A shared buffer of at least `size` bytes, from the pool when one is free. */
+  private sharedBuffer(size: number): SharedArrayBuffer {
+    const i = this.buffers.findIndex((b) => b.byteLength >= size);
+    if (i >= 0) return this.buffers.splice(i, 1)[0] as SharedArrayBuffer;
+    return new SharedArrayBuffer(Math.max(size, this.bufferBytes + 1024 * 1024));
+  }
+
+  private workerJob(w: ImportWorker, bytes: Uint8Array, events: number): BatchJob {
+    w.parsing = true;
+    const parsed = w.request({ t: "batch", bytes, events }).then((r) => {
+      w.parsing = false;
+      if (r.t !== "parsed") throw new Error(`unexpected worker reply ${r.t}`);
+      this.buffers.push(bytes.buffer as SharedArrayBuffer);
+      // Now, not when the batch completes: blocks the worker writes for an earlier batch may
+      // hold rows of this one (a group's rows accumulate across batches).
+      this.registerThreads(r.parsed);
+      return r.parsed;
+    });
+    return {
+      parsed,
+      finish: async (rows) => {
+        const r = await w.request({ t: "finish", rows });
+        if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
+        return r.blocks;
+      },
+    };
+  }
+
+  /** Each importer's share of `bufferBytes`. */
+  private importerBytes(): number {
+    return Math.floor(this.bufferBytes / (this.workers + 1));
+  }
+
+  private registerThreads(p: ParsedBatch): void {
+    for (const [pid, tid] of p.threads) this.registerThread(pid, tid);
+  }
+
+  /** Applies a batch: threads, counts, DuckDB's events, blocks, then metadata in seq order. */
+  private async complete(index: number, job: BatchJob): Promise<void> {
+    const parsed = await job.parsed;
+    this.stats.fastEvents += parsed.fastEvents;
+    for (const c of parsed.counts) this.addCount(c.ph, c.dest, c.reason, c.count);
+    const meta = parsed.meta;
+    let rows: FallbackRow[] = [];
+    if (parsed.fallback) rows = await this.importWithDuckDB(index, parsed.fallback, parsed.fallbackEvents, meta);
+    this.addBlocks(await job.finish(rows));
+    meta.sort((a, b) => a.seq - b.seq);
+    for (const m of meta) this.applyMetadata(m.pid, m.tid, m.name, m.args);
+  }
+
+  /** Records blocks written by a BatchImporter, with their stream ids. */
+  private addBlocks(blocks: BatchBlock[]): void {
+    for (const b of blocks) {
+      const p = this.processes.get(b.pid) as ProcessInfo;
+      const streamId =
+        b.dest === D_LOG
+          ? p.logStreamId
+          : b.dest === D_METRICS
+            ? p.metricsStreamId
+            : (p.threads.get(b.tid) as ThreadInfo).streamId;
+      this.blocks.push({
+        blockId: basename(b.path, ".parquet"),
+        streamId,
+        processId: p.processId,
+        beginNs: b.beginNs,
+        endNs: b.endNs,
+        nbObjects: b.rows,
+        payloadSize: b.size,
+        stagedPath: b.path,
+      });
+    }
+  }
+
+  private addCount(ph: string, dest: Destination, reason: string | null, n: number): void {
+    const key = `${ph}\u0000${dest}\u0000${reason}`;
+    const prev = this.counts.get(key);
+    if (prev) prev.count += n;
+    else this.counts.set(key, { ph, dest, reason, count: n });
+  }
+
+  /** Registers process `pid` and its thread `tid` if new. */
+  private registerThread(pid: string, tid: string): void {
+    let p = this.processes.get(pid);
+    if (!p) {
+      p = {
+        processId: crypto.randomUUID(),
+        pid,
+        name: null,
+        labels: null,
+        sortIndex: null,
+        metadata: {},
+        logStreamId: crypto.randomUUID(),
+        metricsStreamId: crypto.randomUUID(),
+        threads: new Map(),
+      };
+      this.processes.set(pid, p);
+    }
+    if (!p.threads.has(tid)) {
+      p.threads.set(tid, { streamId: crypto.randomUUID(), tid, name: null, sortIndex: null });
+    }
+  }
+
+  /**
+   * Imports a batch's fallback lines with DuckDB, as the original importer did: counts them,
+   * registers threads, collects metadata into `meta`.
+   * @returns the rows that go to blocks.
+   */
+  private async importWithDuckDB(
+    index: number,
+    lines: Uint8Array,
+    lineCount: number,
+    meta: MetaEvent[],
+  ): Promise<FallbackRow[]> {
+    const e = this.engine;
+    if (!this.sqlReady) {
+      await e.run(US_TO_NS_MACRO);
+      this.sqlReady = true;
+    }
+    this.stats.duckdbEvents += lineCount;
+    const path = join(this.stagingDir, `fallback-${index}.ndjson`);
+    writeFileSync(path, lines);
+    try {
+      await e.run(`CREATE OR REPLACE TEMP TABLE tl_batch AS ${batchSql(path, this.maxEventBytes)}`);
+      const rows = await e.rows<FallbackRow>(
+        `SELECT seq, ph, ts_ns, dur_ns, tts_ns, tdur_ns, pid, tid, name, cat, aid, id_scope, scope, s, bp, bind_id,
+           flow_in = 'true' AS flow_in, flow_out = 'true' AS flow_out, args, skip_reason, dest
+         FROM tl_batch`,
+      );
+      await e.run("DROP TABLE tl_batch");
+      this.malformed += Math.max(0, lineCount - rows.length);
+      const out: FallbackRow[] = [];
+      for (const r of rows) {
+        if (r.seq === null) {
+          this.addCount("", r.dest, r.skip_reason, 1);
+          continue;
+        }
+        const label = r.ph !== null && KNOWN_PHASE_SET.has(r.ph) ? r.ph : [...(r.ph ?? "")].slice(0, 16).join("");
+        this.addCount(label, r.dest, r.skip_reason, 1);
+        if (r.dest === "skipped") continue;
+        this.registerThread(r.pid as string, r.tid as string);
+        if (r.dest === "metadata") {
+          meta.push({ seq: Number(r.seq), pid: r.pid as string, tid: r.tid as string, name: r.name, args: r.args });
+        } else out.push(r);
+      }
+      return out;
+    } finally {
+      rmSync(path, { force: true });
+    }
   }
 
   private applyMetadata(pid: string, tid: string, name: string | null, argsJson: string | null): void {
@@ -351,14 +522,46 @@ export class ChromeJsonImporter {
   }
 }
 
-/** Reads a value from DuckDB's RETURN_STATS `partition_keys` (a MAP: array of {key, value}). */
-function partitionValue(keys: unknown, key: string): string | null {
-  if (Array.isArray(keys)) {
-    for (const e of keys as { key: unknown; value: unknown }[]) if (e.key === key) return String(e.value);
-  } else if (keys && typeof keys === "object" && "entries" in keys) {
-    for (const e of (keys as { entries: { key: unknown; value: unknown }[] }).entries) {
-      if (e.key === key) return String(e.value);
-    }
-  }
-  return null;
+/** The original SQL: one batch file → normalized rows with skip reason and destination. */
+function batchSql(path: string, maxEventBytes: number): string {
+  return `WITH raw AS (
+        SELECT * FROM read_ndjson(${sqlString(path)}, columns = ${COLUMNS},
+          format = 'newline_delimited', ignore_errors = true,
+          maximum_object_size = ${maxEventBytes + 1024})
+      ), conv AS (
+        SELECT ${SEQ_KEY} AS seq, ph, name, cat, ts,
+          tl_us_to_ns(ts) AS ts_ns, tl_us_to_ns(dur) AS dur_ns,
+          tl_us_to_ns(tts) AS tts_ns, tl_us_to_ns(tdur) AS tdur_ns,
+          pid, coalesce(tid, pid) AS tid,
+          coalesce(id, json_extract_string(id2, '$.local'), json_extract_string(id2, '$.global')) AS aid,
+          CASE WHEN id IS NOT NULL THEN 'global'
+               WHEN json_extract_string(id2, '$.local') IS NOT NULL THEN 'local'
+               WHEN json_extract_string(id2, '$.global') IS NOT NULL THEN 'global' END AS id_scope,
+          scope, s, bp, bind_id, flow_in, flow_out, args
+        FROM raw
+      ), judged AS (
+        SELECT *,
+          CASE
+            WHEN seq IS NULL THEN 'malformed JSON event'
+            WHEN ph IS NULL OR ph = '' THEN 'ph missing'
+            WHEN ph NOT IN (${phaseList}) THEN 'phase not imported'
+            WHEN pid IS NULL THEN 'pid missing'
+            WHEN ph = 'M' THEN NULL
+            WHEN ts IS NULL THEN 'ts missing'
+            WHEN ts_ns IS NULL THEN 'ts not a number or out of range'
+            WHEN ph = 'X' AND dur_ns IS NULL THEN 'X without a numeric dur'
+            WHEN ph = 'X' AND dur_ns < 0 THEN 'X with a negative dur'
+            WHEN ph IN ('b', 'e', 'n', 'S', 'T', 'p', 'F') AND aid IS NULL THEN 'async event without id or id2'
+            WHEN ph IN ('s', 't', 'f') AND aid IS NULL AND bind_id IS NULL THEN 'flow event without id'
+            WHEN ph = 'C' AND (args IS NULL OR json_type(args) <> 'OBJECT' OR args = '{}') THEN 'counter without args'
+          END AS skip_reason
+        FROM conv
+      )
+      SELECT *,
+        CASE WHEN skip_reason IS NOT NULL THEN 'skipped'
+             WHEN ph = 'M' THEN 'metadata'
+             WHEN ph IN ('i', 'I', 'R') THEN 'log'
+             WHEN ph = 'C' THEN 'metrics'
+             ELSE 'cpu' END AS dest
+      FROM judged`;
 }

@@ -161,7 +161,9 @@ export class ChromeJsonFramer {
     private readonly batchBytes = 64 * 1024 * 1024,
     private readonly maxEventBytes = 32 * 1024 * 1024,
   ) {
-    this.out = new Uint8Array(Math.min(batchBytes, 8 * 1024 * 1024) + 1024);
+    // A batch ends after the event that reaches batchBytes: room for that event up front
+    // spares a doubling (and a copy of the whole batch) in most batches.
+    this.out = new Uint8Array(Math.min(batchBytes, 64 * 1024 * 1024) + 1024 * 1024);
   }
 
   /** Feeds one chunk. Throws NotChromeJsonError when the first bytes are not `[` or `{`. */
@@ -378,6 +380,21 @@ export class ChromeJsonFramer {
         }
       }
     }
+  }
+
+  /**
+   * Hands the batch being delivered over to the caller: call only from within the sink. The
+   * bytes passed to the sink then stay valid (the caller owns their buffer) and the framer goes
+   * on in `next`, which must hold at least as many bytes as the buffer given away.
+   */
+  swapBuffer(next: Uint8Array): void {
+    if (next.length < this.out.length) throw new Error("swapBuffer: the new buffer is smaller");
+    this.out = next;
+  }
+
+  /** The size of the framer's output buffer (for a caller preparing `swapBuffer`). */
+  get bufferSize(): number {
+    return this.out.length;
   }
 
   /** Ends the input, flushes the last batch and returns what was seen. */

@@ -30,6 +30,13 @@ export interface IngestOptions {
   batchBytes?: number;
   /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
   maxEventBytes?: number;
+  /**
+   * Worker threads that parse batches and write blocks while the main thread reads and frames
+   * (and parses the batches that come while every worker is busy). Default: 1 for inputs of
+   * 32 MiB or more or of unknown size (a second one used more memory and gained nothing on 2
+   * cores), else 0 (all on this thread). Env TRACELAKE_INGEST_WORKERS overrides the default.
+   */
+  workers?: number;
   /** Called as bytes are read: `read` and `total` are bytes of the stored file (total null for stdin). */
   onProgress?: (read: number, total: number | null) => void;
 }
@@ -135,53 +142,64 @@ export async function ingest(
     JSON.stringify({ pid: process.pid, started: startedAt.toISOString(), source: sourceName }),
   );
   try {
-    const importer = new ChromeJsonImporter(engine, staging, maxEventBytes);
+    const envWorkers = process.env.TRACELAKE_INGEST_WORKERS;
+    const workers =
+      options.workers ??
+      (envWorkers !== undefined && envWorkers !== ""
+        ? Math.max(0, Number(envWorkers) || 0)
+        : source.size === null || source.size >= 32 * 1024 * 1024
+          ? 1
+          : 0);
+    const importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes);
     await importer.init();
-    let batchNo = 0;
-    let inflight: Promise<void> | null = null;
-    const ready: { path: string; events: number }[] = [];
-    const framer = new ChromeJsonFramer(
-      (bytes, events) => {
-        const path = join(staging, `batch-${batchNo++}.ndjson`);
-        writeFileSync(path, bytes);
-        ready.push({ path, events });
-      },
-      batchBytes,
-      maxEventBytes,
-    );
-    const runReady = async (): Promise<void> => {
-      while (ready.length > 0) {
-        const b = ready.shift();
-        if (!b) break;
-        if (inflight) await inflight;
-        inflight = importer.importBatch(b.path, b.events).finally(() => rmSync(b.path, { force: true }));
-      }
-    };
-    const push = (c: Uint8Array): void => {
-      feedHash(c);
-      framer.push(c);
-      options.onProgress?.(source.bytesRead, source.size);
-    };
     let framed: FramerResult;
     try {
-      if (head) push(head);
-      for (;;) {
-        const n = await iter.next();
-        if (n.done) break;
-        push(n.value);
-        if (ready.length > 0) await runReady();
+      // The framer hands over each batch while it still owns the bytes: the importer parses the
+      // events right away (or copies them to a worker) and finishes the batch in the background;
+      // we read on while at most one batch per worker (one when inline) is pending.
+      const pending: Promise<void>[] = [];
+      const framer = new ChromeJsonFramer(
+        (bytes, events) => {
+          const p = importer.importBatch(bytes, events, (next) => framer.swapBuffer(next));
+          p.catch(() => undefined); // awaited (and thrown) by runReady
+          pending.push(p);
+        },
+        batchBytes,
+        maxEventBytes,
+      );
+      const runReady = async (): Promise<void> => {
+        // Let the workers' replies in (reading and framing only run microtasks), so that an
+        // idle worker is seen as such.
+        if (importer.stats.workers > 0) await new Promise<void>((r) => setImmediate(r));
+        while (pending.length > importer.parallelism) await pending.shift();
+      };
+      const push = (c: Uint8Array): void => {
+        feedHash(c);
+        framer.push(c);
+        options.onProgress?.(source.bytesRead, source.size);
+      };
+      try {
+        if (head) push(head);
+        for (;;) {
+          const n = await iter.next();
+          if (n.done) break;
+          push(n.value);
+          await runReady();
+        }
+        framed = framer.end();
+      } catch (e) {
+        if (e instanceof NotChromeJsonError) {
+          throw new InputError(
+            `${spec === "-" ? "standard input" : spec} is not a valid Chrome JSON trace: ${e.message}`,
+          );
+        }
+        throw e;
       }
-      framed = framer.end();
-    } catch (e) {
-      if (e instanceof NotChromeJsonError) {
-        throw new InputError(
-          `${spec === "-" ? "standard input" : spec} is not a valid Chrome JSON trace: ${e.message}`,
-        );
-      }
-      throw e;
+      while (pending.length > 0) await pending.shift();
+      await importer.drain();
+    } finally {
+      importer.close();
     }
-    await runReady();
-    if (inflight) await inflight;
     if (!framed.sawEventArray) {
       throw new InputError(
         `${spec === "-" ? "standard input" : spec} is a JSON object without a "traceEvents" array, so not a Chrome trace; nothing was ingested`,

@@ -1,0 +1,277 @@
+/**
+ * Column builders for one raw block (rows of one stream), in the PLAIN layout that
+ * `parquet_writer.ts` writes. Values are appended row by row, column by column; every append
+ * of a row must set every column exactly once (`null*` for a missing value).
+ */
+import { type ColumnData, RAW_BLOCK_COLUMNS, ROW_GROUP_ROWS } from "./parquet_writer.ts";
+
+const TWO32 = 4294967296;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** One growable column. */
+class Col {
+  values: Uint8Array;
+  len = 0;
+  defs: Uint8Array;
+  groupStarts: number[] = [];
+
+  constructor(initial: number, rows: number) {
+    this.values = new Uint8Array(initial);
+    this.defs = new Uint8Array(rows);
+  }
+
+  ensure(n: number): void {
+    if (this.len + n <= this.values.length) return;
+    this.grow(n);
+  }
+
+  grow(n: number): void {
+    let cap = this.values.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.values.subarray(0, this.len));
+    this.values = next;
+  }
+}
+
+/** Builds the columns of one raw block. */
+export class BlockBuilder {
+  rows = 0;
+  private readonly cols: Col[];
+  /** Min event time and max event end (time + max(dur, 0)) in ns, when all were safe integers. */
+  minTime = Number.POSITIVE_INFINITY;
+  maxEnd = Number.NEGATIVE_INFINITY;
+  /** The same as bigint, used once a value is outside the safe integer range. */
+  minTimeBig: bigint | null = null;
+  maxEndBig: bigint | null = null;
+  /** Max event time (ns), for the `time` column statistics. */
+  maxTime = Number.NEGATIVE_INFINITY;
+  maxTimeBig: bigint | null = null;
+  minSeq = Number.POSITIVE_INFINITY;
+  maxSeq = Number.NEGATIVE_INFINITY;
+  private defCap = 1024;
+
+  constructor() {
+    this.cols = RAW_BLOCK_COLUMNS.map((c) => new Col(c.kind === "str" || c.kind === "json" ? 4096 : 8192, 1024));
+  }
+
+  /** Bytes of column data held (values and levels). */
+  bytes(): number {
+    let n = this.rows * this.cols.length;
+    for (const c of this.cols) n += c.len;
+    return n;
+  }
+
+  /** Bytes allocated for column data (values and levels). */
+  capacity(): number {
+    let n = 0;
+    for (const c of this.cols) n += c.values.length + c.defs.length;
+    return n;
+  }
+
+  /** Empties the builder for reuse (keeps its buffers). */
+  reset(): void {
+    this.rows = 0;
+    for (const c of this.cols) {
+      c.len = 0;
+      c.groupStarts = [];
+    }
+    this.minTime = Number.POSITIVE_INFINITY;
+    this.maxEnd = Number.NEGATIVE_INFINITY;
+    this.maxTime = Number.NEGATIVE_INFINITY;
+    this.minTimeBig = null;
+    this.maxEndBig = null;
+    this.maxTimeBig = null;
+    this.minSeq = Number.POSITIVE_INFINITY;
+    this.maxSeq = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Starts a row; returns its index. */
+  beginRow(): number {
+    const r = this.rows;
+    if (r === this.defCap) {
+      this.defCap *= 2;
+      for (const c of this.cols) {
+        const d = new Uint8Array(this.defCap);
+        d.set(c.defs);
+        c.defs = d;
+      }
+    }
+    if (r % ROW_GROUP_ROWS === 0) for (const c of this.cols) c.groupStarts.push(c.len);
+    this.rows = r + 1;
+    return r;
+  }
+
+  /** Sets column `c` of the current row to null. */
+  setNull(c: number): void {
+    (this.cols[c] as Col).defs[this.rows - 1] = 0;
+  }
+
+  /** Sets an INT64 column from a safe integer (a double). */
+  setI64(c: number, v: number): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    if (col.len + 8 > col.values.length) col.grow(8);
+    const hi = Math.floor(v / TWO32);
+    const lo = v - hi * TWO32;
+    const b = col.values;
+    let p = col.len;
+    b[p++] = lo & 0xff;
+    b[p++] = (lo >>> 8) & 0xff;
+    b[p++] = (lo >>> 16) & 0xff;
+    b[p++] = lo >>> 24;
+    b[p++] = hi & 0xff;
+    b[p++] = (hi >>> 8) & 0xff;
+    b[p++] = (hi >>> 16) & 0xff;
+    b[p++] = (hi >>> 24) & 0xff;
+    col.len = p;
+  }
+
+  /** Sets an INT64 column from a bigint (must fit in 64 bits, signed). */
+  setI64Big(c: number, v: bigint): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    col.ensure(8);
+    new DataView(col.values.buffer, col.values.byteOffset).setBigInt64(col.len, v, true);
+    col.len += 8;
+  }
+
+  /** Sets a BOOLEAN column. */
+  setBool(c: number, v: boolean): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    col.ensure(1);
+    col.values[col.len++] = v ? 1 : 0;
+  }
+
+  /** Sets a VARCHAR/JSON column to the UTF-8 bytes `src[from, to)`. */
+  setBytes(c: number, src: Uint8Array, from: number, to: number): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    const n = to - from;
+    if (col.len + n + 4 > col.values.length) col.grow(n + 4);
+    const b = col.values;
+    let p = col.len;
+    b[p++] = n & 0xff;
+    b[p++] = (n >>> 8) & 0xff;
+    b[p++] = (n >>> 16) & 0xff;
+    b[p++] = n >>> 24;
+    if (n < 64) for (let k = from; k < to; k++) b[p++] = src[k] as number;
+    else {
+      b.set(src.subarray(from, to), p);
+      p += n;
+    }
+    col.len = p;
+  }
+
+  /** Sets a VARCHAR column to a one-byte ASCII value. */
+  setByte(c: number, v: number): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    if (col.len + 5 > col.values.length) col.grow(5);
+    const b = col.values;
+    const p = col.len;
+    b[p] = 1;
+    b[p + 1] = 0;
+    b[p + 2] = 0;
+    b[p + 3] = 0;
+    b[p + 4] = v;
+    col.len = p + 5;
+  }
+
+  /**
+   * Reserves room for a VARCHAR/JSON value of at most `max` bytes, written by the caller at
+   * `valuesAt()` after the 4-byte length; `commitBytes(c, n)` then sets its length.
+   */
+  reserve(c: number, max: number): Uint8Array {
+    const col = this.cols[c] as Col;
+    col.ensure(max + 4);
+    return col.values;
+  }
+
+  /** Where the bytes of a reserved value go. */
+  valuesAt(c: number): number {
+    return (this.cols[c] as Col).len + 4;
+  }
+
+  /** Completes a reserved value of `n` bytes. */
+  commitBytes(c: number, n: number): void {
+    const col = this.cols[c] as Col;
+    col.defs[this.rows - 1] = 1;
+    const b = col.values;
+    const p = col.len;
+    b[p] = n & 0xff;
+    b[p + 1] = (n >>> 8) & 0xff;
+    b[p + 2] = (n >>> 16) & 0xff;
+    b[p + 3] = n >>> 24;
+    col.len = p + 4 + n;
+  }
+
+  /** Records an event's time range (ns) for the block's begin/end. */
+  noteRange(time: number | bigint, dur: number | bigint | null): void {
+    const d = dur === null ? 0 : dur;
+    if (typeof time === "number" && typeof d === "number") {
+      const end = time + (d > 0 ? d : 0);
+      if (end <= MAX_SAFE && end >= -MAX_SAFE) {
+        if (time < this.minTime) this.minTime = time;
+        if (time > this.maxTime) this.maxTime = time;
+        if (end > this.maxEnd) this.maxEnd = end;
+        return;
+      }
+    }
+    const t = BigInt(time);
+    const db = BigInt(d);
+    const e = t + (db > 0n ? db : 0n);
+    if (this.minTimeBig === null || t < this.minTimeBig) this.minTimeBig = t;
+    if (this.maxTimeBig === null || t > this.maxTimeBig) this.maxTimeBig = t;
+    if (this.maxEndBig === null || e > this.maxEndBig) this.maxEndBig = e;
+  }
+
+  /** Min time and max end in ns (null for a block without rows). */
+  range(): { begin: bigint | null; end: bigint | null } {
+    if (this.rows === 0) return { begin: null, end: null };
+    let b = this.minTime === Number.POSITIVE_INFINITY ? null : BigInt(this.minTime);
+    let e = this.maxEnd === Number.NEGATIVE_INFINITY ? null : BigInt(this.maxEnd);
+    if (this.minTimeBig !== null && (b === null || this.minTimeBig < b)) b = this.minTimeBig;
+    if (this.maxEndBig !== null && (e === null || this.maxEndBig > e)) e = this.maxEndBig;
+    return { begin: b, end: e };
+  }
+
+  /** Max event time in ns (null for a block without rows). */
+  maxTimeNs(): bigint | null {
+    if (this.rows === 0) return null;
+    let m = this.maxTime === Number.NEGATIVE_INFINITY ? null : BigInt(this.maxTime);
+    if (this.maxTimeBig !== null && (m === null || this.maxTimeBig > m)) m = this.maxTimeBig;
+    return m;
+  }
+
+  /** Records a row's seq for the `seq` column statistics. */
+  noteSeq(seq: number): void {
+    if (seq < this.minSeq) this.minSeq = seq;
+    if (seq > this.maxSeq) this.maxSeq = seq;
+  }
+
+  /** The finished columns, for `encodeRawBlock`. */
+  columns(): ColumnData[] {
+    const timeMin = this.range().begin;
+    const timeMax = this.maxTimeNs();
+    return this.cols.map((c, k) => {
+      let min: Uint8Array | null = null;
+      let max: Uint8Array | null = null;
+      if (k === 0 && this.rows > 0) {
+        min = i64Bytes(BigInt(this.minSeq));
+        max = i64Bytes(BigInt(this.maxSeq));
+      } else if (k === 2 && timeMin !== null && timeMax !== null) {
+        min = i64Bytes(timeMin);
+        max = i64Bytes(timeMax);
+      }
+      return { values: c.values, valuesLen: c.len, defs: c.defs, groupStarts: c.groupStarts, min, max };
+    });
+  }
+}
+
+function i64Bytes(v: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, v, true);
+  return b;
+}

@@ -1,0 +1,401 @@
+/**
+ * A minimal Parquet writer for raw blocks (schema version 1), so that ingest does not go through
+ * DuckDB's partitioned COPY (whose fixed cost per small file dominated ingest).
+ *
+ * It writes exactly the schema DuckDB wrote for these blocks (same physical, converted and
+ * logical types, all columns OPTIONAL, root named `duckdb_schema`), so every reader sees the
+ * same table: seq BIGINT, ph VARCHAR, time TIMESTAMP_NS, dur/thread_time/thread_dur BIGINT,
+ * tid..bind_id VARCHAR, flow_in/flow_out BOOLEAN, args JSON.
+ *
+ * Layout: row groups of at most `ROW_GROUP_ROWS` rows, one v1 data page per column chunk,
+ * PLAIN values, definition levels in the RLE/bit-packed hybrid, each page compressed with zstd.
+ * Column statistics: null counts for every column, min/max for `seq` and `time`.
+ *
+ * Format reference: apache/parquet-format `parquet.thrift` and `Encodings.md`.
+ */
+
+/** Column kinds of the raw block schema. */
+export type RawColumnKind = "i64" | "ts" | "str" | "bool" | "json";
+
+/** The raw block schema: column names and kinds, in file order. */
+export const RAW_BLOCK_COLUMNS: readonly { name: string; kind: RawColumnKind }[] = [
+  { name: "seq", kind: "i64" },
+  { name: "ph", kind: "str" },
+  { name: "time", kind: "ts" },
+  { name: "dur", kind: "i64" },
+  { name: "thread_time", kind: "i64" },
+  { name: "thread_dur", kind: "i64" },
+  { name: "tid", kind: "str" },
+  { name: "name", kind: "str" },
+  { name: "cat", kind: "str" },
+  { name: "id", kind: "str" },
+  { name: "id_scope", kind: "str" },
+  { name: "scope", kind: "str" },
+  { name: "s", kind: "str" },
+  { name: "bp", kind: "str" },
+  { name: "bind_id", kind: "str" },
+  { name: "flow_in", kind: "bool" },
+  { name: "flow_out", kind: "bool" },
+  { name: "args", kind: "json" },
+];
+
+/** Rows per row group (DuckDB's default). */
+export const ROW_GROUP_ROWS = 122_880;
+
+/**
+ * The values of one column chunk, already in PLAIN encoding, plus one definition level per row.
+ * - `i64`/`ts`: 8 bytes little-endian per non-null value;
+ * - `str`/`json`: 4-byte little-endian length then the UTF-8 bytes, per non-null value;
+ * - `bool`: one byte (0 or 1) per non-null value (bit-packed by the writer).
+ */
+export interface ColumnData {
+  /** PLAIN values of the non-null rows, `values[0, valuesLen)`. */
+  values: Uint8Array;
+  valuesLen: number;
+  /** 1 for a present value, 0 for null, one per row: `defs[0, rows)`. */
+  defs: Uint8Array;
+  /**
+   * Byte offset in `values` of the first value of each row group: entry k is the offset at row
+   * k × ROW_GROUP_ROWS, and a last entry is `valuesLen`.
+   */
+  groupStarts: number[];
+  /** min/max statistics as 8-byte little-endian INT64, or null when not kept. */
+  min: Uint8Array | null;
+  max: Uint8Array | null;
+}
+
+// Thrift compact protocol type ids.
+const T_BOOL_TRUE = 1;
+const T_I32 = 5;
+const T_I64 = 6;
+const T_BINARY = 8;
+const T_LIST = 9;
+const T_STRUCT = 12;
+
+/** A growable byte buffer with Thrift compact protocol helpers. */
+class Out {
+  buf: Uint8Array;
+  len = 0;
+  private lastField: number[] = [0];
+
+  constructor(initial = 64) {
+    this.buf = new Uint8Array(initial);
+  }
+
+  private ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.len++] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+
+  varint(v: number): void {
+    // Unsigned LEB128 of a non-negative safe integer.
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
+  }
+
+  zigzag(v: number): void {
+    this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+
+  fieldHeader(id: number, type: number): void {
+    const last = this.lastField[this.lastField.length - 1] as number;
+    const delta = id - last;
+    if (delta > 0 && delta <= 15) this.byte((delta << 4) | type);
+    else {
+      this.byte(type);
+      this.zigzag(id);
+    }
+    this.lastField[this.lastField.length - 1] = id;
+  }
+
+  i32(id: number, v: number): void {
+    this.fieldHeader(id, T_I32);
+    this.zigzag(v);
+  }
+
+  i64(id: number, v: number): void {
+    this.fieldHeader(id, T_I64);
+    this.zigzag(v);
+  }
+
+  bin(id: number, b: Uint8Array): void {
+    this.fieldHeader(id, T_BINARY);
+    this.varint(b.length);
+    this.bytes(b);
+  }
+
+  str(id: number, s: string): void {
+    this.bin(id, new TextEncoder().encode(s));
+  }
+
+  boolTrue(id: number): void {
+    this.fieldHeader(id, T_BOOL_TRUE);
+  }
+
+  beginStruct(id: number): void {
+    this.fieldHeader(id, T_STRUCT);
+    this.lastField.push(0);
+  }
+
+  /** Begins a struct that is a list element (no field header). */
+  beginElem(): void {
+    this.lastField.push(0);
+  }
+
+  endStruct(): void {
+    this.byte(0);
+    this.lastField.pop();
+  }
+
+  list(id: number, elemType: number, n: number): void {
+    this.fieldHeader(id, T_LIST);
+    if (n < 15) this.byte((n << 4) | elemType);
+    else {
+      this.byte(0xf0 | elemType);
+      this.varint(n);
+    }
+  }
+}
+
+/** Parquet enums used here. */
+const TYPE_BOOLEAN = 0;
+const TYPE_INT64 = 2;
+const TYPE_BYTE_ARRAY = 6;
+const CONVERTED_UTF8 = 0;
+const CONVERTED_INT_64 = 18;
+const CONVERTED_JSON = 19;
+const REP_REQUIRED = 0;
+const REP_OPTIONAL = 1;
+const ENC_PLAIN = 0;
+const ENC_RLE = 3;
+const CODEC_ZSTD = 6;
+const PAGE_DATA = 0;
+
+const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // PAR1
+
+function physicalType(kind: RawColumnKind): number {
+  return kind === "bool" ? TYPE_BOOLEAN : kind === "i64" || kind === "ts" ? TYPE_INT64 : TYPE_BYTE_ARRAY;
+}
+
+function writeSchema(o: Out): void {
+  o.list(2, T_STRUCT, RAW_BLOCK_COLUMNS.length + 1);
+  o.beginElem();
+  o.i32(3, REP_REQUIRED);
+  o.str(4, "duckdb_schema");
+  o.i32(5, RAW_BLOCK_COLUMNS.length);
+  o.endStruct();
+  for (const c of RAW_BLOCK_COLUMNS) {
+    o.beginElem();
+    o.i32(1, physicalType(c.kind));
+    o.i32(3, REP_OPTIONAL);
+    o.str(4, c.name);
+    if (c.kind === "i64") o.i32(6, CONVERTED_INT_64);
+    else if (c.kind === "str") o.i32(6, CONVERTED_UTF8);
+    else if (c.kind === "json") o.i32(6, CONVERTED_JSON);
+    if (c.kind === "ts") {
+      // LogicalType.TIMESTAMP (8): TimestampType{isAdjustedToUTC: false, unit: NANOS (3)}.
+      o.beginStruct(10);
+      o.beginStruct(8);
+      o.fieldHeader(1, 2); // bool false
+      o.beginStruct(2);
+      o.beginStruct(3);
+      o.endStruct();
+      o.endStruct();
+      o.endStruct();
+      o.endStruct();
+    } else if (c.kind === "json") {
+      // LogicalType.JSON (12): JsonType{}.
+      o.beginStruct(10);
+      o.beginStruct(12);
+      o.endStruct();
+      o.endStruct();
+    }
+    o.endStruct();
+  }
+}
+
+/** Definition levels of rows [from, to) in the RLE/bit-packed hybrid (bit width 1), length-prefixed. */
+function encodeDefs(defs: Uint8Array, from: number, to: number, nulls: number): Uint8Array {
+  const n = to - from;
+  if (nulls === 0 || nulls === n) {
+    // One RLE run.
+    const o = new Out();
+    o.varint(n * 2);
+    o.byte(nulls === 0 ? 1 : 0);
+    return withLengthPrefix(o);
+  }
+  // One bit-packed run: header varint, then 8 levels per byte, LSB first.
+  const groups = Math.ceil(n / 8);
+  const h = new Out();
+  h.varint(groups * 2 + 1);
+  const r = new Uint8Array(4 + h.len + groups);
+  new DataView(r.buffer).setUint32(0, h.len + groups, true);
+  r.set(h.buf.subarray(0, h.len), 4);
+  let p = 4 + h.len;
+  let k = from;
+  for (let g = 0; g < groups; g++) {
+    let b = 0;
+    const lim = Math.min(8, to - k);
+    for (let bit = 0; bit < lim; bit++) b |= (defs[k + bit] as number) << bit;
+    r[p++] = b;
+    k += 8;
+  }
+  return r;
+}
+
+function withLengthPrefix(o: Out): Uint8Array {
+  const r = new Uint8Array(4 + o.len);
+  new DataView(r.buffer).setUint32(0, o.len, true);
+  r.set(o.buf.subarray(0, o.len), 4);
+  return r;
+}
+
+/** Bit-packs one-byte booleans (PLAIN BOOLEAN: LSB first). */
+function packBools(values: Uint8Array, from: number, to: number): Uint8Array {
+  const n = to - from;
+  const r = new Uint8Array(Math.ceil(n / 8));
+  for (let k = 0; k < n; k++) if (values[from + k] === 1) (r[k >> 3] as number) |= 1 << (k & 7);
+  return r;
+}
+
+let pageBuf = new Uint8Array(64 * 1024);
+
+/**
+ * Encodes a whole raw block file.
+ * @param rows number of rows.
+ * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
+ * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`);
+ *   it must not keep the page (its buffer is reused).
+ * @returns the file's bytes.
+ */
+export function encodeRawBlock(
+  rows: number,
+  columns: readonly ColumnData[],
+  compress: (page: Uint8Array) => Uint8Array,
+): Uint8Array[] {
+  const parts: Uint8Array[] = [MAGIC];
+  let offset = MAGIC.length;
+  interface ChunkMeta {
+    offset: number;
+    compressed: number;
+    uncompressed: number;
+    nulls: number;
+  }
+  const groups: { rows: number; chunks: ChunkMeta[] }[] = [];
+  for (let g0 = 0; g0 < rows || (rows === 0 && g0 === 0); g0 += ROW_GROUP_ROWS) {
+    const g1 = Math.min(rows, g0 + ROW_GROUP_ROWS);
+    const chunks: ChunkMeta[] = [];
+    for (let c = 0; c < RAW_BLOCK_COLUMNS.length; c++) {
+      const col = columns[c] as ColumnData;
+      const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind }).kind;
+      let nulls = 0;
+      for (let r = g0; r < g1; r++) if (col.defs[r] === 0) nulls++;
+      const defs = encodeDefs(col.defs, g0, g1, nulls);
+      const gi = g0 / ROW_GROUP_ROWS;
+      const vFrom = col.groupStarts[gi] as number;
+      const vTo = g1 === rows ? col.valuesLen : (col.groupStarts[gi + 1] as number);
+      const vals = kind === "bool" ? packBools(col.values, vFrom, vTo) : col.values.subarray(vFrom, vTo);
+      // The uncompressed page is built in a buffer reused from page to page and file to file
+      // (allocating one per page made most of the ingest's memory churn).
+      const plen = defs.length + vals.length;
+      if (pageBuf.length < plen) pageBuf = new Uint8Array(Math.max(plen, pageBuf.length * 2));
+      const page = pageBuf.subarray(0, plen);
+      page.set(defs);
+      page.set(vals, defs.length);
+      const z = compress(page);
+      const h = new Out();
+      h.i32(1, PAGE_DATA);
+      h.i32(2, page.length);
+      h.i32(3, z.length);
+      h.beginStruct(5);
+      h.i32(1, g1 - g0);
+      h.i32(2, ENC_PLAIN);
+      h.i32(3, ENC_RLE);
+      h.i32(4, ENC_RLE);
+      h.endStruct();
+      h.byte(0);
+      const header = h.buf.slice(0, h.len);
+      parts.push(header, z);
+      chunks.push({ offset, compressed: header.length + z.length, uncompressed: header.length + page.length, nulls });
+      offset += header.length + z.length;
+    }
+    groups.push({ rows: g1 - g0, chunks });
+    if (rows === 0) break;
+  }
+
+  const m = new Out(4096);
+  m.i32(1, 1);
+  writeSchema(m);
+  m.i64(3, rows);
+  m.list(4, T_STRUCT, groups.length);
+  for (const g of groups) {
+    m.beginElem();
+    m.list(1, T_STRUCT, g.chunks.length);
+    let total = 0;
+    let totalCompressed = 0;
+    g.chunks.forEach((ch, c) => {
+      const col = columns[c] as ColumnData;
+      const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind; name: string }).kind;
+      const name = (RAW_BLOCK_COLUMNS[c] as { name: string }).name;
+      total += ch.uncompressed;
+      totalCompressed += ch.compressed;
+      m.beginElem();
+      m.i64(2, ch.offset);
+      m.beginStruct(3);
+      m.i32(1, physicalType(kind));
+      m.list(2, T_I32, 2);
+      m.zigzag(ENC_PLAIN);
+      m.zigzag(ENC_RLE);
+      m.list(3, T_BINARY, 1);
+      const nb = new TextEncoder().encode(name);
+      m.varint(nb.length);
+      m.bytes(nb);
+      m.i32(4, CODEC_ZSTD);
+      m.i64(5, g.rows);
+      m.i64(6, ch.uncompressed);
+      m.i64(7, ch.compressed);
+      m.i64(9, ch.offset);
+      m.beginStruct(12);
+      m.i64(3, ch.nulls);
+      // Whole-file min/max are only exact with one row group; kept then only.
+      if (groups.length === 1 && col.min && col.max && ch.nulls < g.rows) {
+        m.bin(5, col.max);
+        m.bin(6, col.min);
+      }
+      m.endStruct();
+      m.endStruct();
+      m.endStruct();
+    });
+    m.i64(2, total);
+    m.i64(3, g.rows);
+    m.i64(5, g.chunks[0]?.offset ?? offset);
+    m.i64(6, totalCompressed);
+    m.endStruct();
+  }
+  m.str(6, "tracelake raw block writer (parquet-format 2)");
+  m.byte(0);
+  const footer = m.buf.slice(0, m.len);
+  const tail = new Uint8Array(8);
+  new DataView(tail.buffer).setUint32(0, footer.length, true);
+  tail.set(MAGIC, 4);
+  parts.push(footer, tail);
+  return parts;
+}

@@ -1,0 +1,167 @@
+/**
+ * The raw block writer, read back by DuckDB: the schema of DuckDB-written blocks, several row
+ * groups, nulls in every pattern, values outside the safe integer range, empty and long
+ * strings, and the `us → ns` conversion against the SQL macro it replaces.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { usTextToNs } from "../../lib/ingest/batch_importer.ts";
+import { BlockBuilder } from "../../lib/ingest/block_builder.ts";
+import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/parquet_writer.ts";
+import { Engine } from "../../lib/sql/engine.ts";
+import { tempDir } from "../helpers.ts";
+
+const enc = new TextEncoder();
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+describe("raw block writer", () => {
+  let engine: Engine;
+  const dir = tempDir("tl-pq-");
+  beforeAll(async () => {
+    engine = await Engine.open({ threads: 2 });
+  });
+  afterAll(() => engine.close());
+
+  test("several row groups, nulls, big values, unicode: DuckDB reads back exactly what was written", async () => {
+    const r = prng(7);
+    const rows = ROW_GROUP_ROWS * 2 + 1234;
+    const b = new BlockBuilder();
+    const expected: string[] = [];
+    const big = [2n ** 62n + 12345n, -(2n ** 62n) - 7n, 9007199254740993n];
+    for (let i = 0; i < rows; i++) {
+      b.beginRow();
+      b.setI64(0, i);
+      b.noteSeq(i);
+      const ph = i % 3 === 0 ? null : i % 3 === 1 ? "X" : "é😀";
+      if (ph === null) b.setNull(1);
+      else {
+        const t = enc.encode(ph);
+        b.setBytes(1, t, 0, t.length);
+      }
+      // time: mostly safe integers, sometimes beyond 2^53 or negative; dur sometimes null.
+      const time = i % 1000 === 0 ? (big[(i / 1000) % 3] as bigint) : BigInt(Math.floor(r() * 1e15)) - 10n ** 14n;
+      if (time > BigInt(Number.MAX_SAFE_INTEGER) || time < -BigInt(Number.MAX_SAFE_INTEGER)) b.setI64Big(2, time);
+      else b.setI64(2, Number(time));
+      const dur = i % 5 === 0 ? null : Math.floor(r() * 1e6);
+      if (dur === null) b.setNull(3);
+      else b.setI64(3, dur);
+      b.noteRange(time, dur);
+      for (let c = 4; c <= 5; c++) b.setNull(c); // all-null columns
+      for (let c = 6; c <= 14; c++) {
+        if (r() < 0.3) b.setNull(c);
+        else {
+          const t = enc.encode(c === 7 && i % 7 === 0 ? "x".repeat(5000) : c === 8 ? "" : `v${c}-${i % 97}`);
+          b.setBytes(c, t, 0, t.length);
+        }
+      }
+      const fl = i % 4;
+      if (fl === 0) b.setNull(15);
+      else b.setBool(15, fl === 1);
+      b.setBool(16, i % 2 === 0);
+      const args = i % 6 === 0 ? null : `{"i":${i},"s":"a\\"b"}`;
+      if (args === null) b.setNull(17);
+      else {
+        const t = enc.encode(args);
+        b.setBytes(17, t, 0, t.length);
+      }
+      expected.push(
+        JSON.stringify([
+          i,
+          ph,
+          String(time),
+          dur === null ? null : String(dur),
+          fl === 0 ? null : fl === 1,
+          i % 2 === 0,
+          args,
+        ]),
+      );
+    }
+    const path = join(dir, "many.parquet");
+    const parts = encodeRawBlock(b.rows, b.columns(), (p) => Bun.zstdCompressSync(p, { level: 1 }));
+    writeFileSync(path, Buffer.concat(parts));
+    const meta = await engine.rows<{ n: bigint }>(
+      `SELECT count(DISTINCT row_group_id) AS n FROM parquet_metadata('${path}')`,
+    );
+    expect(Number(meta[0]?.n)).toBe(3);
+    const got = await engine.rows<{ j: string }>(
+      `SELECT to_json([seq::VARCHAR, ph, epoch_ns(time)::VARCHAR, dur::VARCHAR, flow_in::VARCHAR, flow_out::VARCHAR, args::VARCHAR])::VARCHAR AS j
+       FROM read_parquet('${path}') ORDER BY seq`,
+    );
+    expect(got.length).toBe(rows);
+    for (let i = 0; i < rows; i++) {
+      const [seq, ph, time, dur, fin, fout, args] = JSON.parse(got[i]?.j ?? "[]") as (string | null)[];
+      const e = JSON.parse(expected[i] as string) as (string | number | boolean | null)[];
+      const norm = [Number(seq), ph, time, dur, fin === null ? null : fin === "true", fout === "true", args];
+      if (JSON.stringify(norm) !== JSON.stringify(e)) expect(norm).toEqual(e);
+    }
+    const nulls = await engine.rows<{ a: bigint; b: bigint; name_len: bigint }>(
+      `SELECT count(thread_time) AS a, count(thread_dur) AS b, max(length(name)) AS name_len FROM read_parquet('${path}')`,
+    );
+    expect(nulls[0]).toEqual({ a: 0n, b: 0n, name_len: 5000n });
+    const range = b.range();
+    const sql = await engine.rows<{ mn: bigint; mx: bigint }>(
+      `SELECT min(epoch_ns(time)) AS mn, max(epoch_ns(time) + greatest(coalesce(dur, 0), 0)) AS mx FROM read_parquet('${path}')`,
+    );
+    expect([range.begin, range.end]).toEqual([sql[0]?.mn ?? null, sql[0]?.mx ?? null]);
+  });
+
+  test("an empty block is a valid file", async () => {
+    const path = join(dir, "empty.parquet");
+    const b = new BlockBuilder();
+    writeFileSync(path, Buffer.concat(encodeRawBlock(0, b.columns(), (p) => Bun.zstdCompressSync(p, { level: 1 }))));
+    const n = await engine.rows<{ n: bigint }>(`SELECT count(*) AS n FROM read_parquet('${path}')`);
+    expect(n[0]?.n).toBe(0n);
+  });
+
+  test("µs text → ns: the same as the SQL macro tl_us_to_ns on random decimal texts", async () => {
+    await engine.run(`CREATE OR REPLACE TEMP MACRO tl_us_to_ns(x) AS
+      CASE
+        WHEN x IS NULL THEN NULL
+        WHEN NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E')) THEN
+          CASE WHEN length(x) <= 17 THEN TRY_CAST(TRY_CAST(x AS HUGEINT) * 1000 AS BIGINT) END
+        WHEN length(x) <= 15 THEN TRY_CAST(round(TRY_CAST(x AS DOUBLE) * 1000) AS BIGINT)
+        WHEN contains(x, 'e') OR contains(x, 'E') THEN TRY_CAST(round(TRY_CAST(x AS DOUBLE) * 1000) AS BIGINT)
+        WHEN length(split_part(x, '.', 1)) <= 17 THEN TRY_CAST(
+          TRY_CAST(split_part(x, '.', 1) AS HUGEINT) * 1000
+          + (CASE WHEN starts_with(trim(x), '-') THEN -1 ELSE 1 END)
+            * TRY_CAST(rpad(left(split_part(x, '.', 2), 3), 3, '0') AS HUGEINT) AS BIGINT)
+      END`);
+    const r = prng(11);
+    const texts: string[] = [];
+    const digits = (n: number): string => {
+      let s = "";
+      for (let k = 0; k < n; k++) s += String(Math.floor(r() * 10));
+      return s;
+    };
+    for (let k = 0; k < 4000; k++) {
+      const neg = r() < 0.3 ? "-" : "";
+      const intLen = Math.floor(r() * 20);
+      const ip = intLen === 0 ? "0" : digits(intLen);
+      const frac = r() < 0.4 ? "" : `.${digits(1 + Math.floor(r() * 12))}`;
+      texts.push(`${neg}${ip}${frac}`);
+    }
+    texts.push("0", "-0", "0.0005", "-0.0005", "0.0015", "2.5", "-2.5", "0.4995", "999999999999.9995", "00012.5");
+    await engine.run("CREATE OR REPLACE TEMP TABLE tl_t(x VARCHAR)");
+    await engine.append(
+      "tl_t",
+      texts.map((t) => [t]),
+    );
+    const rows = await engine.rows<{ x: string; ns: bigint | null }>("SELECT x, tl_us_to_ns(x) AS ns FROM tl_t");
+    for (const row of rows) {
+      const b = enc.encode(row.x);
+      const v = usTextToNs(b, 0, b.length);
+      const got = v === null ? null : BigInt(v);
+      if (got !== row.ns) expect(`${row.x} → ${got}`).toBe(`${row.x} → ${row.ns}`);
+    }
+  });
+});
