@@ -132,6 +132,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
       if (existsSync(abs)) await del(abs, "retired partition past its grace period", false);
     }
     if (!opts.dryRun && expired.length > 0) {
+      await testPause("gc-before-forgetting-temporary-files");
       // Exactly the rows handled above (others may have expired since).
       await engine.transaction(async () => {
         for (const r of expired)
