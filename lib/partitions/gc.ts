@@ -129,6 +129,10 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
         notes.push(`${r.file_path} is in temporary_files but a live partition names it: kept`);
         continue;
       }
+      if (relative(lake.layout.views, abs).startsWith("..") || relative(lake.layout.views, abs) === "") {
+        notes.push(`temporary_files names ${r.file_path}, which is not under views/: not deleted`);
+        continue;
+      }
       if (existsSync(abs)) await del(abs, "retired partition past its grace period", false);
     }
     if (!opts.dryRun && expired.length > 0) {

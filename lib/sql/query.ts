@@ -140,7 +140,7 @@ export async function prepareQuery(
     summary.requests = batch.messages.length;
     summary.retired += batch.committed ? batch.retired.length : 0;
     summary.bytesQueued += batch.committed ? batch.bytesQueued : 0;
-    if (!batch.committed) summary.rolledBack = batch.messages.find((m) => m.startsWith("ERROR")) ?? "rolled back";
+    if (batch.failures > 0) summary.rolledBack = batch.messages.find((m) => m.startsWith("ERROR")) ?? "rolled back";
   }
   const used = batch !== null || retirements.incompatible.size > 0 || retirements.ranges.size > 0;
   return { jit, retirement: used ? summary : null };

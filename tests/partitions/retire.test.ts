@@ -286,6 +286,31 @@ describe("retire_partition_by_metadata: safety", () => {
     await expect(ctx.q("SELECT 1; SELECT retire_partition_by_file('x')")).rejects.toThrow(/only statement/);
   });
 
+  test("two rows with the same five keys: ambiguous, ERROR, nothing retired; retire_incompatible_partitions counts them as failed", async () => {
+    const ctx3 = await setup([EDGES]);
+    try {
+      await ctx3.q("SELECT count(*) FROM log_entries");
+      const le = (await ctx3.parts())[0] as Part;
+      // A corrupt catalog: the row twice (the JIT's invariant check would refuse to write this).
+      await ctx3.write(
+        `INSERT INTO lake.lakehouse_partitions SELECT * FROM lake.lakehouse_partitions WHERE view_set_name = 'log_entries'`,
+      );
+      const before = await ctx3.parts();
+      const r = await ctx3.q<{ m: string }>(`SELECT ${call(le)} AS m`);
+      expect(r[0]?.m).toMatch(/^ERROR: 2 live partitions match log_entries\/.*\(ambiguous\)/);
+      expect(await ctx3.parts()).toEqual(before);
+      await ctx3.write("UPDATE lake.lakehouse_partitions SET file_schema_hash = '\\x00'::BLOB");
+      const rep = await ctx3.q<{ partitions_retired: bigint; partitions_failed: bigint; messages: string[] }>(
+        "SELECT * FROM retire_incompatible_partitions('log_entries')",
+      );
+      expect(rep.map((x) => [Number(x.partitions_retired), Number(x.partitions_failed)])).toEqual([[0, 2]]);
+      expect(rep[0]?.messages.every((m) => /ambiguous/.test(m))).toBe(true);
+      expect((await ctx3.parts()).length).toBe(2);
+    } finally {
+      ctx3.engine.close();
+    }
+  });
+
   test("empty partitions are retired by metadata (they have no file)", async () => {
     // The Node trace has no counter events: its process gets empty measures partitions.
     const ctx2 = await setup([NODE]);
@@ -303,6 +328,32 @@ describe("retire_partition_by_metadata: safety", () => {
       expect(await ctx2.temporary()).toEqual([]);
     } finally {
       ctx2.engine.close();
+    }
+  });
+});
+
+describe("gc: hostile temporary_files rows", () => {
+  test("a temporary_files row naming a path outside views/ (or a live partition's file) never deletes it", async () => {
+    const ctx = await setup([EDGES]);
+    try {
+      await ctx.q("SELECT count(*) FROM thread_spans");
+      const live = (await ctx.parts())[0] as Part;
+      const outside = join(ctx.dir, "..", `tl-outside-${crypto.randomUUID()}.txt`);
+      await Bun.write(outside, "keep me");
+      const rel = relative(ctx.dir, outside);
+      await ctx.write(
+        `INSERT INTO lake.temporary_files VALUES ('${rel}', 7, now() - INTERVAL 1 HOUR), ('catalog.duckdb', 1, now() - INTERVAL 1 HOUR),
+           ('${live.file_path}', ${live.file_size}, now() - INTERVAL 1 HOUR)`,
+      );
+      const r = await collectGarbage(ctx.engine, ctx.lake, { graceMs: 3_600_000 });
+      expect(r.items).toEqual([]);
+      expect(r.notes.length).toBe(3);
+      expect(existsSync(outside)).toBe(true);
+      expect(existsSync(join(ctx.dir, "catalog.duckdb"))).toBe(true);
+      expect(existsSync(join(ctx.dir, live.file_path as string))).toBe(true);
+      expect(await ctx.temporary()).toEqual([]);
+    } finally {
+      ctx.engine.close();
     }
   });
 });
