@@ -22,7 +22,7 @@ import { isAbsolute, relative } from "node:path";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import type { Engine } from "../sql/engine.ts";
-import { type PartitionRow, RETIRED_FILE_GRACE_MS, replacePartitions, samePartitionKey } from "./partitions.ts";
+import { type PartitionRow, RETIRED_FILE_GRACE_MS } from "./partitions.ts";
 import { testPause } from "./test_hooks.ts";
 
 /** retire_partition_by_metadata's arguments; null where the caller passed NULL. */
@@ -195,60 +195,142 @@ export function requestKey(r: RetireRequest): string {
   );
 }
 
-/** Resolves one request against the attached catalog: the one partition it names, or why not. */
-async function resolve(engine: Engine, lake: Lake, r: RetireRequest): Promise<PartitionRow | string> {
-  if (r.kind === "file") {
-    if (r.filePath === null) return "retire_partition_by_file: file_path is NULL";
-    const path = isAbsolute(r.filePath) ? relative(lake.root, r.filePath) : r.filePath;
-    const rows = await engine.rows<RawRow>(`SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE file_path = $p`, {
-      p: path,
-    });
-    if (rows.length === 0) {
-      return `no live partition has the file ${r.filePath} (empty partitions have no file: use retire_partition_by_metadata)`;
+/** The five keys of a partition as SQL computes them from a `lakehouse_partitions` row. */
+const KEY5 = `[view_set_name, view_instance_id, epoch_us(begin_insert_time)::VARCHAR, epoch_us(end_insert_time)::VARCHAR,
+  lower(hex(file_schema_hash))]`;
+/** The first four of them. */
+const KEY4 = `[view_set_name, view_instance_id, epoch_us(begin_insert_time)::VARCHAR, epoch_us(end_insert_time)::VARCHAR]`;
+
+/** A list of keys as one parameter (JSON text), for `KEY IN (SELECT unnest(...))`. */
+const KEYS_PARAM = `(SELECT unnest(from_json($keys::VARCHAR, '[["VARCHAR"]]')))`;
+
+function key5(p: PartitionRow): string[] {
+  return [
+    p.viewSetName,
+    p.viewInstanceId,
+    p.beginInsertUs.toString(),
+    p.endInsertUs.toString(),
+    hexOf(p.fileSchemaHash),
+  ];
+}
+
+/**
+ * Resolves distinct requests against the attached catalog in two queries (whatever their
+ * number): each to the one partition it names, or to why not.
+ */
+async function resolveAll(engine: Engine, lake: Lake, requests: RetireRequest[]): Promise<(PartitionRow | string)[]> {
+  const out: (PartitionRow | string)[] = requests.map(() => "");
+  const meta: { i: number; k4: string[]; hash: string; key: Parameters<typeof describePartition>[0] }[] = [];
+  const files: { i: number; path: string; asGiven: string }[] = [];
+  requests.forEach((r, i) => {
+    if (r.kind === "file") {
+      if (r.filePath === null) out[i] = "retire_partition_by_file: file_path is NULL";
+      else
+        files.push({
+          i,
+          path: isAbsolute(r.filePath) ? relative(lake.root, r.filePath) : r.filePath,
+          asGiven: r.filePath,
+        });
+      return;
     }
-    if (rows.length > 1) return `${rows.length} live partitions name the file ${r.filePath}; retire them by metadata`;
-    return toRow(rows[0] as RawRow);
+    const missing = (
+      [
+        ["view_set_name", r.viewSetName],
+        ["view_instance_id", r.viewInstanceId],
+        ["begin_insert_time", r.beginInsertUs],
+        ["end_insert_time", r.endInsertUs],
+        ["file_schema_hash", r.fileSchemaHash],
+      ] as const
+    ).filter(([, v]) => v === null);
+    if (missing.length > 0) {
+      out[i] =
+        `retire_partition_by_metadata: ${missing.map(([n]) => n).join(", ")} ${missing.length === 1 ? "is" : "are"} NULL; all five keys are required`;
+      return;
+    }
+    const hash = (r.fileSchemaHash as string).toLowerCase();
+    if (!/^([0-9a-f]{2})+$/.test(hash)) {
+      out[i] =
+        `retire_partition_by_metadata: file_schema_hash '${r.fileSchemaHash}' is not hex bytes (pass it as list_partitions() shows it, e.g. 'a1b2c3d4e5f60718', or as a BLOB)`;
+      return;
+    }
+    const key = {
+      viewSetName: r.viewSetName as string,
+      viewInstanceId: r.viewInstanceId as string,
+      beginInsertUs: r.beginInsertUs as bigint,
+      endInsertUs: r.endInsertUs as bigint,
+      fileSchemaHash: new Uint8Array(Buffer.from(hash, "hex")),
+    };
+    meta.push({
+      i,
+      hash,
+      key,
+      k4: [key.viewSetName, key.viewInstanceId, key.beginInsertUs.toString(), key.endInsertUs.toString()],
+    });
+  });
+  if (meta.length > 0) {
+    // By the 4-field key, so that a hash mismatch can be explained.
+    const rows = (
+      await engine.rows<RawRow>(`SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE ${KEY4} IN ${KEYS_PARAM}`, {
+        keys: JSON.stringify(meta.map((m) => m.k4)),
+      })
+    ).map(toRow);
+    const byK4 = new Map<string, PartitionRow[]>();
+    for (const p of rows) {
+      const k = JSON.stringify(key5(p).slice(0, 4));
+      const l = byK4.get(k);
+      if (l) l.push(p);
+      else byK4.set(k, [p]);
+    }
+    for (const m of meta) {
+      const sameRange = byK4.get(JSON.stringify(m.k4)) ?? [];
+      const matches = sameRange.filter((p) => hexOf(p.fileSchemaHash) === m.hash);
+      if (matches.length === 1) out[m.i] = matches[0] as PartitionRow;
+      else if (matches.length > 1) {
+        out[m.i] = `${matches.length} live partitions match ${describePartition(m.key)} (ambiguous)`;
+      } else {
+        const others = sameRange.map((p) => hexOf(p.fileSchemaHash));
+        out[m.i] = `no live partition ${describePartition(m.key)}${
+          others.length > 0 ? ` (this range has file_schema_hash ${others.join(", ")})` : ""
+        }; see list_partitions()`;
+      }
+    }
   }
-  const missing = (
-    [
-      ["view_set_name", r.viewSetName],
-      ["view_instance_id", r.viewInstanceId],
-      ["begin_insert_time", r.beginInsertUs],
-      ["end_insert_time", r.endInsertUs],
-      ["file_schema_hash", r.fileSchemaHash],
-    ] as const
-  ).filter(([, v]) => v === null);
-  if (missing.length > 0) {
-    return `retire_partition_by_metadata: ${missing.map(([n]) => n).join(", ")} ${missing.length === 1 ? "is" : "are"} NULL; all five keys are required`;
+  if (files.length > 0) {
+    const rows = (
+      await engine.rows<RawRow>(
+        `SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE file_path IN (SELECT unnest(from_json($paths::VARCHAR, '["VARCHAR"]')))`,
+        { paths: JSON.stringify(files.map((f) => f.path)) },
+      )
+    ).map(toRow);
+    for (const f of files) {
+      const matches = rows.filter((p) => p.filePath === f.path);
+      if (matches.length === 1) out[f.i] = matches[0] as PartitionRow;
+      else if (matches.length > 1) {
+        out[f.i] = `${matches.length} live partitions name the file ${f.asGiven}; retire them by metadata`;
+      } else {
+        out[f.i] =
+          `no live partition has the file ${f.asGiven} (empty partitions have no file: use retire_partition_by_metadata)`;
+      }
+    }
   }
-  const hash = (r.fileSchemaHash as string).toLowerCase();
-  if (!/^([0-9a-f]{2})+$/.test(hash)) {
-    return `retire_partition_by_metadata: file_schema_hash '${r.fileSchemaHash}' is not hex bytes (pass it as list_partitions() shows it, e.g. 'a1b2c3d4e5f60718', or as a BLOB)`;
-  }
-  const key = {
-    viewSetName: r.viewSetName as string,
-    viewInstanceId: r.viewInstanceId as string,
-    beginInsertUs: r.beginInsertUs as bigint,
-    endInsertUs: r.endInsertUs as bigint,
-    fileSchemaHash: new Uint8Array(Buffer.from(hash, "hex")),
-  };
-  // The 4-field key first, so that a hash mismatch can be explained.
-  const sameRange = (
-    await engine.rows<RawRow>(
-      `SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs AND view_instance_id = $id
-         AND epoch_us(begin_insert_time) = $b AND epoch_us(end_insert_time) = $e`,
-      { vs: key.viewSetName, id: key.viewInstanceId, b: key.beginInsertUs, e: key.endInsertUs },
-    )
-  ).map(toRow);
-  const matches = sameRange.filter((p) => hexOf(p.fileSchemaHash) === hash);
-  if (matches.length === 1) return matches[0] as PartitionRow;
-  if (matches.length > 1) {
-    return `${matches.length} live partitions match ${describePartition(key)} (ambiguous); nothing retired`;
-  }
-  const others = sameRange.map((p) => hexOf(p.fileSchemaHash));
-  return `no live partition ${describePartition(key)}${
-    others.length > 0 ? ` (this range has file_schema_hash ${others.join(", ")})` : ""
-  }; see list_partitions()`;
+  return out;
+}
+
+/**
+ * Inside the caller's write transaction: moves the files of `rows` to temporary_files (expiring
+ * `graceMs` from now) and deletes every row with their five keys, in two statements.
+ * @returns bytes of the files queued.
+ */
+async function retireRows(engine: Engine, rows: PartitionRow[], graceMs: number): Promise<number> {
+  if (rows.length === 0) return 0;
+  const keys = JSON.stringify(rows.map(key5));
+  await engine.run(
+    `INSERT INTO lake.temporary_files SELECT file_path, file_size, now() + to_milliseconds($g::BIGINT)
+     FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL AND ${KEY5} IN ${KEYS_PARAM}`,
+    { keys, g: BigInt(graceMs) },
+  );
+  await engine.run(`DELETE FROM lake.lakehouse_partitions WHERE ${KEY5} IN ${KEYS_PARAM}`, { keys });
+  return rows.reduce((n, p) => n + p.fileSize, 0);
 }
 
 /**
@@ -266,16 +348,21 @@ export async function retireBatch(
 ): Promise<BatchResult> {
   if (requests.length === 0) return { committed: false, messages: [], failures: 0, retired: [], bytesQueued: 0 };
   return inWriteTransaction(engine, lake, async () => {
+    const distinct = new Map<string, RetireRequest>();
+    for (const r of requests) if (!distinct.has(requestKey(r))) distinct.set(requestKey(r), r);
+    const answers = await resolveAll(engine, lake, [...distinct.values()]);
     const byKey = new Map<string, PartitionRow | string>();
-    for (const r of requests) {
-      const k = requestKey(r);
-      if (!byKey.has(k)) byKey.set(k, await resolve(engine, lake, r));
-    }
+    [...distinct.keys()].forEach((k, i) => {
+      byKey.set(k, answers[i] as PartitionRow | string);
+    });
     const resolved = requests.map((r) => byKey.get(requestKey(r)) as PartitionRow | string);
     const failed = [...byKey.values()].filter((v): v is string => typeof v === "string");
     const retired: PartitionRow[] = [];
+    const seen = new Set<string>();
     for (const v of byKey.values()) {
-      if (typeof v !== "string" && !retired.some((p) => samePartitionKey(p, v))) retired.push(v);
+      if (typeof v === "string" || seen.has(JSON.stringify(key5(v)))) continue;
+      seen.add(JSON.stringify(key5(v)));
+      retired.push(v);
     }
     if (failed.length > 0) {
       const failures = resolved.filter((v) => typeof v === "string").length;
@@ -290,7 +377,7 @@ export async function retireBatch(
       );
       return { value: { committed: false, messages, failures, retired: [], bytesQueued: 0 }, commit: false };
     }
-    const bytesQueued = await replacePartitions(engine, [], retired, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
+    const bytesQueued = await retireRows(engine, retired, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
     await testPause("retire-before-commit");
     const messages = resolved.map((v) => successMessage(v as PartitionRow, opts.dryRun ?? false));
     return {
@@ -344,7 +431,7 @@ export async function retireRange(
         { vs: viewSetName, id: viewInstanceId, b: beginUs, e: endUs },
       )
     ).map(toRow);
-    const bytesQueued = await replacePartitions(engine, [], retired, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
+    const bytesQueued = await retireRows(engine, retired, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
     return { value: { retired, bytesQueued }, commit: !opts.dryRun };
   });
 }
@@ -393,9 +480,21 @@ export async function retireIncompatible(
 ): Promise<InstanceRetirement[]> {
   return inWriteTransaction(engine, lake, async () => {
     const list = await listIncompatible(engine, currentHashes, viewSetName);
+    const answers = await resolveAll(
+      engine,
+      lake,
+      list.map((p) => ({
+        kind: "metadata",
+        viewSetName: p.viewSetName,
+        viewInstanceId: p.viewInstanceId,
+        beginInsertUs: p.beginInsertUs,
+        endInsertUs: p.endInsertUs,
+        fileSchemaHash: hexOf(p.fileSchemaHash),
+      })),
+    );
     const reports = new Map<string, InstanceRetirement>();
     const toRetire: PartitionRow[] = [];
-    for (const p of list) {
+    list.forEach((p, i) => {
       const k = `${p.viewSetName}\u0000${p.viewInstanceId}`;
       let rep = reports.get(k);
       if (!rep) {
@@ -409,25 +508,18 @@ export async function retireIncompatible(
         };
         reports.set(k, rep);
       }
-      const r = await resolve(engine, lake, {
-        kind: "metadata",
-        viewSetName: p.viewSetName,
-        viewInstanceId: p.viewInstanceId,
-        beginInsertUs: p.beginInsertUs,
-        endInsertUs: p.endInsertUs,
-        fileSchemaHash: hexOf(p.fileSchemaHash),
-      });
+      const r = answers[i] as PartitionRow | string;
       if (typeof r === "string") {
         rep.failed++;
         rep.messages.push(`ERROR: ${r}`);
-        continue;
+        return;
       }
       rep.retired++;
       rep.bytesFreed += r.fileSize;
       rep.messages.push(successMessage(r, opts.dryRun ?? false));
       toRetire.push(r);
-    }
-    await replacePartitions(engine, [], toRetire, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
+    });
+    await retireRows(engine, toRetire, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
     await testPause("retire-incompatible-before-commit");
     return { value: [...reports.values()], commit: !opts.dryRun };
   });
