@@ -138,10 +138,10 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     if (!opts.dryRun && expired.length > 0) {
       await testPause("gc-before-forgetting-temporary-files");
       // Exactly the rows handled above (others may have expired since).
-      await engine.transaction(async () => {
-        for (const r of expired)
-          await engine.run("DELETE FROM lake.temporary_files WHERE file_path = $p", { p: r.file_path });
-      });
+      await engine.run(
+        "DELETE FROM lake.temporary_files WHERE file_path IN (SELECT unnest(from_json($paths::VARCHAR, '[\"VARCHAR\"]')))",
+        { paths: JSON.stringify(expired.map((r) => r.file_path)) },
+      );
     }
   } finally {
     await lake.detach(engine);

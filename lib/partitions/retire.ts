@@ -87,11 +87,12 @@ export interface InstanceRetirement {
   messages: string[];
 }
 
-const COLUMNS = `view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
+const COLUMNS = `rowid AS tl_rowid, view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
   epoch_ns(min_event_time) AS lo, epoch_ns(max_event_time) AS hi, file_path, file_size, file_schema_hash,
   source_data_hash, num_rows`;
 
 interface RawRow {
+  tl_rowid: bigint;
   view_set_name: string;
   view_instance_id: string;
   b: bigint;
@@ -109,8 +110,14 @@ function bytesOf(v: { bytes: Uint8Array } | Uint8Array): Uint8Array {
   return v instanceof Uint8Array ? v : v.bytes;
 }
 
+/**
+ * Row ids of the rows read in the current transaction: a retirement deletes exactly the rows it
+ * resolved (rowids are stable inside the transaction that read them).
+ */
+const rowIds = new WeakMap<PartitionRow, bigint>();
+
 function toRow(r: RawRow): PartitionRow {
-  return {
+  const p: PartitionRow = {
     viewSetName: r.view_set_name,
     viewInstanceId: r.view_instance_id,
     beginInsertUs: r.b,
@@ -123,6 +130,8 @@ function toRow(r: RawRow): PartitionRow {
     sourceDataHash: bytesOf(r.source_data_hash),
     numRows: Number(r.num_rows),
   };
+  rowIds.set(p, r.tl_rowid);
+  return p;
 }
 
 /** Bytes as lowercase hex. */
@@ -195,10 +204,7 @@ export function requestKey(r: RetireRequest): string {
   );
 }
 
-/** The five keys of a partition as SQL computes them from a `lakehouse_partitions` row. */
-const KEY5 = `[view_set_name, view_instance_id, epoch_us(begin_insert_time)::VARCHAR, epoch_us(end_insert_time)::VARCHAR,
-  lower(hex(file_schema_hash))]`;
-/** The first four of them. */
+/** The first four keys of a partition (all but the schema hash) as SQL computes them. */
 const KEY4 = `[view_set_name, view_instance_id, epoch_us(begin_insert_time)::VARCHAR, epoch_us(end_insert_time)::VARCHAR]`;
 
 /** A list of keys as one parameter (JSON text), for `KEY IN (SELECT unnest(...))`. */
@@ -317,19 +323,22 @@ async function resolveAll(engine: Engine, lake: Lake, requests: RetireRequest[])
 }
 
 /**
- * Inside the caller's write transaction: moves the files of `rows` to temporary_files (expiring
- * `graceMs` from now) and deletes every row with their five keys, in two statements.
+ * Inside the caller's write transaction: moves the files of `rows` (read in this transaction) to
+ * temporary_files (expiring `graceMs` from now) and deletes exactly those rows, in two statements.
  * @returns bytes of the files queued.
  */
 async function retireRows(engine: Engine, rows: PartitionRow[], graceMs: number): Promise<number> {
   if (rows.length === 0) return 0;
-  const keys = JSON.stringify(rows.map(key5));
+  const ids = rows.map((p) => rowIds.get(p));
+  if (ids.some((id) => id === undefined)) throw new Error("retireRows: a row was not read in this transaction");
+  const param = { ids: JSON.stringify(ids.map(String)) };
+  const match = `rowid IN (SELECT unnest(from_json($ids::VARCHAR, '["VARCHAR"]'))::BIGINT)`;
   await engine.run(
     `INSERT INTO lake.temporary_files SELECT file_path, file_size, now() + to_milliseconds($g::BIGINT)
-     FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL AND ${KEY5} IN ${KEYS_PARAM}`,
-    { keys, g: BigInt(graceMs) },
+     FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL AND ${match}`,
+    { ...param, g: BigInt(graceMs) },
   );
-  await engine.run(`DELETE FROM lake.lakehouse_partitions WHERE ${KEY5} IN ${KEYS_PARAM}`, { keys });
+  await engine.run(`DELETE FROM lake.lakehouse_partitions WHERE ${match}`, param);
   return rows.reduce((n, p) => n + p.fileSize, 0);
 }
 
@@ -459,7 +468,10 @@ export async function listIncompatible(
   for (const p of rows) {
     const current = currentHashes.get(p.viewSetName) ?? null;
     if (current !== null && hexOf(current) === hexOf(p.fileSchemaHash)) continue;
-    out.push({ ...p, currentSchemaHash: current });
+    const q: IncompatiblePartition = { ...p, currentSchemaHash: current };
+    const id = rowIds.get(p);
+    if (id !== undefined) rowIds.set(q, id);
+    out.push(q);
   }
   return out;
 }
@@ -480,18 +492,15 @@ export async function retireIncompatible(
 ): Promise<InstanceRetirement[]> {
   return inWriteTransaction(engine, lake, async () => {
     const list = await listIncompatible(engine, currentHashes, viewSetName);
-    const answers = await resolveAll(
-      engine,
-      lake,
-      list.map((p) => ({
-        kind: "metadata",
-        viewSetName: p.viewSetName,
-        viewInstanceId: p.viewInstanceId,
-        beginInsertUs: p.beginInsertUs,
-        endInsertUs: p.endInsertUs,
-        fileSchemaHash: hexOf(p.fileSchemaHash),
-      })),
-    );
+    // The list comes from this transaction: each entry names itself, unless another row has
+    // the same five keys (a corrupt catalog), which makes both ambiguous.
+    const keyCount = new Map<string, number>();
+    const keys = list.map((p) => JSON.stringify(key5(p)));
+    for (const k of keys) keyCount.set(k, (keyCount.get(k) ?? 0) + 1);
+    const answers = list.map((p, i): PartitionRow | string => {
+      const c = keyCount.get(keys[i] as string) as number;
+      return c === 1 ? p : `${c} live partitions match ${describePartition(p)} (ambiguous)`;
+    });
     const reports = new Map<string, InstanceRetirement>();
     const toRetire: PartitionRow[] = [];
     list.forEach((p, i) => {
