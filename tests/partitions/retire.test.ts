@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readdirSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
@@ -352,6 +352,31 @@ describe("gc: hostile temporary_files rows", () => {
       expect(existsSync(join(ctx.dir, "catalog.duckdb"))).toBe(true);
       expect(existsSync(join(ctx.dir, live.file_path as string))).toBe(true);
       expect(await ctx.temporary()).toEqual([]);
+    } finally {
+      ctx.engine.close();
+    }
+  });
+});
+
+describe("JIT commit and a gc with a short grace period", () => {
+  test("a materialization whose files vanished before its commit (gc --grace 0 meanwhile) refuses to commit", async () => {
+    const ctx = await setup([EDGES]);
+    try {
+      const { materializeInstances } = await import("../../lib/views/jit.ts");
+      const run = materializeInstances(ctx.engine, ctx.lake, [{ viewSet: threadSpans, processIds: null }], {
+        onProgress: (done, total) => {
+          // Called once more after the last file is written, just before the commit.
+          if (total > 0 && done === total) {
+            for (const f of filesUnder(ctx.dir, "views")) rmSync(join(ctx.dir, f));
+          }
+        },
+      });
+      await expect(run).rejects.toThrow(/disappeared before its commit/);
+      expect(await ctx.parts()).toEqual([]);
+      // The next run materializes normally.
+      const n = await ctx.q<{ n: bigint }>("SELECT count(*) AS n FROM thread_spans");
+      expect(Number(n[0]?.n)).toBe(12);
+      for (const p of await ctx.parts()) if (p.file_path) expect(existsSync(join(ctx.dir, p.file_path))).toBe(true);
     } finally {
       ctx.engine.close();
     }
