@@ -10,6 +10,7 @@ import { ingestCommand } from "./cmd/ingest.ts";
 import { materializeCommand } from "./cmd/materialize.ts";
 import { partitionsCommand } from "./cmd/partitions.ts";
 import { queryCommand } from "./cmd/query.ts";
+import { retireCommand } from "./cmd/retire.ts";
 import pkg from "./package.json" with { type: "json" };
 
 const program = new Command();
@@ -67,13 +68,38 @@ program
   .option("--process <p>", "only this process: process_id, unique prefix, pid:<pid> or name (repeatable)", collect)
   .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
   .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option(
+    "--incompatible",
+    "only partitions whose schema hash is not their view's current one (list_incompatible_partitions)",
+  )
   .action((opts) => run(() => partitionsCommand(opts, globals()))());
+
+program
+  .command("retire")
+  .description(
+    "retire partitions: by metadata (exact five keys), by insert range, by file (deprecated), or every incompatible one",
+  )
+  .option("--metadata <fields...>", "VIEW_SET INSTANCE BEGIN END FILE_SCHEMA_HASH (repeatable; all or nothing)")
+  .option("--range <fields...>", "VIEW_SET INSTANCE BEGIN END: every partition whose insert range lies inside")
+  .option(
+    "--file <path>",
+    "the partition whose file this is (deprecated: cannot reach empty partitions; repeatable)",
+    collect,
+  )
+  .option("--incompatible", "every partition whose schema hash is not its view's current one")
+  .option("--view <name>", "with --incompatible: only this view set (repeatable)", collect)
+  .option("--dry-run", "show what would be retired; change nothing")
+  .option(
+    "--grace <seconds>",
+    "keep retired files this long before gc may delete them (default $TRACELAKE_GRACE_SECONDS, else 3600)",
+  )
+  .action((opts) => run(() => retireCommand(opts, globals()))());
 
 program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
   .option("--dry-run", "list what would be deleted")
-  .option("--grace <seconds>", "leave orphan files younger than this (default 3600)")
+  .option("--grace <seconds>", "leave orphan files younger than this (default $TRACELAKE_GRACE_SECONDS, else 3600)")
   .action((opts) => run(() => gcCommand(opts, globals()))());
 
 program

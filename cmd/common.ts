@@ -49,6 +49,28 @@ export function reportError(e: unknown, verbose: boolean): number {
   return ExitCode.internal;
 }
 
+/** Default grace period of retired and orphan files: 1 hour (micromegas's delayed delete). */
+export const DEFAULT_GRACE_SECONDS = 3600;
+
+/**
+ * The grace period in ms: `option` (seconds, from --grace) when given, else
+ * `$TRACELAKE_GRACE_SECONDS`, else 1 hour. Retired partition files are kept that long before gc
+ * may delete them, and gc leaves orphan files younger than that.
+ * @throws UserError when the value is not a number of seconds ≥ 0.
+ */
+export function graceMs(option?: string): number {
+  const env = process.env.TRACELAKE_GRACE_SECONDS;
+  const text = option ?? (env === undefined || env === "" ? undefined : env);
+  if (text === undefined) return DEFAULT_GRACE_SECONDS * 1000;
+  const s = Number(text);
+  if (text.trim() === "" || !Number.isFinite(s) || s < 0) {
+    throw new UserError(
+      `${option !== undefined ? "--grace" : "TRACELAKE_GRACE_SECONDS"} takes a number of seconds ≥ 0, got '${text}'`,
+    );
+  }
+  return Math.round(s * 1000);
+}
+
 /** Formats a byte count as B, kB, MB, GB (SI, as `ls -h --si`). */
 export function bytes(n: number): string {
   if (n < 1000) return `${n} B`;

@@ -1,7 +1,7 @@
 /** `tracelake gc [--dry-run] [--grace SECONDS]`: deletes files no live catalog row needs. */
-import { ExitCode, UserError } from "../lib/errors.ts";
-import { collectGarbage, DEFAULT_GRACE_MS } from "../lib/partitions/gc.ts";
-import { bytes, type GlobalOptions, openLake } from "./common.ts";
+import { ExitCode } from "../lib/errors.ts";
+import { collectGarbage } from "../lib/partitions/gc.ts";
+import { bytes, type GlobalOptions, graceMs as gracePeriod, openLake } from "./common.ts";
 
 /** Options of `gc`. */
 export interface GcCommandOptions {
@@ -11,8 +11,7 @@ export interface GcCommandOptions {
 
 /** Runs the command; returns the exit code. */
 export async function gcCommand(opts: GcCommandOptions, g: GlobalOptions): Promise<number> {
-  const graceMs = opts.grace === undefined ? DEFAULT_GRACE_MS : Number(opts.grace) * 1000;
-  if (!Number.isFinite(graceMs) || graceMs < 0) throw new UserError(`--grace takes seconds, got ${opts.grace}`);
+  const graceMs = gracePeriod(opts.grace);
   const { engine, lake } = await openLake(g, false);
   try {
     const r = await collectGarbage(engine, lake, { dryRun: opts.dryRun, graceMs });

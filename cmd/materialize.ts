@@ -6,7 +6,7 @@ import { ExitCode, UserError } from "../lib/errors.ts";
 import { resolveProcess } from "../lib/sql/query.ts";
 import { materializeInstances } from "../lib/views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../lib/views/registry.ts";
-import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
 
 /** Options of `materialize`. */
 export interface MaterializeCommandOptions {
@@ -23,6 +23,7 @@ export async function materializeCommand(opts: MaterializeCommandOptions, g: Glo
     if (!vs) throw new UserError(`unknown view ${name}; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`);
     return vs;
   });
+  const retiredGraceMs = graceMs();
   const { engine, lake } = await openLake(g, false);
   const progress = jitProgress();
   try {
@@ -41,7 +42,7 @@ export async function materializeCommand(opts: MaterializeCommandOptions, g: Glo
       engine,
       lake,
       viewSets.map((viewSet) => ({ viewSet, processIds })),
-      { onProgress: progress.onProgress },
+      { onProgress: progress.onProgress, retiredGraceMs },
     );
     progress.stop();
     const s = (performance.now() - t0) / 1000;

@@ -1,7 +1,8 @@
 /**
- * `tracelake partitions [--view V]... [--process P]...`: lists live partitions (the
- * `lakehouse_partitions` rows), with the process name and whether each has the view set's
- * current schema hash. Output as `query` prints it.
+ * `tracelake partitions [--view V]... [--process P]... [--incompatible]`: lists live partitions
+ * (the `lakehouse_partitions` rows), with the process name and whether each has the view set's
+ * current schema hash; with --incompatible, only the others (list_incompatible_partitions()).
+ * Output as `query` prints it.
  */
 import { sqlString } from "../lib/sql/engine.ts";
 import type { GlobalOptions } from "./common.ts";
@@ -11,6 +12,8 @@ import { type QueryCommandOptions, queryCommand } from "./query.ts";
 export interface PartitionsCommandOptions extends QueryCommandOptions {
   view?: string[];
   process?: string[];
+  /** Only partitions whose schema hash is not their view set's current one. */
+  incompatible?: boolean;
 }
 
 /** Runs the command; returns the exit code. */
@@ -25,6 +28,14 @@ export async function partitionsCommand(opts: PartitionsCommandOptions, g: Globa
       })
       .join(" OR ");
     where.push(`(${match})`);
+  }
+  if (opts.incompatible) {
+    const sql = `SELECT p.view_set_name, p.view_instance_id, r.exe, p.begin_insert_time, p.end_insert_time,
+        p.num_rows, p.file_size, p.incompatible_schema_hash, p.current_schema_hash, p.file_path
+      FROM list_incompatible_partitions() p LEFT JOIN processes r ON r.process_id = p.view_instance_id
+      ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+      ORDER BY p.view_set_name, r.exe, p.view_instance_id, p.begin_insert_time`;
+    return queryCommand(sql, opts, g);
   }
   const sql = `SELECT p.view_set_name, p.view_instance_id, r.exe, p.begin_insert_time, p.end_insert_time,
       p.min_event_time, p.max_event_time, p.num_rows, p.file_size,

@@ -7,7 +7,7 @@ import { ExitCode, UserError } from "../lib/errors.ts";
 import { sqlString } from "../lib/sql/engine.ts";
 import { type Column, csvLine, formatTable, ndjsonLine, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
-import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
 import { Stdout } from "./output.ts";
 
 /** Options of `query`. */
@@ -36,13 +36,31 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
   const maxRows = opts.maxRows ? Number(opts.maxRows) : 100;
   if (!Number.isInteger(maxRows) || maxRows < 0)
     throw new UserError(`--max-rows must be a whole number, got ${opts.maxRows}`);
+  const retiredGraceMs = graceMs();
   const { engine, lake } = await openLake(g, false);
   try {
     const progress = jitProgress();
+    let prepared: Awaited<ReturnType<typeof prepareQuery>>;
     try {
-      await prepareQuery(engine, lake, sql, { onProgress: progress.onProgress });
+      prepared = await prepareQuery(engine, lake, sql, { onProgress: progress.onProgress, retiredGraceMs });
     } finally {
       progress.stop();
+    }
+    // Retirement functions: say on stderr what the statement retired (the rows say it per call).
+    const rt = prepared.retirement;
+    let code: number = ExitCode.ok;
+    if (rt) {
+      if (rt.rolledBack !== null) {
+        process.stderr.write(
+          `retirement rolled back, nothing retired by the retire_partition_by_* calls: ${rt.rolledBack}\n`,
+        );
+        code = ExitCode.sql;
+      }
+      if (rt.retired > 0 || rt.rolledBack === null) {
+        process.stderr.write(
+          `retired ${count(rt.retired)} partition${rt.retired === 1 ? "" : "s"}; ${bytes(rt.bytesQueued)} of files queued for deletion by gc after the grace period\n`,
+        );
+      }
     }
     if (opts.output) {
       const ext = extname(opts.output).toLowerCase();
@@ -60,7 +78,7 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
           throw new UserError(String(e instanceof Error ? e.message : e), ExitCode.sql);
         });
       process.stderr.write(`wrote ${count(Number(n[0]?.Count ?? 0))} rows to ${opts.output}\n`);
-      return ExitCode.ok;
+      return code;
     }
     const out = new Stdout();
     for await (const st of runStatements(engine, sql)) {
@@ -73,7 +91,7 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
       await printResult(out, format, st.columns, st.chunks(), maxRows);
       if (out.closed) break;
     }
-    return ExitCode.ok;
+    return code;
   } finally {
     engine.close();
   }

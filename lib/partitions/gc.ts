@@ -5,20 +5,28 @@
  *   and its COMMIT), older than the grace period, and only while no ingest is running;
  * - partition files under `views/` that neither `lakehouse_partitions` nor `temporary_files`
  *   names (a materialization that died before its commit), older than the grace period;
- * - `temporary_files` rows past their expiration, and their files.
+ * - `temporary_files` rows past their expiration, and their files (a file that a live partition
+ *   names is kept; only the row goes).
  * Empty directories under `views/` are left (a materialization may be about to write there).
- * It never deletes a file a live catalog row names.
+ * It never deletes a file a live catalog row names: the catalog stays attached for writing for
+ * the whole collection, so no commit can name a file between the listing and the deletion.
+ * Killed at any point, it leaves only files that the next gc finds again.
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Lake } from "../lake/lake.ts";
 import type { Engine } from "../sql/engine.ts";
+import { testPause } from "./test_hooks.ts";
 
 /** Options of a collection. */
 export interface GcOptions {
   /** List what would be deleted, delete nothing. */
   dryRun?: boolean;
-  /** Files younger than this are never treated as orphans, in ms (default 1 hour). */
+  /**
+   * Orphan files (no catalog row names them) younger than this are left, in ms (default 1
+   * hour): an ingest or a materialization writes its files before the commit that names them.
+   * Retired files (temporary_files) go at their own expiration, set when they were retired.
+   */
   graceMs?: number;
 }
 
@@ -50,10 +58,13 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
   const now = Date.now();
   const items: GcItem[] = [];
   const notes: string[] = [];
-  const del = (abs: string, why: string, dir: boolean): void => {
+  const del = async (abs: string, why: string, dir: boolean): Promise<void> => {
     const bytes = dir ? dirBytes(abs) : safeSize(abs);
     items.push({ path: relative(lake.root, abs), bytes, why });
-    if (!opts.dryRun) rmSync(abs, { recursive: dir, force: true });
+    if (!opts.dryRun) {
+      rmSync(abs, { recursive: dir, force: true });
+      if (items.length === 1) await testPause("gc-after-first-delete");
+    }
   };
 
   // 1. Staging directories of dead ingests.
@@ -66,7 +77,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
       continue;
     }
     if (!owner && now - safeMtime(dir) < grace) continue;
-    del(
+    await del(
       dir,
       owner ? `staging of an ingest whose process ${owner.pid} is gone` : "staging directory with no owner",
       true,
@@ -86,34 +97,51 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
         const rel = relative(lake.root, abs);
         if (named.has(rel)) continue;
         if (now - safeMtime(abs) < grace) continue;
-        del(abs, "blob that no block names", false);
+        await del(abs, "blob that no block names", false);
       }
       if (!opts.dryRun) pruneEmptyDirs(lake.layout.blobs);
     }
     // 3. Orphan partition files: written by a materialization that died before its commit.
     // A materialization in progress writes files younger than the grace period, which stay.
-    const referenced = new Set(
+    const referencedLive = new Set(
       (
         await engine.rows<{ f: string }>(
-          "SELECT file_path AS f FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL UNION SELECT file_path FROM lake.temporary_files",
+          "SELECT file_path AS f FROM lake.lakehouse_partitions WHERE file_path IS NOT NULL",
         )
       ).map((r) => r.f),
     );
+    const referenced = new Set(referencedLive);
+    for (const r of await engine.rows<{ f: string }>("SELECT file_path AS f FROM lake.temporary_files")) {
+      referenced.add(r.f);
+    }
     for (const abs of walk(lake.layout.views)) {
       const rel = relative(lake.root, abs);
       if (referenced.has(rel) || now - safeMtime(abs) < grace) continue;
-      del(abs, "partition file that no partition names", false);
+      await del(abs, "partition file that no partition names", false);
     }
-    // 4. Expired temporary files.
+    // 4. Expired temporary files; a file that a live partition names stays.
     const expired = await engine.rows<{ file_path: string }>(
       "SELECT file_path FROM lake.temporary_files WHERE expiration < now()",
     );
     for (const r of expired) {
       const abs = join(lake.root, r.file_path);
-      if (existsSync(abs)) del(abs, "retired partition past its grace period", false);
+      if (referencedLive.has(r.file_path)) {
+        notes.push(`${r.file_path} is in temporary_files but a live partition names it: kept`);
+        continue;
+      }
+      if (relative(lake.layout.views, abs).startsWith("..") || relative(lake.layout.views, abs) === "") {
+        notes.push(`temporary_files names ${r.file_path}, which is not under views/: not deleted`);
+        continue;
+      }
+      if (existsSync(abs)) await del(abs, "retired partition past its grace period", false);
     }
     if (!opts.dryRun && expired.length > 0) {
-      await engine.run("DELETE FROM lake.temporary_files WHERE expiration < now()");
+      await testPause("gc-before-forgetting-temporary-files");
+      // Exactly the rows handled above (others may have expired since).
+      await engine.run(
+        "DELETE FROM lake.temporary_files WHERE file_path IN (SELECT unnest(from_json($paths::VARCHAR, '[\"VARCHAR\"]')))",
+        { paths: JSON.stringify(expired.map((r) => r.file_path)) },
+      );
     }
   } finally {
     await lake.detach(engine);

@@ -24,6 +24,13 @@ import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
 import { type Engine, sqlIdent, sqlString } from "./engine.ts";
 import { findReferences } from "./references.ts";
+import {
+  defineRetireFunctions,
+  type RetirementSummary,
+  runScalarRetirement,
+  runTableRetirements,
+  type TableRetirements,
+} from "./retire_functions.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -59,16 +66,23 @@ const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_i
 /** Snapshot table of a catalog table. */
 const snap = (name: string) => `memory.main.tl_cat_${name}`;
 
-/** What preparing a SQL text did: the JIT report (null when no JIT view was referenced). */
+/** What preparing a SQL text did. */
 export interface PrepareResult {
+  /** The JIT report (null when no JIT view was referenced). */
   jit: JitReport | null;
+  /** What the statement's retirement functions did (null when it calls none). */
+  retirement: RetirementSummary | null;
 }
 
 /**
  * Prepares `sql` to run: materializes the JIT instances it reads, snapshots the catalog and
  * defines every view and macro (see the file comment). Call it before each `runStatements`;
  * the catalog is not attached when it returns.
- * @throws SqlError when a view_instance call names an unknown view set or process;
+ * When the statement calls retirement functions (lib/sql/retire_functions.ts), the table ones
+ * run here, and a statement calling the scalar ones runs here once (its first pass), so that
+ * the retirement is applied before the caller runs it.
+ * @throws SqlError when a view_instance call names an unknown view set or process, a
+ *   retirement function is misused, or the statement fails in its first pass;
  *   LakeError when the catalog is busy past its timeout.
  */
 export async function prepareQuery(
@@ -78,6 +92,7 @@ export async function prepareQuery(
   jitOptions: JitOptions = {},
 ): Promise<PrepareResult> {
   const refs = await findReferences(engine, sql);
+  const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
@@ -118,8 +133,17 @@ export async function prepareQuery(
       (t === "blocks" && refs.tables.has("raw_events")),
   );
   await snapshotCatalog(engine, lake, tables);
-  await defineViews(engine, lake, tables, refs.tables.has("raw_events"), globals, instanceViews);
-  return { jit };
+  await defineViews(engine, lake, tables, refs.tables.has("raw_events"), globals, instanceViews, retirements);
+  const batch = await runScalarRetirement(engine, lake, sql, refs, jitOptions.retiredGraceMs);
+  const summary = retirements.summary;
+  if (batch) {
+    summary.requests = batch.messages.length;
+    summary.retired += batch.committed ? batch.retired.length : 0;
+    summary.bytesQueued += batch.committed ? batch.bytesQueued : 0;
+    if (batch.failures > 0) summary.rolledBack = batch.messages.find((m) => m.startsWith("ERROR")) ?? "rolled back";
+  }
+  const used = batch !== null || retirements.incompatible.size > 0 || retirements.ranges.size > 0;
+  return { jit, retirement: used ? summary : null };
 }
 
 /**
@@ -177,6 +201,7 @@ async function defineViews(
   rawEvents: boolean,
   globals: ViewSet[],
   instances: { viewSet: ViewSet; literal: string; processId: string }[],
+  retirements: TableRetirements,
 ): Promise<void> {
   await engine.run("USE memory.main");
   for (const name of tables) {
@@ -216,6 +241,7 @@ async function defineViews(
       `CREATE OR REPLACE VIEW memory.tl_vi.${sqlIdent(`${i.viewSet.name}:${i.literal}`)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
+  await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
   await engine.run(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
        SELECT * FROM query_table('memory.tl_vi."' || view_set_name || ':' || view_instance_id || '"')`,

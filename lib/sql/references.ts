@@ -16,11 +16,27 @@ export interface InstanceReference {
   instance: string;
 }
 
+/** A call of a function (scalar or table) with its arguments when they are literals. */
+export interface FunctionCall {
+  /** Function name, lower case. */
+  name: string;
+  /**
+   * Arguments as literal text (a constant, or a cast of a constant, e.g. `TIMESTAMP '...'`
+   * gives its string), null for an argument that is not a literal (or is NULL); null for the
+   * whole list when the text scan found the call (arguments unknown).
+   */
+  args: (string | null)[] | null;
+}
+
 /** What a SQL text references. */
 export interface References {
   /** Names of tables referenced (lower case); the caller keeps those that are view sets. */
   tables: Set<string>;
   instances: InstanceReference[];
+  /** Function calls (scalar and table functions), in text order. */
+  functions: FunctionCall[];
+  /** Statements in the text (0 when it could not be parsed as SELECT statements). */
+  selectStatements: number;
 }
 
 /**
@@ -28,12 +44,15 @@ export interface References {
  * @param engine used for `json_serialize_sql` only.
  */
 export async function findReferences(engine: Engine, sql: string): Promise<References> {
-  const refs: References = { tables: new Set(), instances: [] };
+  const refs: References = { tables: new Set(), instances: [], functions: [], selectStatements: 0 };
   let ast: unknown = null;
   try {
-    const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql) AS j", { sql });
-    const parsed = JSON.parse(r[0]?.j ?? "null") as { error?: boolean };
-    if (parsed && parsed.error === false) ast = parsed;
+    const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql::VARCHAR) AS j", { sql });
+    const parsed = JSON.parse(r[0]?.j ?? "null") as { error?: boolean; statements?: unknown[] };
+    if (parsed && parsed.error === false) {
+      ast = parsed;
+      refs.selectStatements = parsed.statements?.length ?? 0;
+    }
   } catch {
     ast = null;
   }
@@ -58,7 +77,10 @@ function walk(node: unknown, refs: References): void {
     return;
   }
   if (!node || typeof node !== "object") return;
-  const n = node as Node;
+  const n = node as Node & { class?: unknown; function_name?: unknown; children?: unknown[] };
+  if (n.class === "FUNCTION" && typeof n.function_name === "string") {
+    refs.functions.push({ name: n.function_name.toLowerCase(), args: (n.children ?? []).map(constantString) });
+  }
   if (n.type === "BASE_TABLE" && typeof n.table_name === "string") refs.tables.add(n.table_name.toLowerCase());
   if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() === "view_instance") {
     const args = (n.function.children ?? []).map(constantString);
@@ -71,7 +93,8 @@ function walk(node: unknown, refs: References): void {
 }
 
 function constantString(child: unknown): string | null {
-  const c = child as { class?: string; value?: { value?: unknown; is_null?: boolean } };
+  const c = child as { class?: string; child?: unknown; value?: { value?: unknown; is_null?: boolean } };
+  if (c?.class === "CAST") return constantString(c.child);
   if (c?.class !== "CONSTANT" || !c.value || c.value.is_null) return null;
   return typeof c.value.value === "string" ? c.value.value : String(c.value.value);
 }
@@ -130,5 +153,6 @@ function scanText(sql: string, refs: References): void {
     ) {
       refs.instances.push({ viewSetName: next[1].text, instance: next[3].text });
     } else refs.tables.add(t.text);
+    if (next[0]?.text === "(") refs.functions.push({ name: t.text, args: null });
   }
 }

@@ -22,7 +22,7 @@
  * query or ingest in between.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
@@ -212,6 +212,15 @@ async function commit(
             continue;
           }
           const retire = plan.live.filter((row) => !keep.includes(row));
+          // A catalog row never names a missing file: a gc with a grace period shorter than this
+          // materialization may have taken our files for orphans.
+          for (const row of insert) {
+            if (row.filePath !== null && !existsSync(join(lake.root, row.filePath))) {
+              throw new LakeError(
+                `the partition file ${row.filePath} disappeared before its commit (a gc with a short --grace ran meanwhile?); retry`,
+              );
+            }
+          }
           await replacePartitions(engine, insert, retire, graceMs);
           for (const row of insert) {
             if (row.filePath !== null) committed.add(row.filePath);
