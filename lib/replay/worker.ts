@@ -1,0 +1,94 @@
+/**
+ * A replay worker (a Bun Worker: its own thread). It keeps partial aggregation state per
+ * window and group for the rows routed to it; each batch carries the router's watermark
+ * (every row with an earlier event time has been sent), and the worker hands the partials of
+ * the windows that watermark closed back with its acknowledgement. Messages: see
+ * lib/replay/pool.ts (`ToWorker`, `FromWorker`).
+ */
+import type { FromWorker, ToWorker } from "./pool.ts";
+import { accumulate, type Group, groupKey, newAcc, type Partial, type WindowState, type WorkerPlan } from "./state.ts";
+
+declare const self: Worker;
+
+let plan: WorkerPlan | null = null;
+let windows = new Map<string, WindowState>();
+let rows = 0;
+let busy = 0;
+
+function closeUpTo(watermark: bigint | null, all: boolean): Partial[] {
+  const out: Partial[] = [];
+  const p = plan as WorkerPlan;
+  for (const [k, w] of windows) {
+    const closed =
+      all || (p.windowKey >= 0 && w.start !== null && watermark !== null && BigInt(w.start) + p.widthNs <= watermark);
+    if (!closed) continue;
+    out.push({ window: k, start: w.start, groups: [...w.groups.values()] });
+    windows.delete(k);
+  }
+  return out;
+}
+
+function onBatch(cols: unknown[][], n: number): void {
+  const p = plan as WorkerPlan;
+  const wk = p.windowKey;
+  let lastKey: string | null = null;
+  let win: WindowState | null = null;
+  for (let i = 0; i < n; i++) {
+    let wkey = "";
+    if (wk >= 0) {
+      const v = (cols[wk] as unknown[])[i];
+      wkey = v === null || v === undefined ? "N" : String(v);
+    }
+    if (wkey !== lastKey || win === null) {
+      lastKey = wkey;
+      win = windows.get(wkey) ?? null;
+      if (!win) {
+        const v = wk >= 0 ? (cols[wk] as unknown[])[i] : null;
+        win = { start: v === undefined ? null : (v as number | bigint | null), groups: new Map() };
+        windows.set(wkey, win);
+      }
+    }
+    const gk = groupKey(cols, i, 0, p.nKeys);
+    let g: Group | undefined = win.groups.get(gk);
+    if (!g) {
+      const keys: unknown[] = new Array(p.nKeys);
+      for (let k = 0; k < p.nKeys; k++) keys[k] = (cols[k] as unknown[])[i];
+      g = { keys, acc: newAcc(p.aggs) };
+      win.groups.set(gk, g);
+    }
+    accumulate(g.acc, p.aggs, cols, i);
+  }
+  rows += n;
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  const m = ev.data;
+  const t0 = performance.now();
+  try {
+    if (m.type === "start") {
+      plan = m.plan;
+      windows = new Map();
+      rows = 0;
+      busy = 0;
+      return;
+    }
+    if (m.type === "batch") {
+      if (m.n > 0) onBatch(m.cols, m.n);
+      const closed = plan && plan.windowKey >= 0 ? closeUpTo(m.watermark, false) : [];
+      busy += performance.now() - t0;
+      const reply: FromWorker = { type: "ack", watermark: m.watermark, closed };
+      self.postMessage(reply);
+      return;
+    }
+    if (m.type === "end") {
+      const closed = closeUpTo(null, true);
+      busy += performance.now() - t0;
+      const reply: FromWorker = { type: "done", closed, rows, busyMs: busy };
+      self.postMessage(reply);
+      windows = new Map();
+    }
+  } catch (e) {
+    const reply: FromWorker = { type: "error", message: e instanceof Error ? e.message : String(e) };
+    self.postMessage(reply);
+  }
+};
