@@ -21,9 +21,13 @@ export type FromWorker =
   | { type: "done"; closed: Partial[]; rows: number; busyMs: number }
   | { type: "error"; message: string };
 
-/** Creates the Worker for lib/replay/worker.ts (a separate entry point in the compiled binary). */
+/**
+ * Creates the Worker for lib/replay/worker.ts. In the compiled binary the worker is a second
+ * entry point (scripts/build.ts), named by the path the build entry sets.
+ */
 function spawn(): Worker {
-  return new Worker(new URL("./worker.ts", import.meta.url).href);
+  const embedded = (globalThis as { __TRACELAKE_REPLAY_WORKER?: string }).__TRACELAKE_REPLAY_WORKER;
+  return new Worker(embedded ?? new URL("./worker.ts", import.meta.url).href);
 }
 
 /** A set of replay workers. Close it when done (workers keep the process alive). */
