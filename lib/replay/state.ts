@@ -233,7 +233,9 @@ const u32 = new Uint32Array(f64.buffer);
  * 32-bit FNV-1a over the type-tagged, length-prefixed encoding of the key values at `idx`
  * (strings: tag, length, UTF-16 code units; integers: tag and 64-bit two's complement;
  * doubles: tag and IEEE bits; NULL: a tag). FNV-1a: offset 0x811c9dc5, prime 0x01000193
- * (IETF draft-eastlake-fnv), fed 32-bit words.
+ * (IETF draft-eastlake-fnv), then MurmurHash3's fmix32 finalizer (Appleby, MurmurHash3.cpp)
+ * so the high bits are well mixed: the caller takes a contiguous range of the hash space per
+ * partition (`floor(h * N / 2^32)`, as Arroyo's server_for_hash), not `h % N`.
  */
 export function keyHash(cols: unknown[][], i: number, idx: number[]): number {
   let h = 0x811c9dc5;
@@ -268,5 +270,10 @@ export function keyHash(cols: unknown[][], i: number, idx: number[]): number {
       mix(u32[1] as number);
     }
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
