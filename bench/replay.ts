@@ -16,8 +16,8 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lake } from "../lib/lake/lake.ts";
 import { WorkerPool } from "../lib/replay/pool.ts";
-import { planReplay, type ReplayPlan, runReplay } from "../lib/replay/replay.ts";
-import { type AggSpec, accumulate, type Group, groupKey, newAcc } from "../lib/replay/state.ts";
+import { ColumnReader, newBatch, planReplay, type ReplayPlan, runReplay, workerPlan } from "../lib/replay/replay.ts";
+import { accumulate, type Group, keyOfValues, newAcc, valueAt } from "../lib/replay/state.ts";
 import { Engine } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
 import { materializeInstances } from "../lib/views/jit.ts";
@@ -52,17 +52,18 @@ const QUERIES: [string, string][] = [
   ],
 ];
 
-/** The single-threaded loop: stream the source query and fold every row on the main thread. */
+/**
+ * The single-threaded loop: the same source query (dictionaries built the same way), read
+ * with the same column reader and folded into the same partial state, all on the main thread.
+ */
 async function singleThread(plan: ReplayPlan): Promise<number> {
-  const nKeys = plan.analysis.keys.length;
-  const aggs: AggSpec[] = plan.analysis.aggregates.map((a, j) => ({
-    kind: a.kind,
-    col: a.arg ? nKeys + (plan.aggCols[j] as number) : -1,
-    argKind: a.arg ? (plan.argKinds[plan.aggCols[j] as number] ?? "i64") : "i64",
-  }));
+  const wp = workerPlan(plan);
   const kinds = [...plan.keyKinds, ...plan.argKinds];
+  for (const sql of plan.dictSql) if (sql) await engine.run(sql);
+  const reader = new ColumnReader(kinds);
   const conn = await engine.connect();
-  const groups = new Map<string, Group>();
+  const groups = new Map<unknown, Group>();
+  const keys: (number | bigint | null)[] = new Array(wp.nKeys);
   let n = 0;
   try {
     const result = await conn.stream(plan.sourceSql);
@@ -70,24 +71,17 @@ async function singleThread(plan: ReplayPlan): Promise<number> {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
       const m = chunk.rowCount;
-      const cols: unknown[][] = kinds.map((k, c) => {
-        const v = chunk.getColumnVector(c);
-        const out = new Array(m);
-        if (k === "str") for (let i = 0; i < m; i++) out[i] = v.getItem(i);
-        else {
-          const items = (v as unknown as { items: ArrayLike<number | bigint> }).items;
-          for (let i = 0; i < m; i++) out[i] = typeof items[i] === "bigint" ? Number(items[i]) : items[i];
-        }
-        return out;
-      });
+      const b = newBatch(kinds.length, m);
+      for (let c = 0; c < kinds.length; c++) reader.read(chunk.getColumnVector(c), c, m, b, 0);
       for (let i = 0; i < m; i++) {
-        const k = groupKey(cols, i, 0, nKeys);
-        let g = groups.get(k);
+        for (let k = 0; k < wp.nKeys; k++) keys[k] = valueAt(b, k, i);
+        const gk = keyOfValues(keys);
+        let g = groups.get(gk);
         if (!g) {
-          g = { keys: [], acc: newAcc(aggs) };
-          groups.set(k, g);
+          g = { keys: keys.slice(), acc: newAcc(wp.aggs) };
+          groups.set(gk, g);
         }
-        accumulate(g.acc, aggs, cols, i);
+        accumulate(g.acc, wp.aggs, b, i);
       }
       n += m;
     }

@@ -5,14 +5,14 @@
  * unacknowledged batches (backpressure: the router never runs more than that ahead of the
  * slowest worker it feeds).
  */
-import type { Partial, WorkerPlan } from "./state.ts";
+import type { Batch, Partial, WorkerPlan } from "./state.ts";
 
 /** Messages to a worker. */
 export type ToWorker =
   | { type: "start"; plan: WorkerPlan }
-  /** `cols`: key columns then argument columns (transfer form); `watermark`: ns, every row
-   * with an earlier event time has been routed (null: none yet). */
-  | { type: "batch"; cols: unknown[][]; n: number; watermark: bigint | null }
+  /** `batch`: key columns then argument columns; `watermark`: every row with an earlier
+   * event time has been routed, as an offset of the window key column (null: none yet). */
+  | { type: "batch"; batch: Batch; n: number; watermark: bigint | null }
   | { type: "end" };
 
 /** Messages from a worker. */
@@ -99,7 +99,7 @@ export class WorkerChannel {
    * Sends a batch, first waiting while the queue is full.
    * @throws Error when the worker failed.
    */
-  async send(cols: unknown[][], n: number, watermark: bigint | null): Promise<void> {
+  async send(batch: Batch, n: number, watermark: bigint | null): Promise<void> {
     if (this.failed) throw this.failed;
     if (this.inFlight >= this.capacity) {
       const t0 = performance.now();
@@ -112,7 +112,11 @@ export class WorkerChannel {
       if (this.failed) throw this.failed;
     }
     this.inFlight++;
-    this.worker.postMessage({ type: "batch", cols, n, watermark } satisfies ToWorker);
+    // The column buffers move to the worker (transferred, not copied).
+    const transfer: ArrayBuffer[] = [];
+    for (const v of batch.vals) transfer.push(v.buffer as ArrayBuffer);
+    for (const v of batch.valid) if (v) transfer.push(v.buffer as ArrayBuffer);
+    this.worker.postMessage({ type: "batch", batch, n, watermark } satisfies ToWorker, transfer);
   }
 
   /**

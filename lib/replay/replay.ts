@@ -15,7 +15,7 @@
 import type { DuckDBDataChunk, DuckDBVector } from "@duckdb/node-api";
 import { messageOf, SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { type Engine, sqlIdent } from "../sql/engine.ts";
+import type { Engine } from "../sql/engine.ts";
 import { prepareQuery } from "../sql/query.ts";
 import type { JitOptions } from "../views/jit.ts";
 import {
@@ -34,13 +34,15 @@ import { WorkerChannel, type WorkerPool } from "./pool.ts";
 import {
   type AggSpec,
   type ArgKind,
+  type Batch,
   finalValue,
   type Group,
-  groupKey,
   keyHash,
+  keyOfValues,
   mergeAcc,
   newAcc,
   type Partial,
+  rowHash,
   type WorkerPlan,
 } from "./state.ts";
 
@@ -111,6 +113,8 @@ export interface ReplayPlan {
   partitions: number;
   /** The source query (ordered by event time). */
   sourceSql: string;
+  /** Per transfer column (keys, then arguments): the statement building its dictionary, or null. */
+  dictSql: (string | null)[];
   keyKinds: ArgKind[];
   keyTypes: string[];
   argKinds: ArgKind[];
@@ -133,28 +137,21 @@ const TIME_TYPES = new Set([
   "TIMESTAMP WITH TIME ZONE",
   "DATE",
 ]);
-const TEXT_TYPES = /^(VARCHAR|BOOLEAN|UUID|JSON|DECIMAL\(\d+,\d+\)|HUGEINT|UBIGINT|UHUGEINT|INTERVAL|TIME|BLOB)$/;
 
-function kindOf(type: string): ArgKind | "time" | null {
+/** How a column of DuckDB type `type` is carried: integers and times as i64, doubles as f64, the rest as dictionary ids. */
+function kindOf(type: string): ArgKind | "time" {
   if (INT_TYPES.has(type)) return "i64";
   if (FLOAT_TYPES.has(type)) return "f64";
   if (TIME_TYPES.has(type)) return "time";
-  if (TEXT_TYPES.test(type)) return "str";
-  return null;
+  return "dict";
 }
 
-function toTransfer(col: string, type: string): string {
-  const k = kindOf(type);
-  if (k === "i64") return `CAST(${col} AS BIGINT)`;
-  if (k === "f64") return `CAST(${col} AS DOUBLE)`;
-  if (k === "time") return `epoch_ns(${col})`;
-  return `CAST(${col} AS VARCHAR)`;
-}
+/** The dictionary table of transfer column `c`. */
+const dictTable = (c: number): string => `memory.main.tl_replay_dict_${c}`;
 
-/** SQL turning a transfer value stored as text (or DOUBLE) back into `type`. */
-function fromTransfer(col: string, type: string): string {
-  const k = kindOf(type);
-  if (k === "time") {
+/** SQL turning an i64 value stored as text (base added) back into `type`. */
+function fromI64(col: string, type: string): string {
+  if (kindOf(type) === "time") {
     if (type === "TIMESTAMP_NS") return `make_timestamp_ns(CAST(${col} AS BIGINT))`;
     return `CAST(make_timestamp(CAST(${col} AS BIGINT) // 1000) AS ${type})`;
   }
@@ -224,13 +221,6 @@ export async function planReplay(
   const types = await describe(inner);
   const keyTypes = analysis.keys.map((_, i) => types[i]?.column_type ?? "");
   const argTypes = args.map((_, i) => types[analysis.keys.length + i]?.column_type ?? "");
-  for (const [i, t] of keyTypes.entries()) {
-    if (kindOf(t) === null) {
-      throw new UserError(
-        `replay cannot carry GROUP BY key ${analysis.keys[i]?.sql} of type ${t}; group by a scalar (cast it to VARCHAR)`,
-      );
-    }
-  }
   const aggTypes =
     analysis.aggregates.length === 0
       ? []
@@ -254,30 +244,27 @@ export async function planReplay(
         `replay cannot merge ${a.sql}: its argument is ${t}; sum and avg take integer or DOUBLE arguments (cast it, e.g. ${a.argSql}::DOUBLE)`,
       );
     }
-    if (
-      (a.kind === "min" || a.kind === "max") &&
-      k !== "i64" &&
-      k !== "f64" &&
-      k !== "time" &&
-      t !== "VARCHAR" &&
-      t !== "BOOLEAN"
-    ) {
-      throw new UserError(
-        `replay cannot merge ${a.sql}: min and max take numbers, timestamps, VARCHAR or BOOLEAN, not ${t}`,
-      );
-    }
-    if ((a.kind === "count" || a.kind === "count_distinct") && k === null) {
-      throw new UserError(`replay cannot carry the argument of ${a.sql} (type ${t})`);
-    }
   }
-  const sel = [
-    ...keyTypes.map((t, i) => `${toTransfer(`k${i}`, t)} AS k${i}`),
-    ...argTypes.map((t, i) => `${toTransfer(`a${i}`, t)} AS a${i}`),
-    "epoch_ns(__t) AS __t",
-    "hash(__proc) AS __ph",
-    "hash(__stream) AS __sh",
-  ];
-  const sourceSql = `SELECT ${sel.join(", ")} FROM (${inner}) ORDER BY __t`;
+  const keyKinds = keyTypes.map((t) => kindOf(t));
+  const argKinds = argTypes.map((t) => kindOf(t));
+  const kinds = [...keyKinds, ...argKinds];
+  const names = [...keyTypes.map((_, i) => `k${i}`), ...argTypes.map((_, i) => `a${i}`)];
+  const sel = kinds.map((k, c) => {
+    const n = names[c] as string;
+    if (k === "i64") return `CAST(s.${n} AS BIGINT) AS c${c}`;
+    if (k === "time") return `epoch_ns(s.${n}) AS c${c}`;
+    if (k === "f64") return `CAST(s.${n} AS DOUBLE) AS c${c}`;
+    return `d${c}.id AS c${c}`;
+  });
+  const joins = kinds
+    .map((k, c) => (k === "dict" ? ` LEFT JOIN ${dictTable(c)} d${c} ON s.${names[c]} = d${c}.v` : ""))
+    .join("");
+  const sourceSql = `SELECT ${[...sel, "epoch_ns(s.__t) AS __t", "hash(s.__proc) AS __ph", "hash(s.__stream) AS __sh"].join(", ")} FROM (${inner}) s${joins} ORDER BY __t`;
+  const dictSql = kinds.map((k, c) =>
+    k === "dict"
+      ? `CREATE OR REPLACE TABLE ${dictTable(c)} AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::BIGINT AS id FROM (SELECT DISTINCT ${names[c]} AS v FROM (${inner}) WHERE ${names[c]} IS NOT NULL)`
+      : null,
+  );
   let widthNs = 0n;
   const wk = analysis.windowKey;
   if (wk !== null) {
@@ -288,20 +275,16 @@ export async function planReplay(
     widthNs = r[0]?.w ?? 0n;
     if (widthNs <= 0n) throw new UserError(`replay: window width ${w} must be positive`);
   }
+  const carry = (k: ArgKind | "time"): ArgKind => (k === "time" ? "i64" : k);
   return {
     analysis,
     choice,
     partitions: opts.partitions,
     sourceSql,
-    keyKinds: keyTypes.map((t) => {
-      const k = kindOf(t);
-      return k === "time" ? "i64" : (k as ArgKind);
-    }),
+    dictSql,
+    keyKinds: keyKinds.map(carry),
     keyTypes,
-    argKinds: argTypes.map((t) => {
-      const k = kindOf(t);
-      return k === "time" ? "i64" : ((k ?? "str") as ArgKind);
-    }),
+    argKinds: argKinds.map(carry),
     argTypes,
     aggCols,
     aggTypes,
@@ -310,8 +293,8 @@ export async function planReplay(
   };
 }
 
-/** The plan a worker runs for `p`. */
-function workerPlan(p: ReplayPlan): WorkerPlan {
+/** The plan a worker runs for `p` (also what a single-threaded fold needs). */
+export function workerPlan(p: ReplayPlan): WorkerPlan {
   const nKeys = p.analysis.keys.length;
   return {
     nKeys,
@@ -329,42 +312,154 @@ function workerPlan(p: ReplayPlan): WorkerPlan {
 
 interface RawVector {
   items: BigInt64Array | BigUint64Array | Float64Array;
-  validity: { itemValid(i: number): boolean };
+  validity: { data: BigUint64Array | null };
 }
 
-/** Reads one vector as transfer values. */
-function readVector(v: DuckDBVector, kind: ArgKind, n: number, out: unknown[], at: number): void {
-  if (kind === "str") {
-    for (let i = 0; i < n; i++) out[at + i] = v.getItem(i);
-    return;
+/** Column readers: DuckDB vectors → the numeric batch form (lib/replay/state.ts). */
+export class ColumnReader {
+  /** Per column: base of i64 offsets as [hi, lo] 32-bit halves (set by the first value). */
+  private readonly baseHi: Float64Array;
+  private readonly baseLo: Float64Array;
+  private readonly baseSet: Uint8Array;
+
+  /** @param kinds how each transfer column is carried (ReplayPlan keyKinds then argKinds). */
+  constructor(private readonly kinds: ArgKind[]) {
+    this.baseHi = new Float64Array(kinds.length);
+    this.baseLo = new Float64Array(kinds.length);
+    this.baseSet = new Uint8Array(kinds.length);
+    // Dictionary ids are small: no offset.
+    kinds.forEach((k, c) => {
+      if (k === "dict") this.baseSet[c] = 1;
+    });
   }
-  const r = v as unknown as RawVector;
-  if (kind === "f64") {
-    const a = r.items as Float64Array;
-    for (let i = 0; i < n; i++) out[at + i] = r.validity.itemValid(i) ? a[i] : null;
-    return;
+
+  /** The base of column `c` (0 when unset or not i64). */
+  base(c: number): bigint {
+    if (!this.baseSet[c]) return 0n;
+    return (BigInt(this.baseHi[c] as number) << 32n) + BigInt(this.baseLo[c] as number);
   }
-  const a = r.items as BigInt64Array;
-  const w = new Int32Array(a.buffer, a.byteOffset, n * 2);
-  for (let i = 0; i < n; i++) {
-    if (!r.validity.itemValid(i)) {
-      out[at + i] = null;
-      continue;
+
+  /**
+   * Appends `m` rows of vector `v` (column `c`) at row `at` of `b`.
+   */
+  read(v: DuckDBVector, c: number, m: number, b: Batch, at: number): void {
+    const r = v as unknown as RawVector;
+    const out = b.vals[c] as Float64Array;
+    const vd = r.validity.data;
+    let validBits: Uint32Array | null = null;
+    if (vd) {
+      validBits = new Uint32Array(vd.buffer, vd.byteOffset, Math.ceil(m / 32));
+      let all = true;
+      for (let w = 0; w < m >>> 5; w++) if (validBits[w] !== 0xffffffff) all = false;
+      for (let i = m & ~31; i < m; i++) if ((((validBits[i >>> 5] as number) >>> (i & 31)) & 1) === 0) all = false;
+      if (all) validBits = null;
     }
-    const hi = w[2 * i + 1] as number;
-    out[at + i] = hi >= -2097152 && hi < 2097152 ? hi * 4294967296 + ((w[2 * i] as number) >>> 0) : a[i];
+    if (validBits) {
+      let valid = b.valid[c];
+      if (!valid) {
+        valid = new Uint8Array(out.length).fill(1);
+        b.valid[c] = valid;
+      }
+      for (let i = 0; i < m; i++) valid[at + i] = ((validBits[i >>> 5] as number) >>> (i & 31)) & 1;
+    }
+    if (this.kinds[c] === "f64") {
+      out.set((r.items as Float64Array).subarray(0, m), at);
+      return;
+    }
+    const items = r.items as BigInt64Array;
+    const w32 = new Int32Array(items.buffer, items.byteOffset, m * 2);
+    if (!this.baseSet[c]) {
+      for (let i = 0; i < m; i++) {
+        if (validBits && (((validBits[i >>> 5] as number) >>> (i & 31)) & 1) === 0) continue;
+        this.baseHi[c] = w32[2 * i + 1] as number;
+        this.baseLo[c] = (w32[2 * i] as number) >>> 0;
+        this.baseSet[c] = 1;
+        break;
+      }
+    }
+    const bh = this.baseHi[c] as number;
+    const bl = this.baseLo[c] as number;
+    for (let i = 0; i < m; i++) {
+      const dh = (w32[2 * i + 1] as number) - bh;
+      if (dh > -1048576 && dh < 1048576) out[at + i] = dh * 4294967296 + (((w32[2 * i] as number) >>> 0) - bl);
+      else {
+        // Out of a double's exact range from the base: carry the exact offset on the side.
+        out[at + i] = Number.NaN;
+        let wide = b.wide[c];
+        if (!wide) {
+          wide = new Map();
+          b.wide[c] = wide;
+        }
+        wide.set(at + i, (items[i] as bigint) - this.base(c));
+      }
+    }
   }
+}
+
+/** An empty batch of `n` rows and `cols` columns. */
+export function newBatch(cols: number, n: number): Batch {
+  return {
+    vals: Array.from({ length: cols }, () => new Float64Array(n)),
+    valid: new Array(cols).fill(null),
+    wide: new Array(cols).fill(null),
+  };
+}
+
+/** Rows [s, e) of `b` as a new batch. */
+function sliceBatch(b: Batch, s: number, e: number): Batch {
+  return {
+    vals: b.vals.map((v) => v.slice(s, e)),
+    valid: b.valid.map((v) => (v ? v.slice(s, e) : null)),
+    wide: b.wide.map((w) => {
+      if (!w) return null;
+      const out = new Map<number, bigint>();
+      for (const [i, x] of w) if (i >= s && i < e) out.set(i - s, x);
+      return out.size > 0 ? out : null;
+    }),
+  };
+}
+
+/** The rows of `b` whose partition is `p`, as a new batch of `count` rows. */
+function selectBatch(b: Batch, part: Uint16Array, n: number, p: number, count: number): Batch {
+  const out = newBatch(b.vals.length, count);
+  for (let c = 0; c < b.vals.length; c++) {
+    const src = b.vals[c] as Float64Array;
+    const dst = out.vals[c] as Float64Array;
+    let k = 0;
+    for (let i = 0; i < n; i++) if (part[i] === p) dst[k++] = src[i] as number;
+    const v = b.valid[c];
+    if (v) {
+      const dv = new Uint8Array(count);
+      k = 0;
+      for (let i = 0; i < n; i++) if (part[i] === p) dv[k++] = v[i] as number;
+      out.valid[c] = dv;
+    }
+    const w = b.wide[c];
+    if (w) {
+      const dw = new Map<number, bigint>();
+      k = 0;
+      for (let i = 0; i < n; i++) {
+        if (part[i] !== p) continue;
+        const x = w.get(i);
+        if (x !== undefined) dw.set(k, x);
+        k++;
+      }
+      out.wide[c] = dw.size > 0 ? dw : null;
+    }
+  }
+  return out;
 }
 
 /** A window being merged. */
 interface MergeWindow {
   start: number | bigint | null;
-  groups: Map<string, Group>;
+  groups: Map<unknown, Group>;
 }
 
 /**
- * Runs a planned replay: streams the source, routes, aggregates on the workers, merges, and
- * calls `onRows` with each window's rows (emit changes) or the final result (emit final).
+ * Runs a planned replay: builds the dictionaries, streams the source, routes, aggregates on
+ * the workers, merges, and calls `onRows` with each window's rows (emit changes) or the final
+ * result (emit final).
  * @throws Error from DuckDB or a worker; UserError for bad options.
  */
 export async function runReplay(
@@ -379,7 +474,8 @@ export async function runReplay(
   if (pool.size < N) throw new UserError(`replay: the worker pool has ${pool.size} workers, ${N} needed`);
   const wp = workerPlan(plan);
   const nKeys = wp.nKeys;
-  const nArgs = plan.argKinds.length;
+  const kinds = [...plan.keyKinds, ...plan.argKinds];
+  const nCols = kinds.length;
   const aggs = wp.aggs;
   const choice = plan.choice;
   const windowed = wp.windowKey >= 0;
@@ -398,9 +494,11 @@ export async function runReplay(
     mergeMs: 0,
     windowsClosed: 0,
   };
+  const reader = new ColumnReader(kinds);
+  const final = new Finalizer(engine, plan, aggs, reader);
 
   // Merge stage.
-  const merging = new Map<string, MergeWindow>();
+  const merging = new Map<unknown, MergeWindow>();
   const watermarks: (bigint | null)[] = new Array(N).fill(null);
   const ready: MergeWindow[] = [];
   let mergeMs = 0;
@@ -412,12 +510,17 @@ export async function runReplay(
         merging.set(p.window, w);
       }
       for (const g of p.groups) {
-        const k = keyOf(g.keys);
+        const k = keyOfValues(g.keys);
         const have = w.groups.get(k);
         if (have) mergeAcc(have.acc, g.acc, aggs);
         else w.groups.set(k, g);
       }
     }
+  };
+  const byStart = (a: MergeWindow, b: MergeWindow): number => {
+    if (a.start === null) return b.start === null ? 0 : 1;
+    if (b.start === null) return -1;
+    return a.start < b.start ? -1 : a.start > b.start ? 1 : 0;
   };
   const closeWindows = (): void => {
     let min: bigint | null = null;
@@ -426,11 +529,11 @@ export async function runReplay(
       if (min === null || w < min) min = w;
     }
     if (min === null) return;
-    const closing: [string, MergeWindow][] = [];
+    const closing: [unknown, MergeWindow][] = [];
     for (const [k, w] of merging) {
       if (w.start !== null && BigInt(w.start) + plan.widthNs <= min) closing.push([k, w]);
     }
-    closing.sort((a, b) => (BigInt(a[1].start as number) < BigInt(b[1].start as number) ? -1 : 1));
+    closing.sort((a, b) => byStart(a[1], b[1]));
     for (const [k, w] of closing) {
       merging.delete(k);
       ready.push(w);
@@ -446,9 +549,7 @@ export async function runReplay(
         mergeMs += performance.now() - t0;
       }),
   );
-  for (const c of channels) c.start(wp);
 
-  const final = new Finalizer(engine, plan, aggs);
   const emitted: MergeWindow[] = [];
   const drain = async (): Promise<void> => {
     while (ready.length > 0) {
@@ -458,7 +559,7 @@ export async function runReplay(
         const t0 = performance.now();
         const r = await final.rows([w], false);
         mergeMs += performance.now() - t0;
-        await onRows({ columns: r.columns, rows: r.rows, window: String(r.windowLabel), routedRows: stats.rows });
+        await onRows({ columns: r.columns, rows: r.rows, window: r.windowLabel, routedRows: stats.rows });
       } else emitted.push(w);
     }
   };
@@ -466,30 +567,45 @@ export async function runReplay(
   const conn = await engine.connect();
   const tStart = performance.now();
   try {
+    // Dictionaries of the columns carried as ids (built by DuckDB, sorted in its order).
+    for (const [c, sql] of plan.dictSql.entries()) {
+      if (!sql) continue;
+      try {
+        await engine.run(sql);
+      } catch (e) {
+        throw new SqlError(messageOf(e));
+      }
+      final.dictionaries.add(c);
+    }
+    const dictHash: (Uint32Array | null)[] = new Array(nCols).fill(null);
+    if (choice.strategy === "always_hash") {
+      for (const c of choice.hashKeys) {
+        if (kinds[c] !== "dict") continue;
+        const vals = await engine.rows<{ s: string }>(
+          `SELECT CAST(v AS VARCHAR) AS s FROM ${dictTable(c)} ORDER BY id`,
+        );
+        dictHash[c] = Uint32Array.from(vals, (r) => keyHash([r.s]));
+      }
+    }
+    for (const c of channels) c.start(wp);
     let result: Awaited<ReturnType<typeof conn.stream>>;
     try {
       result = await conn.stream(plan.sourceSql);
     } catch (e) {
       throw new SqlError(messageOf(e));
     }
-    const nCols = nKeys + nArgs;
-    const kinds = [...plan.keyKinds, ...plan.argKinds];
     const batchRows = opts.batchRows ?? 8192;
     const strategy = choice.strategy;
     const hashKeys = choice.hashKeys;
-    const bySource = choice.sourceColumn === "process_id" ? nCols + 1 : nCols + 2;
+    const srcCol = strategy === "sticky_partition" || choice.sourceColumn === "stream_id" ? nCols + 2 : nCols + 1;
+    const wkCol = wp.windowKey;
     let rr = 0;
     let eof = false;
     let t0Event: bigint | null = null;
     // Every row with an earlier event time has been routed (rows arrive ordered by it).
     let watermark: bigint | null = null;
     const tPace = performance.now();
-    const dispatch = async (
-      cols: unknown[][],
-      srcHash: number[],
-      n: number,
-      watermark: bigint | null,
-    ): Promise<void> => {
+    const dispatch = async (b: Batch, srcHash: Uint32Array, n: number, wm: bigint | null): Promise<void> => {
       const t = performance.now();
       const part = new Uint16Array(n);
       if (strategy === "round_robin") {
@@ -498,47 +614,42 @@ export async function runReplay(
           rr = rr + 1 === N ? 0 : rr + 1;
         }
       } else if (strategy === "always_hash") {
-        for (let i = 0; i < n; i++) part[i] = Math.floor((keyHash(cols, i, hashKeys) * N) / 4294967296);
+        // Contiguous ranges of the hash space per partition.
+        for (let i = 0; i < n; i++) part[i] = Math.floor((rowHash(b, i, hashKeys, dictHash) * N) / 4294967296);
       } else if (strategy !== "fan_in") {
         for (let i = 0; i < n; i++) part[i] = (srcHash[i] as number) % N;
       }
       const counts = new Array<number>(N).fill(0);
       for (let i = 0; i < n; i++) counts[part[i] as number] = (counts[part[i] as number] as number) + 1;
-      const batches: unknown[][][] = [];
+      const batches: (Batch | null)[] = [];
       for (let p = 0; p < N; p++) {
-        if (counts[p] === n) batches.push(cols);
-        else if (counts[p] === 0) batches.push([]);
-        else {
-          const slice: unknown[][] = [];
-          for (let c = 0; c < nCols; c++) {
-            const src = cols[c] as unknown[];
-            const dst = new Array(counts[p]);
-            let k = 0;
-            for (let i = 0; i < n; i++) if (part[i] === p) dst[k++] = src[i];
-            slice.push(dst);
-          }
-          batches.push(slice);
-        }
+        const cnt = counts[p] as number;
+        batches.push(cnt === n ? b : cnt === 0 ? null : selectBatch(b, part, n, p, cnt));
       }
       stats.routeMs += performance.now() - t;
       stats.rows += n;
+      // The watermark as an offset of the window key column.
+      const wmOff = wm !== null && wkCol >= 0 ? wm - reader.base(wkCol) : null;
       for (let p = 0; p < N; p++) {
         const cnt = counts[p] as number;
         stats.rowsPerPartition[p] = (stats.rowsPerPartition[p] as number) + cnt;
         // Without windows, watermark-only batches are useless; with windows they keep an
         // idle partition from stalling the minimum watermark.
-        if (cnt > 0 || windowed) await (channels[p] as WorkerChannel).send(batches[p] as unknown[][], cnt, watermark);
+        if (cnt > 0 || windowed) {
+          await (channels[p] as WorkerChannel).send(batches[p] ?? newBatch(nCols, 0), cnt, wmOff);
+        }
       }
     };
     while (!eof) {
-      // Read up to batchRows rows.
+      // Read about batchRows rows (whole DuckDB chunks).
       const t = performance.now();
-      const cols: unknown[][] = Array.from({ length: nCols }, () => []);
-      const srcHash: number[] = [];
+      let cap = Math.max(batchRows, 2048);
+      let b = newBatch(nCols, cap);
+      let srcHash = new Uint32Array(cap);
+      let times = new BigInt64Array(cap);
+      let tValid = new Uint8Array(cap);
       let n = 0;
       let firstT: bigint | null = null;
-      let times = new BigInt64Array(4096);
-      let tValid = new Uint8Array(4096);
       while (n < batchRows) {
         const chunk: DuckDBDataChunk | null = await result.fetchChunk();
         if (!chunk || chunk.rowCount === 0) {
@@ -546,33 +657,45 @@ export async function runReplay(
           break;
         }
         const m = chunk.rowCount;
-        for (let c = 0; c < nCols; c++)
-          readVector(chunk.getColumnVector(c), kinds[c] as ArgKind, m, cols[c] as unknown[], n);
-        const tv = chunk.getColumnVector(nCols) as unknown as RawVector;
-        const ta = tv.items as BigInt64Array;
-        if (n + m > times.length) {
-          const t2 = new BigInt64Array(Math.max(2 * times.length, n + m));
+        if (n + m > cap) {
+          cap = Math.max(2 * cap, n + m);
+          const nb = newBatch(nCols, cap);
+          for (let c = 0; c < nCols; c++) {
+            (nb.vals[c] as Float64Array).set(b.vals[c] as Float64Array);
+            const v = b.valid[c];
+            if (v) {
+              const nv = new Uint8Array(cap).fill(1);
+              nv.set(v);
+              nb.valid[c] = nv;
+            }
+            nb.wide[c] = b.wide[c] ?? null;
+          }
+          b = nb;
+          const s2 = new Uint32Array(cap);
+          s2.set(srcHash);
+          srcHash = s2;
+          const t2 = new BigInt64Array(cap);
           t2.set(times);
           times = t2;
-          const v2 = new Uint8Array(t2.length);
+          const v2 = new Uint8Array(cap);
           v2.set(tValid);
           tValid = v2;
         }
-        times.set(ta.subarray(0, m), n);
-        for (let i = 0; i < m; i++) tValid[n + i] = tv.validity.itemValid(i) ? 1 : 0;
-        if (firstT === null && tv.validity.itemValid(0)) firstT = ta[0] as bigint;
+        for (let c = 0; c < nCols; c++) reader.read(chunk.getColumnVector(c), c, m, b, n);
+        const tv = chunk.getColumnVector(nCols) as unknown as RawVector;
+        times.set((tv.items as BigInt64Array).subarray(0, m), n);
+        const tb = tv.validity.data ? new Uint32Array(tv.validity.data.buffer, tv.validity.data.byteOffset) : null;
+        for (let i = 0; i < m; i++) tValid[n + i] = tb ? ((tb[i >>> 5] as number) >>> (i & 31)) & 1 : 1;
+        if (firstT === null && tValid[n]) firstT = times[n] as bigint;
         if (strategy === "sticky_partition" || strategy === "smart_repartition") {
-          const hv = chunk.getColumnVector(
-            strategy === "sticky_partition" ? nCols + 2 : bySource,
-          ) as unknown as RawVector;
-          const h = hv.items as BigUint64Array;
+          const h = (chunk.getColumnVector(srcCol) as unknown as RawVector).items as BigUint64Array;
           const w = new Uint32Array(h.buffer, h.byteOffset, m * 2);
-          for (let i = 0; i < m; i++) srcHash.push(w[2 * i] as number);
+          for (let i = 0; i < m; i++) srcHash[n + i] = w[2 * i] as number;
         }
         n += m;
       }
       stats.sourceMs += performance.now() - t;
-      if (n === 0 && eof) break;
+      if (n === 0) break;
       // Pacing against event time.
       if (opts.speed !== null && firstT !== null) {
         if (t0Event === null) t0Event = firstT;
@@ -583,21 +706,14 @@ export async function runReplay(
       // Route in batches of batchRows, each with the watermark of its last row.
       for (let s0 = 0; s0 < n; s0 += batchRows) {
         const e0 = Math.min(n, s0 + batchRows);
-        let wm: bigint | null = watermark;
         for (let i = e0 - 1; i >= s0; i--) {
           if (tValid[i]) {
-            wm = times[i] as bigint;
+            watermark = times[i] as bigint;
             break;
           }
         }
-        watermark = wm;
-        const whole = s0 === 0 && e0 === n;
-        await dispatch(
-          whole ? cols : cols.map((c) => c.slice(s0, e0)),
-          whole ? srcHash : srcHash.slice(s0, e0),
-          e0 - s0,
-          wm,
-        );
+        const whole = s0 === 0 && e0 === cap;
+        await dispatch(whole ? b : sliceBatch(b, s0, e0), srcHash.subarray(s0, e0), e0 - s0, watermark);
         await drain();
       }
     }
@@ -610,17 +726,12 @@ export async function runReplay(
     }
     mergeMs += performance.now() - t;
     if (windowed) {
-      watermarks.fill(null);
-      const rest = [...merging.values()].sort((a, b) => {
-        if (a.start === null) return 1;
-        if (b.start === null) return -1;
-        return BigInt(a.start) < BigInt(b.start) ? -1 : 1;
-      });
+      const rest = [...merging.values()].sort(byStart);
       merging.clear();
       ready.push(...rest);
       await drain();
     } else {
-      const all = merging.get("") ?? { start: null, groups: new Map<string, Group>() };
+      const all = merging.get("") ?? { start: null, groups: new Map<unknown, Group>() };
       if (nKeys === 0 && all.groups.size === 0) all.groups.set("", { keys: [], acc: newAcc(aggs) });
       emitted.push(all);
     }
@@ -644,51 +755,77 @@ export async function runReplay(
   return stats;
 }
 
-function keyOf(keys: unknown[]): string {
-  return groupKey(
-    keys.map((k) => [k]),
-    0,
-    0,
-    keys.length,
-  );
-}
-
 /**
- * Turns merged groups into the user's result: loads them into a temp table, casts the
- * transfer values back to DuckDB's types, and runs the user's select list, HAVING, ORDER BY
- * and LIMIT over them (the parse tree with keys and aggregates replaced by those columns).
+ * Turns merged groups into the user's result: loads them into a temp table, turns carried
+ * values back into DuckDB's types (i64 offsets + base, dictionary ids joined to their values),
+ * and runs the user's select list, HAVING, ORDER BY and LIMIT over them (the parse tree with
+ * keys and aggregates replaced by those columns).
  */
 class Finalizer {
   private sql: { withLimit: string; noLimit: string } | null = null;
   private created = false;
+  /** Transfer columns whose dictionary table exists. */
+  readonly dictionaries = new Set<number>();
 
   constructor(
     private readonly engine: Engine,
     private readonly plan: ReplayPlan,
     private readonly aggs: AggSpec[],
+    private readonly reader: ColumnReader,
   ) {}
+
+  /** Stored column type of key i / aggregate j in tl_replay_groups. */
+  private keyStored(i: number): string {
+    const k = this.plan.keyKinds[i];
+    return k === "f64" ? "DOUBLE" : k === "dict" ? "BIGINT" : "VARCHAR";
+  }
+
+  private aggStored(j: number): string {
+    const g = this.aggs[j] as AggSpec;
+    if (g.kind === "count" || g.kind === "count_star" || g.kind === "count_distinct") return "BIGINT";
+    if (g.kind === "avg") return "DOUBLE";
+    if (g.argKind === "f64") return "DOUBLE";
+    if (g.argKind === "dict") return "BIGINT";
+    return "VARCHAR";
+  }
 
   private async prepare(): Promise<{ withLimit: string; noLimit: string }> {
     if (this.sql) return this.sql;
     const p = this.plan;
     const a = p.analysis;
+    const nKeys = a.keys.length;
     const cols = [
-      ...a.keys.map((_, i) => `k${i} VARCHAR`),
-      ...a.aggregates.map((g, j) => `g${j} ${this.storedType(j, g.kind)}`),
+      ...a.keys.map((_, i) => `k${i} ${this.keyStored(i)}`),
+      ...a.aggregates.map((_, j) => `g${j} ${this.aggStored(j)}`),
     ];
     await this.engine.run(
       `CREATE OR REPLACE TEMP TABLE tl_replay_groups (${cols.length > 0 ? cols.join(", ") : "dummy INTEGER"})`,
     );
+    const joins: string[] = [];
     const typed = [
-      ...p.keyTypes.map((t, i) => `${fromTransfer(`k${i}`, t)} AS __k${i}`),
+      ...p.keyTypes.map((t, i) => {
+        const k = p.keyKinds[i];
+        if (k === "dict") {
+          joins.push(`LEFT JOIN ${dictTable(i)} dk${i} ON g.k${i} = dk${i}.id`);
+          return `dk${i}.v AS __k${i}`;
+        }
+        return `${k === "f64" ? `CAST(g.k${i} AS ${t})` : fromI64(`g.k${i}`, t)} AS __k${i}`;
+      }),
       ...a.aggregates.map((g, j) => {
         const t = p.aggTypes[j] as string;
-        const stored = this.storedType(j, g.kind);
-        return `${stored === "VARCHAR" && (g.kind === "min" || g.kind === "max") ? fromTransfer(`g${j}`, t) : `CAST(g${j} AS ${t})`} AS __g${j}`;
+        const spec = this.aggs[j] as AggSpec;
+        if ((g.kind === "min" || g.kind === "max") && spec.argKind === "dict") {
+          joins.push(`LEFT JOIN ${dictTable(spec.col)} dg${j} ON g.g${j} = dg${j}.id`);
+          return `dg${j}.v AS __g${j}`;
+        }
+        if ((g.kind === "min" || g.kind === "max") && spec.argKind === "i64") {
+          return `${fromI64(`g.g${j}`, p.argTypes[spec.col - nKeys] as string)} AS __g${j}`;
+        }
+        return `CAST(g.g${j} AS ${t}) AS __g${j}`;
       }),
     ];
     await this.engine.run(
-      `CREATE OR REPLACE TEMP VIEW tl_replay_result AS SELECT ${typed.length > 0 ? typed.join(", ") : "1 AS dummy"} FROM tl_replay_groups`,
+      `CREATE OR REPLACE TEMP VIEW tl_replay_result AS SELECT ${typed.length > 0 ? typed.join(", ") : "1 AS dummy"} FROM tl_replay_groups g ${joins.join(" ")}`,
     );
     this.created = true;
     // Rewrite the user's SELECT over the typed columns.
@@ -744,33 +881,48 @@ class Finalizer {
     return this.sql;
   }
 
-  private storedType(j: number, kind: string): string {
-    const p = this.plan;
-    if (kind === "count" || kind === "count_star" || kind === "count_distinct") return "BIGINT";
-    if (kind === "avg") return "DOUBLE";
-    const argKind = p.argKinds[p.aggCols[j] as number];
-    if (kind === "sum") return argKind === "f64" ? "DOUBLE" : "VARCHAR";
-    return argKind === "f64" ? "DOUBLE" : "VARCHAR";
+  /** A carried i64 value with its column's base added, as text. */
+  private i64Text(v: number | bigint, c: number): string {
+    const base = this.reader.base(c);
+    if (base === 0n) return String(v);
+    return String(BigInt(v) + base);
   }
 
+  /**
+   * Runs the user's projection over the groups of `windows`; `withLimit` false drops LIMIT
+   * (one window of --emit changes).
+   * @throws SqlError from DuckDB.
+   */
   async rows(
     windows: MergeWindow[],
     withLimit: boolean,
   ): Promise<{ columns: { name: string; type: string }[]; rows: unknown[][]; windowLabel: string | null }> {
     const sql = await this.prepare();
-    const a = this.plan.analysis;
+    const p = this.plan;
+    const nKeys = p.analysis.keys.length;
     await this.engine.run("DELETE FROM tl_replay_groups");
     const rows: (string | bigint | number | null)[][] = [];
     for (const w of windows) {
       for (const g of w.groups.values()) {
-        const row: (string | bigint | number | null)[] = g.keys.map((k) => (k === null ? null : String(k)));
-        for (let j = 0; j < a.aggregates.length; j++) {
-          const v = finalValue(g.acc, this.aggs, j);
-          const stored = this.storedType(j, a.aggregates[j]?.kind ?? "");
+        const row: (string | bigint | number | null)[] = [];
+        for (let i = 0; i < nKeys; i++) {
+          const v = g.keys[i] ?? null;
+          const k = p.keyKinds[i];
+          if (v === null) row.push(null);
+          else if (k === "f64") row.push(v as number);
+          else if (k === "dict") row.push(BigInt(v));
+          else row.push(this.i64Text(v, i));
+        }
+        for (let j = 0; j < this.aggs.length; j++) {
+          const spec = this.aggs[j] as AggSpec;
+          const v = finalValue(g.acc, this.aggs, j, spec.argKind === "i64" ? this.reader.base(spec.col) : 0n);
+          const stored = this.aggStored(j);
           if (v === null || v === undefined) row.push(null);
           else if (stored === "BIGINT") row.push(BigInt(v as number));
           else if (stored === "DOUBLE") row.push(Number(v));
-          else row.push(String(v));
+          else if ((spec.kind === "min" || spec.kind === "max") && spec.argKind === "i64") {
+            row.push(this.i64Text(v as number | bigint, spec.col));
+          } else row.push(String(v));
         }
         if (row.length === 0) row.push(null);
         rows.push(row);
@@ -785,25 +937,23 @@ class Finalizer {
     }
     const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnTypes()[i]?.toString() ?? "" }));
     let windowLabel: string | null = null;
-    const wk = a.windowKey;
-    if (windows.length === 1 && wk !== null) {
-      const start = windows[0]?.start;
-      if (start !== null && start !== undefined) {
-        const r = await this.engine.rowsJson<{ s: string }>(
-          `SELECT ${fromTransfer(`'${String(start)}'`, this.plan.keyTypes[wk] as string)}::VARCHAR AS s`,
-        );
-        windowLabel = r[0]?.s ?? null;
-      }
+    const wk = p.analysis.windowKey;
+    const start = windows.length === 1 ? windows[0]?.start : null;
+    if (wk !== null && start !== null && start !== undefined) {
+      const r = await this.engine.rowsJson<{ s: string }>(
+        `SELECT ${fromI64(`'${this.i64Text(start, wk)}'`, p.keyTypes[wk] as string)}::VARCHAR AS s`,
+      );
+      windowLabel = r[0]?.s ?? null;
     }
     return { columns, rows: reader.getRowsJson() as unknown[][], windowLabel };
   }
 
+  /** Drops the temp table, view and dictionaries. */
   async drop(): Promise<void> {
+    for (const c of this.dictionaries)
+      await this.engine.run(`DROP TABLE IF EXISTS ${dictTable(c)}`).catch(() => undefined);
     if (!this.created) return;
     await this.engine.run("DROP VIEW IF EXISTS tl_replay_result").catch(() => undefined);
     await this.engine.run("DROP TABLE IF EXISTS tl_replay_groups").catch(() => undefined);
   }
 }
-
-/** `sqlIdent` re-exported for the explain text. */
-export { sqlIdent };

@@ -6,12 +6,22 @@
  * lib/replay/pool.ts (`ToWorker`, `FromWorker`).
  */
 import type { FromWorker, ToWorker } from "./pool.ts";
-import { accumulate, type Group, groupKey, newAcc, type Partial, type WindowState, type WorkerPlan } from "./state.ts";
+import {
+  accumulate,
+  type Batch,
+  type Group,
+  keyOfValues,
+  newAcc,
+  type Partial,
+  valueAt,
+  type WindowState,
+  type WorkerPlan,
+} from "./state.ts";
 
 declare const self: Worker;
 
 let plan: WorkerPlan | null = null;
-let windows = new Map<string, WindowState>();
+let windows = new Map<unknown, WindowState>();
 let rows = 0;
 let busy = 0;
 
@@ -28,35 +38,33 @@ function closeUpTo(watermark: bigint | null, all: boolean): Partial[] {
   return out;
 }
 
-function onBatch(cols: unknown[][], n: number): void {
+function onBatch(b: Batch, n: number): void {
   const p = plan as WorkerPlan;
   const wk = p.windowKey;
-  let lastKey: string | null = null;
+  const nKeys = p.nKeys;
+  let lastW: unknown = Symbol();
   let win: WindowState | null = null;
+  const keys: (number | bigint | null)[] = new Array(nKeys);
   for (let i = 0; i < n; i++) {
-    let wkey = "";
-    if (wk >= 0) {
-      const v = (cols[wk] as unknown[])[i];
-      wkey = v === null || v === undefined ? "N" : String(v);
-    }
-    if (wkey !== lastKey || win === null) {
-      lastKey = wkey;
-      win = windows.get(wkey) ?? null;
-      if (!win) {
-        const v = wk >= 0 ? (cols[wk] as unknown[])[i] : null;
-        win = { start: v === undefined ? null : (v as number | bigint | null), groups: new Map() };
-        windows.set(wkey, win);
+    if (wk >= 0 || win === null) {
+      const w = wk >= 0 ? valueAt(b, wk, i) : "";
+      if (w !== lastW || win === null) {
+        lastW = w;
+        win = windows.get(w) ?? null;
+        if (!win) {
+          win = { start: w === "" ? null : (w as number | bigint | null), groups: new Map() };
+          windows.set(w, win);
+        }
       }
     }
-    const gk = groupKey(cols, i, 0, p.nKeys);
+    for (let k = 0; k < nKeys; k++) keys[k] = valueAt(b, k, i);
+    const gk = keyOfValues(keys);
     let g: Group | undefined = win.groups.get(gk);
     if (!g) {
-      const keys: unknown[] = new Array(p.nKeys);
-      for (let k = 0; k < p.nKeys; k++) keys[k] = (cols[k] as unknown[])[i];
-      g = { keys, acc: newAcc(p.aggs) };
+      g = { keys: keys.slice(), acc: newAcc(p.aggs) };
       win.groups.set(gk, g);
     }
-    accumulate(g.acc, p.aggs, cols, i);
+    accumulate(g.acc, p.aggs, b, i);
   }
   rows += n;
 }
@@ -73,7 +81,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       return;
     }
     if (m.type === "batch") {
-      if (m.n > 0) onBatch(m.cols, m.n);
+      if (m.n > 0) onBatch(m.batch, m.n);
       const closed = plan && plan.windowKey >= 0 ? closeUpTo(m.watermark, false) : [];
       busy += performance.now() - t0;
       const reply: FromWorker = { type: "ack", watermark: m.watermark, closed };
