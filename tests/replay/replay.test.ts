@@ -103,6 +103,10 @@ const QUERIES: string[] = [
   "SELECT name, count(*) FROM thread_spans WHERE duration < 0 GROUP BY name",
   "SELECT time_bucket(INTERVAL '1 ms', begin) AS w, name, count(*) FROM thread_spans WHERE depth = 0 GROUP BY ALL ORDER BY w, name LIMIT 20",
   "SELECT max(duration) - min(duration) AS spread, max(name) FROM thread_spans",
+  // Integers far beyond 2^53 apart (carried exactly on the side), epoch-scale timestamps, a LIST key.
+  "SELECT duration * 1000000000000 AS big, count(*), sum(duration * 1000000000000), min(duration * -1000000000000) FROM thread_spans GROUP BY big",
+  "SELECT time_bucket(INTERVAL '1 ms', begin + INTERVAL '50 years') AS w, count(*), max(begin + INTERVAL '50 years') FROM thread_spans GROUP BY w ORDER BY w",
+  "SELECT list_value(name, target) AS l, count(*), min(thread_name), max(properties::VARCHAR) FROM thread_spans GROUP BY ALL",
 ];
 
 let dir: string;
