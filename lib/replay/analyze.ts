@@ -11,6 +11,7 @@
  */
 import { SqlError, UserError } from "../errors.ts";
 import type { Engine } from "../sql/engine.ts";
+import { viewSetByName } from "../views/registry.ts";
 
 /** Routing strategies (velostream's names, reference/velostream.md §3). */
 export const STRATEGIES = ["always_hash", "smart_repartition", "round_robin", "sticky_partition", "fan_in"] as const;
@@ -304,9 +305,12 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
       } else if (isColumnRef(g)) {
         const name = String((g.column_names as string[])[0]);
         const idx = selectList.findIndex((s) => String(s.alias ?? "").toLowerCase() === name.toLowerCase());
-        // DuckDB binds a GROUP BY name to the view's column first; only our views' column
-        // names are known here, so an alias wins when it names no column of the event views.
-        if (idx >= 0 && !isColumnRef(selectList[idx] as AstNode, name.toLowerCase()) && !isViewColumn(name)) {
+        // DuckDB binds a GROUP BY name to a column of the view first, then to a select alias.
+        if (
+          idx >= 0 &&
+          !isColumnRef(selectList[idx] as AstNode, name.toLowerCase()) &&
+          !isViewColumn(view as string, name)
+        ) {
           await addKey(selectList[idx] as AstNode, name, idx + 1);
         } else await addKey(g, name, null);
       } else await addKey(g, await exprSql(engine, clean(g)), null);
@@ -469,45 +473,35 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
   };
 }
 
-const VIEW_COLUMNS = new Set([
+/** Columns of raw_events (lib/sql/query.ts RAW_EMPTY). */
+const RAW_EVENTS_COLUMNS = [
   "process_id",
   "stream_id",
-  "tid",
-  "thread_name",
-  "id",
-  "parent",
-  "depth",
-  "begin",
-  "end",
-  "duration",
-  "name",
-  "target",
-  "filename",
-  "line",
-  "properties",
-  "thread_duration",
-  "phase",
-  "anomaly",
+  "block_id",
+  "seq",
+  "ph",
   "time",
-  "level",
-  "msg",
-  "value",
-  "unit",
-  "counter",
-  "key",
-  "event_type",
-  "span_id",
-  "parent_span_id",
-  "async_id",
+  "dur",
+  "thread_time",
+  "thread_dur",
+  "tid",
+  "name",
+  "cat",
+  "id",
   "id_scope",
   "scope",
-  "block_id",
-  "insert_time",
-  "exe",
-]);
+  "s",
+  "bp",
+  "bind_id",
+  "flow_in",
+  "flow_out",
+  "args",
+];
 
-function isViewColumn(name: string): boolean {
-  return VIEW_COLUMNS.has(name.toLowerCase());
+/** True when `name` is a column of `view` (DuckDB binds a GROUP BY name to a column before an alias). */
+function isViewColumn(view: string, name: string): boolean {
+  const cols = view === "raw_events" ? RAW_EVENTS_COLUMNS : (viewSetByName(view)?.columns.map((c) => c.name) ?? []);
+  return cols.includes(name.toLowerCase());
 }
 
 /**
