@@ -216,6 +216,9 @@ describe("strategies", () => {
     const max = Math.max(...stats.rowsPerPartition);
     const min = Math.min(...stats.rowsPerPartition);
     expect(max - min).toBeLessThanOrEqual(1);
+    // sticky_partition follows the 9 source streams: it does not collapse to one partition.
+    const sticky = await replayRows(plan, "sticky_partition", 3);
+    expect(sticky.stats.rowsPerPartition.filter((x) => x > 0).length).toBeGreaterThan(1);
   });
 
   test("auto choice follows the query", async () => {
