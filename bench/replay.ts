@@ -16,7 +16,15 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lake } from "../lib/lake/lake.ts";
 import { WorkerPool } from "../lib/replay/pool.ts";
-import { ColumnReader, newBatch, planReplay, type ReplayPlan, runReplay, workerPlan } from "../lib/replay/replay.ts";
+import {
+  ColumnReader,
+  newBatch,
+  planReplay,
+  type ReplayPlan,
+  runReplay,
+  sourceSql,
+  workerPlan,
+} from "../lib/replay/replay.ts";
 import { accumulate, type Group, keyOfValues, newAcc, valueAt } from "../lib/replay/state.ts";
 import { Engine } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
@@ -59,14 +67,14 @@ const QUERIES: [string, string][] = [
 async function singleThread(plan: ReplayPlan): Promise<number> {
   const wp = workerPlan(plan);
   const kinds = [...plan.keyKinds, ...plan.argKinds];
-  for (const sql of plan.dictSql) if (sql) await engine.run(sql);
+  for (const statements of plan.dictSql) for (const sql of statements ?? []) await engine.run(sql);
   const reader = new ColumnReader(kinds);
   const conn = await engine.connect();
   const groups = new Map<unknown, Group>();
   const keys: (number | bigint | null)[] = new Array(wp.nKeys);
   let n = 0;
   try {
-    const result = await conn.stream(plan.sourceSql);
+    const result = await conn.stream(sourceSql(plan));
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
@@ -114,7 +122,7 @@ for (const [label, sql] of QUERIES) {
     );
     line(
       `  replay N=${n} (${s.strategy})`,
-      `${s.wallMs.toFixed(0)} ms  ${rate(s.rows, s.wallMs)}  [source ${s.sourceMs.toFixed(0)}, route ${s.routeMs.toFixed(0)}, wait ${s.backpressureMs.toFixed(0)}, agg ${s.aggregateMs.map((x) => x.toFixed(0)).join("/")}, merge ${s.mergeMs.toFixed(0)} ms; skew ${s.skew.toFixed(2)}]`,
+      `${s.wallMs.toFixed(0)} ms  ${rate(s.rows, s.wallMs)}  [dict ${s.dictionaryMs.toFixed(0)}, source ${s.sourceMs.toFixed(0)}, route ${s.routeMs.toFixed(0)}, send ${(s.sendMs - s.backpressureMs).toFixed(0)}, wait ${s.backpressureMs.toFixed(0)}, agg ${s.aggregateMs.map((x) => x.toFixed(0)).join("/")}, merge ${s.mergeMs.toFixed(0)} ms; skew ${s.skew.toFixed(2)}]`,
     );
   }
 }

@@ -103,7 +103,7 @@ export function statsText(s: ReplayStats): string {
   return [
     `replayed ${count(s.rows)} rows in ${ms(s.wallMs)} (${count(Math.round(s.rowsPerSecond))} rows/s), strategy ${s.strategy}, ${s.partitions} partitions${s.windowsClosed > 0 ? `, ${count(s.windowsClosed)} windows closed` : ""}`,
     `rows per partition: ${s.rowsPerPartition.map(count).join(", ")} (skew ${s.skew.toFixed(2)} = max/mean)`,
-    `time: source ${ms(s.sourceMs)}, routing ${ms(s.routeMs)}, backpressure wait ${ms(s.backpressureMs)}, aggregation ${s.aggregateMs.map(ms).join(" / ")} (per partition), merge ${ms(s.mergeMs)}`,
+    `time: dictionaries ${ms(s.dictionaryMs)}, source ${ms(s.sourceMs)}, routing ${ms(s.routeMs)}, sending ${ms(s.sendMs - s.backpressureMs)} + backpressure wait ${ms(s.backpressureMs)}, aggregation ${s.aggregateMs.map(ms).join(" / ")} (per partition), merge ${ms(s.mergeMs)}`,
     "",
   ].join("\n");
 }

@@ -92,8 +92,12 @@ export interface ReplayStats {
   rowsPerPartition: number[];
   /** max / mean of rowsPerPartition (1 = even). */
   skew: number;
-  /** Main thread: waiting on DuckDB for chunks and reading their vectors, ms. */
+  /** Building the dictionaries of non-numeric columns (one DuckDB pass over the view), ms. */
+  dictionaryMs: number;
+  /** Main thread: waiting on DuckDB for chunks (the first one waits for the sort by event time) and reading their vectors, ms. */
   sourceMs: number;
+  /** Main thread: posting batches to the workers (buffers are transferred), ms. */
+  sendMs: number;
   /** Main thread: computing partitions and slicing batches, ms. */
   routeMs: number;
   /** Main thread: waiting on full worker queues (backpressure), ms. */
@@ -111,10 +115,12 @@ export interface ReplayPlan {
   analysis: QueryAnalysis;
   choice: StrategyChoice;
   partitions: number;
-  /** The source query (ordered by event time). */
-  sourceSql: string;
-  /** Per transfer column (keys, then arguments): the statement building its dictionary, or null. */
-  dictSql: (string | null)[];
+  /** Select list of the source query: the transfer columns c0.. (see `sourceSql`). */
+  sourceSelect: string[];
+  /** FROM clause of the source query. */
+  sourceFrom: string;
+  /** Per transfer column (keys, then arguments): the statements building its dictionary, or null. */
+  dictSql: (string[] | null)[];
   keyKinds: ArgKind[];
   keyTypes: string[];
   argKinds: ArgKind[];
@@ -148,6 +154,23 @@ function kindOf(type: string): ArgKind | "time" {
 
 /** The dictionary table of transfer column `c`. */
 const dictTable = (c: number): string => `memory.main.tl_replay_dict_${c}`;
+
+/** The ENUM type of a VARCHAR transfer column `c` (its codes are the dictionary ids). */
+const enumType = (c: number): string => `tl_replay_enum_${c}`;
+
+/**
+ * The source query of a plan: the transfer columns, the event time (epoch ns) and, for the
+ * strategies that route by source partition, a hash of the partition column; ordered by event
+ * time. Only what routing needs is selected: every column widens DuckDB's sort.
+ */
+export function sourceSql(plan: ReplayPlan): string {
+  const c = plan.choice;
+  const extra = ["epoch_ns(s.__t) AS __t"];
+  if (c.strategy === "sticky_partition" || c.strategy === "smart_repartition") {
+    extra.push(`hash(s.${c.sourceColumn === "process_id" ? "__proc" : "__stream"}) AS __src`);
+  }
+  return `SELECT ${[...plan.sourceSelect, ...extra].join(", ")} FROM ${plan.sourceFrom} ORDER BY __t`;
+}
 
 /** SQL turning an i64 value stored as text (base added) back into `type`. */
 function fromI64(col: string, type: string): string {
@@ -249,22 +272,30 @@ export async function planReplay(
   const argKinds = argTypes.map((t) => kindOf(t));
   const kinds = [...keyKinds, ...argKinds];
   const names = [...keyTypes.map((_, i) => `k${i}`), ...argTypes.map((_, i) => `a${i}`)];
+  // VARCHAR columns become ENUM codes (a cast, no join: DuckDB sorts the narrow codes); other
+  // non-numeric types are joined to their dictionary table.
+  const isEnum = (c: number): boolean => kinds[c] === "dict" && [...keyTypes, ...argTypes][c] === "VARCHAR";
   const sel = kinds.map((k, c) => {
     const n = names[c] as string;
     if (k === "i64") return `CAST(s.${n} AS BIGINT) AS c${c}`;
     if (k === "time") return `epoch_ns(s.${n}) AS c${c}`;
     if (k === "f64") return `CAST(s.${n} AS DOUBLE) AS c${c}`;
+    if (isEnum(c)) return `CAST(enum_code(CAST(s.${n} AS ${enumType(c)})) AS BIGINT) AS c${c}`;
     return `d${c}.id AS c${c}`;
   });
   const joins = kinds
-    .map((k, c) => (k === "dict" ? ` LEFT JOIN ${dictTable(c)} d${c} ON s.${names[c]} = d${c}.v` : ""))
+    .map((k, c) => (k === "dict" && !isEnum(c) ? ` LEFT JOIN ${dictTable(c)} d${c} ON s.${names[c]} = d${c}.v` : ""))
     .join("");
-  const sourceSql = `SELECT ${[...sel, "epoch_ns(s.__t) AS __t", "hash(s.__proc) AS __ph", "hash(s.__stream) AS __sh"].join(", ")} FROM (${inner}) s${joins} ORDER BY __t`;
-  const dictSql = kinds.map((k, c) =>
-    k === "dict"
-      ? `CREATE OR REPLACE TABLE ${dictTable(c)} AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::BIGINT AS id FROM (SELECT DISTINCT ${names[c]} AS v FROM (${inner}) WHERE ${names[c]} IS NOT NULL)`
-      : null,
-  );
+  const dictSql = kinds.map((k, c) => {
+    if (k !== "dict") return null;
+    const table = `CREATE OR REPLACE TABLE ${dictTable(c)} AS SELECT v, (row_number() OVER (ORDER BY v) - 1)::BIGINT AS id FROM (SELECT DISTINCT ${names[c]} AS v FROM (${inner}) WHERE ${names[c]} IS NOT NULL)`;
+    if (!isEnum(c)) return [table];
+    return [
+      table,
+      `DROP TYPE IF EXISTS ${enumType(c)}`,
+      `CREATE TYPE ${enumType(c)} AS ENUM (SELECT v FROM ${dictTable(c)} ORDER BY id)`,
+    ];
+  });
   let widthNs = 0n;
   const wk = analysis.windowKey;
   if (wk !== null) {
@@ -280,7 +311,8 @@ export async function planReplay(
     analysis,
     choice,
     partitions: opts.partitions,
-    sourceSql,
+    sourceSelect: sel,
+    sourceFrom: `(${inner}) s${joins}`,
     dictSql,
     keyKinds: keyKinds.map(carry),
     keyTypes,
@@ -487,7 +519,9 @@ export async function runReplay(
     rowsPerSecond: 0,
     rowsPerPartition: new Array(N).fill(0),
     skew: 1,
+    dictionaryMs: 0,
     sourceMs: 0,
+    sendMs: 0,
     routeMs: 0,
     backpressureMs: 0,
     aggregateMs: new Array(N).fill(0),
@@ -568,14 +602,17 @@ export async function runReplay(
   const tStart = performance.now();
   try {
     // Dictionaries of the columns carried as ids (built by DuckDB, sorted in its order).
-    for (const [c, sql] of plan.dictSql.entries()) {
-      if (!sql) continue;
-      try {
-        await engine.run(sql);
-      } catch (e) {
-        throw new SqlError(messageOf(e));
-      }
+    const tDict = performance.now();
+    for (const [c, statements] of plan.dictSql.entries()) {
+      if (!statements) continue;
       final.dictionaries.add(c);
+      for (const sql of statements) {
+        try {
+          await engine.run(sql);
+        } catch (e) {
+          throw new SqlError(messageOf(e));
+        }
+      }
     }
     const dictHash: (Uint32Array | null)[] = new Array(nCols).fill(null);
     if (choice.strategy === "always_hash") {
@@ -587,17 +624,20 @@ export async function runReplay(
         dictHash[c] = Uint32Array.from(vals, (r) => keyHash([r.s]));
       }
     }
+    stats.dictionaryMs = performance.now() - tDict;
     for (const c of channels) c.start(wp);
     let result: Awaited<ReturnType<typeof conn.stream>>;
+    const tStream = performance.now();
     try {
-      result = await conn.stream(plan.sourceSql);
+      result = await conn.stream(sourceSql(plan));
     } catch (e) {
       throw new SqlError(messageOf(e));
     }
+    stats.sourceMs += performance.now() - tStream;
     const batchRows = opts.batchRows ?? 8192;
     const strategy = choice.strategy;
     const hashKeys = choice.hashKeys;
-    const srcCol = strategy === "sticky_partition" || choice.sourceColumn === "stream_id" ? nCols + 2 : nCols + 1;
+    const srcCol = nCols + 1;
     const wkCol = wp.windowKey;
     let rr = 0;
     let eof = false;
@@ -630,6 +670,7 @@ export async function runReplay(
       stats.rows += n;
       // The watermark as an offset of the window key column.
       const wmOff = wm !== null && wkCol >= 0 ? wm - reader.base(wkCol) : null;
+      const tSend = performance.now();
       for (let p = 0; p < N; p++) {
         const cnt = counts[p] as number;
         stats.rowsPerPartition[p] = (stats.rowsPerPartition[p] as number) + cnt;
@@ -639,6 +680,7 @@ export async function runReplay(
           await (channels[p] as WorkerChannel).send(batches[p] ?? newBatch(nCols, 0), cnt, wmOff);
         }
       }
+      stats.sendMs += performance.now() - tSend;
     };
     while (!eof) {
       // Read about batchRows rows (whole DuckDB chunks).
