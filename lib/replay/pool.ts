@@ -127,17 +127,16 @@ export class WorkerChannel {
   async end(): Promise<Extract<FromWorker, { type: "done" }>> {
     if (this.failed) throw this.failed;
     const done = new Promise<Extract<FromWorker, { type: "done" }>>((resolve, reject) => {
-      this.doneWaiter = resolve;
+      // A failure is reported through `failed` (onmessage/onerror); check it while waiting.
       const check = setInterval(() => {
         if (this.failed) {
           clearInterval(check);
           reject(this.failed);
         }
       }, 50);
-      const prev = this.doneWaiter;
       this.doneWaiter = (m) => {
         clearInterval(check);
-        prev(m);
+        resolve(m);
       };
     });
     this.worker.postMessage({ type: "end" } satisfies ToWorker);

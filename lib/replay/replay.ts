@@ -7,10 +7,12 @@
  * output is what DuckDB computes over the same rows in one batch.
  *
  * Data path: DuckDB evaluates every group key and aggregate argument (expressions included)
- * in the source query, plus the event time and hashes of the source partition columns; the
- * router reads those columns from the chunk vectors (typed arrays for numbers), computes each
- * row's partition, and posts per-worker column slices; workers hold state only for their
- * rows; partial states come back when windows close and at the end.
+ * in the source query, plus the event time and, when routing needs it, a hash of the source
+ * partition column. Values that are not numbers or timestamps are replaced by ids of a
+ * dictionary DuckDB builds first (sorted in DuckDB's order, VARCHAR through an ENUM), so every
+ * column reaches JS as a typed array. The router reads the chunk vectors, computes each row's
+ * partition, and transfers per-worker Float64Array columns (bounded queues); workers hold
+ * state only for their rows; partial states come back when windows close and at the end.
  */
 import type { DuckDBDataChunk, DuckDBVector } from "@duckdb/node-api";
 import { messageOf, SqlError, UserError } from "../errors.ts";
@@ -691,7 +693,6 @@ export async function runReplay(
       let times = new BigInt64Array(cap);
       let tValid = new Uint8Array(cap);
       let n = 0;
-      let firstT: bigint | null = null;
       while (n < batchRows) {
         const chunk: DuckDBDataChunk | null = await result.fetchChunk();
         if (!chunk || chunk.rowCount === 0) {
@@ -728,7 +729,6 @@ export async function runReplay(
         times.set((tv.items as BigInt64Array).subarray(0, m), n);
         const tb = tv.validity.data ? new Uint32Array(tv.validity.data.buffer, tv.validity.data.byteOffset) : null;
         for (let i = 0; i < m; i++) tValid[n + i] = tb ? ((tb[i >>> 5] as number) >>> (i & 31)) & 1 : 1;
-        if (firstT === null && tValid[n]) firstT = times[n] as bigint;
         if (strategy === "sticky_partition" || strategy === "smart_repartition") {
           const h = (chunk.getColumnVector(srcCol) as unknown as RawVector).items as BigUint64Array;
           const w = new Uint32Array(h.buffer, h.byteOffset, m * 2);
@@ -738,16 +738,16 @@ export async function runReplay(
       }
       stats.sourceMs += performance.now() - t;
       if (n === 0) break;
-      // Pacing against event time.
-      if (opts.speed !== null && firstT !== null) {
-        if (t0Event === null) t0Event = firstT;
-        const due = Number(firstT - t0Event) / 1e6 / opts.speed;
-        const ahead = due - (performance.now() - tPace);
-        if (ahead > 1) await new Promise((r) => setTimeout(r, ahead));
-      }
       // Route in batches of batchRows, each with the watermark of its last row.
       for (let s0 = 0; s0 < n; s0 += batchRows) {
         const e0 = Math.min(n, s0 + batchRows);
+        // Pacing: a batch leaves when the wall clock reaches its first event time / speed.
+        if (opts.speed !== null && tValid[s0]) {
+          const first = times[s0] as bigint;
+          if (t0Event === null) t0Event = first;
+          const ahead = Number(first - t0Event) / 1e6 / opts.speed - (performance.now() - tPace);
+          if (ahead > 1) await new Promise((r) => setTimeout(r, ahead));
+        }
         for (let i = e0 - 1; i >= s0; i--) {
           if (tValid[i]) {
             watermark = times[i] as bigint;

@@ -287,6 +287,31 @@ describe("unsupported queries are refused by name", () => {
   });
 });
 
+describe("pacing", () => {
+  test("--speed 1 takes at least the event-time span of the rows; max does not wait", async () => {
+    const sql = "SELECT count(*) FROM thread_spans";
+    const plan = await planReplay(engine, lake, sql, { partitions: 2, strategy: "auto" });
+    const span = await engine.rows<{ ms: number }>(
+      "SELECT (epoch_ns(max(begin)) - epoch_ns(min(begin))) / 1e6 AS ms FROM thread_spans",
+    );
+    const ms = span[0]?.ms as number;
+    expect(ms).toBeGreaterThan(20);
+    const run = (speed: number | null) =>
+      runReplay(
+        engine,
+        plan,
+        { partitions: 2, strategy: "auto", emit: "final", speed, pool, batchRows: 256 },
+        async () => undefined,
+      );
+    const paced = await run(1);
+    // Batches start on event-time boundaries; the last one starts within its 256 rows of the end.
+    expect(paced.wallMs).toBeGreaterThan(ms * 0.8);
+    const fast = await run(null);
+    expect(fast.rows).toBe(paced.rows);
+    expect(fast.wallMs).toBeLessThan(paced.wallMs);
+  });
+});
+
 describe("windows", () => {
   test("emit changes: each window once, closed mid-stream, even with idle partitions", async () => {
     const sql =
