@@ -31,7 +31,7 @@ describe("tracelake replay", () => {
       expect(r.stdout).toBe(q.stdout);
       expect(r.stderr).toMatch(/replayed [\d,]+ rows .* rows\/s\), strategy \w+, 3 partitions/);
       expect(r.stderr).toMatch(/rows per partition: .* \(skew [\d.]+ = max\/mean\)/);
-      expect(r.stderr).toMatch(/time: source .* routing .* backpressure wait .* aggregation .* merge/);
+      expect(r.stderr).toMatch(/time: dictionaries .* source .* routing .* backpressure wait .* aggregation .* merge/);
     }
   }, 60_000);
 
