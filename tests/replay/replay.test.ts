@@ -240,6 +240,34 @@ describe("strategies", () => {
     expect((await choice("SELECT name, count(*) FROM thread_spans GROUP BY 1", 1)).strategy).toBe("fan_in");
   });
 
+  test("GROUP BY aliases, positions and ALL resolve to the select items", async () => {
+    const a = await analyzeQuery(
+      engine,
+      "SELECT time_bucket(INTERVAL '1 ms', begin) AS w, lower(name) AS ln, depth, count(*) FROM thread_spans GROUP BY w, 2, depth",
+    );
+    expect(a.keys.map((k) => [k.sql, k.alias, k.position, k.writtenAs])).toEqual([
+      ["time_bucket(CAST('1 ms' AS INTERVAL), \"begin\")", "w", 1, "w"],
+      ['lower("name")', "ln", 2, "2"],
+      ["depth", null, 3, "depth"],
+    ]);
+    expect(a.windowKey).toBe(0);
+    const all = await analyzeQuery(
+      engine,
+      "SELECT name, depth + 1 AS d, sum(duration) * 2 FROM thread_spans GROUP BY ALL",
+    );
+    expect(all.keys.map((k) => [k.sql, k.position, k.writtenAs])).toEqual([
+      ['"name"', 1, "ALL"],
+      ["(depth + 1)", 2, "ALL"],
+    ]);
+    expect(all.aggregates.map((g) => g.kind)).toEqual(["sum"]);
+    const off = await analyzeQuery(
+      engine,
+      "SELECT time_bucket(INTERVAL '1 month', begin) AS m, count(*) FROM thread_spans GROUP BY m",
+    );
+    expect(off.windowKey).toBeNull();
+    expect(off.notes.join(" ")).toContain("not a fixed interval");
+  });
+
   test("refused pairs name the reason", async () => {
     const a = await analyzeQuery(engine, "SELECT name, count(*) FROM thread_spans GROUP BY name");
     expect(() => validateStrategy(a, "smart_repartition")).toThrow(
