@@ -96,6 +96,7 @@ const QUERIES: string[] = [
   "SELECT time_bucket(INTERVAL '3 ms', time) AS w, sum(value) AS s FROM measures GROUP BY w ORDER BY w",
   "SELECT msg, level, count(*) FROM log_entries GROUP BY ALL",
   "SELECT event_type, name, count(*), min(time) FROM async_events GROUP BY ALL",
+  "SELECT ph, count(*), sum(dur), max(args::VARCHAR) FROM raw_events WHERE ph <> 'M' GROUP BY ph ORDER BY ph",
   "SELECT name, count(*) FROM view_instance('thread_spans', 'pid:2') GROUP BY name",
   "SELECT stream_id, count(*) AS n FROM thread_spans WHERE name LIKE 'task%' GROUP BY stream_id ORDER BY n DESC, stream_id",
   "SELECT name || '/' || CAST(depth AS VARCHAR) AS nd, count(*) FROM thread_spans GROUP BY nd",
