@@ -403,32 +403,20 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
     windowKey = i;
   }
 
+  // A constant select item: renders a FROM clause or modifiers through DuckDB on their own.
+  const one = selectNode([
+    {
+      class: "CONSTANT",
+      type: "VALUE_CONSTANT",
+      alias: "",
+      query_location: 0,
+      value: { type: { id: "INTEGER", type_info: null }, is_null: false, value: 1 },
+    },
+  ]);
   return {
     source: {
       view: view as string,
-      fromSql: (
-        await nodeSql(
-          engine,
-          selectNode(
-            [
-              {
-                class: "STAR",
-                type: "STAR",
-                alias: "",
-                relation_name: "",
-                exclude_list: [],
-                replace_list: [],
-                rename_list: [],
-                columns: false,
-                expr: null,
-                unpacked: false,
-                query_location: 0,
-              },
-            ],
-            from,
-          ),
-        )
-      ).replace(/^SELECT \* FROM /, ""),
+      fromSql: (await nodeSql(engine, { ...one, from_table: from })).replace(/^SELECT 1 FROM /, ""),
       eventTime,
       partitionColumns: ["process_id", "stream_id"],
     },
@@ -438,37 +426,9 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
     aggregates,
     having: node.having ? await exprSql(engine, node.having as AstNode) : null,
     orderBy: orderMod
-      ? (
-          await nodeSql(engine, {
-            ...selectNode([
-              {
-                class: "CONSTANT",
-                type: "VALUE_CONSTANT",
-                alias: "",
-                query_location: 0,
-                value: { type: { id: "INTEGER", type_info: null }, is_null: false, value: 1 },
-              },
-            ]),
-            modifiers: [orderMod],
-          })
-        ).replace(/^SELECT 1 ORDER BY /, "")
+      ? (await nodeSql(engine, { ...one, modifiers: [orderMod] })).replace(/^SELECT 1 ORDER BY /, "")
       : null,
-    limit: limitMod
-      ? (
-          await nodeSql(engine, {
-            ...selectNode([
-              {
-                class: "CONSTANT",
-                type: "VALUE_CONSTANT",
-                alias: "",
-                query_location: 0,
-                value: { type: { id: "INTEGER", type_info: null }, is_null: false, value: 1 },
-              },
-            ]),
-            modifiers: [limitMod],
-          })
-        ).replace(/^SELECT 1 /, "")
-      : null,
+    limit: limitMod ? (await nodeSql(engine, { ...one, modifiers: [limitMod] })).replace(/^SELECT 1 /, "") : null,
     notes,
     node,
   };
