@@ -10,6 +10,7 @@ import { ingestCommand } from "./cmd/ingest.ts";
 import { materializeCommand } from "./cmd/materialize.ts";
 import { partitionsCommand } from "./cmd/partitions.ts";
 import { queryCommand } from "./cmd/query.ts";
+import { replayCommand } from "./cmd/replay.ts";
 import { retireCommand } from "./cmd/retire.ts";
 import pkg from "./package.json" with { type: "json" };
 
@@ -101,6 +102,20 @@ program
   .option("--dry-run", "list what would be deleted")
   .option("--grace <seconds>", "leave orphan files younger than this (default $TRACELAKE_GRACE_SECONDS, else 3600)")
   .action((opts) => run(() => gcCommand(opts, globals()))());
+
+program
+  .command("replay")
+  .description("stream a view's rows in event-time order through the query's aggregation on N parallel workers")
+  .argument("<sql>", "one SELECT with GROUP BY / time_bucket windows / count, sum, min, max, avg over one view")
+  .option("--partitions <n>", "parallel workers (default 2)")
+  .option("--strategy <s>", "auto, always_hash, smart_repartition, round_robin, sticky_partition or fan_in")
+  .option("--explain", "print the query analysis and the strategy choice; do not run")
+  .option("--emit <mode>", "final (default): the result at the end; changes: each window's rows as it closes")
+  .option("--speed <x>", "pace against event time, e.g. 10x; default max")
+  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
+  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option("--quiet", "no figures on stderr")
+  .action((sql: string, opts) => run(() => replayCommand(sql, opts, globals()))());
 
 program
   .command("info")

@@ -135,15 +135,13 @@ export type WorkerReply =
 
 /** A worker thread running a BatchImporter, one request at a time. */
 /**
- * The module specifier of ingest_worker.ts. In a `bun build --compile` binary (modules live
- * under `/$bunfs/`), a worker is addressed by its entry point's path relative to the build root
- * (scripts/build.ts adds it as an entry point; a URL does not resolve there); otherwise by URL
+ * The module specifier of ingest_worker.ts: in the compiled binary the worker is a further
+ * entry point (scripts/build.ts), named by the path the build entry sets; otherwise its URL
  * relative to this file, which works from any working directory.
  */
 function workerSpecifier(): string {
-  return import.meta.url.includes("$bunfs")
-    ? "./lib/ingest/ingest_worker.ts"
-    : new URL("./ingest_worker.ts", import.meta.url).href;
+  const embedded = (globalThis as { __TRACELAKE_INGEST_WORKER?: string }).__TRACELAKE_INGEST_WORKER;
+  return embedded ?? new URL("./ingest_worker.ts", import.meta.url).href;
 }
 
 class ImportWorker {

@@ -30,6 +30,29 @@ describe("the single-file binary", () => {
     );
     expect(q.exitCode).toBe(0);
     expect(q.stdout.toString()).toBe("n\n86747\n");
+    // replay's workers are a second entry point of the binary.
+    const r = Bun.spawnSync(
+      [
+        "./tracelake",
+        "--lake",
+        "lake",
+        "replay",
+        "-f",
+        "csv",
+        "--partitions",
+        "2",
+        "--quiet",
+        "SELECT count(*) AS n FROM thread_spans",
+      ],
+      { cwd: dir, env },
+    );
+    expect(r.stderr.toString()).toBe("");
+    const batch = Bun.spawnSync(
+      ["./tracelake", "--lake", "lake", "query", "-f", "csv", "SELECT count(*) AS n FROM thread_spans"],
+      { cwd: dir, env },
+    );
+    expect(r.stdout.toString()).toBe(batch.stdout.toString());
+    expect(r.stdout.toString()).toMatch(/^n\n[1-9]\d*\n$/);
     // DuckDB's library was unpacked once into the per-version cache directory.
     const cache = join(dir, "cache", "tracelake");
     expect(existsSync(cache)).toBe(true);
