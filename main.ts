@@ -46,9 +46,12 @@ program
     "run SQL over the lake (processes, streams, blocks, log_entries, measures, thread_spans, async_events, raw_events...)",
   )
   .argument("<sql>", "one or more SQL statements")
-  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
+  .option(
+    "-f, --format <format>",
+    "box, table, markdown, line, csv, json or ndjson (default: box on a terminal, else csv)",
+  )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
-  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option("--max-rows <n>", "rows shown by the box, table, markdown and line formats (default 100)")
   .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -65,8 +68,11 @@ program
   .description("list live partitions (lakehouse_partitions) with their process and schema status")
   .option("--view <name>", "only this view set (repeatable)", collect)
   .option("--process <p>", "only this process: process_id, unique prefix, pid:<pid> or name (repeatable)", collect)
-  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
-  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option(
+    "-f, --format <format>",
+    "box, table, markdown, line, csv, json or ndjson (default: box on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the box, table, markdown and line formats (default 100)")
   .action((opts) => run(() => partitionsCommand(opts, globals()))());
 
 program
