@@ -10,6 +10,7 @@ import { ingestCommand } from "./cmd/ingest.ts";
 import { materializeCommand } from "./cmd/materialize.ts";
 import { partitionsCommand } from "./cmd/partitions.ts";
 import { queryCommand } from "./cmd/query.ts";
+import { replCommand } from "./cmd/repl.ts";
 import pkg from "./package.json" with { type: "json" };
 
 const program = new Command();
@@ -81,6 +82,17 @@ program
   .option("--dry-run", "list what would be deleted")
   .option("--grace <seconds>", "leave orphan files younger than this (default 3600)")
   .action((opts) => run(() => gcCommand(opts, globals()))());
+
+program
+  .command("repl")
+  .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
+  .action(() => run(() => replCommand(globals(), pkg.version))());
+
+// No subcommand: the REPL when stdin is a terminal, otherwise the usage on stderr (exit 1).
+program.action(() => {
+  if (!process.stdin.isTTY) program.help({ error: true });
+  return run(() => replCommand(globals(), pkg.version))();
+});
 
 program
   .command("info")
