@@ -178,7 +178,7 @@ class Session {
         case "tables":
           return this.printRows(...(await this.tables()));
         case "schema":
-          return arg ? this.runSql(`DESCRIBE ${sqlIdent(arg)}`) : this.schemas();
+          return arg ? this.describe(arg) : this.schemas();
         case "processes":
           return this.runSql(PROCESSES_SQL);
         case "partitions":
@@ -265,12 +265,9 @@ class Session {
           [vs.name, hex(schemaHash(vs))],
         );
         const k = r[0]?.k ?? 0n;
-        rows.push([
-          name,
-          "JIT view",
-          String(r[0]?.n ?? 0),
-          `materialized for ${k} of ${nProcesses} processes; ${what}`,
-        ]);
+        // Rows are known only once every process's partitions are current (NULL until then).
+        const n = k >= nProcesses ? String(r[0]?.n ?? 0) : null;
+        rows.push([name, "JIT view", n, `materialized for ${k} of ${nProcesses} processes; ${what}`]);
       } else if (name === "raw_events") {
         rows.push([name, "view", String(await one("SELECT sum(nb_objects)::BIGINT AS n FROM blocks")), what]);
       } else {
@@ -294,6 +291,25 @@ class Session {
       { name: "description", type: "VARCHAR" },
     ];
     return [columns, rows];
+  }
+
+  /**
+   * `.schema NAME`: its columns, read from the session's definition without running prepareQuery
+   * (a JIT view's placeholder has its columns, so nothing is materialized).
+   */
+  private async describe(name: string): Promise<Outcome> {
+    const rows = await this.engine.rowsJson<{ column_name: string; column_type: string; null: string }>(
+      `SELECT column_name, column_type, "null" FROM (DESCRIBE ${sqlIdent(name)})`,
+    );
+    const columns = [
+      { name: "column_name", type: "VARCHAR" },
+      { name: "column_type", type: "VARCHAR" },
+      { name: "null", type: "VARCHAR" },
+    ];
+    return this.printRows(
+      columns,
+      rows.map((r) => [r.column_name, r.column_type, r.null]),
+    );
   }
 
   /** `.schema` without a name: the columns of every view and table, one line each. */

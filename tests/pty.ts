@@ -75,10 +75,15 @@ export class Pty {
     for (;;) {
       const raw = this.raw.slice(this.mark);
       const text = stripAnsi(raw);
-      const m = typeof what === "string" ? (text.includes(what) ? { index: text.indexOf(what), len: what.length } : null) : (() => {
-        const r = what.exec(text);
-        return r ? { index: r.index, len: r[0].length } : null;
-      })();
+      const m =
+        typeof what === "string"
+          ? text.includes(what)
+            ? { index: text.indexOf(what), len: what.length }
+            : null
+          : (() => {
+              const r = what.exec(text);
+              return r ? { index: r.index, len: r[0].length } : null;
+            })();
       if (m) {
         // Advance the mark past the match in the raw output (escapes interleave, so the mark moves to where
         // the stripped prefix ends).

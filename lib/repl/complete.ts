@@ -33,6 +33,8 @@ export interface CompletionSource {
   processes(): Promise<{ process_id: string; exe: string | null; source_pid: string | null }[]>;
   /** Names of the views and tables a query can read. */
   tables(): Promise<string[]>;
+  /** SQL keywords and their category (reserved, unreserved, column_name, type_function). */
+  keywords(): Promise<Map<string, string>>;
 }
 
 /** What to offer: candidate replacements for `text.slice(start)`. */
@@ -82,14 +84,15 @@ export async function complete(text: string, src: CompletionSource): Promise<Com
   const str = openString(stmtText);
   if (str !== null) return { items: completePath(str), start: text.length - str.length };
   // SQL: DuckDB's suggestions, filtered to the typed word.
-  const word = /[A-Za-z0-9_$]*$/.exec(stmtText)?.[0] ?? "";
+  const word = /"?[A-Za-z0-9_$]*$/.exec(stmtText)?.[0] ?? "";
   let rows: SqlSuggestion[];
   try {
     rows = await src.sql(stmtText);
   } catch {
     rows = [];
   }
-  const lower = word.toLowerCase();
+  const keywords = await src.keywords().catch(() => new Map<string, string>());
+  const lower = word.replace(/^"/, "").toLowerCase();
   const upper = word !== "" && word === word.toUpperCase() && /[A-Z]/.test(word);
   const items: string[] = [];
   for (const r of [...rows].sort((a, b) => a.score - b.score)) {
@@ -97,11 +100,27 @@ export async function complete(text: string, src: CompletionSource): Promise<Com
     const bare = r.suggestion.replace(/^"|"$/g, "").toLowerCase();
     if (!bare.startsWith(lower)) continue;
     if (bare.startsWith("tl_") && !lower.startsWith("tl_")) continue;
-    const s = upper && r.type === "keyword" ? r.suggestion.toUpperCase() : r.suggestion;
+    const s =
+      upper && r.type === "keyword"
+        ? r.suggestion.toUpperCase()
+        : r.suggestion.startsWith('"') && !word.startsWith('"') && plainIdentifier(bare, r.type, keywords)
+          ? bare
+          : r.suggestion;
     if (!items.includes(s)) items.push(s);
     if (items.length >= MAX_ITEMS) break;
   }
   return { items, start: stmtStart + stmtText.length - word.length };
+}
+
+/**
+ * Whether a name DuckDB quoted can be written without quotes (so that it shares a prefix with
+ * what was typed): a lower-case identifier that is no keyword, or an unreserved one (or, for a
+ * column, a column_name keyword), as in PostgreSQL's grammar (kwlist.h categories).
+ */
+function plainIdentifier(name: string, type: string, keywords: Map<string, string>): boolean {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) return false;
+  const cat = keywords.get(name);
+  return cat === undefined || cat === "unreserved" || (type === "column" && cat === "column_name");
 }
 
 async function completeDot(text: string, src: CompletionSource): Promise<Completion> {
@@ -206,7 +225,15 @@ export function completePath(partial: string): string[] {
  * the REPL's engine, so that completing never waits for the query connection).
  */
 export function connectionSource(conn: DuckDBConnection): CompletionSource {
+  let keywords: Map<string, string> | null = null;
   return {
+    async keywords() {
+      if (!keywords) {
+        const r = await conn.runAndReadAll("SELECT keyword_name AS k, keyword_category AS c FROM duckdb_keywords()");
+        keywords = new Map((r.getRowObjectsJS() as { k: string; c: string }[]).map((x) => [x.k, x.c]));
+      }
+      return keywords;
+    },
     async sql(text) {
       const r = await conn.runAndReadAll(
         "SELECT suggestion, suggestion_start AS start, suggestion_type AS type, suggestion_score AS score FROM sql_auto_complete($1)",
