@@ -102,7 +102,14 @@ class Session {
     const progress = jitProgress();
     try {
       try {
-        await prepareQuery(this.engine, this.lake, stmt, { onProgress: progress.onProgress });
+        // Ctrl-C during materialization: the JIT calls onProgress before each partition it
+        // writes; throwing there stops it, and it deletes the files it wrote but did not commit.
+        await prepareQuery(this.engine, this.lake, stmt, {
+          onProgress: (done, total, what) => {
+            if (this.cancelled) throw new SqlError("Interrupted");
+            progress.onProgress(done, total, what);
+          },
+        });
       } finally {
         progress.stop();
       }

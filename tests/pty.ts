@@ -5,11 +5,11 @@ import { BUN, ROOT } from "./helpers.ts";
 /** Removes ANSI escape sequences (cursor moves, colours) from terminal output. */
 export function stripAnsi(s: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]/g, "");
+  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>78]/g, "");
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape sequences is the point
-const ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]/y;
+const ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>78]/y;
 
 /** The offset in `raw` after which `n` characters of stripped text have been seen. */
 function rawOffset(raw: string, n: number): number {
@@ -34,7 +34,7 @@ export class Pty {
   readonly proc: Bun.Subprocess;
   private readonly term: Bun.Terminal;
 
-  private constructor(cmd: string[], env: Record<string, string>, cols: number) {
+  private constructor(cmd: string[], env: Record<string, string>, cols: number, cwd?: string, inherit = true) {
     this.term = new Bun.Terminal({
       cols,
       rows: 50,
@@ -42,7 +42,16 @@ export class Pty {
         this.raw += new TextDecoder().decode(d);
       },
     });
-    this.proc = Bun.spawn(cmd, { terminal: this.term, env: { ...process.env, NO_COLOR: "1", ...env } });
+    this.proc = Bun.spawn(cmd, {
+      terminal: this.term,
+      cwd,
+      env: inherit ? { ...process.env, NO_COLOR: "1", ...env } : { NO_COLOR: "1", ...env },
+    });
+  }
+
+  /** Starts any command on a terminal `cols` wide, in `cwd`, with exactly the environment `env`. */
+  static spawn(cmd: string[], env: Record<string, string>, cols = 200, cwd?: string): Pty {
+    return new Pty(cmd, env, cols, cwd, false);
   }
 
   /** Starts `bun main.ts ARGS` on a terminal `cols` wide. */

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, ROOT, tempDir } from "../helpers.ts";
 import { Pty } from "../pty.ts";
@@ -141,4 +141,32 @@ describe("the REPL on a terminal", () => {
     }
     expect(existsSync(env.TRACELAKE_HISTORY)).toBe(true);
   }, 60_000);
+
+  test("Ctrl-C while views are being materialized stops it cleanly; the next query materializes them", async () => {
+    const fresh = tempDir();
+    expect(cli(fresh, ["ingest", SAMPLE_GZ]).code).toBe(0);
+    const t = Pty.tracelake(["--lake", fresh], env);
+    try {
+      await t.expect("tracelake> ");
+      t.type("SELECT count(*) AS n FROM thread_spans;\r");
+      await t.expect(/materializing .* 1\/10 partitions/);
+      t.type("\x03");
+      await t.expect("Interrupted");
+      await t.expect("tracelake> ");
+      // Nothing was committed and the files written before the interrupt were removed.
+      const files = (dir: string): string[] =>
+        readdirSync(dir, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => e.name);
+      expect(oracle(fresh, "SELECT count(*) FROM lakehouse_partitions")).toBe("0");
+      expect(files(join(fresh, "views"))).toEqual([]);
+      t.type("SELECT count(*) AS n FROM thread_spans;\r");
+      const r = await t.expect(/1 row/);
+      expect(r).toMatch(new RegExp(`│\\s+${oracle(lake, "SELECT count(*) FROM thread_spans")} │`));
+      t.type(".quit\r");
+      expect(await t.close()).toBe(0);
+    } finally {
+      t.proc.kill();
+    }
+  }, 120_000);
 });
