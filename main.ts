@@ -49,10 +49,10 @@ program
   .argument("<sql>", "one or more SQL statements")
   .option(
     "-f, --format <format>",
-    "box, table, markdown, line, csv, json or ndjson (default: box on a terminal, else csv)",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
   )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
-  .option("--max-rows <n>", "rows shown by the box, table, markdown and line formats (default 100)")
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
   .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -71,9 +71,9 @@ program
   .option("--process <p>", "only this process: process_id, unique prefix, pid:<pid> or name (repeatable)", collect)
   .option(
     "-f, --format <format>",
-    "box, table, markdown, line, csv, json or ndjson (default: box on a terminal, else csv)",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
   )
-  .option("--max-rows <n>", "rows shown by the box, table, markdown and line formats (default 100)")
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
   .action((opts) => run(() => partitionsCommand(opts, globals()))());
 
 program

@@ -27,7 +27,7 @@ const COPY_FORMATS: Record<string, string> = {
 
 /** Runs the command; returns the exit code. */
 export async function queryCommand(sql: string, opts: QueryCommandOptions, g: GlobalOptions): Promise<number> {
-  const format = (opts.format ?? (process.stdout.isTTY ? "box" : "csv")) as OutputFormat;
+  const format = (opts.format ?? (process.stdout.isTTY ? "table" : "csv")) as OutputFormat;
   if (!OUTPUT_FORMATS.includes(format)) {
     throw new UserError(`unknown --format ${opts.format}; use one of ${OUTPUT_FORMATS.join(", ")}`);
   }

@@ -14,7 +14,7 @@ import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
 import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
-import { appendHistory, historyPath, loadHistory } from "../lib/repl/history.ts";
+import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
 import { oneLine, splitStatements } from "../lib/repl/split.ts";
 import { type Engine, sqlIdent } from "../lib/sql/engine.ts";
 import { type Column, OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
@@ -50,7 +50,7 @@ export async function replCommand(g: GlobalOptions, version: string): Promise<nu
 
 /** What a REPL session holds: the engine, the output settings, the statement being typed. */
 class Session {
-  mode: OutputFormat = "box";
+  mode: OutputFormat = "table";
   maxRows = 40;
   timer: boolean;
   private out = new Stdout();
@@ -452,7 +452,9 @@ async function interactiveLoop(session: Session, lake: Lake, version: string): P
   session.history = loadHistory(histFile);
   let histWarned = false;
   const feeder = new Feeder(session, false, (entry) => {
-    if (session.history[0] !== entry) session.history.unshift(entry);
+    if (session.history[0] === entry) return; // as readline does: no consecutive duplicates
+    session.history.unshift(entry);
+    if (session.history.length > HISTORY_SIZE) session.history.length = HISTORY_SIZE;
     try {
       appendHistory(histFile, entry);
     } catch (e) {

@@ -4,14 +4,27 @@
  * arrays and objects; NULL as null).
  */
 
-/** Output formats of `tracelake query` and `.mode` of the REPL. */
-export type OutputFormat = "box" | "table" | "markdown" | "line" | "csv" | "json" | "ndjson";
+/**
+ * Output formats of `tracelake query` and `.mode` of the REPL. `table` and `box` are the same
+ * box-drawn table (`table` is the name `query -f` has always had; `box` is DuckDB's), `ascii`
+ * draws it with + - | (DuckDB's `.mode table`).
+ */
+export type OutputFormat = "table" | "box" | "ascii" | "markdown" | "line" | "csv" | "json" | "ndjson";
 
 /** Every output format, in the order help texts list them. */
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ["box", "table", "markdown", "line", "csv", "json", "ndjson"];
+export const OUTPUT_FORMATS: readonly OutputFormat[] = [
+  "table",
+  "box",
+  "ascii",
+  "markdown",
+  "line",
+  "csv",
+  "json",
+  "ndjson",
+];
 
 /** Formats that need all shown rows before printing (the others stream). */
-export const BUFFERED_FORMATS: readonly OutputFormat[] = ["box", "table", "markdown", "line"];
+export const BUFFERED_FORMATS: readonly OutputFormat[] = ["table", "box", "ascii", "markdown", "line"];
 
 /** A column: name and DuckDB type name. */
 export interface Column {
@@ -174,9 +187,10 @@ export function formatRows(
   opts: TableOptions = {},
 ): string {
   switch (format) {
+    case "table":
     case "box":
       return formatTable(columns, rows, opts);
-    case "table":
+    case "ascii":
       return formatTable(columns, rows, opts, true);
     case "markdown":
       return formatMarkdown(columns, rows, opts);
