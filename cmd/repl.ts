@@ -183,13 +183,13 @@ class Session {
         case "quit":
           return "quit";
         case "tables":
-          return this.printRows(...(await this.tables()));
+          return await this.printRows(...(await this.tables()));
         case "schema":
-          return arg ? this.describe(arg) : this.schemas();
+          return arg ? await this.describe(arg) : await this.schemas();
         case "processes":
-          return this.runSql(PROCESSES_SQL);
+          return await this.runSql(PROCESSES_SQL);
         case "partitions":
-          return this.runSql(partitionsSql({ view: d.args }));
+          return await this.runSql(partitionsSql({ view: d.args }));
         case "mode":
           if (!arg) {
             await this.out.write(`${this.mode}\n`);
@@ -220,7 +220,7 @@ class Session {
           return "ok";
         case "read":
           if (!arg) return bad("takes a file name");
-          return feedFile(arg);
+          return await feedFile(arg);
         case "ingest":
           if (d.args.length === 0) return bad("takes one or more trace files");
           return (await ingestCommand(d.args, {}, this.g)) === ExitCode.ok ? "ok" : "error";
@@ -364,8 +364,11 @@ async function endStream(o: Stdout): Promise<void> {
 }
 
 function helpText(): string {
-  const w = Math.max(...DOT_COMMANDS.map((c) => c.name.length + c.args.length + 2));
-  const lines = DOT_COMMANDS.map((c) => `  .${`${c.name} ${c.args}`.padEnd(w)} ${c.help}`);
+  const w = 22;
+  const lines = DOT_COMMANDS.map((c) => {
+    const head = `  .${c.name} ${c.args}`;
+    return head.length <= w ? `${head.padEnd(w)} ${c.help}` : `${head}\n${" ".repeat(w + 1)}${c.help}`;
+  });
   return [
     `SQL statements end with ';' and may span lines. Views: ${Object.keys(QUERY_VIEWS).join(", ")}.`,
     "view_instance('thread_spans', 'PROCESS') reads one process; list_partitions(), list_view_sets().",
@@ -413,7 +416,11 @@ class Feeder {
   async end(): Promise<Outcome> {
     const rest = this.buffer;
     this.buffer = "";
-    return rest.trim() === "" ? "ok" : this.line(`${rest};`);
+    if (rest.trim() === "") return "ok";
+    // A last statement without `;` runs; one cut off inside a string or comment gets DuckDB's
+    // parse error.
+    this.onEntry(`${oneLine(rest.trim())};`);
+    return this.session.runSql(rest);
   }
 
   /** `.read FILE`: runs the file's lines, stopping at the first error. */

@@ -97,4 +97,30 @@ describe("the REPL reading a script from a pipe", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("Usage: tracelake");
   });
+
+  test(".ingest adds to the lake and the next statement sees it (a fresh catalog snapshot per statement)", () => {
+    const fresh = tempDir();
+    expect(cli(fresh, ["ingest", EDGE]).code).toBe(0);
+    const other = join(ROOT, "fixtures/node_trace.json.gz");
+    const r = cli(
+      fresh,
+      ["repl"],
+      `.mode csv\nSELECT count(*) AS n FROM processes;\n.ingest ${other}\nSELECT count(*) AS n FROM processes;\nSELECT count(*) AS spans FROM thread_spans;\n`,
+    );
+    expect(r.code).toBe(0);
+    const n = (dir: string, sql: string): string => cli(dir, ["query", "-f", "csv", sql]).stdout.split("\n")[1] ?? "";
+    const lake2 = tempDir();
+    expect(cli(lake2, ["ingest", other]).code).toBe(0);
+    const both = Number(n(lake2, "SELECT count(*) FROM processes")) + 2;
+    expect(r.stdout).toContain(`n\n2\n`);
+    expect(r.stdout).toContain("ingested");
+    expect(r.stdout).toContain(`n\n${both}\n`);
+    expect(r.stdout).toContain(`spans\n${n(fresh, "SELECT count(*) FROM thread_spans")}\n`);
+  }, 60_000);
+
+  test("a last statement cut off inside a string is DuckDB's parse error, exit 1", () => {
+    const r = cli(lake, ["repl"], "SELECT 1;\nSELECT 'unterminated\n");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unterminated quoted string");
+  });
 });
