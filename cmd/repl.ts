@@ -16,7 +16,7 @@ import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
 import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
 import { oneLine, splitStatements } from "../lib/repl/split.ts";
-import { type Engine, sqlIdent } from "../lib/sql/engine.ts";
+import { type Engine, sqlIdent, sqlString } from "../lib/sql/engine.ts";
 import { type Column, OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
 import { VIEW_SETS } from "../lib/views/registry.ts";
@@ -72,14 +72,23 @@ class Session {
   }
 
   /**
-   * Defines the catalog views and raw_events, and placeholder (empty) JIT views so completion
-   * and `.schema` know their columns; a statement that reads a JIT view replaces the placeholder
-   * with the real view (prepareQuery) before it runs.
+   * Defines the catalog views and raw_events, and placeholder JIT views so completion and
+   * `.schema` know their columns; a statement that names a JIT view replaces the placeholder
+   * with the real view (prepareQuery) before it runs. The placeholder has the view's columns but
+   * fails when read (DESCRIBE and completion only bind it), so a statement that reaches a view
+   * by a name prepareQuery cannot see (`query_table('thread_' || 'spans')`) gets an error, not
+   * an empty result.
    */
   async open(): Promise<void> {
     await openQuerySession(this.engine, this.lake);
     for (const vs of VIEW_SETS) {
-      await this.engine.run(`CREATE VIEW IF NOT EXISTS memory.main.${vs.name} AS ${emptySelect(vs)}`);
+      const msg = sqlString(
+        `${vs.name} was not materialized for this statement because the statement does not name it; write ${vs.name} (or view_instance('${vs.name}', ...)) in the statement itself`,
+      );
+      await this.engine.run(
+        `CREATE VIEW IF NOT EXISTS memory.main.${vs.name} AS SELECT t.* FROM (SELECT 1) one
+         LEFT JOIN (${emptySelect(vs)}) t ON true WHERE error(${msg}) IS NULL`,
+      );
     }
   }
 

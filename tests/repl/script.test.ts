@@ -123,4 +123,13 @@ describe("the REPL reading a script from a pipe", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("unterminated quoted string");
   });
+
+  test("a JIT view reached by a name prepareQuery cannot see is an error, not an empty result", () => {
+    const fresh = tempDir();
+    expect(cli(fresh, ["ingest", EDGE]).code).toBe(0);
+    const r = cli(fresh, ["repl"], "SELECT count(*) FROM query_table('thread_' || 'spans');\n");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("thread_spans was not materialized for this statement");
+    expect(r.stdout).toBe("");
+  });
 });
