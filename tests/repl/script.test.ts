@@ -34,7 +34,7 @@ describe("the REPL reading a script from a pipe", () => {
         oracle("SELECT count(*) AS n FROM thread_spans"),
     );
     expect(r.stdout).not.toContain("tracelake>");
-  });
+  }, 60_000);
 
   test("stops at the first error with a non-zero exit; later statements do not run", () => {
     const after = join(dir, "after.csv");
@@ -44,13 +44,13 @@ describe("the REPL reading a script from a pipe", () => {
     expect(r.stderr.trim().split("\n").length).toBe(1);
     expect(r.stderr).toContain("nope");
     expect(existsSync(after)).toBe(false);
-  });
+  }, 60_000);
 
   test("a misspelt dot-command is an error that suggests the right one", () => {
     const r = cli(lake, ["repl"], ".tabels\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("did you mean .tables?");
-  });
+  }, 60_000);
 
   test(".read runs a file; .once and .output write results to files", () => {
     const sqlFile = join(dir, "q.sql");
@@ -67,7 +67,7 @@ describe("the REPL reading a script from a pipe", () => {
     expect(readFileSync(once, "utf8")).toBe("a\n1\n");
     expect(JSON.parse(readFileSync(output, "utf8"))).toEqual([{ c: 3 }]);
     expect(r.stdout).toBe('b\n2\nanswer\n42\n{"y":"x"}\n');
-  });
+  }, 60_000);
 
   test(".schema of a JIT view lists its columns without materializing it; .tables lists the views", () => {
     const fresh = tempDir();
@@ -90,13 +90,13 @@ describe("the REPL reading a script from a pipe", () => {
     const after = cli(fresh, ["repl"], "SELECT count(*) FROM thread_spans;\n.mode csv\n.tables\n");
     const spans = cli(fresh, ["query", "-f", "csv", "SELECT count(*) FROM thread_spans"]).stdout.split("\n")[1];
     expect(after.stdout).toContain(`thread_spans,JIT view,${spans},"materialized for 2 of 2 processes`);
-  });
+  }, 60_000);
 
   test("plain `tracelake` with stdin not a terminal prints the usage and fails, as before", () => {
     const r = cli(lake, [], "");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("Usage: tracelake");
-  });
+  }, 60_000);
 
   test(".ingest adds to the lake and the next statement sees it (a fresh catalog snapshot per statement)", () => {
     const fresh = tempDir();
@@ -122,7 +122,7 @@ describe("the REPL reading a script from a pipe", () => {
     const r = cli(lake, ["repl"], "SELECT 1;\nSELECT 'unterminated\n");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("unterminated quoted string");
-  });
+  }, 60_000);
 
   test("a JIT view reached by a name prepareQuery cannot see is an error, not an empty result", () => {
     const fresh = tempDir();
@@ -131,5 +131,5 @@ describe("the REPL reading a script from a pipe", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("thread_spans was not materialized for this statement");
     expect(r.stdout).toBe("");
-  });
+  }, 60_000);
 });
