@@ -337,6 +337,7 @@ class Session {
        GROUP BY table_name ORDER BY table_name`,
     );
     await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.t}(${r.cols})\n`).join(""));
+    if (this.once) await this.closeOnce();
     return "ok";
   }
 
