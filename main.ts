@@ -88,16 +88,15 @@ program
   .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
   .action(() => run(() => replCommand(globals(), pkg.version))());
 
-// No subcommand: the REPL when stdin is a terminal, otherwise the usage on stderr (exit 1).
-program.action(() => {
-  if (!process.stdin.isTTY) program.help({ error: true });
-  return run(() => replCommand(globals(), pkg.version))();
-});
-
 program
   .command("info")
   .description("show where the lake is and what it holds")
   .action(() => run(() => infoCommand(globals(), pkg.version))());
 
-await program.parseAsync(process.argv);
+// No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
+const args = process.argv.slice(2);
+const named = args.some((a, i) => !a.startsWith("-") && args[i - 1] !== "--lake");
+const meta = args.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
+if (!named && !meta && process.stdin.isTTY) args.push("repl");
+await program.parseAsync([...process.argv.slice(0, 2), ...args]);
 process.exitCode = exitCode;
