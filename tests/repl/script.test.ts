@@ -96,6 +96,9 @@ describe("the REPL reading a script from a pipe", () => {
     const r = cli(lake, [], "");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("Usage: tracelake");
+    const u = cli(lake, ["frobnicate"], "");
+    expect(u.code).toBe(1);
+    expect(u.stderr).toContain("unknown command 'frobnicate'");
   }, 60_000);
 
   test(".ingest adds to the lake and the next statement sees it (a fresh catalog snapshot per statement)", () => {
