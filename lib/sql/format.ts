@@ -79,6 +79,9 @@ function pad(s: string, width: number, right: boolean): string {
   return right ? fill + s : s + fill;
 }
 
+/** Narrowest a column is made to fit the table in maxWidth, before columns are hidden. */
+const MIN_NARROWED = 8;
+
 const NUMERIC =
   /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL)/;
 
@@ -88,7 +91,8 @@ export interface TableOptions {
   maxColumnWidth?: number;
   /**
    * Widest the whole table may be, in display columns (e.g. the terminal's width): the widest
-   * columns are narrowed (down to 5 columns each) until it fits. Default: no limit.
+   * columns are narrowed (down to 8 columns each) until it fits, then columns in the middle are
+   * hidden behind a "…" column and the footer says how many are shown. Default: no limit.
    */
   maxWidth?: number;
   /** Total rows of the result when more exist than `rows` holds (for the footer). */
@@ -123,27 +127,66 @@ export function formatTable(columns: Column[], rows: unknown[][], opts: TableOpt
       ...full.map((t) => displayWidth(t[k] ?? "")),
     ),
   );
+  // Columns shown: all, unless the table must fit in maxWidth (below).
+  let shown = columns.map((_, k) => k);
+  let hiddenAt = -1; // index in `shown` before which a "…" column stands for the hidden ones
   if (opts.maxWidth !== undefined && widths.length > 0) {
-    const total = (): number => widths.reduce((a, b) => a + b + 3, 1);
-    while (total() > opts.maxWidth) {
+    const max = opts.maxWidth;
+    const total = (ks: number[], gap: boolean): number =>
+      ks.reduce((a, k) => a + (widths[k] ?? 0) + 3, 1) + (gap ? 4 : 0);
+    // 1. Narrow the widest columns, down to MIN_NARROWED each.
+    while (total(shown, false) > max) {
       let k = 0;
       for (let j = 1; j < widths.length; j++) if ((widths[j] ?? 0) > (widths[k] ?? 0)) k = j;
-      if ((widths[k] ?? 0) <= 5) break;
+      if ((widths[k] ?? 0) <= MIN_NARROWED) break;
       widths[k] = (widths[k] ?? 0) - 1;
     }
+    // 2. Still too wide: keep columns from both ends, as many as fit, and show "…" for the
+    //    middle ones (as the DuckDB shell does).
+    if (total(shown, false) > max) {
+      const left: number[] = [];
+      const right: number[] = [];
+      let lo = 0;
+      let hi = columns.length - 1;
+      let fromLeft = true;
+      while (lo <= hi) {
+        const k = fromLeft ? lo : hi;
+        if (total([...left, k, ...right], true) > max && left.length + right.length > 0) break;
+        if (fromLeft) {
+          left.push(k);
+          lo++;
+        } else {
+          right.unshift(k);
+          hi--;
+        }
+        fromLeft = !fromLeft;
+      }
+      shown = [...left, ...right];
+      hiddenAt = left.length;
+    }
   }
-  const fit = (t: string[]): string[] => t.map((c, k) => truncate(c, widths[k] ?? 0));
+  const pick = <T>(xs: T[], gapValue: T): T[] => {
+    const out = shown.map((k) => xs[k] as T);
+    if (hiddenAt >= 0) out.splice(hiddenAt, 0, gapValue);
+    return out;
+  };
+  const w = pick(widths, 1);
+  const fit = (t: string[]): string[] => pick(t, "…").map((c, k) => truncate(c, w[k] ?? 0));
   const texts = full.map(fit);
   const heads = fit(fullHeads);
   const types = fit(fullTypes);
-  const right = columns.map((c) => NUMERIC.test(c.type));
-  const line = ([l, m, r, h]: string[]): string => (l ?? "") + widths.map((w) => (h ?? "").repeat(w + 2)).join(m) + r;
+  const right = pick(
+    columns.map((c) => NUMERIC.test(c.type)),
+    false,
+  );
+  const line = ([l, m, r, h]: string[]): string => (l ?? "") + w.map((x) => (h ?? "").repeat(x + 2)).join(m) + r;
   const row = (cells: string[], align: boolean[]): string =>
-    `${g.v}${cells.map((c, k) => ` ${pad(c, widths[k] ?? 0, align[k] ?? false)} `).join(g.v)}${g.v}`;
+    `${g.v}${cells.map((c, k) => ` ${pad(c, w[k] ?? 0, align[k] ?? false)} `).join(g.v)}${g.v}`;
   const out = [line(g.top), row(heads, []), row(types, []), line(g.mid)];
   for (const t of texts) out.push(row(t, right));
   out.push(line(g.bottom));
-  out.push(rowsFooter(opts.totalRows ?? rows.length, rows.length));
+  const footer = rowsFooter(opts.totalRows ?? rows.length, rows.length);
+  out.push(hiddenAt >= 0 ? `${footer}, ${columns.length} columns (${shown.length} shown)` : footer);
   return `${out.join("\n")}\n`;
 }
 

@@ -130,6 +130,23 @@ describe("box tables", () => {
     expect(lines[4]).toContain("…");
   });
 
+  test("too many columns for maxWidth: the middle ones are hidden behind a … column", () => {
+    const cols = Array.from({ length: 17 }, (_, k) => ({ name: `column_${k}`, type: "VARCHAR" }));
+    const t = formatTable(cols, [cols.map((_, k) => `value ${k} ${"x".repeat(20)}`)], { maxWidth: 90 });
+    const lines = expectAligned(t);
+    expect(width(lines[0] ?? "")).toBeLessThanOrEqual(90);
+    const heads = (lines[1] ?? "")
+      .split("│")
+      .map((c) => c.trim())
+      .filter((c) => c !== "");
+    expect(heads[0]).toBe("column_0");
+    expect(heads.at(-1)).toBe("column_…"); // column_16, narrowed to 8 display columns
+    expect(heads).toContain("…");
+    const shown = heads.length - 1;
+    expect(shown).toBeGreaterThanOrEqual(2);
+    expect(t.trimEnd().split("\n").at(-1)).toBe(`1 row, 17 columns (${shown} shown)`);
+  });
+
   test("footer says how many rows were shown of how many", () => {
     const t = formatTable([{ name: "i", type: "INTEGER" }], [[1], [2]], { totalRows: 1000 });
     expect(t.trimEnd().split("\n").at(-1)).toBe("1000 rows (2 shown)");
