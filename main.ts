@@ -10,6 +10,7 @@ import { ingestCommand } from "./cmd/ingest.ts";
 import { materializeCommand } from "./cmd/materialize.ts";
 import { partitionsCommand } from "./cmd/partitions.ts";
 import { queryCommand } from "./cmd/query.ts";
+import { replCommand } from "./cmd/repl.ts";
 import { replayCommand } from "./cmd/replay.ts";
 import { retireCommand } from "./cmd/retire.ts";
 import pkg from "./package.json" with { type: "json" };
@@ -48,9 +49,12 @@ program
     "run SQL over the lake (processes, streams, blocks, log_entries, measures, thread_spans, async_events, raw_events...)",
   )
   .argument("<sql>", "one or more SQL statements")
-  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
-  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
   .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -67,8 +71,11 @@ program
   .description("list live partitions (lakehouse_partitions) with their process and schema status")
   .option("--view <name>", "only this view set (repeatable)", collect)
   .option("--process <p>", "only this process: process_id, unique prefix, pid:<pid> or name (repeatable)", collect)
-  .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
-  .option("--max-rows <n>", "rows shown by the table format (default 100)")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
   .option(
     "--incompatible",
     "only partitions whose schema hash is not their view's current one (list_incompatible_partitions)",
@@ -118,9 +125,19 @@ program
   .action((sql: string, opts) => run(() => replayCommand(sql, opts, globals()))());
 
 program
+  .command("repl")
+  .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
+  .action(() => run(() => replCommand(globals(), pkg.version))());
+
+program
   .command("info")
   .description("show where the lake is and what it holds")
   .action(() => run(() => infoCommand(globals(), pkg.version))());
 
-await program.parseAsync(process.argv);
+// No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
+const args = process.argv.slice(2);
+const named = args.some((a, i) => !a.startsWith("-") && args[i - 1] !== "--lake");
+const meta = args.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
+if (!named && !meta && process.stdin.isTTY) args.push("repl");
+await program.parseAsync([...process.argv.slice(0, 2), ...args]);
 process.exitCode = exitCode;

@@ -5,10 +5,10 @@
 import { extname, resolve } from "node:path";
 import { ExitCode, UserError } from "../lib/errors.ts";
 import { sqlString } from "../lib/sql/engine.ts";
-import { type Column, csvLine, formatTable, ndjsonLine, type OutputFormat } from "../lib/sql/format.ts";
+import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
-import { Stdout } from "./output.ts";
+import { printResult, Stdout } from "./output.ts";
 
 /** Options of `query`. */
 export interface QueryCommandOptions {
@@ -16,8 +16,6 @@ export interface QueryCommandOptions {
   output?: string;
   maxRows?: string;
 }
-
-const FORMATS: OutputFormat[] = ["table", "csv", "json", "ndjson"];
 
 const COPY_FORMATS: Record<string, string> = {
   ".parquet": "FORMAT parquet",
@@ -30,8 +28,8 @@ const COPY_FORMATS: Record<string, string> = {
 /** Runs the command; returns the exit code. */
 export async function queryCommand(sql: string, opts: QueryCommandOptions, g: GlobalOptions): Promise<number> {
   const format = (opts.format ?? (process.stdout.isTTY ? "table" : "csv")) as OutputFormat;
-  if (!FORMATS.includes(format)) {
-    throw new UserError(`unknown --format ${opts.format}; use one of ${FORMATS.join(", ")}`);
+  if (!OUTPUT_FORMATS.includes(format)) {
+    throw new UserError(`unknown --format ${opts.format}; use one of ${OUTPUT_FORMATS.join(", ")}`);
   }
   const maxRows = opts.maxRows ? Number(opts.maxRows) : 100;
   if (!Number.isInteger(maxRows) || maxRows < 0)
@@ -88,49 +86,11 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
         }
         continue;
       }
-      await printResult(out, format, st.columns, st.chunks(), maxRows);
+      await printResult(out, format, st.columns, st.chunks(), { maxRows });
       if (out.closed) break;
     }
     return code;
   } finally {
     engine.close();
   }
-}
-
-async function printResult(
-  out: Stdout,
-  format: OutputFormat,
-  columns: Column[],
-  chunks: AsyncIterable<unknown[][]>,
-  maxRows: number,
-): Promise<void> {
-  if (format === "table") {
-    const shown: unknown[][] = [];
-    let total = 0;
-    for await (const rows of chunks) {
-      for (const r of rows) {
-        if (shown.length < maxRows) shown.push(r);
-        total++;
-      }
-    }
-    await out.write(formatTable(columns, shown, { totalRows: total }));
-    return;
-  }
-  if (format === "csv") await out.write(csvLine(columns.map((c) => c.name)));
-  if (format === "json") await out.write("[");
-  let first = true;
-  for await (const rows of chunks) {
-    let buf = "";
-    for (const r of rows) {
-      if (format === "csv") buf += csvLine(r);
-      else if (format === "ndjson") buf += ndjsonLine(columns, r);
-      else {
-        buf += (first ? "\n" : ",\n") + ndjsonLine(columns, r).slice(0, -1);
-        first = false;
-      }
-    }
-    await out.write(buf);
-    if (out.closed) return;
-  }
-  if (format === "json") await out.write(first ? "]\n" : "\n]\n");
 }

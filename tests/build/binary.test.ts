@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT, tempDir } from "../helpers.ts";
+import { Pty } from "../pty.ts";
 
 describe("the single-file binary", () => {
-  test("dist/tracelake runs ingest and query from an empty directory with no bun, node or node_modules", () => {
+  test("dist/tracelake runs ingest, query and the REPL from an empty directory with no bun, node or node_modules", async () => {
     const out = join(tempDir("tl-build-"), "tracelake");
     const b = Bun.spawnSync([BUN, join(ROOT, "scripts/build.ts"), "--outfile", out], {
       stdout: "pipe",
@@ -53,6 +54,26 @@ describe("the single-file binary", () => {
     );
     expect(r.stdout.toString()).toBe(batch.stdout.toString());
     expect(r.stdout.toString()).toMatch(/^n\n[1-9]\d*\n$/);
+    // The REPL on a terminal: Tab completion and a table, in the compiled binary.
+    const t = Pty.spawn(
+      ["./tracelake", "--lake", "lake"],
+      { ...env, TRACELAKE_HISTORY: join(dir, "cache", "history") },
+      120,
+      dir,
+    );
+    try {
+      await t.expect("tracelake> ");
+      t.type("SELECT count(*) AS n FROM raw_ev");
+      await t.expect("raw_ev");
+      t.type("\t");
+      await t.expect("ents");
+      t.type(" WHERE ph = 'X';\r");
+      expect(await t.expect(/1 row/)).toMatch(/│\s+86747 │/);
+      t.type("\x04");
+      expect(await t.close()).toBe(0);
+    } finally {
+      t.proc.kill();
+    }
     // DuckDB's library was unpacked once into the per-version cache directory.
     const cache = join(dir, "cache", "tracelake");
     expect(existsSync(cache)).toBe(true);

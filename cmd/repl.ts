@@ -1,0 +1,585 @@
+/**
+ * `tracelake repl` (and plain `tracelake` on a terminal): an interactive SQL shell over the lake,
+ * in the manner of the DuckDB CLI and trace_processor's shell.
+ *
+ * Every statement goes through `prepareQuery` (lib/sql/query.ts) on its own, so the views it
+ * reads are materialized just in time and it sees a fresh snapshot of the catalog (an ingest in
+ * another process, or `.ingest` here, is visible to the next statement). With stdin not a
+ * terminal it runs the statements it reads without prompts and stops at the first error.
+ */
+import { createWriteStream, readFileSync } from "node:fs";
+import * as readline from "node:readline";
+import pc from "picocolors";
+import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
+import type { Lake } from "../lib/lake/lake.ts";
+import { complete, connectionSource } from "../lib/repl/complete.ts";
+import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
+import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
+import { oneLine, splitStatements } from "../lib/repl/split.ts";
+import { type Engine, sqlIdent, sqlString } from "../lib/sql/engine.ts";
+import { type Column, OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
+import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
+import { VIEW_SETS } from "../lib/views/registry.ts";
+import { emptySelect, hex, schemaHash } from "../lib/views/view_set.ts";
+import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { gcCommand } from "./gc.ts";
+import { ingestCommand } from "./ingest.ts";
+import { printResult, Stdout } from "./output.ts";
+import { partitionsSql } from "./partitions.ts";
+import { installReverseSearch } from "./repl_editor.ts";
+
+const PROMPT = "tracelake> ";
+const CONTINUATION = "      ...> ";
+
+/** Outcome of one statement or dot-command. */
+type Outcome = "ok" | "error" | "quit";
+
+/** Runs the REPL; returns the exit code. */
+export async function replCommand(g: GlobalOptions, version: string): Promise<number> {
+  const { engine, lake } = await openLake(g, false);
+  const interactive = process.stdin.isTTY === true;
+  const session = new Session(engine, lake, g, interactive);
+  try {
+    await session.open();
+    return interactive ? await interactiveLoop(session, lake, version) : await scriptLoop(session);
+  } finally {
+    await session.close();
+    engine.close();
+  }
+}
+
+/** What a REPL session holds: the engine, the output settings, the statement being typed. */
+class Session {
+  mode: OutputFormat = "table";
+  maxRows = 40;
+  timer: boolean;
+  private out = new Stdout();
+  private once: Stdout | null = null;
+  private fileOut: Stdout | null = null;
+  /** A statement is running (Ctrl-C interrupts it). */
+  running = false;
+  private cancelled = false;
+  /** Entries newest first (readline's array, shared with the editor). */
+  history: string[] = [];
+
+  constructor(
+    readonly engine: Engine,
+    readonly lake: Lake,
+    private readonly g: GlobalOptions,
+    readonly interactive: boolean,
+  ) {
+    this.timer = interactive;
+  }
+
+  /**
+   * Defines the catalog views and raw_events, and placeholder JIT views so completion and
+   * `.schema` know their columns; a statement that names a JIT view replaces the placeholder
+   * with the real view (prepareQuery) before it runs. The placeholder has the view's columns but
+   * fails when read (DESCRIBE and completion only bind it), so a statement that reaches a view
+   * by a name prepareQuery cannot see (`query_table('thread_' || 'spans')`) gets an error, not
+   * an empty result.
+   */
+  async open(): Promise<void> {
+    await openQuerySession(this.engine, this.lake);
+    for (const vs of VIEW_SETS) {
+      const msg = sqlString(
+        `${vs.name} was not materialized for this statement because the statement does not name it; write ${vs.name} (or view_instance('${vs.name}', ...)) in the statement itself`,
+      );
+      await this.engine.run(
+        `CREATE VIEW IF NOT EXISTS memory.main.${vs.name} AS SELECT t.* FROM (SELECT 1) one
+         LEFT JOIN (${emptySelect(vs)}) t ON true WHERE error(${msg}) IS NULL`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.closeFile();
+  }
+
+  /** Interrupts the running statement (Ctrl-C). */
+  interrupt(): void {
+    if (!this.running) return;
+    this.cancelled = true;
+    this.engine.conn.interrupt();
+  }
+
+  /** Runs one SQL statement and prints its result; errors print one line. */
+  async runSql(stmt: string): Promise<Outcome> {
+    const t0 = performance.now();
+    this.running = true;
+    this.cancelled = false;
+    const progress = jitProgress();
+    try {
+      try {
+        // Ctrl-C during materialization: the JIT calls onProgress before each partition it
+        // writes; throwing there stops it, and it deletes the files it wrote but did not commit.
+        await prepareQuery(this.engine, this.lake, stmt, {
+          onProgress: (done, total, what) => {
+            if (this.cancelled) throw new SqlError("Interrupted");
+            progress.onProgress(done, total, what);
+          },
+        });
+      } finally {
+        progress.stop();
+      }
+      if (this.cancelled) throw new SqlError("Interrupted");
+      const out = this.once ?? this.fileOut ?? this.out;
+      for await (const st of runStatements(this.engine, stmt)) {
+        if (st.empty) {
+          for await (const _ of st.chunks()) {
+            // drain
+          }
+          continue;
+        }
+        await printResult(out, this.mode, st.columns, st.chunks(), {
+          maxRows: this.maxRows,
+          maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
+        });
+      }
+      this.printTime(t0);
+      return "ok";
+    } catch (e) {
+      if (this.cancelled) {
+        process.stderr.write(`${pc.yellow("Interrupted")}\n`);
+        this.printTime(t0);
+      } else this.error(e);
+      return "error";
+    } finally {
+      this.running = false;
+      if (this.once) {
+        await this.closeOnce();
+      }
+    }
+  }
+
+  private printTime(t0: number): void {
+    if (!this.timer) return;
+    const ms = performance.now() - t0;
+    process.stderr.write(pc.dim(`Run Time: ${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(3)} s`}\n`));
+  }
+
+  /** Prints an error as one line. */
+  error(e: unknown): void {
+    const msg = messageOf(e).split("\n")[0] ?? "";
+    process.stderr.write(`${pc.red("Error:")} ${msg}\n`);
+    if (this.g.verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  }
+
+  /** Runs a dot-command line. */
+  async runDot(text: string, feedFile: (path: string) => Promise<Outcome>): Promise<Outcome> {
+    let d: DotLine;
+    try {
+      d = parseDotLine(text);
+    } catch (e) {
+      this.error(e);
+      return "error";
+    }
+    if (!d.command) {
+      const near = closestCommand(d.name);
+      this.error(`unknown command .${d.name}${near ? `; did you mean .${near}?` : ""} (.help lists the commands)`);
+      return "error";
+    }
+    const arg = d.args[0];
+    const bad = (msg: string): Outcome => {
+      this.error(`.${d.command?.name}: ${msg}`);
+      return "error";
+    };
+    try {
+      switch (d.command.name) {
+        case "help":
+          await this.out.write(helpText());
+          return "ok";
+        case "quit":
+          return "quit";
+        case "tables":
+          return await this.printRows(...(await this.tables()));
+        case "schema":
+          return arg ? await this.describe(arg) : await this.schemas();
+        case "processes":
+          return await this.runSql(PROCESSES_SQL);
+        case "partitions":
+          return await this.runSql(partitionsSql({ view: d.args }));
+        case "mode":
+          if (!arg) {
+            await this.out.write(`${this.mode}\n`);
+            return "ok";
+          }
+          if (!OUTPUT_FORMATS.includes(arg as OutputFormat)) return bad(`use one of ${OUTPUT_FORMATS.join(", ")}`);
+          this.mode = arg as OutputFormat;
+          return "ok";
+        case "maxrows": {
+          const n = Number(arg);
+          if (!arg || !Number.isInteger(n) || n < 0)
+            return bad(`takes a whole number of rows, got ${arg ?? "nothing"}`);
+          this.maxRows = n;
+          return "ok";
+        }
+        case "timer":
+          if (arg !== "on" && arg !== "off") return bad("takes on or off");
+          this.timer = arg === "on";
+          return "ok";
+        case "output":
+          await this.closeFile();
+          if (arg) this.fileOut = await openOut(arg);
+          return "ok";
+        case "once":
+          if (!arg) return bad("takes a file name");
+          await this.closeOnce();
+          this.once = await openOut(arg);
+          return "ok";
+        case "read":
+          if (!arg) return bad("takes a file name");
+          return await feedFile(arg);
+        case "ingest":
+          if (d.args.length === 0) return bad("takes one or more trace files");
+          return (await ingestCommand(d.args, {}, this.g)) === ExitCode.ok ? "ok" : "error";
+        case "gc":
+          return (await gcCommand({}, this.g)) === ExitCode.ok ? "ok" : "error";
+        case "history": {
+          const h = [...this.history].reverse();
+          await this.out.write(h.map((e, i) => `${String(i + 1).padStart(5)}  ${e}\n`).join(""));
+          return "ok";
+        }
+      }
+    } catch (e) {
+      this.error(e);
+      return "error";
+    }
+    return "ok";
+  }
+
+  private async printRows(columns: Column[], rows: unknown[][]): Promise<Outcome> {
+    const out = this.once ?? this.fileOut ?? this.out;
+    async function* one(): AsyncGenerator<unknown[][]> {
+      yield rows;
+    }
+    await printResult(out, this.mode, columns, one(), {
+      maxRows: Number.MAX_SAFE_INTEGER,
+      maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
+    });
+    if (this.once) await this.closeOnce();
+    return "ok";
+  }
+
+  /** `.tables`: every view and table with its row count (JIT views: rows in current partitions). */
+  private async tables(): Promise<[Column[], unknown[][]]> {
+    await prepareQuery(
+      this.engine,
+      this.lake,
+      "SELECT * FROM processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
+    );
+    const one = async (sql: string): Promise<bigint> =>
+      ((await this.engine.rows<{ n: bigint | null }>(sql))[0]?.n ?? 0n) as bigint;
+    const nProcesses = await one("SELECT count(*) AS n FROM processes");
+    const rows: unknown[][] = [];
+    for (const [name, what] of Object.entries(QUERY_VIEWS)) {
+      const vs = VIEW_SETS.find((v) => v.name === name);
+      if (vs) {
+        const r = await this.engine.rows<{ n: bigint | null; k: bigint }>(
+          `SELECT sum(num_rows)::BIGINT AS n, count(DISTINCT view_instance_id) AS k FROM lakehouse_partitions
+           WHERE view_set_name = $1 AND file_schema_hash = unhex($2)`,
+          [vs.name, hex(schemaHash(vs))],
+        );
+        const k = r[0]?.k ?? 0n;
+        // Rows are known only once every process's partitions are current (NULL until then).
+        const n = k >= nProcesses ? String(r[0]?.n ?? 0) : null;
+        rows.push([name, "JIT view", n, `materialized for ${k} of ${nProcesses} processes; ${what}`]);
+      } else if (name === "raw_events") {
+        rows.push([name, "view", String(await one("SELECT sum(nb_objects)::BIGINT AS n FROM blocks")), what]);
+      } else {
+        rows.push([name, "catalog view", String(await one(`SELECT count(*) AS n FROM ${sqlIdent(name)}`)), what]);
+      }
+    }
+    const user = await this.engine.rows<{ name: string; kind: string }>(
+      `SELECT table_name AS name, 'table' AS kind FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal AND NOT starts_with(table_name, 'tl_')
+       UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal
+       ORDER BY 1`,
+    );
+    for (const u of user) {
+      if (u.name in QUERY_VIEWS) continue;
+      const n = await one(`SELECT count(*) AS n FROM ${sqlIdent(u.name)}`).catch(() => null);
+      rows.push([u.name, `your ${u.kind}`, n === null ? null : String(n), ""]);
+    }
+    const columns = [
+      { name: "name", type: "VARCHAR" },
+      { name: "kind", type: "VARCHAR" },
+      { name: "rows", type: "BIGINT" },
+      { name: "description", type: "VARCHAR" },
+    ];
+    return [columns, rows];
+  }
+
+  /**
+   * `.schema NAME`: its columns, read from the session's definition without running prepareQuery
+   * (a JIT view's placeholder has its columns, so nothing is materialized).
+   */
+  private async describe(name: string): Promise<Outcome> {
+    const rows = await this.engine.rowsJson<{ column_name: string; column_type: string; null: string }>(
+      `SELECT column_name, column_type, "null" FROM (DESCRIBE ${sqlIdent(name)})`,
+    );
+    const columns = [
+      { name: "column_name", type: "VARCHAR" },
+      { name: "column_type", type: "VARCHAR" },
+      { name: "null", type: "VARCHAR" },
+    ];
+    return this.printRows(
+      columns,
+      rows.map((r) => [r.column_name, r.column_type, r.null]),
+    );
+  }
+
+  /** `.schema` without a name: the columns of every view and table, one line each. */
+  private async schemas(): Promise<Outcome> {
+    const rows = await this.engine.rows<{ t: string; cols: string }>(
+      `SELECT table_name AS t, string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) AS cols
+       FROM duckdb_columns() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal
+         AND NOT starts_with(table_name, 'tl_')
+       GROUP BY table_name ORDER BY table_name`,
+    );
+    await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.t}(${r.cols})\n`).join(""));
+    if (this.once) await this.closeOnce();
+    return "ok";
+  }
+
+  private async closeOnce(): Promise<void> {
+    const o = this.once;
+    this.once = null;
+    if (o) await endStream(o);
+  }
+
+  private async closeFile(): Promise<void> {
+    const o = this.fileOut;
+    this.fileOut = null;
+    if (o) await endStream(o);
+  }
+}
+
+const PROCESSES_SQL = `SELECT p.process_id, p.exe, p.source_pid, p.start_time,
+    count(DISTINCT s.stream_id) FILTER (WHERE list_contains(s.tags, 'cpu')) AS threads,
+    coalesce(sum(b.nb_objects), 0)::BIGINT AS events, p.source_file
+  FROM processes p LEFT JOIN streams s USING (process_id) LEFT JOIN blocks b USING (stream_id)
+  GROUP BY ALL ORDER BY min(p.insert_time), p.process_id`;
+
+async function openOut(path: string): Promise<Stdout> {
+  const ws = createWriteStream(path);
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", (e) => reject(new UserError(`cannot write ${path}: ${messageOf(e)}`)));
+  });
+  return new Stdout(ws);
+}
+
+async function endStream(o: Stdout): Promise<void> {
+  await new Promise<void>((resolve) => o.stream.end(() => resolve()));
+}
+
+function helpText(): string {
+  const w = 22;
+  const lines = DOT_COMMANDS.map((c) => {
+    const head = `  .${c.name} ${c.args}`;
+    return head.length <= w ? `${head.padEnd(w)} ${c.help}` : `${head}\n${" ".repeat(w + 1)}${c.help}`;
+  });
+  return [
+    `SQL statements end with ';' and may span lines. Views: ${Object.keys(QUERY_VIEWS).join(", ")}.`,
+    "view_instance('thread_spans', 'PROCESS') reads one process; list_partitions(), list_view_sets().",
+    "Tab completes, Up/Down and Ctrl-R search the history, Ctrl-C cancels a running query.",
+    ...lines,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Feeds input lines to a session: dot-commands at the start of a statement, SQL split at `;`.
+ * `onEntry` sees each complete statement or dot-command (for the history).
+ */
+class Feeder {
+  buffer = "";
+
+  constructor(
+    private readonly session: Session,
+    private readonly stopOnError: boolean,
+    private readonly onEntry: (entry: string) => void = () => undefined,
+  ) {}
+
+  /** Feeds one line; returns what the last statement or command it completed did. */
+  async line(line: string): Promise<Outcome> {
+    if (this.buffer === "" && line.trimStart().startsWith(".")) {
+      this.onEntry(line.trim());
+      return this.session.runDot(line, (p) => this.file(p));
+    }
+    this.buffer = this.buffer === "" ? line : `${this.buffer}\n${line}`;
+    const split = splitStatements(this.buffer);
+    this.buffer = split.restBlank ? "" : split.rest;
+    let outcome: Outcome = "ok";
+    for (const stmt of split.statements) {
+      this.onEntry(`${oneLine(stmt)};`);
+      outcome = await this.session.runSql(stmt);
+      if (outcome === "error" && this.stopOnError) {
+        this.buffer = "";
+        return outcome;
+      }
+    }
+    return outcome;
+  }
+
+  /** Runs what is left in the buffer at the end of the input (a last statement without `;`). */
+  async end(): Promise<Outcome> {
+    const rest = this.buffer;
+    this.buffer = "";
+    if (rest.trim() === "") return "ok";
+    // A last statement without `;` runs; one cut off inside a string or comment gets DuckDB's
+    // parse error.
+    this.onEntry(`${oneLine(rest.trim())};`);
+    return this.session.runSql(rest);
+  }
+
+  /** `.read FILE`: runs the file's lines, stopping at the first error. */
+  async file(path: string): Promise<Outcome> {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (e) {
+      this.session.error(`.read: cannot read ${path}: ${messageOf(e)}`);
+      return "error";
+    }
+    const inner = new Feeder(this.session, true);
+    for (const l of text.split(/\r?\n/)) {
+      const o = await inner.line(l);
+      if (o !== "ok") return o;
+    }
+    return inner.end();
+  }
+}
+
+/** Stdin is not a terminal: run everything, no prompts, stop at the first error. */
+async function scriptLoop(session: Session): Promise<number> {
+  const feeder = new Feeder(session, true);
+  const rl = readline.createInterface({ input: process.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of rl) {
+    const o = await feeder.line(line);
+    if (o === "error") return ExitCode.sql;
+    if (o === "quit") return ExitCode.ok;
+  }
+  return (await feeder.end()) === "error" ? ExitCode.sql : ExitCode.ok;
+}
+
+/** The interactive loop: line editing, completion, history, Ctrl-C. */
+async function interactiveLoop(session: Session, lake: Lake, version: string): Promise<number> {
+  const histFile = historyPath();
+  session.history = loadHistory(histFile);
+  let histWarned = false;
+  const feeder = new Feeder(session, false, (entry) => {
+    if (session.history[0] === entry) return; // as readline does: no consecutive duplicates
+    session.history.unshift(entry);
+    if (session.history.length > HISTORY_SIZE) session.history.length = HISTORY_SIZE;
+    try {
+      appendHistory(histFile, entry);
+    } catch (e) {
+      if (!histWarned) session.error(`cannot save the history to ${histFile}: ${messageOf(e)}`);
+      histWarned = true;
+    }
+  });
+  const completionConn = await session.engine.connect();
+  const source = connectionSource(completionConn);
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    history: session.history,
+    historySize: 0, // entries are added by the feeder: whole statements, not lines
+    tabSize: 4,
+    completer: (line: string, cb: (err: null, result: [string[], string]) => void) => {
+      if (session.running) return cb(null, [[], line]);
+      const text = feeder.buffer === "" ? line : `${feeder.buffer}\n${line}`;
+      complete(text, source)
+        .then((c) => {
+          const lineStart = text.length - line.length;
+          if (c.start < lineStart) return cb(null, [[], line]);
+          cb(null, [c.items, text.slice(c.start)]);
+        })
+        .catch(() => cb(null, [[], line]));
+    },
+  });
+  // readline keeps the array it was given: make the session's the same one.
+  session.history = (rl as unknown as { history: string[] }).history;
+  const prompt = (): string => (feeder.buffer === "" ? PROMPT : CONTINUATION);
+  installReverseSearch(rl, prompt);
+
+  const n = await session.engine.rows<{ n: bigint }>("SELECT count(*) AS n FROM processes");
+  process.stdout.write(
+    `tracelake ${version} · lake ${lake.root} · ${count(Number(n[0]?.n ?? 0))} processes · ".help" for help\n`,
+  );
+
+  const queue: string[] = [];
+  let busy = false;
+  let closed = false;
+  let sigintArmed = false;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+
+  const showPrompt = (): void => {
+    rl.setPrompt(prompt());
+    rl.prompt();
+  };
+  const pump = async (): Promise<void> => {
+    if (busy) return;
+    busy = true;
+    try {
+      while (queue.length > 0) {
+        const line = queue.shift() as string;
+        const o = await feeder.line(line);
+        if (o === "quit") {
+          closed = true;
+          rl.close();
+          done();
+          return;
+        }
+      }
+    } finally {
+      busy = false;
+    }
+    if (closed) done();
+    else showPrompt();
+  };
+  rl.on("line", (line) => {
+    sigintArmed = false;
+    queue.push(line);
+    void pump();
+  });
+  rl.on("SIGINT", () => {
+    if (session.running || busy) {
+      queue.length = 0;
+      session.interrupt();
+      return;
+    }
+    const r = rl as unknown as { line: string; cursor: number };
+    if (r.line !== "" || feeder.buffer !== "") {
+      feeder.buffer = "";
+      r.line = "";
+      r.cursor = 0;
+      process.stdout.write("^C\n");
+      sigintArmed = false;
+      showPrompt();
+      return;
+    }
+    if (sigintArmed) {
+      rl.close();
+      return;
+    }
+    sigintArmed = true;
+    process.stdout.write("^C\n(press Ctrl-C again, Ctrl-D or type .quit to exit)\n");
+    showPrompt();
+  });
+  rl.on("close", () => {
+    closed = true;
+    if (session.running) session.interrupt();
+    if (!busy) done();
+  });
+  showPrompt();
+  await finished;
+  process.stdout.write("\n");
+  completionConn.closeSync();
+  return ExitCode.ok;
+}
