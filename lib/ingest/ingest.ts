@@ -363,12 +363,14 @@ async function insertRows(
   const procRows: (string | bigint | null)[][] = [];
   const streamRows: string[][] = [];
   for (const p of importer.processes) {
-    const props: Record<string, unknown> = p.pid ? { pid: p.pid } : {};
+    const sourcePid = p.sourcePid !== undefined ? p.sourcePid : p.pid;
+    const props: Record<string, unknown> = sourcePid !== null ? { pid: sourcePid } : {};
     if (p.labels !== null) props.labels = p.labels;
     if (p.sortIndex !== null) props.sort_index = p.sortIndex;
     if (Object.keys(p.metadata).length > 0) props.metadata = p.metadata;
     if (Object.keys(traceProps).length > 0) props.trace = traceProps;
-    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), p.pid || null]);
+    if (p.properties) Object.assign(props, p.properties);
+    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), sourcePid]);
     streamRows.push([p.logStreamId, p.processId, "log", "{}"], [p.metricsStreamId, p.processId, "metrics", "{}"]);
     for (const t of p.threads.values()) {
       const tp: Record<string, unknown> = { "thread-id": t.tid };

@@ -181,7 +181,7 @@ export class JsonLinesImporter {
       );
     }
     // The source pid: the first line's `pid` field, else none (NULL in processes.source_pid).
-    this.sink.process(this.pid).pid = this.firstPid ?? "";
+    this.sink.process(this.pid).sourcePid = this.firstPid;
   }
 
   /** Lines found (blank lines excluded). */
