@@ -34,7 +34,7 @@
  * a process with source pid `global`.
  */
 import { InputError } from "../errors.ts";
-import { WireError, WireReader } from "./protobuf_wire.ts";
+import { keyText, WireError, WireReader } from "./protobuf_wire.ts";
 import type { RawRow, RawRowSink } from "./raw_rows.ts";
 
 /** Key of a 64-bit id (see `WireReader.u64Key`). */
@@ -90,6 +90,16 @@ interface SourceLocation {
   file: string | null;
   func: string | null;
   line: number | null;
+  /** The args JSON of an event that has only this location (made on first use). */
+  json?: string;
+}
+
+/** Adds a source location to args as `src_file`, `src_line`, `src_func` (thread_spans reads the first two). */
+function locationArgs(o: Record<string, unknown>, loc: SourceLocation): Record<string, unknown> {
+  if (loc.file) o.src_file = loc.file;
+  if (loc.line !== null) o.src_line = loc.line;
+  if (loc.func) o.src_func = loc.func;
+  return o;
 }
 
 interface ClockState {
@@ -154,14 +164,19 @@ interface Open {
   cat: string | null;
 }
 
+/** A count of packets or events of one kind that went to one destination (or were skipped, and why). */
+export interface PerfettoCount {
+  ph: string;
+  dest: "cpu" | "log" | "metrics" | "metadata" | "skipped";
+  reason: string | null;
+  count: number;
+}
+
 /** What the Perfetto import found, beyond the rows. */
 export interface PerfettoStats {
   packets: number;
-  /** Counts by (kind, reason), as `PhaseCount`-like rows. */
-  counts: Map<
-    string,
-    { ph: string; dest: "cpu" | "log" | "metrics" | "metadata" | "skipped"; reason: string | null; count: number }
-  >;
+  /** Counts by (kind, destination, reason), as `PhaseCount` rows. */
+  counts: Map<string, PerfettoCount>;
   warnings: string[];
 }
 
@@ -188,6 +203,18 @@ export class PerfettoImporter {
   private offset = 0;
   private readonly r = new WireReader(new Uint8Array(0), 0, 0);
   private readonly firstNamed = new Set<string>();
+  private readonly countIndex = new Map<string, Map<string, PerfettoCount>>();
+  private readonly scratch = {
+    catIids: [] as Key[],
+    cats: [] as string[],
+    annotations: [] as number[],
+    flowIds: [] as Key[],
+    terminating: [] as Key[],
+    extraUuids: [] as Key[],
+    extraValues: [] as number[],
+    extraDoubleUuids: [] as Key[],
+    extraDoubleValues: [] as number[],
+  };
   private unresolved = 0;
 
   /**
@@ -338,10 +365,20 @@ export class PerfettoImporter {
   }
 
   private count(ph: string, dest: "cpu" | "log" | "metrics" | "metadata" | "skipped", reason: string | null): void {
-    const key = `${ph}\u0000${dest}\u0000${reason}`;
-    const c = this.stats.counts.get(key);
+    // Two-level lookup: no key string is built per event.
+    let byPh = this.countIndex.get(ph);
+    if (!byPh) {
+      byPh = new Map();
+      this.countIndex.set(ph, byPh);
+    }
+    const sub = reason === null ? dest : `${dest}\u0000${reason}`;
+    const c = byPh.get(sub);
     if (c) c.count++;
-    else this.stats.counts.set(key, { ph, dest, reason, count: 1 });
+    else {
+      const entry = { ph, dest, reason, count: 1 };
+      byPh.set(sub, entry);
+      this.stats.counts.set(`${ph}\u0000${sub}`, entry);
+    }
   }
 
   private seq(id: number): SeqState {
@@ -555,8 +592,8 @@ export class PerfettoImporter {
         r.bytes();
         while (d.next()) {
           if (d.field === 11) seq.defaultTrack = d.anyU64Key();
-          else if (d.field === 31) seq.defaultExtraCounters.push(...repeatedKeys(d));
-          else if (d.field === 45) seq.defaultExtraDoubleCounters.push(...repeatedKeys(d));
+          else if (d.field === 31) readRepeated(d, seq.defaultExtraCounters);
+          else if (d.field === 45) readRepeated(d, seq.defaultExtraDoubleCounters);
           else d.skip();
         }
       } else r.skip();
@@ -750,16 +787,27 @@ export class PerfettoImporter {
     let trackUuid: Key | null = null;
     let name: string | null = null;
     let nameIid: Key | null = null;
-    const catIids: Key[] = [];
-    const cats: string[] = [];
+    // Scratch arrays reused from event to event (nothing keeps them past this call).
+    const sc = this.scratch;
+    const catIids = sc.catIids;
+    const cats = sc.cats;
+    const annotations = sc.annotations;
+    const flowIds = sc.flowIds;
+    const terminating = sc.terminating;
+    const extraValues = sc.extraValues;
+    const extraDoubleValues = sc.extraDoubleValues;
+    catIids.length = 0;
+    cats.length = 0;
+    annotations.length = 0;
+    flowIds.length = 0;
+    terminating.length = 0;
+    extraValues.length = 0;
+    extraDoubleValues.length = 0;
+    sc.extraUuids.length = 0;
+    sc.extraDoubleUuids.length = 0;
     let counterValue: number | null = null;
-    const annotations: [number, number][] = [];
-    const flowIds: Key[] = [];
-    const terminating: Key[] = [];
     let extraUuids: Key[] | null = null;
-    const extraValues: number[] = [];
     let extraDoubleUuids: Key[] | null = null;
-    const extraDoubleValues: number[] = [];
     let logStart = -1;
     let logEnd = 0;
     let srcLoc: SourceLocation | null = null;
@@ -779,7 +827,8 @@ export class PerfettoImporter {
           name = r.wireType === 2 ? r.string() : skipped(r);
           break;
         case 3:
-          catIids.push(...repeatedKeys(r));
+          if (r.wireType === 0) catIids.push(r.u64Key());
+          else readRepeated(r, catIids);
           break;
         case 22:
           if (r.wireType === 2) cats.push(r.string());
@@ -792,25 +841,28 @@ export class PerfettoImporter {
           counterValue = r.wireType === 1 ? r.double() : skipped(r);
           break;
         case 4:
-          annotations.push([r.lenStart, r.lenEnd]);
+          annotations.push(r.lenStart, r.lenEnd);
           r.bytes();
           break;
         case 47:
         case 36:
-          flowIds.push(...repeatedKeys(r));
+          readRepeated(r, flowIds);
           break;
         case 48:
         case 42:
-          terminating.push(...repeatedKeys(r));
+          readRepeated(r, terminating);
           break;
         case 31:
-          extraUuids = [...(extraUuids ?? []), ...repeatedKeys(r)];
+          extraUuids = sc.extraUuids;
+          readRepeated(r, extraUuids);
           break;
         case 12:
-          for (const v of repeatedKeys(r)) extraValues.push(Number(v));
+          if (r.wireType === 0) extraValues.push(Number(r.i64()));
+          else readRepeatedNumbers(r, extraValues);
           break;
         case 45:
-          extraDoubleUuids = [...(extraDoubleUuids ?? []), ...repeatedKeys(r)];
+          extraDoubleUuids = sc.extraDoubleUuids;
+          readRepeated(r, extraDoubleUuids);
           break;
         case 46:
           if (r.wireType === 1) extraDoubleValues.push(r.double());
@@ -951,7 +1003,7 @@ export class PerfettoImporter {
       this.count("INSTANT", "log", null);
       return;
     }
-    row.id = String(trackUuid);
+    row.id = keyText(trackUuid);
     row.idScope = a.pid === GLOBAL_PID ? "global" : "local";
     if (type === TYPE_SLICE_BEGIN) {
       this.pushOpen(trackUuid, { name, cat });
@@ -1013,14 +1065,14 @@ export class PerfettoImporter {
   private emitCounter(index: number, time: Ns, t: Track, value: number, kind: string): void {
     const a = this.assoc(t.uuid) ?? { pid: GLOBAL_PID, tid: null, threadTrack: false, processTrack: false };
     if (a.pid === GLOBAL_PID) this.namedGlobal();
-    const props: Record<string, unknown> = { value, track_uuid: String(t.uuid) };
+    const props: Record<string, unknown> = { value, track_uuid: keyText(t.uuid) };
     const c = t.counter as CounterInfo;
     if (c.unit) props.unit = c.unit;
     this.sink.add(a.pid, a.tid, "metrics", {
       seq: index,
       ph: "V",
       time,
-      name: t.name ?? `counter ${t.uuid}`,
+      name: t.name ?? `counter ${keyText(t.uuid)}`,
       args: JSON.stringify(props),
     });
     this.count(kind, "metrics", null);
@@ -1077,7 +1129,7 @@ export class PerfettoImporter {
   /** Flow ids → bind_id (the first id), flow_out (a flow starts or continues), flow_in (it ends or continues). */
   private flows(row: RawRow, ids: Key[], terminating: Key[]): void {
     const first = ids[0] ?? terminating[0] ?? 0;
-    row.bindId = String(first);
+    row.bindId = keyText(first);
     let flowIn = false;
     let flowOut = false;
     for (const id of ids) {
@@ -1093,8 +1145,8 @@ export class PerfettoImporter {
     row.flowOut = flowOut;
     if (ids.length + terminating.length > 1) {
       const props: Record<string, unknown> = row.args ? JSON.parse(row.args) : {};
-      if (ids.length > 0) props.flow_ids = ids.map(String);
-      if (terminating.length > 0) props.terminating_flow_ids = terminating.map(String);
+      if (ids.length > 0) props.flow_ids = ids.map(keyText);
+      if (terminating.length > 0) props.terminating_flow_ids = terminating.map(keyText);
       row.args = JSON.stringify(props);
     }
   }
@@ -1103,21 +1155,22 @@ export class PerfettoImporter {
   private args(
     seq: SeqState | null,
     buf: Uint8Array,
-    annotations: [number, number][],
+    annotations: number[],
     loc: SourceLocation | null,
   ): string | null {
-    if (annotations.length === 0 && !loc) return null;
+    if (annotations.length === 0) {
+      if (!loc) return null;
+      // Most events carry only an interned source location: its args are made once.
+      if (loc.json === undefined) loc.json = JSON.stringify(locationArgs({}, loc));
+      return loc.json;
+    }
     const o: Record<string, unknown> = {};
-    for (const [s, e] of annotations) {
-      const [k, v] = this.annotation(seq, buf, s, e, 0);
+    for (let i = 0; i < annotations.length; i += 2) {
+      const [k, v] = this.annotation(seq, buf, annotations[i] as number, annotations[i + 1] as number, 0);
       o[k ?? `arg${Object.keys(o).length}`] = v;
     }
-    if (loc) {
-      if (loc.file) o.src_file = loc.file;
-      if (loc.line !== null) o.src_line = loc.line;
-      if (loc.func) o.src_func = loc.func;
-    }
-    return JSON.stringify(o, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+    if (loc) locationArgs(o, loc);
+    return JSON.stringify(o);
   }
 
   /** One DebugAnnotation → [name, JSON value]. */
@@ -1226,23 +1279,29 @@ function packetKind(event: number, descriptor: number, other: number): string {
 }
 
 /**
- * The values of a repeated integer field at the reader's current tag: one value, or a packed run
- * (LEN) of varints or fixed64s (by the field's wire type... packed fixed64 is read when the
- * length is a multiple of 8 and the field is known fixed: the caller's field numbers 47/48/46).
+ * Appends the values of a repeated integer field at the reader's current tag to `out`: one
+ * varint or fixed64 value, or a packed run (LEN) of them; a packed run holds fixed64 values for
+ * the fixed64 fields (flow_ids 47, terminating_flow_ids 48), varints otherwise.
  */
-function repeatedKeys(r: WireReader): Key[] {
-  if (r.wireType === 0) return [r.u64Key()];
-  if (r.wireType === 1) return [r.fixed64Key()];
-  if (r.wireType === 2) {
+function readRepeated(r: WireReader, out: Key[]): void {
+  if (r.wireType === 0) out.push(r.u64Key());
+  else if (r.wireType === 1) out.push(r.fixed64Key());
+  else if (r.wireType === 2) {
     const fixed = r.field === 47 || r.field === 48;
     const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
     r.bytes();
-    const out: Key[] = [];
     while (x.pos < x.end) out.push(fixed ? x.fixed64Key() : x.u64Key());
-    return out;
-  }
-  r.skip();
-  return [];
+  } else r.skip();
+}
+
+/** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`. */
+function readRepeatedNumbers(r: WireReader, out: number[]): void {
+  if (r.wireType === 0) out.push(Number(r.i64()));
+  else if (r.wireType === 2) {
+    const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
+    r.bytes();
+    while (x.pos < x.end) out.push(Number(x.i64()));
+  } else r.skip();
 }
 
 function numOrText(v: bigint): number | string {

@@ -135,8 +135,7 @@ export class WireReader {
   }
 
   /**
-   * A uint64 varint as a map key: a number when below 2^53, else its decimal text.
-   * Two equal values always give the same key.
+   * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
    */
   u64Key(): number | string {
     this.varintParts();
@@ -225,10 +224,21 @@ export class WireReader {
   }
 }
 
-/** A uint64 from 32-bit halves as a map key: number below 2^53, else decimal text. */
+/**
+ * A uint64 from 32-bit halves as a map key: a number below 2^53, else the text `"<hi>:<lo>"`
+ * (cheaper than a bigint; `keyText` turns either into decimal text).
+ */
 export function partsKey(hi: number, lo: number): number | string {
   if (hi < 0x200000) return hi * TWO32 + lo;
-  return ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+  return `${hi}:${lo}`;
+}
+
+/** The decimal text of a key made by `partsKey`. */
+export function keyText(k: number | string): string {
+  if (typeof k === "number") return String(k);
+  const c = k.indexOf(":");
+  if (c < 0) return k;
+  return ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
 }
 
 /** An int64 from 32-bit halves: a number when safe, else a bigint. */

@@ -244,12 +244,23 @@ export class RawRowSink {
   }
 }
 
+/** UTF-8 of short strings seen before (names, categories, tids repeat across rows). */
+const utf8Cache = new Map<string, Uint8Array>();
+
 function setStr(b: BlockBuilder, c: number, v: string | null): void {
   if (v === null) {
     b.setNull(c);
     return;
   }
-  const bytes = encoder.encode(v);
+  let bytes: Uint8Array | undefined;
+  if (v.length <= 64) {
+    bytes = utf8Cache.get(v);
+    if (bytes === undefined) {
+      if (utf8Cache.size >= 65536) utf8Cache.clear();
+      bytes = encoder.encode(v);
+      utf8Cache.set(v, bytes);
+    }
+  } else bytes = encoder.encode(v);
   b.setBytes(c, bytes, 0, bytes.length);
 }
 

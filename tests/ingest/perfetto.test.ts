@@ -8,10 +8,10 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { cli, snapshot, tempDir } from "../helpers.ts";
+import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 import { decode, type PbField, trace } from "./pb.ts";
 
-const SAMPLES = "/work/shared/samples";
+const SAMPLES = join(ROOT, "fixtures");
 const T = 120_000;
 
 // Tracks.
