@@ -171,9 +171,12 @@ export class RawRowSink {
     setBool(b, C.flowOut, r.flowOut ?? null);
     setStr(b, C.args, r.args ?? null);
     this.rowCounts[dest]++;
-    const n = b.bytes();
-    if (n >= this.blockBytes) this.writeBlock(g);
-    else if ((b.rows & 1023) === 0) this.bound();
+    // Sizes are checked every 256 rows of a stream (bytes() sums every column): a block may
+    // exceed blockBytes by 255 rows.
+    if ((b.rows & 255) === 0) {
+      if (b.bytes() >= this.blockBytes) this.writeBlock(g);
+      else if ((b.rows & 1023) === 0) this.bound();
+    }
   }
 
   /** Writes every stream's pending rows (at the end of the input). */
