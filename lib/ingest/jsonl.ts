@@ -79,7 +79,7 @@ export function timestampToNs(v: unknown, raw?: string): bigint | null {
   const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", zone] = m;
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
   if (!Number.isFinite(ms) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) return null;
-  let ns = BigInt(ms) * 1_000_000n + BigInt((frac + "000000000").slice(0, 9));
+  let ns = BigInt(ms) * 1_000_000n + BigInt(`${frac}000000000`.slice(0, 9));
   if (zone && zone !== "Z" && zone !== "z") {
     const sign = zone[0] === "-" ? -1n : 1n;
     const digits = zone.slice(1).replace(":", "");

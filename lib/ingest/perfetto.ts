@@ -33,6 +33,7 @@
  * source location → args; flows → `bind_id`/`flow_in`/`flow_out`. Tracks without a process go to
  * a process with source pid `global`.
  */
+import { inflateSync } from "node:zlib";
 import { InputError } from "../errors.ts";
 import { keyText, WireError, WireReader } from "./protobuf_wire.ts";
 import type { RawRow, RawRowSink } from "./raw_rows.ts";
@@ -77,7 +78,7 @@ const PACKET_FIELD_NAMES: Record<number, string> = {
   69: "service_event",
   72: "extension_descriptor",
   89: "trace_uuid",
-  133: "zstd_compressed_packets",
+  133: "zstd_compressed_packets (not supported)",
 };
 
 /** LogMessage.Priority → micromegas level (1 fatal … 6 trace). PRIO_UNSPECIFIED/UNUSED → info. */
@@ -364,6 +365,25 @@ export class PerfettoImporter {
     this.offset += e - s;
   }
 
+  /** Inflates a `compressed_packets` payload and imports the packets it holds, in order. */
+  private compressedPackets(buf: Uint8Array, s: number, e: number): void {
+    let inner: Uint8Array;
+    try {
+      inner = new Uint8Array(inflateSync(buf.subarray(s, e), { maxOutputLength: this.maxPacketBytes }));
+    } catch (err) {
+      this.corrupt(`compressed_packets that do not inflate (${(err as Error).message})`);
+    }
+    let p = 0;
+    while (p < inner.length) {
+      const total = this.recordLength(inner, p, inner.length);
+      if (total < 0 || p + total > inner.length) this.corrupt("compressed_packets ending inside a packet");
+      const r = new WireReader(inner, p, p + total);
+      r.next();
+      if (r.field === 1 && r.wireType === 2) this.packet(inner, r.lenStart, r.lenEnd);
+      p += total;
+    }
+  }
+
   private count(ph: string, dest: "cpu" | "log" | "metrics" | "metadata" | "skipped", reason: string | null): void {
     // Two-level lookup: no key string is built per event.
     let byPh = this.countIndex.get(ph);
@@ -455,6 +475,13 @@ export class PerfettoImporter {
           snapshot = r.lenStart;
           snapshotEnd = r.lenEnd;
           r.bytes();
+          break;
+        case 50:
+          // compressed_packets: zlib-deflated concatenated Trace.packet records (trace_packet.proto).
+          if (r.wireType === 2) {
+            r.bytes();
+            this.compressedPackets(buf, r.lenStart, r.lenEnd);
+          } else r.skip();
           break;
         case 3: // trusted_uid
         case 79: // trusted_pid

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync, gzipSync } from "node:zlib";
+import { deflateSync, gunzipSync, gzipSync } from "node:zlib";
 import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 import { decode, type PbField, trace } from "./pb.ts";
 
@@ -418,6 +418,43 @@ describe("Perfetto protobuf: a hand-made trace", () => {
       expect(l).toEqual([{ msg: "hello from the log", level: 3, tid: "11", t: "5021000", f: null }]);
       const p = query<Record<string, unknown>>(lake, "SELECT exe, source_pid, trace_format FROM processes");
       expect(p).toEqual([{ exe: "proc ../../etc'; DROP TABLE processes", source_pid: "10", trace_format: "perfetto" }]);
+    },
+    T,
+  );
+});
+
+describe("Perfetto protobuf: compressed_packets", () => {
+  test(
+    "packets inside a zlib-deflated compressed_packets wrapper are imported in order",
+    () => {
+      const dir = tempDir();
+      const lake = join(dir, "lake");
+      const inner = trace([
+        [
+          [
+            60,
+            [
+              [1, 7],
+              [
+                4,
+                [
+                  [1, 1],
+                  [2, 2],
+                  [5, "zipped"],
+                ],
+              ],
+            ],
+          ],
+        ],
+        pkt(3, [13, 3], ...ev(1000, [9, BEGIN], [11, 7], [23, "a"])),
+        pkt(3, ...ev(1500, [9, END], [11, 7])),
+      ]);
+      const file = join(dir, "z.pftrace");
+      writeFileSync(file, trace([pkt(3, [50, deflateSync(inner)])]));
+      ingestJson(lake, [file]);
+      expect(
+        query<Record<string, unknown>>(lake, "SELECT name, thread_name, duration::INTEGER AS d FROM thread_spans"),
+      ).toEqual([{ name: "a", thread_name: "zipped", d: 500 }]);
     },
     T,
   );
