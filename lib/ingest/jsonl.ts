@@ -78,7 +78,8 @@ export function timestampToNs(v: unknown, raw?: string): bigint | null {
   if (!m) return null;
   const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", zone] = m;
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
-  if (!Number.isFinite(ms) || Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) return null;
+  const bad = Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31;
+  if (!Number.isFinite(ms) || bad || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) return null;
   let ns = BigInt(ms) * 1_000_000n + BigInt(`${frac}000000000`.slice(0, 9));
   if (zone && zone !== "Z" && zone !== "z") {
     const sign = zone[0] === "-" ? -1n : 1n;
@@ -246,7 +247,9 @@ export class JsonLinesImporter {
       return;
     }
     const tv = rec[timeKey];
-    const raw = typeof tv === "number" && !Number.isSafeInteger(tv) ? rawNumber(t, timeKey) : undefined;
+    let raw = typeof tv === "number" && !Number.isSafeInteger(tv) ? rawNumber(t, timeKey) : undefined;
+    // The text found must be this value (not the same key nested elsewhere in the line).
+    if (raw !== undefined && Number(raw) !== tv) raw = undefined;
     const ns = timestampToNs(tv, raw);
     if (ns === null || ns > 9223372036854775807n || ns < -9223372036854775808n) {
       this.skip("timestamp is neither ISO 8601 nor an epoch number");
@@ -292,6 +295,8 @@ function text1(v: unknown): string {
 
 /** The source text of the number value of `key` in a JSON line (digits beyond 2^53 kept). */
 function rawNumber(line: string, key: string): string | undefined {
-  const re = new RegExp(`"${key.replace(/[.*+?^${}()|[\]\\@]/g, "\\$&")}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?)`);
+  const re = new RegExp(
+    `"${key.replace(/[.*+?^${}()|[\]\\@]/g, "\\$&")}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`,
+  );
   return re.exec(line)?.[1];
 }

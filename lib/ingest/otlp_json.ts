@@ -337,7 +337,7 @@ export class OtlpJsonImporter {
     const start = this.time(get(sp, "startTimeUnixNano"));
     const end = this.time(get(sp, "endTimeUnixNano"));
     if (spanId === null || start === null) {
-      this.count("span", "skipped", spanId === null ? "span without spanId" : "span without startTimeUnixNano");
+      this.count("span", "skipped", spanId === null ? "span without spanId" : "span without a valid startTimeUnixNano");
       return;
     }
     const attrs = attributes(get(sp, "attributes"));

@@ -336,6 +336,8 @@ describe("JSON-lines logs", () => {
         '{"msg":"no time"}',
         '{"time":"2023-11-14 22:13:20","msg":"no zone","level":60}',
         "[1,2]",
+        '{"ts":1e30,"msg":"beyond int64 ns"}',
+        '{"time":"2023-11-14T25:99:00Z","msg":"not a time"}',
       ];
       const file = join(dir, "service.log");
       writeFileSync(file, gzipSync(`${lines.join("\n")}\n`));
@@ -346,6 +348,7 @@ describe("JSON-lines logs", () => {
         ["no timestamp field (@timestamp, timestamp, time, ts)", 1],
         ["not JSON", 1],
         ["not a JSON object", 1],
+        ["timestamp is neither ISO 8601 nor an epoch number", 2],
       ]);
       const rows = query<Record<string, unknown>>(
         lake,
