@@ -46,6 +46,8 @@ if (!existsSync(genPftrace)) {
 
 interface Run {
   seconds: number;
+  /** CPU time (user + system) of the ingest process: comparable on a loaded machine. */
+  cpuSeconds: number;
   maxRssMb: number;
   summary: { contentBytes: number; eventsFound: number; eventsImported: number; blocks: number; blobBytes: number };
 }
@@ -60,8 +62,10 @@ function runIngest(file: string): Run {
   const seconds = (performance.now() - t0) / 1000;
   if (p.exitCode !== 0) throw new Error(`ingest of ${file} failed`);
   const maxRss = p.resourceUsage?.maxRSS ?? 0; // kilobytes, as getrusage(2) reports
+  const cpu = p.resourceUsage?.cpuTime;
+  const cpuSeconds = cpu ? Number(cpu.user + cpu.system) / 1e6 : Number.NaN; // µs
   rmSync(lake, { recursive: true, force: true });
-  return { seconds, maxRssMb: maxRss / 1024, summary: JSON.parse(p.stdout.toString()) };
+  return { seconds, cpuSeconds, maxRssMb: maxRss / 1024, summary: JSON.parse(p.stdout.toString()) };
 }
 
 function line(label: string, bytes: number, seconds: number, events: number, extra = "", unit = "events"): void {
@@ -79,7 +83,14 @@ for (const [label, file, unit] of [
 ] as const) {
   if (process.env.BENCH_ONLY && !label.includes(process.env.BENCH_ONLY)) continue;
   const r = runIngest(file);
-  line(label, r.summary.contentBytes, r.seconds, r.summary.eventsFound, `  peak RSS ${r.maxRssMb.toFixed(0)} MB`, unit);
+  line(
+    label,
+    r.summary.contentBytes,
+    r.seconds,
+    r.summary.eventsFound,
+    `  peak RSS ${r.maxRssMb.toFixed(0)} MB  cpu ${r.cpuSeconds.toFixed(1)} s`,
+    unit,
+  );
 }
 if (process.env.BENCH_ONLY) process.exit(0);
 

@@ -1,14 +1,15 @@
 /**
  * Ingest of one source into a lake, atomically.
  *
- * Flow: open the source → sniff the format → (unless --force) look for a previous ingest of the
- * same content → frame the events into NDJSON batches in a private staging directory
- * (`<lake>/tmp/ingest-<uuid>/`), importing each batch while the next is framed (one batch in
- * flight: memory is bounded by two batches, not by the input) → commit: in one catalog
- * transaction insert processes, streams, blocks and the ingests row, moving the staged blobs
- * into `blobs/` just before COMMIT. A failure or a kill before COMMIT leaves the catalog as it
- * was; the staging directory (and, after a kill between the moves and COMMIT, unreferenced
- * blobs) are removed by `tracelake gc`.
+ * Flow: open the source → sniff the format (or take `--format`) → (unless --force) look for a
+ * previous ingest of the same content → push the decompressed bytes, as they are read, to the
+ * format's importer (format_importer.ts: Chrome JSON batches, Perfetto packets, OTLP requests,
+ * JSON lines), which stages blocks in a private directory (`<lake>/tmp/ingest-<uuid>/`) with
+ * memory bounded by its batch size, not by the input → commit: in one catalog transaction insert
+ * processes, streams, blocks and the ingests row, moving the staged blobs into `blobs/` just
+ * before COMMIT. A failure or a kill before COMMIT leaves the catalog as it was; the staging
+ * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
+ * `tracelake gc`.
  */
 import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

@@ -526,8 +526,13 @@ export class PerfettoImporter {
         return;
       }
       this.trackEvent(index, st, t, buf, event, eventEnd);
-    } else if (snapshot < 0 && descriptor < 0 && other !== 0) {
-      this.count(PACKET_FIELD_NAMES[other] ?? `packet field ${other}`, "skipped", "packet type not imported");
+    } else {
+      // Any packet's timestamp advances an incremental clock (a delta applies to every packet of
+      // the sequence, whatever it carries).
+      if (ts !== null && snapshot < 0) this.eventTime(st, ts, clockId);
+      if (snapshot < 0 && descriptor < 0 && other !== 0) {
+        this.count(PACKET_FIELD_NAMES[other] ?? `packet field ${other}`, "skipped", "packet type not imported");
+      }
     }
   }
 
