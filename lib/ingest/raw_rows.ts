@@ -92,7 +92,14 @@ export class RawRowSink {
   readonly blocks: StagedBlock[] = [];
   /** Rows written, by destination. */
   readonly rowCounts: Record<RowDest, number> = { cpu: 0, log: 0, metrics: 0 };
+  /** Log and metrics groups by `pid \0 dest`. */
   private readonly groups = new Map<string, Group>();
+  /** Groups by destination, pid and tid (null for process rows). */
+  private readonly index: Record<RowDest, Map<string, Map<string | null, Group>>> = {
+    cpu: new Map(),
+    log: new Map(),
+    metrics: new Map(),
+  };
   private readonly live = new Set<Group>();
 
   /**
@@ -202,17 +209,33 @@ export class RawRowSink {
     }
   }
 
+  /**
+   * The group of a row: looked up by dest, pid and tid in nested maps (no key string per row).
+   * A log/metrics group is the process's; its entries per tid exist to register each thread once.
+   */
   private group(pid: string, tid: string | null, dest: RowDest): Group {
+    const byDest = this.index[dest];
+    let byTid = byDest.get(pid);
+    if (!byTid) {
+      byTid = new Map();
+      byDest.set(pid, byTid);
+    }
+    const hit = byTid.get(tid);
+    if (hit) return hit;
     if (dest === "cpu" && tid === null) throw new Error("a cpu row needs a thread");
-    const key = dest === "cpu" ? `${pid}\u0000${tid}\u0000cpu` : `${pid}\u0000\u0000${dest}`;
-    let g = this.groups.get(key);
-    if (!g) {
-      const process = this.process(pid);
-      const thread = dest === "cpu" ? this.thread(pid, tid as string) : null;
-      if (tid !== null && dest !== "cpu") this.thread(pid, tid);
-      g = { process, thread, dest, builder: new BlockBuilder() };
-      this.groups.set(key, g);
-    } else if (tid !== null && dest !== "cpu") this.thread(pid, tid);
+    const process = this.process(pid);
+    const thread = tid === null ? null : this.thread(pid, tid);
+    let g: Group | undefined;
+    if (dest === "cpu") g = { process, thread, dest, builder: new BlockBuilder() };
+    else {
+      const key = `${pid}\u0000${dest}`;
+      g = this.groups.get(key);
+      if (!g) {
+        g = { process, thread: null, dest, builder: new BlockBuilder() };
+        this.groups.set(key, g);
+      }
+    }
+    byTid.set(tid, g);
     return g;
   }
 
