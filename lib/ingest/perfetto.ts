@@ -73,7 +73,17 @@ const PACKET_FIELD_NAMES: Record<number, string> = {
   39: "android_log",
   43: "process_descriptor (deprecated)",
   44: "thread_descriptor (deprecated)",
+  37: "profile_packet",
+  38: "battery",
+  40: "power_rails",
   45: "system_info",
+  46: "trigger",
+  47: "packages_list",
+  49: "perfetto_metatrace",
+  66: "perf_sample",
+  67: "cpu_info",
+  95: "etw_events",
+  124: "trace_provenance",
   51: "chrome_metadata",
   69: "service_event",
   72: "extension_descriptor",
@@ -843,7 +853,8 @@ export class PerfettoImporter {
     let logStart = -1;
     let logEnd = 0;
     let srcLoc: SourceLocation | null = null;
-    let legacy = false;
+    let legacyStart = -1;
+    let legacyEnd = 0;
     while (r.next()) {
       switch (r.field) {
         case 9:
@@ -928,8 +939,9 @@ export class PerfettoImporter {
           break;
         }
         case 6:
-          legacy = true;
-          r.skip();
+          legacyStart = r.lenStart;
+          legacyEnd = r.lenEnd;
+          r.bytes();
           break;
         default:
           r.skip();
@@ -939,8 +951,8 @@ export class PerfettoImporter {
       this.count("TYPE_STATE", "skipped", "TrackEvent type not imported");
       return;
     }
-    if (type === 0) {
-      this.count(legacy ? "legacy_event" : "TYPE_UNSPECIFIED", "skipped", "TrackEvent type not imported");
+    if (type === 0 && legacyStart < 0) {
+      this.count("TYPE_UNSPECIFIED", "skipped", "TrackEvent without type or legacy_event");
       return;
     }
     if (type > TYPE_STATE) {
@@ -952,7 +964,11 @@ export class PerfettoImporter {
     if (!a) {
       if (trackUuid === 0) a = { pid: GLOBAL_PID, tid: null, threadTrack: false, processTrack: false };
       else {
-        this.count(TYPE_NAMES[type] ?? "", "skipped", "track_uuid not declared by a TrackDescriptor before use");
+        this.count(
+          TYPE_NAMES[type] || "legacy_event",
+          "skipped",
+          "track_uuid not declared by a TrackDescriptor before use",
+        );
         return;
       }
     }
@@ -1006,6 +1022,10 @@ export class PerfettoImporter {
       if (type === TYPE_INSTANT) return;
     }
     const cpuTid = a.tid ?? this.sequenceThread(seq, a.pid) ?? a.pid;
+    if (type === 0) {
+      this.legacyEvent(row, seq, a, cpuTid, buf, legacyStart, legacyEnd);
+      return;
+    }
     if (a.threadTrack) {
       const tid = a.tid as string;
       if (type === TYPE_SLICE_BEGIN) {
@@ -1055,6 +1075,109 @@ export class PerfettoImporter {
     }
     if (a.pid === GLOBAL_PID) this.namedGlobal();
     this.sink.add(a.pid, cpuTid, "cpu", row);
+  }
+
+  /**
+   * A TrackEvent carrying a `legacy_event` (Chrome's JSON-style phases, track_event.proto
+   * LegacyEvent): mapped to the same rows as the Chrome JSON phase it holds (README "Perfetto
+   * protobuf"), on the thread of its track (or `pid_override`/`tid_override`).
+   */
+  private legacyEvent(
+    row: RawRow,
+    seq: SeqState | null,
+    a: Assoc,
+    cpuTid: string,
+    buf: Uint8Array,
+    s: number,
+    e: number,
+  ): void {
+    const r = new WireReader(buf, s, e);
+    let phase = 0;
+    let instantScope = 0;
+    let flowDirection = 0;
+    let bindToEnclosing = false;
+    let pid = a.pid;
+    let tid: string | null = a.tid ?? cpuTid;
+    while (r.next()) {
+      switch (r.field) {
+        case 1:
+          if (row.name === null && seq) row.name = this.lookup(seq.names, r.u64Key());
+          else r.skip();
+          break;
+        case 2:
+          phase = r.varint();
+          break;
+        case 3:
+          row.dur = mul(r.i64(), 1000);
+          break;
+        case 4:
+          row.threadDur = mul(r.i64(), 1000);
+          break;
+        case 6:
+        case 11:
+          row.id = `0x${r.u64Big().toString(16)}`;
+          row.idScope = "global";
+          break;
+        case 10:
+          row.id = `0x${r.u64Big().toString(16)}`;
+          row.idScope = "local";
+          break;
+        case 7:
+          row.scope = r.wireType === 2 ? r.string() : skipped(r);
+          break;
+        case 8:
+          row.bindId = `0x${r.u64Big().toString(16)}`;
+          break;
+        case 12:
+          bindToEnclosing = r.varint() !== 0;
+          break;
+        case 13:
+          flowDirection = r.varint();
+          break;
+        case 14:
+          instantScope = r.varint();
+          break;
+        case 18:
+          pid = String(r.i64());
+          break;
+        case 19:
+          tid = String(r.i64());
+          break;
+        default:
+          r.skip();
+      }
+    }
+    const ph = String.fromCharCode(phase);
+    const label = `legacy ${ph}`;
+    row.ph = ph;
+    if (flowDirection !== 0) {
+      row.flowIn = (flowDirection & 1) !== 0;
+      row.flowOut = (flowDirection & 2) !== 0;
+    }
+    if (pid === GLOBAL_PID) this.namedGlobal();
+    if (ph === "X" || ph === "B" || ph === "E") {
+      if (ph === "X" && row.dur === undefined) {
+        this.count(label, "skipped", "X without duration_us");
+        return;
+      }
+      this.sink.add(pid, tid, "cpu", row);
+      this.count(label, "cpu", null);
+    } else if (ph === "i" || ph === "I" || ph === "R") {
+      row.s = [null, "g", "p", "t"][instantScope] ?? null;
+      this.sink.add(pid, tid, "log", row);
+      this.count(label, "log", null);
+    } else if ("benSTpF".includes(ph) || "stf".includes(ph)) {
+      if (!row.id && !row.bindId) {
+        this.count(label, "skipped", "legacy async or flow event without an id");
+        return;
+      }
+      if (ph === "f" && bindToEnclosing) row.bp = "e";
+      this.sink.add(pid, tid, "cpu", row);
+      this.count(label, "cpu", null);
+    } else if (ph === "C") {
+      this.sink.add(pid, tid, "metrics", row);
+      this.count(label, "metrics", null);
+    } else this.count(label, "skipped", "legacy phase not imported");
   }
 
   private namedGlobal(): void {

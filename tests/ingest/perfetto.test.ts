@@ -460,6 +460,67 @@ describe("Perfetto protobuf: compressed_packets", () => {
   );
 });
 
+describe("Perfetto protobuf: legacy_event (Chrome's JSON phases inside TrackEvent)", () => {
+  test(
+    "R, X and local-id async b/e become the rows their Chrome JSON phases make",
+    () => {
+      const dir = tempDir();
+      const lake = join(dir, "lake");
+      const legacy = (ts: number, name: string, ...fields: PbField[]): PbField[] =>
+        pkt(3, ...ev(ts, [11, 7], [23, name], [22, "blink"], [6, fields]));
+      const file = join(dir, "legacy.pftrace");
+      writeFileSync(
+        file,
+        trace([
+          [
+            [
+              60,
+              [
+                [1, 7],
+                [
+                  4,
+                  [
+                    [1, 1],
+                    [2, 2],
+                    [5, "main"],
+                  ],
+                ],
+              ],
+            ],
+          ],
+          pkt(3, [13, 1]),
+          legacy(1000, "mark", [2, "R".charCodeAt(0)], [14, 3]),
+          legacy(2000, "work", [2, "X".charCodeAt(0)], [3, 5], [4, 2]),
+          legacy(3000, "load", [2, "b".charCodeAt(0)], [10, 16]),
+          legacy(4000, "load", [2, "e".charCodeAt(0)], [10, 16]),
+          legacy(5000, "odd", [2, "V".charCodeAt(0)]),
+        ]),
+      );
+      const s = ingestJson(lake, [file]);
+      expect(s.phases.find((p) => p.ph === "legacy V")?.reason).toBe("legacy phase not imported");
+      expect(query<Record<string, unknown>>(lake, "SELECT msg, target, scope, phase, tid FROM log_entries")).toEqual([
+        { msg: "mark", target: "blink", scope: "t", phase: "R", tid: "2" },
+      ]);
+      expect(
+        query<Record<string, unknown>>(
+          lake,
+          "SELECT name, duration::INTEGER AS d, thread_duration::INTEGER AS td, phase FROM thread_spans",
+        ),
+      ).toEqual([{ name: "work", d: 5000, td: 2000, phase: "X" }]);
+      expect(
+        query<Record<string, unknown>>(
+          lake,
+          "SELECT event_type, name, async_id, id_scope, anomaly FROM async_events ORDER BY time",
+        ),
+      ).toEqual([
+        { event_type: "begin", name: "load", async_id: "0x10", id_scope: "local", anomaly: null },
+        { event_type: "end", name: "load", async_id: "0x10", id_scope: "local", anomaly: null },
+      ]);
+    },
+    T,
+  );
+});
+
 describe("Perfetto protobuf: bad input leaves the lake untouched", () => {
   const dir = tempDir();
   const lake = join(dir, "lake");
