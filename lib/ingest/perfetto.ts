@@ -36,7 +36,7 @@
 import { inflateSync } from "node:zlib";
 import { InputError } from "../errors.ts";
 import { keyText, WireError, WireReader } from "./protobuf_wire.ts";
-import type { RawRow, RawRowSink } from "./raw_rows.ts";
+import { type RawRow, type RawRowSink, resetRow } from "./raw_rows.ts";
 
 /** Key of a 64-bit id (see `WireReader.u64Key`). */
 type Key = number | string;
@@ -215,6 +215,10 @@ export class PerfettoImporter {
   private readonly r = new WireReader(new Uint8Array(0), 0, 0);
   private readonly firstNamed = new Set<string>();
   private readonly countIndex = new Map<string, Map<string, PerfettoCount>>();
+  private readonly row: RawRow = resetRow(null, 0, "", 0);
+  /** Readers reused for packets (null while in use: compressed_packets nest) and events. */
+  private packetReader: WireReader | null = new WireReader(new Uint8Array(0), 0, 0);
+  private readonly eventReader = new WireReader(new Uint8Array(0), 0, 0);
   private readonly scratch = {
     catIids: [] as Key[],
     cats: [] as string[],
@@ -422,8 +426,18 @@ export class PerfettoImporter {
 
   /** Decodes and imports one TracePacket `buf[s, e)`. */
   private packet(buf: Uint8Array, s: number, e: number): void {
+    const r = this.packetReader ?? new WireReader(buf, s, e);
+    this.packetReader = null;
+    try {
+      this.packetIn(r.reset(buf, s, e), buf);
+    } finally {
+      this.packetReader = r;
+    }
+  }
+
+  /** The body of `packet`, reading from `r`. */
+  private packetIn(r: WireReader, buf: Uint8Array): void {
     const index = this.stats.packets++;
-    const r = new WireReader(buf, s, e);
     let ts: Ns | null = null;
     let clockId: number | null = null;
     let seqId = 0;
@@ -824,7 +838,7 @@ export class PerfettoImporter {
   }
 
   private trackEvent(index: number, seq: SeqState | null, time: Ns, buf: Uint8Array, s: number, e: number): void {
-    const r = new WireReader(buf, s, e);
+    const r = this.eventReader.reset(buf, s, e);
     let type = 0;
     let trackUuid: Key | null = null;
     let name: string | null = null;
@@ -1014,7 +1028,12 @@ export class PerfettoImporter {
     }
 
     const args = this.args(seq, buf, annotations, srcLoc);
-    const row: RawRow = { seq: index, ph: "", time, name, cat, args, threadTime };
+    // One row object, reused: the sink copies it into column buffers at once.
+    const row = resetRow(this.row, index, "", time);
+    row.name = name;
+    row.cat = cat;
+    row.args = args;
+    row.threadTime = threadTime;
     if (flowIds.length > 0 || terminating.length > 0) this.flows(row, flowIds, terminating);
 
     if (logStart >= 0) {
@@ -1156,7 +1175,7 @@ export class PerfettoImporter {
     }
     if (pid === GLOBAL_PID) this.namedGlobal();
     if (ph === "X" || ph === "B" || ph === "E") {
-      if (ph === "X" && row.dur === undefined) {
+      if (ph === "X" && row.dur === null) {
         this.count(label, "skipped", "X without duration_us");
         return;
       }
