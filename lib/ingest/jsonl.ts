@@ -198,6 +198,7 @@ export class JsonLinesImporter {
     return out;
   }
 
+  /** Problems recovered from, in words (none for this format: skips are counted). */
   warnings(): string[] {
     return [];
   }

@@ -144,6 +144,10 @@ export class OtlpJsonImporter {
   private readonly processKeys = new Map<string, string>();
   private readonly warn: string[] = [];
 
+  /**
+   * @param sink where processes, threads and rows go.
+   * @param inputName the input's name for error messages.
+   */
   constructor(
     private readonly sink: RawRowSink,
     private readonly inputName: string,
@@ -228,6 +232,7 @@ export class OtlpJsonImporter {
     return [...this.countMap.values()].sort((a, b) => b.count - a.count);
   }
 
+  /** Problems recovered from, in words (e.g. spans without an end). */
   warnings(): string[] {
     return this.warn;
   }

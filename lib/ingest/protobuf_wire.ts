@@ -17,10 +17,13 @@ export class WireError extends Error {
   }
 }
 
-/** Wire types. */
+/** Wire type VARINT (int32/64, uint32/64, sint, bool, enum). */
 export const WT_VARINT = 0;
+/** Wire type I64: 8 bytes little-endian (fixed64, sfixed64, double). */
 export const WT_I64 = 1;
+/** Wire type LEN: varint length then bytes (string, bytes, messages, packed repeated). */
 export const WT_LEN = 2;
+/** Wire type I32: 4 bytes little-endian (fixed32, sfixed32, float). */
 export const WT_I32 = 5;
 
 const TWO32 = 4294967296;

@@ -213,6 +213,22 @@ describe("OTLP JSON", () => {
                       dataPoints: [{ timeUnixNano: "1544712662000000000", count: "4", sum: 10.5, min: 1, max: 5 }],
                     },
                   },
+                  {
+                    name: "rt",
+                    summary: {
+                      dataPoints: [
+                        {
+                          timeUnixNano: "1544712663000000000",
+                          count: "2",
+                          sum: 3,
+                          quantileValues: [
+                            { quantile: 0.5, value: 1 },
+                            { quantile: 0.99, value: 2 },
+                          ],
+                        },
+                      ],
+                    },
+                  },
                 ],
               },
             ],
@@ -236,15 +252,19 @@ describe("OTLP JSON", () => {
       ]);
       const m = query<Record<string, unknown>>(
         lake,
-        "SELECT epoch_ns(time)::VARCHAR AS t, name, unit, value FROM measures ORDER BY time, name",
+        "SELECT epoch_ns(time)::VARCHAR AS t, name, unit, value, properties->>'quantile' AS q FROM measures ORDER BY time, name, value",
       );
       expect(m).toEqual([
-        { t: "1544712660000000000", name: "queue.depth", unit: "1", value: 3 },
-        { t: "1544712661000000000", name: "queue.depth", unit: "1", value: 4.5 },
-        { t: "1544712662000000000", name: "latency.count", unit: "ms", value: 4 },
-        { t: "1544712662000000000", name: "latency.max", unit: "ms", value: 5 },
-        { t: "1544712662000000000", name: "latency.min", unit: "ms", value: 1 },
-        { t: "1544712662000000000", name: "latency.sum", unit: "ms", value: 10.5 },
+        { t: "1544712660000000000", name: "queue.depth", unit: "1", value: 3, q: null },
+        { t: "1544712661000000000", name: "queue.depth", unit: "1", value: 4.5, q: null },
+        { t: "1544712662000000000", name: "latency.count", unit: "ms", value: 4, q: null },
+        { t: "1544712662000000000", name: "latency.max", unit: "ms", value: 5, q: null },
+        { t: "1544712662000000000", name: "latency.min", unit: "ms", value: 1, q: null },
+        { t: "1544712662000000000", name: "latency.sum", unit: "ms", value: 10.5, q: null },
+        { t: "1544712663000000000", name: "rt", unit: null, value: 1, q: "0.5" },
+        { t: "1544712663000000000", name: "rt", unit: null, value: 2, q: "0.99" },
+        { t: "1544712663000000000", name: "rt.count", unit: null, value: 2, q: null },
+        { t: "1544712663000000000", name: "rt.sum", unit: null, value: 3, q: null },
       ]);
     },
     T,
