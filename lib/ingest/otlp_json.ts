@@ -34,8 +34,11 @@ import type { PhaseCount } from "./batch_importer.ts";
 import { levelOf } from "./jsonl.ts";
 import type { RawRowSink } from "./raw_rows.ts";
 
-/** Largest single (non JSON-lines) OTLP object we read, in bytes. */
-const MAX_OBJECT = 512 * 1024 * 1024;
+/**
+ * Largest single OTLP object (or JSON line) we read, in bytes: it is parsed whole, and a parsed
+ * JSON tree takes several times its text's size.
+ */
+const MAX_OBJECT = 128 * 1024 * 1024;
 const MAX_I64 = (1n << 63n) - 1n;
 
 type Json = Record<string, unknown>;
@@ -181,7 +184,7 @@ export class OtlpJsonImporter {
       this.line(line);
     }
     this.pendingText = text.slice(start);
-    if (this.mode === "unknown" && this.pendingText.length > MAX_OBJECT) this.tooBig();
+    if (this.pendingText.length > MAX_OBJECT) this.tooBig();
   }
 
   /**
