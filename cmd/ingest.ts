@@ -17,6 +17,14 @@ export interface IngestCommandOptions {
   processName?: string;
 }
 
+/** What `eventsFound` counts, per format. */
+const FOUND_UNIT: Record<string, string> = {
+  chrome_json: "events",
+  perfetto: "packets",
+  otlp_json: "requests",
+  jsonl: "lines",
+};
+
 const DEST_LABEL: Record<string, string> = {
   cpu: "thread/async events (cpu streams)",
   log: "log entries (log stream)",
@@ -97,7 +105,7 @@ export function render(s: IngestSummary, lakeRoot: string): string {
   );
   const skipped = s.phases.filter((p) => p.dest === "skipped").reduce((n, p) => n + p.count, 0);
   out.push(
-    `  events: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
+    `  ${FOUND_UNIT[s.format] ?? "events"}: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
   );
   const imported = s.phases.filter((p) => p.dest !== "skipped");
   if (imported.length > 0) {
