@@ -1,8 +1,8 @@
 /**
  * OTLP JSON and JSON-lines logs ingest: hand-made inputs with the expected rows written out
- * here, real OTLP JSON written by the OpenTelemetry JS SDK's serializer (fixtures/otel, made by
- * fixtures/otel/generate.mjs.txt with @opentelemetry/sdk-trace-base 2.12.1 and
- * otlp-transformer 0.223.1) checked against the JSON itself, and bad inputs.
+ * here, real OTLP JSON written by the OpenTelemetry JS SDK's serializers (fixtures/otel, made by
+ * fixtures/otel/generate.mjs.txt with @opentelemetry/sdk-trace-base, sdk-metrics 2.12.1, sdk-logs
+ * and otlp-transformer 0.223.1) checked against the JSON itself, and bad inputs.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -271,7 +271,7 @@ describe("OTLP JSON", () => {
   );
 
   test(
-    "real OTLP JSON from the OpenTelemetry JS SDK: spans and logs match the JSON",
+    "real OTLP JSON from the OpenTelemetry JS SDK: spans, logs and metrics match the JSON",
     () => {
       const tracesFile = join(ROOT, "fixtures/otel/otel_js_sdk_traces.json");
       const logsFile = join(ROOT, "fixtures/otel/otel_js_sdk_logs.json");
@@ -320,6 +320,43 @@ describe("OTLP JSON", () => {
       );
       const p = query<{ exe: string; n: number }>(l2, "SELECT exe, count(*)::INTEGER AS n FROM processes GROUP BY exe");
       expect(p).toEqual([{ exe: "otel-demo", n: 2 }]);
+
+      // Metrics: the measures equal the data points as the JSON holds them.
+      const metricsFile = join(ROOT, "fixtures/otel/otel_js_sdk_metrics.json");
+      const l3 = join(dir, "lake3");
+      ingest(l3, [metricsFile]);
+      type Pt = {
+        timeUnixNano: string;
+        asDouble?: number;
+        asInt?: string;
+        count?: number;
+        sum?: number;
+        min?: number;
+        max?: number;
+      };
+      type Metric = {
+        name: string;
+        unit: string;
+        gauge?: { dataPoints: Pt[] };
+        sum?: { dataPoints: Pt[] };
+        histogram?: { dataPoints: Pt[] };
+      };
+      const metrics: Metric[] = JSON.parse(readFileSync(metricsFile, "utf8")).resourceMetrics[0].scopeMetrics[0]
+        .metrics;
+      const want: string[] = [];
+      for (const m of metrics) {
+        for (const pt of [...(m.gauge?.dataPoints ?? []), ...(m.sum?.dataPoints ?? [])])
+          want.push(`${m.name}|${m.unit || null}|${pt.asDouble ?? Number(pt.asInt)}|${pt.timeUnixNano}`);
+        for (const pt of m.histogram?.dataPoints ?? [])
+          for (const f of ["count", "sum", "min", "max"] as const)
+            if (pt[f] !== undefined) want.push(`${m.name}.${f}|${m.unit || null}|${pt[f]}|${pt.timeUnixNano}`);
+      }
+      const measured = query<{ name: string; unit: string | null; value: number; t: string }>(
+        l3,
+        "SELECT name, unit, value, epoch_ns(time)::VARCHAR AS t FROM measures",
+      ).map((r) => `${r.name}|${r.unit}|${r.value}|${r.t}`);
+      expect(measured.sort()).toEqual(want.sort());
+      expect(want.length).toBe(7);
     },
     T,
   );
