@@ -268,6 +268,8 @@ export class PerfettoImporter {
       if (this.carryLen < total) return;
       this.record(this.carry, 0, total);
       this.carryLen = 0;
+      // Do not keep the room of an exceptionally large packet.
+      if (this.carry.length > 16 * 1024 * 1024) this.carry = new Uint8Array(0);
     }
     while (p < n) {
       const total = this.recordLength(chunk, p, n);
@@ -524,6 +526,10 @@ export class PerfettoImporter {
       if (cleared || (flags & SEQ_INCREMENTAL_STATE_CLEARED) !== 0) {
         const fresh = newSeqState();
         fresh.valid = true;
+        // Clock relations outlive a reset (a writer that clears its state without a new
+        // ClockSnapshot still stamps in the same clocks); the new snapshot, if any, replaces them.
+        fresh.clocks = seq.clocks;
+        fresh.snapshot = seq.snapshot;
         this.seqs.set(seqId, fresh);
       }
     }
