@@ -36,11 +36,15 @@ const run = (f: () => Promise<number>) => async (): Promise<void> => {
 
 program
   .command("ingest")
-  .description("import trace files (Chrome JSON, plain or gzip) into the lake; '-' reads stdin")
+  .description(
+    "import trace files (Chrome JSON, Perfetto protobuf, OTLP JSON, JSON-lines logs; plain or gzip) into the lake; '-' reads stdin",
+  )
   .argument("<files...>", "trace files, or - for standard input")
   .option("--force", "ingest again even if the same content was ingested before (as new processes)")
   .option("--json", "print the summary as JSON")
   .option("--batch-mb <n>", "batch size in MiB: bounds memory and block size (default 32)")
+  .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
+  .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
   .action((files: string[], opts) => run(() => ingestCommand(files, opts, globals()))());
 
 program

@@ -3,11 +3,14 @@
  *   - `tracelake ingest` (the CLI, as a user runs it) on the real Chromium trace in fixtures/
  *     and on a generated Chrome JSON of BENCH_MB MiB (default 1024): MB/s of decompressed JSON,
  *     events/s, and the peak RSS of the ingest process;
+ *   - `tracelake ingest` on the Chromium startup trace as Perfetto protobuf (fixtures/) and on a
+ *     generated Perfetto trace of PFTRACE_MB MiB (default 256, bench/gen_perfetto_trace.ts): MB/s of
+ *     decompressed protobuf, packets/s and peak RSS;
  *   - in the same run, the baselines on the same events written as NDJSON: DuckDB's
  *     `read_ndjson` counting them (the practical JSON-parsing ceiling of this machine), and
  *     DuckDB converting them to one Parquet file (parsing plus writing, no routing).
  *
- * Usage: bun bench/ingest.ts   (BENCH_MB=256 for a shorter run; BENCH_DIR for the data dir)
+ * Usage: bun bench/ingest.ts   (BENCH_MB=256 / PFTRACE_MB=64 for a shorter run; BENCH_DIR for the data dir)
  */
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,8 +34,20 @@ if (!existsSync(genJson) || !existsSync(genNdjson)) {
   if (g.exitCode !== 0) throw new Error("generator failed");
 }
 
+const pfMb = Number(process.env.PFTRACE_MB ?? 256);
+const genPftrace = join(dataDir, `gen_${pfMb}mb.pftrace`);
+if (!existsSync(genPftrace)) {
+  console.error(`generating ${genPftrace} (${pfMb} MiB)...`);
+  const g = Bun.spawnSync([process.execPath, join(root, "bench/gen_perfetto_trace.ts"), genPftrace, String(pfMb)], {
+    stderr: "inherit",
+  });
+  if (g.exitCode !== 0) throw new Error("generator failed");
+}
+
 interface Run {
   seconds: number;
+  /** CPU time (user + system) of the ingest process: comparable on a loaded machine. */
+  cpuSeconds: number;
   maxRssMb: number;
   summary: { contentBytes: number; eventsFound: number; eventsImported: number; blocks: number; blobBytes: number };
 }
@@ -47,24 +62,37 @@ function runIngest(file: string): Run {
   const seconds = (performance.now() - t0) / 1000;
   if (p.exitCode !== 0) throw new Error(`ingest of ${file} failed`);
   const maxRss = p.resourceUsage?.maxRSS ?? 0; // kilobytes, as getrusage(2) reports
+  const cpu = p.resourceUsage?.cpuTime;
+  const cpuSeconds = cpu ? Number(cpu.user + cpu.system) / 1e6 : Number.NaN; // µs
   rmSync(lake, { recursive: true, force: true });
-  return { seconds, maxRssMb: maxRss / 1024, summary: JSON.parse(p.stdout.toString()) };
+  return { seconds, cpuSeconds, maxRssMb: maxRss / 1024, summary: JSON.parse(p.stdout.toString()) };
 }
 
-function line(label: string, bytes: number, seconds: number, events: number, extra = ""): void {
+function line(label: string, bytes: number, seconds: number, events: number, extra = "", unit = "events"): void {
   const mbs = bytes / 1e6 / seconds;
   console.log(
-    `${label.padEnd(44)} ${(bytes / 1e6).toFixed(1).padStart(8)} MB  ${seconds.toFixed(2).padStart(7)} s  ${mbs.toFixed(1).padStart(7)} MB/s  ${(events / seconds / 1e3).toFixed(0).padStart(6)} k events/s${extra}`,
+    `${label.padEnd(44)} ${(bytes / 1e6).toFixed(1).padStart(8)} MB  ${seconds.toFixed(2).padStart(7)} s  ${mbs.toFixed(1).padStart(7)} MB/s  ${(events / seconds / 1e3).toFixed(0).padStart(6)} k ${unit}/s${extra}`,
   );
 }
 
-for (const [label, file] of [
-  ["tracelake ingest: real chromium trace", join(root, "fixtures/chromium_startup.json.gz")],
-  [`tracelake ingest: generated ${sizeMb} MiB`, genJson],
+for (const [label, file, unit] of [
+  ["tracelake ingest: real chromium trace", join(root, "fixtures/chromium_startup.json.gz"), "events"],
+  [`tracelake ingest: generated ${sizeMb} MiB`, genJson, "events"],
+  ["tracelake ingest: real chromium pftrace", join(root, "fixtures/chromium_startup.pftrace.gz"), "packets"],
+  [`tracelake ingest: generated ${pfMb} MiB pftrace`, genPftrace, "packets"],
 ] as const) {
+  if (process.env.BENCH_ONLY && !label.includes(process.env.BENCH_ONLY)) continue;
   const r = runIngest(file);
-  line(label, r.summary.contentBytes, r.seconds, r.summary.eventsFound, `  peak RSS ${r.maxRssMb.toFixed(0)} MB`);
+  line(
+    label,
+    r.summary.contentBytes,
+    r.seconds,
+    r.summary.eventsFound,
+    `  peak RSS ${r.maxRssMb.toFixed(0)} MB  cpu ${r.cpuSeconds.toFixed(1)} s`,
+    unit,
+  );
 }
+if (process.env.BENCH_ONLY) process.exit(0);
 
 // Baselines on the same events as NDJSON, in one DuckDB with the same thread count.
 const e = await Engine.open();

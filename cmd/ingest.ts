@@ -3,8 +3,9 @@
  */
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
-import { ExitCode } from "../lib/errors.ts";
+import { ExitCode, InputError } from "../lib/errors.ts";
 import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
+import { TRACE_FORMATS, type TraceFormat } from "../lib/ingest/sniff.ts";
 import { bytes, count, type GlobalOptions, openLake, reportError } from "./common.ts";
 
 /** Options of `ingest`. */
@@ -12,10 +13,20 @@ export interface IngestCommandOptions {
   force?: boolean;
   json?: boolean;
   batchMb?: string;
+  format?: string;
+  processName?: string;
 }
 
+/** What `eventsFound` counts, per format. */
+const FOUND_UNIT: Record<string, string> = {
+  chrome_json: "events",
+  perfetto: "packets",
+  otlp_json: "requests",
+  jsonl: "lines",
+};
+
 const DEST_LABEL: Record<string, string> = {
-  cpu: "thread events (cpu streams)",
+  cpu: "thread/async events (cpu streams)",
   log: "log entries (log stream)",
   metrics: "measures (metrics stream)",
   metadata: "process/thread names and properties",
@@ -24,6 +35,12 @@ const DEST_LABEL: Record<string, string> = {
 
 /** Runs the command; returns the exit code. */
 export async function ingestCommand(files: string[], opts: IngestCommandOptions, g: GlobalOptions): Promise<number> {
+  if (opts.format !== undefined && !TRACE_FORMATS.includes(opts.format as TraceFormat)) {
+    return reportError(
+      new InputError(`--format ${opts.format} is not a format tracelake reads; use one of ${TRACE_FORMATS.join(", ")}`),
+      g.verbose ?? false,
+    );
+  }
   // DuckDB's share of memory is capped (it spills to the lake's tmp/ past that): with one batch
   // being framed while the previous one is imported, this keeps the ingest under ~500 MB.
   const { engine, lake } = await openLake(g, true, { memoryLimit: "256MB" });
@@ -45,6 +62,8 @@ export async function ingestCommand(files: string[], opts: IngestCommandOptions,
         const s = await ingest(engine, lake, f, {
           force: opts.force,
           batchBytes,
+          format: opts.format as TraceFormat | undefined,
+          processName: opts.processName,
           onProgress: (read, total) => {
             if (!bar || total === null || total < 32 * 1024 * 1024) return;
             if (!started) {
@@ -86,13 +105,14 @@ export function render(s: IngestSummary, lakeRoot: string): string {
   );
   const skipped = s.phases.filter((p) => p.dest === "skipped").reduce((n, p) => n + p.count, 0);
   out.push(
-    `  events: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
+    `  ${FOUND_UNIT[s.format] ?? "events"}: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
   );
   const imported = s.phases.filter((p) => p.dest !== "skipped");
   if (imported.length > 0) {
-    out.push("  phase  events      went to");
+    const w = Math.max(5, ...imported.map((p) => p.ph.length));
+    out.push(`  ${"phase".padEnd(w)}  events      went to`);
     for (const p of imported.sort((a, b) => a.ph.localeCompare(b.ph))) {
-      out.push(`  ${p.ph.padEnd(5)}  ${count(p.count).padStart(10)}  ${DEST_LABEL[p.dest] ?? p.dest}`);
+      out.push(`  ${p.ph.padEnd(w)}  ${count(p.count).padStart(10)}  ${DEST_LABEL[p.dest] ?? p.dest}`);
     }
   }
   const sk = s.phases.filter((p) => p.dest === "skipped");

@@ -53,8 +53,12 @@ export const RAW_BLOCK_SCHEMA_VERSION = 1;
 /** A process found in the input. */
 export interface ProcessInfo {
   processId: string;
-  /** The source `pid` as text. */
+  /** The source `pid` as text (for other formats: the importer's key of the process). */
   pid: string;
+  /** The source pid when it is not `pid` (null: the source has none). */
+  sourcePid?: string | null;
+  /** Importer-specific properties (e.g. OTLP resource attributes), merged into processes.properties. */
+  properties?: Record<string, unknown>;
   /** From `M process_name`, else null. */
   name: string | null;
   labels: string | null;

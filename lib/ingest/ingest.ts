@@ -1,24 +1,24 @@
 /**
  * Ingest of one source into a lake, atomically.
  *
- * Flow: open the source → sniff the format → (unless --force) look for a previous ingest of the
- * same content → frame the events into NDJSON batches in a private staging directory
- * (`<lake>/tmp/ingest-<uuid>/`), importing each batch while the next is framed (one batch in
- * flight: memory is bounded by two batches, not by the input) → commit: in one catalog
- * transaction insert processes, streams, blocks and the ingests row, moving the staged blobs
- * into `blobs/` just before COMMIT. A failure or a kill before COMMIT leaves the catalog as it
- * was; the staging directory (and, after a kill between the moves and COMMIT, unreferenced
- * blobs) are removed by `tracelake gc`.
+ * Flow: open the source → sniff the format (or take `--format`) → (unless --force) look for a
+ * previous ingest of the same content → push the decompressed bytes, as they are read, to the
+ * format's importer (format_importer.ts: Chrome JSON batches, Perfetto packets, OTLP requests,
+ * JSON lines), which stages blocks in a private directory (`<lake>/tmp/ingest-<uuid>/`) with
+ * memory bounded by its batch size, not by the input → commit: in one catalog transaction insert
+ * processes, streams, blocks and the ingests row, moving the staged blobs into `blobs/` just
+ * before COMMIT. A failure or a kill before COMMIT leaves the catalog as it was; the staging
+ * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
+ * `tracelake gc`.
  */
 import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import type { Engine } from "../sql/engine.ts";
-import { ChromeJsonImporter, type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
-import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome_json_framer.ts";
+import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
+import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./format_importer.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 
@@ -37,6 +37,10 @@ export interface IngestOptions {
    * cores), else 0 (all on this thread). Env TRACELAKE_INGEST_WORKERS overrides the default.
    */
   workers?: number;
+  /** The input's format; default: sniffed from the content (`sniffFormat`). */
+  format?: TraceFormat;
+  /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
+  processName?: string;
   /** Called as bytes are read: `read` and `total` are bytes of the stored file (total null for stdin). */
   onProgress?: (read: number, total: number | null) => void;
 }
@@ -101,7 +105,7 @@ export async function ingest(
   const first = await iter.next();
   // A copy: the reader reuses its buffer, and the head is used again after the next read.
   const head = first.done ? null : first.value.slice();
-  const format = sniffFormat(spec === "-" ? "standard input" : spec, head);
+  const format = options.format ?? sniffFormat(spec === "-" ? "standard input" : spec, head);
 
   // Prefix hash of the first MiB: a cheap key for finding earlier ingests of the same content.
   const prefix = new Bun.CryptoHasher("sha256");
@@ -142,85 +146,42 @@ export async function ingest(
     JSON.stringify({ pid: process.pid, started: startedAt.toISOString(), source: sourceName }),
   );
   try {
-    const envWorkers = process.env.TRACELAKE_INGEST_WORKERS;
-    const workers =
-      options.workers ??
-      (envWorkers !== undefined && envWorkers !== ""
-        ? Math.max(0, Number(envWorkers) || 0)
-        : source.size === null || source.size >= 32 * 1024 * 1024
-          ? 1
-          : 0);
-    const importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes);
-    await importer.init();
-    let framed: FramerResult;
+    const inputName = spec === "-" ? "standard input" : spec;
+    const driver: FormatImporter =
+      format === "chrome_json"
+        ? new ChromeJsonDriver(engine, staging, inputName, source.size, options, batchBytes, maxEventBytes)
+        : newStreamImporter(format, staging, inputName, batchBytes, options);
+    let outcome: ImportOutcome;
     try {
-      // The framer hands over each batch while it still owns the bytes: the importer parses the
-      // events right away (or copies them to a worker) and finishes the batch in the background;
-      // we read on while at most one batch per worker (one when inline) is pending.
-      const pending: Promise<void>[] = [];
-      const framer = new ChromeJsonFramer(
-        (bytes, events) => {
-          const p = importer.importBatch(bytes, events, (next) => framer.swapBuffer(next));
-          p.catch(() => undefined); // awaited (and thrown) by runReady
-          pending.push(p);
-        },
-        batchBytes,
-        maxEventBytes,
-      );
-      const runReady = async (): Promise<void> => {
-        // Let the workers' replies in (reading and framing only run microtasks), so that an
-        // idle worker is seen as such.
-        if (importer.stats.workers > 0) await new Promise<void>((r) => setImmediate(r));
-        while (pending.length > importer.parallelism) await pending.shift();
-      };
-      const push = (c: Uint8Array): void => {
+      await driver.init();
+      const push = async (c: Uint8Array): Promise<void> => {
         feedHash(c);
-        framer.push(c);
+        await driver.push(c);
         options.onProgress?.(source.bytesRead, source.size);
       };
-      try {
-        if (head) push(head);
-        for (;;) {
-          const n = await iter.next();
-          if (n.done) break;
-          push(n.value);
-          await runReady();
-        }
-        framed = framer.end();
-      } catch (e) {
-        if (e instanceof NotChromeJsonError) {
-          throw new InputError(
-            `${spec === "-" ? "standard input" : spec} is not a valid Chrome JSON trace: ${e.message}`,
-          );
-        }
-        throw e;
+      if (head) await push(head);
+      for (;;) {
+        const n = await iter.next();
+        if (n.done) break;
+        await push(n.value);
       }
-      while (pending.length > 0) await pending.shift();
-      await importer.drain();
+      outcome = await driver.finish();
     } finally {
-      importer.close();
-    }
-    if (!framed.sawEventArray) {
-      throw new InputError(
-        `${spec === "-" ? "standard input" : spec} is a JSON object without a "traceEvents" array, so not a Chrome trace; nothing was ingested`,
-      );
+      driver.close();
     }
 
     const contentHash = hasher.digest("hex");
     const prefixHash = prefix.digest("hex");
-    const phases = importer.phaseCounts();
-    addFramerCounts(phases, framed);
-    const warnings = [...source.warnings, ...framerWarnings(framed)];
+    const phases = outcome.phases;
+    const warnings = [...source.warnings, ...outcome.warnings];
 
-    const processes = [...importer.processes.values()];
+    const processes = outcome.processes;
     const threads = processes.reduce((n, p) => n + p.threads.size, 0);
     const eventsImported = phases
       .filter((p) => p.dest === "cpu" || p.dest === "log" || p.dest === "metrics")
       .reduce((n, p) => n + p.count, 0);
     const metadataEvents = phases.filter((p) => p.dest === "metadata").reduce((n, p) => n + p.count, 0);
-    if (framed.events === 0 && framed.nonObjectElements === 0 && processes.length === 0) {
-      warnings.push("the trace holds no events");
-    }
+    if (outcome.empty) warnings.push("the trace holds no events");
 
     const summary: IngestSummary = {
       ingestId,
@@ -235,9 +196,9 @@ export async function ingest(
       processes: processes.length,
       threads,
       streams: processes.length * 2 + threads,
-      blocks: importer.blocks.length,
-      blobBytes: importer.blocks.reduce((n, b) => n + b.payloadSize, 0),
-      eventsFound: framed.events,
+      blocks: outcome.blocks.length,
+      blobBytes: outcome.blocks.reduce((n, b) => n + b.payloadSize, 0),
+      eventsFound: outcome.eventsFound,
       eventsImported,
       metadataEvents,
       phases,
@@ -267,20 +228,20 @@ export async function ingest(
             return;
           }
         }
-        const times = await LakeClass.nextInsertTimes(engine, Math.max(1, importer.blocks.length));
+        const times = await LakeClass.nextInsertTimes(engine, Math.max(1, outcome.blocks.length));
         const t0 = times[0] as bigint;
-        await insertRows(engine, importer, summary, {
+        await insertRows(engine, outcome, summary, {
           ingestId,
           sourceName,
           prefixHash,
           t0,
           startedUs: BigInt(startedAt.getTime()) * 1000n,
           sourceSize: source.size,
-          metadataJson: framed.metadataJson,
-          displayTimeUnit: framed.displayTimeUnit,
+          metadataJson: outcome.metadataJson,
+          displayTimeUnit: outcome.displayTimeUnit,
         });
         // Blobs must exist before the rows that name them commit.
-        for (const b of importer.blocks) {
+        for (const b of outcome.blocks) {
           const dst = join(lake.root, blobRelPath(b.processId, b.streamId, b.blockId));
           mkdirSync(dirname(dst), { recursive: true });
           renameSync(b.stagedPath, dst);
@@ -386,7 +347,7 @@ interface CommitInfo {
 /** Inserts processes, streams, blocks and the ingests row (catalog attached, in a transaction). */
 async function insertRows(
   engine: Engine,
-  importer: ChromeJsonImporter,
+  importer: ImportOutcome,
   summary: IngestSummary,
   c: CommitInfo,
 ): Promise<void> {
@@ -402,13 +363,15 @@ async function insertRows(
     CREATE OR REPLACE TEMP TABLE tl_new_blocks(block_id VARCHAR, stream_id VARCHAR, process_id VARCHAR, begin_ns BIGINT, end_ns BIGINT, nb_objects BIGINT, payload_size BIGINT, file_path VARCHAR, ord BIGINT)`);
   const procRows: (string | bigint | null)[][] = [];
   const streamRows: string[][] = [];
-  for (const p of importer.processes.values()) {
-    const props: Record<string, unknown> = { pid: p.pid };
+  for (const p of importer.processes) {
+    const sourcePid = p.sourcePid !== undefined ? p.sourcePid : p.pid;
+    const props: Record<string, unknown> = sourcePid !== null ? { pid: sourcePid } : {};
     if (p.labels !== null) props.labels = p.labels;
     if (p.sortIndex !== null) props.sort_index = p.sortIndex;
     if (Object.keys(p.metadata).length > 0) props.metadata = p.metadata;
     if (Object.keys(traceProps).length > 0) props.trace = traceProps;
-    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), p.pid]);
+    if (p.properties) Object.assign(props, p.properties);
+    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), sourcePid]);
     streamRows.push([p.logStreamId, p.processId, "log", "{}"], [p.metricsStreamId, p.processId, "metrics", "{}"]);
     for (const t of p.threads.values()) {
       const tp: Record<string, unknown> = { "thread-id": t.tid };
@@ -437,8 +400,8 @@ async function insertRows(
   await engine.run(
     `INSERT INTO lake.processes (process_id, exe, start_time, properties, insert_time, source_pid, source_file, trace_format, ingest_id)
      SELECT process_id, exe, make_timestamp_ns(start_ns), properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ,
-            source_pid, $source, 'chrome_json', $ingest FROM tl_new_processes`,
-    params,
+            source_pid, $source, $format, $ingest FROM tl_new_processes`,
+    { ...params, format: summary.format },
   );
   await engine.run(
     `INSERT INTO lake.streams SELECT stream_id, process_id, [tag], properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ FROM tl_new_streams`,
@@ -498,26 +461,4 @@ function smallScalars(json: string | null): Record<string, string | number | boo
     }
   }
   return out;
-}
-
-/** Adds the framer's own skips (non-objects, oversized and truncated events) to the counts. */
-function addFramerCounts(phases: PhaseCount[], f: FramerResult): void {
-  const add = (reason: string, count: number): void => {
-    if (count > 0) phases.push({ ph: "", dest: "skipped", reason, count });
-  };
-  add("array element is not an object", f.nonObjectElements);
-  add("event larger than the size limit", f.oversizedEvents);
-  add("event cut off by the end of the input", f.truncatedEvents);
-}
-
-function framerWarnings(f: FramerResult): string[] {
-  const w: string[] = [];
-  if (f.unterminatedArray)
-    w.push("the event array has no closing ']' (a trace cut short); events before the cut were imported");
-  else if (f.unterminatedObject)
-    w.push("the trace object has no closing '}' (a trace cut short); events were imported");
-  if (f.skippedKeys.length > 0)
-    w.push(`top-level keys not imported: ${[...new Set(f.skippedKeys)].slice(0, 10).join(", ")}`);
-  if (f.trailingBytes > 0) w.push(`${f.trailingBytes} bytes after the end of the trace were ignored`);
-  return w;
 }

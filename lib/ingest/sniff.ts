@@ -1,36 +1,73 @@
 /**
- * Format sniffing from content, not from the file name. Only Chrome JSON is imported by this
- * version; other formats we recognize get a clear "not supported yet" message.
+ * Format sniffing from content, not from the file name (README "ingest": formats and sniffing).
  */
 import { InputError } from "../errors.ts";
 
 /** Formats tracelake can ingest. */
-export type TraceFormat = "chrome_json";
+export type TraceFormat = "chrome_json" | "perfetto" | "otlp_json" | "jsonl";
+
+/** The formats, for `--format` and messages. */
+export const TRACE_FORMATS: readonly TraceFormat[] = ["chrome_json", "perfetto", "otlp_json", "jsonl"];
+
+const OTLP_KEYS = ["resourceSpans", "resourceLogs", "resourceMetrics"];
+const JSONL_TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
 
 /**
- * Decides the format from the first decompressed bytes of `name`.
- * Chrome JSON: after an optional UTF-8 BOM and whitespace, `[` or `{` (reference/perfetto.md §5;
- * trace_processor sniffs `{"` or `[{"`, we also accept `[` alone so that `[]` and an array
- * starting with whitespace work).
+ * Decides the format from the first decompressed bytes of `name` (at least the first line,
+ * when the input has one within `head`):
+ * - Perfetto protobuf: the first byte is 0x0A, the tag of `Trace.packet` (field 1, LEN), as
+ *   trace_processor sniffs it (reference/perfetto.md §0), followed by a varint length;
+ * - `[` (after an optional UTF-8 BOM and whitespace): Chrome JSON, array form;
+ * - `{`: OTLP JSON when the object's first key is `resourceSpans`, `resourceLogs` or
+ *   `resourceMetrics` (an ExportTrace/Logs/MetricsServiceRequest, or the collector's file
+ *   exporter, one request per line), or when the first line is a complete JSON object holding one
+ *   of those keys; else JSON-lines logs when the first line is a complete JSON object without
+ *   `traceEvents` and with a timestamp key (`@timestamp`, `timestamp`, `time` or `ts`); else
+ *   Chrome JSON, object form (`{"traceEvents": ...}`,
+ *   possibly spread over many lines).
  * @throws InputError naming the input when the content is empty or not a supported format.
  */
 export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat {
   if (!head || head.length === 0) {
     throw new InputError(`${name} is empty; there is nothing to ingest`);
   }
+  if (head[0] === 0x0a && head.length >= 2) return "perfetto";
   let i = 0;
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) i = 3;
   while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
   const b = head[i];
-  if (b === 0x5b || b === 0x7b) return "chrome_json";
-  // A Perfetto trace is a sequence of `Trace.packet` (field 1, length-delimited): tag byte 0x0a.
-  if (head[0] === 0x0a && i < head.length) {
-    throw new InputError(
-      `${name} looks like a Perfetto protobuf trace, which this version of tracelake cannot ingest yet; export it as Chrome JSON`,
-    );
+  if (b === 0x5b) return "chrome_json";
+  if (b === 0x7b) {
+    const key = firstKey(head, i + 1);
+    if (key !== null && OTLP_KEYS.includes(key)) return "otlp_json";
+    let nl = head.indexOf(0x0a, i);
+    if (nl < 0) nl = head.length;
+    const line = new TextDecoder().decode(head.subarray(i, nl)).trim();
+    let first: unknown;
+    try {
+      first = JSON.parse(line);
+    } catch {
+      return "chrome_json";
+    }
+    if (first && typeof first === "object" && !Array.isArray(first)) {
+      const keys = Object.keys(first);
+      if (keys.some((k) => OTLP_KEYS.includes(k))) return "otlp_json";
+      if (keys.includes("traceEvents")) return "chrome_json";
+      if (keys.some((k) => JSONL_TIME_KEYS.includes(k))) return "jsonl";
+    }
+    return "chrome_json";
   }
   if (i >= head.length) throw new InputError(`${name} holds only whitespace; there is nothing to ingest`);
   throw new InputError(
-    `${name} is not a Chrome JSON trace (it does not start with '[' or '{'); tracelake ingests Chrome Trace Event Format files (.json, .json.gz)`,
+    `${name} is not a trace tracelake recognizes: not Perfetto protobuf (first byte 0x0A), not JSON (Chrome trace, OTLP or JSON lines, starting with '[' or '{'); pass --format to force one`,
   );
+}
+
+/** The first key of the JSON object whose body starts at `head[i]`, or null when not found. */
+function firstKey(head: Uint8Array, i: number): string | null {
+  while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
+  if (head[i] !== 0x22) return null;
+  const end = head.indexOf(0x22, i + 1);
+  if (end < 0 || end - i > 64) return null;
+  return new TextDecoder().decode(head.subarray(i + 1, end));
 }

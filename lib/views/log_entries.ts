@@ -1,26 +1,30 @@
 /**
- * `log_entries`: one row per Chrome instant event (`i`, `I`, `R`), from the process's `log`
- * stream. Columns follow micromegas's log_entries (reference/micromegas.md §2 "Columns"): level
- * is micromegas's scale (1 fatal … 4 info … 6 trace); Chrome instants carry no level, so every
- * row is 4 (info). target = category, msg = event name, properties = args.
+ * `log_entries`: one row per Chrome instant event (`i`, `I`, `R`) or log record (`L`: Perfetto
+ * LogMessage, OTLP log record, JSON-lines log line; lib/ingest/raw_rows.ts), from the process's
+ * `log` stream. Columns follow micromegas's log_entries (reference/micromegas.md §2 "Columns"):
+ * level is micromegas's scale (1 fatal … 4 info … 6 trace); Chrome instants carry no level, so
+ * they are 4 (info); a log record's level is in its `s` column. target = category, msg = event
+ * name (the message of a log record), properties = args.
  */
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.exe, p.username, p.computer,
-    e.time, e.cat AS target, 4::INTEGER AS level, e.name AS msg, e.args AS properties,
-    p.process_properties, e.tid, e.s AS scope, e.ph AS phase
+    e.time, e.cat AS target,
+    CASE WHEN e.ph = 'L' THEN coalesce(TRY_CAST(e.s AS INTEGER), 4) ELSE 4 END::INTEGER AS level,
+    e.name AS msg, e.args AS properties,
+    p.process_properties, e.tid, CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
   FROM ${SRC} e, ${SRC_PROCESS} p
-  WHERE e.ph IN ('i', 'I', 'R')
+  WHERE e.ph IN ('i', 'I', 'R', 'L')
   ORDER BY e.time, e.bix, e.seq`;
 
 /** The log_entries view set. */
 export const logEntries: ViewSet = {
   name: "log_entries",
-  description: "log entries: Chrome instant events (i, I, R) of a process, one row each",
+  description: "log entries: Chrome instant events (i, I, R) and log records (L) of a process, one row each",
   streamTag: "log",
-  version: 1,
+  version: 2,
   sliceMicros: 3_600_000_000,
   transformText: SELECT,
   columns: [
@@ -32,12 +36,16 @@ export const logEntries: ViewSet = {
       type: "INTEGER",
       description: "1 fatal, 2 error, 3 warn, 4 info, 5 debug, 6 trace; 4 for Chrome instants",
     },
-    { name: "msg", type: "VARCHAR", description: "event name" },
+    { name: "msg", type: "VARCHAR", description: "event name, or a log record's message" },
     { name: "properties", type: "JSON", description: "event args" },
     { name: "process_properties", type: "JSON", description: "processes.properties" },
     { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
-    { name: "scope", type: "VARCHAR", description: "instant scope s: g global, p process, t thread (NULL = t)" },
-    { name: "phase", type: "VARCHAR", description: "source phase: i, I or R" },
+    {
+      name: "scope",
+      type: "VARCHAR",
+      description: "instant scope s: g global, p process, t thread (NULL = t; NULL for log records)",
+    },
+    { name: "phase", type: "VARCHAR", description: "source phase: i, I or R; L for a log record" },
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     await prepareSource(input);

@@ -1,6 +1,7 @@
 /**
- * `measures`: one row per (Chrome counter event `C`, numeric args key), from the process's
- * `metrics` stream. Columns follow micromegas's measures (reference/micromegas.md §2). The
+ * `measures`: one row per (Chrome counter event `C`, numeric args key), and one per measure
+ * (`V`: a Perfetto counter value, an OTLP metric data point; lib/ingest/raw_rows.ts, name = the
+ * measure's name, value and unit from its args), from the process's `metrics` stream. Columns follow micromegas's measures (reference/micromegas.md §2). The
  * name is trace_processor's counter track name: `"<event name> <key>"`, or
  * `"<event name> id: <id> <key>"` when the event has an id (reference/perfetto.md §5, `C`).
  * Values are numbers or numeric strings as DOUBLE (JSON true/false count as 1/0); a key whose
@@ -16,23 +17,31 @@ const SELECT = `WITH c AS (
     FROM ${SRC} e WHERE e.ph = 'C'
   ), v AS (
     SELECT *, kv.key AS key, TRY_CAST(kv.value AS DOUBLE) AS value FROM c
+  ), m AS (
+    SELECT v.stream_id, v.block_id, v.insert_time, v.time, v.cat AS target,
+      v.name || CASE WHEN v.id IS NOT NULL THEN ' id: ' || v.id ELSE '' END || ' ' || v.key AS name,
+      NULL::VARCHAR AS unit, v.value,
+      json_object('counter', v.name, 'key', v.key, 'id', v.id) AS properties,
+      v.tid, v.name AS counter, v.key, v.bix, v.seq
+    FROM v WHERE v.value IS NOT NULL
+    UNION ALL
+    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target, e.name,
+      e.args->>'$.unit' AS unit, TRY_CAST(e.args->>'$.value' AS DOUBLE) AS value,
+      e.args AS properties, e.tid, e.name AS counter, NULL AS key, e.bix, e.seq
+    FROM ${SRC} e
+    WHERE e.ph = 'V' AND TRY_CAST(e.args->>'$.value' AS DOUBLE) IS NOT NULL
   )
-  SELECT p.process_id, v.stream_id, v.block_id, v.insert_time, p.exe, p.username, p.computer,
-    v.time, v.cat AS target,
-    v.name || CASE WHEN v.id IS NOT NULL THEN ' id: ' || v.id ELSE '' END || ' ' || v.key AS name,
-    NULL::VARCHAR AS unit, v.value,
-    json_object('counter', v.name, 'key', v.key, 'id', v.id) AS properties,
-    p.process_properties, v.tid, v.name AS counter, v.key
-  FROM v, ${SRC_PROCESS} p
-  WHERE v.value IS NOT NULL
-  ORDER BY v.time, v.bix, v.seq, v.key`;
+  SELECT p.process_id, m.stream_id, m.block_id, m.insert_time, p.exe, p.username, p.computer,
+    m.time, m.target, m.name, m.unit, m.value, m.properties, p.process_properties, m.tid, m.counter, m.key
+  FROM m, ${SRC_PROCESS} p
+  ORDER BY m.time, m.bix, m.seq, m.key`;
 
 /** The measures view set. */
 export const measures: ViewSet = {
   name: "measures",
-  description: "measures: one row per Chrome counter (C) event and numeric args key",
+  description: "measures: one row per Chrome counter (C) event and numeric args key, and per measure (V)",
   streamTag: "metrics",
-  version: 1,
+  version: 2,
   sliceMicros: 3_600_000_000,
   transformText: SELECT,
   columns: [
@@ -40,13 +49,13 @@ export const measures: ViewSet = {
     { name: "time", type: "TIMESTAMP_NS", description: "sample time (ns, the trace's clock)" },
     { name: "target", type: "VARCHAR", description: "category (cat)" },
     { name: "name", type: "VARCHAR", description: "counter track name: '<event name> <key>' (trace_processor's)" },
-    { name: "unit", type: "VARCHAR", description: "unit; NULL (Chrome counters have none)" },
+    { name: "unit", type: "VARCHAR", description: "unit; NULL for Chrome counters (they have none)" },
     { name: "value", type: "DOUBLE", description: "the value" },
-    { name: "properties", type: "JSON", description: "{counter, key, id}" },
+    { name: "properties", type: "JSON", description: "{counter, key, id} for C; the measure's args for V" },
     { name: "process_properties", type: "JSON", description: "processes.properties" },
     { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
     { name: "counter", type: "VARCHAR", description: "event name" },
-    { name: "key", type: "VARCHAR", description: "args key" },
+    { name: "key", type: "VARCHAR", description: "args key (NULL for V)" },
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     await prepareSource(input);

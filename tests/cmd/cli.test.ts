@@ -26,7 +26,7 @@ describe("bad input: a clear error, a non-zero exit, and the lake untouched", ()
     before = await snapshot(lake);
   });
   const cases: [string, () => string, string][] = [
-    ["not JSON", () => write("notjson.txt", "hello, this is not a trace\n"), "is not a Chrome JSON trace"],
+    ["not JSON", () => write("notjson.txt", "hello, this is not a trace\n"), "is not a trace tracelake recognizes"],
     ["an empty file", () => write("empty.json", ""), "is empty"],
     ["only whitespace", () => write("blank.json", "  \n\n "), "only whitespace"],
     ["a directory", () => dir, "is a directory"],

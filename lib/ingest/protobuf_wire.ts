@@ -1,0 +1,253 @@
+/**
+ * A protobuf wire-format reader for the Perfetto importer's hot loop: fields are read in place
+ * from a Uint8Array, without generated classes or allocation per field.
+ *
+ * Wire format (protobuf encoding guide; reference/perfetto.md §1): tag = varint
+ * `(field << 3) | wire_type`; wire types 0 VARINT, 1 I64 (8 bytes LE), 2 LEN (varint length +
+ * bytes), 5 I32 (4 bytes LE); 3/4 (groups) are not used by Perfetto and are rejected.
+ * Like trace_processor's protozero, a reader does not check a field's wire type against a schema:
+ * the caller reads the value the wire type says.
+ */
+
+/** Malformed protobuf data (a length past the end, a bad wire type, a varint over 10 bytes). */
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WireError";
+  }
+}
+
+/** Wire type VARINT (int32/64, uint32/64, sint, bool, enum). */
+export const WT_VARINT = 0;
+/** Wire type I64: 8 bytes little-endian (fixed64, sfixed64, double). */
+export const WT_I64 = 1;
+/** Wire type LEN: varint length then bytes (string, bytes, messages, packed repeated). */
+export const WT_LEN = 2;
+/** Wire type I32: 4 bytes little-endian (fixed32, sfixed32, float). */
+export const WT_I32 = 5;
+
+const TWO32 = 4294967296;
+const decoder = new TextDecoder();
+
+/**
+ * A cursor over one message's bytes `buf[pos, end)`. `next()` reads a tag into `field` and
+ * `wireType`; then exactly one of the value readers (or `skip()`) must be called.
+ */
+export class WireReader {
+  field = 0;
+  wireType = 0;
+  /** For LEN fields after `next()`/`bytes()`: the value's start and end in `buf`. */
+  lenStart = 0;
+  lenEnd = 0;
+  /** High and low 32-bit halves of the last varint read by `varintParts()`. */
+  hi = 0;
+  lo = 0;
+
+  constructor(
+    public buf: Uint8Array,
+    public pos: number,
+    public end: number,
+  ) {}
+
+  /** Resets the cursor to `buf[pos, end)`. */
+  reset(buf: Uint8Array, pos: number, end: number): this {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    return this;
+  }
+
+  /**
+   * Reads the next tag. @returns false at the end of the message.
+   * @throws WireError on a bad tag or wire type.
+   */
+  next(): boolean {
+    if (this.pos >= this.end) return false;
+    const tag = this.varint();
+    this.field = Math.floor(tag / 8);
+    this.wireType = tag & 7;
+    if (this.field === 0) throw new WireError("field number 0");
+    if (this.wireType === WT_LEN) {
+      const n = this.varint();
+      const s = this.pos;
+      if (n > this.end - s) throw new WireError(`field ${this.field} is ${n} bytes long, past the end of its message`);
+      this.lenStart = s;
+      this.lenEnd = s + n;
+    } else if (this.wireType !== WT_VARINT && this.wireType !== WT_I64 && this.wireType !== WT_I32) {
+      throw new WireError(`field ${this.field} has wire type ${this.wireType}, which Perfetto does not use`);
+    }
+    return true;
+  }
+
+  /**
+   * Reads a varint as a number; exact up to 2^53 (larger values lose low bits: use
+   * `varintParts`/`u64Key` for 64-bit ids).
+   * @throws WireError when truncated or longer than 10 bytes.
+   */
+  varint(): number {
+    const b = this.buf;
+    let p = this.pos;
+    const end = this.end;
+    if (p < end) {
+      const x = b[p] as number;
+      if (x < 0x80) {
+        this.pos = p + 1;
+        return x;
+      }
+    }
+    let v = 0;
+    let mul = 1;
+    for (let k = 0; k < 10; k++) {
+      if (p >= end) throw new WireError("a varint runs past the end of its message");
+      const x = b[p++] as number;
+      v += (x & 0x7f) * mul;
+      if (x < 0x80) {
+        this.pos = p;
+        return v;
+      }
+      mul *= 128;
+    }
+    throw new WireError("a varint is longer than 10 bytes");
+  }
+
+  /** Reads a varint into `hi`/`lo` (32-bit halves, unsigned). */
+  varintParts(): void {
+    const b = this.buf;
+    let p = this.pos;
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    for (let k = 0; k < 10; k++) {
+      if (p >= this.end) throw new WireError("a varint runs past the end of its message");
+      const x = b[p++] as number;
+      const bits = x & 0x7f;
+      if (shift < 28) lo |= bits << shift;
+      else if (shift === 28) {
+        lo |= (bits & 0xf) << 28;
+        hi |= bits >>> 4;
+      } else hi |= bits << (shift - 32);
+      shift += 7;
+      if (x < 0x80) {
+        this.pos = p;
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        return;
+      }
+    }
+    throw new WireError("a varint is longer than 10 bytes");
+  }
+
+  /**
+   * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
+   */
+  u64Key(): number | string {
+    this.varintParts();
+    return partsKey(this.hi, this.lo);
+  }
+
+  /** A varint as a signed 64-bit integer (int64: negative values are 10-byte two's complement). */
+  i64(): number | bigint {
+    this.varintParts();
+    return signedParts(this.hi, this.lo);
+  }
+
+  /** A varint as bigint (uint64). */
+  u64Big(): bigint {
+    this.varintParts();
+    return (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  /** Reads 8 bytes LE into `hi`/`lo`. */
+  fixed64Parts(): void {
+    const b = this.buf;
+    const p = this.pos;
+    if (p + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
+    this.lo =
+      ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 24)) >>>
+      0;
+    this.hi =
+      ((b[p + 4] as number) |
+        ((b[p + 5] as number) << 8) |
+        ((b[p + 6] as number) << 16) |
+        ((b[p + 7] as number) << 24)) >>>
+      0;
+    this.pos = p + 8;
+  }
+
+  /** A fixed64 (uint64) as a key (see `u64Key`). */
+  fixed64Key(): number | string {
+    this.fixed64Parts();
+    return partsKey(this.hi, this.lo);
+  }
+
+  /** A double (wire type I64). */
+  double(): number {
+    if (this.pos + 8 > this.end) throw new WireError("a double runs past the end of its message");
+    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** The current LEN field as UTF-8 text. */
+  string(): string {
+    this.pos = this.lenEnd;
+    return decoder.decode(this.buf.subarray(this.lenStart, this.lenEnd));
+  }
+
+  /** Skips the current LEN field (its bounds stay in lenStart/lenEnd). */
+  bytes(): void {
+    this.pos = this.lenEnd;
+  }
+
+  /** Skips the current field's value, whatever its wire type. */
+  skip(): void {
+    switch (this.wireType) {
+      case WT_VARINT:
+        this.varint();
+        return;
+      case WT_I64:
+        if (this.pos + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
+        this.pos += 8;
+        return;
+      case WT_I32:
+        if (this.pos + 4 > this.end) throw new WireError("a fixed32 runs past the end of its message");
+        this.pos += 4;
+        return;
+      default:
+        this.pos = this.lenEnd;
+    }
+  }
+
+  /** The value of a scalar field as a key, whatever its wire type (varint, fixed64/32). */
+  anyU64Key(): number | string {
+    if (this.wireType === WT_I64) return this.fixed64Key();
+    if (this.wireType === WT_VARINT) return this.u64Key();
+    this.skip();
+    return 0;
+  }
+}
+
+/**
+ * A uint64 from 32-bit halves as a map key: a number below 2^53, else the text `"<hi>:<lo>"`
+ * (cheaper than a bigint; `keyText` turns either into decimal text).
+ */
+export function partsKey(hi: number, lo: number): number | string {
+  if (hi < 0x200000) return hi * TWO32 + lo;
+  return `${hi}:${lo}`;
+}
+
+/** The decimal text of a key made by `partsKey`. */
+export function keyText(k: number | string): string {
+  if (typeof k === "number") return String(k);
+  const c = k.indexOf(":");
+  if (c < 0) return k;
+  return ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
+}
+
+/** An int64 from 32-bit halves: a number when safe, else a bigint. */
+export function signedParts(hi: number, lo: number): number | bigint {
+  if (hi < 0x200000) return hi * TWO32 + lo;
+  const v = BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+  if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  return v;
+}

@@ -1,0 +1,332 @@
+/**
+ * The shared back end of the importers other than Chrome JSON (Perfetto protobuf, OTLP JSON,
+ * JSON-lines logs): they emit one `RawRow` at a time for a (process, thread, destination), and
+ * this file keeps the process and thread records (`ProcessInfo`, `ThreadInfo`, as the Chrome
+ * importer does) and writes the rows of each stream as raw blocks with `BlockBuilder` and
+ * `encodeRawBlock` (the raw block schema of lib/ingest/parquet_writer.ts), with the same
+ * flushing rule as `BatchImporter`: a stream's block is written once it holds `blockBytes`, and
+ * when all streams together hold more than `bufferBytes` the largest are written until half that
+ * is left. Memory is thus bounded by `bufferBytes`, whatever the input size.
+ *
+ * Row kinds beyond Chrome's phases (documented in README "raw_events"):
+ * - `L`: a log record with a severity: `s` holds the level on micromegas's scale as one digit
+ *   (1 fatal … 6 trace), `name` the message, `cat` the target, `args` the properties;
+ * - `V`: a measure with one value: `name` the measure name, `cat` the target, `args` a JSON object
+ *   with `value` (number) and optionally `unit`, plus the measure's properties.
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { basename, join } from "node:path";
+import { BlockBuilder } from "./block_builder.ts";
+import type { ProcessInfo, StagedBlock, ThreadInfo } from "./chrome_json.ts";
+import { encodeRawBlock } from "./parquet_writer.ts";
+
+/** Destination streams of a row. */
+export type RowDest = "cpu" | "log" | "metrics";
+
+/** One raw event, in the raw block schema's terms. Times are ns on the source's clock. */
+export interface RawRow {
+  /** Position of the event in the source (packet index, line number...). */
+  seq: number;
+  /** Phase: a Chrome phase, or tracelake's `L` (log record) / `V` (measure). */
+  ph: string;
+  /** Event time, ns. */
+  time: number | bigint;
+  dur?: number | bigint | null;
+  threadTime?: number | bigint | null;
+  threadDur?: number | bigint | null;
+  name?: string | null;
+  cat?: string | null;
+  id?: string | null;
+  idScope?: string | null;
+  scope?: string | null;
+  s?: string | null;
+  bp?: string | null;
+  bindId?: string | null;
+  flowIn?: boolean | null;
+  flowOut?: boolean | null;
+  /** args as JSON text (an object), or null. */
+  args?: string | null;
+}
+
+/**
+ * Sets every field of `r` (a row reused from event to event, or a new one) to a new event's
+ * values, all optional fields null: rows of one shape keep `RawRowSink.add` fast.
+ */
+export function resetRow(r: RawRow | null, seq: number, ph: string, time: number | bigint): RawRow {
+  const x = r ?? ({} as RawRow);
+  x.seq = seq;
+  x.ph = ph;
+  x.time = time;
+  x.dur = null;
+  x.threadTime = null;
+  x.threadDur = null;
+  x.name = null;
+  x.cat = null;
+  x.id = null;
+  x.idScope = null;
+  x.scope = null;
+  x.s = null;
+  x.bp = null;
+  x.bindId = null;
+  x.flowIn = null;
+  x.flowOut = null;
+  x.args = null;
+  return x;
+}
+
+// Column indexes of RAW_BLOCK_COLUMNS.
+const C = {
+  seq: 0,
+  ph: 1,
+  time: 2,
+  dur: 3,
+  tts: 4,
+  tdur: 5,
+  tid: 6,
+  name: 7,
+  cat: 8,
+  id: 9,
+  idScope: 10,
+  scope: 11,
+  s: 12,
+  bp: 13,
+  bindId: 14,
+  flowIn: 15,
+  flowOut: 16,
+  args: 17,
+} as const;
+
+const MAX_I64 = (1n << 63n) - 1n;
+const MIN_I64 = -(1n << 63n);
+const encoder = new TextEncoder();
+
+interface Group {
+  process: ProcessInfo;
+  thread: ThreadInfo | null;
+  dest: RowDest;
+  builder: BlockBuilder;
+}
+
+/**
+ * Processes, threads and their streams' rows, written as staged raw blocks.
+ * Use: `process()` / `thread()` to declare, `add()` rows, then `flush()` at the end; `processes`
+ * and `blocks` are what the atomic ingest commits.
+ */
+export class RawRowSink {
+  /** Processes by source key (the source pid, or a synthetic key). */
+  readonly processes = new Map<string, ProcessInfo>();
+  readonly blocks: StagedBlock[] = [];
+  /** Rows written, by destination. */
+  readonly rowCounts: Record<RowDest, number> = { cpu: 0, log: 0, metrics: 0 };
+  /** Log and metrics groups by `pid \0 dest`. */
+  private readonly groups = new Map<string, Group>();
+  /** Groups by destination, pid and tid (null for process rows). */
+  private readonly index: Record<RowDest, Map<string, Map<string | null, Group>>> = {
+    cpu: new Map(),
+    log: new Map(),
+    metrics: new Map(),
+  };
+  private readonly live = new Set<Group>();
+
+  /**
+   * @param blocksDir directory for the staged block files (created by the caller).
+   * @param bufferBytes bound on the column data held over all streams (bytes).
+   * @param blockBytes a stream's block is written once it holds this many bytes.
+   */
+  constructor(
+    private readonly blocksDir: string,
+    private readonly bufferBytes = 32 * 1024 * 1024,
+    private readonly blockBytes = 16 * 1024 * 1024,
+  ) {}
+
+  /**
+   * The process with source key `pid`, created on first use (with new stream ids).
+   * @param pid the source pid as text (also `processes.source_pid`).
+   */
+  process(pid: string): ProcessInfo {
+    let p = this.processes.get(pid);
+    if (!p) {
+      p = {
+        processId: crypto.randomUUID(),
+        pid,
+        name: null,
+        labels: null,
+        sortIndex: null,
+        metadata: {},
+        logStreamId: crypto.randomUUID(),
+        metricsStreamId: crypto.randomUUID(),
+        threads: new Map(),
+      };
+      this.processes.set(pid, p);
+    }
+    return p;
+  }
+
+  /** The thread `tid` of process `pid` (both created on first use), with its `cpu` stream. */
+  thread(pid: string, tid: string): ThreadInfo {
+    const p = this.process(pid);
+    let t = p.threads.get(tid);
+    if (!t) {
+      t = { streamId: crypto.randomUUID(), tid, name: null, sortIndex: null };
+      p.threads.set(tid, t);
+    }
+    return t;
+  }
+
+  /**
+   * Adds a row to a stream: the `cpu` stream of thread `tid` (required for `cpu`), or the
+   * process's `log` / `metrics` stream (where `tid` is kept in the row when given).
+   * @throws when a block file cannot be written.
+   */
+  add(pid: string, tid: string | null, dest: RowDest, r: RawRow): void {
+    const g = this.group(pid, tid, dest);
+    const b = g.builder;
+    if (b.rows === 0) this.live.add(g);
+    b.beginRow();
+    b.setI64(C.seq, r.seq);
+    b.noteSeq(r.seq);
+    setStr(b, C.ph, r.ph);
+    setNs(b, C.time, r.time);
+    setNs(b, C.dur, r.dur ?? null);
+    setNs(b, C.tts, r.threadTime ?? null);
+    setNs(b, C.tdur, r.threadDur ?? null);
+    b.noteRange(r.time, r.dur ?? null);
+    setStr(b, C.tid, tid);
+    setStr(b, C.name, r.name ?? null);
+    setStr(b, C.cat, r.cat ?? null);
+    setStr(b, C.id, r.id ?? null);
+    setStr(b, C.idScope, r.idScope ?? null);
+    setStr(b, C.scope, r.scope ?? null);
+    setStr(b, C.s, r.s ?? null);
+    setStr(b, C.bp, r.bp ?? null);
+    setStr(b, C.bindId, r.bindId ?? null);
+    setBool(b, C.flowIn, r.flowIn ?? null);
+    setBool(b, C.flowOut, r.flowOut ?? null);
+    setStr(b, C.args, r.args ?? null);
+    this.rowCounts[dest]++;
+    // Sizes are checked every 256 rows of a stream (bytes() sums every column): a block may
+    // exceed blockBytes by 255 rows.
+    if ((b.rows & 255) === 0) {
+      if (b.bytes() >= this.blockBytes) this.writeBlock(g);
+      else if ((b.rows & 1023) === 0) this.bound();
+    }
+  }
+
+  /** Writes every stream's pending rows (at the end of the input). */
+  flush(): void {
+    for (const g of [...this.live]) this.writeBlock(g);
+  }
+
+  /** Writes the largest streams when all together hold more than `bufferBytes`. */
+  private bound(): void {
+    let total = 0;
+    const sized: [Group, number][] = [];
+    for (const g of this.live) {
+      const n = g.builder.bytes();
+      total += n;
+      sized.push([g, n]);
+    }
+    if (total <= this.bufferBytes) return;
+    sized.sort((a, b) => b[1] - a[1]);
+    for (const [g, n] of sized) {
+      if (total <= this.bufferBytes / 2) break;
+      this.writeBlock(g);
+      total -= n;
+    }
+  }
+
+  /**
+   * The group of a row: looked up by dest, pid and tid in nested maps (no key string per row).
+   * A log/metrics group is the process's; its entries per tid exist to register each thread once.
+   */
+  private group(pid: string, tid: string | null, dest: RowDest): Group {
+    const byDest = this.index[dest];
+    let byTid = byDest.get(pid);
+    if (!byTid) {
+      byTid = new Map();
+      byDest.set(pid, byTid);
+    }
+    const hit = byTid.get(tid);
+    if (hit) return hit;
+    if (dest === "cpu" && tid === null) throw new Error("a cpu row needs a thread");
+    const process = this.process(pid);
+    const thread = tid === null ? null : this.thread(pid, tid);
+    let g: Group | undefined;
+    if (dest === "cpu") g = { process, thread, dest, builder: new BlockBuilder() };
+    else {
+      const key = `${pid}\u0000${dest}`;
+      g = this.groups.get(key);
+      if (!g) {
+        g = { process, thread: null, dest, builder: new BlockBuilder() };
+        this.groups.set(key, g);
+      }
+    }
+    byTid.set(tid, g);
+    return g;
+  }
+
+  private writeBlock(g: Group): void {
+    const b = g.builder;
+    if (b.rows === 0) return;
+    const path = join(this.blocksDir, `${crypto.randomUUID()}.parquet`);
+    const parts = encodeRawBlock(b.rows, b.columns(), (page) => Bun.zstdCompressSync(page, { level: 1 }));
+    let size = 0;
+    for (const x of parts) size += x.length;
+    const fd = openSync(path, "w");
+    try {
+      for (const x of parts) writeSync(fd, x);
+    } finally {
+      closeSync(fd);
+    }
+    const range = b.range();
+    const p = g.process;
+    this.blocks.push({
+      blockId: basename(path, ".parquet"),
+      streamId:
+        g.dest === "log" ? p.logStreamId : g.dest === "metrics" ? p.metricsStreamId : (g.thread as ThreadInfo).streamId,
+      processId: p.processId,
+      beginNs: range.begin,
+      endNs: range.end,
+      nbObjects: b.rows,
+      payloadSize: size,
+      stagedPath: path,
+    });
+    g.builder = new BlockBuilder();
+    this.live.delete(g);
+  }
+}
+
+/** UTF-8 of short strings seen before (names, categories, tids repeat across rows). */
+const utf8Cache = new Map<string, Uint8Array>();
+
+function setStr(b: BlockBuilder, c: number, v: string | null): void {
+  if (v === null) {
+    b.setNull(c);
+    return;
+  }
+  let bytes: Uint8Array | undefined;
+  if (v.length <= 64) {
+    bytes = utf8Cache.get(v);
+    if (bytes === undefined) {
+      if (utf8Cache.size >= 65536) utf8Cache.clear();
+      bytes = encoder.encode(v);
+      utf8Cache.set(v, bytes);
+    }
+  } else bytes = encoder.encode(v);
+  b.setBytes(c, bytes, 0, bytes.length);
+}
+
+function setBool(b: BlockBuilder, c: number, v: boolean | null): void {
+  if (v === null) b.setNull(c);
+  else b.setBool(c, v);
+}
+
+function setNs(b: BlockBuilder, c: number, v: number | bigint | null): void {
+  if (v === null) b.setNull(c);
+  else if (typeof v === "number") {
+    if (Number.isSafeInteger(v)) b.setI64(c, v);
+    else if (Number.isFinite(v)) setNs(b, c, BigInt(Math.round(v)));
+    else b.setNull(c);
+  } else if (v > MAX_I64 || v < MIN_I64) b.setNull(c);
+  else b.setI64Big(c, v);
+}

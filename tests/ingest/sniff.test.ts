@@ -1,0 +1,34 @@
+/** Format sniffing from content: each format's first bytes, and the ambiguous `{` cases. */
+import { expect, test } from "bun:test";
+import { sniffFormat, type TraceFormat } from "../../lib/ingest/sniff.ts";
+
+const t = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+test("each format is recognized from its first bytes", () => {
+  const cases: [string, Uint8Array, TraceFormat][] = [
+    ["perfetto packet tag", Uint8Array.from([0x0a, 0x05, 0x40, 0x01]), "perfetto"],
+    ["chrome array", t('[{"ph":"X"}]'), "chrome_json"],
+    ["chrome array after a BOM and blanks", t('\ufeff \n[ {"ph":"B"}'), "chrome_json"],
+    ["chrome object on one line", t('{"traceEvents":[],"metadata":{}}'), "chrome_json"],
+    ["chrome object, pretty", t('{\n  "traceEvents": [\n'), "chrome_json"],
+    ["chrome object with metadata first, pretty", t('{\n "metadata": {},\n "traceEvents": ['), "chrome_json"],
+    ["otlp pretty", t('{\n  "resourceSpans": [\n'), "otlp_json"],
+    ["otlp logs line", t('{"resourceLogs":[]}\n{"resourceMetrics":[]}\n'), "otlp_json"],
+    ["otlp line with another key first", t('{"x":1,"resourceMetrics":[]}\n'), "otlp_json"],
+    ["jsonl (pino)", t('{"level":30,"time":1700000000000,"msg":"hi"}\n{"level":30'), "jsonl"],
+    ["jsonl (ECS)", t('{"@timestamp":"2023-11-14T22:13:20Z","message":"hi"}'), "jsonl"],
+    [
+      "an object without trace or time keys goes to chrome (whose error names traceEvents)",
+      t('{"foo":1}'),
+      "chrome_json",
+    ],
+  ];
+  for (const [what, head, format] of cases) expect(sniffFormat("x", head), what).toBe(format);
+});
+
+test("empty, blank and unknown content are errors naming the input", () => {
+  expect(() => sniffFormat("a.bin", new Uint8Array(0))).toThrow("a.bin is empty");
+  expect(() => sniffFormat("a.bin", t(" \n\t"))).toThrow("only whitespace");
+  expect(() => sniffFormat("a.bin", t("hello"))).toThrow("a.bin is not a trace tracelake recognizes");
+  expect(() => sniffFormat("a.bin", t("hello"))).toThrow("--format");
+});
