@@ -129,6 +129,12 @@ interface Source {
 }
 
 const CHUNK_DEFAULT = 64 * 1024;
+/**
+ * Deepest slice stack trace_processor keeps on a track (kMaxDepth = 512 in
+ * src/trace_processor/importers/common/slice_tracker.h; reference/perfetto.md §3): deeper
+ * spans go to an overlap lane, where they start a new stack.
+ */
+const MAX_DEPTH = 512;
 const SYNTHETIC_BASE = 1 << 30;
 
 /** Min-heap of pending thread-slice ENDs: (time, LIFO order) → track uuid, in typed arrays. */
@@ -426,9 +432,11 @@ async function threadStreams(engine: Engine, ctx: Ctx, ps: ProcState): Promise<[
 
 /**
  * Flow points of a process bound to its thread spans, as trace_processor binds Chrome's v1
- * flow events (reference/perfetto.md §5): `s` and `t` to the enclosing slice on their thread,
- * `f` to the enclosing slice with `bp: "e"`, else to the next slice that begins on the thread.
- * The flow id is a 64-bit hash of (id, cat, name), Chrome's flow key. Kept in memory: one entry
+ * flow events (reference/perfetto.md §5): `s` and `t` to the enclosing slice on their thread
+ * (the innermost span with begin ≤ t ≤ end), `f` to the enclosing slice with `bp: "e"`, else to
+ * the next slice that begins on the thread at or after it. The flow id is a 64-bit hash of
+ * (id, cat, name), Chrome's flow key. One linear pass over the spans of the threads that have
+ * flow events (in the partition's begin order), with a stack of open spans; memory: one entry
  * per flow event of the process (not per span).
  */
 async function loadFlows(
@@ -437,46 +445,94 @@ async function loadFlows(
   ps: ProcState,
   o: PerfettoExportOptions,
 ): Promise<Map<number, { ids: bigint[]; term: bigint[] }>> {
-  const files = await engine.rows<{ f: string; s: string }>(
-    `SELECT b.file_path AS f, b.stream_id AS s FROM main.blocks b JOIN main.streams s USING (stream_id)
+  const map = new Map<number, { ids: bigint[]; term: bigint[] }>();
+  const files = await engine.rows<{ f: string }>(
+    `SELECT b.file_path AS f FROM main.blocks b JOIN main.streams s USING (stream_id)
      WHERE b.process_id = $p AND list_contains(s.tags, 'cpu')`,
     { p: ps.p.processId },
   );
-  const map = new Map<number, { ids: bigint[]; term: bigint[] }>();
   if (files.length === 0) return map;
   const list = files.map((r) => sqlString(join(o.lakeRoot, r.f))).join(", ");
-  const win = windowSql(o, '"begin"', '"end"');
-  const rows = await engine.rows<{ span: bigint | null; fid: bigint; ph: string }>(
-    `WITH f AS (
-       SELECT row_number() OVER () AS k, split_part(filename, '/', -2) AS stream_id, time, ph,
-              (ph = 'f' AND coalesce(bp, '') <> 'e') AS to_next, hash(id, cat, name) AS fid
-       FROM read_parquet([${list}], filename = true) WHERE ph IN ('s', 't', 'f')
-     ), s AS (
-       SELECT id, stream_id, "begin", "end", depth FROM ${vi("thread_spans", ps.p)} WHERE true ${win}
-     ), enclosing AS (
-       SELECT f.k, s.id FROM f JOIN s ON s.stream_id = f.stream_id AND s."begin" <= f.time AND f.time <= s."end"
-       WHERE NOT f.to_next
-       QUALIFY row_number() OVER (PARTITION BY f.k ORDER BY s.depth DESC, s."begin" DESC, s.id DESC) = 1
-     ), following AS (
-       SELECT f.k, s.id FROM f JOIN s ON s.stream_id = f.stream_id AND s."begin" >= f.time
-       WHERE f.to_next
-       QUALIFY row_number() OVER (PARTITION BY f.k ORDER BY s."begin", s.depth, s.id) = 1
-     )
-     SELECT coalesce(e.id, n.id) AS span, f.fid, f.ph
-     FROM f LEFT JOIN enclosing e ON e.k = f.k LEFT JOIN following n ON n.k = f.k`,
+  const flows = await engine.rows<{ stream_id: string; t: bigint; next: boolean; fid: bigint; ph: string }>(
+    `SELECT split_part(filename, '/', -2) AS stream_id, epoch_ns(time) AS t,
+            (ph = 'f' AND coalesce(bp, '') <> 'e') AS next, hash(id, cat, name) AS fid, ph
+     FROM read_parquet([${list}], filename = true) WHERE ph IN ('s', 't', 'f')
+     ORDER BY stream_id, time`,
   );
-  for (const r of rows) {
-    if (r.span === null) {
-      ctx.stats.flowsUnbound++;
-      continue;
-    }
-    const id = Number(r.span);
-    let e = map.get(id);
+  const bind = (span: number, f: { fid: bigint; ph: string }): void => {
+    let e = map.get(span);
     if (!e) {
       e = { ids: [], term: [] };
-      map.set(id, e);
+      map.set(span, e);
     }
-    (r.ph === "f" ? e.term : e.ids).push(r.fid);
+    (f.ph === "f" ? e.term : e.ids).push(f.fid);
+  };
+  for (let a = 0; a < flows.length; ) {
+    const stream = (flows[a] as { stream_id: string }).stream_id;
+    let z = a;
+    while (z < flows.length && (flows[z] as { stream_id: string }).stream_id === stream) z++;
+    // This stream's flows (by time) against its spans (by begin).
+    const fs = flows.slice(a, z);
+    a = z;
+    let j = 0;
+    const stackEnd: bigint[] = [];
+    const stackId: number[] = [];
+    const enclose = (t: bigint): number => {
+      while (stackEnd.length > 0 && (stackEnd[stackEnd.length - 1] as bigint) < t) {
+        stackEnd.pop();
+        stackId.pop();
+      }
+      return stackId.length > 0 ? (stackId[stackId.length - 1] as number) : -1;
+    };
+    const pendingNext: (typeof fs)[number][] = [];
+    const cur = await ChunkCursor.open(
+      engine,
+      `SELECT epoch_ns("begin") AS b, epoch_ns("end") AS e, id FROM ${vi("thread_spans", ps.p)}
+       WHERE stream_id = $s ${windowSql(o, '"begin"', '"end"')}`,
+      { s: stream },
+    );
+    try {
+      while (await cur.next()) {
+        const bA = cur.num<BigInt64Array>(0);
+        const eA = cur.num<BigInt64Array>(1);
+        const idA = cur.num<BigInt64Array>(2);
+        for (let i = 0; i < cur.rowCount; i++) {
+          const b = bA[i] as bigint;
+          const id = Number(idA[i]);
+          // Flow events before this span's begin: enclosing ones bind to the open stack.
+          while (j < fs.length && (fs[j] as { t: bigint }).t < b) {
+            const f = fs[j++] as (typeof fs)[number];
+            if (f.next) pendingNext.push(f);
+            else {
+              const s = enclose(f.t);
+              if (s >= 0) bind(s, f);
+              else ctx.stats.flowsUnbound++;
+            }
+          }
+          // "Next slice" flows at or before this begin bind to this span.
+          while (j < fs.length && (fs[j] as { t: bigint }).t === b && (fs[j] as { next: boolean }).next) {
+            pendingNext.push(fs[j++] as (typeof fs)[number]);
+          }
+          for (const f of pendingNext) bind(id, f);
+          pendingNext.length = 0;
+          enclose(b);
+          stackEnd.push(eA[i] as bigint);
+          stackId.push(id);
+        }
+      }
+    } finally {
+      cur.close();
+    }
+    for (; j < fs.length; j++) {
+      const f = fs[j] as (typeof fs)[number];
+      if (f.next) ctx.stats.flowsUnbound++;
+      else {
+        const s = enclose(f.t);
+        if (s >= 0) bind(s, f);
+        else ctx.stats.flowsUnbound++;
+      }
+    }
+    ctx.stats.flowsUnbound += pendingNext.length;
   }
   return map;
 }
@@ -527,6 +583,7 @@ async function threadSpanSource(
   const fits = (lane: number, b: number, e: number): boolean => {
     const st = laneStack[lane] as number[];
     while (st.length > 0 && (st[st.length - 1] as number) <= b) st.pop();
+    if (st.length >= MAX_DEPTH) return false;
     return st.length === 0 || (st[st.length - 1] as number) >= e;
   };
   const src: Source = {
