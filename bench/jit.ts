@@ -18,6 +18,7 @@ import { Engine, sqlString } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
 import { materializeInstances } from "../lib/views/jit.ts";
 import { threadSpans } from "../lib/views/thread_spans.ts";
+import { generateSpanProcess } from "./gen_spans.ts";
 
 const root = resolve(import.meta.dir, "..");
 const spans = Number(process.env.JIT_SPANS ?? 10_000_000);
@@ -54,54 +55,8 @@ await lake.detach(engine);
 await cold(big.p, "largest process of the real Chromium trace");
 
 // 2. A generated process: raw blocks written directly, then registered in the catalog.
-const pid = crypto.randomUUID();
-const threads = 8;
-const perBlock = 1_000_000;
-const blocks: { block: string; stream: string; n: number; rel: string }[] = [];
-const streams = Array.from({ length: threads }, () => crypto.randomUUID());
 const t0 = performance.now();
-for (let first = 0; first < spans; first += perBlock * threads) {
-  for (let t = 0; t < threads; t++) {
-    const lo = first / threads;
-    const n = Math.min(perBlock, Math.ceil((spans - first) / threads));
-    if (n <= 0) continue;
-    const block = crypto.randomUUID();
-    const stream = streams[t] as string;
-    const rel = join("blobs", pid, stream, `${block}.parquet`);
-    mkdirSync(join(lake.root, "blobs", pid, stream), { recursive: true });
-    // Span j of a thread: groups of 10, one parent [g*1000, +900) and 9 children inside it.
-    await engine.run(`COPY (
-      SELECT j AS seq, 'X' AS ph,
-        make_timestamp_ns(1000000000000 + (j // 10) * 1000 + CASE WHEN j % 10 = 0 THEN 0 ELSE (j % 10) * 90 END) AS time,
-        (CASE WHEN j % 10 = 0 THEN 900 ELSE 80 END)::BIGINT AS dur, NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur,
-        '${t}' AS tid, 'task' || (j % 50) AS name, 'bench' AS cat, NULL::VARCHAR AS id, NULL::VARCHAR AS id_scope,
-        NULL::VARCHAR AS scope, NULL::VARCHAR AS s, NULL::VARCHAR AS bp, NULL::VARCHAR AS bind_id,
-        NULL::BOOLEAN AS flow_in, NULL::BOOLEAN AS flow_out, json_object('j', j) AS args
-      FROM range(${lo}, ${lo + n}) r(j)) TO ${sqlString(join(lake.root, rel))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`);
-    blocks.push({ block, stream, n, rel });
-  }
-}
-await lake.attach(engine, "write");
-await engine.transaction(async () => {
-  const ins = await Lake.nextInsertTimes(engine, 1 + blocks.length);
-  await engine.run(
-    "INSERT INTO lake.processes (process_id, exe, insert_time, ingest_id, source_pid) VALUES ($p, 'generated', make_timestamp($t::BIGINT), 'bench', '1')",
-    { p: pid, t: ins[0] as bigint },
-  );
-  for (const [t, s] of streams.entries()) {
-    await engine.run(
-      `INSERT INTO lake.streams VALUES ($s, $p, ['cpu'], json_object('thread-id', $tid), make_timestamp($t::BIGINT))`,
-      { s, p: pid, tid: String(t), t: ins[0] as bigint },
-    );
-  }
-  for (const [k, b] of blocks.entries()) {
-    await engine.run(
-      `INSERT INTO lake.blocks VALUES ($b, $s, $p, NULL, NULL, $n, 0, $f, make_timestamp($t::BIGINT), 1)`,
-      { b: b.block, s: b.stream, p: pid, n: BigInt(b.n), f: b.rel, t: ins[k + 1] as bigint },
-    );
-  }
-});
-await lake.detach(engine);
+const pid = await generateSpanProcess(engine, lake, spans);
 console.error(`generated ${spans.toLocaleString()} spans in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 await cold(pid, `generated process, ${(spans / 1e6).toFixed(0)}M spans`);
 

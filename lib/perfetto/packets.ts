@@ -15,7 +15,7 @@
  * timestamp_clock_id: trace_processor then takes them as trace time, §3 "Clocks"). To keep the
  * hot loop in doubles, callers pass times relative to a bigint base set with `setBase`.
  */
-import { ProtoWriter } from "./wire.ts";
+import { ProtoWriter, putVarint, putVarint64 } from "./wire.ts";
 
 const TWO32 = 4294967296;
 
@@ -81,6 +81,27 @@ export type LogPriority = 2 | 3 | 4 | 5 | 6 | 7;
  * "periodically re-clear the incremental state").
  */
 export const INTERN_LIMIT = 65536;
+
+/** Fast-path limits: args up to this many UTF-16 units (≤ 3 bytes each) ... */
+const FAST_ARGS = 20;
+/** ... and iids/uuids below 2^28 (≤ 4 varint bytes), so every length of the packet fits one byte. */
+const FAST_MAX = 268435456;
+
+/**
+ * Writes `s` as UTF-8 at b[p] (room for 3 bytes per UTF-16 unit reserved by the caller);
+ * returns the position after it. ASCII is copied byte by byte; anything else goes through
+ * TextEncoder.encodeInto.
+ */
+function putString(b: Uint8Array, p: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return p - i + UTF8.encodeInto(s, b.subarray(p - i, p - i + 3 * n)).written;
+    b[p + i] = c;
+  }
+  return p + n;
+}
+const UTF8 = new TextEncoder();
 
 /** One interning table: key → iid, and entries not yet written to a packet. */
 class InternTable {
@@ -221,6 +242,53 @@ export class TraceWriter {
     terminatingFlowIds: readonly bigint[] | null,
   ): void {
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
+    if (
+      flowIds === null &&
+      terminatingFlowIds === null &&
+      (argsJson === null || argsJson.length <= FAST_ARGS) &&
+      track < FAST_MAX &&
+      nameIid < FAST_MAX &&
+      categoryIid < FAST_MAX &&
+      this.plain()
+    ) {
+      // Fast path: every length fits one byte (packet < 128 bytes).
+      const w = this.out;
+      w.ensure(128);
+      const b = w.buf;
+      b[w.pos] = 0x0a;
+      const at = w.pos + 1;
+      let p = this.header(b, at + 1, rel);
+      b[p++] = 0x5a; // track_event
+      const te = p++;
+      b[p++] = 0x48; // type
+      b[p++] = type;
+      b[p++] = 0x58; // track_uuid
+      p = putVarint(b, p, track);
+      if (nameIid) {
+        b[p++] = 0x50;
+        p = putVarint(b, p, nameIid);
+      }
+      if (categoryIid) {
+        b[p++] = 0x18;
+        p = putVarint(b, p, categoryIid);
+      }
+      if (argsJson !== null) {
+        b[p++] = 0x22; // debug_annotations
+        const da = p++;
+        b[p++] = 0x08; // name_iid
+        p = putVarint(b, p, argsIid);
+        b[p++] = 0x4a; // legacy_json_value
+        const sl = p++;
+        p = putString(b, p, argsJson);
+        b[sl] = p - sl - 1;
+        b[da] = p - da - 1;
+      }
+      b[te] = p - te - 1;
+      b[at] = p - at - 1;
+      w.pos = p;
+      this.packets++;
+      return;
+    }
     const w = this.open(rel, true);
     w.begin(TP_TRACK_EVENT);
     w.uint(TE_TYPE, type);
@@ -241,6 +309,26 @@ export class TraceWriter {
 
   /** A SLICE_END on `track` (no name: it closes the top slice of the track, §3 nesting rules). */
   sliceEnd(rel: number, track: number): void {
+    if (this.plain()) {
+      // Fast path: every length fits one byte (packet ≤ 40 bytes).
+      const w = this.out;
+      w.ensure(48);
+      const b = w.buf;
+      b[w.pos] = 0x0a;
+      const at = w.pos + 1;
+      let p = this.header(b, at + 1, rel);
+      b[p++] = 0x5a; // track_event
+      const te = p++;
+      b[p++] = 0x48; // type
+      b[p++] = SLICE_END;
+      b[p++] = 0x58; // track_uuid
+      p = putVarint(b, p, track);
+      b[te] = p - te - 1;
+      b[at] = p - at - 1;
+      w.pos = p;
+      this.packets++;
+      return;
+    }
     const w = this.open(rel, true);
     w.begin(TP_TRACK_EVENT);
     w.uint(TE_TYPE, SLICE_END);
@@ -293,6 +381,35 @@ export class TraceWriter {
     w.end();
     w.end();
     this.close();
+  }
+
+  /** True when the next event packet needs no flags but SEQ_NEEDS and no interned data. */
+  private plain(): boolean {
+    return (
+      !this.first &&
+      !this.cleared &&
+      this.names.pendingIid.length === 0 &&
+      this.categories.pendingIid.length === 0 &&
+      this.annotationNames.pendingIid.length === 0 &&
+      this.logBodies.pendingIid.length === 0
+    );
+  }
+
+  /**
+   * Writes timestamp, trusted_packet_sequence_id and sequence_flags = SEQ_NEEDS_INCREMENTAL_STATE
+   * at b[p] (≤ 20 bytes); returns the position after them.
+   */
+  private header(b: Uint8Array, p0: number, rel: number): number {
+    const total = this.baseLo + rel;
+    const carry = Math.floor(total / TWO32);
+    let p = p0;
+    b[p++] = 0x40; // timestamp
+    p = putVarint64(b, p, this.baseHi + carry, total - carry * TWO32);
+    b[p++] = 0x50; // trusted_packet_sequence_id
+    p = putVarint(b, p, this.sequenceId);
+    b[p++] = 0x68; // sequence_flags
+    b[p++] = SEQ_NEEDS;
+    return p;
   }
 
   /** Starts a packet: frame, timestamp, sequence id, flags and pending interned data. */

@@ -16,6 +16,44 @@ export const WT_VARINT = 0;
 export const WT_I64 = 1;
 export const WT_LEN = 2;
 
+/**
+ * Writes `v` (an integer, 0 ≤ v < 2^53) as a varint at `b[p]`; returns the position after it.
+ * The caller guarantees 8 bytes of room (10 for values ≥ 2^49).
+ */
+export function putVarint(b: Uint8Array, p: number, v: number): number {
+  if (v < 0x80) {
+    b[p] = v;
+    return p + 1;
+  }
+  if (v < 0x80000000) {
+    let x = v;
+    while (x >= 0x80) {
+      b[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    b[p] = x;
+    return p + 1;
+  }
+  const hi = Math.floor(v / TWO32);
+  return putVarint64(b, p, hi, v - hi * TWO32);
+}
+
+/**
+ * Writes the unsigned 64-bit value hi·2^32 + lo (hi, lo: integers in [0, 2^32)) as a varint at
+ * `b[p]` (at most 10 bytes); returns the position after it.
+ */
+export function putVarint64(b: Uint8Array, p: number, hi: number, lo: number): number {
+  let h = hi >>> 0;
+  let l = lo >>> 0;
+  while (h !== 0 || l >= 0x80) {
+    b[p++] = (l & 0x7f) | 0x80;
+    l = ((l >>> 7) | (h << 25)) >>> 0;
+    h >>>= 7;
+  }
+  b[p] = l;
+  return p + 1;
+}
+
 /** A growing byte buffer with protobuf field writers. */
 export class ProtoWriter {
   /** The bytes written so far are `buf[0, pos)`. */
@@ -33,7 +71,7 @@ export class ProtoWriter {
     this.view = new DataView(this.buf.buffer);
   }
 
-  /** Makes room for `n` more bytes. */
+  /** Makes room for `n` more bytes (callers of the put* helpers reserve before writing). */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let cap = this.buf.length * 2;
@@ -53,60 +91,13 @@ export class ProtoWriter {
   /** Writes a non-negative integer < 2^53 as a varint. */
   varint(v: number): void {
     this.ensure(10);
-    const b = this.buf;
-    let p = this.pos;
-    if (v < 0x80) {
-      b[p++] = v;
-      this.pos = p;
-      return;
-    }
-    // Low 28 bits with bit ops, the rest with division (exact below 2^53).
-    let hi = Math.floor(v / 268435456);
-    let lo = v - hi * 268435456;
-    for (let k = 0; k < 4; k++) {
-      if (hi === 0 && lo < 0x80) {
-        b[p++] = lo;
-        this.pos = p;
-        return;
-      }
-      b[p++] = (lo & 0x7f) | 0x80;
-      lo >>>= 7;
-    }
-    // Remaining value = hi (lo is 0 after 28 bits).
-    while (hi >= 0x80) {
-      b[p++] = (hi % 128) | 0x80;
-      hi = Math.floor(hi / 128);
-    }
-    b[p++] = hi;
-    this.pos = p;
+    this.pos = putVarint(this.buf, this.pos, v);
   }
 
-  /**
-   * Writes a 64-bit unsigned varint given as high and low 32-bit halves (each a non-negative
-   * integer < 2^32), for values beyond 2^53 such as absolute nanosecond timestamps.
-   */
+  /** Writes a 64-bit unsigned varint given as high and low 32-bit halves. */
   varint64(hi: number, lo: number): void {
-    if (hi < 2097152) {
-      this.varint(hi * TWO32 + lo);
-      return;
-    }
     this.ensure(10);
-    const b = this.buf;
-    let p = this.pos;
-    // 64 bits, 7 at a time: 4 groups from lo (28 bits), one mixed group, then hi.
-    for (let k = 0; k < 4; k++) {
-      b[p++] = (lo & 0x7f) | 0x80;
-      lo >>>= 7;
-    }
-    let h = hi;
-    b[p++] = (lo & 0x0f) | ((h & 0x07) << 4) | 0x80;
-    h >>>= 3;
-    while (h >= 0x80) {
-      b[p++] = (h & 0x7f) | 0x80;
-      h >>>= 7;
-    }
-    b[p++] = h;
-    this.pos = p;
+    this.pos = putVarint64(this.buf, this.pos, hi, lo);
   }
 
   /** Writes a field tag. */
@@ -116,8 +107,8 @@ export class ProtoWriter {
 
   /** A VARINT field with a non-negative value < 2^53. */
   uint(field: number, v: number): void {
-    this.varint(field * 8 + WT_VARINT);
-    this.varint(v);
+    this.ensure(13);
+    this.pos = putVarint(this.buf, putVarint(this.buf, this.pos, field * 8 + WT_VARINT), v);
   }
 
   /** A VARINT int64 field (two's complement for negative values, 10 bytes; no zigzag). */
@@ -156,8 +147,7 @@ export class ProtoWriter {
       this.pos = start + written;
       return;
     }
-    const bytes = this.utf8.encode(s);
-    this.bytes(bytes);
+    this.bytes(this.utf8.encode(s));
   }
 
   /** Length and raw bytes (the body of a LEN field whose tag was written). */
@@ -193,9 +183,7 @@ export class ProtoWriter {
     while (len >= 2 ** (7 * (extra + 1))) extra++;
     this.ensure(extra);
     this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
-    const save = this.pos + extra;
-    this.pos = at;
-    this.varint(len);
-    this.pos = save;
+    this.pos += extra;
+    putVarint(this.buf, at, len);
   }
 }

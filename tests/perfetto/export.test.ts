@@ -117,8 +117,20 @@ async function exportTo(
   return { file, d: decodeTrace(readFileSync(file)), stats, chunks };
 }
 
+/** The parts of pftrace-lint's JSON stats the tests read. */
+interface LintStats {
+  slices: {
+    complete: { total?: number };
+    misplaced_end: { total: number };
+    depth_dropped: { total: number };
+    unmatched_end: { total: number };
+  };
+  logs: { events: number };
+  counters: { events: number };
+}
+
 /** pftrace-lint --strict --json on a file. */
-function lint(file: string): { exit: number; errors: unknown[]; stats: Record<string, any> } {
+function lint(file: string): { exit: number; errors: unknown[]; stats: LintStats } {
   const p = Bun.spawnSync([BUN, LINT, "--strict", "--json", file]);
   const j = JSON.parse(p.stdout.toString());
   return { exit: p.exitCode ?? -1, errors: j.errors, stats: j.stats };
