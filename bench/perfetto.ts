@@ -3,7 +3,8 @@
  * generates a process with that many thread spans (bench/gen_spans.ts, shared with bench/jit.ts),
  * materializes its views in one child process, then exports it in a fresh child process
  * (lib/perfetto/export.ts through a Node stream pipeline into /dev/null, as `export perfetto`
- * does) and prints one line per size: spans, packets, seconds, packets/s and the export
+ * does) and prints one line per size: spans, packets, seconds, packets/s (wall clock, and per
+ * CPU-second of the export process, which is steadier on a shared machine) and the export
  * process's peak RSS (VmHWM from /proc/self/status), then the RSS growth between the smallest
  * and the largest size. Targets: ≥ 2M packets/s; RSS growth < 64 MB from 1M to 10M spans.
  *
@@ -11,7 +12,7 @@
  * dir, default $TMPDIR/tracelake-perfetto-bench; PERFETTO_ARGS=0 exports without args)
  */
 import { createWriteStream, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -46,6 +47,7 @@ async function exportOnce(dir: string, pid: string): Promise<void> {
   await prepareQuery(engine, lake, perfettoPrepareSql([pid], FLAGS));
   const rssBefore = peakRssMb();
   const t1 = performance.now();
+  const cpu0 = process.cpuUsage();
   const stats = emptyStats();
   const chunks = perfettoChunks(
     engine,
@@ -61,11 +63,13 @@ async function exportOnce(dir: string, pid: string): Promise<void> {
   );
   await pipeline(Readable.from(chunks), createWriteStream("/dev/null"));
   const s = (performance.now() - t1) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   engine.close();
   console.log(
     JSON.stringify({
       prepareS: (t1 - t0) / 1000,
       s,
+      cpuS: (cpu.user + cpu.system) / 1e6,
       packets: stats.packets,
       bytes: stats.bytes,
       slices: stats.threadSlices,
@@ -86,6 +90,11 @@ const [mode, a1, a2] = process.argv.slice(2);
 if (mode === "--setup") await setup(a1 as string, Number(a2));
 else if (mode === "--export") await exportOnce(a1 as string, a2 as string);
 else {
+  console.log(
+    `load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} on ${cpus().length} cores`,
+  );
   const sizes = (process.env.PERFETTO_SPANS ?? "1000000,10000000").split(",").map(Number);
   const root = process.env.BENCH_DIR ?? join(tmpdir(), "tracelake-perfetto-bench");
   const peaks: number[] = [];
@@ -96,8 +105,9 @@ else {
     peaks.push(r.peakRssMb as number);
     console.log(
       `${`export perfetto, ${n.toLocaleString()} spans`.padEnd(40)} ${(r.packets as number).toLocaleString()} packets  ` +
-        `${(r.bytes as number / 1e6).toFixed(0)} MB  ${(r.s as number).toFixed(2)} s  ` +
+        `${((r.bytes as number) / 1e6).toFixed(0)} MB  ${(r.s as number).toFixed(2)} s  ` +
         `${((r.packets as number) / (r.s as number) / 1e6).toFixed(2)} M packets/s  ` +
+        `(${((r.packets as number) / (r.cpuS as number) / 1e6).toFixed(2)} M per CPU-second, all threads)  ` +
         `peak RSS ${(r.peakRssMb as number).toFixed(0)} MB (${(r.rssBeforeMb as number).toFixed(0)} MB before the export)`,
     );
     rmSync(dir, { recursive: true, force: true });

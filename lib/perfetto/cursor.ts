@@ -9,7 +9,12 @@ import type { Engine, Params } from "../sql/engine.ts";
 interface RawVector {
   items: Float64Array | Int32Array | Int8Array | BigInt64Array;
   getItem(i: number): unknown;
+  /** VARCHAR vectors: 16-byte string_t per row (duckdb.h duckdb_string_t: length, then 12 inline bytes or prefix + pointer). */
+  dataView: DataView;
+  validity: { itemValid(i: number): boolean };
 }
+
+type Bindings = { get_data_from_pointer(buffer: ArrayBuffer, offset: number, length: number): Uint8Array };
 
 /**
  * Rows of one query, a chunk at a time. `open` starts the query; `next()` loads the following
@@ -23,6 +28,7 @@ export class ChunkCursor {
   private constructor(
     private readonly conn: DuckDBConnection,
     private readonly result: DuckDBResult,
+    private readonly bindings: Bindings,
   ) {}
 
   /**
@@ -30,9 +36,10 @@ export class ChunkCursor {
    * @throws Error from DuckDB when the query fails to prepare or start.
    */
   static async open(engine: Engine, sql: string, params?: Params): Promise<ChunkCursor> {
+    const bindings = (await import("@duckdb/node-bindings")).default as unknown as Bindings;
     const conn = await engine.connect();
     try {
-      return new ChunkCursor(conn, await conn.stream(sql, params));
+      return new ChunkCursor(conn, await conn.stream(sql, params), bindings);
     } catch (e) {
       conn.closeSync();
       throw e;
@@ -60,6 +67,22 @@ export class ChunkCursor {
   /** Text value of column k, row i of the current chunk. */
   text(k: number, i: number): string | null {
     return (this.chunk?.getColumnVector(k) as unknown as RawVector).getItem(i) as string | null;
+  }
+
+  /**
+   * UTF-8 bytes of a VARCHAR/JSON value (column k, row i), without decoding them to a JS
+   * string: a view of the vector for strings of ≤ 12 bytes (valid until the next chunk), else
+   * a copy made by the native binding, as node-api's own getStringBytes does
+   * (node_modules/@duckdb/node-api/lib/vectors/dataAccessors.js). Null for NULL.
+   */
+  bytes(k: number, i: number): Uint8Array | null {
+    const v = this.chunk?.getColumnVector(k) as unknown as RawVector;
+    if (!v.validity.itemValid(i)) return null;
+    const dv = v.dataView;
+    const off = dv.byteOffset + i * 16;
+    const len = dv.getUint32(i * 16, true);
+    if (len <= 12) return new Uint8Array(dv.buffer, off + 4, len);
+    return this.bindings.get_data_from_pointer(dv.buffer as ArrayBuffer, off + 8, len);
   }
 
   /** Ends the query and closes its connection (idempotent). */

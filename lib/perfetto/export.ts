@@ -222,19 +222,23 @@ class Ctx {
     this.stats.tracks++;
     return this.nextUuid++;
   }
-  /** iid of a name (0 for none) by hash key, reading the text only when new. */
-  name(key: number, text: () => string | null): number {
+  /**
+   * iid of an event name (0 for none) by hash key (-1 = no name); the text (column k, row i of
+   * `cur`) is read only when the key is new.
+   */
+  name(key: number, cur: ChunkCursor, k: number, i: number): number {
     if (key < 0) return 0;
     const iid = this.tw.nameIid(key);
     if (iid !== 0) return iid;
-    const s = text();
+    const s = cur.text(k, i);
     return s ? this.tw.addName(key, s) : 0;
   }
-  category(key: number, text: () => string | null): number {
+  /** iid of a category, as `name`. */
+  category(key: number, cur: ChunkCursor, k: number, i: number): number {
     if (key < 0) return 0;
     const iid = this.tw.categoryIid(key);
     if (iid !== 0) return iid;
-    const s = text();
+    const s = cur.text(k, i);
     return s ? this.tw.addCategory(key, s) : 0;
   }
 }
@@ -613,9 +617,9 @@ async function threadSpanSource(
       (laneStack[lane] as number[]).push(e);
       const track = laneUuid[lane] as number;
       const row = i;
-      const nameIid = ctx.name(nkA[row] as number, () => cur.text(6, row));
-      const catIid = ctx.category(ckA[row] as number, () => cur.text(7, row));
-      const args = ctx.args ? cur.text(8, row) : null;
+      const nameIid = ctx.name(nkA[row] as number, cur, 6, row);
+      const catIid = ctx.category(ckA[row] as number, cur, 7, row);
+      const args = ctx.args ? cur.bytes(8, row) : null;
       let fl: { ids: bigint[]; term: bigint[] } | undefined;
       if (hasFlows) {
         fl = flows.get(idA[row] as number);
@@ -705,7 +709,7 @@ async function asyncSource(
   const free = new Map<number, number[]>();
   const laneGroup = new Map<number, number>();
   const open = new Map<number, number>();
-  const lane = (nk: number, text: () => string | null, t: number): number => {
+  const lane = (nk: number, row: number, t: number): number => {
     let pool = free.get(nk);
     if (!pool) {
       pool = [];
@@ -714,7 +718,7 @@ async function asyncSource(
     const u = pool.pop();
     if (u !== undefined) return u;
     const n = ctx.uuid();
-    tw.childTrack(t, n, ps.uuid, text() ?? "async");
+    tw.childTrack(t, n, ps.uuid, cur.text(7, row) ?? "async");
     laneGroup.set(n, nk);
     return n;
   };
@@ -738,7 +742,6 @@ async function asyncSource(
       const k = kA[row] as number;
       const span = spanA[row] as number;
       const nk = nkA[row] as number;
-      const nameText = () => cur.text(7, row);
       if (k === EV_END) {
         const u = open.get(span);
         if (u === undefined) stats.asyncSkipped++;
@@ -748,11 +751,11 @@ async function asyncSource(
           release(u);
         }
       } else {
-        const nameIid = ctx.name(nk, nameText);
-        const catIid = ctx.category(ckA[row] as number, () => cur.text(8, row));
-        const args = ctx.args ? cur.text(9, row) : null;
+        const nameIid = ctx.name(nk, cur, 7, row);
+        const catIid = ctx.category(ckA[row] as number, cur, 8, row);
+        const args = ctx.args ? cur.bytes(9, row) : null;
         if (k === EV_BEGIN) {
-          const u = lane(nk, nameText, t);
+          const u = lane(nk, row, t);
           tw.slice(SLICE_BEGIN, t, u, nameIid, catIid, args, null, null);
           stats.asyncSlices++;
           if (unA[row] === 1) stats.asyncUnclosed++;
@@ -762,7 +765,7 @@ async function asyncSource(
           const owner = open.get(k === EV_INSTANT ? (parentA[row] as number) : span);
           let u = owner;
           if (u === undefined) {
-            u = lane(nk, nameText, t);
+            u = lane(nk, row, t);
             release(u);
           }
           tw.slice(INSTANT, t, u, nameIid, catIid, args, null, null);
@@ -882,10 +885,10 @@ async function logSource(
       const tid = cur.text(4, i);
       const track = threadTrack(ctx, ps, tid, null);
       const msg = cur.text(5, i) ?? "";
-      const nameIid = ctx.name(cur.num<Float64Array>(2)[i] as number, () => msg);
-      const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, () => cur.text(6, i));
+      const nameIid = ctx.name(cur.num<Float64Array>(2)[i] as number, cur, 5, i);
+      const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, cur, 6, i);
       const prio = PRIO[cur.num<Int32Array>(1)[i] as number] ?? 4;
-      ctx.tw.log(t, track, nameIid, catIid, msg, prio, ctx.args ? cur.text(7, i) : null);
+      ctx.tw.log(t, track, nameIid, catIid, msg, prio, ctx.args ? cur.bytes(7, i) : null);
       ctx.stats.logs++;
     },
   );

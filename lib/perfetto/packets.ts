@@ -82,26 +82,17 @@ export type LogPriority = 2 | 3 | 4 | 5 | 6 | 7;
  */
 export const INTERN_LIMIT = 65536;
 
-/** Fast-path limits: args up to this many UTF-16 units (≤ 3 bytes each) ... */
-const FAST_ARGS = 20;
+/** Fast-path limits: args up to this many bytes ... */
+const FAST_ARGS = 60;
 /** ... and iids/uuids below 2^28 (≤ 4 varint bytes), so every length of the packet fits one byte. */
 const FAST_MAX = 268435456;
 
-/**
- * Writes `s` as UTF-8 at b[p] (room for 3 bytes per UTF-16 unit reserved by the caller);
- * returns the position after it. ASCII is copied byte by byte; anything else goes through
- * TextEncoder.encodeInto.
- */
-function putString(b: Uint8Array, p: number, s: string): number {
+/** Copies `s` to b[p] (room reserved by the caller); returns the position after it. */
+function putBytes(b: Uint8Array, p: number, s: Uint8Array): number {
   const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) return p - i + UTF8.encodeInto(s, b.subarray(p - i, p - i + 3 * n)).written;
-    b[p + i] = c;
-  }
+  for (let i = 0; i < n; i++) b[p + i] = s[i] as number;
   return p + n;
 }
-const UTF8 = new TextEncoder();
 
 /** One interning table: key → iid, and entries not yet written to a packet. */
 class InternTable {
@@ -228,7 +219,7 @@ export class TraceWriter {
 
   /**
    * A SLICE_BEGIN or INSTANT on `track`: interned name and category (iid 0 = none), the args
-   * as one debug annotation `args` holding the JSON text (legacy_json_value, which
+   * as one debug annotation `args` holding the JSON text (UTF-8 bytes) (legacy_json_value, which
    * trace_processor expands into `debug.args.*`), and flow ids (fixed64, unpacked).
    */
   slice(
@@ -237,7 +228,7 @@ export class TraceWriter {
     track: number,
     nameIid: number,
     categoryIid: number,
-    argsJson: string | null,
+    argsJson: Uint8Array | null,
     flowIds: readonly bigint[] | null,
     terminatingFlowIds: readonly bigint[] | null,
   ): void {
@@ -279,7 +270,7 @@ export class TraceWriter {
         p = putVarint(b, p, argsIid);
         b[p++] = 0x4a; // legacy_json_value
         const sl = p++;
-        p = putString(b, p, argsJson);
+        p = putBytes(b, p, argsJson);
         b[sl] = p - sl - 1;
         b[da] = p - da - 1;
       }
@@ -298,7 +289,8 @@ export class TraceWriter {
     if (argsJson !== null) {
       w.begin(TE_DEBUG_ANNOTATIONS);
       w.uint(DA_NAME_IID, argsIid);
-      w.string(DA_LEGACY_JSON, argsJson);
+      w.tag(DA_LEGACY_JSON, 2);
+      w.bytes(argsJson);
       w.end();
     }
     if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
@@ -359,7 +351,7 @@ export class TraceWriter {
     categoryIid: number,
     body: string,
     prio: LogPriority,
-    argsJson: string | null,
+    argsJson: Uint8Array | null,
   ): void {
     const bodyIid = this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
@@ -372,7 +364,8 @@ export class TraceWriter {
     if (argsJson !== null) {
       w.begin(TE_DEBUG_ANNOTATIONS);
       w.uint(DA_NAME_IID, argsIid);
-      w.string(DA_LEGACY_JSON, argsJson);
+      w.tag(DA_LEGACY_JSON, 2);
+      w.bytes(argsJson);
       w.end();
     }
     w.begin(TE_LOG_MESSAGE);
