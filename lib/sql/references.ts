@@ -16,11 +16,20 @@ export interface InstanceReference {
   instance: string;
 }
 
+/** A table function call found in the AST: its name (lower case) and argument nodes. */
+export interface TableFunctionReference {
+  name: string;
+  /** json_serialize_sql expression nodes of the arguments (e.g. `{class: "CONSTANT", value}`). */
+  args: unknown[];
+}
+
 /** What a SQL text references. */
 export interface References {
   /** Names of tables referenced (lower case); the caller keeps those that are view sets. */
   tables: Set<string>;
   instances: InstanceReference[];
+  /** Table function calls other than view_instance (only from the AST, not the text scan). */
+  tableFunctions: TableFunctionReference[];
 }
 
 /**
@@ -28,10 +37,10 @@ export interface References {
  * @param engine used for `json_serialize_sql` only.
  */
 export async function findReferences(engine: Engine, sql: string): Promise<References> {
-  const refs: References = { tables: new Set(), instances: [] };
+  const refs: References = { tables: new Set(), instances: [], tableFunctions: [] };
   let ast: unknown = null;
   try {
-    const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql) AS j", { sql });
+    const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql::VARCHAR) AS j", { sql });
     const parsed = JSON.parse(r[0]?.j ?? "null") as { error?: boolean };
     if (parsed && parsed.error === false) ast = parsed;
   } catch {
@@ -60,6 +69,9 @@ function walk(node: unknown, refs: References): void {
   if (!node || typeof node !== "object") return;
   const n = node as Node;
   if (n.type === "BASE_TABLE" && typeof n.table_name === "string") refs.tables.add(n.table_name.toLowerCase());
+  if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() !== "view_instance") {
+    refs.tableFunctions.push({ name: String(n.function.function_name).toLowerCase(), args: n.function.children ?? [] });
+  }
   if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() === "view_instance") {
     const args = (n.function.children ?? []).map(constantString);
     const [viewSetName, instance] = args;
