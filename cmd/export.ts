@@ -2,10 +2,11 @@
  * `tracelake export perfetto --process P [--all] [--begin T] [--end T] [--spans thread|async|both]
  * [--no-logs] [--no-counters] [--no-flows] [--no-args] -o FILE|-`: writes a Perfetto trace
  * (lib/perfetto/export.ts) to a file (`.gz` → gzip) or stdout, streaming with backpressure.
- * A file is written under a temporary name and renamed when complete; a closed stdout (EPIPE,
+ * A regular file is written under a temporary name and renamed when complete (a device or FIFO
+ * such as /dev/null is written in place); a closed stdout (EPIPE,
  * e.g. `| head -c 100`) ends the export with exit code 0.
  */
-import { createWriteStream, renameSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
@@ -104,6 +105,11 @@ export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: Glob
         if ((e as { code?: string }).code === "EPIPE") return ExitCode.ok;
         throw e;
       }
+    } else if (existsSync(out) && !statSync(out).isFile()) {
+      // A device or FIFO (/dev/null, a named pipe): written in place.
+      const file = createWriteStream(out);
+      if (gzip) await pipeline(Readable.from(chunks), createGzip(), file);
+      else await pipeline(Readable.from(chunks), file);
     } else {
       const tmp = `${out}.tmp-${process.pid}`;
       try {

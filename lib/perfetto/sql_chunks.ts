@@ -28,10 +28,33 @@ export interface PerfettoChunksCall {
   /** begin / end as written (text of a timestamp), or null. */
   begin: string | null;
   end: string | null;
+  /** The types begin / end are cast to in the statement (VARCHAR when not cast). */
+  beginType: string;
+  endType: string;
 }
 
 const FN = "perfetto_trace_chunks";
 const FLAGS = { logs: true, counters: true, flows: true };
+
+/** Types a begin/end literal may be cast to (`TIMESTAMP '…'` is a CAST in DuckDB's AST), by AST type id. */
+const TIME_TYPES: Record<string, string> = {
+  TIMESTAMP: "TIMESTAMP",
+  TIMESTAMP_NS: "TIMESTAMP_NS",
+  TIMESTAMP_MS: "TIMESTAMP_MS",
+  TIMESTAMP_S: "TIMESTAMP_S",
+  "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+  DATE: "DATE",
+  VARCHAR: "VARCHAR",
+};
+
+/** The SQL type a begin/end argument is cast to in the statement, or VARCHAR for a plain string. */
+function castType(node: unknown, what: string): string {
+  const n = node as { class?: string; cast_type?: { id?: string } };
+  if (n?.class !== "CAST") return "VARCHAR";
+  const t = TIME_TYPES[String(n.cast_type?.id)];
+  if (!t) throw new SqlError(`${FN}: the ${what} argument must be NULL or a timestamp literal`);
+  return t;
+}
 
 /** The constant text of an argument node: a string constant, a cast of one, or NULL. */
 function constant(node: unknown, what: string): string | null {
@@ -70,6 +93,8 @@ export function addPerfettoReferences(refs: References): PerfettoChunksCall[] {
       spans: spans as SpanTypes,
       begin: constant(f.args[2], "third (begin)"),
       end: constant(f.args[3], "fourth (end)"),
+      beginType: castType(f.args[2], "third (begin)"),
+      endType: castType(f.args[3], "fourth (end)"),
     };
     calls.push(call);
     for (const v of viewSetsFor({ ...FLAGS, spans: call.spans }))
@@ -103,7 +128,7 @@ export async function definePerfettoChunks(
     try {
       const r = await engine.rows<{ k: string; b: bigint | null; e: bigint | null }>(
         `SELECT ${key("p", "s", "b", "e")} AS k, epoch_ns(CAST(b AS TIMESTAMP_NS)) AS b, epoch_ns(CAST(e AS TIMESTAMP_NS)) AS e
-         FROM (SELECT $p::VARCHAR AS p, $s::VARCHAR AS s, $b::VARCHAR AS b, $e::VARCHAR AS e)`,
+         FROM (SELECT $p::VARCHAR AS p, $s::VARCHAR AS s, CAST($b::VARCHAR AS ${c.beginType}) AS b, CAST($e::VARCHAR AS ${c.endType}) AS e)`,
         { p: c.process, s: c.spans, b: c.begin, e: c.end },
       );
       k = (r[0] as { k: string }).k;

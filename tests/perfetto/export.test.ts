@@ -291,6 +291,44 @@ describe("export perfetto: round trip against the views", () => {
   }, 60_000);
 });
 
+describe("perfetto_trace_chunks in SQL", () => {
+  test("chunks concatenated in chunk_id order are the same valid trace as the export", async () => {
+    const p = processes.find((x) => x.exe === "node") as { process_id: string };
+    const sql = `SELECT chunk_id, chunk_data FROM perfetto_trace_chunks('node', 'both', NULL, NULL) ORDER BY chunk_id`;
+    await prepareQuery(engine, lake, sql);
+    const rows = await engine.rows<{ chunk_id: number; chunk_data: Uint8Array }>(sql);
+    expect(rows.map((r) => r.chunk_id)).toEqual(rows.map((_, i) => i));
+    const file = join(dir, "sql.pftrace");
+    writeFileSync(file, Buffer.concat(rows.map((r) => r.chunk_data)));
+    const viaSql = decodeTrace(readFileSync(file));
+    const { d } = await exportTo([p.process_id], "sql-ref");
+    expect(viaSql.slices.length).toBe(d.slices.length);
+    expect(viaSql.logs.length).toBe(d.logs.length);
+    expect(lint(file).errors).toEqual([]);
+    // A window as TIMESTAMP literals, and thread spans only.
+    const r = await engine.rows<{ b: string }>(
+      `SELECT strftime(make_timestamp_ns(epoch_ns(min("begin")) + (epoch_ns(max("end")) - epoch_ns(min("begin"))) // 2), '%Y-%m-%d %H:%M:%S.%n') AS b
+       FROM view_instance('thread_spans', '${p.process_id}')`,
+    );
+    const half = `SELECT chunk_data FROM perfetto_trace_chunks('${p.process_id.slice(0, 8)}', 'thread', TIMESTAMP '${r[0]?.b}', NULL) ORDER BY chunk_id`;
+    await prepareQuery(engine, lake, half);
+    const part = decodeTrace(
+      Buffer.concat((await engine.rows<{ chunk_data: Uint8Array }>(half)).map((x) => x.chunk_data)),
+    );
+    expect(part.slices.length).toBeGreaterThan(0);
+    expect(part.slices.length).toBeLessThan(d.slices.filter((s) => threadOf(d, s.track)).length);
+  }, 60_000);
+
+  test("non-constant arguments and a bad span_types are clear errors", async () => {
+    await expect(
+      prepareQuery(engine, lake, "SELECT * FROM perfetto_trace_chunks((SELECT 'node'), 'both', NULL, NULL)"),
+    ).rejects.toThrow("must be a constant");
+    await expect(
+      prepareQuery(engine, lake, "SELECT * FROM perfetto_trace_chunks('node', 'all', NULL, NULL)"),
+    ).rejects.toThrow("span_types must be 'thread', 'async' or 'both'");
+  });
+});
+
 describe("export perfetto: command", () => {
   let lakeDir: string;
   beforeAll(() => {
