@@ -75,6 +75,7 @@ async function exportOnce(dir: string, pid: string): Promise<void> {
       slices: stats.threadSlices,
       rssBeforeMb: rssBefore,
       peakRssMb: peakRssMb(),
+      jsHeapMb: process.memoryUsage().heapUsed / 2 ** 20,
     }),
   );
 }

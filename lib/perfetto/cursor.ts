@@ -51,11 +51,13 @@ export class ChunkCursor {
     const c = await this.result.fetchChunk();
     if (!c || c.rowCount === 0) {
       this.chunk = null;
+      this.u8 = [];
       this.rowCount = 0;
       return false;
     }
     this.chunk = c;
     this.rowCount = c.rowCount;
+    this.u8 = [];
     return true;
   }
 
@@ -69,20 +71,39 @@ export class ChunkCursor {
     return (this.chunk?.getColumnVector(k) as unknown as RawVector).getItem(i) as string | null;
   }
 
+  /** Bytes found by the last `textBytes` call: `refBuf[refOff, refOff + refLen)`. */
+  refBuf: Uint8Array = new Uint8Array(0);
+  refOff = 0;
+  refLen = 0;
+  private u8: (Uint8Array | undefined)[] = [];
+
   /**
-   * UTF-8 bytes of a VARCHAR/JSON value (column k, row i), without decoding them to a JS
-   * string: a view of the vector for strings of ≤ 12 bytes (valid until the next chunk), else
-   * a copy made by the native binding, as node-api's own getStringBytes does
-   * (node_modules/@duckdb/node-api/lib/vectors/dataAccessors.js). Null for NULL.
+   * Locates the UTF-8 bytes of a VARCHAR/JSON value (column k, row i) without decoding them to
+   * a JS string or allocating per row: for strings of ≤ 12 bytes, `refBuf` is a view of the
+   * whole vector made once per chunk (valid until the next chunk); longer strings are copied
+   * by the native binding, as node-api's own getStringBytes does
+   * (node_modules/@duckdb/node-api/lib/vectors/dataAccessors.js; layout: duckdb.h
+   * duckdb_string_t). Returns false for NULL.
    */
-  bytes(k: number, i: number): Uint8Array | null {
+  textBytes(k: number, i: number): boolean {
     const v = this.chunk?.getColumnVector(k) as unknown as RawVector;
-    if (!v.validity.itemValid(i)) return null;
+    if (!v.validity.itemValid(i)) return false;
     const dv = v.dataView;
-    const off = dv.byteOffset + i * 16;
+    let u8 = this.u8[k];
+    if (u8 === undefined) {
+      u8 = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+      this.u8[k] = u8;
+    }
     const len = dv.getUint32(i * 16, true);
-    if (len <= 12) return new Uint8Array(dv.buffer, off + 4, len);
-    return this.bindings.get_data_from_pointer(dv.buffer as ArrayBuffer, off + 8, len);
+    this.refLen = len;
+    if (len <= 12) {
+      this.refBuf = u8;
+      this.refOff = i * 16 + 4;
+    } else {
+      this.refBuf = this.bindings.get_data_from_pointer(dv.buffer as ArrayBuffer, dv.byteOffset + i * 16 + 8, len);
+      this.refOff = 0;
+    }
+    return true;
   }
 
   /** Ends the query and closes its connection (idempotent). */

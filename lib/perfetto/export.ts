@@ -29,7 +29,7 @@ import { join } from "node:path";
 import type { Engine } from "../sql/engine.ts";
 import { sqlString } from "../sql/engine.ts";
 import { ChunkCursor } from "./cursor.ts";
-import { INSTANT, type LogPriority, SLICE_BEGIN, TraceWriter } from "./packets.ts";
+import { type ByteRange, INSTANT, type LogPriority, SLICE_BEGIN, TraceWriter } from "./packets.ts";
 
 /** Which spans to export. */
 export type SpanTypes = "thread" | "async" | "both";
@@ -218,6 +218,15 @@ class Ctx {
     readonly stats: PerfettoExportStats,
     readonly args: boolean,
   ) {}
+  /** One reused ByteRange (no allocation per row). */
+  private readonly range: ByteRange = { buf: new Uint8Array(0), off: 0, len: 0 };
+  /** The bytes the cursor's last textBytes call found, as the reused ByteRange. */
+  ref(cur: ChunkCursor): ByteRange {
+    this.range.buf = cur.refBuf;
+    this.range.off = cur.refOff;
+    this.range.len = cur.refLen;
+    return this.range;
+  }
   uuid(): number {
     this.stats.tracks++;
     return this.nextUuid++;
@@ -619,7 +628,7 @@ async function threadSpanSource(
       const row = i;
       const nameIid = ctx.name(nkA[row] as number, cur, 6, row);
       const catIid = ctx.category(ckA[row] as number, cur, 7, row);
-      const args = ctx.args ? cur.bytes(8, row) : null;
+      const args = ctx.args && cur.textBytes(8, row) ? ctx.ref(cur) : null;
       let fl: { ids: bigint[]; term: bigint[] } | undefined;
       if (hasFlows) {
         fl = flows.get(idA[row] as number);
@@ -753,7 +762,7 @@ async function asyncSource(
       } else {
         const nameIid = ctx.name(nk, cur, 7, row);
         const catIid = ctx.category(ckA[row] as number, cur, 8, row);
-        const args = ctx.args ? cur.bytes(9, row) : null;
+        const args = ctx.args && cur.textBytes(9, row) ? ctx.ref(cur) : null;
         if (k === EV_BEGIN) {
           const u = lane(nk, row, t);
           tw.slice(SLICE_BEGIN, t, u, nameIid, catIid, args, null, null);
@@ -888,7 +897,7 @@ async function logSource(
       const nameIid = ctx.name(cur.num<Float64Array>(2)[i] as number, cur, 5, i);
       const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, cur, 6, i);
       const prio = PRIO[cur.num<Int32Array>(1)[i] as number] ?? 4;
-      ctx.tw.log(t, track, nameIid, catIid, msg, prio, ctx.args ? cur.bytes(7, i) : null);
+      ctx.tw.log(t, track, nameIid, catIid, msg, prio, ctx.args && cur.textBytes(7, i) ? ctx.ref(cur) : null);
       ctx.stats.logs++;
     },
   );

@@ -87,11 +87,18 @@ const FAST_ARGS = 60;
 /** ... and iids/uuids below 2^28 (≤ 4 varint bytes), so every length of the packet fits one byte. */
 const FAST_MAX = 268435456;
 
-/** Copies `s` to b[p] (room reserved by the caller); returns the position after it. */
-function putBytes(b: Uint8Array, p: number, s: Uint8Array): number {
-  const n = s.length;
-  for (let i = 0; i < n; i++) b[p + i] = s[i] as number;
+/** Copies `s[off, off + n)` to b[p] (room reserved by the caller); returns the position after it. */
+function putBytes(b: Uint8Array, p: number, s: Uint8Array, off: number, n: number): number {
+  if (n > 64) b.set(s.subarray(off, off + n), p);
+  else for (let i = 0; i < n; i++) b[p + i] = s[off + i] as number;
   return p + n;
+}
+
+/** A byte range `buf[off, off + len)` (e.g. a string inside a DuckDB vector), or null. */
+export interface ByteRange {
+  buf: Uint8Array;
+  off: number;
+  len: number;
 }
 
 /** One interning table: key → iid, and entries not yet written to a packet. */
@@ -228,7 +235,7 @@ export class TraceWriter {
     track: number,
     nameIid: number,
     categoryIid: number,
-    argsJson: Uint8Array | null,
+    argsJson: ByteRange | null,
     flowIds: readonly bigint[] | null,
     terminatingFlowIds: readonly bigint[] | null,
   ): void {
@@ -236,7 +243,7 @@ export class TraceWriter {
     if (
       flowIds === null &&
       terminatingFlowIds === null &&
-      (argsJson === null || argsJson.length <= FAST_ARGS) &&
+      (argsJson === null || argsJson.len <= FAST_ARGS) &&
       track < FAST_MAX &&
       nameIid < FAST_MAX &&
       categoryIid < FAST_MAX &&
@@ -270,7 +277,7 @@ export class TraceWriter {
         p = putVarint(b, p, argsIid);
         b[p++] = 0x4a; // legacy_json_value
         const sl = p++;
-        p = putBytes(b, p, argsJson);
+        p = putBytes(b, p, argsJson.buf, argsJson.off, argsJson.len);
         b[sl] = p - sl - 1;
         b[da] = p - da - 1;
       }
@@ -290,7 +297,9 @@ export class TraceWriter {
       w.begin(TE_DEBUG_ANNOTATIONS);
       w.uint(DA_NAME_IID, argsIid);
       w.tag(DA_LEGACY_JSON, 2);
-      w.bytes(argsJson);
+      w.varint(argsJson.len);
+      w.ensure(argsJson.len);
+      w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
       w.end();
     }
     if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
@@ -351,7 +360,7 @@ export class TraceWriter {
     categoryIid: number,
     body: string,
     prio: LogPriority,
-    argsJson: Uint8Array | null,
+    argsJson: ByteRange | null,
   ): void {
     const bodyIid = this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
@@ -365,7 +374,9 @@ export class TraceWriter {
       w.begin(TE_DEBUG_ANNOTATIONS);
       w.uint(DA_NAME_IID, argsIid);
       w.tag(DA_LEGACY_JSON, 2);
-      w.bytes(argsJson);
+      w.varint(argsJson.len);
+      w.ensure(argsJson.len);
+      w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
       w.end();
     }
     w.begin(TE_LOG_MESSAGE);

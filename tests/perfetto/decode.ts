@@ -27,6 +27,8 @@ export interface Slice {
   ts: bigint;
   dur: bigint | null;
   flows: string[];
+  /** legacy_json_value of the debug annotations, joined ('' when none). */
+  args: string;
 }
 export interface Decoded {
   packets: number;
@@ -105,7 +107,8 @@ export function decodeTrace(bytes: Uint8Array): Decoded {
     }
     if (type === 1) {
       const flows = [...((ev.flow_ids as string[]) ?? []), ...((ev.terminating_flow_ids as string[]) ?? [])];
-      const s: Slice = { track, name: str(ev._name), ts, dur: null, flows };
+      const args = ((ev.debug_annotations as Obj[] | undefined) ?? []).map((a) => str(a.legacy_json_value)).join(",");
+      const s: Slice = { track, name: str(ev._name), ts, dur: null, flows, args };
       st.push(s);
       out.slices.push(s);
     } else if (type === 2) {

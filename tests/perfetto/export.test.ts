@@ -145,25 +145,30 @@ const key = (tid: string | null, name: string | null): string => {
 async function checkAgainstViews(processId: string, name: string): Promise<void> {
   const { file, d, stats } = await exportTo([processId], name);
   const vi = (v: string) => `view_instance('${v}', '${processId}')`;
-  // Thread spans, per thread: (name, begin, duration) multisets.
+  // Thread spans, per thread: (name, begin, duration, args JSON) multisets.
   const spans = await engine.rows<{
     tid: string | null;
     tn: string | null;
     name: string | null;
     b: bigint;
     dur: bigint;
-  }>(`SELECT tid, thread_name AS tn, name, epoch_ns("begin") AS b, duration AS dur FROM ${vi("thread_spans")}`);
+    args: string;
+  }>(
+    `SELECT tid, thread_name AS tn, name, epoch_ns("begin") AS b, duration AS dur,
+       CASE WHEN properties IS NULL OR properties::VARCHAR IN ('{}', 'null') THEN '' ELSE properties::VARCHAR END AS args
+     FROM ${vi("thread_spans")}`,
+  );
   const want = new Map<string, string[]>();
   for (const s of spans) {
     const k = key(s.tid, s.tn);
-    want.set(k, [...(want.get(k) ?? []), `${s.name ?? ""}|${s.b}|${s.dur}`]);
+    want.set(k, [...(want.get(k) ?? []), `${s.name ?? ""}|${s.b}|${s.dur}|${s.args}`]);
   }
   const got = new Map<string, string[]>();
   for (const s of d.slices) {
     const th = threadOf(d, s.track);
     if (!th) continue;
     const k = th.tid !== null && th.tid < 2 ** 30 ? `tid ${th.tid}` : `name ${th.name}`;
-    got.set(k, [...(got.get(k) ?? []), `${s.name}|${s.ts}|${s.dur}`]);
+    got.set(k, [...(got.get(k) ?? []), `${s.name}|${s.ts}|${s.dur}|${s.args}`]);
   }
   for (const m of [want, got]) for (const v of m.values()) v.sort();
   expect(Object.fromEntries(got)).toEqual(Object.fromEntries(want));
