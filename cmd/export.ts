@@ -78,6 +78,7 @@ export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: Glob
     } finally {
       await lake.detach(engine);
     }
+    if (ids.length === 0) throw new UserError(`the lake ${lake.root} has no processes to export; ingest a trace first`);
     const beginNs = opts.begin !== undefined ? await parseTime(engine, "--begin", opts.begin) : null;
     const endNs = opts.end !== undefined ? await parseTime(engine, "--end", opts.end) : null;
     await prepareQuery(engine, lake, perfettoPrepareSql(ids, flags), { onProgress: progress.onProgress });

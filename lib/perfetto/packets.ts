@@ -66,10 +66,13 @@ const ID_NAMES = 2;
 const ID_ANNOTATION_NAMES = 3;
 const ID_LOG_BODIES = 20;
 
-/** TrackEvent.Type values (track_event.proto). */
+/** TrackEvent.Type TYPE_SLICE_BEGIN (track_event.proto). */
 export const SLICE_BEGIN = 1;
+/** TrackEvent.Type TYPE_SLICE_END. */
 export const SLICE_END = 2;
+/** TrackEvent.Type TYPE_INSTANT. */
 export const INSTANT = 3;
+/** TrackEvent.Type TYPE_COUNTER. */
 export const COUNTER = 4;
 
 /** LogMessage.Priority values (log_message.proto): 2 verbose, 3 debug, 4 info, 5 warn, 6 error, 7 fatal. */

@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import protobuf from "protobufjs";
 
+/** The shared trace checker (trace_processor's rules); PFTRACE_LINT overrides its path. */
+export const LINT = process.env.PFTRACE_LINT ?? "/work/shared/tools/pftrace-lint.mjs";
+
 const root = protobuf.parse(readFileSync(join(import.meta.dir, "perfetto_subset.proto"), "utf8"), {
   keepCase: true,
 }).root;

@@ -18,9 +18,7 @@ import {
 import { Engine } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
-import { type Decoded, decodeTrace, threadOf } from "./decode.ts";
-
-const LINT = "/work/shared/tools/pftrace-lint.mjs";
+import { type Decoded, decodeTrace, LINT, threadOf } from "./decode.ts";
 
 /** A hand-made trace with the cases the exporter must lay out without losing anything. */
 function edgeTrace(): unknown[] {
