@@ -1,7 +1,8 @@
 /**
  * A streaming DuckDB result read chunk by chunk (at most 2048 rows each) on its own connection:
  * fixed-width numeric columns as the vectors' typed arrays (no per-value conversion), text
- * columns per value on demand. Memory: one chunk per cursor.
+ * columns per value on demand. The following chunk is requested as soon as one arrives, so
+ * DuckDB fetches it while JS encodes. Memory: two chunks per cursor.
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from "@duckdb/node-api";
 import type { Engine, Params } from "../sql/engine.ts";
@@ -46,9 +47,13 @@ export class ChunkCursor {
     }
   }
 
+  /** The following chunk, already requested (DuckDB produces it while JS reads this one). */
+  private ahead: Promise<DuckDBDataChunk | null> | null = null;
+
   /** Loads the next chunk; false when the result is exhausted. */
   async next(): Promise<boolean> {
-    const c = await this.result.fetchChunk();
+    const c = await (this.ahead ?? this.result.fetchChunk());
+    this.ahead = c && c.rowCount > 0 ? this.result.fetchChunk() : null;
     if (!c || c.rowCount === 0) {
       this.chunk = null;
       this.u8 = [];
@@ -108,6 +113,8 @@ export class ChunkCursor {
 
   /** Ends the query and closes its connection (idempotent). */
   close(): void {
+    this.ahead?.catch(() => undefined);
+    this.ahead = null;
     try {
       this.conn.closeSync();
     } catch {
