@@ -79,6 +79,11 @@ export function addPerfettoReferences(refs: References): PerfettoChunksCall[] {
   const calls: PerfettoChunksCall[] = [];
   for (const f of refs.tableFunctions) {
     if (f.name !== FN) continue;
+    if (f.textOnly) {
+      throw new SqlError(
+        `${FN} works in SELECT statements only (tracelake must read its arguments before the statement runs); run the SELECT on its own`,
+      );
+    }
     if (f.args.length !== 4) {
       throw new SqlError(`${FN} takes 4 arguments (process_id, span_types, begin, end); got ${f.args.length}`);
     }

@@ -21,6 +21,8 @@ export interface TableFunctionReference {
   name: string;
   /** json_serialize_sql expression nodes of the arguments (e.g. `{class: "CONSTANT", value}`). */
   args: unknown[];
+  /** True when only named in a statement that json_serialize_sql refuses (args unknown). */
+  textOnly?: boolean;
 }
 
 /** What a SQL text references. */
@@ -28,7 +30,7 @@ export interface References {
   /** Names of tables referenced (lower case); the caller keeps those that are view sets. */
   tables: Set<string>;
   instances: InstanceReference[];
-  /** Table function calls other than view_instance (only from the AST, not the text scan). */
+  /** Table function calls other than view_instance (from the AST; the text scan only reports perfetto_trace_chunks, textOnly). */
   tableFunctions: TableFunctionReference[];
 }
 
@@ -141,6 +143,8 @@ function scanText(sql: string, refs: References): void {
       next[4]?.text === ")"
     ) {
       refs.instances.push({ viewSetName: next[1].text, instance: next[3].text });
+    } else if (t.text === "perfetto_trace_chunks" && next[0]?.text === "(") {
+      refs.tableFunctions.push({ name: t.text, args: [], textOnly: true });
     } else refs.tables.add(t.text);
   }
 }

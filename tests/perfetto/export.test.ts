@@ -329,6 +329,9 @@ describe("perfetto_trace_chunks in SQL", () => {
     await expect(
       prepareQuery(engine, lake, "SELECT * FROM perfetto_trace_chunks('node', 'all', NULL, NULL)"),
     ).rejects.toThrow("span_types must be 'thread', 'async' or 'both'");
+    await expect(
+      prepareQuery(engine, lake, "CREATE TABLE t AS SELECT * FROM perfetto_trace_chunks('node', 'both', NULL, NULL)"),
+    ).rejects.toThrow("SELECT statements only");
   });
 });
 
