@@ -19,6 +19,7 @@ import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { addPerfettoReferences, definePerfettoChunks } from "../perfetto/sql_chunks.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
@@ -93,6 +94,7 @@ export async function prepareQuery(
 ): Promise<PrepareResult> {
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
+  const perfettoCalls = addPerfettoReferences(refs);
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
@@ -134,6 +136,9 @@ export async function prepareQuery(
   );
   await snapshotCatalog(engine, lake, tables);
   await defineViews(engine, lake, tables, refs.tables.has("raw_events"), globals, instanceViews, retirements);
+  await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
+    return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
+  });
   const batch = await runScalarRetirement(engine, lake, sql, refs, jitOptions.retiredGraceMs);
   const summary = retirements.summary;
   if (batch) {

@@ -28,6 +28,15 @@ export interface FunctionCall {
   args: (string | null)[] | null;
 }
 
+/** A table function call found in the AST: its name (lower case) and argument nodes. */
+export interface TableFunctionReference {
+  name: string;
+  /** json_serialize_sql expression nodes of the arguments (e.g. `{class: "CONSTANT", value}`). */
+  args: unknown[];
+  /** True when only named in a statement that json_serialize_sql refuses (args unknown). */
+  textOnly?: boolean;
+}
+
 /** What a SQL text references. */
 export interface References {
   /** Names of tables referenced (lower case); the caller keeps those that are view sets. */
@@ -37,6 +46,8 @@ export interface References {
   functions: FunctionCall[];
   /** Statements in the text (0 when it could not be parsed as SELECT statements). */
   selectStatements: number;
+  /** Table function calls other than view_instance (from the AST; the text scan only reports perfetto_trace_chunks, textOnly). */
+  tableFunctions: TableFunctionReference[];
 }
 
 /**
@@ -44,7 +55,7 @@ export interface References {
  * @param engine used for `json_serialize_sql` only.
  */
 export async function findReferences(engine: Engine, sql: string): Promise<References> {
-  const refs: References = { tables: new Set(), instances: [], functions: [], selectStatements: 0 };
+  const refs: References = { tables: new Set(), instances: [], functions: [], selectStatements: 0, tableFunctions: [] };
   let ast: unknown = null;
   try {
     const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql::VARCHAR) AS j", { sql });
@@ -82,6 +93,9 @@ function walk(node: unknown, refs: References): void {
     refs.functions.push({ name: n.function_name.toLowerCase(), args: (n.children ?? []).map(constantString) });
   }
   if (n.type === "BASE_TABLE" && typeof n.table_name === "string") refs.tables.add(n.table_name.toLowerCase());
+  if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() !== "view_instance") {
+    refs.tableFunctions.push({ name: String(n.function.function_name).toLowerCase(), args: n.function.children ?? [] });
+  }
   if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() === "view_instance") {
     const args = (n.function.children ?? []).map(constantString);
     const [viewSetName, instance] = args;
@@ -152,6 +166,8 @@ function scanText(sql: string, refs: References): void {
       next[4]?.text === ")"
     ) {
       refs.instances.push({ viewSetName: next[1].text, instance: next[3].text });
+    } else if (t.text === "perfetto_trace_chunks" && next[0]?.text === "(") {
+      refs.tableFunctions.push({ name: t.text, args: [], textOnly: true });
     } else refs.tables.add(t.text);
     if (next[0]?.text === "(") refs.functions.push({ name: t.text, args: null });
   }

@@ -1,0 +1,486 @@
+/**
+ * TracePacket builders on one trusted packet sequence, with interning: track descriptors
+ * (process, thread, custom child tracks, counter tracks) and TrackEvents (SLICE_BEGIN,
+ * SLICE_END, INSTANT, COUNTER, LogMessage), each framed as field 1 of `Trace` (byte 0x0A +
+ * varint length), so the concatenated output is a valid `.pftrace`.
+ *
+ * Field numbers: reference/perfetto.md §2 (from perfetto's protos at commit ec5d16b:
+ * protos/perfetto/trace/trace_packet.proto, track_event/track_event.proto,
+ * track_event/track_descriptor.proto, interned_data/interned_data.proto, ...). Sequence rules
+ * (§3): the first packet carries SEQ_INCREMENTAL_STATE_CLEARED | SEQ_NEEDS_INCREMENTAL_STATE and
+ * first_packet_on_sequence; later event packets SEQ_NEEDS_INCREMENTAL_STATE; interned entries
+ * ship in the packet that first uses them; iid 0 is never used.
+ *
+ * Timestamps are absolute nanoseconds in the trace's own clock (no ClockSnapshot, no
+ * timestamp_clock_id: trace_processor then takes them as trace time, §3 "Clocks"). To keep the
+ * hot loop in doubles, callers pass times relative to a bigint base set with `setBase`.
+ */
+import { ProtoWriter, putVarint, putVarint64 } from "./wire.ts";
+
+const TWO32 = 4294967296;
+
+// TracePacket (trace_packet.proto)
+const TP_TIMESTAMP = 8;
+const TP_SEQ_ID = 10;
+const TP_TRACK_EVENT = 11;
+const TP_INTERNED = 12;
+const TP_SEQ_FLAGS = 13;
+const TP_TRACK_DESCRIPTOR = 60;
+const TP_FIRST_ON_SEQ = 87;
+/** SequenceFlags. */
+const SEQ_CLEARED = 1;
+const SEQ_NEEDS = 2;
+// TrackDescriptor
+const TD_UUID = 1;
+const TD_NAME = 2;
+const TD_PROCESS = 3;
+const TD_THREAD = 4;
+const TD_PARENT = 5;
+const TD_COUNTER = 8;
+// ProcessDescriptor / ThreadDescriptor / CounterDescriptor
+const PD_PID = 1;
+const PD_NAME = 6;
+const THD_PID = 1;
+const THD_TID = 2;
+const THD_NAME = 5;
+const CD_UNIT_NAME = 6;
+// TrackEvent
+const TE_CATEGORY_IIDS = 3;
+const TE_DEBUG_ANNOTATIONS = 4;
+const TE_TYPE = 9;
+const TE_NAME_IID = 10;
+const TE_TRACK_UUID = 11;
+const TE_LOG_MESSAGE = 21;
+const TE_DOUBLE_COUNTER = 44;
+const TE_FLOW_IDS = 47;
+const TE_TERMINATING_FLOW_IDS = 48;
+// DebugAnnotation
+const DA_NAME_IID = 1;
+const DA_LEGACY_JSON = 9;
+// LogMessage
+const LM_BODY_IID = 2;
+const LM_PRIO = 3;
+// InternedData and its entries ({iid = 1; name/body = 2})
+const ID_CATEGORIES = 1;
+const ID_NAMES = 2;
+const ID_ANNOTATION_NAMES = 3;
+const ID_LOG_BODIES = 20;
+
+/** TrackEvent.Type TYPE_SLICE_BEGIN (track_event.proto). */
+export const SLICE_BEGIN = 1;
+/** TrackEvent.Type TYPE_SLICE_END. */
+export const SLICE_END = 2;
+/** TrackEvent.Type TYPE_INSTANT. */
+export const INSTANT = 3;
+/** TrackEvent.Type TYPE_COUNTER. */
+export const COUNTER = 4;
+
+/** LogMessage.Priority values (log_message.proto): 2 verbose, 3 debug, 4 info, 5 warn, 6 error, 7 fatal. */
+export type LogPriority = 2 | 3 | 4 | 5 | 6 | 7;
+
+/**
+ * Interned entries kept per table before the incremental state is cleared and iids restart at 1,
+ * so memory stays bounded on traces with unbounded distinct names (reference/perfetto.md §4,
+ * "periodically re-clear the incremental state").
+ */
+export const INTERN_LIMIT = 65536;
+
+/** Fast-path limits: args up to this many bytes ... */
+const FAST_ARGS = 60;
+/** ... and iids/uuids below 2^28 (≤ 4 varint bytes), so every length of the packet fits one byte. */
+const FAST_MAX = 268435456;
+
+/** Copies `s[off, off + n)` to b[p] (room reserved by the caller); returns the position after it. */
+function putBytes(b: Uint8Array, p: number, s: Uint8Array, off: number, n: number): number {
+  if (n > 64) b.set(s.subarray(off, off + n), p);
+  else for (let i = 0; i < n; i++) b[p + i] = s[off + i] as number;
+  return p + n;
+}
+
+/** A byte range `buf[off, off + len)` (e.g. a string inside a DuckDB vector), or null. */
+export interface ByteRange {
+  buf: Uint8Array;
+  off: number;
+  len: number;
+}
+
+/** One interning table: key → iid, and entries not yet written to a packet. */
+class InternTable {
+  readonly ids = new Map<number | string, number>();
+  pendingIid: number[] = [];
+  pendingText: string[] = [];
+  clear(): void {
+    this.ids.clear();
+    this.pendingIid.length = 0;
+    this.pendingText.length = 0;
+  }
+  add(key: number | string, text: string): number {
+    const iid = this.ids.size + 1;
+    this.ids.set(key, iid);
+    this.pendingIid.push(iid);
+    this.pendingText.push(text);
+    return iid;
+  }
+}
+
+/**
+ * Writes framed TracePackets for one trusted packet sequence into a growing buffer
+ * (`out.buf[0, out.pos)`); the caller takes the bytes and calls `out.reset()`.
+ */
+export class TraceWriter {
+  /** The bytes written; take them with `out.buf.subarray(0, out.pos)`, then `out.reset()`. */
+  readonly out = new ProtoWriter();
+  /** Packets written so far. */
+  packets = 0;
+  private readonly names = new InternTable();
+  private readonly categories = new InternTable();
+  private readonly annotationNames = new InternTable();
+  private readonly logBodies = new InternTable();
+  private baseHi = 0;
+  private baseLo = 0;
+  private first = true;
+  private cleared = true;
+
+  /** @param sequenceId trusted_packet_sequence_id (non-zero). */
+  constructor(private readonly sequenceId = 1) {}
+
+  /** Sets the base of relative times: absolute ns = base + rel. */
+  setBase(baseNs: bigint): void {
+    this.baseHi = Number(baseNs >> 32n);
+    this.baseLo = Number(baseNs & 0xffffffffn);
+  }
+
+  /** iid of an event name by caller key (e.g. a hash of the text), or 0 when not interned yet. */
+  nameIid(key: number | string): number {
+    return this.names.ids.get(key) ?? 0;
+  }
+  /** Interns an event name under `key`; returns its iid. Call only after `nameIid` gave 0. */
+  addName(key: number | string, text: string): number {
+    return this.names.add(key, text);
+  }
+  /** iid of a category by key, or 0. */
+  categoryIid(key: number | string): number {
+    return this.categories.ids.get(key) ?? 0;
+  }
+  /** Interns a category; returns its iid. */
+  addCategory(key: number | string, text: string): number {
+    return this.categories.add(key, text);
+  }
+  /** iid of a debug annotation name (interned on first use). */
+  annotationNameIid(name: string): number {
+    return this.annotationNames.ids.get(name) ?? this.annotationNames.add(name, name);
+  }
+  /** iid of a log message body (interned on first use). */
+  logBodyIid(body: string): number {
+    return this.logBodies.ids.get(body) ?? this.logBodies.add(body, body);
+  }
+
+  /** Process track: TrackDescriptor{uuid, process{pid, process_name}}. */
+  processTrack(rel: number, uuid: number, pid: number, name: string | null): void {
+    const w = this.open(rel, false);
+    w.begin(TP_TRACK_DESCRIPTOR);
+    w.uint(TD_UUID, uuid);
+    w.begin(TD_PROCESS);
+    w.uint(PD_PID, pid);
+    if (name) w.string(PD_NAME, name);
+    w.end();
+    w.end();
+    this.close();
+  }
+
+  /** Thread track: TrackDescriptor{uuid, thread{pid, tid, thread_name}} (pid, tid ≥ 0). */
+  threadTrack(rel: number, uuid: number, pid: number, tid: number, name: string | null): void {
+    const w = this.open(rel, false);
+    w.begin(TP_TRACK_DESCRIPTOR);
+    w.uint(TD_UUID, uuid);
+    w.begin(TD_THREAD);
+    w.uint(THD_PID, pid);
+    w.uint(THD_TID, tid);
+    if (name) w.string(THD_NAME, name);
+    w.end();
+    w.end();
+    this.close();
+  }
+
+  /** A named child track of `parentUuid` (async lanes, overlap lanes). */
+  childTrack(rel: number, uuid: number, parentUuid: number, name: string): void {
+    const w = this.open(rel, false);
+    w.begin(TP_TRACK_DESCRIPTOR);
+    w.uint(TD_UUID, uuid);
+    w.uint(TD_PARENT, parentUuid);
+    w.string(TD_NAME, name);
+    w.end();
+    this.close();
+  }
+
+  /** A counter track under `parentUuid`: TrackDescriptor{uuid, parent_uuid, name, counter{unit_name}}. */
+  counterTrack(rel: number, uuid: number, parentUuid: number, name: string, unitName: string | null): void {
+    const w = this.open(rel, false);
+    w.begin(TP_TRACK_DESCRIPTOR);
+    w.uint(TD_UUID, uuid);
+    w.uint(TD_PARENT, parentUuid);
+    w.string(TD_NAME, name);
+    w.begin(TD_COUNTER);
+    if (unitName) w.string(CD_UNIT_NAME, unitName);
+    w.end();
+    w.end();
+    this.close();
+  }
+
+  /**
+   * A SLICE_BEGIN or INSTANT on `track`: interned name and category (iid 0 = none), the args
+   * as one debug annotation `args` holding the JSON text (UTF-8 bytes) (legacy_json_value, which
+   * trace_processor expands into `debug.args.*`), and flow ids (fixed64, unpacked).
+   */
+  slice(
+    type: number,
+    rel: number,
+    track: number,
+    nameIid: number,
+    categoryIid: number,
+    argsJson: ByteRange | null,
+    flowIds: readonly bigint[] | null,
+    terminatingFlowIds: readonly bigint[] | null,
+  ): void {
+    const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
+    if (
+      flowIds === null &&
+      terminatingFlowIds === null &&
+      (argsJson === null || argsJson.len <= FAST_ARGS) &&
+      track < FAST_MAX &&
+      nameIid < FAST_MAX &&
+      categoryIid < FAST_MAX &&
+      this.plain()
+    ) {
+      // Fast path: every length fits one byte (packet < 128 bytes).
+      const w = this.out;
+      w.ensure(128);
+      const b = w.buf;
+      b[w.pos] = 0x0a;
+      const at = w.pos + 1;
+      let p = this.header(b, at + 1, rel);
+      b[p++] = 0x5a; // track_event
+      const te = p++;
+      b[p++] = 0x48; // type
+      b[p++] = type;
+      b[p++] = 0x58; // track_uuid
+      p = putVarint(b, p, track);
+      if (nameIid) {
+        b[p++] = 0x50;
+        p = putVarint(b, p, nameIid);
+      }
+      if (categoryIid) {
+        b[p++] = 0x18;
+        p = putVarint(b, p, categoryIid);
+      }
+      if (argsJson !== null) {
+        b[p++] = 0x22; // debug_annotations
+        const da = p++;
+        b[p++] = 0x08; // name_iid
+        p = putVarint(b, p, argsIid);
+        b[p++] = 0x4a; // legacy_json_value
+        const sl = p++;
+        p = putBytes(b, p, argsJson.buf, argsJson.off, argsJson.len);
+        b[sl] = p - sl - 1;
+        b[da] = p - da - 1;
+      }
+      b[te] = p - te - 1;
+      b[at] = p - at - 1;
+      w.pos = p;
+      this.packets++;
+      return;
+    }
+    const w = this.open(rel, true);
+    w.begin(TP_TRACK_EVENT);
+    w.uint(TE_TYPE, type);
+    w.uint(TE_TRACK_UUID, track);
+    if (nameIid) w.uint(TE_NAME_IID, nameIid);
+    if (categoryIid) w.uint(TE_CATEGORY_IIDS, categoryIid);
+    if (argsJson !== null) {
+      w.begin(TE_DEBUG_ANNOTATIONS);
+      w.uint(DA_NAME_IID, argsIid);
+      w.tag(DA_LEGACY_JSON, 2);
+      w.varint(argsJson.len);
+      w.ensure(argsJson.len);
+      w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
+      w.end();
+    }
+    if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
+    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TE_TERMINATING_FLOW_IDS, f);
+    w.end();
+    this.close();
+  }
+
+  /** A SLICE_END on `track` (no name: it closes the top slice of the track, §3 nesting rules). */
+  sliceEnd(rel: number, track: number): void {
+    if (this.plain()) {
+      // Fast path: every length fits one byte (packet ≤ 40 bytes).
+      const w = this.out;
+      w.ensure(48);
+      const b = w.buf;
+      b[w.pos] = 0x0a;
+      const at = w.pos + 1;
+      let p = this.header(b, at + 1, rel);
+      b[p++] = 0x5a; // track_event
+      const te = p++;
+      b[p++] = 0x48; // type
+      b[p++] = SLICE_END;
+      b[p++] = 0x58; // track_uuid
+      p = putVarint(b, p, track);
+      b[te] = p - te - 1;
+      b[at] = p - at - 1;
+      w.pos = p;
+      this.packets++;
+      return;
+    }
+    const w = this.open(rel, true);
+    w.begin(TP_TRACK_EVENT);
+    w.uint(TE_TYPE, SLICE_END);
+    w.uint(TE_TRACK_UUID, track);
+    w.end();
+    this.close();
+  }
+
+  /** A COUNTER event with a double value on a counter track. */
+  counter(rel: number, track: number, value: number): void {
+    const w = this.open(rel, true);
+    w.begin(TP_TRACK_EVENT);
+    w.uint(TE_TYPE, COUNTER);
+    w.uint(TE_TRACK_UUID, track);
+    w.double(TE_DOUBLE_COUNTER, value);
+    w.end();
+    this.close();
+  }
+
+  /**
+   * A log entry: an INSTANT on a thread track carrying LogMessage{body_iid, prio}; the body is
+   * interned (LogMessage has no inline body, §2.9), the name and category as for slices.
+   */
+  log(
+    rel: number,
+    track: number,
+    nameIid: number,
+    categoryIid: number,
+    body: string,
+    prio: LogPriority,
+    argsJson: ByteRange | null,
+  ): void {
+    const bodyIid = this.logBodyIid(body);
+    const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
+    const w = this.open(rel, true);
+    w.begin(TP_TRACK_EVENT);
+    w.uint(TE_TYPE, INSTANT);
+    w.uint(TE_TRACK_UUID, track);
+    if (nameIid) w.uint(TE_NAME_IID, nameIid);
+    if (categoryIid) w.uint(TE_CATEGORY_IIDS, categoryIid);
+    if (argsJson !== null) {
+      w.begin(TE_DEBUG_ANNOTATIONS);
+      w.uint(DA_NAME_IID, argsIid);
+      w.tag(DA_LEGACY_JSON, 2);
+      w.varint(argsJson.len);
+      w.ensure(argsJson.len);
+      w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
+      w.end();
+    }
+    w.begin(TE_LOG_MESSAGE);
+    w.uint(LM_BODY_IID, bodyIid);
+    w.uint(LM_PRIO, prio);
+    w.end();
+    w.end();
+    this.close();
+  }
+
+  /** True when the next event packet needs no flags but SEQ_NEEDS and no interned data. */
+  private plain(): boolean {
+    return (
+      !this.first &&
+      !this.cleared &&
+      this.names.pendingIid.length === 0 &&
+      this.categories.pendingIid.length === 0 &&
+      this.annotationNames.pendingIid.length === 0 &&
+      this.logBodies.pendingIid.length === 0
+    );
+  }
+
+  /**
+   * Writes timestamp, trusted_packet_sequence_id and sequence_flags = SEQ_NEEDS_INCREMENTAL_STATE
+   * at b[p] (≤ 20 bytes); returns the position after them.
+   */
+  private header(b: Uint8Array, p0: number, rel: number): number {
+    const total = this.baseLo + rel;
+    const carry = Math.floor(total / TWO32);
+    let p = p0;
+    b[p++] = 0x40; // timestamp
+    p = putVarint64(b, p, this.baseHi + carry, total - carry * TWO32);
+    b[p++] = 0x50; // trusted_packet_sequence_id
+    p = putVarint(b, p, this.sequenceId);
+    b[p++] = 0x68; // sequence_flags
+    b[p++] = SEQ_NEEDS;
+    return p;
+  }
+
+  /** Starts a packet: frame, timestamp, sequence id, flags and pending interned data. */
+  private open(rel: number, interning: boolean): ProtoWriter {
+    const w = this.out;
+    w.begin(1);
+    const total = this.baseLo + rel;
+    const carry = Math.floor(total / TWO32);
+    w.tag(TP_TIMESTAMP, 0);
+    w.varint64(this.baseHi + carry, total - carry * TWO32);
+    w.uint(TP_SEQ_ID, this.sequenceId);
+    if (this.first) {
+      w.uint(TP_SEQ_FLAGS, SEQ_CLEARED | SEQ_NEEDS);
+      w.uint(TP_FIRST_ON_SEQ, 1);
+      this.first = false;
+      this.cleared = false;
+    } else if (this.cleared) {
+      w.uint(TP_SEQ_FLAGS, SEQ_CLEARED | SEQ_NEEDS);
+      this.cleared = false;
+    } else if (interning) w.uint(TP_SEQ_FLAGS, SEQ_NEEDS);
+    if (
+      this.names.pendingIid.length +
+        this.categories.pendingIid.length +
+        this.annotationNames.pendingIid.length +
+        this.logBodies.pendingIid.length >
+      0
+    ) {
+      w.begin(TP_INTERNED);
+      this.writeEntries(ID_CATEGORIES, this.categories);
+      this.writeEntries(ID_NAMES, this.names);
+      this.writeEntries(ID_ANNOTATION_NAMES, this.annotationNames);
+      this.writeEntries(ID_LOG_BODIES, this.logBodies);
+      w.end();
+    }
+    return w;
+  }
+
+  private writeEntries(field: number, t: InternTable): void {
+    const w = this.out;
+    for (let i = 0; i < t.pendingIid.length; i++) {
+      w.begin(field);
+      w.uint(1, t.pendingIid[i] as number);
+      w.string(2, t.pendingText[i] as string);
+      w.end();
+    }
+    t.pendingIid.length = 0;
+    t.pendingText.length = 0;
+  }
+
+  /** Ends a packet; clears the interning state when a table is full. */
+  private close(): void {
+    this.out.end();
+    this.packets++;
+    if (
+      this.names.ids.size >= INTERN_LIMIT ||
+      this.categories.ids.size >= INTERN_LIMIT ||
+      this.annotationNames.ids.size >= INTERN_LIMIT ||
+      this.logBodies.ids.size >= INTERN_LIMIT
+    ) {
+      this.names.clear();
+      this.categories.clear();
+      this.annotationNames.clear();
+      this.logBodies.clear();
+      this.cleared = true;
+    }
+  }
+}
