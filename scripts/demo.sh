@@ -28,3 +28,6 @@ $TL query -f table --max-rows 15 "
   SELECT name, target AS cat, count(*) AS slices, round(sum(duration) / 1e6, 2) AS total_ms,
          round(max(duration) / 1e6, 2) AS max_ms, max(depth) AS max_depth
   FROM thread_spans GROUP BY ALL ORDER BY slices DESC LIMIT 15"
+echo
+echo "The browser process as a Perfetto trace (open it in https://ui.perfetto.dev):"
+$TL export perfetto --process Browser -o .demo-lake/browser.pftrace
