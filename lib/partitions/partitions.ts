@@ -33,7 +33,8 @@ export interface PartitionRow {
   numRows: number;
 }
 
-interface RawRow {
+/** A `lakehouse_partitions` row as `PARTITION_COLUMNS` selects it (the driver's values). */
+export interface PartitionRawRow {
   view_set_name: string;
   view_instance_id: string;
   b: bigint;
@@ -47,7 +48,8 @@ interface RawRow {
   num_rows: bigint;
 }
 
-const COLUMNS = `view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
+/** The select list of `lakehouse_partitions` that `partitionRow` decodes (insert times in µs, event times in ns). */
+export const PARTITION_COLUMNS = `view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
   epoch_ns(min_event_time) AS lo, epoch_ns(max_event_time) AS hi, file_path, file_size, file_schema_hash,
   source_data_hash, num_rows`;
 
@@ -55,7 +57,8 @@ function bytesOf(v: { bytes: Uint8Array } | Uint8Array): Uint8Array {
   return v instanceof Uint8Array ? v : v.bytes;
 }
 
-function toRow(r: RawRow): PartitionRow {
+/** Decodes a row selected with `PARTITION_COLUMNS`. */
+export function partitionRow(r: PartitionRawRow): PartitionRow {
   return {
     viewSetName: r.view_set_name,
     viewInstanceId: r.view_instance_id,
@@ -81,12 +84,12 @@ export async function listPartitions(
   instances: string[] | null,
 ): Promise<PartitionRow[]> {
   const filter = instances === null ? "" : `AND list_contains(${listLiteral(instances)}, view_instance_id)`;
-  const rows = await engine.rows<RawRow>(
-    `SELECT ${COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs ${filter}
+  const rows = await engine.rows<PartitionRawRow>(
+    `SELECT ${PARTITION_COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs ${filter}
      ORDER BY view_instance_id, begin_insert_time, file_path`,
     { vs: viewSetName },
   );
-  return rows.map(toRow);
+  return rows.map(partitionRow);
 }
 
 function listLiteral(values: string[]): string {

@@ -22,7 +22,13 @@ import { isAbsolute, relative } from "node:path";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import type { Engine } from "../sql/engine.ts";
-import { type PartitionRow, RETIRED_FILE_GRACE_MS } from "./partitions.ts";
+import {
+  PARTITION_COLUMNS,
+  type PartitionRawRow,
+  type PartitionRow,
+  partitionRow,
+  RETIRED_FILE_GRACE_MS,
+} from "./partitions.ts";
 import { testPause } from "./test_hooks.ts";
 
 /** retire_partition_by_metadata's arguments; null where the caller passed NULL. */
@@ -87,28 +93,9 @@ export interface InstanceRetirement {
   messages: string[];
 }
 
-const COLUMNS = `rowid AS tl_rowid, view_set_name, view_instance_id, epoch_us(begin_insert_time) AS b, epoch_us(end_insert_time) AS e,
-  epoch_ns(min_event_time) AS lo, epoch_ns(max_event_time) AS hi, file_path, file_size, file_schema_hash,
-  source_data_hash, num_rows`;
+const COLUMNS = `rowid AS tl_rowid, ${PARTITION_COLUMNS}`;
 
-interface RawRow {
-  tl_rowid: bigint;
-  view_set_name: string;
-  view_instance_id: string;
-  b: bigint;
-  e: bigint;
-  lo: bigint | null;
-  hi: bigint | null;
-  file_path: string | null;
-  file_size: bigint;
-  file_schema_hash: { bytes: Uint8Array } | Uint8Array;
-  source_data_hash: { bytes: Uint8Array } | Uint8Array;
-  num_rows: bigint;
-}
-
-function bytesOf(v: { bytes: Uint8Array } | Uint8Array): Uint8Array {
-  return v instanceof Uint8Array ? v : v.bytes;
-}
+type RawRow = PartitionRawRow & { tl_rowid: bigint };
 
 /**
  * Row ids of the rows read in the current transaction: a retirement deletes exactly the rows it
@@ -117,19 +104,7 @@ function bytesOf(v: { bytes: Uint8Array } | Uint8Array): Uint8Array {
 const rowIds = new WeakMap<PartitionRow, bigint>();
 
 function toRow(r: RawRow): PartitionRow {
-  const p: PartitionRow = {
-    viewSetName: r.view_set_name,
-    viewInstanceId: r.view_instance_id,
-    beginInsertUs: r.b,
-    endInsertUs: r.e,
-    minEventNs: r.lo,
-    maxEventNs: r.hi,
-    filePath: r.file_path,
-    fileSize: Number(r.file_size),
-    fileSchemaHash: bytesOf(r.file_schema_hash),
-    sourceDataHash: bytesOf(r.source_data_hash),
-    numRows: Number(r.num_rows),
-  };
+  const p = partitionRow(r);
   rowIds.set(p, r.tl_rowid);
   return p;
 }
