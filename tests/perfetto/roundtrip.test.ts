@@ -1,7 +1,8 @@
 /**
- * Perfetto round trip (issue 8): ingest the Chromium, Node and span edge-case fixtures into lake
- * A, `tracelake export perfetto --all` to a .pftrace, ingest that file into lake B, and compare
- * the views of B with those of A, process by process and thread by thread. Lake A's views are
+ * Perfetto round trip (issue 8): ingest the Chromium, Node and span edge-case fixtures (and the
+ * Chromium startup recorded as Perfetto protobuf) into lake A, `tracelake export perfetto --all`
+ * to a .pftrace, ingest that file into lake B, and compare the views of B with those of A,
+ * process by process and thread by thread. Lake A's views are
  * the oracle. What the trace format cannot carry is asserted as the exact difference it makes:
  *
  * - a thread span with `anomaly = 'overlap'` (X events that overlap without nesting), or at
@@ -26,7 +27,13 @@ import { prepareQuery } from "../../lib/sql/query.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { LINT } from "./decode.ts";
 
-const FIXTURES = ["fixtures/chromium_startup.json.gz", "fixtures/node_trace.json.gz", "fixtures/span_edge_cases.json"];
+/** Chrome JSON (Chromium, Node, span edge cases) and the Chromium startup as Perfetto protobuf. */
+const FIXTURES = [
+  "fixtures/chromium_startup.json.gz",
+  "fixtures/node_trace.json.gz",
+  "fixtures/span_edge_cases.json",
+  "fixtures/chromium_startup.pftrace.gz",
+];
 const SYNTHETIC = 2 ** 30;
 /** Spans at this depth or deeper go to an overlap track (lib/perfetto/export.ts MAX_DEPTH). */
 const MAX_DEPTH = 512;
