@@ -4,7 +4,7 @@
  */
 import { Command } from "commander";
 import { type GlobalOptions, reportError } from "./cmd/common.ts";
-import { exportPerfettoCommand } from "./cmd/export.ts";
+import { addExportPerfettoOptions, exportPerfettoCommand } from "./cmd/export.ts";
 import { gcCommand } from "./cmd/gc.ts";
 import { infoCommand } from "./cmd/info.ts";
 import { ingestCommand } from "./cmd/ingest.ts";
@@ -108,22 +108,13 @@ program
   )
   .action((opts) => run(() => retireCommand(opts, globals()))());
 
-program
-  .command("export")
-  .description("export data from the lake")
-  .command("perfetto")
-  .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes")
-  .option("--process <p>", "process_id, unique id prefix, pid:<pid> or process name (repeatable)", collect)
-  .option("--all", "every process of the lake")
-  .option("--begin <t>", "keep what ends at or after this time (ns integer or timestamp)")
-  .option("--end <t>", "keep what begins at or before this time (ns integer or timestamp)")
-  .option("--spans <kind>", "thread, async or both (default both)")
-  .option("--no-logs", "leave out log entries")
-  .option("--no-counters", "leave out measures")
-  .option("--no-flows", "leave out flows")
-  .option("--no-args", "leave out span and log args (debug annotations)")
-  .requiredOption("-o, --output <file>", "output file (.pftrace, .pftrace.gz) or - for stdout")
-  .action((opts) => run(() => exportPerfettoCommand(opts, globals()))());
+addExportPerfettoOptions(
+  program
+    .command("export")
+    .description("export data from the lake")
+    .command("perfetto")
+    .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes"),
+).action((opts) => run(() => exportPerfettoCommand(opts, globals()))());
 
 program
   .command("gc")

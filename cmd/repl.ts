@@ -22,6 +22,7 @@ import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../l
 import { VIEW_SETS } from "../lib/views/registry.ts";
 import { emptySelect, hex, schemaHash } from "../lib/views/view_set.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { exportPerfetto, parseExportPerfettoArgs } from "./export.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
 import { printResult, Stdout } from "./output.ts";
@@ -152,6 +153,39 @@ class Session {
     }
   }
 
+  /**
+   * `.export perfetto ...`: `tracelake export perfetto` (cmd/export.ts) with the same options, on
+   * this session's engine; Ctrl-C stops it (materialization or writing) and leaves no file.
+   */
+  private async exportPerfetto(args: string[]): Promise<Outcome> {
+    const t0 = performance.now();
+    const opts = parseExportPerfettoArgs(args);
+    if (!opts.output) throw new UserError(".export perfetto needs -o FILE (a .pftrace or .pftrace.gz file)");
+    if (opts.output === "-")
+      throw new UserError(
+        ".export perfetto writes to a file (-o FILE); for stdout use `tracelake export perfetto -o -` in the shell",
+      );
+    this.running = true;
+    this.cancelled = false;
+    const progress = jitProgress();
+    try {
+      await exportPerfetto(this.engine, this.lake, opts, {
+        onProgress: progress.onProgress,
+        cancelled: () => this.cancelled,
+      });
+      this.printTime(t0);
+      return "ok";
+    } catch (e) {
+      if (!this.cancelled) throw e;
+      process.stderr.write(`${pc.yellow("Interrupted")}\n`);
+      this.printTime(t0);
+      return "error";
+    } finally {
+      progress.stop();
+      this.running = false;
+    }
+  }
+
   private printTime(t0: number): void {
     if (!this.timer) return;
     const ms = performance.now() - t0;
@@ -233,6 +267,9 @@ class Session {
         case "ingest":
           if (d.args.length === 0) return bad("takes one or more trace files");
           return (await ingestCommand(d.args, {}, this.g)) === ExitCode.ok ? "ok" : "error";
+        case "export":
+          if (arg !== "perfetto") return bad(`exports perfetto: .export perfetto --process P|--all -o FILE [options]`);
+          return await this.exportPerfetto(d.args.slice(1));
         case "gc":
           return (await gcCommand({}, this.g)) === ExitCode.ok ? "ok" : "error";
         case "history": {

@@ -43,7 +43,41 @@ const PD_NAME = 6;
 const THD_PID = 1;
 const THD_TID = 2;
 const THD_NAME = 5;
+const CD_UNIT = 3;
 const CD_UNIT_NAME = 6;
+
+/**
+ * CounterDescriptor.Unit (protos/perfetto/trace/track_event/counter_descriptor.proto;
+ * reference/perfetto.md §2.6): UNIT_TIME_NS = 1, UNIT_COUNT = 2, UNIT_SIZE_BYTES = 3.
+ */
+export const COUNTER_UNITS = { UNIT_TIME_NS: 1, UNIT_COUNT: 2, UNIT_SIZE_BYTES: 3 } as const;
+
+/** Unit texts (as `measures.unit` holds them) that a CounterDescriptor.Unit value describes. */
+const UNIT_BY_TEXT: Record<string, number> = {
+  ns: COUNTER_UNITS.UNIT_TIME_NS,
+  nanoseconds: COUNTER_UNITS.UNIT_TIME_NS,
+  count: COUNTER_UNITS.UNIT_COUNT,
+  "{count}": COUNTER_UNITS.UNIT_COUNT,
+  bytes: COUNTER_UNITS.UNIT_SIZE_BYTES,
+  byte: COUNTER_UNITS.UNIT_SIZE_BYTES,
+  By: COUNTER_UNITS.UNIT_SIZE_BYTES, // UCUM, as OpenTelemetry writes bytes
+};
+/** The text tracelake's importer (lib/ingest/perfetto.ts) gives each unit value back. */
+const TEXT_OF_UNIT = ["", "ns", "count", "bytes"];
+
+/**
+ * The CounterDescriptor unit fields for a measure's unit text: `unit` (the enum value, 0 when
+ * the enum has no such unit: seconds, ms, "1", "{request}"...) and `unitName` (the text, null when
+ * empty or when it is exactly the enum's own name, so that importing the trace gives the text
+ * back). Perfetto's UI formats values by `unit` (e.g. bytes as KiB/MiB); `unit_name` is the
+ * proto's field for a unit the enum does not cover.
+ * @param text `measures.unit` (null or '' for none).
+ */
+export function counterUnit(text: string | null): { unit: number; unitName: string | null } {
+  if (!text) return { unit: 0, unitName: null };
+  const unit = UNIT_BY_TEXT[text] ?? 0;
+  return { unit, unitName: unit !== 0 && TEXT_OF_UNIT[unit] === text ? null : text };
+}
 // TrackEvent
 const TE_CATEGORY_IIDS = 3;
 const TE_DEBUG_ANNOTATIONS = 4;
@@ -213,14 +247,19 @@ export class TraceWriter {
     this.close();
   }
 
-  /** A counter track under `parentUuid`: TrackDescriptor{uuid, parent_uuid, name, counter{unit_name}}. */
-  counterTrack(rel: number, uuid: number, parentUuid: number, name: string, unitName: string | null): void {
+  /**
+   * A counter track under `parentUuid`: TrackDescriptor{uuid, parent_uuid, name, counter{unit,
+   * unit_name}}, the unit fields from the measure's unit text (see `counterUnit`).
+   */
+  counterTrack(rel: number, uuid: number, parentUuid: number, name: string, unitText: string | null): void {
+    const { unit, unitName } = counterUnit(unitText);
     const w = this.open(rel, false);
     w.begin(TP_TRACK_DESCRIPTOR);
     w.uint(TD_UUID, uuid);
     w.uint(TD_PARENT, parentUuid);
     w.string(TD_NAME, name);
     w.begin(TD_COUNTER);
+    if (unit !== 0) w.uint(CD_UNIT, unit);
     if (unitName) w.string(CD_UNIT_NAME, unitName);
     w.end();
     w.end();

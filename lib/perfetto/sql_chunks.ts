@@ -17,7 +17,7 @@
 import { SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { type Engine, sqlIdent } from "../sql/engine.ts";
-import type { References } from "../sql/references.ts";
+import type { FunctionArgument, References } from "../sql/references.ts";
 import { perfettoChunks, type SpanTypes, viewSetsFor } from "./export.ts";
 
 /** One perfetto_trace_chunks call with constant arguments. */
@@ -48,25 +48,21 @@ const TIME_TYPES: Record<string, string> = {
 };
 
 /** The SQL type a begin/end argument is cast to in the statement, or VARCHAR for a plain string. */
-function castType(node: unknown, what: string): string {
-  const n = node as { class?: string; cast_type?: { id?: string } };
-  if (n?.class !== "CAST") return "VARCHAR";
-  const t = TIME_TYPES[String(n.cast_type?.id)];
+function castType(arg: FunctionArgument, what: string): string {
+  if (arg.castType === null) return "VARCHAR";
+  const t = TIME_TYPES[arg.castType];
   if (!t) throw new SqlError(`${FN}: the ${what} argument must be NULL or a timestamp literal`);
   return t;
 }
 
-/** The constant text of an argument node: a string constant, a cast of one, or NULL. */
-function constant(node: unknown, what: string): string | null {
-  const n = node as { class?: string; value?: { is_null?: boolean; value?: unknown }; child?: unknown };
-  if (n?.class === "CAST") return constant(n.child, what);
-  if (n?.class === "CONSTANT" && n.value) {
-    if (n.value.is_null) return null;
-    return String(n.value.value);
+/** The constant text of an argument: a constant, a cast of one, or NULL (null). */
+function constant(arg: FunctionArgument, what: string): string | null {
+  if (arg.kind === "expression") {
+    throw new SqlError(
+      `${FN}: the ${what} argument must be a constant (tracelake builds the trace before the query runs); write it as a literal, e.g. ${FN}('<process_id>', 'both', NULL, NULL)`,
+    );
   }
-  throw new SqlError(
-    `${FN}: the ${what} argument must be a constant (tracelake builds the trace before the query runs); write it as a literal, e.g. ${FN}('<process_id>', 'both', NULL, NULL)`,
-  );
+  return arg.text;
 }
 
 /**
@@ -77,29 +73,30 @@ function constant(node: unknown, what: string): string | null {
  */
 export function addPerfettoReferences(refs: References): PerfettoChunksCall[] {
   const calls: PerfettoChunksCall[] = [];
-  for (const f of refs.tableFunctions) {
-    if (f.name !== FN) continue;
-    if (f.textOnly) {
+  for (const f of refs.functions) {
+    if (f.name !== FN || f.kind === "scalar") continue;
+    if (f.args === null) {
       throw new SqlError(
         `${FN} works in SELECT statements only (tracelake must read its arguments before the statement runs); run the SELECT on its own`,
       );
     }
-    if (f.args.length !== 4) {
+    const [a0, a1, a2, a3] = f.args;
+    if (f.args.length !== 4 || !a0 || !a1 || !a2 || !a3) {
       throw new SqlError(`${FN} takes 4 arguments (process_id, span_types, begin, end); got ${f.args.length}`);
     }
-    const process = constant(f.args[0], "first (process_id)");
+    const process = constant(a0, "first (process_id)");
     if (process === null) throw new SqlError(`${FN}: the first argument (process_id) must not be NULL`);
-    const spans = constant(f.args[1], "second (span_types)");
+    const spans = constant(a1, "second (span_types)");
     if (spans !== "thread" && spans !== "async" && spans !== "both") {
       throw new SqlError(`${FN}: span_types must be 'thread', 'async' or 'both', given: ${spans}`);
     }
     const call = {
       process,
       spans: spans as SpanTypes,
-      begin: constant(f.args[2], "third (begin)"),
-      end: constant(f.args[3], "fourth (end)"),
-      beginType: castType(f.args[2], "third (begin)"),
-      endType: castType(f.args[3], "fourth (end)"),
+      begin: constant(a2, "third (begin)"),
+      end: constant(a3, "fourth (end)"),
+      beginType: castType(a2, "third (begin)"),
+      endType: castType(a3, "fourth (end)"),
     };
     calls.push(call);
     for (const v of viewSetsFor({ ...FLAGS, spans: call.spans }))

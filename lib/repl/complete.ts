@@ -9,6 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { EXPORT_PERFETTO_OPTIONS } from "../perfetto/export.ts";
 import { OUTPUT_FORMATS } from "../sql/format.ts";
 import { VIEW_SETS } from "../views/registry.ts";
 import { DOT_COMMANDS, parseDotLine } from "./dot.ts";
@@ -154,9 +155,48 @@ async function completeDot(text: string, src: CompletionSource): Promise<Complet
       return pick((await src.tables()).sort());
     case "path":
       return { items: completePath(partial), start };
+    case "export":
+      return { items: await completeExport(body.slice(space), partial, src), start };
     default:
       return { items: [], start };
   }
+}
+
+/**
+ * Completes the arguments of `.export`: `perfetto`, then the options of `tracelake export
+ * perfetto` (EXPORT_PERFETTO_OPTIONS), and the value of the option before the cursor: process
+ * ids, `pid:N` and names after `--process`, thread/async/both after `--spans`, a path after
+ * `-o`/`--output`.
+ * @param args the text after `.export` up to the cursor; `partial` its last word (unquoted).
+ */
+async function completeExport(args: string, partial: string, src: CompletionSource): Promise<string[]> {
+  const words = args
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== "");
+  const before = args.endsWith(" ") || args.endsWith("\t") ? words : words.slice(0, -1);
+  const pick = (xs: Iterable<string>) => [...xs].filter((x) => x.startsWith(partial));
+  if (before.length === 0) return pick(["perfetto"]);
+  if (before[0] !== "perfetto") return [];
+  const prev = before[before.length - 1];
+  if (prev === "--process") {
+    const names = new Set<string>();
+    for (const p of await src.processes()) {
+      names.add(p.process_id);
+      if (p.source_pid) names.add(`pid:${p.source_pid}`);
+      if (p.exe) names.add(p.exe);
+    }
+    return pick(names);
+  }
+  if (prev === "--spans") return pick(["thread", "async", "both"]);
+  if (prev === "-o" || prev === "--output") return completePath(partial);
+  if (prev === "--begin" || prev === "--end") return [];
+  // Option names (long forms), each once except the repeatable --process.
+  const opts = EXPORT_PERFETTO_OPTIONS.filter(([flags, , repeatable]) => {
+    const long = /--[a-z-]+/.exec(flags)?.[0] as string;
+    return repeatable || !before.includes(long);
+  }).map(([flags]) => /--[a-z-]+/.exec(flags)?.[0] as string);
+  return pick(opts);
 }
 
 /** The content of a single-quoted string still open at the end of `sql`, or null. */

@@ -10,7 +10,7 @@ export interface DotCommand {
   args: string;
   help: string;
   /** What Tab completes in its arguments. */
-  complete?: "path" | "table" | "mode" | "onoff";
+  complete?: "path" | "table" | "mode" | "onoff" | "export";
 }
 
 /** The REPL's dot-commands, in the order `.help` lists them. */
@@ -41,6 +41,12 @@ export const DOT_COMMANDS: readonly DotCommand[] = [
     args: "FILE...",
     help: "ingest trace files into the lake (as `tracelake ingest`)",
     complete: "path",
+  },
+  {
+    name: "export",
+    args: "perfetto --process P|--all [options] -o FILE",
+    help: "write a Perfetto trace (options of `tracelake export perfetto`)",
+    complete: "export",
   },
   { name: "gc", args: "", help: "delete files no catalog row needs (as `tracelake gc`)" },
   { name: "history", args: "", help: "show the statement history" },

@@ -6,6 +6,10 @@
  * references anywhere, in CTEs, joins and subqueries). Other statements (COPY, CREATE TABLE AS,
  * EXPLAIN, ...), which json_serialize_sql refuses, fall back to a scan of the text outside
  * comments and string literals: it may materialize a view that is only mentioned, never less.
+ *
+ * Function calls (scalar and table, with their arguments) are one list, `functions`, read by the
+ * SQL functions that tracelake runs before the statement: the retirement functions
+ * (lib/sql/retire_functions.ts) and perfetto_trace_chunks (lib/perfetto/sql_chunks.ts).
  */
 import type { Engine } from "./engine.ts";
 
@@ -16,25 +20,36 @@ export interface InstanceReference {
   instance: string;
 }
 
-/** A call of a function (scalar or table) with its arguments when they are literals. */
+/** An argument of a function call, as the statement's AST has it. */
+export interface FunctionArgument {
+  /**
+   * "constant": a literal, or a cast of one (`TIMESTAMP '…'`, `'x'::DATE`); "null": a NULL
+   * literal (cast or not); "expression": anything else (a column, a computation).
+   */
+  kind: "constant" | "null" | "expression";
+  /** The literal as text (a string's value, a number's digits); null unless kind is "constant". */
+  text: string | null;
+  /** The type id of the outermost cast around the literal (`TIMESTAMP`, `TIMESTAMP WITH TIME ZONE`...), or null. */
+  castType: string | null;
+}
+
+/**
+ * A call of a function found in a statement: scalar functions, table functions (in FROM;
+ * view_instance included) and, when only the text scan could read the statement, any word
+ * followed by `(`.
+ */
 export interface FunctionCall {
   /** Function name, lower case. */
   name: string;
-  /**
-   * Arguments as literal text (a constant, or a cast of a constant, e.g. `TIMESTAMP '...'`
-   * gives its string), null for an argument that is not a literal (or is NULL); null for the
-   * whole list when the text scan found the call (arguments unknown).
-   */
-  args: (string | null)[] | null;
+  /** "table" in FROM, "scalar" elsewhere, "unknown" when found by the text scan. */
+  kind: "scalar" | "table" | "unknown";
+  /** The arguments in order; null when the text scan found the call (arguments unknown). */
+  args: FunctionArgument[] | null;
 }
 
-/** A table function call found in the AST: its name (lower case) and argument nodes. */
-export interface TableFunctionReference {
-  name: string;
-  /** json_serialize_sql expression nodes of the arguments (e.g. `{class: "CONSTANT", value}`). */
-  args: unknown[];
-  /** True when only named in a statement that json_serialize_sql refuses (args unknown). */
-  textOnly?: boolean;
+/** The literal texts of a call's arguments (null for a NULL or non-literal one); null when unknown. */
+export function literalTexts(call: FunctionCall): (string | null)[] | null {
+  return call.args === null ? null : call.args.map((a) => a.text);
 }
 
 /** What a SQL text references. */
@@ -42,12 +57,10 @@ export interface References {
   /** Names of tables referenced (lower case); the caller keeps those that are view sets. */
   tables: Set<string>;
   instances: InstanceReference[];
-  /** Function calls (scalar and table functions), in text order. */
+  /** Function calls (scalar and table functions, view_instance included), in AST pre-order (text order for the scan). */
   functions: FunctionCall[];
   /** Statements in the text (0 when it could not be parsed as SELECT statements). */
   selectStatements: number;
-  /** Table function calls other than view_instance (from the AST; the text scan only reports perfetto_trace_chunks, textOnly). */
-  tableFunctions: TableFunctionReference[];
 }
 
 /**
@@ -55,7 +68,7 @@ export interface References {
  * @param engine used for `json_serialize_sql` only.
  */
 export async function findReferences(engine: Engine, sql: string): Promise<References> {
-  const refs: References = { tables: new Set(), instances: [], functions: [], selectStatements: 0, tableFunctions: [] };
+  const refs: References = { tables: new Set(), instances: [], functions: [], selectStatements: 0 };
   let ast: unknown = null;
   try {
     const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql::VARCHAR) AS j", { sql });
@@ -68,7 +81,7 @@ export async function findReferences(engine: Engine, sql: string): Promise<Refer
     ast = null;
   }
   if (ast !== null) {
-    walk(ast, refs);
+    walk(ast, refs, new WeakSet());
     return refs;
   }
   scanText(sql, refs);
@@ -82,35 +95,61 @@ interface Node {
   value?: { value?: unknown; is_null?: boolean };
 }
 
-function walk(node: unknown, refs: References): void {
+/**
+ * Collects table names, view_instance calls and function calls from the AST. `tableCalls` holds
+ * the FUNCTION nodes already recorded as table function calls (so that they are not recorded
+ * again as scalar calls when the walk reaches them).
+ */
+function walk(node: unknown, refs: References, tableCalls: WeakSet<object>): void {
   if (Array.isArray(node)) {
-    for (const n of node) walk(n, refs);
+    for (const n of node) walk(n, refs, tableCalls);
     return;
   }
   if (!node || typeof node !== "object") return;
   const n = node as Node & { class?: unknown; function_name?: unknown; children?: unknown[] };
-  if (n.class === "FUNCTION" && typeof n.function_name === "string") {
-    refs.functions.push({ name: n.function_name.toLowerCase(), args: (n.children ?? []).map(constantString) });
+  if (n.class === "FUNCTION" && typeof n.function_name === "string" && !tableCalls.has(n)) {
+    refs.functions.push({
+      name: n.function_name.toLowerCase(),
+      kind: "scalar",
+      args: (n.children ?? []).map(argument),
+    });
   }
   if (n.type === "BASE_TABLE" && typeof n.table_name === "string") refs.tables.add(n.table_name.toLowerCase());
-  if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() !== "view_instance") {
-    refs.tableFunctions.push({ name: String(n.function.function_name).toLowerCase(), args: n.function.children ?? [] });
-  }
-  if (n.type === "TABLE_FUNCTION" && n.function && String(n.function.function_name).toLowerCase() === "view_instance") {
-    const args = (n.function.children ?? []).map(constantString);
-    const [viewSetName, instance] = args;
-    if (args.length === 2 && typeof viewSetName === "string" && typeof instance === "string") {
+  if (n.type === "TABLE_FUNCTION" && n.function && typeof n.function === "object") {
+    tableCalls.add(n.function);
+    const name = String(n.function.function_name).toLowerCase();
+    const args = (n.function.children ?? []).map(argument);
+    refs.functions.push({ name, kind: "table", args });
+    const [viewSetName, instance] = args.map((a) => a.text);
+    if (
+      name === "view_instance" &&
+      args.length === 2 &&
+      typeof viewSetName === "string" &&
+      typeof instance === "string"
+    ) {
       refs.instances.push({ viewSetName, instance });
     }
   }
-  for (const v of Object.values(node)) if (v && typeof v === "object") walk(v, refs);
+  for (const v of Object.values(node)) if (v && typeof v === "object") walk(v, refs, tableCalls);
 }
 
-function constantString(child: unknown): string | null {
-  const c = child as { class?: string; child?: unknown; value?: { value?: unknown; is_null?: boolean } };
-  if (c?.class === "CAST") return constantString(c.child);
-  if (c?.class !== "CONSTANT" || !c.value || c.value.is_null) return null;
-  return typeof c.value.value === "string" ? c.value.value : String(c.value.value);
+/** An argument node of json_serialize_sql's AST as a FunctionArgument. */
+function argument(child: unknown): FunctionArgument {
+  let c = child as {
+    class?: string;
+    child?: unknown;
+    cast_type?: { id?: unknown };
+    value?: { value?: unknown; is_null?: boolean };
+  };
+  const castType = c?.class === "CAST" && c.cast_type?.id !== undefined ? String(c.cast_type.id) : null;
+  while (c?.class === "CAST") c = c.child as typeof c;
+  if (c?.class !== "CONSTANT" || !c.value) return { kind: "expression", text: null, castType };
+  if (c.value.is_null) return { kind: "null", text: null, castType };
+  return {
+    kind: "constant",
+    text: typeof c.value.value === "string" ? c.value.value : String(c.value.value),
+    castType,
+  };
 }
 
 /** Fallback: identifiers and `view_instance('a', 'b')` calls outside comments and strings. */
@@ -166,9 +205,7 @@ function scanText(sql: string, refs: References): void {
       next[4]?.text === ")"
     ) {
       refs.instances.push({ viewSetName: next[1].text, instance: next[3].text });
-    } else if (t.text === "perfetto_trace_chunks" && next[0]?.text === "(") {
-      refs.tableFunctions.push({ name: t.text, args: [], textOnly: true });
     } else refs.tables.add(t.text);
-    if (next[0]?.text === "(") refs.functions.push({ name: t.text, args: null });
+    if (next[0]?.text === "(") refs.functions.push({ name: t.text, kind: "unknown", args: null });
   }
 }

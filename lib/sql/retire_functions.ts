@@ -36,7 +36,7 @@ import {
 import { VIEW_SETS } from "../views/registry.ts";
 import { hex, schemaHash } from "../views/view_set.ts";
 import type { Engine } from "./engine.ts";
-import type { FunctionCall, References } from "./references.ts";
+import { type FunctionCall, literalTexts, type References } from "./references.ts";
 
 /** Scalar retirement functions (two-pass). */
 const SCALAR = new Set(["retire_partition_by_metadata", "retire_partition_by_file"]);
@@ -232,15 +232,16 @@ export async function runTableRetirements(
 
 /** The literal arguments of a table-function call, checking their count against `arities`. */
 function literalArgs(c: FunctionCall, arities: number[]): string[] {
-  if (c.args === null || !arities.includes(c.args.length)) {
+  const args = literalTexts(c);
+  if (args === null || !arities.includes(args.length)) {
     throw new SqlError(`${c.name} takes ${arities.join(" or ")} argument(s)`);
   }
-  if (c.args.some((a) => a === null)) {
+  if (args.some((a) => a === null)) {
     throw new SqlError(
       `${c.name} takes literal arguments (strings and timestamps written in the statement), not columns, expressions or NULL`,
     );
   }
-  return c.args as string[];
+  return args as string[];
 }
 
 async function epochUs(engine: Engine, text: string | null): Promise<bigint | null> {

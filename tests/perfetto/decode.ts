@@ -23,6 +23,9 @@ export interface Track {
   name: string | null;
   pid: number | null;
   tid: number | null;
+  /** Counter tracks: CounterDescriptor.unit (enum number, 0 when absent) and unit_name. */
+  unit?: number;
+  unitName?: string | null;
 }
 export interface Slice {
   track: string;
@@ -76,6 +79,12 @@ export function decodeTrace(bytes: Uint8Array): Decoded {
         name: (td.name as string) ?? (proc?.process_name as string) ?? (thr?.thread_name as string) ?? null,
         pid: proc ? Number(proc.pid) : thr ? Number(thr.pid) : null,
         tid: thr ? Number(thr.tid) : null,
+        ...(td.counter
+          ? {
+              unit: Number((td.counter as Obj).unit ?? 0),
+              unitName: ((td.counter as Obj).unit_name as string | undefined) ?? null,
+            }
+          : {}),
       });
     }
     const te = p.track_event as Obj | undefined;

@@ -169,4 +169,31 @@ describe("the REPL on a terminal", () => {
       t.proc.kill();
     }
   }, 120_000);
+
+  test("Ctrl-C during .export perfetto stops it: no trace file, no partial file, the REPL goes on", async () => {
+    const fresh = tempDir();
+    const outDir = tempDir("tl-export-");
+    const out = join(outDir, "all.pftrace");
+    expect(cli(fresh, ["ingest", SAMPLE_GZ]).code).toBe(0);
+    const t = Pty.tracelake(["--lake", fresh], env);
+    try {
+      await t.expect("tracelake> ");
+      t.type(`.export perfetto --all -o ${out}\r`);
+      await t.expect(/materializing .*partitions/);
+      t.type("\x03");
+      await t.expect("Interrupted");
+      await t.expect("tracelake> ");
+      expect(readdirSync(outDir)).toEqual([]);
+      expect(oracle(fresh, "SELECT count(*) FROM lakehouse_partitions")).toBe("0");
+      // The same command runs to the end afterwards.
+      t.type(`.export perfetto --all -o ${out}\r`);
+      await t.expect(/all\.pftrace: [0-9,]+ packets/);
+      await t.expect("tracelake> ");
+      expect(readdirSync(outDir)).toEqual(["all.pftrace"]);
+      t.type(".quit\r");
+      expect(await t.close()).toBe(0);
+    } finally {
+      t.proc.kill();
+    }
+  }, 120_000);
 });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, ROOT, tempDir } from "../helpers.ts";
+import { LINT } from "../perfetto/decode.ts";
 
 const EDGE = join(ROOT, "fixtures/edge_cases.json");
 
@@ -135,4 +136,48 @@ describe("the REPL reading a script from a pipe", () => {
     expect(r.stderr).toContain("thread_spans was not materialized for this statement");
     expect(r.stdout).toBe("");
   }, 60_000);
+
+  test(".export perfetto writes the trace `tracelake export perfetto` writes with the same options", () => {
+    const viaRepl = join(dir, "repl export.pftrace");
+    const viaCli = join(dir, "cli.pftrace");
+    const opts = ["--all", "--spans", "thread", "--no-logs"];
+    const r = cli(
+      lake,
+      ["repl"],
+      `.export perfetto ${opts.join(" ")} -o '${viaRepl}'\n.mode csv\nSELECT 1 AS after;\n`,
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("after\n1\n");
+    expect(r.stderr).toContain("packets");
+    expect(cli(lake, ["export", "perfetto", ...opts, "-o", viaCli]).code).toBe(0);
+    // The same bytes (the writer is deterministic), so what the exporter tests prove holds here.
+    expect(Buffer.compare(readFileSync(viaRepl), readFileSync(viaCli))).toBe(0);
+    const lint = Bun.spawnSync([process.execPath, LINT, "--strict", "--json", viaRepl]);
+    expect(lint.exitCode).toBe(0);
+    const stats = JSON.parse(lint.stdout.toString()).stats;
+    expect(String(stats.slices.complete.total ?? 0)).toBe(
+      oracle("SELECT count(*) AS n FROM thread_spans").split("\n")[1] as string,
+    );
+  }, 60_000);
+
+  test(".export perfetto with bad options: one clear error, exit 1, no file", () => {
+    const out = join(dir, "bad.pftrace");
+    const cases: [string, string][] = [
+      [`.export perfetto --all --bogus -o ${out}`, "unknown option '--bogus'"],
+      [".export perfetto --all", "needs -o FILE"],
+      [`.export perfetto -o ${out}`, "needs --process P"],
+      [`.export perfetto --all --spans some -o ${out}`, "--spans 'some' is not valid"],
+      [`.export perfetto --process 'no such' -o ${out}`, "no process matches 'no such'"],
+      [".export perfetto --all -o -", "writes to a file"],
+      [`.export csv -o ${out}`, ".export perfetto --process P|--all"],
+    ];
+    for (const [line, msg] of cases) {
+      const r = cli(lake, ["repl"], `${line}\nSELECT 1;\n`);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe("");
+      expect(r.stderr.trim().split("\n").length).toBe(1);
+      expect(r.stderr).toContain(msg);
+      expect(existsSync(out)).toBe(false);
+    }
+  }, 120_000);
 });

@@ -158,6 +158,21 @@ describe("completion", () => {
     expect((await complete(".mode ma", fake())).items).toEqual(["markdown"]);
     expect((await complete(".timer o", fake())).items).toEqual(["on", "off"]);
     expect((await complete(".schema thr", fake())).items).toEqual(["thread_spans"]);
+    // .export: perfetto, then `tracelake export perfetto`'s options and their values.
+    expect((await complete(".export p", fake())).items).toEqual(["perfetto"]);
+    expect((await complete(".export perfetto --no-", fake())).items).toEqual([
+      "--no-logs",
+      "--no-counters",
+      "--no-flows",
+      "--no-args",
+    ]);
+    const used = (await complete(".export perfetto --all --process x ", fake())).items;
+    expect(used).toContain("--process");
+    expect(used).toContain("--output");
+    expect(used).not.toContain("--all");
+    expect((await complete(".export perfetto --process Bro", fake())).items).toEqual(["Browser"]);
+    expect((await complete(".export perfetto --process pid:95", fake())).items).toEqual(["pid:9596"]);
+    expect((await complete(".export perfetto --spans a", fake())).items).toEqual(["async"]);
   });
 
   test("SQL through DuckDB's sql_auto_complete: our views, their columns, keywords in the case typed", async () => {
