@@ -18,7 +18,8 @@
  * all fields, in order) for each input: equal digests before and after a change to the importer
  * show it did not change its output.
  *
- * Usage: bun bench/perfetto_ingest.ts [--digest]   (PFTRACE_MB, REPS, BENCH_DIR: data dir,
+ * Usage: bun bench/perfetto_ingest.ts [--digest]   (PFTRACE_MB, REPS, BENCH_ONLY: run only the
+ * measures whose label contains this text, BENCH_DIR: data dir,
  * default $TMPDIR/tracelake-pfbench)
  */
 import { createHash } from "node:crypto";
@@ -172,7 +173,12 @@ function measure(run: () => number): Measure {
   return best as Measure;
 }
 
-function line(label: string, bytes: number, m: Measure): void {
+/** BENCH_ONLY=text runs only the measures whose label contains it. */
+const only = process.env.BENCH_ONLY;
+
+function line(label: string, bytes: number, run: () => number): void {
+  if (only && !label.includes(only)) return;
+  const m = measure(run);
   const mb = bytes / 1e6;
   console.log(
     `${label.padEnd(50)} ${mb.toFixed(1).padStart(6)} MB  cpu ${m.cpu.toFixed(2).padStart(6)} s  ${(mb / m.cpu).toFixed(1).padStart(6)} MB/cpu-s  ${(m.packets / m.cpu / 1e3).toFixed(0).padStart(5)} k packets/cpu-s  (wall ${m.wall.toFixed(2)} s, ${(mb / m.wall).toFixed(1)} MB/s)`,
@@ -195,20 +201,12 @@ for (const [label, bytes] of inputs) {
     bytes.length,
     measure(() => protobufjsDecode(bytes)),
   );
-  line(
-    `${label}: import, null sink`,
-    bytes.length,
-    measure(() => importInto(new NullSink(dataDir), bytes).stats.packets),
-  );
+  line(`${label}: import, null sink`, bytes.length, () => importInto(new NullSink(dataDir), bytes).stats.packets);
   const blocks = join(dataDir, "blocks");
-  line(
-    `${label}: import → blocks`,
-    bytes.length,
-    measure(() => {
-      rmSync(blocks, { recursive: true, force: true });
-      mkdirSync(blocks, { recursive: true });
-      return importInto(new RawRowSink(blocks), bytes).stats.packets;
-    }),
-  );
+  line(`${label}: import → blocks`, bytes.length, () => {
+    rmSync(blocks, { recursive: true, force: true });
+    mkdirSync(blocks, { recursive: true });
+    return importInto(new RawRowSink(blocks), bytes).stats.packets;
+  });
   rmSync(blocks, { recursive: true, force: true });
 }

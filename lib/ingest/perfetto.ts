@@ -858,15 +858,16 @@ export class PerfettoImporter {
     const terminating = sc.terminating;
     const extraValues = sc.extraValues;
     const extraDoubleValues = sc.extraDoubleValues;
-    catIids.length = 0;
-    cats.length = 0;
-    annotations.length = 0;
-    flowIds.length = 0;
-    terminating.length = 0;
-    extraValues.length = 0;
-    extraDoubleValues.length = 0;
-    sc.extraUuids.length = 0;
-    sc.extraDoubleUuids.length = 0;
+    // Emptied only when used (setting an array's length is not free, and most stay empty).
+    if (catIids.length !== 0) catIids.length = 0;
+    if (cats.length !== 0) cats.length = 0;
+    if (annotations.length !== 0) annotations.length = 0;
+    if (flowIds.length !== 0) flowIds.length = 0;
+    if (terminating.length !== 0) terminating.length = 0;
+    if (extraValues.length !== 0) extraValues.length = 0;
+    if (extraDoubleValues.length !== 0) extraDoubleValues.length = 0;
+    if (sc.extraUuids.length !== 0) sc.extraUuids.length = 0;
+    if (sc.extraDoubleUuids.length !== 0) sc.extraDoubleUuids.length = 0;
     let counterValue: number | null = null;
     let extraUuids: Key[] | null = null;
     let extraDoubleUuids: Key[] | null = null;
@@ -1467,10 +1468,16 @@ function readRepeated(r: WireReader, out: Key[]): void {
   if (r.wireType === 0) out.push(r.u64Key());
   else if (r.wireType === 1) out.push(r.fixed64Key());
   else if (r.wireType === 2) {
+    // Read the packed run in place: `r` is narrowed to it, then moved past it.
     const fixed = r.field === 47 || r.field === 48;
-    const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
-    r.bytes();
-    while (x.pos < x.end) out.push(fixed ? x.fixed64Key() : x.u64Key());
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
+    } finally {
+      r.end = end;
+    }
   } else r.skip();
 }
 
@@ -1478,9 +1485,14 @@ function readRepeated(r: WireReader, out: Key[]): void {
 function readRepeatedNumbers(r: WireReader, out: number[]): void {
   if (r.wireType === 0) out.push(Number(r.i64()));
   else if (r.wireType === 2) {
-    const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
-    r.bytes();
-    while (x.pos < x.end) out.push(Number(x.i64()));
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(Number(r.i64()));
+    } finally {
+      r.end = end;
+    }
   } else r.skip();
 }
 

@@ -27,6 +27,7 @@ export const WT_LEN = 2;
 export const WT_I32 = 5;
 
 const TWO32 = 4294967296;
+const TWO53 = 9007199254740992;
 const decoder = new TextDecoder();
 
 /**
@@ -141,12 +142,22 @@ export class WireReader {
    * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
    */
   u64Key(): number | string {
+    // Fast path: a value below 2^53 read as a number is exact (every 7-bit term and partial sum
+    // is an integer below 2^53), and is the key partsKey would give.
+    const start = this.pos;
+    const v = this.varint();
+    if (v < TWO53) return v;
+    this.pos = start;
     this.varintParts();
     return partsKey(this.hi, this.lo);
   }
 
   /** A varint as a signed 64-bit integer (int64: negative values are 10-byte two's complement). */
   i64(): number | bigint {
+    const start = this.pos;
+    const v = this.varint();
+    if (v < TWO53) return v;
+    this.pos = start;
     this.varintParts();
     return signedParts(this.hi, this.lo);
   }
