@@ -30,7 +30,7 @@ import { gunzipSync } from "node:zlib";
 import protobuf from "protobufjs";
 import { PerfettoImporter } from "../lib/ingest/perfetto.ts";
 import { WireReader } from "../lib/ingest/protobuf_wire.ts";
-import { type RawRow, RawRowSink, type RowDest } from "../lib/ingest/raw_rows.ts";
+import { type RawRow, RawRowSink, type RowStream } from "../lib/ingest/raw_rows.ts";
 
 const root = resolve(import.meta.dir, "..");
 const pfMb = Number(process.env.PFTRACE_MB ?? 64);
@@ -62,14 +62,23 @@ const CHUNK = 4 * 1024 * 1024;
 class NullSink extends RawRowSink {
   rows = 0;
   hash: ReturnType<typeof createHash> | null = null;
-  override add(pid: string, tid: string | null, dest: RowDest, r: RawRow): void {
+  override addTo(st: RowStream, r: RawRow): void {
     this.rows++;
     if (this.hash) {
+      // The UTF-8 given with a name or category must be its encoding.
+      for (const [text, utf8] of [
+        [r.name, r.nameUtf8],
+        [r.cat, r.catUtf8],
+      ] as const) {
+        if (utf8 != null && !Buffer.from(utf8).equals(Buffer.from(text ?? "\u0000"))) {
+          throw new Error(`UTF-8 ${utf8} given for ${text}`);
+        }
+      }
       this.hash.update(
         JSON.stringify([
-          pid,
-          tid,
-          dest,
+          st.pid,
+          st.tid,
+          st.dest,
           r.seq,
           r.ph,
           String(r.time),
@@ -191,16 +200,8 @@ console.log(
     .join(" ")} on ${cpus().length} CPUs; best of ${reps}`,
 );
 for (const [label, bytes] of inputs) {
-  line(
-    `${label}: baseline walk`,
-    bytes.length,
-    measure(() => walk(bytes)),
-  );
-  line(
-    `${label}: baseline protobufjs`,
-    bytes.length,
-    measure(() => protobufjsDecode(bytes)),
-  );
+  line(`${label}: baseline walk`, bytes.length, () => walk(bytes));
+  line(`${label}: baseline protobufjs`, bytes.length, () => protobufjsDecode(bytes));
   line(`${label}: import, null sink`, bytes.length, () => importInto(new NullSink(dataDir), bytes).stats.packets);
   const blocks = join(dataDir, "blocks");
   line(`${label}: import → blocks`, bytes.length, () => {
