@@ -147,6 +147,21 @@ interface SeqState {
   snapshot: Map<number, Ns> | null;
   /** Running values of incremental counters, by track. */
   counters: Map<Key, number>;
+  /** The last conversion of a sequence-scoped clock to the trace clock (see `eventTime`). */
+  clockMemo: ClockMemo | null;
+}
+
+/**
+ * A sequence-scoped clock's conversion through the sequence's snapshot, valid while `snapshot`
+ * is still the sequence's and `traceClock` the trace clock: `trace ns = direct + (ns - base)`.
+ */
+interface ClockMemo {
+  clock: number;
+  state: ClockState;
+  snapshot: Map<number, Ns>;
+  traceClock: number;
+  base: Ns;
+  direct: Ns;
 }
 
 interface CounterInfo {
@@ -247,6 +262,9 @@ export class PerfettoImporter {
   };
   private unresolved = 0;
   private readonly readerPool: WireReader[] = [];
+  /** The sequence looked up last (most packets come in runs from one sequence). */
+  private lastSeqId = 0;
+  private lastSeq: SeqState | null = null;
 
   /**
    * @param sink where rows, processes and threads go.
@@ -448,11 +466,14 @@ export class PerfettoImporter {
   }
 
   private seq(id: number): SeqState {
+    if (id === this.lastSeqId && this.lastSeq !== null) return this.lastSeq;
     let s = this.seqs.get(id);
     if (!s) {
       s = newSeqState();
       this.seqs.set(id, s);
     }
+    this.lastSeqId = id;
+    this.lastSeq = s;
     return s;
   }
 
@@ -561,6 +582,8 @@ export class PerfettoImporter {
         fresh.clocks = seq.clocks;
         fresh.snapshot = seq.snapshot;
         this.seqs.set(seqId, fresh);
+        this.lastSeqId = seqId;
+        this.lastSeq = fresh;
       }
     }
     const st = seqId !== 0 ? this.seq(seqId) : null;
@@ -607,8 +630,26 @@ export class PerfettoImporter {
     let ns: Ns;
     let snap: Map<number, Ns> | null;
     if (clock >= 64 && clock < 128) {
+      const m = seq === null ? null : seq.clockMemo;
+      if (m !== null && m.clock === clock && m.snapshot === seq?.snapshot && m.traceClock === this.traceClock) {
+        // The same conversion as below, without its lookups.
+        const c = m.state;
+        let units: Ns = ts;
+        if (c.incremental) {
+          units = add(c.last, ts);
+          c.last = units;
+        }
+        const out = add(m.direct, sub(mul(units, c.multiplier), m.base));
+        this.lastTs = out;
+        return out;
+      }
       const c = seq?.clocks.get(clock);
       if (!seq || !c) return null;
+      const base = seq.snapshot?.get(clock);
+      const direct = seq.snapshot?.get(this.traceClock);
+      if (seq.snapshot && base !== undefined && direct !== undefined) {
+        seq.clockMemo = { clock, state: c, snapshot: seq.snapshot, traceClock: this.traceClock, base, direct };
+      }
       let units: Ns = ts;
       if (c.incremental) {
         units = add(c.last, ts);
@@ -693,7 +734,7 @@ export class PerfettoImporter {
   }
 
   private internedData(seq: SeqState, buf: Uint8Array, s: number, e: number): void {
-    const r = new WireReader(buf, s, e);
+    const r = this.nested(buf, s, e);
     while (r.next()) {
       if (r.wireType !== 2) {
         r.skip();
@@ -716,7 +757,7 @@ export class PerfettoImporter {
         (f === 1 ? seq.categories : seq.names).set(iid, { text: str, utf8: utf8Encoder.encode(str) });
       } else if (target) {
         // EventCategory/EventName/DebugAnnotationName/LogMessageBody/InternedString: iid = 1, name/body/str = 2.
-        const x = new WireReader(buf, r.lenStart, r.lenEnd);
+        const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         let str = "";
@@ -725,9 +766,10 @@ export class PerfettoImporter {
           else if (x.field === 2 && x.wireType === 2) str = x.string();
           else x.skip();
         }
+        this.freeNested(x);
         target.set(iid, str);
       } else if (f === 4) {
-        const x = new WireReader(buf, r.lenStart, r.lenEnd);
+        const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         const loc: SourceLocation = { file: null, func: null, line: null };
@@ -738,9 +780,11 @@ export class PerfettoImporter {
           else if (x.field === 4) loc.line = x.varint();
           else x.skip();
         }
+        this.freeNested(x);
         seq.sourceLocations.set(iid, loc);
       } else r.bytes();
     }
+    this.freeNested(r);
   }
 
   private trackDescriptor(buf: Uint8Array, s: number, e: number): void {
@@ -1059,12 +1103,14 @@ export class PerfettoImporter {
     // Extra counter values (thread time goes to the row; others become measures).
     let threadTime: Ns | null = null;
     const extras: [Key, number][] = [];
-    const eu = extraUuids ?? seq?.defaultExtraCounters ?? [];
-    for (let k = 0; k < Math.min(eu.length, extraValues.length); k++)
-      extras.push([eu[k] as Key, extraValues[k] as number]);
-    const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? [];
-    for (let k = 0; k < Math.min(edu.length, extraDoubleValues.length); k++)
-      extras.push([edu[k] as Key, extraDoubleValues[k] as number]);
+    if (extraValues.length !== 0 || extraDoubleValues.length !== 0) {
+      const eu = extraUuids ?? seq?.defaultExtraCounters ?? [];
+      for (let k = 0; k < Math.min(eu.length, extraValues.length); k++)
+        extras.push([eu[k] as Key, extraValues[k] as number]);
+      const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? [];
+      for (let k = 0; k < Math.min(edu.length, extraDoubleValues.length); k++)
+        extras.push([edu[k] as Key, extraDoubleValues[k] as number]);
+    }
     for (const [u, v] of extras) {
       const ct = this.tracks.get(u);
       if (!ct?.counter) {
@@ -1433,7 +1479,7 @@ export class PerfettoImporter {
     e: number,
     depth: number,
   ): [string | null, unknown] {
-    const r = new WireReader(buf, s, e);
+    const r = this.nested(buf, s, e);
     let name: string | null = null;
     let value: unknown = null;
     let dict: Record<string, unknown> | null = null;
@@ -1499,6 +1545,7 @@ export class PerfettoImporter {
           r.skip();
       }
     }
+    this.freeNested(r);
     return [name, dict ?? arr ?? value];
   }
 }
@@ -1533,6 +1580,7 @@ function newSeqState(): SeqState {
     clocks: new Map(),
     snapshot: null,
     counters: new Map(),
+    clockMemo: null,
   };
 }
 

@@ -63,13 +63,21 @@ export class WireReader {
    * @throws WireError on a bad tag or wire type.
    */
   next(): boolean {
-    if (this.pos >= this.end) return false;
-    const tag = this.varint();
-    this.field = Math.floor(tag / 8);
+    const p = this.pos;
+    const end = this.end;
+    if (p >= end) return false;
+    // One-byte tags (fields 1..15) and lengths (< 128) are read inline.
+    let tag = this.buf[p] as number;
+    if (tag < 0x80) this.pos = p + 1;
+    else tag = this.varint();
+    this.field = tag < TWO32 ? tag >>> 3 : Math.floor(tag / 8);
     this.wireType = tag & 7;
     if (this.field === 0) throw new WireError("field number 0");
     if (this.wireType === WT_LEN) {
-      const n = this.varint();
+      const q = this.pos;
+      let n = q < end ? (this.buf[q] as number) : 0x80;
+      if (n < 0x80) this.pos = q + 1;
+      else n = this.varint();
       const s = this.pos;
       if (n > this.end - s) throw new WireError(`field ${this.field} is ${n} bytes long, past the end of its message`);
       this.lenStart = s;
