@@ -945,7 +945,9 @@ export class PerfettoImporter {
     const extraValues = sc.extraValues;
     const extraDoubleValues = sc.extraDoubleValues;
     // Emptied only when used (setting an array's length is not free, and most stay empty).
-    if (catIids.length !== 0) catIids.length = 0;
+    // catIids[0, nCat) hold this event's category iids (a count, not the array's length, which
+    // is costly to reset for every event).
+    let nCat = 0;
     if (cats.length !== 0) cats.length = 0;
     if (annotations.length !== 0) annotations.length = 0;
     if (flowIds.length !== 0) flowIds.length = 0;
@@ -977,8 +979,14 @@ export class PerfettoImporter {
           name = r.wireType === 2 ? r.string() : skipped(r);
           break;
         case 3:
-          if (r.wireType === 0) catIids.push(r.u64Key());
-          else readRepeated(r, catIids);
+          if (r.wireType === 0) catIids[nCat++] = r.u64Key();
+          else {
+            const n = catIids.length;
+            readRepeated(r, catIids);
+            // Move what readRepeated appended after the stale entries down to nCat.
+            for (let k = n; k < catIids.length; k++) catIids[nCat++] = catIids[k] as Key;
+            catIids.length = Math.max(nCat, n);
+          }
           break;
         case 22:
           if (r.wireType === 2) cats.push(r.string());
@@ -1087,14 +1095,14 @@ export class PerfettoImporter {
     }
     let cat: string | null;
     let catUtf8: Uint8Array | null = null;
-    if (catIids.length === 1 && cats.length === 0) {
+    if (nCat === 1 && cats.length === 0) {
       // The common case: one interned category, used as is.
       const it = seq ? this.lookup(seq.categories, catIids[0] as Key) : null;
       cat = it === null ? null : it.text;
       if (it !== null) catUtf8 = it.utf8;
     } else {
-      for (const iid of catIids) {
-        const c = seq ? this.lookup(seq.categories, iid) : null;
+      for (let k = 0; k < nCat; k++) {
+        const c = seq ? this.lookup(seq.categories, catIids[k] as Key) : null;
         if (c !== null) cats.push(c.text);
       }
       cat = cats.length > 0 ? cats.join(",") : null;

@@ -155,8 +155,9 @@ export class RawRowSink {
   private readonly live = new Set<Group>();
   /**
    * Capacity (bytes) of the builders kept for reuse after their block was written (reallocating
-   * and regrowing 18 columns per block costs more than encoding them); at most `bufferBytes`, so
-   * the memory held is still bounded.
+   * and regrowing 18 columns per block costs more than encoding them). At most twice
+   * `bufferBytes`: the room that column buffers growing by doubling take for `bufferBytes` of
+   * rows anyway, so memory stays bounded as before.
    */
   private reusedBytes = 0;
 
@@ -344,7 +345,7 @@ export class RawRowSink {
     // Keep the builder (its buffers) for the stream's next rows while the kept capacity allows.
     this.reusedBytes -= g.reusedBytes;
     const cap = b.capacity();
-    if (this.reusedBytes + cap <= this.bufferBytes) {
+    if (this.reusedBytes + cap <= 2 * this.bufferBytes) {
       b.reset();
       g.reusedBytes = cap;
       this.reusedBytes += cap;
