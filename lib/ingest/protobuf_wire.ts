@@ -255,12 +255,20 @@ export function partsKey(hi: number, lo: number): number | string {
   return `${hi}:${lo}`;
 }
 
+/** Decimal texts of `"<hi>:<lo>"` keys made before (64-bit ids recur: track uuids, flow ids). */
+const keyTexts = new Map<string, string>();
+
 /** The decimal text of a key made by `partsKey`. */
 export function keyText(k: number | string): string {
   if (typeof k === "number") return String(k);
-  const c = k.indexOf(":");
-  if (c < 0) return k;
-  return ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    const c = k.indexOf(":");
+    t = c < 0 ? k : ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
+    if (keyTexts.size >= 65536) keyTexts.clear();
+    keyTexts.set(k, t);
+  }
+  return t;
 }
 
 /** An int64 from 32-bit halves: a number when safe, else a bigint. */
