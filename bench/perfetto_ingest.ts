@@ -12,7 +12,9 @@
  *   - `import, null sink`: PerfettoImporter with a sink that drops rows (decoding and mapping);
  *   - `import → blocks`: PerfettoImporter into RawRowSink writing zstd Parquet blocks (what
  *     `tracelake ingest` does minus reading the file, hashing and the catalog commit).
- * Each measure is the best of REPS runs (default 3). The load average is printed first.
+ * Each measure runs in a fresh process (so one measure's JIT feedback and garbage do not slow
+ * the next, as in `tracelake ingest`, one input per process) and is the best of REPS runs in it
+ * (default 3). The load average is printed first.
  *
  * `--digest` instead prints a SHA-256 of every row the importer emits (pid, tid, destination and
  * all fields, in order) for each input: equal digests before and after a change to the importer
@@ -30,7 +32,7 @@ import { gunzipSync } from "node:zlib";
 import protobuf from "protobufjs";
 import { PerfettoImporter } from "../lib/ingest/perfetto.ts";
 import { WireReader } from "../lib/ingest/protobuf_wire.ts";
-import { type RawRow, RawRowSink, type RowStream } from "../lib/ingest/raw_rows.ts";
+import { type RawRow, RawRowSink, type RowDest, type RowStream } from "../lib/ingest/raw_rows.ts";
 
 const root = resolve(import.meta.dir, "..");
 const pfMb = Number(process.env.PFTRACE_MB ?? 64);
@@ -47,12 +49,12 @@ if (!existsSync(genPath)) {
   });
   if (g.exitCode !== 0) throw new Error("generator failed");
 }
-const inputs: [string, Uint8Array][] = [
+const inputs: [string, () => Uint8Array][] = [
   [
     "chromium_startup.pftrace",
-    new Uint8Array(gunzipSync(readFileSync(join(root, "fixtures/chromium_startup.pftrace.gz")))),
+    () => new Uint8Array(gunzipSync(readFileSync(join(root, "fixtures/chromium_startup.pftrace.gz")))),
   ],
-  [`generated ${pfMb} MiB`, new Uint8Array(readFileSync(genPath))],
+  [`generated ${pfMb} MiB`, () => new Uint8Array(readFileSync(genPath))],
 ];
 
 /** The bytes pushed per call, as lib/ingest/source.ts reads them. */
@@ -101,6 +103,11 @@ class NullSink extends RawRowSink {
       this.hash.update("\n");
     }
   }
+  /** Rows added by stream lookup (without `--digest`, also the only path of older importers). */
+  override add(pid: string, tid: string | null, dest: RowDest, r: RawRow): void {
+    if (this.hash) super.add(pid, tid, dest, r);
+    else this.rows++;
+  }
   override flush(): void {}
 }
 
@@ -112,7 +119,8 @@ function importInto(sink: RawRowSink, bytes: Uint8Array): PerfettoImporter {
 }
 
 if (digestMode) {
-  for (const [label, bytes] of inputs) {
+  for (const [label, load] of inputs) {
+    const bytes = load();
     const sink = new NullSink(dataDir);
     sink.hash = createHash("sha256");
     const imp = importInto(sink, bytes);
@@ -182,32 +190,56 @@ function measure(run: () => number): Measure {
   return best as Measure;
 }
 
+const KINDS = ["baseline walk", "baseline protobufjs", "import, null sink", "import → blocks"] as const;
+type Kind = (typeof KINDS)[number];
+
+/** Runs one measure in this process. */
+function runOne(bytes: Uint8Array, kind: Kind): Measure {
+  if (kind === "baseline walk") return measure(() => walk(bytes));
+  if (kind === "baseline protobufjs") return measure(() => protobufjsDecode(bytes));
+  if (kind === "import, null sink") return measure(() => importInto(new NullSink(dataDir), bytes).stats.packets);
+  const blocks = join(dataDir, `blocks-${process.pid}`);
+  try {
+    return measure(() => {
+      rmSync(blocks, { recursive: true, force: true });
+      mkdirSync(blocks, { recursive: true });
+      return importInto(new RawRowSink(blocks), bytes).stats.packets;
+    });
+  } finally {
+    rmSync(blocks, { recursive: true, force: true });
+  }
+}
+
+const oneAt = process.argv.indexOf("--one");
+if (oneAt >= 0) {
+  // Child: `--one INPUT_INDEX KIND` prints the measure as JSON.
+  const [, load] = inputs[Number(process.argv[oneAt + 1])] as [string, () => Uint8Array];
+  console.log(JSON.stringify(runOne(load(), process.argv[oneAt + 2] as Kind)));
+  process.exit(0);
+}
+
 /** BENCH_ONLY=text runs only the measures whose label contains it. */
 const only = process.env.BENCH_ONLY;
-
-function line(label: string, bytes: number, run: () => number): void {
-  if (only && !label.includes(only)) return;
-  const m = measure(run);
-  const mb = bytes / 1e6;
-  console.log(
-    `${label.padEnd(50)} ${mb.toFixed(1).padStart(6)} MB  cpu ${m.cpu.toFixed(2).padStart(6)} s  ${(mb / m.cpu).toFixed(1).padStart(6)} MB/cpu-s  ${(m.packets / m.cpu / 1e3).toFixed(0).padStart(5)} k packets/cpu-s  (wall ${m.wall.toFixed(2)} s, ${(mb / m.wall).toFixed(1)} MB/s)`,
-  );
-}
 
 console.log(
   `load average ${loadavg()
     .map((x) => x.toFixed(2))
-    .join(" ")} on ${cpus().length} CPUs; best of ${reps}`,
+    .join(" ")} on ${cpus().length} CPUs; each measure in its own process, best of ${reps}`,
 );
-for (const [label, bytes] of inputs) {
-  line(`${label}: baseline walk`, bytes.length, () => walk(bytes));
-  line(`${label}: baseline protobufjs`, bytes.length, () => protobufjsDecode(bytes));
-  line(`${label}: import, null sink`, bytes.length, () => importInto(new NullSink(dataDir), bytes).stats.packets);
-  const blocks = join(dataDir, "blocks");
-  line(`${label}: import → blocks`, bytes.length, () => {
-    rmSync(blocks, { recursive: true, force: true });
-    mkdirSync(blocks, { recursive: true });
-    return importInto(new RawRowSink(blocks), bytes).stats.packets;
-  });
-  rmSync(blocks, { recursive: true, force: true });
+for (const [i, [name, load]] of inputs.entries()) {
+  const size = load().length;
+  for (const kind of KINDS) {
+    const label = `${name}: ${kind}`;
+    if (only && !label.includes(only)) continue;
+    const p = Bun.spawnSync([process.execPath, import.meta.path, "--one", String(i), kind], {
+      stderr: "inherit",
+      env: process.env,
+    });
+    if (p.exitCode !== 0) throw new Error(`${label} failed`);
+    const m = JSON.parse(p.stdout.toString()) as Measure;
+    const mb = size / 1e6;
+    console.log(
+      `${label.padEnd(50)} ${mb.toFixed(1).padStart(6)} MB  cpu ${m.cpu.toFixed(2).padStart(6)} s  ${(mb / m.cpu).toFixed(1).padStart(6)} MB/cpu-s  ${(m.packets / m.cpu / 1e3).toFixed(0).padStart(5)} k packets/cpu-s  (wall ${m.wall.toFixed(2)} s, ${(mb / m.wall).toFixed(1)} MB/s)`,
+    );
+  }
 }
