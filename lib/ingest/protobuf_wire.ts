@@ -252,8 +252,25 @@ export class WireReader {
  */
 export function partsKey(hi: number, lo: number): number | string {
   if (hi < 0x200000) return hi * TWO32 + lo;
-  return `${hi}:${lo}`;
+  // One string per value (64-bit ids recur: Chromium's track uuids and flow ids are hashes),
+  // found by its halves without building the text again.
+  let byLo = bigKeys.get(hi);
+  if (byLo === undefined) {
+    if (bigKeys.size >= 65536) bigKeys.clear();
+    byLo = new Map();
+    bigKeys.set(hi, byLo);
+  }
+  let k = byLo.get(lo);
+  if (k === undefined) {
+    if (byLo.size >= 65536) byLo.clear();
+    k = `${hi}:${lo}`;
+    byLo.set(lo, k);
+  }
+  return k;
 }
+
+/** The keys of `partsKey` above 2^53, by high then low half. */
+const bigKeys = new Map<number, Map<number, string>>();
 
 /** Decimal texts of `"<hi>:<lo>"` keys made before (64-bit ids recur: track uuids, flow ids). */
 const keyTexts = new Map<string, string>();
