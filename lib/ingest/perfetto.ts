@@ -36,7 +36,7 @@
 import { inflateSync } from "node:zlib";
 import { InputError } from "../errors.ts";
 import { keyText, WireError, WireReader } from "./protobuf_wire.ts";
-import { type RawRow, type RawRowSink, resetRow } from "./raw_rows.ts";
+import { type RawRow, type RawRowSink, type RowStream, resetRow } from "./raw_rows.ts";
 
 /** Key of a 64-bit id (see `WireReader.u64Key`). */
 type Key = number | string;
@@ -120,11 +120,19 @@ interface ClockState {
   last: Ns;
 }
 
+/** An interned event name or category: its text and UTF-8 (encoded once per sequence and iid). */
+interface Interned {
+  text: string;
+  utf8: Uint8Array;
+}
+
+const utf8Encoder = new TextEncoder();
+
 /** A sequence's incremental state. */
 interface SeqState {
   valid: boolean;
-  names: Map<Key, string>;
-  categories: Map<Key, string>;
+  names: Map<Key, Interned>;
+  categories: Map<Key, Interned>;
   debugNames: Map<Key, string>;
   debugStrings: Map<Key, string>;
   sourceLocations: Map<Key, SourceLocation>;
@@ -139,6 +147,21 @@ interface SeqState {
   snapshot: Map<number, Ns> | null;
   /** Running values of incremental counters, by track. */
   counters: Map<Key, number>;
+  /** The last conversion of a sequence-scoped clock to the trace clock (see `eventTime`). */
+  clockMemo: ClockMemo | null;
+}
+
+/**
+ * A sequence-scoped clock's conversion through the sequence's snapshot, valid while `snapshot`
+ * is still the sequence's and `traceClock` the trace clock: `trace ns = direct + (ns - base)`.
+ */
+interface ClockMemo {
+  clock: number;
+  state: ClockState;
+  snapshot: Map<number, Ns>;
+  traceClock: number;
+  base: Ns;
+  direct: Ns;
 }
 
 interface CounterInfo {
@@ -167,12 +190,19 @@ interface Assoc {
   threadTrack: boolean;
   /** True for the process track itself. */
   processTrack: boolean;
+  /** The sink streams of the track's rows, looked up on first use. */
+  cpuStream?: RowStream;
+  logStream?: RowStream;
+  /** The track uuid as decimal text (the `id` of its async rows), made on first use. */
+  idText?: string;
 }
 
 /** One open slice on a track (for END names and categories). */
 interface Open {
   name: string | null;
   cat: string | null;
+  nameUtf8: Uint8Array | null;
+  catUtf8: Uint8Array | null;
 }
 
 /** A count of packets or events of one kind that went to one destination (or were skipped, and why). */
@@ -231,6 +261,10 @@ export class PerfettoImporter {
     extraDoubleValues: [] as number[],
   };
   private unresolved = 0;
+  private readonly readerPool: WireReader[] = [];
+  /** The sequence looked up last (most packets come in runs from one sequence). */
+  private lastSeqId = 0;
+  private lastSeq: SeqState | null = null;
 
   /**
    * @param sink where rows, processes and threads go.
@@ -400,6 +434,20 @@ export class PerfettoImporter {
     }
   }
 
+  /** Counts of the frequent kinds (slot → entry), after their first `count`. */
+  private readonly hotCounts: (PerfettoCount | undefined)[] = [];
+
+  /** `count(ph, dest, null)` for a frequent kind, without lookups after the first. */
+  private countHot(slot: number, ph: string, dest: "cpu" | "log"): void {
+    const c = this.hotCounts[slot];
+    if (c !== undefined) {
+      c.count++;
+      return;
+    }
+    this.count(ph, dest, null);
+    this.hotCounts[slot] = this.countIndex.get(ph)?.get(dest);
+  }
+
   private count(ph: string, dest: "cpu" | "log" | "metrics" | "metadata" | "skipped", reason: string | null): void {
     // Two-level lookup: no key string is built per event.
     let byPh = this.countIndex.get(ph);
@@ -418,11 +466,14 @@ export class PerfettoImporter {
   }
 
   private seq(id: number): SeqState {
+    if (id === this.lastSeqId && this.lastSeq !== null) return this.lastSeq;
     let s = this.seqs.get(id);
     if (!s) {
       s = newSeqState();
       this.seqs.set(id, s);
     }
+    this.lastSeqId = id;
+    this.lastSeq = s;
     return s;
   }
 
@@ -531,6 +582,8 @@ export class PerfettoImporter {
         fresh.clocks = seq.clocks;
         fresh.snapshot = seq.snapshot;
         this.seqs.set(seqId, fresh);
+        this.lastSeqId = seqId;
+        this.lastSeq = fresh;
       }
     }
     const st = seqId !== 0 ? this.seq(seqId) : null;
@@ -577,8 +630,26 @@ export class PerfettoImporter {
     let ns: Ns;
     let snap: Map<number, Ns> | null;
     if (clock >= 64 && clock < 128) {
+      const m = seq === null ? null : seq.clockMemo;
+      if (m !== null && m.clock === clock && m.snapshot === seq?.snapshot && m.traceClock === this.traceClock) {
+        // The same conversion as below, without its lookups.
+        const c = m.state;
+        let units: Ns = ts;
+        if (c.incremental) {
+          units = add(c.last, ts);
+          c.last = units;
+        }
+        const out = add(m.direct, sub(mul(units, c.multiplier), m.base));
+        this.lastTs = out;
+        return out;
+      }
       const c = seq?.clocks.get(clock);
       if (!seq || !c) return null;
+      const base = seq.snapshot?.get(clock);
+      const direct = seq.snapshot?.get(this.traceClock);
+      if (seq.snapshot && base !== undefined && direct !== undefined) {
+        seq.clockMemo = { clock, state: c, snapshot: seq.snapshot, traceClock: this.traceClock, base, direct };
+      }
       let units: Ns = ts;
       if (c.incremental) {
         units = add(c.last, ts);
@@ -663,28 +734,17 @@ export class PerfettoImporter {
   }
 
   private internedData(seq: SeqState, buf: Uint8Array, s: number, e: number): void {
-    const r = new WireReader(buf, s, e);
+    const r = this.nested(buf, s, e);
     while (r.next()) {
       if (r.wireType !== 2) {
         r.skip();
         continue;
       }
       const f = r.field;
-      const target =
-        f === 1
-          ? seq.categories
-          : f === 2
-            ? seq.names
-            : f === 3
-              ? seq.debugNames
-              : f === 20
-                ? seq.logBodies
-                : f === 29
-                  ? seq.debugStrings
-                  : null;
-      if (target) {
-        // EventCategory/EventName/DebugAnnotationName/LogMessageBody/InternedString: iid = 1, name/body/str = 2.
-        const x = new WireReader(buf, r.lenStart, r.lenEnd);
+      const target = f === 3 ? seq.debugNames : f === 20 ? seq.logBodies : f === 29 ? seq.debugStrings : null;
+      if (f === 1 || f === 2) {
+        // EventCategory / EventName: iid = 1, name = 2.
+        const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         let str = "";
@@ -693,9 +753,23 @@ export class PerfettoImporter {
           else if (x.field === 2 && x.wireType === 2) str = x.string();
           else x.skip();
         }
+        this.freeNested(x);
+        (f === 1 ? seq.categories : seq.names).set(iid, { text: str, utf8: utf8Encoder.encode(str) });
+      } else if (target) {
+        // EventCategory/EventName/DebugAnnotationName/LogMessageBody/InternedString: iid = 1, name/body/str = 2.
+        const x = this.nested(buf, r.lenStart, r.lenEnd);
+        r.bytes();
+        let iid: Key = 0;
+        let str = "";
+        while (x.next()) {
+          if (x.field === 1) iid = x.u64Key();
+          else if (x.field === 2 && x.wireType === 2) str = x.string();
+          else x.skip();
+        }
+        this.freeNested(x);
         target.set(iid, str);
       } else if (f === 4) {
-        const x = new WireReader(buf, r.lenStart, r.lenEnd);
+        const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         const loc: SourceLocation = { file: null, func: null, line: null };
@@ -706,9 +780,11 @@ export class PerfettoImporter {
           else if (x.field === 4) loc.line = x.varint();
           else x.skip();
         }
+        this.freeNested(x);
         seq.sourceLocations.set(iid, loc);
       } else r.bytes();
     }
+    this.freeNested(r);
   }
 
   private trackDescriptor(buf: Uint8Array, s: number, e: number): void {
@@ -834,7 +910,17 @@ export class PerfettoImporter {
     return a;
   }
 
-  private lookup(map: Map<Key, string>, iid: Key): string | null {
+  /** A reader for a nested message `buf[s, e)`, from a pool; give it back with `freeNested`. */
+  private nested(buf: Uint8Array, s: number, e: number): WireReader {
+    const r = this.readerPool.pop();
+    return r ? r.reset(buf, s, e) : new WireReader(buf, s, e);
+  }
+
+  private freeNested(r: WireReader): void {
+    this.readerPool.push(r);
+  }
+
+  private lookup<T>(map: Map<Key, T>, iid: Key): T | null {
     const v = map.get(iid);
     if (v === undefined) {
       this.unresolved++;
@@ -858,15 +944,18 @@ export class PerfettoImporter {
     const terminating = sc.terminating;
     const extraValues = sc.extraValues;
     const extraDoubleValues = sc.extraDoubleValues;
-    catIids.length = 0;
-    cats.length = 0;
-    annotations.length = 0;
-    flowIds.length = 0;
-    terminating.length = 0;
-    extraValues.length = 0;
-    extraDoubleValues.length = 0;
-    sc.extraUuids.length = 0;
-    sc.extraDoubleUuids.length = 0;
+    // Emptied only when used (setting an array's length is not free, and most stay empty).
+    // catIids[0, nCat) hold this event's category iids (a count, not the array's length, which
+    // is costly to reset for every event).
+    let nCat = 0;
+    if (cats.length !== 0) cats.length = 0;
+    if (annotations.length !== 0) annotations.length = 0;
+    if (flowIds.length !== 0) flowIds.length = 0;
+    if (terminating.length !== 0) terminating.length = 0;
+    if (extraValues.length !== 0) extraValues.length = 0;
+    if (extraDoubleValues.length !== 0) extraDoubleValues.length = 0;
+    if (sc.extraUuids.length !== 0) sc.extraUuids.length = 0;
+    if (sc.extraDoubleUuids.length !== 0) sc.extraDoubleUuids.length = 0;
     let counterValue: number | null = null;
     let extraUuids: Key[] | null = null;
     let extraDoubleUuids: Key[] | null = null;
@@ -890,8 +979,14 @@ export class PerfettoImporter {
           name = r.wireType === 2 ? r.string() : skipped(r);
           break;
         case 3:
-          if (r.wireType === 0) catIids.push(r.u64Key());
-          else readRepeated(r, catIids);
+          if (r.wireType === 0) catIids[nCat++] = r.u64Key();
+          else {
+            const n = catIids.length;
+            readRepeated(r, catIids);
+            // Move what readRepeated appended after the stale entries down to nCat.
+            for (let k = n; k < catIids.length; k++) catIids[nCat++] = catIids[k] as Key;
+            catIids.length = Math.max(nCat, n);
+          }
           break;
         case 22:
           if (r.wireType === 2) cats.push(r.string());
@@ -992,22 +1087,38 @@ export class PerfettoImporter {
         return;
       }
     }
-    if (nameIid !== null && seq) name = this.lookup(seq.names, nameIid);
-    for (const iid of catIids) {
-      const c = seq ? this.lookup(seq.categories, iid) : null;
-      if (c !== null) cats.push(c);
+    let nameUtf8: Uint8Array | null = null;
+    if (nameIid !== null && seq) {
+      const it = this.lookup(seq.names, nameIid);
+      name = it === null ? null : it.text;
+      if (it !== null) nameUtf8 = it.utf8;
     }
-    const cat = cats.length > 0 ? cats.join(",") : null;
+    let cat: string | null;
+    let catUtf8: Uint8Array | null = null;
+    if (nCat === 1 && cats.length === 0) {
+      // The common case: one interned category, used as is.
+      const it = seq ? this.lookup(seq.categories, catIids[0] as Key) : null;
+      cat = it === null ? null : it.text;
+      if (it !== null) catUtf8 = it.utf8;
+    } else {
+      for (let k = 0; k < nCat; k++) {
+        const c = seq ? this.lookup(seq.categories, catIids[k] as Key) : null;
+        if (c !== null) cats.push(c.text);
+      }
+      cat = cats.length > 0 ? cats.join(",") : null;
+    }
 
     // Extra counter values (thread time goes to the row; others become measures).
     let threadTime: Ns | null = null;
     const extras: [Key, number][] = [];
-    const eu = extraUuids ?? seq?.defaultExtraCounters ?? [];
-    for (let k = 0; k < Math.min(eu.length, extraValues.length); k++)
-      extras.push([eu[k] as Key, extraValues[k] as number]);
-    const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? [];
-    for (let k = 0; k < Math.min(edu.length, extraDoubleValues.length); k++)
-      extras.push([edu[k] as Key, extraDoubleValues[k] as number]);
+    if (extraValues.length !== 0 || extraDoubleValues.length !== 0) {
+      const eu = extraUuids ?? seq?.defaultExtraCounters ?? [];
+      for (let k = 0; k < Math.min(eu.length, extraValues.length); k++)
+        extras.push([eu[k] as Key, extraValues[k] as number]);
+      const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? [];
+      for (let k = 0; k < Math.min(edu.length, extraDoubleValues.length); k++)
+        extras.push([edu[k] as Key, extraDoubleValues[k] as number]);
+    }
     for (const [u, v] of extras) {
       const ct = this.tracks.get(u);
       if (!ct?.counter) {
@@ -1038,6 +1149,8 @@ export class PerfettoImporter {
     const row = resetRow(this.row, index, "", time);
     row.name = name;
     row.cat = cat;
+    row.nameUtf8 = nameUtf8;
+    row.catUtf8 = catUtf8;
     row.args = args;
     row.threadTime = threadTime;
     if (flowIds.length > 0 || terminating.length > 0) this.flows(row, flowIds, terminating);
@@ -1054,49 +1167,52 @@ export class PerfettoImporter {
     if (a.threadTrack) {
       const tid = a.tid as string;
       if (type === TYPE_SLICE_BEGIN) {
-        this.pushOpen(trackUuid, { name, cat });
+        this.pushOpen(trackUuid, { name, cat, nameUtf8, catUtf8 });
         row.ph = "B";
-        this.sink.add(a.pid, tid, "cpu", row);
-        this.count("SLICE_BEGIN", "cpu", null);
+        this.sink.addTo(this.trackStream(a, "cpu"), row);
+        this.countHot(0, "SLICE_BEGIN", "cpu");
       } else if (type === TYPE_SLICE_END) {
         const o = this.popOpen(trackUuid);
         row.ph = "E";
-        if (row.name === null) row.name = o?.name ?? null;
-        if (row.cat === null) row.cat = o?.cat ?? null;
-        this.sink.add(a.pid, tid, "cpu", row);
-        this.count("SLICE_END", "cpu", null);
+        closeFromOpen(row, o);
+        this.sink.addTo(this.trackStream(a, "cpu"), row);
+        this.countHot(1, "SLICE_END", "cpu");
       } else {
         row.ph = "i";
         row.s = "t";
-        this.sink.add(a.pid, tid, "log", row);
-        this.count("INSTANT", "log", null);
+        this.sink.addTo(this.trackStream(a, "log"), row);
+        this.countHot(2, "INSTANT", "log");
       }
       return;
     }
     if (type === TYPE_INSTANT && a.processTrack) {
       row.ph = "i";
       row.s = "p";
-      this.sink.add(a.pid, null, "log", row);
-      this.count("INSTANT", "log", null);
+      this.sink.addTo(this.trackStream(a, "log"), row);
+      this.countHot(2, "INSTANT", "log");
       return;
     }
-    row.id = keyText(trackUuid);
+    if (a.idText === undefined) a.idText = keyText(trackUuid);
+    row.id = a.idText;
     row.idScope = a.pid === GLOBAL_PID ? "global" : "local";
     if (type === TYPE_SLICE_BEGIN) {
-      this.pushOpen(trackUuid, { name, cat });
+      this.pushOpen(trackUuid, { name, cat, nameUtf8, catUtf8 });
       row.ph = "b";
-      this.count("SLICE_BEGIN", "cpu", null);
+      this.countHot(0, "SLICE_BEGIN", "cpu");
     } else if (type === TYPE_SLICE_END) {
       const o = this.popOpen(trackUuid);
       row.ph = "e";
       // async_events pairs an end with its begin by (category, id) and name: carry the begin's.
-      if (row.name === null) row.name = o?.name ?? null;
-      if (row.cat === null) row.cat = o?.cat ?? null;
-      this.count("SLICE_END", "cpu", null);
+      closeFromOpen(row, o);
+      this.countHot(1, "SLICE_END", "cpu");
     } else {
       row.ph = "n";
-      if (row.cat === null) row.cat = this.stacks.get(trackUuid)?.at(-1)?.cat ?? null;
-      this.count("INSTANT", "cpu", null);
+      if (row.cat === null) {
+        const o = this.stacks.get(trackUuid)?.at(-1);
+        row.cat = o?.cat ?? null;
+        row.catUtf8 = o?.catUtf8 ?? null;
+      }
+      this.countHot(3, "INSTANT", "cpu");
     }
     if (a.pid === GLOBAL_PID) this.namedGlobal();
     this.sink.add(a.pid, cpuTid, "cpu", row);
@@ -1126,7 +1242,7 @@ export class PerfettoImporter {
     while (r.next()) {
       switch (r.field) {
         case 1:
-          if (row.name === null && seq) row.name = this.lookup(seq.names, r.u64Key());
+          if (row.name === null && seq) row.name = this.lookup(seq.names, r.u64Key())?.text ?? null;
           else r.skip();
           break;
         case 2:
@@ -1208,6 +1324,16 @@ export class PerfettoImporter {
   private namedGlobal(): void {
     const p = this.sink.process(GLOBAL_PID);
     if (p.name === null) p.name = "global tracks";
+  }
+
+  /** The sink stream of a thread or process track's own rows (its thread's, or the process's), cached. */
+  private trackStream(a: Assoc, dest: "cpu" | "log"): RowStream {
+    if (dest === "cpu") {
+      if (a.cpuStream === undefined) a.cpuStream = this.sink.stream(a.pid, a.tid, "cpu");
+      return a.cpuStream;
+    }
+    if (a.logStream === undefined) a.logStream = this.sink.stream(a.pid, a.tid, "log");
+    return a.logStream;
   }
 
   /** The thread of the sequence's default track when it is in process `pid`. */
@@ -1361,7 +1487,7 @@ export class PerfettoImporter {
     e: number,
     depth: number,
   ): [string | null, unknown] {
-    const r = new WireReader(buf, s, e);
+    const r = this.nested(buf, s, e);
     let name: string | null = null;
     let value: unknown = null;
     let dict: Record<string, unknown> | null = null;
@@ -1378,10 +1504,10 @@ export class PerfettoImporter {
           value = r.varint() !== 0;
           break;
         case 3:
-          value = numOrText(r.u64Big());
+          value = u64Value(r);
           break;
         case 4:
-          value = numOrText(BigInt(r.i64()));
+          value = i64Value(r.i64());
           break;
         case 5:
           value = r.double();
@@ -1427,11 +1553,24 @@ export class PerfettoImporter {
           r.skip();
       }
     }
+    this.freeNested(r);
     return [name, dict ?? arr ?? value];
   }
 }
 
 const TYPE_NAMES = ["", "SLICE_BEGIN", "SLICE_END", "INSTANT", "COUNTER", "STATE"];
+
+/** An END without a name or category takes its BEGIN's (and their UTF-8). */
+function closeFromOpen(row: RawRow, o: Open | undefined): void {
+  if (row.name === null) {
+    row.name = o?.name ?? null;
+    row.nameUtf8 = o?.nameUtf8 ?? null;
+  }
+  if (row.cat === null) {
+    row.cat = o?.cat ?? null;
+    row.catUtf8 = o?.catUtf8 ?? null;
+  }
+}
 
 function newSeqState(): SeqState {
   return {
@@ -1449,6 +1588,7 @@ function newSeqState(): SeqState {
     clocks: new Map(),
     snapshot: null,
     counters: new Map(),
+    clockMemo: null,
   };
 }
 
@@ -1467,10 +1607,16 @@ function readRepeated(r: WireReader, out: Key[]): void {
   if (r.wireType === 0) out.push(r.u64Key());
   else if (r.wireType === 1) out.push(r.fixed64Key());
   else if (r.wireType === 2) {
+    // Read the packed run in place: `r` is narrowed to it, then moved past it.
     const fixed = r.field === 47 || r.field === 48;
-    const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
-    r.bytes();
-    while (x.pos < x.end) out.push(fixed ? x.fixed64Key() : x.u64Key());
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
+    } finally {
+      r.end = end;
+    }
   } else r.skip();
 }
 
@@ -1478,10 +1624,26 @@ function readRepeated(r: WireReader, out: Key[]): void {
 function readRepeatedNumbers(r: WireReader, out: number[]): void {
   if (r.wireType === 0) out.push(Number(r.i64()));
   else if (r.wireType === 2) {
-    const x = new WireReader(r.buf, r.lenStart, r.lenEnd);
-    r.bytes();
-    while (x.pos < x.end) out.push(Number(x.i64()));
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(Number(r.i64()));
+    } finally {
+      r.end = end;
+    }
   } else r.skip();
+}
+
+/** A uint64 varint as a JSON value: a number when safe, else decimal text (as `numOrText`). */
+function u64Value(r: WireReader): number | string {
+  const k = r.u64Key();
+  return typeof k === "number" && k <= Number.MAX_SAFE_INTEGER ? k : keyText(k);
+}
+
+/** An int64 as a JSON value: a number when safe, else decimal text (as `numOrText`). */
+function i64Value(v: number | bigint): number | string {
+  return typeof v === "number" ? v : numOrText(v);
 }
 
 function numOrText(v: bigint): number | string {

@@ -27,6 +27,7 @@ export const WT_LEN = 2;
 export const WT_I32 = 5;
 
 const TWO32 = 4294967296;
+const TWO53 = 9007199254740992;
 const decoder = new TextDecoder();
 
 /**
@@ -62,13 +63,21 @@ export class WireReader {
    * @throws WireError on a bad tag or wire type.
    */
   next(): boolean {
-    if (this.pos >= this.end) return false;
-    const tag = this.varint();
-    this.field = Math.floor(tag / 8);
+    const p = this.pos;
+    const end = this.end;
+    if (p >= end) return false;
+    // One-byte tags (fields 1..15) and lengths (< 128) are read inline.
+    let tag = this.buf[p] as number;
+    if (tag < 0x80) this.pos = p + 1;
+    else tag = this.varint();
+    this.field = tag < TWO32 ? tag >>> 3 : Math.floor(tag / 8);
     this.wireType = tag & 7;
     if (this.field === 0) throw new WireError("field number 0");
     if (this.wireType === WT_LEN) {
-      const n = this.varint();
+      const q = this.pos;
+      let n = q < end ? (this.buf[q] as number) : 0x80;
+      if (n < 0x80) this.pos = q + 1;
+      else n = this.varint();
       const s = this.pos;
       if (n > this.end - s) throw new WireError(`field ${this.field} is ${n} bytes long, past the end of its message`);
       this.lenStart = s;
@@ -141,12 +150,22 @@ export class WireReader {
    * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
    */
   u64Key(): number | string {
+    // Fast path: a value below 2^53 read as a number is exact (every 7-bit term and partial sum
+    // is an integer below 2^53), and is the key partsKey would give.
+    const start = this.pos;
+    const v = this.varint();
+    if (v < TWO53) return v;
+    this.pos = start;
     this.varintParts();
     return partsKey(this.hi, this.lo);
   }
 
   /** A varint as a signed 64-bit integer (int64: negative values are 10-byte two's complement). */
   i64(): number | bigint {
+    const start = this.pos;
+    const v = this.varint();
+    if (v < TWO53) return v;
+    this.pos = start;
     this.varintParts();
     return signedParts(this.hi, this.lo);
   }
@@ -233,15 +252,40 @@ export class WireReader {
  */
 export function partsKey(hi: number, lo: number): number | string {
   if (hi < 0x200000) return hi * TWO32 + lo;
-  return `${hi}:${lo}`;
+  // One string per value (64-bit ids recur: Chromium's track uuids and flow ids are hashes),
+  // found by its halves without building the text again.
+  let byLo = bigKeys.get(hi);
+  if (byLo === undefined) {
+    if (bigKeys.size >= 65536) bigKeys.clear();
+    byLo = new Map();
+    bigKeys.set(hi, byLo);
+  }
+  let k = byLo.get(lo);
+  if (k === undefined) {
+    if (byLo.size >= 65536) byLo.clear();
+    k = `${hi}:${lo}`;
+    byLo.set(lo, k);
+  }
+  return k;
 }
+
+/** The keys of `partsKey` above 2^53, by high then low half. */
+const bigKeys = new Map<number, Map<number, string>>();
+
+/** Decimal texts of `"<hi>:<lo>"` keys made before (64-bit ids recur: track uuids, flow ids). */
+const keyTexts = new Map<string, string>();
 
 /** The decimal text of a key made by `partsKey`. */
 export function keyText(k: number | string): string {
   if (typeof k === "number") return String(k);
-  const c = k.indexOf(":");
-  if (c < 0) return k;
-  return ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    const c = k.indexOf(":");
+    t = c < 0 ? k : ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
+    if (keyTexts.size >= 65536) keyTexts.clear();
+    keyTexts.set(k, t);
+  }
+  return t;
 }
 
 /** An int64 from 32-bit halves: a number when safe, else a bigint. */

@@ -46,6 +46,27 @@ export interface RawRow {
   flowOut?: boolean | null;
   /** args as JSON text (an object), or null. */
   args?: string | null;
+  /**
+   * The UTF-8 of `name` / `cat` when the caller already has it (interned strings), written as
+   * is instead of encoding the text again; it must be the encoding of `name` / `cat`.
+   */
+  nameUtf8?: Uint8Array | null;
+  catUtf8?: Uint8Array | null;
+}
+
+/**
+ * Where rows of one (destination, process, thread) go: a handle from `RawRowSink.stream`, for
+ * callers that add many rows to the same stream (`addTo` skips the lookup `add` does).
+ */
+export interface RowStream {
+  readonly dest: RowDest;
+  readonly pid: string;
+  /** The `tid` column of the stream's rows (null for a process's own log/metrics rows). */
+  readonly tid: string | null;
+  /** @internal the UTF-8 of `tid`. */
+  readonly tidUtf8: Uint8Array | null;
+  /** @internal */
+  readonly group: Group;
 }
 
 /**
@@ -71,6 +92,8 @@ export function resetRow(r: RawRow | null, seq: number, ph: string, time: number
   x.flowIn = null;
   x.flowOut = null;
   x.args = null;
+  x.nameUtf8 = null;
+  x.catUtf8 = null;
   return x;
 }
 
@@ -100,11 +123,14 @@ const MAX_I64 = (1n << 63n) - 1n;
 const MIN_I64 = -(1n << 63n);
 const encoder = new TextEncoder();
 
+/** The rows of one block stream being built. */
 interface Group {
   process: ProcessInfo;
   thread: ThreadInfo | null;
   dest: RowDest;
   builder: BlockBuilder;
+  /** Capacity (bytes) of `builder` counted in `RawRowSink.reusedBytes` when it was reused, else 0. */
+  reusedBytes: number;
 }
 
 /**
@@ -120,13 +146,20 @@ export class RawRowSink {
   readonly rowCounts: Record<RowDest, number> = { cpu: 0, log: 0, metrics: 0 };
   /** Log and metrics groups by `pid \0 dest`. */
   private readonly groups = new Map<string, Group>();
-  /** Groups by destination, pid and tid (null for process rows). */
-  private readonly index: Record<RowDest, Map<string, Map<string | null, Group>>> = {
+  /** Streams by destination, pid and tid (null for process rows). */
+  private readonly index: Record<RowDest, Map<string, Map<string | null, RowStream>>> = {
     cpu: new Map(),
     log: new Map(),
     metrics: new Map(),
   };
   private readonly live = new Set<Group>();
+  /**
+   * Capacity (bytes) of the builders kept for reuse after their block was written (reallocating
+   * and regrowing 18 columns per block costs more than encoding them). At most twice
+   * `bufferBytes`: the room that column buffers growing by doubling take for `bufferBytes` of
+   * rows anyway, so memory stays bounded as before.
+   */
+  private reusedBytes = 0;
 
   /**
    * @param blocksDir directory for the staged block files (created by the caller).
@@ -179,7 +212,15 @@ export class RawRowSink {
    * @throws when a block file cannot be written.
    */
   add(pid: string, tid: string | null, dest: RowDest, r: RawRow): void {
-    const g = this.group(pid, tid, dest);
+    this.addTo(this.stream(pid, tid, dest), r);
+  }
+
+  /**
+   * Adds a row to a stream from `stream()` (as `add` does).
+   * @throws when a block file cannot be written.
+   */
+  addTo(st: RowStream, r: RawRow): void {
+    const g = st.group;
     const b = g.builder;
     if (b.rows === 0) this.live.add(g);
     b.beginRow();
@@ -191,9 +232,15 @@ export class RawRowSink {
     setNs(b, C.tts, r.threadTime ?? null);
     setNs(b, C.tdur, r.threadDur ?? null);
     b.noteRange(r.time, r.dur ?? null);
-    setStr(b, C.tid, tid);
-    setStr(b, C.name, r.name ?? null);
-    setStr(b, C.cat, r.cat ?? null);
+    const tidUtf8 = st.tidUtf8;
+    if (tidUtf8 === null) b.setNull(C.tid);
+    else b.setBytes(C.tid, tidUtf8, 0, tidUtf8.length);
+    const nameUtf8 = r.nameUtf8;
+    if (nameUtf8 != null) b.setBytes(C.name, nameUtf8, 0, nameUtf8.length);
+    else setStr(b, C.name, r.name ?? null);
+    const catUtf8 = r.catUtf8;
+    if (catUtf8 != null) b.setBytes(C.cat, catUtf8, 0, catUtf8.length);
+    else setStr(b, C.cat, r.cat ?? null);
     setStr(b, C.id, r.id ?? null);
     setStr(b, C.idScope, r.idScope ?? null);
     setStr(b, C.scope, r.scope ?? null);
@@ -203,7 +250,7 @@ export class RawRowSink {
     setBool(b, C.flowIn, r.flowIn ?? null);
     setBool(b, C.flowOut, r.flowOut ?? null);
     setStr(b, C.args, r.args ?? null);
-    this.rowCounts[dest]++;
+    this.rowCounts[st.dest]++;
     // Sizes are checked every 256 rows of a stream (bytes() sums every column): a block may
     // exceed blockBytes by 255 rows.
     if ((b.rows & 255) === 0) {
@@ -236,10 +283,13 @@ export class RawRowSink {
   }
 
   /**
-   * The group of a row: looked up by dest, pid and tid in nested maps (no key string per row).
-   * A log/metrics group is the process's; its entries per tid exist to register each thread once.
+   * The stream of rows for thread `tid` (or the process when null) of process `pid` in `dest`,
+   * declaring the process and thread on first use (as `add` does): looked up by dest, pid and tid
+   * in nested maps (no key string per row). Rows of a log/metrics stream go to the process's
+   * group; its entries per tid exist to register each thread once.
+   * @throws Error for a `cpu` stream without a thread.
    */
-  private group(pid: string, tid: string | null, dest: RowDest): Group {
+  stream(pid: string, tid: string | null, dest: RowDest): RowStream {
     const byDest = this.index[dest];
     let byTid = byDest.get(pid);
     if (!byTid) {
@@ -252,17 +302,18 @@ export class RawRowSink {
     const process = this.process(pid);
     const thread = tid === null ? null : this.thread(pid, tid);
     let g: Group | undefined;
-    if (dest === "cpu") g = { process, thread, dest, builder: new BlockBuilder() };
+    if (dest === "cpu") g = { process, thread, dest, builder: new BlockBuilder(), reusedBytes: 0 };
     else {
       const key = `${pid}\u0000${dest}`;
       g = this.groups.get(key);
       if (!g) {
-        g = { process, thread: null, dest, builder: new BlockBuilder() };
+        g = { process, thread: null, dest, builder: new BlockBuilder(), reusedBytes: 0 };
         this.groups.set(key, g);
       }
     }
-    byTid.set(tid, g);
-    return g;
+    const st: RowStream = { dest, pid, tid, tidUtf8: tid === null ? null : encoder.encode(tid), group: g };
+    byTid.set(tid, st);
+    return st;
   }
 
   private writeBlock(g: Group): void {
@@ -291,29 +342,56 @@ export class RawRowSink {
       payloadSize: size,
       stagedPath: path,
     });
-    g.builder = new BlockBuilder();
+    // Keep the builder (its buffers) for the stream's next rows while the kept capacity allows.
+    this.reusedBytes -= g.reusedBytes;
+    const cap = b.capacity();
+    if (this.reusedBytes + cap <= 2 * this.bufferBytes) {
+      b.reset();
+      g.reusedBytes = cap;
+      this.reusedBytes += cap;
+    } else {
+      g.builder = new BlockBuilder();
+      g.reusedBytes = 0;
+    }
     this.live.delete(g);
   }
 }
 
-/** UTF-8 of short strings seen before (names, categories, tids repeat across rows). */
-const utf8Cache = new Map<string, Uint8Array>();
-
+/**
+ * Sets a VARCHAR/JSON column to the UTF-8 of `v` (null → NULL), written straight into the
+ * column: ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
+ * `TextEncoder.encode` gives, lone surrogates as U+FFFD).
+ */
 function setStr(b: BlockBuilder, c: number, v: string | null): void {
   if (v === null) {
     b.setNull(c);
     return;
   }
-  let bytes: Uint8Array | undefined;
-  if (v.length <= 64) {
-    bytes = utf8Cache.get(v);
-    if (bytes === undefined) {
-      if (utf8Cache.size >= 65536) utf8Cache.clear();
-      bytes = encoder.encode(v);
-      utf8Cache.set(v, bytes);
+  const n = v.length;
+  if (n === 1) {
+    const code = v.charCodeAt(0);
+    if (code < 0x80) {
+      b.setByte(c, code);
+      return;
     }
-  } else bytes = encoder.encode(v);
-  b.setBytes(c, bytes, 0, bytes.length);
+  }
+  // A UTF-16 code unit takes at most 3 bytes of UTF-8.
+  const buf = b.reserve(c, n * 3);
+  const at = b.valuesAt(c);
+  if (n <= 256) {
+    let i = 0;
+    for (; i < n; i++) {
+      const x = v.charCodeAt(i);
+      if (x >= 0x80) break;
+      buf[at + i] = x;
+    }
+    if (i === n) {
+      b.commitBytes(c, n);
+      return;
+    }
+  }
+  const { written } = encoder.encodeInto(v, buf.subarray(at, at + n * 3));
+  b.commitBytes(c, written);
 }
 
 function setBool(b: BlockBuilder, c: number, v: boolean | null): void {
