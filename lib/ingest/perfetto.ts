@@ -1165,7 +1165,6 @@ export class PerfettoImporter {
       return;
     }
     if (a.threadTrack) {
-      const tid = a.tid as string;
       if (type === TYPE_SLICE_BEGIN) {
         this.pushOpen(trackUuid, { name, cat, nameUtf8, catUtf8 });
         row.ph = "B";
