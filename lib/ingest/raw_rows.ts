@@ -249,7 +249,7 @@ export class RawRowSink {
     setStr(b, C.bindId, r.bindId ?? null);
     setBool(b, C.flowIn, r.flowIn ?? null);
     setBool(b, C.flowOut, r.flowOut ?? null);
-    setStr(b, C.args, r.args ?? null);
+    setStr(b, C.args, r.args == null ? null : wellFormedJson(r.args));
     this.rowCounts[st.dest]++;
     // Sizes are checked every 256 rows of a stream (bytes() sums every column): a block may
     // exceed blockBytes by 255 rows.
@@ -362,6 +362,48 @@ export class RawRowSink {
  * column: ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
  * `TextEncoder.encode` gives, lone surrogates as U+FFFD).
  */
+/**
+ * JSON text whose `\uXXXX` escapes never leave a UTF-16 surrogate unpaired: a lone one becomes
+ * `\ufffd` (U+FFFD, as a UTF-8 encoder replaces it). `JSON.stringify` writes lone surrogates
+ * as such escapes (ECMA-262 "well-formed JSON.stringify"), which DuckDB's JSON reader refuses
+ * ("no low surrogate in string"), failing every read of the block's JSON column.
+ * @param text JSON text (valid JSON; not checked).
+ * @returns `text` itself when it has no lone surrogate escape, else a repaired copy.
+ */
+export function wellFormedJson(text: string): string {
+  let i = text.indexOf("\\u");
+  if (i < 0) return text;
+  let out: string[] | null = null;
+  let from = 0;
+  const n = text.length;
+  const hexAt = (k: number): number =>
+    k + 6 <= n && text.charCodeAt(k + 1) === 0x75 ? Number.parseInt(text.slice(k + 2, k + 6), 16) : -1;
+  for (i = text.indexOf("\\"); i >= 0 && i < n; ) {
+    const next = text.charCodeAt(i + 1);
+    if (next !== 0x75) {
+      i = text.indexOf("\\", i + 2);
+      continue;
+    }
+    const u = hexAt(i);
+    let lone = false;
+    let len = 6;
+    if (u >= 0xd800 && u <= 0xdbff) {
+      const lo = text.charCodeAt(i + 6) === 0x5c ? hexAt(i + 6) : -1;
+      if (lo >= 0xdc00 && lo <= 0xdfff) len = 12;
+      else lone = true;
+    } else if (u >= 0xdc00 && u <= 0xdfff) lone = true;
+    if (lone) {
+      out ??= [];
+      out.push(text.slice(from, i), "\\ufffd");
+      from = i + 6;
+    }
+    i = text.indexOf("\\", i + len);
+  }
+  if (out === null) return text;
+  out.push(text.slice(from));
+  return out.join("");
+}
+
 function setStr(b: BlockBuilder, c: number, v: string | null): void {
   if (v === null) {
     b.setNull(c);

@@ -450,6 +450,46 @@ describe("JSON-lines logs", () => {
   );
 });
 
+describe("lone UTF-16 surrogates in JSON-lines properties", () => {
+  test(
+    "become U+FFFD in the stored args, and log_entries stays readable",
+    () => {
+      const lake = tempDir();
+      const dir = tempDir("tl-sur-");
+      const f = join(dir, "sur.jsonl");
+      // Escapes as JSON.stringify writes lone surrogates; a valid pair, and an escaped backslash
+      // before "ud800" (text, not an escape) must stay as they are.
+      writeFileSync(
+        f,
+        [
+          String.raw`{"time":"2026-01-01T00:00:00Z","msg":"one","a":"x\ud800y","b":"\udc00","c":"\ud83d\ude00","d":"\\ud800"}`,
+          String.raw`{"time":"2026-01-01T00:00:01Z","msg":"two","e":"z\ud800"}`,
+          "",
+        ].join("\n"),
+      );
+      ingest(lake, [f]);
+      const rows = query<{ msg: string; p: string }>(
+        lake,
+        "SELECT msg, properties::VARCHAR AS p FROM log_entries ORDER BY time",
+      );
+      expect(rows.map((r) => r.msg)).toEqual(["one", "two"]);
+      // The oracle: JS's own reading of each line, every string made well-formed.
+      const src = readFileSync(f, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, string>);
+      const props = rows.map((r) => JSON.parse(r.p) as Record<string, string>);
+      expect(props[0]?.a).toBe((src[0]?.a as string).toWellFormed());
+      expect(props[0]?.a).toBe("x\ufffdy");
+      expect(props[0]?.b).toBe("\ufffd");
+      expect(props[0]?.c).toBe("\u{1f600}");
+      expect(props[0]?.d).toBe("\\ud800");
+      expect(props[1]?.e).toBe("z\ufffd");
+    },
+    T,
+  );
+});
+
 describe("OTLP and JSON-lines: bad input leaves the lake untouched", () => {
   const dir = tempDir();
   const lake = join(dir, "lake");
