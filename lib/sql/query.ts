@@ -67,6 +67,18 @@ const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_i
 /** Snapshot table of a catalog table. */
 const snap = (name: string) => `memory.main.tl_cat_${name}`;
 
+/** Options of prepareQuery: the JIT's, and whether to define every SQL function. */
+export interface PrepareOptions extends JitOptions {
+  /**
+   * Define the retirement functions even when the text does not name them (a session that
+   * runs later statements without preparing them, e.g. the REPL's completion source).
+   */
+  defineAll?: boolean;
+}
+
+/** Names of the retirement functions (a text naming none of them does not need them defined). */
+const RETIRE_NAMES = /retire_|list_incompatible_partitions/i;
+
 /** What preparing a SQL text did. */
 export interface PrepareResult {
   /** The JIT report (null when no JIT view was referenced). */
@@ -90,7 +102,7 @@ export async function prepareQuery(
   engine: Engine,
   lake: Lake,
   sql: string,
-  jitOptions: JitOptions = {},
+  jitOptions: PrepareOptions = {},
 ): Promise<PrepareResult> {
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
@@ -135,7 +147,17 @@ export async function prepareQuery(
       (t === "blocks" && refs.tables.has("raw_events")),
   );
   await snapshotCatalog(engine, lake, tables);
-  await defineViews(engine, lake, tables, refs.tables.has("raw_events"), globals, instanceViews, retirements);
+  // The retirement functions take a dozen statements to define: only when the text names one.
+  const retire = jitOptions.defineAll === true || RETIRE_NAMES.test(sql);
+  await defineViews(
+    engine,
+    lake,
+    tables,
+    refs.tables.has("raw_events"),
+    globals,
+    instanceViews,
+    retire ? retirements : null,
+  );
   await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
     return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
   });
@@ -185,7 +207,9 @@ export async function resolveProcess(engine: Engine, text: string, context = "vi
  * @throws LakeError when the catalog is busy past its timeout.
  */
 export async function openQuerySession(engine: Engine, lake: Lake): Promise<void> {
-  await prepareQuery(engine, lake, `SELECT * FROM raw_events, ${Object.keys(CATALOG_VIEWS).join(", ")}`);
+  await prepareQuery(engine, lake, `SELECT * FROM raw_events, ${Object.keys(CATALOG_VIEWS).join(", ")}`, {
+    defineAll: true,
+  });
 }
 
 async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
@@ -206,7 +230,7 @@ async function defineViews(
   rawEvents: boolean,
   globals: ViewSet[],
   instances: { viewSet: ViewSet; literal: string; processId: string }[],
-  retirements: TableRetirements,
+  retirements: TableRetirements | null,
 ): Promise<void> {
   await engine.run("USE memory.main");
   for (const name of tables) {
@@ -246,7 +270,7 @@ async function defineViews(
       `CREATE OR REPLACE VIEW memory.tl_vi.${sqlIdent(`${i.viewSet.name}:${i.literal}`)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
-  await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
+  if (retirements) await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
   await engine.run(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
        SELECT * FROM query_table('memory.tl_vi."' || view_set_name || ':' || view_instance_id || '"')`,
