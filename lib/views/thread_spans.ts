@@ -37,24 +37,30 @@ const A_UNCLOSED = 1;
 const A_OVERLAP = 2;
 
 /** The stack pass's input, in processing order. `$base` is the process's min event time (ns). */
-const SCAN = `SELECT e.bix::INTEGER AS bix, e.seq::BIGINT AS seq, e.sx::INTEGER AS sx,
+const SCAN = `SELECT e.bix::INTEGER AS bix, e.seq::DOUBLE AS seq, e.sx::INTEGER AS sx,
     (CASE e.ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} ELSE ${K_X} END)::TINYINT AS k,
     (epoch_ns(e.time) - $base)::DOUBLE AS t, coalesce(e.dur, 0)::DOUBLE AS d
   FROM ${SRC} e
   WHERE e.ph IN ('B', 'E', 'X') AND e.sx IS NOT NULL
   ORDER BY e.sx, e.time, (e.ph = 'X'), CASE WHEN e.ph = 'X' THEN -e.dur END, e.bix, e.seq`;
 
-/** The partition's rows: the stack pass's spans joined back to their begin events. */
+/**
+ * The partition's rows: the stack pass's spans joined back to their begin events. The JSON
+ * paths are only evaluated where the args text names the key (a substring test is a fraction
+ * of a JSON parse per row).
+ */
 const SELECT = `SELECT p.process_id, e.stream_id, e.stream_tid AS tid, e.thread_name,
     o.id::BIGINT AS id, o.parent::BIGINT AS parent, o.depth::UINTEGER AS depth,
     e.time AS "begin", make_timestamp_ns($base + o.end_rel::BIGINT) AS "end",
     o.end_rel::BIGINT - (epoch_ns(e.time) - $base) AS duration,
     e.name, e.cat AS target,
-    coalesce(json_extract_string(e.args, '$.src_file'), json_extract_string(e.args, '$.location.file_name')) AS filename,
-    TRY_CAST(coalesce(json_extract_string(e.args, '$.src_line'), json_extract_string(e.args, '$.location.line_number')) AS UINTEGER) AS line,
+    CASE WHEN contains(e.args, '"src_file"') OR contains(e.args, '"location"') THEN
+      coalesce(json_extract_string(e.args, '$.src_file'), json_extract_string(e.args, '$.location.file_name')) END AS filename,
+    CASE WHEN contains(e.args, '"src_line"') OR contains(e.args, '"location"') THEN
+      TRY_CAST(coalesce(json_extract_string(e.args, '$.src_line'), json_extract_string(e.args, '$.location.line_number')) AS UINTEGER) END AS line,
     e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration, e.ph AS phase,
     CASE o.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_OVERLAP} THEN 'overlap' END AS anomaly
-  FROM ${OUT} o JOIN ${SRC} e ON e.bix = o.bix AND e.seq = o.seq, ${SRC_PROCESS} p
+  FROM ${OUT} o JOIN ${SRC} e ON e.bix = o.bix AND e.seq = o.seq::BIGINT, ${SRC_PROCESS} p
   ORDER BY e.stream_id, "begin", depth`;
 
 /** The thread_spans view set. */
@@ -99,7 +105,7 @@ export const threadSpans: ViewSet = {
         "tl_spans_out",
         [
           ["bix", "INTEGER"],
-          ["seq", "BIGINT"],
+          ["seq", "DOUBLE"],
           ["id", "DOUBLE"],
           ["parent", "DOUBLE"],
           ["depth", "INTEGER"],
@@ -127,7 +133,7 @@ export interface SpanStats {
 const CHUNK = 2048;
 
 /**
- * The stack pass. Reads events (bix INTEGER, seq BIGINT, sx INTEGER, k TINYINT, t DOUBLE ns
+ * The stack pass. Reads events (bix INTEGER, seq DOUBLE (below 2^53: an index), sx INTEGER, k TINYINT, t DOUBLE ns
  * relative to the process's base time, d DOUBLE ns) in processing order and emits one row per
  * span (bix, seq of its begin event, id, parent, depth, end relative ns, anomaly code) through
  * `emit`, in chunks of at most 2048 rows. See the file comment for the rules.
@@ -139,7 +145,7 @@ export async function buildSpans(
   const stats: SpanStats = { spans: 0, unmatchedEnds: 0, unclosed: 0, overlaps: 0 };
   // Output buffers.
   const oBix = new Int32Array(CHUNK);
-  const oSeq = new BigInt64Array(CHUNK);
+  const oSeq = new Float64Array(CHUNK);
   const oId = new Float64Array(CHUNK);
   const oParent = new Float64Array(CHUNK);
   const oDepth = new Int32Array(CHUNK);
@@ -150,7 +156,7 @@ export async function buildSpans(
     if (on > 0) emit([oBix, oSeq, oId, oParent, oDepth, oEnd, oAnom], on);
     on = 0;
   };
-  const out = (bix: number, seq: bigint, id: number, parent: number, depth: number, end: number, anom: number) => {
+  const out = (bix: number, seq: number, id: number, parent: number, depth: number, end: number, anom: number) => {
     oBix[on] = bix;
     oSeq[on] = seq;
     oId[on] = id;
@@ -167,7 +173,7 @@ export async function buildSpans(
   // The open-span stack of the current thread (structure of arrays; end = Infinity for B).
   let cap = 256;
   let sBix = new Int32Array(cap);
-  let sSeq = new BigInt64Array(cap);
+  let sSeq = new Float64Array(cap);
   let sId = new Float64Array(cap);
   let sEnd = new Float64Array(cap);
   let sIsB = new Uint8Array(cap);
@@ -181,7 +187,7 @@ export async function buildSpans(
       return b;
     };
     sBix = g(sBix, (n) => new Int32Array(n));
-    sSeq = g(sSeq, (n) => new BigInt64Array(n));
+    sSeq = g(sSeq, (n) => new Float64Array(n));
     sId = g(sId, (n) => new Float64Array(n));
     sEnd = g(sEnd, (n) => new Float64Array(n));
     sIsB = g(sIsB, (n) => new Uint8Array(n));
@@ -191,7 +197,7 @@ export async function buildSpans(
   const closeTop = (end: number, anom: number): void => {
     top--;
     const parentId = top > 0 ? (sId[top - 1] as number) : -1;
-    out(sBix[top] as number, sSeq[top] as bigint, sId[top] as number, parentId, top, end, anom);
+    out(sBix[top] as number, sSeq[top] as number, sId[top] as number, parentId, top, end, anom);
   };
 
   let nextId = 0;
@@ -206,7 +212,7 @@ export async function buildSpans(
 
   for await (const { rowCount, columns } of events) {
     const bixA = columns[0] as Int32Array;
-    const seqA = columns[1] as BigInt64Array;
+    const seqA = columns[1] as Float64Array;
     const sxA = columns[2] as Int32Array;
     const kA = columns[3] as Int8Array;
     const tA = columns[4] as Float64Array;
@@ -245,12 +251,12 @@ export async function buildSpans(
         // Does not nest in the top span: hang it under the nearest enclosing one, on the side.
         let j = top - 2;
         while (j >= 0 && !sIsB[j] && (sEnd[j] as number) < end) j--;
-        out(bixA[i] as number, seqA[i] as bigint, id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
+        out(bixA[i] as number, seqA[i] as number, id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
         continue;
       }
       if (top === cap) grow();
       sBix[top] = bixA[i] as number;
-      sSeq[top] = seqA[i] as bigint;
+      sSeq[top] = seqA[i] as number;
       sId[top] = id;
       sEnd[top] = k === K_X ? end : Number.POSITIVE_INFINITY;
       sIsB[top] = k === K_B ? 1 : 0;
