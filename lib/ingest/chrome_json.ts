@@ -71,6 +71,21 @@ export interface ProcessInfo {
   threads: Map<string, ThreadInfo>;
 }
 
+/** A new ProcessInfo for source key `pid`, with new process and stream ids and nothing known yet. */
+export function newProcessInfo(pid: string): ProcessInfo {
+  return {
+    processId: crypto.randomUUID(),
+    pid,
+    name: null,
+    labels: null,
+    sortIndex: null,
+    metadata: {},
+    logStreamId: crypto.randomUUID(),
+    metricsStreamId: crypto.randomUUID(),
+    threads: new Map(),
+  };
+}
+
 /** A thread found in the input, with its `cpu` stream. */
 export interface ThreadInfo {
   streamId: string;
@@ -419,17 +434,7 @@ export class ChromeJsonImporter {
   private registerThread(pid: string, tid: string): void {
     let p = this.processes.get(pid);
     if (!p) {
-      p = {
-        processId: crypto.randomUUID(),
-        pid,
-        name: null,
-        labels: null,
-        sortIndex: null,
-        metadata: {},
-        logStreamId: crypto.randomUUID(),
-        metricsStreamId: crypto.randomUUID(),
-        threads: new Map(),
-      };
+      p = newProcessInfo(pid);
       this.processes.set(pid, p);
     }
     if (!p.threads.has(tid)) {

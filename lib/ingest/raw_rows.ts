@@ -17,7 +17,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { BlockBuilder } from "./block_builder.ts";
-import type { ProcessInfo, StagedBlock, ThreadInfo } from "./chrome_json.ts";
+import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "./chrome_json.ts";
 import { encodeRawBlock } from "./parquet_writer.ts";
 
 /** Destination streams of a row. */
@@ -179,17 +179,7 @@ export class RawRowSink {
   process(pid: string): ProcessInfo {
     let p = this.processes.get(pid);
     if (!p) {
-      p = {
-        processId: crypto.randomUUID(),
-        pid,
-        name: null,
-        labels: null,
-        sortIndex: null,
-        metadata: {},
-        logStreamId: crypto.randomUUID(),
-        metricsStreamId: crypto.randomUUID(),
-        threads: new Map(),
-      };
+      p = newProcessInfo(pid);
       this.processes.set(pid, p);
     }
     return p;

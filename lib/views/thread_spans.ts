@@ -133,8 +133,9 @@ export interface SpanStats {
 const CHUNK = 2048;
 
 /**
- * The stack pass. Reads events (bix INTEGER, seq DOUBLE (below 2^53: an index), sx INTEGER, k TINYINT, t DOUBLE ns
- * relative to the process's base time, d DOUBLE ns) in processing order and emits one row per
+ * The stack pass. Reads events (bix INTEGER, seq DOUBLE (an index, below 2^53), sx INTEGER,
+ * k TINYINT, t DOUBLE ns relative to the process's base time, d DOUBLE ns) in processing
+ * order and emits one row per
  * span (bix, seq of its begin event, id, parent, depth, end relative ns, anomaly code) through
  * `emit`, in chunks of at most 2048 rows. See the file comment for the rules.
  */
