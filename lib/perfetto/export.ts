@@ -469,14 +469,137 @@ async function threadStreams(engine: Engine, ctx: Ctx, ps: ProcState): Promise<[
   return rows.map((r) => [r.stream_id, threadTrack(ctx, ps, r.tid, r.name), r.name ?? r.tid ?? r.stream_id]);
 }
 
+/** A flow v1 event (`s`/`t`/`f`) of one stream: time (ns), binds to the next slice, id, phase. */
+interface FlowV1 {
+  stream_id: string;
+  t: bigint;
+  next: boolean;
+  fid: bigint;
+  ph: string;
+}
+
 /**
- * Flow points of a process bound to its thread spans, as trace_processor binds Chrome's v1
- * flow events (reference/perfetto.md §5): `s` and `t` to the enclosing slice on their thread
- * (the innermost span with begin ≤ t ≤ end), `f` to the enclosing slice with `bp: "e"`, else to
- * the next slice that begins on the thread at or after it. The flow id is a 64-bit hash of
- * (id, cat, name), Chrome's flow key. One linear pass over the spans of the threads that have
- * flow events (in the partition's begin order), with a stack of open spans; memory: one entry
- * per flow event of the process (not per span).
+ * A flow v2 begin event (B/X with `bind_id`) of one stream: time (ns), `k` = the key its span
+ * is found by (hash of name, category, phase and X duration, shifted into BIGINT), the flow
+ * ids it starts or continues (`ids`) and ends (`term`).
+ */
+interface FlowV2 {
+  stream_id: string;
+  t: bigint;
+  k: bigint;
+  ids: bigint[];
+  term: bigint[];
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A flow v2 id as a 64-bit flow id: a decimal or `0x` hex integer below 2^64 (Perfetto's
+ * flow_ids as the importer stores them, Chrome's numeric `bind_id`) is itself, so ids survive
+ * Perfetto → lake → Perfetto; any other text is `hashed` (DuckDB's hash of the text).
+ */
+function flowIdV2(text: string, hashed: bigint): bigint {
+  if (/^(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})$/.test(text)) {
+    const v = BigInt(text);
+    if (v <= U64_MAX) return v;
+  }
+  return hashed;
+}
+
+/** Texts of a JSON array of ids (`args.flow_ids` written by the Perfetto importer), or null. */
+function idTexts(json: string | null): string[] | null {
+  if (json === null) return null;
+  try {
+    const a: unknown = JSON.parse(json);
+    if (!Array.isArray(a)) return null;
+    return a.map((x) => String(x));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Flow v2 events of a process's thread spans: B and X raw events with `bind_id` and
+ * `flow_out`/`flow_in` (Chrome JSON; Perfetto TrackEvent flow_ids/terminating_flow_ids as the
+ * importer stores them), ordered per stream as thread_spans takes them. As trace_processor
+ * (reference/perfetto.md §5 "flow v2": out = begin, in = end, both = step), `flow_out` ids go
+ * into flow_ids (a flow starts or continues there) and `flow_in`-only ids into
+ * terminating_flow_ids. Several ids (Perfetto import): `args.flow_ids` and
+ * `args.terminating_flow_ids`, when they start with `bind_id`.
+ */
+async function loadFlowsV2(engine: Engine, list: string, o: PerfettoExportOptions): Promise<FlowV2[]> {
+  const rows = await engine.rows<{
+    stream_id: string;
+    t: bigint;
+    k: bigint;
+    bind_id: string;
+    hid: bigint;
+    fin: boolean;
+    fout: boolean;
+    many_out: string | null;
+    many_in: string | null;
+  }>(
+    `SELECT split_part(filename, '/', -2) AS stream_id, epoch_ns(time) AS t, ${spanKey("name", "cat", "ph", "dur")} AS k,
+            bind_id, hash(bind_id) AS hid, coalesce(flow_in, false) AS fin, coalesce(flow_out, false) AS fout,
+            CASE WHEN contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
+            CASE WHEN contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in
+     FROM read_parquet([${list}], filename = true)
+     WHERE bind_id IS NOT NULL AND ph IN ('B', 'X') AND (flow_in OR flow_out)
+       ${o.endNs !== null ? `AND epoch_ns(time) <= ${o.endNs}` : ""}
+     ORDER BY stream_id, time, (ph = 'X'), CASE WHEN ph = 'X' THEN -dur END, filename, seq`,
+  );
+  const out: FlowV2[] = [];
+  for (const r of rows) {
+    const id = flowIdV2(r.bind_id, r.hid);
+    let ids: bigint[] = [];
+    let term: bigint[] = [];
+    const manyOut = idTexts(r.many_out);
+    const manyIn = idTexts(r.many_in);
+    if ((manyOut !== null || manyIn !== null) && (manyOut ?? manyIn ?? [])[0] === r.bind_id) {
+      // The importer writes these as decimal texts; the first is bind_id, whose hash we have.
+      const conv = (x: string): bigint => flowIdV2(x, r.hid);
+      ids = (manyOut ?? []).map(conv);
+      term = (manyIn ?? []).map(conv);
+    } else if (r.fout) ids = [id];
+    else term = [id];
+    out.push({ stream_id: r.stream_id, t: r.t, k: r.k, ids, term });
+  }
+  return out;
+}
+
+/**
+ * The key a thread span is matched to its flow v2 begin event by: hash of name, category,
+ * phase and (X) duration, as BIGINT. Arguments are column expressions (raw: name, cat, ph,
+ * dur; thread_spans: name, target, phase, duration).
+ */
+function spanKey(name: string, cat: string, ph: string, dur: string): string {
+  return `(hash(${name}, ${cat}, ${ph}, CASE WHEN ${ph} = 'X' THEN coalesce(${dur}, 0) END) >> 1)::BIGINT`;
+}
+
+/** Row ranges [from, to) of each stream_id in rows sorted by stream_id. */
+function streamRanges(rows: readonly { stream_id: string }[]): Map<string, [number, number]> {
+  const m = new Map<string, [number, number]>();
+  for (let a = 0; a < rows.length; ) {
+    const s = (rows[a] as { stream_id: string }).stream_id;
+    let z = a;
+    while (z < rows.length && (rows[z] as { stream_id: string }).stream_id === s) z++;
+    m.set(s, [a, z]);
+    a = z;
+  }
+  return m;
+}
+
+/**
+ * Flow points of a process bound to its thread spans, as trace_processor binds them
+ * (reference/perfetto.md §5). Flow v1 (Chrome's `s`/`t`/`f`): `s` and `t` bind to the enclosing
+ * slice on their thread (the innermost span with begin ≤ t ≤ end), `f` to the enclosing slice
+ * with `bp: "e"`, else to the next slice that begins on the thread at or after it; the flow id
+ * is a 64-bit hash of (id, cat, name), Chrome's flow key. Flow v2 (`bind_id` with
+ * `flow_out`/`flow_in` on a B or X event, see `loadFlowsV2`): on the span that event begins,
+ * found by its thread, begin time, name, category, phase and X duration (spans alike in all of
+ * these are taken in the order thread_spans takes their events). One linear pass over the spans
+ * of the threads that have flow events (in the partition's begin order), with a stack of open
+ * spans; memory: one entry per flow event of the process (not per span).
  */
 async function loadFlows(
   engine: Engine,
@@ -492,28 +615,44 @@ async function loadFlows(
   );
   if (files.length === 0) return map;
   const list = files.map((r) => sqlString(join(o.lakeRoot, r.f))).join(", ");
-  const flows = await engine.rows<{ stream_id: string; t: bigint; next: boolean; fid: bigint; ph: string }>(
+  const flows = await engine.rows<FlowV1>(
     `SELECT split_part(filename, '/', -2) AS stream_id, epoch_ns(time) AS t,
             (ph = 'f' AND coalesce(bp, '') <> 'e') AS next, hash(id, cat, name) AS fid, ph
      FROM read_parquet([${list}], filename = true) WHERE ph IN ('s', 't', 'f')
      ORDER BY stream_id, time`,
   );
-  const bind = (span: number, f: { fid: bigint; ph: string }): void => {
+  const flowsV2 = await loadFlowsV2(engine, list, o);
+  const entry = (span: number): { ids: bigint[]; term: bigint[] } => {
     let e = map.get(span);
     if (!e) {
       e = { ids: [], term: [] };
       map.set(span, e);
     }
+    return e;
+  };
+  const bind = (span: number, f: FlowV1): void => {
+    const e = entry(span);
     (f.ph === "f" ? e.term : e.ids).push(f.fid);
   };
-  for (let a = 0; a < flows.length; ) {
-    const stream = (flows[a] as { stream_id: string }).stream_id;
-    let z = a;
-    while (z < flows.length && (flows[z] as { stream_id: string }).stream_id === stream) z++;
+  const bindV2 = (span: number, g: FlowV2): void => {
+    const e = entry(span);
+    for (const x of g.ids) e.ids.push(x);
+    for (const x of g.term) e.term.push(x);
+  };
+  // With a time window, v2 events of spans outside it have no span here: not "unbound".
+  const windowed = o.beginNs !== null || o.endNs !== null;
+  const r1 = streamRanges(flows);
+  const r2 = streamRanges(flowsV2);
+  const streams = [...new Set([...r1.keys(), ...r2.keys()])].sort();
+  for (const stream of streams) {
     // This stream's flows (by time) against its spans (by begin).
-    const fs = flows.slice(a, z);
-    a = z;
+    const [a1, z1] = r1.get(stream) ?? [0, 0];
+    const fs = flows.slice(a1, z1);
+    const [a2, z2] = r2.get(stream) ?? [0, 0];
+    const gs = flowsV2.slice(a2, z2);
+    const used = new Uint8Array(gs.length);
     let j = 0;
+    let g = 0;
     const stackEnd: bigint[] = [];
     const stackId: number[] = [];
     const enclose = (t: bigint): number => {
@@ -523,10 +662,12 @@ async function loadFlows(
       }
       return stackId.length > 0 ? (stackId[stackId.length - 1] as number) : -1;
     };
-    const pendingNext: (typeof fs)[number][] = [];
+    const pendingNext: FlowV1[] = [];
     const cur = await ChunkCursor.open(
       engine,
-      `SELECT epoch_ns("begin") AS b, epoch_ns("end") AS e, id FROM ${vi("thread_spans", ps.p)}
+      `SELECT epoch_ns("begin") AS b, epoch_ns("end") AS e, id,
+         ${gs.length > 0 ? spanKey("name", "target", "phase", "duration") : "0::BIGINT"} AS k
+       FROM ${vi("thread_spans", ps.p)}
        WHERE stream_id = $s ${windowSql(o, '"begin"', '"end"')}`,
       { s: stream },
     );
@@ -535,12 +676,13 @@ async function loadFlows(
         const bA = cur.num<BigInt64Array>(0);
         const eA = cur.num<BigInt64Array>(1);
         const idA = cur.num<BigInt64Array>(2);
+        const kA = cur.num<BigInt64Array>(3);
         for (let i = 0; i < cur.rowCount; i++) {
           const b = bA[i] as bigint;
           const id = Number(idA[i]);
           // Flow events before this span's begin: enclosing ones bind to the open stack.
-          while (j < fs.length && (fs[j] as { t: bigint }).t < b) {
-            const f = fs[j++] as (typeof fs)[number];
+          while (j < fs.length && (fs[j] as FlowV1).t < b) {
+            const f = fs[j++] as FlowV1;
             if (f.next) pendingNext.push(f);
             else {
               const s = enclose(f.t);
@@ -549,11 +691,25 @@ async function loadFlows(
             }
           }
           // "Next slice" flows at or before this begin bind to this span.
-          while (j < fs.length && (fs[j] as { t: bigint }).t === b && (fs[j] as { next: boolean }).next) {
-            pendingNext.push(fs[j++] as (typeof fs)[number]);
+          while (j < fs.length && (fs[j] as FlowV1).t === b && (fs[j] as FlowV1).next) {
+            pendingNext.push(fs[j++] as FlowV1);
           }
           for (const f of pendingNext) bind(id, f);
           pendingNext.length = 0;
+          // Flow v2: this span's own begin event, among those at its begin time.
+          if (g < gs.length) {
+            for (; g < gs.length && (gs[g] as FlowV2).t < b; g++) {
+              if (used[g] === 0 && !windowed) ctx.stats.flowsUnbound++;
+            }
+            const k = kA[i] as bigint;
+            for (let q = g; q < gs.length && (gs[q] as FlowV2).t === b; q++) {
+              if (used[q] === 0 && (gs[q] as FlowV2).k === k) {
+                used[q] = 1;
+                bindV2(id, gs[q] as FlowV2);
+                break;
+              }
+            }
+          }
           enclose(b);
           stackEnd.push(eA[i] as bigint);
           stackId.push(id);
@@ -563,7 +719,7 @@ async function loadFlows(
       cur.close();
     }
     for (; j < fs.length; j++) {
-      const f = fs[j] as (typeof fs)[number];
+      const f = fs[j] as FlowV1;
       if (f.next) ctx.stats.flowsUnbound++;
       else {
         const s = enclose(f.t);
@@ -572,6 +728,7 @@ async function loadFlows(
       }
     }
     ctx.stats.flowsUnbound += pendingNext.length;
+    for (; g < gs.length; g++) if (used[g] === 0 && !windowed) ctx.stats.flowsUnbound++;
   }
   return map;
 }

@@ -33,6 +33,9 @@ export interface Slice {
   ts: bigint;
   dur: bigint | null;
   flows: string[];
+  /** The BEGIN's flow_ids and terminating_flow_ids (decimal texts). */
+  flowIds: string[];
+  terminatingFlowIds: string[];
   /** legacy_json_value of the debug annotations, joined ('' when none). */
   args: string;
 }
@@ -118,9 +121,11 @@ export function decodeTrace(bytes: Uint8Array): Decoded {
       stacks.set(track, st);
     }
     if (type === 1) {
-      const flows = [...((ev.flow_ids as string[]) ?? []), ...((ev.terminating_flow_ids as string[]) ?? [])];
+      const flowIds = ((ev.flow_ids as string[]) ?? []).map(str);
+      const terminatingFlowIds = ((ev.terminating_flow_ids as string[]) ?? []).map(str);
+      const flows = [...flowIds, ...terminatingFlowIds];
       const args = ((ev.debug_annotations as Obj[] | undefined) ?? []).map((a) => str(a.legacy_json_value)).join(",");
-      const s: Slice = { track, name: str(ev._name), ts, dur: null, flows, args };
+      const s: Slice = { track, name: str(ev._name), ts, dur: null, flows, flowIds, terminatingFlowIds, args };
       st.push(s);
       out.slices.push(s);
     } else if (type === 2) {
@@ -143,4 +148,11 @@ export function threadOf(d: Decoded, uuid: string): Track | null {
     t = t.parent ? d.tracks.get(t.parent) : undefined;
   }
   return null;
+}
+
+/** The packets of a .pftrace (or gzip of one) as protobufjs objects of the subset (uint64 as text). */
+export function decodePackets(bytes: Uint8Array): Record<string, unknown>[] {
+  const data = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+  const msg = Trace.toObject(Trace.decode(data), { longs: String, defaults: false }) as { packet?: Obj[] };
+  return msg.packet ?? [];
 }

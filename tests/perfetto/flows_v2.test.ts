@@ -1,0 +1,137 @@
+/**
+ * Flow v2 in the Perfetto export: `bind_id` with `flow_out`/`flow_in` on B/X events (Chrome
+ * JSON; Perfetto TrackEvent flow_ids/terminating_flow_ids as the importer stores them) become
+ * flow_ids / terminating_flow_ids on the slice their event begins. Oracles: the input pftrace
+ * decoded with protobufjs (tests/perfetto/decode.ts), the hand-written events, pftrace-lint.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
+import { type Decoded, decodePackets, decodeTrace, LINT, type Slice } from "./decode.ts";
+
+type Obj = Record<string, unknown>;
+
+/** pftrace-lint --strict --json: exit code, error count, flow stats. */
+function lint(file: string): { exit: number; errors: number; flows: { ids: number; references: number } } {
+  const p = Bun.spawnSync([BUN, LINT, "--strict", "--json", file]);
+  const j = JSON.parse(p.stdout.toString());
+  return { exit: p.exitCode ?? -1, errors: j.errors.length, flows: j.stats.flows };
+}
+
+/** Sorted multiset of a list of id texts, as "id×n" entries. */
+function multiset(ids: string[]): string[] {
+  const m = new Map<string, number>();
+  for (const x of ids) m.set(x, (m.get(x) ?? 0) + 1);
+  return [...m].map(([k, n]) => `${k}×${n}`).sort();
+}
+
+let dir: string;
+
+beforeAll(() => {
+  dir = tempDir("tl-flows2-");
+});
+
+describe("flow v2 export", () => {
+  test("Perfetto → lake → Perfetto keeps the flow ids of thread slices", () => {
+    const lake = join(dir, "pf");
+    const ing = cli(lake, ["ingest", join(ROOT, "fixtures/chromium_startup.pftrace.gz")]);
+    expect(ing.code).toBe(0);
+    const out = join(dir, "pf.pftrace");
+    const exp = cli(lake, ["export", "perfetto", "--all", "-o", out]);
+    expect(exp.code).toBe(0);
+
+    // Input, decoded independently: flow ids on SLICE_BEGIN events of the sequences' default
+    // (thread) tracks, which is where Chromium writes its thread slices (no track_uuid).
+    const inOut: string[] = [];
+    const inTerm: string[] = [];
+    for (const p of decodePackets(readFileSync(join(ROOT, "fixtures/chromium_startup.pftrace.gz")))) {
+      const te = p.track_event as Obj | undefined;
+      if (!te || Number(te.type) !== 1 || te.track_uuid !== undefined) continue;
+      for (const f of (te.flow_ids as string[] | undefined) ?? []) inOut.push(String(f));
+      for (const f of (te.terminating_flow_ids as string[] | undefined) ?? []) inTerm.push(String(f));
+    }
+    expect(inOut.length + inTerm.length).toBeGreaterThan(20_000);
+
+    const d: Decoded = decodeTrace(readFileSync(out));
+    const outOut = d.slices.flatMap((s) => s.flowIds);
+    const outTerm = d.slices.flatMap((s) => s.terminatingFlowIds);
+    expect(outOut.length + outTerm.length).toBe(inOut.length + inTerm.length);
+    // Same ids (kept as they are), in the same roles.
+    expect(multiset(outOut)).toEqual(multiset(inOut));
+    expect(multiset(outTerm)).toEqual(multiset(inTerm));
+    expect(exp.stderr).toContain(`${(outOut.length + outTerm.length).toLocaleString("en-US")} flow points`);
+
+    const l = lint(out);
+    expect(l.errors).toBe(0);
+    expect(l.exit).toBe(0);
+    expect(l.flows.ids).toBeGreaterThan(0);
+    expect(l.flows.references).toBe(outOut.length + outTerm.length);
+  }, 180_000);
+
+  test("Chrome JSON bind_id/flow_out/flow_in land on exactly their slices, across threads", () => {
+    const ev = [
+      { ph: "M", pid: 5, tid: 1, name: "thread_name", args: { name: "main" } },
+      { ph: "M", pid: 5, tid: 2, name: "thread_name", args: { name: "worker" } },
+      // Thread 1: the flow 0x10 starts on "send" (not on its child), 0x20 on the child "inner"
+      // that begins with its parent "outer" (Chrome writes the child first), "text-id" on "post".
+      { ph: "X", pid: 5, tid: 1, ts: 110, dur: 10, name: "child", cat: "c" },
+      { ph: "X", pid: 5, tid: 1, ts: 100, dur: 50, name: "send", cat: "c", bind_id: "0x10", flow_out: true },
+      { ph: "X", pid: 5, tid: 1, ts: 200, dur: 10, name: "inner", cat: "c", bind_id: "0x20", flow_out: true },
+      { ph: "X", pid: 5, tid: 1, ts: 200, dur: 100, name: "outer", cat: "c" },
+      { ph: "B", pid: 5, tid: 1, ts: 400, name: "post", cat: "c", bind_id: "text-id", flow_out: true },
+      { ph: "E", pid: 5, tid: 1, ts: 410 },
+      // Thread 2: 0x10 continues on "step" (in and out) and ends on the B-span "recv";
+      // 0x20 ends on "done"; "text-id" ends on "got".
+      {
+        ph: "X",
+        pid: 5,
+        tid: 2,
+        ts: 300,
+        dur: 20,
+        name: "step",
+        cat: "c",
+        bind_id: "0x10",
+        flow_in: true,
+        flow_out: true,
+      },
+      { ph: "B", pid: 5, tid: 2, ts: 500, name: "recv", cat: "c", bind_id: "0x10", flow_in: true },
+      { ph: "X", pid: 5, tid: 2, ts: 505, dur: 5, name: "recv-child", cat: "c" },
+      { ph: "E", pid: 5, tid: 2, ts: 550 },
+      { ph: "X", pid: 5, tid: 2, ts: 600, dur: 5, name: "done", cat: "c", bind_id: "0x20", flow_in: true },
+      { ph: "X", pid: 5, tid: 2, ts: 700, dur: 5, name: "got", cat: "c", bind_id: "text-id", flow_in: true },
+    ];
+    const file = join(dir, "v2.json");
+    writeFileSync(file, JSON.stringify({ traceEvents: ev }));
+    const lake = join(dir, "json");
+    expect(cli(lake, ["ingest", file]).code).toBe(0);
+    const out = join(dir, "v2.pftrace");
+    expect(cli(lake, ["export", "perfetto", "--all", "-o", out]).code).toBe(0);
+    const d = decodeTrace(readFileSync(out));
+    const by = new Map<string, Slice>(d.slices.map((s) => [s.name, s]));
+    const flows = (name: string) => {
+      const s = by.get(name);
+      return { out: s?.flowIds, term: s?.terminatingFlowIds };
+    };
+    // Numeric bind_ids are the flow ids themselves (0x10 = 16, 0x20 = 32).
+    expect(flows("send")).toEqual({ out: ["16"], term: [] });
+    expect(flows("step")).toEqual({ out: ["16"], term: [] });
+    expect(flows("recv")).toEqual({ out: [], term: ["16"] });
+    expect(flows("inner")).toEqual({ out: ["32"], term: [] });
+    expect(flows("done")).toEqual({ out: [], term: ["32"] });
+    const post = flows("post");
+    expect(post.out?.length).toBe(1);
+    expect(flows("got")).toEqual({ out: [], term: post.out });
+    for (const name of ["child", "outer", "recv-child"]) expect(flows(name)).toEqual({ out: [], term: [] });
+    // The flow's slices sit on two different thread tracks.
+    expect(by.get("send")?.track).not.toBe(by.get("recv")?.track);
+    const l = lint(out);
+    expect(l.errors).toBe(0);
+    expect(l.flows).toEqual({ ...l.flows, ids: 3, references: 7 });
+
+    // --no-flows leaves them out.
+    const bare = join(dir, "bare.pftrace");
+    expect(cli(lake, ["export", "perfetto", "--all", "--no-flows", "-o", bare]).code).toBe(0);
+    expect(decodeTrace(readFileSync(bare)).slices.flatMap((s) => s.flows)).toEqual([]);
+  }, 60_000);
+});
