@@ -22,7 +22,8 @@
  * - log entries as INSTANT events with a LogMessage (interned body, priority from level) on
  *   their thread's track;
  * - Chrome flow events (`s`/`t`/`f`) as flow_ids / terminating_flow_ids on the thread slice
- *   they bind to.
+ *   they bind to; flow v2 (`bind_id` with `flow_out`/`flow_in` on a B/X event) on the slice
+ *   that event begins.
  * Events are written in time order; at equal timestamps SLICE_ENDs come first.
  */
 import { join } from "node:path";
