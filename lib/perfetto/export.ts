@@ -23,7 +23,7 @@
  *   their thread's track;
  * - Chrome flow events (`s`/`t`/`f`) as flow_ids / terminating_flow_ids on the thread slice
  *   they bind to; flow v2 (`bind_id` with `flow_out`/`flow_in` on a B/X event) on the slice
- *   that event begins.
+ *   that event begins, or on the INSTANT of the log entry it is.
  * Events are written in time order; at equal timestamps SLICE_ENDs come first.
  */
 import { join } from "node:path";
@@ -289,6 +289,8 @@ interface ProcState {
   usedTids: Set<number>;
   /** Flow ids to attach to a thread span's BEGIN, by span id. */
   flows: Map<number, { ids: bigint[]; term: bigint[] }>;
+  /** Flow v2 events of the log entries, in time order (see `loadLogFlows`). */
+  logFlows: FlowV2[];
 }
 
 /**
@@ -323,6 +325,7 @@ export async function* perfettoChunks(
     const procs = await describeProcesses(engine, ctx, options);
     for (const ps of procs) {
       if (options.flows && options.spans !== "async") ps.flows = await loadFlows(engine, ctx, ps, options);
+      if (options.flows && options.logs) ps.logFlows = await loadLogFlows(engine, ps, options);
       if (options.spans !== "async") {
         for (const [streamId, threadUuid, label] of await threadStreams(engine, ctx, ps)) {
           sources.push(await threadSpanSource(engine, ctx, ps, streamId, threadUuid, label, base, options));
@@ -437,7 +440,7 @@ async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExportOpti
     usedPids.add(pid);
     const uuid = ctx.uuid();
     ctx.tw.processTrack(0, uuid, pid, row.exe ?? `process ${p.processId}`);
-    out.push({ p, uuid, pid, threadByTid: new Map(), usedTids: new Set(), flows: new Map() });
+    out.push({ p, uuid, pid, threadByTid: new Map(), usedTids: new Set(), flows: new Map(), logFlows: [] });
   }
   return out;
 }
@@ -520,15 +523,22 @@ function idTexts(json: string | null): string[] | null {
 }
 
 /**
- * Flow v2 events of a process's thread spans: B and X raw events with `bind_id` and
- * `flow_out`/`flow_in` (Chrome JSON; Perfetto TrackEvent flow_ids/terminating_flow_ids as the
- * importer stores them), ordered per stream as thread_spans takes them. As trace_processor
+ * Flow v2 events in the raw blocks `list` (SQL list of paths): events of the phases `phases`
+ * (SQL list) with `bind_id` and `flow_out`/`flow_in` (Chrome JSON; Perfetto TrackEvent
+ * flow_ids/terminating_flow_ids as the importer stores them), kept by `where` (SQL AND-clauses)
+ * and sorted by `order` (SQL, after stream_id when `perStream`). As trace_processor
  * (reference/perfetto.md §5 "flow v2": out = begin, in = end, both = step), `flow_out` ids go
  * into flow_ids (a flow starts or continues there) and `flow_in`-only ids into
  * terminating_flow_ids. Several ids (Perfetto import): `args.flow_ids` and
  * `args.terminating_flow_ids`, when they start with `bind_id`.
  */
-async function loadFlowsV2(engine: Engine, list: string, o: PerfettoExportOptions): Promise<FlowV2[]> {
+async function loadFlowsV2(
+  engine: Engine,
+  list: string,
+  phases: string,
+  where: string,
+  order: string,
+): Promise<FlowV2[]> {
   const rows = await engine.rows<{
     stream_id: string;
     t: bigint;
@@ -545,9 +555,8 @@ async function loadFlowsV2(engine: Engine, list: string, o: PerfettoExportOption
             CASE WHEN contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
             CASE WHEN contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in
      FROM read_parquet([${list}], filename = true)
-     WHERE bind_id IS NOT NULL AND ph IN ('B', 'X') AND (flow_in OR flow_out)
-       ${o.endNs !== null ? `AND epoch_ns(time) <= ${o.endNs}` : ""}
-     ORDER BY stream_id, time, (ph = 'X'), CASE WHEN ph = 'X' THEN -dur END, filename, seq`,
+     WHERE bind_id IS NOT NULL AND ph IN (${phases}) AND (flow_in OR flow_out) ${where}
+     ORDER BY ${order}`,
   );
   const out: FlowV2[] = [];
   for (const r of rows) {
@@ -622,7 +631,14 @@ async function loadFlows(
      FROM read_parquet([${list}], filename = true) WHERE ph IN ('s', 't', 'f')
      ORDER BY stream_id, time`,
   );
-  const flowsV2 = await loadFlowsV2(engine, list, o);
+  // Ordered as thread_spans takes a thread's events.
+  const flowsV2 = await loadFlowsV2(
+    engine,
+    list,
+    "'B', 'X'",
+    o.endNs !== null ? `AND epoch_ns(time) <= ${o.endNs}` : "",
+    "stream_id, time, (ph = 'X'), CASE WHEN ph = 'X' THEN -dur END, filename, seq",
+  );
   const entry = (span: number): { ids: bigint[]; term: bigint[] } => {
     let e = map.get(span);
     if (!e) {
@@ -732,6 +748,26 @@ async function loadFlows(
     for (; g < gs.length; g++) if (used[g] === 0 && !windowed) ctx.stats.flowsUnbound++;
   }
   return map;
+}
+
+/**
+ * Flow v2 events of a process's log entries (instants `i`/`I`/`R` and log records `L` with
+ * `bind_id`, e.g. Perfetto INSTANT events with flow ids), in time order, for `logSource`: on
+ * the INSTANT their entry becomes (trace_processor makes a thread instant a 0-duration slice
+ * and binds its flows to it). Memory: one entry per such event.
+ */
+async function loadLogFlows(engine: Engine, ps: ProcState, o: PerfettoExportOptions): Promise<FlowV2[]> {
+  const files = await engine.rows<{ f: string }>(
+    `SELECT b.file_path AS f FROM main.blocks b JOIN main.streams s USING (stream_id)
+     WHERE b.process_id = $p AND list_contains(s.tags, 'log')`,
+    { p: ps.p.processId },
+  );
+  if (files.length === 0) return [];
+  const list = files.map((r) => sqlString(join(o.lakeRoot, r.f))).join(", ");
+  let where = "";
+  if (o.beginNs !== null) where += ` AND epoch_ns(time) >= ${o.beginNs}`;
+  if (o.endNs !== null) where += ` AND epoch_ns(time) <= ${o.endNs}`;
+  return loadFlowsV2(engine, list, "'i', 'I', 'R', 'L'", where, "time, filename, seq");
 }
 
 /** AND-clauses keeping rows of [begin, end] overlapping the window. */
@@ -1069,10 +1105,27 @@ async function logSource(
   base: bigint,
   o: PerfettoExportOptions,
 ): Promise<Source> {
-  return simpleSource(
+  // Flow v2 events of the entries, matched in the one time-ordered pass: an entry takes the
+  // first unused event at its time with its key (name, category, phase).
+  const lf = ps.logFlows;
+  const lfT = Float64Array.from(lf, (f) => Number(f.t - base));
+  const used = new Uint8Array(lf.length);
+  let g = 0;
+  const flowsAt = (t: number, k: bigint): FlowV2 | null => {
+    for (; g < lf.length && (lfT[g] as number) < t; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
+    for (let q = g; q < lf.length && lfT[q] === t; q++) {
+      if (used[q] === 0 && (lf[q] as FlowV2).k === k) {
+        used[q] = 1;
+        return lf[q] as FlowV2;
+      }
+    }
+    return null;
+  };
+  const src = await simpleSource(
     engine,
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
-       tid, msg, target, ${argsCol("properties", ctx.args)} AS args
+       tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
+       ${lf.length > 0 ? spanKey("msg", "target", "phase", "NULL::BIGINT") : "0::BIGINT"} AS k
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
     (cur, i, t) => {
       const tid = cur.text(4, i);
@@ -1081,10 +1134,28 @@ async function logSource(
       const nameIid = ctx.name(cur.num<Float64Array>(2)[i] as number, cur, 5, i);
       const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, cur, 6, i);
       const prio = PRIO[cur.num<Int32Array>(1)[i] as number] ?? 4;
-      ctx.tw.log(t, track, nameIid, catIid, msg, prio, ctx.args && cur.textBytes(7, i) ? ctx.ref(cur) : null);
+      const f = g < lf.length ? flowsAt(t, cur.num<BigInt64Array>(8)[i] as bigint) : null;
+      if (f) ctx.stats.flowPoints += f.ids.length + f.term.length;
+      ctx.tw.log(
+        t,
+        track,
+        nameIid,
+        catIid,
+        msg,
+        prio,
+        ctx.args && cur.textBytes(7, i) ? ctx.ref(cur) : null,
+        f && f.ids.length > 0 ? f.ids : null,
+        f && f.term.length > 0 ? f.term : null,
+      );
       ctx.stats.logs++;
     },
   );
+  const close = src.close;
+  src.close = () => {
+    for (; g < lf.length; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
+    close();
+  };
+  return src;
 }
 
 /**

@@ -393,7 +393,8 @@ export class TraceWriter {
 
   /**
    * A log entry: an INSTANT on a thread track carrying LogMessage{body_iid, prio}; the body is
-   * interned (LogMessage has no inline body, §2.9), the name and category as for slices.
+   * interned (LogMessage has no inline body, §2.9), the name and category as for slices, and
+   * flow ids (fixed64, unpacked; trace_processor binds them to the instant's 0-duration slice).
    */
   log(
     rel: number,
@@ -403,6 +404,8 @@ export class TraceWriter {
     body: string,
     prio: LogPriority,
     argsJson: ByteRange | null,
+    flowIds: readonly bigint[] | null = null,
+    terminatingFlowIds: readonly bigint[] | null = null,
   ): void {
     const bodyIid = this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
@@ -425,6 +428,8 @@ export class TraceWriter {
     w.uint(LM_BODY_IID, bodyIid);
     w.uint(LM_PRIO, prio);
     w.end();
+    if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
+    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TE_TERMINATING_FLOW_IDS, f);
     w.end();
     this.close();
   }

@@ -45,7 +45,8 @@ export interface Decoded {
   slices: Slice[];
   instants: { track: string; name: string; ts: bigint }[];
   counters: { track: string; ts: bigint; value: number }[];
-  logs: { track: string; body: string; prio: number; ts: bigint }[];
+  /** Log entries; `flows`: their flow_ids and terminating_flow_ids (decimal texts). */
+  logs: { track: string; body: string; prio: number; ts: bigint; flows: string[] }[];
   firstPacketFlags: number;
 }
 
@@ -133,7 +134,8 @@ export function decodeTrace(bytes: Uint8Array): Decoded {
       if (s) s.dur = ts - s.ts;
     } else if (type === 3) {
       const lm = ev.log_message as Obj | undefined;
-      if (lm) out.logs.push({ track, body: str(ev._body), prio: Number(lm.prio), ts });
+      const flows = [...((ev.flow_ids as unknown[]) ?? []), ...((ev.terminating_flow_ids as unknown[]) ?? [])].map(str);
+      if (lm) out.logs.push({ track, body: str(ev._body), prio: Number(lm.prio), ts, flows });
       else out.instants.push({ track, name: str(ev._name), ts });
     } else if (type === 4) out.counters.push({ track, ts, value: Number(ev.double_counter_value) });
   }

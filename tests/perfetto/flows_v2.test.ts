@@ -19,6 +19,24 @@ function lint(file: string): { exit: number; errors: number; flows: { ids: numbe
   return { exit: p.exitCode ?? -1, errors: j.errors.length, flows: j.stats.flows };
 }
 
+/**
+ * Flow ids of the TrackEvents of a trace by event type (1 SLICE_BEGIN, 3 INSTANT) and role
+ * (`out` = flow_ids, `term` = terminating_flow_ids), as "type:role:id" texts; `defaultTrack`
+ * keeps only events without track_uuid (on their sequence's default track).
+ */
+function flowRefs(bytes: Uint8Array, defaultTrack: boolean): string[] {
+  const refs: string[] = [];
+  for (const p of decodePackets(bytes)) {
+    const te = p.track_event as Obj | undefined;
+    if (!te || (defaultTrack && te.track_uuid !== undefined)) continue;
+    const type = Number(te.type);
+    if (type !== 1 && type !== 3) continue;
+    for (const f of (te.flow_ids as string[] | undefined) ?? []) refs.push(`${type}:out:${f}`);
+    for (const f of (te.terminating_flow_ids as string[] | undefined) ?? []) refs.push(`${type}:term:${f}`);
+  }
+  return refs;
+}
+
 /** Sorted multiset of a list of id texts, as "id×n" entries. */
 function multiset(ids: string[]): string[] {
   const m = new Map<string, number>();
@@ -33,7 +51,7 @@ beforeAll(() => {
 });
 
 describe("flow v2 export", () => {
-  test("Perfetto → lake → Perfetto keeps the flow ids of thread slices", () => {
+  test("Perfetto → lake → Perfetto keeps the flow ids of thread slices and instants", () => {
     const lake = join(dir, "pf");
     const ing = cli(lake, ["ingest", join(ROOT, "fixtures/chromium_startup.pftrace.gz")]);
     expect(ing.code).toBe(0);
@@ -41,32 +59,26 @@ describe("flow v2 export", () => {
     const exp = cli(lake, ["export", "perfetto", "--all", "-o", out]);
     expect(exp.code).toBe(0);
 
-    // Input, decoded independently: flow ids on SLICE_BEGIN events of the sequences' default
-    // (thread) tracks, which is where Chromium writes its thread slices (no track_uuid).
-    const inOut: string[] = [];
-    const inTerm: string[] = [];
-    for (const p of decodePackets(readFileSync(join(ROOT, "fixtures/chromium_startup.pftrace.gz")))) {
-      const te = p.track_event as Obj | undefined;
-      if (!te || Number(te.type) !== 1 || te.track_uuid !== undefined) continue;
-      for (const f of (te.flow_ids as string[] | undefined) ?? []) inOut.push(String(f));
-      for (const f of (te.terminating_flow_ids as string[] | undefined) ?? []) inTerm.push(String(f));
-    }
-    expect(inOut.length + inTerm.length).toBeGreaterThan(20_000);
+    // Input, decoded independently: flow ids on SLICE_BEGIN and INSTANT events of the sequences'
+    // default (thread) tracks, which is where Chromium writes its thread slices and instants
+    // (no track_uuid). Not exported: ids on SLICE_END (32) and on async tracks (27).
+    const input = flowRefs(readFileSync(join(ROOT, "fixtures/chromium_startup.pftrace.gz")), true);
+    expect(input.filter((r) => r.startsWith("1:")).length).toBeGreaterThan(20_000);
+    expect(input.filter((r) => r.startsWith("3:")).length).toBeGreaterThan(20_000);
 
+    // Output: the same ids (kept as they are), in the same roles, on the same kinds of events.
+    const output = flowRefs(readFileSync(out), false);
+    expect(output.length).toBe(input.length);
+    expect(multiset(output)).toEqual(multiset(input));
     const d: Decoded = decodeTrace(readFileSync(out));
-    const outOut = d.slices.flatMap((s) => s.flowIds);
-    const outTerm = d.slices.flatMap((s) => s.terminatingFlowIds);
-    expect(outOut.length + outTerm.length).toBe(inOut.length + inTerm.length);
-    // Same ids (kept as they are), in the same roles.
-    expect(multiset(outOut)).toEqual(multiset(inOut));
-    expect(multiset(outTerm)).toEqual(multiset(inTerm));
-    expect(exp.stderr).toContain(`${(outOut.length + outTerm.length).toLocaleString("en-US")} flow points`);
+    expect(d.slices.flatMap((s) => s.flows).length).toBe(output.filter((r) => r.startsWith("1:")).length);
+    expect(exp.stderr).toContain(`${output.length.toLocaleString("en-US")} flow points`);
 
     const l = lint(out);
     expect(l.errors).toBe(0);
     expect(l.exit).toBe(0);
     expect(l.flows.ids).toBeGreaterThan(0);
-    expect(l.flows.references).toBe(outOut.length + outTerm.length);
+    expect(l.flows.references).toBe(output.length);
   }, 180_000);
 
   test("Chrome JSON bind_id/flow_out/flow_in land on exactly their slices, across threads", () => {
@@ -100,6 +112,10 @@ describe("flow v2 export", () => {
       { ph: "E", pid: 5, tid: 2, ts: 550 },
       { ph: "X", pid: 5, tid: 2, ts: 600, dur: 5, name: "done", cat: "c", bind_id: "0x20", flow_in: true },
       { ph: "X", pid: 5, tid: 2, ts: 700, dur: 5, name: "got", cat: "c", bind_id: "text-id", flow_in: true },
+      // 0x30 from "ping" to an instant on thread 2 (with a flowless instant at the same time).
+      { ph: "X", pid: 5, tid: 1, ts: 800, dur: 5, name: "ping", cat: "c", bind_id: "0x30", flow_out: true },
+      { ph: "i", pid: 5, tid: 2, ts: 900, name: "other", cat: "c", s: "t" },
+      { ph: "i", pid: 5, tid: 2, ts: 900, name: "pong", cat: "c", s: "t", bind_id: "0x30", flow_in: true },
     ];
     const file = join(dir, "v2.json");
     writeFileSync(file, JSON.stringify({ traceEvents: ev }));
@@ -122,12 +138,16 @@ describe("flow v2 export", () => {
     const post = flows("post");
     expect(post.out?.length).toBe(1);
     expect(flows("got")).toEqual({ out: [], term: post.out });
+    expect(flows("ping")).toEqual({ out: ["48"], term: [] });
+    const bytes = readFileSync(out);
+    expect(flowRefs(bytes, false).filter((r) => r.startsWith("3:"))).toEqual(["3:term:48"]);
+    expect(d.logs.filter((x) => x.flows.length > 0).map((x) => [x.body, x.flows])).toEqual([["pong", ["48"]]]);
     for (const name of ["child", "outer", "recv-child"]) expect(flows(name)).toEqual({ out: [], term: [] });
     // The flow's slices sit on two different thread tracks.
     expect(by.get("send")?.track).not.toBe(by.get("recv")?.track);
     const l = lint(out);
     expect(l.errors).toBe(0);
-    expect(l.flows).toEqual({ ...l.flows, ids: 3, references: 7 });
+    expect(l.flows).toEqual({ ...l.flows, ids: 4, references: 9 });
 
     // --no-flows leaves them out.
     const bare = join(dir, "bare.pftrace");
