@@ -56,25 +56,27 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * sort; the thread's columns ($streams_*: SQL lists indexed by sx), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
+ * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
+ * dictionary columns without hashing each row's string (their statistics then span the enum's
+ * values: one process id; 'B' to 'X').
  */
-const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id, ($streams_tid)[sx + 1] AS tid,
-    ($streams_name)[sx + 1] AS thread_name,
+const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
     tl_span_id(pos)::BIGINT AS id, tl_span_parent(pos)::BIGINT AS parent, depth, "begin",
-    make_timestamp_ns($base + tl_span_end(pos)::BIGINT) AS "end",
-    tl_span_end(pos)::BIGINT - (epoch_ns("begin") - $base) AS duration,
+    make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     name, target,
     CASE WHEN loc THEN
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
     CASE WHEN loc THEN
       TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
-    properties, thread_duration, phase,
+    properties, thread_duration, (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
     CASE tl_span_anomaly(pos) WHEN ${A_UNCLOSED + 1} THEN 'unclosed' WHEN ${A_OVERLAP + 1} THEN 'overlap' END AS anomaly
   FROM (
-    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc
+    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, tl_span_end(pos)::BIGINT AS end_rel
     FROM (
       SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
         e.name, e.cat AS target, e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration,
-        e.ph AS phase
+        e.ph = 'X' AS is_x
       FROM ($src) e
       WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
       ORDER BY e.sx, "begin", depth))`;
