@@ -50,7 +50,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
 
 /**
  * The partition's rows: the begin events (B and X) of the blocks, each with what the stack pass
- * computed for it, read through the tl_span_* functions by the row's pos (every B and X event
+ * computed for it, read through the tl_span functions by the row's pos (every B and X event
  * of a listed stream is the begin of exactly one span), ordered by (stream_id, begin, depth):
  * sx follows stream_id order. Only the sort keys and the event's own columns go through the
  * sort; the thread's columns ($streams_*: SQL lists indexed by sx), the pass's other results
@@ -62,7 +62,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  */
 const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
     ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
-    tl_span_id(pos)::BIGINT AS id, tl_span_parent(pos)::BIGINT AS parent, depth, "begin",
+    s.id::BIGINT AS id, s.parent::BIGINT AS parent, depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     name, target,
     CASE WHEN loc THEN
@@ -70,16 +70,18 @@ const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx 
     CASE WHEN loc THEN
       TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
     properties, thread_duration, (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
-    CASE tl_span_anomaly(pos) WHEN ${A_UNCLOSED + 1} THEN 'unclosed' WHEN ${A_OVERLAP + 1} THEN 'overlap' END AS anomaly
+    CASE s.anomaly WHEN ${A_UNCLOSED + 1} THEN 'unclosed' WHEN ${A_OVERLAP + 1} THEN 'overlap' END AS anomaly
   FROM (
-    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, tl_span_end(pos)::BIGINT AS end_rel
+    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, s.end_rel::BIGINT AS end_rel
     FROM (
-      SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
-        e.name, e.cat AS target, e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration,
-        e.ph = 'X' AS is_x
-      FROM ($src) e
-      WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
-      ORDER BY e.sx, "begin", depth))`;
+      SELECT *, tl_span(pos) AS s
+      FROM (
+        SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
+          e.name, e.cat AS target, e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration,
+          e.ph = 'X' AS is_x
+        FROM ($src) e
+        WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
+        ORDER BY e.sx, "begin", depth)))`;
 
 /** The thread_spans view set. */
 export const threadSpans: ViewSet = {
@@ -194,8 +196,8 @@ interface SpanFunctionState {
 const spanFunctionStates = new WeakMap<Engine, SpanFunctionState>();
 
 /**
- * Runs `f` with the scalar functions tl_span_id/parent/depth (INTEGER), tl_span_end (DOUBLE)
- * and tl_span_anomaly (TINYINT) of a row's pos reading `spans`. They are registered on the
+ * Runs `f` with the scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)`
+ * (STRUCT(id INTEGER, parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading `spans`. They are registered on the
  * engine once and fail outside such a call.
  * @throws Error when another materialization of thread_spans runs on the engine.
  */
@@ -216,38 +218,62 @@ async function withSpanFunctions<T>(engine: Engine, spans: SpanArrays, f: () => 
 }
 
 async function registerSpanFunctions(engine: Engine, state: SpanFunctionState): Promise<void> {
-  const { DuckDBScalarFunction, INTEGER, DOUBLE, TINYINT } = await import("@duckdb/node-api");
+  const api = await import("@duckdb/node-api");
+  const { DuckDBScalarFunction, INTEGER, DOUBLE, TINYINT } = api;
   type Raw = { items: ColumnArray; flush(): void };
-  const fields: [string, keyof SpanArrays, typeof INTEGER | typeof DOUBLE | typeof TINYINT][] = [
-    ["tl_span_id", "id", INTEGER],
-    ["tl_span_parent", "parent", INTEGER],
-    ["tl_span_depth", "depth", INTEGER],
-    ["tl_span_end", "end", DOUBLE],
-    ["tl_span_anomaly", "anomaly", TINYINT],
-  ];
-  for (const [name, field, type] of fields) {
-    engine.conn.registerScalarFunction(
-      DuckDBScalarFunction.create({
-        name,
-        returnType: type,
-        parameterTypes: [INTEGER],
-        mainFunction: (info, chunk, out) => {
-          const spans = state.active;
-          if (!spans) {
-            info.setError(`${name} is internal to the materialization of thread_spans`);
-            return;
-          }
-          const src = spans[field];
-          const pos = (chunk.getColumnVector(0) as unknown as Raw).items as Int32Array;
-          const o = out as unknown as Raw;
-          const items = o.items;
-          const n = chunk.rowCount;
-          for (let i = 0; i < n; i++) items[i] = src[pos[i] as number] as number;
-          o.flush();
-        },
-      }),
-    );
-  }
+  type Struct = { entryVectorAt(i: number): Raw; flush(): void };
+  const active = (name: string, info: { setError(e: string): void }): SpanArrays | null => {
+    if (!state.active) info.setError(`${name} is internal to the materialization of thread_spans`);
+    return state.active;
+  };
+  const posOf = (chunk: { getColumnVector(i: number): unknown }) =>
+    (chunk.getColumnVector(0) as unknown as Raw).items as Int32Array;
+  engine.conn.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "tl_span_depth",
+      returnType: INTEGER,
+      parameterTypes: [INTEGER],
+      mainFunction: (info, chunk, out) => {
+        const spans = active("tl_span_depth", info);
+        if (!spans) return;
+        const pos = posOf(chunk);
+        const o = out as unknown as Raw;
+        const depth = o.items as Int32Array;
+        const src = spans.depth;
+        const n = chunk.rowCount;
+        for (let i = 0; i < n; i++) depth[i] = src[pos[i] as number] as number;
+        o.flush();
+      },
+    }),
+  );
+  // One call per chunk for the other results (a function call per vector costs about as much as
+  // the lookups it does).
+  engine.conn.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "tl_span",
+      returnType: api.STRUCT({ id: INTEGER, parent: INTEGER, end_rel: DOUBLE, anomaly: TINYINT }),
+      parameterTypes: [INTEGER],
+      mainFunction: (info, chunk, out) => {
+        const spans = active("tl_span", info);
+        if (!spans) return;
+        const pos = posOf(chunk);
+        const o = out as unknown as Struct;
+        const id = o.entryVectorAt(0).items as Int32Array;
+        const parent = o.entryVectorAt(1).items as Int32Array;
+        const end = o.entryVectorAt(2).items as Float64Array;
+        const anomaly = o.entryVectorAt(3).items as Int8Array;
+        const n = chunk.rowCount;
+        for (let i = 0; i < n; i++) {
+          const p = pos[i] as number;
+          id[i] = spans.id[p] as number;
+          parent[i] = spans.parent[p] as number;
+          end[i] = spans.end[p] as number;
+          anomaly[i] = spans.anomaly[p] as number;
+        }
+        o.flush();
+      },
+    }),
+  );
 }
 
 /** Counts of what the stack pass saw, for tests and diagnostics. */
