@@ -33,7 +33,7 @@ import { writePartitionFile } from "./write.ts";
 const K_B = 0;
 const K_E = 1;
 const K_X = 2;
-/** Anomaly codes of the stack pass (0: none). SpanArrays.anomaly holds code + 1 (0: no span). */
+/** Anomaly codes of the stack pass (0: none). */
 const A_UNCLOSED = 1;
 const A_OVERLAP = 2;
 
@@ -70,7 +70,7 @@ const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx 
     CASE WHEN loc THEN
       TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
     properties, thread_duration, (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
-    CASE s.anomaly WHEN ${A_UNCLOSED + 1} THEN 'unclosed' WHEN ${A_OVERLAP + 1} THEN 'overlap' END AS anomaly
+    CASE s.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_OVERLAP} THEN 'overlap' END AS anomaly
   FROM (
     SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, s.end_rel::BIGINT AS end_rel
     FROM (
@@ -127,7 +127,7 @@ export const threadSpans: ViewSet = {
         `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_ROWS} one partition can hold`,
       );
     }
-    const spans = newSpanArrays(src.rowCount);
+    const spans = new SpanArrays(src.rowCount);
     const stats = await buildSpans(scanColumns(engine, fill(SCAN, { src: src.sql, base: `${base}` })), spans);
     const list = (f: (s: (typeof streams)[number]) => string | null) =>
       `[${streams.map((s) => sqlOrNull(f(s))).join(", ")}]::VARCHAR[]`;
@@ -167,26 +167,36 @@ function sqlOrNull(s: string | null): string {
 const MAX_ROWS = 2 ** 31 - 1;
 
 /**
- * What the stack pass computed, indexed by the begin event's `pos` (source.ts blockRows): span
- * id, parent id (-1 at top level), depth, end relative to the base time (ns) and anomaly code
- * (0 where the row begins no span).
+ * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
+ * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
+ * the parent id (-1 at top level), depth, end relative to the base time (ns) and anomaly code.
+ * Memory: 4 bytes per source row and 17 per span.
  */
-export interface SpanArrays {
-  id: Int32Array;
-  parent: Int32Array;
-  depth: Int32Array;
-  end: Float64Array;
-  anomaly: Int8Array;
-}
+export class SpanArrays {
+  readonly idOf: Int32Array;
+  parent = new Int32Array(1024);
+  depth = new Int32Array(1024);
+  end = new Float64Array(1024);
+  anomaly = new Int8Array(1024);
 
-function newSpanArrays(n: number): SpanArrays {
-  return {
-    id: new Int32Array(n),
-    parent: new Int32Array(n),
-    depth: new Int32Array(n),
-    end: new Float64Array(n),
-    anomaly: new Int8Array(n),
-  };
+  /** @param rows source rows (the largest pos + 1). */
+  constructor(rows: number) {
+    this.idOf = new Int32Array(rows);
+  }
+
+  /** Makes room for span id `id` (ids come in order). */
+  reserve(id: number): void {
+    if (id < this.parent.length) return;
+    const n = Math.max(id + 1, this.parent.length * 2);
+    const g = <T extends Int32Array | Float64Array | Int8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.parent = g(this.parent, new Int32Array(n));
+    this.depth = g(this.depth, new Int32Array(n));
+    this.end = g(this.end, new Float64Array(n));
+    this.anomaly = g(this.anomaly, new Int8Array(n));
+  }
 }
 
 interface SpanFunctionState {
@@ -239,9 +249,9 @@ async function registerSpanFunctions(engine: Engine, state: SpanFunctionState): 
         const pos = posOf(chunk);
         const o = out as unknown as Raw;
         const depth = o.items as Int32Array;
-        const src = spans.depth;
+        const { idOf, depth: src } = spans;
         const n = chunk.rowCount;
-        for (let i = 0; i < n; i++) depth[i] = src[pos[i] as number] as number;
+        for (let i = 0; i < n; i++) depth[i] = src[idOf[pos[i] as number] as number] as number;
         o.flush();
       },
     }),
@@ -262,13 +272,14 @@ async function registerSpanFunctions(engine: Engine, state: SpanFunctionState): 
         const parent = o.entryVectorAt(1).items as Int32Array;
         const end = o.entryVectorAt(2).items as Float64Array;
         const anomaly = o.entryVectorAt(3).items as Int8Array;
+        const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly } = spans;
         const n = chunk.rowCount;
         for (let i = 0; i < n; i++) {
-          const p = pos[i] as number;
-          id[i] = spans.id[p] as number;
-          parent[i] = spans.parent[p] as number;
-          end[i] = spans.end[p] as number;
-          anomaly[i] = spans.anomaly[p] as number;
+          const k = idOf[pos[i] as number] as number;
+          id[i] = k;
+          parent[i] = sParent[k] as number;
+          end[i] = sEnd[k] as number;
+          anomaly[i] = sAnomaly[k] as number;
         }
         o.flush();
       },
@@ -286,22 +297,20 @@ export interface SpanStats {
 
 /**
  * The stack pass. Reads events (pos INTEGER, sx INTEGER, k TINYINT, t DOUBLE ns relative to
- * the process's base time, d DOUBLE ns) in processing order and writes each span into `spans`
- * at the pos of its begin event: id, parent, depth, end relative ns, anomaly code + 1. See the
- * file comment for the rules.
+ * the process's base time, d DOUBLE ns) in processing order and writes each span into `spans`:
+ * its id at the pos of its begin event, its parent, depth, end (relative ns) and anomaly code at
+ * its id. See the file comment for the rules.
  */
 export async function buildSpans(
   events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
   spans: SpanArrays,
 ): Promise<SpanStats> {
   const stats: SpanStats = { spans: 0, unmatchedEnds: 0, unclosed: 0, overlaps: 0 };
-  const { id: oId, parent: oParent, depth: oDepth, end: oEnd, anomaly: oAnom } = spans;
-  const out = (pos: number, id: number, parent: number, depth: number, end: number, anom: number) => {
-    oId[pos] = id;
-    oParent[pos] = parent;
-    oDepth[pos] = depth;
-    oEnd[pos] = end;
-    oAnom[pos] = anom + 1;
+  const out = (id: number, parent: number, depth: number, end: number, anom: number) => {
+    spans.parent[id] = parent;
+    spans.depth[id] = depth;
+    spans.end[id] = end;
+    spans.anomaly[id] = anom;
     stats.spans++;
     if (anom === A_UNCLOSED) stats.unclosed++;
     else if (anom === A_OVERLAP) stats.overlaps++;
@@ -309,7 +318,6 @@ export async function buildSpans(
 
   // The open-span stack of the current thread (structure of arrays; end = Infinity for B).
   let cap = 256;
-  let sPos = new Int32Array(cap);
   let sId = new Int32Array(cap);
   let sEnd = new Float64Array(cap);
   let sIsB = new Uint8Array(cap);
@@ -322,7 +330,6 @@ export async function buildSpans(
       (b as unknown as { set(x: T): void }).set(a);
       return b;
     };
-    sPos = g(sPos, (n) => new Int32Array(n));
     sId = g(sId, (n) => new Int32Array(n));
     sEnd = g(sEnd, (n) => new Float64Array(n));
     sIsB = g(sIsB, (n) => new Uint8Array(n));
@@ -332,7 +339,7 @@ export async function buildSpans(
   const closeTop = (end: number, anom: number): void => {
     top--;
     const parentId = top > 0 ? (sId[top - 1] as number) : -1;
-    out(sPos[top] as number, sId[top] as number, parentId, top, end, anom);
+    out(sId[top] as number, parentId, top, end, anom);
   };
 
   let nextId = 0;
@@ -381,15 +388,16 @@ export async function buildSpans(
         continue;
       }
       const id = nextId++;
+      spans.reserve(id);
+      spans.idOf[posA[i] as number] = id;
       if (k === K_X && top > 0 && !sIsB[top - 1] && (sEnd[top - 1] as number) < end) {
         // Does not nest in the top span: hang it under the nearest enclosing one, on the side.
         let j = top - 2;
         while (j >= 0 && !sIsB[j] && (sEnd[j] as number) < end) j--;
-        out(posA[i] as number, id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
+        out(id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
         continue;
       }
       if (top === cap) grow();
-      sPos[top] = posA[i] as number;
       sId[top] = id;
       sEnd[top] = k === K_X ? end : Number.POSITIVE_INFINITY;
       sIsB[top] = k === K_B ? 1 : 0;
