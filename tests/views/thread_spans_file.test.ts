@@ -100,4 +100,10 @@ describe("thread_spans partition file", () => {
     expect(new Set(updown.slice(3, 5))).toEqual(new Set(["b1", "e1"]));
     expect(updown[5]).toBe("c2");
   });
+
+  test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
+    for (const f of ["tl_span(0)", "tl_span_depth(0)"]) {
+      await expect(engine.rows(`SELECT ${f}`)).rejects.toThrow("internal to the materialization of thread_spans");
+    }
+  });
 });
