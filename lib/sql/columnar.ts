@@ -41,6 +41,7 @@ export async function* scanColumns(
   const conn = await engine.connect();
   // The next chunk is fetched (on DuckDB's side) while the caller works on this one.
   let next: Promise<DuckDBDataChunk | null> | null = null;
+  let done = false;
   try {
     const result = await conn.stream(sql);
     const n = result.columnCount;
@@ -53,9 +54,13 @@ export async function* scanColumns(
       for (let i = 0; i < n; i++) columns.push(raw(chunk.getColumnVector(i)).items);
       yield { rowCount: chunk.rowCount, columns };
     }
+    done = true;
   } finally {
-    // A caller that stops early leaves a fetch in flight: let it land before closing.
-    await next?.catch(() => null);
+    // A caller that stops early leaves a fetch in flight: stop it and let it land before closing.
+    if (!done && next) {
+      conn.interrupt();
+      await next.catch(() => null);
+    }
     conn.closeSync();
   }
 }
