@@ -30,7 +30,8 @@ function raw(v: DuckDBVector): RawVector {
 /**
  * Streams the result of `sql` on a separate connection as chunks of typed arrays (at most
  * 2048 rows each). Every selected column must be one of ColumnType and must not be NULL (cast
- * and coalesce in the SQL): a NULL reads as whatever bytes the vector holds.
+ * and coalesce in the SQL): a NULL reads as whatever bytes the vector holds. The next chunk is
+ * fetched while the caller works on the current one (DuckDB returns each in its own memory).
  * @throws Error from DuckDB.
  */
 export async function* scanColumns(
@@ -38,17 +39,28 @@ export async function* scanColumns(
   sql: string,
 ): AsyncGenerator<{ rowCount: number; columns: ColumnArray[] }> {
   const conn = await engine.connect();
+  // The next chunk is fetched (on DuckDB's side) while the caller works on this one.
+  let next: Promise<DuckDBDataChunk | null> | null = null;
+  let done = false;
   try {
     const result = await conn.stream(sql);
     const n = result.columnCount;
+    next = result.fetchChunk();
     for (;;) {
-      const chunk: DuckDBDataChunk | null = await result.fetchChunk();
+      const chunk = await next;
       if (!chunk || chunk.rowCount === 0) break;
+      next = result.fetchChunk();
       const columns: ColumnArray[] = [];
       for (let i = 0; i < n; i++) columns.push(raw(chunk.getColumnVector(i)).items);
       yield { rowCount: chunk.rowCount, columns };
     }
+    done = true;
   } finally {
+    // A caller that stops early leaves a fetch in flight: stop it and let it land before closing.
+    if (!done && next) {
+      conn.interrupt();
+      await next.catch(() => null);
+    }
     conn.closeSync();
   }
 }

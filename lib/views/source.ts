@@ -68,3 +68,49 @@ export async function dropSource(engine: Engine): Promise<void> {
 function sqlOrNull(s: string | null): string {
   return s === null ? "NULL" : sqlString(s);
 }
+
+/** The input's blocks as one join-free relation (see blockRows). */
+export interface BlockRows {
+  /**
+   * SQL of a relation with the block columns of raw block schema v1 plus `bix` (the block's
+   * index in the input list, BIGINT), `sx` (its stream's index in the input's streams,
+   * INTEGER; NULL for a stream not listed) and `pos` (BIGINT): the row's index over all rows of
+   * all blocks, block after block in input order, then in file order; 0 ≤ pos < rowCount.
+   */
+  sql: string;
+  /** Rows of all blocks (from their Parquet footers). */
+  rowCount: number;
+}
+
+/**
+ * The raw events of the input's blocks as a relation without joins (one `read_parquet` over the
+ * block files; bix and sx from DuckDB's `file_index`, pos from `file_row_number` and the files'
+ * row counts), for transforms that read the blocks more than once and need a dense row key
+ * (thread_spans). Reads the block files' Parquet footers.
+ * @throws Error from DuckDB (e.g. a missing or unreadable block file).
+ */
+export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
+  const { engine, blocks, streams } = input;
+  if (blocks.length === 0) throw new Error("blockRows: no blocks");
+  const list = `[${blocks.map((b) => sqlString(b.path)).join(", ")}]`;
+  const meta = await engine.rows<{ f: string; n: bigint }>(
+    `SELECT file_name AS f, num_rows AS n FROM parquet_file_metadata(${list})`,
+  );
+  const rowsOf = new Map(meta.map((m) => [m.f, Number(m.n)]));
+  const sxOf = new Map(streams.map((s, i) => [s.streamId, i]));
+  const offsets: number[] = [];
+  const sxs: string[] = [];
+  let rowCount = 0;
+  for (const b of blocks) {
+    const n = rowsOf.get(b.path);
+    if (n === undefined) throw new Error(`blockRows: no Parquet footer read for ${b.path}`);
+    offsets.push(rowCount);
+    rowCount += n;
+    const sx = sxOf.get(b.streamId);
+    sxs.push(sx === undefined ? "NULL" : String(sx));
+  }
+  const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])[file_index::BIGINT + 1] AS sx,
+      ([${offsets.join(", ")}]::BIGINT[])[file_index::BIGINT + 1] + file_row_number AS pos, *
+    FROM read_parquet(${list})`;
+  return { sql, rowCount };
+}

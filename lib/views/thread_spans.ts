@@ -21,47 +21,67 @@
  *   B-span that outlives its X parent, are kept where they were placed and marked `'overlap'`.
  * - Top-level spans have depth 0 and parent -1; ids are unique within the process.
  */
-import { type ColumnArray, columnarPass } from "../sql/columnar.ts";
-import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+
+import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
+import type { Engine } from "../sql/engine.ts";
+import { sqlString } from "../sql/engine.ts";
+import { blockRows } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
-
-const OUT = "memory.main.tl_spans_out";
 
 /** Phase codes of the scan. */
 const K_B = 0;
 const K_E = 1;
 const K_X = 2;
-/** Anomaly codes written by the stack pass. */
+/** Anomaly codes of the stack pass (0: none). */
 const A_UNCLOSED = 1;
 const A_OVERLAP = 2;
 
-/** The stack pass's input, in processing order. `$base` is the process's min event time (ns). */
-const SCAN = `SELECT e.bix::INTEGER AS bix, e.seq::DOUBLE AS seq, e.sx::INTEGER AS sx,
+/**
+ * The stack pass's input, in processing order. `$src` is the blocks' relation (source.ts
+ * blockRows), `$base` the process's min event time (ns).
+ */
+const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
     (CASE e.ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} ELSE ${K_X} END)::TINYINT AS k,
     (epoch_ns(e.time) - $base)::DOUBLE AS t, coalesce(e.dur, 0)::DOUBLE AS d
-  FROM ${SRC} e
+  FROM ($src) e
   WHERE e.ph IN ('B', 'E', 'X') AND e.sx IS NOT NULL
   ORDER BY e.sx, e.time, (e.ph = 'X'), CASE WHEN e.ph = 'X' THEN -e.dur END, e.bix, e.seq`;
 
 /**
- * The partition's rows: the stack pass's spans joined back to their begin events. The JSON
- * paths are only evaluated where the args text names the key (a substring test is a fraction
- * of a JSON parse per row).
+ * The partition's rows: the begin events (B and X) of the blocks, each with what the stack pass
+ * computed for it, read through the tl_span functions by the row's pos (every B and X event
+ * of a listed stream is the begin of exactly one span), ordered by (stream_id, begin, depth):
+ * sx follows stream_id order. Only the sort keys and the event's own columns go through the
+ * sort; the thread's columns ($streams_*: SQL lists indexed by sx), the pass's other results
+ * and what derives from them are computed after it. The JSON paths are only evaluated where the
+ * args text names the key (a substring test is a fraction of a JSON parse per row).
+ * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
+ * dictionary columns without hashing each row's string (their statistics then span the enum's
+ * values: one process id; 'B' to 'X').
  */
-const SELECT = `SELECT p.process_id, e.stream_id, e.stream_tid AS tid, e.thread_name,
-    o.id::BIGINT AS id, o.parent::BIGINT AS parent, o.depth::UINTEGER AS depth,
-    e.time AS "begin", make_timestamp_ns($base + o.end_rel::BIGINT) AS "end",
-    o.end_rel::BIGINT - (epoch_ns(e.time) - $base) AS duration,
-    e.name, e.cat AS target,
-    CASE WHEN contains(e.args, '"src_file"') OR contains(e.args, '"location"') THEN
-      coalesce(json_extract_string(e.args, '$.src_file'), json_extract_string(e.args, '$.location.file_name')) END AS filename,
-    CASE WHEN contains(e.args, '"src_line"') OR contains(e.args, '"location"') THEN
-      TRY_CAST(coalesce(json_extract_string(e.args, '$.src_line'), json_extract_string(e.args, '$.location.line_number')) AS UINTEGER) END AS line,
-    e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration, e.ph AS phase,
-    CASE o.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_OVERLAP} THEN 'overlap' END AS anomaly
-  FROM ${OUT} o JOIN ${SRC} e ON e.bix = o.bix AND e.seq = o.seq::BIGINT, ${SRC_PROCESS} p
-  ORDER BY e.stream_id, "begin", depth`;
+const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
+    s.id::BIGINT AS id, s.parent::BIGINT AS parent, depth, "begin",
+    make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
+    name, target,
+    CASE WHEN loc THEN
+      coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
+    CASE WHEN loc THEN
+      TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
+    properties, thread_duration, (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
+    CASE s.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_OVERLAP} THEN 'overlap' END AS anomaly
+  FROM (
+    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, s.end_rel::BIGINT AS end_rel
+    FROM (
+      SELECT *, tl_span(pos) AS s
+      FROM (
+        SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
+          e.name, e.cat AS target, e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration,
+          e.ph = 'X' AS is_x
+        FROM ($src) e
+        WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
+        ORDER BY e.sx, "begin", depth)))`;
 
 /** The thread_spans view set. */
 export const threadSpans: ViewSet = {
@@ -93,34 +113,179 @@ export const threadSpans: ViewSet = {
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     const { engine } = input;
-    await prepareSource(input);
+    if (input.blocks.length === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+    // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
+    const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+    const src = await blockRows({ ...input, streams });
     const b = await engine.rows<{ base: bigint | null }>(
-      `SELECT epoch_ns(min(time)) AS base FROM ${SRC} WHERE ph IN ('B', 'E', 'X')`,
+      `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
     );
     const base = b[0]?.base ?? null;
     if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    try {
-      await columnarPass(
-        engine,
-        "tl_spans_out",
-        [
-          ["bix", "INTEGER"],
-          ["seq", "DOUBLE"],
-          ["id", "DOUBLE"],
-          ["parent", "DOUBLE"],
-          ["depth", "INTEGER"],
-          ["end_rel", "DOUBLE"],
-          ["anomaly", "TINYINT"],
-        ],
-        SCAN.replaceAll("$base", `${base}`),
-        buildSpans,
+    if (src.rowCount > MAX_ROWS) {
+      throw new Error(
+        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_ROWS} one partition can hold`,
       );
-      return await writePartitionFile(engine, SELECT.replaceAll("$base", `${base}`), input.outPath, "begin", "end");
-    } finally {
-      await engine.run(`DROP TABLE IF EXISTS ${OUT}`);
     }
+    const spans = new SpanArrays(src.rowCount);
+    const stats = await buildSpans(scanColumns(engine, fill(SCAN, { src: src.sql, base: `${base}` })), spans);
+    const list = (f: (s: (typeof streams)[number]) => string | null) =>
+      `[${streams.map((s) => sqlOrNull(f(s))).join(", ")}]::VARCHAR[]`;
+    const select = fill(SELECT, {
+      src: src.sql,
+      base: `${base}`,
+      process: sqlString(input.process.processId),
+      streams_id: list((s) => s.streamId),
+      streams_tid: list((s) => s.tid),
+      streams_name: list((s) => s.threadName),
+    });
+    const result = await withSpanFunctions(engine, spans, () =>
+      writePartitionFile(engine, select, input.outPath, "begin", "end"),
+    );
+    if (result.numRows !== stats.spans) {
+      throw new Error(
+        `thread_spans: wrote ${result.numRows} rows for the ${stats.spans} spans of the stack pass (process ${input.process.processId}); this is a bug`,
+      );
+    }
+    return result;
   },
 };
+
+/**
+ * Replaces each `$name` of `template` by `values[name]` in one pass, so that text put in (paths,
+ * thread names) is never read as a placeholder.
+ */
+function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/\$([a-z_]+)\b/g, (m, k: string) => values[k] ?? m);
+}
+
+function sqlOrNull(s: string | null): string {
+  return s === null ? "NULL" : sqlString(s);
+}
+
+/** Most raw rows (cpu streams) of one process the stack pass indexes (INTEGER positions). */
+const MAX_ROWS = 2 ** 31 - 1;
+
+/**
+ * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
+ * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
+ * the parent id (-1 at top level), depth, end relative to the base time (ns) and anomaly code.
+ * Memory: 4 bytes per source row and 17 per span.
+ */
+export class SpanArrays {
+  readonly idOf: Int32Array;
+  parent = new Int32Array(1024);
+  depth = new Int32Array(1024);
+  end = new Float64Array(1024);
+  anomaly = new Int8Array(1024);
+
+  /** @param rows source rows (the largest pos + 1). */
+  constructor(rows: number) {
+    this.idOf = new Int32Array(rows);
+  }
+
+  /** Makes room for span id `id` (ids come in order). */
+  reserve(id: number): void {
+    if (id < this.parent.length) return;
+    const n = Math.max(id + 1, this.parent.length * 2);
+    const g = <T extends Int32Array | Float64Array | Int8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.parent = g(this.parent, new Int32Array(n));
+    this.depth = g(this.depth, new Int32Array(n));
+    this.end = g(this.end, new Float64Array(n));
+    this.anomaly = g(this.anomaly, new Int8Array(n));
+  }
+}
+
+interface SpanFunctionState {
+  active: SpanArrays | null;
+}
+
+const spanFunctionStates = new WeakMap<Engine, SpanFunctionState>();
+
+/**
+ * Runs `f` with the scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)`
+ * (STRUCT(id INTEGER, parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading `spans`. They are registered on the
+ * engine once and fail outside such a call.
+ * @throws Error when another materialization of thread_spans runs on the engine.
+ */
+async function withSpanFunctions<T>(engine: Engine, spans: SpanArrays, f: () => Promise<T>): Promise<T> {
+  let state = spanFunctionStates.get(engine);
+  if (!state) {
+    state = { active: null };
+    spanFunctionStates.set(engine, state);
+    await registerSpanFunctions(engine, state);
+  }
+  if (state.active) throw new Error("thread_spans: two materializations at once on one engine");
+  state.active = spans;
+  try {
+    return await f();
+  } finally {
+    state.active = null;
+  }
+}
+
+async function registerSpanFunctions(engine: Engine, state: SpanFunctionState): Promise<void> {
+  const api = await import("@duckdb/node-api");
+  const { DuckDBScalarFunction, INTEGER, DOUBLE, TINYINT } = api;
+  type Raw = { items: ColumnArray; flush(): void };
+  type Struct = { entryVectorAt(i: number): Raw; flush(): void };
+  const active = (name: string, info: { setError(e: string): void }): SpanArrays | null => {
+    if (!state.active) info.setError(`${name} is internal to the materialization of thread_spans`);
+    return state.active;
+  };
+  const posOf = (chunk: { getColumnVector(i: number): unknown }) =>
+    (chunk.getColumnVector(0) as unknown as Raw).items as Int32Array;
+  engine.conn.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "tl_span_depth",
+      returnType: INTEGER,
+      parameterTypes: [INTEGER],
+      mainFunction: (info, chunk, out) => {
+        const spans = active("tl_span_depth", info);
+        if (!spans) return;
+        const pos = posOf(chunk);
+        const o = out as unknown as Raw;
+        const depth = o.items as Int32Array;
+        const { idOf, depth: src } = spans;
+        const n = chunk.rowCount;
+        for (let i = 0; i < n; i++) depth[i] = src[idOf[pos[i] as number] as number] as number;
+        o.flush();
+      },
+    }),
+  );
+  // One call per chunk for the other results (a function call per vector costs about as much as
+  // the lookups it does).
+  engine.conn.registerScalarFunction(
+    DuckDBScalarFunction.create({
+      name: "tl_span",
+      returnType: api.STRUCT({ id: INTEGER, parent: INTEGER, end_rel: DOUBLE, anomaly: TINYINT }),
+      parameterTypes: [INTEGER],
+      mainFunction: (info, chunk, out) => {
+        const spans = active("tl_span", info);
+        if (!spans) return;
+        const pos = posOf(chunk);
+        const o = out as unknown as Struct;
+        const id = o.entryVectorAt(0).items as Int32Array;
+        const parent = o.entryVectorAt(1).items as Int32Array;
+        const end = o.entryVectorAt(2).items as Float64Array;
+        const anomaly = o.entryVectorAt(3).items as Int8Array;
+        const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly } = spans;
+        const n = chunk.rowCount;
+        for (let i = 0; i < n; i++) {
+          const k = idOf[pos[i] as number] as number;
+          id[i] = k;
+          parent[i] = sParent[k] as number;
+          end[i] = sEnd[k] as number;
+          anomaly[i] = sAnomaly[k] as number;
+        }
+        o.flush();
+      },
+    }),
+  );
+}
 
 /** Counts of what the stack pass saw, for tests and diagnostics. */
 export interface SpanStats {
@@ -130,52 +295,30 @@ export interface SpanStats {
   overlaps: number;
 }
 
-const CHUNK = 2048;
-
 /**
- * The stack pass. Reads events (bix INTEGER, seq DOUBLE (an index, below 2^53), sx INTEGER,
- * k TINYINT, t DOUBLE ns relative to the process's base time, d DOUBLE ns) in processing
- * order and emits one row per
- * span (bix, seq of its begin event, id, parent, depth, end relative ns, anomaly code) through
- * `emit`, in chunks of at most 2048 rows. See the file comment for the rules.
+ * The stack pass. Reads events (pos INTEGER, sx INTEGER, k TINYINT, t DOUBLE ns relative to
+ * the process's base time, d DOUBLE ns) in processing order and writes each span into `spans`:
+ * its id at the pos of its begin event, its parent, depth, end (relative ns) and anomaly code at
+ * its id. See the file comment for the rules.
  */
 export async function buildSpans(
   events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
-  emit: (columns: ColumnArray[], rowCount: number) => void,
+  spans: SpanArrays,
 ): Promise<SpanStats> {
   const stats: SpanStats = { spans: 0, unmatchedEnds: 0, unclosed: 0, overlaps: 0 };
-  // Output buffers.
-  const oBix = new Int32Array(CHUNK);
-  const oSeq = new Float64Array(CHUNK);
-  const oId = new Float64Array(CHUNK);
-  const oParent = new Float64Array(CHUNK);
-  const oDepth = new Int32Array(CHUNK);
-  const oEnd = new Float64Array(CHUNK);
-  const oAnom = new Int8Array(CHUNK);
-  let on = 0;
-  const flush = (): void => {
-    if (on > 0) emit([oBix, oSeq, oId, oParent, oDepth, oEnd, oAnom], on);
-    on = 0;
-  };
-  const out = (bix: number, seq: number, id: number, parent: number, depth: number, end: number, anom: number) => {
-    oBix[on] = bix;
-    oSeq[on] = seq;
-    oId[on] = id;
-    oParent[on] = parent;
-    oDepth[on] = depth;
-    oEnd[on] = end;
-    oAnom[on] = anom;
+  const out = (id: number, parent: number, depth: number, end: number, anom: number) => {
+    spans.parent[id] = parent;
+    spans.depth[id] = depth;
+    spans.end[id] = end;
+    spans.anomaly[id] = anom;
     stats.spans++;
     if (anom === A_UNCLOSED) stats.unclosed++;
     else if (anom === A_OVERLAP) stats.overlaps++;
-    if (++on === CHUNK) flush();
   };
 
   // The open-span stack of the current thread (structure of arrays; end = Infinity for B).
   let cap = 256;
-  let sBix = new Int32Array(cap);
-  let sSeq = new Float64Array(cap);
-  let sId = new Float64Array(cap);
+  let sId = new Int32Array(cap);
   let sEnd = new Float64Array(cap);
   let sIsB = new Uint8Array(cap);
   let sAnom = new Int8Array(cap);
@@ -187,9 +330,7 @@ export async function buildSpans(
       (b as unknown as { set(x: T): void }).set(a);
       return b;
     };
-    sBix = g(sBix, (n) => new Int32Array(n));
-    sSeq = g(sSeq, (n) => new Float64Array(n));
-    sId = g(sId, (n) => new Float64Array(n));
+    sId = g(sId, (n) => new Int32Array(n));
     sEnd = g(sEnd, (n) => new Float64Array(n));
     sIsB = g(sIsB, (n) => new Uint8Array(n));
     sAnom = g(sAnom, (n) => new Int8Array(n));
@@ -198,7 +339,7 @@ export async function buildSpans(
   const closeTop = (end: number, anom: number): void => {
     top--;
     const parentId = top > 0 ? (sId[top - 1] as number) : -1;
-    out(sBix[top] as number, sSeq[top] as number, sId[top] as number, parentId, top, end, anom);
+    out(sId[top] as number, parentId, top, end, anom);
   };
 
   let nextId = 0;
@@ -212,12 +353,11 @@ export async function buildSpans(
   };
 
   for await (const { rowCount, columns } of events) {
-    const bixA = columns[0] as Int32Array;
-    const seqA = columns[1] as Float64Array;
-    const sxA = columns[2] as Int32Array;
-    const kA = columns[3] as Int8Array;
-    const tA = columns[4] as Float64Array;
-    const dA = columns[5] as Float64Array;
+    const posA = columns[0] as Int32Array;
+    const sxA = columns[1] as Int32Array;
+    const kA = columns[2] as Int8Array;
+    const tA = columns[3] as Float64Array;
+    const dA = columns[4] as Float64Array;
     for (let i = 0; i < rowCount; i++) {
       const sx = sxA[i] as number;
       if (sx !== curSx) {
@@ -248,16 +388,16 @@ export async function buildSpans(
         continue;
       }
       const id = nextId++;
+      spans.reserve(id);
+      spans.idOf[posA[i] as number] = id;
       if (k === K_X && top > 0 && !sIsB[top - 1] && (sEnd[top - 1] as number) < end) {
         // Does not nest in the top span: hang it under the nearest enclosing one, on the side.
         let j = top - 2;
         while (j >= 0 && !sIsB[j] && (sEnd[j] as number) < end) j--;
-        out(bixA[i] as number, seqA[i] as number, id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
+        out(id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
         continue;
       }
       if (top === cap) grow();
-      sBix[top] = bixA[i] as number;
-      sSeq[top] = seqA[i] as number;
       sId[top] = id;
       sEnd[top] = k === K_X ? end : Number.POSITIVE_INFINITY;
       sIsB[top] = k === K_B ? 1 : 0;
@@ -266,6 +406,5 @@ export async function buildSpans(
     }
   }
   finishThread();
-  flush();
   return stats;
 }

@@ -1,0 +1,109 @@
+/**
+ * The thread_spans partition file itself: its column types are the view set's declared ones,
+ * its rows are in (stream_id, begin, depth) order, and hostile thread names, categories and lake
+ * paths (SQL-like, placeholder-like, quotes) come back unchanged. The materialization builds its SQL from
+ * templates and reads the stack pass's results through scalar functions; each check fails if
+ * one of those leaks into the file.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ingest } from "../../lib/ingest/ingest.ts";
+import { Lake } from "../../lib/lake/lake.ts";
+import { Engine, sqlString } from "../../lib/sql/engine.ts";
+import { prepareQuery } from "../../lib/sql/query.ts";
+import { threadSpans } from "../../lib/views/thread_spans.ts";
+import { tempDir } from "../helpers.ts";
+
+const HOSTILE = ["$src", "$base", "$streams_id", "it's'; DROP TABLE x; --", "ENUM('B')", "名前 🧵"];
+
+/** Events of one thread per hostile name, plus one thread whose spans at one time go up and down in depth. */
+function trace(): unknown {
+  const ev: Record<string, unknown>[] = [];
+  HOSTILE.forEach((name, i) => {
+    const tid = `${name}#${i}`;
+    ev.push({ ph: "M", pid: 7, tid, name: "thread_name", args: { name } });
+    ev.push({ ph: "X", pid: 7, tid, ts: 10, dur: 5, name: `x${i}`, cat: name });
+    ev.push({ ph: "X", pid: 7, tid, ts: 10, dur: 20, name: `p${i}`, cat: name });
+  });
+  // At ts 100: a (depth 0), b (1), c (2) begin; c, b, a end at once; d (0) and e (1) begin then.
+  // Processed in (time, array order), d and e come after c: the file must still put d before b.
+  const t = "updown";
+  ev.push({ ph: "M", pid: 7, tid: t, name: "thread_name", args: { name: t } });
+  for (const n of ["a", "b", "c"]) ev.push({ ph: "B", pid: 7, tid: t, ts: 100, name: n });
+  for (let k = 0; k < 3; k++) ev.push({ ph: "E", pid: 7, tid: t, ts: 100 });
+  ev.push({ ph: "B", pid: 7, tid: t, ts: 100, name: "d" });
+  ev.push({ ph: "X", pid: 7, tid: t, ts: 100, dur: 0, name: "e" });
+  ev.push({ ph: "E", pid: 7, tid: t, ts: 120 });
+  ev.push({ ph: "X", pid: 7, tid: t, ts: 90, dur: 5, name: "before" });
+  return { traceEvents: ev };
+}
+
+describe("thread_spans partition file", () => {
+  let engine: Engine;
+  let files: string[];
+  beforeAll(async () => {
+    const dir = tempDir();
+    const path = join(dir, "hostile.json");
+    writeFileSync(path, JSON.stringify(trace()));
+    engine = await Engine.open({ threads: 2 });
+    // The block paths go into the SQL too: a lake directory with placeholder-like text and a quote.
+    const lake = await Lake.open(engine, join(dir, "lake $base $process 'q"));
+    await ingest(engine, lake, path);
+    await prepareQuery(engine, lake, "SELECT count(*) FROM thread_spans");
+    const rows = await engine.rows<{ f: string }>(
+      "SELECT file_path AS f FROM list_partitions() WHERE view_set_name = 'thread_spans' AND file_path IS NOT NULL",
+    );
+    files = rows.map((r) => join(lake.root, r.f));
+  });
+  afterAll(() => engine.close());
+
+  test("has the declared column names and types", async () => {
+    expect(files.length).toBe(1);
+    const d = await engine.rowsJson<{ column_name: string; column_type: string }>(
+      `DESCRIBE SELECT * FROM read_parquet(${sqlString(files[0] as string)})`,
+    );
+    expect(d.map((c) => [c.column_name, c.column_type])).toEqual(threadSpans.columns.map((c) => [c.name, c.type]));
+  });
+
+  test("keeps hostile thread names and categories, one thread each", async () => {
+    const rows = await engine.rows<{ thread_name: string; target: string; n: bigint }>(
+      `SELECT thread_name, target, count(*) AS n FROM read_parquet(${sqlString(files[0] as string)})
+       WHERE thread_name <> 'updown' GROUP BY ALL ORDER BY ALL`,
+    );
+    const want = HOSTILE.map((h) => ({ thread_name: h, target: h, n: 2n })).sort((a, b) =>
+      Buffer.compare(Buffer.from(a.thread_name), Buffer.from(b.thread_name)),
+    );
+    expect(rows).toEqual(want);
+  });
+
+  test("rows are in (stream_id, begin, depth) order, also where depth goes down at one time", async () => {
+    const rows = await engine.rows<{ s: string; b: bigint; d: number; name: string }>(
+      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, name FROM read_parquet(${sqlString(files[0] as string)})`,
+    );
+    const key = (r: { s: string; b: bigint; d: number }) => [r.s, r.b, r.d] as const;
+    const sorted = [...rows].sort((x, y) => {
+      const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
+      if (c !== 0) return c;
+      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
+      return x.d - y.d;
+    });
+    expect(rows.map(key)).toEqual(sorted.map(key));
+    const updown = (
+      await engine.rows<{ name: string; depth: number }>(
+        `SELECT name, depth FROM read_parquet(${sqlString(files[0] as string)}) WHERE thread_name = 'updown'`,
+      )
+    ).map((r) => `${r.name}${r.depth}`);
+    // Ties (same begin and depth) may come in either order.
+    expect(updown[0]).toBe("before0");
+    expect(new Set(updown.slice(1, 3))).toEqual(new Set(["a0", "d0"]));
+    expect(new Set(updown.slice(3, 5))).toEqual(new Set(["b1", "e1"]));
+    expect(updown[5]).toBe("c2");
+  });
+
+  test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
+    for (const f of ["tl_span(0)", "tl_span_depth(0)"]) {
+      await expect(engine.rows(`SELECT ${f}`)).rejects.toThrow("internal to the materialization of thread_spans");
+    }
+  });
+});
