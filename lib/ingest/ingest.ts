@@ -13,11 +13,13 @@
  */
 import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { InputError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import type { Engine } from "../sql/engine.ts";
 import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
+import { SpeculationError } from "./chrome_json_framer.ts";
 import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./format_importer.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
@@ -32,11 +34,17 @@ export interface IngestOptions {
   maxEventBytes?: number;
   /**
    * Worker threads that parse batches and write blocks while the main thread reads and frames
-   * (and parses the batches that come while every worker is busy). Default: 1 for inputs of
-   * 32 MiB or more or of unknown size (a second one used more memory and gained nothing on 2
-   * cores), else 0 (all on this thread). Env TRACELAKE_INGEST_WORKERS overrides the default.
+   * (with one worker, the main thread also parses the batches that come while it is busy).
+   * Default: 2 for inputs of 32 MiB or more or of unknown size, else 0 (all on this thread).
+   * Env TRACELAKE_INGEST_WORKERS overrides the default.
    */
   workers?: number;
+  /**
+   * Chrome JSON from a file: let the framer take one-event lines without scanning them
+   * (chrome_json_framer.ts "Line mode"; the file is read again without it if that was wrong).
+   * Default true; never for standard input.
+   */
+  lineMode?: boolean;
   /** The input's format; default: sniffed from the content (`sniffFormat`). */
   format?: TraceFormat;
   /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
@@ -96,7 +104,7 @@ export async function ingest(
 ): Promise<IngestSummary> {
   const started = performance.now();
   const startedAt = new Date();
-  const source = openSource(spec);
+  let source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
   const batchBytes = options.batchBytes ?? 32 * 1024 * 1024;
   const maxEventBytes = options.maxEventBytes ?? 32 * 1024 * 1024;
@@ -108,8 +116,8 @@ export async function ingest(
   const format = options.format ?? sniffFormat(spec === "-" ? "standard input" : spec, head);
 
   // Prefix hash of the first MiB: a cheap key for finding earlier ingests of the same content.
-  const prefix = new Bun.CryptoHasher("sha256");
-  const hasher = new Bun.CryptoHasher("sha256");
+  let prefix = new Bun.CryptoHasher("sha256");
+  let hasher = new Bun.CryptoHasher("sha256");
   let prefixLeft = PREFIX_BYTES;
   let contentBytes = 0;
   const feedHash = (c: Uint8Array): void => {
@@ -147,27 +155,50 @@ export async function ingest(
   );
   try {
     const inputName = spec === "-" ? "standard input" : spec;
-    const driver: FormatImporter =
-      format === "chrome_json"
-        ? new ChromeJsonDriver(engine, staging, inputName, source.size, options, batchBytes, maxEventBytes)
-        : newStreamImporter(format, staging, inputName, batchBytes, options);
-    let outcome: ImportOutcome;
-    try {
-      await driver.init();
-      const push = async (c: Uint8Array): Promise<void> => {
-        feedHash(c);
-        await driver.push(c);
-        options.onProgress?.(source.bytesRead, source.size);
-      };
-      if (head) await push(head);
-      for (;;) {
-        const n = await iter.next();
-        if (n.done) break;
-        await push(n.value);
+    // The Chrome JSON framer's line mode (one event per line, taken without a byte scan) is a
+    // speculation that the batch parser checks; when it fails, the file is imported again
+    // without it. Standard input cannot be read again: no line mode there.
+    const runImport = async (rawLines: boolean, it: AsyncIterator<Uint8Array>): Promise<ImportOutcome> => {
+      const driver: FormatImporter =
+        format === "chrome_json"
+          ? new ChromeJsonDriver(engine, staging, inputName, source.size, options, batchBytes, maxEventBytes, rawLines)
+          : newStreamImporter(format, staging, inputName, batchBytes, options);
+      try {
+        await driver.init();
+        const push = async (c: Uint8Array): Promise<void> => {
+          feedHash(c);
+          await driver.push(c);
+          options.onProgress?.(source.bytesRead, source.size);
+        };
+        if (head) await push(head);
+        for (;;) {
+          const n = await it.next();
+          if (n.done) break;
+          await push(n.value);
+        }
+        return await driver.finish();
+      } finally {
+        driver.close();
       }
-      outcome = await driver.finish();
-    } finally {
-      driver.close();
+    };
+    let outcome: ImportOutcome;
+    const lineMode = format === "chrome_json" && spec !== "-" && options.lineMode !== false;
+    try {
+      outcome = await runImport(lineMode, iter);
+    } catch (e) {
+      // (The framer runs ahead of the parser's check: after a wrong guess it may also have
+      // failed on what it took for the container; an input error is then checked again.)
+      if (!(lineMode && (e instanceof SpeculationError || e instanceof InputError))) throw e;
+      await iter.return?.();
+      rmSync(join(staging, "blocks"), { recursive: true, force: true });
+      prefix = new Bun.CryptoHasher("sha256");
+      hasher = new Bun.CryptoHasher("sha256");
+      prefixLeft = PREFIX_BYTES;
+      contentBytes = 0;
+      source = openSource(spec);
+      const again = source.chunks()[Symbol.asyncIterator]();
+      await again.next(); // the head, pushed from `head`
+      outcome = await runImport(false, again);
     }
 
     const contentHash = hasher.digest("hex");
