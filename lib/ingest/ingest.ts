@@ -28,7 +28,10 @@ import { openSource } from "./source.ts";
 export interface IngestOptions {
   /** Ingest again even when the same content was ingested before (as new processes). */
   force?: boolean;
-  /** NDJSON batch size in bytes (default 32 MiB): bounds memory and block size. */
+  /**
+   * Rows held before blocks are written, in bytes of column data (default 64 MiB for Chrome
+   * JSON, shared by its workers; 32 MiB for the other formats): bounds memory and block size.
+   */
   batchBytes?: number;
   /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
   maxEventBytes?: number;
@@ -161,7 +164,16 @@ export async function ingest(
     const runImport = async (rawLines: boolean, it: AsyncIterator<Uint8Array>): Promise<ImportOutcome> => {
       const driver: FormatImporter =
         format === "chrome_json"
-          ? new ChromeJsonDriver(engine, staging, inputName, source.size, options, batchBytes, maxEventBytes, rawLines)
+          ? new ChromeJsonDriver(
+              engine,
+              staging,
+              inputName,
+              source.size,
+              options,
+              options.batchBytes ?? 64 * 1024 * 1024,
+              maxEventBytes,
+              rawLines,
+            )
           : newStreamImporter(format, staging, inputName, batchBytes, options);
       try {
         await driver.init();
