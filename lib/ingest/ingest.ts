@@ -11,7 +11,8 @@
  * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
  * `tracelake gc`.
  */
-import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { InputError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
@@ -283,13 +284,26 @@ export async function ingest(
           metadataJson: outcome.metadataJson,
           displayTimeUnit: outcome.displayTimeUnit,
         });
-        // Blobs must exist before the rows that name them commit.
-        for (const b of outcome.blocks) {
+        // Blobs must exist before the rows that name them commit. One directory per stream,
+        // made once; the moves run on libuv's pool, 32 at a time (each waits on the journal).
+        const dirs = new Set<string>();
+        const moves = outcome.blocks.map((b) => {
           const dst = join(lake.root, blobRelPath(b.processId, b.streamId, b.blockId));
-          mkdirSync(dirname(dst), { recursive: true });
-          renameSync(b.stagedPath, dst);
-          const now = new Date();
-          utimesSync(dst, now, now);
+          const dir = dirname(dst);
+          if (!dirs.has(dir)) {
+            mkdirSync(dir, { recursive: true });
+            dirs.add(dir);
+          }
+          return { from: b.stagedPath, dst };
+        });
+        for (let k = 0; k < moves.length; k += 32) {
+          await Promise.all(
+            moves.slice(k, k + 32).map(async (m) => {
+              await rename(m.from, m.dst);
+              const now = new Date();
+              await utimes(m.dst, now, now);
+            }),
+          );
         }
       });
     } finally {
