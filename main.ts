@@ -45,7 +45,7 @@ program
   .option("--json", "print the summary as JSON")
   .option(
     "--batch-mb <n>",
-    "rows held before blocks are written, in MiB: bounds memory and block size (default 64 for Chrome JSON, 32 for other formats)",
+    "rows held before blocks are written, in MiB: bounds memory and block size (default 48 for Chrome JSON, 32 for other formats)",
   )
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")

@@ -30,7 +30,7 @@ export interface IngestOptions {
   /** Ingest again even when the same content was ingested before (as new processes). */
   force?: boolean;
   /**
-   * Rows held before blocks are written, in bytes of column data (default 64 MiB for Chrome
+   * Rows held before blocks are written, in bytes of column data (default 48 MiB for Chrome
    * JSON, shared by its workers; 32 MiB for the other formats): bounds memory and block size.
    */
   batchBytes?: number;
@@ -171,7 +171,7 @@ export async function ingest(
               inputName,
               source.size,
               options,
-              options.batchBytes ?? 64 * 1024 * 1024,
+              options.batchBytes ?? 48 * 1024 * 1024,
               maxEventBytes,
               rawLines,
             )
