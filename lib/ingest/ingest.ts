@@ -162,7 +162,11 @@ export async function ingest(
     // The Chrome JSON framer's line mode (one event per line, taken without a byte scan) is a
     // speculation that the batch parser checks; when it fails, the file is imported again
     // without it. Standard input cannot be read again: no line mode there.
-    const runImport = async (rawLines: boolean, it: AsyncIterator<Uint8Array>): Promise<ImportOutcome> => {
+    const runImport = async (
+      rawLines: boolean,
+      first: Uint8Array | null,
+      it: AsyncIterator<Uint8Array>,
+    ): Promise<ImportOutcome> => {
       const driver: FormatImporter =
         format === "chrome_json"
           ? new ChromeJsonDriver(
@@ -183,7 +187,7 @@ export async function ingest(
           await driver.push(c);
           options.onProgress?.(source.bytesRead, source.size);
         };
-        if (head) await push(head);
+        if (first) await push(first);
         for (;;) {
           const n = await it.next();
           if (n.done) break;
@@ -197,7 +201,7 @@ export async function ingest(
     let outcome: ImportOutcome;
     const lineMode = format === "chrome_json" && spec !== "-" && options.lineMode !== false;
     try {
-      outcome = await runImport(lineMode, iter);
+      outcome = await runImport(lineMode, head, iter);
     } catch (e) {
       // (The framer runs ahead of the parser's check: after a wrong guess it may also have
       // failed on what it took for the container; an input error is then checked again.)
@@ -209,9 +213,8 @@ export async function ingest(
       prefixLeft = PREFIX_BYTES;
       contentBytes = 0;
       source = openSource(spec);
-      const again = source.chunks()[Symbol.asyncIterator]();
-      await again.next(); // the head, pushed from `head`
-      outcome = await runImport(false, again);
+      // Every chunk from the new reader (a gzip stream's chunks need not match the first read's).
+      outcome = await runImport(false, null, source.chunks()[Symbol.asyncIterator]());
     }
 
     const contentHash = hasher.digest("hex");

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { Engine } from "../../lib/sql/engine.ts";
@@ -242,10 +242,10 @@ describe("unterminated array (fixtures/unterminated.json)", () => {
 
 describe("line mode (the framer takes one-event lines unscanned; chrome_json_framer.ts)", () => {
   /** Ingests `text` with line mode on and off; returns both lakes' raw events and the seq oracle. */
-  async function bothModes(text: string) {
+  async function bothModes(text: string, gzip = false) {
     const dir = tempDir();
-    const file = join(dir, "t.json");
-    writeFileSync(file, text);
+    const file = join(dir, gzip ? "t.json.gz" : "t.json");
+    writeFileSync(file, gzip ? gzipSync(text) : text);
     const out: { rows: string[]; found: number }[] = [];
     for (const lineMode of [true, false]) {
       const engine = await Engine.open({ threads: 2 });
@@ -264,7 +264,10 @@ describe("line mode (the framer takes one-event lines unscanned; chrome_json_fra
     return { on: out[0] as { rows: string[]; found: number }, off: out[1] as { rows: string[]; found: number } };
   }
 
-  test("lines that look like one event but are not (two events on a line, an event going on over lines): the file is read again, same events as without line mode, seq = array position", async () => {
+  test.each([
+    false,
+    true,
+  ])("lines that look like one event but are not (two events on a line, an event going on over lines): the file (gzip %p) is read again, same events as without line mode, seq = array position", async (gzip) => {
     const text = [
       '{"traceEvents":[',
       '{"ph":"X","pid":1,"tid":1,"ts":1,"dur":5,"name":"a"},',
@@ -275,7 +278,7 @@ describe("line mode (the framer takes one-event lines unscanned; chrome_json_fra
       "]}",
     ].join("\n");
     const oracle = (JSON.parse(text).traceEvents as { name: string }[]).map((e, i) => `${i}|${e.name}`);
-    const { on, off } = await bothModes(text);
+    const { on, off } = await bothModes(text, gzip);
     expect(on.found).toBe(5);
     expect(on.rows).toEqual(off.rows);
     expect(
