@@ -568,6 +568,9 @@ export class ChromeJsonFramer {
     const n = chunk.length;
     let s = start;
     let first = true;
+    // The lines after the first of a run are copied as they are, newlines included, with one
+    // `set` per run: [runFrom, s) of the chunk, not yet in the output.
+    let runFrom = -1;
     while (s < n && chunk[s] === LBRACE) {
       const e = chunk.indexOf(NL, s);
       if (e < 0) break;
@@ -582,26 +585,30 @@ export class ChromeJsonFramer {
         this.writeSeqPrefix();
         this.append(chunk, s + 1, last + 1);
         this.fixEmptyObject();
+        this.appendByte(NL);
         first = false;
       } else {
         // A line starting with our own key would pass for a prefixed one.
         if (startsWithSeqKey(chunk, s)) break;
-        this.appendRun(chunk, s, e);
+        if (runFrom < 0) runFrom = s;
       }
-      this.appendByte(NL);
       this.outEvents++;
       this.result.events++;
       this.seq++;
       s = e + 1;
-      if (this.outLen >= this.batchBytes) {
+      if (this.outLen + (runFrom < 0 ? 0 : s - runFrom) >= this.batchBytes) {
+        if (runFrom >= 0) this.appendRun(chunk, runFrom, s);
+        runFrom = -1;
         this.flush();
         first = true;
       }
     }
+    if (runFrom >= 0) this.appendRun(chunk, runFrom, s);
     return s;
   }
 
-  /** Copies `src[from, to)` to the output with one `set` (a raw line). */
+
+  /** Copies `src[from, to)` to the output with one `set` (a run of raw lines, newlines included). */
   private appendRun(src: Uint8Array, from: number, to: number): void {
     const len = to - from;
     this.ensure(len + 1);
