@@ -607,7 +607,6 @@ export class ChromeJsonFramer {
     return s;
   }
 
-
   /** Copies `src[from, to)` to the output with one `set` (a run of raw lines, newlines included). */
   private appendRun(src: Uint8Array, from: number, to: number): void {
     const len = to - from;
