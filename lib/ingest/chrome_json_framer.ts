@@ -579,7 +579,9 @@ export class ChromeJsonFramer {
       if (this.nextCr !== -1 && this.nextCr < e) break;
       let last = e - 1;
       if (chunk[last] === COMMA) last--;
-      if (last <= s || chunk[last] !== RBRACE || last + 1 - s > this.maxEventBytes) break;
+      // (An event near the size limit is left to the byte scan, which counts the limit with
+      // the seq prefix.)
+      if (last <= s || chunk[last] !== RBRACE || last - s + 32 > this.maxEventBytes) break;
       if (first) {
         this.outElemStart = this.outLen;
         this.writeSeqPrefix();
