@@ -529,6 +529,19 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(all).toContain("c/d 499");
   }, 60_000);
 
+  test("events of every size around the size limit: line mode skips exactly the ones the byte scan skips", async () => {
+    const lines: string[] = [];
+    for (let pad = 100; pad < 200; pad++)
+      lines.push(`{"ph":"i","pid":1,"tid":1,"ts":${pad},"name":"${"x".repeat(pad)}"}`);
+    const input = enc.encode(`{"traceEvents":[\n${lines.join(",\n")}\n]}`);
+    const [a, b] = await both(engine, input, 1 << 20, 0, undefined, 200, true);
+    expect(b.counts).toEqual(a.counts);
+    expect(b.rows).toEqual(a.rows);
+    // Some were skipped, some imported.
+    expect(a.rows.length).toBeGreaterThan(10);
+    expect(a.rows.length).toBeLessThan(100);
+  });
+
   test.each([false, true])("edge cases fixture (line mode %p): same outcome", async (rawLines) => {
     const input = new Uint8Array(readFileSync(join(ROOT, "fixtures/edge_cases.json")));
     const [a, b] = await both(engine, input, 1 << 20, 0, undefined, 1 << 20, rawLines);
