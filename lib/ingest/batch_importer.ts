@@ -6,9 +6,10 @@
  * groups to streams. Events off the parser's fast path are handed back for DuckDB, and the rows
  * DuckDB makes of them come back through `finishBatch`, to be written with the others.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { BlockBuilder } from "./block_builder.ts";
+import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 import {
   EventParser,
   F_ARGS,
@@ -206,6 +207,8 @@ export class BatchImporter {
   private memberE = 0;
   private memberNum = false;
   private meta: MetaEvent[] = [];
+  private readonly writes: Promise<void>[] = [];
+  private writeError: Error | null = null;
 
   /**
    * @param blocksDir directory for the block files (created by the caller).
@@ -222,9 +225,11 @@ export class BatchImporter {
 
   /**
    * Parses and routes the events of one batch.
-   * @param bytes whole lines from the framer, each `{"__seq":N,...}\n`.
+   * @param bytes whole lines from the framer, each `{"__seq":N,...}\n`, or in line mode
+   *   `{...}\n` / `{...},\n` for the event after the line before (see chrome_json_framer.ts).
    * @param events number of lines (checked).
-   * @throws Error when the line count differs.
+   * @throws Error when the line count differs; SpeculationError when a line-mode line is not
+   *   one JSON object (the input must be framed again without line mode).
    */
   parseBatch(bytes: Uint8Array, events: number): ParsedBatch {
     const fallback: Uint8Array[] = [];
@@ -233,14 +238,35 @@ export class BatchImporter {
     let lineStart = 0;
     let seen = 0;
     const n = bytes.length;
+    // The seq of the line before (a line without the `__seq` key, from the framer's line
+    // mode, is the one after it).
+    let prevSeq = -1;
     while (lineStart < n) {
       let e = bytes.indexOf(0x0a, lineStart);
       if (e < 0) e = n;
       seen++;
-      if (!this.parser.parse(bytes, lineStart, e) || !this.routeFast(bytes)) {
-        fallback.push(bytes.subarray(lineStart, e + 1));
-        fallbackBytes += e + 1 - lineStart;
-      } else fast++;
+      // A line-mode line may end with the comma that followed it in the input.
+      const to = bytes[e - 1] === 0x2c ? e - 1 : e;
+      let seq = prefixSeq(bytes, lineStart);
+      const implicit = seq < 0;
+      if (implicit) {
+        if (prevSeq < 0) throw new Error("batch line without __seq after no seq");
+        seq = prevSeq + 1;
+      }
+      prevSeq = seq;
+      if (this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes)) fast++;
+      else {
+        // Not on the fast path: DuckDB imports it, if it is one JSON object (line mode takes
+        // lines for events unchecked: this is where such a line is checked).
+        if (!isOneObject(bytes, lineStart, to)) {
+          throw new SpeculationError(
+            `event ${seq} is not a single JSON object on its line (line mode); frame the input again without it`,
+          );
+        }
+        const line = implicit ? withSeqPrefix(bytes, lineStart, to, seq) : bytes.subarray(lineStart, to);
+        fallback.push(line);
+        fallbackBytes += line.length + 1;
+      }
       lineStart = e + 1;
     }
     if (seen !== events) throw new Error(`batch has ${seen} lines, the framer counted ${events}`);
@@ -251,6 +277,7 @@ export class BatchImporter {
       for (const l of fallback) {
         fb.set(l, o);
         o += l.length;
+        fb[o++] = 0x0a;
       }
     }
     const counts = [...this.skipCounts.values()];
@@ -311,6 +338,21 @@ export class BatchImporter {
     return out;
   }
 
+  /** Block files being written in the background (see `settle`). */
+  get pendingWrites(): number {
+    return this.writes.length;
+  }
+
+  /**
+   * Waits until every block file returned so far is written.
+   * @throws the first write error (the file system's, e.g. ENOSPC).
+   */
+  async settle(): Promise<void> {
+    const w = this.writes.splice(0);
+    await Promise.all(w);
+    if (this.writeError) throw this.writeError;
+  }
+
   /** Writes the blocks of every group still holding rows (at the end of the input). */
   flushAll(): BatchBlock[] {
     return [...this.live].map((g) => this.writeBlock(g));
@@ -323,12 +365,13 @@ export class BatchImporter {
     const parts = encodeRawBlock(b.rows, b.columns(), this.compress);
     let size = 0;
     for (const x of parts) size += x.length;
-    const fd = openSync(path, "w");
-    try {
-      for (const x of parts) writeSync(fd, x);
-    } finally {
-      closeSync(fd);
-    }
+    // Written in the background (a file create waits on the file system's journal while
+    // earlier blocks are flushed: up to a millisecond each); `settle` waits for the writes.
+    this.writes.push(
+      writeParts(path, parts).catch((e: unknown) => {
+        this.writeError ??= e instanceof Error ? e : new Error(String(e));
+      }),
+    );
     const range = b.range();
     const block: BatchBlock = {
       pid: g.pid,
@@ -905,6 +948,72 @@ export interface FallbackRow {
 }
 
 /** A BIGINT from DuckDB as a safe integer when it is one. */
+/** Writes `parts` to a new file at `path`, off this thread (libuv's pool). */
+async function writeParts(path: string, parts: Uint8Array[]): Promise<void> {
+  const fh = await open(path, "w");
+  try {
+    await fh.writev(parts);
+  } finally {
+    await fh.close();
+  }
+}
+
+const SEQ_PREFIX_BYTES = new TextEncoder().encode(`{"${SEQ_KEY}":`);
+
+/** The seq of a line starting with the framer's `{"__seq":N`, else -1. */
+function prefixSeq(b: Uint8Array, s: number): number {
+  const k = SEQ_PREFIX_BYTES.length;
+  for (let j = 0; j < k; j++) if (b[s + j] !== SEQ_PREFIX_BYTES[j]) return -1;
+  let v = 0;
+  let j = s + k;
+  const d0 = j;
+  for (; j < b.length; j++) {
+    const c = b[j] as number;
+    if (c < 0x30 || c > 0x39) break;
+    v = v * 10 + (c - 0x30);
+  }
+  return j === d0 ? -1 : v;
+}
+
+/**
+ * Whether `b[s, e)` is exactly one JSON object as far as its structure goes: it starts with `{`
+ * and the brace that closes it (outside strings) is its last byte. Its contents are not
+ * validated (DuckDB does that).
+ */
+function isOneObject(b: Uint8Array, s: number, e: number): boolean {
+  if (e - s < 2 || b[s] !== 0x7b) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = s; i < e; i++) {
+    const c = b[i] as number;
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) return i === e - 1;
+      if (depth < 0) return false;
+    }
+  }
+  return false;
+}
+
+/** `{"__seq":N,` + the object `b[s, e)` after its `{` (as the framer writes a line; `{}` keeps no comma). */
+function withSeqPrefix(b: Uint8Array, s: number, e: number, seq: number): Uint8Array {
+  let k = s + 1;
+  while (k < e && isWsByte(b[k] as number)) k++;
+  const head = encoder.encode(`{"${SEQ_KEY}":${seq}${b[k] === 0x7d ? " " : ","}`);
+  const out = new Uint8Array(head.length + e - s - 1);
+  out.set(head, 0);
+  out.set(b.subarray(s + 1, e), head.length);
+  return out;
+}
+
+function isWsByte(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
 export function nsValue(v: bigint | null): Ns {
   if (v === null) return null;
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;

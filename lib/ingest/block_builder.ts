@@ -6,17 +6,23 @@
 import { type ColumnData, RAW_BLOCK_COLUMNS, ROW_GROUP_ROWS } from "./parquet_writer.ts";
 
 const TWO32 = 4294967296;
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error("tracelake's block builder needs a little-endian machine");
+}
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /** One growable column. */
 class Col {
   values: Uint8Array;
+  /** `values` as 32-bit words, for INT64 columns (whose values are all 8 bytes, so aligned). */
+  words: Int32Array;
   len = 0;
   defs: Uint8Array;
   groupStarts: number[] = [];
 
   constructor(initial: number, rows: number) {
     this.values = new Uint8Array(initial);
+    this.words = new Int32Array(this.values.buffer);
     this.defs = new Uint8Array(rows);
   }
 
@@ -31,6 +37,7 @@ class Col {
     const next = new Uint8Array(cap);
     next.set(this.values.subarray(0, this.len));
     this.values = next;
+    this.words = new Int32Array(next.buffer);
   }
 }
 
@@ -114,17 +121,13 @@ export class BlockBuilder {
     if (col.len + 8 > col.values.length) col.grow(8);
     const hi = Math.floor(v / TWO32);
     const lo = v - hi * TWO32;
-    const b = col.values;
-    let p = col.len;
-    b[p++] = lo & 0xff;
-    b[p++] = (lo >>> 8) & 0xff;
-    b[p++] = (lo >>> 16) & 0xff;
-    b[p++] = lo >>> 24;
-    b[p++] = hi & 0xff;
-    b[p++] = (hi >>> 8) & 0xff;
-    b[p++] = (hi >>> 16) & 0xff;
-    b[p++] = (hi >>> 24) & 0xff;
-    col.len = p;
+    // Little-endian words (the Parquet PLAIN layout; x86 and ARM are little-endian, checked
+    // at load).
+    const w = col.words;
+    const p = col.len;
+    w[p >> 2] = lo | 0;
+    w[(p >> 2) + 1] = hi | 0;
+    col.len = p + 8;
   }
 
   /** Sets an INT64 column from a bigint (must fit in 64 bits, signed). */
@@ -156,7 +159,7 @@ export class BlockBuilder {
     b[p++] = (n >>> 8) & 0xff;
     b[p++] = (n >>> 16) & 0xff;
     b[p++] = n >>> 24;
-    if (n < 64) for (let k = from; k < to; k++) b[p++] = src[k] as number;
+    if (n < 384) for (let k = from; k < to; k++) b[p++] = src[k] as number;
     else {
       b.set(src.subarray(from, to), p);
       p += n;

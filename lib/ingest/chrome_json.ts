@@ -43,7 +43,7 @@ import {
   type ParsedBatch,
   type PhaseCount,
 } from "./batch_importer.ts";
-import { SEQ_KEY } from "./chrome_json_framer.ts";
+import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 
 export type { Destination, PhaseCount } from "./batch_importer.ts";
 
@@ -150,7 +150,7 @@ export type WorkerReply =
   | { t: "ready" }
   | { t: "parsed"; parsed: ParsedBatch }
   | { t: "blocks"; blocks: BatchBlock[] }
-  | { t: "error"; message: string };
+  | { t: "error"; message: string; speculation?: boolean };
 
 /** A worker thread running a BatchImporter, one request at a time. */
 /**
@@ -187,7 +187,7 @@ class ImportWorker {
       this.waiting.push({ resolve, reject });
       this.w.postMessage(m, transfer);
     }).then((r) => {
-      if (r.t === "error") throw new Error(r.message);
+      if (r.t === "error") throw r.speculation ? new SpeculationError(r.message) : new Error(r.message);
       return r;
     });
   }
@@ -221,6 +221,8 @@ export class ChromeJsonImporter {
   /** The importer for batches parsed on this thread (one at most). */
   private readonly inline: BatchImporter[] = [];
   private workerPool: ImportWorker[] = [];
+  /** Batches waiting for a worker (with two workers or more), oldest first. */
+  private readonly waiting: ((w: ImportWorker) => void)[] = [];
   /** Shared batch buffers not in use, for the next batches. */
   private readonly buffers: SharedArrayBuffer[] = [];
 
@@ -231,7 +233,9 @@ export class ChromeJsonImporter {
    * @param workers worker threads for parsing and writing (0: all on the calling thread). When
    *   workers cannot be started (e.g. in a build without the worker module), runs inline.
    * @param bufferBytes rows held (bytes of column data) before blocks are written, shared by
-   *   the importers (the workers' and this thread's; see BatchImporter); also the batch size.
+   *   the importers (the workers' and this thread's; see BatchImporter).
+   * @param batchBytes the framer's batch size (its buffer is that plus 1 MiB): the size of the
+   *   shared buffers batches go to workers in.
    */
   constructor(
     private readonly engine: Engine,
@@ -239,6 +243,7 @@ export class ChromeJsonImporter {
     private readonly maxEventBytes: number,
     private readonly workers = 0,
     private readonly bufferBytes = 32 * 1024 * 1024,
+    private readonly batchBytes = bufferBytes,
   ) {
     this.blocksDir = join(stagingDir, "blocks");
   }
@@ -266,7 +271,7 @@ export class ChromeJsonImporter {
 
   /** How many batches are worth having in flight (one per worker, plus one). */
   get parallelism(): number {
-    return this.workerPool.length + 1;
+    return this.workerPool.length >= 2 ? 3 * this.workerPool.length : this.workerPool.length + 1;
   }
 
   /**
@@ -283,9 +288,10 @@ export class ChromeJsonImporter {
     const index = this.batchIndex++;
     // A worker that is not parsing takes the batch; when all are, this thread parses it (so
     // that neither the workers nor this thread wait for the other).
+    // With two workers or more, this thread only frames: a batch waits for a worker.
     const w = this.workerPool.find((x) => !x.parsing);
     let job: BatchJob;
-    if (w) {
+    if (w || this.workerPool.length >= 2) {
       // Batches go to workers in SharedArrayBuffers (Bun copies a transferred ArrayBuffer).
       // With `swap`, the caller's buffer itself goes when it is shared, and the caller goes on
       // in one from the pool; the buffer returns to the pool once parsed.
@@ -295,7 +301,12 @@ export class ChromeJsonImporter {
         batch.set(bytes);
       }
       if (swap) swap(new Uint8Array(this.sharedBuffer(Math.max(bytes.buffer.byteLength, batch.buffer.byteLength))));
-      job = this.workerJob(w, batch, events);
+      let acquired: Promise<ImportWorker>;
+      if (w) {
+        w.parsing = true;
+        acquired = Promise.resolve(w);
+      } else acquired = new Promise<ImportWorker>((resolve) => this.waiting.push(resolve));
+      job = this.workerJob(acquired, batch, events);
     } else job = this.inlineJob(bytes, events);
     job.parsed.catch(() => undefined);
     const run = this.tail.then(() => this.complete(index, job));
@@ -309,7 +320,10 @@ export class ChromeJsonImporter {
    */
   async drain(): Promise<void> {
     await this.tail;
-    for (const bi of this.inline) this.addBlocks(bi.flushAll());
+    for (const bi of this.inline) {
+      this.addBlocks(bi.flushAll());
+      await bi.settle();
+    }
     for (const w of this.workerPool) {
       const r = await w.request({ t: "flush" });
       if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
@@ -347,20 +361,41 @@ export class ChromeJsonImporter {
     } catch (e) {
       parsed = Promise.reject(e);
     }
-    return { parsed, finish: async (rows) => importer.finishBatch(rows) };
+    return {
+      parsed,
+      finish: async (rows) => {
+        const blocks = importer.finishBatch(rows);
+        if (importer.pendingWrites > 32) await importer.settle();
+        return blocks;
+      },
+    };
   }
 
   /** A shared buffer of at least `size` bytes, from the pool when one is free. */
   private sharedBuffer(size: number): SharedArrayBuffer {
     const i = this.buffers.findIndex((b) => b.byteLength >= size);
     if (i >= 0) return this.buffers.splice(i, 1)[0] as SharedArrayBuffer;
-    return new SharedArrayBuffer(Math.max(size, this.bufferBytes + 1024 * 1024));
+    return new SharedArrayBuffer(Math.max(size, this.batchBytes + 1024 * 1024));
   }
 
-  private workerJob(w: ImportWorker, bytes: Uint8Array, events: number): BatchJob {
-    w.parsing = true;
-    const parsed = w.request({ t: "batch", bytes, events }).then((r) => {
-      w.parsing = false;
+  /** Hands a worker whose parse is done to the next waiting batch, or marks it free. */
+  private release(w: ImportWorker): void {
+    const next = this.waiting.shift();
+    if (next) next(w);
+    else w.parsing = false;
+  }
+
+  /** A batch parsed and written by the worker `acquired` resolves to (marked as parsing). */
+  private workerJob(acquired: Promise<ImportWorker>, bytes: Uint8Array, events: number): BatchJob {
+    let worker: ImportWorker | null = null;
+    const parsed = acquired.then(async (w) => {
+      worker = w;
+      let r: WorkerReply;
+      try {
+        r = await w.request({ t: "batch", bytes, events });
+      } finally {
+        this.release(w);
+      }
       if (r.t !== "parsed") throw new Error(`unexpected worker reply ${r.t}`);
       this.buffers.push(bytes.buffer as SharedArrayBuffer);
       // Now, not when the batch completes: blocks the worker writes for an earlier batch may
@@ -371,16 +406,17 @@ export class ChromeJsonImporter {
     return {
       parsed,
       finish: async (rows) => {
-        const r = await w.request({ t: "finish", rows });
+        if (!worker) throw new Error("batch finished before it was parsed");
+        const r = await (worker as ImportWorker).request({ t: "finish", rows });
         if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
         return r.blocks;
       },
     };
   }
 
-  /** Each importer's share of `bufferBytes`. */
+  /** Each importer's share of `bufferBytes` (this thread has none with two workers or more). */
   private importerBytes(): number {
-    return Math.floor(this.bufferBytes / (this.workers + 1));
+    return Math.floor(this.bufferBytes / (this.workers >= 2 ? this.workers : this.workers + 1));
   }
 
   private registerThreads(p: ParsedBatch): void {

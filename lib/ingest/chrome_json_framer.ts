@@ -18,6 +18,17 @@
  *
  * Raw newlines inside an event (pretty-printed input, or an invalid raw control character in a
  * string) are replaced by spaces so that each event is exactly one NDJSON line.
+ *
+ * Line mode (`rawLines`): Chrome writes one event per line (`{...},\n`). When enabled, a line
+ * that begins right after a newline between two elements, starts with `{`, ends with `}` or
+ * `},`, holds no carriage return and does not start with the `__seq` key is taken as one whole
+ * event without scanning its bytes: runs of such lines are copied as they are, the first of a
+ * run with the `__seq` prefix, the others without (their seq is the previous line's plus one;
+ * see `BatchImporter.parseBatch`). This is a speculation: a line such as `{"a":1},{"b":2}` or
+ * `{"a":{"b":1}` (an event going on over the next lines) passes the cheap test and is not one
+ * event. The batch parser checks every line it cannot parse on the fast path and throws
+ * `SpeculationError` for such a line; the caller then imports the input again with line mode
+ * off. Only enable it when the input can be read again.
  */
 
 /** Outcome of framing a whole input. Counts are events (array elements); sizes are bytes. */
@@ -112,6 +123,12 @@ STRUCT_CLASS[CR] = C_LINEBREAK;
 const SEQ_PREFIX = new TextEncoder().encode(`{"${SEQ_KEY}":`);
 
 /**
+ * Thrown (by the batch parser) when a line taken as one event in line mode is not exactly one
+ * JSON object: the input must be framed again with line mode off.
+ */
+export class SpeculationError extends Error {}
+
+/**
  * Incremental framer. Call `push(chunk)` for each chunk of the decompressed input (the chunk
  * may be modified in place), then `end()` once.
  */
@@ -132,6 +149,8 @@ export class ChromeJsonFramer {
   /** Position in `out` of the comma that ends the current element's seq prefix. */
   private seqComma = 0;
   private key: number[] = [];
+  /** Line mode: position of the next carriage return in the current chunk (-1: none, -2: not searched). */
+  private nextCr = -2;
   private valueCapture: number[] | null = null;
   private valueKey = "";
   private valueIsScalar = false;
@@ -155,11 +174,14 @@ export class ChromeJsonFramer {
    *   rest at `end()`. The bytes are only valid during the call.
    * @param batchBytes target batch size in bytes.
    * @param maxEventBytes events larger than this (bytes of JSON text) are skipped and counted.
+   * @param rawLines line mode (see the file comment): whole lines are taken as events without
+   *   scanning them; the batch parser must check them (`BatchImporter.parseBatch` does).
    */
   constructor(
     private readonly sink: BatchSink,
     private readonly batchBytes = 64 * 1024 * 1024,
     private readonly maxEventBytes = 32 * 1024 * 1024,
+    private readonly rawLines = false,
   ) {
     // A batch ends after the event that reaches batchBytes: room for that event up front
     // spares a doubling (and a copy of the whole batch) in most batches.
@@ -170,6 +192,7 @@ export class ChromeJsonFramer {
   push(chunk: Uint8Array): void {
     let i = 0;
     const n = chunk.length;
+    this.nextCr = -2;
     // elemStart: where the current element's bytes begin in this chunk (-1: not copying).
     let elemStart = this.state === S.Elem ? 0 : -1;
     while (i < n) {
@@ -267,7 +290,9 @@ export class ChromeJsonFramer {
         }
         case S.Arr: {
           const b = chunk[i] as number;
-          if (b === LBRACE) {
+          if (b === NL && this.rawLines) {
+            i = this.rawRun(chunk, i + 1);
+          } else if (b === LBRACE) {
             this.state = S.Elem;
             this.depth = 0;
             this.inString = false;
@@ -283,6 +308,19 @@ export class ChromeJsonFramer {
             i++;
           } else if (b === COMMA || isWs(b)) {
             i++;
+          } else if (b === RBRACE) {
+            // A stray `}` where an element or `]` belongs (e.g. `{...}}`): in the object form it
+            // closes the trace object, the array left unterminated; in the array form it is
+            // skipped as a non-object element. (Taking it as the start of a value would never
+            // consume it.)
+            i++;
+            if (this.form === "object") {
+              this.result.unterminatedArray = true;
+              this.state = S.Done;
+            } else {
+              this.result.nonObjectElements++;
+              this.seq++;
+            }
           } else {
             // A non-object element: skip it as a generic value.
             this.result.nonObjectElements++;
@@ -520,6 +558,65 @@ export class ChromeJsonFramer {
     this.state = this.valueKey !== "" ? S.ObjExpectKey : S.Arr;
   }
 
+  /**
+   * Line mode: takes the whole lines from `start` (just after a newline, between elements) that
+   * pass the cheap test as events, without scanning them (see the file comment).
+   * @returns where byte-wise framing goes on: the first line that does not pass, or the end of
+   *   the chunk (the last, incomplete line is always framed byte-wise).
+   */
+  private rawRun(chunk: Uint8Array, start: number): number {
+    const n = chunk.length;
+    let s = start;
+    let first = true;
+    // The lines after the first of a run are copied as they are, newlines included, with one
+    // `set` per run: [runFrom, s) of the chunk, not yet in the output.
+    let runFrom = -1;
+    while (s < n && chunk[s] === LBRACE) {
+      const e = chunk.indexOf(NL, s);
+      if (e < 0) break;
+      // One search for carriage returns per chunk (rather than per line).
+      if (this.nextCr !== -1 && this.nextCr < s) this.nextCr = chunk.indexOf(CR, s);
+      if (this.nextCr !== -1 && this.nextCr < e) break;
+      let last = e - 1;
+      if (chunk[last] === COMMA) last--;
+      // (An event near the size limit is left to the byte scan, which counts the limit with
+      // the seq prefix.)
+      if (last <= s || chunk[last] !== RBRACE || last - s + 32 > this.maxEventBytes) break;
+      if (first) {
+        this.outElemStart = this.outLen;
+        this.writeSeqPrefix();
+        this.append(chunk, s + 1, last + 1);
+        this.fixEmptyObject();
+        this.appendByte(NL);
+        first = false;
+      } else {
+        // A line starting with our own key would pass for a prefixed one.
+        if (startsWithSeqKey(chunk, s)) break;
+        if (runFrom < 0) runFrom = s;
+      }
+      this.outEvents++;
+      this.result.events++;
+      this.seq++;
+      s = e + 1;
+      if (this.outLen + (runFrom < 0 ? 0 : s - runFrom) >= this.batchBytes) {
+        if (runFrom >= 0) this.appendRun(chunk, runFrom, s);
+        runFrom = -1;
+        this.flush();
+        first = true;
+      }
+    }
+    if (runFrom >= 0) this.appendRun(chunk, runFrom, s);
+    return s;
+  }
+
+  /** Copies `src[from, to)` to the output with one `set` (a run of raw lines, newlines included). */
+  private appendRun(src: Uint8Array, from: number, to: number): void {
+    const len = to - from;
+    this.ensure(len + 1);
+    this.out.set(src.subarray(from, to), this.outLen);
+    this.outLen += len;
+  }
+
   /** Writes `{"__seq":N,` for the element starting now (no allocation: this runs per event). */
   private writeSeqPrefix(): void {
     this.ensure(SEQ_PREFIX.length + 24);
@@ -541,13 +638,18 @@ export class ChromeJsonFramer {
 
   /** Completes the element: fixes `{"__seq":N,}` for an empty object, ends the line. */
   private finishElement(): void {
-    let k = this.seqComma + 1;
-    while (k < this.outLen && isWs(this.out[k] as number)) k++;
-    if (this.out[k] === RBRACE) this.out[this.seqComma] = SPACE;
+    this.fixEmptyObject();
     this.appendByte(NL);
     this.outEvents++;
     this.result.events++;
     this.seq++;
+  }
+
+  /** Turns `{"__seq":N,}` (an empty object after the prefix) into `{"__seq":N }`. */
+  private fixEmptyObject(): void {
+    let k = this.seqComma + 1;
+    while (k < this.outLen && isWs(this.out[k] as number)) k++;
+    if (this.out[k] === RBRACE) this.out[this.seqComma] = SPACE;
   }
 
   /** Copies `src[from, to)` to the output; short runs by hand, long ones with `set`. */
@@ -588,6 +690,13 @@ export class ChromeJsonFramer {
     this.outEvents = 0;
   }
 }
+
+/** Whether `b[s..]` starts with `{"__seq"`. */
+function startsWithSeqKey(b: Uint8Array, s: number): boolean {
+  for (let k = 0; k < SEQ_KEY_BYTES.length; k++) if (b[s + k] !== SEQ_KEY_BYTES[k]) return false;
+  return true;
+}
+const SEQ_KEY_BYTES = new TextEncoder().encode(`{"${SEQ_KEY}"`);
 
 function describeByte(b: number): string {
   if (b >= 0x20 && b < 0x7f) return `'${String.fromCharCode(b)}'`;

@@ -186,17 +186,20 @@ export class EventParser {
 
   /**
    * Parses the event `buf[from, to)` (one line without its newline).
+   * @param implicitSeq -1 when the line starts with the framer's `__seq` key; otherwise the
+   *   line has no such key (line mode) and this is its seq.
    * @returns true when the event is on the fast path (fields set), false when DuckDB must parse it.
    */
-  parse(buf: Uint8Array, from: number, to: number): boolean {
+  parse(buf: Uint8Array, from: number, to: number, implicitSeq = -1): boolean {
     this.kind.fill(0);
     this.buf = buf;
     this.limit = to;
     let i = this.ws(from);
     if (buf[i] !== 0x7b) return false;
     i = this.ws(i + 1);
-    let first = true;
-    if (buf[i] === 0x7d) return false; // the framer always writes __seq
+    let first = implicitSeq < 0;
+    if (!first) this.seq = implicitSeq;
+    if (buf[i] === 0x7d) return false; // the framer always writes __seq; `{}` goes to DuckDB
     for (;;) {
       if (buf[i] !== QUOTE) return false;
       const ks = i + 1;

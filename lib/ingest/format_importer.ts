@@ -71,7 +71,10 @@ export class ChromeJsonDriver implements FormatImporter {
   private readonly pending: Promise<void>[] = [];
 
   /**
-   * @param size the input's stored size in bytes (null for stdin): 32 MiB or more uses a worker.
+   * @param size the input's stored size in bytes (null for stdin): 32 MiB or more uses two
+   *   worker threads, and this thread only reads and frames.
+   * @param rawLines the framer's line mode (chrome_json_framer.ts): only for an input that can
+   *   be read again, since a `SpeculationError` means importing it again without.
    */
   constructor(
     engine: Engine,
@@ -81,6 +84,7 @@ export class ChromeJsonDriver implements FormatImporter {
     options: FormatOptions,
     batchBytes: number,
     maxEventBytes: number,
+    rawLines = false,
   ) {
     const envWorkers = process.env.TRACELAKE_INGEST_WORKERS;
     const workers =
@@ -88,9 +92,12 @@ export class ChromeJsonDriver implements FormatImporter {
       (envWorkers !== undefined && envWorkers !== ""
         ? Math.max(0, Number(envWorkers) || 0)
         : size === null || size >= 32 * 1024 * 1024
-          ? 1
+          ? 2
           : 0);
-    this.importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes);
+    // With workers, smaller batches: each worker gets its first batch sooner, both finish
+    // together at the end, and the batches in flight hold less memory.
+    const framerBatch = workers >= 2 ? Math.min(batchBytes, 8 * 1024 * 1024) : batchBytes;
+    this.importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes, framerBatch);
     // The framer hands over each batch while it still owns the bytes: the importer parses the
     // events right away (or copies them to a worker) and finishes the batch in the background;
     // we read on while at most one batch per worker (one when inline) is pending.
@@ -100,8 +107,9 @@ export class ChromeJsonDriver implements FormatImporter {
         p.catch(() => undefined); // awaited (and thrown) by push/finish
         this.pending.push(p);
       },
-      batchBytes,
+      framerBatch,
       maxEventBytes,
+      rawLines,
     );
   }
 

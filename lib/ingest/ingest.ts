@@ -11,13 +11,16 @@
  * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
  * `tracelake gc`.
  */
-import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { InputError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import type { Engine } from "../sql/engine.ts";
 import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
+import { SpeculationError } from "./chrome_json_framer.ts";
 import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./format_importer.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
@@ -26,17 +29,26 @@ import { openSource } from "./source.ts";
 export interface IngestOptions {
   /** Ingest again even when the same content was ingested before (as new processes). */
   force?: boolean;
-  /** NDJSON batch size in bytes (default 32 MiB): bounds memory and block size. */
+  /**
+   * Rows held before blocks are written, in bytes of column data (default 48 MiB for Chrome
+   * JSON, shared by its workers; 32 MiB for the other formats): bounds memory and block size.
+   */
   batchBytes?: number;
   /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
   maxEventBytes?: number;
   /**
    * Worker threads that parse batches and write blocks while the main thread reads and frames
-   * (and parses the batches that come while every worker is busy). Default: 1 for inputs of
-   * 32 MiB or more or of unknown size (a second one used more memory and gained nothing on 2
-   * cores), else 0 (all on this thread). Env TRACELAKE_INGEST_WORKERS overrides the default.
+   * (with one worker, the main thread also parses the batches that come while it is busy).
+   * Default: 2 for inputs of 32 MiB or more or of unknown size, else 0 (all on this thread).
+   * Env TRACELAKE_INGEST_WORKERS overrides the default.
    */
   workers?: number;
+  /**
+   * Chrome JSON from a file: let the framer take one-event lines without scanning them
+   * (chrome_json_framer.ts "Line mode"; the file is read again without it if that was wrong).
+   * Default true; never for standard input.
+   */
+  lineMode?: boolean;
   /** The input's format; default: sniffed from the content (`sniffFormat`). */
   format?: TraceFormat;
   /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
@@ -96,7 +108,7 @@ export async function ingest(
 ): Promise<IngestSummary> {
   const started = performance.now();
   const startedAt = new Date();
-  const source = openSource(spec);
+  let source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
   const batchBytes = options.batchBytes ?? 32 * 1024 * 1024;
   const maxEventBytes = options.maxEventBytes ?? 32 * 1024 * 1024;
@@ -108,8 +120,8 @@ export async function ingest(
   const format = options.format ?? sniffFormat(spec === "-" ? "standard input" : spec, head);
 
   // Prefix hash of the first MiB: a cheap key for finding earlier ingests of the same content.
-  const prefix = new Bun.CryptoHasher("sha256");
-  const hasher = new Bun.CryptoHasher("sha256");
+  let prefix = new Bun.CryptoHasher("sha256");
+  let hasher = new Bun.CryptoHasher("sha256");
   let prefixLeft = PREFIX_BYTES;
   let contentBytes = 0;
   const feedHash = (c: Uint8Array): void => {
@@ -147,27 +159,62 @@ export async function ingest(
   );
   try {
     const inputName = spec === "-" ? "standard input" : spec;
-    const driver: FormatImporter =
-      format === "chrome_json"
-        ? new ChromeJsonDriver(engine, staging, inputName, source.size, options, batchBytes, maxEventBytes)
-        : newStreamImporter(format, staging, inputName, batchBytes, options);
-    let outcome: ImportOutcome;
-    try {
-      await driver.init();
-      const push = async (c: Uint8Array): Promise<void> => {
-        feedHash(c);
-        await driver.push(c);
-        options.onProgress?.(source.bytesRead, source.size);
-      };
-      if (head) await push(head);
-      for (;;) {
-        const n = await iter.next();
-        if (n.done) break;
-        await push(n.value);
+    // The Chrome JSON framer's line mode (one event per line, taken without a byte scan) is a
+    // speculation that the batch parser checks; when it fails, the file is imported again
+    // without it. Standard input cannot be read again: no line mode there.
+    const runImport = async (
+      rawLines: boolean,
+      first: Uint8Array | null,
+      it: AsyncIterator<Uint8Array>,
+    ): Promise<ImportOutcome> => {
+      const driver: FormatImporter =
+        format === "chrome_json"
+          ? new ChromeJsonDriver(
+              engine,
+              staging,
+              inputName,
+              source.size,
+              options,
+              options.batchBytes ?? 48 * 1024 * 1024,
+              maxEventBytes,
+              rawLines,
+            )
+          : newStreamImporter(format, staging, inputName, batchBytes, options);
+      try {
+        await driver.init();
+        const push = async (c: Uint8Array): Promise<void> => {
+          feedHash(c);
+          await driver.push(c);
+          options.onProgress?.(source.bytesRead, source.size);
+        };
+        if (first) await push(first);
+        for (;;) {
+          const n = await it.next();
+          if (n.done) break;
+          await push(n.value);
+        }
+        return await driver.finish();
+      } finally {
+        driver.close();
       }
-      outcome = await driver.finish();
-    } finally {
-      driver.close();
+    };
+    let outcome: ImportOutcome;
+    const lineMode = format === "chrome_json" && spec !== "-" && options.lineMode !== false;
+    try {
+      outcome = await runImport(lineMode, head, iter);
+    } catch (e) {
+      // (The framer runs ahead of the parser's check: after a wrong guess it may also have
+      // failed on what it took for the container; an input error is then checked again.)
+      if (!(lineMode && (e instanceof SpeculationError || e instanceof InputError))) throw e;
+      await iter.return?.();
+      rmSync(join(staging, "blocks"), { recursive: true, force: true });
+      prefix = new Bun.CryptoHasher("sha256");
+      hasher = new Bun.CryptoHasher("sha256");
+      prefixLeft = PREFIX_BYTES;
+      contentBytes = 0;
+      source = openSource(spec);
+      // Every chunk from the new reader (a gzip stream's chunks need not match the first read's).
+      outcome = await runImport(false, null, source.chunks()[Symbol.asyncIterator]());
     }
 
     const contentHash = hasher.digest("hex");
@@ -240,13 +287,26 @@ export async function ingest(
           metadataJson: outcome.metadataJson,
           displayTimeUnit: outcome.displayTimeUnit,
         });
-        // Blobs must exist before the rows that name them commit.
-        for (const b of outcome.blocks) {
+        // Blobs must exist before the rows that name them commit. One directory per stream,
+        // made once; the moves run on libuv's pool, 32 at a time (each waits on the journal).
+        const dirs = new Set<string>();
+        const moves = outcome.blocks.map((b) => {
           const dst = join(lake.root, blobRelPath(b.processId, b.streamId, b.blockId));
-          mkdirSync(dirname(dst), { recursive: true });
-          renameSync(b.stagedPath, dst);
-          const now = new Date();
-          utimesSync(dst, now, now);
+          const dir = dirname(dst);
+          if (!dirs.has(dir)) {
+            mkdirSync(dir, { recursive: true });
+            dirs.add(dir);
+          }
+          return { from: b.stagedPath, dst };
+        });
+        for (let k = 0; k < moves.length; k += 32) {
+          await Promise.all(
+            moves.slice(k, k + 32).map(async (m) => {
+              await rename(m.from, m.dst);
+              const now = new Date();
+              await utimes(m.dst, now, now);
+            }),
+          );
         }
       });
     } finally {

@@ -5,26 +5,50 @@
  */
 import { BatchImporter } from "./batch_importer.ts";
 import type { WorkerReply, WorkerRequest } from "./chrome_json.ts";
+import { SpeculationError } from "./chrome_json_framer.ts";
 
 declare const self: Worker;
 
 let importer: BatchImporter | null = null;
+/** Requests are handled one after the other, in order (a reply may wait for block writes). */
+let queue: Promise<void> = Promise.resolve();
+
+/** Block files being written before a `finish` reply waits for them (bounds the memory they hold). */
+const MAX_PENDING_WRITES = 32;
+
+async function handle(m: WorkerRequest): Promise<WorkerReply> {
+  if (m.t === "init") {
+    importer = new BatchImporter(m.blocksDir, m.bufferBytes);
+    return { t: "ready" };
+  }
+  if (!importer) return { t: "error", message: "worker not initialized" };
+  if (m.t === "batch") {
+    // (The batch is in a SharedArrayBuffer that the main thread reuses once this replies.)
+    return { t: "parsed", parsed: importer.parseBatch(m.bytes, m.events) };
+  }
+  if (m.t === "finish") {
+    const blocks = importer.finishBatch(m.rows);
+    if (importer.pendingWrites > MAX_PENDING_WRITES) await importer.settle();
+    return { t: "blocks", blocks };
+  }
+  const blocks = importer.flushAll();
+  await importer.settle();
+  return { t: "blocks", blocks };
+}
 
 self.onmessage = (e: MessageEvent) => {
   const m = e.data as WorkerRequest;
-  let reply: WorkerReply;
-  try {
-    if (m.t === "init") {
-      importer = new BatchImporter(m.blocksDir, m.bufferBytes);
-      reply = { t: "ready" };
-    } else if (!importer) reply = { t: "error", message: "worker not initialized" };
-    else if (m.t === "batch") {
-      // (The batch is in a SharedArrayBuffer that the main thread reuses once this replies.)
-      reply = { t: "parsed", parsed: importer.parseBatch(m.bytes, m.events) };
-    } else if (m.t === "finish") reply = { t: "blocks", blocks: importer.finishBatch(m.rows) };
-    else reply = { t: "blocks", blocks: importer.flushAll() };
-  } catch (err) {
-    reply = { t: "error", message: err instanceof Error ? err.message : String(err) };
-  }
-  self.postMessage(reply);
+  queue = queue.then(async () => {
+    let reply: WorkerReply;
+    try {
+      reply = await handle(m);
+    } catch (err) {
+      reply = {
+        t: "error",
+        message: err instanceof Error ? err.message : String(err),
+        speculation: err instanceof SpeculationError,
+      };
+    }
+    self.postMessage(reply);
+  });
 };

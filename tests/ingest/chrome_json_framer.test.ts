@@ -146,3 +146,47 @@ describe("ChromeJsonFramer", () => {
     expect(() => frame("  \n ")).toThrow(NotChromeJsonError);
   });
 });
+
+describe("stray closing braces and mutated input", () => {
+  test("a stray `}` in the array form is skipped as a non-object element (it used to hang the framer)", () => {
+    const { events, result } = frame('[{"ph":"i","name":"a"}},{"ph":"i","name":"b"}]');
+    expect(events.map((e) => e.name)).toEqual(["a", "b"]);
+    expect(events.map((e) => e[SEQ_KEY])).toEqual([0, 2]);
+    expect(result.nonObjectElements).toBe(1);
+  });
+
+  test("a stray `}` in the object form closes the trace object, the array unterminated", () => {
+    const { events, result } = frame('{"traceEvents":[{"ph":"i","name":"a"}}');
+    expect(events.map((e) => e.name)).toEqual(["a"]);
+    expect(result.unterminatedArray).toBe(true);
+    expect(result.unterminatedObject).toBe(false);
+  });
+
+  test("2,000 random byte mutations of a trace: the framer always ends (in both modes) or throws NotChromeJsonError", () => {
+    const base = enc.encode(
+      `{"traceEvents":[\n${Array.from({ length: 20 }, (_, i) => `{"ph":"X","pid":1,"tid":${i % 3},"ts":${i},"dur":1,"name":"n${i}","args":{"a":[1,{"b":"}"}]}}`).join(",\n")}\n],"metadata":{"x":1}}`,
+    );
+    const alphabet = enc.encode('{}[]",:\\\n\r x1');
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    let ended = 0;
+    for (let k = 0; k < 2000; k++) {
+      const b = base.slice();
+      for (let m = 0; m < 1 + rand(4); m++) b[rand(b.length)] = alphabet[rand(alphabet.length)] as number;
+      for (const rawLines of [false, true]) {
+        const f = new ChromeJsonFramer(() => {}, 4096, 1 << 20, rawLines);
+        try {
+          for (let i = 0; i < b.length; i += 97) f.push(b.slice(i, i + 97));
+          f.end();
+        } catch (e) {
+          expect(e).toBeInstanceOf(NotChromeJsonError);
+        }
+        ended++;
+      }
+    }
+    expect(ended).toBe(4000);
+  });
+});

@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ChromeJsonImporter } from "../../lib/ingest/chrome_json.ts";
-import { ChromeJsonFramer } from "../../lib/ingest/chrome_json_framer.ts";
+import { ChromeJsonFramer, SpeculationError } from "../../lib/ingest/chrome_json_framer.ts";
 import { Engine } from "../../lib/sql/engine.ts";
 import { ROOT, tempDir } from "../helpers.ts";
 import { LegacyChromeJsonImporter } from "./legacy_importer.ts";
@@ -229,12 +229,16 @@ function event(r: () => number, i: number): string {
   return text;
 }
 
-/** A trace of fuzzed events, with raw invalid UTF-8 in some. */
-function fuzzTrace(seed: number, n: number): Uint8Array {
+/**
+ * A trace of fuzzed events, with raw invalid UTF-8 in some; with `oneLine`, no raw line break
+ * inside an event (each event on its line, as Chrome writes them).
+ */
+function fuzzTrace(seed: number, n: number, oneLine = false): Uint8Array {
   const r = prng(seed);
   const parts: Uint8Array[] = [enc.encode('{"traceEvents":[\n')];
   for (let i = 0; i < n; i++) {
-    let ev = enc.encode(`${event(r, i)},\n`);
+    const text = event(r, i);
+    let ev = enc.encode(`${oneLine ? text.replace(/[\r\n]/g, " ") : text},\n`);
     if (r() < 0.01) {
       const bytes = pick(r, [[0xff], [0xc3], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xc3, 0xa9]]);
       const at = ev.indexOf(0x22, 2) + 1;
@@ -351,6 +355,7 @@ async function both(
   workers = 0,
   bufferBytes?: number,
   maxEvent = 1 << 20,
+  rawLines = false,
 ): Promise<[Outcome, Outcome, { fast: number; duckdb: number; blocks: number }]> {
   const dir = tempDir("tl-oracle-");
   const legacyDir = join(dir, "legacy");
@@ -370,6 +375,20 @@ async function both(
   );
   for (let i = 0; i < input.length; i += 4096) framer.push(input.slice(i, i + 4096));
   framer.end();
+  // The new importer gets its batches from a framer in line mode when asked (the legacy one
+  // always from the byte-wise framer: the oracle).
+  let newBatches = batches;
+  if (rawLines) {
+    newBatches = [];
+    const lineFramer = new ChromeJsonFramer(
+      (bytes, events) => newBatches.push({ bytes: bytes.slice(), events }),
+      batchBytes,
+      maxEvent,
+      true,
+    );
+    for (let i = 0; i < input.length; i += 65536) lineFramer.push(input.slice(i, i + 65536));
+    lineFramer.end();
+  }
   let k = 0;
   for (const b of batches) {
     const path = join(legacyDir, `in-${k++}.ndjson`);
@@ -378,7 +397,7 @@ async function both(
   }
   // (After the legacy importer: both use DuckDB temp table tl_batch.)
   const pending: Promise<void>[] = [];
-  for (const b of batches) {
+  for (const b of newBatches) {
     // Several batches in flight, as ingest() has with workers.
     pending.push(imp.importBatch(b.bytes, b.events));
     if (pending.length > imp.parallelism) await pending.shift();
@@ -400,14 +419,19 @@ describe("importer against the previous all-DuckDB importer", () => {
   });
   afterAll(() => engine.close());
 
-  for (const [seed, workers] of [
-    [1, 0],
-    [2, 0],
-    [3, 2],
-    [4, 2],
+  for (const [seed, workers, rawLines] of [
+    [1, 0, false],
+    [2, 0, false],
+    [3, 2, false],
+    [4, 2, false],
+    [5, 0, true],
+    [6, 0, true],
+    [7, 2, true],
+    [8, 2, true],
   ] as const) {
-    test(`fuzzed events, seed ${seed}, ${workers} workers: same counts, processes, rows and schema`, async () => {
-      const input = fuzzTrace(seed, 3000);
+    const mode = rawLines ? ", line mode" : "";
+    test(`fuzzed events, seed ${seed}, ${workers} workers${mode}: same counts, processes, rows and schema`, async () => {
+      const input = fuzzTrace(seed, 3000, rawLines);
       // Even seeds: small batches, and blocks written whenever 64 KiB of rows are held.
       const even = seed % 2 === 0;
       const [a, b, paths] = await both(
@@ -416,6 +440,8 @@ describe("importer against the previous all-DuckDB importer", () => {
         even ? 64 * 1024 : 1 << 20,
         workers,
         even ? 64 * 1024 : undefined,
+        1 << 20,
+        rawLines,
       );
       if (even) expect(paths.blocks).toBeGreaterThan(30);
       // The fuzz must exercise both paths, and import a good share of events.
@@ -431,9 +457,23 @@ describe("importer against the previous all-DuckDB importer", () => {
     }, 60_000);
   }
 
-  test("real Chromium trace, in workers: same outcome, every event parsed in JS", async () => {
+  test("line mode on fuzzed events going on over several lines: the importer throws SpeculationError (ingest then frames the input again)", async () => {
+    const input = fuzzTrace(5, 3000);
+    let err: unknown = null;
+    try {
+      await both(engine, input, 1 << 20, 0, undefined, 1 << 20, true);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpeculationError);
+  }, 60_000);
+
+  test.each([
+    false,
+    true,
+  ])("real Chromium trace, in workers (line mode %p): same outcome, every event parsed in JS", async (rawLines) => {
     const input = new Uint8Array(gunzipSync(readFileSync(join(ROOT, "fixtures/chromium_startup.json.gz"))));
-    const [a, b, paths] = await both(engine, input, 8 << 20, 2);
+    const [a, b, paths] = await both(engine, input, 8 << 20, 2, undefined, 1 << 20, rawLines);
     expect(b.ranges).toEqual(a.ranges);
     expect(b.counts).toEqual(a.counts);
     expect(b.processes).toEqual(a.processes);
@@ -443,7 +483,10 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(paths.duckdb).toBe(0);
   }, 60_000);
 
-  test("huge events (MB-long strings, 100k-element args, deep nesting) and one over the limit", async () => {
+  test.each([
+    false,
+    true,
+  ])("huge events (MB-long strings, 100k-element args, deep nesting) and one over the limit (line mode %p)", async (rawLines) => {
     const parts = ['{"traceEvents":[\n'];
     parts.push(
       `{"ph":"X","pid":1,"tid":2,"ts":1.5,"dur":2,"name":"${"n".repeat(2_000_000)}","args":{"s":"${'a\\"'.repeat(300_000)}"}},\n`,
@@ -455,7 +498,7 @@ describe("importer against the previous all-DuckDB importer", () => {
     parts.push(`{"ph":"i","pid":1,"tid":2,"ts":4,"name":"too big","args":{"s":"${"z".repeat(9_000_000)}"}},\n`);
     parts.push('{"ph":"i","pid":1,"tid":2,"ts":5,"name":"after"}]}');
     const input = enc.encode(parts.join(""));
-    const [a, b, paths] = await both(engine, input, 4 << 20, 2, undefined, 8 << 20);
+    const [a, b, paths] = await both(engine, input, 4 << 20, 2, undefined, 8 << 20, rawLines);
     // The MB-long strings and the long array in JS; the 300-deep nesting (over the parser's 256)
     // in DuckDB.
     expect(paths).toMatchObject({ fast: 3, duckdb: 1 });
@@ -466,12 +509,15 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(a.rows.length).toBe(4);
   }, 120_000);
 
-  test("a trace whose every event needs DuckDB (`\\/` escapes inside args), in workers: same outcome", async () => {
+  test.each([
+    false,
+    true,
+  ])("a trace whose every event needs DuckDB (`\\/` escapes inside args), in workers (line mode %p): same outcome", async (rawLines) => {
     const lines: string[] = [];
     for (let i = 0; i < 500; i++)
       lines.push(`{"ph":"X","pid":7,"tid":${i % 3},"ts":${i},"dur":1,"name":"a\\/b ${i}","args":{"u":"c\\/d ${i}"}}`);
     const input = enc.encode(`{"traceEvents":[${lines.join(",\n")}]}`);
-    const [a, b, paths] = await both(engine, input, 16 * 1024, 2);
+    const [a, b, paths] = await both(engine, input, 16 * 1024, 2, undefined, 1 << 20, rawLines);
     expect(paths).toMatchObject({ fast: 0, duckdb: 500 });
     expect(b.counts).toEqual(a.counts);
     expect(b.processes).toEqual(a.processes);
@@ -483,9 +529,22 @@ describe("importer against the previous all-DuckDB importer", () => {
     expect(all).toContain("c/d 499");
   }, 60_000);
 
-  test("edge cases fixture: same outcome", async () => {
+  test("events of every size around the size limit: line mode skips exactly the ones the byte scan skips", async () => {
+    const lines: string[] = [];
+    for (let pad = 100; pad < 200; pad++)
+      lines.push(`{"ph":"i","pid":1,"tid":1,"ts":${pad},"name":"${"x".repeat(pad)}"}`);
+    const input = enc.encode(`{"traceEvents":[\n${lines.join(",\n")}\n]}`);
+    const [a, b] = await both(engine, input, 1 << 20, 0, undefined, 200, true);
+    expect(b.counts).toEqual(a.counts);
+    expect(b.rows).toEqual(a.rows);
+    // Some were skipped, some imported.
+    expect(a.rows.length).toBeGreaterThan(10);
+    expect(a.rows.length).toBeLessThan(100);
+  });
+
+  test.each([false, true])("edge cases fixture (line mode %p): same outcome", async (rawLines) => {
     const input = new Uint8Array(readFileSync(join(ROOT, "fixtures/edge_cases.json")));
-    const [a, b] = await both(engine, input, 1 << 20);
+    const [a, b] = await both(engine, input, 1 << 20, 0, undefined, 1 << 20, rawLines);
     expect(b.counts).toEqual(a.counts);
     expect(b.ranges).toEqual(a.ranges);
     expect(b.processes).toEqual(a.processes);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { Engine } from "../../lib/sql/engine.ts";
@@ -237,5 +237,77 @@ describe("unterminated array (fixtures/unterminated.json)", () => {
     } finally {
       ctx.engine.close();
     }
+  });
+});
+
+describe("line mode (the framer takes one-event lines unscanned; chrome_json_framer.ts)", () => {
+  /** Ingests `text` with line mode on and off; returns both lakes' raw events and the seq oracle. */
+  async function bothModes(text: string, gzip = false) {
+    const dir = tempDir();
+    const file = join(dir, gzip ? "t.json.gz" : "t.json");
+    writeFileSync(file, gzip ? gzipSync(text) : text);
+    const out: { rows: string[]; found: number }[] = [];
+    for (const lineMode of [true, false]) {
+      const engine = await Engine.open({ threads: 2 });
+      try {
+        const lake = await Lake.open(engine, join(dir, `lake-${lineMode}`));
+        const s = await ingest(engine, lake, file, { lineMode });
+        await openQuerySession(engine, lake);
+        const rows = await engine.rows<{ r: string }>(
+          `SELECT concat_ws('|', seq, ph, name, epoch_ns(time), dur, tid, args) AS r FROM raw_events ORDER BY seq`,
+        );
+        out.push({ rows: rows.map((x) => x.r), found: s.eventsFound });
+      } finally {
+        engine.close();
+      }
+    }
+    return { on: out[0] as { rows: string[]; found: number }, off: out[1] as { rows: string[]; found: number } };
+  }
+
+  test.each([
+    false,
+    true,
+  ])("lines that look like one event but are not (two events on a line, an event going on over lines): the file (gzip %p) is read again, same events as without line mode, seq = array position", async (gzip) => {
+    const text = [
+      '{"traceEvents":[',
+      '{"ph":"X","pid":1,"tid":1,"ts":1,"dur":5,"name":"a"},',
+      '{"ph":"X","pid":1,"tid":1,"ts":2,"dur":1,"name":"b"},{"ph":"X","pid":1,"tid":1,"ts":3,"dur":1,"name":"c"},',
+      '{"ph":"X","pid":1,"tid":1,"ts":4,"dur":1,"name":"d","args":{"k":{"v":1}',
+      "}},",
+      '{"ph":"i","pid":1,"tid":1,"ts":5,"name":"e","s":"t"}',
+      "]}",
+    ].join("\n");
+    const oracle = (JSON.parse(text).traceEvents as { name: string }[]).map((e, i) => `${i}|${e.name}`);
+    const { on, off } = await bothModes(text, gzip);
+    expect(on.found).toBe(5);
+    expect(on.rows).toEqual(off.rows);
+    expect(
+      on.rows.map((r) =>
+        r
+          .split("|")
+          .slice(0, 3)
+          .filter((_, k) => k !== 1)
+          .join("|"),
+      ),
+    ).toEqual(oracle);
+  });
+
+  test("CRLF lines, empty objects, blank lines, trailing blanks, a forged __seq, metadata after the array: same as without line mode", async () => {
+    const text = [
+      '{"traceEvents":[\r',
+      '{"ph":"B","pid":1,"tid":1,"ts":1,"name":"a"},\r',
+      "{},",
+      "",
+      '{"__seq":99,"ph":"E","pid":1,"tid":1,"ts":2},',
+      '{"ph":"X","pid":1,"tid":1,"ts":3,"dur":1,"name":"b"},   ',
+      '{"ph":"X","pid":1,"tid":1,"ts":4,"dur":1,"name":"c \\/ d","args":{"__seq":5}},',
+      '{"ph":"X","pid":1,"tid":2,"ts":5,"dur":1,"name":"é"}',
+      '],"metadata":{"clock-domain":"LINUX_CLOCK_MONOTONIC"}}',
+    ].join("\n");
+    const events = JSON.parse(text).traceEvents as unknown[];
+    const { on, off } = await bothModes(text);
+    expect(on.found).toBe(events.length);
+    expect(on.rows).toEqual(off.rows);
+    expect(on.rows.map((r) => Number(r.split("|")[0]))).toEqual([0, 2, 3, 4, 5]);
   });
 });
