@@ -271,7 +271,7 @@ export class ChromeJsonImporter {
 
   /** How many batches are worth having in flight (one per worker, plus one). */
   get parallelism(): number {
-    return this.workerPool.length >= 2 ? 3 * this.workerPool.length : this.workerPool.length + 1;
+    return this.workerPool.length >= 2 ? 2 * this.workerPool.length : this.workerPool.length + 1;
   }
 
   /**
