@@ -33,6 +33,7 @@ import {
   FL_ESC,
   FL_NONCANON_ESC,
   FL_REWRITE,
+  replaceLoneSurrogateEscapes,
   V_FALSE,
   V_MISSING,
   V_NULL,
@@ -254,7 +255,12 @@ export class BatchImporter {
         seq = prevSeq + 1;
       }
       prevSeq = seq;
-      if (this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes)) fast++;
+      let ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
+      // A lone surrogate escape (`\ud800`) is kept as U+FFFD rather than losing the event.
+      if (!ok && replaceLoneSurrogateEscapes(bytes, lineStart, to)) {
+        ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
+      }
+      if (ok) fast++;
       else {
         // Not on the fast path: DuckDB imports it, if it is one JSON object (line mode takes
         // lines for events unchecked: this is where such a line is checked).

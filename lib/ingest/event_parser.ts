@@ -623,3 +623,49 @@ export function writeMinified(buf: Uint8Array, s: number, e: number, out: Uint8A
   }
   return p;
 }
+
+/** Value of 4 hex digits at `buf[k, k+4)`, or -1. */
+function hex4(buf: Uint8Array, k: number): number {
+  const a = hexVal(buf[k] as number);
+  const b = hexVal(buf[k + 1] as number);
+  const c = hexVal(buf[k + 2] as number);
+  const d = hexVal(buf[k + 3] as number);
+  return a < 0 || b < 0 || c < 0 || d < 0 ? -1 : (a << 12) | (b << 8) | (c << 4) | d;
+}
+
+const FFFD = [0x66, 0x66, 0x66, 0x64]; // "fffd"
+
+/**
+ * Rewrites, in place, every `\uXXXX` escape in `buf[s, e)` that leaves a UTF-16 surrogate
+ * unpaired (a high one not followed by a low one, or a low one alone) to `\ufffd`, U+FFFD, as a
+ * UTF-8 encoder replaces a lone surrogate (the other formats' importers do the same, see
+ * `wellFormedJson` in raw_rows.ts). RFC 8259 §8.2 allows such escapes but leaves their meaning
+ * open; DuckDB's JSON reader refuses them ("no low surrogate"), which made the whole event
+ * malformed. Same length, so offsets into the buffer hold. Backslash pairs are skipped as such
+ * (`\\ud800` is not an escape).
+ * @returns whether anything was rewritten.
+ */
+export function replaceLoneSurrogateEscapes(buf: Uint8Array, s: number, e: number): boolean {
+  let changed = false;
+  let i = buf.indexOf(BACKSLASH, s);
+  while (i >= 0 && i < e) {
+    if (buf[i + 1] !== 0x75 || i + 6 > e) {
+      i = buf.indexOf(BACKSLASH, i + 2);
+      continue;
+    }
+    const u = hex4(buf, i + 2);
+    let len = 6;
+    let lone = false;
+    if (u >= 0xd800 && u <= 0xdbff) {
+      const lo = i + 12 <= e && buf[i + 6] === BACKSLASH && buf[i + 7] === 0x75 ? hex4(buf, i + 8) : -1;
+      if (lo >= 0xdc00 && lo <= 0xdfff) len = 12;
+      else lone = true;
+    } else if (u >= 0xdc00 && u <= 0xdfff) lone = true;
+    if (lone) {
+      for (let k = 0; k < 4; k++) buf[i + 2 + k] = FFFD[k] as number;
+      changed = true;
+    }
+    i = buf.indexOf(BACKSLASH, i + len);
+  }
+  return changed;
+}

@@ -348,11 +348,6 @@ export class RawRowSink {
 }
 
 /**
- * Sets a VARCHAR/JSON column to the UTF-8 of `v` (null → NULL), written straight into the
- * column: ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
- * `TextEncoder.encode` gives, lone surrogates as U+FFFD).
- */
-/**
  * JSON text whose `\uXXXX` escapes never leave a UTF-16 surrogate unpaired: a lone one becomes
  * `\ufffd` (U+FFFD, as a UTF-8 encoder replaces it). `JSON.stringify` writes lone surrogates
  * as such escapes (ECMA-262 "well-formed JSON.stringify"), which DuckDB's JSON reader refuses
@@ -394,6 +389,11 @@ export function wellFormedJson(text: string): string {
   return out.join("");
 }
 
+/**
+ * Sets a VARCHAR/JSON column to the UTF-8 of `v` (null → NULL), written straight into the
+ * column: ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
+ * `TextEncoder.encode` gives, lone surrogates as U+FFFD).
+ */
 function setStr(b: BlockBuilder, c: number, v: string | null): void {
   if (v === null) {
     b.setNull(c);

@@ -311,3 +311,46 @@ describe("line mode (the framer takes one-event lines unscanned; chrome_json_fra
     expect(on.rows.map((r) => Number(r.split("|")[0]))).toEqual([0, 2, 3, 4, 5]);
   });
 });
+
+describe("lone UTF-16 surrogate escapes (\\ud800 without its pair)", () => {
+  test("the event is imported with U+FFFD in its place, as the other formats do; pairs and escaped backslashes stay", async () => {
+    const events = [
+      '{"ph":"X","pid":1,"tid":1,"ts":1,"dur":1,"name":"lone high \\ud83d end","cat":"c"}',
+      '{"ph":"X","pid":1,"tid":1,"ts":2,"dur":1,"name":"lone low \\ude00","cat":"\\udbff"}',
+      '{"ph":"X","pid":1,"tid":1,"ts":3,"dur":1,"name":"pair \\ud83d\\ude00 ok","args":{"t":"\\udc00x","k":[1,"\\ud800"]}}',
+      '{"ph":"X","pid":1,"tid":1,"ts":4,"dur":1,"name":"not an escape \\\\ud800"}',
+      '{"ph":"i","pid":1,"tid":1,"ts":5,"s":"t","name":"two \\ud800\\ud800"}',
+    ];
+    const text = `{"traceEvents":[\n${events.join(",\n")}\n]}`;
+    // The oracle: JSON.parse keeps lone surrogates in JS strings; a UTF-8 encoder (and so
+    // the stored text) has U+FFFD for each.
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+    const fix = (v: unknown): unknown =>
+      typeof v === "string"
+        ? v.replace(lone, "\ufffd")
+        : Array.isArray(v)
+          ? v.map(fix)
+          : v && typeof v === "object"
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fix(x)]))
+            : v;
+    const input = JSON.parse(text).traceEvents as { name: string; cat?: string; args?: unknown }[];
+    const dir = tempDir();
+    const file = join(dir, "s.json");
+    writeFileSync(file, text);
+    const ctx = await lakeWith([file]);
+    try {
+      expect(ctx.summaries[0]?.eventsImported).toBe(5);
+      const rows = await ctx.engine.rows<{ name: string; cat: string | null; args: string | null }>(
+        "SELECT name, cat, args FROM raw_events ORDER BY seq",
+      );
+      expect(rows.map((r): unknown => r.name)).toEqual(input.map((e) => fix(e.name)));
+      expect(rows.map((r): unknown => r.cat)).toEqual(input.map((e) => (e.cat === undefined ? null : fix(e.cat))));
+      expect(rows.map((r) => (r.args === null ? null : JSON.parse(r.args)))).toEqual(
+        input.map((e) => (e.args === undefined ? null : fix(e.args))),
+      );
+      expect(rows[0]?.name).toBe("lone high \ufffd end");
+    } finally {
+      ctx.engine.close();
+    }
+  });
+});
