@@ -34,7 +34,12 @@ const DEST_LABEL: Record<string, string> = {
 };
 
 /** Runs the command; returns the exit code. */
-export async function ingestCommand(files: string[], opts: IngestCommandOptions, g: GlobalOptions): Promise<number> {
+export async function ingestCommand(
+  files: string[],
+  opts: IngestCommandOptions,
+  g: GlobalOptions,
+  signal?: AbortSignal,
+): Promise<number> {
   if (opts.format !== undefined && !TRACE_FORMATS.includes(opts.format as TraceFormat)) {
     return reportError(
       new InputError(`--format ${opts.format} is not a format tracelake reads; use one of ${TRACE_FORMATS.join(", ")}`),
@@ -48,6 +53,7 @@ export async function ingestCommand(files: string[], opts: IngestCommandOptions,
   const batchBytes = opts.batchMb ? Math.max(1, Number(opts.batchMb)) * 1024 * 1024 : undefined;
   try {
     for (const f of files) {
+      if (signal?.aborted) break;
       const bar =
         process.stderr.isTTY && !opts.json
           ? new SingleBar({
@@ -64,6 +70,7 @@ export async function ingestCommand(files: string[], opts: IngestCommandOptions,
           batchBytes,
           format: opts.format as TraceFormat | undefined,
           processName: opts.processName,
+          signal,
           onProgress: (read, total) => {
             if (!bar || total === null || total < 32 * 1024 * 1024) return;
             if (!started) {

@@ -59,6 +59,8 @@ class Session {
   private fileOut: Stdout | null = null;
   /** A statement is running (Ctrl-C interrupts it). */
   running = false;
+  /** Aborts the `.ingest` running, if any (Ctrl-C). */
+  private dotAbort: AbortController | null = null;
   private cancelled = false;
   /** Entries newest first (readline's array, shared with the editor). */
   history: string[] = [];
@@ -97,8 +99,9 @@ class Session {
     await this.closeFile();
   }
 
-  /** Interrupts the running statement (Ctrl-C). */
+  /** Interrupts the running statement or `.ingest` (Ctrl-C). */
   interrupt(): void {
+    this.dotAbort?.abort();
     if (!this.running) return;
     this.cancelled = true;
     this.engine.conn.interrupt();
@@ -266,7 +269,12 @@ class Session {
           return await feedFile(arg);
         case "ingest":
           if (d.args.length === 0) return bad("takes one or more trace files");
-          return (await ingestCommand(d.args, {}, this.g)) === ExitCode.ok ? "ok" : "error";
+          this.dotAbort = new AbortController();
+          try {
+            return (await ingestCommand(d.args, {}, this.g, this.dotAbort.signal)) === ExitCode.ok ? "ok" : "error";
+          } finally {
+            this.dotAbort = null;
+          }
         case "export":
           if (arg !== "perfetto") return bad(`exports perfetto: .export perfetto --process P|--all -o FILE [options]`);
           return await this.exportPerfetto(d.args.slice(1));

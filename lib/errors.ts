@@ -16,6 +16,8 @@ export const ExitCode = {
   sql: 1,
   /** Anything unexpected. */
   internal: 70,
+  /** Stopped by the user (Ctrl-C: 128 + SIGINT). */
+  interrupted: 130,
 } as const;
 
 /** An error the user caused or can fix; `message` is the sentence shown. */
@@ -54,6 +56,14 @@ export class SqlError extends UserError {
   constructor(message: string) {
     super(message, ExitCode.sql);
     this.name = "SqlError";
+  }
+}
+
+/** The user stopped the work (Ctrl-C); what was done is undone, as the message says. */
+export class InterruptedError extends UserError {
+  constructor(message: string) {
+    super(message, ExitCode.interrupted);
+    this.name = "InterruptedError";
   }
 }
 

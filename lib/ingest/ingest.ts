@@ -14,7 +14,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError, InterruptedError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
@@ -53,6 +53,11 @@ export interface IngestOptions {
   format?: TraceFormat;
   /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
   processName?: string;
+  /**
+   * Stops the ingest when aborted (checked after each chunk read, until the commit begins):
+   * it then throws InterruptedError and leaves the lake as it was.
+   */
+  signal?: AbortSignal;
   /** Called as bytes are read: `read` and `total` are bytes of the stored file (total null for stdin). */
   onProgress?: (read: number, total: number | null) => void;
 }
@@ -183,6 +188,9 @@ export async function ingest(
       try {
         await driver.init();
         const push = async (c: Uint8Array): Promise<void> => {
+          if (options.signal?.aborted) {
+            throw new InterruptedError(`ingest of ${inputName} interrupted; nothing of it was written to the lake`);
+          }
           feedHash(c);
           await driver.push(c);
           options.onProgress?.(source.bytesRead, source.size);
@@ -193,7 +201,11 @@ export async function ingest(
           if (n.done) break;
           await push(n.value);
         }
-        return await driver.finish();
+        const outcome = await driver.finish();
+        if (options.signal?.aborted) {
+          throw new InterruptedError(`ingest of ${inputName} interrupted; nothing of it was written to the lake`);
+        }
+        return outcome;
       } finally {
         driver.close();
       }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { InterruptedError } from "../../lib/errors.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { Engine } from "../../lib/sql/engine.ts";
@@ -351,6 +352,40 @@ describe("lone UTF-16 surrogate escapes (\\ud800 without its pair)", () => {
       expect(rows[0]?.name).toBe("lone high \ufffd end");
     } finally {
       ctx.engine.close();
+    }
+  });
+});
+
+describe("interrupting an ingest (AbortSignal, as the REPL's Ctrl-C during .ingest)", () => {
+  test("aborted after its first chunk: InterruptedError, exit code 130, and the lake is as before (a later ingest of the same file is not a duplicate)", async () => {
+    const dir = tempDir();
+    const file = join(dir, "t.json");
+    const g = Bun.spawnSync([process.execPath, join(ROOT, "bench/gen_chrome_trace.ts"), file, "12"]);
+    expect(g.exitCode).toBe(0);
+    const engine = await Engine.open({ threads: 2 });
+    try {
+      const lake = await Lake.open(engine, join(dir, "lake"));
+      const ac = new AbortController();
+      let err: unknown = null;
+      try {
+        await ingest(engine, lake, file, { signal: ac.signal, onProgress: () => ac.abort() });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InterruptedError);
+      expect((err as InterruptedError).exitCode).toBe(130);
+      expect((err as Error).message).toContain("nothing of it was written");
+      expect(readdirSync(lake.layout.tmp).filter((f) => f.startsWith("ingest-"))).toEqual([]);
+      await openQuerySession(engine, lake);
+      const n = await engine.rows<{ p: bigint; i: bigint }>(
+        "SELECT (SELECT count(*) FROM processes) AS p, (SELECT count(*) FROM ingests) AS i",
+      );
+      expect(n[0]).toEqual({ p: 0n, i: 0n });
+      const s = await ingest(engine, lake, file);
+      expect(s.duplicate).toBe(false);
+      expect(s.eventsImported).toBeGreaterThan(10_000);
+    } finally {
+      engine.close();
     }
   });
 });
