@@ -12,6 +12,8 @@ declare const self: Worker;
 let importer: BatchImporter | null = null;
 /** Requests are handled one after the other, in order (a reply may wait for block writes). */
 let queue: Promise<void> = Promise.resolve();
+/** Batch bytes parsed since the last full collection. */
+let sinceGc = 0;
 
 /** Block files being written before a `finish` reply waits for them (bounds the memory they hold). */
 const MAX_PENDING_WRITES = 32;
@@ -24,7 +26,15 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
   if (!importer) return { t: "error", message: "worker not initialized" };
   if (m.t === "batch") {
     // (The batch is in a SharedArrayBuffer that the main thread reuses once this replies.)
-    return { t: "parsed", parsed: importer.parseBatch(m.bytes, m.events) };
+    const parsed = importer.parseBatch(m.bytes, m.events);
+    // A full collection every 32 MiB parsed: garbage ArrayBuffers (compressed pages) pile up
+    // otherwise (see ingest.ts).
+    sinceGc += m.bytes.length;
+    if (sinceGc >= 32 * 1024 * 1024) {
+      sinceGc = 0;
+      Bun.gc(true);
+    }
+    return { t: "parsed", parsed };
   }
   if (m.t === "finish") {
     const blocks = importer.finishBatch(m.rows);
