@@ -23,6 +23,17 @@ interface RawVector {
   flush(): void;
 }
 
+/** The node-api type of a ColumnType (`api`: the loaded `@duckdb/node-api` module). */
+export function duckdbType(api: typeof import("@duckdb/node-api"), t: ColumnType): DuckDBType {
+  const map: Record<ColumnType, DuckDBType> = {
+    TINYINT: api.TINYINT,
+    INTEGER: api.INTEGER,
+    BIGINT: api.BIGINT,
+    DOUBLE: api.DOUBLE,
+  };
+  return map[t];
+}
+
 function raw(v: DuckDBVector): RawVector {
   return v as unknown as RawVector;
 }
@@ -85,16 +96,10 @@ export class ColumnAppender {
     const api = await import("@duckdb/node-api");
     const conn = await engine.connect();
     const appender = await conn.createAppender(table, "main", "memory");
-    const map: Record<ColumnType, DuckDBType> = {
-      TINYINT: api.TINYINT,
-      INTEGER: api.INTEGER,
-      BIGINT: api.BIGINT,
-      DOUBLE: api.DOUBLE,
-    };
     return new ColumnAppender(
       conn,
       appender,
-      types.map((t) => map[t]),
+      types.map((t) => duckdbType(api, t)),
       api,
     );
   }
