@@ -25,7 +25,8 @@
 import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
 import { sqlString } from "../sql/engine.ts";
 import { LookupFunctions } from "../sql/lookup_functions.ts";
-import { blockRows } from "./source.ts";
+import { fillTemplate } from "../sql/template.ts";
+import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
@@ -122,22 +123,20 @@ export const threadSpans: ViewSet = {
     );
     const base = b[0]?.base ?? null;
     if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    if (src.rowCount > MAX_ROWS) {
+    if (src.rowCount > MAX_BLOCK_ROWS) {
       throw new Error(
-        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_ROWS} one partition can hold`,
+        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
       );
     }
     const spans = new SpanArrays(src.rowCount);
-    const stats = await buildSpans(scanColumns(engine, fill(SCAN, { src: src.sql, base: `${base}` })), spans);
-    const list = (f: (s: (typeof streams)[number]) => string | null) =>
-      `[${streams.map((s) => sqlOrNull(f(s))).join(", ")}]::VARCHAR[]`;
-    const select = fill(SELECT, {
+    const stats = await buildSpans(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` })), spans);
+    const select = fillTemplate(SELECT, {
       src: src.sql,
       base: `${base}`,
       process: sqlString(input.process.processId),
-      streams_id: list((s) => s.streamId),
-      streams_tid: list((s) => s.tid),
-      streams_name: list((s) => s.threadName),
+      streams_id: src.streamIds,
+      streams_tid: src.streamTids,
+      streams_name: src.threadNames,
     });
     const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
       writePartitionFile(engine, select, input.outPath, "begin", "end"),
@@ -150,21 +149,6 @@ export const threadSpans: ViewSet = {
     return result;
   },
 };
-
-/**
- * Replaces each `$name` of `template` by `values[name]` in one pass, so that text put in (paths,
- * thread names) is never read as a placeholder.
- */
-function fill(template: string, values: Record<string, string>): string {
-  return template.replace(/\$([a-z_]+)\b/g, (m, k: string) => values[k] ?? m);
-}
-
-function sqlOrNull(s: string | null): string {
-  return s === null ? "NULL" : sqlString(s);
-}
-
-/** Most raw rows (cpu streams) of one process the stack pass indexes (INTEGER positions). */
-const MAX_ROWS = 2 ** 31 - 1;
 
 /**
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
