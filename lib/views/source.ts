@@ -81,8 +81,9 @@ export interface BlockRows {
   /** Rows of all blocks (from their Parquet footers). */
   rowCount: number;
   /**
-   * SQL lists (`[...]::VARCHAR[]`) of the input's streams' stream_id, tid and thread name, in
-   * the input's order: `(list)[sx + 1]` is the row's (NULL for a NULL sx).
+   * SQL lists of the input's streams' stream_id, tid and thread name, in the input's order:
+   * `(list)[sx + 1]` is the row's (NULL for a NULL sx). Their elements are ENUM values (of the
+   * list's distinct values) that read back as VARCHAR; VARCHAR when every element is NULL.
    */
   streamIds: string;
   streamTids: string;
@@ -125,8 +126,14 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])[file_index::BIGINT + 1] AS sx,
       ([${offsets.join(", ")}]::BIGINT[])[file_index::BIGINT + 1] + file_row_number AS pos, *
     FROM read_parquet(${list})`;
-  const streamList = (f: (s: StreamMeta) => string | null) =>
-    `[${streams.map((s) => sqlOrNull(f(s))).join(", ")}]::VARCHAR[]`;
+  // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
+  // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
+  const streamList = (f: (s: StreamMeta) => string | null) => {
+    const values = streams.map(f);
+    const distinct = [...new Set(values.filter((v) => v !== null))];
+    const items = `[${values.map(sqlOrNull).join(", ")}]`;
+    return distinct.length === 0 ? `${items}::VARCHAR[]` : `${items}::ENUM(${distinct.map(sqlString).join(", ")})[]`;
+  };
   return {
     sql,
     rowCount,
