@@ -208,8 +208,11 @@ const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
 
 /** Counts of what the pairing pass saw. */
 export interface AsyncStats {
+  /** Async events read (one output row each). */
   rows: number;
+  /** Begins never ended. */
   unclosed: number;
+  /** Ends and steps that matched no open span. */
   unmatched: number;
 }
 
