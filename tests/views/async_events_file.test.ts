@@ -174,7 +174,7 @@ describe("async_events partition file", () => {
   });
 
   test("equal times on two threads are paired in block order", async () => {
-    const rows = await engine.rows<{ name: string; spans: bigint; anomalies: string[] }>(
+    const rows = await engine.rows<{ name: string; spans: bigint; anomalies: (string | null)[] }>(
       `SELECT name, count(DISTINCT span_id) AS spans, list(anomaly ORDER BY anomaly) AS anomalies
        FROM read_parquet(${file}) WHERE target = 'tie2' GROUP BY name ORDER BY spans, name`,
     );
