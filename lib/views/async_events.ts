@@ -17,42 +17,71 @@
  * - A span never closed keeps its `begin` row, marked `'unclosed'` (Node's traces end with
  *   async resources open).
  */
-import { type ColumnArray, columnarPass } from "../sql/columnar.ts";
-import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
+import { sqlString } from "../sql/engine.ts";
+import { LookupFunctions } from "../sql/lookup_functions.ts";
+import { fillTemplate } from "../sql/template.ts";
+import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
-const OUT = "memory.main.tl_async_out";
-
+/** Event kinds of the scan. */
 const K_BEGIN = 0;
 const K_END = 1;
 const K_INSTANT = 2;
 const K_STEP = 3;
+/** Anomaly codes of the pairing pass (0: none). */
 const A_UNCLOSED = 1;
 const A_UNMATCHED = 2;
+
+/** The async phases, in the order of their codes (`c`: 0 based) in SELECT. */
+const PHASES = ["b", "S", "e", "F", "n", "T", "p"];
+const PHASE_LIST = PHASES.map((p) => `'${p}'`).join(", ");
 
 /** 53-bit hash of a SQL expression list, exact as a DOUBLE. */
 const h53 = (cols: string) => `(hash(${cols}) >> 11)::DOUBLE`;
 
-const SCAN = `SELECT e.bix::INTEGER AS bix, e.seq::BIGINT AS seq,
+/**
+ * The pairing pass's input, in processing order: time, then input order (block, then seq).
+ * `$src` is the blocks' relation (source.ts blockRows).
+ */
+const SCAN = `SELECT e.pos::INTEGER AS pos,
     (CASE WHEN e.ph IN ('b', 'S') THEN ${K_BEGIN} WHEN e.ph IN ('e', 'F') THEN ${K_END}
           WHEN e.ph = 'n' THEN ${K_INSTANT} ELSE ${K_STEP} END)::TINYINT AS k,
     ${h53("e.cat, e.id, e.id_scope, e.scope")} AS key,
     CASE WHEN e.name IS NULL OR e.name = '' THEN -1 ELSE ${h53("e.name")} END AS name
-  FROM ${SRC} e
-  WHERE e.ph IN ('b', 'e', 'n', 'S', 'T', 'p', 'F')
+  FROM ($src) e
+  WHERE e.ph IN (${PHASE_LIST})
   ORDER BY e.time, e.bix, e.seq`;
 
-const SELECT = `SELECT p.process_id, e.stream_id, e.stream_tid AS tid, e.thread_name, e.time,
-    CASE o.k WHEN ${K_BEGIN} THEN 'begin' WHEN ${K_END} THEN 'end' WHEN ${K_INSTANT} THEN 'instant' ELSE 'step' END AS event_type,
-    o.span_id::BIGINT AS span_id, o.parent::BIGINT AS parent_span_id, o.depth::UINTEGER AS depth,
-    e.name, e.cat AS target,
-    coalesce(json_extract_string(e.args, '$.src_file'), json_extract_string(e.args, '$.location.file_name')) AS filename,
-    TRY_CAST(coalesce(json_extract_string(e.args, '$.src_line'), json_extract_string(e.args, '$.location.line_number')) AS UINTEGER) AS line,
-    e.id AS async_id, e.id_scope, e.scope, e.args AS properties, e.ph AS phase,
-    CASE o.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_UNMATCHED} THEN 'unmatched' END AS anomaly
-  FROM ${OUT} o JOIN ${SRC} e ON e.bix = o.bix AND e.seq = o.seq, ${SRC_PROCESS} p
-  ORDER BY e.time, e.bix, e.seq`;
+/**
+ * The partition's rows: the async events of the blocks in the scan's order, each with what the
+ * pairing pass computed for it, read through tl_async_event by the row's pos. Only the sort
+ * keys and the event's own columns go through the sort; the thread's columns ($streams_*: SQL
+ * lists indexed by sx), the pass's results and what derives from them are computed after it. The
+ * JSON paths are only evaluated where the args text names the key. process_id, event_type and
+ * phase are ENUM values (the Parquet writer stores them as the same UTF-8 dictionary columns
+ * without hashing each row's string), picked from a constant list by the phase's code c.
+ */
+const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name, time,
+    (['begin', 'end', 'instant', 'step']::ENUM('begin', 'end', 'instant', 'step')[])[[1, 1, 2, 2, 3, 4, 4][c + 1]] AS event_type,
+    a.span_id::BIGINT AS span_id, a.parent::BIGINT AS parent_span_id, a.depth::UINTEGER AS depth,
+    name, target,
+    CASE WHEN loc THEN
+      coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
+    CASE WHEN loc THEN
+      TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
+    async_id, id_scope, scope, properties, ([${PHASE_LIST}]::ENUM(${PHASE_LIST})[])[c + 1] AS phase,
+    CASE a.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_UNMATCHED} THEN 'unmatched' END AS anomaly
+  FROM (
+    SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, tl_async_event(pos) AS a
+    FROM (
+      SELECT e.sx, e.pos::INTEGER AS pos, e.time, e.name, e.cat AS target, e.id AS async_id, e.id_scope, e.scope,
+        e.args AS properties, (list_position([${PHASE_LIST}], e.ph) - 1)::TINYINT AS c
+      FROM ($src) e
+      WHERE e.ph IN (${PHASE_LIST})
+      ORDER BY e.time, e.bix, e.seq))`;
 
 /** The async_events view set. */
 export const asyncEvents: ViewSet = {
@@ -85,82 +114,134 @@ export const asyncEvents: ViewSet = {
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     const { engine } = input;
-    await prepareSource(input);
-    try {
-      await columnarPass(
-        engine,
-        "tl_async_out",
-        [
-          ["bix", "INTEGER"],
-          ["seq", "BIGINT"],
-          ["k", "TINYINT"],
-          ["span_id", "DOUBLE"],
-          ["parent", "DOUBLE"],
-          ["depth", "INTEGER"],
-          ["anomaly", "TINYINT"],
-        ],
-        SCAN,
-        pairAsync,
+    const empty = { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+    if (input.blocks.length === 0) return empty;
+    const src = await blockRows(input);
+    if (src.rowCount > MAX_BLOCK_ROWS) {
+      throw new Error(
+        `async_events: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
       );
-      return await writePartitionFile(engine, SELECT, input.outPath, "time", "time");
-    } finally {
-      await engine.run(`DROP TABLE IF EXISTS ${OUT}`);
     }
+    const events = new AsyncArrays(src.rowCount);
+    const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql })), events);
+    if (stats.rows === 0) return empty;
+    const select = fillTemplate(SELECT, {
+      src: src.sql,
+      process: sqlString(input.process.processId),
+      streams_id: src.streamIds,
+      streams_tid: src.streamTids,
+      streams_name: src.threadNames,
+    });
+    const result = await EVENT_FUNCTIONS.run(engine, events, () =>
+      writePartitionFile(engine, select, input.outPath, "time", "time"),
+    );
+    if (result.numRows !== stats.rows) {
+      throw new Error(
+        `async_events: wrote ${result.numRows} rows for the ${stats.rows} events of the pairing pass (process ${input.process.processId}); this is a bug`,
+      );
+    }
+    return result;
   },
 };
 
+/**
+ * What the pairing pass computed: each async event's index in processing order (its rank) by
+ * its `pos` (source.ts blockRows; other rows' entries mean nothing), and by rank its span id,
+ * parent span id (-1 at top), depth and anomaly code. Memory: 4 bytes per source row (allocated
+ * at the first async event) and 13 per async event.
+ */
+export class AsyncArrays {
+  rankOf: Int32Array = new Int32Array(0);
+  spanId = new Int32Array(1024);
+  parent = new Int32Array(1024);
+  depth = new Int32Array(1024);
+  anomaly = new Int8Array(1024);
+
+  /** @param rows source rows (the largest pos + 1). */
+  constructor(readonly rows: number) {}
+
+  /** Makes room for rank `i` (ranks come in order). */
+  reserve(i: number): void {
+    if (i < this.spanId.length) return;
+    const n = Math.max(i + 1, this.spanId.length * 2);
+    const g = <T extends Int32Array | Int8Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    this.spanId = g(this.spanId, new Int32Array(n));
+    this.parent = g(this.parent, new Int32Array(n));
+    this.depth = g(this.depth, new Int32Array(n));
+    this.anomaly = g(this.anomaly, new Int8Array(n));
+  }
+}
+
+/**
+ * The scalar function `tl_async_event(pos)` (STRUCT(span_id INTEGER, parent INTEGER, depth
+ * INTEGER, anomaly TINYINT)) reading the pairing pass's AsyncArrays during a materialization
+ * (lib/sql/lookup_functions.ts; it fails anywhere else).
+ */
+const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
+  {
+    name: "tl_async_event",
+    returns: [
+      ["span_id", "INTEGER"],
+      ["parent", "INTEGER"],
+      ["depth", "INTEGER"],
+      ["anomaly", "TINYINT"],
+    ],
+    fill: (events, pos, n, out) => {
+      const spanId = out[0] as Int32Array;
+      const parent = out[1] as Int32Array;
+      const depth = out[2] as Int32Array;
+      const anomaly = out[3] as Int8Array;
+      const { rankOf, spanId: sSpan, parent: sParent, depth: sDepth, anomaly: sAnomaly } = events;
+      for (let i = 0; i < n; i++) {
+        const r = rankOf[pos[i] as number] as number;
+        spanId[i] = sSpan[r] as number;
+        parent[i] = sParent[r] as number;
+        depth[i] = sDepth[r] as number;
+        anomaly[i] = sAnomaly[r] as number;
+      }
+    },
+  },
+]);
+
 /** Counts of what the pairing pass saw. */
 export interface AsyncStats {
+  /** Async events read (one output row each). */
   rows: number;
+  /** Begins never ended. */
   unclosed: number;
+  /** Ends and steps that matched no open span. */
   unmatched: number;
 }
 
+/** An open span: its begin event's rank and its name's hash. */
 interface OpenSpan {
-  bix: number;
-  seq: bigint;
-  spanId: number;
-  parent: number;
-  depth: number;
+  rank: number;
   name: number;
 }
 
-const CHUNK = 2048;
-
 /**
- * The pairing pass. Reads events (bix INTEGER, seq BIGINT, k TINYINT kind, key DOUBLE, name
- * DOUBLE; -1 = no name) in time order and emits rows (bix, seq, kind, span_id, parent, depth,
- * anomaly code) through `emit` in chunks of at most 2048. Begin rows are emitted when their
- * span closes or at the end. See the file comment for the rules.
+ * The pairing pass. Reads events (pos INTEGER, k TINYINT kind, key DOUBLE, name DOUBLE; -1 = no
+ * name) in processing order and writes each event's results into `events` at its rank (its
+ * index in the input): span id, parent, depth and anomaly code; a begin is 'unclosed' until its
+ * end comes. See the file comment for the rules.
  */
 export async function pairAsync(
-  events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
-  emit: (columns: ColumnArray[], rowCount: number) => void,
+  input: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
+  events: AsyncArrays,
 ): Promise<AsyncStats> {
   const stats: AsyncStats = { rows: 0, unclosed: 0, unmatched: 0 };
-  const oBix = new Int32Array(CHUNK);
-  const oSeq = new BigInt64Array(CHUNK);
-  const oK = new Int8Array(CHUNK);
-  const oSpan = new Float64Array(CHUNK);
-  const oParent = new Float64Array(CHUNK);
-  const oDepth = new Int32Array(CHUNK);
-  const oAnom = new Int8Array(CHUNK);
-  let on = 0;
-  const out = (bix: number, seq: bigint, k: number, span: number, parent: number, depth: number, anom: number) => {
-    oBix[on] = bix;
-    oSeq[on] = seq;
-    oK[on] = k;
-    oSpan[on] = span;
-    oParent[on] = parent;
-    oDepth[on] = depth;
-    oAnom[on] = anom;
-    stats.rows++;
-    if (anom === A_UNCLOSED) stats.unclosed++;
-    else if (anom === A_UNMATCHED) stats.unmatched++;
-    if (++on === CHUNK) {
-      emit([oBix, oSeq, oK, oSpan, oParent, oDepth, oAnom], on);
-      on = 0;
-    }
+  let rank = 0;
+  const out = (span: number, parent: number, depth: number, anom: number): void => {
+    events.reserve(rank);
+    events.spanId[rank] = span;
+    events.parent[rank] = parent;
+    events.depth[rank] = depth;
+    events.anomaly[rank] = anom;
+    if (anom === A_UNMATCHED) stats.unmatched++;
+    rank++;
   };
   const stacks = new Map<number, OpenSpan[]>();
   let nextId = 0;
@@ -169,51 +250,51 @@ export async function pairAsync(
     for (let j = stack.length - 1; j >= 0; j--) if (name === -1 || (stack[j] as OpenSpan).name === name) return j;
     return -1;
   };
-  for await (const { rowCount, columns } of events) {
-    const bixA = columns[0] as Int32Array;
-    const seqA = columns[1] as BigInt64Array;
-    const kA = columns[2] as Int8Array;
-    const keyA = columns[3] as Float64Array;
-    const nameA = columns[4] as Float64Array;
+  for await (const { rowCount, columns } of input) {
+    if (events.rankOf.length === 0) events.rankOf = new Int32Array(events.rows);
+    const rankOf = events.rankOf;
+    const posA = columns[0] as Int32Array;
+    const kA = columns[1] as Int8Array;
+    const keyA = columns[2] as Float64Array;
+    const nameA = columns[3] as Float64Array;
     for (let i = 0; i < rowCount; i++) {
       const k = kA[i] as number;
       const key = keyA[i] as number;
       const name = nameA[i] as number;
-      const bix = bixA[i] as number;
-      const seq = seqA[i] as bigint;
+      rankOf[posA[i] as number] = rank;
       let stack = stacks.get(key);
       if (!stack) {
         stack = [];
         stacks.set(key, stack);
       }
-      const topSpan = stack.length > 0 ? (stack[stack.length - 1] as OpenSpan) : null;
+      const top = stack.length > 0 ? (stack[stack.length - 1] as OpenSpan) : null;
+      const topId = top ? (events.spanId[top.rank] as number) : -1;
       if (k === K_BEGIN) {
-        stack.push({ bix, seq, spanId: nextId++, parent: topSpan ? topSpan.spanId : -1, depth: stack.length, name });
+        stack.push({ rank, name });
+        out(nextId++, topId, stack.length - 1, A_UNCLOSED);
       } else if (k === K_END) {
         const j = find(stack, name);
         if (j < 0) {
-          out(bix, seq, K_END, nextId++, topSpan ? topSpan.spanId : -1, stack.length, A_UNMATCHED);
+          out(nextId++, topId, stack.length, A_UNMATCHED);
           continue;
         }
-        const s = stack[j] as OpenSpan;
+        const b = (stack[j] as OpenSpan).rank;
         stack.splice(j, 1);
-        out(s.bix, s.seq, K_BEGIN, s.spanId, s.parent, s.depth, 0);
-        out(bix, seq, K_END, s.spanId, s.parent, s.depth, 0);
+        events.anomaly[b] = 0;
+        out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0);
       } else if (k === K_INSTANT) {
-        out(bix, seq, K_INSTANT, nextId++, topSpan ? topSpan.spanId : -1, stack.length, 0);
+        out(nextId++, topId, stack.length, 0);
       } else {
         const j = find(stack, name);
-        if (j < 0) out(bix, seq, K_STEP, nextId++, topSpan ? topSpan.spanId : -1, stack.length, A_UNMATCHED);
+        if (j < 0) out(nextId++, topId, stack.length, A_UNMATCHED);
         else {
-          const s = stack[j] as OpenSpan;
-          out(bix, seq, K_STEP, s.spanId, s.parent, s.depth, 0);
+          const b = (stack[j] as OpenSpan).rank;
+          out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0);
         }
       }
     }
   }
-  for (const stack of stacks.values()) {
-    for (const s of stack) out(s.bix, s.seq, K_BEGIN, s.spanId, s.parent, s.depth, A_UNCLOSED);
-  }
-  if (on > 0) emit([oBix, oSeq, oK, oSpan, oParent, oDepth, oAnom], on);
+  for (const stack of stacks.values()) stats.unclosed += stack.length;
+  stats.rows = rank;
   return stats;
 }

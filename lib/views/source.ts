@@ -11,7 +11,7 @@
  * stream from them (lib/sql/columnar.ts).
  */
 import { type Engine, sqlString } from "../sql/engine.ts";
-import type { MaterializeInput } from "./view_set.ts";
+import type { MaterializeInput, StreamMeta } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
 export const SRC = "memory.main.tl_src";
@@ -80,13 +80,27 @@ export interface BlockRows {
   sql: string;
   /** Rows of all blocks (from their Parquet footers). */
   rowCount: number;
+  /**
+   * SQL lists of the input's streams' stream_id, tid and thread name, in the input's order:
+   * `(list)[sx + 1]` is the row's (NULL for a NULL sx). Their elements are ENUM values (of the
+   * list's distinct values) that read back as VARCHAR; VARCHAR when every element is NULL.
+   */
+  streamIds: string;
+  streamTids: string;
+  threadNames: string;
 }
+
+/**
+ * Most rows blockRows's `pos` can number as an INTEGER (the type transforms pass it to their
+ * lookup functions in: lib/sql/lookup_functions.ts).
+ */
+export const MAX_BLOCK_ROWS = 2 ** 31 - 1;
 
 /**
  * The raw events of the input's blocks as a relation without joins (one `read_parquet` over the
  * block files; bix and sx from DuckDB's `file_index`, pos from `file_row_number` and the files'
  * row counts), for transforms that read the blocks more than once and need a dense row key
- * (thread_spans). Reads the block files' Parquet footers.
+ * (thread_spans, async_events). Reads the block files' Parquet footers.
  * @throws Error from DuckDB (e.g. a missing or unreadable block file).
  */
 export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
@@ -112,5 +126,19 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])[file_index::BIGINT + 1] AS sx,
       ([${offsets.join(", ")}]::BIGINT[])[file_index::BIGINT + 1] + file_row_number AS pos, *
     FROM read_parquet(${list})`;
-  return { sql, rowCount };
+  // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
+  // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
+  const streamList = (f: (s: StreamMeta) => string | null) => {
+    const values = streams.map(f);
+    const distinct = [...new Set(values.filter((v) => v !== null))];
+    const items = `[${values.map(sqlOrNull).join(", ")}]`;
+    return distinct.length === 0 ? `${items}::VARCHAR[]` : `${items}::ENUM(${distinct.map(sqlString).join(", ")})[]`;
+  };
+  return {
+    sql,
+    rowCount,
+    streamIds: streamList((s) => s.streamId),
+    streamTids: streamList((s) => s.tid),
+    threadNames: streamList((s) => s.threadName),
+  };
 }

@@ -23,9 +23,10 @@
  */
 
 import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
-import type { Engine } from "../sql/engine.ts";
 import { sqlString } from "../sql/engine.ts";
-import { blockRows } from "./source.ts";
+import { LookupFunctions } from "../sql/lookup_functions.ts";
+import { fillTemplate } from "../sql/template.ts";
+import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
@@ -122,24 +123,22 @@ export const threadSpans: ViewSet = {
     );
     const base = b[0]?.base ?? null;
     if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    if (src.rowCount > MAX_ROWS) {
+    if (src.rowCount > MAX_BLOCK_ROWS) {
       throw new Error(
-        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_ROWS} one partition can hold`,
+        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
       );
     }
     const spans = new SpanArrays(src.rowCount);
-    const stats = await buildSpans(scanColumns(engine, fill(SCAN, { src: src.sql, base: `${base}` })), spans);
-    const list = (f: (s: (typeof streams)[number]) => string | null) =>
-      `[${streams.map((s) => sqlOrNull(f(s))).join(", ")}]::VARCHAR[]`;
-    const select = fill(SELECT, {
+    const stats = await buildSpans(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` })), spans);
+    const select = fillTemplate(SELECT, {
       src: src.sql,
       base: `${base}`,
       process: sqlString(input.process.processId),
-      streams_id: list((s) => s.streamId),
-      streams_tid: list((s) => s.tid),
-      streams_name: list((s) => s.threadName),
+      streams_id: src.streamIds,
+      streams_tid: src.streamTids,
+      streams_name: src.threadNames,
     });
-    const result = await withSpanFunctions(engine, spans, () =>
+    const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
       writePartitionFile(engine, select, input.outPath, "begin", "end"),
     );
     if (result.numRows !== stats.spans) {
@@ -150,21 +149,6 @@ export const threadSpans: ViewSet = {
     return result;
   },
 };
-
-/**
- * Replaces each `$name` of `template` by `values[name]` in one pass, so that text put in (paths,
- * thread names) is never read as a placeholder.
- */
-function fill(template: string, values: Record<string, string>): string {
-  return template.replace(/\$([a-z_]+)\b/g, (m, k: string) => values[k] ?? m);
-}
-
-function sqlOrNull(s: string | null): string {
-  return s === null ? "NULL" : sqlString(s);
-}
-
-/** Most raw rows (cpu streams) of one process the stack pass indexes (INTEGER positions). */
-const MAX_ROWS = 2 ** 31 - 1;
 
 /**
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
@@ -199,93 +183,46 @@ export class SpanArrays {
   }
 }
 
-interface SpanFunctionState {
-  active: SpanArrays | null;
-}
-
-const spanFunctionStates = new WeakMap<Engine, SpanFunctionState>();
-
 /**
- * Runs `f` with the scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)`
- * (STRUCT(id INTEGER, parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading `spans`. They are registered on the
- * engine once and fail outside such a call.
- * @throws Error when another materialization of thread_spans runs on the engine.
+ * The scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)` (STRUCT(id INTEGER,
+ * parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading the stack pass's SpanArrays during a
+ * materialization (lib/sql/lookup_functions.ts; they fail anywhere else). The depth is apart
+ * because it is a sort key, read before the sort; the rest is read after it.
  */
-async function withSpanFunctions<T>(engine: Engine, spans: SpanArrays, f: () => Promise<T>): Promise<T> {
-  let state = spanFunctionStates.get(engine);
-  if (!state) {
-    state = { active: null };
-    spanFunctionStates.set(engine, state);
-    await registerSpanFunctions(engine, state);
-  }
-  if (state.active) throw new Error("thread_spans: two materializations at once on one engine");
-  state.active = spans;
-  try {
-    return await f();
-  } finally {
-    state.active = null;
-  }
-}
-
-async function registerSpanFunctions(engine: Engine, state: SpanFunctionState): Promise<void> {
-  const api = await import("@duckdb/node-api");
-  const { DuckDBScalarFunction, INTEGER, DOUBLE, TINYINT } = api;
-  type Raw = { items: ColumnArray; flush(): void };
-  type Struct = { entryVectorAt(i: number): Raw; flush(): void };
-  const active = (name: string, info: { setError(e: string): void }): SpanArrays | null => {
-    if (!state.active) info.setError(`${name} is internal to the materialization of thread_spans`);
-    return state.active;
-  };
-  const posOf = (chunk: { getColumnVector(i: number): unknown }) =>
-    (chunk.getColumnVector(0) as unknown as Raw).items as Int32Array;
-  engine.conn.registerScalarFunction(
-    DuckDBScalarFunction.create({
-      name: "tl_span_depth",
-      returnType: INTEGER,
-      parameterTypes: [INTEGER],
-      mainFunction: (info, chunk, out) => {
-        const spans = active("tl_span_depth", info);
-        if (!spans) return;
-        const pos = posOf(chunk);
-        const o = out as unknown as Raw;
-        const depth = o.items as Int32Array;
-        const { idOf, depth: src } = spans;
-        const n = chunk.rowCount;
-        for (let i = 0; i < n; i++) depth[i] = src[idOf[pos[i] as number] as number] as number;
-        o.flush();
-      },
-    }),
-  );
-  // One call per chunk for the other results (a function call per vector costs about as much as
-  // the lookups it does).
-  engine.conn.registerScalarFunction(
-    DuckDBScalarFunction.create({
-      name: "tl_span",
-      returnType: api.STRUCT({ id: INTEGER, parent: INTEGER, end_rel: DOUBLE, anomaly: TINYINT }),
-      parameterTypes: [INTEGER],
-      mainFunction: (info, chunk, out) => {
-        const spans = active("tl_span", info);
-        if (!spans) return;
-        const pos = posOf(chunk);
-        const o = out as unknown as Struct;
-        const id = o.entryVectorAt(0).items as Int32Array;
-        const parent = o.entryVectorAt(1).items as Int32Array;
-        const end = o.entryVectorAt(2).items as Float64Array;
-        const anomaly = o.entryVectorAt(3).items as Int8Array;
-        const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly } = spans;
-        const n = chunk.rowCount;
-        for (let i = 0; i < n; i++) {
-          const k = idOf[pos[i] as number] as number;
-          id[i] = k;
-          parent[i] = sParent[k] as number;
-          end[i] = sEnd[k] as number;
-          anomaly[i] = sAnomaly[k] as number;
-        }
-        o.flush();
-      },
-    }),
-  );
-}
+const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
+  {
+    name: "tl_span_depth",
+    returns: "INTEGER",
+    fill: (spans, pos, n, [out]) => {
+      const depth = out as Int32Array;
+      const { idOf, depth: src } = spans;
+      for (let i = 0; i < n; i++) depth[i] = src[idOf[pos[i] as number] as number] as number;
+    },
+  },
+  {
+    name: "tl_span",
+    returns: [
+      ["id", "INTEGER"],
+      ["parent", "INTEGER"],
+      ["end_rel", "DOUBLE"],
+      ["anomaly", "TINYINT"],
+    ],
+    fill: (spans, pos, n, out) => {
+      const id = out[0] as Int32Array;
+      const parent = out[1] as Int32Array;
+      const end = out[2] as Float64Array;
+      const anomaly = out[3] as Int8Array;
+      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly } = spans;
+      for (let i = 0; i < n; i++) {
+        const k = idOf[pos[i] as number] as number;
+        id[i] = k;
+        parent[i] = sParent[k] as number;
+        end[i] = sEnd[k] as number;
+        anomaly[i] = sAnomaly[k] as number;
+      }
+    },
+  },
+]);
 
 /** Counts of what the stack pass saw, for tests and diagnostics. */
 export interface SpanStats {
