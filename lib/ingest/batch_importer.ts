@@ -953,7 +953,6 @@ export interface FallbackRow {
   dest: Destination;
 }
 
-/** A BIGINT from DuckDB as a safe integer when it is one. */
 /** Writes `parts` to a new file at `path`, off this thread (libuv's pool). */
 async function writeParts(path: string, parts: Uint8Array[]): Promise<void> {
   const fh = await open(path, "w");
@@ -1020,6 +1019,7 @@ function isWsByte(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
+/** A BIGINT from DuckDB as a safe integer when it is one. */
 export function nsValue(v: bigint | null): Ns {
   if (v === null) return null;
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
