@@ -159,7 +159,7 @@ export class BlockBuilder {
     b[p++] = (n >>> 8) & 0xff;
     b[p++] = (n >>> 16) & 0xff;
     b[p++] = n >>> 24;
-    if (n < 384) for (let k = from; k < to; k++) b[p++] = src[k] as number;
+    if (n < 160) for (let k = from; k < to; k++) b[p++] = src[k] as number;
     else {
       b.set(src.subarray(from, to), p);
       p += n;
