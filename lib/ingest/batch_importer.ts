@@ -504,7 +504,10 @@ export class BatchImporter {
   private setText(b: BlockBuilder, c: number, buf: Uint8Array, f: number): void {
     const p = this.parser;
     const k = p.kind[f] as number;
-    if (k === V_STR && ((p.flags[f] as number) & FL_ESC) === 0) {
+    const fl = p.flags[f] as number;
+    // A string without escapes, or a number whose text is canonical (no FL_REWRITE: see
+    // event_parser.ts), is stored as written.
+    if ((k === V_STR && (fl & FL_ESC) === 0) || (k === V_NUM && fl === 0)) {
       b.setBytes(c, buf, p.start[f] as number, p.end[f] as number);
     } else if (k === V_MISSING || k === V_NULL) b.setNull(c);
     else if (k === V_STR) {

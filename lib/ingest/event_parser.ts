@@ -191,25 +191,41 @@ export class EventParser {
    * @returns true when the event is on the fast path (fields set), false when DuckDB must parse it.
    */
   parse(buf: Uint8Array, from: number, to: number, implicitSeq = -1): boolean {
-    this.kind.fill(0);
+    // The common shapes (no whitespace, ASCII keys and strings without escapes, short
+    // numbers) are scanned inline here; anything else goes through the general scanners.
+    const kinds = this.kind;
+    const starts = this.start;
+    const ends = this.end;
+    const flags = this.flags;
+    for (let k = 0; k < NF; k++) kinds[k] = 0;
     this.buf = buf;
     this.limit = to;
-    let i = this.ws(from);
+    let i = from;
+    if ((buf[i] as number) <= 0x20) i = this.ws(i);
     if (buf[i] !== 0x7b) return false;
-    i = this.ws(i + 1);
+    i++;
+    if ((buf[i] as number) <= 0x20) i = this.ws(i);
     let first = implicitSeq < 0;
     if (!first) this.seq = implicitSeq;
     if (buf[i] === 0x7d) return false; // the framer always writes __seq; `{}` goes to DuckDB
     for (;;) {
       if (buf[i] !== QUOTE) return false;
       const ks = i + 1;
-      this.fl = 0;
-      const ke1 = this.scanString(i);
-      if (ke1 < 0 || this.fl !== 0) return false;
-      const f = fieldOf(buf, ks, ke1 - 1);
-      i = this.ws(ke1);
+      let ke = ks;
+      while (ke < to && STR_STOP[buf[ke] as number] === 0) ke++;
+      if (buf[ke] !== QUOTE || ke >= to) {
+        // Escapes (not on the fast path), control bytes or non-ASCII (validated).
+        this.fl = 0;
+        const ke1 = this.scanString(i);
+        if (ke1 < 0 || this.fl !== 0) return false;
+        ke = ke1 - 1;
+      }
+      const f = fieldOf(buf, ks, ke);
+      i = ke + 1;
+      if ((buf[i] as number) <= 0x20) i = this.ws(i);
       if (buf[i] !== 0x3a) return false;
-      i = this.ws(i + 1);
+      i++;
+      if ((buf[i] as number) <= 0x20) i = this.ws(i);
       if (first) {
         if (f !== -2) return false;
         let v = 0;
@@ -224,18 +240,27 @@ export class EventParser {
         let kind: number;
         let vs = i;
         let ve: number;
-        this.fl = 0;
+        let fl = 0;
         if (b === QUOTE) {
-          ve = this.scanString(i);
+          let j = i + 1;
+          while (j < to && STR_STOP[buf[j] as number] === 0) j++;
+          if (buf[j] === QUOTE && j < to) ve = j + 1;
+          else {
+            this.fl = 0;
+            ve = this.scanString(i);
+            if (ve < 0) return false;
+            fl = this.fl;
+          }
           kind = V_STR;
           vs = i + 1;
-          if (ve < 0) return false;
           i = ve;
           ve--;
         } else if (b === 0x7b || b === 0x5b) {
+          this.fl = 0;
           ve = this.scanNested(i);
           kind = b === 0x7b ? V_OBJ : V_ARR;
           if (ve < 0) return false;
+          fl = this.fl;
           i = ve;
         } else if (b === 0x74) {
           if (buf[i + 1] !== 0x72 || buf[i + 2] !== 0x75 || buf[i + 3] !== 0x65) return false;
@@ -253,26 +278,62 @@ export class EventParser {
           i += 4;
           ve = i;
         } else {
-          ve = this.scanNumber(i);
           kind = V_NUM;
-          if (ve < 0) return false;
+          // Inline: a positive number without a leading zero or exponent, ended by `,` or `}`
+          // (the rules of scanNumber for that case); anything else goes to scanNumber.
+          let j = i;
+          ve = -1;
+          if (b > 0x30 && b <= 0x39) {
+            j++;
+            while (j < to && isDigit(buf[j] as number)) j++;
+            let t = buf[j] as number;
+            if (t === 0x2e && j - i <= 15) {
+              const intDigits = j - i;
+              j++;
+              const fs = j;
+              while (j < to && isDigit(buf[j] as number)) j++;
+              t = buf[j] as number;
+              if (j > fs && j < to && (t === 0x2c || t === 0x7d)) {
+                let fe = j;
+                while (fe > fs && buf[fe - 1] === 0x30) fe--;
+                if (fe === fs) {
+                  ve = j;
+                  if (j - fs !== 1) fl = FL_REWRITE;
+                } else if (fe - fs + intDigits <= 15) {
+                  ve = j;
+                  if (fe !== j) fl = FL_REWRITE;
+                }
+              }
+            } else if (j < to && (t === 0x2c || t === 0x7d)) ve = j;
+          }
+          if (ve < 0) {
+            this.fl = 0;
+            ve = this.scanNumber(i);
+            if (ve < 0) return false;
+            fl = this.fl;
+          }
           i = ve;
         }
-        if (f >= 0 && this.kind[f] === V_MISSING) {
-          this.kind[f] = kind;
-          this.start[f] = vs;
-          this.end[f] = ve;
-          this.flags[f] = this.fl;
+        if (f >= 0 && kinds[f] === V_MISSING) {
+          kinds[f] = kind;
+          starts[f] = vs;
+          ends[f] = ve;
+          flags[f] = fl;
         }
       }
-      i = this.ws(i);
-      const c = buf[i];
+      let c = buf[i] as number;
+      if (c <= 0x20) {
+        i = this.ws(i);
+        c = buf[i] as number;
+      }
       if (c === 0x2c) {
-        i = this.ws(i + 1);
+        i++;
+        if ((buf[i] as number) <= 0x20) i = this.ws(i);
         continue;
       }
       if (c !== 0x7d) return false;
-      i = this.ws(i + 1);
+      i++;
+      if (i < to && (buf[i] as number) <= 0x20) i = this.ws(i);
       return i === to;
     }
   }
@@ -415,6 +476,25 @@ export class EventParser {
     return b === 0x2c || b === 0x7d || b === 0x5d || isWs(b);
   }
 
+  /**
+   * Scans a string inside a nested value, starting at the quote `j`; returns the offset after
+   * its closing quote, or -1 when not on the fast path (escapes not in yyjson's form). Leaves
+   * `fl` as it was: escapes in the form yyjson writes need no rewrite.
+   */
+  private nestedString(j: number): number {
+    const buf = this.buf;
+    const to = this.limit;
+    let k = j + 1;
+    while (k < to && STR_STOP[buf[k] as number] === 0) k++;
+    if (k < to && buf[k] === QUOTE) return k + 1;
+    const f0 = this.fl;
+    this.fl = 0;
+    const e = this.scanString(j);
+    if (e < 0 || (this.fl & FL_NONCANON_ESC) !== 0) return -1;
+    this.fl = f0;
+    return e;
+  }
+
   /** Scans an object or array at `i`; returns its end, or -1. Sets FL_REWRITE when not minified/canonical. */
   private scanNested(i: number): number {
     const buf = this.buf;
@@ -460,11 +540,8 @@ export class EventParser {
       }
       if (state === 3) {
         if (b !== QUOTE) return -1;
-        const f0 = this.fl;
-        this.fl = 0;
-        j = this.scanString(j);
-        if (j < 0 || (this.fl & FL_NONCANON_ESC) !== 0) return -1;
-        this.fl = f0;
+        j = this.nestedString(j);
+        if (j < 0) return -1;
         while (j < to && isWs(buf[j] as number)) {
           this.fl |= FL_REWRITE;
           j++;
@@ -484,11 +561,8 @@ export class EventParser {
         continue;
       }
       if (b === QUOTE) {
-        const f0 = this.fl;
-        this.fl = 0;
-        j = this.scanString(j);
-        if (j < 0 || (this.fl & FL_NONCANON_ESC) !== 0) return -1;
-        this.fl = f0;
+        j = this.nestedString(j);
+        if (j < 0) return -1;
       } else if (b === 0x74) {
         if (buf[j + 1] !== 0x72 || buf[j + 2] !== 0x75 || buf[j + 3] !== 0x65) return -1;
         j += 4;
