@@ -28,16 +28,32 @@ class Col {
 
   ensure(n: number): void {
     if (this.len + n <= this.values.length) return;
-    this.grow(n);
+    growCol(this, n);
   }
+}
 
-  grow(n: number): void {
-    let cap = this.values.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.values.subarray(0, this.len));
-    this.values = next;
-    this.words = new Int32Array(next.buffer);
+/**
+ * Makes room for `n` more bytes in `col`. A module function rather than a method: the hot
+ * writers call it rarely, and a call to a constant needs no inline cache, so fewer of
+ * JavaScriptCore's optimized importer functions leave (OSR exit, "InadequateCoverage") and are
+ * compiled again when a buffer first grows after optimization. The same goes for `growDefs`.
+ */
+function growCol(col: Col, n: number): void {
+  let cap = col.values.length * 2;
+  while (cap < col.len + n) cap *= 2;
+  const next = new Uint8Array(cap);
+  next.set(col.values.subarray(0, col.len));
+  col.values = next;
+  col.words = new Int32Array(next.buffer);
+}
+
+/** Gives every column's definition levels room for `cap` rows (see `growCol`). */
+function growDefs(cols: Col[], cap: number): void {
+  for (let k = 0; k < cols.length; k++) {
+    const c = cols[k] as Col;
+    const d = new Uint8Array(cap);
+    d.set(c.defs);
+    c.defs = d;
   }
 }
 
@@ -98,11 +114,7 @@ export class BlockBuilder {
     const r = this.rows;
     if (r === this.defCap) {
       this.defCap *= 2;
-      for (const c of this.cols) {
-        const d = new Uint8Array(this.defCap);
-        d.set(c.defs);
-        c.defs = d;
-      }
+      growDefs(this.cols, this.defCap);
     }
     if (r % ROW_GROUP_ROWS === 0) for (const c of this.cols) c.groupStarts.push(c.len);
     this.rows = r + 1;
@@ -118,7 +130,7 @@ export class BlockBuilder {
   setI64(c: number, v: number): void {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
-    if (col.len + 8 > col.values.length) col.grow(8);
+    if (col.len + 8 > col.values.length) growCol(col, 8);
     const hi = Math.floor(v / TWO32);
     const lo = v - hi * TWO32;
     // Little-endian words (the Parquet PLAIN layout; x86 and ARM are little-endian, checked
@@ -152,7 +164,7 @@ export class BlockBuilder {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
     const n = to - from;
-    if (col.len + n + 4 > col.values.length) col.grow(n + 4);
+    if (col.len + n + 4 > col.values.length) growCol(col, n + 4);
     const b = col.values;
     let p = col.len;
     b[p++] = n & 0xff;
@@ -171,7 +183,7 @@ export class BlockBuilder {
   setByte(c: number, v: number): void {
     const col = this.cols[c] as Col;
     col.defs[this.rows - 1] = 1;
-    if (col.len + 5 > col.values.length) col.grow(5);
+    if (col.len + 5 > col.values.length) growCol(col, 5);
     const b = col.values;
     const p = col.len;
     b[p] = 1;
