@@ -70,3 +70,18 @@ export async function snapshot(lakeDir: string): Promise<{ counts: Record<string
   walk(lakeDir);
   return { counts, files: files.sort() };
 }
+
+/**
+ * A deterministic xorshift32 PRNG for fuzzed test inputs.
+ * @param seed any integer (0 is taken as 1).
+ * @returns a function giving numbers in [0, 1).
+ */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EventParser, F_DUR, F_NAME, F_PID } from "../../lib/ingest/event_parser.ts";
+import { prng } from "../helpers.ts";
 
 // EventParser.parse scans the common shapes inline (plain strings, positive numbers ended by
 // `,` or `}`) and everything else with its general scanners. A space after a value makes the
@@ -20,17 +21,6 @@ function durOf(p: EventParser, lit: string, sep: string): { kind: number; text: 
     kind: p.kind[F_DUR] as number,
     text: new TextDecoder().decode(line.subarray(s, e)),
     flags: p.flags[F_DUR] as number,
-  };
-}
-
-/** A deterministic xorshift PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let x = seed;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
   };
 }
 

@@ -15,21 +15,10 @@ import { ChromeJsonImporter } from "../../lib/ingest/chrome_json.ts";
 import { ChromeJsonFramer, SpeculationError } from "../../lib/ingest/chrome_json_framer.ts";
 import { replaceLoneSurrogateEscapes } from "../../lib/ingest/event_parser.ts";
 import { Engine } from "../../lib/sql/engine.ts";
-import { ROOT, tempDir } from "../helpers.ts";
+import { prng, ROOT, tempDir } from "../helpers.ts";
 import { LegacyChromeJsonImporter } from "./legacy_importer.ts";
 
 const enc = new TextEncoder();
-
-/** A deterministic PRNG. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   // 16-17 significant digits: shortest round-trip forms (as JS and Chrome write doubles) and not.

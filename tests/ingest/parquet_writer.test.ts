@@ -10,19 +10,9 @@ import { usTextToNs } from "../../lib/ingest/batch_importer.ts";
 import { BlockBuilder } from "../../lib/ingest/block_builder.ts";
 import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/parquet_writer.ts";
 import { Engine } from "../../lib/sql/engine.ts";
-import { tempDir } from "../helpers.ts";
+import { prng, tempDir } from "../helpers.ts";
 
 const enc = new TextEncoder();
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 4294967296;
-  };
-}
 
 describe("raw block writer", () => {
   let engine: Engine;
