@@ -9,6 +9,7 @@
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { BlockBuilder } from "./block_builder.ts";
+import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./chrome_fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 import {
   EventParser,
@@ -44,7 +45,7 @@ import {
   writeCanonicalNumber,
   writeMinified,
 } from "./event_parser.ts";
-import { encodeRawBlock } from "./parquet_writer.ts";
+import { type ColumnData, encodeRawBlock } from "./parquet_writer.ts";
 
 /** Where an event went. */
 export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
@@ -135,6 +136,8 @@ interface Group {
   tid: string;
   dest: number;
   builder: BlockBuilder;
+  /** The group's builder in the WebAssembly fast path, or -1. */
+  native: number;
 }
 
 /** Where a (pid, tid, destination) goes; cached by the raw bytes of pid and tid. */
@@ -161,6 +164,8 @@ export interface ParsedBatch {
   /** Counts of the events parsed here (not those left to DuckDB). */
   counts: PhaseCount[];
   fastEvents: number;
+  /** Of those, the events the WebAssembly fast path imported. */
+  wasmEvents: number;
   /** The lines left to DuckDB (NDJSON, each ending in a newline), or null. */
   fallback: Uint8Array | null;
   fallbackEvents: number;
@@ -191,6 +196,9 @@ type Ns = number | bigint | null;
  */
 export class BatchImporter {
   private readonly parser = new EventParser();
+  /** The WebAssembly fast path (null when turned off), and its groups by index. */
+  private readonly fast: ChromeFastPath | null;
+  private readonly nativeGroups: Group[] = [];
   private readonly cache = new Map<number, CacheEntry[]>();
   private readonly groups = new Map<string, Group>();
   /** Groups by (pid, tid, dest) when pid and tid are integers below 2^24. */
@@ -216,13 +224,18 @@ export class BatchImporter {
    * @param bufferBytes bound on the rows held over all groups (bytes of column data).
    * @param blockBytes a group is written once it holds this many bytes.
    * @param compress zstd level-1 compression of a page.
+   * @param wasm whether the WebAssembly fast path takes the plain events first
+   *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
    */
   constructor(
     private readonly blocksDir: string,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
     private readonly compress: (page: Uint8Array) => Uint8Array = (b) => Bun.zstdCompressSync(b, { level: 1 }),
-  ) {}
+    wasm = wasmFastPathEnabled(),
+  ) {
+    this.fast = wasm ? loadChromeFastPath() : null;
+  }
 
   /**
    * Parses and routes the events of one batch.
@@ -234,48 +247,51 @@ export class BatchImporter {
    */
   parseBatch(bytes: Uint8Array, events: number): ParsedBatch {
     const fallback: Uint8Array[] = [];
-    let fallbackBytes = 0;
     let fast = 0;
-    let lineStart = 0;
+    let wasm = 0;
     let seen = 0;
-    const n = bytes.length;
-    // The seq of the line before (a line without the `__seq` key, from the framer's line
-    // mode, is the one after it).
-    let prevSeq = -1;
-    while (lineStart < n) {
-      let e = bytes.indexOf(0x0a, lineStart);
-      if (e < 0) e = n;
-      seen++;
-      // A line-mode line may end with the comma that followed it in the input.
-      const to = bytes[e - 1] === 0x2c ? e - 1 : e;
-      let seq = prefixSeq(bytes, lineStart);
-      const implicit = seq < 0;
-      if (implicit) {
-        if (prevSeq < 0) throw new Error("batch line without __seq after no seq");
-        seq = prevSeq + 1;
+    if (this.fast) {
+      // The WebAssembly fast path takes the plainest events; the lines it declines are
+      // imported here, as every line is without it.
+      const r = this.fast.importBatch(bytes);
+      seen = r.lines;
+      this.adoptNative(r.newThreads, r.newGroups, r.becameLive);
+      this.fast.takeCounts(this.fastCounts);
+      const d = r.declined;
+      fast = r.lines - d.length / 4;
+      wasm = fast;
+      for (let k = 0; k < d.length; k += 4) {
+        const seq = d[k + 2] as number;
+        const implicit = d[k + 3] === 1;
+        if (implicit && seq < 0) throw new Error("batch line without __seq after no seq");
+        if (this.importLine(bytes, d[k] as number, d[k + 1] as number, seq, implicit, fallback)) fast++;
       }
-      prevSeq = seq;
-      let ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
-      // A lone surrogate escape (`\ud800`) is kept as U+FFFD rather than losing the event.
-      if (!ok && replaceLoneSurrogateEscapes(bytes, lineStart, to)) {
-        ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
-      }
-      if (ok) fast++;
-      else {
-        // Not on the fast path: DuckDB imports it, if it is one JSON object (line mode takes
-        // lines for events unchecked: this is where such a line is checked).
-        if (!isOneObject(bytes, lineStart, to)) {
-          throw new SpeculationError(
-            `event ${seq} is not a single JSON object on its line (line mode); frame the input again without it`,
-          );
+    } else {
+      let lineStart = 0;
+      const n = bytes.length;
+      // The seq of the line before (a line without the `__seq` key, from the framer's line
+      // mode, is the one after it).
+      let prevSeq = -1;
+      while (lineStart < n) {
+        let e = bytes.indexOf(0x0a, lineStart);
+        if (e < 0) e = n;
+        seen++;
+        // A line-mode line may end with the comma that followed it in the input.
+        const to = bytes[e - 1] === 0x2c ? e - 1 : e;
+        let seq = prefixSeq(bytes, lineStart);
+        const implicit = seq < 0;
+        if (implicit) {
+          if (prevSeq < 0) throw new Error("batch line without __seq after no seq");
+          seq = prevSeq + 1;
         }
-        const line = implicit ? withSeqPrefix(bytes, lineStart, to, seq) : bytes.subarray(lineStart, to);
-        fallback.push(line);
-        fallbackBytes += line.length + 1;
+        prevSeq = seq;
+        if (this.importLine(bytes, lineStart, to, seq, implicit, fallback)) fast++;
+        lineStart = e + 1;
       }
-      lineStart = e + 1;
     }
     if (seen !== events) throw new Error(`batch has ${seen} lines, the framer counted ${events}`);
+    let fallbackBytes = 0;
+    for (const l of fallback) fallbackBytes += l.length + 1;
     let fb: Uint8Array | null = null;
     if (fallback.length > 0) {
       fb = new Uint8Array(fallbackBytes);
@@ -304,12 +320,54 @@ export class BatchImporter {
       meta: this.meta,
       counts,
       fastEvents: fast,
+      wasmEvents: wasm,
       fallback: fb,
       fallbackEvents: fallback.length,
     };
     this.threads = [];
     this.meta = [];
     return r;
+  }
+
+  /**
+   * Imports one line in JavaScript: on the parser's fast path, or added to `fallback` for
+   * DuckDB. @returns true when imported here.
+   * @throws SpeculationError when a line-mode line is not one JSON object.
+   */
+  private importLine(
+    bytes: Uint8Array,
+    lineStart: number,
+    to: number,
+    seq: number,
+    implicit: boolean,
+    fallback: Uint8Array[],
+  ): boolean {
+    let ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
+    // A lone surrogate escape (`\ud800`) is kept as U+FFFD rather than losing the event.
+    if (!ok && replaceLoneSurrogateEscapes(bytes, lineStart, to)) {
+      ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
+    }
+    if (ok) return true;
+    // Not on the fast path: DuckDB imports it, if it is one JSON object (line mode takes
+    // lines for events unchecked: this is where such a line is checked).
+    if (!isOneObject(bytes, lineStart, to)) {
+      throw new SpeculationError(
+        `event ${seq} is not a single JSON object on its line (line mode); frame the input again without it`,
+      );
+    }
+    fallback.push(implicit ? withSeqPrefix(bytes, lineStart, to, seq) : bytes.subarray(lineStart, to));
+    return false;
+  }
+
+  /** Notes the threads and groups the WebAssembly fast path saw first in a batch. */
+  private adoptNative(threads: Uint32Array, groups: Uint32Array, live: Uint32Array): void {
+    for (let k = 0; k < threads.length; k += 2) this.noteThread(String(threads[k]), String(threads[k + 1]));
+    for (let k = 0; k < groups.length; k += 4) {
+      const g = this.groupFor(String(groups[k + 1]), String(groups[k + 2]), groups[k + 3] as number);
+      g.native = groups[k] as number;
+      this.nativeGroups[g.native] = g;
+    }
+    for (const n of live) this.live.add(this.nativeGroups[n] as Group);
   }
 
   /**
@@ -326,8 +384,8 @@ export class BatchImporter {
     let total = 0;
     const sized: [Group, number][] = [];
     for (const g of this.live) {
-      const n = g.builder.bytes();
-      if (n >= this.blockBytes) out.push(this.writeBlock(g));
+      const n = this.groupBytes(g);
+      if (n >= this.blockBytes) out.push(...this.writeBlocks(g));
       else {
         total += n;
         sized.push([g, n]);
@@ -337,11 +395,16 @@ export class BatchImporter {
       sized.sort((a, b) => b[1] - a[1]);
       for (const [g, n] of sized) {
         if (total <= this.bufferBytes / 2) break;
-        out.push(this.writeBlock(g));
+        out.push(...this.writeBlocks(g));
         total -= n;
       }
     }
     return out;
+  }
+
+  /** Bytes of column data a group holds, in both builders. */
+  private groupBytes(g: Group): number {
+    return g.builder.bytes() + (g.native >= 0 && this.fast ? this.fast.blockBytes(g.native) : 0);
   }
 
   /** Block files being written in the background (see `settle`). */
@@ -361,14 +424,44 @@ export class BatchImporter {
 
   /** Writes the blocks of every group still holding rows (at the end of the input). */
   flushAll(): BatchBlock[] {
-    return [...this.live].map((g) => this.writeBlock(g));
+    return [...this.live].flatMap((g) => this.writeBlocks(g));
   }
 
-  /** Writes a group's rows as one block file and starts it afresh. */
-  private writeBlock(g: Group): BatchBlock {
+  /**
+   * Writes a group's rows as block files and starts it afresh: one block for the rows imported
+   * in JavaScript, one for those of the WebAssembly fast path (each when it holds rows).
+   */
+  private writeBlocks(g: Group): BatchBlock[] {
+    const out: BatchBlock[] = [];
     const b = g.builder;
+    if (b.rows > 0) {
+      const range = b.range();
+      out.push(this.writeBlock(g, b.rows, b.columns(), range.begin, range.end));
+      // The builder is reused (no new buffers per block: fresh memory for every block kept
+      // RSS high), unless it grew well past this block's size.
+      const cap = b.capacity();
+      if (cap > 4 * 1024 * 1024 && cap > 3 * b.bytes()) g.builder = new BlockBuilder();
+      else b.reset();
+    }
+    if (g.native >= 0 && this.fast) {
+      const nb = this.fast.block(g.native);
+      if (nb.rows > 0) out.push(this.writeBlock(g, nb.rows, nb.columns, nb.begin, nb.end));
+      this.fast.reset(g.native);
+    }
+    this.live.delete(g);
+    return out;
+  }
+
+  /** Encodes one block of a group and starts writing its file (see `settle`). */
+  private writeBlock(
+    g: Group,
+    rows: number,
+    columns: ColumnData[],
+    beginNs: bigint | null,
+    endNs: bigint | null,
+  ): BatchBlock {
     const path = join(this.blocksDir, `${crypto.randomUUID()}.parquet`);
-    const parts = encodeRawBlock(b.rows, b.columns(), this.compress);
+    const parts = encodeRawBlock(rows, columns, this.compress);
     let size = 0;
     for (const x of parts) size += x.length;
     // Written in the background (a file create waits on the file system's journal while
@@ -378,24 +471,7 @@ export class BatchImporter {
         this.writeError ??= e instanceof Error ? e : new Error(String(e));
       }),
     );
-    const range = b.range();
-    const block: BatchBlock = {
-      pid: g.pid,
-      tid: g.tid,
-      dest: g.dest,
-      path,
-      rows: b.rows,
-      beginNs: range.begin,
-      endNs: range.end,
-      size,
-    };
-    // The builder is reused (no new buffers per block: fresh memory for every block kept RSS
-    // high), unless it grew well past this block's size.
-    const cap = b.capacity();
-    if (cap > 4 * 1024 * 1024 && cap > 3 * b.bytes()) g.builder = new BlockBuilder();
-    else b.reset();
-    this.live.delete(g);
-    return block;
+    return { pid: g.pid, tid: g.tid, dest: g.dest, path, rows, beginNs, endNs, size };
   }
 
   private count(ph: string, dest: Destination, reason: string | null): void {
@@ -419,7 +495,7 @@ export class BatchImporter {
     const key = `${pid}\u0000${gt}\u0000${dest}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { pid, tid: gt, dest, builder: new BlockBuilder() };
+      g = { pid, tid: gt, dest, builder: new BlockBuilder(), native: -1 };
       this.groups.set(key, g);
     }
     return g;
@@ -734,8 +810,10 @@ export class BatchImporter {
     this.setNsField(b, C_TTS, F_TTS, tts);
     this.setNsField(b, C_TDUR, F_TDUR, tdur);
     if (ts === Number.POSITIVE_INFINITY || dur === Number.POSITIVE_INFINITY) {
+      // (`big` holds a field's value only when nsOf gave +Infinity for it: the other may be
+      // a stale value of an earlier event.)
       b.noteRange(
-        this.big[F_TS] as bigint,
+        ts === Number.POSITIVE_INFINITY ? (this.big[F_TS] as bigint) : ts,
         dur === Number.POSITIVE_INFINITY ? (this.big[F_DUR] as bigint) : Number.isNaN(dur) ? null : dur,
       );
     } else b.noteRange(ts, Number.isNaN(dur) ? null : dur);

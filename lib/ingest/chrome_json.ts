@@ -43,6 +43,7 @@ import {
   type ParsedBatch,
   type PhaseCount,
 } from "./batch_importer.ts";
+import { wasmFastPathEnabled } from "./chrome_fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 
 export type { Destination, PhaseCount } from "./batch_importer.ts";
@@ -141,7 +142,7 @@ interface BatchJob {
 
 /** Messages to and from `ingest_worker.ts`. */
 export type WorkerRequest =
-  | { t: "init"; blocksDir: string; bufferBytes: number }
+  | { t: "init"; blocksDir: string; bufferBytes: number; wasm: boolean }
   | { t: "batch"; bytes: Uint8Array; events: number }
   | { t: "finish"; rows: FallbackRow[] }
   | { t: "flush" };
@@ -211,7 +212,7 @@ export class ChromeJsonImporter {
   readonly processes = new Map<string, ProcessInfo>();
   readonly blocks: StagedBlock[] = [];
   /** Events parsed in JS and by DuckDB so far, and worker threads in use (benchmark, tests). */
-  readonly stats = { fastEvents: 0, duckdbEvents: 0, workers: 0 };
+  readonly stats = { fastEvents: 0, wasmEvents: 0, duckdbEvents: 0, workers: 0 };
   private readonly counts = new Map<string, PhaseCount>();
   private malformed = 0;
   private batchIndex = 0;
@@ -236,6 +237,7 @@ export class ChromeJsonImporter {
    *   the importers (the workers' and this thread's; see BatchImporter).
    * @param batchBytes the framer's batch size (its buffer is that plus 1 MiB): the size of the
    *   shared buffers batches go to workers in.
+   * @param wasm whether the importers use the WebAssembly fast path (chrome_fast_path.ts).
    */
   constructor(
     private readonly engine: Engine,
@@ -244,6 +246,7 @@ export class ChromeJsonImporter {
     private readonly workers = 0,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly batchBytes = bufferBytes,
+    private readonly wasm = wasmFastPathEnabled(),
   ) {
     this.blocksDir = join(stagingDir, "blocks");
   }
@@ -259,7 +262,12 @@ export class ChromeJsonImporter {
         break;
       }
       try {
-        await iw.request({ t: "init", blocksDir: this.blocksDir, bufferBytes: this.importerBytes() });
+        await iw.request({
+          t: "init",
+          blocksDir: this.blocksDir,
+          bufferBytes: this.importerBytes(),
+          wasm: this.wasm,
+        });
         this.workerPool.push(iw);
       } catch {
         iw.terminate();
@@ -349,7 +357,7 @@ export class ChromeJsonImporter {
   private inlineJob(bytes: Uint8Array, events: number): BatchJob {
     let bi = this.inline[0];
     if (!bi) {
-      bi = new BatchImporter(this.blocksDir, this.importerBytes());
+      bi = new BatchImporter(this.blocksDir, this.importerBytes(), undefined, undefined, this.wasm);
       this.inline.push(bi);
     }
     const importer = bi;
@@ -427,6 +435,7 @@ export class ChromeJsonImporter {
   private async complete(index: number, job: BatchJob): Promise<void> {
     const parsed = await job.parsed;
     this.stats.fastEvents += parsed.fastEvents;
+    this.stats.wasmEvents += parsed.wasmEvents;
     for (const c of parsed.counts) this.addCount(c.ph, c.dest, c.reason, c.count);
     const meta = parsed.meta;
     let rows: FallbackRow[] = [];

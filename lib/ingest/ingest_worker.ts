@@ -20,7 +20,7 @@ const MAX_PENDING_WRITES = 32;
 
 async function handle(m: WorkerRequest): Promise<WorkerReply> {
   if (m.t === "init") {
-    importer = new BatchImporter(m.blocksDir, m.bufferBytes);
+    importer = new BatchImporter(m.blocksDir, m.bufferBytes, undefined, undefined, m.wasm);
     return { t: "ready" };
   }
   if (!importer) return { t: "error", message: "worker not initialized" };

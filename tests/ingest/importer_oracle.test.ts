@@ -136,9 +136,14 @@ function scalar(r: () => number): string {
   return pick(r, BAD_NUMBERS);
 }
 
+/** Chance of whitespace at each place where JSON allows it (fuzzTrace's `plain` lowers it). */
+let wsRate = 0.15;
+/** Chance of an event with hostile values. */
+let hostileRate = 0.3;
+
 function ws(r: () => number): string {
   const x = r();
-  return x < 0.85 ? "" : x < 0.95 ? " " : pick(r, ["  ", "\t", "\n  ", " \r\n"]);
+  return x < 1 - wsRate ? "" : x < 1 - wsRate / 3 ? " " : pick(r, ["  ", "\t", "\n  ", " \r\n"]);
 }
 
 function nested(r: () => number, depth: number): string {
@@ -162,7 +167,7 @@ function nested(r: () => number, depth: number): string {
 
 /** One fuzzed event as JSON text (mostly plausible, sometimes hostile). */
 function event(r: () => number, i: number): string {
-  hostile = r() < 0.3;
+  hostile = r() < hostileRate;
   const NUMBERS = hostile ? ALL_NUMBERS : SAFE_NUMBERS;
   const STRINGS = hostile ? ALL_STRINGS : SAFE_STRINGS;
   const ph = r() < 0.9 ? `"${pick(r, PHASES)}"` : scalar(r);
@@ -219,15 +224,137 @@ function event(r: () => number, i: number): string {
   return text;
 }
 
+/** Time values around the WebAssembly path's conversion rules (canonical or not, 13-17 digits, signs). */
+const PLAIN_TIMES = [
+  "0",
+  "5",
+  "1000001841.220",
+  "1000001841.22",
+  "1000001841.2",
+  "2.00",
+  "2.0",
+  "12.5000",
+  "-3.25",
+  "-7",
+  "0.001",
+  "0.0005",
+  "0.00015",
+  "999999999999",
+  "9999999999999",
+  "999999999999999",
+  "1234567890123456",
+  "123456789012.345",
+  "12345678901.2345",
+  "1234567890123.4500",
+  "1.0000000000000002",
+  "0.30000000000000004",
+  "-0",
+  "1e3",
+  '"12"',
+  "true",
+  "null",
+];
+/** Durations: the times below 1e12 µs (the previous importer failed on ts + dur overflowing BIGINT). */
+const PLAIN_DURS = PLAIN_TIMES.filter((t) => !/^-?\d{13,}/.test(t));
+/** Text values: plain, canonical numbers, literals, nested values, and a few that are not plain. */
+const PLAIN_TEXTS = [
+  '"a"',
+  '"RunTask"',
+  '""',
+  '"0x1a"',
+  "7",
+  "18446744073709551617",
+  "1.5",
+  "1.50",
+  "-2",
+  "true",
+  "false",
+  "null",
+  '{"a":1}',
+  "[1,2]",
+  '"caf\u00e9"',
+  '"tab\tx"',
+  '"é"',
+];
+const PLAIN_ARGS = [
+  "{}",
+  '{"a":1}',
+  '{"data":{"frame":"F1","url":"https://x/1"}}',
+  '{"v":[1,2.5,"x",true,null,{}]}',
+  '{"n":1.250}',
+  '{"n":0.0001}',
+  '{"n":-0}',
+  '{"big":123456789012345678901234567890}',
+  '{"s":"a/b"}',
+  '{ "a":1}',
+  '"text"',
+  "5",
+  "true",
+  "[]",
+  "null",
+];
+
+/** One event in the WebAssembly path's shape (minified), with values around its rules. */
+function plainEvent(r: () => number): string {
+  const fields: [string, string][] = [];
+  const ph = pick(r, ["X", "X", "X", "B", "E", "i", "I", "C", "b", "e", "n", "s", "t", "f", "M", "P", "Q"]);
+  fields.push(["ph", r() < 0.97 ? `"${ph}"` : pick(r, ['"XX"', "1", "null"])]);
+  if (r() < 0.97) fields.push(["pid", pick(r, ["1", "2", "1001", "9999999", "10000000", "0", '"7"', "-1", "1.0"])]);
+  if (r() < 0.9)
+    fields.push(["tid", pick(r, ["10", "11", "100511", "9999999", "12345678", "null", '"main"', "10.50"])]);
+  if (r() < 0.97) fields.push(["ts", pick(r, PLAIN_TIMES)]);
+  if (ph === "X" ? r() < 0.95 : r() < 0.2) fields.push(["dur", pick(r, PLAIN_DURS)]);
+  if (r() < 0.3) fields.push(["tts", pick(r, PLAIN_TIMES)]);
+  if (r() < 0.3) fields.push(["tdur", pick(r, PLAIN_DURS)]);
+  if (r() < 0.95) fields.push(["name", pick(r, PLAIN_TEXTS)]);
+  if (r() < 0.8) fields.push(["cat", pick(r, PLAIN_TEXTS)]);
+  const async = "benstf".includes(ph);
+  if (r() < (async ? 0.5 : 0.1)) fields.push(["id", pick(r, ['"0x1"', "7", "1.50", "true", '{"a":1}', "null"])]);
+  if (r() < (async ? 0.5 : 0.05))
+    fields.push([
+      "id2",
+      pick(r, [
+        '{"local":"0x1"}',
+        '{"global":"0x2"}',
+        '{"local":7}',
+        '{"global":-3}',
+        '{"other":1,"local":"0x5"}',
+        '{"local":{"a":1}}',
+        '{"x":[1],"global":"g"}',
+        '{"local":true}',
+        "{}",
+        '"0x1"',
+        "null",
+      ]),
+    ]);
+  if (r() < 0.15) fields.push(["scope", pick(r, PLAIN_TEXTS)]);
+  if (r() < 0.15) fields.push(["s", pick(r, ['"t"', '"g"', "1"])]);
+  if (r() < 0.1) fields.push(["bp", pick(r, ['"e"', "null"])]);
+  if (r() < 0.15) fields.push(["bind_id", pick(r, ['"0x1"', "7", "null"])]);
+  if (r() < 0.15) fields.push(["flow_in", pick(r, ["true", "false", '"true"', "1", "null", "{}"])]);
+  if (r() < 0.15) fields.push(["flow_out", pick(r, ["true", "false", '"x"', "0", "null"])]);
+  if (r() < 0.85) fields.push(["args", pick(r, PLAIN_ARGS)]);
+  if (r() < 0.04) fields.push([pick(r, ["ph", "ts", "pid", "args", "name"]), pick(r, PLAIN_TEXTS)]); // duplicate key
+  if (r() < 0.05) fields.push(["extra", pick(r, PLAIN_ARGS)]);
+  for (let k = fields.length - 1; k > 0; k--) {
+    const j = Math.floor(r() * (k + 1));
+    [fields[k], fields[j]] = [fields[j] as [string, string], fields[k] as [string, string]];
+  }
+  return `{${fields.map(([k, v]) => `"${k}":${v}`).join(",")}}`;
+}
+
 /**
  * A trace of fuzzed events, with raw invalid UTF-8 in some; with `oneLine`, no raw line break
- * inside an event (each event on its line, as Chrome writes them).
+ * inside an event (each event on its line, as Chrome writes them); with `plain`, little
+ * whitespace and fewer hostile events (most events are then in the WebAssembly path's shape).
  */
-function fuzzTrace(seed: number, n: number, oneLine = false): Uint8Array {
+function fuzzTrace(seed: number, n: number, oneLine = false, plain = false): Uint8Array {
+  wsRate = plain ? 0.005 : 0.15;
+  hostileRate = plain ? 0.1 : 0.3;
   const r = prng(seed);
   const parts: Uint8Array[] = [enc.encode('{"traceEvents":[\n')];
   for (let i = 0; i < n; i++) {
-    const text = event(r, i);
+    const text = plain && r() < 0.8 ? plainEvent(r) : event(r, i);
     let ev = enc.encode(`${oneLine ? text.replace(/[\r\n]/g, " ") : text},\n`);
     if (r() < 0.01) {
       const bytes = pick(r, [[0xff], [0xc3], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xc3, 0xa9]]);
@@ -346,7 +473,8 @@ async function both(
   bufferBytes?: number,
   maxEvent = 1 << 20,
   rawLines = false,
-): Promise<[Outcome, Outcome, { fast: number; duckdb: number; blocks: number }]> {
+  wasm = true,
+): Promise<[Outcome, Outcome, { fast: number; wasm: number; duckdb: number; blocks: number }]> {
   const dir = tempDir("tl-oracle-");
   const legacyDir = join(dir, "legacy");
   const newDir = join(dir, "new");
@@ -354,7 +482,7 @@ async function both(
   mkdirSync(newDir, { recursive: true });
   const legacy = new LegacyChromeJsonImporter(engine, legacyDir, maxEvent);
   await legacy.init();
-  const imp = new ChromeJsonImporter(engine, newDir, maxEvent, workers, bufferBytes);
+  const imp = new ChromeJsonImporter(engine, newDir, maxEvent, workers, bufferBytes, undefined, wasm);
   await imp.init();
   expect(imp.stats.workers).toBe(workers);
   const batches: { bytes: Uint8Array; events: number }[] = [];
@@ -402,7 +530,12 @@ async function both(
   return [
     await outcome(engine, legacy),
     await outcome(engine, imp),
-    { fast: imp.stats.fastEvents, duckdb: imp.stats.duckdbEvents, blocks: imp.blocks.length },
+    {
+      fast: imp.stats.fastEvents,
+      wasm: imp.stats.wasmEvents,
+      duckdb: imp.stats.duckdbEvents,
+      blocks: imp.blocks.length,
+    },
   ];
 }
 
@@ -413,19 +546,22 @@ describe("importer against the previous all-DuckDB importer", () => {
   });
   afterAll(() => engine.close());
 
-  for (const [seed, workers, rawLines] of [
-    [1, 0, false],
-    [2, 0, false],
-    [3, 2, false],
-    [4, 2, false],
-    [5, 0, true],
-    [6, 0, true],
-    [7, 2, true],
-    [8, 2, true],
+  // [seed, workers, line mode, WebAssembly fast path, plain events]
+  for (const [seed, workers, rawLines, wasm, plain] of [
+    [1, 0, false, true, true],
+    [2, 0, false, true, true],
+    [3, 2, false, true, false],
+    [4, 2, false, false, false],
+    [5, 0, true, false, false],
+    [6, 0, true, true, true],
+    [7, 2, true, true, true],
+    [8, 2, true, false, false],
+    [9, 0, false, false, true],
+    [10, 2, true, true, false],
   ] as const) {
-    const mode = rawLines ? ", line mode" : "";
+    const mode = `${rawLines ? ", line mode" : ""}${wasm ? ", WebAssembly fast path" : ", JS only"}${plain ? ", plain events" : ""}`;
     test(`fuzzed events, seed ${seed}, ${workers} workers${mode}: same counts, processes, rows and schema`, async () => {
-      const input = fuzzTrace(seed, 3000, rawLines);
+      const input = fuzzTrace(seed, 3000, rawLines, plain);
       // Even seeds: small batches, and blocks written whenever 64 KiB of rows are held.
       const even = seed % 2 === 0;
       const [a, b, paths] = await both(
@@ -436,11 +572,15 @@ describe("importer against the previous all-DuckDB importer", () => {
         even ? 64 * 1024 : undefined,
         1 << 20,
         rawLines,
+        wasm,
       );
       if (even) expect(paths.blocks).toBeGreaterThan(30);
+      // The WebAssembly path takes the plain events when on, none when off.
+      if (!wasm) expect(paths.wasm).toBe(0);
+      else if (plain) expect(paths.wasm).toBeGreaterThan(60);
       // The fuzz must exercise both paths, and import a good share of events.
       expect(paths.fast).toBeGreaterThan(800);
-      expect(paths.duckdb).toBeGreaterThan(800);
+      expect(paths.duckdb).toBeGreaterThan(plain ? 300 : 800);
       expect(a.rows.length).toBeGreaterThan(400);
       expect(b.counts).toEqual(a.counts);
       expect(b.ranges).toEqual(a.ranges);
@@ -463,19 +603,27 @@ describe("importer against the previous all-DuckDB importer", () => {
   }, 60_000);
 
   test.each([
-    false,
-    true,
-  ])("real Chromium trace, in workers (line mode %p): same outcome, every event parsed in JS", async (rawLines) => {
-    const input = new Uint8Array(gunzipSync(readFileSync(join(ROOT, "fixtures/chromium_startup.json.gz"))));
-    const [a, b, paths] = await both(engine, input, 8 << 20, 2, undefined, 1 << 20, rawLines);
-    expect(b.ranges).toEqual(a.ranges);
-    expect(b.counts).toEqual(a.counts);
-    expect(b.processes).toEqual(a.processes);
-    expect(b.schema).toBe(a.schema);
-    expect(b.rows).toEqual(a.rows);
-    // Every event of this real trace is on the JS path (64-bit ids, non-shortest doubles included).
-    expect(paths.duckdb).toBe(0);
-  }, 60_000);
+    [false, true],
+    [true, true],
+    [true, false],
+  ])(
+    "real Chromium trace, in workers (line mode %p, WebAssembly fast path %p): same outcome, every event parsed in JS",
+    async (rawLines, wasm) => {
+      const input = new Uint8Array(gunzipSync(readFileSync(join(ROOT, "fixtures/chromium_startup.json.gz"))));
+      const [a, b, paths] = await both(engine, input, 8 << 20, 2, undefined, 1 << 20, rawLines, wasm);
+      // The real trace's events are nearly all plain: the WebAssembly path takes 99% of them.
+      if (wasm) expect(paths.wasm).toBeGreaterThan(0.99 * paths.fast);
+      else expect(paths.wasm).toBe(0);
+      expect(b.ranges).toEqual(a.ranges);
+      expect(b.counts).toEqual(a.counts);
+      expect(b.processes).toEqual(a.processes);
+      expect(b.schema).toBe(a.schema);
+      expect(b.rows).toEqual(a.rows);
+      // Every event of this real trace is on the JS path (64-bit ids, non-shortest doubles included).
+      expect(paths.duckdb).toBe(0);
+    },
+    60_000,
+  );
 
   test.each([
     false,
