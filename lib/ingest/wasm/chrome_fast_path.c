@@ -13,10 +13,11 @@
  * It only imports the plainest shape, whose meaning is unambiguous and identical to what
  * batch_importer.ts computes for it (the oracle tests check both against DuckDB):
  *  - no whitespace, ASCII strings without escapes or control bytes;
- *  - numbers canonical as DuckDB prints them (event_parser.ts's rules), except that the time
- *    fields (ts, dur, tts, tdur) may also end in fraction zeros;
+ *  - numbers canonical as DuckDB prints them (event_parser.ts's rules), or ending in fraction
+ *    zeros, which are dropped as DuckDB does (`1.50` → `1.5`; write_canonical);
  *  - a known one-letter phase other than M; pid and tid (when present) integers of at most 7
- *    digits; ts present; no id2 unless an id is present; none of batch_importer.ts's skip
+ *    digits; ts present; an id, or an id2 object whose `local` / `global` member is a string
+ *    or a canonical number; none of batch_importer.ts's skip
  *    reasons (X without a non-negative dur, async or flow events without an id, counters
  *    without args);
  *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (batch_importer.ts).
@@ -206,7 +207,7 @@ static inline void set_bool(Builder* b, int c, int v) {
   col->v[col->len++] = (uint8_t)v;
 }
 
-static inline void set_bytes(Builder* b, int c, const uint8_t* s, uint32_t n) {
+static inline __attribute__((always_inline)) void set_bytes(Builder* b, int c, const uint8_t* s, uint32_t n) {
   Col* col = &b->cols[c];
   col->defs[b->rows - 1] = 1;
   if (col->len + n + 4 > col->cap) col_grow(col, n + 4);
@@ -353,7 +354,7 @@ static uint32_t group_of(uint32_t pv, uint32_t tv, int dest) {
 
 static uint8_t kinds[NF];
 static int32_t starts[NF], ends[NF];
-/* 1: a number ending in fraction zeros (its canonical text is shorter: only time fields). */
+/* 1: a number ending in fraction zeros, or a nested value holding one (write_canonical). */
 static uint8_t rewrite[NF];
 
 /* Bytes that end a run of plain string bytes: quote, backslash, control bytes, non-ASCII. */
@@ -379,6 +380,29 @@ static void init_tables(void) {
 }
 
 static inline int is_digit(uint8_t c) { return (uint8_t)(c - '0') < 10; }
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/*
+ * The first offset from `j` (at most `to`) of a byte that ends a plain string: a quote, a
+ * backslash, a control byte or a non-ASCII byte. Eight bytes at a time (the batch buffer has
+ * 8 bytes of padding, so the loads past `to` stay inside it): the classic "has zero byte"
+ * tests, whose lowest flagged byte is always exact.
+ */
+static inline int scan_plain(const uint8_t* buf, int j, int to) {
+  while (j + 8 <= to) {
+    uint64_t x;
+    __builtin_memcpy(&x, buf + j, 8);
+    uint64_t q = x ^ (ONES * '"');
+    uint64_t b = x ^ (ONES * '\\');
+    uint64_t m = (x | ((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+    if (m) return j + (__builtin_ctzll(m) >> 3);
+    j += 8;
+  }
+  while (j < to && !STR_STOP[buf[j]]) j++;
+  return j;
+}
 
 /* Field index of a key (event_parser.ts fieldOf): -1 other keys, -2 `__seq`. */
 static int field_of(const uint8_t* k, int n) {
@@ -472,8 +496,13 @@ static int scan_number(const uint8_t* buf, int i, int to, int* rw) {
   return j;
 }
 
-/* A nested object or array at `i`, minified and canonical: returns its end, or -1. */
-static int scan_nested(const uint8_t* buf, int i, int to) {
+/*
+ * A nested object or array at `i`, minified, whose numbers are canonical or only end in
+ * fraction zeros: returns its end, or -1. `*rw` is set to 1 when a number ends in fraction
+ * zeros (write_canonical then drops them).
+ */
+static int scan_nested(const uint8_t* buf, int i, int to, int* rw) {
+  *rw = 0;
   /* One bit per level: 1 object, 0 array. Deeper than 64 levels: declined. */
   uint64_t stack = 0;
   int depth = 0;
@@ -502,8 +531,7 @@ static int scan_nested(const uint8_t* buf, int i, int to) {
     }
     if (state == 3) {
       if (b != '"') return -1;
-      j++;
-      while (j < to && !STR_STOP[buf[j]]) j++;
+      j = scan_plain(buf, j + 1, to);
       if (j >= to || buf[j] != '"') return -1;
       j++;
       if (j >= to || buf[j] != ':') return -1;
@@ -522,8 +550,7 @@ static int scan_nested(const uint8_t* buf, int i, int to) {
       continue;
     }
     if (b == '"') {
-      j++;
-      while (j < to && !STR_STOP[buf[j]]) j++;
+      j = scan_plain(buf, j + 1, to);
       if (j >= to || buf[j] != '"') return -1;
       j++;
     } else if (b == 't') {
@@ -536,9 +563,10 @@ static int scan_nested(const uint8_t* buf, int i, int to) {
       if (j + 4 > to || buf[j + 1] != 'u' || buf[j + 2] != 'l' || buf[j + 3] != 'l') return -1;
       j += 4;
     } else {
-      int rw;
-      j = scan_number(buf, j, to, &rw);
-      if (j < 0 || rw) return -1;
+      int nrw;
+      j = scan_number(buf, j, to, &nrw);
+      if (j < 0) return -1;
+      *rw |= nrw;
     }
     if (depth == 0) return j;
     state = 2;
@@ -548,11 +576,16 @@ static int scan_nested(const uint8_t* buf, int i, int to) {
 static double line_seq;
 
 /*
- * Parses the line `buf[from, to)` into kinds/starts/ends/rewrite. `implicit_seq` < 0: the line
- * starts with the `__seq` key. Returns 1 when the whole line is in the plain shape.
+ * Parses the object at `buf[from]` into kinds/starts/ends/rewrite, reading no further than
+ * `to`. `implicit_seq` < 0: the object starts with the `__seq` key. Returns the offset after
+ * the object when it is in the plain shape, else 0. (No plain value holds a line break, so a
+ * plain object never runs over the end of its line.)
  */
 static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
-  for (int k = 0; k < NF; k++) kinds[k] = V_MISSING;
+  for (int k = 0; k < NF; k++) {
+    kinds[k] = V_MISSING;
+    rewrite[k] = 0;
+  }
   int i = from;
   if (i >= to || buf[i] != '{') return 0;
   i++;
@@ -562,8 +595,7 @@ static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
   for (;;) {
     if (i >= to || buf[i] != '"') return 0;
     int ks = i + 1;
-    int ke = ks;
-    while (ke < to && !STR_STOP[buf[ke]]) ke++;
+    int ke = scan_plain(buf, ks, to);
     if (ke >= to || buf[ke] != '"') return 0;
     int f = field_of(buf + ks, ke - ks);
     i = ke + 1;
@@ -583,15 +615,14 @@ static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
       uint8_t b = buf[i];
       int kind, vs = i, ve, rw = 0;
       if (b == '"') {
-        int j = i + 1;
-        while (j < to && !STR_STOP[buf[j]]) j++;
+        int j = scan_plain(buf, i + 1, to);
         if (j >= to || buf[j] != '"') return 0;
         kind = V_STR;
         vs = i + 1;
         ve = j;
         i = j + 1;
       } else if (b == '{' || b == '[') {
-        ve = scan_nested(buf, i, to);
+        ve = scan_nested(buf, i, to, &rw);
         if (ve < 0) return 0;
         kind = b == '{' ? V_OBJ : V_ARR;
         i = ve;
@@ -631,7 +662,7 @@ static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
       continue;
     }
     if (c != '}') return 0;
-    return i + 1 == to;
+    return i + 1;
   }
 }
 
@@ -724,10 +755,49 @@ static int32_t small_uint(const uint8_t* buf, int f) {
   return v;
 }
 
-/* Whether a field can be written as text by write_text. */
-static inline int text_ok(int f) {
-  int k = kinds[f];
-  return !(k == V_NUM && rewrite[f]);
+/*
+ * Writes the canonical text of `src[0, n)`, a number or nested value that scan_number /
+ * scan_nested accepted with its rewrite flag: every number's fraction zeros dropped, `.0`
+ * kept for an integral value (`1.50` → `1.5`, `2.00` → `2.0`), as DuckDB and yyjson print
+ * them (event_parser.ts writeCanonicalNumber). Strings are copied as they are (plain: no
+ * escapes), so a digit outside a string is always part of a number. Returns the length written
+ * (at most n).
+ */
+static uint32_t write_canonical(uint8_t* dst, const uint8_t* src, uint32_t n) {
+  uint32_t o = 0;
+  uint32_t i = 0;
+  while (i < n) {
+    uint8_t c = src[i];
+    if (c == '"') {
+      uint32_t j = i + 1;
+      while (src[j] != '"') j++;
+      copy(dst + o, src + i, j + 1 - i);
+      o += j + 1 - i;
+      i = j + 1;
+    } else if (c == '-' || is_digit(c)) {
+      uint32_t j = i;
+      if (c == '-') j++;
+      while (j < n && is_digit(src[j])) j++;
+      if (j < n && src[j] == '.') {
+        uint32_t dot = j;
+        j++;
+        while (j < n && is_digit(src[j])) j++;
+        uint32_t fe = j;
+        while (fe > dot + 1 && src[fe - 1] == '0') fe--;
+        if (fe == dot + 1) fe = dot + 2;
+        copy(dst + o, src + i, fe - i);
+        o += fe - i;
+      } else {
+        copy(dst + o, src + i, j - i);
+        o += j - i;
+      }
+      i = j;
+    } else {
+      dst[o++] = c;
+      i++;
+    }
+  }
+  return o;
 }
 
 static const uint8_t TRUE_TEXT[] = {'t', 'r', 'u', 'e'};
@@ -735,8 +805,27 @@ static const uint8_t FALSE_TEXT[] = {'f', 'a', 'l', 's', 'e'};
 static const uint8_t GLOBAL_TEXT[] = {'g', 'l', 'o', 'b', 'a', 'l'};
 static const uint8_t LOCAL_TEXT[] = {'l', 'o', 'c', 'a', 'l'};
 
+/* A VARCHAR/JSON column set to the canonical text of a field flagged in `rewrite`. */
+static void set_canonical(Builder* b, int c, const uint8_t* buf, int f) {
+  Col* col = &b->cols[c];
+  uint32_t n = (uint32_t)(ends[f] - starts[f]);
+  col->defs[b->rows - 1] = 1;
+  if (col->len + n + 4 > col->cap) col_grow(col, n + 4);
+  uint8_t* p = col->v + col->len;
+  uint32_t w = write_canonical(p + 4, buf + starts[f], n);
+  p[0] = (uint8_t)w;
+  p[1] = (uint8_t)(w >> 8);
+  p[2] = (uint8_t)(w >> 16);
+  p[3] = (uint8_t)(w >> 24);
+  col->len += w + 4;
+}
+
 /* A VARCHAR/JSON column from a field, as batch_importer.ts setText (the plain cases). */
-static inline void write_text(Builder* b, int c, const uint8_t* buf, int f) {
+static inline __attribute__((always_inline)) void write_text(Builder* b, int c, const uint8_t* buf, int f) {
+  if (rewrite[f]) {
+    set_canonical(b, c, buf, f);
+    return;
+  }
   switch (kinds[f]) {
     case V_MISSING:
     case V_NULL:
@@ -825,10 +914,11 @@ static int route(const uint8_t* buf) {
   if (has_dur < 0 || has_tts < 0 || has_tdur < 0) return 0;
   int ik = kinds[F_ID];
   int has_id = ik != V_MISSING && ik != V_NULL;
-  if (has_id && !(ik == V_STR || (ik == V_NUM && !rewrite[F_ID]))) return 0;
+  if (has_id && !(ik == V_STR || ik == V_NUM)) return 0;
   /* Async id: id, else id2.local, else id2.global. member: 0 none, 1 local, 2 global. */
   int member = 0, ms = 0, me = 0;
   if (!has_id) {
+    if (rewrite[F_ID2]) return 0;
     int l = id2_member(buf, "local", 5, &ms, &me);
     if (l < 0) return 0;
     if (l == 1) member = 1;
@@ -843,9 +933,6 @@ static int route(const uint8_t* buf) {
   if (cls == PC_ASYNC && !has_id && !member) return 0;
   if (cls == PC_FLOW && !has_id && !member && (kinds[F_BIND_ID] == V_MISSING || kinds[F_BIND_ID] == V_NULL)) return 0;
   if (cls == PC_METRICS && (kinds[F_ARGS] != V_OBJ || ends[F_ARGS] - starts[F_ARGS] == 2)) return 0;
-  if (!text_ok(F_NAME) || !text_ok(F_CAT) || !text_ok(F_SCOPE) || !text_ok(F_S) || !text_ok(F_BP) ||
-      !text_ok(F_BIND_ID) || !text_ok(F_ARGS) || !text_ok(F_TID))
-    return 0;
   if (kinds[F_FLOW_IN] == V_STR || kinds[F_FLOW_OUT] == V_STR) return 0;
   int64_t end;
   if (__builtin_add_overflow(ts, dur > 0 ? dur : 0, &end)) return 0;
@@ -916,12 +1003,12 @@ static int route(const uint8_t* buf) {
 static uint8_t* batch;
 static uint32_t batch_cap;
 
-/** A buffer of at least `n` bytes for the next batch (its address). */
+/** A buffer of at least `n` bytes (plus 8 of padding, see scan_plain) for the next batch (its address). */
 EXPORT uint8_t* fp_batch_buffer(uint32_t n) {
   if (!tables_ready) init_tables();
-  if (n > batch_cap) {
+  if (n + 8 > batch_cap) {
     mem_free(batch, batch_cap);
-    batch_cap = 1u << size_class(n);
+    batch_cap = 1u << size_class(n + 8);
     batch = mem_alloc(batch_cap);
   }
   return batch;
@@ -962,28 +1049,34 @@ EXPORT int32_t* fp_import(uint32_t n) {
   double prev = -1;
   uint32_t s = 0;
   while (s < n) {
-    uint32_t e = s;
-    while (e < n && buf[e] != '\n') e++;
     lines++;
-    int to = (e > s && buf[e - 1] == ',') ? (int)e - 1 : (int)e;
     /* The framer's prefix, `{"__seq":` then digits, or none (the seq follows the previous). */
-    int explicit_seq = e - s > 9 && buf[s] == '{' && buf[s + 1] == '"' && buf[s + 2] == '_' && buf[s + 3] == '_' &&
+    int explicit_seq = n - s > 9 && buf[s] == '{' && buf[s + 1] == '"' && buf[s + 2] == '_' && buf[s + 3] == '_' &&
                        buf[s + 4] == 's' && buf[s + 5] == 'e' && buf[s + 6] == 'q' && buf[s + 7] == '"' &&
                        buf[s + 8] == ':' && is_digit(buf[s + 9]);
-    double seq;
+    double seq = -1;
     if (explicit_seq) {
       seq = 0;
-      for (uint32_t k = s + 9; k < e && is_digit(buf[k]); k++) seq = seq * 10 + (buf[k] - '0');
-    } else {
-      if (prev < 0) {
-        decline((int)s, to, -1, 1);
-        s = e + 1;
-        continue;
-      }
+      for (uint32_t k = s + 9; k < n && is_digit(buf[k]); k++) seq = seq * 10 + (buf[k] - '0');
+    } else if (prev >= 0)
       seq = prev + 1;
+    /* The line ends right after a plain object: `}` then `\n`, `,\n` or the batch's end. */
+    int end = seq < 0 ? 0 : parse(buf, (int)s, (int)n, explicit_seq ? -1 : seq);
+    uint32_t e = (uint32_t)end;
+    if (end > 0) {
+      if (e < n && buf[e] == ',') e++;
+      if (e < n && buf[e] != '\n') end = 0;
     }
-    prev = seq;
-    if (!(parse(buf, (int)s, to, explicit_seq ? -1 : seq) && route(buf))) decline((int)s, to, seq, !explicit_seq);
+    if (end > 0 && route(buf)) {
+      prev = seq;
+      s = e + 1;
+      continue;
+    }
+    e = s;
+    while (e < n && buf[e] != '\n') e++;
+    int to = (e > s && buf[e - 1] == ',') ? (int)e - 1 : (int)e;
+    decline((int)s, to, seq, !explicit_seq);
+    if (seq >= 0) prev = seq;
     s = e + 1;
   }
   result[0] = lines;
