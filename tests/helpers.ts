@@ -1,5 +1,5 @@
 /** Shared test helpers: temp lakes, running the CLI, reading the catalog directly. */
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { Lake } from "../lib/lake/lake.ts";
@@ -8,9 +8,22 @@ import { Engine } from "../lib/sql/engine.ts";
 export const ROOT = resolve(import.meta.dir, "..");
 export const BUN = process.execPath;
 
-/** A new empty temp directory. */
+/** Temp directories made by `tempDir`, removed by `removeTempDirs` (tests/setup.ts runs it after all tests). */
+const made: string[] = [];
+
+/** Removes every directory `tempDir` made so far, with its contents. */
+export function removeTempDirs(): void {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * A new empty temp directory, removed with its contents after the test run (runs used to leave
+ * every lake and binary behind: tens of GB over a few hundred runs).
+ */
 export function tempDir(prefix = "tl-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 /** Result of a CLI run. */
