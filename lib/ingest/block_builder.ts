@@ -285,7 +285,8 @@ export class BlockBuilder {
   }
 }
 
-function i64Bytes(v: bigint): Uint8Array {
+/** The 8 little-endian bytes of a signed 64-bit value (a Parquet INT64 statistic). */
+export function i64Bytes(v: bigint): Uint8Array {
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigInt64(0, v, true);
   return b;

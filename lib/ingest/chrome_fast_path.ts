@@ -10,6 +10,7 @@
  * Set `TRACELAKE_WASM=0` to turn it off (every event is then imported in JavaScript).
  */
 import { readFileSync } from "node:fs";
+import { i64Bytes } from "./block_builder.ts";
 import { type ColumnData, RAW_BLOCK_COLUMNS } from "./parquet_writer.ts";
 import wasmPath from "./wasm/chrome_fast_path.wasm" with { type: "file" };
 
@@ -173,12 +174,6 @@ export class ChromeFastPath {
   reset(g: number): void {
     this.x.fp_reset(g);
   }
-}
-
-function i64Bytes(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigInt64(0, v, true);
-  return b;
 }
 
 let compiled: WebAssembly.Module | undefined;
