@@ -6,9 +6,9 @@
  * groups to streams. Events off the parser's fast path are handed back for DuckDB, and the rows
  * DuckDB makes of them come back through `finishBatch`, to be written with the others.
  */
-import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { BlockBuilder } from "./block_builder.ts";
+import { BlockFileWriter } from "./block_file.ts";
 import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./chrome_fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 import {
@@ -45,7 +45,6 @@ import {
   writeCanonicalNumber,
   writeMinified,
 } from "./event_parser.ts";
-import { type ColumnData, encodeRawBlock } from "./parquet_writer.ts";
 
 /** Where an event went. */
 export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
@@ -138,6 +137,8 @@ interface Group {
   builder: BlockBuilder;
   /** The group's builder in the WebAssembly fast path, or -1. */
   native: number;
+  /** The group's block file being written (rows flushed, no footer yet), or null. */
+  file: BlockFileWriter | null;
 }
 
 /** Where a (pid, tid, destination) goes; cached by the raw bytes of pid and tid. */
@@ -216,13 +217,14 @@ export class BatchImporter {
   private memberE = 0;
   private memberNum = false;
   private meta: MetaEvent[] = [];
-  private readonly writes: Promise<void>[] = [];
-  private writeError: Error | null = null;
+  /** Groups whose block file is being written. */
+  private readonly open = new Set<Group>();
 
   /**
    * @param blocksDir directory for the block files (created by the caller).
    * @param bufferBytes bound on the rows held over all groups (bytes of column data).
-   * @param blockBytes a group is written once it holds this many bytes.
+   * @param blockBytes a group's rows are written (appended to its block file) once it holds
+   *   this many bytes.
    * @param compress zstd level-1 compression of a page.
    * @param wasm whether the WebAssembly fast path takes the plain events first
    *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
@@ -372,11 +374,14 @@ export class BatchImporter {
 
   /**
    * Adds the rows DuckDB made of the batch's fallback events (only those going to a block),
-   * then writes the blocks that are due: a group's rows accumulate over batches (fewer, larger
-   * blocks: each file costs a create, a rename and a catalog row) until it holds `blockBytes`,
-   * or until all groups together hold more than `bufferBytes` (then the largest are written
-   * until half that is left). Memory is thus bounded by `bufferBytes` plus one batch.
-   * @throws when a file cannot be written.
+   * then writes out the rows that are due: a group's rows accumulate over batches until it holds
+   * `blockBytes`, or until all groups together hold more than `bufferBytes` (then the largest
+   * are written until half that is left). Rows
+   * written out are appended to the group's block file as row groups (block_file.ts); a block
+   * file is finished, and returned here, once it is full. Memory is thus bounded by
+   * `bufferBytes` plus one batch.
+   * @returns the blocks finished (most are finished by `flushAll`, at the end of the input).
+   * @throws the file system's error when a block file cannot be written.
    */
   finishBatch(rows: readonly FallbackRow[]): BatchBlock[] {
     for (const r of rows) this.addRow(r);
@@ -385,7 +390,7 @@ export class BatchImporter {
     const sized: [Group, number][] = [];
     for (const g of this.live) {
       const n = this.groupBytes(g);
-      if (n >= this.blockBytes) out.push(...this.writeBlocks(g));
+      if (n >= this.blockBytes) this.writeRows(g, out);
       else {
         total += n;
         sized.push([g, n]);
@@ -395,7 +400,7 @@ export class BatchImporter {
       sized.sort((a, b) => b[1] - a[1]);
       for (const [g, n] of sized) {
         if (total <= this.bufferBytes / 2) break;
-        out.push(...this.writeBlocks(g));
+        this.writeRows(g, out);
         total -= n;
       }
     }
@@ -407,36 +412,29 @@ export class BatchImporter {
     return g.builder.bytes() + (g.native >= 0 && this.fast ? this.fast.blockBytes(g.native) : 0);
   }
 
-  /** Block files being written in the background (see `settle`). */
-  get pendingWrites(): number {
-    return this.writes.length;
-  }
-
   /**
-   * Waits until every block file returned so far is written.
-   * @throws the first write error (the file system's, e.g. ENOSPC).
+   * Writes out the rows of every group still holding some, and finishes every block file (at
+   * the end of the input).
+   * @throws the file system's error.
    */
-  async settle(): Promise<void> {
-    const w = this.writes.splice(0);
-    await Promise.all(w);
-    if (this.writeError) throw this.writeError;
-  }
-
-  /** Writes the blocks of every group still holding rows (at the end of the input). */
   flushAll(): BatchBlock[] {
-    return [...this.live].flatMap((g) => this.writeBlocks(g));
+    const out: BatchBlock[] = [];
+    for (const g of [...this.live]) this.writeRows(g, out);
+    for (const g of [...this.open]) this.finishFile(g, out);
+    return out;
   }
 
   /**
-   * Writes a group's rows as block files and starts it afresh: one block for the rows imported
-   * in JavaScript, one for those of the WebAssembly fast path (each when it holds rows).
+   * Appends a group's rows to its block file (created on first use) and starts the group
+   * afresh: one or more row groups for the rows imported in JavaScript, then for those of the
+   * WebAssembly fast path (each when it holds rows). Pushes the block onto `out` when the file
+   * is full.
    */
-  private writeBlocks(g: Group): BatchBlock[] {
-    const out: BatchBlock[] = [];
+  private writeRows(g: Group, out: BatchBlock[]): void {
     const b = g.builder;
     if (b.rows > 0) {
       const range = b.range();
-      out.push(this.writeBlock(g, b.rows, b.columns(), range.begin, range.end));
+      this.fileOf(g).append(b.rows, b.columns(), range.begin, range.end);
       // The builder is reused (no new buffers per block: fresh memory for every block kept
       // RSS high), unless it grew well past this block's size.
       const cap = b.capacity();
@@ -445,33 +443,39 @@ export class BatchImporter {
     }
     if (g.native >= 0 && this.fast) {
       const nb = this.fast.block(g.native);
-      if (nb.rows > 0) out.push(this.writeBlock(g, nb.rows, nb.columns, nb.begin, nb.end));
+      if (nb.rows > 0) this.fileOf(g).append(nb.rows, nb.columns, nb.begin, nb.end);
       this.fast.reset(g.native);
     }
     this.live.delete(g);
-    return out;
+    if (g.file?.full) this.finishFile(g, out);
   }
 
-  /** Encodes one block of a group and starts writing its file (see `settle`). */
-  private writeBlock(
-    g: Group,
-    rows: number,
-    columns: ColumnData[],
-    beginNs: bigint | null,
-    endNs: bigint | null,
-  ): BatchBlock {
-    const path = join(this.blocksDir, `${crypto.randomUUID()}.parquet`);
-    const parts = encodeRawBlock(rows, columns, this.compress);
-    let size = 0;
-    for (const x of parts) size += x.length;
-    // Written in the background (a file create waits on the file system's journal while
-    // earlier blocks are flushed: up to a millisecond each); `settle` waits for the writes.
-    this.writes.push(
-      writeParts(path, parts).catch((e: unknown) => {
-        this.writeError ??= e instanceof Error ? e : new Error(String(e));
-      }),
-    );
-    return { pid: g.pid, tid: g.tid, dest: g.dest, path, rows, beginNs, endNs, size };
+  /** The group's block file, created when it has none. */
+  private fileOf(g: Group): BlockFileWriter {
+    if (!g.file) {
+      g.file = new BlockFileWriter(join(this.blocksDir, `${crypto.randomUUID()}.parquet`), this.compress);
+      this.open.add(g);
+    }
+    return g.file;
+  }
+
+  /** Finishes a group's block file and pushes its block onto `out`. */
+  private finishFile(g: Group, out: BatchBlock[]): void {
+    const f = g.file;
+    if (!f) return;
+    g.file = null;
+    this.open.delete(g);
+    const done = f.finish();
+    out.push({
+      pid: g.pid,
+      tid: g.tid,
+      dest: g.dest,
+      path: done.path,
+      rows: done.rows,
+      beginNs: done.beginNs,
+      endNs: done.endNs,
+      size: done.size,
+    });
   }
 
   private count(ph: string, dest: Destination, reason: string | null): void {
@@ -495,7 +499,7 @@ export class BatchImporter {
     const key = `${pid}\u0000${gt}\u0000${dest}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { pid, tid: gt, dest, builder: new BlockBuilder(), native: -1 };
+      g = { pid, tid: gt, dest, builder: new BlockBuilder(), native: -1, file: null };
       this.groups.set(key, g);
     }
     return g;
@@ -1032,16 +1036,6 @@ export interface FallbackRow {
   args: string | null;
   skip_reason: string | null;
   dest: Destination;
-}
-
-/** Writes `parts` to a new file at `path`, off this thread (libuv's pool). */
-async function writeParts(path: string, parts: Uint8Array[]): Promise<void> {
-  const fh = await open(path, "w");
-  try {
-    await fh.writev(parts);
-  } finally {
-    await fh.close();
-  }
 }
 
 const SEQ_PREFIX_BYTES = new TextEncoder().encode(`{"${SEQ_KEY}":`);

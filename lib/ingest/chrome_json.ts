@@ -149,7 +149,11 @@ export type WorkerRequest =
 /** A worker's answer to the request it got last. */
 export type WorkerReply =
   | { t: "ready" }
-  | { t: "parsed"; parsed: ParsedBatch }
+  /**
+   * A batch parsed; `blocks`: the blocks it finished (with no lines left to DuckDB, the worker
+   * finishes a batch right away), or null when it waits for a `finish` with DuckDB's rows.
+   */
+  | { t: "parsed"; parsed: ParsedBatch; blocks: BatchBlock[] | null }
   | { t: "blocks"; blocks: BatchBlock[] }
   | { t: "error"; message: string; speculation?: boolean };
 
@@ -204,9 +208,11 @@ class ImportWorker {
  *
  * Each batch is parsed and written by a `BatchImporter`, in a worker thread when workers are
  * enabled (the framer keeps the main thread busy) or inline; the events it leaves to DuckDB
- * are imported here (the original SQL) and their rows sent back to it, so that each batch makes
- * one block per stream. Batches complete in order: stream ids, counts and metadata are applied
- * here, as each batch completes.
+ * are imported here (the original SQL) and their rows sent back to it. A worker finishes a
+ * batch with no such events as soon as it is parsed (writing out the rows that are due), so
+ * that a batch whose write-out takes long holds up neither the batches behind it nor the other
+ * worker. Batches complete in order: stream ids, counts and metadata are applied here, as each
+ * batch completes.
  */
 export class ChromeJsonImporter {
   readonly processes = new Map<string, ProcessInfo>();
@@ -328,10 +334,7 @@ export class ChromeJsonImporter {
    */
   async drain(): Promise<void> {
     await this.tail;
-    for (const bi of this.inline) {
-      this.addBlocks(bi.flushAll());
-      await bi.settle();
-    }
+    for (const bi of this.inline) this.addBlocks(bi.flushAll());
     for (const w of this.workerPool) {
       const r = await w.request({ t: "flush" });
       if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);
@@ -371,11 +374,7 @@ export class ChromeJsonImporter {
     }
     return {
       parsed,
-      finish: async (rows) => {
-        const blocks = importer.finishBatch(rows);
-        if (importer.pendingWrites > 32) await importer.settle();
-        return blocks;
-      },
+      finish: async (rows) => importer.finishBatch(rows),
     };
   }
 
@@ -396,6 +395,7 @@ export class ChromeJsonImporter {
   /** A batch parsed and written by the worker `acquired` resolves to (marked as parsing). */
   private workerJob(acquired: Promise<ImportWorker>, bytes: Uint8Array, events: number): BatchJob {
     let worker: ImportWorker | null = null;
+    let finished: BatchBlock[] | null = null;
     const parsed = acquired.then(async (w) => {
       worker = w;
       let r: WorkerReply;
@@ -409,11 +409,13 @@ export class ChromeJsonImporter {
       // Now, not when the batch completes: blocks the worker writes for an earlier batch may
       // hold rows of this one (a group's rows accumulate across batches).
       this.registerThreads(r.parsed);
+      finished = r.blocks;
       return r.parsed;
     });
     return {
       parsed,
       finish: async (rows) => {
+        if (finished) return finished;
         if (!worker) throw new Error("batch finished before it was parsed");
         const r = await (worker as ImportWorker).request({ t: "finish", rows });
         if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);

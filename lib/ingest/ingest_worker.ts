@@ -15,9 +15,6 @@ let queue: Promise<void> = Promise.resolve();
 /** Batch bytes parsed since the last full collection. */
 let sinceGc = 0;
 
-/** Block files being written before a `finish` reply waits for them (bounds the memory they hold). */
-const MAX_PENDING_WRITES = 32;
-
 async function handle(m: WorkerRequest): Promise<WorkerReply> {
   if (m.t === "init") {
     importer = new BatchImporter(m.blocksDir, m.bufferBytes, undefined, undefined, m.wasm);
@@ -34,16 +31,18 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
       sinceGc = 0;
       Bun.gc(true);
     }
-    return { t: "parsed", parsed };
+    // Without lines for DuckDB, the batch is finished here and now, not when the main thread
+    // gets to it (batches complete in order there): a worker writing blocks no longer holds up
+    // the batches behind it, nor the other worker.
+    if (parsed.fallback === null) {
+      return { t: "parsed", parsed, blocks: importer.finishBatch([]) };
+    }
+    return { t: "parsed", parsed, blocks: null };
   }
   if (m.t === "finish") {
-    const blocks = importer.finishBatch(m.rows);
-    if (importer.pendingWrites > MAX_PENDING_WRITES) await importer.settle();
-    return { t: "blocks", blocks };
+    return { t: "blocks", blocks: importer.finishBatch(m.rows) };
   }
-  const blocks = importer.flushAll();
-  await importer.settle();
-  return { t: "blocks", blocks };
+  return { t: "blocks", blocks: importer.flushAll() };
 }
 
 self.onmessage = (e: MessageEvent) => {

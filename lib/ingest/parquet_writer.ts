@@ -192,6 +192,9 @@ const PAGE_DATA = 0;
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // PAR1
 
+/** The column names as UTF-8 (ColumnMetaData.path_in_schema). */
+const COLUMN_NAME_BYTES = RAW_BLOCK_COLUMNS.map((c) => new TextEncoder().encode(c.name));
+
 function physicalType(kind: RawColumnKind): number {
   return kind === "bool" ? TYPE_BOOLEAN : kind === "i64" || kind === "ts" ? TYPE_INT64 : TYPE_BYTE_ARRAY;
 }
@@ -279,21 +282,41 @@ function packBools(values: Uint8Array, from: number, to: number): Uint8Array {
 
 let pageBuf = new Uint8Array(64 * 1024);
 
+/** Bytes of a raw block file's header: the magic `PAR1` (parquet-format "File Format"). */
+export const BLOCK_FILE_HEADER: Uint8Array = MAGIC;
+
+/** Row groups encoded by `encodeRowGroups`, to be appended to a block file. */
+export interface EncodedRowGroups {
+  /** The bytes to append, in order (page headers and compressed pages). */
+  parts: Uint8Array[];
+  /** Their total length in bytes. */
+  bytes: number;
+  /** One Thrift-encoded `RowGroup` struct per row group, for `encodeFooter`. */
+  rowGroups: Uint8Array[];
+}
+
 /**
- * Encodes a whole raw block file.
- * @param rows number of rows.
+ * Encodes rows as row groups of a raw block file (ROW_GROUP_ROWS rows each, one data page per
+ * column chunk), for bytes that go at `offset` in the file. Appending the row groups of several
+ * calls to one file, then its footer, makes a block file out of several flushes of a group: the
+ * file's layout is parquet-format's "File Format" (magic, column chunks, FileMetaData, its
+ * length, magic); the column chunks of a row group are contiguous, row groups follow each other.
+ * Min/max statistics (Statistics.max_value/min_value of a ColumnChunk's ColumnMetaData) are
+ * written when the call makes one row group: `ColumnData.min/max` are those of its rows then.
+ * @param rows number of rows (0 makes one empty row group).
  * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
  * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`);
  *   it must not keep the page (its buffer is reused).
- * @returns the file's bytes.
+ * @param offset byte offset in the file of the first part (4 right after the header).
  */
-export function encodeRawBlock(
+export function encodeRowGroups(
   rows: number,
   columns: readonly ColumnData[],
   compress: (page: Uint8Array) => Uint8Array,
-): Uint8Array[] {
-  const parts: Uint8Array[] = [MAGIC];
-  let offset = MAGIC.length;
+  offset: number,
+): EncodedRowGroups {
+  const parts: Uint8Array[] = [];
+  const start = offset;
   interface ChunkMeta {
     offset: number;
     compressed: number;
@@ -342,12 +365,8 @@ export function encodeRawBlock(
     if (rows === 0) break;
   }
 
-  const m = new Out(4096);
-  m.i32(1, 1);
-  writeSchema(m);
-  m.i64(3, rows);
-  m.list(4, T_STRUCT, groups.length);
-  for (const g of groups) {
+  const rowGroups = groups.map((g) => {
+    const m = new Out(1024);
     m.beginElem();
     m.list(1, T_STRUCT, g.chunks.length);
     let total = 0;
@@ -355,7 +374,6 @@ export function encodeRawBlock(
     g.chunks.forEach((ch, c) => {
       const col = columns[c] as ColumnData;
       const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind; name: string }).kind;
-      const name = (RAW_BLOCK_COLUMNS[c] as { name: string }).name;
       total += ch.uncompressed;
       totalCompressed += ch.compressed;
       m.beginElem();
@@ -366,7 +384,7 @@ export function encodeRawBlock(
       m.zigzag(ENC_PLAIN);
       m.zigzag(ENC_RLE);
       m.list(3, T_BINARY, 1);
-      const nb = new TextEncoder().encode(name);
+      const nb = COLUMN_NAME_BYTES[c] as Uint8Array;
       m.varint(nb.length);
       m.bytes(nb);
       m.i32(4, CODEC_ZSTD);
@@ -376,7 +394,7 @@ export function encodeRawBlock(
       m.i64(9, ch.offset);
       m.beginStruct(12);
       m.i64(3, ch.nulls);
-      // Whole-file min/max are only exact with one row group; kept then only.
+      // min/max are those of all the call's rows: exact for its only row group.
       if (groups.length === 1 && col.min && col.max && ch.nulls < g.rows) {
         m.bin(5, col.max);
         m.bin(6, col.min);
@@ -387,21 +405,54 @@ export function encodeRawBlock(
     });
     m.i64(2, total);
     m.i64(3, g.rows);
-    m.i64(5, g.chunks[0]?.offset ?? offset);
+    m.i64(5, g.chunks[0]?.offset ?? start);
     m.i64(6, totalCompressed);
     m.endStruct();
-  }
+    return m.buf.slice(0, m.len);
+  });
+  return { parts, bytes: offset - start, rowGroups };
+}
+
+/**
+ * Encodes the end of a raw block file: its FileMetaData (schema, `rows`, the row groups of
+ * `encodeRowGroups` in file order), the metadata's length (4 bytes little-endian) and the magic.
+ * @param rows the file's total rows.
+ * @param rowGroups every `EncodedRowGroups.rowGroups` entry of the file, in order.
+ */
+export function encodeFooter(rows: number, rowGroups: readonly Uint8Array[]): Uint8Array[] {
+  const m = new Out(4096);
+  m.i32(1, 1);
+  writeSchema(m);
+  m.i64(3, rows);
+  // (A RowGroup list element is a struct encoded on its own: field ids restart in a struct.)
+  m.list(4, T_STRUCT, rowGroups.length);
+  for (const g of rowGroups) m.bytes(g);
   m.str(6, "tracelake raw block writer (parquet-format 2)");
   m.byte(0);
   const footer = m.buf.slice(0, m.len);
   const tail = new Uint8Array(8);
   new DataView(tail.buffer).setUint32(0, footer.length, true);
   tail.set(MAGIC, 4);
-  parts.push(footer, tail);
-  return parts;
+  return [footer, tail];
 }
 
-// Compile hint for JavaScriptCore (bun:jsc): encodeRawBlock runs once per block and spends its
+/**
+ * Encodes a whole raw block file: header, `encodeRowGroups`, `encodeFooter`.
+ * @param rows number of rows.
+ * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
+ * @param compress as for `encodeRowGroups`.
+ * @returns the file's bytes, in parts.
+ */
+export function encodeRawBlock(
+  rows: number,
+  columns: readonly ColumnData[],
+  compress: (page: Uint8Array) => Uint8Array,
+): Uint8Array[] {
+  const g = encodeRowGroups(rows, columns, compress, MAGIC.length);
+  return [MAGIC, ...g.parts, ...encodeFooter(rows, g.rowGroups)];
+}
+
+// Compile hint for JavaScriptCore (bun:jsc): encodeRowGroups runs once per flush of a block and spends its
 // time in zstd and in the helpers it calls, but its top tier (FTL) compile, with everything
 // inlined, took ~165 ms and was redone 3 times per worker thread (1 s of CPU per ingest).
-noFTL(encodeRawBlock);
+noFTL(encodeRowGroups);

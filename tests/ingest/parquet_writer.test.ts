@@ -4,10 +4,11 @@
  * strings, and the `us → ns` conversion against the SQL macro it replaces.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { usTextToNs } from "../../lib/ingest/batch_importer.ts";
 import { BlockBuilder } from "../../lib/ingest/block_builder.ts";
+import { BlockFileWriter } from "../../lib/ingest/block_file.ts";
 import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/parquet_writer.ts";
 import { Engine } from "../../lib/sql/engine.ts";
 import { prng, tempDir } from "../helpers.ts";
@@ -103,6 +104,91 @@ describe("raw block writer", () => {
       `SELECT min(epoch_ns(time)) AS mn, max(epoch_ns(time) + greatest(coalesce(dur, 0), 0)) AS mx FROM read_parquet('${path}')`,
     );
     expect([range.begin, range.end]).toEqual([sql[0]?.mn ?? null, sql[0]?.mx ?? null]);
+  });
+
+  test("a block file appended in several flushes: DuckDB reads every row, and each row group's min/max are its own", async () => {
+    const r = prng(11);
+    const path = join(dir, "appended.parquet");
+    const w = new BlockFileWriter(path, (p) => Bun.zstdCompressSync(p, { level: 1 }));
+    // Flushes of 1 row, a few rows, and one over ROW_GROUP_ROWS (two row groups in one append,
+    // where the writer keeps no statistics); times jump around between flushes.
+    const sizes = [1, 37, 2000, ROW_GROUP_ROWS + 5, 3, 500];
+    let seq = 0;
+    const expected: string[] = [];
+    let minNs: bigint | null = null;
+    let maxNs: bigint | null = null;
+    for (const n of sizes) {
+      const b = new BlockBuilder();
+      const base = Math.floor(r() * 1e12);
+      for (let i = 0; i < n; i++) {
+        b.beginRow();
+        b.setI64(0, seq);
+        b.noteSeq(seq);
+        const name = enc.encode(`n${seq % 13}`);
+        b.setBytes(1, name, 0, name.length);
+        const time = base + Math.floor(r() * 1e9);
+        const dur = Math.floor(r() * 1000);
+        b.setI64(2, time);
+        b.setI64(3, dur);
+        b.noteRange(BigInt(time), dur);
+        for (let c = 4; c < 18; c++) b.setNull(c);
+        expected.push(`${seq}|${time}|${dur}`);
+        const end = BigInt(time + dur);
+        if (minNs === null || BigInt(time) < minNs) minNs = BigInt(time);
+        if (maxNs === null || end > maxNs) maxNs = end;
+        seq++;
+      }
+      const range = b.range();
+      w.append(b.rows, b.columns(), range.begin, range.end);
+    }
+    const done = w.finish();
+    expect(done.rows).toBe(seq);
+    expect(done.size).toBe(statSync(path).size);
+    expect([done.beginNs, done.endNs]).toEqual([minNs, maxNs]);
+
+    const got = await engine.rows<{ v: string }>(
+      `SELECT seq::VARCHAR || '|' || epoch_ns(time)::VARCHAR || '|' || dur::VARCHAR AS v FROM read_parquet('${path}') ORDER BY seq`,
+    );
+    expect(got.length).toBe(seq);
+    for (let i = 0; i < seq; i++) if (got[i]?.v !== expected[i]) expect(got[i]?.v).toBe(expected[i] as string);
+    const groups = await engine.rows<{ n: bigint }>(
+      `SELECT count(DISTINCT row_group_id) AS n FROM parquet_metadata('${path}')`,
+    );
+    expect(Number(groups[0]?.n)).toBe(sizes.length + 1);
+    // Each row group's statistics against the min/max of its own rows (by file_row_number).
+    const stats = await engine.rows<{ col: string; lo: string | null; hi: string | null; mn: string; mx: string }>(
+      `WITH m AS (
+         SELECT row_group_id, path_in_schema AS col, stats_min_value AS lo, stats_max_value AS hi,
+           sum(row_group_num_rows) OVER (PARTITION BY path_in_schema ORDER BY row_group_id) - row_group_num_rows AS r0,
+           row_group_num_rows AS n
+         FROM parquet_metadata('${path}') WHERE path_in_schema IN ('seq', 'time')),
+       d AS (SELECT file_row_number AS rn, seq, time FROM read_parquet('${path}', file_row_number = true))
+       SELECT m.col, m.lo, m.hi,
+         CASE m.col WHEN 'seq' THEN min(d.seq)::VARCHAR ELSE min(d.time)::VARCHAR END AS mn,
+         CASE m.col WHEN 'seq' THEN max(d.seq)::VARCHAR ELSE max(d.time)::VARCHAR END AS mx
+       FROM m JOIN d ON d.rn >= m.r0 AND d.rn < m.r0 + m.n
+       GROUP BY m.row_group_id, m.col, m.lo, m.hi ORDER BY m.row_group_id, m.col`,
+    );
+    expect(stats.length).toBe(2 * (sizes.length + 1));
+    let withStats = 0;
+    for (const s of stats) {
+      if (s.lo === null) continue;
+      withStats++;
+      expect([s.col, s.lo, s.hi]).toEqual([s.col, s.mn, s.mx]);
+    }
+    expect(withStats).toBe(2 * (sizes.length - 1)); // all but the two groups of the big append
+    // Filters pushed down on those statistics find every row (a wrong min/max would skip a group).
+    for (const [lo, hi] of [
+      [0, 0],
+      [30, 40],
+      [2000, 2100],
+      [seq - 600, seq - 1],
+    ]) {
+      const c = await engine.rows<{ n: bigint }>(
+        `SELECT count(*) AS n FROM read_parquet('${path}') WHERE seq BETWEEN ${lo} AND ${hi}`,
+      );
+      expect(Number(c[0]?.n)).toBe((hi as number) - (lo as number) + 1);
+    }
   });
 
   test("an empty block is a valid file", async () => {
