@@ -42,7 +42,10 @@ const PHASE_LIST = PHASES.map((p) => `'${p}'`).join(", ");
 const h53 = (cols: string) => `(hash(${cols}) >> 11)::DOUBLE`;
 
 /**
- * The pairing pass's input, in processing order: time, then input order (block, then seq).
+ * The pairing pass's input, in processing order: time, then input order: seq (the event's
+ * position in its source, unique within a process: all its streams come from one ingest), then
+ * the block. Not the block first: with worker threads, events that follow each other in the
+ * input may be in different blocks, in either order (tests/views/worker_order.test.ts).
  * `$src` is the blocks' relation (source.ts blockRows).
  */
 const SCAN = `SELECT e.pos::INTEGER AS pos,
@@ -52,7 +55,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
     CASE WHEN e.name IS NULL OR e.name = '' THEN -1 ELSE ${h53("e.name")} END AS name
   FROM ($src) e
   WHERE e.ph IN (${PHASE_LIST})
-  ORDER BY e.time, e.bix, e.seq`;
+  ORDER BY e.time, e.seq, e.bix`;
 
 /**
  * The partition's rows: the async events of the blocks in the scan's order, each with what the
@@ -81,7 +84,7 @@ const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx 
         e.args AS properties, (list_position([${PHASE_LIST}], e.ph) - 1)::TINYINT AS c
       FROM ($src) e
       WHERE e.ph IN (${PHASE_LIST})
-      ORDER BY e.time, e.bix, e.seq))`;
+      ORDER BY e.time, e.seq, e.bix))`;
 
 /** The async_events view set. */
 export const asyncEvents: ViewSet = {

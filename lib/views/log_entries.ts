@@ -17,7 +17,7 @@ const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.e
     p.process_properties, e.tid, CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
   FROM ${SRC} e, ${SRC_PROCESS} p
   WHERE e.ph IN ('i', 'I', 'R', 'L')
-  ORDER BY e.time, e.bix, e.seq`;
+  ORDER BY e.time, e.seq, e.bix`;
 
 /** The log_entries view set. */
 export const logEntries: ViewSet = {

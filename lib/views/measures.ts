@@ -34,7 +34,7 @@ const SELECT = `WITH c AS (
   SELECT p.process_id, m.stream_id, m.block_id, m.insert_time, p.exe, p.username, p.computer,
     m.time, m.target, m.name, m.unit, m.value, m.properties, p.process_properties, m.tid, m.counter, m.key
   FROM m, ${SRC_PROCESS} p
-  ORDER BY m.time, m.bix, m.seq, m.key`;
+  ORDER BY m.time, m.seq, m.bix, m.key`;
 
 /** The measures view set. */
 export const measures: ViewSet = {

@@ -39,7 +39,8 @@ const A_UNCLOSED = 1;
 const A_OVERLAP = 2;
 
 /**
- * The stack pass's input, in processing order. `$src` is the blocks' relation (source.ts
+ * The stack pass's input, in processing order: per thread, time, then X after B/E and longer X
+ * first, then input order (seq, then block: see async_events.ts). `$src` is the blocks' relation (source.ts
  * blockRows), `$base` the process's min event time (ns).
  */
 const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
@@ -47,7 +48,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
     (epoch_ns(e.time) - $base)::DOUBLE AS t, coalesce(e.dur, 0)::DOUBLE AS d
   FROM ($src) e
   WHERE e.ph IN ('B', 'E', 'X') AND e.sx IS NOT NULL
-  ORDER BY e.sx, e.time, (e.ph = 'X'), CASE WHEN e.ph = 'X' THEN -e.dur END, e.bix, e.seq`;
+  ORDER BY e.sx, e.time, (e.ph = 'X'), CASE WHEN e.ph = 'X' THEN -e.dur END, e.seq, e.bix`;
 
 /**
  * The partition's rows: the begin events (B and X) of the blocks, each with what the stack pass
