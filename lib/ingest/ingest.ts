@@ -14,7 +14,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { InputError, InterruptedError } from "../errors.ts";
+import { InputError, InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
@@ -102,7 +102,8 @@ const PREFIX_BYTES = 1024 * 1024;
 
 /**
  * Ingests `spec` (a path or `-`) into `lake`.
- * @throws InputError for unreadable or unsupported input; LakeError when the catalog is busy.
+ * @throws InputError for unreadable or unsupported input; LakeError when the catalog is busy or
+ *   the lake's file system is full (ENOSPC/EDQUOT).
  *   On any throw the catalog is unchanged.
  */
 export async function ingest(
@@ -337,9 +338,24 @@ export async function ingest(
     }
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
+  } catch (e) {
+    throw diskFull(e, spec === "-" ? "standard input" : spec, lake.root) ?? e;
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * A LakeError for an error that says the lake's file system is full (ENOSPC, or EDQUOT: quota;
+ * thrown here or by a worker, whose errors arrive as their message only), else null.
+ */
+function diskFull(e: unknown, input: string, root: string): LakeError | null {
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = e instanceof Error ? e.message : String(e);
+  if (code !== "ENOSPC" && code !== "EDQUOT" && !/^(ENOSPC|EDQUOT)\b/.test(message)) return null;
+  return new LakeError(
+    `no space left to write the blocks of ${input} in ${root} (${message.split("\n")[0]}); nothing of it was written to the lake: free some space and ingest it again`,
+  );
 }
 
 /** An earlier ingest of the same content. */
