@@ -1,14 +1,15 @@
 /**
  * The JS side of the Chrome JSON importer: parses a batch of framed events, routes each one to
- * its group (the block of one stream in this batch: a thread's `cpu` events, a process's `log`
- * or `metrics` events), and writes the groups as raw block files. It knows pids and tids, not
+ * its group (the rows of one stream held in memory: a thread's `cpu` events, a process's `log`
+ * or `metrics` events), and writes the groups out to raw block files (one per stream, appended
+ * to as row groups: block_file.ts). It knows pids and tids, not
  * stream ids: the caller (`ChromeJsonImporter`, which may run this in a worker thread) maps
  * groups to streams. Events off the parser's fast path are handed back for DuckDB, and the rows
  * DuckDB makes of them come back through `finishBatch`, to be written with the others.
  */
 import { join } from "node:path";
 import { BlockBuilder } from "./block_builder.ts";
-import { BlockFileWriter } from "./block_file.ts";
+import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "./block_file.ts";
 import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./chrome_fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
 import {
@@ -217,8 +218,9 @@ export class BatchImporter {
   private memberE = 0;
   private memberNum = false;
   private meta: MetaEvent[] = [];
-  /** Groups whose block file is being written. */
+  /** Groups whose block file is being written, and the footer metadata those files hold (bytes). */
   private readonly open = new Set<Group>();
+  private openMeta = 0;
 
   /**
    * @param blocksDir directory for the block files (created by the caller).
@@ -378,8 +380,9 @@ export class BatchImporter {
    * `blockBytes`, or until all groups together hold more than `bufferBytes` (then the largest
    * are written until half that is left). Rows
    * written out are appended to the group's block file as row groups (block_file.ts); a block
-   * file is finished, and returned here, once it is full. Memory is thus bounded by
-   * `bufferBytes` plus one batch.
+   * file is finished, and returned here, once it is full, or when the unfinished files' footers
+   * hold more than BLOCK_FILE_META_BUDGET (the fullest first). Memory is thus bounded by
+   * `bufferBytes` plus one batch plus that budget.
    * @returns the blocks finished (most are finished by `flushAll`, at the end of the input).
    * @throws the file system's error when a block file cannot be written.
    */
@@ -431,6 +434,7 @@ export class BatchImporter {
    * is full.
    */
   private writeRows(g: Group, out: BatchBlock[]): void {
+    const meta0 = g.file?.metaBytes ?? 0;
     const b = g.builder;
     if (b.rows > 0) {
       const range = b.range();
@@ -447,7 +451,23 @@ export class BatchImporter {
       this.fast.reset(g.native);
     }
     this.live.delete(g);
+    this.openMeta += (g.file?.metaBytes ?? 0) - meta0;
     if (g.file?.full) this.finishFile(g, out);
+    if (this.openMeta > BLOCK_FILE_META_BUDGET) this.boundFooters(out);
+  }
+
+  /**
+   * Finishes the unfinished block files with the most footer metadata while all of them hold
+   * more than BLOCK_FILE_META_BUDGET, down to half of it.
+   */
+  private boundFooters(out: BatchBlock[]): void {
+    const byMeta = [...this.open].sort(
+      (a, b) => (b.file as BlockFileWriter).metaBytes - (a.file as BlockFileWriter).metaBytes,
+    );
+    for (const g of byMeta) {
+      if (this.openMeta <= BLOCK_FILE_META_BUDGET / 2) break;
+      this.finishFile(g, out);
+    }
   }
 
   /** The group's block file, created when it has none. */
@@ -463,9 +483,11 @@ export class BatchImporter {
   private finishFile(g: Group, out: BatchBlock[]): void {
     const f = g.file;
     if (!f) return;
+    const meta = f.metaBytes;
+    const done = f.finish();
     g.file = null;
     this.open.delete(g);
-    const done = f.finish();
+    this.openMeta -= meta;
     out.push({
       pid: g.pid,
       tid: g.tid,

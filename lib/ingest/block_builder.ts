@@ -266,7 +266,7 @@ export class BlockBuilder {
     if (seq > this.maxSeq) this.maxSeq = seq;
   }
 
-  /** The finished columns, for `encodeRawBlock`. */
+  /** The finished columns, for `encodeRowGroups` / `encodeRawBlock`. */
   columns(): ColumnData[] {
     const timeMin = this.range().begin;
     const timeMax = this.maxTimeNs();

@@ -2,7 +2,7 @@
  * A raw block file written in several flushes: the rows a group holds are appended as row
  * groups each time it is written out (parquet_writer.ts `encodeRowGroups`), and the footer goes
  * on when the block is complete (`finish`). A stream then gets one block file per importer for
- * the whole input (or per MAX_BLOCK_ROWS rows) instead of one per flush: fewer, larger files for
+ * the whole input (or per BLOCK_FILE_ROWS rows) instead of one per flush: fewer, larger files for
  * DuckDB to read, and far fewer file creations (each one allocates an inode; 2,700 creations per
  * GiB of Chrome JSON cost ~1 CPU-s of kernel time on ext4 here).
  *
@@ -14,12 +14,18 @@ import { closeSync, openSync, writevSync } from "node:fs";
 import { BLOCK_FILE_HEADER, type ColumnData, encodeFooter, encodeRowGroups } from "./parquet_writer.ts";
 
 /**
- * A block file is complete (its footer written) once it holds this many rows: it bounds the
- * footer metadata kept in memory (~1 KiB per row group) and a block's size for the views.
+ * A block file is finished (its footer written) at the first write-out that brings it to this
+ * many rows (so it may hold a write-out more): it keeps a block a size the views read well.
  */
-export const MAX_BLOCK_ROWS = 1 << 20;
-/** ... or this many row groups (appends of a few rows each make small row groups). */
-export const MAX_BLOCK_ROW_GROUPS = 256;
+export const BLOCK_FILE_ROWS = 1 << 20;
+/** ... or to this many row groups (write-outs of a few rows each make small row groups). */
+export const BLOCK_FILE_ROW_GROUPS = 256;
+/**
+ * Bytes of footer metadata (~1 KiB per row group) an importer keeps for its unfinished block
+ * files: past it, the files with the most are finished (batch_importer.ts), so that an input
+ * with thousands of streams does not hold the footers of thousands of files.
+ */
+export const BLOCK_FILE_META_BUDGET = 4 * 1024 * 1024;
 
 /** A finished block file: rows, time range (ns on the trace clock, null when unknown), size (bytes). */
 export interface FinishedBlockFile {
@@ -58,8 +64,12 @@ function pick(a: bigint | null, b: bigint | null, min: boolean): bigint | null {
 export class BlockFileWriter {
   /** Rows appended so far. */
   rows = 0;
+  /** Bytes of the footer's row group entries kept so far. */
+  metaBytes = 0;
   private size = 0;
   private readonly rowGroups: Uint8Array[] = [];
+  /** The error of a failed write: the file is unusable from then on. */
+  private broken: Error | null = null;
   private beginNs: bigint | null = null;
   private endNs: bigint | null = null;
 
@@ -76,9 +86,9 @@ export class BlockFileWriter {
     this.write([BLOCK_FILE_HEADER], "w");
   }
 
-  /** True once the block should be finished (MAX_BLOCK_ROWS / MAX_BLOCK_ROW_GROUPS). */
+  /** True once the block should be finished (BLOCK_FILE_ROWS / BLOCK_FILE_ROW_GROUPS). */
   get full(): boolean {
-    return this.rows >= MAX_BLOCK_ROWS || this.rowGroups.length >= MAX_BLOCK_ROW_GROUPS;
+    return this.rows >= BLOCK_FILE_ROWS || this.rowGroups.length >= BLOCK_FILE_ROW_GROUPS;
   }
 
   /**
@@ -86,12 +96,15 @@ export class BlockFileWriter {
    * @param rows number of rows (> 0).
    * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry (parquet_writer.ts).
    * @param beginNs min event time of the rows, ns; `endNs` max event end, ns (null: unknown).
-   * @throws the file system's error; the file is then unusable (the ingest fails).
+   * @throws the file system's error; the file is then unusable (later calls throw it again).
    */
   append(rows: number, columns: readonly ColumnData[], beginNs: bigint | null, endNs: bigint | null): void {
     const g = encodeRowGroups(rows, columns, this.compress, this.size);
     this.write(g.parts, "a");
-    for (const x of g.rowGroups) this.rowGroups.push(x);
+    for (const x of g.rowGroups) {
+      this.rowGroups.push(x);
+      this.metaBytes += x.length;
+    }
     this.rows += rows;
     this.beginNs = pick(this.beginNs, beginNs, true);
     this.endNs = pick(this.endNs, endNs, false);
@@ -100,20 +113,28 @@ export class BlockFileWriter {
   /**
    * Writes the footer: the file is a complete Parquet file from then on.
    * @returns the block's rows, time range and size.
-   * @throws the file system's error.
+   * @throws the file system's error (or that of an earlier write).
    */
   finish(): FinishedBlockFile {
     this.write(encodeFooter(this.rows, this.rowGroups), "a");
     this.rowGroups.length = 0;
+    this.metaBytes = 0;
     return { path: this.path, rows: this.rows, beginNs: this.beginNs, endNs: this.endNs, size: this.size };
   }
 
   private write(parts: readonly Uint8Array[], flags: "w" | "a"): void {
-    const fd = openSync(this.path, flags);
+    if (this.broken) throw this.broken;
     try {
-      writeAll(fd, parts);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(this.path, flags);
+      try {
+        writeAll(fd, parts);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      // Part of the bytes may be in the file: the offsets of later row groups would be wrong.
+      this.broken = e instanceof Error ? e : new Error(String(e));
+      throw e;
     }
     for (const p of parts) this.size += p.length;
   }

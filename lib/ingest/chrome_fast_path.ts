@@ -39,7 +39,7 @@ export interface FastPathBatch {
   becameLive: Uint32Array;
 }
 
-/** A group's block, described for `encodeRawBlock`: views into the module's memory. */
+/** A group's rows, described for `encodeRowGroups`: views into the module's memory. */
 export interface FastPathBlock {
   rows: number;
   /** Valid until the next call into the module. */

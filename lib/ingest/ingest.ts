@@ -354,7 +354,7 @@ function diskFull(e: unknown, input: string, root: string): LakeError | null {
   const message = e instanceof Error ? e.message : String(e);
   if (code !== "ENOSPC" && code !== "EDQUOT" && !/^(ENOSPC|EDQUOT)\b/.test(message)) return null;
   return new LakeError(
-    `no space left to write the blocks of ${input} in ${root} (${message.split("\n")[0]}); nothing of it was written to the lake: free some space and ingest it again`,
+    `no space left to write the blocks of ${input} in ${root} (${message.split("\n")[0]}); nothing of it was committed to the lake: free some space, run \`tracelake gc\` (it removes files a failed ingest left) and ingest it again`,
   );
 }
 

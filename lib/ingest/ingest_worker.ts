@@ -10,7 +10,7 @@ import { SpeculationError } from "./chrome_json_framer.ts";
 declare const self: Worker;
 
 let importer: BatchImporter | null = null;
-/** Requests are handled one after the other, in order (a reply may wait for block writes). */
+/** Requests are handled one after the other, in order. */
 let queue: Promise<void> = Promise.resolve();
 /** Batch bytes parsed since the last full collection. */
 let sinceGc = 0;

@@ -9,7 +9,9 @@
  *
  * Layout: row groups of at most `ROW_GROUP_ROWS` rows, one v1 data page per column chunk,
  * PLAIN values, definition levels in the RLE/bit-packed hybrid, each page compressed with zstd.
- * Column statistics: null counts for every column, min/max for `seq` and `time`.
+ * Column statistics: null counts for every column, min/max for `seq` and `time` (per row group,
+ * written when an `encodeRowGroups` call makes one row group). A file may be written in several
+ * appends of row groups before its footer (`encodeRowGroups`, `encodeFooter`; block_file.ts).
  *
  * Format reference: apache/parquet-format `parquet.thrift` and `Encodings.md`.
  */

@@ -4,7 +4,8 @@
  * this file keeps the process and thread records (`ProcessInfo`, `ThreadInfo`, as the Chrome
  * importer does) and writes the rows of each stream as raw blocks with `BlockBuilder` and
  * `encodeRawBlock` (the raw block schema of lib/ingest/parquet_writer.ts), with the same
- * flushing rule as `BatchImporter`: a stream's block is written once it holds `blockBytes`, and
+ * flushing rule as `BatchImporter` (which appends each write-out to one block file per stream,
+ * where here each is a block file): a stream's block is written once it holds `blockBytes`, and
  * when all streams together hold more than `bufferBytes` the largest are written until half that
  * is left. Memory is thus bounded by `bufferBytes`, whatever the input size.
  *

@@ -33,7 +33,7 @@ describe.skipIf(!mounted)("a full disk during an ingest", () => {
     const r = cli(lake, ["ingest", big]);
     expect(r.code).toBe(73);
     expect(r.stderr).toContain(`no space left to write the blocks of ${big} in ${lake}`);
-    expect(r.stderr).toContain("nothing of it was written to the lake");
+    expect(r.stderr).toContain("nothing of it was committed to the lake");
     expect(r.stderr.trim().split("\n").length).toBe(1);
     expect(await snapshot(lake)).toEqual(before);
     expect(readdirSync(join(lake, "tmp"))).toEqual([]);

@@ -1135,6 +1135,7 @@ EXPORT uint32_t fp_block_bytes(uint32_t g) { return builder_bytes(builders[g]); 
  */
 EXPORT void fp_reset(uint32_t g) {
   Builder* b = builders[g];
+  if (b->rows == 0) return; /* (its buffers are the small ones it started with) */
   builder_release(b);
   builder_init(b);
 }
