@@ -8,7 +8,8 @@
  * tid..bind_id VARCHAR, flow_in/flow_out BOOLEAN, args JSON.
  *
  * Layout: row groups of at most `ROW_GROUP_ROWS` rows, one v1 data page per column chunk,
- * PLAIN values, definition levels in the RLE/bit-packed hybrid, each page compressed with zstd.
+ * PLAIN values, definition levels in the RLE/bit-packed hybrid, each page compressed with zstd
+ * (pages of 64 bytes or less are stored uncompressed).
  * Column statistics: null counts for every column, min/max for `seq` and `time` (per row group,
  * written when an `encodeRowGroups` call makes one row group). A file may be written in several
  * appends of row groups before its footer (`encodeRowGroups`, `encodeFooter`; block_file.ts).
@@ -189,7 +190,10 @@ const REP_REQUIRED = 0;
 const REP_OPTIONAL = 1;
 const ENC_PLAIN = 0;
 const ENC_RLE = 3;
+const CODEC_UNCOMPRESSED = 0;
 const CODEC_ZSTD = 6;
+/** Pages of at most this many bytes are not compressed (see encodeRowGroups). */
+const UNCOMPRESSED_PAGE_BYTES = 64;
 const PAGE_DATA = 0;
 
 const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // PAR1
@@ -324,6 +328,7 @@ export function encodeRowGroups(
     compressed: number;
     uncompressed: number;
     nulls: number;
+    codec: number;
   }
   const groups: { rows: number; chunks: ChunkMeta[] }[] = [];
   for (let g0 = 0; g0 < rows || (rows === 0 && g0 === 0); g0 += ROW_GROUP_ROWS) {
@@ -346,7 +351,11 @@ export function encodeRowGroups(
       const page = pageBuf.subarray(0, plen);
       page.set(defs);
       page.set(vals, defs.length);
-      const z = compress(page);
+      // A page of a few bytes (an all-null or all-false column of a small row group) is stored
+      // as is: zstd would make it larger, for a call costing ~10 µs (ColumnMetaData.codec is
+      // per column chunk: parquet.thrift).
+      const plain = plen <= UNCOMPRESSED_PAGE_BYTES;
+      const z = plain ? page.slice() : compress(page);
       const h = new Out();
       h.i32(1, PAGE_DATA);
       h.i32(2, page.length);
@@ -360,7 +369,13 @@ export function encodeRowGroups(
       h.byte(0);
       const header = h.buf.slice(0, h.len);
       parts.push(header, z);
-      chunks.push({ offset, compressed: header.length + z.length, uncompressed: header.length + page.length, nulls });
+      chunks.push({
+        offset,
+        compressed: header.length + z.length,
+        uncompressed: header.length + page.length,
+        nulls,
+        codec: plain ? CODEC_UNCOMPRESSED : CODEC_ZSTD,
+      });
       offset += header.length + z.length;
     }
     groups.push({ rows: g1 - g0, chunks });
@@ -389,7 +404,7 @@ export function encodeRowGroups(
       const nb = COLUMN_NAME_BYTES[c] as Uint8Array;
       m.varint(nb.length);
       m.bytes(nb);
-      m.i32(4, CODEC_ZSTD);
+      m.i32(4, ch.codec);
       m.i64(5, g.rows);
       m.i64(6, ch.uncompressed);
       m.i64(7, ch.compressed);

@@ -155,6 +155,12 @@ describe("raw block writer", () => {
       `SELECT count(DISTINCT row_group_id) AS n FROM parquet_metadata('${path}')`,
     );
     expect(Number(groups[0]?.n)).toBe(sizes.length + 1);
+    // Tiny pages (the all-null columns, the 1-row group) are stored uncompressed, the rest in
+    // zstd: the rows above read back through both.
+    const codecs = await engine.rows<{ c: string }>(
+      `SELECT DISTINCT compression AS c FROM parquet_metadata('${path}') ORDER BY c`,
+    );
+    expect(codecs.map((r) => r.c)).toEqual(["UNCOMPRESSED", "ZSTD"]);
     // Each row group's statistics against the min/max of its own rows (by file_row_number).
     const stats = await engine.rows<{ col: string; lo: string | null; hi: string | null; mn: string; mx: string }>(
       `WITH m AS (
