@@ -352,6 +352,7 @@ describe("gc: hostile temporary_files rows", () => {
       expect(existsSync(join(ctx.dir, "catalog.duckdb"))).toBe(true);
       expect(existsSync(join(ctx.dir, live.file_path as string))).toBe(true);
       expect(await ctx.temporary()).toEqual([]);
+      rmSync(outside);
     } finally {
       ctx.engine.close();
     }
