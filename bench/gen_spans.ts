@@ -1,6 +1,6 @@
 /**
  * Benchmark data: generated processes written directly as raw blocks (raw block schema v1,
- * lib/ingest/chrome_json.ts) with DuckDB and registered in the catalog, blocks of at most 1M
+ * lib/ingest/chrome/importer.ts) with DuckDB and registered in the catalog, blocks of at most 1M
  * events:
  * - generateSpansProcess: `spans` thread spans (X) on 8 threads; span j of a thread: groups of
  *   10, one parent [g*1000, +900) ns and 9 children inside it; names task0..task49. Shared by
@@ -10,8 +10,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { type Engine, sqlString } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
-import { type Engine, sqlString } from "../lib/sql/engine.ts";
 
 /** The raw block columns after seq, ph, time and dur, NULL (for generators that leave them out). */
 const NULL_TAIL = `NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur`;

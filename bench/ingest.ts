@@ -21,7 +21,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Engine } from "../lib/sql/engine.ts";
+import { Engine } from "../lib/duck/engine.ts";
 
 const root = resolve(import.meta.dir, "..");
 const sizeMb = Number(process.env.BENCH_MB ?? 1024);

@@ -17,9 +17,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Engine, sqlString } from "../lib/duck/engine.ts";
 import { ingest } from "../lib/ingest/ingest.ts";
 import { Lake } from "../lib/lake/lake.ts";
-import { Engine, sqlString } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
 import { asyncEvents } from "../lib/views/async_events.ts";
 import { materializeInstances } from "../lib/views/jit.ts";

@@ -16,9 +16,9 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { Engine } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
 import { emptyStats, perfettoChunks, perfettoPrepareSql } from "../lib/perfetto/export.ts";
-import { Engine } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
 import { generateSpansProcess } from "./gen_spans.ts";
 

@@ -30,9 +30,9 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import protobuf from "protobufjs";
-import { PerfettoImporter } from "../lib/ingest/perfetto.ts";
-import { WireReader } from "../lib/ingest/protobuf_wire.ts";
-import { type RawRow, RawRowSink, type RowDest, type RowStream } from "../lib/ingest/raw_rows.ts";
+import { type RawRow, RawRowSink, type RowDest, type RowStream } from "../lib/ingest/blocks/raw_rows.ts";
+import { PerfettoImporter } from "../lib/ingest/perfetto/importer.ts";
+import { WireReader } from "../lib/perfetto/wire_reader.ts";
 
 const root = resolve(import.meta.dir, "..");
 const pfMb = Number(process.env.PFTRACE_MB ?? 64);

@@ -14,6 +14,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { Engine } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
 import { WorkerPool } from "../lib/replay/pool.ts";
 import {
@@ -26,7 +27,6 @@ import {
   workerPlan,
 } from "../lib/replay/replay.ts";
 import { accumulate, type Group, keyOfValues, newAcc, valueAt } from "../lib/replay/state.ts";
-import { Engine } from "../lib/sql/engine.ts";
 import { prepareQuery } from "../lib/sql/query.ts";
 import { materializeInstances } from "../lib/views/jit.ts";
 import { threadSpans } from "../lib/views/thread_spans.ts";

@@ -12,10 +12,10 @@
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Engine, sqlString } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
 import { collectGarbage } from "../lib/partitions/gc.ts";
 import { retireIncompatible } from "../lib/partitions/retire.ts";
-import { Engine, sqlString } from "../lib/sql/engine.ts";
 import { currentSchemaHashes } from "../lib/sql/retire_functions.ts";
 
 const n = Number(process.env.RETIRE_N ?? 20_000);

@@ -4,10 +4,10 @@
  */
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
+import { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { Lake } from "../lib/lake/lake.ts";
 import { defaultLakeDir } from "../lib/lake/layout.ts";
-import { Engine } from "../lib/sql/engine.ts";
 
 /** Global options (before the subcommand). */
 export interface GlobalOptions {

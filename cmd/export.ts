@@ -14,6 +14,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { Command } from "commander";
+import type { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
 import {
@@ -23,7 +24,6 @@ import {
   perfettoPrepareSql,
   type SpanTypes,
 } from "../lib/perfetto/export.ts";
-import type { Engine } from "../lib/sql/engine.ts";
 import { prepareQuery, resolveProcess } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
 

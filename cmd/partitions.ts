@@ -4,7 +4,7 @@
  * current schema hash; with --incompatible, only the others (list_incompatible_partitions()).
  * Output as `query` prints it.
  */
-import { sqlString } from "../lib/sql/engine.ts";
+import { sqlString } from "../lib/duck/engine.ts";
 import type { GlobalOptions } from "./common.ts";
 import { type QueryCommandOptions, queryCommand } from "./query.ts";
 

@@ -3,8 +3,8 @@
  * or NDJSON, or writes it to a file with `-o` (format from the extension, via DuckDB's COPY).
  */
 import { extname, resolve } from "node:path";
+import { sqlString } from "../lib/duck/engine.ts";
 import { ExitCode, UserError } from "../lib/errors.ts";
-import { sqlString } from "../lib/sql/engine.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";

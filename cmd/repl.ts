@@ -10,13 +10,13 @@
 import { createWriteStream, readFileSync } from "node:fs";
 import * as readline from "node:readline";
 import pc from "picocolors";
+import { type Engine, sqlIdent, sqlString } from "../lib/duck/engine.ts";
 import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
 import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
 import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
 import { oneLine, splitStatements } from "../lib/repl/split.ts";
-import { type Engine, sqlIdent, sqlString } from "../lib/sql/engine.ts";
 import { type Column, OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
 import { VIEW_SETS } from "../lib/views/registry.ts";

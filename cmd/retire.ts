@@ -3,6 +3,8 @@
  * BEGIN END | --file PATH ... | --incompatible [--view V]... [--dry-run] [--grace SECONDS]`:
  * retires partitions (lib/partitions/retire.ts) and prints one SUCCESS/ERROR line per partition.
  */
+
+import type { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, UserError } from "../lib/errors.ts";
 import {
   describePartition,
@@ -11,7 +13,6 @@ import {
   retireIncompatible,
   retireRange,
 } from "../lib/partitions/retire.ts";
-import type { Engine } from "../lib/sql/engine.ts";
 import { currentSchemaHashes } from "../lib/sql/retire_functions.ts";
 import { VIEW_SETS } from "../lib/views/registry.ts";
 import { bytes, count, type GlobalOptions, graceMs, openLake } from "./common.ts";

@@ -1,7 +1,7 @@
 /**
  * Builds dist/tracelake: one self-contained executable (Bun's --compile) that embeds DuckDB's
  * native library. The entry written here sets the embedded library's path before main.ts
- * runs, so that lib/sql/native.ts can unpack it to the cache directory and preload it
+ * runs, so that lib/duck/native.ts can unpack it to the cache directory and preload it
  * (see that file for why).
  *
  * Usage: bun scripts/build.ts [--outfile dist/tracelake]
@@ -28,7 +28,7 @@ import libPath from "${bindingPkg}/${libName}" with { type: "file" };
 globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB = { path: libPath, version: ${JSON.stringify(bindingsVersion)} };
 // Workers are further entry points of the binary, named by their path from the build root
 // (Bun: "Worker" in docs/bundler/executables; a URL does not resolve there).
-globalThis.__TRACELAKE_INGEST_WORKER = "./lib/ingest/ingest_worker.ts";
+globalThis.__TRACELAKE_INGEST_WORKER = "./lib/ingest/chrome/worker.ts";
 globalThis.__TRACELAKE_REPLAY_WORKER = "./lib/replay/worker.ts";
 await import("./main.ts");
 `,
@@ -52,7 +52,7 @@ const cmd = [
   ...others.flatMap((p) => ["--external", `@duckdb/node-bindings-${p}/duckdb.node`]),
   entry,
   // The workers' entry points (see the globals above).
-  join(root, "lib/ingest/ingest_worker.ts"),
+  join(root, "lib/ingest/chrome/worker.ts"),
   join(root, "lib/replay/worker.ts"),
   "--outfile",
   outfile,

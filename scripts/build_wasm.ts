@@ -1,5 +1,5 @@
 /**
- * Builds lib/ingest/wasm/chrome_fast_path.wasm from chrome_fast_path.c with clang's
+ * Builds lib/ingest/chrome/wasm/chrome_fast_path.wasm from chrome_fast_path.c with clang's
  * WebAssembly target (Debian: `apt-get install clang lld`). The .wasm is committed, so that a
  * clone works with Node.js and npm only; `.ci/run` rebuilds it and fails when the committed
  * file differs from what the source gives (`--check`).
@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
-const src = join(root, "lib/ingest/wasm/chrome_fast_path.c");
-const target = join(root, "lib/ingest/wasm/chrome_fast_path.wasm");
+const src = join(root, "lib/ingest/chrome/wasm/chrome_fast_path.c");
+const target = join(root, "lib/ingest/chrome/wasm/chrome_fast_path.wasm");
 const check = process.argv.includes("--check");
 const tmp = mkdtempSync(join(tmpdir(), "tracelake-wasm-"));
 const out = check ? join(tmp, "chrome_fast_path.wasm") : target;

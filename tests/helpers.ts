@@ -2,8 +2,8 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
+import { Engine } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
-import { Engine } from "../lib/sql/engine.ts";
 
 export const ROOT = resolve(import.meta.dir, "..");
 export const BUN = process.execPath;

@@ -14,14 +14,14 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import type { Engine } from "../duck/engine.ts";
 import { InputError, InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
-import type { Engine } from "../sql/engine.ts";
-import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome_json.ts";
-import { SpeculationError } from "./chrome_json_framer.ts";
-import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./format_importer.ts";
+import { SpeculationError } from "./chrome/framer.ts";
+import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome/importer.ts";
+import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./importers.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 
@@ -45,7 +45,7 @@ export interface IngestOptions {
   workers?: number;
   /**
    * Chrome JSON from a file: let the framer take one-event lines without scanning them
-   * (chrome_json_framer.ts "Line mode"; the file is read again without it if that was wrong).
+   * (framer.ts "Line mode"; the file is read again without it if that was wrong).
    * Default true; never for standard input.
    */
   lineMode?: boolean;

@@ -1,7 +1,7 @@
 /**
  * JSON-lines logs importer: one JSON object per line (pino, bunyan, zap, logrus, structlog,
  * Elastic Common Schema...), each line one log record of one process (named by `--process-name`,
- * else by the file name), written as `L` rows (log records, lib/ingest/raw_rows.ts) to the
+ * else by the file name), written as `L` rows (log records, lib/ingest/blocks/raw_rows.ts) to the
  * process's `log` stream, so that they show in `log_entries`.
  *
  * Per line (README "JSON-lines logs"):
@@ -24,8 +24,8 @@
  */
 import { basename } from "node:path";
 import { InputError } from "../errors.ts";
-import type { PhaseCount } from "./batch_importer.ts";
-import type { RawRowSink } from "./raw_rows.ts";
+import type { RawRowSink } from "./blocks/raw_rows.ts";
+import type { PhaseCount } from "./chrome/batch_importer.ts";
 
 const TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
 const LEVEL_KEYS = ["level", "severity", "lvl", "loglevel", "log.level", "severity_text"];

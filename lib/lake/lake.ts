@@ -8,8 +8,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import { LakeError, messageOf } from "../errors.ts";
-import { type Engine, sqlString } from "../sql/engine.ts";
 import { type LakeLayout, layoutOf } from "./layout.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./migrations.ts";
 

@@ -14,8 +14,8 @@
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import type { Engine } from "../duck/engine.ts";
 import type { Lake } from "../lake/lake.ts";
-import type { Engine } from "../sql/engine.ts";
 import { testPause } from "./test_hooks.ts";
 
 /** Options of a collection. */

@@ -10,8 +10,9 @@
  * Files of retired partitions are not deleted here: they go to `temporary_files` with an
  * expiration, so a query that listed them keeps working; `gc` deletes them later.
  */
+
+import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
-import type { Engine } from "../sql/engine.ts";
 
 /** Grace before a retired partition's file may be deleted, in ms (micromegas: 1 h). */
 export const RETIRED_FILE_GRACE_MS = 60 * 60 * 1000;

@@ -19,9 +19,9 @@
  * caller) and detaches it before returning.
  */
 import { isAbsolute, relative } from "node:path";
+import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import type { Engine } from "../sql/engine.ts";
 import {
   PARTITION_COLUMNS,
   type PartitionRawRow,

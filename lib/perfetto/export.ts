@@ -27,9 +27,9 @@
  * Events are written in time order; at equal timestamps SLICE_ENDs come first.
  */
 import { join } from "node:path";
-import type { Engine } from "../sql/engine.ts";
-import { sqlString } from "../sql/engine.ts";
-import { ChunkCursor } from "./cursor.ts";
+import { ChunkCursor } from "../duck/cursor.ts";
+import type { Engine } from "../duck/engine.ts";
+import { sqlString } from "../duck/engine.ts";
 import { type ByteRange, INSTANT, type LogPriority, SLICE_BEGIN, TraceWriter } from "./packets.ts";
 
 /**

@@ -62,7 +62,7 @@ const UNIT_BY_TEXT: Record<string, number> = {
   byte: COUNTER_UNITS.UNIT_SIZE_BYTES,
   By: COUNTER_UNITS.UNIT_SIZE_BYTES, // UCUM, as OpenTelemetry writes bytes
 };
-/** The text tracelake's importer (lib/ingest/perfetto.ts) gives each unit value back. */
+/** The text tracelake's importer (lib/ingest/perfetto/importer.ts) gives each unit value back. */
 const TEXT_OF_UNIT = ["", "ns", "count", "bytes"];
 
 /**

@@ -9,8 +9,9 @@
  * `lower(name)`) are kept whole: DuckDB evaluates them in the source query, so nothing is
  * dropped (velostream kept only bare columns).
  */
+
+import type { Engine } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
-import type { Engine } from "../sql/engine.ts";
 import { viewSetByName } from "../views/registry.ts";
 
 /** Routing strategies (velostream's names, reference/velostream.md §3). */

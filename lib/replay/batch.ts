@@ -5,7 +5,7 @@
  *
  * The node-api vectors of fixed-width types hold their data in a typed array (`items`) and
  * their validity bitmask in `validity.data` (node_modules/@duckdb/node-api/lib/vectors); we
- * read both directly, as lib/sql/columnar.ts does.
+ * read both directly, as lib/duck/columnar.ts does.
  */
 import type { DuckDBVector } from "@duckdb/node-api";
 import type { ArgKind, Batch } from "./state.ts";

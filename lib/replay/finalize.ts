@@ -4,8 +4,9 @@
  * ids joined to their values), and DuckDB runs the user's select list, HAVING, ORDER BY and
  * LIMIT over them: the parse tree with keys and aggregates replaced by those columns.
  */
+
+import type { Engine } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
-import type { Engine } from "../sql/engine.ts";
 import { type AstNode, canonical, nodeSql, selectNode } from "./analyze.ts";
 import type { ColumnReader } from "./batch.ts";
 import { dictTable, enumType, fromI64, type ReplayPlan } from "./plan.ts";

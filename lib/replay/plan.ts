@@ -4,9 +4,10 @@
  * i64 offsets, doubles as f64, everything else as ids of a dictionary DuckDB builds: VARCHAR
  * through an ENUM, other types through a join), and writes the source query. No row moves.
  */
+
+import type { Engine } from "../duck/engine.ts";
 import { messageOf, SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import type { Engine } from "../sql/engine.ts";
 import { prepareQuery } from "../sql/query.ts";
 import type { JitOptions } from "../views/jit.ts";
 import {

@@ -15,8 +15,8 @@
  * state only for their rows; partial states come back when windows close and at the end.
  */
 import type { DuckDBDataChunk } from "@duckdb/node-api";
+import type { Engine } from "../duck/engine.ts";
 import { messageOf, SqlError, UserError } from "../errors.ts";
-import type { Engine } from "../sql/engine.ts";
 import type { JitOptions } from "../views/jit.ts";
 import type { Strategy } from "./analyze.ts";
 import { ColumnReader, newBatch, type RawVector, selectBatch, sliceBatch } from "./batch.ts";

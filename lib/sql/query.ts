@@ -17,13 +17,13 @@
 
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
+import { type Engine, sqlIdent, sqlString } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { addPerfettoReferences, definePerfettoChunks } from "../perfetto/sql_chunks.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
-import { type Engine, sqlIdent, sqlString } from "./engine.ts";
+import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
 import { findReferences } from "./references.ts";
 import {
   defineRetireFunctions,
@@ -56,7 +56,7 @@ export const QUERY_VIEWS: Record<string, string> = {
   ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
 };
 
-/** Columns of raw blocks (schema version 1, written by lib/ingest/chrome_json.ts), for an empty lake. */
+/** Columns of raw blocks (schema version 1, written by lib/ingest/chrome/importer.ts), for an empty lake. */
 const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_id, NULL::VARCHAR AS block_id,
   NULL::BIGINT AS seq, NULL::VARCHAR AS ph, NULL::TIMESTAMP_NS AS time, NULL::BIGINT AS dur,
   NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur, NULL::VARCHAR AS tid, NULL::VARCHAR AS name,

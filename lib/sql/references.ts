@@ -9,9 +9,9 @@
  *
  * Function calls (scalar and table, with their arguments) are one list, `functions`, read by the
  * SQL functions that tracelake runs before the statement: the retirement functions
- * (lib/sql/retire_functions.ts) and perfetto_trace_chunks (lib/perfetto/sql_chunks.ts).
+ * (lib/sql/retire_functions.ts) and perfetto_trace_chunks (lib/sql/perfetto_chunks.ts).
  */
-import type { Engine } from "./engine.ts";
+import type { Engine } from "../duck/engine.ts";
 
 /** A `view_instance(view_set_name, view_instance_id)` call with literal arguments. */
 export interface InstanceReference {

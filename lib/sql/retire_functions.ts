@@ -20,6 +20,7 @@
  * - `list_incompatible_partitions([view_set])` is a plain macro over the snapshot.
  */
 import { createHash } from "node:crypto";
+import type { Engine } from "../duck/engine.ts";
 import { SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import type { PartitionRow } from "../partitions/partitions.ts";
@@ -35,7 +36,6 @@ import {
 } from "../partitions/retire.ts";
 import { VIEW_SETS } from "../views/registry.ts";
 import { hex, schemaHash } from "../views/view_set.ts";
-import type { Engine } from "./engine.ts";
 import { type FunctionCall, literalTexts, type References } from "./references.ts";
 
 /** Scalar retirement functions (two-pass). */

@@ -17,10 +17,10 @@
  * - A span never closed keeps its `begin` row, marked `'unclosed'` (Node's traces end with
  *   async resources open).
  */
-import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
-import { sqlString } from "../sql/engine.ts";
-import { LookupFunctions } from "../sql/lookup_functions.ts";
-import { fillTemplate } from "../sql/template.ts";
+import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
+import { sqlString } from "../duck/engine.ts";
+import { LookupFunctions } from "../duck/lookup_functions.ts";
+import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -181,7 +181,7 @@ export class AsyncArrays {
 /**
  * The scalar function `tl_async_event(pos)` (STRUCT(span_id INTEGER, parent INTEGER, depth
  * INTEGER, anomaly TINYINT)) reading the pairing pass's AsyncArrays during a materialization
- * (lib/sql/lookup_functions.ts; it fails anywhere else).
+ * (lib/duck/lookup_functions.ts; it fails anywhere else).
  */
 const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
   {

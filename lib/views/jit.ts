@@ -24,10 +24,10 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { listPartitions, type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
-import type { Engine } from "../sql/engine.ts";
 import { dropSource } from "./source.ts";
 import { type ProcessMeta, type SourceBlock, type StreamMeta, schemaHash, type ViewSet } from "./view_set.ts";
 

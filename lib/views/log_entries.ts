@@ -1,6 +1,6 @@
 /**
  * `log_entries`: one row per Chrome instant event (`i`, `I`, `R`) or log record (`L`: Perfetto
- * LogMessage, OTLP log record, JSON-lines log line; lib/ingest/raw_rows.ts), from the process's
+ * LogMessage, OTLP log record, JSON-lines log line; lib/ingest/blocks/raw_rows.ts), from the process's
  * `log` stream. Columns follow micromegas's log_entries (reference/micromegas.md §2 "Columns"):
  * level is micromegas's scale (1 fatal … 4 info … 6 trace); Chrome instants carry no level, so
  * they are 4 (info); a log record's level is in its `s` column. target = category, msg = event

@@ -1,6 +1,6 @@
 /**
  * `measures`: one row per (Chrome counter event `C`, numeric args key), and one per measure
- * (`V`: a Perfetto counter value, an OTLP metric data point; lib/ingest/raw_rows.ts, name = the
+ * (`V`: a Perfetto counter value, an OTLP metric data point; lib/ingest/blocks/raw_rows.ts, name = the
  * measure's name, value and unit from its args), from the process's `metrics` stream. Columns follow micromegas's measures (reference/micromegas.md §2). The
  * name is trace_processor's counter track name: `"<event name> <key>"`, or
  * `"<event name> id: <id> <key>"` when the event has an id (reference/perfetto.md §5, `C`).

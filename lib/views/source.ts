@@ -1,6 +1,6 @@
 /**
  * The raw events of a partition's source blocks, as the SQL relation `tl_src` that every
- * transform reads: the block columns of raw block schema v1 (lib/ingest/chrome_json.ts: seq,
+ * transform reads: the block columns of raw block schema v1 (lib/ingest/chrome/importer.ts: seq,
  * ph, time, dur, thread_time, thread_dur, tid, name, cat, id, id_scope, scope, s, bp, bind_id,
  * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER),
  * `block_id`, `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread:
@@ -8,9 +8,9 @@
  * row: process_id, exe, username, computer, process_properties (JSON).
  *
  * The tables live in `memory.main` (not TEMP) so that a second connection of the engine can
- * stream from them (lib/sql/columnar.ts).
+ * stream from them (lib/duck/columnar.ts).
  */
-import { type Engine, sqlString } from "../sql/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import type { MaterializeInput, StreamMeta } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
@@ -92,7 +92,7 @@ export interface BlockRows {
 
 /**
  * Most rows blockRows's `pos` can number as an INTEGER (the type transforms pass it to their
- * lookup functions in: lib/sql/lookup_functions.ts).
+ * lookup functions in: lib/duck/lookup_functions.ts).
  */
 export const MAX_BLOCK_ROWS = 2 ** 31 - 1;
 

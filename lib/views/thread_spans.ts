@@ -22,10 +22,10 @@
  * - Top-level spans have depth 0 and parent -1; ids are unique within the process.
  */
 
-import { type ColumnArray, scanColumns } from "../sql/columnar.ts";
-import { sqlString } from "../sql/engine.ts";
-import { LookupFunctions } from "../sql/lookup_functions.ts";
-import { fillTemplate } from "../sql/template.ts";
+import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
+import { sqlString } from "../duck/engine.ts";
+import { LookupFunctions } from "../duck/lookup_functions.ts";
+import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -187,7 +187,7 @@ export class SpanArrays {
 /**
  * The scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)` (STRUCT(id INTEGER,
  * parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading the stack pass's SpanArrays during a
- * materialization (lib/sql/lookup_functions.ts; they fail anywhere else). The depth is apart
+ * materialization (lib/duck/lookup_functions.ts; they fail anywhere else). The depth is apart
  * because it is a sort key, read before the sort; the rest is read after it.
  */
 const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [

@@ -8,7 +8,7 @@
  * an edited transform cannot be forgotten). Queries only read partitions with the current hash.
  */
 import { createHash } from "node:crypto";
-import type { Engine } from "../sql/engine.ts";
+import type { Engine } from "../duck/engine.ts";
 
 /** One column of a view set's files. */
 export interface ViewColumn {

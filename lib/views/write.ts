@@ -4,7 +4,7 @@
  * there are no rows (an empty partition has no file: §3 invariants).
  */
 import { rmSync } from "node:fs";
-import { type Engine, sqlString } from "../sql/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import type { MaterializeResult } from "./view_set.ts";
 
 /**

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 const EDGE = join(ROOT, "fixtures/edge_cases.json");

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { BUN, cli, ROOT, snapshot, tempDir, withCatalog } from "../helpers.ts";
 
 const EDGES = join(ROOT, "fixtures/span_edge_cases.json");

@@ -4,10 +4,10 @@
  * files back with DuckDB.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { BatchImporter, D_CPU } from "../../lib/ingest/batch_importer.ts";
-import { BLOCK_FILE_META_BUDGET, BLOCK_FILE_ROW_GROUPS } from "../../lib/ingest/block_file.ts";
-import { SEQ_KEY } from "../../lib/ingest/chrome_json_framer.ts";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+import { BLOCK_FILE_META_BUDGET, BLOCK_FILE_ROW_GROUPS } from "../../lib/ingest/blocks/block_file.ts";
+import { BatchImporter, D_CPU } from "../../lib/ingest/chrome/batch_importer.ts";
+import { SEQ_KEY } from "../../lib/ingest/chrome/framer.ts";
 import { tempDir } from "../helpers.ts";
 
 const enc = new TextEncoder();

@@ -1,10 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  ChromeJsonFramer,
-  type FramerResult,
-  NotChromeJsonError,
-  SEQ_KEY,
-} from "../../lib/ingest/chrome_json_framer.ts";
+import { ChromeJsonFramer, type FramerResult, NotChromeJsonError, SEQ_KEY } from "../../lib/ingest/chrome/framer.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { EventParser, F_DUR, F_NAME, F_PID } from "../../lib/ingest/event_parser.ts";
+import { EventParser, F_DUR, F_NAME, F_PID } from "../../lib/ingest/chrome/event_parser.ts";
 import { prng } from "../helpers.ts";
 
 // EventParser.parse scans the common shapes inline (plain strings, positive numbers ended by

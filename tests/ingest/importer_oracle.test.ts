@@ -11,10 +11,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { ChromeJsonImporter } from "../../lib/ingest/chrome_json.ts";
-import { ChromeJsonFramer, SpeculationError } from "../../lib/ingest/chrome_json_framer.ts";
-import { replaceLoneSurrogateEscapes } from "../../lib/ingest/event_parser.ts";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+import { replaceLoneSurrogateEscapes } from "../../lib/ingest/chrome/event_parser.ts";
+import { ChromeJsonFramer, SpeculationError } from "../../lib/ingest/chrome/framer.ts";
+import { ChromeJsonImporter } from "../../lib/ingest/chrome/importer.ts";
 import { prng, ROOT, tempDir } from "../helpers.ts";
 import { LegacyChromeJsonImporter } from "./legacy_importer.ts";
 

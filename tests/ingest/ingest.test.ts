@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { Engine } from "../../lib/duck/engine.ts";
 import { InterruptedError } from "../../lib/errors.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { openQuerySession } from "../../lib/sql/query.ts";
 import { ROOT, tempDir } from "../helpers.ts";
 

@@ -1,6 +1,6 @@
 /**
  * TEST ORACLE: the importer as it was before events were parsed in JS (commit c8b918a,
- * lib/ingest/chrome_json.ts, unchanged but for imports and this paragraph). Every event goes
+ * lib/ingest/chrome/importer.ts, unchanged but for imports and this paragraph). Every event goes
  * through DuckDB's read_ndjson and the partitioned COPY; tests compare the new importer's
  * blocks, counts and processes with this one's on the same input.
  *
@@ -29,9 +29,9 @@
  */
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { SEQ_KEY } from "../../lib/ingest/chrome_json_framer.ts";
-import type { Engine } from "../../lib/sql/engine.ts";
-import { sqlString } from "../../lib/sql/engine.ts";
+import type { Engine } from "../../lib/duck/engine.ts";
+import { sqlString } from "../../lib/duck/engine.ts";
+import { SEQ_KEY } from "../../lib/ingest/chrome/framer.ts";
 
 /** Version of the raw block layout written here; recorded in `blocks.schema_version`. */
 export const RAW_BLOCK_SCHEMA_VERSION = 1;

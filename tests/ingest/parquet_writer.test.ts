@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { usTextToNs } from "../../lib/ingest/batch_importer.ts";
-import { BlockBuilder } from "../../lib/ingest/block_builder.ts";
-import { BlockFileWriter } from "../../lib/ingest/block_file.ts";
-import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/parquet_writer.ts";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+import { BlockFileWriter } from "../../lib/ingest/blocks/block_file.ts";
+import { BlockBuilder } from "../../lib/ingest/blocks/builder.ts";
+import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/blocks/parquet_writer.ts";
+import { usTextToNs } from "../../lib/ingest/chrome/batch_importer.ts";
 import { prng, tempDir } from "../helpers.ts";
 
 const enc = new TextEncoder();

@@ -1,5 +1,5 @@
 /**
- * A tiny protobuf writer and generic reader for tests, independent of lib/ingest/protobuf_wire.ts:
+ * A tiny protobuf writer and generic reader for tests, independent of lib/perfetto/wire_reader.ts:
  * messages are built from field lists, and decoded into `{field: values[]}` maps.
  */
 

@@ -7,8 +7,8 @@
  * chunks. Expected values come from the test's own construction (BigInt arithmetic).
  */
 import { describe, expect, test } from "bun:test";
-import { PerfettoImporter } from "../../lib/ingest/perfetto.ts";
-import { type RawRow, RawRowSink, type RowStream } from "../../lib/ingest/raw_rows.ts";
+import { type RawRow, RawRowSink, type RowStream } from "../../lib/ingest/blocks/raw_rows.ts";
+import { PerfettoImporter } from "../../lib/ingest/perfetto/importer.ts";
 import { type PbField, trace } from "./pb.ts";
 
 /** Rows as the sink receives them (time as decimal text). */

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { RawRowSink, resetRow } from "../../lib/ingest/raw_rows.ts";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+import { RawRowSink, resetRow } from "../../lib/ingest/blocks/raw_rows.ts";
 import { tempDir } from "../helpers.ts";
 
 interface Back {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { BUN, cli, ROOT, snapshot, tempDir, withCatalog } from "../helpers.ts";
 
 const NODE = join(ROOT, "fixtures/node_trace.json.gz");

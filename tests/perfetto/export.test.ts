@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import {
@@ -15,7 +16,6 @@ import {
   perfettoChunks,
   perfettoPrepareSql,
 } from "../../lib/perfetto/export.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { type Decoded, decodeTrace, LINT, threadOf } from "./decode.ts";

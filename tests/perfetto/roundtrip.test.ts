@@ -21,8 +21,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { LINT } from "./decode.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import {
   type CompletionSource,
   complete,
@@ -11,7 +12,6 @@ import {
 import { closestCommand, parseDotLine } from "../../lib/repl/dot.ts";
 import { appendHistory, historyPath, loadHistory, searchHistory } from "../../lib/repl/history.ts";
 import { oneLine, splitStatements } from "../../lib/repl/split.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { tempDir } from "../helpers.ts";
 
 describe("statement splitter", () => {

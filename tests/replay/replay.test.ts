@@ -9,13 +9,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { analyzeQuery, STRATEGIES, type Strategy, validateStrategy } from "../../lib/replay/analyze.ts";
 import { WorkerPool } from "../../lib/replay/pool.ts";
 import { planReplay, type ReplayPlan, type ReplayRows, runReplay } from "../../lib/replay/replay.ts";
 import { keyHash } from "../../lib/replay/state.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { tempDir } from "../helpers.ts";
 

@@ -4,8 +4,8 @@
  * leaves the engine usable.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { scanColumns } from "../../lib/sql/columnar.ts";
-import { Engine } from "../../lib/sql/engine.ts";
+import { scanColumns } from "../../lib/duck/columnar.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 
 describe("scanColumns", () => {
   let engine: Engine;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import {
   type Column,
   cellText,

@@ -5,8 +5,8 @@
  * once on one engine are refused; each engine has its own registration and state.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Engine } from "../../lib/sql/engine.ts";
-import { LookupFunctions } from "../../lib/sql/lookup_functions.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+import { LookupFunctions } from "../../lib/duck/lookup_functions.ts";
 
 /** State: per pos i, a = i * 3 and b = i / 4, held in typed arrays. */
 interface State {

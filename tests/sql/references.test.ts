@@ -3,7 +3,7 @@
  * with their arguments, from DuckDB's AST, or from the text scan for statements it refuses.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Engine } from "../../lib/sql/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import { findReferences, literalTexts } from "../../lib/sql/references.ts";
 
 let engine: Engine;

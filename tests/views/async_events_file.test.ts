@@ -10,9 +10,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Engine, sqlString } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine, sqlString } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { asyncEvents } from "../../lib/views/async_events.ts";
 import { tempDir } from "../helpers.ts";

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
-import { Engine } from "../../lib/sql/engine.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { ROOT, tempDir } from "../helpers.ts";
 

@@ -14,11 +14,12 @@
  * literal) for begin and end. The chunks are held by DuckDB (in memory, spilling to its temp
  * directory), unlike the CLI export, which streams.
  */
+
+import { type Engine, sqlIdent } from "../duck/engine.ts";
 import { SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { type Engine, sqlIdent } from "../sql/engine.ts";
-import type { FunctionArgument, References } from "../sql/references.ts";
-import { perfettoChunks, type SpanTypes, viewSetsFor } from "./export.ts";
+import { perfettoChunks, type SpanTypes, viewSetsFor } from "../perfetto/export.ts";
+import type { FunctionArgument, References } from "./references.ts";
 
 /** One perfetto_trace_chunks call with constant arguments. */
 export interface PerfettoChunksCall {

@@ -9,15 +9,15 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Engine } from "../duck/engine.ts";
 import { InputError } from "../errors.ts";
-import type { Engine } from "../sql/engine.ts";
-import type { PhaseCount } from "./batch_importer.ts";
-import { ChromeJsonImporter, type ProcessInfo, type StagedBlock } from "./chrome_json.ts";
-import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome_json_framer.ts";
+import { RawRowSink } from "./blocks/raw_rows.ts";
+import type { PhaseCount } from "./chrome/batch_importer.ts";
+import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome/framer.ts";
+import { ChromeJsonImporter, type ProcessInfo, type StagedBlock } from "./chrome/importer.ts";
 import { JsonLinesImporter } from "./jsonl.ts";
-import { OtlpJsonImporter } from "./otlp_json.ts";
-import { PerfettoImporter } from "./perfetto.ts";
-import { RawRowSink } from "./raw_rows.ts";
+import { OtlpJsonImporter } from "./otlp.ts";
+import { PerfettoImporter } from "./perfetto/importer.ts";
 import type { TraceFormat } from "./sniff.ts";
 
 /** What an importer hands to the commit. */

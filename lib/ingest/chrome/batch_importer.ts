@@ -8,10 +8,8 @@
  * DuckDB makes of them come back through `finishBatch`, to be written with the others.
  */
 import { join } from "node:path";
-import { BlockBuilder } from "./block_builder.ts";
-import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "./block_file.ts";
-import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./chrome_fast_path.ts";
-import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
+import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
+import { BlockBuilder } from "../blocks/builder.ts";
 import {
   EventParser,
   F_ARGS,
@@ -46,6 +44,8 @@ import {
   writeCanonicalNumber,
   writeMinified,
 } from "./event_parser.ts";
+import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
+import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
 /** Where an event went. */
 export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
@@ -244,7 +244,7 @@ export class BatchImporter {
   /**
    * Parses and routes the events of one batch.
    * @param bytes whole lines from the framer, each `{"__seq":N,...}\n`, or in line mode
-   *   `{...}\n` / `{...},\n` for the event after the line before (see chrome_json_framer.ts).
+   *   `{...}\n` / `{...},\n` for the event after the line before (see framer.ts).
    * @param events number of lines (checked).
    * @throws Error when the line count differs; SpeculationError when a line-mode line is not
    *   one JSON object (the input must be framed again without line mode).

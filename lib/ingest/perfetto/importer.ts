@@ -34,9 +34,9 @@
  * a process with source pid `global`.
  */
 import { inflateSync } from "node:zlib";
-import { InputError } from "../errors.ts";
-import { keyText, WireError, WireReader } from "./protobuf_wire.ts";
-import { type RawRow, type RawRowSink, type RowStream, resetRow } from "./raw_rows.ts";
+import { InputError } from "../../errors.ts";
+import { keyText, WireError, WireReader } from "../../perfetto/wire_reader.ts";
+import { type RawRow, type RawRowSink, type RowStream, resetRow } from "../blocks/raw_rows.ts";
 
 /** Key of a 64-bit id (see `WireReader.u64Key`). */
 type Key = number | string;

@@ -5,7 +5,7 @@
  * DuckDB fetches it while JS encodes. Memory: two chunks per cursor.
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from "@duckdb/node-api";
-import type { Engine, Params } from "../sql/engine.ts";
+import type { Engine, Params } from "./engine.ts";
 
 interface RawVector {
   items: Float64Array | Int32Array | Int8Array | BigInt64Array;

@@ -30,9 +30,9 @@
  *   args = the point's attributes and the metric's kind, temporality and monotonicity.
  */
 import { InputError } from "../errors.ts";
-import type { PhaseCount } from "./batch_importer.ts";
+import type { RawRowSink } from "./blocks/raw_rows.ts";
+import type { PhaseCount } from "./chrome/batch_importer.ts";
 import { levelOf } from "./jsonl.ts";
-import type { RawRowSink } from "./raw_rows.ts";
 
 /**
  * Largest single OTLP object (or JSON line) we read, in bytes: it is parsed whole, and a parsed

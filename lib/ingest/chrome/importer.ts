@@ -28,8 +28,8 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { Engine } from "../sql/engine.ts";
-import { sqlString } from "../sql/engine.ts";
+import type { Engine } from "../../duck/engine.ts";
+import { sqlString } from "../../duck/engine.ts";
 import {
   type BatchBlock,
   BatchImporter,
@@ -43,8 +43,8 @@ import {
   type ParsedBatch,
   type PhaseCount,
 } from "./batch_importer.ts";
-import { wasmFastPathEnabled } from "./chrome_fast_path.ts";
-import { SEQ_KEY, SpeculationError } from "./chrome_json_framer.ts";
+import { wasmFastPathEnabled } from "./fast_path.ts";
+import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
 export type { Destination, PhaseCount } from "./batch_importer.ts";
 
@@ -140,7 +140,7 @@ interface BatchJob {
   finish(rows: FallbackRow[]): Promise<BatchBlock[]>;
 }
 
-/** Messages to and from `ingest_worker.ts`. */
+/** Messages to and from `worker.ts`. */
 export type WorkerRequest =
   | { t: "init"; blocksDir: string; bufferBytes: number; wasm: boolean }
   | { t: "batch"; bytes: Uint8Array; events: number }
@@ -159,13 +159,13 @@ export type WorkerReply =
 
 /** A worker thread running a BatchImporter, one request at a time. */
 /**
- * The module specifier of ingest_worker.ts: in the compiled binary the worker is a further
+ * The module specifier of worker.ts: in the compiled binary the worker is a further
  * entry point (scripts/build.ts), named by the path the build entry sets; otherwise its URL
  * relative to this file, which works from any working directory.
  */
 function workerSpecifier(): string {
   const embedded = (globalThis as { __TRACELAKE_INGEST_WORKER?: string }).__TRACELAKE_INGEST_WORKER;
-  return embedded ?? new URL("./ingest_worker.ts", import.meta.url).href;
+  return embedded ?? new URL("./worker.ts", import.meta.url).href;
 }
 
 class ImportWorker {

@@ -3,7 +3,7 @@
  * JSON-lines logs): they emit one `RawRow` at a time for a (process, thread, destination), and
  * this file keeps the process and thread records (`ProcessInfo`, `ThreadInfo`, as the Chrome
  * importer does) and writes the rows of each stream as raw blocks with `BlockBuilder` and
- * `encodeRawBlock` (the raw block schema of lib/ingest/parquet_writer.ts), with the same
+ * `encodeRawBlock` (the raw block schema of lib/ingest/blocks/parquet_writer.ts), with the same
  * flushing rule as `BatchImporter` (which appends each write-out to one block file per stream,
  * where here each is a block file): a stream's block is written once it holds `blockBytes`, and
  * when all streams together hold more than `bufferBytes` the largest are written until half that
@@ -17,8 +17,8 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
-import { BlockBuilder } from "./block_builder.ts";
-import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "./chrome_json.ts";
+import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../chrome/importer.ts";
+import { BlockBuilder } from "./builder.ts";
 import { encodeRawBlock } from "./parquet_writer.ts";
 
 /** Destination streams of a row. */

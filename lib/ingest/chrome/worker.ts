@@ -4,8 +4,8 @@
  * `WorkerRequest` / `WorkerReply` (chrome_json.ts); an exception becomes an `error` reply.
  */
 import { BatchImporter } from "./batch_importer.ts";
-import type { WorkerReply, WorkerRequest } from "./chrome_json.ts";
-import { SpeculationError } from "./chrome_json_framer.ts";
+import { SpeculationError } from "./framer.ts";
+import type { WorkerReply, WorkerRequest } from "./importer.ts";
 
 declare const self: Worker;
 
