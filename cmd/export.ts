@@ -13,64 +13,13 @@ import { createWriteStream, existsSync, renameSync, rmSync, statSync } from "nod
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import { Command } from "commander";
 import type { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
-import {
-  EXPORT_PERFETTO_OPTIONS,
-  emptyStats,
-  perfettoChunks,
-  perfettoPrepareSql,
-  type SpanTypes,
-} from "../lib/perfetto/export.ts";
+import { emptyStats, perfettoChunks, perfettoPrepareSql, type SpanTypes } from "../lib/perfetto/export.ts";
 import { prepareQuery, resolveProcess } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-
-/** Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it. */
-export function addExportPerfettoOptions(cmd: Command): Command {
-  for (const [flags, help, repeatable] of EXPORT_PERFETTO_OPTIONS) {
-    if (repeatable) cmd.option(flags, help, collect);
-    else cmd.option(flags, help);
-  }
-  return cmd;
-}
-
-/**
- * Parses the words after `.export perfetto` in the REPL with the CLI's options.
- * @param args the words (already unquoted).
- * @returns the options.
- * @throws UserError with commander's message (unknown option, missing value, stray argument).
- */
-export function parseExportPerfettoArgs(args: string[]): ExportPerfettoOptions {
-  const cmd = addExportPerfettoOptions(new Command("perfetto"))
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
-    .allowExcessArguments(false);
-  try {
-    cmd.parse(args, { from: "user" });
-  } catch (e) {
-    const msg = (e as Error).message.replace(/^error: /, "");
-    throw new UserError(`.export perfetto: ${msg} (options: ${EXPORT_PERFETTO_OPTIONS.map((o) => o[0]).join(", ")})`);
-  }
-  return cmd.opts<ExportPerfettoOptions>();
-}
-
-/** Options of `export perfetto`. */
-export interface ExportPerfettoOptions {
-  process?: string[];
-  all?: boolean;
-  begin?: string;
-  end?: string;
-  spans?: string;
-  logs?: boolean;
-  counters?: boolean;
-  flows?: boolean;
-  args?: boolean;
-  output?: string;
-}
+import type { ExportPerfettoOptions } from "./export_options.ts";
 
 /**
  * Parses a --begin/--end value: an integer (ns since the epoch of the trace's clock) or a

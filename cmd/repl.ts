@@ -22,7 +22,8 @@ import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../l
 import { VIEW_SETS } from "../lib/views/registry.ts";
 import { emptySelect, hex, schemaHash } from "../lib/views/view_set.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-import { exportPerfetto, parseExportPerfettoArgs } from "./export.ts";
+import { exportPerfetto } from "./export.ts";
+import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
 import { printResult, Stdout } from "./output.ts";
