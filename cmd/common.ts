@@ -20,15 +20,19 @@ export function lakeDir(g: GlobalOptions): string {
   return g.lake ?? defaultLakeDir();
 }
 
-/** Opens an engine and the lake; the caller closes the engine. */
+/**
+ * Opens an engine and the lake; the caller closes the engine. `keepAttached`: the caller
+ * prepares a query at once (prepareQuery), which reuses the catalog's attachment and detaches it.
+ */
 export async function openLake(
   g: GlobalOptions,
   create: boolean,
   engineOptions: Parameters<typeof Engine.open>[0] = {},
+  keepAttached = false,
 ): Promise<{ engine: Engine; lake: Lake }> {
   const engine = await Engine.open(engineOptions);
   try {
-    const lake = await Lake.open(engine, lakeDir(g), { create });
+    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached });
     return { engine, lake };
   } catch (e) {
     engine.close();

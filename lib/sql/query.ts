@@ -90,7 +90,7 @@ export interface PrepareResult {
 /**
  * Prepares `sql` to run: materializes the JIT instances it reads, snapshots the catalog and
  * defines every view and macro (see the file comment). Call it before each `runStatements`;
- * the catalog is not attached when it returns.
+ * the catalog is not attached when it returns (whether or not it was on entry).
  * When the statement calls retirement functions (lib/sql/retire_functions.ts), the table ones
  * run here, and a statement calling the scalar ones runs here once (its first pass), so that
  * the retirement is applied before the caller runs it.
@@ -104,30 +104,41 @@ export async function prepareQuery(
   sql: string,
   jitOptions: PrepareOptions = {},
 ): Promise<PrepareResult> {
+  try {
+    return await prepare(engine, lake, sql, jitOptions);
+  } finally {
+    await lake.detach(engine);
+  }
+}
+
+/**
+ * prepareQuery's steps. The catalog, attached read-only by the caller (Lake.open's
+ * keepAttached) or here at the first step that reads it, stays attached from step to step
+ * (one ATTACH for a query whose views are current) until the snapshot is taken; steps that
+ * write it (retirement, the JIT's commit) attach it for writing and leave it detached.
+ */
+async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: PrepareOptions): Promise<PrepareResult> {
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const perfettoCalls = addPerfettoReferences(refs);
+  await lake.attach(engine, "read");
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
   if (refs.instances.length > 0) {
     await lake.attach(engine, "read");
-    try {
-      for (const ref of refs.instances) {
-        const vs = viewSetByName(ref.viewSetName);
-        if (!vs) {
-          throw new SqlError(
-            `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
-          );
-        }
-        instanceViews.push({
-          viewSet: vs,
-          literal: ref.instance,
-          processId: await resolveProcess(engine, ref.instance),
-        });
+    for (const ref of refs.instances) {
+      const vs = viewSetByName(ref.viewSetName);
+      if (!vs) {
+        throw new SqlError(
+          `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
+        );
       }
-    } finally {
-      await lake.detach(engine);
+      instanceViews.push({
+        viewSet: vs,
+        literal: ref.instance,
+        processId: await resolveProcess(engine, ref.instance),
+      });
     }
   }
   const requests: JitRequest[] = globals.map((viewSet) => ({ viewSet, processIds: null }));
@@ -147,6 +158,7 @@ export async function prepareQuery(
       (t === "blocks" && refs.tables.has("raw_events")),
   );
   await snapshotCatalog(engine, lake, tables);
+  await lake.detach(engine);
   // The retirement functions take a dozen statements to define: only when the text names one.
   const retire = jitOptions.defineAll === true || RETIRE_NAMES.test(sql);
   await defineViews(
@@ -212,14 +224,11 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
   });
 }
 
+/** Copies the catalog tables into the in-memory database (attaching the catalog read-only if it is not). */
 async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
   await lake.attach(engine, "read");
-  try {
-    for (const name of tables) {
-      await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
-    }
-  } finally {
-    await lake.detach(engine);
+  for (const name of tables) {
+    await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
   }
 }
 

@@ -90,8 +90,10 @@ interface Written {
 }
 
 /**
- * Makes the requested instances current. The catalog must not be attached by the caller; it
- * is attached and detached here.
+ * Makes the requested instances current. The catalog is attached here for planning and for
+ * the commit, and never held while partitions are written. A caller that holds it read-only
+ * (a query preparing its session) gets it back attached read-only; otherwise it is detached on
+ * return.
  * @throws LakeError when the catalog is busy past its timeout, a requested process does not
  *   exist, or the blocks keep changing; Error when DuckDB fails to build a partition.
  */
@@ -111,6 +113,7 @@ export async function materializeInstances(
     bytesWritten: 0,
     lostRaces: 0,
   };
+  const held = lake.attachedMode === "read";
   let pending = requests.filter((r) => r.processIds === null || r.processIds.length > 0);
   const maxAttempts = options.maxAttempts ?? 3;
   for (let attempt = 0; pending.length > 0; attempt++) {
@@ -125,8 +128,9 @@ export async function materializeInstances(
     try {
       plans = [];
       for (const r of pending) plans.push(...(await planRequest(engine, lake.root, r)));
-    } finally {
-      await lake.detach(engine);
+    } catch (e) {
+      if (!held) await lake.detach(engine);
+      throw e;
     }
     if (attempt === 0) report.partitions += plans.reduce((n, p) => n + p.specs.length, 0);
     // 2–3. Write what is stale, without the catalog.
@@ -146,7 +150,11 @@ export async function materializeInstances(
       toRetire += plan.live.filter((r) => !kept.has(r)).length;
     }
     // Everything current: no need to take the catalog for writing.
-    if (toWrite.length === 0 && toRetire === 0) break;
+    if (toWrite.length === 0 && toRetire === 0) {
+      if (!held) await lake.detach(engine);
+      return report;
+    }
+    await lake.detach(engine);
     const written = new Map<string, Written>();
     const committed = new Set<string>();
     try {
@@ -169,6 +177,7 @@ export async function materializeInstances(
       }
     }
   }
+  if (held) await lake.attach(engine, "read");
   return report;
 }
 
