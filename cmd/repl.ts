@@ -55,7 +55,7 @@ class Session {
   mode: OutputFormat = "table";
   maxRows = 40;
   timer: boolean;
-  private out = new Stdout();
+  private out = new Stdout(process.stdout, !process.stdout.isTTY);
   private once: Stdout | null = null;
   private fileOut: Stdout | null = null;
   /** A statement is running (Ctrl-C interrupts it). */
