@@ -322,10 +322,9 @@ interface BlockRow {
 async function planRequest(engine: Engine, root: string, r: JitRequest): Promise<InstancePlan[]> {
   const vs = r.viewSet;
   const ids = r.processIds;
-  const idFilter = (col: string) =>
-    ids === null
-      ? ""
-      : `AND list_contains([${ids.map((i) => `'${i.replaceAll("'", "''")}'`).join(", ")}]::VARCHAR[], ${col})`;
+  // The ids travel as a parameter (a JSON array), never as SQL text.
+  const idFilter = (col: string) => (ids === null ? "" : `AND list_contains($ids::JSON::VARCHAR[], ${col})`);
+  const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
   const procs = await engine.rows<{
     process_id: string;
     exe: string | null;
@@ -336,6 +335,7 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
   }>(
     `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
      FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
+    idParam,
   );
   if (ids !== null && procs.length < new Set(ids).size) {
     const known = new Set(procs.map((p) => p.process_id));
@@ -347,14 +347,14 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
   const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
     `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
      FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
-    { tag: vs.streamTag },
+    { tag: vs.streamTag, ...idParam },
   );
   const blocks = await engine.rows<BlockRow>(
     `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins, b.file_path
      FROM lake.blocks b JOIN lake.streams s USING (stream_id)
      WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
      ORDER BY b.process_id, b.insert_time, b.block_id`,
-    { tag: vs.streamTag },
+    { tag: vs.streamTag, ...idParam },
   );
   const live = await listPartitions(engine, vs.name, ids);
   const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {
