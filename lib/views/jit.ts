@@ -9,7 +9,9 @@
  *    (block_id, nb_objects), so a removed, replaced or added block is detected (micromegas
  *    uses an object count, which misses a replaced block). A process with no such blocks gets
  *    one empty partition (no file, no event range), so the work is not redone.
- * 2. reuse a live partition with the same insert range, schema hash and source identity;
+ * 2. reuse a live partition with the same insert range, schema hash and source identity, if its
+ *    file exists with the catalog's size (one deleted or damaged by hand is rebuilt, and the
+ *    damaged row retired by metadata in step 4);
  * 3. otherwise write a new Parquet file (new uuid, never overwritten) without holding the
  *    catalog;
  * 4. commit: with the catalog attached for writing, plan again (blocks may have changed), insert
@@ -54,6 +56,11 @@ export interface JitReport {
   bytesWritten: number;
   /** Partitions another process committed first (our identical file was dropped). */
   lostRaces: number;
+  /**
+   * Of `written`, partitions rebuilt because the live one's file was missing or not the size
+   * the catalog says (deleted or damaged by hand); the damaged one is retired by metadata.
+   */
+  rebuilt: number;
 }
 
 /** Options of a JIT run. */
@@ -110,6 +117,7 @@ export async function materializeInstances(
     rowsWritten: 0,
     bytesWritten: 0,
     lostRaces: 0,
+    rebuilt: 0,
   };
   let pending = requests.filter((r) => r.processIds === null || r.processIds.length > 0);
   const maxAttempts = options.maxAttempts ?? 3;
@@ -137,7 +145,8 @@ export async function materializeInstances(
       const kept = new Set<PartitionRow>();
       for (const spec of plan.specs) {
         const want = specRow(plan, spec, hash, null, null);
-        const fresh = plan.live.find((r) => sameContent(r, want));
+        const same = plan.live.find((r) => sameContent(r, want));
+        const fresh = same && fileIntact(lake.root, same) ? same : undefined;
         if (fresh) {
           kept.add(fresh);
           if (attempt === 0) report.reused++;
@@ -194,7 +203,8 @@ async function commit(
           let resolved = true;
           for (const spec of plan.specs) {
             const want = specRow(plan, spec, hash, null, null);
-            const existing = plan.live.find((row) => sameContent(row, want));
+            const same = plan.live.find((row) => sameContent(row, want));
+            const existing = same && fileIntact(lake.root, same) ? same : undefined;
             if (existing) {
               keep.push(existing);
               const ours = written.get(specKey(plan, spec));
@@ -202,8 +212,10 @@ async function commit(
               continue;
             }
             const ours = written.get(specKey(plan, spec));
-            if (ours && sameContent(ours.row, want)) insert.push(ours.row);
-            else resolved = false;
+            if (ours && sameContent(ours.row, want)) {
+              insert.push(ours.row);
+              if (same) report.rebuilt++;
+            } else resolved = false;
           }
           if (!resolved) {
             const list = unresolved.get(plan.viewSet) ?? [];
@@ -240,6 +252,19 @@ async function commit(
     await lake.detach(engine);
   }
   return [...unresolved.entries()].map(([viewSet, processIds]) => ({ viewSet, processIds }));
+}
+
+/**
+ * True when a live partition can be trusted: it is empty (no file), or its file exists with the
+ * size the catalog records (a file deleted or truncated by hand is rebuilt, not reused).
+ */
+function fileIntact(root: string, row: PartitionRow): boolean {
+  if (row.filePath === null) return true;
+  try {
+    return statSync(join(root, row.filePath)).size === row.fileSize;
+  } catch {
+    return false;
+  }
 }
 
 function specKey(plan: InstancePlan, spec: Spec): string {
