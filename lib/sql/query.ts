@@ -23,6 +23,7 @@ import type { Lake } from "../lake/lake.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
+import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
 import { findReferences } from "./references.ts";
 import {
@@ -94,7 +95,7 @@ export interface PrepareResult {
  * When the statement calls retirement functions (lib/sql/retire_functions.ts), the table ones
  * run here, and a statement calling the scalar ones runs here once (its first pass), so that
  * the retirement is applied before the caller runs it.
- * @throws SqlError when a view_instance call names an unknown view set or process, a
+ * @throws SqlError when the text would write the lake (lib/sql/guard.ts), a view_instance call names an unknown view set or process, a
  *   retirement function is misused, or the statement fails in its first pass;
  *   LakeError when the catalog is busy past its timeout.
  */
@@ -118,6 +119,10 @@ export async function prepareQuery(
  * write it (retirement, the JIT's commit) attach it for writing and leave it detached.
  */
 async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: PrepareOptions): Promise<PrepareResult> {
+  // The write guard (lib/sql/guard.ts), before any of the text runs (runScalarRetirement below
+  // runs it once); runStatements checks again, statement by statement.
+  guardStatements(sql, lake.root);
+  guardEngine(engine, lake.root);
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const perfettoCalls = addPerfettoReferences(refs);
@@ -126,7 +131,6 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
   if (refs.instances.length > 0) {
-    await lake.attach(engine, "read");
     for (const ref of refs.instances) {
       const vs = viewSetByName(ref.viewSetName);
       if (!vs) {
@@ -315,11 +319,16 @@ export interface StatementResult {
 /**
  * Runs `sql` (one or more statements separated by `;`) and yields each statement's result in
  * order. Results stream: rows are pulled from DuckDB chunk by chunk as the caller reads them.
- * @throws SqlError with DuckDB's message when a statement fails to parse or run.
+ * On an engine prepared for a lake (prepareQuery), statements that would write the lake are
+ * refused before any runs, and each prepared statement's type is checked (lib/sql/guard.ts).
+ * @throws SqlError with DuckDB's message when a statement fails to parse or run, or the
+ *   guard's sentence when it is refused.
  */
 export async function* runStatements(engine: Engine, sql: string): AsyncGenerator<StatementResult> {
   let count: number;
   let extracted: Awaited<ReturnType<typeof engine.conn.extractStatements>>;
+  const root = guardedRoot(engine);
+  const kinds = root === undefined ? null : guardStatements(sql, root);
   try {
     extracted = await engine.conn.extractStatements(sql);
     count = extracted.count;
@@ -330,6 +339,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
     let result: DuckDBResult;
     try {
       const prepared = await extracted.prepare(i);
+      if (kinds) checkPreparedType(Number(prepared.statementType), i, count, kinds);
       result = await prepared.stream();
     } catch (e) {
       throw new SqlError(messageOf(e));

@@ -23,7 +23,6 @@
  */
 
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
-import { sqlString } from "../duck/engine.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
@@ -55,14 +54,15 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * computed for it, read through the tl_span functions by the row's pos (every B and X event
  * of a listed stream is the begin of exactly one span), ordered by (stream_id, begin, depth):
  * sx follows stream_id order. Only the sort keys and the event's own columns go through the
- * sort; the thread's columns ($streams_*: SQL lists indexed by sx), the pass's other results
+ * sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
+ * source.ts blockRows's expressions over its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
  * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
  * dictionary columns without hashing each row's string (their statistics then span the enum's
  * values: one process id; 'B' to 'X').
  */
-const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
     ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
     s.id::BIGINT AS id, s.parent::BIGINT AS parent, depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
@@ -134,7 +134,7 @@ export const threadSpans: ViewSet = {
     const select = fillTemplate(SELECT, {
       src: src.sql,
       base: `${base}`,
-      process: sqlString(input.process.processId),
+      process: src.processId,
       streams_id: src.streamIds,
       streams_tid: src.streamTids,
       streams_name: src.threadNames,
