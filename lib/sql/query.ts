@@ -33,6 +33,7 @@ import {
   runTableRetirements,
   type TableRetirements,
 } from "./retire_functions.ts";
+import { explainSqlError } from "./suggest.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -333,7 +334,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
     extracted = await engine.conn.extractStatements(sql);
     count = extracted.count;
   } catch (e) {
-    throw new SqlError(messageOf(e));
+    throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
   }
   for (let i = 0; i < count; i++) {
     let result: DuckDBResult;
@@ -342,7 +343,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
       if (kinds) checkPreparedType(Number(prepared.statementType), i, count, kinds);
       result = await prepared.stream();
     } catch (e) {
-      throw new SqlError(messageOf(e));
+      throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
     }
     const names = result.deduplicatedColumnNames();
     const types = result.columnTypes().map((t) => t.toString());
@@ -356,7 +357,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
         try {
           for await (const rows of result.yieldRowsJson()) yield rows as unknown[][];
         } catch (e) {
-          throw new SqlError(messageOf(e));
+          throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
         }
       },
     };
