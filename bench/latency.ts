@@ -19,7 +19,7 @@
  * With `--synthetic`, the generated-data benches (bench/ingest.ts, jit.ts, replay.ts,
  * perfetto.ts: scale, not what users meet) follow in a second, labelled section.
  *
- * Usage: npm run bench:latency -- [options]      (or: bun bench/latency.ts [options])
+ * Usage: npm run bench:latency -- [options]      (or: bun bench/latency.ts [options]; -h: this text)
  *   --bin PATH       the binary to time (env TRACELAKE_BIN); without it `npm run build` makes
  *                    dist/tracelake first (--no-build: time dist/tracelake as it is)
  *   --runs N         measured runs per row (default 5); --warmup N (default 1)
@@ -54,8 +54,15 @@ const { values: opt } = parseArgs({
     data: { type: "string" },
     tp: { type: "string" },
     synthetic: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+if (opt.help) {
+  // The usage is this file's head comment.
+  const head = (await Bun.file(import.meta.path).text()).split("*/")[0] ?? "";
+  console.log(head.replace(/^\/\*\*\n?/, "").replace(/^ \* ?/gm, ""));
+  process.exit(0);
+}
 const RUNS = Number(opt.runs);
 const WARMUP = Number(opt.warmup);
 const skip = new Set(opt.skip.split(",").filter(Boolean));
@@ -157,6 +164,8 @@ interface Row {
 }
 const sections: { title: string; rows: Row[] }[] = [];
 const tmpRoot = mkdtempSync(join(tmpdir(), "tracelake-latency-"));
+// The lakes go with the run, also when a command fails.
+process.on("exit", () => rmSync(tmpRoot, { recursive: true, force: true }));
 
 /** Runs `cmd` WARMUP + RUNS times; returns the measured runs (warm-ups dropped). */
 async function repeat(cmd: () => string[]): Promise<RunResult[]> {
