@@ -87,5 +87,5 @@ export function formatRate(x: number): string {
   if (!Number.isFinite(x)) return "—";
   if (x >= 1e6) return `${x >= 1e7 ? (x / 1e6).toFixed(0) : String(Number((x / 1e6).toFixed(2)))}M`;
   if (x >= 1e4) return `${Math.round(x / 1e3)}K`;
-  return x >= 100 ? x.toFixed(0) : x.toFixed(1);
+  return x >= 100 ? x.toFixed(0) : String(Number(x.toFixed(1)));
 }
