@@ -376,7 +376,7 @@ function realPath(p: string): string {
     head = up;
   }
   try {
-    return join(realpathSync(head), ...tail);
+    return join(realpathSync.native(head), ...tail);
   } catch {
     return p;
   }
