@@ -15,9 +15,10 @@
  * (lib/partitions/partitions.ts), so the file lists stay valid for the query's life.
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
-import { type Engine, sqlIdent, sqlString } from "../duck/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
@@ -281,14 +282,23 @@ async function defineViews(
   await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
   for (const i of instances) {
     await engine.run(
-      `CREATE OR REPLACE VIEW memory.tl_vi.${sqlIdent(`${i.viewSet.name}:${i.literal}`)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
+      `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
   if (retirements) await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
   await engine.run(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
-       SELECT * FROM query_table('memory.tl_vi."' || view_set_name || ':' || view_instance_id || '"')`,
+       SELECT * FROM query_table('memory.tl_vi.vi_' || md5(view_set_name::VARCHAR || ':' || view_instance_id::VARCHAR))`,
   );
+}
+
+/**
+ * The view behind `view_instance(view_set, literal)`: named by the MD5 of `view_set:literal`
+ * (UTF-8), as the macro computes it, so that no quote in a process name reaches query_table's
+ * name parsing (which takes no escaped quotes).
+ */
+function instanceView(viewSet: string, literal: string): string {
+  return `memory.tl_vi.vi_${createHash("md5").update(`${viewSet}:${literal}`, "utf8").digest("hex")}`;
 }
 
 /** A SELECT over the current partition files of `vs` (one process, or all when null). */
