@@ -8,6 +8,7 @@
  * DuckDB makes of them come back through `finishBatch`, to be written with the others.
  */
 import { join } from "node:path";
+import { RAW_COL } from "../../lake/raw_block.ts";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
 import {
@@ -61,25 +62,25 @@ export interface PhaseCount {
 /** Phases that we import. */
 export const KNOWN_PHASES = ["B", "E", "X", "i", "I", "R", "C", "b", "e", "n", "S", "T", "p", "F", "s", "t", "f", "M"];
 
-/** Column indexes of the raw block schema (see `RAW_BLOCK_COLUMNS`). */
-const C_SEQ = 0;
-const C_PH = 1;
-const C_TIME = 2;
-const C_DUR = 3;
-const C_TTS = 4;
-const C_TDUR = 5;
-const C_TID = 6;
-const C_NAME = 7;
-const C_CAT = 8;
-const C_ID = 9;
-const C_ID_SCOPE = 10;
-const C_SCOPE = 11;
-const C_S = 12;
-const C_BP = 13;
-const C_BIND_ID = 14;
-const C_FLOW_IN = 15;
-const C_FLOW_OUT = 16;
-const C_ARGS = 17;
+/** Column indexes of the raw block layout (lib/lake/raw_block.ts). */
+const C_SEQ = RAW_COL.seq;
+const C_PH = RAW_COL.ph;
+const C_TIME = RAW_COL.time;
+const C_DUR = RAW_COL.dur;
+const C_TTS = RAW_COL.thread_time;
+const C_TDUR = RAW_COL.thread_dur;
+const C_TID = RAW_COL.tid;
+const C_NAME = RAW_COL.name;
+const C_CAT = RAW_COL.cat;
+const C_ID = RAW_COL.id;
+const C_ID_SCOPE = RAW_COL.id_scope;
+const C_SCOPE = RAW_COL.scope;
+const C_S = RAW_COL.s;
+const C_BP = RAW_COL.bp;
+const C_BIND_ID = RAW_COL.bind_id;
+const C_FLOW_IN = RAW_COL.flow_in;
+const C_FLOW_OUT = RAW_COL.flow_out;
+const C_ARGS = RAW_COL.args;
 
 /** Destination codes used on the hot path. */
 export const D_CPU = 0;

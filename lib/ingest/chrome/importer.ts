@@ -48,9 +48,6 @@ import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
 export type { Destination, PhaseCount } from "./batch_importer.ts";
 
-/** Version of the raw block layout written here; recorded in `blocks.schema_version`. */
-export const RAW_BLOCK_SCHEMA_VERSION = 1;
-
 /** A process found in the input. */
 export interface ProcessInfo {
   processId: string;

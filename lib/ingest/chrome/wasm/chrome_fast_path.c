@@ -32,10 +32,8 @@
 enum { F_PH, F_NAME, F_CAT, F_TS, F_DUR, F_TTS, F_TDUR, F_PID, F_TID, F_ID, F_ID2, F_SCOPE, F_S, F_BP, F_BIND_ID, F_FLOW_IN, F_FLOW_OUT, F_ARGS };
 enum { V_MISSING, V_NULL, V_STR, V_NUM, V_TRUE, V_FALSE, V_OBJ, V_ARR };
 
-/* Raw block columns (RAW_BLOCK_COLUMNS in parquet_writer.ts). */
-#define NC 18
-enum { C_SEQ, C_PH, C_TIME, C_DUR, C_TTS, C_TDUR, C_TID, C_NAME, C_CAT, C_ID, C_ID_SCOPE, C_SCOPE, C_S, C_BP, C_BIND_ID, C_FLOW_IN, C_FLOW_OUT, C_ARGS };
-#define ROW_GROUP_ROWS 122880
+/* Raw block columns (NC, C_*, COLUMN_KIND, ROW_GROUP_ROWS): generated from lib/lake/raw_block.ts. */
+#include "raw_block.h"
 
 enum { D_CPU, D_LOG, D_METRICS };
 /* Phase classes (PHASE_CLASS in batch_importer.ts). */
@@ -139,7 +137,7 @@ static void builder_init(Builder* b) {
   b->live = 0;
   for (int c = 0; c < NC; c++) {
     Col* col = &b->cols[c];
-    col->cap = (c == C_SEQ || c == C_TIME || c == C_DUR || c == C_TTS || c == C_TDUR) ? 8192 : 4096;
+    col->cap = (COLUMN_KIND[c] == KIND_I64 || COLUMN_KIND[c] == KIND_TS) ? 8192 : 4096;
     col->v = mem_alloc(col->cap);
     col->len = 0;
     col->defs = mem_alloc(INIT_DEFS);
@@ -963,10 +961,10 @@ static int route(const uint8_t* buf) {
   set_i64(b, C_TIME, ts);
   if (has_dur) set_i64(b, C_DUR, dur);
   else set_null(b, C_DUR);
-  if (has_tts) set_i64(b, C_TTS, tts);
-  else set_null(b, C_TTS);
-  if (has_tdur) set_i64(b, C_TDUR, tdur);
-  else set_null(b, C_TDUR);
+  if (has_tts) set_i64(b, C_THREAD_TIME, tts);
+  else set_null(b, C_THREAD_TIME);
+  if (has_tdur) set_i64(b, C_THREAD_DUR, tdur);
+  else set_null(b, C_THREAD_DUR);
   write_text(b, C_TID, buf, tk == V_MISSING || tk == V_NULL ? F_PID : F_TID);
   write_text(b, C_NAME, buf, F_NAME);
   write_text(b, C_CAT, buf, F_CAT);
