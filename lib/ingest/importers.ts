@@ -12,10 +12,10 @@ import { join } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import { InputError } from "../errors.ts";
 import { RawRowSink } from "./blocks/raw_rows.ts";
-import type { PhaseCount } from "./chrome/batch_importer.ts";
 import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome/framer.ts";
-import { ChromeJsonImporter, type ProcessInfo, type StagedBlock } from "./chrome/importer.ts";
+import { ChromeJsonImporter } from "./chrome/importer.ts";
 import { JsonLinesImporter } from "./jsonl.ts";
+import { type PhaseCount, type ProcessInfo, type SkipCode, type StagedBlock, skipCount } from "./model.ts";
 import { OtlpJsonImporter } from "./otlp.ts";
 import { PerfettoImporter } from "./perfetto/importer.ts";
 import type { TraceFormat } from "./sniff.ts";
@@ -172,12 +172,12 @@ export class ChromeJsonDriver implements FormatImporter {
 
 /** Adds the framer's own skips (non-objects, oversized and truncated events) to the counts. */
 function addFramerCounts(phases: PhaseCount[], f: FramerResult): void {
-  const add = (reason: string, count: number): void => {
-    if (count > 0) phases.push({ ph: "", dest: "skipped", reason, count });
+  const add = (code: SkipCode, count: number): void => {
+    if (count > 0) phases.push(skipCount("", code, count));
   };
-  add("array element is not an object", f.nonObjectElements);
-  add("event larger than the size limit", f.oversizedEvents);
-  add("event cut off by the end of the input", f.truncatedEvents);
+  add("chrome.not_object", f.nonObjectElements);
+  add("chrome.too_large", f.oversizedEvents);
+  add("chrome.cut_off", f.truncatedEvents);
 }
 
 function framerWarnings(f: FramerResult): string[] {

@@ -21,8 +21,8 @@ import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
 import { SpeculationError } from "./chrome/framer.ts";
-import type { PhaseCount } from "./chrome/importer.ts";
 import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./importers.ts";
+import type { PhaseCount } from "./model.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 

@@ -18,7 +18,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { RAW_COL } from "../../lake/raw_block.ts";
-import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../chrome/importer.ts";
+import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../model.ts";
 import { BlockBuilder } from "./builder.ts";
 import { encodeRawBlock } from "./parquet_writer.ts";
 

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { RAW_COL } from "../../lake/raw_block.ts";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
+import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import {
   EventParser,
   F_ARGS,
@@ -47,17 +48,6 @@ import {
 } from "./event_parser.ts";
 import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
-
-/** Where an event went. */
-export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
-
-/** Counts by (phase, destination, skip reason). */
-export interface PhaseCount {
-  ph: string;
-  dest: Destination;
-  reason: string | null;
-  count: number;
-}
 
 /** Phases that we import. */
 export const KNOWN_PHASES = ["B", "E", "X", "i", "I", "R", "C", "b", "e", "n", "S", "T", "p", "F", "s", "t", "f", "M"];
@@ -211,7 +201,7 @@ export class BatchImporter {
   private readonly live = new Set<Group>();
   private scratch = new Uint8Array(1024);
   private readonly fastCounts = new Float64Array(256 * 3);
-  private readonly skipCounts = new Map<string, PhaseCount>();
+  private readonly skipCounts = new PhaseCounter();
   private threads: [string, string][] = [];
   /** Out-values of nsOf (a bigint per field) and id2Member (the member's text). */
   private readonly big: (bigint | null)[] = new Array(18).fill(null);
@@ -307,7 +297,7 @@ export class BatchImporter {
         fb[o++] = 0x0a;
       }
     }
-    const counts = [...this.skipCounts.values()];
+    const counts = this.skipCounts.values();
     this.skipCounts.clear();
     for (let k = 0; k < this.fastCounts.length; k++) {
       const c = this.fastCounts[k] as number;
@@ -501,11 +491,8 @@ export class BatchImporter {
     });
   }
 
-  private count(ph: string, dest: Destination, reason: string | null): void {
-    const key = `${ph}\u0000${dest}\u0000${reason}`;
-    const prev = this.skipCounts.get(key);
-    if (prev) prev.count++;
-    else this.skipCounts.set(key, { ph, dest, reason, count: 1 });
+  private count(ph: string, dest: Destination, code: SkipCode | null): void {
+    this.skipCounts.add(ph, dest, code);
   }
 
   private noteThread(pid: string, tid: string): void {
@@ -738,8 +725,8 @@ export class BatchImporter {
     const p = this.parser;
     const phKind = p.kind[F_PH] as number;
     const label = known || ph === null ? (phByte === 0 ? "" : String.fromCharCode(phByte)) : ph.slice(0, 16);
-    if (phKind === V_MISSING || phKind === V_NULL || ph === "") this.count(label, "skipped", "ph missing");
-    else this.count(label, "skipped", "phase not imported");
+    if (phKind === V_MISSING || phKind === V_NULL || ph === "") this.count(label, "skipped", "chrome.ph_missing");
+    else this.count(label, "skipped", "chrome.phase_not_imported");
   }
 
   /** A metadata event: noted for the caller. @returns false when left to DuckDB. */
@@ -788,7 +775,7 @@ export class BatchImporter {
     }
     const pidKind = p.kind[F_PID] as number;
     if (pidKind === V_MISSING || pidKind === V_NULL) {
-      this.count(String.fromCharCode(phByte), "skipped", "pid missing");
+      this.count(String.fromCharCode(phByte), "skipped", "chrome.pid_missing");
       return true;
     }
     if (cls === PC_META) return this.routeMeta(buf);
@@ -856,25 +843,25 @@ export class BatchImporter {
     ts: number,
     dur: number,
     hasId: boolean,
-  ): string | null {
+  ): SkipCode | null {
     const p = this.parser;
     const tsKind = p.kind[F_TS] as number;
-    if (tsKind === V_MISSING || tsKind === V_NULL) return "ts missing";
-    if (Number.isNaN(ts)) return "ts not a number or out of range";
+    if (tsKind === V_MISSING || tsKind === V_NULL) return "chrome.ts_missing";
+    if (Number.isNaN(ts)) return "chrome.ts_invalid";
     if (phByte === 0x58) {
-      if (Number.isNaN(dur)) return "X without a numeric dur";
-      if (dur === Number.POSITIVE_INFINITY ? (this.big[F_DUR] as bigint) < 0n : dur < 0) return "X with a negative dur";
+      if (Number.isNaN(dur)) return "chrome.x_dur_missing";
+      if (dur === Number.POSITIVE_INFINITY ? (this.big[F_DUR] as bigint) < 0n : dur < 0) return "chrome.x_dur_negative";
     }
-    if (cls === PC_ASYNC && !hasId) return "async event without id or id2";
+    if (cls === PC_ASYNC && !hasId) return "chrome.async_id_missing";
     if (cls === PC_FLOW && !hasId) {
       const bk = p.kind[F_BIND_ID] as number;
-      if (bk === V_MISSING || bk === V_NULL) return "flow event without id";
+      if (bk === V_MISSING || bk === V_NULL) return "chrome.flow_id_missing";
     }
     if (cls === PC_METRICS) {
-      if (p.kind[F_ARGS] !== V_OBJ) return "counter without args";
+      if (p.kind[F_ARGS] !== V_OBJ) return "chrome.counter_args_missing";
       let j = (p.start[F_ARGS] as number) + 1;
       while (buf[j] === 0x20 || buf[j] === 0x09 || buf[j] === 0x0a || buf[j] === 0x0d) j++;
-      if (buf[j] === 0x7d) return "counter without args";
+      if (buf[j] === 0x7d) return "chrome.counter_args_missing";
     }
     return null;
   }
@@ -1057,7 +1044,8 @@ export interface FallbackRow {
   flow_in: boolean | null;
   flow_out: boolean | null;
   args: string | null;
-  skip_reason: string | null;
+  /** The skip reason's code, or null. */
+  skip_reason: SkipCode | null;
   dest: Destination;
 }
 

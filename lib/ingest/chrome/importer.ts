@@ -31,82 +31,27 @@ import { basename, join } from "node:path";
 import type { Engine } from "../../duck/engine.ts";
 import { sqlString } from "../../duck/engine.ts";
 import {
+  newProcessInfo,
+  type PhaseCount,
+  PhaseCounter,
+  type ProcessInfo,
+  type StagedBlock,
+  skipCount,
+  type ThreadInfo,
+} from "../model.ts";
+import {
   type BatchBlock,
   BatchImporter,
   D_LOG,
   D_METRICS,
-  type Destination,
   type FallbackRow,
   KNOWN_PHASE_SET,
   KNOWN_PHASES,
   type MetaEvent,
   type ParsedBatch,
-  type PhaseCount,
 } from "./batch_importer.ts";
 import { wasmFastPathEnabled } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
-
-export type { Destination, PhaseCount } from "./batch_importer.ts";
-
-/** A process found in the input. */
-export interface ProcessInfo {
-  processId: string;
-  /** The source `pid` as text (for other formats: the importer's key of the process). */
-  pid: string;
-  /** The source pid when it is not `pid` (null: the source has none). */
-  sourcePid?: string | null;
-  /** Importer-specific properties (e.g. OTLP resource attributes), merged into processes.properties. */
-  properties?: Record<string, unknown>;
-  /** From `M process_name`, else null. */
-  name: string | null;
-  labels: string | null;
-  sortIndex: number | null;
-  /** Other `M` events on the process, by name, as parsed JSON args. */
-  metadata: Record<string, unknown>;
-  /** Stream ids of the process's log and metrics streams. */
-  logStreamId: string;
-  metricsStreamId: string;
-  threads: Map<string, ThreadInfo>;
-}
-
-/** A new ProcessInfo for source key `pid`, with new process and stream ids and nothing known yet. */
-export function newProcessInfo(pid: string): ProcessInfo {
-  return {
-    processId: crypto.randomUUID(),
-    pid,
-    name: null,
-    labels: null,
-    sortIndex: null,
-    metadata: {},
-    logStreamId: crypto.randomUUID(),
-    metricsStreamId: crypto.randomUUID(),
-    threads: new Map(),
-  };
-}
-
-/** A thread found in the input, with its `cpu` stream. */
-export interface ThreadInfo {
-  streamId: string;
-  /** The source `tid` as text. */
-  tid: string;
-  name: string | null;
-  sortIndex: number | null;
-}
-
-/** A block written to the staging directory, awaiting commit. */
-export interface StagedBlock {
-  blockId: string;
-  streamId: string;
-  processId: string;
-  /** Min event time, ns on the trace clock; null when unknown. */
-  beginNs: bigint | null;
-  /** Max event end (time + dur), ns. */
-  endNs: bigint | null;
-  nbObjects: number;
-  payloadSize: number;
-  /** Absolute path of the staged file. */
-  stagedPath: string;
-}
 
 /** Phases that we import, as a SQL list. */
 const phaseList = KNOWN_PHASES.map((p) => `'${p}'`).join(",");
@@ -216,7 +161,7 @@ export class ChromeJsonImporter {
   readonly blocks: StagedBlock[] = [];
   /** Events parsed in JS and by DuckDB so far, and worker threads in use (benchmark, tests). */
   readonly stats = { fastEvents: 0, wasmEvents: 0, duckdbEvents: 0, workers: 0 };
-  private readonly counts = new Map<string, PhaseCount>();
+  private readonly counts = new PhaseCounter();
   private malformed = 0;
   private batchIndex = 0;
   private tail: Promise<void> = Promise.resolve();
@@ -347,10 +292,8 @@ export class ChromeJsonImporter {
 
   /** Counts by phase/destination/reason, plus malformed lines, sorted by count. */
   phaseCounts(): PhaseCount[] {
-    const all = [...this.counts.values()].map((c) => ({ ...c }));
-    if (this.malformed > 0) {
-      all.push({ ph: "", dest: "skipped", reason: "malformed JSON event", count: this.malformed });
-    }
+    const all = this.counts.values().map((c) => ({ ...c }));
+    if (this.malformed > 0) all.push(skipCount("", "chrome.malformed", this.malformed));
     return all.sort((a, b) => b.count - a.count);
   }
 
@@ -435,7 +378,7 @@ export class ChromeJsonImporter {
     const parsed = await job.parsed;
     this.stats.fastEvents += parsed.fastEvents;
     this.stats.wasmEvents += parsed.wasmEvents;
-    for (const c of parsed.counts) this.addCount(c.ph, c.dest, c.reason, c.count);
+    for (const c of parsed.counts) this.counts.add(c.ph, c.dest, c.code ?? null, c.count);
     const meta = parsed.meta;
     let rows: FallbackRow[] = [];
     if (parsed.fallback) rows = await this.importWithDuckDB(index, parsed.fallback, parsed.fallbackEvents, meta);
@@ -465,13 +408,6 @@ export class ChromeJsonImporter {
         stagedPath: b.path,
       });
     }
-  }
-
-  private addCount(ph: string, dest: Destination, reason: string | null, n: number): void {
-    const key = `${ph}\u0000${dest}\u0000${reason}`;
-    const prev = this.counts.get(key);
-    if (prev) prev.count += n;
-    else this.counts.set(key, { ph, dest, reason, count: n });
   }
 
   /** Registers process `pid` and its thread `tid` if new. */
@@ -517,11 +453,11 @@ export class ChromeJsonImporter {
       const out: FallbackRow[] = [];
       for (const r of rows) {
         if (r.seq === null) {
-          this.addCount("", r.dest, r.skip_reason, 1);
+          this.counts.add("", r.dest, r.skip_reason, 1);
           continue;
         }
         const label = r.ph !== null && KNOWN_PHASE_SET.has(r.ph) ? r.ph : [...(r.ph ?? "")].slice(0, 16).join("");
-        this.addCount(label, r.dest, r.skip_reason, 1);
+        this.counts.add(label, r.dest, r.skip_reason, 1);
         if (r.dest === "skipped") continue;
         this.registerThread(r.pid as string, r.tid as string);
         if (r.dest === "metadata") {
@@ -593,18 +529,18 @@ function batchSql(path: string, maxEventBytes: number): string {
       ), judged AS (
         SELECT *,
           CASE
-            WHEN seq IS NULL THEN 'malformed JSON event'
-            WHEN ph IS NULL OR ph = '' THEN 'ph missing'
-            WHEN ph NOT IN (${phaseList}) THEN 'phase not imported'
-            WHEN pid IS NULL THEN 'pid missing'
+            WHEN seq IS NULL THEN 'chrome.malformed'
+            WHEN ph IS NULL OR ph = '' THEN 'chrome.ph_missing'
+            WHEN ph NOT IN (${phaseList}) THEN 'chrome.phase_not_imported'
+            WHEN pid IS NULL THEN 'chrome.pid_missing'
             WHEN ph = 'M' THEN NULL
-            WHEN ts IS NULL THEN 'ts missing'
-            WHEN ts_ns IS NULL THEN 'ts not a number or out of range'
-            WHEN ph = 'X' AND dur_ns IS NULL THEN 'X without a numeric dur'
-            WHEN ph = 'X' AND dur_ns < 0 THEN 'X with a negative dur'
-            WHEN ph IN ('b', 'e', 'n', 'S', 'T', 'p', 'F') AND aid IS NULL THEN 'async event without id or id2'
-            WHEN ph IN ('s', 't', 'f') AND aid IS NULL AND bind_id IS NULL THEN 'flow event without id'
-            WHEN ph = 'C' AND (args IS NULL OR json_type(args) <> 'OBJECT' OR args = '{}') THEN 'counter without args'
+            WHEN ts IS NULL THEN 'chrome.ts_missing'
+            WHEN ts_ns IS NULL THEN 'chrome.ts_invalid'
+            WHEN ph = 'X' AND dur_ns IS NULL THEN 'chrome.x_dur_missing'
+            WHEN ph = 'X' AND dur_ns < 0 THEN 'chrome.x_dur_negative'
+            WHEN ph IN ('b', 'e', 'n', 'S', 'T', 'p', 'F') AND aid IS NULL THEN 'chrome.async_id_missing'
+            WHEN ph IN ('s', 't', 'f') AND aid IS NULL AND bind_id IS NULL THEN 'chrome.flow_id_missing'
+            WHEN ph = 'C' AND (args IS NULL OR json_type(args) <> 'OBJECT' OR args = '{}') THEN 'chrome.counter_args_missing'
           END AS skip_reason
         FROM conv
       )
