@@ -9,7 +9,6 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Engine } from "../duck/engine.ts";
 import { InputError } from "../errors.ts";
 import { RawRowSink } from "./blocks/raw_rows.ts";
 import { ChromeJsonFramer, type FramerResult, NotChromeJsonError } from "./chrome/framer.ts";
@@ -77,7 +76,6 @@ export class ChromeJsonDriver implements FormatImporter {
    *   be read again, since a `SpeculationError` means importing it again without.
    */
   constructor(
-    engine: Engine,
     staging: string,
     private readonly inputName: string,
     size: number | null,
@@ -97,7 +95,7 @@ export class ChromeJsonDriver implements FormatImporter {
     // With workers, smaller batches: each worker gets its first batch sooner, both finish
     // together at the end, and the batches in flight hold less memory.
     const framerBatch = workers >= 2 ? Math.min(batchBytes, 8 * 1024 * 1024) : batchBytes;
-    this.importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes, framerBatch);
+    this.importer = new ChromeJsonImporter(staging, workers, batchBytes, framerBatch);
     // The framer hands over each batch while it still owns the bytes: the importer parses the
     // events right away (or copies them to a worker) and finishes the batch in the background;
     // we read on while at most one batch per worker (one when inline) is pending.

@@ -183,7 +183,6 @@ export async function ingest(
       const driver: FormatImporter =
         format === "chrome_json"
           ? new ChromeJsonDriver(
-              engine,
               staging,
               inputName,
               source.size,

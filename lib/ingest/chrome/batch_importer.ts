@@ -4,14 +4,15 @@
  * or `metrics` events), and writes the groups out to raw block files (one per stream, appended
  * to as row groups: block_file.ts). It knows pids and tids, not
  * stream ids: the caller (`ChromeJsonImporter`, which may run this in a worker thread) maps
- * groups to streams. Events off the parser's fast path are handed back for DuckDB, and the rows
- * DuckDB makes of them come back through `finishBatch`, to be written with the others.
+ * groups to streams. Events off both fast paths (the WebAssembly one and the event parser's)
+ * are mapped by declined.ts, and written with the others.
  */
 import { join } from "node:path";
 import { RAW_COL } from "../../lake/raw_block.ts";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
 import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
+import { KNOWN_PHASE_SET, type MappedRow, mapDeclinedEvent } from "./declined.ts";
 import {
   EventParser,
   F_ARGS,
@@ -49,9 +50,6 @@ import {
 import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
-/** Phases that we import. */
-export const KNOWN_PHASES = ["B", "E", "X", "i", "I", "R", "C", "b", "e", "n", "S", "T", "p", "F", "s", "t", "f", "M"];
-
 /** Column indexes of the raw block layout (lib/lake/raw_block.ts). */
 const C_SEQ = RAW_COL.seq;
 const C_PH = RAW_COL.ph;
@@ -78,8 +76,6 @@ export const D_LOG = 1;
 export const D_METRICS = 2;
 const DEST_NAMES: Destination[] = ["cpu", "log", "metrics"];
 
-/** KNOWN_PHASES as a set. */
-export const KNOWN_PHASE_SET = new Set(KNOWN_PHASES);
 /** Phase classes by byte: 0 not imported; then cpu, async (cpu), flow (cpu), log, metrics, metadata. */
 const PC_CPU = 1;
 const PC_ASYNC = 2;
@@ -154,14 +150,14 @@ export interface ParsedBatch {
   /** (pid, tid) pairs seen for the first time by this importer, for events that were not skipped. */
   threads: [string, string][];
   meta: MetaEvent[];
-  /** Counts of the events parsed here (not those left to DuckDB). */
+  /** Counts of the batch's events. */
   counts: PhaseCount[];
+  /** Events taken by a fast path (the WebAssembly one or the event parser). */
   fastEvents: number;
   /** Of those, the events the WebAssembly fast path imported. */
   wasmEvents: number;
-  /** The lines left to DuckDB (NDJSON, each ending in a newline), or null. */
-  fallback: Uint8Array | null;
-  fallbackEvents: number;
+  /** Events mapped by the slow path (declined.ts), malformed ones included. */
+  slowEvents: number;
 }
 
 /** A block file written for a group. Times are ns; sizes bytes. */
@@ -182,10 +178,10 @@ export interface BatchBlock {
 type Ns = number | bigint | null;
 
 /**
- * Parses batches and writes their blocks: `parseBatch` for each batch, then `finishBatch` with
- * the rows DuckDB made of its fallback events. Several batches may be parsed before the first
- * is finished: rows accumulate in their groups whatever their batch, so a block may hold rows
- * of batches not finished yet (the caller must know their threads: `ParsedBatch.threads`).
+ * Parses batches and writes their blocks: `parseBatch` for each batch, then `finishBatch`.
+ * Several batches may be parsed before the first is finished: rows accumulate in their groups
+ * whatever their batch, so a block may hold rows of batches not finished yet (the caller must
+ * know their threads: `ParsedBatch.threads`).
  */
 export class BatchImporter {
   private readonly parser = new EventParser();
@@ -209,6 +205,8 @@ export class BatchImporter {
   private memberE = 0;
   private memberNum = false;
   private meta: MetaEvent[] = [];
+  /** Events mapped by the slow path so far. */
+  private slow = 0;
   /** Groups whose block file is being written, and the footer metadata those files hold (bytes). */
   private readonly open = new Set<Group>();
   private openMeta = 0;
@@ -241,7 +239,7 @@ export class BatchImporter {
    *   one JSON object (the input must be framed again without line mode).
    */
   parseBatch(bytes: Uint8Array, events: number): ParsedBatch {
-    const fallback: Uint8Array[] = [];
+    const slow0 = this.slow;
     let fast = 0;
     let wasm = 0;
     let seen = 0;
@@ -259,7 +257,7 @@ export class BatchImporter {
         const seq = d[k + 2] as number;
         const implicit = d[k + 3] === 1;
         if (implicit && seq < 0) throw new Error("batch line without __seq after no seq");
-        if (this.importLine(bytes, d[k] as number, d[k + 1] as number, seq, implicit, fallback)) fast++;
+        if (this.importLine(bytes, d[k] as number, d[k + 1] as number, seq, implicit)) fast++;
       }
     } else {
       let lineStart = 0;
@@ -280,23 +278,11 @@ export class BatchImporter {
           seq = prevSeq + 1;
         }
         prevSeq = seq;
-        if (this.importLine(bytes, lineStart, to, seq, implicit, fallback)) fast++;
+        if (this.importLine(bytes, lineStart, to, seq, implicit)) fast++;
         lineStart = e + 1;
       }
     }
     if (seen !== events) throw new Error(`batch has ${seen} lines, the framer counted ${events}`);
-    let fallbackBytes = 0;
-    for (const l of fallback) fallbackBytes += l.length + 1;
-    let fb: Uint8Array | null = null;
-    if (fallback.length > 0) {
-      fb = new Uint8Array(fallbackBytes);
-      let o = 0;
-      for (const l of fallback) {
-        fb.set(l, o);
-        o += l.length;
-        fb[o++] = 0x0a;
-      }
-    }
     const counts = this.skipCounts.values();
     this.skipCounts.clear();
     for (let k = 0; k < this.fastCounts.length; k++) {
@@ -316,8 +302,7 @@ export class BatchImporter {
       counts,
       fastEvents: fast,
       wasmEvents: wasm,
-      fallback: fb,
-      fallbackEvents: fallback.length,
+      slowEvents: this.slow - slow0,
     };
     this.threads = [];
     this.meta = [];
@@ -325,33 +310,45 @@ export class BatchImporter {
   }
 
   /**
-   * Imports one line in JavaScript: on the parser's fast path, or added to `fallback` for
-   * DuckDB. @returns true when imported here.
+   * Imports one line in JavaScript: on the event parser's fast path, else by the slow path
+   * (declined.ts). @returns true when on the fast path.
+   * @param implicit whether the line has no `__seq` key (line mode, or a line the WebAssembly
+   *   fast path declined after such a line): such a line is checked to be one JSON object.
    * @throws SpeculationError when a line-mode line is not one JSON object.
    */
-  private importLine(
-    bytes: Uint8Array,
-    lineStart: number,
-    to: number,
-    seq: number,
-    implicit: boolean,
-    fallback: Uint8Array[],
-  ): boolean {
+  private importLine(bytes: Uint8Array, lineStart: number, to: number, seq: number, implicit: boolean): boolean {
     let ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
     // A lone surrogate escape (`\ud800`) is kept as U+FFFD rather than losing the event.
     if (!ok && replaceLoneSurrogateEscapes(bytes, lineStart, to)) {
       ok = this.parser.parse(bytes, lineStart, to, implicit ? seq : -1) && this.routeFast(bytes);
     }
     if (ok) return true;
-    // Not on the fast path: DuckDB imports it, if it is one JSON object (line mode takes
-    // lines for events unchecked: this is where such a line is checked).
+    // Line mode takes lines for events unchecked: this is where such a line is checked.
     if (!isOneObject(bytes, lineStart, to)) {
       throw new SpeculationError(
         `event ${seq} is not a single JSON object on its line (line mode); frame the input again without it`,
       );
     }
-    fallback.push(implicit ? withSeqPrefix(bytes, lineStart, to, seq) : bytes.subarray(lineStart, to));
+    this.importDeclined(bytes, lineStart, to, seq);
     return false;
+  }
+
+  /** Maps and routes a line neither fast path takes (declined.ts): counts it, adds its row. */
+  private importDeclined(bytes: Uint8Array, s: number, e: number, seq: number): void {
+    this.slow++;
+    const r = mapDeclinedEvent(bytes, s, e, seq);
+    if (r === null) {
+      this.count("", "skipped", "chrome.malformed");
+      return;
+    }
+    // The label of an unknown phase: its first 16 characters.
+    const label = r.ph !== null && KNOWN_PHASE_SET.has(r.ph) ? r.ph : [...(r.ph ?? "")].slice(0, 16).join("");
+    this.count(label, r.dest, r.skip);
+    if (r.dest === "skipped") return;
+    if (r.dest === "metadata") {
+      this.noteThread(r.pid as string, r.tid as string);
+      this.meta.push({ seq, pid: r.pid as string, tid: r.tid as string, name: r.name, args: r.args });
+    } else this.addRow(r);
   }
 
   /** Notes the threads and groups the WebAssembly fast path saw first in a batch. */
@@ -366,8 +363,7 @@ export class BatchImporter {
   }
 
   /**
-   * Adds the rows DuckDB made of the batch's fallback events (only those going to a block),
-   * then writes out the rows that are due: a group's rows accumulate over batches until it holds
+   * Writes out the rows that are due: a group's rows accumulate over batches until it holds
    * `blockBytes`, or until all groups together hold more than `bufferBytes` (then the largest
    * are written until half that is left). Rows
    * written out are appended to the group's block file as row groups (block_file.ts); a block
@@ -377,8 +373,7 @@ export class BatchImporter {
    * @returns the blocks finished (most are finished by `flushAll`, at the end of the input).
    * @throws the file system's error when a block file cannot be written.
    */
-  finishBatch(rows: readonly FallbackRow[]): BatchBlock[] {
-    for (const r of rows) this.addRow(r);
+  finishBatch(): BatchBlock[] {
     const out: BatchBlock[] = [];
     let total = 0;
     const sized: [Group, number][] = [];
@@ -521,34 +516,34 @@ export class BatchImporter {
     return b;
   }
 
-  /** Adds a row DuckDB made (dest cpu, log or metrics). */
-  private addRow(r: FallbackRow): void {
+  /** Adds the row of a declined event (dest cpu, log or metrics). */
+  private addRow(r: MappedRow): void {
     const dest = r.dest === "log" ? D_LOG : r.dest === "metrics" ? D_METRICS : D_CPU;
     const b = this.builderOf(this.groupFor(r.pid as string, r.tid as string, dest));
     b.beginRow();
-    setNs(b, C_SEQ, nsValue(r.seq));
-    b.noteSeq(Number(r.seq));
+    b.setI64(C_SEQ, r.seq);
+    b.noteSeq(r.seq);
     setStr(b, C_PH, r.ph);
-    const ts = nsValue(r.ts_ns);
-    const dur = nsValue(r.dur_ns);
+    const ts = nsValue(r.tsNs);
+    const dur = nsValue(r.durNs);
     setNs(b, C_TIME, ts);
     setNs(b, C_DUR, dur);
-    setNs(b, C_TTS, nsValue(r.tts_ns));
-    setNs(b, C_TDUR, nsValue(r.tdur_ns));
+    setNs(b, C_TTS, nsValue(r.ttsNs));
+    setNs(b, C_TDUR, nsValue(r.tdurNs));
     if (ts !== null) b.noteRange(ts, dur);
     setStr(b, C_TID, r.tid);
     setStr(b, C_NAME, r.name);
     setStr(b, C_CAT, r.cat);
     setStr(b, C_ID, r.aid);
-    setStr(b, C_ID_SCOPE, r.id_scope);
+    setStr(b, C_ID_SCOPE, r.idScope);
     setStr(b, C_SCOPE, r.scope);
     setStr(b, C_S, r.s);
     setStr(b, C_BP, r.bp);
-    setStr(b, C_BIND_ID, r.bind_id);
-    if (r.flow_in === null) b.setNull(C_FLOW_IN);
-    else b.setBool(C_FLOW_IN, r.flow_in);
-    if (r.flow_out === null) b.setNull(C_FLOW_OUT);
-    else b.setBool(C_FLOW_OUT, r.flow_out);
+    setStr(b, C_BIND_ID, r.bindId);
+    if (r.flowIn === null) b.setNull(C_FLOW_IN);
+    else b.setBool(C_FLOW_IN, r.flowIn);
+    if (r.flowOut === null) b.setNull(C_FLOW_OUT);
+    else b.setBool(C_FLOW_OUT, r.flowOut);
     setStr(b, C_ARGS, r.args);
   }
 
@@ -614,7 +609,7 @@ export class BatchImporter {
   /**
    * The µs → ns conversion of `tl_us_to_ns` (see chrome_json.ts) for field `f`: NaN for NULL,
    * a safe integer, or +Infinity with the value in `this.big[f]`; -Infinity when the text is
-   * outside what this implements (then DuckDB imports the event). Numbers only, so that the
+   * outside what this implements (then the slow path maps the event). Numbers only, so that the
    * JIT keeps one representation.
    */
   private nsOf(buf: Uint8Array, f: number): number {
@@ -701,7 +696,7 @@ export class BatchImporter {
         me = ve;
         num = true;
         i = ve;
-      } else found = -1; // nested, literal: left to DuckDB
+      } else found = -1; // nested, literal: left to the slow path
       let same = ke - ks === want.length;
       for (let x = 0; same && x < want.length; x++) if (buf[ks + x] !== want[x]) same = false;
       if (same) {
@@ -729,7 +724,7 @@ export class BatchImporter {
     else this.count(label, "skipped", "chrome.phase_not_imported");
   }
 
-  /** A metadata event: noted for the caller. @returns false when left to DuckDB. */
+  /** A metadata event: noted for the caller. @returns false when left to the slow path. */
   private routeMeta(buf: Uint8Array): boolean {
     const p = this.parser;
     const pid = this.fieldText(buf, F_PID) as string;
@@ -749,7 +744,7 @@ export class BatchImporter {
 
   /**
    * Routes a parsed event: counts it, and writes it to its group's block unless skipped.
-   * @returns false (with no effect) when the event must be left to DuckDB.
+   * @returns false (with no effect) when the event must be left to the slow path.
    */
   private routeFast(buf: Uint8Array): boolean {
     const p = this.parser;
@@ -1023,32 +1018,6 @@ export class BatchImporter {
   }
 }
 
-/** A row of DuckDB's batch table, as read back for the events it imported. */
-export interface FallbackRow {
-  seq: bigint | null;
-  ph: string | null;
-  ts_ns: bigint | null;
-  dur_ns: bigint | null;
-  tts_ns: bigint | null;
-  tdur_ns: bigint | null;
-  pid: string | null;
-  tid: string | null;
-  name: string | null;
-  cat: string | null;
-  aid: string | null;
-  id_scope: string | null;
-  scope: string | null;
-  s: string | null;
-  bp: string | null;
-  bind_id: string | null;
-  flow_in: boolean | null;
-  flow_out: boolean | null;
-  args: string | null;
-  /** The skip reason's code, or null. */
-  skip_reason: SkipCode | null;
-  dest: Destination;
-}
-
 const SEQ_PREFIX_BYTES = new TextEncoder().encode(`{"${SEQ_KEY}":`);
 
 /** The seq of a line starting with the framer's `{"__seq":N`, else -1. */
@@ -1090,23 +1059,8 @@ function isOneObject(b: Uint8Array, s: number, e: number): boolean {
   return false;
 }
 
-/** `{"__seq":N,` + the object `b[s, e)` after its `{` (as the framer writes a line; `{}` keeps no comma). */
-function withSeqPrefix(b: Uint8Array, s: number, e: number, seq: number): Uint8Array {
-  let k = s + 1;
-  while (k < e && isWsByte(b[k] as number)) k++;
-  const head = encoder.encode(`{"${SEQ_KEY}":${seq}${b[k] === 0x7d ? " " : ","}`);
-  const out = new Uint8Array(head.length + e - s - 1);
-  out.set(head, 0);
-  out.set(b.subarray(s + 1, e), head.length);
-  return out;
-}
-
-function isWsByte(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
-}
-
-/** A BIGINT from DuckDB as a safe integer when it is one. */
-export function nsValue(v: bigint | null): Ns {
+/** A BIGINT value as a safe integer when it is one. */
+function nsValue(v: bigint | null): Ns {
   if (v === null) return null;
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
 }
