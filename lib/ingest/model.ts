@@ -1,6 +1,7 @@
 /**
- * The format-neutral importer contract: what every importer (Chrome JSON, Perfetto, OTLP,
- * JSON lines) hands to the commit (processes, threads, staged blocks, counts by phase), and THE
+ * The format-neutral importer contract: the interface the ingest drives (FormatImporter: bytes
+ * in, in order; then the outcome), what every importer (Chrome JSON, Perfetto, OTLP, JSON
+ * lines) hands to the commit (processes, threads, staged blocks, counts by phase), and THE
  * table of skip reasons, each with a stable code, a one-line description and a severity. An
  * importer counts a skipped event by its code; the description is what users see (the ingest
  * summary, the `phases` of `ingests.summary`). The raw block layout itself is
@@ -213,4 +214,72 @@ export interface StagedBlock {
   payloadSize: number;
   /** Absolute path of the staged file. */
   stagedPath: string;
+}
+
+/** What an importer hands to the commit. */
+export interface ImportOutcome {
+  processes: ProcessInfo[];
+  blocks: StagedBlock[];
+  /** Counts by phase (or packet/record kind), destination and skip reason. */
+  phases: PhaseCount[];
+  /** Events (packets, lines, records) found in the input. */
+  eventsFound: number;
+  warnings: string[];
+  /** True when the input held nothing to import (for the "no events" warning). */
+  empty: boolean;
+  /** Chrome JSON's `metadata` object as JSON text, else null. */
+  metadataJson: string | null;
+  displayTimeUnit: string | null;
+}
+
+/** Options the importers take (a subset of IngestOptions, which documents them); each format has its defaults. */
+export interface FormatOptions {
+  workers?: number;
+  /** Rows held before blocks are written (bytes of column data). */
+  batchBytes?: number;
+  /** Chrome JSON: events larger than this many bytes are skipped and counted. */
+  maxEventBytes?: number;
+  /** Chrome JSON: the framer's line mode for inputs that can be read again (default true). */
+  lineMode?: boolean;
+  /** For JSON-lines logs: the name of the process the lines belong to. */
+  processName?: string;
+}
+
+/** The input an importer reads, as the ingest opened it. */
+export interface ImportInput {
+  /** This ingest's private directory; blocks are staged below it. */
+  staging: string;
+  /** The input's name for messages (a path, or "standard input"). */
+  inputName: string;
+  /** The input's stored size in bytes, null when unknown (standard input). */
+  size: number | null;
+  /** Whether the input can be read again from the start (a file, not standard input). */
+  rereadable: boolean;
+  /** True when this is a second reading, after the importer threw ReadAgainError. */
+  readAgain: boolean;
+}
+
+/**
+ * Thrown by an importer (from `push` or `finish`) that must read the input again from the
+ * start, with `readAgain` set (e.g. Chrome JSON's line mode guessed wrong). Only for inputs
+ * that are `rereadable`; nothing it staged is kept.
+ */
+export class ReadAgainError extends Error {}
+
+/** An importer of one format, driven by the ingest. */
+export interface FormatImporter {
+  /** Prepares (workers, staging directories). */
+  init(): Promise<void>;
+  /**
+   * Takes the next decompressed bytes (valid only until the promise resolves).
+   * @throws InputError when the bytes are not valid input of the format.
+   */
+  push(chunk: Uint8Array): Promise<void>;
+  /**
+   * Ends the input, writes the remaining blocks.
+   * @throws InputError for input that ends badly (truncated, empty of the format's content).
+   */
+  finish(): Promise<ImportOutcome>;
+  /** Releases resources (workers); called once, after finish or on failure. */
+  close(): void;
 }
