@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
-import { replaceLoneSurrogateEscapes } from "../../lib/ingest/chrome/event_parser.ts";
+import { replaceLoneSurrogateEscapes } from "../../lib/ingest/chrome/canonical.ts";
 import { ChromeJsonFramer, SpeculationError } from "../../lib/ingest/chrome/framer.ts";
 import { ChromeJsonImporter } from "../../lib/ingest/chrome/importer.ts";
 import { prng, ROOT, tempDir } from "../helpers.ts";

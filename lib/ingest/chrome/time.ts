@@ -8,9 +8,13 @@
  * result outside BIGINT, or a text that is not a number, gives null.
  */
 
+/** A nanosecond value: a safe integer, a bigint outside that range, or null. */
+export type Ns = number | bigint | null;
+
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 const TWO63 = 2 ** 63;
+const decoder = new TextDecoder();
 const INT_RE = /^[ \t\n\v\f\r]*([+-]?)(\d+(?:_\d+)*)[ \t\n\v\f\r]*$/;
 const DOUBLE_RE = /^[ \t\n\v\f\r]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\v\f\r]*$/;
 
@@ -71,4 +75,71 @@ export function usTextToNsAny(x: string | null): bigint | null {
   if (a === null || b === null) return null;
   const sign = x.replace(/^ +/, "").startsWith("-") ? -1n : 1n;
   return inI64(a * 1000n + sign * b);
+}
+
+/** A BIGINT value as a safe integer when it is one. */
+export function nsValue(v: bigint | null): Ns {
+  if (v === null) return null;
+  return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+}
+
+function digitsValue(buf: Uint8Array, s: number, e: number): number {
+  let v = 0;
+  for (let k = s; k < e; k++) v = v * 10 + ((buf[k] as number) - 0x30);
+  return v;
+}
+
+function digitsBig(buf: Uint8Array, s: number, e: number): bigint {
+  return e > s ? BigInt(decoder.decode(buf.subarray(s, e))) : 0n;
+}
+
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * `tl_us_to_ns` on a text of the form -?digits(.digits)? (ASCII bytes `buf[s, e)`).
+ * @returns ns as a safe integer or bigint, or null (the macro's NULL).
+ */
+export function usTextToNs(buf: Uint8Array, s: number, e: number): Ns {
+  const len = e - s;
+  let dot = -1;
+  for (let k = s; k < e; k++) {
+    if (buf[k] === 0x2e) {
+      dot = k;
+      break;
+    }
+  }
+  const neg = buf[s] === 0x2d;
+  const d0 = neg ? s + 1 : s;
+  if (dot < 0) {
+    if (len > 17) return null;
+    if (e - d0 <= 12) {
+      const v = digitsValue(buf, d0, e) * 1000;
+      return neg ? (v === 0 ? 0 : -v) : v;
+    }
+    const v = digitsBig(buf, d0, e) * 1000n * (neg ? -1n : 1n);
+    return v < I64_MIN || v > I64_MAX ? null : nsValue(v);
+  }
+  if (len <= 15) {
+    // At most 14 digits: the mantissa is exact and one division is correctly rounded, as
+    // DuckDB's VARCHAR → DOUBLE cast.
+    let m = 0;
+    for (let k = d0; k < e; k++) if (k !== dot) m = m * 10 + ((buf[k] as number) - 0x30);
+    const x = m / (POW10[e - dot - 1] as number);
+    const r = roundAway((neg ? -x : x) * 1000);
+    if (!(r >= -TWO63 && r < TWO63)) return null;
+    return Number.isSafeInteger(r) ? (Object.is(r, -0) ? 0 : r) : BigInt(r);
+  }
+  if (dot - s > 17) return null;
+  let frac = 0;
+  for (let k = 0; k < 3; k++) {
+    const c = dot + 1 + k < e ? (buf[dot + 1 + k] as number) - 0x30 : 0;
+    frac = frac * 10 + c;
+  }
+  if (dot - d0 <= 12) {
+    const v = digitsValue(buf, d0, dot) * 1000 + frac;
+    // HUGEINT(int part) × 1000 + sign × frac: the integer part keeps its own sign.
+    return neg ? (v === 0 ? 0 : -v) : v;
+  }
+  const v = (digitsBig(buf, d0, dot) * 1000n + BigInt(frac)) * (neg ? -1n : 1n);
+  return v < I64_MIN || v > I64_MAX ? null : nsValue(v);
 }
