@@ -423,7 +423,7 @@ function prefixSeq(b: Uint8Array, s: number): number {
 /**
  * Whether `b[s, e)` is exactly one JSON object as far as its structure goes: it starts with `{`
  * and the brace that closes it (outside strings) is its last byte. Its contents are not
- * validated (DuckDB does that).
+ * validated (the slow path does that).
  */
 function isOneObject(b: Uint8Array, s: number, e: number): boolean {
   if (e - s < 2 || b[s] !== 0x7b) return false;

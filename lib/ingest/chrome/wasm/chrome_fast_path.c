@@ -1,26 +1,26 @@
 /*
- * The Chrome JSON importer's hot loop, compiled to WebAssembly (see chrome_fast_path.ts, which
+ * The Chrome JSON importer's hot loop, compiled to WebAssembly (see fast_path.ts, which
  * loads it, and scripts/build_wasm.ts, which builds chrome_fast_path.wasm from this file).
  *
- * It takes a batch of framed events (NDJSON lines from chrome_json_framer.ts, the first of a
+ * It takes a batch of framed events (NDJSON lines from framer.ts, the first of a
  * run starting with the framer's `{"__seq":N,` key, the others without it and numbered one
  * after the previous line), and for each line either
  *  - imports it: parses it, routes it to its group (the block being built for a thread's `cpu`
  *    events, or a process's `log` / `metrics` events) and appends its row to the group's
  *    columns, in the PLAIN layout of parquet_writer.ts; or
- *  - declines it, with no effect, for the JavaScript importer (batch_importer.ts), which handles
- *    every event exactly as DuckDB's read_ndjson would.
+ *  - declines it, with no effect, for the JavaScript importer (batch_importer.ts: mapping.ts,
+ *    then declined.ts), which handles every event exactly as DuckDB's read_ndjson did.
  * It only imports the plainest shape, whose meaning is unambiguous and identical to what
- * batch_importer.ts computes for it (the oracle tests check both against DuckDB):
+ * mapping.ts computes for it (the oracle tests check both against DuckDB):
  *  - no whitespace, ASCII strings without escapes or control bytes;
  *  - numbers canonical as DuckDB prints them (event_parser.ts's rules), or ending in fraction
  *    zeros, which are dropped as DuckDB does (`1.50` → `1.5`; write_canonical);
  *  - a known one-letter phase other than M; pid and tid (when present) integers of at most 7
  *    digits; ts present; an id, or an id2 object whose `local` / `global` member is a string
- *    or a canonical number; none of batch_importer.ts's skip
+ *    or a canonical number; none of mapping.ts's skip
  *    reasons (X without a non-negative dur, async or flow events without an id, counters
  *    without args);
- *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (batch_importer.ts).
+ *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (time.ts).
  * Everything else is declined. There is no libc: memory is managed here (power-of-two classes
  * with free lists) and grows with memory.grow.
  *
@@ -36,7 +36,7 @@ enum { V_MISSING, V_NULL, V_STR, V_NUM, V_TRUE, V_FALSE, V_OBJ, V_ARR };
 #include "raw_block.h"
 
 enum { D_CPU, D_LOG, D_METRICS };
-/* Phase classes (PHASE_CLASS in batch_importer.ts). */
+/* Phase classes (PHASE_CLASS in mapping.ts). */
 enum { PC_NONE, PC_CPU, PC_ASYNC, PC_FLOW, PC_LOG, PC_METRICS, PC_META };
 
 #define EXPORT __attribute__((visibility("default")))
@@ -285,7 +285,7 @@ static Table groups_by_key, threads_seen;
 static Builder** builders;
 static uint32_t nbuilders, builders_cap;
 
-/* Per batch: what JavaScript reads back after fp_import (see chrome_fast_path.ts). */
+/* Per batch: what JavaScript reads back after fp_import (see fast_path.ts). */
 /* Declined lines: (start, end, seq, implicit) per line, as int32 x 2 + f64 + int32 + pad. */
 typedef struct {
   int32_t start, end;
@@ -668,7 +668,7 @@ static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
 
 static const double POW10[16] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
-/* Rounds half away from zero, as DuckDB's round(DOUBLE) (roundAway in batch_importer.ts). */
+/* Rounds half away from zero, as DuckDB's round(DOUBLE) (roundAway in time.ts). */
 static double round_away(double v) {
   double t = __builtin_trunc(v);
   double d = v - t;
@@ -678,7 +678,7 @@ static double round_away(double v) {
 }
 
 /*
- * `usTextToNs` (batch_importer.ts) on the canonical text of number field `f`: 1 with `*out`
+ * `usTextToNs` (time.ts) on the canonical text of number field `f`: 1 with `*out`
  * set, 0 for a value that function would not give as a 64-bit integer here (declined).
  */
 static int field_ns(const uint8_t* buf, int f, int64_t* out) {
