@@ -11,7 +11,7 @@ import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts
 import { BlockBuilder } from "../blocks/builder.ts";
 import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
-import { KNOWN_PHASE_SET, type MappedRow, mapDeclinedEvent } from "./declined.ts";
+import { type MappedRow, mapDeclinedEvent } from "./declined.ts";
 import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
 import { D_CPU, D_LOG, D_METRICS, type Group } from "./groups.ts";
@@ -37,6 +37,7 @@ import {
   EventMapper,
   type MetaEvent,
 } from "./mapping.ts";
+import { PC_NONE, phaseClass } from "./phases.ts";
 import { type Ns, nsValue } from "./time.ts";
 
 export { D_CPU, D_LOG, D_METRICS } from "./groups.ts";
@@ -223,7 +224,7 @@ export class BatchImporter extends EventMapper {
       return;
     }
     // The label of an unknown phase: its first 16 characters.
-    const label = r.ph !== null && KNOWN_PHASE_SET.has(r.ph) ? r.ph : [...(r.ph ?? "")].slice(0, 16).join("");
+    const label = phaseClass(r.ph) !== PC_NONE ? (r.ph as string) : [...(r.ph ?? "")].slice(0, 16).join("");
     this.count(label, r.dest, r.skip);
     if (r.dest === "skipped") return;
     if (r.dest === "metadata") {

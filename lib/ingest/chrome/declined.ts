@@ -5,15 +5,9 @@
  * importer for every line the WebAssembly fast path and the event parser decline.
  */
 import type { Destination, SkipCode } from "../model.ts";
+import { PC_ASYNC, PC_FLOW, PC_LOG, PC_META, PC_METRICS, PC_NONE, phaseClass } from "./phases.ts";
 import { type JsonValue, jsonText, K_NESTED, K_NULL, K_STR, readEvent, varchar } from "./slow_path.ts";
 import { usTextToNsAny } from "./time.ts";
-
-/** Phases that we import. */
-export const KNOWN_PHASES = ["B", "E", "X", "i", "I", "R", "C", "b", "e", "n", "S", "T", "p", "F", "s", "t", "f", "M"];
-/** KNOWN_PHASES as a set. */
-export const KNOWN_PHASE_SET = new Set(KNOWN_PHASES);
-const ASYNC = new Set(["b", "e", "n", "S", "T", "p", "F"]);
-const FLOW = new Set(["s", "t", "f"]);
 
 /** The fields of an event the mapping reads. */
 const WANTED = new Set([
@@ -116,34 +110,35 @@ export function mapDeclinedEvent(bytes: Uint8Array, s: number, e: number, seq: n
     skip: null,
     dest: "cpu",
   };
-  row.skip = skipOf(row, ts, argsV);
+  const cls = phaseClass(ph);
+  row.skip = skipOf(row, cls, ts, argsV);
   row.dest =
     row.skip !== null
       ? "skipped"
-      : ph === "M"
+      : cls === PC_META
         ? "metadata"
-        : ph === "i" || ph === "I" || ph === "R"
+        : cls === PC_LOG
           ? "log"
-          : ph === "C"
+          : cls === PC_METRICS
             ? "metrics"
             : "cpu";
   return row;
 }
 
 /** The skip reason of a row, in the mapping's order, or null. */
-function skipOf(r: MappedRow, ts: string | null, args: JsonValue | undefined): SkipCode | null {
+function skipOf(r: MappedRow, cls: number, ts: string | null, args: JsonValue | undefined): SkipCode | null {
   const ph = r.ph;
   if (ph === null || ph === "") return "chrome.ph_missing";
-  if (!KNOWN_PHASE_SET.has(ph)) return "chrome.phase_not_imported";
+  if (cls === PC_NONE) return "chrome.phase_not_imported";
   if (r.pid === null) return "chrome.pid_missing";
-  if (ph === "M") return null;
+  if (cls === PC_META) return null;
   if (ts === null) return "chrome.ts_missing";
   if (r.tsNs === null) return "chrome.ts_invalid";
   if (ph === "X" && r.durNs === null) return "chrome.x_dur_missing";
   if (ph === "X" && (r.durNs as bigint) < 0n) return "chrome.x_dur_negative";
-  if (ASYNC.has(ph) && r.aid === null) return "chrome.async_id_missing";
-  if (FLOW.has(ph) && r.aid === null && r.bindId === null) return "chrome.flow_id_missing";
-  if (ph === "C" && (args === undefined || args.k !== K_NESTED || !r.args?.startsWith("{") || r.args === "{}"))
+  if (cls === PC_ASYNC && r.aid === null) return "chrome.async_id_missing";
+  if (cls === PC_FLOW && r.aid === null && r.bindId === null) return "chrome.flow_id_missing";
+  if (cls === PC_METRICS && (args === undefined || args.k !== K_NESTED || !r.args?.startsWith("{") || r.args === "{}"))
     return "chrome.counter_args_missing";
   return null;
 }

@@ -39,6 +39,7 @@ import {
   V_TRUE,
 } from "./event_parser.ts";
 import { D_CPU, D_LOG, D_METRICS, GroupRouter } from "./groups.ts";
+import { PC_ASYNC, PC_FLOW, PC_LOG, PC_META, PC_METRICS, PHASE_CLASS } from "./phases.ts";
 import { usTextToNs } from "./time.ts";
 
 /** Column indexes of the raw block layout (lib/lake/raw_block.ts). */
@@ -60,21 +61,6 @@ export const C_BIND_ID = RAW_COL.bind_id;
 export const C_FLOW_IN = RAW_COL.flow_in;
 export const C_FLOW_OUT = RAW_COL.flow_out;
 export const C_ARGS = RAW_COL.args;
-
-/** Phase classes by byte: 0 not imported; then cpu, async (cpu), flow (cpu), log, metrics, metadata. */
-const PC_CPU = 1;
-const PC_ASYNC = 2;
-const PC_FLOW = 3;
-const PC_LOG = 4;
-const PC_METRICS = 5;
-const PC_META = 6;
-const PHASE_CLASS = new Uint8Array(128);
-for (const c of "BEX") PHASE_CLASS[c.charCodeAt(0)] = PC_CPU;
-for (const c of "benSTpF") PHASE_CLASS[c.charCodeAt(0)] = PC_ASYNC;
-for (const c of "stf") PHASE_CLASS[c.charCodeAt(0)] = PC_FLOW;
-for (const c of "iIR") PHASE_CLASS[c.charCodeAt(0)] = PC_LOG;
-PHASE_CLASS["C".charCodeAt(0)] = PC_METRICS;
-PHASE_CLASS["M".charCodeAt(0)] = PC_META;
 
 function skipWs(buf: Uint8Array, i: number, e: number): number {
   while (i < e && (buf[i] === 0x20 || buf[i] === 0x09 || buf[i] === 0x0a || buf[i] === 0x0d)) i++;
