@@ -21,6 +21,7 @@ import type { DuckDBResult } from "@duckdb/node-api";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { RAW_EVENTS_COLUMNS, rawEventsEmptySql } from "../lake/raw_block.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
@@ -54,18 +55,12 @@ export const CATALOG_VIEWS: Record<string, string> = {
 /** Every view a query sees (catalog views, raw_events and the JIT views), with what it holds. */
 export const QUERY_VIEWS: Record<string, string> = {
   ...CATALOG_VIEWS,
-  raw_events:
-    "every raw event in the blocks: process_id, stream_id, block_id, seq, ph, time, dur (ns), thread_time, thread_dur (ns), tid, name, cat, id, id_scope, scope, s, bp, bind_id, flow_in, flow_out, args (JSON)",
+  raw_events: `every raw event in the blocks: ${RAW_EVENTS_COLUMNS.join(", ")} (time TIMESTAMP_NS; dur, thread_time, thread_dur ns; args JSON)`,
   ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
 };
 
-/** Columns of raw blocks (schema version 1, written by lib/ingest/chrome/importer.ts), for an empty lake. */
-const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_id, NULL::VARCHAR AS block_id,
-  NULL::BIGINT AS seq, NULL::VARCHAR AS ph, NULL::TIMESTAMP_NS AS time, NULL::BIGINT AS dur,
-  NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur, NULL::VARCHAR AS tid, NULL::VARCHAR AS name,
-  NULL::VARCHAR AS cat, NULL::VARCHAR AS id, NULL::VARCHAR AS id_scope, NULL::VARCHAR AS scope,
-  NULL::VARCHAR AS s, NULL::VARCHAR AS bp, NULL::VARCHAR AS bind_id, NULL::BOOLEAN AS flow_in,
-  NULL::BOOLEAN AS flow_out, NULL::JSON AS args WHERE false`;
+/** raw_events of a lake without blocks: no rows, the columns of lib/lake/raw_block.ts. */
+const RAW_EMPTY = rawEventsEmptySql();
 
 /** Snapshot table of a catalog table. */
 const snap = (name: string) => `memory.main.tl_cat_${name}`;

@@ -1,6 +1,6 @@
 /**
  * The raw events of a partition's source blocks, as the SQL relation `tl_src` that every
- * transform reads: the block columns of raw block schema v1 (lib/ingest/chrome/importer.ts: seq,
+ * transform reads: the block columns of the raw block layout (lib/lake/raw_block.ts: seq,
  * ph, time, dur, thread_time, thread_dur, tid, name, cat, id, id_scope, scope, s, bp, bind_id,
  * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER),
  * `block_id`, `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread:
