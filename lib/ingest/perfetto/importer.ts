@@ -35,7 +35,31 @@
  */
 import { inflateSync } from "node:zlib";
 import { InputError } from "../../errors.ts";
-import { keyText, WireError, WireReader } from "../../perfetto/wire_reader.ts";
+import {
+  BuiltinClock,
+  BuiltinCounterType,
+  ClockSnapshot,
+  ClockSnapshotClock,
+  CounterDescriptor,
+  DebugAnnotation,
+  InternedData,
+  InternedEntry,
+  LegacyEvent,
+  LogMessage,
+  ProcessDescriptor,
+  SequenceFlags,
+  SourceLocation as SourceLocationField,
+  ThreadDescriptor,
+  TRACE_PACKET_OTHER_FIELDS,
+  Trace,
+  TracePacket,
+  TracePacketDefaults,
+  TrackDescriptor,
+  TrackEvent,
+  TrackEventDefaults,
+  TrackEventType,
+} from "../../perfetto/fields.ts";
+import { keyText, WireError, WireReader, WT_I64, WT_LEN, WT_VARINT } from "../../perfetto/wire_reader.ts";
 import { type RawRow, type RawRowSink, type RowStream, resetRow } from "../blocks/raw_rows.ts";
 
 /** Key of a 64-bit id (see `WireReader.u64Key`). */
@@ -46,50 +70,9 @@ type Ns = number | bigint;
 /** The source pid used for tracks that belong to no process. */
 export const GLOBAL_PID = "global";
 
-// TrackEvent.Type (track_event.proto).
-const TYPE_SLICE_BEGIN = 1;
-const TYPE_SLICE_END = 2;
-const TYPE_INSTANT = 3;
-const TYPE_COUNTER = 4;
-const TYPE_STATE = 5;
-
-// SequenceFlags.
-const SEQ_INCREMENTAL_STATE_CLEARED = 1;
-const SEQ_NEEDS_INCREMENTAL_STATE = 2;
-
-/** BuiltinClock BOOTTIME: the default trace clock. */
-const CLOCK_BOOTTIME = 6;
-
-/** Names of TracePacket data fields we do not import, for the summary (trace_packet.proto). */
-const PACKET_FIELD_NAMES: Record<number, string> = {
-  1: "ftrace_events",
-  2: "process_tree",
-  5: "chrome_events",
-  7: "sys_stats",
-  9: "process_stats",
-  33: "trace_config",
-  35: "trace_stats",
-  36: "synchronization_marker",
-  39: "android_log",
-  43: "process_descriptor (deprecated)",
-  44: "thread_descriptor (deprecated)",
-  37: "profile_packet",
-  38: "battery",
-  40: "power_rails",
-  45: "system_info",
-  46: "trigger",
-  47: "packages_list",
-  49: "perfetto_metatrace",
-  66: "perf_sample",
-  67: "cpu_info",
-  95: "etw_events",
-  124: "trace_provenance",
-  51: "chrome_metadata",
-  69: "service_event",
-  72: "extension_descriptor",
-  89: "trace_uuid",
-  133: "zstd_compressed_packets (not supported)",
-};
+const { TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER, TYPE_STATE } = TrackEventType;
+const { SEQ_INCREMENTAL_STATE_CLEARED, SEQ_NEEDS_INCREMENTAL_STATE } = SequenceFlags;
+const { SEQUENCE_SCOPED_FIRST, SEQUENCE_SCOPED_END } = BuiltinClock;
 
 /** LogMessage.Priority → micromegas level (1 fatal … 6 trace). PRIO_UNSPECIFIED/UNUSED → info. */
 const PRIO_LEVEL = [4, 4, 6, 5, 4, 3, 2, 1];
@@ -235,7 +218,7 @@ export class PerfettoImporter {
   private readonly openFlows = new Set<Key>();
   /** Latest reading of each builtin clock in a ClockSnapshot with the trace clock (ns). */
   private globalSnapshot: Map<number, Ns> | null = null;
-  private traceClock = CLOCK_BOOTTIME;
+  private traceClock: number = BuiltinClock.BOOTTIME;
   private lastTs: Ns = 0;
   /** Bytes of a packet (or its header) cut by the end of a chunk. */
   private carry: Uint8Array = new Uint8Array(0);
@@ -406,7 +389,7 @@ export class PerfettoImporter {
     const r = this.r.reset(buf, s, e);
     try {
       r.next();
-      if (r.field === 1 && r.wireType === 2) this.packet(buf, r.lenStart, r.lenEnd);
+      if (r.field === Trace.packet && r.wireType === WT_LEN) this.packet(buf, r.lenStart, r.lenEnd);
       else this.count("", "skipped", `top-level field ${r.field} (not a TracePacket)`);
     } catch (err) {
       if (err instanceof WireError) this.corrupt(`packet ${this.stats.packets}: ${err.message}`);
@@ -429,7 +412,7 @@ export class PerfettoImporter {
       if (total < 0 || p + total > inner.length) this.corrupt("compressed_packets ending inside a packet");
       const r = new WireReader(inner, p, p + total);
       r.next();
-      if (r.field === 1 && r.wireType === 2) this.packet(inner, r.lenStart, r.lenEnd);
+      if (r.field === Trace.packet && r.wireType === WT_LEN) this.packet(inner, r.lenStart, r.lenEnd);
       p += total;
     }
   }
@@ -510,60 +493,60 @@ export class PerfettoImporter {
     let other = 0;
     while (r.next()) {
       switch (r.field) {
-        case 8:
-          ts = r.wireType === 0 ? r.i64() : skipped(r);
+        case TracePacket.timestamp:
+          ts = r.wireType === WT_VARINT ? r.i64() : skipped(r);
           break;
-        case 58:
+        case TracePacket.timestamp_clock_id:
           clockId = r.varint();
           break;
-        case 10:
+        case TracePacket.trusted_packet_sequence_id:
           seqId = r.varint();
           break;
-        case 13:
+        case TracePacket.sequence_flags:
           flags = r.varint();
           break;
-        case 41:
+        case TracePacket.incremental_state_cleared:
           cleared = r.varint() !== 0;
           break;
-        case 42:
+        case TracePacket.previous_packet_dropped:
           dropped = r.varint() !== 0;
           break;
-        case 12:
+        case TracePacket.interned_data:
           interned = r.lenStart;
           internedEnd = r.lenEnd;
           r.bytes();
           break;
-        case 59:
+        case TracePacket.trace_packet_defaults:
           defaults = r.lenStart;
           defaultsEnd = r.lenEnd;
           r.bytes();
           break;
-        case 11:
+        case TracePacket.track_event:
           event = r.lenStart;
           eventEnd = r.lenEnd;
           r.bytes();
           break;
-        case 60:
+        case TracePacket.track_descriptor:
           descriptor = r.lenStart;
           descriptorEnd = r.lenEnd;
           r.bytes();
           break;
-        case 6:
+        case TracePacket.clock_snapshot:
           snapshot = r.lenStart;
           snapshotEnd = r.lenEnd;
           r.bytes();
           break;
-        case 50:
+        case TracePacket.compressed_packets:
           // compressed_packets: zlib-deflated concatenated Trace.packet records (trace_packet.proto).
-          if (r.wireType === 2) {
+          if (r.wireType === WT_LEN) {
             r.bytes();
             this.compressedPackets(buf, r.lenStart, r.lenEnd);
           } else r.skip();
           break;
-        case 3: // trusted_uid
-        case 79: // trusted_pid
-        case 87: // first_packet_on_sequence
-        case 98: // machine_id
+        case TracePacket.trusted_uid: // trusted_uid
+        case TracePacket.trusted_pid: // trusted_pid
+        case TracePacket.first_packet_on_sequence: // first_packet_on_sequence
+        case TracePacket.machine_id: // machine_id
           r.skip();
           break;
         default:
@@ -614,7 +597,7 @@ export class PerfettoImporter {
       // the sequence, whatever it carries).
       if (ts !== null && snapshot < 0) this.eventTime(st, ts, clockId);
       if (snapshot < 0 && descriptor < 0 && other !== 0) {
-        this.count(PACKET_FIELD_NAMES[other] ?? `packet field ${other}`, "skipped", "packet type not imported");
+        this.count(TRACE_PACKET_OTHER_FIELDS[other] ?? `packet field ${other}`, "skipped", "packet type not imported");
       }
     }
   }
@@ -629,7 +612,7 @@ export class PerfettoImporter {
     }
     let ns: Ns;
     let snap: Map<number, Ns> | null;
-    if (clock >= 64 && clock < 128) {
+    if (clock >= SEQUENCE_SCOPED_FIRST && clock < SEQUENCE_SCOPED_END) {
       const m = seq === null ? null : seq.clockMemo;
       if (m !== null && m.clock === clock && m.snapshot === seq?.snapshot && m.traceClock === this.traceClock) {
         // The same conversion as below, without its lookups.
@@ -688,8 +671,8 @@ export class PerfettoImporter {
     const readings = new Map<number, Ns>();
     const seqClocks: [number, ClockState][] = [];
     while (r.next()) {
-      if (r.field === 2 && r.wireType === 0) this.traceClock = r.varint();
-      else if (r.field === 1 && r.wireType === 2) {
+      if (r.field === ClockSnapshot.primary_trace_clock && r.wireType === WT_VARINT) this.traceClock = r.varint();
+      else if (r.field === ClockSnapshot.clocks && r.wireType === WT_LEN) {
         const c = new WireReader(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let id = 0;
@@ -697,14 +680,15 @@ export class PerfettoImporter {
         let incremental = false;
         let multiplier = 1;
         while (c.next()) {
-          if (c.field === 1) id = c.varint();
-          else if (c.field === 2) value = c.i64();
-          else if (c.field === 3) incremental = c.varint() !== 0;
-          else if (c.field === 4) multiplier = c.varint() || 1;
+          if (c.field === ClockSnapshotClock.clock_id) id = c.varint();
+          else if (c.field === ClockSnapshotClock.timestamp) value = c.i64();
+          else if (c.field === ClockSnapshotClock.is_incremental) incremental = c.varint() !== 0;
+          else if (c.field === ClockSnapshotClock.unit_multiplier_ns) multiplier = c.varint() || 1;
           else c.skip();
         }
         readings.set(id, mul(value, multiplier));
-        if (id >= 64 && id < 128) seqClocks.push([id, { multiplier, incremental, last: value }]);
+        if (id >= SEQUENCE_SCOPED_FIRST && id < SEQUENCE_SCOPED_END)
+          seqClocks.push([id, { multiplier, incremental, last: value }]);
       } else r.skip();
     }
     if (seqClocks.length > 0) {
@@ -719,14 +703,15 @@ export class PerfettoImporter {
   private packetDefaults(seq: SeqState, buf: Uint8Array, s: number, e: number): void {
     const r = new WireReader(buf, s, e);
     while (r.next()) {
-      if (r.field === 58) seq.defaultClock = r.varint();
-      else if (r.field === 11 && r.wireType === 2) {
+      if (r.field === TracePacketDefaults.timestamp_clock_id) seq.defaultClock = r.varint();
+      else if (r.field === TracePacketDefaults.track_event_defaults && r.wireType === WT_LEN) {
         const d = new WireReader(buf, r.lenStart, r.lenEnd);
         r.bytes();
         while (d.next()) {
-          if (d.field === 11) seq.defaultTrack = d.anyU64Key();
-          else if (d.field === 31) readRepeated(d, seq.defaultExtraCounters);
-          else if (d.field === 45) readRepeated(d, seq.defaultExtraDoubleCounters);
+          if (d.field === TrackEventDefaults.track_uuid) seq.defaultTrack = d.anyU64Key();
+          else if (d.field === TrackEventDefaults.extra_counter_track_uuids) readRepeated(d, seq.defaultExtraCounters);
+          else if (d.field === TrackEventDefaults.extra_double_counter_track_uuids)
+            readRepeated(d, seq.defaultExtraDoubleCounters);
           else d.skip();
         }
       } else r.skip();
@@ -741,20 +726,30 @@ export class PerfettoImporter {
         continue;
       }
       const f = r.field;
-      const target = f === 3 ? seq.debugNames : f === 20 ? seq.logBodies : f === 29 ? seq.debugStrings : null;
-      if (f === 1 || f === 2) {
+      const target =
+        f === InternedData.debug_annotation_names
+          ? seq.debugNames
+          : f === InternedData.log_message_body
+            ? seq.logBodies
+            : f === InternedData.debug_annotation_string_values
+              ? seq.debugStrings
+              : null;
+      if (f === InternedData.event_categories || f === InternedData.event_names) {
         // EventCategory / EventName: iid = 1, name = 2.
         const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         let str = "";
         while (x.next()) {
-          if (x.field === 1) iid = x.u64Key();
-          else if (x.field === 2 && x.wireType === 2) str = x.string();
+          if (x.field === InternedEntry.iid) iid = x.u64Key();
+          else if (x.field === InternedEntry.name && x.wireType === WT_LEN) str = x.string();
           else x.skip();
         }
         this.freeNested(x);
-        (f === 1 ? seq.categories : seq.names).set(iid, { text: str, utf8: utf8Encoder.encode(str) });
+        (f === InternedData.event_categories ? seq.categories : seq.names).set(iid, {
+          text: str,
+          utf8: utf8Encoder.encode(str),
+        });
       } else if (target) {
         // EventCategory/EventName/DebugAnnotationName/LogMessageBody/InternedString: iid = 1, name/body/str = 2.
         const x = this.nested(buf, r.lenStart, r.lenEnd);
@@ -762,22 +757,22 @@ export class PerfettoImporter {
         let iid: Key = 0;
         let str = "";
         while (x.next()) {
-          if (x.field === 1) iid = x.u64Key();
-          else if (x.field === 2 && x.wireType === 2) str = x.string();
+          if (x.field === InternedEntry.iid) iid = x.u64Key();
+          else if (x.field === InternedEntry.name && x.wireType === WT_LEN) str = x.string();
           else x.skip();
         }
         this.freeNested(x);
         target.set(iid, str);
-      } else if (f === 4) {
+      } else if (f === InternedData.source_locations) {
         const x = this.nested(buf, r.lenStart, r.lenEnd);
         r.bytes();
         let iid: Key = 0;
         const loc: SourceLocation = { file: null, func: null, line: null };
         while (x.next()) {
-          if (x.field === 1) iid = x.u64Key();
-          else if (x.field === 2 && x.wireType === 2) loc.file = x.string();
-          else if (x.field === 3 && x.wireType === 2) loc.func = x.string();
-          else if (x.field === 4) loc.line = x.varint();
+          if (x.field === SourceLocationField.iid) iid = x.u64Key();
+          else if (x.field === SourceLocationField.file_name && x.wireType === WT_LEN) loc.file = x.string();
+          else if (x.field === SourceLocationField.function_name && x.wireType === WT_LEN) loc.func = x.string();
+          else if (x.field === SourceLocationField.line_number) loc.line = x.varint();
           else x.skip();
         }
         this.freeNested(x);
@@ -797,52 +792,53 @@ export class PerfettoImporter {
     let counter: CounterInfo | null = null;
     while (r.next()) {
       switch (r.field) {
-        case 1:
+        case TrackDescriptor.uuid:
           uuid = r.anyU64Key();
           break;
-        case 5:
+        case TrackDescriptor.parent_uuid:
           parent = r.anyU64Key();
           break;
-        case 2:
-        case 10:
-        case 13:
-          if (r.wireType === 2) name = r.string();
+        case TrackDescriptor.name:
+        case TrackDescriptor.static_name:
+        case TrackDescriptor.atrace_name:
+          if (r.wireType === WT_LEN) name = r.string();
           else r.skip();
           break;
-        case 3: {
+        case TrackDescriptor.process: {
           const x = new WireReader(buf, r.lenStart, r.lenEnd);
           r.bytes();
           proc = { pid: null, name: null, labels: [] };
           while (x.next()) {
-            if (x.field === 1) proc.pid = String(x.i64());
-            else if (x.field === 6 && x.wireType === 2) proc.name = x.string();
-            else if (x.field === 8 && x.wireType === 2) proc.labels.push(x.string());
+            if (x.field === ProcessDescriptor.pid) proc.pid = String(x.i64());
+            else if (x.field === ProcessDescriptor.process_name && x.wireType === WT_LEN) proc.name = x.string();
+            else if (x.field === ProcessDescriptor.process_labels && x.wireType === WT_LEN)
+              proc.labels.push(x.string());
             else x.skip();
           }
           break;
         }
-        case 4: {
+        case TrackDescriptor.thread: {
           const x = new WireReader(buf, r.lenStart, r.lenEnd);
           r.bytes();
           thread = { pid: null, tid: null, name: null };
           while (x.next()) {
-            if (x.field === 1) thread.pid = String(x.i64());
-            else if (x.field === 2) thread.tid = String(x.i64());
-            else if (x.field === 5 && x.wireType === 2) thread.name = x.string();
+            if (x.field === ThreadDescriptor.pid) thread.pid = String(x.i64());
+            else if (x.field === ThreadDescriptor.tid) thread.tid = String(x.i64());
+            else if (x.field === ThreadDescriptor.thread_name && x.wireType === WT_LEN) thread.name = x.string();
             else x.skip();
           }
           break;
         }
-        case 8: {
+        case TrackDescriptor.counter: {
           const x = new WireReader(buf, r.lenStart, r.lenEnd);
           r.bytes();
           counter = { type: 0, multiplier: 1, incremental: false, unit: null };
           while (x.next()) {
-            if (x.field === 1) counter.type = x.varint();
-            else if (x.field === 3) counter.unit = UNIT_NAMES[x.varint()] || null;
-            else if (x.field === 6 && x.wireType === 2) counter.unit = x.string();
-            else if (x.field === 4) counter.multiplier = Number(x.i64()) || 1;
-            else if (x.field === 5) counter.incremental = x.varint() !== 0;
+            if (x.field === CounterDescriptor.type) counter.type = x.varint();
+            else if (x.field === CounterDescriptor.unit) counter.unit = UNIT_NAMES[x.varint()] || null;
+            else if (x.field === CounterDescriptor.unit_name && x.wireType === WT_LEN) counter.unit = x.string();
+            else if (x.field === CounterDescriptor.unit_multiplier) counter.multiplier = Number(x.i64()) || 1;
+            else if (x.field === CounterDescriptor.is_incremental) counter.incremental = x.varint() !== 0;
             else x.skip();
           }
           break;
@@ -966,20 +962,20 @@ export class PerfettoImporter {
     let legacyEnd = 0;
     while (r.next()) {
       switch (r.field) {
-        case 9:
+        case TrackEvent.type:
           type = r.varint();
           break;
-        case 11:
+        case TrackEvent.track_uuid:
           trackUuid = r.anyU64Key();
           break;
-        case 10:
+        case TrackEvent.name_iid:
           nameIid = r.u64Key();
           break;
-        case 23:
-          name = r.wireType === 2 ? r.string() : skipped(r);
+        case TrackEvent.name:
+          name = r.wireType === WT_LEN ? r.string() : skipped(r);
           break;
-        case 3:
-          if (r.wireType === 0) catIids[nCat++] = r.u64Key();
+        case TrackEvent.category_iids:
+          if (r.wireType === WT_VARINT) catIids[nCat++] = r.u64Key();
           else {
             const n = catIids.length;
             readRepeated(r, catIids);
@@ -988,72 +984,72 @@ export class PerfettoImporter {
             catIids.length = Math.max(nCat, n);
           }
           break;
-        case 22:
-          if (r.wireType === 2) cats.push(r.string());
+        case TrackEvent.categories:
+          if (r.wireType === WT_LEN) cats.push(r.string());
           else r.skip();
           break;
-        case 30:
-          counterValue = r.wireType === 0 ? Number(r.i64()) : skipped(r);
+        case TrackEvent.counter_value:
+          counterValue = r.wireType === WT_VARINT ? Number(r.i64()) : skipped(r);
           break;
-        case 44:
-          counterValue = r.wireType === 1 ? r.double() : skipped(r);
+        case TrackEvent.double_counter_value:
+          counterValue = r.wireType === WT_I64 ? r.double() : skipped(r);
           break;
-        case 4:
+        case TrackEvent.debug_annotations:
           annotations.push(r.lenStart, r.lenEnd);
           r.bytes();
           break;
-        case 47:
-        case 36:
+        case TrackEvent.flow_ids:
+        case TrackEvent.flow_ids_old:
           readRepeated(r, flowIds);
           break;
-        case 48:
-        case 42:
+        case TrackEvent.terminating_flow_ids:
+        case TrackEvent.terminating_flow_ids_old:
           readRepeated(r, terminating);
           break;
-        case 31:
+        case TrackEvent.extra_counter_track_uuids:
           extraUuids = sc.extraUuids;
           readRepeated(r, extraUuids);
           break;
-        case 12:
-          if (r.wireType === 0) extraValues.push(Number(r.i64()));
+        case TrackEvent.extra_counter_values:
+          if (r.wireType === WT_VARINT) extraValues.push(Number(r.i64()));
           else readRepeatedNumbers(r, extraValues);
           break;
-        case 45:
+        case TrackEvent.extra_double_counter_track_uuids:
           extraDoubleUuids = sc.extraDoubleUuids;
           readRepeated(r, extraDoubleUuids);
           break;
-        case 46:
-          if (r.wireType === 1) extraDoubleValues.push(r.double());
-          else if (r.wireType === 2) {
+        case TrackEvent.extra_double_counter_values:
+          if (r.wireType === WT_I64) extraDoubleValues.push(r.double());
+          else if (r.wireType === WT_LEN) {
             const x = new WireReader(buf, r.lenStart, r.lenEnd);
             r.bytes();
             while (x.pos + 8 <= x.end) extraDoubleValues.push(x.double());
           } else r.skip();
           break;
-        case 21:
+        case TrackEvent.log_message:
           logStart = r.lenStart;
           logEnd = r.lenEnd;
           r.bytes();
           break;
-        case 33: {
+        case TrackEvent.source_location: {
           const x = new WireReader(buf, r.lenStart, r.lenEnd);
           r.bytes();
           srcLoc = { file: null, func: null, line: null };
           while (x.next()) {
-            if (x.field === 2 && x.wireType === 2) srcLoc.file = x.string();
-            else if (x.field === 3 && x.wireType === 2) srcLoc.func = x.string();
-            else if (x.field === 4) srcLoc.line = x.varint();
+            if (x.field === SourceLocationField.file_name && x.wireType === WT_LEN) srcLoc.file = x.string();
+            else if (x.field === SourceLocationField.function_name && x.wireType === WT_LEN) srcLoc.func = x.string();
+            else if (x.field === SourceLocationField.line_number) srcLoc.line = x.varint();
             else x.skip();
           }
           break;
         }
-        case 34: {
+        case TrackEvent.source_location_iid: {
           const iid = r.u64Key();
           srcLoc = seq?.sourceLocations.get(iid) ?? null;
           if (!srcLoc) this.unresolved++;
           break;
         }
-        case 6:
+        case TrackEvent.legacy_event:
           legacyStart = r.lenStart;
           legacyEnd = r.lenEnd;
           r.bytes();
@@ -1126,7 +1122,7 @@ export class PerfettoImporter {
         continue;
       }
       const value = this.counterValue(seq, ct, v);
-      if (ct.counter.type === 1) threadTime = Math.round(value);
+      if (ct.counter.type === BuiltinCounterType.COUNTER_THREAD_TIME_NS) threadTime = Math.round(value);
       else this.emitCounter(index, time, ct, value, "extra counter");
     }
 
@@ -1240,47 +1236,47 @@ export class PerfettoImporter {
     let tid: string | null = a.tid ?? cpuTid;
     while (r.next()) {
       switch (r.field) {
-        case 1:
+        case LegacyEvent.name_iid:
           if (row.name === null && seq) row.name = this.lookup(seq.names, r.u64Key())?.text ?? null;
           else r.skip();
           break;
-        case 2:
+        case LegacyEvent.phase:
           phase = r.varint();
           break;
-        case 3:
+        case LegacyEvent.duration_us:
           row.dur = mul(r.i64(), 1000);
           break;
-        case 4:
+        case LegacyEvent.thread_duration_us:
           row.threadDur = mul(r.i64(), 1000);
           break;
-        case 6:
-        case 11:
+        case LegacyEvent.unscoped_id:
+        case LegacyEvent.global_id:
           row.id = `0x${r.u64Big().toString(16)}`;
           row.idScope = "global";
           break;
-        case 10:
+        case LegacyEvent.local_id:
           row.id = `0x${r.u64Big().toString(16)}`;
           row.idScope = "local";
           break;
-        case 7:
-          row.scope = r.wireType === 2 ? r.string() : skipped(r);
+        case LegacyEvent.id_scope:
+          row.scope = r.wireType === WT_LEN ? r.string() : skipped(r);
           break;
-        case 8:
+        case LegacyEvent.bind_id:
           row.bindId = `0x${r.u64Big().toString(16)}`;
           break;
-        case 12:
+        case LegacyEvent.bind_to_enclosing:
           bindToEnclosing = r.varint() !== 0;
           break;
-        case 13:
+        case LegacyEvent.flow_direction:
           flowDirection = r.varint();
           break;
-        case 14:
+        case LegacyEvent.instant_event_scope:
           instantScope = r.varint();
           break;
-        case 18:
+        case LegacyEvent.pid_override:
           pid = String(r.i64());
           break;
-        case 19:
+        case LegacyEvent.tid_override:
           tid = String(r.i64());
           break;
         default:
@@ -1402,9 +1398,9 @@ export class PerfettoImporter {
     let loc: SourceLocation | null = eventLoc;
     let bodyIid: Key | null = null;
     while (r.next()) {
-      if (r.field === 2) bodyIid = r.u64Key();
-      else if (r.field === 3) prio = r.varint();
-      else if (r.field === 1) {
+      if (r.field === LogMessage.body_iid) bodyIid = r.u64Key();
+      else if (r.field === LogMessage.prio) prio = r.varint();
+      else if (r.field === LogMessage.source_location_iid) {
         const iid = r.u64Key();
         loc = seq?.sourceLocations.get(iid) ?? null;
       } else r.skip();
@@ -1493,34 +1489,34 @@ export class PerfettoImporter {
     let arr: unknown[] | null = null;
     while (r.next()) {
       switch (r.field) {
-        case 1:
+        case DebugAnnotation.name_iid:
           name = seq ? this.lookup(seq.debugNames, r.u64Key()) : skipped(r);
           break;
-        case 10:
+        case DebugAnnotation.name:
           name = r.string();
           break;
-        case 2:
+        case DebugAnnotation.bool_value:
           value = r.varint() !== 0;
           break;
-        case 3:
+        case DebugAnnotation.uint_value:
           value = u64Value(r);
           break;
-        case 4:
+        case DebugAnnotation.int_value:
           value = i64Value(r.i64());
           break;
-        case 5:
+        case DebugAnnotation.double_value:
           value = r.double();
           break;
-        case 6:
+        case DebugAnnotation.string_value:
           value = r.string();
           break;
-        case 17:
+        case DebugAnnotation.string_value_iid:
           value = seq ? this.lookup(seq.debugStrings, r.u64Key()) : skipped(r);
           break;
-        case 7:
+        case DebugAnnotation.pointer_value:
           value = `0x${r.u64Big().toString(16)}`;
           break;
-        case 9: {
+        case DebugAnnotation.legacy_json_value: {
           const text = r.string();
           try {
             value = JSON.parse(text);
@@ -1529,7 +1525,7 @@ export class PerfettoImporter {
           }
           break;
         }
-        case 11:
+        case DebugAnnotation.dict_entries:
           if (depth < 32) {
             const [k, v] = this.annotation(seq, buf, r.lenStart, r.lenEnd, depth + 1);
             dict ??= {};
@@ -1537,14 +1533,14 @@ export class PerfettoImporter {
           }
           r.bytes();
           break;
-        case 12:
+        case DebugAnnotation.array_values:
           if (depth < 32) {
             arr ??= [];
             arr.push(this.annotation(seq, buf, r.lenStart, r.lenEnd, depth + 1)[1]);
           }
           r.bytes();
           break;
-        case 14:
+        case DebugAnnotation.proto_value:
           value = `<proto ${r.lenEnd - r.lenStart} bytes>`;
           r.bytes();
           break;
@@ -1594,7 +1590,7 @@ function newSeqState(): SeqState {
 function packetKind(event: number, descriptor: number, other: number): string {
   if (event >= 0) return "TrackEvent";
   if (descriptor >= 0) return "TrackDescriptor";
-  return other ? (PACKET_FIELD_NAMES[other] ?? `packet field ${other}`) : "packet";
+  return other ? (TRACE_PACKET_OTHER_FIELDS[other] ?? `packet field ${other}`) : "packet";
 }
 
 /**
@@ -1603,11 +1599,11 @@ function packetKind(event: number, descriptor: number, other: number): string {
  * the fixed64 fields (flow_ids 47, terminating_flow_ids 48), varints otherwise.
  */
 function readRepeated(r: WireReader, out: Key[]): void {
-  if (r.wireType === 0) out.push(r.u64Key());
-  else if (r.wireType === 1) out.push(r.fixed64Key());
-  else if (r.wireType === 2) {
+  if (r.wireType === WT_VARINT) out.push(r.u64Key());
+  else if (r.wireType === WT_I64) out.push(r.fixed64Key());
+  else if (r.wireType === WT_LEN) {
     // Read the packed run in place: `r` is narrowed to it, then moved past it.
-    const fixed = r.field === 47 || r.field === 48;
+    const fixed = r.field === TrackEvent.flow_ids || r.field === TrackEvent.terminating_flow_ids;
     const end = r.end;
     r.pos = r.lenStart;
     r.end = r.lenEnd;
@@ -1621,8 +1617,8 @@ function readRepeated(r: WireReader, out: Key[]): void {
 
 /** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`. */
 function readRepeatedNumbers(r: WireReader, out: number[]): void {
-  if (r.wireType === 0) out.push(Number(r.i64()));
-  else if (r.wireType === 2) {
+  if (r.wireType === WT_VARINT) out.push(Number(r.i64()));
+  else if (r.wireType === WT_LEN) {
     const end = r.end;
     r.pos = r.lenStart;
     r.end = r.lenEnd;
