@@ -295,3 +295,56 @@ export function signedParts(hi: number, lo: number): number | bigint {
   if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
   return v;
 }
+
+/** Readers for nested messages, reused (one per nesting level in use). */
+export class ReaderPool {
+  private readonly free: WireReader[] = [];
+
+  /** A reader over `buf[s, e)`; give it back with `release` when done. */
+  take(buf: Uint8Array, s: number, e: number): WireReader {
+    const r = this.free.pop();
+    return r ? r.reset(buf, s, e) : new WireReader(buf, s, e);
+  }
+
+  /** Returns a reader taken with `take`. */
+  release(r: WireReader): void {
+    this.free.push(r);
+  }
+}
+
+/**
+ * Appends the values of a repeated integer field at the reader's current tag to `out` as keys
+ * (see `WireReader.u64Key`): one varint or fixed64 value, or a packed run (LEN) of them.
+ * @param fixed true when a packed run holds fixed64 values (the field is declared fixed64),
+ *   false when it holds varints.
+ */
+export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed: boolean): void {
+  if (r.wireType === WT_VARINT) out.push(r.u64Key());
+  else if (r.wireType === WT_I64) out.push(r.fixed64Key());
+  else if (r.wireType === WT_LEN) {
+    // Read the packed run in place: `r` is narrowed to it, then moved past it.
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
+    } finally {
+      r.end = end;
+    }
+  } else r.skip();
+}
+
+/** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`, as numbers. */
+export function readRepeatedNumbers(r: WireReader, out: number[]): void {
+  if (r.wireType === WT_VARINT) out.push(Number(r.i64()));
+  else if (r.wireType === WT_LEN) {
+    const end = r.end;
+    r.pos = r.lenStart;
+    r.end = r.lenEnd;
+    try {
+      while (r.pos < r.end) out.push(Number(r.i64()));
+    } finally {
+      r.end = end;
+    }
+  } else r.skip();
+}
