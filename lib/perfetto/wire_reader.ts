@@ -5,8 +5,11 @@
  * Wire format (protobuf encoding guide; reference/perfetto.md §1): tag = varint
  * `(field << 3) | wire_type`; wire types 0 VARINT, 1 I64 (8 bytes LE), 2 LEN (varint length +
  * bytes), 5 I32 (4 bytes LE); 3/4 (groups) are not used by Perfetto and are rejected.
- * Like trace_processor's protozero, a reader does not check a field's wire type against a schema:
- * the caller reads the value the wire type says.
+ * Every value reader checks the wire type of the field it reads (a varint reader on a varint, a
+ * LEN reader on a LEN...) and throws a WireError otherwise, so a value is never read from the
+ * wrong bytes and a reader never moves backwards (issue 19: a LEN reader on a varint field used
+ * to jump back to the previous field's end and loop forever). Callers that accept several
+ * encodings test `wireType` first (e.g. `anyU64Key`, `readRepeatedKeys`).
  */
 
 /** Malformed protobuf data (a length past the end, a bad wire type, a varint over 10 bytes). */
@@ -27,6 +30,9 @@ export const WT_LEN = 2;
 export const WT_I32 = 5;
 
 const TWO32 = 4294967296;
+
+/** Names of the wire types for error messages. */
+const WIRE_TYPE_NAMES = ["varint", "fixed64", "length-delimited", "group start", "group end", "fixed32", "6", "7"];
 const TWO53 = 9007199254740992;
 const decoder = new TextDecoder();
 
@@ -69,7 +75,7 @@ export class WireReader {
     // One-byte tags (fields 1..15) and lengths (< 128) are read inline.
     let tag = this.buf[p] as number;
     if (tag < 0x80) this.pos = p + 1;
-    else tag = this.varint();
+    else tag = this.rawVarint();
     this.field = tag < TWO32 ? tag >>> 3 : Math.floor(tag / 8);
     this.wireType = tag & 7;
     if (this.field === 0) throw new WireError("field number 0");
@@ -77,15 +83,36 @@ export class WireReader {
       const q = this.pos;
       let n = q < end ? (this.buf[q] as number) : 0x80;
       if (n < 0x80) this.pos = q + 1;
-      else n = this.varint();
+      else n = this.rawVarint();
       const s = this.pos;
       if (n > this.end - s) throw new WireError(`field ${this.field} is ${n} bytes long, past the end of its message`);
       this.lenStart = s;
       this.lenEnd = s + n;
-    } else if (this.wireType !== WT_VARINT && this.wireType !== WT_I64 && this.wireType !== WT_I32) {
+      return true;
+    }
+    if (this.wireType !== WT_VARINT && this.wireType !== WT_I64 && this.wireType !== WT_I32) {
       throw new WireError(`field ${this.field} has wire type ${this.wireType}, which Perfetto does not use`);
     }
+    // No stale range of an earlier field: a LEN read of this field finds nothing.
+    this.lenStart = -1;
+    this.lenEnd = -1;
     return true;
+  }
+
+  /** @throws WireError: the current field is not of wire type `want`. */
+  private wrongType(want: number): never {
+    throw new WireError(
+      `field ${this.field} has wire type ${this.wireType} (${WIRE_TYPE_NAMES[this.wireType]}) where ${WIRE_TYPE_NAMES[want]} was expected`,
+    );
+  }
+
+  /**
+   * Reads the current LEN field's bounds into lenStart/lenEnd and moves past it (as `bytes`).
+   * @throws WireError when the field is not length-delimited.
+   */
+  len(): void {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
+    this.pos = this.lenEnd;
   }
 
   /**
@@ -94,6 +121,12 @@ export class WireReader {
    * @throws WireError when truncated or longer than 10 bytes.
    */
   varint(): number {
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
+    return this.rawVarint();
+  }
+
+  /** Reads a varint at `pos` whatever the field's wire type (tags, lengths, packed runs). */
+  private rawVarint(): number {
     const b = this.buf;
     let p = this.pos;
     const end = this.end;
@@ -119,8 +152,12 @@ export class WireReader {
     throw new WireError("a varint is longer than 10 bytes");
   }
 
-  /** Reads a varint into `hi`/`lo` (32-bit halves, unsigned). */
+  /**
+   * Reads a varint into `hi`/`lo` (32-bit halves, unsigned).
+   * @throws WireError when the field is not a varint, or the varint is malformed.
+   */
   varintParts(): void {
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
     const b = this.buf;
     let p = this.pos;
     let lo = 0;
@@ -176,8 +213,12 @@ export class WireReader {
     return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
-  /** Reads 8 bytes LE into `hi`/`lo`. */
+  /**
+   * Reads 8 bytes LE into `hi`/`lo`.
+   * @throws WireError when the field is not a fixed64, or runs past the end.
+   */
   fixed64Parts(): void {
+    if (this.wireType !== WT_I64) this.wrongType(WT_I64);
     const b = this.buf;
     const p = this.pos;
     if (p + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
@@ -201,20 +242,29 @@ export class WireReader {
 
   /** A double (wire type I64). */
   double(): number {
+    if (this.wireType !== WT_I64) this.wrongType(WT_I64);
     if (this.pos + 8 > this.end) throw new WireError("a double runs past the end of its message");
     const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
     this.pos += 8;
     return v;
   }
 
-  /** The current LEN field as UTF-8 text. */
+  /**
+   * The current LEN field as UTF-8 text.
+   * @throws WireError when the field is not length-delimited.
+   */
   string(): string {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
     this.pos = this.lenEnd;
     return decoder.decode(this.buf.subarray(this.lenStart, this.lenEnd));
   }
 
-  /** Skips the current LEN field (its bounds stay in lenStart/lenEnd). */
+  /**
+   * Skips the current LEN field (its bounds stay in lenStart/lenEnd).
+   * @throws WireError when the field is not length-delimited.
+   */
   bytes(): void {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
     this.pos = this.lenEnd;
   }
 
@@ -222,7 +272,7 @@ export class WireReader {
   skip(): void {
     switch (this.wireType) {
       case WT_VARINT:
-        this.varint();
+        this.rawVarint();
         return;
       case WT_I64:
         if (this.pos + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
@@ -322,14 +372,19 @@ export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed:
   if (r.wireType === WT_VARINT) out.push(r.u64Key());
   else if (r.wireType === WT_I64) out.push(r.fixed64Key());
   else if (r.wireType === WT_LEN) {
-    // Read the packed run in place: `r` is narrowed to it, then moved past it.
+    // Read the packed run in place: `r` is narrowed to it (its elements' wire type), then
+    // moved past it.
     const end = r.end;
+    const runEnd = r.lenEnd;
     r.pos = r.lenStart;
-    r.end = r.lenEnd;
+    r.end = runEnd;
+    r.wireType = fixed ? WT_I64 : WT_VARINT;
     try {
       while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
     } finally {
       r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
     }
   } else r.skip();
 }
@@ -339,12 +394,38 @@ export function readRepeatedNumbers(r: WireReader, out: number[]): void {
   if (r.wireType === WT_VARINT) out.push(Number(r.i64()));
   else if (r.wireType === WT_LEN) {
     const end = r.end;
+    const runEnd = r.lenEnd;
     r.pos = r.lenStart;
-    r.end = r.lenEnd;
+    r.end = runEnd;
+    r.wireType = WT_VARINT;
     try {
       while (r.pos < r.end) out.push(Number(r.i64()));
     } finally {
       r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
+    }
+  } else r.skip();
+}
+
+/**
+ * Appends the values of a repeated double field (one fixed64, or a packed run of them) to `out`;
+ * a packed run's trailing bytes short of 8 are ignored.
+ */
+export function readRepeatedDoubles(r: WireReader, out: number[]): void {
+  if (r.wireType === WT_I64) out.push(r.double());
+  else if (r.wireType === WT_LEN) {
+    const end = r.end;
+    const runEnd = r.lenEnd;
+    r.pos = r.lenStart;
+    r.end = runEnd;
+    r.wireType = WT_I64;
+    try {
+      while (r.pos + 8 <= r.end) out.push(r.double());
+    } finally {
+      r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
     }
   } else r.skip();
 }

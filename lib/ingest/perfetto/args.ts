@@ -97,23 +97,23 @@ export class ArgsBuilder {
           break;
         }
         case DebugAnnotation.dict_entries:
+          r.bytes();
           if (depth < 32) {
             const [k, v] = this.annotation(seq, buf, r.lenStart, r.lenEnd, depth + 1);
             dict ??= {};
             dict[k ?? String(Object.keys(dict).length)] = v;
           }
-          r.bytes();
           break;
         case DebugAnnotation.array_values:
+          r.bytes();
           if (depth < 32) {
             arr ??= [];
             arr.push(this.annotation(seq, buf, r.lenStart, r.lenEnd, depth + 1)[1]);
           }
-          r.bytes();
           break;
         case DebugAnnotation.proto_value:
-          value = `<proto ${r.lenEnd - r.lenStart} bytes>`;
           r.bytes();
+          value = `<proto ${r.lenEnd - r.lenStart} bytes>`;
           break;
         default:
           r.skip();

@@ -11,6 +11,9 @@ import { Trace } from "../../perfetto/fields.ts";
 import { WireError, WireReader, WT_LEN } from "../../perfetto/wire_reader.ts";
 import type { ImportCounts } from "./counts.ts";
 
+/** The deepest nest of compressed_packets accepted. */
+const MAX_COMPRESSED_NESTING = 8;
+
 /** Receives one TracePacket `buf[s, e)` (valid only during the call). */
 export type PacketHandler = (buf: Uint8Array, s: number, e: number) => void;
 
@@ -22,6 +25,8 @@ export class PacketFramer {
   /** Offset in the content of the next byte to frame (for error messages). */
   private offset = 0;
   private readonly r = new WireReader(new Uint8Array(0), 0, 0);
+  /** compressed_packets being inflated, one inside the other. */
+  private nesting = 0;
 
   /**
    * @param inputName the input's name for error messages.
@@ -92,20 +97,27 @@ export class PacketFramer {
    * @throws InputError when it does not inflate or ends inside a packet.
    */
   compressedPackets(buf: Uint8Array, s: number, e: number): void {
+    // Perfetto's writer never nests them; a deep nest is corrupt data, not a stack to exhaust.
+    if (this.nesting >= MAX_COMPRESSED_NESTING) this.corrupt("compressed_packets nested more than 8 deep");
     let inner: Uint8Array;
     try {
       inner = new Uint8Array(inflateSync(buf.subarray(s, e), { maxOutputLength: this.maxPacketBytes }));
     } catch (err) {
       this.corrupt(`compressed_packets that do not inflate (${(err as Error).message})`);
     }
-    let p = 0;
-    while (p < inner.length) {
-      const total = this.recordLength(inner, p, inner.length);
-      if (total < 0 || p + total > inner.length) this.corrupt("compressed_packets ending inside a packet");
-      const r = new WireReader(inner, p, p + total);
-      r.next();
-      if (r.field === Trace.packet && r.wireType === WT_LEN) this.onPacket(inner, r.lenStart, r.lenEnd);
-      p += total;
+    this.nesting++;
+    try {
+      let p = 0;
+      while (p < inner.length) {
+        const total = this.recordLength(inner, p, inner.length);
+        if (total < 0 || p + total > inner.length) this.corrupt("compressed_packets ending inside a packet");
+        const r = new WireReader(inner, p, p + total);
+        r.next();
+        if (r.field === Trace.packet && r.wireType === WT_LEN) this.onPacket(inner, r.lenStart, r.lenEnd);
+        p += total;
+      }
+    } finally {
+      this.nesting--;
     }
   }
 

@@ -22,6 +22,7 @@ import {
 } from "../../perfetto/fields.ts";
 import {
   keyText,
+  readRepeatedDoubles,
   readRepeatedKeys,
   readRepeatedNumbers,
   WireReader,
@@ -180,12 +181,7 @@ export class TrackEventParser {
           readRepeatedKeys(r, extraDoubleUuids, false);
           break;
         case TrackEvent.extra_double_counter_values:
-          if (r.wireType === WT_I64) extraDoubleValues.push(r.double());
-          else if (r.wireType === WT_LEN) {
-            const x = new WireReader(buf, r.lenStart, r.lenEnd);
-            r.bytes();
-            while (x.pos + 8 <= x.end) extraDoubleValues.push(x.double());
-          } else r.skip();
+          readRepeatedDoubles(r, extraDoubleValues);
           break;
         case TrackEvent.log_message:
           logStart = r.lenStart;
