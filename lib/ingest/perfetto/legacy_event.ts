@@ -107,7 +107,9 @@ export function legacyEvent(
     ctx.sink.add(pid, tid, "cpu", row);
     ctx.counts.count(label, "cpu", null);
   } else if (ph === "i" || ph === "I" || ph === "R") {
-    row.s = [null, "g", "p", "t"][instantScope] ?? null;
+    // LegacyEvent.InstantEventScope: SCOPE_GLOBAL 1, SCOPE_PROCESS 2, SCOPE_THREAD 3; unspecified
+    // (0) is a thread instant, as trace_processor files it (a slice on the thread's track).
+    row.s = ["t", "g", "p", "t"][instantScope] ?? null;
     ctx.sink.add(pid, tid, "log", row);
     ctx.counts.count(label, "log", null);
   } else if ("benSTpF".includes(ph) || "stf".includes(ph)) {

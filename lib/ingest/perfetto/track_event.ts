@@ -229,6 +229,14 @@ export class TrackEventParser {
     }
     if (trackUuid === null) trackUuid = seq?.defaultTrack ?? 0;
     let a: Assoc | null = this.tracks.assoc(trackUuid);
+    if (trackUuid === 0 && type === 0 && seq !== null && seq.defaultTrack !== null) {
+      // A legacy event (no type) on track 0, even set explicitly (Chromium sets it on marks and
+      // instants), goes to its sequence's thread, as trace_processor files it (it falls back to the
+      // sequence's pid/tid when the uuid is 0 and the event has no type; ours: the thread of the
+      // sequence's default track).
+      const d = this.tracks.assoc(seq.defaultTrack);
+      if (d !== null && d.tid !== null) a = d;
+    }
     if (!a) {
       if (trackUuid === 0) a = { pid: GLOBAL_PID, tid: null, threadTrack: false, processTrack: false };
       else {
