@@ -187,12 +187,16 @@ export class WireReader {
    * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
    */
   u64Key(): number | string {
-    // Fast path: a value below 2^53 read as a number is exact (every 7-bit term and partial sum
-    // is an integer below 2^53), and is the key partsKey would give.
-    const start = this.pos;
-    const v = this.varint();
-    if (v < TWO53) return v;
-    this.pos = start;
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
+    // A varint of up to 7 bytes (< 2^49) read as a number is exact (every 7-bit term and partial
+    // sum is an integer below 2^53) and is the key partsKey would give; longer ones (Chromium's
+    // track uuids and flow ids are 64-bit hashes) are read once, as halves.
+    const b = this.buf;
+    const p = this.pos;
+    const lim = Math.min(this.end, p + 10);
+    let q = p;
+    while (q < lim && (b[q] as number) >= 0x80) q++;
+    if (q - p < 7) return this.rawVarint();
     this.varintParts();
     return partsKey(this.hi, this.lo);
   }
@@ -297,11 +301,30 @@ export class WireReader {
 }
 
 /**
- * A uint64 from 32-bit halves as a map key: a number below 2^53, else the text `"<hi>:<lo>"`
- * (cheaper than a bigint; `keyText` turns either into decimal text).
+ * A uint64 from 32-bit halves as a map key: a number below 2^53, else its decimal text (a
+ * string, so never equal to a number key; cheaper than a bigint; `keyText` gives either as text).
  */
 export function partsKey(hi: number, lo: number): number | string {
   if (hi < 0x200000) return hi * TWO32 + lo;
+  // Most ids recur within a few events (an event's track, its flow): a direct-mapped cache first.
+  const slot = (lo ^ hi) & (KEY_CACHE_SIZE - 1);
+  const cached = cacheKey[slot];
+  if (cached !== undefined && cacheHi[slot] === hi && cacheLo[slot] === lo) return cached;
+  const k = bigKey(hi, lo);
+  cacheHi[slot] = hi;
+  cacheLo[slot] = lo;
+  cacheKey[slot] = k;
+  return k;
+}
+
+/** Slots of partsKey's direct-mapped cache (a power of two). */
+const KEY_CACHE_SIZE = 4096;
+const cacheHi = new Uint32Array(KEY_CACHE_SIZE);
+const cacheLo = new Uint32Array(KEY_CACHE_SIZE);
+const cacheKey: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
+
+/** The key of a uint64 ≥ 2^53 from its halves (see partsKey): its decimal text. */
+function bigKey(hi: number, lo: number): string {
   // One string per value (64-bit ids recur: Chromium's track uuids and flow ids are hashes),
   // found by its halves without building the text again.
   let byLo = bigKeys.get(hi);
@@ -313,29 +336,33 @@ export function partsKey(hi: number, lo: number): number | string {
   let k = byLo.get(lo);
   if (k === undefined) {
     if (byLo.size >= 65536) byLo.clear();
-    k = `${hi}:${lo}`;
+    k = decimalU64(hi, lo);
     byLo.set(lo, k);
   }
   return k;
 }
 
+/**
+ * The decimal text of the uint64 `hi * 2^32 + lo`, exactly, without BigInt: with 2^32 =
+ * 4294 * 10^6 + 967296, the value is `hi * 4294 * 10^6 + (hi * 967296 + lo)`, whose second term
+ * (< 4.2e15) and the carried first (< 1.9e13) are exact doubles.
+ */
+export function decimalU64(hi: number, lo: number): string {
+  const low = hi * 967296 + lo;
+  const lowRest = low % 1e6;
+  const high = hi * 4294 + (low - lowRest) / 1e6;
+  if (high === 0) return String(lowRest);
+  return `${high}${String(lowRest).padStart(6, "0")}`;
+}
+
 /** The keys of `partsKey` above 2^53, by high then low half. */
 const bigKeys = new Map<number, Map<number, string>>();
 
-/** Decimal texts of `"<hi>:<lo>"` keys made before (64-bit ids recur: track uuids, flow ids). */
-const keyTexts = new Map<string, string>();
-
-/** The decimal text of a key made by `partsKey`. */
+/**
+ * The decimal text of a key made by `partsKey` (a key above 2^53 already is its decimal text).
+ */
 export function keyText(k: number | string): string {
-  if (typeof k === "number") return String(k);
-  let t = keyTexts.get(k);
-  if (t === undefined) {
-    const c = k.indexOf(":");
-    t = c < 0 ? k : ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
-    if (keyTexts.size >= 65536) keyTexts.clear();
-    keyTexts.set(k, t);
-  }
-  return t;
+  return typeof k === "number" ? String(k) : k;
 }
 
 /** An int64 from 32-bit halves: a number when safe, else a bigint. */
