@@ -50,6 +50,8 @@ export interface SeqState extends SeqClocks {
   defaultExtraDoubleCounters: Key[];
   /** Running values of incremental counters, by track. */
   counters: Map<Key, number>;
+  /** Two categories joined ("a,b"), by their iids (emptied when categories are interned). */
+  categoryPairs: Map<Key, Map<Key, Interned>>;
 }
 
 const utf8Encoder = new TextEncoder();
@@ -72,6 +74,7 @@ function newSeqState(): SeqState {
     snapshot: null,
     counters: new Map(),
     clockMemo: null,
+    categoryPairs: new Map(),
   };
 }
 
@@ -183,6 +186,7 @@ export class Sequences {
           else x.skip();
         }
         pool.release(x);
+        if (f === InternedData.event_categories && seq.categoryPairs.size > 0) seq.categoryPairs.clear();
         (f === InternedData.event_categories ? seq.categories : seq.names).set(iid, {
           text: str,
           utf8: utf8Encoder.encode(str),

@@ -35,13 +35,18 @@ import { type ArgsBuilder, skipped } from "./args.ts";
 import type { Ns } from "./clock.ts";
 import type { ImportCounts } from "./counts.ts";
 import { type LegacyContext, legacyEvent } from "./legacy_event.ts";
-import type { Key, SeqState, Sequences, SourceLoc } from "./sequence.ts";
+import type { Interned, Key, SeqState, Sequences, SourceLoc } from "./sequence.ts";
 import { type Assoc, type CounterInfo, GLOBAL_PID, type Track, type Tracks } from "./tracks.ts";
 
 const { TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER, TYPE_STATE } = TrackEventType;
 
 /** LogMessage.Priority → micromegas level (1 fatal … 6 trace). PRIO_UNSPECIFIED/UNUSED → info. */
 const PRIO_LEVEL = [4, 4, 6, 5, 4, 3, 2, 1];
+
+const utf8Encoder = new TextEncoder();
+
+/** An empty list of track uuids. */
+const NO_KEYS: Key[] = [];
 
 const TYPE_NAMES = ["", "SLICE_BEGIN", "SLICE_END", "INSTANT", "COUNTER", "STATE"];
 
@@ -261,6 +266,12 @@ export class TrackEventParser {
       const it = seq ? this.seqs.lookup(seq.categories, catIids[0] as Key) : null;
       cat = it === null ? null : it.text;
       if (it !== null) catUtf8 = it.utf8;
+    } else if (nCat === 2 && cats.length === 0 && seq !== null) {
+      // Two interned categories (Chromium's "toplevel,disabled-by-default-..." events): joined
+      // once per sequence generation and pair.
+      const it = this.categoryPair(seq, catIids[0] as Key, catIids[1] as Key);
+      cat = it === null ? null : it.text;
+      if (it !== null) catUtf8 = it.utf8;
     } else {
       for (let k = 0; k < nCat; k++) {
         const c = seq ? this.seqs.lookup(seq.categories, catIids[k] as Key) : null;
@@ -271,24 +282,21 @@ export class TrackEventParser {
 
     // Extra counter values (thread time goes to the row; others become measures).
     let threadTime: Ns | null = null;
-    const extras: [Key, number][] = [];
-    if (extraValues.length !== 0 || extraDoubleValues.length !== 0) {
-      const eu = extraUuids ?? seq?.defaultExtraCounters ?? [];
-      for (let k = 0; k < Math.min(eu.length, extraValues.length); k++)
-        extras.push([eu[k] as Key, extraValues[k] as number]);
-      const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? [];
-      for (let k = 0; k < Math.min(edu.length, extraDoubleValues.length); k++)
-        extras.push([edu[k] as Key, extraDoubleValues[k] as number]);
-    }
-    for (const [u, v] of extras) {
-      const ct = this.tracks.get(u);
-      if (!ct?.counter) {
-        this.counts.count("extra counter", "skipped", "extra counter value on a track that is not a counter track");
-        continue;
+    if (extraValues.length !== 0) {
+      const eu = extraUuids ?? seq?.defaultExtraCounters ?? NO_KEYS;
+      const n = Math.min(eu.length, extraValues.length);
+      for (let k = 0; k < n; k++) {
+        const t = this.extraCounter(index, time, seq, eu[k] as Key, extraValues[k] as number);
+        if (t !== null) threadTime = t;
       }
-      const value = this.counterValue(seq, ct, v);
-      if (ct.counter.type === BuiltinCounterType.COUNTER_THREAD_TIME_NS) threadTime = Math.round(value);
-      else this.emitCounter(index, time, ct, value, "extra counter");
+    }
+    if (extraDoubleValues.length !== 0) {
+      const edu = extraDoubleUuids ?? seq?.defaultExtraDoubleCounters ?? NO_KEYS;
+      const n = Math.min(edu.length, extraDoubleValues.length);
+      for (let k = 0; k < n; k++) {
+        const t = this.extraCounter(index, time, seq, edu[k] as Key, extraDoubleValues[k] as number);
+        if (t !== null) threadTime = t;
+      }
     }
 
     if (type === TYPE_COUNTER) {
@@ -376,6 +384,47 @@ export class TrackEventParser {
     }
     if (a.pid === GLOBAL_PID) this.tracks.namedGlobal();
     this.sink.add(a.pid, cpuTid, "cpu", row);
+  }
+
+  /**
+   * The categories `a` and `b` of `seq`, joined by a comma (cached in the sequence's state), or
+   * as the general path makes them when either is not interned (null when neither is).
+   */
+  private categoryPair(seq: SeqState, a: Key, b: Key): Interned | null {
+    let byB = seq.categoryPairs.get(a);
+    const hit = byB?.get(b);
+    if (hit !== undefined) return hit;
+    const ca = this.seqs.lookup(seq.categories, a);
+    const cb = this.seqs.lookup(seq.categories, b);
+    if (ca === null || cb === null) {
+      const one = ca ?? cb;
+      return one === null ? null : one;
+    }
+    const text = `${ca.text},${cb.text}`;
+    const it = { text, utf8: utf8Encoder.encode(text) };
+    if (byB === undefined) {
+      byB = new Map();
+      seq.categoryPairs.set(a, byB);
+    }
+    byB.set(b, it);
+    return it;
+  }
+
+  /**
+   * One extra counter value `v` on counter track `u`: a measure row, or (a thread-time counter)
+   * the thread time in ns, returned for the event's row.
+   * @returns the thread time, or null.
+   */
+  private extraCounter(index: number, time: Ns, seq: SeqState | null, u: Key, v: number): number | null {
+    const ct = this.tracks.get(u);
+    if (!ct?.counter) {
+      this.counts.count("extra counter", "skipped", "extra counter value on a track that is not a counter track");
+      return null;
+    }
+    const value = this.counterValue(seq, ct, v);
+    if (ct.counter.type === BuiltinCounterType.COUNTER_THREAD_TIME_NS) return Math.round(value);
+    this.emitCounter(index, time, ct, value, "extra counter");
+    return null;
   }
 
   /** Opens a slice on `track`'s stack. */

@@ -59,6 +59,9 @@ export interface Assoc {
 export class Tracks {
   private readonly tracks = new Map<Key, Track>();
   private readonly assocCache = new Map<Key, Assoc | null>();
+  /** The track looked up last and its association (runs of events share a track). */
+  private lastUuid: Key | null = null;
+  private lastAssoc: Assoc | null = null;
   /** Processes whose name was set (the first non-empty one is kept). */
   private readonly firstNamed = new Set<string>();
 
@@ -152,6 +155,7 @@ export class Tracks {
       this.tracks.set(uuid, t);
     }
     this.assocCache.clear();
+    this.lastUuid = null;
     if (parent !== null) t.parent = parent;
     if (name !== null && name !== "" && t.name === null) t.name = name;
     if (counter) t.counter = counter;
@@ -178,8 +182,13 @@ export class Tracks {
 
   /** The process/thread a track belongs to (following parent_uuid), or null for an unknown track. */
   assoc(uuid: Key): Assoc | null {
+    if (uuid === this.lastUuid) return this.lastAssoc;
     const cached = this.assocCache.get(uuid);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.lastUuid = uuid;
+      this.lastAssoc = cached;
+      return cached;
+    }
     const t = this.tracks.get(uuid);
     let a: Assoc | null = null;
     if (t) {
@@ -198,6 +207,8 @@ export class Tracks {
       if (!a) a = { pid: GLOBAL_PID, tid: null, threadTrack: false, processTrack: false };
     }
     this.assocCache.set(uuid, a);
+    this.lastUuid = uuid;
+    this.lastAssoc = a;
     return a;
   }
 
