@@ -15,42 +15,35 @@
  * timestamp_clock_id: trace_processor then takes them as trace time, §3 "Clocks"). To keep the
  * hot loop in doubles, callers pass times relative to a bigint base set with `setBase`.
  */
+import {
+  CounterDescriptor,
+  CounterUnit,
+  DebugAnnotation,
+  InternedData,
+  InternedEntry,
+  LogMessage,
+  ProcessDescriptor,
+  SequenceFlags,
+  ThreadDescriptor,
+  Trace,
+  TracePacket,
+  TrackDescriptor,
+  TrackEvent,
+  TrackEventType,
+} from "./fields.ts";
 import { ProtoWriter, putVarint, putVarint64 } from "./wire.ts";
 
 const TWO32 = 4294967296;
-
-// TracePacket (trace_packet.proto)
-const TP_TIMESTAMP = 8;
-const TP_SEQ_ID = 10;
-const TP_TRACK_EVENT = 11;
-const TP_INTERNED = 12;
-const TP_SEQ_FLAGS = 13;
-const TP_TRACK_DESCRIPTOR = 60;
-const TP_FIRST_ON_SEQ = 87;
-/** SequenceFlags. */
-const SEQ_CLEARED = 1;
-const SEQ_NEEDS = 2;
-// TrackDescriptor
-const TD_UUID = 1;
-const TD_NAME = 2;
-const TD_PROCESS = 3;
-const TD_THREAD = 4;
-const TD_PARENT = 5;
-const TD_COUNTER = 8;
-// ProcessDescriptor / ThreadDescriptor / CounterDescriptor
-const PD_PID = 1;
-const PD_NAME = 6;
-const THD_PID = 1;
-const THD_TID = 2;
-const THD_NAME = 5;
-const CD_UNIT = 3;
-const CD_UNIT_NAME = 6;
 
 /**
  * CounterDescriptor.Unit (protos/perfetto/trace/track_event/counter_descriptor.proto;
  * reference/perfetto.md §2.6): UNIT_TIME_NS = 1, UNIT_COUNT = 2, UNIT_SIZE_BYTES = 3.
  */
-export const COUNTER_UNITS = { UNIT_TIME_NS: 1, UNIT_COUNT: 2, UNIT_SIZE_BYTES: 3 } as const;
+export const COUNTER_UNITS = {
+  UNIT_TIME_NS: CounterUnit.UNIT_TIME_NS,
+  UNIT_COUNT: CounterUnit.UNIT_COUNT,
+  UNIT_SIZE_BYTES: CounterUnit.UNIT_SIZE_BYTES,
+} as const;
 
 /** Unit texts (as `measures.unit` holds them) that a CounterDescriptor.Unit value describes. */
 const UNIT_BY_TEXT: Record<string, number> = {
@@ -78,36 +71,15 @@ export function counterUnit(text: string | null): { unit: number; unitName: stri
   const unit = UNIT_BY_TEXT[text] ?? 0;
   return { unit, unitName: unit !== 0 && TEXT_OF_UNIT[unit] === text ? null : text };
 }
-// TrackEvent
-const TE_CATEGORY_IIDS = 3;
-const TE_DEBUG_ANNOTATIONS = 4;
-const TE_TYPE = 9;
-const TE_NAME_IID = 10;
-const TE_TRACK_UUID = 11;
-const TE_LOG_MESSAGE = 21;
-const TE_DOUBLE_COUNTER = 44;
-const TE_FLOW_IDS = 47;
-const TE_TERMINATING_FLOW_IDS = 48;
-// DebugAnnotation
-const DA_NAME_IID = 1;
-const DA_LEGACY_JSON = 9;
-// LogMessage
-const LM_BODY_IID = 2;
-const LM_PRIO = 3;
-// InternedData and its entries ({iid = 1; name/body = 2})
-const ID_CATEGORIES = 1;
-const ID_NAMES = 2;
-const ID_ANNOTATION_NAMES = 3;
-const ID_LOG_BODIES = 20;
 
 /** TrackEvent.Type TYPE_SLICE_BEGIN (track_event.proto). */
-export const SLICE_BEGIN = 1;
+export const SLICE_BEGIN = TrackEventType.TYPE_SLICE_BEGIN;
 /** TrackEvent.Type TYPE_SLICE_END. */
-export const SLICE_END = 2;
+export const SLICE_END = TrackEventType.TYPE_SLICE_END;
 /** TrackEvent.Type TYPE_INSTANT. */
-export const INSTANT = 3;
+export const INSTANT = TrackEventType.TYPE_INSTANT;
 /** TrackEvent.Type TYPE_COUNTER. */
-export const COUNTER = 4;
+export const COUNTER = TrackEventType.TYPE_COUNTER;
 
 /** LogMessage.Priority values (log_message.proto): 2 verbose, 3 debug, 4 info, 5 warn, 6 error, 7 fatal. */
 export type LogPriority = 2 | 3 | 4 | 5 | 6 | 7;
@@ -212,11 +184,11 @@ export class TraceWriter {
   /** Process track: TrackDescriptor{uuid, process{pid, process_name}}. */
   processTrack(rel: number, uuid: number, pid: number, name: string | null): void {
     const w = this.open(rel, false);
-    w.begin(TP_TRACK_DESCRIPTOR);
-    w.uint(TD_UUID, uuid);
-    w.begin(TD_PROCESS);
-    w.uint(PD_PID, pid);
-    if (name) w.string(PD_NAME, name);
+    w.begin(TracePacket.track_descriptor);
+    w.uint(TrackDescriptor.uuid, uuid);
+    w.begin(TrackDescriptor.process);
+    w.uint(ProcessDescriptor.pid, pid);
+    if (name) w.string(ProcessDescriptor.process_name, name);
     w.end();
     w.end();
     this.close();
@@ -225,12 +197,12 @@ export class TraceWriter {
   /** Thread track: TrackDescriptor{uuid, thread{pid, tid, thread_name}} (pid, tid ≥ 0). */
   threadTrack(rel: number, uuid: number, pid: number, tid: number, name: string | null): void {
     const w = this.open(rel, false);
-    w.begin(TP_TRACK_DESCRIPTOR);
-    w.uint(TD_UUID, uuid);
-    w.begin(TD_THREAD);
-    w.uint(THD_PID, pid);
-    w.uint(THD_TID, tid);
-    if (name) w.string(THD_NAME, name);
+    w.begin(TracePacket.track_descriptor);
+    w.uint(TrackDescriptor.uuid, uuid);
+    w.begin(TrackDescriptor.thread);
+    w.uint(ThreadDescriptor.pid, pid);
+    w.uint(ThreadDescriptor.tid, tid);
+    if (name) w.string(ThreadDescriptor.thread_name, name);
     w.end();
     w.end();
     this.close();
@@ -239,10 +211,10 @@ export class TraceWriter {
   /** A named child track of `parentUuid` (async lanes, overlap lanes). */
   childTrack(rel: number, uuid: number, parentUuid: number, name: string): void {
     const w = this.open(rel, false);
-    w.begin(TP_TRACK_DESCRIPTOR);
-    w.uint(TD_UUID, uuid);
-    w.uint(TD_PARENT, parentUuid);
-    w.string(TD_NAME, name);
+    w.begin(TracePacket.track_descriptor);
+    w.uint(TrackDescriptor.uuid, uuid);
+    w.uint(TrackDescriptor.parent_uuid, parentUuid);
+    w.string(TrackDescriptor.name, name);
     w.end();
     this.close();
   }
@@ -254,13 +226,13 @@ export class TraceWriter {
   counterTrack(rel: number, uuid: number, parentUuid: number, name: string, unitText: string | null): void {
     const { unit, unitName } = counterUnit(unitText);
     const w = this.open(rel, false);
-    w.begin(TP_TRACK_DESCRIPTOR);
-    w.uint(TD_UUID, uuid);
-    w.uint(TD_PARENT, parentUuid);
-    w.string(TD_NAME, name);
-    w.begin(TD_COUNTER);
-    if (unit !== 0) w.uint(CD_UNIT, unit);
-    if (unitName) w.string(CD_UNIT_NAME, unitName);
+    w.begin(TracePacket.track_descriptor);
+    w.uint(TrackDescriptor.uuid, uuid);
+    w.uint(TrackDescriptor.parent_uuid, parentUuid);
+    w.string(TrackDescriptor.name, name);
+    w.begin(TrackDescriptor.counter);
+    if (unit !== 0) w.uint(CounterDescriptor.unit, unit);
+    if (unitName) w.string(CounterDescriptor.unit_name, unitName);
     w.end();
     w.end();
     this.close();
@@ -330,22 +302,22 @@ export class TraceWriter {
       return;
     }
     const w = this.open(rel, true);
-    w.begin(TP_TRACK_EVENT);
-    w.uint(TE_TYPE, type);
-    w.uint(TE_TRACK_UUID, track);
-    if (nameIid) w.uint(TE_NAME_IID, nameIid);
-    if (categoryIid) w.uint(TE_CATEGORY_IIDS, categoryIid);
+    w.begin(TracePacket.track_event);
+    w.uint(TrackEvent.type, type);
+    w.uint(TrackEvent.track_uuid, track);
+    if (nameIid) w.uint(TrackEvent.name_iid, nameIid);
+    if (categoryIid) w.uint(TrackEvent.category_iids, categoryIid);
     if (argsJson !== null) {
-      w.begin(TE_DEBUG_ANNOTATIONS);
-      w.uint(DA_NAME_IID, argsIid);
-      w.tag(DA_LEGACY_JSON, 2);
+      w.begin(TrackEvent.debug_annotations);
+      w.uint(DebugAnnotation.name_iid, argsIid);
+      w.tag(DebugAnnotation.legacy_json_value, 2);
       w.varint(argsJson.len);
       w.ensure(argsJson.len);
       w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
       w.end();
     }
-    if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
-    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TE_TERMINATING_FLOW_IDS, f);
+    if (flowIds) for (const f of flowIds) w.fixed64(TrackEvent.flow_ids, f);
+    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TrackEvent.terminating_flow_ids, f);
     w.end();
     this.close();
   }
@@ -373,9 +345,9 @@ export class TraceWriter {
       return;
     }
     const w = this.open(rel, true);
-    w.begin(TP_TRACK_EVENT);
-    w.uint(TE_TYPE, SLICE_END);
-    w.uint(TE_TRACK_UUID, track);
+    w.begin(TracePacket.track_event);
+    w.uint(TrackEvent.type, SLICE_END);
+    w.uint(TrackEvent.track_uuid, track);
     w.end();
     this.close();
   }
@@ -383,10 +355,10 @@ export class TraceWriter {
   /** A COUNTER event with a double value on a counter track. */
   counter(rel: number, track: number, value: number): void {
     const w = this.open(rel, true);
-    w.begin(TP_TRACK_EVENT);
-    w.uint(TE_TYPE, COUNTER);
-    w.uint(TE_TRACK_UUID, track);
-    w.double(TE_DOUBLE_COUNTER, value);
+    w.begin(TracePacket.track_event);
+    w.uint(TrackEvent.type, COUNTER);
+    w.uint(TrackEvent.track_uuid, track);
+    w.double(TrackEvent.double_counter_value, value);
     w.end();
     this.close();
   }
@@ -410,31 +382,31 @@ export class TraceWriter {
     const bodyIid = this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
     const w = this.open(rel, true);
-    w.begin(TP_TRACK_EVENT);
-    w.uint(TE_TYPE, INSTANT);
-    w.uint(TE_TRACK_UUID, track);
-    if (nameIid) w.uint(TE_NAME_IID, nameIid);
-    if (categoryIid) w.uint(TE_CATEGORY_IIDS, categoryIid);
+    w.begin(TracePacket.track_event);
+    w.uint(TrackEvent.type, INSTANT);
+    w.uint(TrackEvent.track_uuid, track);
+    if (nameIid) w.uint(TrackEvent.name_iid, nameIid);
+    if (categoryIid) w.uint(TrackEvent.category_iids, categoryIid);
     if (argsJson !== null) {
-      w.begin(TE_DEBUG_ANNOTATIONS);
-      w.uint(DA_NAME_IID, argsIid);
-      w.tag(DA_LEGACY_JSON, 2);
+      w.begin(TrackEvent.debug_annotations);
+      w.uint(DebugAnnotation.name_iid, argsIid);
+      w.tag(DebugAnnotation.legacy_json_value, 2);
       w.varint(argsJson.len);
       w.ensure(argsJson.len);
       w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
       w.end();
     }
-    w.begin(TE_LOG_MESSAGE);
-    w.uint(LM_BODY_IID, bodyIid);
-    w.uint(LM_PRIO, prio);
+    w.begin(TrackEvent.log_message);
+    w.uint(LogMessage.body_iid, bodyIid);
+    w.uint(LogMessage.prio, prio);
     w.end();
-    if (flowIds) for (const f of flowIds) w.fixed64(TE_FLOW_IDS, f);
-    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TE_TERMINATING_FLOW_IDS, f);
+    if (flowIds) for (const f of flowIds) w.fixed64(TrackEvent.flow_ids, f);
+    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TrackEvent.terminating_flow_ids, f);
     w.end();
     this.close();
   }
 
-  /** True when the next event packet needs no flags but SEQ_NEEDS and no interned data. */
+  /** True when the next event packet needs no flags but SequenceFlags.SEQ_NEEDS_INCREMENTAL_STATE and no interned data. */
   private plain(): boolean {
     return (
       !this.first &&
@@ -459,28 +431,34 @@ export class TraceWriter {
     b[p++] = 0x50; // trusted_packet_sequence_id
     p = putVarint(b, p, this.sequenceId);
     b[p++] = 0x68; // sequence_flags
-    b[p++] = SEQ_NEEDS;
+    b[p++] = SequenceFlags.SEQ_NEEDS_INCREMENTAL_STATE;
     return p;
   }
 
   /** Starts a packet: frame, timestamp, sequence id, flags and pending interned data. */
   private open(rel: number, interning: boolean): ProtoWriter {
     const w = this.out;
-    w.begin(1);
+    w.begin(Trace.packet);
     const total = this.baseLo + rel;
     const carry = Math.floor(total / TWO32);
-    w.tag(TP_TIMESTAMP, 0);
+    w.tag(TracePacket.timestamp, 0);
     w.varint64(this.baseHi + carry, total - carry * TWO32);
-    w.uint(TP_SEQ_ID, this.sequenceId);
+    w.uint(TracePacket.trusted_packet_sequence_id, this.sequenceId);
     if (this.first) {
-      w.uint(TP_SEQ_FLAGS, SEQ_CLEARED | SEQ_NEEDS);
-      w.uint(TP_FIRST_ON_SEQ, 1);
+      w.uint(
+        TracePacket.sequence_flags,
+        SequenceFlags.SEQ_INCREMENTAL_STATE_CLEARED | SequenceFlags.SEQ_NEEDS_INCREMENTAL_STATE,
+      );
+      w.uint(TracePacket.first_packet_on_sequence, 1);
       this.first = false;
       this.cleared = false;
     } else if (this.cleared) {
-      w.uint(TP_SEQ_FLAGS, SEQ_CLEARED | SEQ_NEEDS);
+      w.uint(
+        TracePacket.sequence_flags,
+        SequenceFlags.SEQ_INCREMENTAL_STATE_CLEARED | SequenceFlags.SEQ_NEEDS_INCREMENTAL_STATE,
+      );
       this.cleared = false;
-    } else if (interning) w.uint(TP_SEQ_FLAGS, SEQ_NEEDS);
+    } else if (interning) w.uint(TracePacket.sequence_flags, SequenceFlags.SEQ_NEEDS_INCREMENTAL_STATE);
     if (
       this.names.pendingIid.length +
         this.categories.pendingIid.length +
@@ -488,11 +466,11 @@ export class TraceWriter {
         this.logBodies.pendingIid.length >
       0
     ) {
-      w.begin(TP_INTERNED);
-      this.writeEntries(ID_CATEGORIES, this.categories);
-      this.writeEntries(ID_NAMES, this.names);
-      this.writeEntries(ID_ANNOTATION_NAMES, this.annotationNames);
-      this.writeEntries(ID_LOG_BODIES, this.logBodies);
+      w.begin(TracePacket.interned_data);
+      this.writeEntries(InternedData.event_categories, this.categories);
+      this.writeEntries(InternedData.event_names, this.names);
+      this.writeEntries(InternedData.debug_annotation_names, this.annotationNames);
+      this.writeEntries(InternedData.log_message_body, this.logBodies);
       w.end();
     }
     return w;
@@ -502,8 +480,8 @@ export class TraceWriter {
     const w = this.out;
     for (let i = 0; i < t.pendingIid.length; i++) {
       w.begin(field);
-      w.uint(1, t.pendingIid[i] as number);
-      w.string(2, t.pendingText[i] as string);
+      w.uint(InternedEntry.iid, t.pendingIid[i] as number);
+      w.string(InternedEntry.name, t.pendingText[i] as string);
       w.end();
     }
     t.pendingIid.length = 0;

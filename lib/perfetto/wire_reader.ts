@@ -5,8 +5,11 @@
  * Wire format (protobuf encoding guide; reference/perfetto.md §1): tag = varint
  * `(field << 3) | wire_type`; wire types 0 VARINT, 1 I64 (8 bytes LE), 2 LEN (varint length +
  * bytes), 5 I32 (4 bytes LE); 3/4 (groups) are not used by Perfetto and are rejected.
- * Like trace_processor's protozero, a reader does not check a field's wire type against a schema:
- * the caller reads the value the wire type says.
+ * Every value reader checks the wire type of the field it reads (a varint reader on a varint, a
+ * LEN reader on a LEN...) and throws a WireError otherwise, so a value is never read from the
+ * wrong bytes and a reader never moves backwards (issue 19: a LEN reader on a varint field used
+ * to jump back to the previous field's end and loop forever). Callers that accept several
+ * encodings test `wireType` first (e.g. `anyU64Key`, `readRepeatedKeys`).
  */
 
 /** Malformed protobuf data (a length past the end, a bad wire type, a varint over 10 bytes). */
@@ -27,6 +30,9 @@ export const WT_LEN = 2;
 export const WT_I32 = 5;
 
 const TWO32 = 4294967296;
+
+/** Names of the wire types for error messages. */
+const WIRE_TYPE_NAMES = ["varint", "fixed64", "length-delimited", "group start", "group end", "fixed32", "6", "7"];
 const TWO53 = 9007199254740992;
 const decoder = new TextDecoder();
 
@@ -69,7 +75,7 @@ export class WireReader {
     // One-byte tags (fields 1..15) and lengths (< 128) are read inline.
     let tag = this.buf[p] as number;
     if (tag < 0x80) this.pos = p + 1;
-    else tag = this.varint();
+    else tag = this.rawVarint();
     this.field = tag < TWO32 ? tag >>> 3 : Math.floor(tag / 8);
     this.wireType = tag & 7;
     if (this.field === 0) throw new WireError("field number 0");
@@ -77,15 +83,36 @@ export class WireReader {
       const q = this.pos;
       let n = q < end ? (this.buf[q] as number) : 0x80;
       if (n < 0x80) this.pos = q + 1;
-      else n = this.varint();
+      else n = this.rawVarint();
       const s = this.pos;
       if (n > this.end - s) throw new WireError(`field ${this.field} is ${n} bytes long, past the end of its message`);
       this.lenStart = s;
       this.lenEnd = s + n;
-    } else if (this.wireType !== WT_VARINT && this.wireType !== WT_I64 && this.wireType !== WT_I32) {
+      return true;
+    }
+    if (this.wireType !== WT_VARINT && this.wireType !== WT_I64 && this.wireType !== WT_I32) {
       throw new WireError(`field ${this.field} has wire type ${this.wireType}, which Perfetto does not use`);
     }
+    // No stale range of an earlier field: a LEN read of this field finds nothing.
+    this.lenStart = -1;
+    this.lenEnd = -1;
     return true;
+  }
+
+  /** @throws WireError: the current field is not of wire type `want`. */
+  private wrongType(want: number): never {
+    throw new WireError(
+      `field ${this.field} has wire type ${this.wireType} (${WIRE_TYPE_NAMES[this.wireType]}) where ${WIRE_TYPE_NAMES[want]} was expected`,
+    );
+  }
+
+  /**
+   * Reads the current LEN field's bounds into lenStart/lenEnd and moves past it (as `bytes`).
+   * @throws WireError when the field is not length-delimited.
+   */
+  len(): void {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
+    this.pos = this.lenEnd;
   }
 
   /**
@@ -94,6 +121,12 @@ export class WireReader {
    * @throws WireError when truncated or longer than 10 bytes.
    */
   varint(): number {
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
+    return this.rawVarint();
+  }
+
+  /** Reads a varint at `pos` whatever the field's wire type (tags, lengths, packed runs). */
+  private rawVarint(): number {
     const b = this.buf;
     let p = this.pos;
     const end = this.end;
@@ -119,8 +152,12 @@ export class WireReader {
     throw new WireError("a varint is longer than 10 bytes");
   }
 
-  /** Reads a varint into `hi`/`lo` (32-bit halves, unsigned). */
+  /**
+   * Reads a varint into `hi`/`lo` (32-bit halves, unsigned).
+   * @throws WireError when the field is not a varint, or the varint is malformed.
+   */
   varintParts(): void {
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
     const b = this.buf;
     let p = this.pos;
     let lo = 0;
@@ -150,12 +187,16 @@ export class WireReader {
    * A uint64 varint as a map key (see `partsKey`): two equal values always give the same key.
    */
   u64Key(): number | string {
-    // Fast path: a value below 2^53 read as a number is exact (every 7-bit term and partial sum
-    // is an integer below 2^53), and is the key partsKey would give.
-    const start = this.pos;
-    const v = this.varint();
-    if (v < TWO53) return v;
-    this.pos = start;
+    if (this.wireType !== WT_VARINT) this.wrongType(WT_VARINT);
+    // A varint of up to 7 bytes (< 2^49) read as a number is exact (every 7-bit term and partial
+    // sum is an integer below 2^53) and is the key partsKey would give; longer ones (Chromium's
+    // track uuids and flow ids are 64-bit hashes) are read once, as halves.
+    const b = this.buf;
+    const p = this.pos;
+    const lim = Math.min(this.end, p + 10);
+    let q = p;
+    while (q < lim && (b[q] as number) >= 0x80) q++;
+    if (q - p < 7) return this.rawVarint();
     this.varintParts();
     return partsKey(this.hi, this.lo);
   }
@@ -176,8 +217,12 @@ export class WireReader {
     return (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
-  /** Reads 8 bytes LE into `hi`/`lo`. */
+  /**
+   * Reads 8 bytes LE into `hi`/`lo`.
+   * @throws WireError when the field is not a fixed64, or runs past the end.
+   */
   fixed64Parts(): void {
+    if (this.wireType !== WT_I64) this.wrongType(WT_I64);
     const b = this.buf;
     const p = this.pos;
     if (p + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
@@ -201,20 +246,29 @@ export class WireReader {
 
   /** A double (wire type I64). */
   double(): number {
+    if (this.wireType !== WT_I64) this.wrongType(WT_I64);
     if (this.pos + 8 > this.end) throw new WireError("a double runs past the end of its message");
     const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
     this.pos += 8;
     return v;
   }
 
-  /** The current LEN field as UTF-8 text. */
+  /**
+   * The current LEN field as UTF-8 text.
+   * @throws WireError when the field is not length-delimited.
+   */
   string(): string {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
     this.pos = this.lenEnd;
     return decoder.decode(this.buf.subarray(this.lenStart, this.lenEnd));
   }
 
-  /** Skips the current LEN field (its bounds stay in lenStart/lenEnd). */
+  /**
+   * Skips the current LEN field (its bounds stay in lenStart/lenEnd).
+   * @throws WireError when the field is not length-delimited.
+   */
   bytes(): void {
+    if (this.wireType !== WT_LEN) this.wrongType(WT_LEN);
     this.pos = this.lenEnd;
   }
 
@@ -222,7 +276,7 @@ export class WireReader {
   skip(): void {
     switch (this.wireType) {
       case WT_VARINT:
-        this.varint();
+        this.rawVarint();
         return;
       case WT_I64:
         if (this.pos + 8 > this.end) throw new WireError("a fixed64 runs past the end of its message");
@@ -247,11 +301,30 @@ export class WireReader {
 }
 
 /**
- * A uint64 from 32-bit halves as a map key: a number below 2^53, else the text `"<hi>:<lo>"`
- * (cheaper than a bigint; `keyText` turns either into decimal text).
+ * A uint64 from 32-bit halves as a map key: a number below 2^53, else its decimal text (a
+ * string, so never equal to a number key; cheaper than a bigint; `keyText` gives either as text).
  */
 export function partsKey(hi: number, lo: number): number | string {
   if (hi < 0x200000) return hi * TWO32 + lo;
+  // Most ids recur within a few events (an event's track, its flow): a direct-mapped cache first.
+  const slot = (lo ^ hi) & (KEY_CACHE_SIZE - 1);
+  const cached = cacheKey[slot];
+  if (cached !== undefined && cacheHi[slot] === hi && cacheLo[slot] === lo) return cached;
+  const k = bigKey(hi, lo);
+  cacheHi[slot] = hi;
+  cacheLo[slot] = lo;
+  cacheKey[slot] = k;
+  return k;
+}
+
+/** Slots of partsKey's direct-mapped cache (a power of two). */
+const KEY_CACHE_SIZE = 4096;
+const cacheHi = new Uint32Array(KEY_CACHE_SIZE);
+const cacheLo = new Uint32Array(KEY_CACHE_SIZE);
+const cacheKey: (string | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
+
+/** The key of a uint64 ≥ 2^53 from its halves (see partsKey): its decimal text. */
+function bigKey(hi: number, lo: number): string {
   // One string per value (64-bit ids recur: Chromium's track uuids and flow ids are hashes),
   // found by its halves without building the text again.
   let byLo = bigKeys.get(hi);
@@ -263,29 +336,33 @@ export function partsKey(hi: number, lo: number): number | string {
   let k = byLo.get(lo);
   if (k === undefined) {
     if (byLo.size >= 65536) byLo.clear();
-    k = `${hi}:${lo}`;
+    k = decimalU64(hi, lo);
     byLo.set(lo, k);
   }
   return k;
 }
 
+/**
+ * The decimal text of the uint64 `hi * 2^32 + lo`, exactly, without BigInt: with 2^32 =
+ * 4294 * 10^6 + 967296, the value is `hi * 4294 * 10^6 + (hi * 967296 + lo)`, whose second term
+ * (< 4.2e15) and the carried first (< 1.9e13) are exact doubles.
+ */
+export function decimalU64(hi: number, lo: number): string {
+  const low = hi * 967296 + lo;
+  const lowRest = low % 1e6;
+  const high = hi * 4294 + (low - lowRest) / 1e6;
+  if (high === 0) return String(lowRest);
+  return `${high}${String(lowRest).padStart(6, "0")}`;
+}
+
 /** The keys of `partsKey` above 2^53, by high then low half. */
 const bigKeys = new Map<number, Map<number, string>>();
 
-/** Decimal texts of `"<hi>:<lo>"` keys made before (64-bit ids recur: track uuids, flow ids). */
-const keyTexts = new Map<string, string>();
-
-/** The decimal text of a key made by `partsKey`. */
+/**
+ * The decimal text of a key made by `partsKey` (a key above 2^53 already is its decimal text).
+ */
 export function keyText(k: number | string): string {
-  if (typeof k === "number") return String(k);
-  let t = keyTexts.get(k);
-  if (t === undefined) {
-    const c = k.indexOf(":");
-    t = c < 0 ? k : ((BigInt(k.slice(0, c)) << 32n) | BigInt(k.slice(c + 1))).toString();
-    if (keyTexts.size >= 65536) keyTexts.clear();
-    keyTexts.set(k, t);
-  }
-  return t;
+  return typeof k === "number" ? String(k) : k;
 }
 
 /** An int64 from 32-bit halves: a number when safe, else a bigint. */
@@ -294,4 +371,88 @@ export function signedParts(hi: number, lo: number): number | bigint {
   const v = BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
   if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
   return v;
+}
+
+/** Readers for nested messages, reused (one per nesting level in use). */
+export class ReaderPool {
+  private readonly free: WireReader[] = [];
+
+  /** A reader over `buf[s, e)`; give it back with `release` when done. */
+  take(buf: Uint8Array, s: number, e: number): WireReader {
+    const r = this.free.pop();
+    return r ? r.reset(buf, s, e) : new WireReader(buf, s, e);
+  }
+
+  /** Returns a reader taken with `take`. */
+  release(r: WireReader): void {
+    this.free.push(r);
+  }
+}
+
+/**
+ * Appends the values of a repeated integer field at the reader's current tag to `out` as keys
+ * (see `WireReader.u64Key`): one varint or fixed64 value, or a packed run (LEN) of them.
+ * @param fixed true when a packed run holds fixed64 values (the field is declared fixed64),
+ *   false when it holds varints.
+ */
+export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed: boolean): void {
+  if (r.wireType === WT_VARINT) out.push(r.u64Key());
+  else if (r.wireType === WT_I64) out.push(r.fixed64Key());
+  else if (r.wireType === WT_LEN) {
+    // Read the packed run in place: `r` is narrowed to it (its elements' wire type), then
+    // moved past it.
+    const end = r.end;
+    const runEnd = r.lenEnd;
+    r.pos = r.lenStart;
+    r.end = runEnd;
+    r.wireType = fixed ? WT_I64 : WT_VARINT;
+    try {
+      while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
+    } finally {
+      r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
+    }
+  } else r.skip();
+}
+
+/** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`, as numbers. */
+export function readRepeatedNumbers(r: WireReader, out: number[]): void {
+  if (r.wireType === WT_VARINT) out.push(Number(r.i64()));
+  else if (r.wireType === WT_LEN) {
+    const end = r.end;
+    const runEnd = r.lenEnd;
+    r.pos = r.lenStart;
+    r.end = runEnd;
+    r.wireType = WT_VARINT;
+    try {
+      while (r.pos < r.end) out.push(Number(r.i64()));
+    } finally {
+      r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
+    }
+  } else r.skip();
+}
+
+/**
+ * Appends the values of a repeated double field (one fixed64, or a packed run of them) to `out`;
+ * a packed run's trailing bytes short of 8 are ignored.
+ */
+export function readRepeatedDoubles(r: WireReader, out: number[]): void {
+  if (r.wireType === WT_I64) out.push(r.double());
+  else if (r.wireType === WT_LEN) {
+    const end = r.end;
+    const runEnd = r.lenEnd;
+    r.pos = r.lenStart;
+    r.end = runEnd;
+    r.wireType = WT_I64;
+    try {
+      while (r.pos + 8 <= r.end) out.push(r.double());
+    } finally {
+      r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
+    }
+  } else r.skip();
 }
