@@ -428,7 +428,7 @@ async function scriptLoop(session: Session): Promise<number> {
 
 /** The interactive loop: line editing, completion, history, Ctrl-C. */
 async function interactiveLoop(session: Session, lake: Lake, version: string): Promise<number> {
-  const histFile = historyPath();
+  const histFile = historyPath(process.env);
   session.history = loadHistory(histFile);
   let histWarned = false;
   const feeder = new Feeder(session, false, (entry) => {

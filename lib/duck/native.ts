@@ -24,8 +24,9 @@ declare global {
 /**
  * The cache directory for unpacked native libraries: `$TRACELAKE_CACHE_DIR`, else
  * `$XDG_CACHE_HOME/tracelake`, else `~/.cache/tracelake`.
+ * @param env the environment to read (the caller's: cmd/ passes its own).
  */
-export function cacheDir(env: Record<string, string | undefined> = process.env): string {
+export function cacheDir(env: Record<string, string | undefined>): string {
   if (env.TRACELAKE_CACHE_DIR) return env.TRACELAKE_CACHE_DIR;
   const xdg = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
   return join(xdg, "tracelake");
@@ -36,15 +37,18 @@ let prepared = false;
 /**
  * Unpacks and preloads the embedded libduckdb when running as a compiled binary; a no-op
  * otherwise. Idempotent.
- * @throws LakeError when the cache directory cannot be written.
+ * @param cache the cache directory (`cacheDir`); needed only in a compiled binary.
+ * @throws LakeError when the cache directory cannot be written; Error when a compiled binary
+ *   was given none.
  */
-export async function prepareNativeDuckDB(): Promise<void> {
+export async function prepareNativeDuckDB(cache: string | undefined): Promise<void> {
   if (prepared) return;
   prepared = true;
   const embedded = globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB;
   if (!embedded) return;
+  if (cache === undefined) throw new Error("no cache directory to unpack DuckDB's native library into");
   const src = Bun.file(embedded.path);
-  const dir = join(cacheDir(), `duckdb-${embedded.version}-${src.size}`);
+  const dir = join(cache, `duckdb-${embedded.version}-${src.size}`);
   const dst = join(dir, "libduckdb.so");
   let present = false;
   try {

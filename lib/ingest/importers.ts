@@ -38,7 +38,10 @@ export interface ImportOutcome {
 
 /** Options the importers take (a subset of IngestOptions). */
 export interface FormatOptions {
+  /** Chrome JSON: worker threads (IngestOptions.workers). */
   workers?: number;
+  /** Chrome JSON: use the WebAssembly fast path (default true; false parses every event in JS). */
+  wasm?: boolean;
   /** For JSON-lines logs: the name of the process the lines belong to. */
   processName?: string;
 }
@@ -86,18 +89,19 @@ export class ChromeJsonDriver implements FormatImporter {
     maxEventBytes: number,
     rawLines = false,
   ) {
-    const envWorkers = process.env.TRACELAKE_INGEST_WORKERS;
-    const workers =
-      options.workers ??
-      (envWorkers !== undefined && envWorkers !== ""
-        ? Math.max(0, Number(envWorkers) || 0)
-        : size === null || size >= 32 * 1024 * 1024
-          ? 2
-          : 0);
+    const workers = options.workers ?? (size === null || size >= 32 * 1024 * 1024 ? 2 : 0);
     // With workers, smaller batches: each worker gets its first batch sooner, both finish
     // together at the end, and the batches in flight hold less memory.
     const framerBatch = workers >= 2 ? Math.min(batchBytes, 8 * 1024 * 1024) : batchBytes;
-    this.importer = new ChromeJsonImporter(engine, staging, maxEventBytes, workers, batchBytes, framerBatch);
+    this.importer = new ChromeJsonImporter(
+      engine,
+      staging,
+      maxEventBytes,
+      workers,
+      batchBytes,
+      framerBatch,
+      options.wasm ?? true,
+    );
     // The framer hands over each batch while it still owns the bytes: the importer parses the
     // events right away (or copies them to a worker) and finishes the batch in the background;
     // we read on while at most one batch per worker (one when inline) is pending.

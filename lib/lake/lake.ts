@@ -22,7 +22,17 @@ export interface OpenLakeOptions {
   create?: boolean;
   /** How long to keep retrying when another process holds the catalog, in ms (default 30 000). */
   lockTimeoutMs?: number;
+  /** Test-only pause points (`Lake.pause`); default: none. */
+  pause?: PauseHook;
 }
+
+/**
+ * A test-only hook called at named points of the operations that change the lake (gc, retire;
+ * e.g. `retire-before-commit`), so that a crash test can kill the process at exactly that moment
+ * (the CLI installs one from its environment: cmd/common.ts). It returns when the operation may
+ * go on.
+ */
+export type PauseHook = (point: string) => Promise<void>;
 
 /** An opened lake: its layout, with the catalog migrated to the latest version. */
 export class Lake {
@@ -31,6 +41,8 @@ export class Lake {
   private constructor(
     readonly layout: LakeLayout,
     private readonly lockTimeoutMs: number,
+    /** The test-only pause hook (OpenLakeOptions.pause): returns at once unless a test set one. */
+    readonly pause: PauseHook,
   ) {}
 
   /** The lake's root directory (absolute). */
@@ -66,7 +78,7 @@ export class Lake {
     } catch (e) {
       throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
     }
-    const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000);
+    const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000, options.pause ?? (async () => undefined));
     await lake.migrate(engine, hasCatalog);
     return lake;
   }

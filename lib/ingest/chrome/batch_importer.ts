@@ -44,7 +44,7 @@ import {
   writeCanonicalNumber,
   writeMinified,
 } from "./event_parser.ts";
-import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
+import { type ChromeFastPath, loadChromeFastPath } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
 /** Where an event went. */
@@ -236,7 +236,7 @@ export class BatchImporter {
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
     private readonly compress: (page: Uint8Array) => Uint8Array = (b) => Bun.zstdCompressSync(b, { level: 1 }),
-    wasm = wasmFastPathEnabled(),
+    wasm = true,
   ) {
     this.fast = wasm ? loadChromeFastPath() : null;
   }

@@ -43,7 +43,6 @@ import {
   type ParsedBatch,
   type PhaseCount,
 } from "./batch_importer.ts";
-import { wasmFastPathEnabled } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
 
 export type { Destination, PhaseCount } from "./batch_importer.ts";
@@ -252,7 +251,7 @@ export class ChromeJsonImporter {
     private readonly workers = 0,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly batchBytes = bufferBytes,
-    private readonly wasm = wasmFastPathEnabled(),
+    private readonly wasm = true,
   ) {
     this.blocksDir = join(stagingDir, "blocks");
   }
