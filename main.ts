@@ -1,19 +1,12 @@
 #!/usr/bin/env bun
 /**
  * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
+ * A command's module (and through it DuckDB and the rest of lib/) is imported only when that
+ * command runs, so that `--version` and `--help` load nothing but commander.
  */
 import { Command } from "commander";
-import { type GlobalOptions, reportError } from "./cmd/common.ts";
-import { addExportPerfettoOptions, exportPerfettoCommand } from "./cmd/export.ts";
-import { gcCommand } from "./cmd/gc.ts";
-import { infoCommand } from "./cmd/info.ts";
-import { ingestCommand } from "./cmd/ingest.ts";
-import { materializeCommand } from "./cmd/materialize.ts";
-import { partitionsCommand } from "./cmd/partitions.ts";
-import { queryCommand } from "./cmd/query.ts";
-import { replCommand } from "./cmd/repl.ts";
-import { replayCommand } from "./cmd/replay.ts";
-import { retireCommand } from "./cmd/retire.ts";
+import type { GlobalOptions } from "./cmd/common.ts";
+import { addExportPerfettoOptions } from "./cmd/export_options.ts";
 import pkg from "./package.json" with { type: "json" };
 
 const program = new Command();
@@ -31,6 +24,7 @@ const run = (f: () => Promise<number>) => async (): Promise<void> => {
   try {
     exitCode = await f();
   } catch (e) {
+    const { reportError } = await import("./cmd/common.ts");
     exitCode = reportError(e, globals().verbose ?? false);
   }
 };
@@ -49,7 +43,9 @@ program
   )
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
-  .action((files: string[], opts) => run(() => ingestCommand(files, opts, globals()))());
+  .action((files: string[], opts) =>
+    run(async () => (await import("./cmd/ingest.ts")).ingestCommand(files, opts, globals()))(),
+  );
 
 program
   .command("query")
@@ -63,7 +59,9 @@ program
   )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
   .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
-  .action((sql: string, opts) => run(() => queryCommand(sql, opts, globals()))());
+  .action((sql: string, opts) =>
+    run(async () => (await import("./cmd/query.ts")).queryCommand(sql, opts, globals()))(),
+  );
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -72,7 +70,7 @@ program
   .description("materialize view partitions ahead of queries (default: every view, every process)")
   .option("--view <name>", "log_entries, measures, thread_spans or async_events (repeatable)", collect)
   .option("--process <p>", "process_id, unique id prefix, pid:<pid> or process name (repeatable)", collect)
-  .action((opts) => run(() => materializeCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/materialize.ts")).materializeCommand(opts, globals()))());
 
 program
   .command("partitions")
@@ -88,7 +86,7 @@ program
     "--incompatible",
     "only partitions whose schema hash is not their view's current one (list_incompatible_partitions)",
   )
-  .action((opts) => run(() => partitionsCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/partitions.ts")).partitionsCommand(opts, globals()))());
 
 program
   .command("retire")
@@ -109,7 +107,7 @@ program
     "--grace <seconds>",
     "keep retired files this long before gc may delete them (default $TRACELAKE_GRACE_SECONDS, else 3600)",
   )
-  .action((opts) => run(() => retireCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/retire.ts")).retireCommand(opts, globals()))());
 
 addExportPerfettoOptions(
   program
@@ -117,14 +115,14 @@ addExportPerfettoOptions(
     .description("export data from the lake")
     .command("perfetto")
     .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes"),
-).action((opts) => run(() => exportPerfettoCommand(opts, globals()))());
+).action((opts) => run(async () => (await import("./cmd/export.ts")).exportPerfettoCommand(opts, globals()))());
 
 program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
   .option("--dry-run", "list what would be deleted")
   .option("--grace <seconds>", "leave orphan files younger than this (default $TRACELAKE_GRACE_SECONDS, else 3600)")
-  .action((opts) => run(() => gcCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/gc.ts")).gcCommand(opts, globals()))());
 
 program
   .command("replay")
@@ -138,22 +136,25 @@ program
   .option("-f, --format <format>", "table, csv, json or ndjson (default: table on a terminal, else csv)")
   .option("--max-rows <n>", "rows shown by the table format (default 100)")
   .option("--quiet", "no figures on stderr")
-  .action((sql: string, opts) => run(() => replayCommand(sql, opts, globals()))());
+  .action((sql: string, opts) =>
+    run(async () => (await import("./cmd/replay.ts")).replayCommand(sql, opts, globals()))(),
+  );
 
 program
   .command("repl")
   .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
-  .action(() => run(() => replCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version))());
 
 program
   .command("info")
   .description("show where the lake is and what it holds")
-  .action(() => run(() => infoCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/info.ts")).infoCommand(globals(), pkg.version))());
 
 // No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
 const args = process.argv.slice(2);
 const named = args.some((a, i) => !a.startsWith("-") && args[i - 1] !== "--lake");
 const meta = args.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
 if (!named && !meta && process.stdin.isTTY) args.push("repl");
-await program.parseAsync([...process.argv.slice(0, 2), ...args]);
-process.exitCode = exitCode;
+program.parseAsync([...process.argv.slice(0, 2), ...args]).then(() => {
+  process.exitCode = exitCode;
+});

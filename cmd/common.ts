@@ -44,15 +44,19 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
   };
 }
 
-/** Opens an engine and the lake; the caller closes the engine. */
+/**
+ * Opens an engine and the lake; the caller closes the engine. `keepAttached`: the caller
+ * prepares a query at once (prepareQuery), which reuses the catalog's attachment and detaches it.
+ */
 export async function openLake(
   g: GlobalOptions,
   create: boolean,
   engineOptions: Parameters<typeof Engine.open>[0] = {},
+  keepAttached = false,
 ): Promise<{ engine: Engine; lake: Lake }> {
   const engine = await Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });
   try {
-    const lake = await Lake.open(engine, lakeDir(g), { create, pause: testPauseHook(process.env) });
+    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached, pause: testPauseHook(process.env) });
     return { engine, lake };
   } catch (e) {
     engine.close();

@@ -5,44 +5,12 @@
  * summary on stderr. A closed stdout (EPIPE, e.g. `| head -c 100`) ends it with exit code 0.
  *
  * The REPL's `.export perfetto ...` runs the same export on its own engine with the same options
- * (`EXPORT_PERFETTO_OPTIONS` of lib/perfetto/export.ts, parsed by `parseExportPerfettoArgs`).
+ * (`EXPORT_PERFETTO_OPTIONS` of lib/perfetto/options.ts, parsed by cmd/export_options.ts).
  */
-import { Command } from "commander";
-import { ExitCode, UserError } from "../lib/errors.ts";
-import { EXPORT_PERFETTO_OPTIONS } from "../lib/perfetto/export.ts";
-import { type ExportPerfettoOptions, type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
+import { ExitCode } from "../lib/errors.ts";
+import { type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
-
-/** Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it. */
-export function addExportPerfettoOptions(cmd: Command): Command {
-  for (const [flags, help, repeatable] of EXPORT_PERFETTO_OPTIONS) {
-    if (repeatable) cmd.option(flags, help, collect);
-    else cmd.option(flags, help);
-  }
-  return cmd;
-}
-
-/**
- * Parses the words after `.export perfetto` in the REPL with the CLI's options.
- * @param args the words (already unquoted).
- * @returns the options.
- * @throws UserError with commander's message (unknown option, missing value, stray argument).
- */
-export function parseExportPerfettoArgs(args: string[]): ExportPerfettoOptions {
-  const cmd = addExportPerfettoOptions(new Command("perfetto"))
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
-    .allowExcessArguments(false);
-  try {
-    cmd.parse(args, { from: "user" });
-  } catch (e) {
-    const msg = (e as Error).message.replace(/^error: /, "");
-    throw new UserError(`.export perfetto: ${msg} (options: ${EXPORT_PERFETTO_OPTIONS.map((o) => o[0]).join(", ")})`);
-  }
-  return cmd.opts<ExportPerfettoOptions>();
-}
+import type { ExportPerfettoOptions } from "./export_options.ts";
 
 /** Runs the command; returns the exit code. */
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {

@@ -35,7 +35,7 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
   if (!Number.isInteger(maxRows) || maxRows < 0)
     throw new UserError(`--max-rows must be a whole number, got ${opts.maxRows}`);
   const retiredGraceMs = graceMs();
-  const { engine, lake } = await openLake(g, false);
+  const { engine, lake } = await openLake(g, false, {}, true);
   try {
     const progress = jitProgress();
     let prepared: Awaited<ReturnType<typeof prepareQuery>>;

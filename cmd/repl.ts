@@ -31,7 +31,8 @@ import { exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-import { exportSummaryLine, parseExportPerfettoArgs } from "./export.ts";
+import { exportSummaryLine } from "./export.ts";
+import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
 import { printResult, Stdout } from "./output.ts";
@@ -62,7 +63,7 @@ class Session {
   mode: OutputFormat = "table";
   maxRows = 40;
   timer: boolean;
-  private out = new Stdout();
+  private out = new Stdout(process.stdout, !process.stdout.isTTY);
   private once: Stdout | null = null;
   private fileOut: Stdout | null = null;
   /** A statement is running (Ctrl-C interrupts it). */

@@ -90,11 +90,14 @@ export class Engine {
   }
 
   /**
-   * Appends rows to a temp table with DuckDB's appender: strings → VARCHAR, bigints → BIGINT,
+   * Appends rows to a table of `main` with DuckDB's appender: strings → VARCHAR, bigints → BIGINT,
    * numbers → DOUBLE, booleans → BOOLEAN, null → NULL. Types must match the table's columns.
+   * Values travel as values, never as SQL text: any string (NUL bytes, quotes) arrives verbatim.
+   * @param table unquoted table name.
+   * @param catalog "temp" (a TEMP table, the default) or "memory" (the in-memory database).
    */
-  async append(table: string, rows: readonly (readonly AppendValue[])[]): Promise<void> {
-    const app = await this.conn.createAppender(table, "main", "temp");
+  async append(table: string, rows: readonly (readonly AppendValue[])[], catalog = "temp"): Promise<void> {
+    const app = await this.conn.createAppender(table, "main", catalog);
     try {
       for (const row of rows) {
         for (const v of row) {
@@ -142,12 +145,24 @@ export class Engine {
   }
 }
 
-/** Quotes a string as a SQL string literal (for the few places DuckDB takes no parameter). */
+/**
+ * Quotes a string as a SQL string literal, for the few places DuckDB takes no parameter, and
+ * only for text tracelake made (paths, generated ids): values from an input reach SQL as
+ * parameters or through tables (DESIGN.md "The lake on disk").
+ * @throws Error on a NUL character, which no SQL text can hold (DuckDB's parser stops there).
+ */
 export function sqlString(s: string): string {
+  if (s.includes("\u0000"))
+    throw new Error(`sqlString: a NUL character cannot be quoted in SQL text (${JSON.stringify(s)})`);
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** Quotes an identifier. */
+/**
+ * Quotes an identifier.
+ * @throws Error on a NUL character (see sqlString).
+ */
 export function sqlIdent(s: string): string {
+  if (s.includes("\u0000"))
+    throw new Error(`sqlIdent: a NUL character cannot be quoted in SQL text (${JSON.stringify(s)})`);
   return `"${s.replaceAll('"', '""')}"`;
 }

@@ -3,23 +3,52 @@
  *
  * `@duckdb/node-bindings` loads `duckdb.node`, which links `libduckdb.so` by soname with
  * RUNPATH `$ORIGIN`. Inside a `bun build --compile` binary the `.node` file is unpacked by
- * Bun to a temporary path where no `libduckdb.so` sits beside it. So the build embeds
- * `libduckdb.so` as a file (see scripts/build.ts), and before the binding is imported we copy it
+ * Bun to a temporary path where no `libduckdb.so` sits beside it. So the build carries the
+ * library, zstd-compressed (scripts/build.ts), and before the binding is imported we unpack it
  * once to a per-version cache directory and dlopen it: the dynamic linker then satisfies the
  * binding's DT_NEEDED with the already-loaded library of the same soname.
+ *
+ * On Linux the compressed library sits in the executable just before Bun's module graph, where
+ * Bun never reads it (see scripts/build.ts for why: start-up). It is found from the end of the
+ * file: Bun 1.3's standalone layout ends with the graph, a 32-byte Offsets whose first u64 is
+ * the graph's size, the trailer "\n---- Bun! ----\n" and the file size as a u64; the library
+ * (`packedSize` bytes) ends where the graph begins, after LIB_PAYLOAD_MAGIC. Elsewhere it is an
+ * embedded file (`packedPath`).
  *
  * When running from source (`bun main.ts`), nothing is embedded and the binding finds the
  * library in node_modules as usual.
  */
-import { mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { LakeError, messageOf } from "../errors.ts";
 
-declare global {
-  /** Set by the compiled binary's entry (scripts/build.ts): the embedded library's path. */
-  var __TRACELAKE_EMBEDDED_LIBDUCKDB: { path: string; version: string } | undefined;
+/** What the compiled binary's entry (scripts/build.ts) says about the library it carries. */
+export interface EmbeddedLibrary {
+  /** The @duckdb/node-bindings version, which names the cache directory. */
+  version: string;
+  /** The library's file name: libduckdb.so, libduckdb.dylib or duckdb.dll. */
+  fileName: string;
+  /** The library's size in bytes, uncompressed. */
+  rawSize: number;
+  /** sha256 of the uncompressed library, hex. */
+  sha256: string;
+  /** The zstd-compressed library's size in bytes. */
+  packedSize: number;
+  /** The compressed library as an embedded file, or null when it sits before Bun's graph. */
+  packedPath: string | null;
 }
+
+declare global {
+  /** Set by the compiled binary's entry (scripts/build.ts). */
+  var __TRACELAKE_EMBEDDED_LIBDUCKDB: EmbeddedLibrary | undefined;
+}
+
+/** The 16 bytes written just before the compressed library in the executable. */
+export const LIB_PAYLOAD_MAGIC = Buffer.from("tracelake-duckdb");
+const BUN_TRAILER = "\n---- Bun! ----\n";
+/** Bytes at the end of a Bun 1.3 standalone executable: Offsets (32), trailer (16), size (8). */
+const BUN_TAIL = 32 + 16 + 8;
 
 /**
  * The cache directory for unpacked native libraries: `$TRACELAKE_CACHE_DIR`, else
@@ -35,32 +64,40 @@ export function cacheDir(env: Record<string, string | undefined>): string {
 let prepared = false;
 
 /**
- * Unpacks and preloads the embedded libduckdb when running as a compiled binary; a no-op
- * otherwise. Idempotent.
+ * Unpacks (once per library version and hash) and preloads the library the compiled binary
+ * carries; a no-op when running from source. Idempotent. Two processes unpacking at once each
+ * write their own temporary file and rename it into place; the content is checked (size and
+ * sha256) before the rename.
  * @param cache the cache directory (`cacheDir`); needed only in a compiled binary.
- * @throws LakeError when the cache directory cannot be written; Error when a compiled binary
- *   was given none.
+ * @throws LakeError when the cache directory cannot be written, or the executable's copy of
+ *   the library is damaged; Error when a compiled binary was given no cache directory.
  */
 export async function prepareNativeDuckDB(cache: string | undefined): Promise<void> {
   if (prepared) return;
   prepared = true;
-  const embedded = globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB;
-  if (!embedded) return;
+  const lib = globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB;
+  if (!lib) return;
   if (cache === undefined) throw new Error("no cache directory to unpack DuckDB's native library into");
-  const src = Bun.file(embedded.path);
-  const dir = join(cache, `duckdb-${embedded.version}-${src.size}`);
-  const dst = join(dir, "libduckdb.so");
+  const dir = join(cache, `duckdb-${lib.version}-${lib.sha256.slice(0, 16)}`);
+  const dst = join(dir, lib.fileName);
   let present = false;
   try {
-    present = statSync(dst).size === src.size;
+    present = statSync(dst).size === lib.rawSize;
   } catch {
     present = false;
   }
   if (!present) {
+    const raw = Bun.zstdDecompressSync(await packedLibrary(lib));
+    const hash = new Bun.CryptoHasher("sha256").update(raw).digest("hex");
+    if (raw.length !== lib.rawSize || hash !== lib.sha256) {
+      throw new LakeError(
+        `the copy of DuckDB's library inside ${process.execPath} is damaged (size or sha256 differs); download tracelake again`,
+      );
+    }
     const tmp = `${dst}.${process.pid}.tmp`;
     try {
       mkdirSync(dir, { recursive: true });
-      await Bun.write(tmp, src);
+      await Bun.write(tmp, raw);
       renameSync(tmp, dst);
     } catch (e) {
       try {
@@ -69,10 +106,47 @@ export async function prepareNativeDuckDB(cache: string | undefined): Promise<vo
         // nothing to clean up
       }
       throw new LakeError(
-        `cannot unpack DuckDB's native library into ${dir} (${messageOf(e)}); set TRACELAKE_CACHE_DIR to a writable directory`,
+        `cannot unpack DuckDB's native library into ${dir} (${messageOf(e)}); set TRACELAKE_CACHE_DIR to a writable directory with ${Math.ceil(lib.rawSize / 1e6)} MB free`,
       );
     }
   }
   const { dlopen } = await import("bun:ffi");
   dlopen(dst, { duckdb_library_version: { args: [], returns: "cstring" } });
+}
+
+/**
+ * The compressed library's bytes: the embedded file, or the `packedSize` bytes before Bun's
+ * module graph in our own executable.
+ * @throws LakeError when the executable does not have the layout the build wrote.
+ */
+async function packedLibrary(lib: EmbeddedLibrary): Promise<Uint8Array> {
+  if (lib.packedPath) return Bun.file(lib.packedPath).bytes();
+  const fd = openSync(process.execPath, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const tail = Buffer.alloc(BUN_TAIL);
+    readSync(fd, tail, 0, BUN_TAIL, size - BUN_TAIL);
+    const graphBytes = Number(tail.readBigUInt64LE(0));
+    const start = size - BUN_TAIL - graphBytes - lib.packedSize;
+    const magic = Buffer.alloc(LIB_PAYLOAD_MAGIC.length);
+    if (tail.toString("latin1", 32, 48) !== BUN_TRAILER || start < LIB_PAYLOAD_MAGIC.length) {
+      throw new LakeError(`${process.execPath} does not end as the tracelake build wrote it; download tracelake again`);
+    }
+    readSync(fd, magic, 0, magic.length, start - magic.length);
+    if (!magic.equals(LIB_PAYLOAD_MAGIC)) {
+      throw new LakeError(
+        `DuckDB's library is not where the build put it in ${process.execPath}; download tracelake again`,
+      );
+    }
+    const packed = Buffer.allocUnsafe(lib.packedSize);
+    let done = 0;
+    while (done < packed.length) {
+      const n = readSync(fd, packed, done, packed.length - done, start + done);
+      if (n <= 0) throw new LakeError(`${process.execPath} ends inside DuckDB's library; download tracelake again`);
+      done += n;
+    }
+    return packed;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -14,9 +14,12 @@ const JSONL_TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
 
 /**
  * Decides the format from the first decompressed bytes of `name` (at least the first line,
- * when the input has one within `head`):
- * - Perfetto protobuf: the first byte is 0x0A, the tag of `Trace.packet` (field 1, LEN), as
- *   trace_processor sniffs it (reference/perfetto.md §0), followed by a varint length;
+ * when the input has one within `head`). JSON is tried first, then protobuf, as trace_processor
+ * does (util/trace_type.cc):
+ * - JSON: after an optional UTF-8 BOM and whitespace, `[` followed (after whitespace) by `{` or
+ *   `]`, or `{` followed by `"` or `}`; a JSON trace may start with a newline (0x0A);
+ * - Perfetto protobuf: otherwise, the first byte is 0x0A, the tag of `Trace.packet` (field 1,
+ *   LEN; reference/perfetto.md §0), followed by a varint length;
  * - `[` (after an optional UTF-8 BOM and whitespace): Chrome JSON, array form;
  * - `{`: OTLP JSON when the object's first key is `resourceSpans`, `resourceLogs` or
  *   `resourceMetrics` (an ExportTrace/Logs/MetricsServiceRequest, or the collector's file
@@ -31,11 +34,18 @@ export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat 
   if (!head || head.length === 0) {
     throw new InputError(`${name} is empty; there is nothing to ingest`);
   }
-  if (head[0] === 0x0a && head.length >= 2) return "perfetto";
   let i = 0;
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) i = 3;
-  while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
+  i = skipSpace(head, i);
   const b = head[i];
+  // JSON first, then protobuf, as trace_processor does (util/trace_type.cc): a JSON trace may
+  // start with a newline, and 0x0A is also the tag of Trace.packet. JSON means '[' or '{'
+  // followed (after whitespace) by what JSON allows there.
+  const next = head[skipSpace(head, i + 1)];
+  const json =
+    (b === 0x5b && (next === 0x7b || next === 0x5d || next === undefined)) ||
+    (b === 0x7b && (next === 0x22 || next === 0x7d || next === undefined));
+  if (!json && head[0] === 0x0a && head.length >= 2) return "perfetto";
   if (b === 0x5b) return "chrome_json";
   if (b === 0x7b) {
     const key = firstKey(head, i + 1);
@@ -61,6 +71,12 @@ export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat 
   throw new InputError(
     `${name} is not a trace tracelake recognizes: not Perfetto protobuf (first byte 0x0A), not JSON (Chrome trace, OTLP or JSON lines, starting with '[' or '{'); pass --format to force one`,
   );
+}
+
+/** The index of the first byte at or after `i` that is not JSON whitespace (head.length if none). */
+function skipSpace(head: Uint8Array, i: number): number {
+  while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
+  return i;
 }
 
 /** The first key of the JSON object whose body starts at `head[i]`, or null when not found. */

@@ -22,6 +22,11 @@ export interface OpenLakeOptions {
   create?: boolean;
   /** How long to keep retrying when another process holds the catalog, in ms (default 30 000). */
   lockTimeoutMs?: number;
+  /**
+   * Leave the catalog attached read-only after opening (default false), for a caller that
+   * reads it at once (a query's preparation) and detaches it: saves an ATTACH.
+   */
+  keepAttached?: boolean;
   /** Test-only pause points (`Lake.pause`); default: none. */
   pause?: PauseHook;
 }
@@ -44,6 +49,11 @@ export class Lake {
     /** The test-only pause hook (OpenLakeOptions.pause): returns at once unless a test set one. */
     readonly pause: PauseHook,
   ) {}
+
+  /** How the catalog is attached to the engine now (null: not attached). */
+  get attachedMode(): AttachMode | null {
+    return this.attached;
+  }
 
   /** The lake's root directory (absolute). */
   get root(): string {
@@ -79,7 +89,7 @@ export class Lake {
       throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
     }
     const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000, options.pause ?? (async () => undefined));
-    await lake.migrate(engine, hasCatalog);
+    await lake.migrate(engine, hasCatalog, options.keepAttached ?? false);
     return lake;
   }
 
@@ -122,14 +132,17 @@ export class Lake {
     this.attached = null;
   }
 
-  /** The catalog version recorded in the lake (0 for a new catalog). */
+  /** The catalog version recorded in the lake (0 for a new catalog, which has no migrations table). */
   static async version(engine: Engine): Promise<number> {
-    const t = await engine.rows<{ n: bigint }>(
-      "SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'lake' AND table_name = 'migrations'",
-    );
-    if (Number(t[0]?.n ?? 0) === 0) return 0;
-    const v = await engine.rows<{ v: number | null }>("SELECT max(version) AS v FROM lake.migrations");
-    return v[0]?.v ?? 0;
+    // One statement on the usual path; a new catalog has no migrations table (DuckDB's Catalog
+    // Error names it).
+    try {
+      const v = await engine.rows<{ v: number | null }>("SELECT max(version) AS v FROM lake.migrations");
+      return v[0]?.v ?? 0;
+    } catch (e) {
+      if (/Catalog Error: Table with name migrations does not exist/.test(messageOf(e))) return 0;
+      throw e;
+    }
   }
 
   /** Returns `version`, or throws LakeError when a newer tracelake wrote the catalog. */
@@ -142,10 +155,12 @@ export class Lake {
     return version;
   }
 
-  private async migrate(engine: Engine, existed: boolean): Promise<void> {
+  private async migrate(engine: Engine, existed: boolean, keepAttached: boolean): Promise<void> {
     await this.attach(engine, existed ? "read" : "write");
+    let current = false;
     try {
       let version = this.checkVersion(await Lake.version(engine));
+      current = version === LATEST_VERSION && existed;
       if (version === LATEST_VERSION) return;
       // Re-read under the write lock: another process may have migrated meanwhile.
       await this.attach(engine, "write");
@@ -165,7 +180,7 @@ export class Lake {
         }
       });
     } finally {
-      await this.detach(engine);
+      if (!(keepAttached && current)) await this.detach(engine);
     }
   }
 

@@ -84,17 +84,14 @@ export async function listPartitions(
   viewSetName: string,
   instances: string[] | null,
 ): Promise<PartitionRow[]> {
-  const filter = instances === null ? "" : `AND list_contains(${listLiteral(instances)}, view_instance_id)`;
+  // The instances travel as a parameter (a JSON array), never as SQL text.
+  const filter = instances === null ? "" : "AND list_contains($ids::JSON::VARCHAR[], view_instance_id)";
   const rows = await engine.rows<PartitionRawRow>(
     `SELECT ${PARTITION_COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs ${filter}
      ORDER BY view_instance_id, begin_insert_time, file_path`,
-    { vs: viewSetName },
+    instances === null ? { vs: viewSetName } : { vs: viewSetName, ids: JSON.stringify(instances) },
   );
   return rows.map(partitionRow);
-}
-
-function listLiteral(values: string[]): string {
-  return `[${values.map((v) => `'${v.replaceAll("'", "''")}'`).join(", ")}]::VARCHAR[]`;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -129,9 +129,11 @@ async function aggregateFunctions(engine: Engine): Promise<Set<string>> {
  */
 export async function parseSelect(engine: Engine, sql: string): Promise<AstNode> {
   const r = await engine.rows<{ j: string }>("SELECT json_serialize_sql($sql::VARCHAR) AS j", { sql });
-  // query_location is a u64 whose "unknown" value (2^64-1) JSON.parse cannot hold; we never need it.
-  const text = (r[0]?.j ?? "null").replace(/"query_location":\d+/g, '"query_location":0');
-  const parsed = JSON.parse(text) as { error: boolean; error_message?: string; statements?: { node: AstNode }[] };
+  const parsed = parseLossless(r[0]?.j ?? "null") as {
+    error: boolean;
+    error_message?: string;
+    statements?: { node: AstNode }[];
+  };
   if (parsed.error) {
     throw new SqlError(
       `replay: ${parsed.error_message ?? "cannot parse the query"} (replay takes one SELECT statement)`,
@@ -143,9 +145,54 @@ export async function parseSelect(engine: Engine, sql: string): Promise<AstNode>
   return (parsed.statements[0] as { node: AstNode }).node;
 }
 
+/**
+ * Marks a number of DuckDB's serialized parse tree that JavaScript's number would change: a
+ * DOUBLE constant (`1000000.0`, `1e300`: its type follows from the token, and DuckDB's
+ * deserializer refuses `1000000` where it expects a double) or an integer beyond 2^53 (the u64
+ * halves of a HUGEINT, `query_location`'s 2^64-1). Such tokens are kept as strings with this
+ * prefix, and written back as the same token by stringifyLossless.
+ */
+const RAW_NUMBER = "\u0000tl-number:";
+
+/**
+ * JSON.parse of DuckDB's serialized parse tree, keeping the exact text of every number that a
+ * JavaScript number would not give back unchanged (see RAW_NUMBER); other numbers are numbers.
+ */
+export function parseLossless(text: string): unknown {
+  let out = "";
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+      continue;
+    }
+    if (c === 45 /* - */ || (c >= 48 && c <= 57)) {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j] as string)) j++;
+      const token = text.slice(i, j);
+      if (/[.eE]/.test(token) || !Number.isSafeInteger(Number(token))) {
+        out += `${text.slice(last, i)}${JSON.stringify(RAW_NUMBER + token)}`;
+        last = j;
+      }
+      i = j - 1;
+    }
+  }
+  return JSON.parse(out + text.slice(last));
+}
+
+/** JSON.stringify that writes parseLossless's kept numbers back as their original tokens. */
+export function stringifyLossless(value: unknown): string {
+  const marker = JSON.stringify(RAW_NUMBER).slice(0, -1);
+  return JSON.stringify(value).replace(
+    new RegExp(`${marker.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")}([-0-9.eE+]+)"`, "g"),
+    "$1",
+  );
+}
+
 /** Renders a parse-tree SELECT node back to SQL with DuckDB (`json_deserialize_sql`). */
 export async function nodeSql(engine: Engine, node: AstNode): Promise<string> {
-  const json = JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] });
+  const json = stringifyLossless({ error: false, statements: [{ node, named_param_map: [] }] });
   const r = await engine.rows<{ s: string }>("SELECT json_deserialize_sql($j::JSON) AS s", { j: json });
   return r[0]?.s ?? "";
 }

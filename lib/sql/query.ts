@@ -23,6 +23,7 @@ import type { Lake } from "../lake/lake.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
+import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
 import { findReferences } from "./references.ts";
 import {
@@ -32,6 +33,7 @@ import {
   runTableRetirements,
   type TableRetirements,
 } from "./retire_functions.ts";
+import { explainSqlError } from "./suggest.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -90,11 +92,11 @@ export interface PrepareResult {
 /**
  * Prepares `sql` to run: materializes the JIT instances it reads, snapshots the catalog and
  * defines every view and macro (see the file comment). Call it before each `runStatements`;
- * the catalog is not attached when it returns.
+ * the catalog is not attached when it returns (whether or not it was on entry).
  * When the statement calls retirement functions (lib/sql/retire_functions.ts), the table ones
  * run here, and a statement calling the scalar ones runs here once (its first pass), so that
  * the retirement is applied before the caller runs it.
- * @throws SqlError when a view_instance call names an unknown view set or process, a
+ * @throws SqlError when the text would write the lake (lib/sql/guard.ts), a view_instance call names an unknown view set or process, a
  *   retirement function is misused, or the statement fails in its first pass;
  *   LakeError when the catalog is busy past its timeout.
  */
@@ -104,30 +106,44 @@ export async function prepareQuery(
   sql: string,
   jitOptions: PrepareOptions = {},
 ): Promise<PrepareResult> {
+  try {
+    return await prepare(engine, lake, sql, jitOptions);
+  } finally {
+    await lake.detach(engine);
+  }
+}
+
+/**
+ * prepareQuery's steps. The catalog, attached read-only by the caller (Lake.open's
+ * keepAttached) or here at the first step that reads it, stays attached from step to step
+ * (one ATTACH for a query whose views are current) until the snapshot is taken; steps that
+ * write it (retirement, the JIT's commit) attach it for writing and leave it detached.
+ */
+async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: PrepareOptions): Promise<PrepareResult> {
+  // The write guard (lib/sql/guard.ts), before any of the text runs (runScalarRetirement below
+  // runs it once); runStatements checks again, statement by statement.
+  guardStatements(sql, lake.root);
+  guardEngine(engine, lake.root);
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const perfettoCalls = addPerfettoReferences(refs);
+  await lake.attach(engine, "read");
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
   if (refs.instances.length > 0) {
-    await lake.attach(engine, "read");
-    try {
-      for (const ref of refs.instances) {
-        const vs = viewSetByName(ref.viewSetName);
-        if (!vs) {
-          throw new SqlError(
-            `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
-          );
-        }
-        instanceViews.push({
-          viewSet: vs,
-          literal: ref.instance,
-          processId: await resolveProcess(engine, ref.instance),
-        });
+    for (const ref of refs.instances) {
+      const vs = viewSetByName(ref.viewSetName);
+      if (!vs) {
+        throw new SqlError(
+          `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
+        );
       }
-    } finally {
-      await lake.detach(engine);
+      instanceViews.push({
+        viewSet: vs,
+        literal: ref.instance,
+        processId: await resolveProcess(engine, ref.instance),
+      });
     }
   }
   const requests: JitRequest[] = globals.map((viewSet) => ({ viewSet, processIds: null }));
@@ -147,6 +163,7 @@ export async function prepareQuery(
       (t === "blocks" && refs.tables.has("raw_events")),
   );
   await snapshotCatalog(engine, lake, tables);
+  await lake.detach(engine);
   // The retirement functions take a dozen statements to define: only when the text names one.
   const retire = jitOptions.defineAll === true || RETIRE_NAMES.test(sql);
   await defineViews(
@@ -212,14 +229,11 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
   });
 }
 
+/** Copies the catalog tables into the in-memory database (attaching the catalog read-only if it is not). */
 async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
   await lake.attach(engine, "read");
-  try {
-    for (const name of tables) {
-      await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
-    }
-  } finally {
-    await lake.detach(engine);
+  for (const name of tables) {
+    await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
   }
 }
 
@@ -306,24 +320,30 @@ export interface StatementResult {
 /**
  * Runs `sql` (one or more statements separated by `;`) and yields each statement's result in
  * order. Results stream: rows are pulled from DuckDB chunk by chunk as the caller reads them.
- * @throws SqlError with DuckDB's message when a statement fails to parse or run.
+ * On an engine prepared for a lake (prepareQuery), statements that would write the lake are
+ * refused before any runs, and each prepared statement's type is checked (lib/sql/guard.ts).
+ * @throws SqlError with DuckDB's message when a statement fails to parse or run, or the
+ *   guard's sentence when it is refused.
  */
 export async function* runStatements(engine: Engine, sql: string): AsyncGenerator<StatementResult> {
   let count: number;
   let extracted: Awaited<ReturnType<typeof engine.conn.extractStatements>>;
+  const root = guardedRoot(engine);
+  const kinds = root === undefined ? null : guardStatements(sql, root);
   try {
     extracted = await engine.conn.extractStatements(sql);
     count = extracted.count;
   } catch (e) {
-    throw new SqlError(messageOf(e));
+    throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
   }
   for (let i = 0; i < count; i++) {
     let result: DuckDBResult;
     try {
       const prepared = await extracted.prepare(i);
+      if (kinds) checkPreparedType(Number(prepared.statementType), i, count, kinds);
       result = await prepared.stream();
     } catch (e) {
-      throw new SqlError(messageOf(e));
+      throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
     }
     const names = result.deduplicatedColumnNames();
     const types = result.columnTypes().map((t) => t.toString());
@@ -337,7 +357,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
         try {
           for await (const rows of result.yieldRowsJson()) yield rows as unknown[][];
         } catch (e) {
-          throw new SqlError(messageOf(e));
+          throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
         }
       },
     };

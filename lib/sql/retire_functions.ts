@@ -20,7 +20,7 @@
  * - `list_incompatible_partitions([view_set])` is a plain macro over the snapshot.
  */
 import { createHash } from "node:crypto";
-import type { Engine } from "../duck/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import type { PartitionRow } from "../partitions/partitions.ts";
@@ -273,7 +273,7 @@ export async function defineRetireFunctions(
   await engine.run(
     "CREATE OR REPLACE MACRO retire_partition_by_file(file_path) AS tl_retire_by_file(file_path::VARCHAR)",
   );
-  const current = VIEW_SETS.map((v) => `(${sqlStr(v.name)}, '${hex(schemaHash(v))}')`).join(", ");
+  const current = VIEW_SETS.map((v) => `(${sqlString(v.name)}, '${hex(schemaHash(v))}')`).join(", ");
   const incompatible = (where: string) => `(SELECT p.view_set_name, p.view_instance_id, p.begin_insert_time,
       p.end_insert_time, p.min_event_time, p.max_event_time, p.file_path, p.file_size,
       lower(hex(p.file_schema_hash)) AS incompatible_schema_hash, c.h AS current_schema_hash, p.num_rows
@@ -328,10 +328,6 @@ export async function defineRetireFunctions(
   await engine.run(`CREATE OR REPLACE MACRO retire_partitions(view_set_name, view_instance_id, begin_insert_time, end_insert_time) AS TABLE
     (SELECT * FROM query_table('memory.tl_rt.rp_' || md5(concat_ws(chr(31), view_set_name::VARCHAR, view_instance_id::VARCHAR,
       epoch_us(begin_insert_time::VARCHAR::TIMESTAMPTZ)::VARCHAR, epoch_us(end_insert_time::VARCHAR::TIMESTAMPTZ)::VARCHAR))))`);
-}
-
-function sqlStr(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
 }
 
 /**

@@ -18,7 +18,6 @@
  *   async resources open).
  */
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
-import { sqlString } from "../duck/engine.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
@@ -61,12 +60,13 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
  * The partition's rows: the async events of the blocks in the scan's order, each with what the
  * pairing pass computed for it, read through tl_async_event by the row's pos. Only the sort
  * keys and the event's own columns go through the sort; the thread's columns ($streams_*: SQL
- * lists indexed by sx), the pass's results and what derives from them are computed after it. The
+ * lists indexed by sx; $process, the process id: source.ts blockRows's expressions over its
+ * table, so no name is SQL text), the pass's results and what derives from them are computed after it. The
  * JSON paths are only evaluated where the args text names the key. process_id, event_type and
  * phase are ENUM values (the Parquet writer stores them as the same UTF-8 dictionary columns
  * without hashing each row's string), picked from a constant list by the phase's code c.
  */
-const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
     ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name, time,
     (['begin', 'end', 'instant', 'step']::ENUM('begin', 'end', 'instant', 'step')[])[[1, 1, 2, 2, 3, 4, 4][c + 1]] AS event_type,
     a.span_id::BIGINT AS span_id, a.parent::BIGINT AS parent_span_id, a.depth::UINTEGER AS depth,
@@ -130,7 +130,7 @@ export const asyncEvents: ViewSet = {
     if (stats.rows === 0) return empty;
     const select = fillTemplate(SELECT, {
       src: src.sql,
-      process: sqlString(input.process.processId),
+      process: src.processId,
       streams_id: src.streamIds,
       streams_tid: src.streamTids,
       streams_name: src.threadNames,

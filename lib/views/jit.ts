@@ -9,7 +9,9 @@
  *    (block_id, nb_objects), so a removed, replaced or added block is detected (micromegas
  *    uses an object count, which misses a replaced block). A process with no such blocks gets
  *    one empty partition (no file, no event range), so the work is not redone.
- * 2. reuse a live partition with the same insert range, schema hash and source identity;
+ * 2. reuse a live partition with the same insert range, schema hash and source identity, if its
+ *    file exists with the catalog's size (one deleted or damaged by hand is rebuilt, and the
+ *    damaged row retired by metadata in step 4);
  * 3. otherwise write a new Parquet file (new uuid, never overwritten) without holding the
  *    catalog;
  * 4. commit: with the catalog attached for writing, plan again (blocks may have changed), insert
@@ -54,6 +56,11 @@ export interface JitReport {
   bytesWritten: number;
   /** Partitions another process committed first (our identical file was dropped). */
   lostRaces: number;
+  /**
+   * Of `written`, partitions rebuilt because the live one's file was missing or not the size
+   * the catalog says (deleted or damaged by hand); the damaged one is retired by metadata.
+   */
+  rebuilt: number;
 }
 
 /** Options of a JIT run. */
@@ -90,8 +97,10 @@ interface Written {
 }
 
 /**
- * Makes the requested instances current. The catalog must not be attached by the caller; it
- * is attached and detached here.
+ * Makes the requested instances current. The catalog is attached here for planning and for
+ * the commit, and never held while partitions are written. A caller that holds it read-only
+ * (a query preparing its session) gets it back attached read-only; otherwise it is detached on
+ * return.
  * @throws LakeError when the catalog is busy past its timeout, a requested process does not
  *   exist, or the blocks keep changing; Error when DuckDB fails to build a partition.
  */
@@ -110,7 +119,9 @@ export async function materializeInstances(
     rowsWritten: 0,
     bytesWritten: 0,
     lostRaces: 0,
+    rebuilt: 0,
   };
+  const held = lake.attachedMode === "read";
   let pending = requests.filter((r) => r.processIds === null || r.processIds.length > 0);
   const maxAttempts = options.maxAttempts ?? 3;
   for (let attempt = 0; pending.length > 0; attempt++) {
@@ -125,8 +136,9 @@ export async function materializeInstances(
     try {
       plans = [];
       for (const r of pending) plans.push(...(await planRequest(engine, lake.root, r)));
-    } finally {
-      await lake.detach(engine);
+    } catch (e) {
+      if (!held) await lake.detach(engine);
+      throw e;
     }
     if (attempt === 0) report.partitions += plans.reduce((n, p) => n + p.specs.length, 0);
     // 2–3. Write what is stale, without the catalog.
@@ -137,7 +149,8 @@ export async function materializeInstances(
       const kept = new Set<PartitionRow>();
       for (const spec of plan.specs) {
         const want = specRow(plan, spec, hash, null, null);
-        const fresh = plan.live.find((r) => sameContent(r, want));
+        const same = plan.live.find((r) => sameContent(r, want));
+        const fresh = same && fileIntact(lake.root, same) ? same : undefined;
         if (fresh) {
           kept.add(fresh);
           if (attempt === 0) report.reused++;
@@ -146,7 +159,11 @@ export async function materializeInstances(
       toRetire += plan.live.filter((r) => !kept.has(r)).length;
     }
     // Everything current: no need to take the catalog for writing.
-    if (toWrite.length === 0 && toRetire === 0) break;
+    if (toWrite.length === 0 && toRetire === 0) {
+      if (!held) await lake.detach(engine);
+      return report;
+    }
+    await lake.detach(engine);
     const written = new Map<string, Written>();
     const committed = new Set<string>();
     try {
@@ -169,6 +186,7 @@ export async function materializeInstances(
       }
     }
   }
+  if (held) await lake.attach(engine, "read");
   return report;
 }
 
@@ -194,7 +212,8 @@ async function commit(
           let resolved = true;
           for (const spec of plan.specs) {
             const want = specRow(plan, spec, hash, null, null);
-            const existing = plan.live.find((row) => sameContent(row, want));
+            const same = plan.live.find((row) => sameContent(row, want));
+            const existing = same && fileIntact(lake.root, same) ? same : undefined;
             if (existing) {
               keep.push(existing);
               const ours = written.get(specKey(plan, spec));
@@ -202,8 +221,10 @@ async function commit(
               continue;
             }
             const ours = written.get(specKey(plan, spec));
-            if (ours && sameContent(ours.row, want)) insert.push(ours.row);
-            else resolved = false;
+            if (ours && sameContent(ours.row, want)) {
+              insert.push(ours.row);
+              if (same) report.rebuilt++;
+            } else resolved = false;
           }
           if (!resolved) {
             const list = unresolved.get(plan.viewSet) ?? [];
@@ -240,6 +261,19 @@ async function commit(
     await lake.detach(engine);
   }
   return [...unresolved.entries()].map(([viewSet, processIds]) => ({ viewSet, processIds }));
+}
+
+/**
+ * True when a live partition can be trusted: it is empty (no file), or its file exists with the
+ * size the catalog records (a file deleted or truncated by hand is rebuilt, not reused).
+ */
+function fileIntact(root: string, row: PartitionRow): boolean {
+  if (row.filePath === null) return true;
+  try {
+    return statSync(join(root, row.filePath)).size === row.fileSize;
+  } catch {
+    return false;
+  }
 }
 
 function specKey(plan: InstancePlan, spec: Spec): string {
@@ -322,10 +356,9 @@ interface BlockRow {
 async function planRequest(engine: Engine, root: string, r: JitRequest): Promise<InstancePlan[]> {
   const vs = r.viewSet;
   const ids = r.processIds;
-  const idFilter = (col: string) =>
-    ids === null
-      ? ""
-      : `AND list_contains([${ids.map((i) => `'${i.replaceAll("'", "''")}'`).join(", ")}]::VARCHAR[], ${col})`;
+  // The ids travel as a parameter (a JSON array), never as SQL text.
+  const idFilter = (col: string) => (ids === null ? "" : `AND list_contains($ids::JSON::VARCHAR[], ${col})`);
+  const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
   const procs = await engine.rows<{
     process_id: string;
     exe: string | null;
@@ -336,6 +369,7 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
   }>(
     `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
      FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
+    idParam,
   );
   if (ids !== null && procs.length < new Set(ids).size) {
     const known = new Set(procs.map((p) => p.process_id));
@@ -347,14 +381,14 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
   const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
     `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
      FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
-    { tag: vs.streamTag },
+    { tag: vs.streamTag, ...idParam },
   );
   const blocks = await engine.rows<BlockRow>(
     `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins, b.file_path
      FROM lake.blocks b JOIN lake.streams s USING (stream_id)
      WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
      ORDER BY b.process_id, b.insert_time, b.block_id`,
-    { tag: vs.streamTag },
+    { tag: vs.streamTag, ...idParam },
   );
   const live = await listPartitions(engine, vs.name, ids);
   const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {

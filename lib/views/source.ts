@@ -34,40 +34,55 @@ export async function prepareSource(input: MaterializeInput): Promise<void> {
        $user::VARCHAR AS username, $computer::VARCHAR AS computer, $props::JSON AS process_properties`,
     { id: p.processId, exe: p.exe, user: p.username, computer: p.computer, props: p.properties },
   );
+  // Names from the input (thread names, tids) go in through the appender, never as SQL text.
   await engine.run(
     `CREATE OR REPLACE TABLE ${SRC_STREAMS}(sx INTEGER, stream_id VARCHAR, stream_tid VARCHAR, thread_name VARCHAR)`,
   );
-  for (let i = 0; i < streams.length; i += 1000) {
-    const vals = streams
-      .slice(i, i + 1000)
-      .map((s, k) => `(${i + k}, ${sqlString(s.streamId)}, ${sqlOrNull(s.tid)}, ${sqlOrNull(s.threadName)})`);
-    await engine.run(`INSERT INTO ${SRC_STREAMS} VALUES ${vals.join(", ")}`);
-  }
-  await engine.run(
-    `CREATE OR REPLACE TABLE ${SRC_BLOCKS}(bix INTEGER, block_id VARCHAR, stream_id VARCHAR, insert_time TIMESTAMPTZ, path VARCHAR)`,
+  await engine.append(
+    tableName(SRC_STREAMS),
+    streams.map((s, i) => [BigInt(i), s.streamId, s.tid, s.threadName]),
+    "memory",
   );
-  const rows = blocks.map((b, i) => [
-    `(${i}, ${sqlString(b.blockId)}, ${sqlString(b.streamId)}, make_timestamp(${b.insertTimeUs}::BIGINT)::TIMESTAMPTZ, ${sqlString(b.path)})`,
-  ]);
-  for (let i = 0; i < rows.length; i += 1000) {
-    await engine.run(`INSERT INTO ${SRC_BLOCKS} VALUES ${rows.slice(i, i + 1000).join(", ")}`);
-  }
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${SRC_BLOCKS}(bix INTEGER, block_id VARCHAR, stream_id VARCHAR, insert_us BIGINT, path VARCHAR)`,
+  );
+  await engine.append(
+    tableName(SRC_BLOCKS),
+    blocks.map((b, i) => [BigInt(i), b.blockId, b.streamId, b.insertTimeUs, b.path]),
+    "memory",
+  );
   const list = blocks.map((b) => sqlString(b.path)).join(", ");
   await engine.run(`CREATE OR REPLACE VIEW ${SRC} AS
-    SELECT b.bix, b.block_id, b.stream_id, b.insert_time, s.sx, s.stream_tid, s.thread_name, r.* EXCLUDE (filename)
+    SELECT b.bix, b.block_id, b.stream_id, make_timestamp(b.insert_us)::TIMESTAMPTZ AS insert_time, s.sx, s.stream_tid, s.thread_name, r.* EXCLUDE (filename)
     FROM read_parquet([${list}], filename = true) r JOIN ${SRC_BLOCKS} b ON b.path = r.filename
     LEFT JOIN ${SRC_STREAMS} s ON s.stream_id = b.stream_id`);
 }
 
-/** Drops what prepareSource created. */
+/** Drops what prepareSource and blockRows created. */
 export async function dropSource(engine: Engine): Promise<void> {
   await engine.run(`DROP VIEW IF EXISTS ${SRC}`);
-  for (const t of [SRC_BLOCKS, SRC_STREAMS, SRC_PROCESS]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of [SRC_BLOCKS, SRC_STREAMS, SRC_PROCESS, SRC_THREADS]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
+  for (const t of Object.values(THREAD_ENUMS)) await engine.run(`DROP TYPE IF EXISTS ${t}`);
 }
 
-function sqlOrNull(s: string | null): string {
-  return s === null ? "NULL" : sqlString(s);
+/** `memory.main.x` → `x` (the appender takes the catalog and the schema apart). */
+function tableName(qualified: string): string {
+  return qualified.slice(qualified.lastIndexOf(".") + 1);
 }
+
+/**
+ * blockRows's table of the process and its streams, one row per stream in the input's order:
+ * sx BIGINT (0 based), process_id, stream_id, tid, thread_name (VARCHAR). Filled with the
+ * appender, so that names from the input never become SQL text.
+ */
+export const SRC_THREADS = "memory.main.tl_src_threads";
+/** The ENUM types blockRows makes from SRC_THREADS's columns (one per column). */
+const THREAD_ENUMS = {
+  process_id: "memory.main.tl_src_process_enum",
+  stream_id: "memory.main.tl_src_stream_enum",
+  tid: "memory.main.tl_src_tid_enum",
+  thread_name: "memory.main.tl_src_thread_name_enum",
+} as const;
 
 /** The input's blocks as one join-free relation (see blockRows). */
 export interface BlockRows {
@@ -81,13 +96,16 @@ export interface BlockRows {
   /** Rows of all blocks (from their Parquet footers). */
   rowCount: number;
   /**
-   * SQL lists of the input's streams' stream_id, tid and thread name, in the input's order:
-   * `(list)[sx + 1]` is the row's (NULL for a NULL sx). Their elements are ENUM values (of the
-   * list's distinct values) that read back as VARCHAR; VARCHAR when every element is NULL.
+   * SQL expressions (constant over the rows) of the lists of the input's streams' stream_id, tid
+   * and thread name, in the input's order: `(list)[sx + 1]` is the row's (NULL for a NULL sx).
+   * Their elements are ENUM values (of the list's distinct values) that read back as VARCHAR;
+   * VARCHAR when every element is NULL. They read SRC_THREADS: the names are never SQL text.
    */
   streamIds: string;
   streamTids: string;
   threadNames: string;
+  /** SQL expression of the process's id, an ENUM value that reads back as VARCHAR. */
+  processId: string;
 }
 
 /**
@@ -128,17 +146,36 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
     FROM read_parquet(${list})`;
   // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
   // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
-  const streamList = (f: (s: StreamMeta) => string | null) => {
-    const values = streams.map(f);
-    const distinct = [...new Set(values.filter((v) => v !== null))];
-    const items = `[${values.map(sqlOrNull).join(", ")}]`;
-    return distinct.length === 0 ? `${items}::VARCHAR[]` : `${items}::ENUM(${distinct.map(sqlString).join(", ")})[]`;
+  // The values reach DuckDB through the appender and the types are made from the table.
+  await engine.run(
+    `CREATE OR REPLACE TABLE ${SRC_THREADS}(sx BIGINT, process_id VARCHAR, stream_id VARCHAR, tid VARCHAR, thread_name VARCHAR)`,
+  );
+  await engine.append(
+    tableName(SRC_THREADS),
+    [
+      [-1n, input.process.processId, null, null, null],
+      ...streams.map((s, i) => [BigInt(i), null, s.streamId, s.tid, s.threadName]),
+    ],
+    "memory",
+  );
+  const enumOf = async (col: keyof typeof THREAD_ENUMS, values: (string | null)[]): Promise<string> => {
+    if (values.every((v) => v === null)) return "VARCHAR";
+    await engine.run(
+      `CREATE OR REPLACE TYPE ${THREAD_ENUMS[col]} AS ENUM (SELECT DISTINCT ${col} FROM ${SRC_THREADS} WHERE ${col} IS NOT NULL ORDER BY ${col})`,
+    );
+    return THREAD_ENUMS[col];
   };
+  const streamList = async (col: "stream_id" | "tid" | "thread_name", f: (s: StreamMeta) => string | null) => {
+    const type = await enumOf(col, streams.map(f));
+    return `(SELECT coalesce(list(${col}::${type} ORDER BY sx), []) FROM ${SRC_THREADS} WHERE sx >= 0)`;
+  };
+  const processType = await enumOf("process_id", [input.process.processId]);
   return {
     sql,
     rowCount,
-    streamIds: streamList((s) => s.streamId),
-    streamTids: streamList((s) => s.tid),
-    threadNames: streamList((s) => s.threadName),
+    streamIds: await streamList("stream_id", (s) => s.streamId),
+    streamTids: await streamList("tid", (s) => s.tid),
+    threadNames: await streamList("thread_name", (s) => s.threadName),
+    processId: `(SELECT process_id::${processType} FROM ${SRC_THREADS} WHERE sx = -1)`,
   };
 }

@@ -23,7 +23,6 @@
  */
 
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
-import { sqlString } from "../duck/engine.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
@@ -40,12 +39,14 @@ const A_OVERLAP = 2;
 
 /**
  * The stack pass's input, in processing order: per thread, time, then X after B/E and longer X
- * first, then input order (seq, then block: see async_events.ts). `$src` is the blocks' relation (source.ts
+ * first, then input order (seq, then block: see async_events.ts); with each event its seq (q)
+ * and thread time (tt, ns; NaN when the event has none). `$src` is the blocks' relation (source.ts
  * blockRows), `$base` the process's min event time (ns).
  */
 const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
     (CASE e.ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} ELSE ${K_X} END)::TINYINT AS k,
-    (epoch_ns(e.time) - $base)::DOUBLE AS t, coalesce(e.dur, 0)::DOUBLE AS d
+    (epoch_ns(e.time) - $base)::DOUBLE AS t, coalesce(e.dur, 0)::DOUBLE AS d, e.seq::DOUBLE AS q,
+    coalesce(e.thread_time::DOUBLE, 'NaN'::DOUBLE) AS tt
   FROM ($src) e
   WHERE e.ph IN ('B', 'E', 'X') AND e.sx IS NOT NULL
   ORDER BY e.sx, e.time, (e.ph = 'X'), CASE WHEN e.ph = 'X' THEN -e.dur END, e.seq, e.bix`;
@@ -55,14 +56,15 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * computed for it, read through the tl_span functions by the row's pos (every B and X event
  * of a listed stream is the begin of exactly one span), ordered by (stream_id, begin, depth):
  * sx follows stream_id order. Only the sort keys and the event's own columns go through the
- * sort; the thread's columns ($streams_*: SQL lists indexed by sx), the pass's other results
+ * sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
+ * source.ts blockRows's expressions over its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
  * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
  * dictionary columns without hashing each row's string (their statistics then span the enum's
  * values: one process id; 'B' to 'X').
  */
-const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx + 1] AS stream_id,
+const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
     ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
     s.id::BIGINT AS id, s.parent::BIGINT AS parent, depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
@@ -71,7 +73,9 @@ const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx 
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
     CASE WHEN loc THEN
       TRY_CAST(coalesce(json_extract_string(properties, '$.src_line'), json_extract_string(properties, '$.location.line_number')) AS UINTEGER) END AS line,
-    properties, thread_duration, (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
+    properties, thread_time,
+    CASE WHEN is_x THEN thread_dur ELSE TRY_CAST(s.thread_end AS BIGINT) - thread_time END AS thread_duration,
+    (['B', 'X']::ENUM('B', 'X')[])[is_x::INTEGER + 1] AS phase,
     CASE s.anomaly WHEN ${A_UNCLOSED} THEN 'unclosed' WHEN ${A_OVERLAP} THEN 'overlap' END AS anomaly
   FROM (
     SELECT *, contains(properties, '"src_') OR contains(properties, '"location"') AS loc, s.end_rel::BIGINT AS end_rel
@@ -79,8 +83,7 @@ const SELECT = `SELECT $process::ENUM($process) AS process_id, ($streams_id)[sx 
       SELECT *, tl_span(pos) AS s
       FROM (
         SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
-          e.name, e.cat AS target, e.args AS properties, CASE WHEN e.ph = 'X' THEN e.thread_dur END AS thread_duration,
-          e.ph = 'X' AS is_x
+          e.name, e.cat AS target, e.args AS properties, e.thread_time, e.thread_dur, e.ph = 'X' AS is_x
         FROM ($src) e
         WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
         ORDER BY e.sx, "begin", depth)))`;
@@ -109,7 +112,12 @@ export const threadSpans: ViewSet = {
     { name: "filename", type: "VARCHAR", description: "args.src_file or args.location.file_name" },
     { name: "line", type: "UINTEGER", description: "args.src_line or args.location.line_number" },
     { name: "properties", type: "JSON", description: "args of the begin (B or X) event" },
-    { name: "thread_duration", type: "BIGINT", description: "thread-clock duration (X tdur), ns" },
+    { name: "thread_time", type: "BIGINT", description: "thread-clock time of the begin (tts), ns" },
+    {
+      name: "thread_duration",
+      type: "BIGINT",
+      description: "thread-clock duration, ns: X tdur; B/E the E's tts minus the B's (trace_processor's thread_dur)",
+    },
     { name: "phase", type: "VARCHAR", description: "source phase: X or B" },
     { name: "anomaly", type: "VARCHAR", description: "NULL, 'unclosed' (B without E) or 'overlap' (does not nest)" },
   ],
@@ -134,7 +142,7 @@ export const threadSpans: ViewSet = {
     const select = fillTemplate(SELECT, {
       src: src.sql,
       base: `${base}`,
-      process: sqlString(input.process.processId),
+      process: src.processId,
       streams_id: src.streamIds,
       streams_tid: src.streamTids,
       streams_name: src.threadNames,
@@ -154,14 +162,16 @@ export const threadSpans: ViewSet = {
 /**
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
  * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
- * the parent id (-1 at top level), depth, end relative to the base time (ns) and anomaly code.
- * Memory: 4 bytes per source row and 17 per span.
+ * the parent id (-1 at top level), depth, end relative to the base time (ns), the closing E's
+ * thread time and the anomaly code. Memory: 4 bytes per source row and 25 per span.
  */
 export class SpanArrays {
   readonly idOf: Int32Array;
   parent = new Int32Array(1024);
   depth = new Int32Array(1024);
   end = new Float64Array(1024);
+  /** The closing E's thread time (ns; NaN when none: X spans, unclosed B spans, no tts). */
+  threadEnd = new Float64Array(1024);
   anomaly = new Int8Array(1024);
 
   /** @param rows source rows (the largest pos + 1). */
@@ -180,13 +190,14 @@ export class SpanArrays {
     this.parent = g(this.parent, new Int32Array(n));
     this.depth = g(this.depth, new Int32Array(n));
     this.end = g(this.end, new Float64Array(n));
+    this.threadEnd = g(this.threadEnd, new Float64Array(n));
     this.anomaly = g(this.anomaly, new Int8Array(n));
   }
 }
 
 /**
  * The scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)` (STRUCT(id INTEGER,
- * parent INTEGER, end_rel DOUBLE, anomaly TINYINT)) reading the stack pass's SpanArrays during a
+ * parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE)) reading the stack pass's SpanArrays during a
  * materialization (lib/duck/lookup_functions.ts; they fail anywhere else). The depth is apart
  * because it is a sort key, read before the sort; the rest is read after it.
  */
@@ -207,19 +218,22 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
       ["parent", "INTEGER"],
       ["end_rel", "DOUBLE"],
       ["anomaly", "TINYINT"],
+      ["thread_end", "DOUBLE"],
     ],
     fill: (spans, pos, n, out) => {
       const id = out[0] as Int32Array;
       const parent = out[1] as Int32Array;
       const end = out[2] as Float64Array;
       const anomaly = out[3] as Int8Array;
-      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly } = spans;
+      const threadEnd = out[4] as Float64Array;
+      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly, threadEnd: sThreadEnd } = spans;
       for (let i = 0; i < n; i++) {
         const k = idOf[pos[i] as number] as number;
         id[i] = k;
         parent[i] = sParent[k] as number;
         end[i] = sEnd[k] as number;
         anomaly[i] = sAnomaly[k] as number;
+        threadEnd[i] = sThreadEnd[k] as number;
       }
     },
   },
@@ -235,8 +249,9 @@ export interface SpanStats {
 
 /**
  * The stack pass. Reads events (pos INTEGER, sx INTEGER, k TINYINT, t DOUBLE ns relative to
- * the process's base time, d DOUBLE ns) in processing order and writes each span into `spans`:
- * its id at the pos of its begin event, its parent, depth, end (relative ns) and anomaly code at
+ * the process's base time, d DOUBLE ns, q DOUBLE the event's seq, tt DOUBLE its thread time in
+ * ns or NaN) in processing order and writes each span into `spans`: its id at the pos of its
+ * begin event, its parent, depth, end (relative ns), closing E's thread time and anomaly code at
  * its id. See the file comment for the rules.
  */
 export async function buildSpans(
@@ -244,10 +259,11 @@ export async function buildSpans(
   spans: SpanArrays,
 ): Promise<SpanStats> {
   const stats: SpanStats = { spans: 0, unmatchedEnds: 0, unclosed: 0, overlaps: 0 };
-  const out = (id: number, parent: number, depth: number, end: number, anom: number) => {
+  const out = (id: number, parent: number, depth: number, end: number, anom: number, threadEnd = Number.NaN) => {
     spans.parent[id] = parent;
     spans.depth[id] = depth;
     spans.end[id] = end;
+    spans.threadEnd[id] = threadEnd;
     spans.anomaly[id] = anom;
     stats.spans++;
     if (anom === A_UNCLOSED) stats.unclosed++;
@@ -273,12 +289,20 @@ export async function buildSpans(
     sIsB = g(sIsB, (n) => new Uint8Array(n));
     sAnom = g(sAnom, (n) => new Int8Array(n));
   };
-  /** Emits and pops the top span, ending at `end`. */
-  const closeTop = (end: number, anom: number): void => {
+  /** Emits and pops the top span, ending at `end` (thread time `threadEnd` for an E). */
+  const closeTop = (end: number, anom: number, threadEnd = Number.NaN): void => {
     top--;
     const parentId = top > 0 ? (sId[top - 1] as number) : -1;
-    out(sId[top] as number, parentId, top, end, anom);
+    out(sId[top] as number, parentId, top, end, anom, threadEnd);
   };
+  // The B-spans opened at the current time on the current thread: their stack index and seq,
+  // so that a zero-duration X written before such a B (which sorts after it) is placed before
+  // it, outside it, as trace_processor reads it in input order.
+  let tieT = Number.NaN;
+  let tieN = 0;
+  const tieIdx: number[] = [];
+  const tieId: number[] = [];
+  const tieSeq: number[] = [];
 
   let nextId = 0;
   let curSx = -1;
@@ -296,15 +320,22 @@ export async function buildSpans(
     const kA = columns[2] as Int8Array;
     const tA = columns[3] as Float64Array;
     const dA = columns[4] as Float64Array;
+    const qA = columns[5] as Float64Array;
+    const ttA = columns[6] as Float64Array;
     for (let i = 0; i < rowCount; i++) {
       const sx = sxA[i] as number;
       if (sx !== curSx) {
         finishThread();
         curSx = sx;
         threadMax = Number.NEGATIVE_INFINITY;
+        tieT = Number.NaN;
       }
       const k = kA[i] as number;
       const t = tA[i] as number;
+      if (t !== tieT) {
+        tieT = t;
+        tieN = 0;
+      }
       const end = k === K_X ? t + (dA[i] as number) : t;
       if (end > threadMax) threadMax = end;
       // End before begin: X-spans that ended by t close first.
@@ -322,12 +353,26 @@ export async function buildSpans(
         while (top - 1 > j) closeTop(sEnd[top - 1] as number, A_OVERLAP);
         // A B-span that outlives its X parent does not nest either.
         const anom = j > 0 && !sIsB[j - 1] && (sEnd[j - 1] as number) < t ? A_OVERLAP : 0;
-        closeTop(t, anom);
+        closeTop(t, anom, ttA[i] as number);
         continue;
       }
       const id = nextId++;
       spans.reserve(id);
       spans.idOf[posA[i] as number] = id;
+      if (k === K_X && end === t && tieN > 0) {
+        // A zero-duration X at the time of B-spans opened after it in input order: before the
+        // first such B that is still open, at its depth.
+        const q = qA[i] as number;
+        let j = -1;
+        for (let n = 0; n < tieN && j < 0; n++) {
+          const at = tieIdx[n] as number;
+          if ((tieSeq[n] as number) > q && at < top && sId[at] === tieId[n]) j = at;
+        }
+        if (j >= 0) {
+          out(id, j > 0 ? (sId[j - 1] as number) : -1, j, end, 0);
+          continue;
+        }
+      }
       if (k === K_X && top > 0 && !sIsB[top - 1] && (sEnd[top - 1] as number) < end) {
         // Does not nest in the top span: hang it under the nearest enclosing one, on the side.
         let j = top - 2;
@@ -340,6 +385,12 @@ export async function buildSpans(
       sEnd[top] = k === K_X ? end : Number.POSITIVE_INFINITY;
       sIsB[top] = k === K_B ? 1 : 0;
       sAnom[top] = 0;
+      if (k === K_B) {
+        tieIdx[tieN] = top;
+        tieId[tieN] = id;
+        tieSeq[tieN] = qA[i] as number;
+        tieN++;
+      }
       top++;
     }
   }

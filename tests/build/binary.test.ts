@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readdirSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT, tempDir } from "../helpers.ts";
 import { Pty } from "../pty.ts";
@@ -79,5 +79,42 @@ describe("the single-file binary", () => {
     expect(existsSync(cache)).toBe(true);
     expect(readdirSync(cache).filter((d) => d.startsWith("duckdb-")).length).toBe(1);
     expect(readdirSync(dir).sort()).toEqual(["cache", "lake", "trace.json.gz", "tracelake"]);
-  }, 120_000);
+
+    // The library travels compressed outside Bun's module graph (scripts/build.ts): the binary is
+    // far smaller than the library plus Bun's runtime (~104 MB + 70 MB), and --version leaves the
+    // cache alone (it needs no DuckDB).
+    expect(statSync(join(dir, "tracelake")).size).toBeLessThan(130e6);
+    const fresh = join(tempDir("tl-cache-"), "c");
+    const v = Bun.spawnSync(["./tracelake", "--version"], { cwd: dir, env: { ...env, TRACELAKE_CACHE_DIR: fresh } });
+    expect(v.exitCode).toBe(0);
+    expect(existsSync(fresh)).toBe(false);
+    // Two first runs at once on an empty cache both succeed, and leave one library, no temporary file.
+    const both = [1, 2].map(() =>
+      Bun.spawn(["./tracelake", "--lake", "lake", "query", "-f", "csv", "SELECT count(*) AS n FROM processes"], {
+        cwd: dir,
+        env: { ...env, TRACELAKE_CACHE_DIR: fresh },
+        stdout: "pipe",
+        stderr: "pipe",
+      }),
+    );
+    for (const p of both) {
+      expect(await p.exited).toBe(0);
+      expect(await new Response(p.stdout).text()).toBe("n\n10\n");
+    }
+    const unpacked = readdirSync(fresh);
+    expect(unpacked.length).toBe(1);
+    expect(readdirSync(join(fresh, unpacked[0] as string))).toEqual(["libduckdb.so"]);
+    // A cache directory that cannot be written (root ignores permission bits, so: below a file):
+    // one sentence naming it, exit 73 (lake unusable), nothing else written.
+    const blocked = join(dir, "trace.json.gz", "cache");
+    const bad = Bun.spawnSync(["./tracelake", "--lake", "lake", "query", "SELECT 1"], {
+      cwd: dir,
+      env: { ...env, TRACELAKE_CACHE_DIR: blocked },
+    });
+    expect(bad.exitCode).toBe(73);
+    expect(bad.stderr.toString()).toMatch(
+      /^error: cannot unpack DuckDB's native library into .*trace\.json\.gz\/cache.*TRACELAKE_CACHE_DIR/,
+    );
+    expect(bad.stderr.toString().trim().split("\n").length).toBe(1);
+  }, 180_000);
 });

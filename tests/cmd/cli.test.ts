@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
-import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
+import { BUN, cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 const EDGE = join(ROOT, "fixtures/edge_cases.json");
 const SAMPLE_GZ = join(ROOT, "fixtures/chromium_startup.json.gz");
@@ -179,6 +179,40 @@ describe("query", () => {
     { source_pid: "10", exe: "Edge Browser", labels: "tab1" },
     { source_pid: "gpu-process", exe: null, labels: null },
   ];
+
+  test("a reader that goes away stops the query: `| head -1` of ten billion rows ends", async () => {
+    // Bun's process.stdout reported no EPIPE on a pipe, so the query ran to its end (here:
+    // never). Each format that streams rows, and the REPL reading a script from a pipe.
+    const huge = "SELECT range AS n, 'x' AS s FROM range(10000000000)";
+    const runs = [
+      ["query", "-f", "csv", huge],
+      ["query", "-f", "ndjson", huge],
+      ["query", "-f", "json", huge],
+      ["replay", "--quiet", "-f", "csv", "SELECT name, count(*) AS n FROM thread_spans GROUP BY name"],
+    ];
+    for (const args of runs) {
+      const cmd = [BUN, join(ROOT, "main.ts"), "--lake", lake, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+      const p = Bun.spawn(["sh", "-c", `${cmd.join(" ")} | head -c 20`], { stdout: "pipe", stderr: "pipe" });
+      const killer = setTimeout(() => p.kill(), 50_000);
+      const code = await p.exited;
+      clearTimeout(killer);
+      expect(p.signalCode).toBeNull();
+      expect(code).toBe(0);
+      expect((await new Response(p.stdout).text()).length).toBe(20);
+      expect(await new Response(p.stderr).text()).toBe("");
+    }
+    const script = `.mode csv\n${huge};\n`;
+    const r = Bun.spawn(["sh", "-c", `'${BUN}' '${join(ROOT, "main.ts")}' --lake '${lake}' repl | head -c 20`], {
+      stdin: new TextEncoder().encode(script),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const killer = setTimeout(() => r.kill(), 50_000);
+    await r.exited;
+    clearTimeout(killer);
+    expect(r.signalCode).toBeNull();
+    expect((await new Response(r.stdout).text()).length).toBe(20);
+  }, 240_000);
 
   test("json, ndjson and csv carry the same rows", () => {
     const j = cli(lake, ["query", "-f", "json", sql]);

@@ -35,6 +35,20 @@ describe("tracelake replay", () => {
     }
   }, 60_000);
 
+  test("decimal and exponent literals in the select list (the README's /1e6) give query's answer", () => {
+    // DuckDB serializes 1e6 as the DOUBLE token 1000000.0; a round trip through a JS number
+    // made it an integer, which json_deserialize_sql refused ("expected type 'double'").
+    const sql =
+      "SELECT name, sum(duration)/1e6 AS ms, round(sum(duration)/1e6, 3) AS r, count(*) * 2.5 AS c, 1e300 AS big, 18446744073709551615 AS u FROM thread_spans GROUP BY name ORDER BY ms DESC, name";
+    const q = cli(lake, ["query", "-f", "csv", sql]);
+    expect(q.code).toBe(0);
+    const r = cli(lake, ["replay", "-f", "csv", "--partitions", "2", sql]);
+    expect(r.stderr).not.toContain("error");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(q.stdout);
+    expect(r.stdout).toContain(",1e+300,18446744073709551615\n");
+  }, 60_000);
+
   test("--explain prints the analysis and the choice, and runs nothing", () => {
     const r = cli(lake, [
       "replay",

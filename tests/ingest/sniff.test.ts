@@ -17,6 +17,15 @@ test("each format is recognized from its first bytes", () => {
     ["otlp line with another key first", t('{"x":1,"resourceMetrics":[]}\n'), "otlp_json"],
     ["jsonl (pino)", t('{"level":30,"time":1700000000000,"msg":"hi"}\n{"level":30'), "jsonl"],
     ["jsonl (ECS)", t('{"@timestamp":"2023-11-14T22:13:20Z","message":"hi"}'), "jsonl"],
+    // JSON first, then protobuf (trace_processor's order): a newline is also the packet tag 0x0A.
+    ["chrome array after a newline", t('\n[{"ph":"X","ts":1}]'), "chrome_json"],
+    ["chrome object after a newline", t('\n{"traceEvents":[]}'), "chrome_json"],
+    ["empty chrome array after newlines", t("\n\r\n[]"), "chrome_json"],
+    ["otlp after a newline", t('\n{"resourceSpans":[]}'), "otlp_json"],
+    ["jsonl after a newline", t('\n{"time":1,"msg":"a"}\n'), "jsonl"],
+    // A packet of 91 or 123 bytes: '[' or '{' after the tag, but not followed by JSON.
+    ["perfetto packet of 91 bytes", Uint8Array.from([0x0a, 0x5b, 0x40, 0x01, 0x12]), "perfetto"],
+    ["perfetto packet of 123 bytes", Uint8Array.from([0x0a, 0x7b, 0x08, 0x01, 0x12]), "perfetto"],
     [
       "an object without trace or time keys goes to chrome (whose error names traceEvents)",
       t('{"foo":1}'),

@@ -1,0 +1,43 @@
+/**
+ * The options of `export perfetto` for commander: declared on the CLI's command (main.ts) and
+ * parsed from the words of the REPL's `.export perfetto` (cmd/repl.ts). Light on purpose: main.ts
+ * imports it at start-up, before any command runs.
+ */
+import { Command } from "commander";
+import { UserError } from "../lib/errors.ts";
+import { EXPORT_PERFETTO_OPTIONS } from "../lib/perfetto/options.ts";
+import type { ExportPerfettoOptions } from "../lib/sql/export_perfetto.ts";
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it. */
+export function addExportPerfettoOptions(cmd: Command): Command {
+  for (const [flags, help, repeatable] of EXPORT_PERFETTO_OPTIONS) {
+    if (repeatable) cmd.option(flags, help, collect);
+    else cmd.option(flags, help);
+  }
+  return cmd;
+}
+
+/**
+ * Parses the words after `.export perfetto` in the REPL with the CLI's options.
+ * @param args the words (already unquoted).
+ * @returns the options.
+ * @throws UserError with commander's message (unknown option, missing value, stray argument).
+ */
+export function parseExportPerfettoArgs(args: string[]): ExportPerfettoOptions {
+  const cmd = addExportPerfettoOptions(new Command("perfetto"))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .allowExcessArguments(false);
+  try {
+    cmd.parse(args, { from: "user" });
+  } catch (e) {
+    const msg = (e as Error).message.replace(/^error: /, "");
+    throw new UserError(`.export perfetto: ${msg} (options: ${EXPORT_PERFETTO_OPTIONS.map((o) => o[0]).join(", ")})`);
+  }
+  return cmd.opts<ExportPerfettoOptions>();
+}
+
+/** Options of `export perfetto` (defined with the export, lib/sql/export_perfetto.ts; a type only, erased at run time). */
+export type { ExportPerfettoOptions };
