@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
 /**
  * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
  * A command's module (and through it DuckDB and the rest of lib/) is imported only when that
@@ -9,11 +10,24 @@ import type { GlobalOptions } from "./cmd/common.ts";
 import { addExportPerfettoOptions } from "./cmd/export_options.ts";
 import pkg from "./package.json" with { type: "json" };
 
+declare global {
+  /** Set by the compiled binary's entry (scripts/build.ts): the commit and target it was built from. */
+  var __TRACELAKE_BUILD: { commit: string; target: string } | undefined;
+}
+
+/**
+ * `--version`: tracelake's version, the platform, the DuckDB version (the @duckdb/node-bindings
+ * release, whose version is DuckDB's with a -r.N suffix) and the commit the binary was built from.
+ */
+const build = globalThis.__TRACELAKE_BUILD;
+const platform = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
+const versionText = `tracelake ${pkg.version} (${platform}; DuckDB ${bindings.version.replace(/-r\.\d+$/, "")}, @duckdb/node-bindings ${bindings.version}; ${build ? `commit ${build.commit}` : "from source"})`;
+
 const program = new Command();
 program
   .name("tracelake")
   .description("A local telemetry lakehouse: ingest traces, query them with SQL.")
-  .version(pkg.version)
+  .version(versionText)
   .option("--lake <dir>", "the lake directory (default: $TRACELAKE_LAKE, else ~/.local/share/tracelake/lake)")
   .option("--verbose", "show stack traces on errors")
   .showHelpAfterError("(run tracelake --help for usage)");

@@ -1,6 +1,6 @@
 /**
- * Benchmark data: generated processes written directly as raw blocks (raw block schema v1,
- * lib/ingest/chrome/importer.ts) with DuckDB and registered in the catalog, blocks of at most 1M
+ * Benchmark data: generated processes written directly as raw blocks (the layout of
+ * lib/lake/raw_block.ts, spelled out in the SQL below) with DuckDB and registered in the catalog, blocks of at most 1M
  * events:
  * - generateSpansProcess: `spans` thread spans (X) on 8 threads; span j of a thread: groups of
  *   10, one parent [g*1000, +900) ns and 9 children inside it; names task0..task49. Shared by
@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Engine, sqlString } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
+import { RAW_BLOCK_SCHEMA_VERSION } from "../lib/lake/raw_block.ts";
 
 /** The raw block columns after seq, ph, time and dur, NULL (for generators that leave them out). */
 const NULL_TAIL = `NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur`;
@@ -121,7 +122,7 @@ async function generateProcess(
     }
     for (const [k, b] of blocks.entries()) {
       await engine.run(
-        `INSERT INTO lake.blocks VALUES ($b, $s, $p, NULL, NULL, $n, 0, $f, make_timestamp($t::BIGINT), 1)`,
+        `INSERT INTO lake.blocks VALUES ($b, $s, $p, NULL, NULL, $n, 0, $f, make_timestamp($t::BIGINT), ${RAW_BLOCK_SCHEMA_VERSION})`,
         { b: b.block, s: b.stream, p: pid, n: BigInt(b.n), f: b.rel, t: ins[k + 1] as bigint },
       );
     }

@@ -8,12 +8,12 @@
  * once to a per-version cache directory and dlopen it: the dynamic linker then satisfies the
  * binding's DT_NEEDED with the already-loaded library of the same soname.
  *
- * On Linux the compressed library sits in the executable just before Bun's module graph, where
- * Bun never reads it (see scripts/build.ts for why: start-up). It is found from the end of the
- * file: Bun 1.3's standalone layout ends with the graph, a 32-byte Offsets whose first u64 is
- * the graph's size, the trailer "\n---- Bun! ----\n" and the file size as a u64; the library
- * (`packedSize` bytes) ends where the graph begins, after LIB_PAYLOAD_MAGIC. Elsewhere it is an
- * embedded file (`packedPath`).
+ * On Linux the compressed library (a payload: header, then zstd frame) sits in the executable
+ * just before Bun's module graph, where Bun never reads it (see scripts/build.ts for why:
+ * start-up). It is found from the end of the file: Bun 1.3's standalone ELF layout ends with the
+ * graph, a 32-byte Offsets whose first u64 is the graph's size, the trailer "\n---- Bun! ----\n"
+ * and the file size as a u64; the payload ends where the graph begins. On macOS and Windows
+ * (where Bun keeps its graph in a section) the payload is an embedded file (`packedPath`).
  *
  * When running from source (`bun main.ts`), nothing is embedded and the binding finds the
  * library in node_modules as usual.
@@ -44,11 +44,54 @@ declare global {
   var __TRACELAKE_EMBEDDED_LIBDUCKDB: EmbeddedLibrary | undefined;
 }
 
-/** The 16 bytes written just before the compressed library in the executable. */
+/** The first 16 bytes of the library's payload (the header below, then the zstd frame). */
 export const LIB_PAYLOAD_MAGIC = Buffer.from("tracelake-duckdb");
+/**
+ * The payload's header: the magic (16 bytes), the compressed size and the library's size (u64
+ * LE each), the library's sha256 (32 bytes). A build check or a test can find and verify the
+ * library in any binary from it alone.
+ */
+export const LIB_PAYLOAD_HEADER = 64;
 const BUN_TRAILER = "\n---- Bun! ----\n";
-/** Bytes at the end of a Bun 1.3 standalone executable: Offsets (32), trailer (16), size (8). */
+/** Bytes at the end of a Bun 1.3 standalone ELF executable: Offsets (32), trailer (16), size (8). */
 const BUN_TAIL = 32 + 16 + 8;
+
+/**
+ * The payload the build carries: LIB_PAYLOAD_HEADER bytes of header, then `packed`.
+ * @param raw the library's bytes; @param packed its zstd compression.
+ */
+export function encodeLibraryPayload(raw: Uint8Array, packed: Uint8Array): Buffer {
+  const h = Buffer.alloc(LIB_PAYLOAD_HEADER);
+  LIB_PAYLOAD_MAGIC.copy(h, 0);
+  h.writeBigUInt64LE(BigInt(packed.length), 16);
+  h.writeBigUInt64LE(BigInt(raw.length), 24);
+  Buffer.from(new Bun.CryptoHasher("sha256").update(raw).digest()).copy(h, 32);
+  return Buffer.concat([h, packed]);
+}
+
+/** A payload's header fields. */
+export interface LibraryPayloadHeader {
+  /** Compressed bytes following the header. */
+  packedSize: number;
+  /** Uncompressed library bytes. */
+  rawSize: number;
+  /** sha256 of the uncompressed library, hex. */
+  sha256: string;
+}
+
+/**
+ * Reads a payload header (LIB_PAYLOAD_HEADER bytes), or null when `h` does not start with
+ * LIB_PAYLOAD_MAGIC.
+ */
+export function decodeLibraryPayloadHeader(h: Uint8Array): LibraryPayloadHeader | null {
+  const b = Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+  if (b.length < LIB_PAYLOAD_HEADER || !b.subarray(0, 16).equals(LIB_PAYLOAD_MAGIC)) return null;
+  return {
+    packedSize: Number(b.readBigUInt64LE(16)),
+    rawSize: Number(b.readBigUInt64LE(24)),
+    sha256: b.subarray(32, 64).toString("hex"),
+  };
+}
 
 /**
  * The cache directory for unpacked native libraries: `$TRACELAKE_CACHE_DIR`, else
@@ -115,38 +158,41 @@ export async function prepareNativeDuckDB(cache: string | undefined): Promise<vo
 }
 
 /**
- * The compressed library's bytes: the embedded file, or the `packedSize` bytes before Bun's
- * module graph in our own executable.
+ * The compressed library's bytes: from the embedded file, or from before Bun's module graph in
+ * our own executable (the payload ends where the graph begins); the header is checked against
+ * what the entry says.
  * @throws LakeError when the executable does not have the layout the build wrote.
  */
 async function packedLibrary(lib: EmbeddedLibrary): Promise<Uint8Array> {
-  if (lib.packedPath) return Bun.file(lib.packedPath).bytes();
-  const fd = openSync(process.execPath, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const tail = Buffer.alloc(BUN_TAIL);
-    readSync(fd, tail, 0, BUN_TAIL, size - BUN_TAIL);
-    const graphBytes = Number(tail.readBigUInt64LE(0));
-    const start = size - BUN_TAIL - graphBytes - lib.packedSize;
-    const magic = Buffer.alloc(LIB_PAYLOAD_MAGIC.length);
-    if (tail.toString("latin1", 32, 48) !== BUN_TRAILER || start < LIB_PAYLOAD_MAGIC.length) {
-      throw new LakeError(`${process.execPath} does not end as the tracelake build wrote it; download tracelake again`);
+  const damaged = (what: string) => new LakeError(`${what} in ${process.execPath}; download or build tracelake again`);
+  let payload: Uint8Array;
+  if (lib.packedPath) {
+    payload = await Bun.file(lib.packedPath).bytes();
+  } else {
+    const fd = openSync(process.execPath, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const tail = Buffer.alloc(BUN_TAIL);
+      readSync(fd, tail, 0, BUN_TAIL, size - BUN_TAIL);
+      if (tail.toString("latin1", 32, 48) !== BUN_TRAILER) throw damaged("no Bun trailer at the end");
+      const graphBytes = Number(tail.readBigUInt64LE(0));
+      const start = size - BUN_TAIL - graphBytes - lib.packedSize - LIB_PAYLOAD_HEADER;
+      if (start < 0) throw damaged("no room for DuckDB's library");
+      const buf = Buffer.allocUnsafe(LIB_PAYLOAD_HEADER + lib.packedSize);
+      let done = 0;
+      while (done < buf.length) {
+        const n = readSync(fd, buf, done, buf.length - done, start + done);
+        if (n <= 0) throw damaged("the file ends inside DuckDB's library");
+        done += n;
+      }
+      payload = buf;
+    } finally {
+      closeSync(fd);
     }
-    readSync(fd, magic, 0, magic.length, start - magic.length);
-    if (!magic.equals(LIB_PAYLOAD_MAGIC)) {
-      throw new LakeError(
-        `DuckDB's library is not where the build put it in ${process.execPath}; download tracelake again`,
-      );
-    }
-    const packed = Buffer.allocUnsafe(lib.packedSize);
-    let done = 0;
-    while (done < packed.length) {
-      const n = readSync(fd, packed, done, packed.length - done, start + done);
-      if (n <= 0) throw new LakeError(`${process.execPath} ends inside DuckDB's library; download tracelake again`);
-      done += n;
-    }
-    return packed;
-  } finally {
-    closeSync(fd);
   }
+  const header = decodeLibraryPayloadHeader(payload);
+  if (!header || header.packedSize !== lib.packedSize || header.sha256 !== lib.sha256) {
+    throw damaged("DuckDB's library is not where or what the build put");
+  }
+  return payload.subarray(LIB_PAYLOAD_HEADER, LIB_PAYLOAD_HEADER + header.packedSize);
 }

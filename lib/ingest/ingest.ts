@@ -3,25 +3,26 @@
  *
  * Flow: open the source → sniff the format (or take `--format`) → (unless --force) look for a
  * previous ingest of the same content → push the decompressed bytes, as they are read, to the
- * format's importer (format_importer.ts: Chrome JSON batches, Perfetto packets, OTLP requests,
- * JSON lines), which stages blocks in a private directory (`<lake>/tmp/ingest-<uuid>/`) with
+ * format's importer (importers.ts; the contract is model.ts), which stages blocks in a private directory (`<lake>/tmp/ingest-<uuid>/`) with
  * memory bounded by its batch size, not by the input → commit: in one catalog transaction insert
  * processes, streams, blocks and the ingests row, moving the staged blobs into `blobs/` just
  * before COMMIT. A failure or a kill before COMMIT leaves the catalog as it was; the staging
  * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
- * `tracelake gc`.
+ * `tracelake gc`. An importer may ask for its input to be read again from the start
+ * (ReadAgainError, e.g. Chrome JSON's line mode guessed wrong): the ingest then starts over.
+ * No format code here.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Engine } from "../duck/engine.ts";
-import { InputError, InterruptedError, LakeError } from "../errors.ts";
+import { InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
-import { SpeculationError } from "./chrome/framer.ts";
-import { type PhaseCount, RAW_BLOCK_SCHEMA_VERSION } from "./chrome/importer.ts";
-import { ChromeJsonDriver, type FormatImporter, type ImportOutcome, newStreamImporter } from "./importers.ts";
+import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
+import { newImporter } from "./importers.ts";
+import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError } from "./model.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 
@@ -121,8 +122,6 @@ export async function ingest(
   const startedAt = new Date();
   let source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
-  const batchBytes = options.batchBytes ?? 32 * 1024 * 1024;
-  const maxEventBytes = options.maxEventBytes ?? 32 * 1024 * 1024;
 
   const iter = source.chunks()[Symbol.asyncIterator]();
   const first = await iter.next();
@@ -170,9 +169,6 @@ export async function ingest(
   );
   try {
     const inputName = spec === "-" ? "standard input" : spec;
-    // The Chrome JSON framer's line mode (one event per line, taken without a byte scan) is a
-    // speculation that the batch parser checks; when it fails, the file is imported again
-    // without it. Standard input cannot be read again: no line mode there.
     const stopIfAborted = (): void => {
       if (options.signal?.aborted) {
         throw new InterruptedError(`ingest of ${inputName} interrupted; nothing of it was written to the lake`);
@@ -180,23 +176,15 @@ export async function ingest(
     };
     let sinceGc = 0;
     const runImport = async (
-      rawLines: boolean,
+      readAgain: boolean,
       first: Uint8Array | null,
       it: AsyncIterator<Uint8Array>,
     ): Promise<ImportOutcome> => {
-      const driver: FormatImporter =
-        format === "chrome_json"
-          ? new ChromeJsonDriver(
-              engine,
-              staging,
-              inputName,
-              source.size,
-              options,
-              options.batchBytes ?? 48 * 1024 * 1024,
-              maxEventBytes,
-              rawLines,
-            )
-          : newStreamImporter(format, staging, inputName, batchBytes, options);
+      const driver: FormatImporter = newImporter(
+        format,
+        { staging, inputName, size: source.size, rereadable: spec !== "-", readAgain },
+        options,
+      );
       try {
         await driver.init();
         const push = async (c: Uint8Array): Promise<void> => {
@@ -228,13 +216,10 @@ export async function ingest(
       }
     };
     let outcome: ImportOutcome;
-    const lineMode = format === "chrome_json" && spec !== "-" && options.lineMode !== false;
     try {
-      outcome = await runImport(lineMode, head, iter);
+      outcome = await runImport(false, head, iter);
     } catch (e) {
-      // (The framer runs ahead of the parser's check: after a wrong guess it may also have
-      // failed on what it took for the container; an input error is then checked again.)
-      if (!(lineMode && (e instanceof SpeculationError || e instanceof InputError))) throw e;
+      if (!(e instanceof ReadAgainError) || spec === "-") throw e;
       await iter.return?.();
       rmSync(join(staging, "blocks"), { recursive: true, force: true });
       prefix = new Bun.CryptoHasher("sha256");
@@ -243,7 +228,7 @@ export async function ingest(
       contentBytes = 0;
       source = openSource(spec);
       // Every chunk from the new reader (a gzip stream's chunks need not match the first read's).
-      outcome = await runImport(false, null, source.chunks()[Symbol.asyncIterator]());
+      outcome = await runImport(true, null, source.chunks()[Symbol.asyncIterator]());
     }
 
     const contentHash = hasher.digest("hex");

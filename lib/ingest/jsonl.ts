@@ -25,7 +25,7 @@
 import { basename } from "node:path";
 import { InputError } from "../errors.ts";
 import type { RawRowSink } from "./blocks/raw_rows.ts";
-import type { PhaseCount } from "./chrome/batch_importer.ts";
+import { type PhaseCount, SKIP_REASONS, type SkipCode, skipCount } from "./model.ts";
 
 const TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
 const LEVEL_KEYS = ["level", "severity", "lvl", "loglevel", "log.level", "severity_text"];
@@ -132,7 +132,7 @@ export class JsonLinesImporter {
   private line = 0;
   private lines = 0;
   private readonly decoder = new TextDecoder();
-  private readonly skips = new Map<string, number>();
+  private readonly skips = new Map<SkipCode, number>();
   private imported = 0;
   private readonly pid: string;
   private firstPid: string | null = null;
@@ -176,7 +176,7 @@ export class JsonLinesImporter {
       this.finishLine(this.oversized ? null : this.carry + this.decoder.decode());
     }
     if (this.imported === 0 && this.lines > 0) {
-      const reasons = [...this.skips.keys()].join("; ");
+      const reasons = [...this.skips.keys()].map((c) => SKIP_REASONS[c].description).join("; ");
       throw new InputError(
         `${this.inputName} has no importable JSON-lines log record (${reasons}); nothing was ingested — each line must be a JSON object with a timestamp (@timestamp, timestamp, time or ts)`,
       );
@@ -194,7 +194,7 @@ export class JsonLinesImporter {
   counts(): PhaseCount[] {
     const out: PhaseCount[] = [];
     if (this.imported > 0) out.push({ ph: "line", dest: "log", reason: null, count: this.imported });
-    for (const [reason, count] of this.skips) out.push({ ph: "line", dest: "skipped", reason, count });
+    for (const [code, count] of this.skips) out.push(skipCount("line", code, count));
     return out;
   }
 
@@ -216,15 +216,15 @@ export class JsonLinesImporter {
     this.finishLine(e - s > MAX_LINE ? null : this.decoder.decode(chunk.subarray(s, e)));
   }
 
-  private skip(reason: string): void {
-    this.skips.set(reason, (this.skips.get(reason) ?? 0) + 1);
+  private skip(code: SkipCode): void {
+    this.skips.set(code, (this.skips.get(code) ?? 0) + 1);
   }
 
   private finishLine(text: string | null): void {
     const seq = this.line++;
     if (text === null) {
       this.lines++;
-      this.skip("line longer than 32 MiB");
+      this.skip("jsonl.too_long");
       return;
     }
     const t = text.trim();
@@ -234,17 +234,17 @@ export class JsonLinesImporter {
     try {
       o = JSON.parse(t);
     } catch {
-      this.skip("not JSON");
+      this.skip("jsonl.not_json");
       return;
     }
     if (!o || typeof o !== "object" || Array.isArray(o)) {
-      this.skip("not a JSON object");
+      this.skip("jsonl.not_object");
       return;
     }
     const rec = o as Record<string, unknown>;
     const timeKey = TIME_KEYS.find((k) => rec[k] !== undefined && rec[k] !== null);
     if (timeKey === undefined) {
-      this.skip("no timestamp field (@timestamp, timestamp, time, ts)");
+      this.skip("jsonl.time_missing");
       return;
     }
     const tv = rec[timeKey];
@@ -253,7 +253,7 @@ export class JsonLinesImporter {
     if (raw !== undefined && Number(raw) !== tv) raw = undefined;
     const ns = timestampToNs(tv, raw);
     if (ns === null || ns > 9223372036854775807n || ns < -9223372036854775808n) {
-      this.skip("timestamp is neither ISO 8601 nor an epoch number");
+      this.skip("jsonl.time_invalid");
       return;
     }
     const used = new Set<string>([timeKey]);

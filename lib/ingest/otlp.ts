@@ -31,8 +31,8 @@
  */
 import { InputError } from "../errors.ts";
 import type { RawRowSink } from "./blocks/raw_rows.ts";
-import type { PhaseCount } from "./chrome/batch_importer.ts";
 import { levelOf } from "./jsonl.ts";
+import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "./model.ts";
 
 /**
  * Largest single OTLP object (or JSON line) we read, in bytes: it is parsed whole, and a parsed
@@ -143,7 +143,7 @@ export class OtlpJsonImporter {
   private wholeBytes = 0;
   private seq = 0;
   private records = 0;
-  private readonly countMap = new Map<string, PhaseCount>();
+  private readonly countMap = new PhaseCounter();
   private readonly processKeys = new Map<string, string>();
   private readonly warn: string[] = [];
 
@@ -232,7 +232,7 @@ export class OtlpJsonImporter {
 
   /** Counts by record kind and destination. */
   counts(): PhaseCount[] {
-    return [...this.countMap.values()].sort((a, b) => b.count - a.count);
+    return this.countMap.values().sort((a, b) => b.count - a.count);
   }
 
   /** Problems recovered from, in words (e.g. spans without an end). */
@@ -266,21 +266,18 @@ export class OtlpJsonImporter {
     }
   }
 
-  private count(ph: string, dest: PhaseCount["dest"], reason: string | null, n = 1): void {
-    const key = `${ph}\u0000${dest}\u0000${reason}`;
-    const c = this.countMap.get(key);
-    if (c) c.count += n;
-    else this.countMap.set(key, { ph, dest, reason, count: n });
+  private count(ph: string, dest: Destination, code: SkipCode | null, n = 1): void {
+    this.countMap.add(ph, dest, code, n);
   }
 
   private line(line: string): void {
     if (line.trim() === "") return;
     const v = this.tryParse(line);
     if (v === undefined) {
-      this.count("line", "skipped", "not JSON");
+      this.count("line", "skipped", "otlp.not_json");
       return;
     }
-    if (!this.request(v)) this.count("line", "skipped", "not an OTLP export request");
+    if (!this.request(v)) this.count("line", "skipped", "otlp.not_request");
   }
 
   /** One export request (of any of the three kinds). @returns false when it is none. */
@@ -345,7 +342,7 @@ export class OtlpJsonImporter {
     const start = this.time(get(sp, "startTimeUnixNano"));
     const end = this.time(get(sp, "endTimeUnixNano"));
     if (spanId === null || start === null) {
-      this.count("span", "skipped", spanId === null ? "span without spanId" : "span without a valid startTimeUnixNano");
+      this.count("span", "skipped", spanId === null ? "otlp.span_id_missing" : "otlp.span_start_invalid");
       return;
     }
     const attrs = attributes(get(sp, "attributes"));
@@ -379,7 +376,7 @@ export class OtlpJsonImporter {
     for (const e of arr(get(sp, "events"))) {
       const t = this.time(get(e, "timeUnixNano"));
       if (t === null) {
-        this.count("span event", "skipped", "span event without timeUnixNano");
+        this.count("span event", "skipped", "otlp.span_event_time_missing");
         continue;
       }
       const ea = attributes(get(e, "attributes"));
@@ -408,7 +405,7 @@ export class OtlpJsonImporter {
     const seq = this.seq++;
     const t = this.time(get(lr, "timeUnixNano")) ?? this.time(get(lr, "observedTimeUnixNano"));
     if (t === null) {
-      this.count("log record", "skipped", "log record without timeUnixNano or observedTimeUnixNano");
+      this.count("log record", "skipped", "otlp.log_time_missing");
       return;
     }
     const sn = get(lr, "severityNumber");
@@ -473,7 +470,7 @@ export class OtlpJsonImporter {
       for (const dp of arr(get(body, "dataPoints"))) {
         const t = this.time(get(dp, "timeUnixNano"));
         if (t === null) {
-          this.count("data point", "skipped", "data point without timeUnixNano");
+          this.count("data point", "skipped", "otlp.point_time_missing");
           continue;
         }
         const props: Json = { kind, attributes: attributes(get(dp, "attributes")) };
@@ -486,7 +483,7 @@ export class OtlpJsonImporter {
           const i = int64(get(dp, "asInt"));
           const v = d !== undefined ? Number(d) : i !== null ? Number(i) : null;
           if (v === null || !Number.isFinite(v)) {
-            this.count("data point", "skipped", "number data point without asDouble or asInt");
+            this.count("data point", "skipped", "otlp.point_value_missing");
             continue;
           }
           emit(t, name, v, props);
@@ -504,6 +501,6 @@ export class OtlpJsonImporter {
         }
       }
     }
-    if (!any) this.count("metric", "skipped", "metric without gauge, sum, histogram or summary data");
+    if (!any) this.count("metric", "skipped", "otlp.metric_data_missing");
   }
 }

@@ -12,6 +12,7 @@
 
 import type { Engine } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
+import { RAW_EVENTS_COLUMNS } from "../lake/raw_block.ts";
 import { viewSetByName } from "../views/registry.ts";
 
 /** Routing strategies (velostream's names, reference/velostream.md §3). */
@@ -481,31 +482,6 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
     node,
   };
 }
-
-/** Columns of raw_events (lib/sql/query.ts RAW_EMPTY). */
-const RAW_EVENTS_COLUMNS = [
-  "process_id",
-  "stream_id",
-  "block_id",
-  "seq",
-  "ph",
-  "time",
-  "dur",
-  "thread_time",
-  "thread_dur",
-  "tid",
-  "name",
-  "cat",
-  "id",
-  "id_scope",
-  "scope",
-  "s",
-  "bp",
-  "bind_id",
-  "flow_in",
-  "flow_out",
-  "args",
-];
 
 /** True when `name` is a column of `view` (DuckDB binds a GROUP BY name to a column before an alias). */
 function isViewColumn(view: string, name: string): boolean {

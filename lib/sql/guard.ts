@@ -358,7 +358,7 @@ function checkPath(path: string, lakeRoot: string, verb: string, attach: boolean
   const rel = relative(root, target);
   const inside = rel === "" || (!rel.startsWith(`..${"/"}`) && rel !== ".." && !isAbsolute(rel));
   const catalog = join(root, "catalog.duckdb");
-  if (inside || (attach && sameFile(abs, catalog))) {
+  if (inside || underByInode(target, root) || (attach && sameFile(abs, catalog))) {
     throw refused(
       `${verb} ${JSON.stringify(path)} leads into the lake ${lakeRoot}, whose catalog and files only tracelake's commands change; read its tables through the query's views, and write results outside the lake`,
     );
@@ -376,9 +376,32 @@ function realPath(p: string): string {
     head = up;
   }
   try {
-    return join(realpathSync(head), ...tail);
+    return join(realpathSync.native(head), ...tail);
   } catch {
     return p;
+  }
+}
+
+/**
+ * True when an existing ancestor of `target` (or itself) is the directory `root` by device and
+ * inode: the lake reached by a path that names it differently (letter case on a
+ * case-insensitive file system, a bind mount).
+ */
+function underByInode(target: string, root: string): boolean {
+  let r: { dev: number; ino: number };
+  try {
+    r = statSync(root);
+  } catch {
+    return false;
+  }
+  for (let p = target; ; p = dirname(p)) {
+    try {
+      const st = statSync(p);
+      if (st.dev === r.dev && st.ino === r.ino) return true;
+    } catch {
+      // not there (yet): look at its parent
+    }
+    if (dirname(p) === p) return false;
   }
 }
 

@@ -15,11 +15,13 @@
  * (lib/partitions/partitions.ts), so the file lists stay valid for the query's life.
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
-import { type Engine, sqlIdent, sqlString } from "../duck/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { RAW_EVENTS_COLUMNS, rawEventsEmptySql } from "../lake/raw_block.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
@@ -53,18 +55,12 @@ export const CATALOG_VIEWS: Record<string, string> = {
 /** Every view a query sees (catalog views, raw_events and the JIT views), with what it holds. */
 export const QUERY_VIEWS: Record<string, string> = {
   ...CATALOG_VIEWS,
-  raw_events:
-    "every raw event in the blocks: process_id, stream_id, block_id, seq, ph, time, dur (ns), thread_time, thread_dur (ns), tid, name, cat, id, id_scope, scope, s, bp, bind_id, flow_in, flow_out, args (JSON)",
+  raw_events: `every raw event in the blocks: ${RAW_EVENTS_COLUMNS.join(", ")} (time TIMESTAMP_NS; dur, thread_time, thread_dur ns; args JSON)`,
   ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
 };
 
-/** Columns of raw blocks (schema version 1, written by lib/ingest/chrome/importer.ts), for an empty lake. */
-const RAW_EMPTY = `SELECT NULL::VARCHAR AS process_id, NULL::VARCHAR AS stream_id, NULL::VARCHAR AS block_id,
-  NULL::BIGINT AS seq, NULL::VARCHAR AS ph, NULL::TIMESTAMP_NS AS time, NULL::BIGINT AS dur,
-  NULL::BIGINT AS thread_time, NULL::BIGINT AS thread_dur, NULL::VARCHAR AS tid, NULL::VARCHAR AS name,
-  NULL::VARCHAR AS cat, NULL::VARCHAR AS id, NULL::VARCHAR AS id_scope, NULL::VARCHAR AS scope,
-  NULL::VARCHAR AS s, NULL::VARCHAR AS bp, NULL::VARCHAR AS bind_id, NULL::BOOLEAN AS flow_in,
-  NULL::BOOLEAN AS flow_out, NULL::JSON AS args WHERE false`;
+/** raw_events of a lake without blocks: no rows, the columns of lib/lake/raw_block.ts. */
+const RAW_EMPTY = rawEventsEmptySql();
 
 /** Snapshot table of a catalog table. */
 const snap = (name: string) => `memory.main.tl_cat_${name}`;
@@ -281,14 +277,23 @@ async function defineViews(
   await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
   for (const i of instances) {
     await engine.run(
-      `CREATE OR REPLACE VIEW memory.tl_vi.${sqlIdent(`${i.viewSet.name}:${i.literal}`)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
+      `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
   if (retirements) await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
   await engine.run(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
-       SELECT * FROM query_table('memory.tl_vi."' || view_set_name || ':' || view_instance_id || '"')`,
+       SELECT * FROM query_table('memory.tl_vi.vi_' || md5(view_set_name::VARCHAR || ':' || view_instance_id::VARCHAR))`,
   );
+}
+
+/**
+ * The view behind `view_instance(view_set, literal)`: named by the MD5 of `view_set:literal`
+ * (UTF-8), as the macro computes it, so that no quote in a process name reaches query_table's
+ * name parsing (which takes no escaped quotes).
+ */
+function instanceView(viewSet: string, literal: string): string {
+  return `memory.tl_vi.vi_${createHash("md5").update(`${viewSet}:${literal}`, "utf8").digest("hex")}`;
 }
 
 /** A SELECT over the current partition files of `vs` (one process, or all when null). */

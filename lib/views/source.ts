@@ -1,6 +1,6 @@
 /**
  * The raw events of a partition's source blocks, as the SQL relation `tl_src` that every
- * transform reads: the block columns of raw block schema v1 (lib/ingest/chrome/importer.ts: seq,
+ * transform reads: the block columns of the raw block layout (lib/lake/raw_block.ts: seq,
  * ph, time, dur, thread_time, thread_dur, tid, name, cat, id, id_scope, scope, s, bp, bind_id,
  * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER),
  * `block_id`, `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread:
@@ -11,7 +11,7 @@
  * stream from them (lib/duck/columnar.ts).
  */
 import { type Engine, sqlString } from "../duck/engine.ts";
-import type { MaterializeInput, StreamMeta } from "./view_set.ts";
+import type { MaterializeInput } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
 export const SRC = "memory.main.tl_src";
@@ -61,8 +61,12 @@ export async function prepareSource(input: MaterializeInput): Promise<void> {
 /** Drops what prepareSource and blockRows created. */
 export async function dropSource(engine: Engine): Promise<void> {
   await engine.run(`DROP VIEW IF EXISTS ${SRC}`);
-  for (const t of [SRC_BLOCKS, SRC_STREAMS, SRC_PROCESS, SRC_THREADS]) await engine.run(`DROP TABLE IF EXISTS ${t}`);
-  for (const t of Object.values(THREAD_ENUMS)) await engine.run(`DROP TYPE IF EXISTS ${t}`);
+  await engine.run(
+    [
+      ...[SRC_BLOCKS, SRC_STREAMS, SRC_PROCESS, SRC_VALUES].map((t) => `DROP TABLE IF EXISTS ${t}`),
+      ...VALUE_ENUMS.map((t) => `DROP TYPE IF EXISTS ${t}`),
+    ].join(";\n"),
+  );
 }
 
 /** `memory.main.x` → `x` (the appender takes the catalog and the schema apart). */
@@ -71,18 +75,20 @@ function tableName(qualified: string): string {
 }
 
 /**
- * blockRows's table of the process and its streams, one row per stream in the input's order:
- * sx BIGINT (0 based), process_id, stream_id, tid, thread_name (VARCHAR). Filled with the
- * appender, so that names from the input never become SQL text.
+ * blockRows's table of the process's and its streams' values, filled with the appender so that
+ * names from the input never become SQL text: `col` 0 = process_id, 1 = stream_id, 2 = tid,
+ * 3 = thread_name. Rows with `col` 0–3 are the lists (`ix`: the stream's index sx; 0 for the
+ * process), rows with `col` 4–7 the distinct non-NULL values of column `col - 4`, from which
+ * the ENUM types are made (a plain SELECT: DISTINCT and ORDER BY in SQL cost 1 ms more a type).
  */
-export const SRC_THREADS = "memory.main.tl_src_threads";
-/** The ENUM types blockRows makes from SRC_THREADS's columns (one per column). */
-const THREAD_ENUMS = {
-  process_id: "memory.main.tl_src_process_enum",
-  stream_id: "memory.main.tl_src_stream_enum",
-  tid: "memory.main.tl_src_tid_enum",
-  thread_name: "memory.main.tl_src_thread_name_enum",
-} as const;
+export const SRC_VALUES = "memory.main.tl_src_values";
+/** The ENUM types blockRows makes from SRC_VALUES, by `col`. */
+const VALUE_ENUMS = [
+  "memory.main.tl_src_process_enum",
+  "memory.main.tl_src_stream_enum",
+  "memory.main.tl_src_tid_enum",
+  "memory.main.tl_src_thread_name_enum",
+];
 
 /** The input's blocks as one join-free relation (see blockRows). */
 export interface BlockRows {
@@ -99,7 +105,7 @@ export interface BlockRows {
    * SQL expressions (constant over the rows) of the lists of the input's streams' stream_id, tid
    * and thread name, in the input's order: `(list)[sx + 1]` is the row's (NULL for a NULL sx).
    * Their elements are ENUM values (of the list's distinct values) that read back as VARCHAR;
-   * VARCHAR when every element is NULL. They read SRC_THREADS: the names are never SQL text.
+   * VARCHAR when every element is NULL. They read SRC_VALUES: the names are never SQL text.
    */
   streamIds: string;
   streamTids: string;
@@ -147,35 +153,38 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
   // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
   // The values reach DuckDB through the appender and the types are made from the table.
-  await engine.run(
-    `CREATE OR REPLACE TABLE ${SRC_THREADS}(sx BIGINT, process_id VARCHAR, stream_id VARCHAR, tid VARCHAR, thread_name VARCHAR)`,
+  const columns: (string | null)[][] = [
+    [input.process.processId],
+    streams.map((s) => s.streamId),
+    streams.map((s) => s.tid),
+    streams.map((s) => s.threadName),
+  ];
+  const rows: [bigint, bigint, string | null][] = [];
+  columns.forEach((values, c) => {
+    values.forEach((v, i) => {
+      rows.push([BigInt(c), BigInt(i), v]);
+    });
+    [...new Set(values.filter((v) => v !== null))].forEach((v, i) => {
+      rows.push([BigInt(c + 4), BigInt(i), v]);
+    });
+  });
+  await engine.run(`CREATE OR REPLACE TABLE ${SRC_VALUES}(col BIGINT, ix BIGINT, value VARCHAR)`);
+  await engine.append(tableName(SRC_VALUES), rows, "memory");
+  const types = columns.map((values, c) => (values.every((v) => v === null) ? "VARCHAR" : (VALUE_ENUMS[c] as string)));
+  const creates = types.flatMap((t, c) =>
+    t === "VARCHAR"
+      ? []
+      : [`CREATE OR REPLACE TYPE ${t} AS ENUM (SELECT value FROM ${SRC_VALUES} WHERE col = ${c + 4})`],
   );
-  await engine.append(
-    tableName(SRC_THREADS),
-    [
-      [-1n, input.process.processId, null, null, null],
-      ...streams.map((s, i) => [BigInt(i), null, s.streamId, s.tid, s.threadName]),
-    ],
-    "memory",
-  );
-  const enumOf = async (col: keyof typeof THREAD_ENUMS, values: (string | null)[]): Promise<string> => {
-    if (values.every((v) => v === null)) return "VARCHAR";
-    await engine.run(
-      `CREATE OR REPLACE TYPE ${THREAD_ENUMS[col]} AS ENUM (SELECT DISTINCT ${col} FROM ${SRC_THREADS} WHERE ${col} IS NOT NULL ORDER BY ${col})`,
-    );
-    return THREAD_ENUMS[col];
-  };
-  const streamList = async (col: "stream_id" | "tid" | "thread_name", f: (s: StreamMeta) => string | null) => {
-    const type = await enumOf(col, streams.map(f));
-    return `(SELECT coalesce(list(${col}::${type} ORDER BY sx), []) FROM ${SRC_THREADS} WHERE sx >= 0)`;
-  };
-  const processType = await enumOf("process_id", [input.process.processId]);
+  await engine.run(creates.join(";\n"));
+  const listOf = (c: number) =>
+    `(SELECT coalesce(list(value::${types[c]} ORDER BY ix), []) FROM ${SRC_VALUES} WHERE col = ${c})`;
   return {
     sql,
     rowCount,
-    streamIds: await streamList("stream_id", (s) => s.streamId),
-    streamTids: await streamList("tid", (s) => s.tid),
-    threadNames: await streamList("thread_name", (s) => s.threadName),
-    processId: `(SELECT process_id::${processType} FROM ${SRC_THREADS} WHERE sx = -1)`,
+    processId: `(SELECT value::${types[0]} FROM ${SRC_VALUES} WHERE col = 0)`,
+    streamIds: listOf(1),
+    streamTids: listOf(2),
+    threadNames: listOf(3),
   };
 }

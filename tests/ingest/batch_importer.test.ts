@@ -34,9 +34,9 @@ describe("BatchImporter block files", () => {
           `{"${SEQ_KEY}":${3 * k + 2},"ph":"C","pid":7,"tid":1,"ts":${10 * k + 5},"name":"m","args":{"v":${k}}}`,
         ];
         const parsed = bi.parseBatch(enc.encode(`${lines.join("\n")}\n`), lines.length);
-        expect(parsed.fallback).toBeNull();
+        expect(parsed.slowEvents).toBe(0);
         expect(parsed.wasmEvents).toBe(wasm ? 3 : 0);
-        blocks.push(...bi.finishBatch([]));
+        blocks.push(...bi.finishBatch());
       }
       // The cpu stream has 2 rows per row group, the metrics stream 1: both files fill up at
       // BLOCK_FILE_ROW_GROUPS appends, during the batches; the rest comes with flushAll.
@@ -80,7 +80,7 @@ describe("BatchImporter block files", () => {
         lines.push(`{"${SEQ_KEY}":${seq++},"ph":"X","pid":1,"tid":${t},"ts":${k * 100 + t},"dur":1,"name":"x"}`);
       }
       bi.parseBatch(enc.encode(`${lines.join("\n")}\n`), lines.length);
-      early.push(...bi.finishBatch([]));
+      early.push(...bi.finishBatch());
     }
     // 12,000 row groups: their footers (the length in each file's last 8 bytes) add up to more
     // than the budget, so files were finished before the end although none is full (40 row

@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { Engine } from "../../lib/duck/engine.ts";
 import { BlockFileWriter } from "../../lib/ingest/blocks/block_file.ts";
 import { BlockBuilder } from "../../lib/ingest/blocks/builder.ts";
-import { encodeRawBlock, ROW_GROUP_ROWS } from "../../lib/ingest/blocks/parquet_writer.ts";
-import { usTextToNs } from "../../lib/ingest/chrome/batch_importer.ts";
+import { encodeRawBlock } from "../../lib/ingest/blocks/parquet_writer.ts";
+import { usTextToNs } from "../../lib/ingest/chrome/time.ts";
+import { ROW_GROUP_ROWS } from "../../lib/lake/raw_block.ts";
 import { prng, tempDir } from "../helpers.ts";
 
 const enc = new TextEncoder();

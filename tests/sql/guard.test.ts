@@ -11,6 +11,7 @@ import { Engine } from "../../lib/duck/engine.ts";
 import { SqlError } from "../../lib/errors.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
+import { checkPreparedType, guardStatements, lexStatements } from "../../lib/sql/guard.ts";
 import { prepareQuery, runStatements } from "../../lib/sql/query.ts";
 import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 
@@ -149,4 +150,30 @@ describe("a query cannot write the lake", () => {
     },
     T,
   );
+});
+
+describe("the guard's lexer and DuckDB's statement types", () => {
+  test("statements split where DuckDB splits them; strings, comments and dollar quotes hide ';' and keywords", () => {
+    const kinds = guardStatements(
+      `SELECT 'a;b', "x;y" FROM t -- ; ATTACH '/lake/catalog.duckdb'
+       ; /* ; COPY x TO '/lake/x' */ SELECT $$;$$, $tag$ ATTACH $tag$; COPY t FROM '/lake/x.csv'; COPY (SELECT 1) TO '/tmp/y.csv'`,
+      "/lake",
+    );
+    expect(kinds).toEqual(["other", "other", "copy_from", "copy_to"]);
+    expect(lexStatements("SELECT 1;;  ; SELECT 2;").length).toBe(2);
+  });
+
+  test("a prepared statement that opens or writes files must be the one the lexer read at that place", () => {
+    const ATTACH = 25;
+    const COPY = 11;
+    const LOAD = 21;
+    const SELECT = 1;
+    expect(() => checkPreparedType(ATTACH, 0, 1, ["attach"])).not.toThrow();
+    expect(() => checkPreparedType(ATTACH, 0, 1, ["other"])).toThrow(SqlError);
+    expect(() => checkPreparedType(COPY, 1, 2, ["other", "copy_to"])).not.toThrow();
+    // DuckDB split the text into more statements than the lexer: nothing file-related runs.
+    expect(() => checkPreparedType(COPY, 1, 3, ["other", "copy_to"])).toThrow(SqlError);
+    expect(() => checkPreparedType(SELECT, 2, 3, ["other", "copy_to"])).not.toThrow();
+    expect(() => checkPreparedType(LOAD, 0, 1, ["other"])).toThrow(SqlError);
+  });
 });

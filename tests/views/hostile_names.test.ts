@@ -50,7 +50,7 @@ function chromeTrace(): Buffer {
 
 /** The same names as raw bytes in a Perfetto trace: process, thread, event name and category. */
 function perfettoTrace(): Uint8Array {
-  const names: (string | Uint8Array)[] = [...NAMES, new Uint8Array(BAD_BYTES)];
+  const names: (string | Uint8Array)[] = [...NAMES.map((n) => `pf ${n}`), new Uint8Array(BAD_BYTES)];
   const packets: PbField[][] = [];
   names.forEach((n, i) => {
     const pid = 100 + i;
@@ -112,7 +112,7 @@ function perfettoTrace(): Uint8Array {
 
 /** Every name as the lake must give it back: the Chrome process's, the Perfetto one's, all. */
 const CHROME = [...NAMES, "lone \ufffd surrogate"].sort();
-const PF = [...NAMES, BAD].sort();
+const PF = [...NAMES.map((n) => `pf ${n}`), BAD].sort();
 const EXPECTED = [...CHROME, ...PF].sort();
 
 describe("hostile names in the input", () => {
@@ -207,6 +207,29 @@ describe("hostile names in the input", () => {
       expect(measures.map((r) => r.key).sort()).toEqual(CHROME);
       for (const r of measures) {
         expect([r.name, r.counter, r.target, r.value]).toEqual([`${r.key} ${r.key}`, r.key, r.key, 7]);
+      }
+    },
+    T,
+  );
+
+  test(
+    "raw_events, and view_instance by process name, on every view set",
+    async () => {
+      const raw = await q<{ n: string }>(
+        `SELECT DISTINCT name AS n FROM raw_events WHERE ph = 'X' AND process_id IN ${chrome}`,
+      );
+      expect(names(raw)).toEqual(CHROME);
+      for (const n of NAMES.filter((x) => !x.includes("\u0000"))) {
+        const lit = n.replaceAll("'", "''");
+        for (const [vs, col] of [
+          ["thread_spans", "thread_name"],
+          ["async_events", "thread_name"],
+          ["log_entries", "msg"],
+          ["measures", "key"],
+        ]) {
+          const rows = await q<{ v: string }>(`SELECT DISTINCT ${col} AS v FROM view_instance('${vs}', '${lit}')`);
+          expect([vs, rows.map((r) => r.v)]).toEqual([vs, [n]]);
+        }
       }
     },
     T,

@@ -3,7 +3,8 @@
  * `parquet_writer.ts` writes. Values are appended row by row, column by column; every append
  * of a row must set every column exactly once (`null*` for a missing value).
  */
-import { type ColumnData, RAW_BLOCK_COLUMNS, ROW_GROUP_ROWS } from "./parquet_writer.ts";
+import { RAW_BLOCK_COLUMNS, ROW_GROUP_ROWS } from "../../lake/raw_block.ts";
+import type { ColumnData } from "./parquet_writer.ts";
 
 const TWO32 = 4294967296;
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {

@@ -1,11 +1,10 @@
 /**
- * A minimal Parquet writer for raw blocks (schema version 1), so that ingest does not go through
- * DuckDB's partitioned COPY (whose fixed cost per small file dominated ingest).
+ * A minimal Parquet writer for raw blocks (the layout of lib/lake/raw_block.ts), so that ingest
+ * does not go through DuckDB's partitioned COPY (whose fixed cost per small file dominated ingest).
  *
  * It writes exactly the schema DuckDB wrote for these blocks (same physical, converted and
  * logical types, all columns OPTIONAL, root named `duckdb_schema`), so every reader sees the
- * same table: seq BIGINT, ph VARCHAR, time TIMESTAMP_NS, dur/thread_time/thread_dur BIGINT,
- * tid..bind_id VARCHAR, flow_in/flow_out BOOLEAN, args JSON.
+ * same table, with the DuckDB types of raw_block.ts (RAW_KIND_SQL_TYPE).
  *
  * Layout: row groups of at most `ROW_GROUP_ROWS` rows, one v1 data page per column chunk,
  * PLAIN values, definition levels in the RLE/bit-packed hybrid, each page compressed with zstd
@@ -17,34 +16,7 @@
  * Format reference: apache/parquet-format `parquet.thrift` and `Encodings.md`.
  */
 import { noFTL } from "bun:jsc";
-
-/** Column kinds of the raw block schema. */
-export type RawColumnKind = "i64" | "ts" | "str" | "bool" | "json";
-
-/** The raw block schema: column names and kinds, in file order. */
-export const RAW_BLOCK_COLUMNS: readonly { name: string; kind: RawColumnKind }[] = [
-  { name: "seq", kind: "i64" },
-  { name: "ph", kind: "str" },
-  { name: "time", kind: "ts" },
-  { name: "dur", kind: "i64" },
-  { name: "thread_time", kind: "i64" },
-  { name: "thread_dur", kind: "i64" },
-  { name: "tid", kind: "str" },
-  { name: "name", kind: "str" },
-  { name: "cat", kind: "str" },
-  { name: "id", kind: "str" },
-  { name: "id_scope", kind: "str" },
-  { name: "scope", kind: "str" },
-  { name: "s", kind: "str" },
-  { name: "bp", kind: "str" },
-  { name: "bind_id", kind: "str" },
-  { name: "flow_in", kind: "bool" },
-  { name: "flow_out", kind: "bool" },
-  { name: "args", kind: "json" },
-];
-
-/** Rows per row group (DuckDB's default). */
-export const ROW_GROUP_ROWS = 122_880;
+import { RAW_BLOCK_COLUMNS, type RawColumnKind, ROW_GROUP_ROWS } from "../../lake/raw_block.ts";
 
 /**
  * The values of one column chunk, already in PLAIN encoding, plus one definition level per row.

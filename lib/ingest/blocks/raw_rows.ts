@@ -17,7 +17,8 @@
  *   with `value` (number) and optionally `unit`, plus the measure's properties.
  */
 import { basename } from "node:path";
-import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../chrome/importer.ts";
+import { RAW_COL } from "../../lake/raw_block.ts";
+import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../model.ts";
 import { BlockFileSet, type FinishedBlock } from "./block_file.ts";
 import { BlockBuilder } from "./builder.ts";
 
@@ -98,26 +99,15 @@ export function resetRow(r: RawRow | null, seq: number, ph: string, time: number
   return x;
 }
 
-// Column indexes of RAW_BLOCK_COLUMNS.
+// Column indexes of the raw block layout (lib/lake/raw_block.ts), by the names used here.
 const C = {
-  seq: 0,
-  ph: 1,
-  time: 2,
-  dur: 3,
-  tts: 4,
-  tdur: 5,
-  tid: 6,
-  name: 7,
-  cat: 8,
-  id: 9,
-  idScope: 10,
-  scope: 11,
-  s: 12,
-  bp: 13,
-  bindId: 14,
-  flowIn: 15,
-  flowOut: 16,
-  args: 17,
+  ...RAW_COL,
+  tts: RAW_COL.thread_time,
+  tdur: RAW_COL.thread_dur,
+  idScope: RAW_COL.id_scope,
+  bindId: RAW_COL.bind_id,
+  flowIn: RAW_COL.flow_in,
+  flowOut: RAW_COL.flow_out,
 } as const;
 
 const MAX_I64 = (1n << 63n) - 1n;

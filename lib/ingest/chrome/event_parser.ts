@@ -1,11 +1,11 @@
 /**
- * Field extraction from one Chrome trace event (one NDJSON line written by the framer), in JS,
- * so that DuckDB does not have to parse every event.
+ * Field extraction from one Chrome trace event (one NDJSON line written by the framer): the
+ * kinds and byte ranges of the fields the mapping reads (event_fields.ts), without copies.
  *
- * The importer's contract is DuckDB's: what `read_ndjson` (yyjson, with `ignore_errors`) would
- * have given for each column, as VARCHAR text or as minified JSON. This parser only takes the
- * events whose meaning it knows exactly (its "fast path"), and reports every other event as
- * not handled, for DuckDB to import as before (see `chrome_json.ts`). An event is handled when:
+ * The importer's contract is the reference's (DuckDB's `read_ndjson`, yyjson, with
+ * `ignore_errors`): the text each column gets, as VARCHAR text or as minified JSON. This parser
+ * only takes the events whose meaning it knows exactly (its "fast path"), and reports every
+ * other event as not handled, for the slow path (declined.ts). An event is handled when:
  * - it is well-formed JSON without trailing commas, NaN/Infinity, comments or exponents;
  * - its strings are valid UTF-8 without raw control characters and without lone surrogates;
  *   keys have no escapes; strings inside nested values (and a string `args`) use only the
@@ -16,69 +16,47 @@
  *   literal without trailing fraction zeros (`1.50` → `1.5`, `2.00` → `2.0`, `-0` → `0`) when
  *   it has at most 15 significant digits, else the double's shortest round-trip form
  *   (`0.8129999999999999` → `0.813`), as JS prints it.
- * Anything else (including malformed events) goes to DuckDB. Duplicate keys: the first wins,
+ * Anything else (including malformed events) goes to the slow path. Duplicate keys: the first wins,
  * as in DuckDB.
  */
 
-/** Top-level fields read by the importer, by index. */
-export const FIELDS = [
-  "ph",
-  "name",
-  "cat",
-  "ts",
-  "dur",
-  "tts",
-  "tdur",
-  "pid",
-  "tid",
-  "id",
-  "id2",
-  "scope",
-  "s",
-  "bp",
-  "bind_id",
-  "flow_in",
-  "flow_out",
-  "args",
-] as const;
+import { sameAscii, shortest } from "./canonical.ts";
+import {
+  F_ARGS,
+  F_BIND_ID,
+  F_BP,
+  F_CAT,
+  F_DUR,
+  F_FLOW_IN,
+  F_FLOW_OUT,
+  F_ID,
+  F_ID2,
+  F_NAME,
+  F_PH,
+  F_PID,
+  F_S,
+  F_SCOPE,
+  F_TDUR,
+  F_TID,
+  F_TS,
+  F_TTS,
+  FIELDS,
+  FL_ESC,
+  FL_NONCANON_ESC,
+  FL_REWRITE,
+  V_ARR,
+  V_FALSE,
+  V_MISSING,
+  V_NULL,
+  V_NUM,
+  V_OBJ,
+  V_STR,
+  V_TRUE,
+} from "./event_fields.ts";
 
-/** Index of each field in FIELDS and in the parser's per-field arrays. */
-export const F_PH = 0;
-export const F_NAME = 1;
-export const F_CAT = 2;
-export const F_TS = 3;
-export const F_DUR = 4;
-export const F_TTS = 5;
-export const F_TDUR = 6;
-export const F_PID = 7;
-export const F_TID = 8;
-export const F_ID = 9;
-export const F_ID2 = 10;
-export const F_SCOPE = 11;
-export const F_S = 12;
-export const F_BP = 13;
-export const F_BIND_ID = 14;
-export const F_FLOW_IN = 15;
-export const F_FLOW_OUT = 16;
-export const F_ARGS = 17;
+export * from "./event_fields.ts";
+
 const NF = FIELDS.length;
-
-/** Value kinds: missing key, null, string, number, true, false, object, array. */
-export const V_MISSING = 0;
-export const V_NULL = 1;
-export const V_STR = 2;
-export const V_NUM = 3;
-export const V_TRUE = 4;
-export const V_FALSE = 5;
-export const V_OBJ = 6;
-export const V_ARR = 7;
-
-/** Flags of a value: a string with escapes; a value whose text is not already canonical. */
-export const FL_ESC = 1;
-export const FL_REWRITE = 2;
-/** A string whose escapes are not all in the form yyjson writes (only VARCHAR use is handled). */
-export const FL_NONCANON_ESC = 4;
-
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const MAX_DEPTH = 256;
@@ -188,7 +166,7 @@ export class EventParser {
    * Parses the event `buf[from, to)` (one line without its newline).
    * @param implicitSeq -1 when the line starts with the framer's `__seq` key; otherwise the
    *   line has no such key (line mode) and this is its seq.
-   * @returns true when the event is on the fast path (fields set), false when DuckDB must parse it.
+   * @returns true when the event is on the fast path (fields set), false when the slow path must read it.
    */
   parse(buf: Uint8Array, from: number, to: number, implicitSeq = -1): boolean {
     // The common shapes (no whitespace, ASCII keys and strings without escapes, short
@@ -207,7 +185,7 @@ export class EventParser {
     if ((buf[i] as number) <= 0x20) i = this.ws(i);
     let first = implicitSeq < 0;
     if (!first) this.seq = implicitSeq;
-    if (buf[i] === 0x7d) return false; // the framer always writes __seq; `{}` goes to DuckDB
+    if (buf[i] === 0x7d) return false; // the framer always writes __seq; `{}` goes to the slow path
     for (;;) {
       if (buf[i] !== QUOTE) return false;
       const ks = i + 1;
@@ -582,27 +560,6 @@ export class EventParser {
   }
 }
 
-/**
- * The shortest round-trip text of the decimal `buf[s, e)` (no exponent) as yyjson's writer and
- * DuckDB's VARCHAR cast print it: JS's Number toString (also shortest round-trip, in decimal
- * notation from 1e-7 to 1e21), with `.0` for an integral value; null when JS would use an
- * exponent or the value is zero.
- */
-function shortest(buf: Uint8Array, s: number, e: number): string | null {
-  let t = "";
-  for (let k = s; k < e; k++) t += String.fromCharCode(buf[k] as number);
-  const v = Number(t);
-  if (v === 0 || !Number.isFinite(v)) return null;
-  const r = String(v);
-  if (r.includes("e")) return null;
-  return r.includes(".") ? r : `${r}.0`;
-}
-
-function sameAscii(buf: Uint8Array, s: number, t: string): boolean {
-  for (let k = 0; k < t.length; k++) if (buf[s + k] !== t.charCodeAt(k)) return false;
-  return true;
-}
-
 /** Length of the valid UTF-8 sequence at `j` (a byte ≥ 0x80), or -1 when invalid. */
 function utf8SeqLen(buf: Uint8Array, j: number, to: number): number {
   const b0 = buf[j] as number;
@@ -623,123 +580,4 @@ function utf8SeqLen(buf: Uint8Array, j: number, to: number): number {
     return 4;
   }
   return -1;
-}
-
-/**
- * Writes the canonical text of the number literal `buf[s, e)` (validated by the parser) at
- * `out[p]`; returns the new end. Integers: as written, `-0` → `0`. Decimals: trailing fraction
- * zeros dropped, keeping at least one digit.
- */
-export function writeCanonicalNumber(buf: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
-  let dot = -1;
-  for (let k = s; k < e; k++) {
-    if (buf[k] === 0x2e) {
-      dot = k;
-      break;
-    }
-  }
-  if (dot < 0) {
-    if (e - s === 2 && buf[s] === 0x2d && buf[s + 1] === 0x30) {
-      out[p] = 0x30;
-      return p + 1;
-    }
-    for (let k = s; k < e; k++) out[p++] = buf[k] as number;
-    return p;
-  }
-  let fe = e;
-  while (fe > dot + 2 && buf[fe - 1] === 0x30) fe--;
-  let digits = 0;
-  for (let k = s; k < fe; k++) if (buf[k] !== 0x2d && buf[k] !== 0x2e) digits++;
-  if (digits > 15) {
-    // (Leading zeros count here but not as significant digits: shortest() is exact anyway.)
-    const t = shortest(buf, s, e);
-    if (t !== null) {
-      for (let k = 0; k < t.length; k++) out[p++] = t.charCodeAt(k);
-      return p;
-    }
-  }
-  for (let k = s; k < fe; k++) out[p++] = buf[k] as number;
-  return p;
-}
-
-/**
- * Writes the minified, canonical JSON text of the nested value `buf[s, e)` (validated by the
- * parser) at `out[p]`; returns the new end. The output is never longer than the input.
- */
-export function writeMinified(buf: Uint8Array, s: number, e: number, out: Uint8Array, p: number): number {
-  let k = s;
-  while (k < e) {
-    const b = buf[k] as number;
-    if (b === QUOTE) {
-      out[p++] = b;
-      k++;
-      for (;;) {
-        const c = buf[k] as number;
-        out[p++] = c;
-        k++;
-        if (c === BACKSLASH) out[p++] = buf[k++] as number;
-        else if (c === QUOTE) break;
-      }
-    } else if (isWs(b)) k++;
-    else if (b === 0x2d || isDigit(b)) {
-      let n = k + 1;
-      while (n < e) {
-        const c = buf[n] as number;
-        if (c === 0x2c || c === 0x7d || c === 0x5d || isWs(c)) break;
-        n++;
-      }
-      p = writeCanonicalNumber(buf, k, n, out, p);
-      k = n;
-    } else {
-      out[p++] = b;
-      k++;
-    }
-  }
-  return p;
-}
-
-/** Value of 4 hex digits at `buf[k, k+4)`, or -1. */
-function hex4(buf: Uint8Array, k: number): number {
-  const a = hexVal(buf[k] as number);
-  const b = hexVal(buf[k + 1] as number);
-  const c = hexVal(buf[k + 2] as number);
-  const d = hexVal(buf[k + 3] as number);
-  return a < 0 || b < 0 || c < 0 || d < 0 ? -1 : (a << 12) | (b << 8) | (c << 4) | d;
-}
-
-const FFFD = [0x66, 0x66, 0x66, 0x64]; // "fffd"
-
-/**
- * Rewrites, in place, every `\uXXXX` escape in `buf[s, e)` that leaves a UTF-16 surrogate
- * unpaired (a high one not followed by a low one, or a low one alone) to `\ufffd`, U+FFFD, as a
- * UTF-8 encoder replaces a lone surrogate (the other formats' importers do the same, see
- * `wellFormedJson` in raw_rows.ts). RFC 8259 §8.2 allows such escapes but leaves their meaning
- * open; DuckDB's JSON reader refuses them ("no low surrogate"), which made the whole event
- * malformed. Same length, so offsets into the buffer hold. Backslash pairs are skipped as such
- * (`\\ud800` is not an escape).
- * @returns whether anything was rewritten.
- */
-export function replaceLoneSurrogateEscapes(buf: Uint8Array, s: number, e: number): boolean {
-  let changed = false;
-  let i = buf.indexOf(BACKSLASH, s);
-  while (i >= 0 && i < e) {
-    if (buf[i + 1] !== 0x75 || i + 6 > e) {
-      i = buf.indexOf(BACKSLASH, i + 2);
-      continue;
-    }
-    const u = hex4(buf, i + 2);
-    let len = 6;
-    let lone = false;
-    if (u >= 0xd800 && u <= 0xdbff) {
-      const lo = i + 12 <= e && buf[i + 6] === BACKSLASH && buf[i + 7] === 0x75 ? hex4(buf, i + 8) : -1;
-      if (lo >= 0xdc00 && lo <= 0xdfff) len = 12;
-      else lone = true;
-    } else if (u >= 0xdc00 && u <= 0xdfff) lone = true;
-    if (lone) {
-      for (let k = 0; k < 4; k++) buf[i + 2 + k] = FFFD[k] as number;
-      changed = true;
-    }
-    i = buf.indexOf(BACKSLASH, i + len);
-  }
-  return changed;
 }

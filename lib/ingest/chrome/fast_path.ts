@@ -10,8 +10,9 @@
  * Set `TRACELAKE_WASM=0` to turn it off (every event is then imported in JavaScript).
  */
 import { readFileSync } from "node:fs";
+import { RAW_BLOCK_COLUMNS } from "../../lake/raw_block.ts";
 import { i64Bytes } from "../blocks/builder.ts";
-import { type ColumnData, RAW_BLOCK_COLUMNS } from "../blocks/parquet_writer.ts";
+import type { ColumnData } from "../blocks/parquet_writer.ts";
 import wasmPath from "./wasm/chrome_fast_path.wasm" with { type: "file" };
 
 const NC = RAW_BLOCK_COLUMNS.length;

@@ -1,10 +1,8 @@
 /**
  * Streaming framer for the Chrome Trace Event Format container.
  *
- * It reads the bytes of a trace in chunks and hands every event object of the event array
- * to a sink as one line of NDJSON, without parsing the events themselves (DuckDB's JSON reader
- * does that, in parallel, in `chrome_json.ts`). Memory is bounded by the batch size plus the
- * largest event allowed, never by the input size.
+ * It hands every event object of the event array to a sink as one line of NDJSON (batch_output.ts),
+ * unparsed (the batch importer parses). Memory: the batch size plus the largest event allowed.
  *
  * Container rules (Trace Event Format, "JSON Array Format" and "JSON Object Format"; Perfetto's
  * `src/trace_processor/importers/json/json_trace_tokenizer.cc`, see reference/perfetto.md §5):
@@ -30,6 +28,9 @@
  * `SpeculationError` for such a line; the caller then imports the input again with line mode
  * off. Only enable it when the input can be read again.
  */
+import { BatchOutput, type BatchSink, SEQ_KEY } from "./batch_output.ts";
+
+export { SEQ_KEY } from "./batch_output.ts";
 
 /** Outcome of framing a whole input. Counts are events (array elements); sizes are bytes. */
 export interface FramerResult {
@@ -62,9 +63,6 @@ export interface FramerResult {
 /** Thrown when the input is not a Chrome JSON trace container at all. */
 export class NotChromeJsonError extends Error {}
 
-/** Receives NDJSON batches: `bytes` holds whole lines, each ending in `\n`. */
-export type BatchSink = (bytes: Uint8Array, events: number) => void;
-
 enum S {
   Start = 0,
   ObjExpectKey = 1,
@@ -85,19 +83,16 @@ const RBRACE = 0x7d;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const COMMA = 0x2c;
+const SPACE = 0x20;
 const COLON = 0x3a;
 const NL = 0x0a;
 const CR = 0x0d;
-const SPACE = 0x20;
 
 function isWs(b: number): boolean {
-  return b === SPACE || b === NL || b === CR || b === 0x09;
+  return b === 0x20 || b === NL || b === CR || b === 0x09;
 }
 
 const MAX_METADATA_BYTES = 16 * 1024 * 1024;
-
-/** Name of the key the framer prepends to every event: its 0-based position in the array. */
-export const SEQ_KEY = "__seq";
 
 // Byte classes for the hot loop. Inside a string: quote, backslash, raw line break.
 const C_QUOTE = 1;
@@ -120,8 +115,6 @@ STRUCT_CLASS[RBRACKET] = C_CLOSE;
 STRUCT_CLASS[NL] = C_LINEBREAK;
 STRUCT_CLASS[CR] = C_LINEBREAK;
 
-const SEQ_PREFIX = new TextEncoder().encode(`{"${SEQ_KEY}":`);
-
 /**
  * Thrown (by the batch parser) when a line taken as one event in line mode is not exactly one
  * JSON object: the input must be framed again with line mode off.
@@ -132,22 +125,13 @@ export class SpeculationError extends Error {}
  * Incremental framer. Call `push(chunk)` for each chunk of the decompressed input (the chunk
  * may be modified in place), then `end()` once.
  */
-export class ChromeJsonFramer {
+export class ChromeJsonFramer extends BatchOutput {
   private state: S = S.Start;
   private form: "array" | "object" | null = null;
-  private out: Uint8Array;
-  private outLen = 0;
-  private outEvents = 0;
-  /** Position in `out` where the event being copied began. */
-  private outElemStart = 0;
   private depth = 0;
   private inString = false;
   private escape = false;
   private sawBom = 0;
-  /** Position of the current element in the event array (0-based). */
-  private seq = 0;
-  /** Position in `out` of the comma that ends the current element's seq prefix. */
-  private seqComma = 0;
   private key: number[] = [];
   /** Line mode: position of the next carriage return in the current chunk (-1: none, -2: not searched). */
   private nextCr = -2;
@@ -178,14 +162,12 @@ export class ChromeJsonFramer {
    *   scanning them; the batch parser must check them (`BatchImporter.parseBatch` does).
    */
   constructor(
-    private readonly sink: BatchSink,
-    private readonly batchBytes = 64 * 1024 * 1024,
+    sink: BatchSink,
+    batchBytes = 64 * 1024 * 1024,
     private readonly maxEventBytes = 32 * 1024 * 1024,
     private readonly rawLines = false,
   ) {
-    // A batch ends after the event that reaches batchBytes: room for that event up front
-    // spares a doubling (and a copy of the whole batch) in most batches.
-    this.out = new Uint8Array(Math.min(batchBytes, 64 * 1024 * 1024) + 1024 * 1024);
+    super(sink, batchBytes);
   }
 
   /** Feeds one chunk. Throws NotChromeJsonError when the first bytes are not `[` or `{`. */
@@ -420,21 +402,6 @@ export class ChromeJsonFramer {
     }
   }
 
-  /**
-   * Hands the batch being delivered over to the caller: call only from within the sink. The
-   * bytes passed to the sink then stay valid (the caller owns their buffer) and the framer goes
-   * on in `next`, which must hold at least as many bytes as the buffer given away.
-   */
-  swapBuffer(next: Uint8Array): void {
-    if (next.length < this.out.length) throw new Error("swapBuffer: the new buffer is smaller");
-    this.out = next;
-  }
-
-  /** The size of the framer's output buffer (for a caller preparing `swapBuffer`). */
-  get bufferSize(): number {
-    return this.out.length;
-  }
-
   /** Ends the input, flushes the last batch and returns what was seen. */
   end(): FramerResult {
     switch (this.state) {
@@ -609,33 +576,6 @@ export class ChromeJsonFramer {
     return s;
   }
 
-  /** Copies `src[from, to)` to the output with one `set` (a run of raw lines, newlines included). */
-  private appendRun(src: Uint8Array, from: number, to: number): void {
-    const len = to - from;
-    this.ensure(len + 1);
-    this.out.set(src.subarray(from, to), this.outLen);
-    this.outLen += len;
-  }
-
-  /** Writes `{"__seq":N,` for the element starting now (no allocation: this runs per event). */
-  private writeSeqPrefix(): void {
-    this.ensure(SEQ_PREFIX.length + 24);
-    const out = this.out;
-    let p = this.outLen;
-    for (let k = 0; k < SEQ_PREFIX.length; k++) out[p++] = SEQ_PREFIX[k] as number;
-    let v = this.seq;
-    let digits = 1;
-    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-    p += digits;
-    for (let k = p - 1; k >= p - digits; k--) {
-      out[k] = 0x30 + (v % 10);
-      v = Math.floor(v / 10);
-    }
-    this.seqComma = p;
-    out[p++] = COMMA;
-    this.outLen = p;
-  }
-
   /** Completes the element: fixes `{"__seq":N,}` for an empty object, ends the line. */
   private finishElement(): void {
     this.fixEmptyObject();
@@ -643,51 +583,6 @@ export class ChromeJsonFramer {
     this.outEvents++;
     this.result.events++;
     this.seq++;
-  }
-
-  /** Turns `{"__seq":N,}` (an empty object after the prefix) into `{"__seq":N }`. */
-  private fixEmptyObject(): void {
-    let k = this.seqComma + 1;
-    while (k < this.outLen && isWs(this.out[k] as number)) k++;
-    if (this.out[k] === RBRACE) this.out[this.seqComma] = SPACE;
-  }
-
-  /** Copies `src[from, to)` to the output; short runs by hand, long ones with `set`. */
-  private append(src: Uint8Array, from: number, to: number): void {
-    const len = to - from;
-    if (len <= 0) return;
-    this.ensure(len + 1);
-    if (len < 512) {
-      const out = this.out;
-      let p = this.outLen;
-      for (let k = from; k < to; k++) out[p++] = src[k] as number;
-    } else {
-      this.out.set(src.subarray(from, to), this.outLen);
-    }
-    this.outLen += len;
-  }
-
-  private appendByte(b: number): void {
-    this.ensure(1);
-    this.out[this.outLen++] = b;
-  }
-
-  private ensure(extra: number): void {
-    if (this.outLen + extra <= this.out.length) return;
-    let cap = this.out.length * 2;
-    while (cap < this.outLen + extra) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.out.subarray(0, this.outLen));
-    this.out = next;
-  }
-
-  private flush(): void {
-    if (this.outLen > 0 && this.outEvents > 0) {
-      this.sink(this.out.subarray(0, this.outLen), this.outEvents);
-    }
-    this.outLen = 0;
-    this.outElemStart = 0;
-    this.outEvents = 0;
   }
 }
 

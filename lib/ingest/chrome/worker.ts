@@ -1,7 +1,7 @@
 /**
  * Worker thread of the Chrome JSON importer: runs a `BatchImporter` (parsing a batch, writing
  * its blocks) for `ChromeJsonImporter`, one request at a time. Requests and replies are
- * `WorkerRequest` / `WorkerReply` (chrome_json.ts); an exception becomes an `error` reply.
+ * `WorkerRequest` / `WorkerReply` (importer.ts); an exception becomes an `error` reply.
  */
 import { BatchImporter } from "./batch_importer.ts";
 import { SpeculationError } from "./framer.ts";
@@ -31,16 +31,10 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
       sinceGc = 0;
       Bun.gc(true);
     }
-    // Without lines for DuckDB, the batch is finished here and now, not when the main thread
-    // gets to it (batches complete in order there): a worker writing blocks no longer holds up
-    // the batches behind it, nor the other worker.
-    if (parsed.fallback === null) {
-      return { t: "parsed", parsed, blocks: importer.finishBatch([]) };
-    }
-    return { t: "parsed", parsed, blocks: null };
-  }
-  if (m.t === "finish") {
-    return { t: "blocks", blocks: importer.finishBatch(m.rows) };
+    // The batch is finished here and now, not when the main thread gets to it (batches
+    // complete in order there): a worker writing blocks does not hold up the batches behind
+    // it, nor the other worker.
+    return { t: "parsed", parsed, blocks: importer.finishBatch() };
   }
   return { t: "blocks", blocks: importer.flushAll() };
 }

@@ -1,26 +1,26 @@
 /*
- * The Chrome JSON importer's hot loop, compiled to WebAssembly (see chrome_fast_path.ts, which
+ * The Chrome JSON importer's hot loop, compiled to WebAssembly (see fast_path.ts, which
  * loads it, and scripts/build_wasm.ts, which builds chrome_fast_path.wasm from this file).
  *
- * It takes a batch of framed events (NDJSON lines from chrome_json_framer.ts, the first of a
+ * It takes a batch of framed events (NDJSON lines from framer.ts, the first of a
  * run starting with the framer's `{"__seq":N,` key, the others without it and numbered one
  * after the previous line), and for each line either
  *  - imports it: parses it, routes it to its group (the block being built for a thread's `cpu`
  *    events, or a process's `log` / `metrics` events) and appends its row to the group's
  *    columns, in the PLAIN layout of parquet_writer.ts; or
- *  - declines it, with no effect, for the JavaScript importer (batch_importer.ts), which handles
- *    every event exactly as DuckDB's read_ndjson would.
+ *  - declines it, with no effect, for the JavaScript importer (batch_importer.ts: mapping.ts,
+ *    then declined.ts), which handles every event exactly as DuckDB's read_ndjson did.
  * It only imports the plainest shape, whose meaning is unambiguous and identical to what
- * batch_importer.ts computes for it (the oracle tests check both against DuckDB):
+ * mapping.ts computes for it (the oracle tests check both against DuckDB):
  *  - no whitespace, ASCII strings without escapes or control bytes;
  *  - numbers canonical as DuckDB prints them (event_parser.ts's rules), or ending in fraction
  *    zeros, which are dropped as DuckDB does (`1.50` → `1.5`; write_canonical);
  *  - a known one-letter phase other than M; pid and tid (when present) integers of at most 7
  *    digits; ts present; an id, or an id2 object whose `local` / `global` member is a string
- *    or a canonical number; none of batch_importer.ts's skip
+ *    or a canonical number; none of mapping.ts's skip
  *    reasons (X without a non-negative dur, async or flow events without an id, counters
  *    without args);
- *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (batch_importer.ts).
+ *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (time.ts).
  * Everything else is declined. There is no libc: memory is managed here (power-of-two classes
  * with free lists) and grows with memory.grow.
  *
@@ -32,13 +32,11 @@
 enum { F_PH, F_NAME, F_CAT, F_TS, F_DUR, F_TTS, F_TDUR, F_PID, F_TID, F_ID, F_ID2, F_SCOPE, F_S, F_BP, F_BIND_ID, F_FLOW_IN, F_FLOW_OUT, F_ARGS };
 enum { V_MISSING, V_NULL, V_STR, V_NUM, V_TRUE, V_FALSE, V_OBJ, V_ARR };
 
-/* Raw block columns (RAW_BLOCK_COLUMNS in parquet_writer.ts). */
-#define NC 18
-enum { C_SEQ, C_PH, C_TIME, C_DUR, C_TTS, C_TDUR, C_TID, C_NAME, C_CAT, C_ID, C_ID_SCOPE, C_SCOPE, C_S, C_BP, C_BIND_ID, C_FLOW_IN, C_FLOW_OUT, C_ARGS };
-#define ROW_GROUP_ROWS 122880
+/* Raw block columns (NC, C_*, COLUMN_KIND, ROW_GROUP_ROWS): generated from lib/lake/raw_block.ts. */
+#include "raw_block.h"
 
 enum { D_CPU, D_LOG, D_METRICS };
-/* Phase classes (PHASE_CLASS in batch_importer.ts). */
+/* Phase classes (PHASE_CLASS in mapping.ts). */
 enum { PC_NONE, PC_CPU, PC_ASYNC, PC_FLOW, PC_LOG, PC_METRICS, PC_META };
 
 #define EXPORT __attribute__((visibility("default")))
@@ -139,7 +137,7 @@ static void builder_init(Builder* b) {
   b->live = 0;
   for (int c = 0; c < NC; c++) {
     Col* col = &b->cols[c];
-    col->cap = (c == C_SEQ || c == C_TIME || c == C_DUR || c == C_TTS || c == C_TDUR) ? 8192 : 4096;
+    col->cap = (COLUMN_KIND[c] == KIND_I64 || COLUMN_KIND[c] == KIND_TS) ? 8192 : 4096;
     col->v = mem_alloc(col->cap);
     col->len = 0;
     col->defs = mem_alloc(INIT_DEFS);
@@ -287,7 +285,7 @@ static Table groups_by_key, threads_seen;
 static Builder** builders;
 static uint32_t nbuilders, builders_cap;
 
-/* Per batch: what JavaScript reads back after fp_import (see chrome_fast_path.ts). */
+/* Per batch: what JavaScript reads back after fp_import (see fast_path.ts). */
 /* Declined lines: (start, end, seq, implicit) per line, as int32 x 2 + f64 + int32 + pad. */
 typedef struct {
   int32_t start, end;
@@ -670,7 +668,7 @@ static int parse(const uint8_t* buf, int from, int to, double implicit_seq) {
 
 static const double POW10[16] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
-/* Rounds half away from zero, as DuckDB's round(DOUBLE) (roundAway in batch_importer.ts). */
+/* Rounds half away from zero, as DuckDB's round(DOUBLE) (roundAway in time.ts). */
 static double round_away(double v) {
   double t = __builtin_trunc(v);
   double d = v - t;
@@ -680,7 +678,7 @@ static double round_away(double v) {
 }
 
 /*
- * `usTextToNs` (batch_importer.ts) on the canonical text of number field `f`: 1 with `*out`
+ * `usTextToNs` (time.ts) on the canonical text of number field `f`: 1 with `*out`
  * set, 0 for a value that function would not give as a 64-bit integer here (declined).
  */
 static int field_ns(const uint8_t* buf, int f, int64_t* out) {
@@ -963,10 +961,10 @@ static int route(const uint8_t* buf) {
   set_i64(b, C_TIME, ts);
   if (has_dur) set_i64(b, C_DUR, dur);
   else set_null(b, C_DUR);
-  if (has_tts) set_i64(b, C_TTS, tts);
-  else set_null(b, C_TTS);
-  if (has_tdur) set_i64(b, C_TDUR, tdur);
-  else set_null(b, C_TDUR);
+  if (has_tts) set_i64(b, C_THREAD_TIME, tts);
+  else set_null(b, C_THREAD_TIME);
+  if (has_tdur) set_i64(b, C_THREAD_DUR, tdur);
+  else set_null(b, C_THREAD_DUR);
   write_text(b, C_TID, buf, tk == V_MISSING || tk == V_NULL ? F_PID : F_TID);
   write_text(b, C_NAME, buf, F_NAME);
   write_text(b, C_CAT, buf, F_CAT);
