@@ -2,11 +2,13 @@
  * What every command shares: resolving the lake directory, opening the engine, and turning
  * errors into one sentence on stderr with a non-zero exit code.
  */
+import { writeFileSync } from "node:fs";
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { Engine } from "../lib/duck/engine.ts";
+import { cacheDir } from "../lib/duck/native.ts";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
-import { Lake } from "../lib/lake/lake.ts";
+import { Lake, type PauseHook } from "../lib/lake/lake.ts";
 import { defaultLakeDir } from "../lib/lake/layout.ts";
 
 /** Global options (before the subcommand). */
@@ -17,7 +19,29 @@ export interface GlobalOptions {
 
 /** The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir. */
 export function lakeDir(g: GlobalOptions): string {
-  return g.lake ?? defaultLakeDir();
+  return g.lake ?? defaultLakeDir(process.env);
+}
+
+/**
+ * The test-only pause hook of the crash tests (tests/partitions/crash.test.ts), from the
+ * environment: when TRACELAKE_TEST_PAUSE is `<point>:<marker file>`, reaching `<point>` writes
+ * the marker file and waits forever, so the test can SIGKILL the process at exactly that moment.
+ * Not a user feature (the README does not mention it).
+ * @param env the environment (process.env).
+ * @returns the hook, or undefined when the variable is not set.
+ */
+export function testPauseHook(env: Record<string, string | undefined>): PauseHook | undefined {
+  const spec = env.TRACELAKE_TEST_PAUSE;
+  if (!spec) return undefined;
+  const i = spec.indexOf(":");
+  if (i < 0) return undefined;
+  const at = spec.slice(0, i);
+  const marker = spec.slice(i + 1);
+  return async (point) => {
+    if (point !== at) return;
+    writeFileSync(marker, point);
+    for (;;) await Bun.sleep(60_000);
+  };
 }
 
 /**
@@ -30,9 +54,9 @@ export async function openLake(
   engineOptions: Parameters<typeof Engine.open>[0] = {},
   keepAttached = false,
 ): Promise<{ engine: Engine; lake: Lake }> {
-  const engine = await Engine.open(engineOptions);
+  const engine = await Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });
   try {
-    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached });
+    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached, pause: testPauseHook(process.env) });
     return { engine, lake };
   } catch (e) {
     engine.close();

@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { UserError } from "../lib/errors.ts";
 import { EXPORT_PERFETTO_OPTIONS } from "../lib/perfetto/options.ts";
+import type { ExportPerfettoOptions } from "../lib/sql/export_perfetto.ts";
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -38,16 +39,5 @@ export function parseExportPerfettoArgs(args: string[]): ExportPerfettoOptions {
   return cmd.opts<ExportPerfettoOptions>();
 }
 
-/** Options of `export perfetto`. */
-export interface ExportPerfettoOptions {
-  process?: string[];
-  all?: boolean;
-  begin?: string;
-  end?: string;
-  spans?: string;
-  logs?: boolean;
-  counters?: boolean;
-  flows?: boolean;
-  args?: boolean;
-  output?: string;
-}
+/** Options of `export perfetto` (defined with the export, lib/sql/export_perfetto.ts; a type only, erased at run time). */
+export type { ExportPerfettoOptions };

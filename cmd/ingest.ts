@@ -66,6 +66,7 @@ export async function ingestCommand(
       let started = false;
       try {
         const s = await ingest(engine, lake, f, {
+          ...envIngestOptions(process.env),
           force: opts.force,
           batchBytes,
           format: opts.format as TraceFormat | undefined,
@@ -92,6 +93,21 @@ export async function ingestCommand(
     engine.close();
   }
   return exit;
+}
+
+/**
+ * The ingest options set by environment variables (for tests and benchmarks, not in --help):
+ * TRACELAKE_INGEST_WORKERS (worker threads, a whole number ≥ 0; unset or empty: the default) and
+ * TRACELAKE_WASM=0 (the WebAssembly fast path off).
+ * @param env the environment (process.env).
+ * @returns the options to spread into IngestOptions (absent when not set).
+ */
+export function envIngestOptions(env: Record<string, string | undefined>): { workers?: number; wasm?: boolean } {
+  const out: { workers?: number; wasm?: boolean } = {};
+  const w = env.TRACELAKE_INGEST_WORKERS;
+  if (w !== undefined && w !== "") out.workers = Math.max(0, Number(w) || 0);
+  if (env.TRACELAKE_WASM === "0") out.wasm = false;
+  return out;
 }
 
 /** Renders a summary as text. */

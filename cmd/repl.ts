@@ -10,24 +10,32 @@
 import { createWriteStream, readFileSync } from "node:fs";
 import * as readline from "node:readline";
 import pc from "picocolors";
-import { type Engine, sqlIdent, sqlString } from "../lib/duck/engine.ts";
+import type { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
 import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
 import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
 import { oneLine, splitStatements } from "../lib/repl/split.ts";
-import { type Column, OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
-import { openQuerySession, prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
-import { VIEW_SETS } from "../lib/views/registry.ts";
-import { emptySelect, hex, schemaHash } from "../lib/views/view_set.ts";
+import {
+  countProcesses,
+  describeRelation,
+  listSchemas,
+  listTables,
+  openSessionCatalog,
+  PROCESSES_SQL,
+  partitionsSql,
+  type Rows,
+} from "../lib/sql/catalog.ts";
+import { exportPerfetto } from "../lib/sql/export_perfetto.ts";
+import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
+import { prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-import { exportPerfetto } from "./export.ts";
+import { exportSummaryLine } from "./export.ts";
 import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
 import { printResult, Stdout } from "./output.ts";
-import { partitionsSql } from "./partitions.ts";
 import { installReverseSearch } from "./repl_editor.ts";
 
 const PROMPT = "tracelake> ";
@@ -76,24 +84,11 @@ class Session {
   }
 
   /**
-   * Defines the catalog views and raw_events, and placeholder JIT views so completion and
-   * `.schema` know their columns; a statement that names a JIT view replaces the placeholder
-   * with the real view (prepareQuery) before it runs. The placeholder has the view's columns but
-   * fails when read (DESCRIBE and completion only bind it), so a statement that reaches a view
-   * by a name prepareQuery cannot see (`query_table('thread_' || 'spans')`) gets an error, not
-   * an empty result.
+   * Defines the catalog views, raw_events and placeholder JIT views (lib/sql/catalog.ts
+   * `openSessionCatalog`), so completion and `.schema` know every view's columns.
    */
   async open(): Promise<void> {
-    await openQuerySession(this.engine, this.lake);
-    for (const vs of VIEW_SETS) {
-      const msg = sqlString(
-        `${vs.name} was not materialized for this statement because the statement does not name it; write ${vs.name} (or view_instance('${vs.name}', ...)) in the statement itself`,
-      );
-      await this.engine.run(
-        `CREATE VIEW IF NOT EXISTS memory.main.${vs.name} AS SELECT t.* FROM (SELECT 1) one
-         LEFT JOIN (${emptySelect(vs)}) t ON true WHERE error(${msg}) IS NULL`,
-      );
-    }
+    await openSessionCatalog(this.engine, this.lake);
   }
 
   async close(): Promise<void> {
@@ -158,7 +153,7 @@ class Session {
   }
 
   /**
-   * `.export perfetto ...`: `tracelake export perfetto` (cmd/export.ts) with the same options, on
+   * `.export perfetto ...`: `tracelake export perfetto` (lib/sql/export_perfetto.ts) with the same options, on
    * this session's engine; Ctrl-C stops it (materialization or writing) and leaves no file.
    */
   private async exportPerfetto(args: string[]): Promise<Outcome> {
@@ -173,10 +168,11 @@ class Session {
     this.cancelled = false;
     const progress = jitProgress();
     try {
-      await exportPerfetto(this.engine, this.lake, opts, {
+      const s = await exportPerfetto(this.engine, this.lake, opts, process.stdout, {
         onProgress: progress.onProgress,
         cancelled: () => this.cancelled,
       });
+      process.stderr.write(exportSummaryLine(s));
       this.printTime(t0);
       return "ok";
     } catch (e) {
@@ -230,9 +226,9 @@ class Session {
         case "quit":
           return "quit";
         case "tables":
-          return await this.printRows(...(await this.tables()));
+          return await this.printRows(await listTables(this.engine, this.lake));
         case "schema":
-          return arg ? await this.describe(arg) : await this.schemas();
+          return arg ? await this.printRows(await describeRelation(this.engine, arg)) : await this.schemas();
         case "processes":
           return await this.runSql(PROCESSES_SQL);
         case "partitions":
@@ -294,7 +290,7 @@ class Session {
     return "ok";
   }
 
-  private async printRows(columns: Column[], rows: unknown[][]): Promise<Outcome> {
+  private async printRows({ columns, rows }: Rows): Promise<Outcome> {
     const out = this.once ?? this.fileOut ?? this.out;
     async function* one(): AsyncGenerator<unknown[][]> {
       yield rows;
@@ -307,82 +303,10 @@ class Session {
     return "ok";
   }
 
-  /** `.tables`: every view and table with its row count (JIT views: rows in current partitions). */
-  private async tables(): Promise<[Column[], unknown[][]]> {
-    await prepareQuery(
-      this.engine,
-      this.lake,
-      "SELECT * FROM processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
-    );
-    const one = async (sql: string): Promise<bigint> =>
-      ((await this.engine.rows<{ n: bigint | null }>(sql))[0]?.n ?? 0n) as bigint;
-    const nProcesses = await one("SELECT count(*) AS n FROM processes");
-    const rows: unknown[][] = [];
-    for (const [name, what] of Object.entries(QUERY_VIEWS)) {
-      const vs = VIEW_SETS.find((v) => v.name === name);
-      if (vs) {
-        const r = await this.engine.rows<{ n: bigint | null; k: bigint }>(
-          `SELECT sum(num_rows)::BIGINT AS n, count(DISTINCT view_instance_id) AS k FROM lakehouse_partitions
-           WHERE view_set_name = $1 AND file_schema_hash = unhex($2)`,
-          [vs.name, hex(schemaHash(vs))],
-        );
-        const k = r[0]?.k ?? 0n;
-        // Rows are known only once every process's partitions are current (NULL until then).
-        const n = k >= nProcesses ? String(r[0]?.n ?? 0) : null;
-        rows.push([name, "JIT view", n, `materialized for ${k} of ${nProcesses} processes; ${what}`]);
-      } else if (name === "raw_events") {
-        rows.push([name, "view", String(await one("SELECT sum(nb_objects)::BIGINT AS n FROM blocks")), what]);
-      } else {
-        rows.push([name, "catalog view", String(await one(`SELECT count(*) AS n FROM ${sqlIdent(name)}`)), what]);
-      }
-    }
-    const user = await this.engine.rows<{ name: string; kind: string }>(
-      `SELECT table_name AS name, 'table' AS kind FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal AND NOT starts_with(table_name, 'tl_')
-       UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal
-       ORDER BY 1`,
-    );
-    for (const u of user) {
-      if (u.name in QUERY_VIEWS) continue;
-      const n = await one(`SELECT count(*) AS n FROM ${sqlIdent(u.name)}`).catch(() => null);
-      rows.push([u.name, `your ${u.kind}`, n === null ? null : String(n), ""]);
-    }
-    const columns = [
-      { name: "name", type: "VARCHAR" },
-      { name: "kind", type: "VARCHAR" },
-      { name: "rows", type: "BIGINT" },
-      { name: "description", type: "VARCHAR" },
-    ];
-    return [columns, rows];
-  }
-
-  /**
-   * `.schema NAME`: its columns, read from the session's definition without running prepareQuery
-   * (a JIT view's placeholder has its columns, so nothing is materialized).
-   */
-  private async describe(name: string): Promise<Outcome> {
-    const rows = await this.engine.rowsJson<{ column_name: string; column_type: string; null: string }>(
-      `SELECT column_name, column_type, "null" FROM (DESCRIBE ${sqlIdent(name)})`,
-    );
-    const columns = [
-      { name: "column_name", type: "VARCHAR" },
-      { name: "column_type", type: "VARCHAR" },
-      { name: "null", type: "VARCHAR" },
-    ];
-    return this.printRows(
-      columns,
-      rows.map((r) => [r.column_name, r.column_type, r.null]),
-    );
-  }
-
   /** `.schema` without a name: the columns of every view and table, one line each. */
   private async schemas(): Promise<Outcome> {
-    const rows = await this.engine.rows<{ t: string; cols: string }>(
-      `SELECT table_name AS t, string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) AS cols
-       FROM duckdb_columns() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal
-         AND NOT starts_with(table_name, 'tl_')
-       GROUP BY table_name ORDER BY table_name`,
-    );
-    await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.t}(${r.cols})\n`).join(""));
+    const rows = await listSchemas(this.engine);
+    await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.name}(${r.columns})\n`).join(""));
     if (this.once) await this.closeOnce();
     return "ok";
   }
@@ -399,12 +323,6 @@ class Session {
     if (o) await endStream(o);
   }
 }
-
-const PROCESSES_SQL = `SELECT p.process_id, p.exe, p.source_pid, p.start_time,
-    count(DISTINCT s.stream_id) FILTER (WHERE list_contains(s.tags, 'cpu')) AS threads,
-    coalesce(sum(b.nb_objects), 0)::BIGINT AS events, p.source_file
-  FROM processes p LEFT JOIN streams s USING (process_id) LEFT JOIN blocks b USING (stream_id)
-  GROUP BY ALL ORDER BY min(p.insert_time), p.process_id`;
 
 async function openOut(path: string): Promise<Stdout> {
   const ws = createWriteStream(path);
@@ -511,7 +429,7 @@ async function scriptLoop(session: Session): Promise<number> {
 
 /** The interactive loop: line editing, completion, history, Ctrl-C. */
 async function interactiveLoop(session: Session, lake: Lake, version: string): Promise<number> {
-  const histFile = historyPath();
+  const histFile = historyPath(process.env);
   session.history = loadHistory(histFile);
   let histWarned = false;
   const feeder = new Feeder(session, false, (entry) => {
@@ -551,10 +469,8 @@ async function interactiveLoop(session: Session, lake: Lake, version: string): P
   const prompt = (): string => (feeder.buffer === "" ? PROMPT : CONTINUATION);
   installReverseSearch(rl, prompt);
 
-  const n = await session.engine.rows<{ n: bigint }>("SELECT count(*) AS n FROM processes");
-  process.stdout.write(
-    `tracelake ${version} · lake ${lake.root} · ${count(Number(n[0]?.n ?? 0))} processes · ".help" for help\n`,
-  );
+  const n = await countProcesses(session.engine);
+  process.stdout.write(`tracelake ${version} · lake ${lake.root} · ${count(n)} processes · ".help" for help\n`);
 
   const queue: string[] = [];
   let busy = false;

@@ -4,7 +4,6 @@
  * retires partitions (lib/partitions/retire.ts) and prints one SUCCESS/ERROR line per partition.
  */
 
-import type { Engine } from "../lib/duck/engine.ts";
 import { ExitCode, UserError } from "../lib/errors.ts";
 import {
   describePartition,
@@ -13,7 +12,7 @@ import {
   retireIncompatible,
   retireRange,
 } from "../lib/partitions/retire.ts";
-import { currentSchemaHashes } from "../lib/sql/retire_functions.ts";
+import { currentSchemaHashes, parseInsertTime } from "../lib/sql/retire_functions.ts";
 import { VIEW_SETS } from "../lib/views/registry.ts";
 import { bytes, count, type GlobalOptions, graceMs, openLake } from "./common.ts";
 
@@ -85,8 +84,8 @@ export async function retireCommand(opts: RetireCommandOptions, g: GlobalOptions
         lake,
         vs,
         id,
-        await parseTime(engine, b, "--range BEGIN"),
-        await parseTime(engine, e, "--range END"),
+        await parseInsertTime(engine, b, "--range BEGIN"),
+        await parseInsertTime(engine, e, "--range END"),
         { graceMs: grace, dryRun },
       );
       for (const p of r.retired) out(`SUCCESS: ${dryRun ? "would retire" : "retired"} ${describePartition(p)}`);
@@ -103,8 +102,8 @@ export async function retireCommand(opts: RetireCommandOptions, g: GlobalOptions
           kind: "metadata",
           viewSetName: vs,
           viewInstanceId: id,
-          beginInsertUs: await parseTime(engine, b, "--metadata BEGIN"),
-          endInsertUs: await parseTime(engine, e, "--metadata END"),
+          beginInsertUs: await parseInsertTime(engine, b, "--metadata BEGIN"),
+          endInsertUs: await parseInsertTime(engine, e, "--metadata END"),
           fileSchemaHash: h,
         });
       }
@@ -123,15 +122,4 @@ export async function retireCommand(opts: RetireCommandOptions, g: GlobalOptions
   } finally {
     engine.close();
   }
-}
-
-/** A timestamp as `list_partitions()` prints it (or any TIMESTAMPTZ text), in µs since the epoch. */
-async function parseTime(engine: Engine, text: string, what: string): Promise<bigint> {
-  try {
-    const r = await engine.rows<{ t: bigint }>("SELECT epoch_us($t::VARCHAR::TIMESTAMPTZ) AS t", { t: text });
-    if (r[0]?.t !== undefined && r[0].t !== null) return r[0].t;
-  } catch {
-    // below
-  }
-  throw new UserError(`${what}: '${text}' is not a timestamp; write it as list_partitions() shows it`);
 }

@@ -28,6 +28,11 @@ export interface EngineOptions {
    * the working directory, which two tracelake processes would share.)
    */
   tempDirectory?: string;
+  /**
+   * Where a compiled binary unpacks DuckDB's native library (native.ts `cacheDir`, which cmd/
+   * computes from the environment); required there, unused when running from source.
+   */
+  nativeCacheDir?: string;
 }
 
 /** A DuckDB instance with one connection. */
@@ -43,7 +48,7 @@ export class Engine {
    * Parquet are built into the library.
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
-    await prepareNativeDuckDB();
+    await prepareNativeDuckDB(options.nativeCacheDir);
     const { DuckDBInstance } = await import("@duckdb/node-api");
     const config: Record<string, string> = {
       autoinstall_known_extensions: "false",

@@ -109,8 +109,9 @@ export function decodeLibraryPayloadHeader(h: Uint8Array): LibraryPayloadHeader 
 /**
  * The cache directory for unpacked native libraries: `$TRACELAKE_CACHE_DIR`, else
  * `$XDG_CACHE_HOME/tracelake`, else `~/.cache/tracelake`.
+ * @param env the environment to read (the caller's: cmd/ passes its own).
  */
-export function cacheDir(env: Record<string, string | undefined> = process.env): string {
+export function cacheDir(env: Record<string, string | undefined>): string {
   if (env.TRACELAKE_CACHE_DIR) return env.TRACELAKE_CACHE_DIR;
   const xdg = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
   return join(xdg, "tracelake");
@@ -123,15 +124,17 @@ let prepared = false;
  * carries; a no-op when running from source. Idempotent. Two processes unpacking at once each
  * write their own temporary file and rename it into place; the content is checked (size and
  * sha256) before the rename.
+ * @param cache the cache directory (`cacheDir`); needed only in a compiled binary.
  * @throws LakeError when the cache directory cannot be written, or the executable's copy of
- *   the library is damaged.
+ *   the library is damaged; Error when a compiled binary was given no cache directory.
  */
-export async function prepareNativeDuckDB(): Promise<void> {
+export async function prepareNativeDuckDB(cache: string | undefined): Promise<void> {
   if (prepared) return;
   prepared = true;
   const lib = globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB;
   if (!lib) return;
-  const dir = join(cacheDir(), `duckdb-${lib.version}-${lib.sha256.slice(0, 16)}`);
+  if (cache === undefined) throw new Error("no cache directory to unpack DuckDB's native library into");
+  const dir = join(cache, `duckdb-${lib.version}-${lib.sha256.slice(0, 16)}`);
   const dst = join(dir, lib.fileName);
   let present = false;
   try {

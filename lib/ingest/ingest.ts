@@ -41,9 +41,14 @@ export interface IngestOptions {
    * Worker threads that parse batches and write blocks while the main thread reads and frames
    * (with one worker, the main thread also parses the batches that come while it is busy).
    * Default: 2 for inputs of 32 MiB or more or of unknown size, else 0 (all on this thread).
-   * Env TRACELAKE_INGEST_WORKERS overrides the default.
+   * (The CLI takes it from TRACELAKE_INGEST_WORKERS when set.)
    */
   workers?: number;
+  /**
+   * Chrome JSON: the WebAssembly fast path takes the plainest events first (default true; false
+   * parses every event in JavaScript; the CLI sets false for TRACELAKE_WASM=0).
+   */
+  wasm?: boolean;
   /**
    * Chrome JSON from a file: let the framer take one-event lines without scanning them
    * (framer.ts "Line mode"; the file is read again without it if that was wrong).

@@ -234,7 +234,10 @@ export interface ImportOutcome {
 
 /** Options the importers take (a subset of IngestOptions, which documents them); each format has its defaults. */
 export interface FormatOptions {
+  /** Chrome JSON: worker threads (IngestOptions.workers). */
   workers?: number;
+  /** Chrome JSON: use the WebAssembly fast path (default true; false parses every event in JS). */
+  wasm?: boolean;
   /** Rows held before blocks are written (bytes of column data). */
   batchBytes?: number;
   /** Chrome JSON: events larger than this many bytes are skipped and counted. */

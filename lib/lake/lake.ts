@@ -27,7 +27,17 @@ export interface OpenLakeOptions {
    * reads it at once (a query's preparation) and detaches it: saves an ATTACH.
    */
   keepAttached?: boolean;
+  /** Test-only pause points (`Lake.pause`); default: none. */
+  pause?: PauseHook;
 }
+
+/**
+ * A test-only hook called at named points of the operations that change the lake (gc, retire;
+ * e.g. `retire-before-commit`), so that a crash test can kill the process at exactly that moment
+ * (the CLI installs one from its environment: cmd/common.ts). It returns when the operation may
+ * go on.
+ */
+export type PauseHook = (point: string) => Promise<void>;
 
 /** An opened lake: its layout, with the catalog migrated to the latest version. */
 export class Lake {
@@ -36,6 +46,8 @@ export class Lake {
   private constructor(
     readonly layout: LakeLayout,
     private readonly lockTimeoutMs: number,
+    /** The test-only pause hook (OpenLakeOptions.pause): returns at once unless a test set one. */
+    readonly pause: PauseHook,
   ) {}
 
   /** How the catalog is attached to the engine now (null: not attached). */
@@ -76,7 +88,7 @@ export class Lake {
     } catch (e) {
       throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
     }
-    const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000);
+    const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000, options.pause ?? (async () => undefined));
     await lake.migrate(engine, hasCatalog, options.keepAttached ?? false);
     return lake;
   }

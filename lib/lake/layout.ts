@@ -41,8 +41,9 @@ export function blobRelPath(processId: string, streamId: string, blockId: string
 /**
  * The default lake directory when neither `--lake` nor `TRACELAKE_LAKE` is given:
  * `$XDG_DATA_HOME/tracelake/lake`, else `~/.local/share/tracelake/lake`.
+ * @param env the environment to read (the caller's: cmd/ passes its own).
  */
-export function defaultLakeDir(env: Record<string, string | undefined> = process.env): string {
+export function defaultLakeDir(env: Record<string, string | undefined>): string {
   if (env.TRACELAKE_LAKE) return env.TRACELAKE_LAKE;
   const data = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
   return join(data, "tracelake", "lake");

@@ -16,7 +16,6 @@ import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } fr
 import { join, relative } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import type { Lake } from "../lake/lake.ts";
-import { testPause } from "./test_hooks.ts";
 
 /** Options of a collection. */
 export interface GcOptions {
@@ -63,7 +62,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     items.push({ path: relative(lake.root, abs), bytes, why });
     if (!opts.dryRun) {
       rmSync(abs, { recursive: dir, force: true });
-      if (items.length === 1) await testPause("gc-after-first-delete");
+      if (items.length === 1) await lake.pause("gc-after-first-delete");
     }
   };
 
@@ -136,7 +135,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
       if (existsSync(abs)) await del(abs, "retired partition past its grace period", false);
     }
     if (!opts.dryRun && expired.length > 0) {
-      await testPause("gc-before-forgetting-temporary-files");
+      await lake.pause("gc-before-forgetting-temporary-files");
       // Exactly the rows handled above (others may have expired since).
       await engine.run(
         "DELETE FROM lake.temporary_files WHERE file_path IN (SELECT unnest(from_json($paths::VARCHAR, '[\"VARCHAR\"]')))",

@@ -29,7 +29,6 @@ import {
   partitionRow,
   RETIRED_FILE_GRACE_MS,
 } from "./partitions.ts";
-import { testPause } from "./test_hooks.ts";
 
 /** retire_partition_by_metadata's arguments; null where the caller passed NULL. */
 export interface MetadataRequest {
@@ -362,7 +361,7 @@ export async function retireBatch(
       return { value: { committed: false, messages, failures, retired: [], bytesQueued: 0 }, commit: false };
     }
     const bytesQueued = await retireRows(engine, retired, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
-    await testPause("retire-before-commit");
+    await lake.pause("retire-before-commit");
     const messages = resolved.map((v) => successMessage(v as PartitionRow, opts.dryRun ?? false));
     return {
       value: { committed: !opts.dryRun, messages, failures: 0, retired, bytesQueued },
@@ -504,7 +503,7 @@ export async function retireIncompatible(
       toRetire.push(r);
     });
     await retireRows(engine, toRetire, opts.graceMs ?? RETIRED_FILE_GRACE_MS);
-    await testPause("retire-incompatible-before-commit");
+    await lake.pause("retire-incompatible-before-commit");
     return { value: [...reports.values()], commit: !opts.dryRun };
   });
 }

@@ -12,9 +12,9 @@ export const HISTORY_SIZE = 1000;
 /**
  * Where the history lives: `$TRACELAKE_HISTORY`, else `$XDG_STATE_HOME/tracelake/history`, else
  * `~/.local/state/tracelake/history` (XDG Base Directory spec: state data such as history).
- * @param env the environment to read (default process.env).
+ * @param env the environment to read (the caller's: cmd/ passes its own).
  */
-export function historyPath(env: Record<string, string | undefined> = process.env): string {
+export function historyPath(env: Record<string, string | undefined>): string {
   if (env.TRACELAKE_HISTORY) return env.TRACELAKE_HISTORY;
   const state = env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state");
   return join(state, "tracelake", "history");

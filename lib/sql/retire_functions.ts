@@ -21,7 +21,7 @@
  */
 import { createHash } from "node:crypto";
 import { type Engine, sqlString } from "../duck/engine.ts";
-import { SqlError } from "../errors.ts";
+import { SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import type { PartitionRow } from "../partitions/partitions.ts";
 import {
@@ -374,4 +374,20 @@ export async function runScalarRetirement(
   });
   state.mode = "answer";
   return batch;
+}
+
+/**
+ * A timestamp as `list_partitions()` prints it (or any TIMESTAMPTZ text), in µs since the epoch
+ * (for the insert-time bounds `tracelake retire` takes).
+ * @param what names the value in the error (e.g. `--range BEGIN`).
+ * @throws UserError when DuckDB cannot cast `text` to TIMESTAMPTZ.
+ */
+export async function parseInsertTime(engine: Engine, text: string, what: string): Promise<bigint> {
+  try {
+    const r = await engine.rows<{ t: bigint }>("SELECT epoch_us($t::VARCHAR::TIMESTAMPTZ) AS t", { t: text });
+    if (r[0]?.t !== undefined && r[0].t !== null) return r[0].t;
+  } catch {
+    // below
+  }
+  throw new UserError(`${what}: '${text}' is not a timestamp; write it as list_partitions() shows it`);
 }

@@ -9,8 +9,13 @@
  * The file is opened for each append and closed after it, so that a trace with thousands of
  * threads does not hold thousands of descriptors. Writes are synchronous (on the calling thread,
  * a worker during ingest): an append is a few hundred KiB.
+ *
+ * `BlockFileSet` is the sink every importer writes through (the Chrome importer's groups,
+ * `RawRowSink` for Perfetto, OTLP and JSON-lines): one unfinished file per stream, finished when
+ * full or when the unfinished files' footers exceed BLOCK_FILE_META_BUDGET.
  */
 import { closeSync, openSync, writevSync } from "node:fs";
+import { join } from "node:path";
 import { BLOCK_FILE_HEADER, type ColumnData, encodeFooter, encodeRowGroups } from "./parquet_writer.ts";
 
 /**
@@ -22,7 +27,7 @@ export const BLOCK_FILE_ROWS = 1 << 20;
 export const BLOCK_FILE_ROW_GROUPS = 256;
 /**
  * Bytes of footer metadata (~1 KiB per row group) an importer keeps for its unfinished block
- * files: past it, the files with the most are finished (batch_importer.ts), so that an input
+ * files: past it, the files with the most are finished (`BlockFileSet`), so that an input
  * with thousands of streams does not hold the footers of thousands of files.
  */
 export const BLOCK_FILE_META_BUDGET = 4 * 1024 * 1024;
@@ -137,5 +142,95 @@ export class BlockFileWriter {
       throw e;
     }
     for (const p of parts) this.size += p.length;
+  }
+}
+
+/** A block file finished by a `BlockFileSet`, with the key of the stream it belongs to. */
+export interface FinishedBlock<K> extends FinishedBlockFile {
+  key: K;
+}
+
+/**
+ * The block files of one importer: at most one unfinished file per stream (`K`, any key compared
+ * by identity, e.g. the importer's group object), each finished at the end of a write-out that
+ * makes it `full`, or early when the footer metadata of all unfinished files exceeds
+ * BLOCK_FILE_META_BUDGET (the files with the most first, down to half the budget). Memory is
+ * thus bounded by that budget whatever the number of streams.
+ * Use: `append` the row groups of a write-out (once or more), then `endWriteOut`; `finishAll`
+ * at the end of the input. A failed write throws and leaves that stream's file unusable (every
+ * later `append` to it throws again): the caller abandons the ingest, whose staging directory
+ * holds the files.
+ */
+export class BlockFileSet<K> {
+  private readonly open = new Map<K, BlockFileWriter>();
+  /** Sum of `metaBytes` over the unfinished files. */
+  private openMeta = 0;
+
+  /**
+   * @param dir directory of the files (exists; each file is `<uuid>.parquet`, its block id).
+   * @param compress zstd compression of a page (see `encodeRowGroups`).
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly compress: (page: Uint8Array) => Uint8Array,
+  ) {}
+
+  /** Number of unfinished files. */
+  get openFiles(): number {
+    return this.open.size;
+  }
+
+  /**
+   * Appends rows to the stream's unfinished file (created on first use) as row groups.
+   * @param rows number of rows (> 0).
+   * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry (parquet_writer.ts).
+   * @param beginNs min event time of the rows, ns; `endNs` max event end, ns (null: unknown).
+   * @throws the file system's error (the file is unusable from then on).
+   */
+  append(key: K, rows: number, columns: readonly ColumnData[], beginNs: bigint | null, endNs: bigint | null): void {
+    let f = this.open.get(key);
+    if (!f) {
+      f = new BlockFileWriter(join(this.dir, `${crypto.randomUUID()}.parquet`), this.compress);
+      this.open.set(key, f);
+    }
+    const meta0 = f.metaBytes;
+    f.append(rows, columns, beginNs, endNs);
+    this.openMeta += f.metaBytes - meta0;
+  }
+
+  /**
+   * Ends a write-out of the stream: finishes its file when full, then the fullest files while
+   * the unfinished footers exceed BLOCK_FILE_META_BUDGET.
+   * @param out receives the files finished.
+   * @throws the file system's error.
+   */
+  endWriteOut(key: K, out: FinishedBlock<K>[]): void {
+    if (this.open.get(key)?.full) this.finish(key, out);
+    if (this.openMeta <= BLOCK_FILE_META_BUDGET) return;
+    const byMeta = [...this.open].sort((a, b) => b[1].metaBytes - a[1].metaBytes);
+    for (const [k] of byMeta) {
+      if (this.openMeta <= BLOCK_FILE_META_BUDGET / 2) break;
+      this.finish(k, out);
+    }
+  }
+
+  /**
+   * Finishes every unfinished file (at the end of the input).
+   * @param out receives the files finished.
+   * @throws the file system's error.
+   */
+  finishAll(out: FinishedBlock<K>[]): void {
+    for (const k of [...this.open.keys()]) this.finish(k, out);
+  }
+
+  /** Writes the stream's footer; the file leaves the unfinished set only once that succeeded. */
+  private finish(key: K, out: FinishedBlock<K>[]): void {
+    const f = this.open.get(key);
+    if (!f) return;
+    const meta = f.metaBytes;
+    const done = f.finish();
+    this.open.delete(key);
+    this.openMeta -= meta;
+    out.push({ key, ...done });
   }
 }

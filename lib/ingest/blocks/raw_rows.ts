@@ -2,12 +2,13 @@
  * The shared back end of the importers other than Chrome JSON (Perfetto protobuf, OTLP JSON,
  * JSON-lines logs): they emit one `RawRow` at a time for a (process, thread, destination), and
  * this file keeps the process and thread records (`ProcessInfo`, `ThreadInfo`, as the Chrome
- * importer does) and writes the rows of each stream as raw blocks with `BlockBuilder` and
- * `encodeRawBlock` (the raw block schema of lib/ingest/blocks/parquet_writer.ts), with the same
- * flushing rule as `BatchImporter` (which appends each write-out to one block file per stream,
- * where here each is a block file): a stream's block is written once it holds `blockBytes`, and
- * when all streams together hold more than `bufferBytes` the largest are written until half that
- * is left. Memory is thus bounded by `bufferBytes`, whatever the input size.
+ * importer does) and writes the rows of each stream with `BlockBuilder` into the same row-group
+ * block files as the Chrome importer (`BlockFileSet`, block_file.ts; the raw block schema of
+ * parquet_writer.ts), with the same flushing rule: a stream's rows are written out once they
+ * hold `blockBytes`, and when all streams together hold more than `bufferBytes` the largest are
+ * written out until half that is left. Each write-out appends row groups to the stream's block
+ * file, finished (a staged block) when full, when the unfinished footers exceed their budget, or
+ * at `flush`. Memory is thus bounded by `bufferBytes` (plus that budget), whatever the input size.
  *
  * Row kinds beyond Chrome's phases (documented in README "raw_events"):
  * - `L`: a log record with a severity: `s` holds the level on micromegas's scale as one digit
@@ -15,12 +16,11 @@
  * - `V`: a measure with one value: `name` the measure name, `cat` the target, `args` a JSON object
  *   with `value` (number) and optionally `unit`, plus the measure's properties.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
-import { basename, join } from "node:path";
+import { basename } from "node:path";
 import { RAW_COL } from "../../lake/raw_block.ts";
 import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../model.ts";
+import { BlockFileSet, type FinishedBlock } from "./block_file.ts";
 import { BlockBuilder } from "./builder.ts";
-import { encodeRawBlock } from "./parquet_writer.ts";
 
 /** Destination streams of a row. */
 export type RowDest = "cpu" | "log" | "metrics";
@@ -127,7 +127,7 @@ interface Group {
 /**
  * Processes, threads and their streams' rows, written as staged raw blocks.
  * Use: `process()` / `thread()` to declare, `add()` rows, then `flush()` at the end; `processes`
- * and `blocks` are what the atomic ingest commits.
+ * and `blocks` (the finished block files) are what the atomic ingest commits.
  */
 export class RawRowSink {
   /** Processes by source key (the source pid, or a synthetic key). */
@@ -151,6 +151,8 @@ export class RawRowSink {
    * rows anyway, so memory stays bounded as before.
    */
   private reusedBytes = 0;
+  /** The streams' block files (one unfinished file per group at most). */
+  private readonly files: BlockFileSet<Group>;
 
   /**
    * @param blocksDir directory for the staged block files (created by the caller).
@@ -158,10 +160,12 @@ export class RawRowSink {
    * @param blockBytes a stream's block is written once it holds this many bytes.
    */
   constructor(
-    private readonly blocksDir: string,
+    blocksDir: string,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
-  ) {}
+  ) {
+    this.files = new BlockFileSet(blocksDir, (page) => Bun.zstdCompressSync(page, { level: 1 }));
+  }
 
   /**
    * The process with source key `pid`, created on first use (with new stream ids).
@@ -240,9 +244,16 @@ export class RawRowSink {
     }
   }
 
-  /** Writes every stream's pending rows (at the end of the input). */
+  /**
+   * Writes out every stream's pending rows and finishes every block file (at the end of the
+   * input; a second call does nothing).
+   * @throws when a block file cannot be written.
+   */
   flush(): void {
     for (const g of [...this.live]) this.writeBlock(g);
+    const done: FinishedBlock<Group>[] = [];
+    this.files.finishAll(done);
+    this.stage(done);
   }
 
   /** Writes the largest streams when all together hold more than `bufferBytes`. */
@@ -297,32 +308,15 @@ export class RawRowSink {
     return st;
   }
 
+  /** Appends a stream's pending rows to its block file as row groups (`files`). */
   private writeBlock(g: Group): void {
     const b = g.builder;
     if (b.rows === 0) return;
-    const path = join(this.blocksDir, `${crypto.randomUUID()}.parquet`);
-    const parts = encodeRawBlock(b.rows, b.columns(), (page) => Bun.zstdCompressSync(page, { level: 1 }));
-    let size = 0;
-    for (const x of parts) size += x.length;
-    const fd = openSync(path, "w");
-    try {
-      for (const x of parts) writeSync(fd, x);
-    } finally {
-      closeSync(fd);
-    }
     const range = b.range();
-    const p = g.process;
-    this.blocks.push({
-      blockId: basename(path, ".parquet"),
-      streamId:
-        g.dest === "log" ? p.logStreamId : g.dest === "metrics" ? p.metricsStreamId : (g.thread as ThreadInfo).streamId,
-      processId: p.processId,
-      beginNs: range.begin,
-      endNs: range.end,
-      nbObjects: b.rows,
-      payloadSize: size,
-      stagedPath: path,
-    });
+    this.files.append(g, b.rows, b.columns(), range.begin, range.end);
+    const done: FinishedBlock<Group>[] = [];
+    this.files.endWriteOut(g, done);
+    this.stage(done);
     // Keep the builder (its buffers) for the stream's next rows while the kept capacity allows.
     this.reusedBytes -= g.reusedBytes;
     const cap = b.capacity();
@@ -335,6 +329,29 @@ export class RawRowSink {
       g.reusedBytes = 0;
     }
     this.live.delete(g);
+  }
+
+  /** Records finished block files as staged blocks. */
+  private stage(done: readonly FinishedBlock<Group>[]): void {
+    for (const f of done) {
+      const g = f.key;
+      const p = g.process;
+      this.blocks.push({
+        blockId: basename(f.path, ".parquet"),
+        streamId:
+          g.dest === "log"
+            ? p.logStreamId
+            : g.dest === "metrics"
+              ? p.metricsStreamId
+              : (g.thread as ThreadInfo).streamId,
+        processId: p.processId,
+        beginNs: f.beginNs,
+        endNs: f.endNs,
+        nbObjects: f.rows,
+        payloadSize: f.size,
+        stagedPath: f.path,
+      });
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import { BlockBuilder } from "../blocks/builder.ts";
 import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
 import { type MappedRow, mapDeclinedEvent } from "./declined.ts";
-import { type ChromeFastPath, loadChromeFastPath, wasmFastPathEnabled } from "./fast_path.ts";
+import { type ChromeFastPath, loadChromeFastPath } from "./fast_path.ts";
 import { SEQ_KEY, SpeculationError } from "./framer.ts";
 import { D_CPU, D_LOG, D_METRICS, type Group } from "./groups.ts";
 import {
@@ -106,7 +106,7 @@ export class BatchImporter extends EventMapper {
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
     private readonly compress: (page: Uint8Array) => Uint8Array = (b) => Bun.zstdCompressSync(b, { level: 1 }),
-    wasm = wasmFastPathEnabled(),
+    wasm = true,
   ) {
     super();
     this.fast = wasm ? loadChromeFastPath() : null;

@@ -44,7 +44,7 @@ export class ChromeJsonDriver implements FormatImporter {
    *   again (line mode needs that: a wrong guess means reading it again without), and whether
    *   this is that second reading.
    * @param options `batchBytes` (default CHROME_BATCH_BYTES), `maxEventBytes` (default
-   *   CHROME_MAX_EVENT_BYTES), `lineMode` (default true), `workers`.
+   *   CHROME_MAX_EVENT_BYTES), `lineMode` (default true), `workers`, `wasm` (default true).
    */
   constructor(input: ImportInput, options: FormatOptions) {
     const { staging, size } = input;
@@ -53,18 +53,11 @@ export class ChromeJsonDriver implements FormatImporter {
     const maxEventBytes = options.maxEventBytes ?? CHROME_MAX_EVENT_BYTES;
     const rawLines = input.rereadable && !input.readAgain && options.lineMode !== false;
     this.rawLines = rawLines;
-    const envWorkers = process.env.TRACELAKE_INGEST_WORKERS;
-    const workers =
-      options.workers ??
-      (envWorkers !== undefined && envWorkers !== ""
-        ? Math.max(0, Number(envWorkers) || 0)
-        : size === null || size >= 32 * 1024 * 1024
-          ? 2
-          : 0);
+    const workers = options.workers ?? (size === null || size >= 32 * 1024 * 1024 ? 2 : 0);
     // With workers, smaller batches: each worker gets its first batch sooner, both finish
     // together at the end, and the batches in flight hold less memory.
     const framerBatch = workers >= 2 ? Math.min(batchBytes, 8 * 1024 * 1024) : batchBytes;
-    this.importer = new ChromeJsonImporter(staging, workers, batchBytes, framerBatch);
+    this.importer = new ChromeJsonImporter(staging, workers, batchBytes, framerBatch, options.wasm ?? true);
     // The framer hands over each batch while it still owns the bytes: the importer parses the
     // events right away (or copies them to a worker) and finishes the batch in the background;
     // we read on while at most one batch per worker (one when inline) is pending.

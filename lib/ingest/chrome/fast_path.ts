@@ -179,11 +179,6 @@ export class ChromeFastPath {
 
 let compiled: WebAssembly.Module | undefined;
 
-/** Whether the fast path is on: unless the environment has `TRACELAKE_WASM=0`. */
-export function wasmFastPathEnabled(): boolean {
-  return process.env.TRACELAKE_WASM !== "0";
-}
-
 /**
  * A new instance of the fast path (the module is compiled once per thread).
  * @throws when the module file is missing or invalid (a broken build).

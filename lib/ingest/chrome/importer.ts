@@ -36,7 +36,6 @@ import {
   type ThreadInfo,
 } from "../model.ts";
 import { type BatchBlock, BatchImporter, D_LOG, D_METRICS, type ParsedBatch } from "./batch_importer.ts";
-import { wasmFastPathEnabled } from "./fast_path.ts";
 import { SpeculationError } from "./framer.ts";
 
 /** One batch on its way: its parse (in a worker or inline), then its blocks. */
@@ -147,7 +146,7 @@ export class ChromeJsonImporter {
     private readonly workers = 0,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly batchBytes = bufferBytes,
-    private readonly wasm = wasmFastPathEnabled(),
+    private readonly wasm = true,
   ) {
     this.blocksDir = join(stagingDir, "blocks");
   }

@@ -1,0 +1,167 @@
+/**
+ * Runs a Perfetto export of the lake (`tracelake export perfetto`, the REPL's `.export perfetto`):
+ * checks the options, resolves the processes, materializes the views the export reads (JIT,
+ * through prepareQuery), and streams the trace (lib/perfetto/export.ts) to a file or stream
+ * (lib/perfetto/write_trace.ts). It lives in the query layer because it needs prepareQuery and
+ * process resolution; the commands parse the options and print the returned summary.
+ */
+import type { Writable } from "node:stream";
+import type { Engine } from "../duck/engine.ts";
+import { SqlError, UserError } from "../errors.ts";
+import type { Lake } from "../lake/lake.ts";
+import {
+  emptyStats,
+  type PerfettoExportStats,
+  perfettoChunks,
+  perfettoPrepareSql,
+  type SpanTypes,
+} from "../perfetto/export.ts";
+import { writeTrace } from "../perfetto/write_trace.ts";
+import { prepareQuery, resolveProcess } from "./query.ts";
+
+/** Options of an export, as `export perfetto` takes them (EXPORT_PERFETTO_OPTIONS). */
+export interface ExportPerfettoOptions {
+  /** Process selectors (process_id, unique prefix, `pid:<pid>`, name). */
+  process?: string[];
+  /** Every process of the lake. */
+  all?: boolean;
+  /** Start of the time window: ns (an integer) or a timestamp DuckDB casts to TIMESTAMP_NS. */
+  begin?: string;
+  /** End of the time window, as `begin`. */
+  end?: string;
+  /** thread, async or both (default). */
+  spans?: string;
+  /** false: no log entries (commander's `--no-logs`). */
+  logs?: boolean;
+  counters?: boolean;
+  flows?: boolean;
+  args?: boolean;
+  /** A file (`.gz` → gzip) or `-` for the `stdout` stream given to `exportPerfetto`. */
+  output?: string;
+}
+
+/** How an export reports and stops: JIT progress, and a cancellation check (REPL Ctrl-C). */
+export interface ExportControl {
+  onProgress?: (done: number, total: number, what: string) => void;
+  /** True when the export must stop; checked between partitions and between chunks. */
+  cancelled?: () => boolean;
+}
+
+/** What an export wrote. */
+export interface ExportSummary {
+  /** The output as given (`-` for the stream). */
+  output: string;
+  gzip: boolean;
+  /** The stream's reader went away before the end (EPIPE; not an error). */
+  closedEarly: boolean;
+  /** Seconds spent writing (after materialization). */
+  seconds: number;
+  /** Number of processes exported. */
+  processes: number;
+  stats: PerfettoExportStats;
+}
+
+/**
+ * Parses a --begin/--end value: an integer (ns since the epoch of the trace's clock) or a
+ * timestamp DuckDB can cast to TIMESTAMP_NS ('2026-01-02 03:04:05.123'). Returns ns.
+ * @throws UserError naming the option when it is neither.
+ */
+export async function parseTime(engine: Engine, option: string, text: string): Promise<bigint> {
+  if (/^-?[0-9]+$/.test(text.trim())) return BigInt(text.trim());
+  try {
+    const r = await engine.rows<{ t: bigint }>("SELECT epoch_ns(CAST($v AS TIMESTAMP_NS)) AS t", { v: text });
+    return r[0]?.t as bigint;
+  } catch {
+    throw new UserError(
+      `${option} '${text}' is not a time; pass nanoseconds (an integer) or a timestamp such as '2026-01-02 03:04:05.123'`,
+    );
+  }
+}
+
+/**
+ * Writes a Perfetto trace of the lake's processes as the options say. `engine` has `lake` open
+ * (catalog detached); its views are redefined for the export's processes (prepareQuery), as a
+ * statement would.
+ * @param stdout the stream `-o -` writes to (the caller's stdout).
+ * @returns what was written, for the caller's one-line summary.
+ * @throws UserError on bad options or no process; SqlError "Interrupted" when `control.cancelled()`
+ *   turns true (the output file is then not created; a temporary file is removed).
+ */
+export async function exportPerfetto(
+  engine: Engine,
+  lake: Lake,
+  opts: ExportPerfettoOptions,
+  stdout: Writable,
+  control: ExportControl = {},
+): Promise<ExportSummary> {
+  const spans = (opts.spans ?? "both") as SpanTypes;
+  if (!["thread", "async", "both"].includes(spans)) {
+    throw new UserError(`--spans '${opts.spans}' is not valid; use thread, async or both`);
+  }
+  if (!opts.output)
+    throw new UserError("export perfetto needs -o FILE (a .pftrace or .pftrace.gz file) or -o - for stdout");
+  if (!opts.all && (!opts.process || opts.process.length === 0)) {
+    throw new UserError("export perfetto needs --process P (a process_id, unique prefix, pid:<pid> or name) or --all");
+  }
+  const cancelled = control.cancelled ?? (() => false);
+  const check = () => {
+    if (cancelled()) throw new SqlError("Interrupted");
+  };
+  const flags = { spans, logs: opts.logs !== false, counters: opts.counters !== false, flows: opts.flows !== false };
+  const ids: string[] = [];
+  await lake.attach(engine, "read");
+  try {
+    if (opts.all) {
+      const r = await engine.rows<{ p: string }>(
+        "SELECT process_id AS p FROM lake.processes ORDER BY insert_time, process_id",
+      );
+      ids.push(...r.map((x) => x.p));
+    }
+    for (const p of opts.process ?? []) {
+      const id = await resolveProcess(engine, p, "--process");
+      if (!ids.includes(id)) ids.push(id);
+    }
+  } finally {
+    await lake.detach(engine);
+  }
+  if (ids.length === 0) throw new UserError(`the lake ${lake.root} has no processes to export; ingest a trace first`);
+  const beginNs = opts.begin !== undefined ? await parseTime(engine, "--begin", opts.begin) : null;
+  const endNs = opts.end !== undefined ? await parseTime(engine, "--end", opts.end) : null;
+  await prepareQuery(engine, lake, perfettoPrepareSql(ids, flags), {
+    onProgress: (done, total, what) => {
+      check();
+      control.onProgress?.(done, total, what);
+    },
+  });
+  check();
+  const stats = emptyStats();
+  const produced = perfettoChunks(
+    engine,
+    {
+      ...flags,
+      processes: ids.map((processId) => ({ processId, instanceKey: processId })),
+      lakeRoot: lake.root,
+      beginNs,
+      endNs,
+      args: opts.args !== false,
+    },
+    stats,
+  );
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const c of produced) {
+      check();
+      yield c;
+    }
+  }
+  const out = opts.output;
+  const t0 = performance.now();
+  const w = await writeTrace(chunks(), out === "-" ? { stream: stdout } : { path: out });
+  return {
+    output: out,
+    gzip: w.gzip,
+    closedEarly: w.closedEarly,
+    seconds: (performance.now() - t0) / 1000,
+    processes: ids.length,
+    stats,
+  };
+}
