@@ -17,7 +17,7 @@ export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: Glob
   const { engine, lake } = await openLake(g, false);
   const progress = jitProgress();
   try {
-    const s = await exportPerfetto(engine, lake, opts, process.stdout, { onProgress: progress.onProgress });
+    const s = await exportPerfetto(engine, lake, opts, 1, { onProgress: progress.onProgress });
     process.stderr.write(exportSummaryLine(s));
     return ExitCode.ok;
   } finally {

@@ -168,7 +168,7 @@ class Session {
     this.cancelled = false;
     const progress = jitProgress();
     try {
-      const s = await exportPerfetto(this.engine, this.lake, opts, process.stdout, {
+      const s = await exportPerfetto(this.engine, this.lake, opts, process.stdout.isTTY ? process.stdout : 1, {
         onProgress: progress.onProgress,
         cancelled: () => this.cancelled,
       });

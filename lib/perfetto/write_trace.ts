@@ -1,17 +1,19 @@
 /**
  * Writes an exported trace's chunks to where the user asked: a regular file (under a temporary
  * name, renamed when complete, so a failed or interrupted export leaves no partial file), a
- * device or FIFO (written in place, e.g. /dev/null), or a stream such as stdout (a reader that
- * goes away, EPIPE as with `| head -c 100`, ends the export quietly). A `.gz` file name means
+ * device or FIFO (written in place, e.g. /dev/null), or a file descriptor such as stdout's
+ * (written with write(2), which blocks while a pipe is full and fails with EPIPE once its reader
+ * has gone, as with `| head -c 100`: that ends the export quietly; Bun's process.stdout reports
+ * no EPIPE on a pipe, so a stream there would run the export to its end), or a stream. A `.gz` file name means
  * gzip. Backpressure comes from `pipeline`: chunks are pulled only as fast as they are written.
  */
-import { createWriteStream, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { createWriteStream, existsSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 
-/** Where a trace goes: a file path, or a stream (e.g. process.stdout, passed by the caller). */
-export type TraceTarget = { path: string } | { stream: Writable };
+/** Where a trace goes: a file path, a file descriptor (1: stdout), or a stream, passed by the caller. */
+export type TraceTarget = { path: string } | { fd: number } | { stream: Writable };
 
 /** How a trace was written. */
 export interface WrittenTrace {
@@ -29,6 +31,12 @@ export interface WrittenTrace {
  *   removed and the target not created.
  */
 export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: TraceTarget): Promise<WrittenTrace> {
+  if ("fd" in target) {
+    for await (const c of chunks) {
+      if (!writeAll(target.fd, c)) return { gzip: false, closedEarly: true };
+    }
+    return { gzip: false, closedEarly: false };
+  }
   if ("stream" in target) {
     try {
       await pipeline(Readable.from(chunks), target.stream);
@@ -58,4 +66,27 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
     throw e;
   }
   return { gzip, closedEarly: false };
+}
+
+/**
+ * Writes all of `bytes` to `fd`, waiting while a non-blocking descriptor is full (EAGAIN).
+ * @returns false when the reader went away (EPIPE).
+ * @throws any other write error.
+ */
+function writeAll(fd: number, bytes: Uint8Array): boolean {
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      if (code === "EPIPE") return false;
+      throw e;
+    }
+  }
+  return true;
 }

@@ -82,7 +82,7 @@ export async function parseTime(engine: Engine, option: string, text: string): P
  * Writes a Perfetto trace of the lake's processes as the options say. `engine` has `lake` open
  * (catalog detached); its views are redefined for the export's processes (prepareQuery), as a
  * statement would.
- * @param stdout the stream `-o -` writes to (the caller's stdout).
+ * @param stdout where `-o -` writes: a file descriptor (the CLI's 1) or a stream.
  * @returns what was written, for the caller's one-line summary.
  * @throws UserError on bad options or no process; SqlError "Interrupted" when `control.cancelled()`
  *   turns true (the output file is then not created; a temporary file is removed).
@@ -91,7 +91,7 @@ export async function exportPerfetto(
   engine: Engine,
   lake: Lake,
   opts: ExportPerfettoOptions,
-  stdout: Writable,
+  stdout: number | Writable,
   control: ExportControl = {},
 ): Promise<ExportSummary> {
   const spans = (opts.spans ?? "both") as SpanTypes;
@@ -155,7 +155,10 @@ export async function exportPerfetto(
   }
   const out = opts.output;
   const t0 = performance.now();
-  const w = await writeTrace(chunks(), out === "-" ? { stream: stdout } : { path: out });
+  const w = await writeTrace(
+    chunks(),
+    out === "-" ? (typeof stdout === "number" ? { fd: stdout } : { stream: stdout }) : { path: out },
+  );
   return {
     output: out,
     gzip: w.gzip,
