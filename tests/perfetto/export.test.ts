@@ -208,7 +208,7 @@ async function checkAgainstViews(processId: string, name: string): Promise<void>
 describe("export perfetto: round trip against the views", () => {
   test("every process of the Chromium, Node and edge-case fixtures", async () => {
     for (const [k, p] of processes.entries()) await checkAgainstViews(p.process_id, `p${k}`);
-  }, 180_000);
+  }, 600_000);
 
   test("overlapping X spans go to overlap child tracks of their thread; deep stacks stay ≤ 512", async () => {
     const p = processes.find((x) => x.exe?.startsWith("../../etc"));
