@@ -277,14 +277,29 @@ export class JsonLinesImporter {
       props[k] = v;
       nprops++;
     }
-    this.sink.add(this.pid, thread === undefined ? null : text1(thread), "log", {
+    // JSON.parse takes any depth, but JSON.stringify recurses: a value nested ~100,000 deep
+    // overflows the stack. Such a line is skipped and counted, as a malformed one is.
+    let texts: { thread: string | null; name: string | null; cat: string | null; args: string | null };
+    try {
+      texts = {
+        thread: thread === undefined ? null : text1(thread),
+        name: msg === undefined ? null : text1(msg),
+        cat: target === undefined ? null : text1(target),
+        args: nprops > 0 ? JSON.stringify(props) : null,
+      };
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.skip("jsonl.too_deep");
+      return;
+    }
+    this.sink.add(this.pid, texts.thread, "log", {
       seq,
       ph: "L",
       time: ns,
-      name: msg === undefined ? null : text1(msg),
-      cat: target === undefined ? null : text1(target),
+      name: texts.name,
+      cat: texts.cat,
       s: String(level),
-      args: nprops > 0 ? JSON.stringify(props) : null,
+      args: texts.args,
     });
     this.imported++;
   }

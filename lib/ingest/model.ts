@@ -104,6 +104,10 @@ export const SKIP_REASONS = {
   "jsonl.too_long": { description: "line longer than 32 MiB", severity: "warning" },
   "jsonl.not_json": { description: "not JSON", severity: "warning" },
   "jsonl.not_object": { description: "not a JSON object", severity: "warning" },
+  "jsonl.too_deep": {
+    description: "JSON nested too deeply to store (a value ~100,000 levels deep)",
+    severity: "warning",
+  },
   "jsonl.time_missing": { description: "no timestamp field (@timestamp, timestamp, time, ts)", severity: "warning" },
   "jsonl.time_invalid": { description: "timestamp is neither ISO 8601 nor an epoch number", severity: "warning" },
 } as const satisfies Record<string, SkipReason>;

@@ -380,6 +380,21 @@ describe("JSON-lines logs", () => {
     expect(timestampToNs("2023-13-01T00:00:00Z")).toBeNull();
   });
 
+  test("a line nested 100,000 deep is skipped and counted; the lines around it are ingested", () => {
+    // JSON.parse takes the line, JSON.stringify of its properties overflowed the stack and the
+    // whole file was refused (exit 70, 'Maximum call stack size exceeded').
+    const deep = `{"time":2,"msg":"deep","a":${"[".repeat(100_000)}${"]".repeat(100_000)}}`;
+    const file = join(dir, "deep.jsonl");
+    writeFileSync(file, `{"time":1,"msg":"before"}\n${deep}\n{"time":3,"msg":"after"}\n`);
+    const deepLake = join(dir, "deep-lake");
+    const r = cli(deepLake, ["ingest", "--json", file]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const q = cli(deepLake, ["query", "-f", "csv", "SELECT msg FROM log_entries ORDER BY time"]);
+    expect(q.stdout).toBe("msg\nbefore\nafter\n");
+    expect(r.stdout).toContain("JSON nested too deeply");
+  }, 60_000);
+
   test(
     "levels, messages, targets, properties; bad lines counted; --process-name; gzip",
     () => {
