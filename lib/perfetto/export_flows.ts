@@ -8,7 +8,7 @@ import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
 import { sqlString } from "../duck/engine.ts";
 import { spanKey, vi, windowSql } from "./export_sql.ts";
-import type { Ctx, FlowIds, FlowV2, PerfettoExportOptions, ProcState } from "./export_state.ts";
+import type { Ctx, FlowIds, FlowKind, FlowPoint, FlowV2, PerfettoExportOptions, ProcState } from "./export_state.ts";
 
 /** A flow v1 event (`s`/`t`/`f`) of one stream: time (ns), binds to the next slice, id, phase. */
 interface FlowV1 {
@@ -54,7 +54,8 @@ function idTexts(json: string | null): string[] | null {
  * (reference/perfetto.md §5 "flow v2": out = begin, in = end, both = step), `flow_out` ids go
  * into flow_ids (a flow starts or continues there) and `flow_in`-only ids into
  * terminating_flow_ids. Several ids (Perfetto import): `args.flow_ids` and
- * `args.terminating_flow_ids`, when they start with `bind_id`.
+ * `args.terminating_flow_ids`, when they start with `bind_id`. `chromeJson`: the events have
+ * Chrome JSON semantics (their `kind`); otherwise they are Perfetto flow ids as imported (`P`).
  */
 async function loadFlowsV2(
   engine: Engine,
@@ -62,6 +63,7 @@ async function loadFlowsV2(
   phases: string,
   where: string,
   order: string,
+  chromeJson: boolean,
 ): Promise<FlowV2[]> {
   const rows = await engine.rows<{
     stream_id: string;
@@ -96,7 +98,15 @@ async function loadFlowsV2(
       term = (manyIn ?? []).map(conv);
     } else if (r.fout) ids = [id];
     else term = [id];
-    out.push({ stream_id: r.stream_id, t: r.t, k: r.k, ids, term });
+    const kind: FlowKind =
+      !chromeJson || ids.length + term.length !== 1 || manyOut !== null || manyIn !== null
+        ? "P"
+        : r.fout
+          ? r.fin
+            ? "S"
+            : "B"
+          : "E";
+    out.push({ stream_id: r.stream_id, t: r.t, k: r.k, ids, term, kind });
   }
   return out;
 }
@@ -153,6 +163,7 @@ export async function loadFlows(
     "'B', 'X'",
     o.endNs !== null ? `AND epoch_ns(time) <= ${o.endNs}` : "",
     "stream_id, time, (ph = 'X'), CASE WHEN ph = 'X' THEN -dur END, filename, seq",
+    ps.chromeJson,
   );
   const entry = (span: number): FlowIds => {
     let e = map.get(span);
@@ -165,11 +176,13 @@ export async function loadFlows(
   const bind = (span: number, f: FlowV1): void => {
     const e = entry(span);
     (f.ph === "f" ? e.term : e.ids).push(f.fid);
+    ctx.flowPoints.push({ t: f.t, id: f.fid, kind: f.ph === "s" ? "B" : f.ph === "t" ? "S" : "E", on: e });
   };
   const bindV2 = (span: number, g: FlowV2): void => {
     const e = entry(span);
     for (const x of g.ids) e.ids.push(x);
     for (const x of g.term) e.term.push(x);
+    if (g.kind !== "P") ctx.flowPoints.push({ t: g.t, id: (g.ids[0] ?? g.term[0]) as bigint, kind: g.kind, on: e });
   };
   // With a time window, v2 events of spans outside it have no span here: not "unbound".
   const windowed = o.beginNs !== null || o.endNs !== null;
@@ -271,7 +284,12 @@ export async function loadFlows(
  * the INSTANT their entry becomes (trace_processor makes a thread instant a 0-duration slice
  * and binds its flows to it). Memory: one entry per such event.
  */
-export async function loadLogFlows(engine: Engine, ps: ProcState, o: PerfettoExportOptions): Promise<FlowV2[]> {
+export async function loadLogFlows(
+  engine: Engine,
+  ctx: Ctx,
+  ps: ProcState,
+  o: PerfettoExportOptions,
+): Promise<FlowV2[]> {
   const files = await engine.rows<{ f: string }>(
     `SELECT b.file_path AS f FROM main.blocks b JOIN main.streams s USING (stream_id)
      WHERE b.process_id = $p AND list_contains(s.tags, 'log')`,
@@ -282,5 +300,85 @@ export async function loadLogFlows(engine: Engine, ps: ProcState, o: PerfettoExp
   let where = "";
   if (o.beginNs !== null) where += ` AND epoch_ns(time) >= ${o.beginNs}`;
   if (o.endNs !== null) where += ` AND epoch_ns(time) <= ${o.endNs}`;
-  return loadFlowsV2(engine, list, "'i', 'I', 'R', 'L'", where, "time, filename, seq");
+  const flows = await loadFlowsV2(engine, list, "'i', 'I', 'R', 'L'", where, "time, filename, seq", ps.chromeJson);
+  for (const g of flows) {
+    if (g.kind !== "P") ctx.flowPoints.push({ t: g.t, id: (g.ids[0] ?? g.term[0]) as bigint, kind: g.kind, on: g });
+  }
+  return flows;
+}
+
+/** The `n`th extra flow id of flow `id` (n ≥ 1): a splitmix64 mix, distinct from real ids in practice. */
+function edgeId(id: bigint, n: number): bigint {
+  let z = (id + BigInt(n) * 0x9e3779b97f4a7c15n) & U64_MAX;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & U64_MAX;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & U64_MAX;
+  return z ^ (z >> 31n);
+}
+
+/** Removes the first `x` of `a` (if any). */
+function removeOne(a: bigint[], x: bigint): void {
+  const i = a.indexOf(x);
+  if (i >= 0) a.splice(i, 1);
+}
+
+/**
+ * Rewrites the flow ids of the bound flow events `points` (of every exported process) so that
+ * trace_processor, reading the exported TrackEvents, draws the edges it draws from the source
+ * JSON. In the JSON importer (flow_tracker.cc) an end (`E`) draws an edge from the flow's slice
+ * without closing the flow, so one slice can flow into several; a TrackEvent's
+ * terminating_flow_ids close it, and its flow_ids end an active flow and begin it again. So the
+ * first end after a flow's slice keeps the flow id; each further end, and a step after an end,
+ * gets an extra id of its own (`edgeId`) added to the flow's slice's flow_ids, one per edge. A
+ * begin while the flow is active and a step without a begin draw nothing in the JSON importer:
+ * their flow_ids entry is dropped. Points are taken per flow id in time order (ties: in load
+ * order). Mutates the `on` id lists; `P` points (Perfetto flow ids) are left as they are.
+ */
+export function encodeFlowEdges(points: FlowPoint[]): void {
+  const order = points.map((_, i) => i);
+  order.sort((a, b) => {
+    const p = points[a] as FlowPoint;
+    const q = points[b] as FlowPoint;
+    if (p.id !== q.id) return p.id < q.id ? -1 : 1;
+    if (p.t !== q.t) return p.t < q.t ? -1 : 1;
+    return a - b;
+  });
+  let id = -1n;
+  let src: FlowIds | null = null;
+  let closed = false;
+  let extra = 0;
+  for (const i of order) {
+    const p = points[i] as FlowPoint;
+    if (p.id !== id) {
+      id = p.id;
+      src = null;
+      closed = false;
+      extra = 0;
+    }
+    if (p.kind === "B") {
+      if (src !== null) removeOne(p.on.ids, id);
+      else {
+        src = p.on;
+        closed = false;
+      }
+    } else if (p.kind === "S") {
+      if (src === null) removeOne(p.on.ids, id);
+      else {
+        if (closed) {
+          const y = edgeId(id, ++extra);
+          src.ids.push(y);
+          p.on.term.push(y);
+        }
+        src = p.on;
+        closed = false;
+      }
+    } else if (p.kind === "E" && src !== null) {
+      if (closed) {
+        const y = edgeId(id, ++extra);
+        src.ids.push(y);
+        const k = p.on.term.indexOf(id);
+        if (k >= 0) p.on.term[k] = y;
+        else p.on.term.push(y);
+      } else closed = true;
+    }
+  }
 }

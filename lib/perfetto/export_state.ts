@@ -167,6 +167,8 @@ export class Ctx {
   nextUuid = 1;
   /** Time of the row being written (for descriptors created on the fly). */
   now = 0;
+  /** The flow events bound so far, of every process, for `encodeFlowEdges`. */
+  readonly flowPoints: FlowPoint[] = [];
   constructor(
     readonly stats: PerfettoExportStats,
     readonly args: boolean,
@@ -217,7 +219,19 @@ export interface FlowV2 {
   k: bigint;
   ids: bigint[];
   term: bigint[];
+  /** How trace_processor reads the event (see `FlowKind`). */
+  kind: FlowKind;
 }
+
+/**
+ * How trace_processor's JSON importer reads a flow event (flow_tracker.cc; json_trace_parser):
+ * `B` begins a flow (v1 `s`, v2 `flow_out` only; ignored while the id is active), `S` steps (v1
+ * `t`, v2 `flow_in` + `flow_out`: an edge from the flow's slice, which it then replaces), `E`
+ * ends it without closing (v1 `f`, v2 `flow_in` only: an edge from the flow's slice, which stays,
+ * so one slice can flow into several). `P`: Perfetto TrackEvent flow ids as imported, written
+ * back as they were.
+ */
+export type FlowKind = "B" | "S" | "E" | "P";
 
 /** The flow ids one exported slice or instant carries: flow_ids and terminating_flow_ids. */
 export interface FlowIds {
@@ -225,11 +239,21 @@ export interface FlowIds {
   term: bigint[];
 }
 
+/** One bound flow event: its time (ns), flow id, kind, and the ids of the slice it landed on. */
+export interface FlowPoint {
+  t: bigint;
+  id: bigint;
+  kind: FlowKind;
+  on: FlowIds;
+}
+
 /** Per-process state: tracks by thread. */
 export interface ProcState {
   p: ExportProcess;
   uuid: number;
   pid: number;
+  /** Imported from Chrome JSON (processes.trace_format): its flow events have JSON semantics. */
+  chromeJson: boolean;
   /** Thread track uuid by source tid (text). */
   threadByTid: Map<string, number>;
   usedTids: Set<number>;

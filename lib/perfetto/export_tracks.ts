@@ -21,17 +21,26 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
   const usedPids = new Set<number>();
   let synthetic = SYNTHETIC_BASE;
   for (const p of o.processes) {
-    const r = await engine.rows<{ exe: string | null; source_pid: string | null }>(
-      "SELECT exe, source_pid FROM main.processes WHERE process_id = $p",
+    const r = await engine.rows<{ exe: string | null; source_pid: string | null; trace_format: string | null }>(
+      "SELECT exe, source_pid, trace_format FROM main.processes WHERE process_id = $p",
       { p: p.processId },
     );
-    const row = r[0] ?? { exe: null, source_pid: null };
+    const row = r[0] ?? { exe: null, source_pid: null, trace_format: null };
     let pid = intId(row.source_pid);
     if (pid === null || usedPids.has(pid)) pid = synthetic++;
     usedPids.add(pid);
     const uuid = ctx.uuid();
     ctx.tw.processTrack(0, uuid, pid, row.exe ?? `process ${p.processId}`);
-    out.push({ p, uuid, pid, threadByTid: new Map(), usedTids: new Set(), flows: new Map(), logFlows: [] });
+    out.push({
+      p,
+      uuid,
+      pid,
+      chromeJson: row.trace_format === "chrome_json",
+      threadByTid: new Map(),
+      usedTids: new Set(),
+      flows: new Map(),
+      logFlows: [],
+    });
   }
   return out;
 }
