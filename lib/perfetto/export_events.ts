@@ -98,17 +98,24 @@ export async function logSource(
     }
     return null;
   };
+  const trackByTid = new Map<number, number>();
   const src = await simpleSource(
     engine,
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
        tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
-       ${lf.length > 0 ? spanKey("msg", "target", "phase", "NULL::BIGINT") : "0::BIGINT"} AS k
+       ${lf.length > 0 ? spanKey("msg", "target", "phase", "NULL::BIGINT") : "0::BIGINT"} AS k, ${key53("tid")} AS tk
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
     (cur, i, t) => {
-      const tid = cur.text(4, i);
-      const track = threadTrack(ctx, ps, tid, null);
-      const msg = cur.text(5, i) ?? "";
-      const nameIid = ctx.name(cur.num<Float64Array>(2)[i] as number, cur, 5, i);
+      // Texts are decoded only when new: the thread by the tid's hash, the body by the message's.
+      const tk = cur.num<Float64Array>(9)[i] as number;
+      let track = trackByTid.get(tk);
+      if (track === undefined) {
+        track = threadTrack(ctx, ps, cur.text(4, i), null);
+        trackByTid.set(tk, track);
+      }
+      const nk = cur.num<Float64Array>(2)[i] as number;
+      const msg = ctx.body(nk, cur, 5, i);
+      const nameIid = ctx.name(nk, cur, 5, i);
       const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, cur, 6, i);
       const prio = PRIO[cur.num<Int32Array>(1)[i] as number] ?? 4;
       const f = g < lf.length ? flowsAt(t, cur.num<BigInt64Array>(8)[i] as bigint) : null;

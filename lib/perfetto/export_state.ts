@@ -198,6 +198,16 @@ export class Ctx {
     const s = cur.text(k, i);
     return s ? this.tw.addName(key, s) : 0;
   }
+  /**
+   * iid of a log message body by hash key (-1 = none: the body ''); the text (column k, row i
+   * of `cur`) is read only when the key is new.
+   */
+  body(key: number, cur: ChunkCursor, k: number, i: number): number {
+    if (key < 0) return this.tw.logBodyIid("");
+    const iid = this.tw.logBodyIidByKey(key);
+    if (iid !== 0) return iid;
+    return this.tw.addLogBody(key, cur.text(k, i) ?? "");
+  }
   /** iid of a category, as `name`. */
   category(key: number, cur: ChunkCursor, k: number, i: number): number {
     if (key < 0) return 0;
