@@ -23,7 +23,8 @@
  *   their thread's track;
  * - Chrome flow events (`s`/`t`/`f`) as flow_ids / terminating_flow_ids on the thread slice
  *   they bind to; flow v2 (`bind_id` with `flow_out`/`flow_in` on a B/X event) on the slice
- *   that event begins, or on the INSTANT of the log entry it is.
+ *   that event begins, or on the INSTANT of the log entry it is; one Chrome JSON flow into
+ *   several slices gets one extra flow id per further edge (see `encodeFlowEdges`).
  * Events are written in time order; at equal timestamps SLICE_ENDs come first.
  *
  * This file's job: the streaming writer loop (merging the row sources by time into framed
