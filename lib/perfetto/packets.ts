@@ -180,6 +180,14 @@ export class TraceWriter {
   logBodyIid(body: string): number {
     return this.logBodies.ids.get(body) ?? this.logBodies.add(body, body);
   }
+  /** iid of a log message body by caller key (e.g. a hash of the text), or 0 when not interned yet. */
+  logBodyIidByKey(key: number): number {
+    return this.logBodies.ids.get(key) ?? 0;
+  }
+  /** Interns a log message body under `key`; returns its iid. Call only after `logBodyIidByKey` gave 0. */
+  addLogBody(key: number, text: string): number {
+    return this.logBodies.add(key, text);
+  }
 
   /** Process track: TrackDescriptor{uuid, process{pid, process_name}}. */
   processTrack(rel: number, uuid: number, pid: number, name: string | null): void {
@@ -373,13 +381,13 @@ export class TraceWriter {
     track: number,
     nameIid: number,
     categoryIid: number,
-    body: string,
+    body: string | number,
     prio: LogPriority,
     argsJson: ByteRange | null,
     flowIds: readonly bigint[] | null = null,
     terminatingFlowIds: readonly bigint[] | null = null,
   ): void {
-    const bodyIid = this.logBodyIid(body);
+    const bodyIid = typeof body === "number" ? body : this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
     const w = this.open(rel, true);
     w.begin(TracePacket.track_event);

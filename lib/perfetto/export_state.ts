@@ -1,0 +1,274 @@
+/**
+ * The state of one Perfetto export (lib/perfetto/export.ts): the public option and statistics
+ * types, the per-export context (the TraceWriter and its interning lookups, track uuids, the queue
+ * of pending thread-slice ENDs) and the per-process state the row sources share.
+ */
+import type { ChunkCursor } from "../duck/cursor.ts";
+import { type ByteRange, TraceWriter } from "./packets.ts";
+
+/** Which spans to export. */
+export type SpanTypes = "thread" | "async" | "both";
+
+/** One process to export: its process_id and the key of its view instances (see prepare). */
+export interface ExportProcess {
+  processId: string;
+  /** Second argument of view_instance() under which prepareQuery defined its instances. */
+  instanceKey: string;
+}
+
+/** What to export. Times are ns since the epoch of the trace's clock (TIMESTAMP_NS values). */
+export interface PerfettoExportOptions {
+  processes: ExportProcess[];
+  /** The lake directory (raw block paths in `blocks` are relative to it; for flows). */
+  lakeRoot: string;
+  spans: SpanTypes;
+  /** Keep spans that end at or after this time, events at or after it (null: no bound). */
+  beginNs: bigint | null;
+  /** Keep spans that begin at or before this time, events at or before it (null: no bound). */
+  endNs: bigint | null;
+  logs: boolean;
+  counters: boolean;
+  flows: boolean;
+  /** Span and log args as a debug annotation `args` (default true). */
+  args?: boolean;
+  /** Target chunk size in bytes (default 64 KiB); a chunk exceeds it by at most one packet. */
+  chunkBytes?: number;
+}
+
+/** Counts of what the export wrote, filled while the chunks are produced. */
+export interface PerfettoExportStats {
+  packets: number;
+  bytes: number;
+  chunks: number;
+  threadSlices: number;
+  /** Thread slices put on an overlap child track. */
+  overlapSlices: number;
+  asyncSlices: number;
+  /** Async spans begun and never ended (written as a SLICE_BEGIN only). */
+  asyncUnclosed: number;
+  asyncInstants: number;
+  /** async_events rows not written: unmatched ends, ends whose begin is outside the window. */
+  asyncSkipped: number;
+  counters: number;
+  logs: number;
+  /** Flow ids written on slices (flow_ids plus terminating_flow_ids). */
+  flowPoints: number;
+  /** Flow events whose slice was not found (no enclosing or following span on the thread). */
+  flowsUnbound: number;
+  tracks: number;
+}
+
+/** A new zeroed stats object. */
+export function emptyStats(): PerfettoExportStats {
+  return {
+    packets: 0,
+    bytes: 0,
+    chunks: 0,
+    threadSlices: 0,
+    overlapSlices: 0,
+    asyncSlices: 0,
+    asyncUnclosed: 0,
+    asyncInstants: 0,
+    asyncSkipped: 0,
+    counters: 0,
+    logs: 0,
+    flowPoints: 0,
+    flowsUnbound: 0,
+    tracks: 0,
+  };
+}
+
+/** A row source merged by time: `t` is the current row's time (rel ns), Infinity when done. */
+export interface Source {
+  t: number;
+  /** Writes the current row and advances; returns false when the chunk is used up. */
+  step(): boolean;
+  /** Loads the next chunk (sets t = Infinity at the end). */
+  refill(): Promise<void>;
+  close(): void;
+}
+
+/** Min-heap of pending thread-slice ENDs: (time, LIFO order) → track uuid, in typed arrays. */
+export class EndQueue {
+  size = 0;
+  private t = new Float64Array(1024);
+  private o = new Float64Array(1024);
+  private u = new Float64Array(1024);
+  private seq = 0;
+  /** Time of the earliest END (Infinity when empty). */
+  get minTime(): number {
+    return this.size > 0 ? (this.t[0] as number) : Number.POSITIVE_INFINITY;
+  }
+  /** Track of the earliest END. */
+  get minTrack(): number {
+    return this.u[0] as number;
+  }
+  /** Queues the END of a slice on `track` at `time` (rel ns); a later push ends first at equal times. */
+  push(time: number, track: number): void {
+    if (this.size === this.t.length) {
+      const g = (a: Float64Array) => {
+        const b = new Float64Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.t = g(this.t);
+      this.o = g(this.o);
+      this.u = g(this.u);
+    }
+    // Later pushes first at equal times: an inner slice ends before its parent.
+    const ord = -this.seq++;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pt = this.t[p] as number;
+      if (pt < time || (pt === time && (this.o[p] as number) <= ord)) break;
+      this.t[i] = pt;
+      this.o[i] = this.o[p] as number;
+      this.u[i] = this.u[p] as number;
+      i = p;
+    }
+    this.t[i] = time;
+    this.o[i] = ord;
+    this.u[i] = track;
+  }
+  /** Removes the earliest END (the caller has written it). */
+  pop(): void {
+    const n = --this.size;
+    if (n === 0) return;
+    const lt = this.t[n] as number;
+    const lo = this.o[n] as number;
+    const lu = this.u[n] as number;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n) {
+        const a = this.t[c] as number;
+        const b = this.t[c + 1] as number;
+        if (b < a || (b === a && (this.o[c + 1] as number) < (this.o[c] as number))) c++;
+      }
+      const ct = this.t[c] as number;
+      if (lt < ct || (lt === ct && lo <= (this.o[c] as number))) break;
+      this.t[i] = ct;
+      this.o[i] = this.o[c] as number;
+      this.u[i] = this.u[c] as number;
+      i = c;
+    }
+    this.t[i] = lt;
+    this.o[i] = lo;
+    this.u[i] = lu;
+  }
+}
+
+/** Shared state of one export. */
+export class Ctx {
+  readonly tw = new TraceWriter(1);
+  readonly ends = new EndQueue();
+  nextUuid = 1;
+  /** Time of the row being written (for descriptors created on the fly). */
+  now = 0;
+  /** The flow events bound so far, of every process, for `encodeFlowEdges`. */
+  readonly flowPoints: FlowPoint[] = [];
+  constructor(
+    readonly stats: PerfettoExportStats,
+    readonly args: boolean,
+  ) {}
+  /** One reused ByteRange (no allocation per row). */
+  private readonly range: ByteRange = { buf: new Uint8Array(0), off: 0, len: 0 };
+  /** The bytes the cursor's last textBytes call found, as the reused ByteRange. */
+  ref(cur: ChunkCursor): ByteRange {
+    this.range.buf = cur.refBuf;
+    this.range.off = cur.refOff;
+    this.range.len = cur.refLen;
+    return this.range;
+  }
+  /** A new track uuid (counted in stats.tracks). */
+  uuid(): number {
+    this.stats.tracks++;
+    return this.nextUuid++;
+  }
+  /**
+   * iid of an event name (0 for none) by hash key (-1 = no name); the text (column k, row i of
+   * `cur`) is read only when the key is new.
+   */
+  name(key: number, cur: ChunkCursor, k: number, i: number): number {
+    if (key < 0) return 0;
+    const iid = this.tw.nameIid(key);
+    if (iid !== 0) return iid;
+    const s = cur.text(k, i);
+    return s ? this.tw.addName(key, s) : 0;
+  }
+  /**
+   * iid of a log message body by hash key (-1 = none: the body ''); the text (column k, row i
+   * of `cur`) is read only when the key is new.
+   */
+  body(key: number, cur: ChunkCursor, k: number, i: number): number {
+    if (key < 0) return this.tw.logBodyIid("");
+    const iid = this.tw.logBodyIidByKey(key);
+    if (iid !== 0) return iid;
+    return this.tw.addLogBody(key, cur.text(k, i) ?? "");
+  }
+  /** iid of a category, as `name`. */
+  category(key: number, cur: ChunkCursor, k: number, i: number): number {
+    if (key < 0) return 0;
+    const iid = this.tw.categoryIid(key);
+    if (iid !== 0) return iid;
+    const s = cur.text(k, i);
+    return s ? this.tw.addCategory(key, s) : 0;
+  }
+}
+
+/**
+ * A flow v2 begin event (B/X with `bind_id`) of one stream: time (ns), `k` = the key its span
+ * is found by (hash of name, category, phase and X duration, shifted into BIGINT), the flow
+ * ids it starts or continues (`ids`) and ends (`term`).
+ */
+export interface FlowV2 {
+  stream_id: string;
+  t: bigint;
+  k: bigint;
+  ids: bigint[];
+  term: bigint[];
+  /** How trace_processor reads the event (see `FlowKind`). */
+  kind: FlowKind;
+}
+
+/**
+ * How trace_processor's JSON importer reads a flow event (flow_tracker.cc; json_trace_parser):
+ * `B` begins a flow (v1 `s`, v2 `flow_out` only; ignored while the id is active), `S` steps (v1
+ * `t`, v2 `flow_in` + `flow_out`: an edge from the flow's slice, which it then replaces), `E`
+ * ends it without closing (v1 `f`, v2 `flow_in` only: an edge from the flow's slice, which stays,
+ * so one slice can flow into several). `P`: Perfetto TrackEvent flow ids as imported, written
+ * back as they were.
+ */
+export type FlowKind = "B" | "S" | "E" | "P";
+
+/** The flow ids one exported slice or instant carries: flow_ids and terminating_flow_ids. */
+export interface FlowIds {
+  ids: bigint[];
+  term: bigint[];
+}
+
+/** One bound flow event: its time (ns), flow id, kind, and the ids of the slice it landed on. */
+export interface FlowPoint {
+  t: bigint;
+  id: bigint;
+  kind: FlowKind;
+  on: FlowIds;
+}
+
+/** Per-process state: tracks by thread. */
+export interface ProcState {
+  p: ExportProcess;
+  uuid: number;
+  pid: number;
+  /** Imported from Chrome JSON (processes.trace_format): its flow events have JSON semantics. */
+  chromeJson: boolean;
+  /** Thread track uuid by source tid (text). */
+  threadByTid: Map<string, number>;
+  usedTids: Set<number>;
+  /** Flow ids to attach to a thread span's BEGIN, by span id. */
+  flows: Map<number, FlowIds>;
+  /** Flow v2 events of the log entries, in time order (see `loadLogFlows`). */
+  logFlows: FlowV2[];
+}
