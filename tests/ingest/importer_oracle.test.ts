@@ -623,7 +623,7 @@ describe("importer against the previous all-DuckDB importer", () => {
       // Every event of this real trace is on the JS path (64-bit ids, non-shortest doubles included).
       expect(paths.duckdb).toBe(0);
     },
-    60_000,
+    300_000,
   );
 
   test.each([
