@@ -66,6 +66,8 @@ const BUN_TRAILER = Buffer.from("\n---- Bun! ----\n");
 const BUN_OFFSETS_SIZE = 32;
 
 const root = resolve(import.meta.dir, "..");
+/** zstd level of the library payload (part of its cache key). */
+const ZSTD_LEVEL = 19;
 
 /** The commit the build is made from (short hash, "+dirty" with uncommitted changes), or "unknown". */
 function commitOf(): string {
@@ -83,10 +85,10 @@ function payloadOf(libPath: string): { payload: Buffer; raw: Buffer; sha256: str
   const raw = readFileSync(libPath);
   const sha256 = new Bun.CryptoHasher("sha256").update(raw).digest("hex");
   const cacheDir = join(root, "node_modules/.cache/tracelake-build");
-  const packedPath = join(cacheDir, `${basename(libPath)}.${sha256.slice(0, 16)}.zst`);
+  const packedPath = join(cacheDir, `${basename(libPath)}.${sha256.slice(0, 16)}.zstd${ZSTD_LEVEL}`);
   if (!existsSync(packedPath)) {
     mkdirSync(cacheDir, { recursive: true });
-    writeFileSync(`${packedPath}.tmp-${process.pid}`, Bun.zstdCompressSync(raw, { level: 19 }));
+    writeFileSync(`${packedPath}.tmp-${process.pid}`, Bun.zstdCompressSync(raw, { level: ZSTD_LEVEL }));
     renameSync(`${packedPath}.tmp-${process.pid}`, packedPath);
   }
   const packed = readFileSync(packedPath);
