@@ -45,7 +45,7 @@ describe("import_stats", () => {
     const sql = `SELECT ingest_id, code, phase, dest, severity, description, count, examples FROM import_stats`;
     await prepareQuery(engine, lake, sql);
     const rows = await engine.rows<Record<string, unknown>>(sql);
-    const norm = rows.map((r) => ({
+    const norm: Record<string, unknown>[] = rows.map((r) => ({
       ...r,
       count: Number(r.count),
       examples: (r.examples as { seq: bigint; name: string | null }[] | null)?.map((e) => [Number(e.seq), e.name]),
