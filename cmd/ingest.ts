@@ -130,7 +130,7 @@ export function render(s: IngestSummary, lakeRoot: string): string {
   out.push(
     `  ${FOUND_UNIT[s.format] ?? "events"}: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,
   );
-  const imported = s.phases.filter((p) => p.dest !== "skipped");
+  const imported = s.phases.filter((p) => p.dest !== "skipped" && p.dest !== "dropped");
   if (imported.length > 0) {
     const w = Math.max(5, ...imported.map((p) => p.ph.length));
     out.push(`  ${"phase".padEnd(w)}  events      went to`);
@@ -138,12 +138,14 @@ export function render(s: IngestSummary, lakeRoot: string): string {
       out.push(`  ${p.ph.padEnd(w)}  ${count(p.count).padStart(10)}  ${DEST_LABEL[p.dest] ?? p.dest}`);
     }
   }
-  const sk = s.phases.filter((p) => p.dest === "skipped");
+  // The rows of the import_stats view (lib/sql/import_stats.ts): skipped events, dropped values.
+  const sk = s.phases.filter((p) => p.dest === "skipped" || p.dest === "dropped");
   if (sk.length > 0) {
     out.push("  skipped:");
     for (const p of sk) {
       const ph = p.ph ? `ph ${JSON.stringify(p.ph)}: ` : "";
-      out.push(`    ${count(p.count).padStart(10)}  ${ph}${p.reason}`);
+      const code = p.code ? ` [${p.code}]` : "";
+      out.push(`    ${count(p.count).padStart(10)}  ${ph}${p.reason}${code}`);
     }
   }
   for (const w of s.warnings) out.push(`  ${pc.yellow("warning:")} ${w}`);

@@ -22,7 +22,7 @@ import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
 import { newImporter } from "./importers.ts";
-import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError } from "./model.ts";
+import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError, withSkipCodes } from "./model.ts";
 import { sniffFormat, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 
@@ -233,7 +233,8 @@ export async function ingest(
 
     const contentHash = hasher.digest("hex");
     const prefixHash = prefix.digest("hex");
-    const phases = outcome.phases;
+    // Every skip with its stable code and severity: what the summary prints and import_stats reads.
+    const phases = withSkipCodes(outcome.phases, format);
     const warnings = [...source.warnings, ...outcome.warnings];
 
     const processes = outcome.processes;

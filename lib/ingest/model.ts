@@ -8,8 +8,12 @@
  * lib/lake/raw_block.ts.
  */
 
-/** Where an event went: a thread's `cpu` stream, a process's `log` or `metrics` stream, process/thread metadata, or nowhere. */
-export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
+/**
+ * Where an event went: a thread's `cpu` stream, a process's `log` or `metrics` stream,
+ * process/thread metadata, or nowhere; `dropped` counts parts of imported events that were
+ * left out (a counter's values), per part, not events.
+ */
+export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped" | "dropped";
 
 /** How much a skip says about the input. */
 export type SkipSeverity =
@@ -39,7 +43,7 @@ export const SKIP_REASONS = {
   "chrome.malformed": { description: "malformed JSON event", severity: "error" },
   "chrome.ph_missing": { description: "ph missing", severity: "warning" },
   "chrome.phase_not_imported": { description: "phase not imported", severity: "info" },
-  "chrome.pid_missing": { description: "pid missing", severity: "warning" },
+  // (chrome.pid_missing is retired: an event without pid is pid 0, as in trace_processor.)
   "chrome.ts_missing": { description: "ts missing", severity: "warning" },
   "chrome.ts_invalid": { description: "ts not a number or out of range", severity: "warning" },
   "chrome.x_dur_missing": { description: "X without a numeric dur", severity: "warning" },
@@ -47,6 +51,10 @@ export const SKIP_REASONS = {
   "chrome.async_id_missing": { description: "async event without id or id2", severity: "warning" },
   "chrome.flow_id_missing": { description: "flow event without id", severity: "warning" },
   "chrome.counter_args_missing": { description: "counter without args", severity: "warning" },
+  "chrome.counter_value_invalid": {
+    description: "counter value that is not a number (strtod rule), counted per value",
+    severity: "warning",
+  },
   // Perfetto protobuf (perfetto/).
   "perfetto.not_packet": { description: "top-level field that is not a TracePacket", severity: "warning" },
   "perfetto.state_lost": {
@@ -125,7 +133,46 @@ export interface PhaseCount {
   dest: Destination;
   reason: string | null;
   code?: SkipCode | null;
+  /** The reason's severity (set by the ingest for the summary; absent in older summaries). */
+  severity?: SkipSeverity;
   count: number;
+  /** For a skip: the first few skipped events (lowest `seq`), when the importer keeps them. */
+  examples?: LossExample[];
+}
+
+/** One skipped event (or dropped value) shown as an example of its reason. */
+export interface LossExample {
+  /** The event's position in the source (Chrome JSON: its index in the event array, from 0). */
+  seq: number;
+  /** The event's name (at most 100 characters), else null. */
+  name: string | null;
+}
+
+/** How many examples a count keeps. */
+export const MAX_EXAMPLES = 3;
+
+/** `a` and `b` merged: the MAX_EXAMPLES examples of lowest seq. */
+export function mergeExamples(a: readonly LossExample[], b: readonly LossExample[]): LossExample[] {
+  return [...a, ...b].sort((x, y) => x.seq - y.seq).slice(0, MAX_EXAMPLES);
+}
+
+/**
+ * The counts with, on every skip, its code (from the description, for importers that give only
+ * the description, e.g. the Perfetto importer's free-text reasons: looked up among the codes of
+ * `format`, the prefix before the dot) and its severity. Counts whose description is not in
+ * SKIP_REASONS keep a null code and severity.
+ */
+export function withSkipCodes(phases: readonly PhaseCount[], format: string): PhaseCount[] {
+  const prefix = `${format === "chrome_json" ? "chrome" : format === "otlp_json" ? "otlp" : format}.`;
+  return phases.map((p) => {
+    if (p.reason === null) return p;
+    let code = p.code ?? null;
+    if (code === null) {
+      for (const [k, r] of Object.entries(SKIP_REASONS) as [SkipCode, SkipReason][])
+        if (k.startsWith(prefix) && r.description === p.reason) code = k;
+    }
+    return code === null ? { ...p, code: null } : { ...p, code, severity: SKIP_REASONS[code].severity };
+  });
 }
 
 /** A count of `n` events of kind `ph` skipped for `code` (description from SKIP_REASONS). */
@@ -140,13 +187,26 @@ export function skipCount(ph: string, code: SkipCode, n: number): PhaseCount {
 export class PhaseCounter {
   private readonly map = new Map<string, PhaseCount>();
 
-  /** Adds `n` events of kind `ph` that went to `dest` (`code` when skipped, else null). */
-  add(ph: string, dest: Destination, code: SkipCode | null, n = 1): void {
+  /**
+   * Adds `n` events of kind `ph` that went to `dest` (`code` when skipped, else null), with
+   * `examples` of them for a skip (the lowest seqs are kept).
+   */
+  add(ph: string, dest: Destination, code: SkipCode | null, n = 1, examples?: readonly LossExample[]): void {
     const key = `${ph}\u0000${dest}\u0000${code}`;
-    const prev = this.map.get(key);
-    if (prev) prev.count += n;
-    else if (code === null) this.map.set(key, { ph, dest, reason: null, count: n });
-    else this.map.set(key, { ...skipCount(ph, code, n), dest });
+    let c = this.map.get(key);
+    if (c) c.count += n;
+    else {
+      c = code === null ? { ph, dest, reason: null, count: n } : { ...skipCount(ph, code, n), dest };
+      this.map.set(key, c);
+    }
+    if (code !== null && examples !== undefined && examples.length > 0) {
+      const have = c.examples ?? [];
+      c.examples =
+        have.length < MAX_EXAMPLES &&
+        (have.length === 0 || (examples[0] as LossExample).seq > (have.at(-1) as LossExample).seq)
+          ? [...have, ...examples].slice(0, MAX_EXAMPLES)
+          : mergeExamples(have, examples);
+    }
   }
 
   /** The counts so far (live objects: copy before changing them). */

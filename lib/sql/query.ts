@@ -26,6 +26,7 @@ import { type JitOptions, type JitReport, type JitRequest, materializeInstances 
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
 import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
+import { IMPORT_STATS_COLUMNS, importStatsSelect } from "./import_stats.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
 import { findReferences } from "./references.ts";
 import {
@@ -55,6 +56,7 @@ export const CATALOG_VIEWS: Record<string, string> = {
 /** Every view a query sees (catalog views, raw_events and the JIT views), with what it holds. */
 export const QUERY_VIEWS: Record<string, string> = {
   ...CATALOG_VIEWS,
+  import_stats: `what each ingest left out and why, one row per (ingest, reason code, phase, dest): ${IMPORT_STATS_COLUMNS.map(([c]) => c).join(", ")}`,
   raw_events: `every raw event in the blocks: ${RAW_EVENTS_COLUMNS.join(", ")} (time TIMESTAMP_NS; dur, thread_time, thread_dur ns; args JSON)`,
   ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
 };
@@ -156,7 +158,8 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
       refs.tables.has(t) ||
       t === "lakehouse_partitions" ||
       t === "processes" ||
-      (t === "blocks" && refs.tables.has("raw_events")),
+      (t === "blocks" && refs.tables.has("raw_events")) ||
+      (t === "ingests" && refs.tables.has("import_stats")),
   );
   await snapshotCatalog(engine, lake, tables);
   await lake.detach(engine);
@@ -246,6 +249,8 @@ async function defineViews(
   for (const name of tables) {
     await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM ${snap(name)}`);
   }
+  if (tables.includes("ingests"))
+    await engine.run(`CREATE OR REPLACE VIEW main.import_stats AS ${importStatsSelect(snap("ingests"))}`);
   // raw_events: all blobs, with their ids read back from the path blobs/<process>/<stream>/<block>.parquet
   // (ids tracelake generated).
   const files = rawEvents

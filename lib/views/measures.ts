@@ -4,9 +4,12 @@
  * measure's name, value and unit from its args), from the process's `metrics` stream. Columns follow micromegas's measures (reference/micromegas.md §2). The
  * name is trace_processor's counter track name: `"<event name> <key>"`, or
  * `"<event name> id: <id> <key>"` when the event has an id (reference/perfetto.md §5, `C`).
- * Values are numbers or numeric strings as DOUBLE (JSON true/false count as 1/0); a key whose
- * value is anything else (text, object, null) gives no row.
+ * Values are numbers as DOUBLE (JSON true/false count as 1/0) or strings read by THE rule of
+ * counter_value.ts (trace_processor's strtod: "050" is 50, "nan" NaN); a key whose value is
+ * anything else (a string the rule rejects, object, array, null) gives no row, and the Chrome
+ * importer counted it (chrome.counter_value_invalid).
  */
+import { registerCounterValue } from "./counter_value.ts";
 import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -16,7 +19,9 @@ const SELECT = `WITH c AS (
       unnest(map_entries(TRY_CAST(e.args AS MAP(VARCHAR, JSON)))) AS kv
     FROM ${SRC} e WHERE e.ph = 'C'
   ), v AS (
-    SELECT *, kv.key AS key, TRY_CAST(kv.value AS DOUBLE) AS value FROM c
+    SELECT *, kv.key AS key,
+      CASE WHEN json_type(kv.value) = 'VARCHAR' THEN tl_counter_value(kv.value->>'$')
+           ELSE TRY_CAST(kv.value AS DOUBLE) END AS value FROM c
   ), m AS (
     SELECT v.stream_id, v.block_id, v.insert_time, v.time, v.cat AS target,
       v.name || CASE WHEN v.id IS NOT NULL THEN ' id: ' || v.id ELSE '' END || ' ' || v.key AS name,
@@ -41,7 +46,7 @@ export const measures: ViewSet = {
   name: "measures",
   description: "measures: one row per Chrome counter (C) event and numeric args key, and per measure (V)",
   streamTag: "metrics",
-  version: 2,
+  version: 3,
   sliceMicros: 3_600_000_000,
   transformText: SELECT,
   columns: [
@@ -59,6 +64,7 @@ export const measures: ViewSet = {
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     await prepareSource(input);
+    await registerCounterValue(input.engine);
     return writePartitionFile(input.engine, SELECT, input.outPath, "time", "time");
   },
 };

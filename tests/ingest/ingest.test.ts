@@ -121,13 +121,12 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
   test("counts by destination and skip reason", () => {
     const s = ctx.summaries[0];
     expect(s?.eventsFound).toBe(36);
-    expect(s?.eventsImported).toBe(23);
+    expect(s?.eventsImported).toBe(24);
     expect(s?.metadataEvents).toBe(4);
     const reasons: Record<string, number> = {};
     for (const p of s?.phases ?? [])
       if (p.dest === "skipped") reasons[p.reason ?? ""] = (reasons[p.reason ?? ""] ?? 0) + p.count;
     expect(reasons).toEqual({
-      "pid missing": 1,
       "ts not a number or out of range": 1,
       "ts missing": 1,
       "X without a numeric dur": 1,
@@ -139,7 +138,8 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
     });
     const dest: Record<string, number> = {};
     for (const p of s?.phases ?? []) dest[p.dest] = (dest[p.dest] ?? 0) + p.count;
-    expect(dest).toEqual({ cpu: 18, log: 4, metrics: 1, metadata: 4, skipped: 10 });
+    // (`nopid` has no pid: filed under pid 0, as trace_processor does.)
+    expect(dest).toEqual({ cpu: 19, log: 4, metrics: 1, metadata: 4, skipped: 9 });
   });
 
   test("duplicate keys keep the first value, so an event cannot forge its sequence number", async () => {
@@ -186,6 +186,7 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
       "SELECT source_pid AS pid, exe, properties->>'labels' AS labels FROM processes ORDER BY pid",
     );
     expect(p).toEqual([
+      { pid: "0", exe: null, labels: null }, // `nopid`: no pid is pid 0 (trace_processor)
       { pid: "10", exe: "Edge Browser", labels: "tab1" },
       { pid: "gpu-process", exe: null, labels: null },
     ]);
@@ -194,6 +195,7 @@ describe("hand-made edge cases (fixtures/edge_cases.json)", () => {
        FROM streams s JOIN processes p USING (process_id) WHERE list_contains(s.tags, 'cpu') ORDER BY pid, tid`,
     );
     expect(t).toEqual([
+      { pid: "0", tid: "3", name: null },
       { pid: "10", tid: "10", name: null },
       { pid: "10", tid: "11", name: "Main" },
       { pid: "10", tid: "12", name: 'Worker "quoted"' },

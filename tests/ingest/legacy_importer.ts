@@ -25,19 +25,27 @@
  * on the trace's own clock (Chrome's `ts` is a monotonic clock, not wall time).
  *
  * `pid`/`tid` may be numbers or strings (trace_processor uses strings as names); a missing
- * `tid` is the `pid` (as trace_processor does).
+ * `tid` is the `pid`, a missing or null `pid` is 0 (as trace_processor does).
  */
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Engine } from "../../lib/duck/engine.ts";
 import { sqlString } from "../../lib/duck/engine.ts";
 import { SEQ_KEY } from "../../lib/ingest/chrome/framer.ts";
+import { SKIP_REASONS } from "../../lib/ingest/model.ts";
+
+/**
+ * glibc's strtod grammar over a whole string (C locale), as an RE2 pattern: leading white
+ * space, a sign, then decimal (with exponent), hexadecimal (with binary exponent), inf,
+ * infinity, nan or nan(chars), in any case; nothing after.
+ */
+const STRTOD = String.raw`[ \t\n\x0B\f\r]*[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?|(?i:inf|infinity|nan(?:\([0-9A-Za-z_]*\))?))`;
 
 /** Version of the raw block layout written here; recorded in `blocks.schema_version`. */
 export const RAW_BLOCK_SCHEMA_VERSION = 1;
 
 /** Where an event went. */
-export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped";
+export type Destination = "cpu" | "log" | "metrics" | "metadata" | "skipped" | "dropped";
 
 /** A process found in the input. */
 export interface ProcessInfo {
@@ -163,7 +171,7 @@ export class LegacyChromeJsonImporter {
         SELECT ${SEQ_KEY} AS seq, ph, name, cat, ts,
           tl_us_to_ns(ts) AS ts_ns, tl_us_to_ns(dur) AS dur_ns,
           tl_us_to_ns(tts) AS tts_ns, tl_us_to_ns(tdur) AS tdur_ns,
-          pid, coalesce(tid, pid) AS tid,
+          coalesce(pid, '0') AS pid, coalesce(tid, pid, '0') AS tid,
           coalesce(id, json_extract_string(id2, '$.local'), json_extract_string(id2, '$.global')) AS aid,
           CASE WHEN id IS NOT NULL THEN 'global'
                WHEN json_extract_string(id2, '$.local') IS NOT NULL THEN 'local'
@@ -176,7 +184,6 @@ export class LegacyChromeJsonImporter {
             WHEN seq IS NULL THEN 'malformed JSON event'
             WHEN ph IS NULL OR ph = '' THEN 'ph missing'
             WHEN ph NOT IN (${phaseList}) THEN 'phase not imported'
-            WHEN pid IS NULL THEN 'pid missing'
             WHEN ph = 'M' THEN NULL
             WHEN ts IS NULL THEN 'ts missing'
             WHEN ts_ns IS NULL THEN 'ts not a number or out of range'
@@ -213,6 +220,24 @@ export class LegacyChromeJsonImporter {
       else this.counts.set(key, { ph: c.ph ?? "", dest: c.dest, reason: c.reason, count: n });
     }
     this.malformed += Math.max(0, framedEvents - parsed);
+    // Counter values the measures view gives no row for (README "How events are mapped": a
+    // string that C's strtod does not read whole, null, an object, an array), per value,
+    // duplicate keys included (the view reads args as a MAP). STRTOD is an independent
+    // transcription of glibc's strtod grammar (C locale).
+    const bad = await e.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM (
+         SELECT unnest(map_entries(TRY_CAST(args AS MAP(VARCHAR, JSON)))) AS kv FROM tl_batch WHERE dest = 'metrics'
+       ) WHERE kv.value IS NULL OR json_type(kv.value) IN ('NULL', 'OBJECT', 'ARRAY')
+          OR (json_type(kv.value) = 'VARCHAR' AND NOT regexp_full_match(kv.value->>'$', ${sqlString(STRTOD)}))`,
+    );
+    const nBad = Number(bad[0]?.n ?? 0);
+    if (nBad > 0) {
+      const reason = SKIP_REASONS["chrome.counter_value_invalid"].description;
+      const key = `C\u0000dropped\u0000${reason}`;
+      const prev = this.counts.get(key);
+      if (prev) prev.count += nBad;
+      else this.counts.set(key, { ph: "C", dest: "dropped", reason, count: nBad });
+    }
 
     // New processes and threads.
     const keys = await e.rows<{ pid: string; tid: string }>(

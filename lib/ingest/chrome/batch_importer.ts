@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
-import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
+import { type Destination, type LossExample, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
 import { type MappedRow, mapDeclinedEvent } from "./declined.ts";
 import { type ChromeFastPath, loadChromeFastPath } from "./fast_path.ts";
@@ -220,16 +220,19 @@ export class BatchImporter extends EventMapper {
     this.slow++;
     const r = mapDeclinedEvent(bytes, s, e, seq);
     if (r === null) {
-      this.count("", "skipped", "chrome.malformed");
+      this.count("", "skipped", "chrome.malformed", { seq, name: null });
       return;
     }
+    const example = { seq, name: r.name === null ? null : r.name.slice(0, 100) };
     // The label of an unknown phase: its first 16 characters.
     const label = phaseClass(r.ph) !== PC_NONE ? (r.ph as string) : [...(r.ph ?? "")].slice(0, 16).join("");
-    this.count(label, r.dest, r.skip);
+    this.count(label, r.dest, r.skip, r.skip === null ? undefined : example);
+    if (r.invalidValues > 0)
+      this.skipCounts.add("C", "dropped", "chrome.counter_value_invalid", r.invalidValues, [example]);
     if (r.dest === "skipped") return;
     if (r.dest === "metadata") {
-      this.noteThread(r.pid as string, r.tid as string);
-      this.meta.push({ seq, pid: r.pid as string, tid: r.tid as string, name: r.name, args: r.args });
+      this.noteThread(r.pid, r.tid);
+      this.meta.push({ seq, pid: r.pid, tid: r.tid, name: r.name, args: r.args });
     } else this.addRow(r);
   }
 
@@ -368,14 +371,14 @@ export class BatchImporter extends EventMapper {
     });
   }
 
-  protected override count(ph: string, dest: Destination, code: SkipCode | null): void {
-    this.skipCounts.add(ph, dest, code);
+  protected override count(ph: string, dest: Destination, code: SkipCode | null, example?: LossExample): void {
+    this.skipCounts.add(ph, dest, code, 1, example === undefined ? undefined : [example]);
   }
 
   /** Adds the row of a declined event (dest cpu, log or metrics). */
   private addRow(r: MappedRow): void {
     const dest = r.dest === "log" ? D_LOG : r.dest === "metrics" ? D_METRICS : D_CPU;
-    const b = this.builderOf(this.groupFor(r.pid as string, r.tid as string, dest));
+    const b = this.builderOf(this.groupFor(r.pid, r.tid, dest));
     b.beginRow();
     b.setI64(C_SEQ, r.seq);
     b.noteSeq(r.seq);

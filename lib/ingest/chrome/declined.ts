@@ -4,10 +4,15 @@
  * events are mapped") and converts its times (time.ts). One function, used by the batch
  * importer for every line the WebAssembly fast path and the event parser decline.
  */
+
+import { counterValue } from "../../views/counter_value.ts";
 import type { Destination, SkipCode } from "../model.ts";
 import { PC_ASYNC, PC_FLOW, PC_LOG, PC_META, PC_METRICS, PC_NONE, phaseClass } from "./phases.ts";
 import { type JsonValue, jsonText, K_NESTED, K_NULL, K_STR, readEvent, varchar } from "./slow_path.ts";
 import { usTextToNsAny } from "./time.ts";
+
+/** The pid of an event without one (or with a null one): trace_processor's, 0. */
+export const NO_PID = "0";
 
 /** The fields of an event the mapping reads. */
 const WANTED = new Set([
@@ -40,9 +45,10 @@ export interface MappedRow {
   durNs: bigint | null;
   ttsNs: bigint | null;
   tdurNs: bigint | null;
-  pid: string | null;
+  /** `pid`, else NO_PID. */
+  pid: string;
   /** `tid`, else `pid`. */
-  tid: string | null;
+  tid: string;
   name: string | null;
   cat: string | null;
   /** `id`, else id2's `local`, else id2's `global`. */
@@ -58,6 +64,8 @@ export interface MappedRow {
   args: string | null;
   skip: SkipCode | null;
   dest: Destination;
+  /** Of a counter: its args values that give no measure (chrome.counter_value_invalid). */
+  invalidValues: number;
 }
 
 /**
@@ -73,7 +81,8 @@ export function mapDeclinedEvent(bytes: Uint8Array, s: number, e: number, seq: n
     return v === undefined ? null : varchar(v);
   };
   const ph = text("ph");
-  const pid = text("pid");
+  // No pid (or a null one): pid 0, as trace_processor's JSON tokenizer files it.
+  const pid = text("pid") ?? NO_PID;
   const ts = text("ts");
   const id = text("id");
   const id2 = f.get("id2");
@@ -109,6 +118,7 @@ export function mapDeclinedEvent(bytes: Uint8Array, s: number, e: number, seq: n
     args,
     skip: null,
     dest: "cpu",
+    invalidValues: 0,
   };
   const cls = phaseClass(ph);
   row.skip = skipOf(row, cls, ts, argsV);
@@ -122,6 +132,7 @@ export function mapDeclinedEvent(bytes: Uint8Array, s: number, e: number, seq: n
           : cls === PC_METRICS
             ? "metrics"
             : "cpu";
+  if (row.dest === "metrics" && args !== null) row.invalidValues = invalidCounterValues(args);
   return row;
 }
 
@@ -130,7 +141,6 @@ function skipOf(r: MappedRow, cls: number, ts: string | null, args: JsonValue | 
   const ph = r.ph;
   if (ph === null || ph === "") return "chrome.ph_missing";
   if (cls === PC_NONE) return "chrome.phase_not_imported";
-  if (r.pid === null) return "chrome.pid_missing";
   if (cls === PC_META) return null;
   if (ts === null) return "chrome.ts_missing";
   if (r.tsNs === null) return "chrome.ts_invalid";
@@ -148,4 +158,35 @@ function member(v: JsonValue | undefined, key: string): string | null {
   const m = v?.members?.get(key);
   if (m === undefined || m.k === K_NULL) return null;
   return m.k === K_STR ? m.s : jsonText(m);
+}
+
+/**
+ * How many values of a counter's args object (JSON text, as stored) give no measure row: every
+ * member, duplicates included (the `measures` view reads the object as a MAP), whose value is
+ * null, an object, an array, or a string that counterValue rejects (lib/views/counter_value.ts).
+ */
+export function invalidCounterValues(args: string): number {
+  let n = 0;
+  let depth = 0;
+  let atValue = false;
+  for (let i = 0; i < args.length; i++) {
+    const c = args[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (args[j] !== '"') j += args[j] === "\\" ? 2 : 1;
+      if (depth === 1 && atValue && counterValue(JSON.parse(args.slice(i, j + 1)) as string) === null) n++;
+      atValue = false;
+      i = j;
+    } else if (c === "{" || c === "[") {
+      if (depth === 1 && atValue) n++;
+      atValue = false;
+      depth++;
+    } else if (c === "}" || c === "]") depth--;
+    else if (c === ":" && depth === 1) atValue = true;
+    else if (c === "n" && depth === 1 && atValue) {
+      n++;
+      atValue = false;
+    } else if (c !== " " && c !== "\t" && c !== "\n" && c !== "\r") atValue = false;
+  }
+  return n;
 }

@@ -320,7 +320,7 @@ export class ChromeJsonImporter {
     this.stats.fastEvents += parsed.fastEvents;
     this.stats.wasmEvents += parsed.wasmEvents;
     this.stats.slowEvents += parsed.slowEvents;
-    for (const c of parsed.counts) this.counts.add(c.ph, c.dest, c.code ?? null, c.count);
+    for (const c of parsed.counts) this.counts.add(c.ph, c.dest, c.code ?? null, c.count, c.examples);
     const meta = parsed.meta;
     this.addBlocks(await job.finish());
     meta.sort((a, b) => a.seq - b.seq);

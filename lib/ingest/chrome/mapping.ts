@@ -6,7 +6,7 @@
  */
 import { RAW_COL } from "../../lake/raw_block.ts";
 import type { BlockBuilder } from "../blocks/builder.ts";
-import type { Destination, SkipCode } from "../model.ts";
+import type { Destination, LossExample, SkipCode } from "../model.ts";
 import { writeCanonicalNumber, writeMinified } from "./canonical.ts";
 import {
   F_ARGS,
@@ -100,8 +100,14 @@ export abstract class EventMapper extends GroupRouter {
   /** Metadata events since the last batch. */
   protected meta: MetaEvent[] = [];
 
-  /** Counts one event of kind `ph` that went to `dest` (`code` when skipped). */
-  protected abstract count(ph: string, dest: Destination, code: SkipCode | null): void;
+  /** Counts one event of kind `ph` that went to `dest` (`code` when skipped, with `example`). */
+  protected abstract count(ph: string, dest: Destination, code: SkipCode | null, example?: LossExample): void;
+
+  /** The current event as an example of a skip: its seq and name (first 100 characters). */
+  protected example(buf: Uint8Array): LossExample {
+    const name = this.fieldText(buf, F_NAME);
+    return { seq: this.parser.seq, name: name === null ? null : name.slice(0, 100) };
+  }
 
   /** Text of a field as DuckDB's VARCHAR column would hold it, as a JS string (null for NULL). */
   protected override fieldText(buf: Uint8Array, f: number): string | null {
@@ -272,12 +278,13 @@ export abstract class EventMapper extends GroupRouter {
   }
 
   /** Counts an event that is not imported (phase missing or not imported). */
-  protected skipPhase(phByte: number, ph: string | null, known: boolean): void {
+  protected skipPhase(buf: Uint8Array, phByte: number, ph: string | null, known: boolean): void {
     const p = this.parser;
     const phKind = p.kind[F_PH] as number;
     const label = known || ph === null ? (phByte === 0 ? "" : String.fromCharCode(phByte)) : ph.slice(0, 16);
-    if (phKind === V_MISSING || phKind === V_NULL || ph === "") this.count(label, "skipped", "chrome.ph_missing");
-    else this.count(label, "skipped", "chrome.phase_not_imported");
+    if (phKind === V_MISSING || phKind === V_NULL || ph === "")
+      this.count(label, "skipped", "chrome.ph_missing", this.example(buf));
+    else this.count(label, "skipped", "chrome.phase_not_imported", this.example(buf));
   }
 
   /** A metadata event: noted for the caller. @returns false when left to the slow path. */
@@ -321,14 +328,13 @@ export abstract class EventMapper extends GroupRouter {
     }
     const cls = phByte < 0x80 && (ph === null || ph.length === 1) ? (PHASE_CLASS[phByte] as number) : 0;
     if (cls === 0 || phKind === V_MISSING || phKind === V_NULL) {
-      this.skipPhase(phByte, ph, cls !== 0);
+      this.skipPhase(buf, phByte, ph, cls !== 0);
       return true;
     }
+    // An event without pid (or with a null one) belongs to pid 0 (trace_processor's json
+    // tokenizer); the slow path (declined.ts) maps it, so the rest of this file may assume a pid.
     const pidKind = p.kind[F_PID] as number;
-    if (pidKind === V_MISSING || pidKind === V_NULL) {
-      this.count(String.fromCharCode(phByte), "skipped", "chrome.pid_missing");
-      return true;
-    }
+    if (pidKind === V_MISSING || pidKind === V_NULL) return false;
     if (cls === PC_META) return this.routeMeta(buf);
     const ts = this.nsOf(buf, F_TS);
     const dur = this.nsOf(buf, F_DUR);
@@ -359,9 +365,12 @@ export abstract class EventMapper extends GroupRouter {
     if (argsKind === V_STR && ((p.flags[F_ARGS] as number) & FL_NONCANON_ESC) !== 0) return false;
     const reason = this.skipReason(buf, phByte, cls, ts, dur, hasId || member !== 0);
     if (reason !== null) {
-      this.count(String.fromCharCode(phByte), "skipped", reason);
+      this.count(String.fromCharCode(phByte), "skipped", reason, this.example(buf));
       return true;
     }
+    // A counter with a value that is not a number or true/false: the slow path (declined.ts)
+    // judges each value by counter_value.ts and counts those the measures view will not read.
+    if (cls === PC_METRICS && !numericMembers(buf, p.start[F_ARGS] as number, p.end[F_ARGS] as number)) return false;
     const dest = cls === PC_LOG ? D_LOG : cls === PC_METRICS ? D_METRICS : D_CPU;
     const b = this.builderOf(this.groupFast(buf, dest));
     const ci = phByte * 3 + dest;
@@ -485,5 +494,30 @@ export abstract class EventMapper extends GroupRouter {
 
 function isAscii(s: string): boolean {
   for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * Whether every member of the JSON object `buf[s, e)` (validated by the parser) has a number,
+ * `true` or `false` value (what a counter's values should be).
+ */
+function numericMembers(buf: Uint8Array, s: number, e: number): boolean {
+  let depth = 0;
+  let atValue = false;
+  for (let i = s; i < e; i++) {
+    const c = buf[i] as number;
+    if (c === 0x22) {
+      if (depth === 1 && atValue) return false;
+      let j = i + 1;
+      while (buf[j] !== 0x22) j += buf[j] === 0x5c ? 2 : 1;
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (depth === 1 && atValue) return false;
+      depth++;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x3a && depth === 1) atValue = true;
+    else if (c === 0x6e && depth === 1 && atValue) return false;
+    else if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) atValue = false;
+  }
   return true;
 }

@@ -19,7 +19,7 @@
  *    digits; ts present; an id, or an id2 object whose `local` / `global` member is a string
  *    or a canonical number; none of mapping.ts's skip
  *    reasons (X without a non-negative dur, async or flow events without an id, counters
- *    without args);
+ *    without args); counters whose values are all numbers, true or false;
  *  - ns values that fit in 64 bits by the conversion rules of `usTextToNs` (time.ts).
  * Everything else is declined. There is no libc: memory is managed here (power-of-two classes
  * with free lists) and grows with memory.grow.
@@ -893,6 +893,28 @@ static int id2_member(const uint8_t* buf, const char* want, int wlen, int* ms, i
   }
 }
 
+/* Whether every member of the object buf[s, e) (minified, strings without escapes) has a number,
+ * true or false value; a counter with any other value is declined, for declined.ts to count the
+ * values the measures view will not read (lib/views/counter_value.ts). */
+static int numeric_members(const uint8_t* buf, int s, int e) {
+  int depth = 0, at_value = 0;
+  for (int i = s; i < e; i++) {
+    uint8_t c = buf[i];
+    if (c == '"') {
+      if (depth == 1 && at_value) return 0;
+      i++;
+      while (buf[i] != '"') i++;
+    } else if (c == '{' || c == '[') {
+      if (depth == 1 && at_value) return 0;
+      depth++;
+    } else if (c == '}' || c == ']') depth--;
+    else if (c == ':' && depth == 1) at_value = 1;
+    else if (c == 'n' && depth == 1 && at_value) return 0;
+    else at_value = 0;
+  }
+  return 1;
+}
+
 /* Imports the parsed line if it is on the plain path: 1 imported, 0 declined (no effect). */
 static int route(const uint8_t* buf) {
   if (kinds[F_PH] != V_STR || ends[F_PH] - starts[F_PH] != 1) return 0;
@@ -931,6 +953,7 @@ static int route(const uint8_t* buf) {
   if (cls == PC_ASYNC && !has_id && !member) return 0;
   if (cls == PC_FLOW && !has_id && !member && (kinds[F_BIND_ID] == V_MISSING || kinds[F_BIND_ID] == V_NULL)) return 0;
   if (cls == PC_METRICS && (kinds[F_ARGS] != V_OBJ || ends[F_ARGS] - starts[F_ARGS] == 2)) return 0;
+  if (cls == PC_METRICS && !numeric_members(buf, starts[F_ARGS], ends[F_ARGS])) return 0;
   if (kinds[F_FLOW_IN] == V_STR || kinds[F_FLOW_OUT] == V_STR) return 0;
   int64_t end;
   if (__builtin_add_overflow(ts, dur > 0 ? dur : 0, &end)) return 0;
