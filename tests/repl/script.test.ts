@@ -86,11 +86,12 @@ describe("the REPL reading a script from a pipe", () => {
     }
     const raw = cli(fresh, ["query", "-f", "csv", "SELECT count(*) FROM raw_events"]).stdout.split("\n")[1];
     expect(r.stdout).toContain(`raw_events,view,${raw},`);
-    expect(r.stdout).toContain('thread_spans,JIT view,,"materialized for 0 of 2 processes');
+    // Three processes: the fixture's pid-less event is filed under pid 0, as trace_processor does.
+    expect(r.stdout).toContain('thread_spans,JIT view,,"materialized for 0 of 3 processes');
     // Once materialized (by a query), the row count is the view's.
     const after = cli(fresh, ["repl"], "SELECT count(*) FROM thread_spans;\n.mode csv\n.tables\n");
     const spans = cli(fresh, ["query", "-f", "csv", "SELECT count(*) FROM thread_spans"]).stdout.split("\n")[1];
-    expect(after.stdout).toContain(`thread_spans,JIT view,${spans},"materialized for 2 of 2 processes`);
+    expect(after.stdout).toContain(`thread_spans,JIT view,${spans},"materialized for 3 of 3 processes`);
   }, 60_000);
 
   test("plain `tracelake` with stdin not a terminal prints the usage and fails, as before", () => {
@@ -115,8 +116,9 @@ describe("the REPL reading a script from a pipe", () => {
     const n = (dir: string, sql: string): string => cli(dir, ["query", "-f", "csv", sql]).stdout.split("\n")[1] ?? "";
     const lake2 = tempDir();
     expect(cli(lake2, ["ingest", other]).code).toBe(0);
-    const both = Number(n(lake2, "SELECT count(*) FROM processes")) + 2;
-    expect(r.stdout).toContain(`n\n2\n`);
+    // The fixture's three processes (its pid-less event is filed under pid 0, as trace_processor does).
+    const both = Number(n(lake2, "SELECT count(*) FROM processes")) + 3;
+    expect(r.stdout).toContain(`n\n3\n`);
     expect(r.stdout).toContain("ingested");
     expect(r.stdout).toContain(`n\n${both}\n`);
     expect(r.stdout).toContain(`spans\n${n(fresh, "SELECT count(*) FROM thread_spans")}\n`);
