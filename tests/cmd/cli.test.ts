@@ -175,7 +175,9 @@ describe("query", () => {
     expect(cli(lake, ["ingest", EDGE]).code).toBe(0);
   });
   const sql = "SELECT source_pid, exe, properties->>'labels' AS labels FROM processes ORDER BY source_pid";
+  // pid "0": the fixture's pid-less event, filed under pid 0 as trace_processor does.
   const expected = [
+    { source_pid: "0", exe: null, labels: null },
     { source_pid: "10", exe: "Edge Browser", labels: "tab1" },
     { source_pid: "gpu-process", exe: null, labels: null },
   ];
@@ -226,7 +228,7 @@ describe("query", () => {
         .map((l) => JSON.parse(l)),
     ).toEqual(expected);
     const csv = cli(lake, ["query", "-f", "csv", sql]);
-    expect(csv.stdout).toBe("source_pid,exe,labels\n10,Edge Browser,tab1\ngpu-process,,\n");
+    expect(csv.stdout).toBe("source_pid,exe,labels\n0,,\n10,Edge Browser,tab1\ngpu-process,,\n");
   });
 
   test("table shows names, types, NULL and the row count", () => {
@@ -234,7 +236,7 @@ describe("query", () => {
     expect(t.stdout).toContain("│ source_pid  │ exe          │ labels  │");
     expect(t.stdout).toContain("│ varchar     │ varchar      │ varchar │");
     expect(t.stdout).toContain("│ gpu-process │ NULL         │ NULL    │");
-    expect(t.stdout.trim().split("\n").at(-1)).toBe("2 rows");
+    expect(t.stdout.trim().split("\n").at(-1)).toBe("3 rows");
   });
 
   test("-o writes Parquet that DuckDB reads back with the same rows", async () => {
@@ -244,7 +246,8 @@ describe("query", () => {
     const e = await Engine.open({ threads: 1 });
     try {
       const rows = await e.rows<{ n: bigint }>(`SELECT count(*) AS n FROM read_parquet('${out}')`);
-      expect(Number(rows[0]?.n)).toBe(23);
+      // 24 events imported (the pid-less one under pid 0).
+      expect(Number(rows[0]?.n)).toBe(24);
     } finally {
       e.close();
     }
