@@ -167,7 +167,7 @@ async function unpack(lib: EmbeddedLibrary, dir: string, dst: string): Promise<v
     });
     await pipeline(Readable.from([packed]), z, createWriteStream(tmp));
   } catch (e) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     if (e instanceof Error && /zstd|decompress/i.test(e.message)) {
       throw new LakeError(
         `the copy of DuckDB's library inside ${process.execPath} does not decompress; download tracelake again`,
@@ -178,12 +178,21 @@ async function unpack(lib: EmbeddedLibrary, dir: string, dst: string): Promise<v
     );
   }
   if (size !== lib.rawSize || hash.digest("hex") !== lib.sha256) {
-    rmSync(tmp, { force: true });
+    removeQuietly(tmp);
     throw new LakeError(
       `the copy of DuckDB's library inside ${process.execPath} is damaged (size or sha256 differs); download tracelake again`,
     );
   }
   renameSync(tmp, dst);
+}
+
+/** Removes a file if it exists; ignores every error (Bun's rmSync with force throws EFAULT below a regular file). */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // nothing there, or nothing to be done about it
+  }
 }
 
 /**
