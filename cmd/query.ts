@@ -2,9 +2,8 @@
  * `tracelake query "SQL"`: runs SQL over the lake and prints the result as a table, CSV, JSON
  * or NDJSON, or writes it to a file with `-o` (format from the extension, via DuckDB's COPY).
  */
-import { extname, resolve } from "node:path";
-import { sqlString } from "../lib/duck/engine.ts";
 import { ExitCode, UserError } from "../lib/errors.ts";
+import { copyResultTo } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
@@ -16,14 +15,6 @@ export interface QueryCommandOptions {
   output?: string;
   maxRows?: string;
 }
-
-const COPY_FORMATS: Record<string, string> = {
-  ".parquet": "FORMAT parquet",
-  ".csv": "FORMAT csv, HEADER true",
-  ".json": "FORMAT json, ARRAY true",
-  ".ndjson": "FORMAT json",
-  ".jsonl": "FORMAT json",
-};
 
 /** Runs the command; returns the exit code. */
 export async function queryCommand(sql: string, opts: QueryCommandOptions, g: GlobalOptions): Promise<number> {
@@ -61,21 +52,8 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
       }
     }
     if (opts.output) {
-      const ext = extname(opts.output).toLowerCase();
-      const copy = COPY_FORMATS[ext];
-      if (!copy) {
-        throw new UserError(
-          `cannot tell the output format of ${opts.output}; use a .parquet, .csv, .json or .ndjson file name`,
-        );
-      }
-      const body = sql.trim().replace(/;+\s*$/, "");
-      if (body.includes(";")) throw new UserError("-o takes a single SELECT statement");
-      const n = await engine
-        .rows<{ Count: bigint }>(`COPY (${body}) TO ${sqlString(resolve(opts.output))} (${copy})`)
-        .catch((e) => {
-          throw new UserError(String(e instanceof Error ? e.message : e), ExitCode.sql);
-        });
-      process.stderr.write(`wrote ${count(Number(n[0]?.Count ?? 0))} rows to ${opts.output}\n`);
+      const n = await copyResultTo(engine, lake, sql, opts.output);
+      process.stderr.write(`wrote ${count(n)} rows to ${opts.output}\n`);
       return code;
     }
     const out = new Stdout();

@@ -5,7 +5,7 @@
  * outside the lake keep working, in `tracelake query` and in the REPL's way of running SQL.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, linkSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Engine } from "../../lib/duck/engine.ts";
 import { SqlError } from "../../lib/errors.ts";
@@ -177,3 +177,16 @@ describe("the guard's lexer and DuckDB's statement types", () => {
     expect(() => checkPreparedType(LOAD, 0, 1, ["other"])).toThrow(SqlError);
   });
 });
+
+test("query -o into the lake is refused by the guard; outside it, it writes", () => {
+  const lake = join(tempDir(), "lake");
+  expect(cli(lake, ["ingest", join(ROOT, "fixtures/span_edge_cases.json")]).code).toBe(0);
+  const inside = join(lake, "blobs", "x.csv");
+  const r = cli(lake, ["query", "-o", inside, "SELECT 1 AS a"]);
+  expect(r.code).not.toBe(0);
+  expect(existsSync(inside)).toBe(false);
+  const outside = join(tempDir(), "x.csv");
+  const ok = cli(lake, ["query", "-o", outside, "SELECT 1 AS a"]);
+  expect(ok.code).toBe(0);
+  expect(readFileSync(outside, "utf8")).toBe("a\n1\n");
+}, 60_000);

@@ -1,0 +1,44 @@
+/**
+ * `query -o FILE`: one SELECT written to a file by DuckDB's COPY, in the format its extension
+ * names (.parquet, .csv with a header, .json as one array, .ndjson/.jsonl one object a line).
+ * The COPY goes through the write guard (lib/sql/guard.ts) like any statement a user runs, so
+ * the file cannot be inside the lake.
+ */
+import { resolve } from "node:path";
+import { type Engine, sqlString } from "../duck/engine.ts";
+import { ExitCode, messageOf, UserError } from "../errors.ts";
+import type { Lake } from "../lake/lake.ts";
+import { guardStatements } from "./guard.ts";
+
+/** DuckDB COPY options by output file extension (lower case, with the dot). */
+export const COPY_FORMATS: Record<string, string> = {
+  ".parquet": "FORMAT parquet",
+  ".csv": "FORMAT csv, HEADER true",
+  ".json": "FORMAT json, ARRAY true",
+  ".ndjson": "FORMAT json",
+  ".jsonl": "FORMAT json",
+};
+
+/**
+ * Writes the result of `sql` (one statement) to `path`.
+ * @returns the number of rows written.
+ * @throws UserError when the extension names no format, the text holds several statements, or
+ *   the path is refused by the guard; UserError with exit code 1 (SQL) when DuckDB fails.
+ */
+export async function copyResultTo(engine: Engine, lake: Lake, sql: string, path: string): Promise<number> {
+  const ext = path.slice(path.lastIndexOf(".")).toLowerCase();
+  const copy = COPY_FORMATS[ext];
+  if (!copy || path.lastIndexOf(".") < 0) {
+    throw new UserError(`cannot tell the output format of ${path}; use a .parquet, .csv, .json or .ndjson file name`);
+  }
+  const body = sql.trim().replace(/;+\s*$/, "");
+  if (body.includes(";")) throw new UserError("-o takes a single SELECT statement");
+  const statement = `COPY (${body}) TO ${sqlString(resolve(path))} (${copy})`;
+  guardStatements(statement, lake.root);
+  try {
+    const n = await engine.rows<{ Count: bigint }>(statement);
+    return Number(n[0]?.Count ?? 0);
+  } catch (e) {
+    throw new UserError(messageOf(e), ExitCode.sql);
+  }
+}
