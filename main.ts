@@ -3,7 +3,13 @@ import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
 /**
  * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
  * A command's module (and through it DuckDB and the rest of lib/) is imported only when that
- * command runs, so that `--version` and `--help` load nothing but commander.
+ * command runs, so that `--version` and `--help` load nothing but commander. The binary is built
+ * with code splitting (scripts/build.ts), so a command parses only the chunks it imports.
+ * Rule: main.ts imports commands only through `cmd/entry/<command>.ts`, one-line re-exports that
+ * nothing else imports: Bun 1.3's splitter exports a module twice ("Cannot export a duplicate
+ * name", the binary fails at run time) when it is both a dynamic-import target and shared with
+ * another chunk, as cmd/query.ts (imported by cmd/partitions.ts) is. tests/cli/entry.test.ts
+ * checks the rule.
  */
 import { Command } from "commander";
 import type { GlobalOptions } from "./cmd/common.ts";
@@ -38,7 +44,7 @@ const run = (f: () => Promise<number>) => async (): Promise<void> => {
   try {
     exitCode = await f();
   } catch (e) {
-    const { reportError } = await import("./cmd/common.ts");
+    const { reportError } = await import("./cmd/entry/report_error.ts");
     exitCode = reportError(e, globals().verbose ?? false);
   }
 };
@@ -58,7 +64,7 @@ program
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
   .action((files: string[], opts) =>
-    run(async () => (await import("./cmd/ingest.ts")).ingestCommand(files, opts, globals()))(),
+    run(async () => (await import("./cmd/entry/ingest.ts")).ingestCommand(files, opts, globals()))(),
   );
 
 program
@@ -74,7 +80,7 @@ program
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
   .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
   .action((sql: string, opts) =>
-    run(async () => (await import("./cmd/query.ts")).queryCommand(sql, opts, globals()))(),
+    run(async () => (await import("./cmd/entry/query.ts")).queryCommand(sql, opts, globals()))(),
   );
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -84,7 +90,9 @@ program
   .description("materialize view partitions ahead of queries (default: every view, every process)")
   .option("--view <name>", "log_entries, measures, thread_spans or async_events (repeatable)", collect)
   .option("--process <p>", "process_id, unique id prefix, pid:<pid> or process name (repeatable)", collect)
-  .action((opts) => run(async () => (await import("./cmd/materialize.ts")).materializeCommand(opts, globals()))());
+  .action((opts) =>
+    run(async () => (await import("./cmd/entry/materialize.ts")).materializeCommand(opts, globals()))(),
+  );
 
 program
   .command("partitions")
@@ -100,7 +108,7 @@ program
     "--incompatible",
     "only partitions whose schema hash is not their view's current one (list_incompatible_partitions)",
   )
-  .action((opts) => run(async () => (await import("./cmd/partitions.ts")).partitionsCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/entry/partitions.ts")).partitionsCommand(opts, globals()))());
 
 program
   .command("retire")
@@ -121,7 +129,7 @@ program
     "--grace <seconds>",
     "keep retired files this long before gc may delete them (default $TRACELAKE_GRACE_SECONDS, else 3600)",
   )
-  .action((opts) => run(async () => (await import("./cmd/retire.ts")).retireCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/entry/retire.ts")).retireCommand(opts, globals()))());
 
 addExportPerfettoOptions(
   program
@@ -129,14 +137,14 @@ addExportPerfettoOptions(
     .description("export data from the lake")
     .command("perfetto")
     .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes"),
-).action((opts) => run(async () => (await import("./cmd/export.ts")).exportPerfettoCommand(opts, globals()))());
+).action((opts) => run(async () => (await import("./cmd/entry/export.ts")).exportPerfettoCommand(opts, globals()))());
 
 program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
   .option("--dry-run", "list what would be deleted")
   .option("--grace <seconds>", "leave orphan files younger than this (default $TRACELAKE_GRACE_SECONDS, else 3600)")
-  .action((opts) => run(async () => (await import("./cmd/gc.ts")).gcCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/entry/gc.ts")).gcCommand(opts, globals()))());
 
 program
   .command("replay")
@@ -151,18 +159,18 @@ program
   .option("--max-rows <n>", "rows shown by the table format (default 100)")
   .option("--quiet", "no figures on stderr")
   .action((sql: string, opts) =>
-    run(async () => (await import("./cmd/replay.ts")).replayCommand(sql, opts, globals()))(),
+    run(async () => (await import("./cmd/entry/replay.ts")).replayCommand(sql, opts, globals()))(),
   );
 
 program
   .command("repl")
   .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
-  .action(() => run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), pkg.version))());
 
 program
   .command("info")
   .description("show where the lake is and what it holds")
-  .action(() => run(async () => (await import("./cmd/info.ts")).infoCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/entry/info.ts")).infoCommand(globals(), pkg.version))());
 
 // No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
 const args = process.argv.slice(2);

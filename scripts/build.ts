@@ -142,6 +142,7 @@ import("./main.ts");
     process.execPath,
     "build",
     "--compile",
+    "--splitting",
     `--target=${t.bun}`,
     ...ALL_BINDINGS.filter((p) => p !== t.npm).flatMap((p) => ["--external", `@duckdb/node-bindings-${p}/duckdb.node`]),
     entry,

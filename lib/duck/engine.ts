@@ -8,6 +8,7 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader, DuckDBValue } from "@duckdb/node-api";
+import { duckApi } from "./api.ts";
 import { prepareNativeDuckDB } from "./native.ts";
 
 /** Positional (`?`/`$1`) or named (`$name`) parameters of a statement. */
@@ -49,7 +50,7 @@ export class Engine {
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
     await prepareNativeDuckDB(options.nativeCacheDir);
-    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const { DuckDBInstance } = await duckApi();
     const config: Record<string, string> = {
       autoinstall_known_extensions: "false",
       autoload_known_extensions: "true",

@@ -13,6 +13,7 @@
  * the functions fill directly and `flush()`, as columnar.ts does.
  */
 import type { DuckDBType } from "@duckdb/node-api";
+import { duckApi } from "./api.ts";
 import { type ColumnArray, type ColumnType, duckdbType } from "./columnar.ts";
 import type { Engine } from "./engine.ts";
 
@@ -70,7 +71,7 @@ export class LookupFunctions<S> {
   }
 
   private async register(engine: Engine, slot: { state: S | null }): Promise<void> {
-    const api = await import("@duckdb/node-api");
+    const api = await duckApi();
     for (const fn of this.functions) {
       const single = typeof fn.returns === "string";
       const returnType: DuckDBType =

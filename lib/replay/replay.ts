@@ -22,7 +22,7 @@ import type { Strategy } from "./analyze.ts";
 import { ColumnReader, newBatch, type RawVector, selectBatch, sliceBatch } from "./batch.ts";
 import { Finalizer, type MergeWindow } from "./finalize.ts";
 import { dictTable, type ReplayPlan, sourceSql, workerPlan } from "./plan.ts";
-import { WorkerChannel, type WorkerPool } from "./pool.ts";
+import { WorkerChannel, WorkerPool } from "./pool.ts";
 import { type Batch, type Group, keyHash, keyOfValues, mergeAcc, newAcc, type Partial, rowHash } from "./state.ts";
 
 export { ColumnReader, newBatch } from "./batch.ts";
@@ -105,7 +105,7 @@ export async function runReplay(
   onRows: (r: ReplayRows) => Promise<void>,
 ): Promise<ReplayStats> {
   const N = plan.partitions;
-  const own = opts.pool ? null : (await import("./pool.ts")).WorkerPool.create(N);
+  const own = opts.pool ? null : WorkerPool.create(N);
   const pool = (opts.pool ?? own) as WorkerPool;
   if (pool.size < N) throw new UserError(`replay: the worker pool has ${pool.size} workers, ${N} needed`);
   const wp = workerPlan(plan);

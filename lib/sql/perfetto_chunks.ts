@@ -15,6 +15,7 @@
  * directory), unlike the CLI export, which streams.
  */
 
+import { duckApi } from "../duck/api.ts";
 import { type Engine, sqlIdent } from "../duck/engine.ts";
 import { SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
@@ -144,7 +145,7 @@ export async function definePerfettoChunks(
     }
     const table = `memory.tl_pf.${sqlIdent(k)}`;
     await engine.run(`CREATE OR REPLACE TABLE ${table} (chunk_id INTEGER, chunk_data BLOB)`);
-    const { blobValue } = await import("@duckdb/node-api");
+    const { blobValue } = await duckApi();
     const processId = resolved(c.process);
     let id = 0;
     for await (const chunk of perfettoChunks(engine, {

@@ -20,6 +20,7 @@
  * - `list_incompatible_partitions([view_set])` is a plain macro over the snapshot.
  */
 import { createHash } from "node:crypto";
+import { duckApi } from "../duck/api.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
@@ -62,7 +63,7 @@ async function udfState(engine: Engine): Promise<UdfState> {
   if (existing) return existing;
   const state: UdfState = { mode: "off", collected: new Map(), answers: new Map() };
   states.set(engine, state);
-  const { DuckDBScalarFunction, VARCHAR, BIGINT } = await import("@duckdb/node-api");
+  const { DuckDBScalarFunction, VARCHAR, BIGINT } = await duckApi();
   type Info = { setError(e: string): void };
   type Chunk = { rowCount: number; getColumnVector(k: number): { getItem(i: number): unknown } };
   type Out = { setItem(i: number, v: string | null): void; flush(): void };

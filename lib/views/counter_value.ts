@@ -14,6 +14,8 @@
  * "0x10" → 16, "0x1p4" → 16), `inf` / `infinity` or `nan` / `nan(chars)` (any case). Anything
  * else is rejected: "", ".", "+", "1.5e", "2e+", "0x", "5 ", "1,5", "abc".
  */
+
+import { duckApi } from "../duck/api.ts";
 import type { Engine } from "../duck/engine.ts";
 
 const WS = /^[ \t\n\v\f\r]*/;
@@ -56,7 +58,7 @@ const registered = new WeakSet<Engine>();
 export async function registerCounterValue(engine: Engine): Promise<void> {
   if (registered.has(engine)) return;
   registered.add(engine);
-  const { DuckDBScalarFunction, VARCHAR, DOUBLE } = await import("@duckdb/node-api");
+  const { DuckDBScalarFunction, VARCHAR, DOUBLE } = await duckApi();
   type Chunk = { rowCount: number; getColumnVector(k: number): { getItem(i: number): unknown } };
   type Out = { setItem(i: number, v: number | null): void; flush(): void };
   engine.conn.registerScalarFunction(

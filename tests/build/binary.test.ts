@@ -54,6 +54,22 @@ describe("the single-file binary", () => {
     );
     expect(r.stdout.toString()).toBe(batch.stdout.toString());
     expect(r.stdout.toString()).toMatch(/^n\n[1-9]\d*\n$/);
+    // Every command loads in the compiled binary (each is a chunk of the split bundle: a chunk
+    // that fails to link fails only the command that loads it), and an error is reported.
+    const runs: [string[], number, RegExp][] = [
+      [["materialize", "--view", "log_entries"], 0, /./],
+      [["partitions", "-f", "csv"], 0, /^view_set_name,/],
+      [["retire", "--incompatible", "--dry-run"], 0, /./],
+      [["export", "perfetto", "--process", "Browser", "-o", "cache/x.pftrace"], 0, /packets/],
+      [["gc", "--dry-run"], 0, /./],
+      [["info"], 0, /10 processes/],
+      [["query", "SELECT nme FROM processes"], 1, /nme/],
+    ];
+    for (const [args, code, text] of runs) {
+      const c = Bun.spawnSync(["./tracelake", "--lake", "lake", ...args], { cwd: dir, env });
+      const all = c.stdout.toString() + c.stderr.toString();
+      expect({ args, code: c.exitCode, matches: text.test(all) }).toEqual({ args, code, matches: true });
+    }
     // The REPL on a terminal: Tab completion and a table, in the compiled binary.
     const t = Pty.spawn(
       ["./tracelake", "--lake", "lake"],
