@@ -16,14 +16,14 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rename, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Engine } from "../duck/engine.ts";
-import { InterruptedError, LakeError } from "../errors.ts";
+import { InputError, InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
 import { newImporter } from "./importers.ts";
 import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError, withSkipCodes } from "./model.ts";
-import { sniffFormat, type TraceFormat } from "./sniff.ts";
+import { sniffFormat, TRACE_FORMATS, type TraceFormat } from "./sniff.ts";
 import { openSource } from "./source.ts";
 
 /** Options of an ingest. */
@@ -219,7 +219,8 @@ export async function ingest(
     try {
       outcome = await runImport(false, head, iter);
     } catch (e) {
-      if (!(e instanceof ReadAgainError) || spec === "-") throw e;
+      if (!(e instanceof ReadAgainError) || spec === "-")
+        throw sniffedFormatError(e, options.format ? null : format, contentBytes, head);
       await iter.return?.();
       rmSync(join(staging, "blocks"), { recursive: true, force: true });
       prefix = new Bun.CryptoHasher("sha256");
@@ -228,7 +229,11 @@ export async function ingest(
       contentBytes = 0;
       source = openSource(spec);
       // Every chunk from the new reader (a gzip stream's chunks need not match the first read's).
-      outcome = await runImport(true, null, source.chunks()[Symbol.asyncIterator]());
+      try {
+        outcome = await runImport(true, null, source.chunks()[Symbol.asyncIterator]());
+      } catch (e2) {
+        throw sniffedFormatError(e2, options.format ? null : format, contentBytes, head);
+      }
     }
 
     const contentHash = hasher.digest("hex");
@@ -551,4 +556,27 @@ function smallScalars(json: string | null): Record<string, string | number | boo
     }
   }
   return out;
+}
+
+/**
+ * What an import's error becomes: an InputError raised within the input's first read chunk of a
+ * sniffed format (no `--format`) gets a second line saying which format the first bytes suggested
+ * and the other candidates for `--format` (a file can look like one format and be another;
+ * trace_processor tries JSON, then protobuf); any other error is returned as it is.
+ * @param e the import's error; `sniffed` the sniffed format (null when `--format` gave it);
+ *   `contentBytes` the bytes read when it was raised; `head` the first chunk (null: empty input).
+ */
+function sniffedFormatError(
+  e: unknown,
+  sniffed: TraceFormat | null,
+  contentBytes: number,
+  head: Uint8Array | null,
+): unknown {
+  if (!(e instanceof InputError) || sniffed === null || head === null || contentBytes > head.length) return e;
+  const format = sniffed;
+  const others = TRACE_FORMATS.filter((f) => f !== format).join(", ");
+  return new InputError(
+    `${e.message}\n(its first bytes looked like ${format}; if it is another format, pass --format with one of ${others})`,
+    e.exitCode,
+  );
 }

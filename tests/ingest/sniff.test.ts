@@ -1,6 +1,9 @@
 /** Format sniffing from content: each format's first bytes, and the ambiguous `{` cases. */
 import { expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { sniffFormat, type TraceFormat } from "../../lib/ingest/sniff.ts";
+import { cli, tempDir } from "../helpers.ts";
 
 const t = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -40,4 +43,32 @@ test("empty, blank and unknown content are errors naming the input", () => {
   expect(() => sniffFormat("a.bin", t(" \n\t"))).toThrow("only whitespace");
   expect(() => sniffFormat("a.bin", t("hello"))).toThrow("a.bin is not a trace tracelake recognizes");
   expect(() => sniffFormat("a.bin", t("hello"))).toThrow("--format");
+});
+
+test("a sniffed format that fails in its first bytes names the other formats and --format (issue 23 item 1)", () => {
+  const dir = tempDir("tl-sniff-");
+  const lake = join(dir, "lake");
+  // A newline then text: sniffed as Perfetto protobuf (0x0A is Trace.packet's tag), not a trace.
+  const text = join(dir, "notes.txt");
+  writeFileSync(text, "\nhello, these are notes, not a trace\n");
+  // A JSON object without traceEvents: sniffed as Chrome JSON, refused by its importer.
+  const obj = join(dir, "config.json");
+  writeFileSync(obj, '{"traceEvents": 5}');
+  for (const [file, sniffed, others] of [
+    [text, "perfetto", "chrome_json, otlp_json, jsonl"],
+    [obj, "chrome_json", "perfetto, otlp_json, jsonl"],
+  ] as const) {
+    const r = cli(lake, ["ingest", file]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toContain(
+      `(its first bytes looked like ${sniffed}; if it is another format, pass --format with one of ${others})`,
+    );
+  }
+  // With --format given, the importer's own message only.
+  const forced = cli(lake, ["ingest", "--format", "chrome_json", obj]);
+  expect(forced.code).toBe(65);
+  expect(forced.stderr).toContain('without a "traceEvents" array');
+  expect(forced.stderr).not.toContain("looked like");
+  // Nothing reached the lake.
+  expect(cli(lake, ["query", "-f", "csv", "SELECT count(*) AS n FROM ingests"]).stdout).toBe("n\n0\n");
 });
