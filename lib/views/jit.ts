@@ -345,6 +345,7 @@ interface BlockRow {
   stream_id: string;
   nb_objects: bigint;
   ins: bigint;
+  begin_ns: bigint | null;
   file_path: string;
 }
 
@@ -384,7 +385,8 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
     { tag: vs.streamTag, ...idParam },
   );
   const blocks = await engine.rows<BlockRow>(
-    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins, b.file_path
+    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
+       epoch_ns(b.begin_time) AS begin_ns, b.file_path
      FROM lake.blocks b JOIN lake.streams s USING (stream_id)
      WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
      ORDER BY b.process_id, b.insert_time, b.block_id`,
@@ -444,6 +446,7 @@ function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root:
       streamId: b.stream_id,
       nbObjects: Number(b.nb_objects),
       insertTimeUs: b.ins,
+      beginTimeNs: b.begin_ns,
       path: join(root, b.file_path),
     }));
     let lo = group[0]?.ins as bigint;

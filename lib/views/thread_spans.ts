@@ -26,7 +26,7 @@ import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import type { MaterializeInput, MaterializeResult, SourceBlock, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 /** Phase codes of the scan. */
@@ -127,18 +127,34 @@ export const threadSpans: ViewSet = {
     // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
     const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
     const src = await blockRows({ ...input, streams });
-    const b = await engine.rows<{ base: bigint | null }>(
-      `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
-    );
-    const base = b[0]?.base ?? null;
-    if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
     if (src.rowCount > MAX_BLOCK_ROWS) {
       throw new Error(
         `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
       );
     }
-    const spans = new SpanArrays(src.rowCount);
-    const stats = await buildSpans(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` })), spans);
+    // The base time: the blocks' catalog begin_time (at most every event's time) saves a read of
+    // the blocks. The pass's times are exact only within ±2^53 ns of it (104 days), so when a
+    // span lies that far from it (the blocks hold an early non-span event), the base becomes the
+    // spans' own min time and the pass runs again.
+    const pass = async (base: bigint): Promise<{ base: bigint; spans: SpanArrays; stats: SpanStats }> => {
+      const spans = new SpanArrays(src.rowCount);
+      const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
+      return { base, spans, stats: await buildSpans(scan, spans) };
+    };
+    const catalogBase = minBeginTime(input.blocks);
+    let run = catalogBase === null ? null : await pass(catalogBase);
+    const exact = (r: { stats: SpanStats }): boolean =>
+      r.stats.maxEnd < Number.MAX_SAFE_INTEGER && r.stats.minBegin > -Number.MAX_SAFE_INTEGER;
+    if (run === null || !exact(run)) {
+      const b = await engine.rows<{ base: bigint | null }>(
+        `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
+      );
+      const base = b[0]?.base ?? null;
+      if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+      run = await pass(base);
+    }
+    const { base, spans, stats } = run;
+    if (stats.spans === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
     const select = fillTemplate(SELECT, {
       src: src.sql,
       base: `${base}`,
@@ -147,8 +163,10 @@ export const threadSpans: ViewSet = {
       streams_tid: src.streamTids,
       streams_name: src.threadNames,
     });
+    // The event-time range from the pass (min begin, max end), not from a read of the file.
+    const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
     const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
-      writePartitionFile(engine, select, input.outPath, "begin", "end"),
+      writePartitionFile(engine, select, input.outPath, "begin", "end", range),
     );
     if (result.numRows !== stats.spans) {
       throw new Error(
@@ -245,6 +263,16 @@ export interface SpanStats {
   unmatchedEnds: number;
   unclosed: number;
   overlaps: number;
+  /** Min begin and max end of the spans, ns relative to the base time (±Infinity: no span). */
+  minBegin: number;
+  maxEnd: number;
+}
+
+/** The least catalog begin_time of `blocks` (ns), or null when none has one. */
+function minBeginTime(blocks: readonly SourceBlock[]): bigint | null {
+  let min: bigint | null = null;
+  for (const b of blocks) if (b.beginTimeNs !== null && (min === null || b.beginTimeNs < min)) min = b.beginTimeNs;
+  return min;
 }
 
 /**
@@ -258,8 +286,16 @@ export async function buildSpans(
   events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
   spans: SpanArrays,
 ): Promise<SpanStats> {
-  const stats: SpanStats = { spans: 0, unmatchedEnds: 0, unclosed: 0, overlaps: 0 };
+  const stats: SpanStats = {
+    spans: 0,
+    unmatchedEnds: 0,
+    unclosed: 0,
+    overlaps: 0,
+    minBegin: Number.POSITIVE_INFINITY,
+    maxEnd: Number.NEGATIVE_INFINITY,
+  };
   const out = (id: number, parent: number, depth: number, end: number, anom: number, threadEnd = Number.NaN) => {
+    if (end > stats.maxEnd) stats.maxEnd = end;
     spans.parent[id] = parent;
     spans.depth[id] = depth;
     spans.end[id] = end;
@@ -357,6 +393,7 @@ export async function buildSpans(
         continue;
       }
       const id = nextId++;
+      if (t < stats.minBegin) stats.minBegin = t;
       spans.reserve(id);
       spans.idOf[posA[i] as number] = id;
       if (k === K_X && end === t && tieN > 0) {

@@ -27,6 +27,11 @@ export interface SourceBlock {
   nbObjects: number;
   /** Microseconds since the Unix epoch (the catalog's TIMESTAMPTZ). */
   insertTimeUs: bigint;
+  /**
+   * The catalog's `begin_time` of the block (ns on the trace clock): at most the time of every
+   * event in it; null when the block has none.
+   */
+  beginTimeNs: bigint | null;
   /** Absolute path of the block's Parquet blob. */
   path: string;
 }

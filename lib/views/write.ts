@@ -12,6 +12,8 @@ import type { MaterializeResult } from "./view_set.ts";
  * @param minColumn column of the rows holding the event time (TIMESTAMP_NS) whose min is the
  *   partition's `min_event_time`.
  * @param maxColumn the column whose max is `max_event_time` (for spans, `end`).
+ * @param range the min of `minColumn` and max of `maxColumn` over the rows when the caller knows
+ *   them (ns): the file is then not read back for them.
  * @throws Error from DuckDB; a partial file is removed first.
  */
 export async function writePartitionFile(
@@ -20,6 +22,7 @@ export async function writePartitionFile(
   outPath: string,
   minColumn: string,
   maxColumn: string,
+  range?: { min: bigint; max: bigint },
 ): Promise<MaterializeResult> {
   try {
     const stats = await engine.rows<{ count: bigint }>(
@@ -30,6 +33,7 @@ export async function writePartitionFile(
       rmSync(outPath, { force: true });
       return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
     }
+    if (range) return { numRows, minEventTimeNs: range.min, maxEventTimeNs: range.max };
     const r = await engine.rows<{ lo: bigint; hi: bigint }>(
       `SELECT epoch_ns(min("${minColumn}")) AS lo, epoch_ns(max("${maxColumn}")) AS hi FROM read_parquet(${sqlString(outPath)})`,
     );
