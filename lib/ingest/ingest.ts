@@ -560,7 +560,7 @@ function smallScalars(json: string | null): Record<string, string | number | boo
 
 /**
  * What an import's error becomes: an InputError raised within the input's first read chunk of a
- * sniffed format (no `--format`) gets a second line saying which format the first bytes suggested
+ * sniffed format (no `--format`) gets, at the end of its one line, a note saying which format the first bytes suggested
  * and the other candidates for `--format` (a file can look like one format and be another;
  * trace_processor tries JSON, then protobuf); any other error is returned as it is.
  * @param e the import's error; `sniffed` the sniffed format (null when `--format` gave it);
@@ -576,7 +576,7 @@ function sniffedFormatError(
   const format = sniffed;
   const others = TRACE_FORMATS.filter((f) => f !== format).join(", ");
   return new InputError(
-    `${e.message}\n(its first bytes looked like ${format}; if it is another format, pass --format with one of ${others})`,
+    `${e.message} (its first bytes looked like ${format}; if it is another format, pass --format with one of ${others})`,
     e.exitCode,
   );
 }
