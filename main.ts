@@ -1,5 +1,4 @@
 #!/usr/bin/env bun
-import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
 /**
  * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
  * A command's module (and through it DuckDB and the rest of lib/) is imported only when that
@@ -8,32 +7,19 @@ import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
  * Rule: main.ts imports commands only through `cmd/entry/<command>.ts`, one-line re-exports that
  * nothing else imports: Bun 1.3's splitter exports a module twice ("Cannot export a duplicate
  * name", the binary fails at run time) when it is both a dynamic-import target and shared with
- * another chunk, as cmd/query.ts (imported by cmd/partitions.ts) is. tests/cli/entry.test.ts
+ * another chunk, as cmd/query.ts (imported by cmd/partitions.ts) is. tests/cmd/entry.test.ts
  * checks the rule.
  */
 import { Command } from "commander";
 import type { GlobalOptions } from "./cmd/common.ts";
 import { addExportPerfettoOptions } from "./cmd/export_options.ts";
-import pkg from "./package.json" with { type: "json" };
-
-declare global {
-  /** Set by the compiled binary's entry (scripts/build.ts): the commit and target it was built from. */
-  var __TRACELAKE_BUILD: { commit: string; target: string } | undefined;
-}
-
-/**
- * `--version`: tracelake's version, the platform, the DuckDB version (the @duckdb/node-bindings
- * release, whose version is DuckDB's with a -r.N suffix) and the commit the binary was built from.
- */
-const build = globalThis.__TRACELAKE_BUILD;
-const platform = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
-const versionText = `tracelake ${pkg.version} (${platform}; DuckDB ${bindings.version.replace(/-r\.\d+$/, "")}, @duckdb/node-bindings ${bindings.version}; ${build ? `commit ${build.commit}` : "from source"})`;
+import { VERSION, versionText } from "./cmd/version.ts";
 
 const program = new Command();
 program
   .name("tracelake")
   .description("A local telemetry lakehouse: ingest traces, query them with SQL.")
-  .version(versionText)
+  .version(versionText())
   .option("--lake <dir>", "the lake directory (default: $TRACELAKE_LAKE, else ~/.local/share/tracelake/lake)")
   .option("--verbose", "show stack traces on errors")
   .showHelpAfterError("(run tracelake --help for usage)");
@@ -165,12 +151,12 @@ program
 program
   .command("repl")
   .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
-  .action(() => run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), VERSION))());
 
 program
   .command("info")
   .description("show where the lake is and what it holds")
-  .action(() => run(async () => (await import("./cmd/entry/info.ts")).infoCommand(globals(), pkg.version))());
+  .action(() => run(async () => (await import("./cmd/entry/info.ts")).infoCommand(globals(), VERSION))());
 
 // No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
 const args = process.argv.slice(2);
