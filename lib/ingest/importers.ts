@@ -93,8 +93,12 @@ export function newStreamImporter(
   return new RowDriver(format, join(staging, "blocks"), inputName, bufferBytes, options);
 }
 
-/** Rows held before blocks are written (bytes of column data), for formats without their own default. */
-const DEFAULT_BATCH_BYTES = 32 * 1024 * 1024;
+/**
+ * Rows held before blocks are written (bytes of column data), for formats without their own
+ * default. 8 MiB, as for Chrome JSON: a real 33.5 MB Chromium protobuf trace peaked at 411 MB
+ * RSS with 32 MiB and 326 MB with 8, for the same CPU time.
+ */
+const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** The importer of `format` for `input`. */
 export function newImporter(format: TraceFormat, input: ImportInput, options: FormatOptions): FormatImporter {

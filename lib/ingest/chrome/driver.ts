@@ -18,8 +18,13 @@ import {
 import { ChromeJsonFramer, type FramerResult, NotChromeJsonError, SpeculationError } from "./framer.ts";
 import { ChromeJsonImporter } from "./importer.ts";
 
-/** Default rows held before blocks are written, bytes of column data (shared by the workers). */
-export const CHROME_BATCH_BYTES = 48 * 1024 * 1024;
+/**
+ * Default rows held before blocks are written, bytes of column data (shared by the workers).
+ * 8 MiB: on a real 91.5 MB Chromium trace, inline, 48 MiB peaked at 372 MB RSS and 87K page
+ * faults against 217 MB and 49K for 8 MiB, for the same CPU time, and the views read the
+ * smaller row groups as fast (cold thread_spans: 2.6-2.7 CPU-s against 3.2-4.0).
+ */
+export const CHROME_BATCH_BYTES = 8 * 1024 * 1024;
 /** Default size limit of one event, bytes of JSON: larger ones are skipped and counted. */
 export const CHROME_MAX_EVENT_BYTES = 32 * 1024 * 1024;
 

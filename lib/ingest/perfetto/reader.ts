@@ -101,7 +101,9 @@ export class PacketFramer {
     if (this.nesting >= MAX_COMPRESSED_NESTING) this.corrupt("compressed_packets nested more than 8 deep");
     let inner: Uint8Array;
     try {
-      inner = new Uint8Array(inflateSync(buf.subarray(s, e), { maxOutputLength: this.maxPacketBytes }));
+      // A view of the inflated Buffer, not a copy (every fresh page costs a fault).
+      const out = inflateSync(buf.subarray(s, e), { maxOutputLength: this.maxPacketBytes });
+      inner = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     } catch (err) {
       this.corrupt(`compressed_packets that do not inflate (${(err as Error).message})`);
     }
