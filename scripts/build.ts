@@ -150,6 +150,11 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
     process.execPath,
     "build",
     "--compile",
+    // A user's directory is not the binary's configuration: without these, a bunfig.toml in the
+    // working directory runs its \`preload\` scripts inside tracelake and a .env file there sets
+    // its environment (TRACELAKE_LAKE...).
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
     "--splitting",
     `--target=${t.bun}`,
     ...ALL_BINDINGS.filter((p) => p !== t.npm).flatMap((p) => ["--external", `@duckdb/node-bindings-${p}/duckdb.node`]),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readdirSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT, tempDir } from "../helpers.ts";
 import { Pty } from "../pty.ts";
@@ -70,6 +70,23 @@ describe("the single-file binary", () => {
       const all = c.stdout.toString() + c.stderr.toString();
       expect({ args, code: c.exitCode, matches: text.test(all) }).toEqual({ args, code, matches: true });
     }
+    // The working directory is not configuration: a bunfig.toml preload there does not run and a
+    // .env there does not set the environment (Bun's standalone defaults do both).
+    const hostile = tempDir("tl-cwd-");
+    writeFileSync(join(hostile, "bunfig.toml"), 'preload = ["./preload.ts"]\n');
+    writeFileSync(
+      join(hostile, "preload.ts"),
+      `require("node:fs").writeFileSync(${JSON.stringify(join(hostile, "RAN"))}, "")\n`,
+    );
+    writeFileSync(join(hostile, ".env"), `TRACELAKE_LAKE=${join(hostile, "lake-from-dotenv")}\n`);
+    const inHostile = Bun.spawnSync([join(dir, "tracelake"), "info"], {
+      cwd: hostile,
+      env: { ...env, TRACELAKE_LAKE: join(dir, "lake") },
+    });
+    expect(inHostile.exitCode).toBe(0);
+    expect(inHostile.stdout.toString()).toContain(join(dir, "lake"));
+    expect(existsSync(join(hostile, "RAN"))).toBe(false);
+    expect(existsSync(join(hostile, "lake-from-dotenv"))).toBe(false);
     // The REPL on a terminal: Tab completion and a table, in the compiled binary.
     const t = Pty.spawn(
       ["./tracelake", "--lake", "lake"],
