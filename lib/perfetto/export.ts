@@ -36,7 +36,7 @@
 import type { Engine } from "../duck/engine.ts";
 import { counterSource, logSource } from "./export_events.ts";
 import { encodeFlowEdges, loadFlows, loadLogFlows } from "./export_flows.ts";
-import { asyncSource, threadSpanSource } from "./export_spans.ts";
+import { asyncSource, threadSpansSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
 import { describeProcesses, threadStreams } from "./export_tracks.ts";
@@ -87,9 +87,8 @@ export async function* perfettoChunks(
       if (options.flows && options.spans !== "async") ps.flows = await loadFlows(engine, ctx, ps, options);
       if (options.flows && options.logs) ps.logFlows = await loadLogFlows(engine, ctx, ps, options);
       if (options.spans !== "async") {
-        for (const [streamId, threadUuid, label] of await threadStreams(engine, ctx, ps)) {
-          sources.push(await threadSpanSource(engine, ctx, ps, streamId, threadUuid, label, base, options));
-        }
+        const threads = await threadStreams(engine, ctx, ps);
+        if (threads.length > 0) sources.push(await threadSpansSource(engine, ctx, ps, threads, base, options));
       }
       if (options.spans !== "thread") sources.push(await asyncSource(engine, ctx, ps, base, options));
       if (options.counters) sources.push(await counterSource(engine, ctx, ps, base, options));
@@ -98,10 +97,10 @@ export async function* perfettoChunks(
     encodeFlowEdges(ctx.flowPoints);
     ctx.flowPoints.length = 0;
     for (const s of sources) await s.refill();
-    // Merge: a binary heap of sources by current time. Ties between sources are in any order:
-    // they write to different tracks, or (logs and spans of one thread) either order nests.
+    // Merge: a binary heap of sources by current time, then rank (Source.rank: a thread slice
+    // beginning at t before an instant at t, which then nests in it).
     const heap = sources.filter((s) => s.t !== Number.POSITIVE_INFINITY);
-    const less = (a: Source, b: Source) => a.t < b.t;
+    const less = (a: Source, b: Source) => a.t < b.t || (a.t === b.t && a.rank < b.rank);
     const siftDown = (i0: number): void => {
       let i = i0;
       const n = heap.length;

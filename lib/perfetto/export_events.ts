@@ -6,14 +6,22 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
 import { argsCol, key53, rel, spanKey, vi, windowSql } from "./export_sql.ts";
-import type { Ctx, FlowV2, PerfettoExportOptions, ProcState, Source } from "./export_state.ts";
+import {
+  type Ctx,
+  type FlowV2,
+  type PerfettoExportOptions,
+  type ProcState,
+  SOURCE_RANK,
+  type Source,
+} from "./export_state.ts";
 import { threadTrack } from "./export_tracks.ts";
 import type { LogPriority } from "./packets.ts";
 
-/** A simple time-ordered source over a query (t first column), calling `row(i)` per row. */
+/** A simple time-ordered source over a query (t first column) of rank `rank`, calling `row(i)` per row. */
 async function simpleSource(
   engine: Engine,
   sql: string,
+  rank: number,
   row: (cur: ChunkCursor, i: number, t: number) => void,
 ): Promise<Source> {
   const cur = await ChunkCursor.open(engine, sql);
@@ -21,6 +29,7 @@ async function simpleSource(
   let tA: Float64Array = new Float64Array(0);
   const src: Source = {
     t: Number.POSITIVE_INFINITY,
+    rank,
     step(): boolean {
       row(cur, i, tA[i] as number);
       i++;
@@ -57,6 +66,7 @@ export async function counterSource(
     engine,
     `SELECT ${rel("time", base)} AS t, value, name, unit FROM ${vi("measures", ps.p)}
      WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
+    SOURCE_RANK.counters,
     (cur, i, t) => {
       const name = cur.text(2, i) ?? "";
       let u = tracks.get(name);
@@ -105,6 +115,7 @@ export async function logSource(
        tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
        ${lf.length > 0 ? spanKey("msg", "target", "phase", "NULL::BIGINT") : "0::BIGINT"} AS k, ${key53("tid")} AS tk
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
+    SOURCE_RANK.logs,
     (cur, i, t) => {
       // Texts are decoded only when new: the thread by the tid's hash, the body by the message's.
       const tk = cur.num<Float64Array>(9)[i] as number;

@@ -4,9 +4,16 @@
  * process, each read in time order from its view instance.
  */
 import { ChunkCursor } from "../duck/cursor.ts";
-import type { Engine } from "../duck/engine.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
 import { argsCol, key53, rel, vi, windowSql } from "./export_sql.ts";
-import type { Ctx, FlowIds, PerfettoExportOptions, ProcState, Source } from "./export_state.ts";
+import {
+  type Ctx,
+  type FlowIds,
+  type PerfettoExportOptions,
+  type ProcState,
+  SOURCE_RANK,
+  type Source,
+} from "./export_state.ts";
 import { INSTANT, SLICE_BEGIN } from "./packets.ts";
 
 /**
@@ -16,73 +23,87 @@ import { INSTANT, SLICE_BEGIN } from "./packets.ts";
  */
 const MAX_DEPTH = 512;
 
-/** Thread spans of one stream, in begin order, on the thread track and its overlap lanes. */
-export async function threadSpanSource(
+/**
+ * Thread spans of a process's threads, in begin order, each on its thread's track or one of
+ * that thread's overlap lanes: one query for all the threads (a query per thread scanned the
+ * whole partition once per thread: 117 scans for the sample's --all export).
+ * @param threads the process's cpu streams as threadStreams gives them: [stream_id, thread
+ *   track uuid, label]; not empty.
+ * @throws Error from DuckDB, or when the rows are not in begin order.
+ */
+export async function threadSpansSource(
   engine: Engine,
   ctx: Ctx,
   ps: ProcState,
-  streamId: string,
-  threadUuid: number,
-  label: string,
+  threads: [string, number, string][],
   base: bigint,
   o: PerfettoExportOptions,
 ): Promise<Source> {
-  // Rows in the partition's order (stream_id, begin, depth): DuckDB keeps a scan's order
-  // (preserve_insertion_order, on by default), so no sort runs here; checked below.
+  // sx: the row's index in `threads`. Within a thread, (begin, depth, end) is the order the
+  // slices nest in: at an equal begin the parent (smaller depth) first, and of two siblings the
+  // zero-length one, which ends where the other begins. Stream ids are ids tracelake made.
+  const ids = `[${threads.map(([streamId]) => sqlString(streamId)).join(", ")}]`;
   const cur = await ChunkCursor.open(
     engine,
     `SELECT ${rel('"begin"', base)} AS b, ${rel('"end"', base)} AS e, ${key53("name")} AS nk, ${key53("target")} AS ck,
-       (coalesce(anomaly, '') = 'overlap')::TINYINT AS ov, id::DOUBLE AS id, name, target, ${argsCol("properties", ctx.args)} AS args
-     FROM ${vi("thread_spans", ps.p)} WHERE stream_id = $s ${windowSql(o, '"begin"', '"end"')}`,
-    { s: streamId },
+       (coalesce(anomaly, '') = 'overlap')::TINYINT AS ov, id::DOUBLE AS id, name, target, ${argsCol("properties", ctx.args)} AS args,
+       (list_position(${ids}, stream_id) - 1)::DOUBLE AS sx
+     FROM ${vi("thread_spans", ps.p)} WHERE list_contains(${ids}, stream_id) ${windowSql(o, '"begin"', '"end"')}
+     ORDER BY "begin", sx, depth, "end"`,
   );
   const tw = ctx.tw;
   const stats = ctx.stats;
   const flows = ps.flows;
   const hasFlows = flows.size > 0;
-  // Lanes: 0 = the thread track; 1.. = overlap child tracks. Each lane is a stack of end times.
-  const laneUuid: number[] = [threadUuid];
-  const laneStack: number[][] = [[]];
+  // Per thread, lanes: 0 = the thread track; 1.. = overlap child tracks. Each lane is a stack of
+  // end times.
+  const laneUuid: number[][] = threads.map(([, uuid]) => [uuid]);
+  const laneStack: number[][][] = threads.map(() => [[]]);
   let i = 0;
   let bA: Float64Array = new Float64Array(0);
   let eA = bA;
   let nkA = bA;
   let ckA = bA;
   let idA = bA;
+  let sxA = bA;
   let ovA: Int8Array = new Int8Array(0);
   let last = Number.NEGATIVE_INFINITY;
-  const fits = (lane: number, b: number, e: number): boolean => {
-    const st = laneStack[lane] as number[];
-    while (st.length > 0 && (st[st.length - 1] as number) <= b) st.pop();
-    if (st.length >= MAX_DEPTH) return false;
-    return st.length === 0 || (st[st.length - 1] as number) >= e;
+  const fits = (stack: number[], b: number, e: number): boolean => {
+    while (stack.length > 0 && (stack[stack.length - 1] as number) <= b) stack.pop();
+    if (stack.length >= MAX_DEPTH) return false;
+    return stack.length === 0 || (stack[stack.length - 1] as number) >= e;
   };
   const src: Source = {
     t: Number.POSITIVE_INFINITY,
+    rank: SOURCE_RANK.threadSpans,
     step(): boolean {
       const b = bA[i] as number;
       const e = eA[i] as number;
+      const sx = sxA[i] as number;
+      const uuids = laneUuid[sx] as number[];
+      const stacks = laneStack[sx] as number[][];
       let lane = -1;
       const overlap = ovA[i] === 1;
-      if (!overlap && fits(0, b, e)) lane = 0;
+      if (!overlap && fits(stacks[0] as number[], b, e)) lane = 0;
       else {
-        for (let k = 1; k < laneUuid.length; k++) {
-          if (fits(k, b, e)) {
+        for (let k = 1; k < uuids.length; k++) {
+          if (fits(stacks[k] as number[], b, e)) {
             lane = k;
             break;
           }
         }
         if (lane < 0) {
-          lane = laneUuid.length;
+          lane = uuids.length;
           const u = ctx.uuid();
+          const [, threadUuid, label] = threads[sx] as [string, number, string];
           tw.childTrack(b, u, threadUuid, `${label} (overlapping)`);
-          laneUuid.push(u);
-          laneStack.push([]);
+          uuids.push(u);
+          stacks.push([]);
         }
         stats.overlapSlices++;
       }
-      (laneStack[lane] as number[]).push(e);
-      const track = laneUuid[lane] as number;
+      (stacks[lane] as number[]).push(e);
+      const track = uuids[lane] as number;
       const row = i;
       const nameIid = ctx.name(nkA[row] as number, cur, 6, row);
       const catIid = ctx.category(ckA[row] as number, cur, 7, row);
@@ -126,6 +147,7 @@ export async function threadSpanSource(
       ckA = cur.num<Float64Array>(3);
       ovA = cur.num<Int8Array>(4);
       idA = cur.num<Float64Array>(5);
+      sxA = cur.num<Float64Array>(9);
       const t = bA[0] as number;
       if (t < last) throw outOfOrder("thread_spans", ps, t, last);
       src.t = t;
@@ -204,6 +226,7 @@ export async function asyncSource(
   let last = Number.NEGATIVE_INFINITY;
   const src: Source = {
     t: Number.POSITIVE_INFINITY,
+    rank: SOURCE_RANK.asyncSpans,
     step(): boolean {
       const row = i;
       const t = tA[row] as number;

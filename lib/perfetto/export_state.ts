@@ -81,12 +81,21 @@ export function emptyStats(): PerfettoExportStats {
 /** A row source merged by time: `t` is the current row's time (rel ns), Infinity when done. */
 export interface Source {
   t: number;
+  /**
+   * Order among sources at an equal time, lower first (SOURCE_RANK): a thread slice that begins
+   * at t opens before an instant at t on its thread is written, so the instant nests in it, as
+   * trace_processor nests it when it reads the input.
+   */
+  readonly rank: number;
   /** Writes the current row and advances; returns false when the chunk is used up. */
   step(): boolean;
   /** Loads the next chunk (sets t = Infinity at the end). */
   refill(): Promise<void>;
   close(): void;
 }
+
+/** Source ranks (Source.rank). */
+export const SOURCE_RANK = { threadSpans: 0, asyncSpans: 1, counters: 2, logs: 3 } as const;
 
 /** Min-heap of pending thread-slice ENDs: (time, LIFO order) → track uuid, in typed arrays. */
 export class EndQueue {
