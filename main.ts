@@ -1,13 +1,15 @@
 #!/usr/bin/env bun
-import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
 /**
  * tracelake entry point: parses argv and dispatches to cmd/. No logic of its own.
  * A command's module (and through it DuckDB and the rest of lib/) is imported only when that
  * command runs, so that `--version` and `--help` load nothing but commander.
  */
-import { Command } from "commander";
+import { existsSync } from "node:fs";
+import bindings from "@duckdb/node-bindings/package.json" with { type: "json" };
+import { Command, CommanderError } from "commander";
 import type { GlobalOptions } from "./cmd/common.ts";
 import { addExportPerfettoOptions } from "./cmd/export_options.ts";
+import { ExitCode } from "./lib/errors.ts";
 import pkg from "./package.json" with { type: "json" };
 
 declare global {
@@ -30,9 +32,13 @@ program
   .version(versionText)
   .option("--lake <dir>", "the lake directory (default: $TRACELAKE_LAKE, else ~/.local/share/tracelake/lake)")
   .option("--verbose", "show stack traces on errors")
-  .showHelpAfterError("(run tracelake --help for usage)");
+  .option("-c, --command <sql>", "run SQL (as `tracelake query SQL`) and exit")
+  .showHelpAfterError("(run tracelake --help for usage)")
+  // Usage errors throw (CommanderError) instead of exiting 1: they exit 2, below. Set before the
+  // subcommands are declared, which inherit it.
+  .exitOverride();
 
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const globals = (): GlobalOptions & { command?: string } => program.opts<GlobalOptions & { command?: string }>();
 let exitCode = 0;
 const run = (f: () => Promise<number>) => async (): Promise<void> => {
   try {
@@ -66,14 +72,17 @@ program
   .description(
     "run SQL over the lake (processes, streams, blocks, log_entries, measures, thread_spans, async_events, raw_events...)",
   )
-  .argument("<sql>", "one or more SQL statements")
+  .argument("[sql]", "one or more SQL statements; - reads them from standard input")
+  .option("--file <path>", "read the SQL from a file instead")
   .option(
     "-f, --format <format>",
-    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+    "table (or box), ascii, markdown, line, list, tabs, columns, csv, json or ndjson (default: table on a terminal, else csv)",
   )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
   .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
-  .action((sql: string, opts) =>
+  .option("--max-width <n>", "widest a table may be, in columns (default: the terminal's width; 0: no limit)")
+  .option("--timer", "print the time each statement took on stderr")
+  .action((sql: string | undefined, opts) =>
     run(async () => (await import("./cmd/query.ts")).queryCommand(sql, opts, globals()))(),
   );
 
@@ -156,19 +165,41 @@ program
 
 program
   .command("repl")
-  .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
-  .action(() => run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version))());
+  .description(
+    "interactive SQL shell over the lake (also plain `tracelake`); runs SCRIPT first, then stays open; reads a script from a pipe",
+  )
+  .argument("[script]", "a file of statements and dot-commands to run first")
+  .action((script: string | undefined) =>
+    run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, { script }))(),
+  );
 
 program
   .command("info")
   .description("show where the lake is and what it holds")
   .action(() => run(async () => (await import("./cmd/info.ts")).infoCommand(globals(), pkg.version))());
 
-// No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
-const args = process.argv.slice(2);
-const named = args.some((a, i) => !a.startsWith("-") && args[i - 1] !== "--lake");
-const meta = args.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
-if (!named && !meta && process.stdin.isTTY) args.push("repl");
-program.parseAsync([...process.argv.slice(0, 2), ...args]).then(() => {
-  process.exitCode = exitCode;
+// No subcommand: `-c SQL` runs it; otherwise the REPL (on a terminal) or the script on stdin
+// (`tracelake < script.sql`). A word that is no command but names a file gets a suggestion.
+program.argument("[words...]").action((words: string[]) => {
+  const first = words[0];
+  if (first !== undefined) {
+    if (!existsSync(first)) return (program as unknown as { unknownCommand(): void }).unknownCommand();
+    return program.error(`error: unknown command '${first}'; did you mean \`tracelake ingest ${first}\`?`, {
+      code: "commander.unknownCommand",
+    });
+  }
+  const sql = globals().command;
+  if (sql !== undefined) return run(async () => (await import("./cmd/query.ts")).queryCommand(sql, {}, globals()))();
+  return run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, {}))();
 });
+
+program.parseAsync().then(
+  () => {
+    process.exitCode = exitCode;
+  },
+  (e: unknown) => {
+    if (!(e instanceof CommanderError)) throw e;
+    // --help and --version end here with 0; every usage error with 2.
+    process.exitCode = e.exitCode === 0 ? 0 : ExitCode.usage;
+  },
+);

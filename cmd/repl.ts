@@ -7,7 +7,7 @@
  * another process, or `.ingest` here, is visible to the next statement). With stdin not a
  * terminal it runs the statements it reads without prompts and stops at the first error.
  */
-import { createWriteStream, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import * as readline from "node:readline";
 import pc from "picocolors";
 import type { Engine } from "../lib/duck/engine.ts";
@@ -27,15 +27,17 @@ import {
   partitionsSql,
   type Rows,
 } from "../lib/sql/catalog.ts";
+import { copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-import { exportSummaryLine } from "./export.ts";
+import { checkTraceFileName, exportSummaryLine } from "./export.ts";
 import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
-import { printResult, Stdout } from "./output.ts";
+import { closeFileOut, openFileOut, type PrintOptions, printResult, printRunTime, Stdout } from "./output.ts";
+import { parseMaxWidth } from "./query.ts";
 import { installReverseSearch } from "./repl_editor.ts";
 
 const PROMPT = "tracelake> ";
@@ -44,28 +46,56 @@ const CONTINUATION = "      ...> ";
 /** Outcome of one statement or dot-command. */
 type Outcome = "ok" | "error" | "quit";
 
-/** Runs the REPL; returns the exit code. */
-export async function replCommand(g: GlobalOptions, version: string): Promise<number> {
+/** Options of `repl`. */
+export interface ReplOptions {
+  /** A file of statements and dot-commands run first (`tracelake repl script.sql`). */
+  script?: string;
+}
+
+/**
+ * Runs the REPL; returns the exit code. With `opts.script`, runs it first (stopping at its first
+ * error), then reads the terminal (or, stdin not a terminal, the rest of the script on stdin).
+ */
+export async function replCommand(g: GlobalOptions, version: string, opts: ReplOptions = {}): Promise<number> {
+  if (opts.script !== undefined) {
+    try {
+      readFileSync(opts.script);
+    } catch (e) {
+      throw new UserError(`cannot read ${opts.script}: ${messageOf(e)}`, ExitCode.noInput);
+    }
+  }
   const { engine, lake } = await openLake(g, false);
   const interactive = process.stdin.isTTY === true;
   const session = new Session(engine, lake, g, interactive);
   try {
     await session.open();
-    return interactive ? await interactiveLoop(session, lake, version) : await scriptLoop(session);
+    return interactive
+      ? await interactiveLoop(session, lake, version, opts.script)
+      : await scriptLoop(session, opts.script);
   } finally {
     await session.close();
     engine.close();
   }
 }
 
+/**
+ * Where results go besides the terminal: a file written in `format` (null: the `.mode`), or a
+ * Parquet file DuckDB's COPY writes (`.once out.parquet`).
+ */
+type Target = { out: Stdout; format: OutputFormat | null } | { parquet: string };
+
 /** What a REPL session holds: the engine, the output settings, the statement being typed. */
 class Session {
   mode: OutputFormat = "table";
   maxRows = 40;
+  /** `.maxwidth`: null for the terminal's width, 0 for no limit. */
+  maxWidth: number | null = null;
+  headers = true;
+  nullValue = "NULL";
   timer: boolean;
   private out = new Stdout(process.stdout, !process.stdout.isTTY);
-  private once: Stdout | null = null;
-  private fileOut: Stdout | null = null;
+  private once: Target | null = null;
+  private fileOut: Target | null = null;
   /** A statement is running (Ctrl-C interrupts it). */
   running = false;
   /** Aborts the `.ingest` running, if any (Ctrl-C). */
@@ -123,7 +153,13 @@ class Session {
         progress.stop();
       }
       if (this.cancelled) throw new SqlError("Interrupted");
-      const out = this.once ?? this.fileOut ?? this.out;
+      const target = this.once ?? this.fileOut;
+      if (target && "parquet" in target) {
+        await copyResultTo(this.engine, this.lake, stmt, target.parquet);
+        this.printTime(t0);
+        return "ok";
+      }
+      const out = target?.out ?? this.out;
       for await (const st of runStatements(this.engine, stmt)) {
         if (st.empty) {
           for await (const _ of st.chunks()) {
@@ -131,10 +167,7 @@ class Session {
           }
           continue;
         }
-        await printResult(out, this.mode, st.columns, st.chunks(), {
-          maxRows: this.maxRows,
-          maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
-        });
+        await printResult(out, target?.format ?? this.mode, st.columns, st.chunks(), this.printOptions(out));
       }
       this.printTime(t0);
       return "ok";
@@ -160,6 +193,7 @@ class Session {
     const t0 = performance.now();
     const opts = parseExportPerfettoArgs(args);
     if (!opts.output) throw new UserError(".export perfetto needs -o FILE (a .pftrace or .pftrace.gz file)");
+    checkTraceFileName(opts.output);
     if (opts.output === "-")
       throw new UserError(
         ".export perfetto writes to a file (-o FILE); for stdout use `tracelake export perfetto -o -` in the shell",
@@ -187,14 +221,26 @@ class Session {
   }
 
   private printTime(t0: number): void {
-    if (!this.timer) return;
-    const ms = performance.now() - t0;
-    process.stderr.write(pc.dim(`Run Time: ${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(3)} s`}\n`));
+    if (this.timer) printRunTime(t0, pc.dim);
   }
 
-  /** Prints an error as one line. */
+  /** How results written to `out` are printed: the session's settings; the width only on the terminal. */
+  private printOptions(out: Stdout): PrintOptions {
+    const terminal = out === this.out && process.stdout.isTTY;
+    return {
+      maxRows: this.maxRows,
+      maxWidth: this.maxWidth === null ? (terminal ? process.stdout.columns : undefined) : this.maxWidth || undefined,
+      headers: this.headers,
+      nullValue: this.nullValue,
+    };
+  }
+
+  /**
+   * Prints an error: a SQL error or a sentence of ours whole (DuckDB's "Candidate bindings" and
+   * `LINE 1` caret, as `tracelake query` shows them); anything unexpected as its first line.
+   */
   error(e: unknown): void {
-    const msg = messageOf(e).split("\n")[0] ?? "";
+    const msg = e instanceof UserError || typeof e === "string" ? messageOf(e) : (messageOf(e).split("\n")[0] ?? "");
     process.stderr.write(`${pc.red("Error:")} ${msg}\n`);
     if (this.g.verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   }
@@ -248,18 +294,32 @@ class Session {
           this.maxRows = n;
           return "ok";
         }
+        case "maxwidth":
+          if (!arg) return bad("takes a whole number of columns (0: no limit)");
+          this.maxWidth = parseMaxWidth(arg, ".maxwidth") ?? 0;
+          return "ok";
         case "timer":
+        case "headers":
           if (arg !== "on" && arg !== "off") return bad("takes on or off");
-          this.timer = arg === "on";
+          if (d.command.name === "timer") this.timer = arg === "on";
+          else this.headers = arg === "on";
+          return "ok";
+        case "nullvalue":
+          this.nullValue = d.args.join(" ");
+          return "ok";
+        case "print":
+          await (this.currentOut() ?? this.out).write(`${d.args.join(" ")}\n`);
           return "ok";
         case "output":
           await this.closeFile();
-          if (arg) this.fileOut = await openOut(arg);
+          if (arg && fileFormat(arg) === "parquet")
+            return bad(`a Parquet file holds one result: use .once ${arg} before the statement`);
+          if (arg) this.fileOut = await openTarget(arg);
           return "ok";
         case "once":
           if (!arg) return bad("takes a file name");
           await this.closeOnce();
-          this.once = await openOut(arg);
+          this.once = await openTarget(arg);
           return "ok";
         case "read":
           if (!arg) return bad("takes a file name");
@@ -290,15 +350,25 @@ class Session {
     return "ok";
   }
 
+  /**
+   * The file a dot-command's output goes to (`.once`, else `.output`), or null for the terminal.
+   * @throws UserError when it is a Parquet file (`.once x.parquet` takes a statement's result).
+   */
+  private currentOut(): Stdout | null {
+    const target = this.once ?? this.fileOut;
+    if (target && "parquet" in target)
+      throw new UserError(`.once ${target.parquet} writes the next SQL statement's result, not a dot-command's`);
+    return target?.out ?? null;
+  }
+
   private async printRows({ columns, rows }: Rows): Promise<Outcome> {
-    const out = this.once ?? this.fileOut ?? this.out;
+    const out = this.currentOut() ?? this.out;
     async function* one(): AsyncGenerator<unknown[][]> {
       yield rows;
     }
-    await printResult(out, this.mode, columns, one(), {
-      maxRows: Number.MAX_SAFE_INTEGER,
-      maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
-    });
+    const target = this.once ?? this.fileOut;
+    const format = target && "out" in target && target.format ? target.format : this.mode;
+    await printResult(out, format, columns, one(), { ...this.printOptions(out), maxRows: Number.MAX_SAFE_INTEGER });
     if (this.once) await this.closeOnce();
     return "ok";
   }
@@ -306,7 +376,7 @@ class Session {
   /** `.schema` without a name: the columns of every view and table, one line each. */
   private async schemas(): Promise<Outcome> {
     const rows = await listSchemas(this.engine);
-    await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.name}(${r.columns})\n`).join(""));
+    await (this.currentOut() ?? this.out).write(rows.map((r) => `${r.name}(${r.columns})\n`).join(""));
     if (this.once) await this.closeOnce();
     return "ok";
   }
@@ -314,27 +384,25 @@ class Session {
   private async closeOnce(): Promise<void> {
     const o = this.once;
     this.once = null;
-    if (o) await endStream(o);
+    if (o && "out" in o) await closeFileOut(o.out);
   }
 
   private async closeFile(): Promise<void> {
     const o = this.fileOut;
     this.fileOut = null;
-    if (o) await endStream(o);
+    if (o && "out" in o) await closeFileOut(o.out);
   }
 }
 
-async function openOut(path: string): Promise<Stdout> {
-  const ws = createWriteStream(path);
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", (e) => reject(new UserError(`cannot write ${path}: ${messageOf(e)}`)));
-  });
-  return new Stdout(ws);
-}
-
-async function endStream(o: Stdout): Promise<void> {
-  await new Promise<void>((resolve) => o.stream.end(() => resolve()));
+/**
+ * Opens `.once`/`.output`'s file: a .parquet file is written by COPY when the statement runs; a
+ * .csv, .json, .ndjson or .jsonl file gets that format whatever the `.mode`; any other file the
+ * `.mode`'s.
+ */
+async function openTarget(path: string): Promise<Target> {
+  const f = fileFormat(path);
+  if (f === "parquet") return { parquet: path };
+  return { out: await openFileOut(path), format: f };
 }
 
 function helpText(): string {
@@ -415,9 +483,14 @@ class Feeder {
   }
 }
 
-/** Stdin is not a terminal: run everything, no prompts, stop at the first error. */
-async function scriptLoop(session: Session): Promise<number> {
+/** Stdin is not a terminal: run `script` (if any), then stdin, no prompts, stop at the first error. */
+async function scriptLoop(session: Session, script?: string): Promise<number> {
   const feeder = new Feeder(session, true);
+  if (script !== undefined) {
+    const o = await feeder.file(script);
+    if (o === "error") return ExitCode.sql;
+    if (o === "quit") return ExitCode.ok;
+  }
   const rl = readline.createInterface({ input: process.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of rl) {
     const o = await feeder.line(line);
@@ -428,7 +501,7 @@ async function scriptLoop(session: Session): Promise<number> {
 }
 
 /** The interactive loop: line editing, completion, history, Ctrl-C. */
-async function interactiveLoop(session: Session, lake: Lake, version: string): Promise<number> {
+async function interactiveLoop(session: Session, lake: Lake, version: string, script?: string): Promise<number> {
   const histFile = historyPath(process.env);
   session.history = loadHistory(histFile);
   let histWarned = false;
@@ -471,6 +544,12 @@ async function interactiveLoop(session: Session, lake: Lake, version: string): P
 
   const n = await countProcesses(session.engine);
   process.stdout.write(`tracelake ${version} · lake ${lake.root} · ${count(n)} processes · ".help" for help\n`);
+  // `tracelake repl script.sql`: the script runs first (to its first error), then the prompt.
+  if (script !== undefined && (await feeder.file(script)) === "quit") {
+    rl.close();
+    completionConn.closeSync();
+    return ExitCode.ok;
+  }
 
   const queue: string[] = [];
   let busy = false;

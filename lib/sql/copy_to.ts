@@ -19,6 +19,24 @@ export const COPY_FORMATS: Record<string, string> = {
   ".jsonl": "FORMAT json",
 };
 
+/** The format a file name's extension names (COPY_FORMATS; `.jsonl` is ndjson), or null. */
+export function fileFormat(path: string): "parquet" | "csv" | "json" | "ndjson" | null {
+  const dot = path.lastIndexOf(".");
+  if (dot < 0) return null;
+  const ext = path.slice(dot).toLowerCase();
+  if (!COPY_FORMATS[ext]) return null;
+  return ext === ".jsonl" ? "ndjson" : (ext.slice(1) as "parquet" | "csv" | "json" | "ndjson");
+}
+
+/**
+ * Checks that results may be written to `path` (not inside the lake), by the write guard's rule
+ * for `COPY ... TO` (lib/sql/guard.ts), for a file tracelake writes itself.
+ * @throws SqlError (the guard's sentence) when the path is refused.
+ */
+export function checkOutputPath(lake: Lake, path: string): void {
+  guardStatements(`COPY (SELECT 1) TO ${sqlString(resolve(path))} (FORMAT csv)`, lake.root);
+}
+
 /**
  * Writes the result of `sql` (one statement) to `path`.
  * @returns the number of rows written.
