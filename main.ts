@@ -178,19 +178,23 @@ program
   .description("show where the lake is and what it holds")
   .action(() => run(async () => (await import("./cmd/info.ts")).infoCommand(globals(), pkg.version))());
 
-// No subcommand: `-c SQL` runs it; otherwise the REPL (on a terminal) or the script on stdin
-// (`tracelake < script.sql`). A word that is no command but names a file gets a suggestion.
-program.argument("[words...]").action((words: string[]) => {
-  const first = words[0];
-  if (first !== undefined) {
-    if (!existsSync(first)) return (program as unknown as { unknownCommand(): void }).unknownCommand();
-    return program.error(`error: unknown command '${first}'; did you mean \`tracelake ingest ${first}\`?`, {
-      code: "commander.unknownCommand",
-    });
-  }
+// No subcommand: `tracelake TRACE...` ingests the traces (when new), then `-c SQL` runs it, or the
+// REPL opens (on a terminal) or runs the script on stdin (`tracelake < script.sql`). A first word
+// that is neither a command nor a file is an unknown command.
+program.argument("[traces...]").action((traces: string[]) => {
+  const first = traces[0];
+  if (first !== undefined && !existsSync(first))
+    return (program as unknown as { unknownCommand(): void }).unknownCommand();
   const sql = globals().command;
-  if (sql !== undefined) return run(async () => (await import("./cmd/query.ts")).queryCommand(sql, {}, globals()))();
-  return run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, {}))();
+  if (sql === undefined)
+    return run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, { traces }))();
+  return run(async () => {
+    if (traces.length > 0) {
+      const code = await (await import("./cmd/ingest.ts")).ingestCommand(traces, {}, globals());
+      if (code !== ExitCode.ok) return code;
+    }
+    return (await import("./cmd/query.ts")).queryCommand(sql, {}, globals());
+  })();
 });
 
 program.parseAsync().then(

@@ -7,12 +7,14 @@
  * another process, or `.ingest` here, is visible to the next statement). With stdin not a
  * terminal it runs the statements it reads without prompts and stops at the first error.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import * as readline from "node:readline";
 import pc from "picocolors";
 import type { Engine } from "../lib/duck/engine.ts";
-import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
+import { ExitCode, LakeError, messageOf, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
+import { layoutOf } from "../lib/lake/layout.ts";
 import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
 import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
@@ -31,7 +33,7 @@ import { copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
-import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { count, type GlobalOptions, jitProgress, lakeDir, openEngine, openLake } from "./common.ts";
 import { checkTraceFileName, exportSummaryLine } from "./export.ts";
 import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
@@ -50,6 +52,8 @@ type Outcome = "ok" | "error" | "quit";
 export interface ReplOptions {
   /** A file of statements and dot-commands run first (`tracelake repl script.sql`). */
   script?: string;
+  /** Trace files ingested (when new) before the REPL opens (`tracelake trace.json`). */
+  traces?: string[];
 }
 
 /**
@@ -64,18 +68,23 @@ export async function replCommand(g: GlobalOptions, version: string, opts: ReplO
       throw new UserError(`cannot read ${opts.script}: ${messageOf(e)}`, ExitCode.noInput);
     }
   }
-  const { engine, lake } = await openLake(g, false);
+  if (opts.traces && opts.traces.length > 0) {
+    const code = await ingestCommand(opts.traces, {}, g);
+    if (code !== ExitCode.ok) return code;
+  }
   const interactive = process.stdin.isTTY === true;
-  const session = new Session(engine, lake, g, interactive);
+  const session = new Session(g, interactive);
   try {
-    await session.open();
-    return interactive
-      ? await interactiveLoop(session, lake, version, opts.script)
-      : await scriptLoop(session, opts.script);
+    await session.openLake(lakeDir(g));
+    return interactive ? await interactiveLoop(session, version, opts.script) : await scriptLoop(session, opts.script);
   } finally {
     await session.close();
-    engine.close();
   }
+}
+
+/** True when `dir` holds a lake (its catalog file). */
+function hasLake(dir: string): boolean {
+  return existsSync(layoutOf(resolve(dir)).catalog);
 }
 
 /**
@@ -104,25 +113,79 @@ class Session {
   /** Entries newest first (readline's array, shared with the editor). */
   history: string[] = [];
 
+  /** The engine statements run on; replaced by `.open`. */
+  engine!: Engine;
+  /** The lake, or null until one exists (`.ingest` creates it at `dir`). */
+  lake: Lake | null = null;
+  /** The lake directory (the lake's, or where `.ingest` creates it). */
+  dir = "";
+  /** Called with the new engine after `.open` (the completion's connection follows it). */
+  onEngine: (engine: Engine) => Promise<void> = async () => undefined;
+  private readonly g: GlobalOptions;
+
   constructor(
-    readonly engine: Engine,
-    readonly lake: Lake,
-    private readonly g: GlobalOptions,
+    g: GlobalOptions,
     readonly interactive: boolean,
   ) {
+    this.g = { ...g };
     this.timer = interactive;
   }
 
   /**
-   * Defines the catalog views, raw_events and placeholder JIT views (lib/sql/catalog.ts
-   * `openSessionCatalog`), so completion and `.schema` know every view's columns.
+   * Opens the lake at `dir` on a new engine (closing the previous one) and defines the catalog
+   * views, raw_events and placeholder JIT views (lib/sql/catalog.ts `openSessionCatalog`), so
+   * completion and `.schema` know every view's columns. With no lake there yet (a new or empty
+   * directory) the session runs plain SQL until `.ingest` creates it.
+   * @throws LakeError when `dir` is something else than a lake or an empty directory.
    */
-  async open(): Promise<void> {
-    await openSessionCatalog(this.engine, this.lake);
+  async openLake(dir: string): Promise<void> {
+    const g = { ...this.g, lake: resolve(dir) };
+    let engine: Engine;
+    let lake: Lake | null = null;
+    if (hasLake(dir)) {
+      ({ engine, lake } = await openLake(g, false));
+    } else {
+      if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
+        throw new LakeError(
+          `${dir} is not a tracelake lake (no catalog.duckdb); name a lake or a new or empty directory`,
+        );
+      }
+      engine = await openEngine();
+    }
+    try {
+      if (lake) await openSessionCatalog(engine, lake);
+    } catch (e) {
+      engine.close();
+      throw e;
+    }
+    const old = this.engine;
+    this.engine = engine;
+    this.lake = lake;
+    this.dir = g.lake;
+    this.g.lake = g.lake;
+    if (old) {
+      await this.onEngine(engine);
+      old.close();
+    }
+  }
+
+  /** The banner's words after the version: the lake, its processes, or that there is none yet. */
+  async banner(): Promise<string> {
+    if (!this.lake)
+      return `no lake yet at ${this.dir} (.ingest FILE creates it, .open DIR opens another) · ".help" for help\n`;
+    const n = await countProcesses(this.engine);
+    return `lake ${this.lake.root} · ${count(n)} processes · ".help" for help\n`;
+  }
+
+  /** The lake, or a UserError saying there is none yet and how to make one. */
+  needLake(): Lake {
+    if (this.lake) return this.lake;
+    throw new UserError(`no lake yet at ${this.dir}: .ingest FILE creates it, .open DIR opens another`);
   }
 
   async close(): Promise<void> {
     await this.closeFile();
+    this.engine?.close();
   }
 
   /** Interrupts the running statement or `.ingest` (Ctrl-C). */
@@ -143,19 +206,20 @@ class Session {
       try {
         // Ctrl-C during materialization: the JIT calls onProgress before each partition it
         // writes; throwing there stops it, and it deletes the files it wrote but did not commit.
-        await prepareQuery(this.engine, this.lake, stmt, {
-          onProgress: (done, total, what) => {
-            if (this.cancelled) throw new SqlError("Interrupted");
-            progress.onProgress(done, total, what);
-          },
-        });
+        if (this.lake)
+          await prepareQuery(this.engine, this.lake, stmt, {
+            onProgress: (done, total, what) => {
+              if (this.cancelled) throw new SqlError("Interrupted");
+              progress.onProgress(done, total, what);
+            },
+          });
       } finally {
         progress.stop();
       }
       if (this.cancelled) throw new SqlError("Interrupted");
       const target = this.once ?? this.fileOut;
       if (target && "parquet" in target) {
-        await copyResultTo(this.engine, this.lake, stmt, target.parquet);
+        await copyResultTo(this.engine, this.needLake(), stmt, target.parquet);
         this.printTime(t0);
         return "ok";
       }
@@ -202,7 +266,7 @@ class Session {
     this.cancelled = false;
     const progress = jitProgress();
     try {
-      const s = await exportPerfetto(this.engine, this.lake, opts, process.stdout.isTTY ? process.stdout : 1, {
+      const s = await exportPerfetto(this.engine, this.needLake(), opts, process.stdout.isTTY ? process.stdout : 1, {
         onProgress: progress.onProgress,
         cancelled: () => this.cancelled,
       });
@@ -272,13 +336,20 @@ class Session {
         case "quit":
           return "quit";
         case "tables":
-          return await this.printRows(await listTables(this.engine, this.lake));
+          return await this.printRows(await listTables(this.engine, this.needLake()));
         case "schema":
           return arg ? await this.printRows(await describeRelation(this.engine, arg)) : await this.schemas();
         case "processes":
+          this.needLake();
           return await this.runSql(PROCESSES_SQL);
         case "partitions":
+          this.needLake();
           return await this.runSql(partitionsSql({ view: d.args }));
+        case "open":
+          if (!arg) return bad("takes a lake directory");
+          await this.openLake(arg);
+          await this.out.write(await this.banner());
+          return "ok";
         case "mode":
           if (!arg) {
             await this.out.write(`${this.mode}\n`);
@@ -328,7 +399,10 @@ class Session {
           if (d.args.length === 0) return bad("takes one or more trace files");
           this.dotAbort = new AbortController();
           try {
-            return (await ingestCommand(d.args, {}, this.g, this.dotAbort.signal)) === ExitCode.ok ? "ok" : "error";
+            const code = await ingestCommand(d.args, {}, this.g, this.dotAbort.signal);
+            // The first ingest created the lake: the session opens it.
+            if (!this.lake && hasLake(this.dir)) await this.openLake(this.dir);
+            return code === ExitCode.ok ? "ok" : "error";
           } finally {
             this.dotAbort = null;
           }
@@ -336,6 +410,7 @@ class Session {
           if (arg !== "perfetto") return bad(`exports perfetto: .export perfetto --process P|--all -o FILE [options]`);
           return await this.exportPerfetto(d.args.slice(1));
         case "gc":
+          this.needLake();
           return (await gcCommand({}, this.g)) === ExitCode.ok ? "ok" : "error";
         case "history": {
           const h = [...this.history].reverse();
@@ -501,7 +576,7 @@ async function scriptLoop(session: Session, script?: string): Promise<number> {
 }
 
 /** The interactive loop: line editing, completion, history, Ctrl-C. */
-async function interactiveLoop(session: Session, lake: Lake, version: string, script?: string): Promise<number> {
+async function interactiveLoop(session: Session, version: string, script?: string): Promise<number> {
   const histFile = historyPath(process.env);
   session.history = loadHistory(histFile);
   let histWarned = false;
@@ -516,8 +591,13 @@ async function interactiveLoop(session: Session, lake: Lake, version: string, sc
       histWarned = true;
     }
   });
-  const completionConn = await session.engine.connect();
-  const source = connectionSource(completionConn);
+  let completionConn = await session.engine.connect();
+  let source = connectionSource(completionConn);
+  session.onEngine = async (engine) => {
+    completionConn.closeSync();
+    completionConn = await engine.connect();
+    source = connectionSource(completionConn);
+  };
   const rl = readline.createInterface({
     input: process.stdin,
     output: process.stdout,
@@ -542,8 +622,7 @@ async function interactiveLoop(session: Session, lake: Lake, version: string, sc
   const prompt = (): string => (feeder.buffer === "" ? PROMPT : CONTINUATION);
   installReverseSearch(rl, prompt);
 
-  const n = await countProcesses(session.engine);
-  process.stdout.write(`tracelake ${version} · lake ${lake.root} · ${count(n)} processes · ".help" for help\n`);
+  process.stdout.write(`tracelake ${version} · ${await session.banner()}`);
   // `tracelake repl script.sql`: the script runs first (to its first error), then the prompt.
   if (script !== undefined && (await feeder.file(script)) === "quit") {
     rl.close();

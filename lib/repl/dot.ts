@@ -67,6 +67,12 @@ export const DOT_COMMANDS: readonly DotCommand[] = [
     help: "write a Perfetto trace (options of `tracelake export perfetto`)",
     complete: "export",
   },
+  {
+    name: "open",
+    args: "DIR",
+    help: "open the lake in DIR (a new or empty DIR: .ingest creates the lake there)",
+    complete: "path",
+  },
   { name: "gc", args: "", help: "delete files no catalog row needs (as `tracelake gc`)" },
   { name: "history", args: "", help: "show the statement history" },
   { name: "quit", args: "", help: "leave (also .exit, Ctrl-D)" },

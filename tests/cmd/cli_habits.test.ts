@@ -36,11 +36,74 @@ describe("exit codes", () => {
     expect(cli(lake, ["--version"]).code).toBe(0);
   }, 60_000);
 
-  test("an unknown command that names a file suggests `tracelake ingest FILE`", () => {
-    const r = cli(lake, [EDGE]);
+  test("a first word that is neither a command nor a file is an unknown command, with a suggestion", () => {
+    const r = cli(lake, ["qurey", "SELECT 1"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`did you mean \`tracelake ingest ${EDGE}\`?`);
+    expect(r.stderr).toContain("unknown command 'qurey'");
+    expect(r.stderr).toContain("(Did you mean query?)");
   });
+});
+
+describe("`tracelake TRACE...`, and a REPL without a lake", () => {
+  test("`tracelake TRACE -c SQL` ingests the trace when new, then runs the SQL", () => {
+    const lake = join(tempDir(), "lake");
+    const sql = "SELECT count(*) AS n FROM processes";
+    const r = cli(lake, [EDGE, "-c", sql]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("ingested");
+    // The oracle: the fixture's processes as a plain ingest + query counts them.
+    const other = tempDir();
+    expect(cli(other, ["ingest", EDGE]).code).toBe(0);
+    const want = cli(other, ["query", "-f", "csv", sql]).stdout;
+    expect(r.stdout.endsWith(want)).toBe(true);
+    const again = cli(lake, [EDGE, "-c", sql]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("already ingested");
+    expect(again.stdout.endsWith(want)).toBe(true);
+  }, 60_000);
+
+  test("`tracelake TRACE < script` ingests, then runs the script as the REPL does", () => {
+    const lake = join(tempDir(), "lake");
+    const r = cli(lake, [EDGE], ".mode csv\nSELECT count(*) AS n FROM processes;\n");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toEndWith("n\n3\n");
+  }, 60_000);
+
+  test("the REPL starts without a lake; .ingest creates it; .open switches lakes", () => {
+    const lake = join(tempDir(), "new-lake");
+    const other = tempDir();
+    expect(cli(other, ["ingest", join(ROOT, "fixtures/node_trace.json.gz")]).code).toBe(0);
+    const n = (dir: string): string => cli(dir, ["query", "-f", "csv", "SELECT count(*) AS n FROM processes"]).stdout;
+    const r = cli(
+      lake,
+      [],
+      [
+        ".mode csv",
+        "SELECT 1 AS plain;",
+        `.ingest ${EDGE}`,
+        "SELECT count(*) AS n FROM processes;",
+        `.open ${other}`,
+        "SELECT count(*) AS n FROM processes;",
+      ].join("\n"),
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("plain\n1\n");
+    expect(r.stdout).toContain(`ingested ${EDGE}`);
+    expect(r.stdout).toContain(`\n${n(lake)}`);
+    expect(r.stdout).toContain(`lake ${other} · `);
+    expect(r.stdout).toEndWith(n(other));
+    expect(n(lake)).not.toBe(n(other));
+    // Without a lake, what needs one says how to get one.
+    const none = cli(join(tempDir(), "none"), [], ".tables\n");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(".ingest FILE creates it");
+    const notLake = tempDir();
+    writeFileSync(join(notLake, "precious.txt"), "keep");
+    const bad = cli(lake, [], `.open ${notLake}\n`);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("is not a tracelake lake");
+  }, 60_000);
 });
 
 describe("SQL from -c, --file, stdin, and a REPL script", () => {
