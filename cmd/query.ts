@@ -4,7 +4,7 @@
  * file with `-o` (format from the extension: Parquet and CSV by DuckDB's COPY, JSON by the same
  * writer as `-f json`, so that both give one JSON).
  */
-import { readFileSync } from "node:fs";
+import { fstatSync, readFileSync } from "node:fs";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { checkOutputPath, copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
@@ -121,6 +121,17 @@ export async function queryCommand(
       if (opts.timer) printRunTime(t0);
       return code;
     }
+    if (format === "csv" && csvByCopy(sql)) {
+      // DuckDB's CSV writer straight to fd 1: 4x faster than rows through JavaScript (issue 18).
+      try {
+        await copyResultTo(engine, lake, sql, "/dev/stdout", ".csv");
+      } catch (e) {
+        // The reader went away (`| head`): the write failed with EPIPE; stop quietly.
+        if (!/broken pipe/i.test(messageOf(e))) throw e;
+      }
+      if (opts.timer) printRunTime(t0);
+      return code;
+    }
     const out = new Stdout();
     for await (const st of runStatements(engine, sql)) {
       if (st.empty) {
@@ -137,6 +148,25 @@ export async function queryCommand(
     return code;
   } finally {
     engine.close();
+  }
+}
+
+/**
+ * Whether CSV to standard output can be DuckDB's COPY to /dev/stdout, as `-o FILE.csv` is: one
+ * SELECT-like statement (a query's result, nothing to run first), stdout a pipe, socket, character
+ * device other than a terminal (/dev/null), or an empty regular file (reopening /dev/stdout
+ * truncates the file: a `>>` append to a non-empty file keeps the row-by-row writer), on a system
+ * with /dev/stdout.
+ */
+function csvByCopy(sql: string): boolean {
+  if (process.platform === "win32" || process.stdout.isTTY) return false;
+  const body = sql.trim().replace(/;+\s*$/, "");
+  if (body.includes(";") || !/^(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(body)) return false;
+  try {
+    const st = fstatSync(1);
+    return st.isFIFO() || st.isSocket() || st.isCharacterDevice() || (st.isFile() && st.size === 0);
+  } catch {
+    return false;
   }
 }
 

@@ -246,6 +246,25 @@ describe("output files say their format: refused or honoured, never the wrong by
     expect(typeof JSON.parse(args.stdout)[0].args).toBe("object");
   });
 
+  test("CSV to a pipe is DuckDB's CSV writer, byte for byte what -o out.csv writes; `>>` keeps what the file held", () => {
+    const sql = "SELECT seq, name, args, [1, 2] AS l, '' AS empty, time FROM raw_events ORDER BY seq";
+    const f = join(dir, "raw.csv");
+    expect(cli(lake, ["query", "-o", f, sql]).code).toBe(0);
+    const piped = cli(lake, ["query", "-f", "csv", sql]);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toBe(readFileSync(f, "utf8"));
+    expect(piped.stdout).toContain('"[1, 2]",""');
+    const app = join(dir, "append.csv");
+    writeFileSync(app, "kept\n");
+    const sh = Bun.spawnSync([
+      "sh",
+      "-c",
+      `'${process.execPath}' '${join(ROOT, "main.ts")}' --lake '${lake}' query "SELECT 1 AS a" >> '${app}'`,
+    ]);
+    expect(sh.exitCode).toBe(0);
+    expect(readFileSync(app, "utf8")).toBe("kept\na\n1\n");
+  });
+
   test("-o FILE.json inside the lake is refused as -o FILE.parquet is", () => {
     const r = cli(lake, ["query", "-o", join(lake, "x.json"), "SELECT 1"]);
     expect(r.code).toBe(1);
