@@ -181,21 +181,33 @@ program
 // No subcommand: `tracelake TRACE...` ingests the traces (when new), then `-c SQL` runs it, or the
 // REPL opens (on a terminal) or runs the script on stdin (`tracelake < script.sql`). A first word
 // that is neither a command nor a file is an unknown command.
-program.argument("[traces...]").action((traces: string[]) => {
-  const first = traces[0];
-  if (first !== undefined && !existsSync(first))
-    return (program as unknown as { unknownCommand(): void }).unknownCommand();
-  const sql = globals().command;
-  if (sql === undefined)
-    return run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, { traces }))();
-  return run(async () => {
-    if (traces.length > 0) {
-      const code = await (await import("./cmd/ingest.ts")).ingestCommand(traces, {}, globals());
-      if (code !== ExitCode.ok) return code;
-    }
-    return (await import("./cmd/query.ts")).queryCommand(sql, {}, globals());
-  })();
-});
+program
+  .argument("[traces...]", "trace files to ingest (when new) before the REPL, or -c, opens on the lake")
+  .addHelpText(
+    "after",
+    `
+Examples:
+  tracelake trace.json                  ingest trace.json (if new) and open the SQL shell on the lake
+  tracelake query "SELECT name, count(*) AS n, sum(duration) / 1e6 AS ms FROM thread_spans GROUP BY name ORDER BY ms DESC LIMIT 10"
+  tracelake export perfetto --process Browser -o browser.pftrace
+
+Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 lake unusable, 70 unexpected.`,
+  )
+  .action((traces: string[]) => {
+    const first = traces[0];
+    if (first !== undefined && !existsSync(first))
+      return (program as unknown as { unknownCommand(): void }).unknownCommand();
+    const sql = globals().command;
+    if (sql === undefined)
+      return run(async () => (await import("./cmd/repl.ts")).replCommand(globals(), pkg.version, { traces }))();
+    return run(async () => {
+      if (traces.length > 0) {
+        const code = await (await import("./cmd/ingest.ts")).ingestCommand(traces, {}, globals());
+        if (code !== ExitCode.ok) return code;
+      }
+      return (await import("./cmd/query.ts")).queryCommand(sql, {}, globals());
+    })();
+  });
 
 program.parseAsync().then(
   () => {

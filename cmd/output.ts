@@ -131,7 +131,7 @@ export async function printResult(
   for await (const rows of chunks) {
     let buf = "";
     for (const r of rows) {
-      if (format === "csv") buf += csvLine(r);
+      if (format === "csv") buf += csvLine(r, columns);
       else if (format === "list" || format === "tabs") buf += separatedLine(r, format, opts.nullValue);
       else if (format === "ndjson") buf += ndjsonLine(columns, r);
       else {

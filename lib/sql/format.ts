@@ -348,9 +348,51 @@ export function csvField(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
-/** One CSV line (with `\n`). */
-export function csvLine(values: unknown[]): string {
-  return `${values.map(csvField).join(",")}\n`;
+/**
+ * A DOUBLE or FLOAT as DuckDB's CSV writer and `CAST(x AS VARCHAR)` write it, so that CSV written
+ * row by row matches `-o out.csv` (DuckDB's COPY): the shortest digits that read back to the same
+ * value (for FLOAT, the same float), `.0` after a whole number, scientific notation below 1e-4
+ * and from 1e16 with a two-digit exponent (`1e-07`, `1e+16`), `nan`, `inf`, `-inf`.
+ * Checked against DuckDB 1.5's COPY on 3,000 random DOUBLEs from 1e-20 to 1e20 (all equal); for
+ * FLOATs from about 2^21 up DuckDB writes more digits (2573868.25 where this writes 2573868.3, the
+ * shortest that reads back to the same float).
+ */
+export function duckDoubleText(v: number, float = false): string {
+  if (Number.isNaN(v)) return "nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  let x = v === 0 ? 0 : v;
+  if (float) {
+    for (let p = 1; p <= 9; p++) {
+      const y = Number(v.toPrecision(p));
+      if (Math.fround(y) === Math.fround(v)) {
+        x = y;
+        break;
+      }
+    }
+  }
+  const [mant, e] = x.toExponential().split("e");
+  const exp = Number(e);
+  if (exp < -4 || exp >= 16) return `${mant}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  const t = String(x);
+  return Number.isInteger(x) ? `${t}.0` : t;
+}
+
+const FLOATING = /^(DOUBLE|FLOAT)$/;
+
+/**
+ * One CSV line (with `\n`). With `columns`, DOUBLE and FLOAT values are written as DuckDB writes
+ * them (duckDoubleText); without, values as they are (a header line).
+ */
+export function csvLine(values: unknown[], columns?: readonly Column[]): string {
+  if (!columns) return `${values.map(csvField).join(",")}\n`;
+  return `${values
+    .map((v, k) => {
+      const t = columns[k]?.type;
+      return typeof v === "number" && t !== undefined && FLOATING.test(t)
+        ? duckDoubleText(v, t === "FLOAT")
+        : csvField(v);
+    })
+    .join(",")}\n`;
 }
 
 /**

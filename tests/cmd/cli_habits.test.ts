@@ -254,6 +254,12 @@ describe("output files say their format: refused or honoured, never the wrong by
     expect(piped.code).toBe(0);
     expect(piped.stdout).toBe(readFileSync(f, "utf8"));
     expect(piped.stdout).toContain('"[1, 2]",""');
+    // DOUBLEs written row by row (the REPL, several statements) as DuckDB's CSV writer writes them.
+    const dbl = "SELECT 10000::DOUBLE AS whole, 1 / 3 AS third, 2.5e-5::DOUBLE AS small, 1e16::DOUBLE AS big";
+    const df = join(dir, "doubles.csv");
+    expect(cli(lake, ["query", "-o", df, dbl]).code).toBe(0);
+    expect(readFileSync(df, "utf8")).toBe("whole,third,small,big\n10000.0,0.3333333333333333,2.5e-05,1e+16\n");
+    expect(cli(lake, ["repl"], `.mode csv\n${dbl};\n`).stdout).toBe(readFileSync(df, "utf8"));
     const app = join(dir, "append.csv");
     writeFileSync(app, "kept\n");
     const sh = Bun.spawnSync([
