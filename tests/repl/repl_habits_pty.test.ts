@@ -69,4 +69,18 @@ describe("the REPL on a terminal, with DuckDB's habits", () => {
       t.proc.kill();
     }
   }, 60_000);
+
+  test("`query` on a terminal fits its table to the terminal's width, as the REPL does", async () => {
+    const t = Pty.tracelake(["--lake", lake, "query", "SELECT * FROM raw_events ORDER BY seq LIMIT 2"], env, 90);
+    try {
+      const out = await t.expect(/2 rows, \d+ columns \(\d+ shown\)/);
+      const lines = out.split(/\r?\n/).filter((l) => l.startsWith("│") || l.startsWith("┌"));
+      expect(lines.length).toBeGreaterThan(3);
+      for (const l of lines) expect(Bun.stringWidth(l)).toBeLessThanOrEqual(90);
+      expect(out).toMatch(/│ name\s/);
+      expect(await t.close()).toBe(0);
+    } finally {
+      t.proc.kill();
+    }
+  }, 60_000);
 });
