@@ -4,7 +4,7 @@
  * file with `-o` (format from the extension: Parquet and CSV by DuckDB's COPY, JSON by the same
  * writer as `-f json`, so that both give one JSON).
  */
-import { fstatSync, readFileSync } from "node:fs";
+import { fstatSync, readFileSync, rmSync } from "node:fs";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { checkOutputPath, copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
@@ -201,10 +201,15 @@ async function writeJsonFile(
   if (first.done) return 0;
   const out = await openFileOut(path);
   try {
-    return await printResult(out, format, first.value.columns, first.value.chunks(), {
+    const n = await printResult(out, format, first.value.columns, first.value.chunks(), {
       maxRows: Number.MAX_SAFE_INTEGER,
     });
-  } finally {
     await closeFileOut(out);
+    return n;
+  } catch (e) {
+    // A statement failing mid-way leaves no half-written file (as COPY leaves none).
+    await closeFileOut(out);
+    rmSync(path, { force: true });
+    throw e;
   }
 }

@@ -271,6 +271,15 @@ describe("output files say their format: refused or honoured, never the wrong by
     expect(readFileSync(app, "utf8")).toBe("kept\na\n1\n");
   });
 
+  test("-o FILE.json: a statement failing mid-way leaves no file, as COPY leaves none", () => {
+    const out = join(dir, "failed.json");
+    const sql = "SELECT CASE WHEN range < 5000 THEN range ELSE error('boom') END AS x FROM range(10000)";
+    const r = cli(lake, ["query", "-o", out, sql]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("boom");
+    expect(existsSync(out)).toBe(false);
+  });
+
   test("-o FILE.json inside the lake is refused as -o FILE.parquet is", () => {
     const r = cli(lake, ["query", "-o", join(lake, "x.json"), "SELECT 1"]);
     expect(r.code).toBe(1);
