@@ -10,10 +10,12 @@
  * another chunk, as cmd/query.ts (imported by cmd/partitions.ts) is. tests/cmd/entry.test.ts
  * checks the rule.
  */
-import { Command } from "commander";
+import { existsSync } from "node:fs";
+import { Command, CommanderError } from "commander";
 import type { GlobalOptions } from "./cmd/common.ts";
 import { addExportPerfettoOptions } from "./cmd/export_options.ts";
 import { VERSION, versionText } from "./cmd/version.ts";
+import { ExitCode } from "./lib/errors.ts";
 
 const program = new Command();
 program
@@ -22,9 +24,13 @@ program
   .version(versionText())
   .option("--lake <dir>", "the lake directory (default: $TRACELAKE_LAKE, else ~/.local/share/tracelake/lake)")
   .option("--verbose", "show stack traces on errors")
-  .showHelpAfterError("(run tracelake --help for usage)");
+  .option("-c, --command <sql>", "run SQL (as `tracelake query SQL`) and exit")
+  .showHelpAfterError("(run tracelake --help for usage)")
+  // Usage errors throw (CommanderError) instead of exiting 1: they exit 2, below. Set before the
+  // subcommands are declared, which inherit it.
+  .exitOverride();
 
-const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+const globals = (): GlobalOptions & { command?: string } => program.opts<GlobalOptions & { command?: string }>();
 let exitCode = 0;
 const run = (f: () => Promise<number>) => async (): Promise<void> => {
   try {
@@ -43,7 +49,10 @@ program
   .argument("<files...>", "trace files, or - for standard input")
   .option("--force", "ingest again even if the same content was ingested before (as new processes)")
   .option("--json", "print the summary as JSON")
-  .option("--batch-mb <n>", "rows held before blocks are written, in MiB: bounds memory and block size (default 8)")
+  .option(
+    "--batch-mb <n>",
+    "rows held before blocks are written, in MiB: bounds memory and block size (default 48 for Chrome JSON, 32 for other formats)",
+  )
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
   .action((files: string[], opts) =>
@@ -55,14 +64,17 @@ program
   .description(
     "run SQL over the lake (processes, streams, blocks, log_entries, measures, thread_spans, async_events, raw_events...)",
   )
-  .argument("<sql>", "one or more SQL statements")
+  .argument("[sql]", "one or more SQL statements; - reads them from standard input")
+  .option("--file <path>", "read the SQL from a file instead")
   .option(
     "-f, --format <format>",
-    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+    "table (or box), ascii, markdown, line, list, tabs, columns, csv, json or ndjson (default: table on a terminal, else csv)",
   )
   .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
   .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
-  .action((sql: string, opts) =>
+  .option("--max-width <n>", "widest a table may be, in columns (default: the terminal's width; 0: no limit)")
+  .option("--timer", "print the time each statement took on stderr")
+  .action((sql: string | undefined, opts) =>
     run(async () => (await import("./cmd/entry/query.ts")).queryCommand(sql, opts, globals()))(),
   );
 
@@ -147,25 +159,67 @@ program
 
 program
   .command("repl")
-  .description("interactive SQL shell over the lake (also plain `tracelake` on a terminal); reads a script from a pipe")
-  .action(() => run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), VERSION))());
+  .description(
+    "interactive SQL shell over the lake (also plain `tracelake`); runs SCRIPT first, then stays open; reads a script from a pipe",
+  )
+  .argument("[script]", "a file of statements and dot-commands to run first")
+  .action((script: string | undefined) =>
+    run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), VERSION, { script }))(),
+  );
 
 program
   .command("info")
   .description("show where the lake is and what it holds")
   .action(() => run(async () => (await import("./cmd/entry/info.ts")).infoCommand(globals(), VERSION))());
 
-// No subcommand and stdin a terminal: the REPL. Otherwise commander prints the usage (exit 1).
-const args = process.argv.slice(2);
-const named = args.some((a, i) => !a.startsWith("-") && args[i - 1] !== "--lake");
-const meta = args.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
-if (!named && !meta && process.stdin.isTTY) args.push("repl");
-program.parseAsync([...process.argv.slice(0, 2), ...args]).then(async () => {
-  // Exit as soon as the command is done and its output written: waiting for the event loop to
-  // drain (DuckDB's and Bun's threads winding down) took 60-100 ms more per run. Writes still
-  // queued on stdout or stderr (a full pipe) are waited for first.
+// No subcommand: `tracelake TRACE...` ingests the traces (when new), then `-c SQL` runs it, or the
+// REPL opens (on a terminal) or runs the script on stdin (`tracelake < script.sql`). A first word
+// that is neither a command nor a file is an unknown command.
+program
+  .argument("[traces...]", "trace files to ingest (when new) before the REPL, or -c, opens on the lake")
+  .addHelpText(
+    "after",
+    `
+Examples:
+  tracelake trace.json                  ingest trace.json (if new) and open the SQL shell on the lake
+  tracelake query "SELECT name, count(*) AS n, sum(duration) / 1e6 AS ms FROM thread_spans GROUP BY name ORDER BY ms DESC LIMIT 10"
+  tracelake export perfetto --process Browser -o browser.pftrace
+
+Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 lake unusable, 70 unexpected.`,
+  )
+  .action((traces: string[]) => {
+    const first = traces[0];
+    if (first !== undefined && !existsSync(first))
+      return (program as unknown as { unknownCommand(): void }).unknownCommand();
+    const sql = globals().command;
+    if (sql === undefined)
+      return run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), VERSION, { traces }))();
+    return run(async () => {
+      if (traces.length > 0) {
+        const code = await (await import("./cmd/entry/ingest.ts")).ingestCommand(traces, {}, globals());
+        if (code !== ExitCode.ok) return code;
+      }
+      return (await import("./cmd/entry/query.ts")).queryCommand(sql, {}, globals());
+    })();
+  });
+
+/**
+ * Exits with `code` as soon as the command is done and its output written: waiting for the event
+ * loop to drain (DuckDB's and Bun's threads winding down) took 60-100 ms more per run. Writes
+ * still queued on stdout or stderr (a full pipe) are waited for first.
+ */
+async function exitNow(code: number): Promise<never> {
   for (const s of [process.stdout, process.stderr]) {
     if (s.writableLength > 0) await new Promise<void>((r) => s.once("drain", () => r()));
   }
-  process.exit(exitCode);
-});
+  process.exit(code);
+}
+
+program.parseAsync().then(
+  () => exitNow(exitCode),
+  (e: unknown) => {
+    if (!(e instanceof CommanderError)) throw e;
+    // --help and --version end here with 0; every usage error with 2.
+    return exitNow(e.exitCode === 0 ? 0 : ExitCode.usage);
+  },
+);

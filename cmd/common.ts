@@ -44,6 +44,11 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
   };
 }
 
+/** Opens an engine (DuckDB unpacked to the cache directory if needed); the caller closes it. */
+export async function openEngine(engineOptions: Parameters<typeof Engine.open>[0] = {}): Promise<Engine> {
+  return Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });
+}
+
 /**
  * Opens an engine and the lake; the caller closes the engine. `keepAttached`: the caller
  * prepares a query at once (prepareQuery), which reuses the catalog's attachment and detaches it.
@@ -54,7 +59,7 @@ export async function openLake(
   engineOptions: Parameters<typeof Engine.open>[0] = {},
   keepAttached = false,
 ): Promise<{ engine: Engine; lake: Lake }> {
-  const engine = await Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });
+  const engine = await openEngine(engineOptions);
   try {
     const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached, pause: testPauseHook(process.env) });
     return { engine, lake };

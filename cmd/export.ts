@@ -7,13 +7,43 @@
  * The REPL's `.export perfetto ...` runs the same export on its own engine with the same options
  * (`EXPORT_PERFETTO_OPTIONS` of lib/perfetto/options.ts, parsed by cmd/export_options.ts).
  */
-import { ExitCode } from "../lib/errors.ts";
+import { ExitCode, UserError } from "../lib/errors.ts";
 import { type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
 import type { ExportPerfettoOptions } from "./export_options.ts";
 
+/** Extensions that name another format than a Perfetto trace, with the format's name. */
+const OTHER_FORMATS: Record<string, string> = {
+  ".json": "JSON",
+  ".ndjson": "NDJSON",
+  ".jsonl": "NDJSON",
+  ".csv": "CSV",
+  ".parquet": "Parquet",
+  ".txt": "text",
+  ".html": "HTML",
+  ".md": "Markdown",
+  ".duckdb": "DuckDB",
+};
+
+/**
+ * Refuses an output file whose name says another format (`-o trace.json`, `x.csv.gz`): the
+ * export writes Perfetto protobuf (gzipped for `.gz`), which a reader of that name would choke on.
+ * @throws UserError (exit 2) naming the file and what to call it.
+ */
+export function checkTraceFileName(output: string): void {
+  const base = output.toLowerCase().replace(/\.gz$/, "");
+  const ext = base.slice(base.lastIndexOf("."));
+  const other = base.includes(".") ? OTHER_FORMATS[ext] : undefined;
+  if (other)
+    throw new UserError(
+      `${output} names a ${other} file, but export perfetto writes a Perfetto protobuf trace; name it .pftrace (or .pftrace.gz)`,
+      ExitCode.usage,
+    );
+}
+
 /** Runs the command; returns the exit code. */
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {
+  if (opts.output && opts.output !== "-") checkTraceFileName(opts.output);
   const { engine, lake } = await openLake(g, false);
   const progress = jitProgress();
   try {

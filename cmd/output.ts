@@ -3,7 +3,8 @@
  * away (`tracelake query ... | head` must end cleanly, not with an EPIPE stack trace), in any
  * of the output formats of lib/sql/format.ts.
  */
-import { writeSync } from "node:fs";
+import { createWriteStream, writeSync } from "node:fs";
+import { messageOf, UserError } from "../lib/errors.ts";
 import {
   BUFFERED_FORMATS,
   type Column,
@@ -11,6 +12,7 @@ import {
   formatRows,
   ndjsonLine,
   type OutputFormat,
+  separatedLine,
   type TableOptions,
 } from "../lib/sql/format.ts";
 
@@ -96,7 +98,8 @@ export interface PrintOptions extends TableOptions {
 
 /**
  * Prints one statement's result. Buffered formats keep the first `maxRows` rows, count the rest
- * and print a table with an "N rows (M shown)" footer; csv, json and ndjson stream every row.
+ * and print a table with an "N rows (M shown)" footer; csv, list, tabs, json and ndjson stream
+ * every row.
  * @returns the number of rows the result had (those read before the reader went away).
  * @throws whatever the chunk iterator throws (a SQL error, an interrupt).
  */
@@ -119,13 +122,17 @@ export async function printResult(
     await out.write(formatRows(format, columns, shown, { ...opts, totalRows: total }));
     return total;
   }
-  if (format === "csv") await out.write(csvLine(columns.map((c) => c.name)));
+  const headers = opts.headers ?? true;
+  const names = columns.map((c) => c.name);
+  if (format === "csv" && headers) await out.write(csvLine(names));
+  if ((format === "list" || format === "tabs") && headers) await out.write(separatedLine(names, format));
   if (format === "json") await out.write("[");
   let first = true;
   for await (const rows of chunks) {
     let buf = "";
     for (const r of rows) {
-      if (format === "csv") buf += csvLine(r);
+      if (format === "csv") buf += csvLine(r, columns);
+      else if (format === "list" || format === "tabs") buf += separatedLine(r, format, opts.nullValue);
       else if (format === "ndjson") buf += ndjsonLine(columns, r);
       else {
         buf += (first ? "\n" : ",\n") + ndjsonLine(columns, r).slice(0, -1);
@@ -138,4 +145,28 @@ export async function printResult(
   }
   if (format === "json") await out.write(first ? "]\n" : "\n]\n");
   return total;
+}
+
+/**
+ * Opens `path` for writing results (created or truncated).
+ * @throws UserError when it cannot be created (the message says why).
+ */
+export async function openFileOut(path: string): Promise<Stdout> {
+  const ws = createWriteStream(path);
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", (e) => reject(new UserError(`cannot write ${path}: ${messageOf(e)}`)));
+  });
+  return new Stdout(ws);
+}
+
+/** Ends a file opened by openFileOut, once everything written is flushed. */
+export async function closeFileOut(o: Stdout): Promise<void> {
+  await new Promise<void>((resolve) => o.stream.end(() => resolve()));
+}
+
+/** Prints `Run Time: …` (ms below a second, else s) on stderr: the time since `t0` (performance.now()). */
+export function printRunTime(t0: number, dim: (s: string) => string = (s) => s): void {
+  const ms = performance.now() - t0;
+  process.stderr.write(dim(`Run Time: ${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(3)} s`}\n`));
 }

@@ -7,12 +7,14 @@
  * another process, or `.ingest` here, is visible to the next statement). With stdin not a
  * terminal it runs the statements it reads without prompts and stops at the first error.
  */
-import { createWriteStream, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import * as readline from "node:readline";
 import pc from "picocolors";
 import type { Engine } from "../lib/duck/engine.ts";
-import { ExitCode, messageOf, SqlError, UserError } from "../lib/errors.ts";
+import { ExitCode, LakeError, messageOf, SqlError, UserError } from "../lib/errors.ts";
 import type { Lake } from "../lib/lake/lake.ts";
+import { layoutOf } from "../lib/lake/layout.ts";
 import { complete, connectionSource } from "../lib/repl/complete.ts";
 import { closestCommand, DOT_COMMANDS, type DotLine, parseDotLine } from "../lib/repl/dot.ts";
 import { appendHistory, HISTORY_SIZE, historyPath, loadHistory } from "../lib/repl/history.ts";
@@ -27,15 +29,17 @@ import {
   partitionsSql,
   type Rows,
 } from "../lib/sql/catalog.ts";
+import { copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, QUERY_VIEWS, runStatements } from "../lib/sql/query.ts";
-import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
-import { exportSummaryLine } from "./export.ts";
+import { count, type GlobalOptions, jitProgress, lakeDir, openEngine, openLake } from "./common.ts";
+import { checkTraceFileName, exportSummaryLine } from "./export.ts";
 import { parseExportPerfettoArgs } from "./export_options.ts";
 import { gcCommand } from "./gc.ts";
 import { ingestCommand } from "./ingest.ts";
-import { printResult, Stdout } from "./output.ts";
+import { closeFileOut, openFileOut, type PrintOptions, printResult, printRunTime, Stdout } from "./output.ts";
+import { parseMaxWidth } from "./query.ts";
 import { installReverseSearch } from "./repl_editor.ts";
 
 const PROMPT = "tracelake> ";
@@ -44,28 +48,63 @@ const CONTINUATION = "      ...> ";
 /** Outcome of one statement or dot-command. */
 type Outcome = "ok" | "error" | "quit";
 
-/** Runs the REPL; returns the exit code. */
-export async function replCommand(g: GlobalOptions, version: string): Promise<number> {
-  const { engine, lake } = await openLake(g, false);
+/** Options of `repl`. */
+export interface ReplOptions {
+  /** A file of statements and dot-commands run first (`tracelake repl script.sql`). */
+  script?: string;
+  /** Trace files ingested (when new) before the REPL opens (`tracelake trace.json`). */
+  traces?: string[];
+}
+
+/**
+ * Runs the REPL; returns the exit code. With `opts.script`, runs it first (stopping at its first
+ * error), then reads the terminal (or, stdin not a terminal, the rest of the script on stdin).
+ */
+export async function replCommand(g: GlobalOptions, version: string, opts: ReplOptions = {}): Promise<number> {
+  if (opts.script !== undefined) {
+    try {
+      readFileSync(opts.script);
+    } catch (e) {
+      throw new UserError(`cannot read ${opts.script}: ${messageOf(e)}`, ExitCode.noInput);
+    }
+  }
+  if (opts.traces && opts.traces.length > 0) {
+    const code = await ingestCommand(opts.traces, {}, g);
+    if (code !== ExitCode.ok) return code;
+  }
   const interactive = process.stdin.isTTY === true;
-  const session = new Session(engine, lake, g, interactive);
+  const session = new Session(g, interactive);
   try {
-    await session.open();
-    return interactive ? await interactiveLoop(session, lake, version) : await scriptLoop(session);
+    await session.openLake(lakeDir(g));
+    return interactive ? await interactiveLoop(session, version, opts.script) : await scriptLoop(session, opts.script);
   } finally {
     await session.close();
-    engine.close();
   }
 }
+
+/** True when `dir` holds a lake (its catalog file). */
+function hasLake(dir: string): boolean {
+  return existsSync(layoutOf(resolve(dir)).catalog);
+}
+
+/**
+ * Where results go besides the terminal: a file written in `format` (null: the `.mode`), or a
+ * Parquet file DuckDB's COPY writes (`.once out.parquet`).
+ */
+type Target = { out: Stdout; format: OutputFormat | null } | { parquet: string };
 
 /** What a REPL session holds: the engine, the output settings, the statement being typed. */
 class Session {
   mode: OutputFormat = "table";
   maxRows = 40;
+  /** `.maxwidth`: null for the terminal's width, 0 for no limit. */
+  maxWidth: number | null = null;
+  headers = true;
+  nullValue = "NULL";
   timer: boolean;
   private out = new Stdout(process.stdout, !process.stdout.isTTY);
-  private once: Stdout | null = null;
-  private fileOut: Stdout | null = null;
+  private once: Target | null = null;
+  private fileOut: Target | null = null;
   /** A statement is running (Ctrl-C interrupts it). */
   running = false;
   /** Aborts the `.ingest` running, if any (Ctrl-C). */
@@ -74,25 +113,79 @@ class Session {
   /** Entries newest first (readline's array, shared with the editor). */
   history: string[] = [];
 
+  /** The engine statements run on; replaced by `.open`. */
+  engine!: Engine;
+  /** The lake, or null until one exists (`.ingest` creates it at `dir`). */
+  lake: Lake | null = null;
+  /** The lake directory (the lake's, or where `.ingest` creates it). */
+  dir = "";
+  /** Called with the new engine after `.open` (the completion's connection follows it). */
+  onEngine: (engine: Engine) => Promise<void> = async () => undefined;
+  private readonly g: GlobalOptions;
+
   constructor(
-    readonly engine: Engine,
-    readonly lake: Lake,
-    private readonly g: GlobalOptions,
+    g: GlobalOptions,
     readonly interactive: boolean,
   ) {
+    this.g = { ...g };
     this.timer = interactive;
   }
 
   /**
-   * Defines the catalog views, raw_events and placeholder JIT views (lib/sql/catalog.ts
-   * `openSessionCatalog`), so completion and `.schema` know every view's columns.
+   * Opens the lake at `dir` on a new engine (closing the previous one) and defines the catalog
+   * views, raw_events and placeholder JIT views (lib/sql/catalog.ts `openSessionCatalog`), so
+   * completion and `.schema` know every view's columns. With no lake there yet (a new or empty
+   * directory) the session runs plain SQL until `.ingest` creates it.
+   * @throws LakeError when `dir` is something else than a lake or an empty directory.
    */
-  async open(): Promise<void> {
-    await openSessionCatalog(this.engine, this.lake);
+  async openLake(dir: string): Promise<void> {
+    const g = { ...this.g, lake: resolve(dir) };
+    let engine: Engine;
+    let lake: Lake | null = null;
+    if (hasLake(dir)) {
+      ({ engine, lake } = await openLake(g, false));
+    } else {
+      if (existsSync(dir) && (!statSync(dir).isDirectory() || readdirSync(dir).length > 0)) {
+        throw new LakeError(
+          `${dir} is not a tracelake lake (no catalog.duckdb); name a lake or a new or empty directory`,
+        );
+      }
+      engine = await openEngine();
+    }
+    try {
+      if (lake) await openSessionCatalog(engine, lake);
+    } catch (e) {
+      engine.close();
+      throw e;
+    }
+    const old = this.engine;
+    this.engine = engine;
+    this.lake = lake;
+    this.dir = g.lake;
+    this.g.lake = g.lake;
+    if (old) {
+      await this.onEngine(engine);
+      old.close();
+    }
+  }
+
+  /** The banner's words after the version: the lake, its processes, or that there is none yet. */
+  async banner(): Promise<string> {
+    if (!this.lake)
+      return `no lake yet at ${this.dir} (.ingest FILE creates it, .open DIR opens another) · ".help" for help\n`;
+    const n = await countProcesses(this.engine);
+    return `lake ${this.lake.root} · ${count(n)} processes · ".help" for help\n`;
+  }
+
+  /** The lake, or a UserError saying there is none yet and how to make one. */
+  needLake(): Lake {
+    if (this.lake) return this.lake;
+    throw new UserError(`no lake yet at ${this.dir}: .ingest FILE creates it, .open DIR opens another`);
   }
 
   async close(): Promise<void> {
     await this.closeFile();
+    this.engine?.close();
   }
 
   /** Interrupts the running statement or `.ingest` (Ctrl-C). */
@@ -113,17 +206,24 @@ class Session {
       try {
         // Ctrl-C during materialization: the JIT calls onProgress before each partition it
         // writes; throwing there stops it, and it deletes the files it wrote but did not commit.
-        await prepareQuery(this.engine, this.lake, stmt, {
-          onProgress: (done, total, what) => {
-            if (this.cancelled) throw new SqlError("Interrupted");
-            progress.onProgress(done, total, what);
-          },
-        });
+        if (this.lake)
+          await prepareQuery(this.engine, this.lake, stmt, {
+            onProgress: (done, total, what) => {
+              if (this.cancelled) throw new SqlError("Interrupted");
+              progress.onProgress(done, total, what);
+            },
+          });
       } finally {
         progress.stop();
       }
       if (this.cancelled) throw new SqlError("Interrupted");
-      const out = this.once ?? this.fileOut ?? this.out;
+      const target = this.once ?? this.fileOut;
+      if (target && "parquet" in target) {
+        await copyResultTo(this.engine, this.needLake(), stmt, target.parquet);
+        this.printTime(t0);
+        return "ok";
+      }
+      const out = target?.out ?? this.out;
       for await (const st of runStatements(this.engine, stmt)) {
         if (st.empty) {
           for await (const _ of st.chunks()) {
@@ -131,10 +231,7 @@ class Session {
           }
           continue;
         }
-        await printResult(out, this.mode, st.columns, st.chunks(), {
-          maxRows: this.maxRows,
-          maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
-        });
+        await printResult(out, target?.format ?? this.mode, st.columns, st.chunks(), this.printOptions(out));
       }
       this.printTime(t0);
       return "ok";
@@ -160,6 +257,7 @@ class Session {
     const t0 = performance.now();
     const opts = parseExportPerfettoArgs(args);
     if (!opts.output) throw new UserError(".export perfetto needs -o FILE (a .pftrace or .pftrace.gz file)");
+    checkTraceFileName(opts.output);
     if (opts.output === "-")
       throw new UserError(
         ".export perfetto writes to a file (-o FILE); for stdout use `tracelake export perfetto -o -` in the shell",
@@ -168,7 +266,7 @@ class Session {
     this.cancelled = false;
     const progress = jitProgress();
     try {
-      const s = await exportPerfetto(this.engine, this.lake, opts, process.stdout.isTTY ? process.stdout : 1, {
+      const s = await exportPerfetto(this.engine, this.needLake(), opts, process.stdout.isTTY ? process.stdout : 1, {
         onProgress: progress.onProgress,
         cancelled: () => this.cancelled,
       });
@@ -187,14 +285,26 @@ class Session {
   }
 
   private printTime(t0: number): void {
-    if (!this.timer) return;
-    const ms = performance.now() - t0;
-    process.stderr.write(pc.dim(`Run Time: ${ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(3)} s`}\n`));
+    if (this.timer) printRunTime(t0, pc.dim);
   }
 
-  /** Prints an error as one line. */
+  /** How results written to `out` are printed: the session's settings; the width only on the terminal. */
+  private printOptions(out: Stdout): PrintOptions {
+    const terminal = out === this.out && process.stdout.isTTY;
+    return {
+      maxRows: this.maxRows,
+      maxWidth: this.maxWidth === null ? (terminal ? process.stdout.columns : undefined) : this.maxWidth || undefined,
+      headers: this.headers,
+      nullValue: this.nullValue,
+    };
+  }
+
+  /**
+   * Prints an error: a SQL error or a sentence of ours whole (DuckDB's "Candidate bindings" and
+   * `LINE 1` caret, as `tracelake query` shows them); anything unexpected as its first line.
+   */
   error(e: unknown): void {
-    const msg = messageOf(e).split("\n")[0] ?? "";
+    const msg = e instanceof UserError || typeof e === "string" ? messageOf(e) : (messageOf(e).split("\n")[0] ?? "");
     process.stderr.write(`${pc.red("Error:")} ${msg}\n`);
     if (this.g.verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   }
@@ -226,13 +336,20 @@ class Session {
         case "quit":
           return "quit";
         case "tables":
-          return await this.printRows(await listTables(this.engine, this.lake));
+          return await this.printRows(await listTables(this.engine, this.needLake()));
         case "schema":
           return arg ? await this.printRows(await describeRelation(this.engine, arg)) : await this.schemas();
         case "processes":
+          this.needLake();
           return await this.runSql(PROCESSES_SQL);
         case "partitions":
+          this.needLake();
           return await this.runSql(partitionsSql({ view: d.args }));
+        case "open":
+          if (!arg) return bad("takes a lake directory");
+          await this.openLake(arg);
+          await this.out.write(await this.banner());
+          return "ok";
         case "mode":
           if (!arg) {
             await this.out.write(`${this.mode}\n`);
@@ -248,18 +365,32 @@ class Session {
           this.maxRows = n;
           return "ok";
         }
+        case "maxwidth":
+          if (!arg) return bad("takes a whole number of columns (0: no limit)");
+          this.maxWidth = parseMaxWidth(arg, ".maxwidth") ?? 0;
+          return "ok";
         case "timer":
+        case "headers":
           if (arg !== "on" && arg !== "off") return bad("takes on or off");
-          this.timer = arg === "on";
+          if (d.command.name === "timer") this.timer = arg === "on";
+          else this.headers = arg === "on";
+          return "ok";
+        case "nullvalue":
+          this.nullValue = d.args.join(" ");
+          return "ok";
+        case "print":
+          await (this.currentOut() ?? this.out).write(`${d.args.join(" ")}\n`);
           return "ok";
         case "output":
           await this.closeFile();
-          if (arg) this.fileOut = await openOut(arg);
+          if (arg && fileFormat(arg) === "parquet")
+            return bad(`a Parquet file holds one result: use .once ${arg} before the statement`);
+          if (arg) this.fileOut = await openTarget(arg);
           return "ok";
         case "once":
           if (!arg) return bad("takes a file name");
           await this.closeOnce();
-          this.once = await openOut(arg);
+          this.once = await openTarget(arg);
           return "ok";
         case "read":
           if (!arg) return bad("takes a file name");
@@ -268,7 +399,10 @@ class Session {
           if (d.args.length === 0) return bad("takes one or more trace files");
           this.dotAbort = new AbortController();
           try {
-            return (await ingestCommand(d.args, {}, this.g, this.dotAbort.signal)) === ExitCode.ok ? "ok" : "error";
+            const code = await ingestCommand(d.args, {}, this.g, this.dotAbort.signal);
+            // The first ingest created the lake: the session opens it.
+            if (!this.lake && hasLake(this.dir)) await this.openLake(this.dir);
+            return code === ExitCode.ok ? "ok" : "error";
           } finally {
             this.dotAbort = null;
           }
@@ -276,6 +410,7 @@ class Session {
           if (arg !== "perfetto") return bad(`exports perfetto: .export perfetto --process P|--all -o FILE [options]`);
           return await this.exportPerfetto(d.args.slice(1));
         case "gc":
+          this.needLake();
           return (await gcCommand({}, this.g)) === ExitCode.ok ? "ok" : "error";
         case "history": {
           const h = [...this.history].reverse();
@@ -290,15 +425,25 @@ class Session {
     return "ok";
   }
 
+  /**
+   * The file a dot-command's output goes to (`.once`, else `.output`), or null for the terminal.
+   * @throws UserError when it is a Parquet file (`.once x.parquet` takes a statement's result).
+   */
+  private currentOut(): Stdout | null {
+    const target = this.once ?? this.fileOut;
+    if (target && "parquet" in target)
+      throw new UserError(`.once ${target.parquet} writes the next SQL statement's result, not a dot-command's`);
+    return target?.out ?? null;
+  }
+
   private async printRows({ columns, rows }: Rows): Promise<Outcome> {
-    const out = this.once ?? this.fileOut ?? this.out;
+    const out = this.currentOut() ?? this.out;
     async function* one(): AsyncGenerator<unknown[][]> {
       yield rows;
     }
-    await printResult(out, this.mode, columns, one(), {
-      maxRows: Number.MAX_SAFE_INTEGER,
-      maxWidth: out === this.out && process.stdout.isTTY ? process.stdout.columns : undefined,
-    });
+    const target = this.once ?? this.fileOut;
+    const format = target && "out" in target && target.format ? target.format : this.mode;
+    await printResult(out, format, columns, one(), { ...this.printOptions(out), maxRows: Number.MAX_SAFE_INTEGER });
     if (this.once) await this.closeOnce();
     return "ok";
   }
@@ -306,7 +451,7 @@ class Session {
   /** `.schema` without a name: the columns of every view and table, one line each. */
   private async schemas(): Promise<Outcome> {
     const rows = await listSchemas(this.engine);
-    await (this.once ?? this.fileOut ?? this.out).write(rows.map((r) => `${r.name}(${r.columns})\n`).join(""));
+    await (this.currentOut() ?? this.out).write(rows.map((r) => `${r.name}(${r.columns})\n`).join(""));
     if (this.once) await this.closeOnce();
     return "ok";
   }
@@ -314,27 +459,25 @@ class Session {
   private async closeOnce(): Promise<void> {
     const o = this.once;
     this.once = null;
-    if (o) await endStream(o);
+    if (o && "out" in o) await closeFileOut(o.out);
   }
 
   private async closeFile(): Promise<void> {
     const o = this.fileOut;
     this.fileOut = null;
-    if (o) await endStream(o);
+    if (o && "out" in o) await closeFileOut(o.out);
   }
 }
 
-async function openOut(path: string): Promise<Stdout> {
-  const ws = createWriteStream(path);
-  await new Promise<void>((resolve, reject) => {
-    ws.once("open", () => resolve());
-    ws.once("error", (e) => reject(new UserError(`cannot write ${path}: ${messageOf(e)}`)));
-  });
-  return new Stdout(ws);
-}
-
-async function endStream(o: Stdout): Promise<void> {
-  await new Promise<void>((resolve) => o.stream.end(() => resolve()));
+/**
+ * Opens `.once`/`.output`'s file: a .parquet file is written by COPY when the statement runs; a
+ * .csv, .json, .ndjson or .jsonl file gets that format whatever the `.mode`; any other file the
+ * `.mode`'s.
+ */
+async function openTarget(path: string): Promise<Target> {
+  const f = fileFormat(path);
+  if (f === "parquet") return { parquet: path };
+  return { out: await openFileOut(path), format: f };
 }
 
 function helpText(): string {
@@ -415,9 +558,14 @@ class Feeder {
   }
 }
 
-/** Stdin is not a terminal: run everything, no prompts, stop at the first error. */
-async function scriptLoop(session: Session): Promise<number> {
+/** Stdin is not a terminal: run `script` (if any), then stdin, no prompts, stop at the first error. */
+async function scriptLoop(session: Session, script?: string): Promise<number> {
   const feeder = new Feeder(session, true);
+  if (script !== undefined) {
+    const o = await feeder.file(script);
+    if (o === "error") return ExitCode.sql;
+    if (o === "quit") return ExitCode.ok;
+  }
   const rl = readline.createInterface({ input: process.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY });
   for await (const line of rl) {
     const o = await feeder.line(line);
@@ -428,7 +576,7 @@ async function scriptLoop(session: Session): Promise<number> {
 }
 
 /** The interactive loop: line editing, completion, history, Ctrl-C. */
-async function interactiveLoop(session: Session, lake: Lake, version: string): Promise<number> {
+async function interactiveLoop(session: Session, version: string, script?: string): Promise<number> {
   const histFile = historyPath(process.env);
   session.history = loadHistory(histFile);
   let histWarned = false;
@@ -443,8 +591,13 @@ async function interactiveLoop(session: Session, lake: Lake, version: string): P
       histWarned = true;
     }
   });
-  const completionConn = await session.engine.connect();
-  const source = connectionSource(completionConn);
+  let completionConn = await session.engine.connect();
+  let source = connectionSource(completionConn);
+  session.onEngine = async (engine) => {
+    completionConn.closeSync();
+    completionConn = await engine.connect();
+    source = connectionSource(completionConn);
+  };
   const rl = readline.createInterface({
     input: process.stdin,
     output: process.stdout,
@@ -469,8 +622,13 @@ async function interactiveLoop(session: Session, lake: Lake, version: string): P
   const prompt = (): string => (feeder.buffer === "" ? PROMPT : CONTINUATION);
   installReverseSearch(rl, prompt);
 
-  const n = await countProcesses(session.engine);
-  process.stdout.write(`tracelake ${version} · lake ${lake.root} · ${count(n)} processes · ".help" for help\n`);
+  process.stdout.write(`tracelake ${version} · ${await session.banner()}`);
+  // `tracelake repl script.sql`: the script runs first (to its first error), then the prompt.
+  if (script !== undefined && (await feeder.file(script)) === "quit") {
+    rl.close();
+    completionConn.closeSync();
+    return ExitCode.ok;
+  }
 
   const queue: string[] = [];
   let busy = false;

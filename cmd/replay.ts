@@ -78,7 +78,7 @@ export async function replayCommand(sql: string, opts: ReplayCommandOptions, g: 
         await out.write(formatTable(r.columns, r.rows.slice(0, maxRows), { totalRows: r.rows.length }));
       } else if (format === "csv") {
         let buf = firstBlock ? csvLine(r.columns.map((c) => c.name)) : "";
-        for (const row of r.rows) buf += csvLine(row);
+        for (const row of r.rows) buf += csvLine(row, r.columns);
         await out.write(buf);
       } else if (format === "ndjson" || emit === "changes") {
         let buf = "";

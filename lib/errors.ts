@@ -6,6 +6,8 @@
 /** Exit codes used by the CLI (sysexits.h where one fits). */
 export const ExitCode = {
   ok: 0,
+  /** Usage: an unknown command or option, a missing argument, options that contradict each other (as getopt tools and the DuckDB shell). */
+  usage: 2,
   /** Bad input data or arguments (EX_DATAERR). */
   badInput: 65,
   /** Missing or unreadable input file (EX_NOINPUT). */

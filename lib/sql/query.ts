@@ -356,7 +356,8 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
       throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
     }
     const names = result.deduplicatedColumnNames();
-    const types = result.columnTypes().map((t) => t.toString());
+    // A JSON column's type is VARCHAR with the alias JSON: keep the alias (JSON output parses it).
+    const types = result.columnTypes().map((t, k) => result.columnLogicalType(k).alias ?? t.toString());
     const columns = names.map((name, k) => ({ name, type: types[k] ?? "" }));
     // duckdb_result_type: 3 = QUERY_RESULT (duckdb.h); DDL and SET return nothing to show.
     const empty = Number(result.returnType) !== 3;

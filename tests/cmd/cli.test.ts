@@ -98,7 +98,8 @@ describe("best-effort inputs", () => {
       "SELECT source_pid, exe, (SELECT count(*) FROM blocks) AS nblocks FROM processes",
     ]);
     expect(q.code).toBe(0);
-    expect(JSON.parse(q.stdout)).toEqual([{ source_pid: "../../x", exe: evil, nblocks: "2" }]); // a cpu stream (X) and the log stream (i)
+    // a cpu stream (X) and the log stream (i); a count is a JSON number (issue 18: it was "2")
+    expect(JSON.parse(q.stdout)).toEqual([{ source_pid: "../../x", exe: evil, nblocks: 2 }]);
     const n = cli(lake, ["query", "-f", "csv", "SELECT name FROM raw_events WHERE ph = 'X'"]);
     expect(n.stdout).toBe(`name\n${evil}\n`);
     const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
