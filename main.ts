@@ -134,6 +134,15 @@ addExportPerfettoOptions(
     .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes"),
 ).action((opts) => run(async () => (await import("./cmd/entry/export.ts")).exportPerfettoCommand(opts, globals()))());
 
+addExportPerfettoOptions(
+  program
+    .command("open")
+    .description("export to a temporary .pftrace and open it in ui.perfetto.dev in one step")
+    .option("--url", "serve the trace on 127.0.0.1:9001 and open the UI with ?url= (no page, no click)")
+    .option("--no-browser", "print the URL to open instead of starting the browser"),
+  false,
+).action((opts) => run(async () => (await import("./cmd/entry/open.ts")).openCommand(opts, globals()))());
+
 program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")

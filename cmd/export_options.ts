@@ -10,9 +10,13 @@ import type { ExportPerfettoOptions } from "../lib/sql/export_perfetto.ts";
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
-/** Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it. */
-export function addExportPerfettoOptions(cmd: Command): Command {
+/**
+ * Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it.
+ * @param withOutput false for a command that chooses the output itself (`open`): no `-o`.
+ */
+export function addExportPerfettoOptions(cmd: Command, withOutput = true): Command {
   for (const [flags, help, repeatable] of EXPORT_PERFETTO_OPTIONS) {
+    if (!withOutput && flags.startsWith("-o,")) continue;
     if (repeatable) cmd.option(flags, help, collect);
     else cmd.option(flags, help);
   }

@@ -1,0 +1,143 @@
+/**
+ * `tracelake open`: the trace reaches the Perfetto UI byte for byte. The default mode is driven
+ * in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core): our page is
+ * opened, its button clicked, and a stand-in for ui.perfetto.dev (another origin) answers PONG to
+ * the page's PINGs, as the UI does, and reports the SHA-256 of the buffer it was posted. The
+ * expected bytes are an `export perfetto` of the same process (the export is deterministic).
+ * `--url` is checked with fetch: the CORS header for the UI's origin and the same bytes.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+let dir = "";
+let lake = "";
+let expected = "";
+
+beforeAll(() => {
+  dir = tempDir("tl-open-");
+  lake = join(dir, "lake");
+  expect(cli(lake, ["ingest", join(ROOT, "fixtures/chromium_startup.json.gz")]).code).toBe(0);
+  const file = join(dir, "browser.pftrace");
+  expect(cli(lake, ["export", "perfetto", "--process", "Browser", "-o", file]).code).toBe(0);
+  expected = sha256(readFileSync(file));
+});
+
+/** Starts `tracelake open ...`; resolves the first URL it prints on stderr. */
+function startOpen(args: string[], env: Record<string, string>): { proc: Bun.Subprocess; url: Promise<string> } {
+  const proc = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "open", ...args], {
+    env: { ...process.env, NO_COLOR: "1", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const url = (async () => {
+    let text = "";
+    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`tracelake open ended before printing a URL: ${text}`);
+      text += new TextDecoder().decode(value);
+      const m = text.match(/(https?:\/\/\S+)/);
+      if (m) {
+        reader.releaseLock();
+        return m[1] as string;
+      }
+    }
+  })();
+  return { proc, url };
+}
+
+const tmpOpenDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith("tracelake-open-"));
+
+describe("tracelake open", () => {
+  let standIn: ReturnType<typeof Bun.serve> | null = null;
+  afterAll(() => {
+    void standIn?.stop(true);
+  });
+
+  test.skipIf(!existsSync(CHROMIUM))(
+    "the page posts the exported trace to the UI after its PING/PONG handshake (headless Chromium)",
+    async () => {
+      let report: (r: Record<string, unknown>) => void = () => undefined;
+      const received = new Promise<Record<string, unknown>>((r) => {
+        report = r;
+      });
+      // The UI's side of the protocol: PONG to PING, then read {perfetto: {buffer, title, fileName}}.
+      const uiPage = `<!doctype html><script>
+window.addEventListener("message", async (e) => {
+  if (e.data === "PING") { e.source.postMessage("PONG", e.origin); return; }
+  if (e.data && e.data.perfetto) {
+    const p = e.data.perfetto;
+    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", p.buffer));
+    const sha = Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");
+    await fetch("/result", { method: "POST", body: JSON.stringify({ sha, size: p.buffer.byteLength, title: p.title, fileName: p.fileName, origin: e.origin }) });
+  }
+});
+</script>`;
+      standIn = Bun.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        async fetch(req) {
+          const path = new URL(req.url).pathname;
+          if (path === "/ui.html") return new Response(uiPage, { headers: { "content-type": "text/html" } });
+          if (path === "/result") {
+            report((await req.json()) as Record<string, unknown>);
+            return new Response("ok");
+          }
+          return new Response("not found", { status: 404 });
+        },
+      });
+      const before = tmpOpenDirs().length;
+      const { proc, url } = startOpen(["--process", "Browser", "--no-browser"], {
+        TRACELAKE_PERFETTO_UI: `http://127.0.0.1:${standIn.port}/ui.html`,
+      });
+      const pageUrl = await url;
+      expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
+      // Only the token path is served.
+      expect((await fetch(new URL("/", pageUrl))).status).toBe(404);
+      const { chromium } = await import("playwright-core");
+      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(pageUrl);
+        await Promise.all([page.waitForEvent("popup"), page.click("#open")]);
+        const r = await received;
+        expect(r).toEqual({
+          sha: expected,
+          size: readFileSync(join(dir, "browser.pftrace")).length,
+          title: "Browser",
+          fileName: "Browser.pftrace",
+          origin: new URL(pageUrl).origin,
+        });
+        await page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")');
+      } finally {
+        await browser.close();
+      }
+      expect(await proc.exited).toBe(0);
+      expect(tmpOpenDirs().length).toBe(before);
+    },
+    120_000,
+  );
+
+  test("--url serves the trace on 127.0.0.1:9001 with the UI's CORS header, then exits", async () => {
+    const before = tmpOpenDirs().length;
+    const { proc, url } = startOpen(["--process", "Browser", "--url", "--no-browser"], {});
+    const uiUrl = new URL((await url).replace("#!/?", "?"));
+    expect(uiUrl.origin).toBe("https://ui.perfetto.dev");
+    const traceUrl = uiUrl.searchParams.get("url") as string;
+    expect(traceUrl).toBe("http://127.0.0.1:9001/Browser.pftrace");
+    // Another path is not served.
+    expect((await fetch("http://127.0.0.1:9001/other.pftrace")).status).toBe(404);
+    const res = await fetch(traceUrl, { headers: { Origin: "https://ui.perfetto.dev" } });
+    expect(res.headers.get("access-control-allow-origin")).toBe("https://ui.perfetto.dev");
+    expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(expected);
+    expect(await proc.exited).toBe(0);
+    expect(tmpOpenDirs().length).toBe(before);
+  }, 120_000);
+});
