@@ -1,0 +1,503 @@
+/**
+ * `flows`: one row per flow edge (an arrow from one slice to another), as trace_processor's
+ * `flow` table (slice_out, slice_in) holds them, with each end named by its thread span id (or,
+ * for an instant, its thread and time), process, thread, name and time. An instance holds the
+ * edges that arrive in its process; edges between processes are kept (both ends name their
+ * process), so the transform reads every process of the instance's ingest (`scope: "ingest"`).
+ *
+ * The rules are trace_processor's (src/trace_processor/importers/json/json_trace_parser_impl.cc,
+ * importers/proto/track_event_parser.cc, importers/common/flow_tracker.cc and slice_tracker.cc;
+ * README "flows"):
+ * - A thread's events are taken in thread_spans' order, with instants (thread-scoped `i`/`I`/`R`,
+ *   0-duration slices) and flow events among them by input order. Each thread has trace_processor's
+ *   slice stack: a slice is pushed when it begins; an X or an instant is popped only when a later
+ *   slice begins (or an E comes) at or after its end; an E pops its B. So the "enclosing" slice of
+ *   a flow event is the top of that stack: the last slice begun and not yet popped, which may have
+ *   ended already.
+ * - Chrome v1 (`s`/`t`/`f`, flow key (id, cat, name)): `s` begins the flow on the top slice (ignored
+ *   while the flow is active), `t` draws an edge from the flow's slice to the top slice and moves
+ *   the flow there, `f` with `bp: "e"` draws an edge to the top slice without closing the flow (one
+ *   source can flow into several slices); `f` without `bp` waits for the next slice that begins on
+ *   its thread and draws the edge from the flow's slice at that moment.
+ * - Chrome v2 (`bind_id` on a B/X event): `flow_out` begins, `flow_in` + `flow_out` steps, `flow_in`
+ *   ends without closing, on the top slice after the event's own slice began.
+ * - Perfetto TrackEvent flow ids (as the importer stores them: `bind_id`, `flow_in`/`flow_out`,
+ *   `args.flow_ids`/`args.terminating_flow_ids`) on the event's own slice or instant: a flow id
+ *   steps when active, else begins; a terminating id ends and closes an active flow.
+ * - A step or end draws its edge from the earlier of the two slices (by begin time) to the later.
+ * - Flows are followed in trace_processor's processing order: by time, then input order.
+ * Deliberate differences: an `f` without `bp` whose flow never began draws nothing
+ * (trace_processor draws an edge from the trace's first slice); flows on async events and on
+ * X events spilled as overlapping are not drawn.
+ */
+import { ChunkCursor } from "../duck/cursor.ts";
+import { type Engine, sqlString } from "../duck/engine.ts";
+import { fillTemplate } from "../duck/template.ts";
+import { sourceIdentity } from "./jit.ts";
+import { blockRows } from "./source.ts";
+import { A_OVERLAP, spanPass } from "./thread_spans.ts";
+import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { writePartitionFile } from "./write.ts";
+
+/** Event kinds of the scan. */
+const K_B = 0;
+const K_E = 1;
+const K_X = 2;
+const K_I = 3;
+const K_S = 4;
+const K_T = 5;
+const K_F = 6;
+
+/**
+ * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
+ * source.ts blockRows, with the span pass's pos) and thread-scoped instants of its log blocks
+ * (`$logs`, a Parquet list), by thread (tid), time, X after the rest and longer X first (as
+ * thread_spans), then input order. `tk`/`nk`: hashes of tid and name (DOUBLE, exact).
+ */
+const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, epoch_ns(time) AS t, k, coalesce(dur, 0)::BIGINT AS dur,
+    seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk,
+    coalesce(bp = 'e', false)::TINYINT AS bpe, coalesce(flow_in, false)::TINYINT AS fin,
+    coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb,
+    tid, stream_id, thread_name, name, cat, hash(id, cat, name)::VARCHAR AS v1key, bind_id,
+    CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
+    CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in
+  FROM (
+    SELECT ($streams_tid)[sx + 1]::VARCHAR AS tid, ($streams_id)[sx + 1]::VARCHAR AS stream_id,
+      ($streams_name)[sx + 1]::VARCHAR AS thread_name, pos::INTEGER AS pos, ph, time, dur, seq, bix,
+      name, cat, id, bp, bind_id, flow_in, flow_out, args,
+      (CASE ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} WHEN 'X' THEN ${K_X} WHEN 's' THEN ${K_S}
+               WHEN 't' THEN ${K_T} ELSE ${K_F} END)::TINYINT AS k
+    FROM ($src) WHERE sx IS NOT NULL AND ph IN ('B', 'E', 'X', 's', 't', 'f')
+    $logs)
+  ORDER BY tid, time, CASE WHEN ph IN ('B', 'E') THEN 0 WHEN ph = 'X' THEN 1 ELSE 2 END, CASE WHEN ph = 'X' THEN -dur END, seq, bix`;
+
+/** SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list). */
+const LOGS = `UNION ALL
+    SELECT tid, NULL, NULL, -1, ph, time, 0, seq, 1000000 + file_index::BIGINT, name, cat, id, bp, bind_id, flow_in,
+      flow_out, args, ${K_I}::TINYINT
+    FROM read_parquet($list)
+    WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
+
+/** The partition's rows, from the edges appended to `$edges`. */
+const SELECT = `SELECT in_process_id AS process_id,
+    CASE WHEN starts_with(flow_id, 'h') THEN hash(flow_id[2:]) ELSE flow_id::UBIGINT END AS flow_id, version::INTEGER AS version,
+    flow_name, flow_target,
+    out_process_id, out_stream_id, out_tid, out_thread_name, out_id, out_name, make_timestamp_ns(out_ns) AS out_time,
+    in_process_id, in_stream_id, in_tid, in_thread_name, in_id, in_name, make_timestamp_ns(in_ns) AS in_time
+  FROM $edges ORDER BY in_ns, out_ns, in_id, out_id`;
+
+const EDGES = "memory.main.tl_flow_edges";
+
+/** The flows view set. */
+export const flows: ViewSet = {
+  name: "flows",
+  description: "flow edges: one row per arrow between two slices (Chrome flow v1/v2, Perfetto flow ids)",
+  streamTag: "cpu",
+  scope: "ingest",
+  version: 1,
+  sliceMicros: null,
+  transformText: `${SCAN}\n${LOGS}\n${SELECT}`,
+  columns: [
+    { name: "process_id", type: "VARCHAR", description: "process the edge arrives in (view_instance_id)" },
+    {
+      name: "flow_id",
+      type: "UBIGINT",
+      description: "v1: 64-bit hash of (id, cat, name); v2: the bind_id / Perfetto flow id",
+    },
+    { name: "version", type: "INTEGER", description: "1: Chrome s/t/f; 2: bind_id or Perfetto flow ids" },
+    { name: "flow_name", type: "VARCHAR", description: "v1: the flow events' name" },
+    { name: "flow_target", type: "VARCHAR", description: "v1: the flow events' category" },
+    ...endColumns("out", "where the arrow leaves"),
+    ...endColumns("in", "where the arrow arrives"),
+  ],
+  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
+    const { engine } = input;
+    const empty = { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+    const peers = input.peers ?? [];
+    if (input.blocks.length === 0 || peers.length === 0) return empty;
+    const key = Buffer.from(sourceIdentity(input.blocks)).toString("hex");
+    let all = memo?.key === key ? memo.edges : null;
+    if (all === null) {
+      all = await ingestEdges(engine, peers);
+      memo = { key, edges: all };
+    }
+    const own = all.filter((e) => e[INP] === input.process.processId);
+    if (own.length === 0) return empty;
+    await engine.run(`CREATE OR REPLACE TABLE ${EDGES}(${EDGE_COLUMNS.map((c) => `${c[0]} ${c[1]}`).join(", ")})`);
+    try {
+      await engine.append("tl_flow_edges", own, "memory");
+      return await writePartitionFile(
+        engine,
+        fillTemplate(SELECT, { edges: EDGES }),
+        input.outPath,
+        "in_time",
+        "in_time",
+      );
+    } finally {
+      await engine.run(`DROP TABLE IF EXISTS ${EDGES}`);
+    }
+  },
+};
+
+/** The columns of one end of an edge. */
+function endColumns(end: "out" | "in", what: string): ViewSet["columns"] {
+  return [
+    { name: `${end}_process_id`, type: "VARCHAR", description: `process ${what}` },
+    { name: `${end}_stream_id`, type: "VARCHAR", description: "its thread's cpu stream (NULL for an instant)" },
+    { name: `${end}_tid`, type: "VARCHAR", description: "its source thread id" },
+    { name: `${end}_thread_name`, type: "VARCHAR", description: "its thread name" },
+    {
+      name: `${end}_id`,
+      type: "BIGINT",
+      description: "its thread_spans id (NULL for an instant: a log_entries row of that thread and time)",
+    },
+    { name: `${end}_name`, type: "VARCHAR", description: "the slice's (or instant's) name" },
+    { name: `${end}_time`, type: "TIMESTAMP_NS", description: "the slice's begin (the instant's time)" },
+  ];
+}
+
+/** The appended edge table's columns (SQL name, type), in the order of EdgeRow. */
+const EDGE_COLUMNS: [string, string][] = [
+  ["flow_id", "VARCHAR"],
+  ["version", "BIGINT"],
+  ["flow_name", "VARCHAR"],
+  ["flow_target", "VARCHAR"],
+  ...(["out", "in"] as const).flatMap((e): [string, string][] => [
+    [`${e}_process_id`, "VARCHAR"],
+    [`${e}_stream_id`, "VARCHAR"],
+    [`${e}_tid`, "VARCHAR"],
+    [`${e}_thread_name`, "VARCHAR"],
+    [`${e}_id`, "BIGINT"],
+    [`${e}_name`, "VARCHAR"],
+    [`${e}_ns`, "BIGINT"],
+  ]),
+];
+/** Index of in_process_id in an EdgeRow. */
+const INP = 11;
+
+/** One edge as appended: EDGE_COLUMNS' values. */
+type EdgeRow = (string | bigint | null)[];
+
+/** The last ingest's edges (the instances of one ingest are materialized one after another). */
+let memo: { key: string; edges: EdgeRow[] } | null = null;
+
+/** A slice or instant that an edge can end on. */
+interface Ref {
+  process: string;
+  stream: string | null;
+  tid: string | null;
+  thread: string | null;
+  /** thread_spans id; null for an instant. */
+  id: number | null;
+  name: string | null;
+  /** Begin time, ns. */
+  t: bigint;
+}
+
+/** Flow tracker operations (flow_tracker.cc). */
+const OP_BEGIN = 0;
+const OP_STEP = 1;
+const OP_END = 2;
+const OP_END_CLOSE = 3;
+const OP_PENDING = 4;
+/** Perfetto flow_ids: step when active, else begin. */
+const OP_OUT = 5;
+
+/** One operation on a flow, in processing order (t, q, n). */
+interface Op {
+  key: string;
+  op: number;
+  ref: Ref;
+  t: bigint;
+  q: number;
+  n: number;
+  /** 1 or 2; flow_id text; v1 name and category. */
+  version: number;
+  id: string;
+  fname: string | null;
+  fcat: string | null;
+}
+
+/** A 64-bit flow id from a v2 id text: decimal or 0x hex below 2^64; else null (hashed by the caller). */
+function numericId(text: string): string | null {
+  if (/^(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})$/.test(text)) {
+    const v = BigInt(text);
+    if (v < 1n << 64n) return v.toString();
+  }
+  return null;
+}
+
+/** Texts of a JSON array of ids, or null. */
+function idTexts(json: string | null): string[] | null {
+  if (json === null) return null;
+  try {
+    const a: unknown = JSON.parse(json);
+    return Array.isArray(a) ? a.map((x) => String(x)) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every flow edge of an ingest's processes, as EdgeRows: binds each process's flow events to
+ * its slices (bindProcess), then follows each flow through its operations in processing order.
+ */
+async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeRow[]> {
+  const ops: Op[] = [];
+  for (const p of peers) await bindProcess(engine, p, ops);
+  ops.sort((a, b) =>
+    a.key < b.key ? -1 : a.key > b.key ? 1 : a.t < b.t ? -1 : a.t > b.t ? 1 : a.q - b.q || a.n - b.n,
+  );
+  const edges: EdgeRow[] = [];
+  const end = (r: Ref): (string | bigint | null)[] => [
+    r.process,
+    r.stream,
+    r.tid,
+    r.thread,
+    r.id === null ? null : BigInt(r.id),
+    r.name,
+    r.t,
+  ];
+  const edge = (o: Op, out: Ref, inn: Ref): void => {
+    edges.push([o.id, BigInt(o.version), o.fname, o.fcat, ...end(out), ...end(inn)]);
+  };
+  let key = "";
+  let src: Ref | null = null;
+  for (const o of ops) {
+    if (o.key !== key) {
+      key = o.key;
+      src = null;
+    }
+    let op = o.op;
+    if (op === OP_OUT) op = src === null ? OP_BEGIN : OP_STEP;
+    if (op === OP_BEGIN) {
+      if (src === null) src = o.ref;
+      continue;
+    }
+    if (src === null) continue;
+    if (op === OP_PENDING) {
+      edge(o, src, o.ref);
+      continue;
+    }
+    // The earlier slice (by begin time) is the edge's source.
+    if (src.t > o.ref.t) edge(o, o.ref, src);
+    else edge(o, src, o.ref);
+    if (op === OP_STEP) src = o.ref;
+    else if (op === OP_END_CLOSE) src = null;
+  }
+  return edges;
+}
+
+/**
+ * Binds one process's flow events to its slices (see the file comment), appending one Op per
+ * flow operation to `ops`. Reads the process's cpu blocks through thread_spans' span pass (for
+ * the span ids) and its log blocks' instants.
+ */
+async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise<void> {
+  if (peer.cpuBlocks.length === 0) return;
+  const input: MaterializeInput = {
+    engine,
+    process: peer.process,
+    streams: peer.cpuStreams,
+    blocks: peer.cpuBlocks,
+    outPath: "",
+  };
+  const pass = await spanPass(input);
+  const streams = [...peer.cpuStreams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+  const src = pass?.src ?? (await blockRows({ ...input, streams }));
+  const has = await engine.rows<{ n: bigint }>(
+    `SELECT count(*) AS n FROM (${src.sql}) WHERE ph IN ('s', 't', 'f') OR bind_id IS NOT NULL`,
+  );
+  const logList = `[${peer.logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
+  let logFlows = 0n;
+  if (peer.logBlocks.length > 0) {
+    const r = await engine.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM read_parquet(${logList}) WHERE bind_id IS NOT NULL`,
+    );
+    logFlows = r[0]?.n ?? 0n;
+  }
+  if ((has[0]?.n ?? 0n) === 0n && logFlows === 0n) return;
+  const chromeJson = peer.traceFormat === "chrome_json";
+  const spans = pass?.spans ?? null;
+  const sql = fillTemplate(SCAN, {
+    src: src.sql,
+    logs: peer.logBlocks.length > 0 ? fillTemplate(LOGS, { list: logList }) : "",
+    streams_tid: src.streamTids,
+    streams_id: src.streamIds,
+    streams_name: src.threadNames,
+  });
+  const cur = await ChunkCursor.open(engine, sql);
+  const names = new Map<number, string | null>();
+  const threadNames = new Map<string, string | null>();
+  for (const s of peer.cpuStreams) if (s.tid !== null && !threadNames.has(s.tid)) threadNames.set(s.tid, s.threadName);
+  // The current thread's stack (trace_processor's slice stack) and pending `f` events.
+  let tk = Number.NaN;
+  let tid: string | null = null;
+  let stream: string | null = null;
+  const stack: { ref: Ref; end: bigint; open: boolean; dur: bigint }[] = [];
+  const pending: Op[] = [];
+  let n = 0;
+  const top = (): Ref | null => stack[stack.length - 1]?.ref ?? null;
+  /** MaybeCloseStack: pops slices that ended before t (or at t, unless both are instants). */
+  const closeUntil = (t: bigint, newDur: bigint | null): void => {
+    while (stack.length > 0) {
+      const s = stack[stack.length - 1] as { end: bigint; open: boolean; dur: bigint };
+      if (s.open) return;
+      if (s.end < t || (s.end === t && !(s.dur === 0n && newDur === 0n))) stack.pop();
+      else return;
+    }
+  };
+  const push = (ref: Ref, end: bigint, open: boolean, dur: bigint, t: bigint, q: number): void => {
+    stack.push({ ref, end, open, dur });
+    for (const o of pending) ops.push({ ...o, ref, t, q, n: n++ });
+    pending.length = 0;
+  };
+  const op = (o: Omit<Op, "n">): void => {
+    ops.push({ ...o, n: n++ });
+  };
+  try {
+    while (await cur.next()) {
+      const tkA = cur.num<Float64Array>(0);
+      const tA = cur.num<BigInt64Array>(1);
+      const kA = cur.num<Int8Array>(2);
+      const dA = cur.num<BigInt64Array>(3);
+      const qA = cur.num<Float64Array>(4);
+      const posA = cur.num<Int32Array>(5);
+      const nkA = cur.num<Float64Array>(6);
+      const bpA = cur.num<Int8Array>(7);
+      const finA = cur.num<Int8Array>(8);
+      const foutA = cur.num<Int8Array>(9);
+      const hbA = cur.num<Int8Array>(10);
+      for (let i = 0; i < cur.rowCount; i++) {
+        if (tkA[i] !== tk) {
+          tk = tkA[i] as number;
+          tid = cur.text(11, i);
+          stack.length = 0;
+          pending.length = 0;
+        }
+        const k = kA[i] as number;
+        const t = tA[i] as bigint;
+        const q = qA[i] as number;
+        if (k === K_X || k === K_B || k === K_I) {
+          if (k !== K_I) stream = cur.text(12, i);
+          const nk = nkA[i] as number;
+          let name = names.get(nk);
+          if (name === undefined) {
+            name = cur.text(14, i);
+            names.set(nk, name);
+          }
+          const dur = k === K_B ? -1n : (dA[i] as bigint);
+          closeUntil(t, k === K_B ? null : dur);
+          const pos = posA[i] as number;
+          const id = k === K_I || spans === null ? null : (spans.idOf[pos] as number);
+          const ref: Ref = {
+            process: peer.process.processId,
+            stream: k === K_I ? null : stream,
+            tid,
+            thread: (k === K_I ? threadNames.get(tid ?? "") : cur.text(13, i)) ?? null,
+            id,
+            name,
+            t,
+          };
+          // An X that trace_processor spills onto an overflow track is not on this stack.
+          const spilled = k === K_X && id !== null && spans !== null && spans.anomaly[id] === A_OVERLAP;
+          if (!spilled) push(ref, k === K_B ? t : t + dur, k === K_B, dur, t, q);
+          if (hbA[i] === 1 && (k !== K_I || !chromeJson)) {
+            const bind = cur.text(17, i) as string;
+            flowOps(
+              ops,
+              chromeJson,
+              bind,
+              finA[i] === 1,
+              foutA[i] === 1,
+              cur.text(18, i),
+              cur.text(19, i),
+              top(),
+              ref,
+              t,
+              q,
+              () => n++,
+            );
+          }
+          continue;
+        }
+        if (k === K_E) {
+          closeUntil(t, null);
+          const j = stack.findLastIndex((s) => s.open);
+          const closed = j >= 0 ? (stack[j] as { ref: Ref }).ref : null;
+          if (j >= 0) stack.splice(j, 1);
+          if (hbA[i] === 1 && !chromeJson && closed !== null) {
+            const bind = cur.text(17, i) as string;
+            flowOps(
+              ops,
+              false,
+              bind,
+              finA[i] === 1,
+              foutA[i] === 1,
+              cur.text(18, i),
+              cur.text(19, i),
+              closed,
+              closed,
+              t,
+              q,
+              () => n++,
+            );
+          }
+          continue;
+        }
+        // Flow v1.
+        const v1 = cur.text(16, i) as string;
+        const base = { key: `1:${v1}`, t, q, version: 1, id: v1, fname: cur.text(14, i), fcat: cur.text(15, i) };
+        const tr = top();
+        if (k === K_F && bpA[i] !== 1) {
+          pending.push({ ...base, op: OP_PENDING, ref: tr as Ref, n: 0 });
+          continue;
+        }
+        if (tr === null) continue;
+        op({ ...base, op: k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END, ref: tr });
+      }
+    }
+  } finally {
+    cur.close();
+  }
+}
+
+/**
+ * The operations of a flow v2 event: Chrome JSON (`chromeJson`) on the thread's top slice
+ * `topRef` (flow_out begins, both step, flow_in ends without closing; legacy Perfetto ids in
+ * `0x` hex the same), Perfetto flow ids on the event's own slice `own` (flow_ids: OP_OUT,
+ * terminating_flow_ids: end and close).
+ */
+function flowOps(
+  ops: Op[],
+  chromeJson: boolean,
+  bind: string,
+  fin: boolean,
+  fout: boolean,
+  manyOut: string | null,
+  manyIn: string | null,
+  topRef: Ref | null,
+  own: Ref,
+  t: bigint,
+  q: number,
+  next: () => number,
+): void {
+  const idOf = (x: string): string => numericId(x) ?? `h${x}`;
+  const add = (id: string, op: number, ref: Ref): void => {
+    ops.push({ key: `2:${id}`, op, ref, t, q, n: next(), version: 2, id, fname: null, fcat: null });
+  };
+  const legacy = !chromeJson && bind.startsWith("0x");
+  if (chromeJson || legacy) {
+    const ref = chromeJson ? topRef : own;
+    if (ref === null) return;
+    const id = idOf(bind);
+    add(id, fin && fout ? OP_STEP : fout ? OP_BEGIN : OP_END, ref);
+    return;
+  }
+  const outs = idTexts(manyOut);
+  const ins = idTexts(manyIn);
+  if ((outs !== null || ins !== null) && (outs ?? ins ?? [])[0] === bind) {
+    for (const x of outs ?? []) add(idOf(x), OP_OUT, own);
+    for (const x of ins ?? []) add(idOf(x), OP_END_CLOSE, own);
+  } else add(idOf(bind), fout ? OP_OUT : OP_END_CLOSE, own);
+}
