@@ -79,12 +79,14 @@ const LOGS = `UNION ALL
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
 
 /** The partition's rows, from the edges appended to `$edges`. */
-const SELECT = `SELECT in_process_id AS process_id,
-    CASE WHEN starts_with(flow_id, 'h') THEN hash(flow_id[2:]) ELSE flow_id::UBIGINT END AS flow_id, version::INTEGER AS version,
-    flow_name, flow_target,
-    out_process_id, out_stream_id, out_tid, out_thread_name, out_id, out_name, make_timestamp_ns(out_ns) AS out_time,
-    in_process_id, in_stream_id, in_tid, in_thread_name, in_id, in_name, make_timestamp_ns(in_ns) AS in_time
-  FROM $edges ORDER BY in_ns, out_ns, in_id, out_id`;
+const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
+    make_timestamp_ns(coalesce(in_ns, out_ns)) AS time,
+    CASE WHEN starts_with(flow_id, 'h') THEN hash(flow_id[2:]) ELSE flow_id::UBIGINT END AS flow_id,
+    version::INTEGER AS version, flow_name, flow_target,
+    out_process_id, out_stream_id, out_tid, out_thread_name, out_id, out_kind, out_name, make_timestamp_ns(out_ns) AS out_time,
+    in_process_id, in_stream_id, in_tid, in_thread_name, in_id, in_kind, in_name, make_timestamp_ns(in_ns) AS in_time,
+    in_step
+  FROM $edges ORDER BY coalesce(in_ns, out_ns), out_ns, in_id, out_id`;
 
 const EDGES = "memory.main.tl_flow_edges";
 
@@ -98,7 +100,12 @@ export const flows: ViewSet = {
   sliceMicros: null,
   transformText: `${SCAN}\n${LOGS}\n${SELECT}`,
   columns: [
-    { name: "process_id", type: "VARCHAR", description: "process the edge arrives in (view_instance_id)" },
+    {
+      name: "process_id",
+      type: "VARCHAR",
+      description: "process the edge arrives in (a loose end's process) (view_instance_id)",
+    },
+    { name: "time", type: "TIMESTAMP_NS", description: "in_time (a loose end's time)" },
     {
       name: "flow_id",
       type: "UBIGINT",
@@ -109,6 +116,11 @@ export const flows: ViewSet = {
     { name: "flow_target", type: "VARCHAR", description: "v1: the flow events' category" },
     ...endColumns("out", "where the arrow leaves"),
     ...endColumns("in", "where the arrow arrives"),
+    {
+      name: "in_step",
+      type: "BOOLEAN",
+      description: "the flow continues from the in end (v1 t, v2 flow_in + flow_out, an active Perfetto flow_ids id)",
+    },
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     const { engine } = input;
@@ -121,18 +133,12 @@ export const flows: ViewSet = {
       all = await ingestEdges(engine, peers);
       memo = { key, edges: all };
     }
-    const own = all.filter((e) => e[INP] === input.process.processId);
+    const own = all.filter((e) => (e[INP] ?? e[OUTP]) === input.process.processId);
     if (own.length === 0) return empty;
     await engine.run(`CREATE OR REPLACE TABLE ${EDGES}(${EDGE_COLUMNS.map((c) => `${c[0]} ${c[1]}`).join(", ")})`);
     try {
       await engine.append("tl_flow_edges", own, "memory");
-      return await writePartitionFile(
-        engine,
-        fillTemplate(SELECT, { edges: EDGES }),
-        input.outPath,
-        "in_time",
-        "in_time",
-      );
+      return await writePartitionFile(engine, fillTemplate(SELECT, { edges: EDGES }), input.outPath, "time", "time");
     } finally {
       await engine.run(`DROP TABLE IF EXISTS ${EDGES}`);
     }
@@ -151,6 +157,11 @@ function endColumns(end: "out" | "in", what: string): ViewSet["columns"] {
       type: "BIGINT",
       description: "its thread_spans id (NULL for an instant: a log_entries row of that thread and time)",
     },
+    {
+      name: `${end}_kind`,
+      type: "VARCHAR",
+      description: "span, span_end (bound by the span's END event: Perfetto SLICE_END flow ids) or instant",
+    },
     { name: `${end}_name`, type: "VARCHAR", description: "the slice's (or instant's) name" },
     { name: `${end}_time`, type: "TIMESTAMP_NS", description: "the slice's begin (the instant's time)" },
   ];
@@ -168,21 +179,26 @@ const EDGE_COLUMNS: [string, string][] = [
     [`${e}_tid`, "VARCHAR"],
     [`${e}_thread_name`, "VARCHAR"],
     [`${e}_id`, "BIGINT"],
+    [`${e}_kind`, "VARCHAR"],
     [`${e}_name`, "VARCHAR"],
     [`${e}_ns`, "BIGINT"],
   ]),
+  ["in_step", "BOOLEAN"],
 ];
-/** Index of in_process_id in an EdgeRow. */
-const INP = 11;
+/** Indexes of out_process_id and in_process_id in an EdgeRow. */
+const OUTP = 4;
+const INP = 12;
 
 /** One edge as appended: EDGE_COLUMNS' values. */
-type EdgeRow = (string | bigint | null)[];
+type EdgeRow = (string | bigint | boolean | null)[];
 
 /** The last ingest's edges (the instances of one ingest are materialized one after another). */
 let memo: { key: string; edges: EdgeRow[] } | null = null;
 
 /** A slice or instant that an edge can end on. */
 interface Ref {
+  /** `span`, `span_end` (bound through the span's END event: Perfetto SLICE_END flow ids) or `instant`. */
+  kind: string;
   process: string;
   stream: string | null;
   tid: string | null;
@@ -241,6 +257,8 @@ function idTexts(json: string | null): string[] | null {
 /**
  * Every flow edge of an ingest's processes, as EdgeRows: binds each process's flow events to
  * its slices (bindProcess), then follows each flow through its operations in processing order.
+ * Operations that draw no edge (a begin never followed, a step or end of a flow not active) are
+ * loose ends: rows with the other end NULL.
  */
 async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeRow[]> {
   const ops: Op[] = [];
@@ -248,44 +266,52 @@ async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeRow
   ops.sort((a, b) =>
     a.key < b.key ? -1 : a.key > b.key ? 1 : a.t < b.t ? -1 : a.t > b.t ? 1 : a.q - b.q || a.n - b.n,
   );
-  const edges: EdgeRow[] = [];
-  const end = (r: Ref): (string | bigint | null)[] => [
-    r.process,
-    r.stream,
-    r.tid,
-    r.thread,
-    r.id === null ? null : BigInt(r.id),
-    r.name,
-    r.t,
-  ];
-  const edge = (o: Op, out: Ref, inn: Ref): void => {
-    edges.push([o.id, BigInt(o.version), o.fname, o.fcat, ...end(out), ...end(inn)]);
+  const rows: EdgeRow[] = [];
+  const end = (r: Ref | null): (string | bigint | null)[] =>
+    r === null
+      ? [null, null, null, null, null, null, null, null]
+      : [r.process, r.stream, r.tid, r.thread, r.id === null ? null : BigInt(r.id), r.kind, r.name, r.t];
+  const row = (o: Op, out: Ref | null, inn: Ref | null, step: boolean | null): void => {
+    rows.push([o.id, BigInt(o.version), o.fname, o.fcat, ...end(out), ...end(inn), step]);
   };
   let key = "";
-  let src: Ref | null = null;
+  /** The flow's source: the operation that set it, and whether an edge left it yet. */
+  let src: Op | null = null;
+  let used = false;
+  const drop = (): void => {
+    if (src !== null && !used) row(src, src.ref, null, null);
+  };
   for (const o of ops) {
     if (o.key !== key) {
+      drop();
       key = o.key;
       src = null;
     }
     let op = o.op;
     if (op === OP_OUT) op = src === null ? OP_BEGIN : OP_STEP;
     if (op === OP_BEGIN) {
-      if (src === null) src = o.ref;
+      if (src === null) {
+        src = o;
+        used = false;
+      } else row(o, o.ref, null, null);
       continue;
     }
-    if (src === null) continue;
-    if (op === OP_PENDING) {
-      edge(o, src, o.ref);
+    const step = op === OP_STEP;
+    if (src === null) {
+      row(o, null, o.ref, step);
       continue;
     }
-    // The earlier slice (by begin time) is the edge's source.
-    if (src.t > o.ref.t) edge(o, o.ref, src);
-    else edge(o, src, o.ref);
-    if (op === OP_STEP) src = o.ref;
-    else if (op === OP_END_CLOSE) src = null;
+    used = true;
+    // The earlier slice (by begin time) is the edge's source; a pending end's is the flow's.
+    if (op !== OP_PENDING && src.ref.t > o.ref.t) row(o, o.ref, src.ref, step);
+    else row(o, src.ref, o.ref, step);
+    if (step) {
+      src = o;
+      used = false;
+    } else if (op === OP_END_CLOSE) src = null;
   }
-  return edges;
+  drop();
+  return rows;
 }
 
 /**
@@ -391,6 +417,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           const pos = posA[i] as number;
           const id = k === K_I || spans === null ? null : (spans.idOf[pos] as number);
           const ref: Ref = {
+            kind: k === K_I ? "instant" : "span",
             process: peer.process.processId,
             stream: k === K_I ? null : stream,
             tid,
@@ -402,7 +429,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           // An X that trace_processor spills onto an overflow track is not on this stack.
           const spilled = k === K_X && id !== null && spans !== null && spans.anomaly[id] === A_OVERLAP;
           if (!spilled) push(ref, k === K_B ? t : t + dur, k === K_B, dur, t, q);
-          if (hbA[i] === 1 && (k !== K_I || !chromeJson)) {
+          if (hbA[i] === 1) {
             const bind = cur.text(17, i) as string;
             flowOps(
               ops,
@@ -436,8 +463,8 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
               foutA[i] === 1,
               cur.text(18, i),
               cur.text(19, i),
-              closed,
-              closed,
+              { ...closed, kind: "span_end" },
+              { ...closed, kind: "span_end" },
               t,
               q,
               () => n++,
