@@ -35,7 +35,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import { counterSource, logSource } from "./export_events.ts";
-import { encodeFlowEdges, loadFlows, loadLogFlows } from "./export_flows.ts";
+import { loadFlows } from "./export_flows.ts";
 import { asyncSource, threadSpanSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
@@ -83,9 +83,8 @@ export async function* perfettoChunks(
   try {
     // Descriptors of processes and threads first, then the row sources.
     const procs = await describeProcesses(engine, ctx, options);
+    if (options.flows) await loadFlows(engine, ctx, procs, options);
     for (const ps of procs) {
-      if (options.flows && options.spans !== "async") ps.flows = await loadFlows(engine, ctx, ps, options);
-      if (options.flows && options.logs) ps.logFlows = await loadLogFlows(engine, ctx, ps, options);
       if (options.spans !== "async") {
         for (const [streamId, threadUuid, label] of await threadStreams(engine, ctx, ps)) {
           sources.push(await threadSpanSource(engine, ctx, ps, streamId, threadUuid, label, base, options));
@@ -95,8 +94,6 @@ export async function* perfettoChunks(
       if (options.counters) sources.push(await counterSource(engine, ctx, ps, base, options));
       if (options.logs) sources.push(await logSource(engine, ctx, ps, base, options));
     }
-    encodeFlowEdges(ctx.flowPoints);
-    ctx.flowPoints.length = 0;
     for (const s of sources) await s.refill();
     // Merge: a binary heap of sources by current time. Ties between sources are in any order:
     // they write to different tracks, or (logs and spans of one thread) either order nests.
