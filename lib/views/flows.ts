@@ -48,6 +48,10 @@ const K_S = 4;
 const K_T = 5;
 const K_F = 6;
 
+/** Perfetto's several flow ids of an event (args.flow_ids, args.terminating_flow_ids), as JSON text. */
+const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
+      CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in`;
+
 /**
  * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
  * source.ts blockRows, with the span pass's pos) and thread-scoped instants of its log blocks
@@ -55,26 +59,24 @@ const K_F = 6;
  * thread_spans), then input order. `tk`/`nk`: hashes of tid and name (DOUBLE, exact).
  */
 const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, epoch_ns(time) AS t, k, coalesce(dur, 0)::BIGINT AS dur,
-    seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk,
-    coalesce(bp = 'e', false)::TINYINT AS bpe, coalesce(flow_in, false)::TINYINT AS fin,
-    coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb,
-    tid, stream_id, thread_name, name, cat, hash(id, cat, name)::VARCHAR AS v1key, bind_id,
-    CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
-    CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in
+    seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
+    coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
+    tid, name, cat, v1key, bind_id, many_out, many_in
   FROM (
-    SELECT ($streams_tid)[sx + 1]::VARCHAR AS tid, ($streams_id)[sx + 1]::VARCHAR AS stream_id,
-      ($streams_name)[sx + 1]::VARCHAR AS thread_name, pos::INTEGER AS pos, ph, time, dur, seq, bix,
-      name, cat, id, bp, bind_id, flow_in, flow_out, args,
+    SELECT ($streams_tid)[sx + 1]::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
+      CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
+      coalesce(bp = 'e', false)::TINYINT AS bpe, bind_id, flow_in, flow_out, ${MANY},
       (CASE ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} WHEN 'X' THEN ${K_X} WHEN 's' THEN ${K_S}
-               WHEN 't' THEN ${K_T} ELSE ${K_F} END)::TINYINT AS k
+               WHEN 't' THEN ${K_T} ELSE ${K_F} END)::TINYINT AS k,
+      CASE WHEN ph IN ('B', 'E') THEN 0 WHEN ph = 'X' THEN 1 ELSE 2 END AS cls
     FROM ($src) WHERE sx IS NOT NULL AND ph IN ('B', 'E', 'X', 's', 't', 'f')
     $logs)
-  ORDER BY tid, time, CASE WHEN ph IN ('B', 'E') THEN 0 WHEN ph = 'X' THEN 1 ELSE 2 END, CASE WHEN ph = 'X' THEN -dur END, seq, bix`;
+  ORDER BY tk, tid, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
 /** SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list). */
 const LOGS = `UNION ALL
-    SELECT tid, NULL, NULL, -1, ph, time, 0, seq, 1000000 + file_index::BIGINT, name, cat, id, bp, bind_id, flow_in,
-      flow_out, args, ${K_I}::TINYINT
+    SELECT tid, -1, -1, time, 0, seq, 1000000 + file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out,
+      ${MANY}, ${K_I}::TINYINT, 2
     FROM read_parquet($list)
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
 
@@ -128,11 +130,16 @@ export const flows: ViewSet = {
     const peers = input.peers ?? [];
     if (input.blocks.length === 0 || peers.length === 0) return empty;
     const key = Buffer.from(sourceIdentity(input.blocks)).toString("hex");
-    let all = memo?.key === key ? memo.edges : null;
-    if (all === null) {
-      all = await ingestEdges(engine, peers);
-      memo = { key, edges: all };
+    let entry = memo.get(key);
+    if (entry === undefined) {
+      entry = { edges: await ingestEdges(engine, peers), left: new Set(peers.map((p) => p.process.processId)) };
+      memo.set(key, entry);
+      for (const k of memo.keys()) if (memo.size > MEMO_INGESTS) memo.delete(k);
     }
+    // An ingest's edges are forgotten once each of its processes has taken its rows.
+    entry.left.delete(input.process.processId);
+    if (entry.left.size === 0) memo.delete(key);
+    const all = entry.edges;
     const own = all.filter((e) => (e[INP] ?? e[OUTP]) === input.process.processId);
     if (own.length === 0) return empty;
     await engine.run(`CREATE OR REPLACE TABLE ${EDGES}(${EDGE_COLUMNS.map((c) => `${c[0]} ${c[1]}`).join(", ")})`);
@@ -192,8 +199,14 @@ const INP = 12;
 /** One edge as appended: EDGE_COLUMNS' values. */
 type EdgeRow = (string | bigint | boolean | null)[];
 
-/** The last ingest's edges (the instances of one ingest are materialized one after another). */
-let memo: { key: string; edges: EdgeRow[] } | null = null;
+/**
+ * The edges of the ingests being materialized, by source identity of their blocks: computed
+ * once for all processes of an ingest, whose instances the JIT writes one after another (in
+ * process_id order, so interleaved with other ingests' processes).
+ */
+const memo = new Map<string, { edges: EdgeRow[]; left: Set<string> }>();
+/** Most ingests whose edges memo keeps at once (the oldest goes first). */
+const MEMO_INGESTS = 8;
 
 /** A slice or instant that an edge can end on. */
 interface Ref {
@@ -349,8 +362,6 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
     src: src.sql,
     logs: peer.logBlocks.length > 0 ? fillTemplate(LOGS, { list: logList }) : "",
     streams_tid: src.streamTids,
-    streams_id: src.streamIds,
-    streams_name: src.threadNames,
   });
   const cur = await ChunkCursor.open(engine, sql);
   const names = new Map<number, string | null>();
@@ -360,6 +371,8 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
   let tk = Number.NaN;
   let tid: string | null = null;
   let stream: string | null = null;
+  let thread: string | null = null;
+  let streamSx = -1;
   const stack: { ref: Ref; end: bigint; open: boolean; dur: bigint }[] = [];
   const pending: Op[] = [];
   let n = 0;
@@ -394,10 +407,11 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
       const finA = cur.num<Int8Array>(8);
       const foutA = cur.num<Int8Array>(9);
       const hbA = cur.num<Int8Array>(10);
+      const sxA = cur.num<Int32Array>(11);
       for (let i = 0; i < cur.rowCount; i++) {
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
-          tid = cur.text(11, i);
+          tid = cur.text(12, i);
           stack.length = 0;
           pending.length = 0;
         }
@@ -405,11 +419,16 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
         const t = tA[i] as bigint;
         const q = qA[i] as number;
         if (k === K_X || k === K_B || k === K_I) {
-          if (k !== K_I) stream = cur.text(12, i);
+          const sx = sxA[i] as number;
+          if (k !== K_I && sx !== streamSx) {
+            streamSx = sx;
+            stream = streams[sx]?.streamId ?? null;
+            thread = streams[sx]?.threadName ?? null;
+          }
           const nk = nkA[i] as number;
           let name = names.get(nk);
           if (name === undefined) {
-            name = cur.text(14, i);
+            name = cur.text(13, i);
             names.set(nk, name);
           }
           const dur = k === K_B ? -1n : (dA[i] as bigint);
@@ -421,7 +440,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
             process: peer.process.processId,
             stream: k === K_I ? null : stream,
             tid,
-            thread: (k === K_I ? threadNames.get(tid ?? "") : cur.text(13, i)) ?? null,
+            thread: (k === K_I ? threadNames.get(tid ?? "") : thread) ?? null,
             id,
             name,
             t,
@@ -430,15 +449,15 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           const spilled = k === K_X && id !== null && spans !== null && spans.anomaly[id] === A_OVERLAP;
           if (!spilled) push(ref, k === K_B ? t : t + dur, k === K_B, dur, t, q);
           if (hbA[i] === 1) {
-            const bind = cur.text(17, i) as string;
+            const bind = cur.text(16, i) as string;
             flowOps(
               ops,
               chromeJson,
               bind,
               finA[i] === 1,
               foutA[i] === 1,
+              cur.text(17, i),
               cur.text(18, i),
-              cur.text(19, i),
               top(),
               ref,
               t,
@@ -454,15 +473,15 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           const closed = j >= 0 ? (stack[j] as { ref: Ref }).ref : null;
           if (j >= 0) stack.splice(j, 1);
           if (hbA[i] === 1 && !chromeJson && closed !== null) {
-            const bind = cur.text(17, i) as string;
+            const bind = cur.text(16, i) as string;
             flowOps(
               ops,
               false,
               bind,
               finA[i] === 1,
               foutA[i] === 1,
+              cur.text(17, i),
               cur.text(18, i),
-              cur.text(19, i),
               { ...closed, kind: "span_end" },
               { ...closed, kind: "span_end" },
               t,
@@ -473,8 +492,8 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           continue;
         }
         // Flow v1.
-        const v1 = cur.text(16, i) as string;
-        const base = { key: `1:${v1}`, t, q, version: 1, id: v1, fname: cur.text(14, i), fcat: cur.text(15, i) };
+        const v1 = cur.text(15, i) as string;
+        const base = { key: `1:${v1}`, t, q, version: 1, id: v1, fname: cur.text(13, i), fcat: cur.text(14, i) };
         const tr = top();
         if (k === K_F && bpA[i] !== 1) {
           pending.push({ ...base, op: OP_PENDING, ref: tr as Ref, n: 0 });
