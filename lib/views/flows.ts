@@ -55,10 +55,11 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
 /**
  * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
  * source.ts blockRows, with the span pass's pos) and thread-scoped instants of its log blocks
- * (`$logs`, a Parquet list), by thread (tid), time, X after the rest and longer X first (as
- * thread_spans), then input order. `tk`/`nk`: hashes of tid and name (DOUBLE, exact).
+ * (`$logs`, LOGS), by thread (tid), time, then B/E, X (longer first, as thread_spans) and the
+ * rest (instants, flow events), then input order. `tk`/`nk`: hashes of tid and name (DOUBLE,
+ * exact); `t`, `dur`: ns from `$base` (the process's first event), as DOUBLE (exact below 2^53).
  */
-const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, epoch_ns(time) AS t, k, coalesce(dur, 0)::BIGINT AS dur,
+const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
     seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
     tid, name, cat, v1key, bind_id, many_out, many_in
@@ -344,62 +345,90 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
   const pass = await spanPass(input);
   const streams = [...peer.cpuStreams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
   const src = pass?.src ?? (await blockRows({ ...input, streams }));
-  const has = await engine.rows<{ n: bigint }>(
-    `SELECT count(*) AS n FROM (${src.sql}) WHERE ph IN ('s', 't', 'f') OR bind_id IS NOT NULL`,
-  );
   const logList = `[${peer.logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
-  let logFlows = 0n;
-  if (peer.logBlocks.length > 0) {
-    const r = await engine.rows<{ n: bigint }>(
-      `SELECT count(*) AS n FROM read_parquet(${logList}) WHERE bind_id IS NOT NULL`,
-    );
-    logFlows = r[0]?.n ?? 0n;
-  }
-  if ((has[0]?.n ?? 0n) === 0n && logFlows === 0n) return;
+  const logs = peer.logBlocks.length > 0;
+  const probe = await engine.rows<{ cpu: boolean; log: boolean; base: bigint | null }>(
+    `SELECT EXISTS (SELECT 1 FROM (${src.sql}) WHERE ph IN ('s', 't', 'f') OR bind_id IS NOT NULL) AS cpu,
+       ${logs ? `EXISTS (SELECT 1 FROM read_parquet(${logList}) WHERE bind_id IS NOT NULL)` : "false"} AS log,
+       least((SELECT epoch_ns(min(time)) FROM (${src.sql})) ${logs ? `, (SELECT epoch_ns(min(time)) FROM read_parquet(${logList}))` : ""}) AS base`,
+  );
+  const pr = probe[0];
+  if (!pr || (!pr.cpu && !pr.log) || pr.base === null) return;
+  const base = pr.base;
   const chromeJson = peer.traceFormat === "chrome_json";
   const spans = pass?.spans ?? null;
   const sql = fillTemplate(SCAN, {
     src: src.sql,
-    logs: peer.logBlocks.length > 0 ? fillTemplate(LOGS, { list: logList }) : "",
+    logs: logs ? fillTemplate(LOGS, { list: logList }) : "",
     streams_tid: src.streamTids,
+    base: `${base}`,
   });
   const cur = await ChunkCursor.open(engine, sql);
   const names = new Map<number, string | null>();
   const threadNames = new Map<string, string | null>();
   for (const s of peer.cpuStreams) if (s.tid !== null && !threadNames.has(s.tid)) threadNames.set(s.tid, s.threadName);
-  // The current thread's stack (trace_processor's slice stack) and pending `f` events.
+  const processId = peer.process.processId;
+  // The current thread and its stack (trace_processor's slice stack), one array per field:
+  // begin and end (ns from base; end = Infinity for an open B), duration (-1 for a B), thread_spans
+  // id (-1 for an instant), name key, stream index, and the entry's Ref, made when an operation
+  // first needs it. `pending`: `f` events waiting for the thread's next slice.
   let tk = Number.NaN;
   let tid: string | null = null;
-  let stream: string | null = null;
-  let thread: string | null = null;
-  let streamSx = -1;
-  const stack: { ref: Ref; end: bigint; open: boolean; dur: bigint }[] = [];
+  const sT: number[] = [];
+  const sEnd: number[] = [];
+  const sDur: number[] = [];
+  const sId: number[] = [];
+  const sNk: number[] = [];
+  const sSx: number[] = [];
+  const sRef: (Ref | null)[] = [];
+  let top = 0;
   const pending: Op[] = [];
   let n = 0;
-  const top = (): Ref | null => stack[stack.length - 1]?.ref ?? null;
+  const next = () => n++;
+  const refOf = (t: number, id: number, nk: number, sx: number, kind: string): Ref => {
+    const instant = id < 0;
+    const s = instant ? undefined : streams[sx];
+    return {
+      kind,
+      process: processId,
+      stream: s?.streamId ?? null,
+      tid,
+      thread: (instant ? threadNames.get(tid ?? "") : s?.threadName) ?? null,
+      id: instant ? null : id,
+      name: names.get(nk) ?? null,
+      t: base + BigInt(t),
+    };
+  };
+  /** The Ref of stack entry j. */
+  const refAt = (j: number): Ref => {
+    let r = sRef[j] ?? null;
+    if (r === null) {
+      r = refOf(
+        sT[j] as number,
+        sId[j] as number,
+        sNk[j] as number,
+        sSx[j] as number,
+        (sId[j] as number) < 0 ? "instant" : "span",
+      );
+      sRef[j] = r;
+    }
+    return r;
+  };
   /** MaybeCloseStack: pops slices that ended before t (or at t, unless both are instants). */
-  const closeUntil = (t: bigint, newDur: bigint | null): void => {
-    while (stack.length > 0) {
-      const s = stack[stack.length - 1] as { end: bigint; open: boolean; dur: bigint };
-      if (s.open) return;
-      if (s.end < t || (s.end === t && !(s.dur === 0n && newDur === 0n))) stack.pop();
+  const closeUntil = (t: number, newDur: number): void => {
+    while (top > 0) {
+      const e = sEnd[top - 1] as number;
+      if (e === Number.POSITIVE_INFINITY) return;
+      if (e < t || (e === t && !(sDur[top - 1] === 0 && newDur === 0))) top--;
       else return;
     }
-  };
-  const push = (ref: Ref, end: bigint, open: boolean, dur: bigint, t: bigint, q: number): void => {
-    stack.push({ ref, end, open, dur });
-    for (const o of pending) ops.push({ ...o, ref, t, q, n: n++ });
-    pending.length = 0;
-  };
-  const op = (o: Omit<Op, "n">): void => {
-    ops.push({ ...o, n: n++ });
   };
   try {
     while (await cur.next()) {
       const tkA = cur.num<Float64Array>(0);
-      const tA = cur.num<BigInt64Array>(1);
+      const tA = cur.num<Float64Array>(1);
       const kA = cur.num<Int8Array>(2);
-      const dA = cur.num<BigInt64Array>(3);
+      const dA = cur.num<Float64Array>(3);
       const qA = cur.num<Float64Array>(4);
       const posA = cur.num<Int32Array>(5);
       const nkA = cur.num<Float64Array>(6);
@@ -412,95 +441,107 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
           tid = cur.text(12, i);
-          stack.length = 0;
+          top = 0;
           pending.length = 0;
         }
         const k = kA[i] as number;
-        const t = tA[i] as bigint;
+        const t = tA[i] as number;
         const q = qA[i] as number;
         if (k === K_X || k === K_B || k === K_I) {
-          const sx = sxA[i] as number;
-          if (k !== K_I && sx !== streamSx) {
-            streamSx = sx;
-            stream = streams[sx]?.streamId ?? null;
-            thread = streams[sx]?.threadName ?? null;
-          }
           const nk = nkA[i] as number;
-          let name = names.get(nk);
-          if (name === undefined) {
-            name = cur.text(13, i);
-            names.set(nk, name);
-          }
-          const dur = k === K_B ? -1n : (dA[i] as bigint);
-          closeUntil(t, k === K_B ? null : dur);
-          const pos = posA[i] as number;
-          const id = k === K_I || spans === null ? null : (spans.idOf[pos] as number);
-          const ref: Ref = {
-            kind: k === K_I ? "instant" : "span",
-            process: peer.process.processId,
-            stream: k === K_I ? null : stream,
-            tid,
-            thread: (k === K_I ? threadNames.get(tid ?? "") : thread) ?? null,
-            id,
-            name,
-            t,
-          };
+          if (!names.has(nk)) names.set(nk, cur.text(13, i));
+          const dur = k === K_B ? -1 : (dA[i] as number);
+          closeUntil(t, dur);
+          const id = k === K_I || spans === null ? -1 : (spans.idOf[posA[i] as number] as number);
+          const sx = sxA[i] as number;
           // An X that trace_processor spills onto an overflow track is not on this stack.
-          const spilled = k === K_X && id !== null && spans !== null && spans.anomaly[id] === A_OVERLAP;
-          if (!spilled) push(ref, k === K_B ? t : t + dur, k === K_B, dur, t, q);
+          const spilled = k === K_X && spans !== null && spans.anomaly[id] === A_OVERLAP;
+          let own: Ref | null = null;
+          if (!spilled) {
+            sT[top] = t;
+            sEnd[top] = k === K_B ? Number.POSITIVE_INFINITY : t + dur;
+            sDur[top] = dur;
+            sId[top] = id;
+            sNk[top] = nk;
+            sSx[top] = sx;
+            sRef[top] = null;
+            top++;
+            if (pending.length > 0) {
+              const ref = refAt(top - 1);
+              const at = base + BigInt(t);
+              for (const o of pending) ops.push({ ...o, ref, t: at, q, n: n++ });
+              pending.length = 0;
+            }
+          } else own = refOf(t, id, nk, sx, "span");
           if (hbA[i] === 1) {
-            const bind = cur.text(16, i) as string;
+            own ??= refAt(top - 1);
+            const flowIn = finA[i] === 1;
+            const flowOut = foutA[i] === 1;
+            const tr = top > 0 ? refAt(top - 1) : null;
+            const at = base + BigInt(t);
             flowOps(
               ops,
               chromeJson,
-              bind,
-              finA[i] === 1,
-              foutA[i] === 1,
+              cur.text(16, i) as string,
+              flowIn,
+              flowOut,
               cur.text(17, i),
               cur.text(18, i),
-              top(),
-              ref,
-              t,
+              tr,
+              own,
+              at,
               q,
-              () => n++,
+              next,
             );
           }
           continue;
         }
         if (k === K_E) {
-          closeUntil(t, null);
-          const j = stack.findLastIndex((s) => s.open);
-          const closed = j >= 0 ? (stack[j] as { ref: Ref }).ref : null;
-          if (j >= 0) stack.splice(j, 1);
-          if (hbA[i] === 1 && !chromeJson && closed !== null) {
-            const bind = cur.text(16, i) as string;
+          closeUntil(t, -1);
+          let j = top - 1;
+          while (j >= 0 && sEnd[j] !== Number.POSITIVE_INFINITY) j--;
+          if (j < 0) continue;
+          const closed = hbA[i] === 1 && !chromeJson ? { ...refAt(j), kind: "span_end" } : null;
+          // The closed B leaves the stack (entries above it, X spans that outlive it, stay).
+          for (let m = j; m < top - 1; m++) {
+            sT[m] = sT[m + 1] as number;
+            sEnd[m] = sEnd[m + 1] as number;
+            sDur[m] = sDur[m + 1] as number;
+            sId[m] = sId[m + 1] as number;
+            sNk[m] = sNk[m + 1] as number;
+            sSx[m] = sSx[m + 1] as number;
+            sRef[m] = sRef[m + 1] ?? null;
+          }
+          top--;
+          if (closed !== null) {
+            const at = base + BigInt(t);
             flowOps(
               ops,
               false,
-              bind,
+              cur.text(16, i) as string,
               finA[i] === 1,
               foutA[i] === 1,
               cur.text(17, i),
               cur.text(18, i),
-              { ...closed, kind: "span_end" },
-              { ...closed, kind: "span_end" },
-              t,
+              closed,
+              closed,
+              at,
               q,
-              () => n++,
+              next,
             );
           }
           continue;
         }
         // Flow v1.
         const v1 = cur.text(15, i) as string;
-        const base = { key: `1:${v1}`, t, q, version: 1, id: v1, fname: cur.text(13, i), fcat: cur.text(14, i) };
-        const tr = top();
+        const at = base + BigInt(t);
+        const o = { key: `1:${v1}`, t: at, q, version: 1, id: v1, fname: cur.text(13, i), fcat: cur.text(14, i) };
         if (k === K_F && bpA[i] !== 1) {
-          pending.push({ ...base, op: OP_PENDING, ref: tr as Ref, n: 0 });
+          pending.push({ ...o, op: OP_PENDING, ref: null as unknown as Ref, n: 0 });
           continue;
         }
-        if (tr === null) continue;
-        op({ ...base, op: k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END, ref: tr });
+        if (top === 0) continue;
+        ops.push({ ...o, op: k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END, ref: refAt(top - 1), n: n++ });
       }
     }
   } finally {
