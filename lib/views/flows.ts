@@ -34,7 +34,7 @@ import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { sourceIdentity } from "./jit.ts";
-import { blockRows } from "./source.ts";
+import { blockRows, SRC_VALUES } from "./source.ts";
 import { A_OVERLAP, spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -55,16 +55,18 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
 /**
  * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
  * source.ts blockRows, with the span pass's pos) and thread-scoped instants of its log blocks
- * (`$logs`, LOGS), by thread (tid), time, then B/E, X (longer first, as thread_spans) and the
- * rest (instants, flow events), then input order. `tk`/`nk`: hashes of tid and name (DOUBLE,
- * exact); `t`, `dur`: ns from `$base` (the process's first event), as DOUBLE (exact below 2^53).
+ * (`$logs`, LOGS), by thread (`th`: the cpu stream's index; an instant's thread is the stream
+ * of its tid, or a hash of the tid when no cpu stream has it), time, then B/E, X (longer
+ * first, as thread_spans) and the rest (instants, flow events), then input order. `tk` = th;
+ * `nk`: a hash of the name (DOUBLE, exact); `tid` only for an instant; `t`, `dur`: ns from
+ * `$base` (the process's first event), as DOUBLE (exact below 2^53).
  */
-const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
+const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
     seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
     tid, name, cat, v1key, bind_id, many_out, many_in
   FROM (
-    SELECT ($streams_tid)[sx + 1]::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
+    SELECT sx::DOUBLE AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
       CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
       coalesce(bp = 'e', false)::TINYINT AS bpe, bind_id, flow_in, flow_out, ${MANY},
       (CASE ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} WHEN 'X' THEN ${K_X} WHEN 's' THEN ${K_S}
@@ -72,14 +74,16 @@ const SCAN = `SELECT (hash(tid) >> 11)::DOUBLE AS tk, (epoch_ns(time) - $base)::
       CASE WHEN ph IN ('B', 'E') THEN 0 WHEN ph = 'X' THEN 1 ELSE 2 END AS cls
     FROM ($src) WHERE sx IS NOT NULL AND ph IN ('B', 'E', 'X', 's', 't', 'f')
     $logs)
-  ORDER BY tk, tid, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
+  ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
 /** SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list). */
 const LOGS = `UNION ALL
-    SELECT tid, -1, -1, time, 0, seq, 1000000 + file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out,
-      ${MANY}, ${K_I}::TINYINT, 2
-    FROM read_parquet($list)
-    WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
+    SELECT coalesce(m.sx::DOUBLE, ${2 ** 40} + (hash(l.tid) >> 20)::DOUBLE), l.tid, -1, -1, time, 0, seq,
+      1000000 + file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out, ${MANY}, ${K_I}::TINYINT, 2
+    FROM read_parquet($list) l
+    LEFT JOIN (SELECT value AS tid, min(ix) AS sx FROM ${SRC_VALUES} WHERE col = 2 AND value IS NOT NULL GROUP BY value) m
+      ON m.tid = l.tid
+    WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND l.tid IS NOT NULL`;
 
 /** The partition's rows, from the edges appended to `$edges`. */
 const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
@@ -360,7 +364,6 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
   const sql = fillTemplate(SCAN, {
     src: src.sql,
     logs: logs ? fillTemplate(LOGS, { list: logList }) : "",
-    streams_tid: src.streamTids,
     base: `${base}`,
   });
   const cur = await ChunkCursor.open(engine, sql);
@@ -440,7 +443,8 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
       for (let i = 0; i < cur.rowCount; i++) {
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
-          tid = cur.text(12, i);
+          const sx = sxA[i] as number;
+          tid = sx >= 0 ? (streams[sx]?.tid ?? null) : cur.text(12, i);
           top = 0;
           pending.length = 0;
         }
