@@ -1,34 +1,33 @@
 /**
  * `flows`: one row per flow edge (an arrow from one slice to another), as trace_processor's
- * `flow` table (slice_out, slice_in) holds them, with each end named by its thread span id (or,
- * for an instant, its thread and time), process, thread, name and time. An instance holds the
- * edges that arrive in its process; edges between processes are kept (both ends name their
- * process), so the transform reads every process of the instance's ingest (`scope: "ingest"`).
+ * `flow` table (slice_out, slice_in) holds them, each end named by its thread span id (or, for
+ * an instant, its thread, time and name), process, thread, name and time; and one row per loose
+ * end (a flow operation that drew no edge), the other end NULL. An instance holds the rows that
+ * arrive in its process (a loose end: its process); edges between processes are kept, so the
+ * transform reads every process of the instance's ingest (`scope: "ingest"`).
  *
- * The rules are trace_processor's (src/trace_processor/importers/json/json_trace_parser_impl.cc,
- * importers/proto/track_event_parser.cc, importers/common/flow_tracker.cc and slice_tracker.cc;
- * README "flows"):
- * - A thread's events are taken in thread_spans' order, with instants (thread-scoped `i`/`I`/`R`,
- *   0-duration slices) and flow events among them by input order. Each thread has trace_processor's
- *   slice stack: a slice is pushed when it begins; an X or an instant is popped only when a later
- *   slice begins (or an E comes) at or after its end; an E pops its B. So the "enclosing" slice of
- *   a flow event is the top of that stack: the last slice begun and not yet popped, which may have
- *   ended already.
- * - Chrome v1 (`s`/`t`/`f`, flow key (id, cat, name)): `s` begins the flow on the top slice (ignored
- *   while the flow is active), `t` draws an edge from the flow's slice to the top slice and moves
- *   the flow there, `f` with `bp: "e"` draws an edge to the top slice without closing the flow (one
- *   source can flow into several slices); `f` without `bp` waits for the next slice that begins on
- *   its thread and draws the edge from the flow's slice at that moment.
- * - Chrome v2 (`bind_id` on a B/X event): `flow_out` begins, `flow_in` + `flow_out` steps, `flow_in`
- *   ends without closing, on the top slice after the event's own slice began.
- * - Perfetto TrackEvent flow ids (as the importer stores them: `bind_id`, `flow_in`/`flow_out`,
- *   `args.flow_ids`/`args.terminating_flow_ids`) on the event's own slice or instant: a flow id
- *   steps when active, else begins; a terminating id ends and closes an active flow.
- * - A step or end draws its edge from the earlier of the two slices (by begin time) to the later.
- * - Flows are followed in trace_processor's processing order: by time, then input order.
- * Deliberate differences: an `f` without `bp` whose flow never began draws nothing
- * (trace_processor draws an edge from the trace's first slice); flows on async events and on
- * X events spilled as overlapping are not drawn.
+ * The rules are trace_processor's (importers/json/json_trace_parser_impl.cc,
+ * importers/proto/track_event_parser.cc, importers/common/flow_tracker.cc, slice_tracker.cc;
+ * README "What `flows` does"):
+ * - Each thread has trace_processor's slice stack: its slices, in thread_spans' order, and its
+ *   thread-scoped instants (0-duration slices) are pushed as they begin; an X or an instant is
+ *   popped only when a later slice begins (or an E comes) at or after its end; an E pops its B.
+ *   At equal times instants and flow events come after the B/E and X events, in input order.
+ *   A flow event's slice is the top of the stack, which may have ended already.
+ * - Chrome v1 (`s`/`t`/`f`, key (id, cat, name)): `s` begins the flow on the top slice (ignored
+ *   while it is active), `t` draws an edge to the top slice and moves the flow there, `f` with
+ *   `bp: "e"` draws an edge to the top slice without closing the flow; `f` without `bp` waits
+ *   for the thread's next slice and draws the edge from the flow's slice at that moment.
+ * - Chrome v2 (`bind_id`): on the top slice once the event's own slice began, `flow_out`
+ *   begins, `flow_in` + `flow_out` steps, `flow_in` ends without closing.
+ * - Perfetto flow ids (as the importer stores them: `bind_id`, `flow_in`/`flow_out`,
+ *   `args.flow_ids`/`args.terminating_flow_ids`), on the event's own slice: a flow id steps
+ *   when active, else begins; a terminating id ends an active flow and closes it.
+ * - A step or an end draws its edge from the slice that began first; flows are followed by
+ *   time, then input order.
+ * Deliberately different: text bind_ids (hashed) and flows on Chrome JSON instants are kept;
+ * an `f` without `bp` whose flow never began draws nothing (trace_processor: an edge from the
+ * trace's first slice); flows on async events and on spilled X events are not drawn.
  */
 import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
