@@ -4,8 +4,8 @@
  * through DuckDB streaming results, merges them in time order and yields framed TracePackets in
  * chunks of about `chunkBytes`. Memory is bounded by the chunk size, one DuckDB chunk per open
  * cursor, the open spans (stack depth, concurrent async spans), the interning tables (capped,
- * lib/perfetto/packets.ts) and the flow points of the process (see `loadFlows`); not by the
- * number of spans.
+ * lib/perfetto/packets.ts) and the flow ends of the exported processes (see `loadFlows`); not
+ * by the number of spans.
  *
  * Trace layout (README "export perfetto"):
  * - one process track per process, one thread track per `cpu` stream (pid/tid from the source;
@@ -21,10 +21,9 @@
  * - measures as COUNTER events, one counter track per measure name under the process;
  * - log entries as INSTANT events with a LogMessage (interned body, priority from level) on
  *   their thread's track;
- * - Chrome flow events (`s`/`t`/`f`) as flow_ids / terminating_flow_ids on the thread slice
- *   they bind to; flow v2 (`bind_id` with `flow_out`/`flow_in` on a B/X event) on the slice
- *   that event begins, or on the INSTANT of the log entry it is; one Chrome JSON flow into
- *   several slices gets one extra flow id per further edge (see `encodeFlowEdges`).
+ * - flows, the edges of the `flows` view (lib/views/flows.ts, bound as trace_processor binds
+ *   them), as flow_ids / terminating_flow_ids on the slices and instants they join; a Chrome
+ *   JSON flow into several slices gets one extra flow id per further edge (see `loadFlows`).
  * Events are written in time order; at equal timestamps SLICE_ENDs come first.
  *
  * This file's job: the streaming writer loop (merging the row sources by time into framed
@@ -35,7 +34,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import { counterSource, logSource } from "./export_events.ts";
-import { encodeFlowEdges, loadFlows, loadLogFlows } from "./export_flows.ts";
+import { loadFlows } from "./export_flows.ts";
 import { asyncSource, threadSpansSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
@@ -83,9 +82,8 @@ export async function* perfettoChunks(
   try {
     // Descriptors of processes and threads first, then the row sources.
     const procs = await describeProcesses(engine, ctx, options);
+    if (options.flows) await loadFlows(engine, ctx, procs, options);
     for (const ps of procs) {
-      if (options.flows && options.spans !== "async") ps.flows = await loadFlows(engine, ctx, ps, options);
-      if (options.flows && options.logs) ps.logFlows = await loadLogFlows(engine, ctx, ps, options);
       if (options.spans !== "async") {
         const threads = await threadStreams(engine, ctx, ps);
         if (threads.length > 0) sources.push(await threadSpansSource(engine, ctx, ps, threads, base, options));
@@ -94,8 +92,6 @@ export async function* perfettoChunks(
       if (options.counters) sources.push(await counterSource(engine, ctx, ps, base, options));
       if (options.logs) sources.push(await logSource(engine, ctx, ps, base, options));
     }
-    encodeFlowEdges(ctx.flowPoints);
-    ctx.flowPoints.length = 0;
     for (const s of sources) await s.refill();
     // Merge: a binary heap of sources by current time, then rank (Source.rank: a thread slice
     // beginning at t before an instant at t, which then nests in it).

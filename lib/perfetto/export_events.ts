@@ -5,10 +5,10 @@
  */
 import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
-import { argsCol, key53, rel, spanKey, vi, windowSql } from "./export_sql.ts";
+import { argsCol, instantKey, key53, rel, vi, windowSql } from "./export_sql.ts";
 import {
   type Ctx,
-  type FlowV2,
+  type InstantFlows,
   type PerfettoExportOptions,
   type ProcState,
   SOURCE_RANK,
@@ -92,18 +92,18 @@ export async function logSource(
   base: bigint,
   o: PerfettoExportOptions,
 ): Promise<Source> {
-  // Flow v2 events of the entries, matched in the one time-ordered pass: an entry takes the
-  // first unused event at its time with its key (name, category, phase).
+  // Flow ids of the entries' instants (the flows view's instant ends), matched in the one
+  // time-ordered pass: an entry takes the first unused one at its time with its key (name, tid).
   const lf = ps.logFlows;
   const lfT = Float64Array.from(lf, (f) => Number(f.t - base));
   const used = new Uint8Array(lf.length);
   let g = 0;
-  const flowsAt = (t: number, k: bigint): FlowV2 | null => {
+  const flowsAt = (t: number, k: bigint): InstantFlows | null => {
     for (; g < lf.length && (lfT[g] as number) < t; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
     for (let q = g; q < lf.length && lfT[q] === t; q++) {
-      if (used[q] === 0 && (lf[q] as FlowV2).k === k) {
+      if (used[q] === 0 && (lf[q] as InstantFlows).k === k) {
         used[q] = 1;
-        return lf[q] as FlowV2;
+        return lf[q] as InstantFlows;
       }
     }
     return null;
@@ -113,7 +113,7 @@ export async function logSource(
     engine,
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
        tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
-       ${lf.length > 0 ? spanKey("msg", "target", "phase", "NULL::BIGINT") : "0::BIGINT"} AS k, ${key53("tid")} AS tk
+       ${lf.length > 0 ? instantKey("msg", "tid") : "0::BIGINT"} AS k, ${key53("tid")} AS tk
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
     SOURCE_RANK.logs,
     (cur, i, t) => {

@@ -1,7 +1,7 @@
 /**
  * The SQL of a Perfetto export: which views it reads, the text that prepares their instances,
  * and the fragments its queries are built from (view instances, interning keys, relative times,
- * args, time windows, the key that matches a flow v2 event to its span), plus the base-time query.
+ * args, time windows, the key that matches an instant to its flow ends), plus the base-time query.
  */
 import type { Engine } from "../duck/engine.ts";
 import { sqlString } from "../duck/engine.ts";
@@ -14,6 +14,7 @@ export function viewSetsFor(o: Pick<PerfettoExportOptions, "spans" | "logs" | "c
   if (o.spans !== "thread") v.push("async_events");
   if (o.counters) v.push("measures");
   if (o.logs) v.push("log_entries");
+  if (o.flows) v.push("flows");
   return v;
 }
 
@@ -41,7 +42,7 @@ export async function baseTime(engine: Engine, o: PerfettoExportOptions, views: 
     log_entries: "time",
   };
   for (const p of o.processes) {
-    for (const v of views) parts.push(`SELECT min(epoch_ns(${col[v]})) AS t FROM ${vi(v, p)}`);
+    for (const v of views.filter((x) => x in col)) parts.push(`SELECT min(epoch_ns(${col[v]})) AS t FROM ${vi(v, p)}`);
   }
   if (parts.length === 0) return 0n;
   const r = await engine.rows<{ t: bigint | null }>(`SELECT min(t) AS t FROM (${parts.join(" UNION ALL ")})`);
@@ -51,12 +52,12 @@ export async function baseTime(engine: Engine, o: PerfettoExportOptions, views: 
 }
 
 /**
- * The key a thread span is matched to its flow v2 begin event by: hash of name, category,
- * phase and (X) duration, as BIGINT. Arguments are column expressions (raw: name, cat, ph,
- * dur; thread_spans: name, target, phase, duration).
+ * The key an exported instant (a log entry) is matched to the flows view's instant ends by,
+ * beside its time: hash of its name and tid, as BIGINT. Arguments are column expressions
+ * (log_entries: msg, tid; flows: in_name, in_tid or out_name, out_tid).
  */
-export function spanKey(name: string, cat: string, ph: string, dur: string): string {
-  return `(hash(${name}, ${cat}, ${ph}, CASE WHEN ${ph} = 'X' THEN coalesce(${dur}, 0) END) >> 1)::BIGINT`;
+export function instantKey(name: string, tid: string): string {
+  return `(hash(${name}, ${tid}) >> 1)::BIGINT`;
 }
 
 /** AND-clauses keeping rows of [begin, end] overlapping the window. */
@@ -70,15 +71,22 @@ export function windowSql(o: PerfettoExportOptions, beginCol: string, endCol: st
 /**
  * A SQL text that references every view instance an export reads, for `prepareQuery` to
  * materialize and define (plus the catalog views the exporter reads: processes, streams,
- * blocks). The instance key of each process is its process_id.
+ * blocks). The instance key of each process is its process_id. `flowProcessIds`: further
+ * processes whose `flows` instances are read (PerfettoExportOptions.flowProcesses).
  */
 export function perfettoPrepareSql(
   processIds: string[],
   o: Pick<PerfettoExportOptions, "spans" | "logs" | "counters" | "flows">,
+  flowProcessIds: string[] = [],
 ): string {
   const parts = ["SELECT 1 FROM processes, streams, blocks"];
   for (const id of processIds) {
     for (const v of viewSetsFor(o)) parts.push(`SELECT 1 FROM view_instance(${sqlString(v)}, ${sqlString(id)})`);
+  }
+  if (o.flows) {
+    for (const id of flowProcessIds.filter((x) => !processIds.includes(x))) {
+      parts.push(`SELECT 1 FROM view_instance('flows', ${sqlString(id)})`);
+    }
   }
   return parts.join(" UNION ALL ");
 }

@@ -19,8 +19,14 @@ export interface ExportProcess {
 /** What to export. Times are ns since the epoch of the trace's clock (TIMESTAMP_NS values). */
 export interface PerfettoExportOptions {
   processes: ExportProcess[];
-  /** The lake directory (raw block paths in `blocks` are relative to it; for flows). */
+  /** The lake directory. */
   lakeRoot: string;
+  /**
+   * The processes whose `flows` instances are read (default: `processes`): add the other
+   * processes of the exported ones' ingests so that edges leaving an exported process for one
+   * not exported are seen (each edge lives in the instance of the process it arrives in).
+   */
+  flowProcesses?: ExportProcess[];
   spans: SpanTypes;
   /** Keep spans that end at or after this time, events at or after it (null: no bound). */
   beginNs: bigint | null;
@@ -51,9 +57,12 @@ export interface PerfettoExportStats {
   asyncSkipped: number;
   counters: number;
   logs: number;
-  /** Flow ids written on slices (flow_ids plus terminating_flow_ids). */
+  /** Flow ids written on slices and instants (flow_ids plus terminating_flow_ids). */
   flowPoints: number;
-  /** Flow events whose slice was not found (no enclosing or following span on the thread). */
+  /**
+   * Flow ends of the exported processes not written: loose ends of the `flows` view (a flow
+   * operation that drew no edge) of Chrome JSON processes, and ends on slice ENDs.
+   */
   flowsUnbound: number;
   tracks: number;
 }
@@ -176,8 +185,6 @@ export class Ctx {
   nextUuid = 1;
   /** Time of the row being written (for descriptors created on the fly). */
   now = 0;
-  /** The flow events bound so far, of every process, for `encodeFlowEdges`. */
-  readonly flowPoints: FlowPoint[] = [];
   constructor(
     readonly stats: PerfettoExportStats,
     readonly args: boolean,
@@ -228,42 +235,21 @@ export class Ctx {
 }
 
 /**
- * A flow v2 begin event (B/X with `bind_id`) of one stream: time (ns), `k` = the key its span
- * is found by (hash of name, category, phase and X duration, shifted into BIGINT), the flow
- * ids it starts or continues (`ids`) and ends (`term`).
+ * The flow ids of one exported instant (a log entry): its time (ns), `k` = the key it is found
+ * by (export_sql.ts instantKey over its name and tid), flow_ids (`ids`) and terminating_flow_ids
+ * (`term`).
  */
-export interface FlowV2 {
-  stream_id: string;
+export interface InstantFlows {
   t: bigint;
   k: bigint;
   ids: bigint[];
   term: bigint[];
-  /** How trace_processor reads the event (see `FlowKind`). */
-  kind: FlowKind;
 }
-
-/**
- * How trace_processor's JSON importer reads a flow event (flow_tracker.cc; json_trace_parser):
- * `B` begins a flow (v1 `s`, v2 `flow_out` only; ignored while the id is active), `S` steps (v1
- * `t`, v2 `flow_in` + `flow_out`: an edge from the flow's slice, which it then replaces), `E`
- * ends it without closing (v1 `f`, v2 `flow_in` only: an edge from the flow's slice, which stays,
- * so one slice can flow into several). `P`: Perfetto TrackEvent flow ids as imported, written
- * back as they were.
- */
-export type FlowKind = "B" | "S" | "E" | "P";
 
 /** The flow ids one exported slice or instant carries: flow_ids and terminating_flow_ids. */
 export interface FlowIds {
   ids: bigint[];
   term: bigint[];
-}
-
-/** One bound flow event: its time (ns), flow id, kind, and the ids of the slice it landed on. */
-export interface FlowPoint {
-  t: bigint;
-  id: bigint;
-  kind: FlowKind;
-  on: FlowIds;
 }
 
 /** Per-process state: tracks by thread. */
@@ -278,6 +264,6 @@ export interface ProcState {
   usedTids: Set<number>;
   /** Flow ids to attach to a thread span's BEGIN, by span id. */
   flows: Map<number, FlowIds>;
-  /** Flow v2 events of the log entries, in time order (see `loadLogFlows`). */
-  logFlows: FlowV2[];
+  /** Flow ids of the log entries' instants, in time order (see `loadFlows`). */
+  logFlows: InstantFlows[];
 }

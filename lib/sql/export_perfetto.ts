@@ -109,6 +109,7 @@ export async function exportPerfetto(
   };
   const flags = { spans, logs: opts.logs !== false, counters: opts.counters !== false, flows: opts.flows !== false };
   const ids: string[] = [];
+  const flowIds: string[] = [];
   await lake.attach(engine, "read");
   try {
     if (opts.all) {
@@ -121,13 +122,24 @@ export async function exportPerfetto(
       const id = await resolveProcess(engine, p, "--process");
       if (!ids.includes(id)) ids.push(id);
     }
+    if (flags.flows && ids.length > 0) {
+      // The other processes of their ingests: edges leaving an exported process live in the
+      // flows instance of the process they arrive in.
+      const r = await engine.rows<{ p: string }>(
+        `SELECT process_id AS p FROM lake.processes WHERE ingest_id IN
+           (SELECT ingest_id FROM lake.processes WHERE list_contains($ids::JSON::VARCHAR[], process_id))
+         ORDER BY process_id`,
+        { ids: JSON.stringify(ids) },
+      );
+      flowIds.push(...r.map((x) => x.p));
+    }
   } finally {
     await lake.detach(engine);
   }
   if (ids.length === 0) throw new UserError(`the lake ${lake.root} has no processes to export; ingest a trace first`);
   const beginNs = opts.begin !== undefined ? await parseTime(engine, "--begin", opts.begin) : null;
   const endNs = opts.end !== undefined ? await parseTime(engine, "--end", opts.end) : null;
-  await prepareQuery(engine, lake, perfettoPrepareSql(ids, flags), {
+  await prepareQuery(engine, lake, perfettoPrepareSql(ids, flags, flowIds), {
     onProgress: (done, total, what) => {
       check();
       control.onProgress?.(done, total, what);
@@ -140,6 +152,7 @@ export async function exportPerfetto(
     {
       ...flags,
       processes: ids.map((processId) => ({ processId, instanceKey: processId })),
+      flowProcesses: flowIds.map((processId) => ({ processId, instanceKey: processId })),
       lakeRoot: lake.root,
       beginNs,
       endNs,

@@ -31,7 +31,14 @@ import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { listPartitions, type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
 import { dropSource } from "./source.ts";
-import { type ProcessMeta, type SourceBlock, type StreamMeta, schemaHash, type ViewSet } from "./view_set.ts";
+import {
+  type IngestPeer,
+  type ProcessMeta,
+  type SourceBlock,
+  type StreamMeta,
+  schemaHash,
+  type ViewSet,
+} from "./view_set.ts";
 
 /** What to materialize: one view set for some processes (null = every process). */
 export interface JitRequest {
@@ -79,6 +86,8 @@ interface Spec {
   endUs: bigint;
   blocks: SourceBlock[];
   sourceHash: Uint8Array;
+  /** For `scope: "ingest"` view sets: the processes of the ingest. */
+  peers?: IngestPeer[];
 }
 
 /** The plan of one instance. */
@@ -328,6 +337,7 @@ async function writeSpec(engine: Engine, lake: Lake, plan: InstancePlan, spec: S
       streams: plan.streams,
       blocks: spec.blocks,
       outPath: abs,
+      ...(spec.peers ? { peers: spec.peers } : {}),
     });
     if (result.numRows === 0) return { key, row: specRow(plan, spec, hash, null, null) };
     return { key, row: specRow(plan, spec, hash, rel, { ...result, fileSize: statSync(abs).size }) };
@@ -393,6 +403,7 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
     { tag: vs.streamTag, ...idParam },
   );
   const live = await listPartitions(engine, vs.name, ids);
+  const peersOf = vs.scope === "ingest" ? await ingestPeers(engine, root, ids) : null;
   const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {
     const m = new Map<string, T[]>();
     for (const row of rows) {
@@ -422,7 +433,7 @@ async function planRequest(engine: Engine, root: string, r: JitRequest): Promise
         tid: s.tid,
         threadName: s.tn,
       })),
-      specs: planSpecs(vs, blockRows, p.ins, root),
+      specs: peersOf ? [ingestSpec(peersOf.get(p.process_id) ?? [], p.ins)] : planSpecs(vs, blockRows, p.ins, root),
       live: liveBy.get(p.process_id) ?? [],
     };
   });
@@ -465,4 +476,93 @@ export function sourceIdentity(blocks: { blockId: string; nbObjects: number }[])
   const h = createHash("sha256");
   for (const l of lines) h.update(l);
   return new Uint8Array(h.digest());
+}
+
+/**
+ * For `scope: "ingest"` view sets: by requested process id (null = all), the processes of its
+ * ingest (`processes.ingest_id`) with their cpu streams and cpu and log blocks.
+ */
+async function ingestPeers(engine: Engine, root: string, ids: string[] | null): Promise<Map<string, IngestPeer[]>> {
+  const idFilter = ids === null ? "" : "WHERE list_contains($ids::JSON::VARCHAR[], process_id)";
+  const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
+  const procs = await engine.rows<{
+    want: string;
+    process_id: string;
+    exe: string | null;
+    username: string | null;
+    computer: string | null;
+    properties: string | null;
+    trace_format: string | null;
+  }>(
+    `SELECT w.process_id AS want, p.process_id, p.exe, p.username, p.computer, p.properties::VARCHAR AS properties, p.trace_format
+     FROM (SELECT process_id, ingest_id FROM lake.processes ${idFilter}) w
+     JOIN lake.processes p USING (ingest_id) ORDER BY w.process_id, p.process_id`,
+    idParam,
+  );
+  const mateParam = { mates: JSON.stringify([...new Set(procs.map((p) => p.process_id))]) };
+  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
+    `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
+     FROM lake.streams WHERE list_contains(tags, 'cpu') AND list_contains($mates::JSON::VARCHAR[], process_id)
+     ORDER BY process_id, stream_id`,
+    mateParam,
+  );
+  const blocks = await engine.rows<BlockRow & { cpu: boolean }>(
+    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
+       epoch_ns(b.begin_time) AS begin_ns, b.file_path, list_contains(s.tags, 'cpu') AS cpu
+     FROM lake.blocks b JOIN lake.streams s USING (stream_id)
+     WHERE (list_contains(s.tags, 'cpu') OR list_contains(s.tags, 'log'))
+       AND list_contains($mates::JSON::VARCHAR[], b.process_id)
+     ORDER BY b.process_id, b.insert_time, b.block_id`,
+    mateParam,
+  );
+  const peer = new Map<string, IngestPeer>();
+  for (const p of procs) {
+    if (peer.has(p.process_id)) continue;
+    const { process_id: processId, exe, username, computer, properties } = p;
+    peer.set(processId, {
+      process: { processId, exe, username, computer, properties },
+      traceFormat: p.trace_format,
+      cpuStreams: [],
+      cpuBlocks: [],
+      logBlocks: [],
+    });
+  }
+  for (const s of streams) {
+    peer.get(s.process_id)?.cpuStreams.push({ streamId: s.stream_id, tid: s.tid, threadName: s.tn });
+  }
+  for (const b of blocks) {
+    const block: SourceBlock = {
+      blockId: b.block_id,
+      streamId: b.stream_id,
+      nbObjects: Number(b.nb_objects),
+      insertTimeUs: b.ins,
+      beginTimeNs: b.begin_ns,
+      path: join(root, b.file_path),
+    };
+    const p = peer.get(b.process_id);
+    if (p) (b.cpu ? p.cpuBlocks : p.logBlocks).push(block);
+  }
+  const out = new Map<string, IngestPeer[]>();
+  for (const p of procs) {
+    const list = out.get(p.want) ?? [];
+    list.push(peer.get(p.process_id) as IngestPeer);
+    out.set(p.want, list);
+  }
+  return out;
+}
+
+/** The one partition of an ingest-scoped instance: every peer's blocks (none: an empty one). */
+function ingestSpec(peers: IngestPeer[], processInsertUs: bigint): Spec {
+  const blocks = peers.flatMap((p) => [...p.cpuBlocks, ...p.logBlocks]);
+  const first = blocks[0];
+  if (first === undefined) {
+    return { beginUs: processInsertUs, endUs: processInsertUs, blocks, sourceHash: sourceIdentity([]) };
+  }
+  let lo = first.insertTimeUs;
+  let hi = lo;
+  for (const b of blocks) {
+    if (b.insertTimeUs < lo) lo = b.insertTimeUs;
+    if (b.insertTimeUs > hi) hi = b.insertTimeUs;
+  }
+  return { beginUs: lo, endUs: hi, blocks, sourceHash: sourceIdentity(blocks), peers };
 }

@@ -3,13 +3,14 @@
  * (lib/sql/query.ts), always current, and need no materialization.
  */
 import { asyncEvents } from "./async_events.ts";
+import { flows } from "./flows.ts";
 import { logEntries } from "./log_entries.ts";
 import { measures } from "./measures.ts";
 import { threadSpans } from "./thread_spans.ts";
 import type { ViewSet } from "./view_set.ts";
 
 /** Every JIT view set, in the order `list_view_sets()` shows them. */
-export const VIEW_SETS: readonly ViewSet[] = [logEntries, measures, threadSpans, asyncEvents];
+export const VIEW_SETS: readonly ViewSet[] = [logEntries, measures, threadSpans, asyncEvents, flows];
 
 /** The view set named `name`, or undefined. */
 export function viewSetByName(name: string): ViewSet | undefined {

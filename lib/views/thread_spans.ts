@@ -25,7 +25,7 @@
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
+import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
@@ -35,7 +35,7 @@ const K_E = 1;
 const K_X = 2;
 /** Anomaly codes of the stack pass (0: none). */
 const A_UNCLOSED = 1;
-const A_OVERLAP = 2;
+export const A_OVERLAP = 2;
 
 /**
  * The stack pass's input, in processing order: per thread, time, then X after B/E and longer X
@@ -123,37 +123,9 @@ export const threadSpans: ViewSet = {
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
     const { engine } = input;
-    if (input.blocks.length === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
-    const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
-    const src = await blockRows({ ...input, streams });
-    if (src.rowCount > MAX_BLOCK_ROWS) {
-      throw new Error(
-        `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
-      );
-    }
-    // The base time: the blocks' catalog begin_time (at most every event's time) saves a read of
-    // the blocks. The pass's times are exact only within ±2^53 ns of it (104 days), so when a
-    // span lies that far from it (the blocks hold an early non-span event), the base becomes the
-    // spans' own min time and the pass runs again.
-    const pass = async (base: bigint): Promise<{ base: bigint; spans: SpanArrays; stats: SpanStats }> => {
-      const spans = new SpanArrays(src.rowCount);
-      const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
-      return { base, spans, stats: await buildSpans(scan, spans) };
-    };
-    const catalogBase = minBeginTime(input.blocks);
-    let run = catalogBase === null ? null : await pass(catalogBase);
-    const exact = (r: { stats: SpanStats }): boolean =>
-      r.stats.maxEnd < Number.MAX_SAFE_INTEGER && r.stats.minBegin > -Number.MAX_SAFE_INTEGER;
-    if (run === null || !exact(run)) {
-      const b = await engine.rows<{ base: bigint | null }>(
-        `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
-      );
-      const base = b[0]?.base ?? null;
-      if (base === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-      run = await pass(base);
-    }
-    const { base, spans, stats } = run;
+    const pass = await spanPass(input);
+    if (pass === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+    const { src, base, spans, stats } = pass;
     if (stats.spans === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
     const select = fillTemplate(SELECT, {
       src: src.sql,
@@ -176,6 +148,59 @@ export const threadSpans: ViewSet = {
     return result;
   },
 };
+
+/** What spanPass computed for a process's cpu blocks. */
+export interface SpanPass {
+  /** The blocks as blockRows made them (streams sorted as thread_spans sorts them). */
+  src: BlockRows;
+  /** The base of the pass's relative times (ns): at most every event's time, within 2^53 ns of every span. */
+  base: bigint;
+  spans: SpanArrays;
+  stats: SpanStats;
+}
+
+/**
+ * The stack pass of thread_spans over `input`'s cpu blocks: the span id of every begin event
+ * by its pos, exactly as the thread_spans partition numbers them (lib/views/flows.ts binds
+ * flow events to these ids). Null when the blocks hold no B/E/X event.
+ * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
+ */
+export async function spanPass(input: MaterializeInput): Promise<SpanPass | null> {
+  const { engine } = input;
+  if (input.blocks.length === 0) return null;
+  // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
+  const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+  const src = await blockRows({ ...input, streams });
+  if (src.rowCount > MAX_BLOCK_ROWS) {
+    throw new Error(
+      `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
+    );
+  }
+  // The base time: the blocks' catalog begin_time (at most every event's time) saves a read of
+  // the blocks. The pass's times are exact only within ±2^53 ns of it (104 days), so when a
+  // span lies that far from it (the blocks hold an early non-span event), the base becomes the
+  // spans' own min time and the pass runs again.
+  const pass = async (base: bigint): Promise<SpanPass> => {
+    const spans = new SpanArrays(src.rowCount);
+    const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
+    return { src, base, spans, stats: await buildSpans(scan, spans) };
+  };
+  const exact = (r: SpanPass): boolean =>
+    r.stats.maxEnd < Number.MAX_SAFE_INTEGER && r.stats.minBegin > -Number.MAX_SAFE_INTEGER;
+  const catalogBase = minBeginTime(input.blocks);
+  let run = catalogBase === null ? null : await pass(catalogBase);
+  if (run === null || !exact(run)) {
+    const b = await engine.rows<{ base: bigint | null }>(
+      `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
+    );
+    const base = b[0]?.base ?? null;
+    if (base === null) return null;
+    run = await pass(base);
+  }
+  // No B, E or X event at all (each makes a span or is an unmatched E).
+  if (run.stats.spans === 0 && run.stats.unmatchedEnds === 0) return null;
+  return run;
+}
 
 /**
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts

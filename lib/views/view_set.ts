@@ -55,6 +55,21 @@ export interface StreamMeta {
   threadName: string | null;
 }
 
+/**
+ * One process of an ingest, for view sets whose rows join events across the processes of one
+ * ingest (`scope: "ingest"`, e.g. flows between processes).
+ */
+export interface IngestPeer {
+  process: ProcessMeta;
+  /** `processes.trace_format` (e.g. `chrome_json`, `perfetto`). */
+  traceFormat: string | null;
+  /** Its `cpu` streams and their blocks (ordered by insert time then block id). */
+  cpuStreams: StreamMeta[];
+  cpuBlocks: SourceBlock[];
+  /** Its `log` streams' blocks. */
+  logBlocks: SourceBlock[];
+}
+
 /** What a view set's transform receives. */
 export interface MaterializeInput {
   engine: Engine;
@@ -65,6 +80,11 @@ export interface MaterializeInput {
   blocks: SourceBlock[];
   /** Absolute path of the Parquet file to write. Write nothing there when there are no rows. */
   outPath: string;
+  /**
+   * For `scope: "ingest"` view sets: every process of the instance's ingest (the instance's own
+   * included), whose cpu and log blocks are then `blocks`.
+   */
+  peers?: IngestPeer[];
 }
 
 /** What a transform wrote. Event times are ns on the trace clock (TIMESTAMP_NS values). */
@@ -98,6 +118,12 @@ export interface ViewSet {
    * pairing).
    */
   sliceMicros: number | null;
+  /**
+   * `"ingest"`: the transform reads the cpu and log blocks of every process of the instance's
+   * ingest (`MaterializeInput.peers`), and the partition's source identity covers them all.
+   * Default: the instance's own blocks of `streamTag`.
+   */
+  scope?: "ingest";
   /** Every SQL text the transform runs, for the schema hash. */
   transformText: string;
   /**

@@ -68,7 +68,7 @@ describe("tracelake retire and partitions --incompatible", () => {
     const real = cli(lake, ["retire", "--incompatible", "--view", "thread_spans"]);
     expect(real.code).toBe(0);
     expect(real.stdout).toMatch(/retired 1 incompatible partition, 0 failed/);
-    expect(partitions(lake).map((p) => p.view_set_name)).toEqual(["async_events", "log_entries", "measures"]);
+    expect(partitions(lake).map((p) => p.view_set_name)).toEqual(["async_events", "flows", "log_entries", "measures"]);
     expect(JSON.parse(cli(lake, ["partitions", "--incompatible", "-f", "json"]).stdout)).toEqual([]);
   });
 
@@ -92,7 +92,7 @@ describe("tracelake retire and partitions --incompatible", () => {
     const ok = cli(lake, ["retire", ...args(ts), ...args(le)]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/retired 2 partitions/);
-    expect(partitions(lake).map((p) => p.view_set_name)).toEqual(["async_events", "measures"]);
+    expect(partitions(lake).map((p) => p.view_set_name)).toEqual(["async_events", "flows", "measures"]);
     const tmp = await withCatalog(lake, (e) =>
       e.rows<{ f: string }>("SELECT file_path AS f FROM lake.temporary_files ORDER BY f"),
     );
@@ -159,7 +159,7 @@ describe("tracelake retire and partitions --incompatible", () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/retirement rolled back, nothing retired/);
-    expect(r.stdout.split("\n").filter((l) => l.startsWith('"ERROR')).length).toBe(4);
+    expect(r.stdout.split("\n").filter((l) => l.startsWith('"ERROR')).length).toBe(5);
     expect(await snapshot(lake)).toEqual(before);
     const ok = cli(lake, [
       "query",
