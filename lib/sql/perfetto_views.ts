@@ -47,7 +47,6 @@ const spanId = (process: string, id: string): string => hid("'thread_span'", pro
 /** An async span's slice id, from its process and its per-process span id. */
 const asyncId = (process: string, id: string): string => hid("'async_span'", process, id);
 
-
 /** Helper views (schema main, `tl_pv_` prefix, hidden from `.tables` and `.schema`). */
 const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
   // Processes numbered in ingest order.

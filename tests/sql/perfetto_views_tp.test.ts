@@ -25,11 +25,11 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, tempDir } from "../helpers.ts";
+import { cli, ROOT, tempDir } from "../helpers.ts";
 
 const TP = process.env.TRACE_PROCESSOR_SHELL ?? "/work/shared/tools/trace_processor_shell";
 const tpRuns = existsSync(TP) && Bun.spawnSync([TP, "--version"]).exitCode === 0;
-const SAMPLES = "/work/shared/samples";
+const SAMPLES = join(ROOT, "fixtures");
 
 /** Thread-track slices with their thread, process and parent (by name and ts). */
 const THREAD_SLICES = `SELECT p.pid || '|' || t.tid || '|' || s.ts || '|' || s.dur || '|' || coalesce(s.category, '') || '|'
