@@ -54,15 +54,17 @@ const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
     needs: [],
     select: `SELECT row_number() OVER (ORDER BY insert_time, process_id)::BIGINT AS upid, * FROM processes`,
   },
-  // One thread per cpu stream, numbered in ingest order.
+  // One thread per cpu stream with events (a stream of a thread named by metadata only, e.g.
+  // Chrome's tid 0 of a process, has no blocks; trace_processor makes no thread of it),
+  // numbered in ingest order.
   tl_pv_thread: {
-    needs: ["streams", "tl_pv_process"],
+    needs: ["streams", "blocks", "tl_pv_process"],
     select: `SELECT row_number() OVER (ORDER BY s.insert_time, p.upid, s.stream_id)::BIGINT AS utid,
         s.stream_id, s.process_id, p.upid, p.ingest_id, TRY_CAST(p.source_pid AS BIGINT) AS pid,
         s.properties->>'thread-id' AS tid_text, TRY_CAST(s.properties->>'thread-id' AS BIGINT) AS tid,
         s.properties->>'thread-name' AS thread_name, ${threadTrack("s.stream_id")} AS track_id
       FROM streams s JOIN tl_pv_process p USING (process_id)
-      WHERE list_contains(s.tags, 'cpu')`,
+      WHERE list_contains(s.tags, 'cpu') AND s.stream_id IN (SELECT stream_id FROM blocks)`,
   },
   // Thread-scoped instants and log records, each with its thread's cpu stream and track.
   tl_pv_thread_instant: {
@@ -102,7 +104,7 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
   {
     name: "thread",
     description:
-      "trace_processor's thread table: utid, id, tid, name, start_ts, end_ts, upid, is_main_thread, is_idle, machine_id, arg_set_id; one row per thread (cpu stream)",
+      "trace_processor's thread table: utid, id, tid, name, start_ts, end_ts, upid, is_main_thread, is_idle, machine_id, arg_set_id; one row per thread (a cpu stream with events)",
     needs: ["tl_pv_thread"],
     select: `SELECT utid, utid AS id, tid, thread_name AS name, NULL::BIGINT AS start_ts, NULL::BIGINT AS end_ts, upid,
         tid = pid AS is_main_thread, false AS is_idle, NULL::BIGINT AS machine_id, NULL::BIGINT AS arg_set_id

@@ -42,9 +42,9 @@ WHERE tt.type IN ('thread_execution', 'thread_track_event')`;
 const OTHER_SLICES = `SELECT s.ts || '|' || s.dur || '|' || s.name AS r
 FROM slice s WHERE s.track_id NOT IN (SELECT id FROM thread_track WHERE type IN ('thread_execution', 'thread_track_event'))`;
 
+/** Every thread of a process (trace_processor's pid 0 rows, its placeholder and swapper, aside). */
 const THREADS = `SELECT p.pid || '|' || t.tid || '|' || coalesce(t.name, '') AS r
-FROM thread t JOIN process p USING (upid)
-WHERE t.utid IN (SELECT utid FROM thread_track tt JOIN slice s ON s.track_id = tt.id)`;
+FROM thread t JOIN process p USING (upid) WHERE p.pid > 0`;
 
 const PROCESSES = `SELECT p.pid || '|' || coalesce(p.name, '') AS r FROM process p WHERE p.pid > 0`;
 
