@@ -75,17 +75,20 @@ const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
       FROM tl_pv_log_entries l LEFT JOIN tl_pv_thread t ON t.process_id = l.process_id AND t.tid_text = l.tid
       WHERE l.scope = 't' OR l.phase = 'L'`,
   },
-  // Depth of each thread instant: spans open around it on its thread, i.e. begun at or before it
-  // and not ended at or before it (trace_processor's order at equal times: ends, begins, then the
-  // instant; checked against it on both samples, tests/sql/perfetto_views_tp.test.ts).
-  tl_pv_instant_depth: {
-    needs: ["thread_spans", "tl_pv_thread_instant"],
-    select: `SELECT id, depth::BIGINT AS depth FROM (
-        SELECT id, k, sum(d) OVER (PARTITION BY s ORDER BY t, k ROWS UNBOUNDED PRECEDING) AS depth FROM (
-          SELECT stream_id AS s, epoch_ns("begin") AS t, 1 AS k, 1 AS d, NULL::BIGINT AS id FROM thread_spans
-          UNION ALL SELECT stream_id, epoch_ns("end"), 0, -1, NULL FROM thread_spans WHERE anomaly IS DISTINCT FROM 'unclosed'
-          UNION ALL SELECT cpu_stream, epoch_ns(time), 2, 0, id FROM tl_pv_thread_instant WHERE cpu_stream IS NOT NULL))
-      WHERE k = 2`,
+  // Where a thread instant goes: the stack of its thread just before it is set by the last span
+  // edge before it. After the begin of span c, the instant is c's child (depth c.depth + 1);
+  // after the end of span e, it is a child of e's parent (depth e.depth). At equal times ends
+  // come first, then begins, then the instant (trace_processor's order: checked against it on
+  // both samples, tests/sql/perfetto_views_tp.test.ts), begins the shallower first and ends the
+  // deeper first: `edge` orders them all, and the slice view finds an instant's edge with one
+  // ASOF join (`edge` <= the instant's ((ts * 4 + 2) << 16)). A span never ended has no end edge.
+  tl_pv_span_edge: {
+    needs: ["thread_spans"],
+    select: `SELECT stream_id, ((epoch_ns("begin")::HUGEINT * 4 + 1) << 16) + least(depth, 65535) AS edge,
+        process_id, id AS parent, depth::BIGINT + 1 AS depth FROM thread_spans
+      UNION ALL
+      SELECT stream_id, ((epoch_ns("end")::HUGEINT * 4) << 16) + 65535 - least(depth, 65535),
+        process_id, parent, depth::BIGINT FROM thread_spans WHERE anomaly IS DISTINCT FROM 'unclosed'`,
   },
 };
 
@@ -129,7 +132,7 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       "tl_pv_log_entries",
       "tl_pv_process",
       "tl_pv_thread_instant",
-      "tl_pv_instant_depth",
+      "tl_pv_span_edge",
     ],
     select: `SELECT id, ts, dur, track_id, category, name, depth, parent_id, arg_set_id, thread_ts, thread_dur,
         NULL::BIGINT AS thread_instruction_count, NULL::BIGINT AS thread_instruction_delta, category AS cat, id AS slice_id
@@ -144,11 +147,11 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       UNION ALL BY NAME
       SELECT i.id, epoch_ns(i.time) AS ts, 0 AS dur, i.track_id, i.target AS category,
         CASE WHEN i.phase = 'L' THEN coalesce(i.properties->>'event_name', i.msg) ELSE i.msg END AS name,
-        coalesce(d.depth, 0) AS depth, CASE WHEN d.depth > 0 THEN ${spanId("p.process_id", "p.id")} END AS parent_id,
+        coalesce(e.depth, 0) AS depth, CASE WHEN e.parent >= 0 THEN ${spanId("e.process_id", "e.parent")} END AS parent_id,
         CASE WHEN i.properties IS NOT NULL AND i.properties <> '{}' THEN i.id END AS arg_set_id,
         NULL::BIGINT AS thread_ts, NULL::BIGINT AS thread_dur
-      FROM tl_pv_thread_instant i LEFT JOIN tl_pv_instant_depth d USING (id)
-      ASOF LEFT JOIN thread_spans p ON p.stream_id = i.cpu_stream AND p.depth = d.depth - 1 AND p."begin" <= i.time
+      FROM tl_pv_thread_instant i ASOF LEFT JOIN tl_pv_span_edge e
+        ON e.stream_id = i.cpu_stream AND e.edge <= ((epoch_ns(i.time)::HUGEINT * 4 + 2) << 16)
       UNION ALL BY NAME
       SELECT ${asyncId("b.process_id", "b.span_id")} AS id, epoch_ns(b.time) AS ts,
         CASE WHEN b.event_type = 'instant' THEN 0 WHEN b.anomaly = 'unclosed' OR e.time IS NULL THEN -1

@@ -8,7 +8,7 @@
  *
  * What differs, asserted as such:
  * - thread-track instants (dur 0): the same rows, but for the depth and parent of some (67 of
- *   22,432 on the JSON sample, 115 of 22,097 on the protobuf one): trace_processor nests an
+ *   22,432 on the JSON sample, 127 of 22,131 on the protobuf one): trace_processor nests an
  *   instant inside another instant of the same ts, and puts some Perfetto instants on a child
  *   track of the thread (depth 0); tracelake nests an instant in the spans open around it only.
  * - async slices: the same on the JSON sample; on the protobuf one 18 of 2,042 differ in dur:
