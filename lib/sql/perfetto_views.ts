@@ -196,7 +196,7 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
   {
     name: "args",
     description:
-      "trace_processor's args table: id, arg_set_id, flat_key, key, int_value, string_value, real_value, value_type, display_value; one row per leaf of a slice's args (key 'args.<path>')",
+      "trace_processor's args table: id, arg_set_id, flat_key, key, int_value, string_value, real_value, value_type, display_value; one row per leaf of a slice's args (key 'args.<path>'; an integer above 2^63 is a 'uint' whose int_value holds its 64 bits)",
     needs: ["thread_spans", "async_events", "tl_pv_log_entries"],
     select: `WITH a AS (
         SELECT ${spanId("process_id", "id")} AS arg_set_id, properties FROM thread_spans WHERE properties <> '{}'
@@ -207,11 +207,13 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       SELECT ${hid("'arg'", "a.arg_set_id", "j.fullkey")} AS id, a.arg_set_id,
         'args' || regexp_replace(substr(j.fullkey, 2), '\\[[0-9]+\\]', '', 'g') AS flat_key,
         'args' || substr(j.fullkey, 2) AS key,
-        CASE WHEN j.type IN ('BIGINT', 'UBIGINT') THEN TRY_CAST(j.atom AS BIGINT) END AS int_value,
+        CASE WHEN j.type = 'BIGINT' THEN TRY_CAST(j.atom AS BIGINT)
+          WHEN j.type = 'UBIGINT' THEN (TRY_CAST(j.atom AS HUGEINT) - CASE WHEN TRY_CAST(j.atom AS HUGEINT) > 9223372036854775807 THEN 18446744073709551616 ELSE 0 END)::BIGINT
+          END AS int_value,
         CASE WHEN j.type = 'VARCHAR' THEN j.atom->>'$' END AS string_value,
-        CASE WHEN j.type = 'DOUBLE' THEN j.atom::DOUBLE END AS real_value,
-        CASE j.type WHEN 'BIGINT' THEN 'int' WHEN 'UBIGINT' THEN 'int' WHEN 'DOUBLE' THEN 'real'
-          WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'bool' ELSE 'null' END AS value_type,
+        CASE WHEN j.type = 'DOUBLE' THEN TRY_CAST(j.atom AS DOUBLE) END AS real_value,
+        CASE WHEN j.type = 'UBIGINT' AND TRY_CAST(j.atom AS HUGEINT) > 9223372036854775807 THEN 'uint' ELSE CASE j.type WHEN 'BIGINT' THEN 'int' WHEN 'UBIGINT' THEN 'int' WHEN 'DOUBLE' THEN 'real'
+          WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'bool' ELSE 'null' END END AS value_type,
         CASE WHEN j.type = 'VARCHAR' THEN j.atom->>'$' WHEN j.type = 'NULL' THEN NULL ELSE j.atom::VARCHAR END AS display_value
       FROM a, json_tree(a.properties) j
       WHERE j.type NOT IN ('OBJECT', 'ARRAY')`,
