@@ -142,11 +142,15 @@ export async function openSessionCatalog(engine: Engine, lake: Lake): Promise<vo
        LEFT JOIN (SELECT *${timeColumnsSql(vs)} FROM (${emptySelect(vs)})) t ON true WHERE error(${msg}) IS NULL`,
     );
   }
-  const names = addPerfettoViewReferences(new Set(PERFETTO_VIEWS.map((v) => v.name)));
+  const names = addPerfettoViewReferences(new Set(PERFETTO_VIEWS.map((v) => v.name)), ["extract_arg"]);
   const rowSelect = async (name: string): Promise<string> =>
     `SELECT *, NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number FROM memory.main.${name}`;
   for (const statement of await perfettoViewStatements(names, rowSelect)) {
-    await engine.run(statement.replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS"));
+    await engine.run(
+      statement
+        .replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS")
+        .replace("CREATE OR REPLACE MACRO", "CREATE MACRO IF NOT EXISTS"),
+    );
   }
 }
 

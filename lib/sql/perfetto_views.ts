@@ -220,6 +220,13 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
   },
 ];
 
+/**
+ * trace_processor's `EXTRACT_ARG(arg_set_id, key)`: the arg's display_value (VARCHAR: cast it for
+ * arithmetic), NULL when the set has no such key. Defined when a statement calls it.
+ */
+const EXTRACT_ARG = `CREATE OR REPLACE MACRO main.extract_arg(tl_set, tl_key) AS
+  (SELECT any_value(a.display_value) FROM main.args a WHERE a.arg_set_id = tl_set AND a.key = tl_key)`;
+
 /** JIT view sets whose rows the helpers read with their file and row (`tl_pv_<view set>`). */
 export const ROW_ID_VIEW_SETS = ["log_entries", "measures"] as const;
 
@@ -229,16 +236,19 @@ const NEEDS: Record<string, readonly string[]> = {
   ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.needs])),
   tl_pv_log_entries: ["log_entries"],
   tl_pv_measures: ["measures"],
+  extract_arg: ["args"],
 };
 
 /**
  * Adds to `tables` (the names a SQL text references, lower case; lib/sql/references.ts) what
  * the Perfetto views among them read, transitively: JIT view set names, catalog tables and
- * helper views, so that prepareQuery materializes and defines exactly those.
- * @returns the Perfetto views and helpers to define, in definition order (empty when the text
- *   names none).
+ * helper views, so that prepareQuery materializes and defines exactly those; and what
+ * `extract_arg` reads when `functions` (the names of the functions the text calls, lower case)
+ * has it.
+ * @returns the Perfetto views, helpers and macros to define, in definition order (empty when
+ *   the text names none).
  */
-export function addPerfettoViewReferences(tables: Set<string>): string[] {
+export function addPerfettoViewReferences(tables: Set<string>, functions: readonly string[] = []): string[] {
   const wanted = new Set<string>();
   const visit = (name: string): void => {
     if (wanted.has(name)) return;
@@ -251,13 +261,20 @@ export function addPerfettoViewReferences(tables: Set<string>): string[] {
     for (const n of needs) visit(n);
   };
   for (const v of PERFETTO_VIEWS) if (tables.has(v.name)) visit(v.name);
-  const order = ["tl_pv_log_entries", "tl_pv_measures", ...Object.keys(HELPERS), ...PERFETTO_VIEWS.map((v) => v.name)];
+  if (functions.includes("extract_arg")) visit("extract_arg");
+  const order = [
+    "tl_pv_log_entries",
+    "tl_pv_measures",
+    ...Object.keys(HELPERS),
+    ...PERFETTO_VIEWS.map((v) => v.name),
+    "extract_arg",
+  ];
   return order.filter((n) => wanted.has(n));
 }
 
 /**
  * The SQL statements that define `names` (addPerfettoViewReferences's list) in schema main,
- * in order. `rowSelect(viewSet)` gives the SELECT of a view set's current rows with two more
+ * in order (views, and the extract_arg macro). `rowSelect(viewSet)` gives the SELECT of a view set's current rows with two more
  * columns, `tl_file` (the partition file) and `file_row_number` (the row in it), for the
  * `tl_pv_<view set>` helpers.
  */
@@ -267,6 +284,10 @@ export async function perfettoViewStatements(
 ): Promise<string[]> {
   const out: string[] = [];
   for (const name of names) {
+    if (name === "extract_arg") {
+      out.push(EXTRACT_ARG);
+      continue;
+    }
     const vs = ROW_ID_VIEW_SETS.find((v) => `tl_pv_${v}` === name);
     const select = vs
       ? await rowSelect(vs)

@@ -134,7 +134,10 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const perfettoCalls = addPerfettoReferences(refs);
   // slice, thread, ...: what they read joins the references (lib/sql/perfetto_views.ts).
-  const perfettoViews = addPerfettoViewReferences(refs.tables);
+  const perfettoViews = addPerfettoViewReferences(
+    refs.tables,
+    refs.functions.map((f) => f.name),
+  );
   await lake.attach(engine, "read");
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.

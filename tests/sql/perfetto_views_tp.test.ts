@@ -202,6 +202,18 @@ for (const name of ["chromium_startup.json.gz", "chromium_startup.pftrace.gz"]) 
       300_000,
     );
 
+    test.skipIf(name.includes("pftrace"))(
+      "EXTRACT_ARG: the same values",
+      () => {
+        const sql = `SELECT s.ts || '|' || s.name || '|' || EXTRACT_ARG(s.arg_set_id, 'args.src_file') || ':'
+        || EXTRACT_ARG(s.arg_set_id, 'args.src_line') AS r FROM slice s WHERE s.name = 'ThreadControllerImpl::RunTask'`;
+        const a = tp(trace, sql);
+        expect(a.length).toBeGreaterThan(5000);
+        expect(difference(a, ours(lake, sql))).toEqual([[], []]);
+      },
+      300_000,
+    );
+
     for (const [what, sql, min] of [
       ["threads", THREADS, 100],
       ["processes", PROCESSES, 9],
