@@ -5,7 +5,7 @@
  * order, same units: ts and dur in ns), defined at query time over every trace of the lake, so
  * that a query from Perfetto's documentation runs unchanged. Nothing here is materialized: each
  * is a SQL view over the JIT views (thread_spans, async_events, log_entries, measures) and the
- * catalog snapshot (processes, streams); a query naming one of them materializes the JIT views it
+ * catalog snapshot (processes, streams, blocks); a query naming one of them materializes the JIT views it
  * reads (PERFETTO_VIEWS[...].needs), no more.
  *
  * Ids (README "Perfetto's tables"):
@@ -13,8 +13,9 @@
  *   `utid`: the same over the threads (cpu streams). Stable while traces are only added.
  * - `slice.id`, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
  *   the lake (a span: its process and its per-process span id; a track: its stream or key; an
- *   instant or a counter value: its partition file and row), unique across the lake and the same
- *   in every reference to the view within a query (self-joins on `id`/`parent_id` work).
+ *   instant or a counter value: its partition file and row), the same in every reference to the
+ *   view within a query (self-joins on `id`/`parent_id` work) and unique across the lake but for
+ *   a hash collision (probability about n²/2^64: 5e-8 for a million slices).
  * - `arg_set_id` = the slice's id when the slice has args (one set per slice; trace_processor
  *   shares a set between slices with identical args).
  * What `slice` holds, as trace_processor makes slices of a Chrome trace (reference/perfetto.md §5):
@@ -35,7 +36,7 @@ export interface PerfettoView {
   select: string;
 }
 
-/** A 63-bit id from a hash of SQL expressions (DuckDB's hash is UBIGINT; the top bit is dropped). */
+/** A 63-bit id from DuckDB's hash of SQL expressions (DuckDB's hash is UBIGINT; the top bit is dropped). */
 const hid = (...parts: string[]): string => `(hash(${parts.join(", ")}) >> 1)::BIGINT`;
 
 /** The thread track of a cpu stream (thread_track.id, slice.track_id). */
