@@ -8,7 +8,9 @@ import { Lake } from "../lake/lake.ts";
 import { VIEW_SETS } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash } from "../views/view_set.ts";
 import type { Column } from "./format.ts";
+import { addPerfettoViewReferences, PERFETTO_VIEWS, perfettoViewStatements } from "./perfetto_views.ts";
 import { openQuerySession, prepareQuery, QUERY_VIEWS } from "./query.ts";
+import { timeColumnsSql } from "./time_columns.ts";
 
 /** A small result: its columns and its rows (values as `printResult` takes them). */
 export interface Rows {
@@ -126,7 +128,8 @@ export async function countProcesses(engine: Engine): Promise<number> {
  * names a JIT view replaces the placeholder with the real view (prepareQuery) before it runs.
  * The placeholder has the view's columns but fails when read (DESCRIBE and completion only bind
  * it), so a statement that reaches a view by a name prepareQuery cannot see
- * (`query_table('thread_' || 'spans')`) gets an error, not an empty result.
+ * (`query_table('thread_' || 'spans')`) gets an error, not an empty result. The Perfetto-shaped
+ * views (lib/sql/perfetto_views.ts) are defined over the placeholders, with the same effect.
  */
 export async function openSessionCatalog(engine: Engine, lake: Lake): Promise<void> {
   await openQuerySession(engine, lake);
@@ -136,7 +139,17 @@ export async function openSessionCatalog(engine: Engine, lake: Lake): Promise<vo
     );
     await engine.run(
       `CREATE VIEW IF NOT EXISTS memory.main.${vs.name} AS SELECT t.* FROM (SELECT 1) one
-       LEFT JOIN (${emptySelect(vs)}) t ON true WHERE error(${msg}) IS NULL`,
+       LEFT JOIN (SELECT *${timeColumnsSql(vs)} FROM (${emptySelect(vs)})) t ON true WHERE error(${msg}) IS NULL`,
+    );
+  }
+  const names = addPerfettoViewReferences(new Set(PERFETTO_VIEWS.map((v) => v.name)), ["extract_arg"]);
+  const rowSelect = async (name: string): Promise<string> =>
+    `SELECT *, NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number FROM memory.main.${name}`;
+  for (const statement of await perfettoViewStatements(names, rowSelect)) {
+    await engine.run(
+      statement
+        .replace("CREATE OR REPLACE VIEW", "CREATE VIEW IF NOT EXISTS")
+        .replace("CREATE OR REPLACE MACRO", "CREATE MACRO IF NOT EXISTS"),
     );
   }
 }
@@ -169,6 +182,8 @@ export async function listTables(engine: Engine, lake: Lake): Promise<Rows> {
       // Rows are known only once every process's partitions are current (NULL until then).
       const n = k >= nProcesses ? String(r[0]?.n ?? 0) : null;
       rows.push([name, "JIT view", n, `materialized for ${k} of ${nProcesses} processes; ${what}`]);
+    } else if (PERFETTO_VIEWS.some((v) => v.name === name)) {
+      rows.push([name, "Perfetto view", null, `trace_processor's name, over the JIT views; ${what}`]);
     } else if (name === "raw_events") {
       rows.push([name, "view", String(await one("SELECT sum(nb_objects)::BIGINT AS n FROM blocks")), what]);
     } else {
@@ -177,7 +192,7 @@ export async function listTables(engine: Engine, lake: Lake): Promise<Rows> {
   }
   const user = await engine.rows<{ name: string; kind: string }>(
     `SELECT table_name AS name, 'table' AS kind FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal AND NOT starts_with(table_name, 'tl_')
-     UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal
+     UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE database_name = 'memory' AND schema_name = 'main' AND NOT internal AND NOT starts_with(view_name, 'tl_')
      ORDER BY 1`,
   );
   for (const u of user) {

@@ -28,6 +28,7 @@ import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts
 import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
 import { IMPORT_STATS_COLUMNS, importStatsSelect } from "./import_stats.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
+import { addPerfettoViewReferences, PERFETTO_VIEWS, perfettoViewStatements } from "./perfetto_views.ts";
 import { findReferences } from "./references.ts";
 import {
   defineRetireFunctions,
@@ -37,6 +38,7 @@ import {
   type TableRetirements,
 } from "./retire_functions.ts";
 import { explainSqlError } from "./suggest.ts";
+import { timeColumnNames, timeColumnsSql } from "./time_columns.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -58,7 +60,13 @@ export const QUERY_VIEWS: Record<string, string> = {
   ...CATALOG_VIEWS,
   import_stats: `what each ingest left out and why, one row per (ingest, reason code, phase, dest): ${IMPORT_STATS_COLUMNS.map(([c]) => c).join(", ")}`,
   raw_events: `every raw event in the blocks: ${RAW_EVENTS_COLUMNS.join(", ")} (time TIMESTAMP_NS; dur, thread_time, thread_dur ns; args JSON)`,
-  ...Object.fromEntries(VIEW_SETS.map((v) => [v.name, `${v.description}; every process (materialized on use)`])),
+  ...Object.fromEntries(
+    VIEW_SETS.map((v) => [
+      v.name,
+      `${v.description}; every process (materialized on use); ${timeColumnNames(v).join(", ")} BIGINT ns`,
+    ]),
+  ),
+  ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.description])),
 };
 
 /** raw_events of a lake without blocks: no rows, the columns of lib/lake/raw_block.ts. */
@@ -125,6 +133,11 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
   const refs = await findReferences(engine, sql);
   const retirements = await runTableRetirements(engine, lake, refs, jitOptions.retiredGraceMs);
   const perfettoCalls = addPerfettoReferences(refs);
+  // slice, thread, ...: what they read joins the references (lib/sql/perfetto_views.ts).
+  const perfettoViews = addPerfettoViewReferences(
+    refs.tables,
+    refs.functions.map((f) => f.name),
+  );
   await lake.attach(engine, "read");
   const globals = VIEW_SETS.filter((v) => refs.tables.has(v.name));
   // Resolve view_instance arguments against the catalog.
@@ -173,6 +186,7 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
     globals,
     instanceViews,
     retire ? retirements : null,
+    perfettoViews,
   );
   await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
     return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
@@ -244,6 +258,7 @@ async function defineViews(
   globals: ViewSet[],
   instances: { viewSet: ViewSet; literal: string; processId: string }[],
   retirements: TableRetirements | null,
+  perfettoViews: readonly string[],
 ): Promise<void> {
   await engine.run("USE memory.main");
   for (const name of tables) {
@@ -285,6 +300,8 @@ async function defineViews(
       `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
+  const rowSelect = (name: string) => partitionsSelect(engine, lake, viewSetByName(name) as ViewSet, null, true);
+  for (const statement of await perfettoViewStatements(perfettoViews, rowSelect)) await engine.run(statement);
   if (retirements) await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
   await engine.run(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
@@ -301,8 +318,18 @@ function instanceView(viewSet: string, literal: string): string {
   return `memory.tl_vi.vi_${createHash("md5").update(`${viewSet}:${literal}`, "utf8").digest("hex")}`;
 }
 
-/** A SELECT over the current partition files of `vs` (one process, or all when null). */
-async function partitionsSelect(engine: Engine, lake: Lake, vs: ViewSet, processId: string | null): Promise<string> {
+/**
+ * A SELECT over the current partition files of `vs` (one process, or all when null): the
+ * materialized columns and the time columns (lib/sql/time_columns.ts); with `rowIds`, the
+ * materialized columns and each row's file (`tl_file`) and position in it (`file_row_number`).
+ */
+async function partitionsSelect(
+  engine: Engine,
+  lake: Lake,
+  vs: ViewSet,
+  processId: string | null,
+  rowIds = false,
+): Promise<string> {
   const files = await engine.rows<{ f: string }>(
     `SELECT file_path AS f FROM ${snap("lakehouse_partitions")}
      WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
@@ -312,9 +339,13 @@ async function partitionsSelect(engine: Engine, lake: Lake, vs: ViewSet, process
       ? { vs: vs.name, h: hex(schemaHash(vs)) }
       : { vs: vs.name, h: hex(schemaHash(vs)), id: processId },
   );
-  if (files.length === 0) return emptySelect(vs);
+  if (files.length === 0) {
+    const extra = rowIds ? ", NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number" : timeColumnsSql(vs);
+    return `SELECT *${extra} FROM (${emptySelect(vs)})`;
+  }
   const list = files.map((r) => sqlString(join(lake.root, r.f))).join(", ");
-  return `SELECT * FROM read_parquet([${list}])`;
+  if (rowIds) return `SELECT * FROM read_parquet([${list}], filename = 'tl_file', file_row_number = true)`;
+  return `SELECT *${timeColumnsSql(vs)} FROM read_parquet([${list}])`;
 }
 
 /** One statement's streaming result. */

@@ -1,33 +1,31 @@
 /**
  * Better hints in DuckDB's error messages for the names people type: DuckDB suggests the
  * closest name among the tables defined in the session, but a query session defines only the
- * views its text references, so a misspelt `thread_span` or Perfetto's `slice` got "Did you mean
- * pg_tablespace?". The hint is rewritten from tracelake's own view names (and from Perfetto's
- * table names, whose counterparts are named), and a parser error at the keywords `begin`/`end`
+ * views its text references, so a misspelt `thread_span` or Perfetto's `slices` got "Did you mean
+ * pg_tablespace?". The hint is rewritten from tracelake's own view names (Perfetto-shaped ones
+ * included), and from the trace_processor table names tracelake does not define (their
+ * counterparts are named), and a parser error at the keywords `begin`/`end`
  * (thread_spans' columns) says to quote them.
  */
 
 /**
- * Perfetto trace_processor table names (https://perfetto.dev/docs/analysis/sql-tables) and the
- * tracelake view that holds the same things.
+ * Perfetto trace_processor table names (https://perfetto.dev/docs/analysis/sql-tables) that
+ * tracelake does not define under that name, and what holds the same things. The ones it
+ * defines (`slice`, `thread`, `process`, `thread_track`, `counter`, `counter_track`, `args`:
+ * lib/sql/perfetto_views.ts) are among the view names, so a near miss (`slices`) gets them.
  */
 export const PERFETTO_COUNTERPARTS: Record<string, string> = {
-  slice: "thread_spans (thread slices; async slices are in async_events)",
-  slices: "thread_spans",
-  thread_slice: "thread_spans",
-  thread: "streams (one cpu stream per thread: properties->>'thread-name', properties->>'thread-id')",
-  process: "processes",
-  counter: "measures",
-  counter_track: "measures",
-  thread_track: "streams",
-  track: "streams",
+  thread_slice: "slice (thread slices: JOIN thread_track ON slice.track_id = thread_track.id) or thread_spans",
+  track: "thread_track (thread slices), counter_track (counters); other slice tracks are async tracks",
+  process_track: "none: async slices are the slice rows whose track_id is not a thread_track's; async_events",
+  process_counter_track: "counter_track (type 'process_counter')",
+  thread_counter_track: "counter_track (type 'thread_counter')",
   flow: "raw_events (ph s/t/f and bind_id/flow_in/flow_out)",
-  args: "the properties column of each view (JSON)",
-  instant: "log_entries",
+  instant: "log_entries (and the dur 0 rows of slice)",
   android_logs: "log_entries",
   log: "log_entries",
   logs: "log_entries",
-  stats: "ingests (summary)",
+  stats: "import_stats",
 };
 
 /** Levenshtein distance between two short strings. */
@@ -50,7 +48,8 @@ function distance(a: string, b: string): number {
 /**
  * Rewrites DuckDB's error message `message` for a query over tracelake's views:
  * - "Table with name X does not exist! Did you mean "Y"?": the hint names Perfetto's
- *   counterpart of X, or the closest of `views` (at most a third of X's letters off), or lists
+ *   counterpart of X, or the closest of `views` (at most a third of X's letters off; the first
+ *   in `views` order among equals, so tracelake's own views before the Perfetto-shaped ones), or lists
  *   the views;
  * - a parser error at or near "begin" or "end": says that they are SQL keywords to quote.
  * Other messages are returned unchanged.
@@ -66,9 +65,7 @@ export function explainSqlError(message: string, views: readonly string[]): stri
     if (perfetto) {
       hint = `${bare} is trace_processor's table; tracelake's is ${perfetto}`;
     } else {
-      const best = views
-        .map((v) => ({ v, d: distance(bare, v) }))
-        .sort((x, y) => x.d - y.d || x.v.localeCompare(y.v))[0];
+      const best = views.map((v) => ({ v, d: distance(bare, v) })).sort((x, y) => x.d - y.d)[0];
       hint =
         best && best.d <= Math.max(1, Math.floor(bare.length / 3))
           ? `Did you mean "${best.v}"?`

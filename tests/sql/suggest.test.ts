@@ -35,12 +35,14 @@ test("a misspelt view gets the closest view; DuckDB's system-table guess is gone
   expect(await hint("SELECT * FROM proceses")).toContain('Did you mean "processes"?');
 });
 
-test("trace_processor's table names name tracelake's counterpart", async () => {
-  expect(await hint("SELECT ts, dur, name FROM slice")).toContain(
-    "slice is trace_processor's table; tracelake's is thread_spans",
+test("trace_processor's table names tracelake does not define name its counterpart; near misses get the Perfetto view", async () => {
+  expect(await hint("SELECT ts, dur, name FROM thread_slice")).toContain(
+    "thread_slice is trace_processor's table; tracelake's is slice",
   );
-  expect(await hint("SELECT * FROM counter")).toContain("tracelake's is measures");
-  expect(await hint("SELECT * FROM main.process")).toContain("tracelake's is processes");
+  expect(await hint("SELECT * FROM android_logs")).toContain("tracelake's is log_entries");
+  expect(await hint("SELECT * FROM main.track")).toContain("tracelake's is thread_track");
+  expect(await hint("SELECT * FROM slices")).toContain('Did you mean "slice"?');
+  expect(await hint("SELECT * FROM threads")).toContain('Did you mean "thread"?');
 });
 
 test("a name far from every view lists the views", async () => {
@@ -58,7 +60,8 @@ test("unquoted begin/end: the quoting hint; other errors unchanged", async () =>
 test("through the CLI", () => {
   const lake = join(tempDir(), "lake");
   expect(cli(lake, ["ingest", join(ROOT, "fixtures/span_edge_cases.json")]).code).toBe(0);
-  const r = cli(lake, ["query", "SELECT * FROM slice"]);
+  const r = cli(lake, ["query", "SELECT * FROM thread_slice"]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toContain("tracelake's is thread_spans");
+  expect(r.stderr).toContain("tracelake's is slice");
+  expect(cli(lake, ["query", "SELECT count(*) FROM slice"]).code).toBe(0);
 }, 60_000);
