@@ -3,11 +3,13 @@
  * errors into one sentence on stderr with a non-zero exit code.
  */
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { Engine } from "../lib/duck/engine.ts";
 import { cacheDir } from "../lib/duck/native.ts";
-import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
+import { ExitCode, escapeControl, messageOf, UserError } from "../lib/errors.ts";
+import { lakeFaultError } from "../lib/lake/fs_errors.ts";
 import { Lake, type PauseHook } from "../lib/lake/lake.ts";
 import { defaultLakeDir } from "../lib/lake/layout.ts";
 
@@ -17,10 +19,24 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-/** The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir. */
+/**
+ * The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir.
+ * @throws UserError when `--lake` is empty (it would be taken as the current directory).
+ */
 export function lakeDir(g: GlobalOptions): string {
+  if (g.lake !== undefined && g.lake.trim() === "") {
+    throw new UserError(
+      "--lake takes a directory, got an empty string; pass --lake DIR or leave it out for the default lake",
+    );
+  }
   return g.lake ?? defaultLakeDir(process.env);
 }
+
+/**
+ * The root of the lake the command opened (set by `openLake`), so that `reportError` can say
+ * which lake a read-only, permission, full-disk or damaged-catalog error is about.
+ */
+let openedLakeRoot: string | null = null;
 
 /**
  * The test-only pause hook of the crash tests (tests/partitions/crash.test.ts), from the
@@ -56,7 +72,9 @@ export async function openLake(
 ): Promise<{ engine: Engine; lake: Lake }> {
   const engine = await Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });
   try {
-    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached, pause: testPauseHook(process.env) });
+    const dir = lakeDir(g);
+    openedLakeRoot = resolve(dir);
+    const lake = await Lake.open(engine, dir, { create, keepAttached, pause: testPauseHook(process.env) });
     return { engine, lake };
   } catch (e) {
     engine.close();
@@ -64,14 +82,22 @@ export async function openLake(
   }
 }
 
-/** Prints an error as one line (a stack only with --verbose) and returns its exit code. */
+/**
+ * Prints an error as one line (a stack only with --verbose) and returns its exit code. An error
+ * about the opened lake's file system or catalog (read-only, not this user's, full, damaged)
+ * becomes its LakeError sentence (exit 73). Control characters (from input names or excerpts)
+ * are printed escaped, never raw.
+ */
 export function reportError(e: unknown, verbose: boolean): number {
-  if (e instanceof UserError) {
-    process.stderr.write(`${pc.red("error:")} ${e.message}\n`);
-    if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
-    return e.exitCode;
+  const fault = !(e instanceof UserError) && openedLakeRoot ? lakeFaultError(e, openedLakeRoot) : null;
+  if (fault && verbose && e instanceof Error && e.stack) process.stderr.write(`${escapeControl(e.stack)}\n`);
+  const err = fault ?? e;
+  if (err instanceof UserError) {
+    process.stderr.write(`${pc.red("error:")} ${err.message.split("\n").map(escapeControl).join("\n")}\n`);
+    if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
   }
-  process.stderr.write(`${pc.red("error:")} ${messageOf(e).split("\n")[0]}\n`);
+  process.stderr.write(`${pc.red("error:")} ${escapeControl(messageOf(e).split("\n")[0] ?? "")}\n`);
   if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   else process.stderr.write("(run with --verbose for details)\n");
   return ExitCode.internal;

@@ -128,7 +128,10 @@ describe("tracelake check", () => {
       const bytes = new Uint8Array(await fd.arrayBuffer());
       bytes.set(new TextEncoder().encode("XXXX"), bytes.length - 4);
       writeFileSync(join(d, corrupt.f), bytes);
-      await writeCatalog(d, `UPDATE lake.lakehouse_partitions SET num_rows = num_rows + 1 WHERE file_path = '${recount.f}'`);
+      await writeCatalog(
+        d,
+        `UPDATE lake.lakehouse_partitions SET num_rows = num_rows + 1 WHERE file_path = '${recount.f}'`,
+      );
       rmSync(join(d, blob.f));
       // Orphans: an old one in views/ and in blobs/, and a young one (work in progress: a note).
       mkdirSync(join(d, "views/thread_spans/nobody"), { recursive: true });

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { LakeError, messageOf } from "../errors.ts";
+import { lakeFaultError } from "./fs_errors.ts";
 import { type LakeLayout, layoutOf } from "./layout.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./migrations.ts";
 
@@ -86,7 +87,7 @@ export class Lake {
     try {
       for (const d of [root, layout.blobs, layout.views, layout.tmp]) mkdirSync(d, { recursive: true });
     } catch (e) {
-      throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
+      throw lakeFaultError(e, root) ?? new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
     }
     const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000, options.pause ?? (async () => undefined));
     await lake.migrate(engine, hasCatalog, options.keepAttached ?? false);
@@ -110,17 +111,23 @@ export class Lake {
         return;
       } catch (e) {
         const msg = messageOf(e);
-        if (/lock/i.test(msg) && Date.now() < deadline) {
+        // DuckDB: "Could not set lock on file ...: Conflicting lock is held in ..." (not the
+        // "block" of a checksum error).
+        const locked = /Could not set lock|Conflicting lock/i.test(msg);
+        if (locked && Date.now() < deadline) {
           await Bun.sleep(delay);
           delay = Math.min(delay * 2, 500);
           continue;
         }
-        if (/lock/i.test(msg)) {
+        if (locked) {
           throw new LakeError(
             `the lake at ${this.root} is in use by another tracelake process (${firstLine(msg)}); wait for it to finish and retry`,
           );
         }
-        throw new LakeError(`cannot open the lake catalog ${this.layout.catalog}: ${firstLine(msg)}`);
+        throw (
+          lakeFaultError(e, this.root, true) ??
+          new LakeError(`cannot open the lake catalog ${this.layout.catalog}: ${firstLine(msg)}`)
+        );
       }
     }
   }
