@@ -9,12 +9,13 @@
  */
 import { ExitCode } from "../lib/errors.ts";
 import { type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
-import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 import type { ExportPerfettoOptions } from "./export_options.ts";
 
 /** Runs the command; returns the exit code. */
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {
   const { engine, lake } = await openLake(g, false);
+  stopOnInterrupt(engine, true);
   const progress = jitProgress();
   try {
     const s = await exportPerfetto(engine, lake, opts, 1, { onProgress: progress.onProgress });

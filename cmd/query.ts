@@ -6,7 +6,7 @@ import { ExitCode, UserError } from "../lib/errors.ts";
 import { copyResultTo } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
-import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 import { printResult, Stdout } from "./output.ts";
 
 /** Options of `query`. */
@@ -27,6 +27,7 @@ export async function queryCommand(sql: string, opts: QueryCommandOptions, g: Gl
     throw new UserError(`--max-rows must be a whole number, got ${opts.maxRows}`);
   const retiredGraceMs = graceMs();
   const { engine, lake } = await openLake(g, false, {}, true);
+  stopOnInterrupt(engine, true);
   try {
     const progress = jitProgress();
     let prepared: Awaited<ReturnType<typeof prepareQuery>>;

@@ -148,3 +148,36 @@ describe("control bytes from the input are printed escaped", () => {
     expect(r.stderr).toContain("bad\\x1b[2J\\x07name.json");
   });
 });
+
+describe("a JSON-lines file whose first line is longer than the sniffed head", () => {
+  test(
+    "a 40 MB first line is sniffed as JSON-lines (and that line skipped as too long), not refused as Chrome JSON",
+    () => {
+      const dir = tempDir();
+      const f = join(dir, "big.jsonl");
+      const big = JSON.stringify({ ts: "2024-01-01T00:00:00Z", level: "info", msg: "x".repeat(40 * 1024 * 1024) });
+      writeFileSync(f, `${big}\n${JSON.stringify({ ts: "2024-01-01T00:00:01Z", level: "info", msg: "small" })}\n`);
+      const r = cli(join(dir, "lake"), ["ingest", f]);
+      expect(r.stderr).not.toContain("traceEvents");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("(jsonl)");
+      const q = cli(join(dir, "lake"), ["query", "-f", "csv", "SELECT count(*) AS n, max(msg) AS m FROM log_entries"]);
+      expect(q.stdout).toBe("n,m\n1,small\n");
+    },
+    T,
+  );
+
+  test("sniffFormat decides a first line cut by the head by its top-level keys", async () => {
+    const { sniffFormat } = await import("../lib/ingest/sniff.ts");
+    const head = (s: string) => new TextEncoder().encode(s);
+    const long = "y".repeat(1000);
+    expect(sniffFormat("x", head(`{"msg":{"ts":1,"a":"${long}"},"time":"2024-01-01T00:00:00Z","m2":"${long}`))).toBe(
+      "jsonl",
+    );
+    expect(sniffFormat("x", head(`{"displayTimeUnit":"ns","traceEvents":[{"ts":1,"name":"${long}`))).toBe(
+      "chrome_json",
+    );
+    expect(sniffFormat("x", head(`{"resourceLogs":[{"x":"${long}`))).toBe("otlp_json");
+    expect(sniffFormat("x", head(`{"msg":"a \\"ts\\": 1 ${long}`))).toBe("chrome_json");
+  });
+});

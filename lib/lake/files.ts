@@ -3,7 +3,7 @@
  * in tmp/ (the `owner.json` an ingest writes there: lib/ingest/ingest.ts), whether that owner
  * still runs, and the files below a directory.
  */
-import { type Dirent, readdirSync, readFileSync } from "node:fs";
+import { type Dirent, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -43,4 +43,26 @@ export function* walkFiles(dir: string): Generator<string> {
     if (e.isDirectory()) yield* walkFiles(p);
     else if (e.isFile()) yield p;
   }
+}
+
+/**
+ * Removes the staging directories in `tmp` that process `pid` owns (its interrupted ingests).
+ * @param tmp the lake's tmp/ directory.
+ * @returns how many were removed.
+ */
+export function removeOwnStaging(tmp: string, pid: number): number {
+  let n = 0;
+  let names: string[];
+  try {
+    names = readdirSync(tmp);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const dir = join(tmp, name);
+    if (readOwner(join(dir, "owner.json"))?.pid !== pid) continue;
+    rmSync(dir, { recursive: true, force: true });
+    n++;
+  }
+  return n;
 }

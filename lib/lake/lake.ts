@@ -43,6 +43,7 @@ export type PauseHook = (point: string) => Promise<void>;
 /** An opened lake: its layout, with the catalog migrated to the latest version. */
 export class Lake {
   private attached: AttachMode | null = null;
+  private writeAttachCount = 0;
 
   private constructor(
     readonly layout: LakeLayout,
@@ -54,6 +55,15 @@ export class Lake {
   /** How the catalog is attached to the engine now (null: not attached). */
   get attachedMode(): AttachMode | null {
     return this.attached;
+  }
+
+  /**
+   * How many times `attach(engine, "write")` was called to attach for writing (counted when
+   * called, before the attach completes): a caller that saw this number before an operation
+   * knows whether the operation has begun to commit since.
+   */
+  get writeAttachStarts(): number {
+    return this.writeAttachCount;
   }
 
   /** The lake's root directory (absolute). */
@@ -100,6 +110,7 @@ export class Lake {
    */
   async attach(engine: Engine, mode: AttachMode): Promise<void> {
     if (this.attached === mode) return;
+    if (mode === "write") this.writeAttachCount++;
     if (this.attached) await this.detach(engine);
     const sql = `ATTACH ${sqlString(this.layout.catalog)} AS lake${mode === "read" ? " (READ_ONLY)" : ""}`;
     const deadline = Date.now() + this.lockTimeoutMs;

@@ -15,6 +15,7 @@
 import { existsSync, readdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Engine } from "../duck/engine.ts";
+import { InterruptedError } from "../errors.ts";
 import { isAlive, readOwner, walkFiles } from "../lake/files.ts";
 import type { Lake } from "../lake/lake.ts";
 
@@ -28,6 +29,8 @@ export interface GcOptions {
    * Retired files (temporary_files) go at their own expiration, set when they were retired.
    */
   graceMs?: number;
+  /** Aborted by the caller (Ctrl-C): stop before the next deletion (InterruptedError). */
+  signal?: AbortSignal;
 }
 
 /** One file or directory that was (or would be) deleted. */
@@ -59,6 +62,11 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
   const items: GcItem[] = [];
   const notes: string[] = [];
   const del = async (abs: string, why: string, dir: boolean): Promise<void> => {
+    if (opts.signal?.aborted) {
+      throw new InterruptedError(
+        `gc interrupted; ${opts.dryRun ? "nothing was deleted" : `${items.length} unneeded file(s) were deleted`} and nothing was committed: the next gc finds the rest`,
+      );
+    }
     const bytes = dir ? dirBytes(abs) : safeSize(abs);
     items.push({ path: relative(lake.root, abs), bytes, why });
     if (!opts.dryRun) {
