@@ -61,7 +61,8 @@ export async function ingestCommand(
       safe: () => lake.writeAttachStarts === writesBefore,
       cleanup: () => {
         removeOwnStaging(lake.layout.tmp, process.pid);
-        engine.close();
+        // Closing removes DuckDB's temp directory; only while no catalog statement may run.
+        if (lake.attachedMode === null) engine.close();
       },
     });
   let exit: number = ExitCode.ok;
