@@ -180,4 +180,18 @@ describe("a JSON-lines file whose first line is longer than the sniffed head", (
     expect(sniffFormat("x", head(`{"resourceLogs":[{"x":"${long}`))).toBe("otlp_json");
     expect(sniffFormat("x", head(`{"msg":"a \\"ts\\": 1 ${long}`))).toBe("chrome_json");
   });
+
+  test("a JSON-lines log whose first line is malformed (cut by rotation) is JSON-lines; Chrome JSON stays Chrome", async () => {
+    const { sniffFormat } = await import("../lib/ingest/sniff.ts");
+    const head = (s: string) => new TextEncoder().encode(s);
+    const rec = (i: number) => JSON.stringify({ ts: `2024-01-01T00:00:0${i}Z`, msg: `m${i}` });
+    expect(sniffFormat("x", head(`{"ts":"2024-01-01T00:0\n${rec(1)}\n${rec(2)}\n${rec(3)}\n`))).toBe("jsonl");
+    expect(sniffFormat("x", head(`{"ts":"2024",,\n${rec(1)}\n{"broken\n${rec(3)}\n`))).toBe("jsonl");
+    // Chrome JSON spread over lines, an event without a trailing comma on its own line: Chrome.
+    expect(sniffFormat("x", head(`{\n"traceEvents":[\n{"ph":"X","ts":1},\n{"ph":"X","ts":2}\n]}\n`))).toBe(
+      "chrome_json",
+    );
+    // Lines that are not records: Chrome JSON (its importer says what is wrong).
+    expect(sniffFormat("x", head(`{"a":\n{"b":1}\n{"c":2}\n`))).toBe("chrome_json");
+  });
 });

@@ -29,7 +29,9 @@ const JSONL_TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
  *   Chrome JSON, object form (`{"traceEvents": ...}`,
  *   possibly spread over many lines). A first line that does not end within `head` is decided by
  *   the object's top-level keys seen in `head`, first decisive one wins (`traceEvents`, an OTLP
- *   key, a timestamp key); none: Chrome JSON.
+ *   key, a timestamp key); none: Chrome JSON. A first line that is not valid JSON is skipped
+ *   when the head holds no `"traceEvents"` and most of the next whole lines (up to 8) are
+ *   JSON-lines records: JSON-lines, whose importer skips the lines that are not.
  * @throws InputError naming the input when the content is empty or not a supported format.
  */
 export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat {
@@ -67,6 +69,8 @@ export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat 
           if (JSONL_TIME_KEYS.includes(k)) return "jsonl";
         }
       }
+      // A malformed first line (a log cut by rotation): the next whole lines decide.
+      if (nl < head.length && nextLinesAreJsonLines(head, nl + 1)) return "jsonl";
       return "chrome_json";
     }
     if (first && typeof first === "object" && !Array.isArray(first)) {
@@ -126,4 +130,37 @@ function topLevelKeys(head: Uint8Array, i: number): string[] {
     } else if (c === 0x2c && depth === 1) expectKey = true;
   }
   return keys;
+}
+
+/**
+ * True when the head has no `"traceEvents"` and, of the whole lines from `from` (up to 8, blank
+ * ones skipped), more are JSON-lines records (a JSON object with a timestamp key and no OTLP key)
+ * than not, and at least two are (or one, when the head ends after it).
+ */
+function nextLinesAreJsonLines(head: Uint8Array, from: number): boolean {
+  if (Buffer.from(head.buffer, head.byteOffset, head.byteLength).includes('"traceEvents"')) return false;
+  const dec = new TextDecoder();
+  let records = 0;
+  let others = 0;
+  let p = from;
+  for (let k = 0; k < 8 && p < head.length; ) {
+    const nl = head.indexOf(0x0a, p);
+    if (nl < 0) break;
+    const line = dec.decode(head.subarray(p, nl)).trim();
+    p = nl + 1;
+    if (line === "") continue;
+    k++;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      others++;
+      continue;
+    }
+    const keys = v && typeof v === "object" && !Array.isArray(v) ? Object.keys(v) : [];
+    if (keys.some((x) => OTLP_KEYS.includes(x))) return false;
+    if (keys.some((x) => JSONL_TIME_KEYS.includes(x))) records++;
+    else others++;
+  }
+  return records > others && (records >= 2 || (records === 1 && skipSpace(head, p) >= head.length));
 }
