@@ -66,6 +66,31 @@ describe("a lake that cannot be used: exit 73, one sentence", () => {
     T,
   );
 
+  test.skipIf(!canUnshare)(
+    "a full disk while materializing: exit 73, the sentence, nothing committed, no partition file left",
+    () => {
+      const d = copy();
+      const mnt = join(tempDir(), "mnt");
+      // A private mount namespace: an 8 MiB tmpfs holding a copy of the lake and a filler file
+      // taking the rest; the query must write a partition there.
+      const script = `set -e; mkdir -p "$1"; mount -t tmpfs -o size=8m tmpfs "$1"; cp -r "$2" "$1/lake"
+        dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null || true
+        set +e; NO_COLOR=1 "$3" "$4" --lake "$1/lake" query "SELECT count(*) FROM thread_spans"; echo "rc=$?"
+        rm "$1/filler"; NO_COLOR=1 "$3" "$4" --lake "$1/lake" check --grace 0 --json`;
+      const p = Bun.spawnSync(["unshare", "-m", "sh", "-c", script, "sh", mnt, d, BUN, join(ROOT, "main.ts")]);
+      const out = p.stdout.toString();
+      const err = p.stderr.toString();
+      expect(out).toContain("rc=73");
+      expect(err).toContain(`no space left on the disk of the lake at ${mnt}/lake`);
+      expect(err).toContain("nothing was committed");
+      expect(err.trim().split("\n")).toHaveLength(1);
+      const report = JSON.parse(out.slice(out.indexOf("{")));
+      expect(report.problems).toEqual([]);
+      expect(report.checked.partitions).toBe(0);
+    },
+    T,
+  );
+
   test.skipIf(!canNobody)(
     "another user's lake: says whose it is",
     async () => {
