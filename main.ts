@@ -148,7 +148,7 @@ program
     "--grace <seconds>",
     "unnamed files younger than this are work in progress (default $TRACELAKE_GRACE_SECONDS, else 3600)",
   )
-  .action((opts) => run(async () => (await import("./cmd/check.ts")).checkCommand(opts, globals()))());
+  .action((opts) => run(async () => (await import("./cmd/entry/check.ts")).checkCommand(opts, globals()))());
 
 program
   .command("replay")
