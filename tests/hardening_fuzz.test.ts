@@ -80,9 +80,10 @@ describe("seeded mutation fuzzing: every case ends in time, imported or rejected
         expect(r.hung).toBeNull();
         expect(r.crashes).toEqual([]);
         expect(r.imported + r.rejected.length).toBe(CASES);
-        // The mutations must reach both outcomes, or the fuzzer tests nothing.
+        // The mutations must reach both outcomes, or the fuzzer tests nothing (JSON-lines skips
+        // and counts a bad line instead of refusing the file, so it may never refuse one).
         expect(r.imported).toBeGreaterThan(0);
-        expect(r.rejected.length).toBeGreaterThan(0);
+        if (format !== "jsonl") expect(r.rejected.length).toBeGreaterThan(0);
         // Every rejection is a sentence that names the input.
         for (const m of r.rejected) expect(m).toMatch(/case-\d+/);
         console.log(
