@@ -151,6 +151,18 @@ program
   .action((opts) => run(async () => (await import("./cmd/entry/gc.ts")).gcCommand(opts, globals()))());
 
 program
+  .command("check")
+  .description("check that every file the catalog names is there and whole, and nothing is left over; exit 1 when not")
+  .option("--repair", "retire damaged partitions (rebuilt by the next query), delete orphans and staging")
+  .option("--force", "with --repair: remove traces whose raw blocks are damaged (ingest them again)")
+  .option("--json", "print the report as JSON")
+  .option(
+    "--grace <seconds>",
+    "unnamed files younger than this are work in progress (default $TRACELAKE_GRACE_SECONDS, else 3600)",
+  )
+  .action((opts) => run(async () => (await import("./cmd/entry/check.ts")).checkCommand(opts, globals()))());
+
+program
   .command("replay")
   .description("stream a view's rows in event-time order through the query's aggregation on N parallel workers")
   .argument("<sql>", "one SELECT with GROUP BY / time_bucket windows / count, sum, min, max, avg over one view")

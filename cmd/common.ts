@@ -3,11 +3,13 @@
  * errors into one sentence on stderr with a non-zero exit code.
  */
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { Engine } from "../lib/duck/engine.ts";
 import { cacheDir } from "../lib/duck/native.ts";
-import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
+import { ExitCode, escapeControl, InterruptedError, messageOf, UserError } from "../lib/errors.ts";
+import { lakeFaultError } from "../lib/lake/fs_errors.ts";
 import { Lake, type PauseHook } from "../lib/lake/lake.ts";
 import { defaultLakeDir } from "../lib/lake/layout.ts";
 
@@ -17,15 +19,30 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-/** The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir. */
+/**
+ * The lake directory: `--lake`, else `TRACELAKE_LAKE`, else the default data dir.
+ * @throws UserError when `--lake` is empty (it would be taken as the current directory).
+ */
 export function lakeDir(g: GlobalOptions): string {
+  if (g.lake !== undefined && g.lake.trim() === "") {
+    throw new UserError(
+      "--lake takes a directory, got an empty string; pass --lake DIR or leave it out for the default lake",
+    );
+  }
   return g.lake ?? defaultLakeDir(process.env);
 }
 
 /**
+ * The root of the lake the command opened (set by `openLake`), so that `reportError` can say
+ * which lake a read-only, permission, full-disk or damaged-catalog error is about.
+ */
+let openedLakeRoot: string | null = null;
+
+/**
  * The test-only pause hook of the crash tests (tests/partitions/crash.test.ts), from the
  * environment: when TRACELAKE_TEST_PAUSE is `<point>:<marker file>`, reaching `<point>` writes
- * the marker file and waits forever, so the test can SIGKILL the process at exactly that moment.
+ * the marker file and waits until the process is killed or interrupted (SIGINT), so the test can
+ * SIGKILL or interrupt the process at exactly that moment.
  * Not a user feature (the README does not mention it).
  * @param env the environment (process.env).
  * @returns the hook, or undefined when the variable is not set.
@@ -40,7 +57,8 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
   return async (point) => {
     if (point !== at) return;
     writeFileSync(marker, point);
-    for (;;) await Bun.sleep(60_000);
+    // Until killed, or until Ctrl-C (stopOnInterrupt): then the operation goes on to its stop.
+    while (!interrupted()) await Bun.sleep(20);
   };
 }
 
@@ -61,7 +79,9 @@ export async function openLake(
 ): Promise<{ engine: Engine; lake: Lake }> {
   const engine = await openEngine(engineOptions);
   try {
-    const lake = await Lake.open(engine, lakeDir(g), { create, keepAttached, pause: testPauseHook(process.env) });
+    const dir = lakeDir(g);
+    openedLakeRoot = resolve(dir);
+    const lake = await Lake.open(engine, dir, { create, keepAttached, pause: testPauseHook(process.env) });
     return { engine, lake };
   } catch (e) {
     engine.close();
@@ -69,18 +89,93 @@ export async function openLake(
   }
 }
 
-/** Prints an error as one line (a stack only with --verbose) and returns its exit code. */
+/**
+ * Prints an error as one line (a stack only with --verbose) and returns its exit code. An error
+ * about the opened lake's file system or catalog (read-only, not this user's, full, damaged)
+ * becomes its LakeError sentence (exit 73). Control characters (from input names or excerpts)
+ * are printed escaped, never raw.
+ */
 export function reportError(e: unknown, verbose: boolean): number {
-  if (e instanceof UserError) {
-    process.stderr.write(`${pc.red("error:")} ${e.message}\n`);
-    if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
-    return e.exitCode;
+  if (interrupted()) {
+    // Whatever the interrupted operation threw (DuckDB's "Interrupted!", an InterruptedError
+    // saying what it left).
+    const what = e instanceof InterruptedError ? e.message : "interrupted; nothing was committed";
+    process.stderr.write(`${pc.red("error:")} ${escapeControl(what)}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${escapeControl(e.stack)}\n`);
+    return ExitCode.interrupted;
   }
-  process.stderr.write(`${pc.red("error:")} ${messageOf(e).split("\n")[0]}\n`);
+  const fault = !(e instanceof UserError) && openedLakeRoot ? lakeFaultError(e, openedLakeRoot) : null;
+  if (fault && verbose && e instanceof Error && e.stack) process.stderr.write(`${escapeControl(e.stack)}\n`);
+  const err = fault ?? e;
+  if (err instanceof UserError) {
+    process.stderr.write(`${pc.red("error:")} ${err.message.split("\n").map(escapeControl).join("\n")}\n`);
+    if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`${pc.red("error:")} ${escapeControl(messageOf(e).split("\n")[0] ?? "")}\n`);
   if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   else process.stderr.write("(run with --verbose for details)\n");
   return ExitCode.internal;
 }
+
+/** Set by the first Ctrl-C of a command that called `stopOnInterrupt`. */
+const interruption = new AbortController();
+
+/** True once the user pressed Ctrl-C in a command that called `stopOnInterrupt`. */
+export function interrupted(): boolean {
+  return interruption.signal.aborted;
+}
+
+/**
+ * Makes Ctrl-C (SIGINT) stop the command cleanly instead of killing it: the first one aborts
+ * `interruptSignal` (ingest checks it between reads, gc between deletions), makes the JIT's
+ * progress callback (`jitProgress`) throw before the next partition, and, with `interruptEngine`,
+ * interrupts the statement DuckDB is running (a partition's COPY, an export's query); each
+ * operation then removes what it had not committed, and `reportError` prints "interrupted;
+ * nothing was committed" with exit 130. A second Ctrl-C exits at once (130).
+ * Not for the REPL, which handles Ctrl-C itself.
+ * @param engine the command's engine.
+ * @param interruptEngine interrupt DuckDB's running statement (not during an ingest, whose
+ *   commit must not be cut between moving its blobs and its COMMIT).
+ * @param hardStop for work that may not look at the signal for a while (an ingest's importer
+ *   finishing its batches): from `HARD_STOP_MS` after Ctrl-C, as soon as `safe()` says nothing
+ *   is being committed, `cleanup()` runs and the process exits 130 with the sentence.
+ * @returns the signal to pass to lib/ (aborted on Ctrl-C).
+ */
+export function stopOnInterrupt(
+  engine: Engine,
+  interruptEngine: boolean,
+  hardStop?: { safe: () => boolean; cleanup: () => void },
+): AbortSignal {
+  process.on("SIGINT", () => {
+    if (interruption.signal.aborted) process.exit(ExitCode.interrupted);
+    interruption.abort();
+    if (interruptEngine) {
+      try {
+        engine.conn.interrupt();
+      } catch {
+        // the engine is closed: nothing runs
+      }
+    }
+    if (hardStop) {
+      const t = setInterval(() => {
+        if (!hardStop.safe()) return;
+        clearInterval(t);
+        try {
+          hardStop.cleanup();
+        } finally {
+          process.stderr.write(`${pc.red("error:")} interrupted; nothing was committed\n`);
+          process.exit(ExitCode.interrupted);
+        }
+      }, HARD_STOP_MS);
+      t.unref();
+    }
+  });
+  return interruption.signal;
+}
+
+/** How long after Ctrl-C a `hardStop` waits for the work to stop on its own, and then polls, in ms. */
+const HARD_STOP_MS = 250;
 
 /** Default grace period of retired and orphan files: 1 hour (micromegas's delayed delete). */
 export const DEFAULT_GRACE_SECONDS = 3600;
@@ -124,14 +219,20 @@ export function count(n: number): string {
 
 /**
  * A progress bar on stderr for JIT materialization, shown only on a TTY and only when more
- * than one partition is to be written. Returns the callback for JitOptions.onProgress and a
+ * than one partition is to be written. Its callback throws InterruptedError after Ctrl-C
+ * (`stopOnInterrupt`), which stops the JIT before its next partition (it removes the files it
+ * wrote and did not commit). Returns the callback for JitOptions.onProgress and a
  * function that removes the bar.
  */
 export function jitProgress(): { onProgress: (done: number, total: number, what: string) => void; stop: () => void } {
-  if (!process.stderr.isTTY) return { onProgress: () => undefined, stop: () => undefined };
+  const stopIfInterrupted = (): void => {
+    if (interrupted()) throw new InterruptedError("interrupted; nothing was committed");
+  };
+  if (!process.stderr.isTTY) return { onProgress: stopIfInterrupted, stop: () => undefined };
   let bar: SingleBar | null = null;
   return {
     onProgress: (done, total, what) => {
+      stopIfInterrupted();
       if (total < 2) return;
       if (!bar) {
         bar = new SingleBar({

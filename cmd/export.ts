@@ -9,7 +9,7 @@
  */
 import { ExitCode, UserError } from "../lib/errors.ts";
 import { type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
-import { bytes, count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 import type { ExportPerfettoOptions } from "./export_options.ts";
 
 /** Extensions that name another format than a Perfetto trace, with the format's name. */
@@ -45,6 +45,7 @@ export function checkTraceFileName(output: string): void {
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {
   if (opts.output && opts.output !== "-") checkTraceFileName(opts.output);
   const { engine, lake } = await openLake(g, false);
+  stopOnInterrupt(engine, true);
   const progress = jitProgress();
   try {
     const s = await exportPerfetto(engine, lake, opts, 1, { onProgress: progress.onProgress });

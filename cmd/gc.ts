@@ -1,7 +1,7 @@
 /** `tracelake gc [--dry-run] [--grace SECONDS]`: deletes files no live catalog row needs. */
 import { ExitCode } from "../lib/errors.ts";
 import { collectGarbage } from "../lib/partitions/gc.ts";
-import { bytes, type GlobalOptions, graceMs as gracePeriod, openLake } from "./common.ts";
+import { bytes, type GlobalOptions, graceMs as gracePeriod, openLake, stopOnInterrupt } from "./common.ts";
 
 /** Options of `gc`. */
 export interface GcCommandOptions {
@@ -13,8 +13,9 @@ export interface GcCommandOptions {
 export async function gcCommand(opts: GcCommandOptions, g: GlobalOptions): Promise<number> {
   const graceMs = gracePeriod(opts.grace);
   const { engine, lake } = await openLake(g, false);
+  const signal = stopOnInterrupt(engine, false);
   try {
-    const r = await collectGarbage(engine, lake, { dryRun: opts.dryRun, graceMs });
+    const r = await collectGarbage(engine, lake, { dryRun: opts.dryRun, graceMs, signal });
     for (const i of r.items)
       process.stdout.write(`${opts.dryRun ? "would delete" : "deleted"} ${i.path} (${bytes(i.bytes)}): ${i.why}\n`);
     for (const n of r.notes) process.stdout.write(`note: ${n}\n`);

@@ -6,7 +6,8 @@ import pc from "picocolors";
 import { ExitCode, InputError } from "../lib/errors.ts";
 import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
 import { TRACE_FORMATS, type TraceFormat } from "../lib/ingest/sniff.ts";
-import { bytes, count, type GlobalOptions, openLake, reportError } from "./common.ts";
+import { removeOwnStaging } from "../lib/lake/files.ts";
+import { bytes, count, type GlobalOptions, openLake, reportError, stopOnInterrupt } from "./common.ts";
 
 /** Options of `ingest`. */
 export interface IngestCommandOptions {
@@ -49,11 +50,27 @@ export async function ingestCommand(
   // DuckDB's share of memory is capped (it spills to the lake's tmp/ past that): with one batch
   // being framed while the previous one is imported, this keeps the ingest under ~500 MB.
   const { engine, lake } = await openLake(g, true, { memoryLimit: "256MB" });
+  // Ctrl-C: the REPL's .ingest passes its own signal; the command stops between reads.
+  // An importer parsing a batch looks at the signal only after it: past a moment, the command
+  // exits unless the current file's commit has begun (an attach for writing since it started),
+  // removing this process's staging (and DuckDB's temp directory, with the engine).
+  let writesBefore = lake.writeAttachStarts;
+  const stop =
+    signal ??
+    stopOnInterrupt(engine, false, {
+      safe: () => lake.writeAttachStarts === writesBefore,
+      cleanup: () => {
+        removeOwnStaging(lake.layout.tmp, process.pid);
+        // Closing removes DuckDB's temp directory; only while no catalog statement may run.
+        if (lake.attachedMode === null) engine.close();
+      },
+    });
   let exit: number = ExitCode.ok;
   const batchBytes = opts.batchMb ? Math.max(1, Number(opts.batchMb)) * 1024 * 1024 : undefined;
   try {
     for (const f of files) {
-      if (signal?.aborted) break;
+      if (stop.aborted) break;
+      writesBefore = lake.writeAttachStarts;
       const bar =
         process.stderr.isTTY && !opts.json
           ? new SingleBar({
@@ -71,7 +88,7 @@ export async function ingestCommand(
           batchBytes,
           format: opts.format as TraceFormat | undefined,
           processName: opts.processName,
-          signal,
+          signal: stop,
           onProgress: (read, total) => {
             if (!bar || total === null || total < 32 * 1024 * 1024) return;
             if (!started) {

@@ -6,7 +6,7 @@ import { ExitCode, UserError } from "../lib/errors.ts";
 import { resolveProcess } from "../lib/sql/query.ts";
 import { materializeInstances } from "../lib/views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../lib/views/registry.ts";
-import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 
 /** Options of `materialize`. */
 export interface MaterializeCommandOptions {
@@ -25,6 +25,7 @@ export async function materializeCommand(opts: MaterializeCommandOptions, g: Glo
   });
   const retiredGraceMs = graceMs();
   const { engine, lake } = await openLake(g, false);
+  stopOnInterrupt(engine, true);
   const progress = jitProgress();
   try {
     let processIds: string[] | null = null;

@@ -9,7 +9,7 @@ import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { checkOutputPath, copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
-import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake } from "./common.ts";
+import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 import { closeFileOut, openFileOut, printResult, printRunTime, Stdout } from "./output.ts";
 
 /** Options of `query`. */
@@ -88,6 +88,7 @@ export async function queryCommand(
   const retiredGraceMs = graceMs();
   let t0 = performance.now();
   const { engine, lake } = await openLake(g, false, {}, true);
+  stopOnInterrupt(engine, true);
   try {
     const progress = jitProgress();
     let prepared: Awaited<ReturnType<typeof prepareQuery>>;

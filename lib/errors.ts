@@ -73,3 +73,24 @@ export class InterruptedError extends UserError {
 export function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * `s` with every control character (C0, DEL, C1; not the space) and lone surrogate written as a
+ * visible escape (`\x00`, `\n`, `\u{d800}`), so that text from the input (a file name, a process
+ * name, an input excerpt quoted in a message) cannot move the cursor, clear the terminal or
+ * hide part of a message when printed.
+ */
+export function escapeControl(s: string): string {
+  return s.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      if (c === "\n") return "\\n";
+      if (c === "\r") return "\\r";
+      if (c === "\t") return "\\t";
+      if (code <= 0xff) return `\\x${code.toString(16).padStart(2, "0")}`;
+      return `\\u{${code.toString(16)}}`;
+    },
+  );
+}

@@ -209,6 +209,9 @@ export async function ingest(
           await push(n.value);
         }
         const outcome = await driver.finish();
+        // A Ctrl-C that came while the last batch was parsed (synchronously) is delivered now,
+        // before the commit.
+        if (options.signal) await new Promise<void>((r) => setImmediate(r));
         stopIfAborted();
         return outcome;
       } finally {

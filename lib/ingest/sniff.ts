@@ -27,7 +27,11 @@ const JSONL_TIME_KEYS = ["@timestamp", "timestamp", "time", "ts"];
  *   of those keys; else JSON-lines logs when the first line is a complete JSON object without
  *   `traceEvents` and with a timestamp key (`@timestamp`, `timestamp`, `time` or `ts`); else
  *   Chrome JSON, object form (`{"traceEvents": ...}`,
- *   possibly spread over many lines).
+ *   possibly spread over many lines). A first line that does not end within `head` is decided by
+ *   the object's top-level keys seen in `head`, first decisive one wins (`traceEvents`, an OTLP
+ *   key, a timestamp key); none: Chrome JSON. A first line that is not valid JSON is skipped
+ *   when the head holds no `"traceEvents"` and most of the next whole lines (up to 8) are
+ *   JSON-lines records: JSON-lines, whose importer skips the lines that are not.
  * @throws InputError naming the input when the content is empty or not a supported format.
  */
 export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat {
@@ -57,6 +61,16 @@ export function sniffFormat(name: string, head: Uint8Array | null): TraceFormat 
     try {
       first = JSON.parse(line);
     } catch {
+      // A first line longer than the head (a 40 MB log record): its top-level keys seen so far.
+      if (nl === head.length) {
+        for (const k of topLevelKeys(head, i)) {
+          if (k === "traceEvents") return "chrome_json";
+          if (OTLP_KEYS.includes(k)) return "otlp_json";
+          if (JSONL_TIME_KEYS.includes(k)) return "jsonl";
+        }
+      }
+      // A malformed first line (a log cut by rotation): the next whole lines decide.
+      if (nl < head.length && nextLinesAreJsonLines(head, nl + 1)) return "jsonl";
       return "chrome_json";
     }
     if (first && typeof first === "object" && !Array.isArray(first)) {
@@ -86,4 +100,67 @@ function firstKey(head: Uint8Array, i: number): string | null {
   const end = head.indexOf(0x22, i + 1);
   if (end < 0 || end - i > 64) return null;
   return new TextDecoder().decode(head.subarray(i + 1, end));
+}
+
+/**
+ * The top-level keys of the JSON object whose `{` is at `head[i]`, in order, as far as `head`
+ * goes (nested values and strings skipped; escapes in keys left as written).
+ */
+function topLevelKeys(head: Uint8Array, i: number): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let k = i; k < head.length; k++) {
+    const c = head[k];
+    if (c === 0x22) {
+      let end = k + 1;
+      while (end < head.length && head[end] !== 0x22) end += head[end] === 0x5c ? 2 : 1;
+      if (end >= head.length) break;
+      if (depth === 1 && expectKey) {
+        keys.push(new TextDecoder().decode(head.subarray(k + 1, end)));
+        expectKey = false;
+      }
+      k = end;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) break;
+    } else if (c === 0x2c && depth === 1) expectKey = true;
+  }
+  return keys;
+}
+
+/**
+ * True when the head has no `"traceEvents"` and, of the whole lines from `from` (up to 8, blank
+ * ones skipped), more are JSON-lines records (a JSON object with a timestamp key and no OTLP key)
+ * than not, and at least two are (or one, when the head ends after it).
+ */
+function nextLinesAreJsonLines(head: Uint8Array, from: number): boolean {
+  if (Buffer.from(head.buffer, head.byteOffset, head.byteLength).includes('"traceEvents"')) return false;
+  const dec = new TextDecoder();
+  let records = 0;
+  let others = 0;
+  let p = from;
+  for (let k = 0; k < 8 && p < head.length; ) {
+    const nl = head.indexOf(0x0a, p);
+    if (nl < 0) break;
+    const line = dec.decode(head.subarray(p, nl)).trim();
+    p = nl + 1;
+    if (line === "") continue;
+    k++;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      others++;
+      continue;
+    }
+    const keys = v && typeof v === "object" && !Array.isArray(v) ? Object.keys(v) : [];
+    if (keys.some((x) => OTLP_KEYS.includes(x))) return false;
+    if (keys.some((x) => JSONL_TIME_KEYS.includes(x))) records++;
+    else others++;
+  }
+  return records > others && (records >= 2 || (records === 1 && skipSpace(head, p) >= head.length));
 }

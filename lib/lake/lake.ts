@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { LakeError, messageOf } from "../errors.ts";
+import { lakeFaultError } from "./fs_errors.ts";
 import { type LakeLayout, layoutOf } from "./layout.ts";
 import { LATEST_VERSION, MIGRATIONS } from "./migrations.ts";
 
@@ -42,6 +43,7 @@ export type PauseHook = (point: string) => Promise<void>;
 /** An opened lake: its layout, with the catalog migrated to the latest version. */
 export class Lake {
   private attached: AttachMode | null = null;
+  private writeAttachCount = 0;
 
   private constructor(
     readonly layout: LakeLayout,
@@ -53,6 +55,15 @@ export class Lake {
   /** How the catalog is attached to the engine now (null: not attached). */
   get attachedMode(): AttachMode | null {
     return this.attached;
+  }
+
+  /**
+   * How many times `attach(engine, "write")` was called to attach for writing (counted when
+   * called, before the attach completes): a caller that saw this number before an operation
+   * knows whether the operation has begun to commit since.
+   */
+  get writeAttachStarts(): number {
+    return this.writeAttachCount;
   }
 
   /** The lake's root directory (absolute). */
@@ -86,7 +97,7 @@ export class Lake {
     try {
       for (const d of [root, layout.blobs, layout.views, layout.tmp]) mkdirSync(d, { recursive: true });
     } catch (e) {
-      throw new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
+      throw lakeFaultError(e, root) ?? new LakeError(`cannot create the lake at ${root}: ${messageOf(e)}`);
     }
     const lake = new Lake(layout, options.lockTimeoutMs ?? 30_000, options.pause ?? (async () => undefined));
     await lake.migrate(engine, hasCatalog, options.keepAttached ?? false);
@@ -99,6 +110,7 @@ export class Lake {
    */
   async attach(engine: Engine, mode: AttachMode): Promise<void> {
     if (this.attached === mode) return;
+    if (mode === "write") this.writeAttachCount++;
     if (this.attached) await this.detach(engine);
     const sql = `ATTACH ${sqlString(this.layout.catalog)} AS lake${mode === "read" ? " (READ_ONLY)" : ""}`;
     const deadline = Date.now() + this.lockTimeoutMs;
@@ -110,17 +122,23 @@ export class Lake {
         return;
       } catch (e) {
         const msg = messageOf(e);
-        if (/lock/i.test(msg) && Date.now() < deadline) {
+        // DuckDB: "Could not set lock on file ...: Conflicting lock is held in ..." (not the
+        // "block" of a checksum error).
+        const locked = /Could not set lock|Conflicting lock/i.test(msg);
+        if (locked && Date.now() < deadline) {
           await Bun.sleep(delay);
           delay = Math.min(delay * 2, 500);
           continue;
         }
-        if (/lock/i.test(msg)) {
+        if (locked) {
           throw new LakeError(
             `the lake at ${this.root} is in use by another tracelake process (${firstLine(msg)}); wait for it to finish and retry`,
           );
         }
-        throw new LakeError(`cannot open the lake catalog ${this.layout.catalog}: ${firstLine(msg)}`);
+        throw (
+          lakeFaultError(e, this.root, true) ??
+          new LakeError(`cannot open the lake catalog ${this.layout.catalog}: ${firstLine(msg)}`)
+        );
       }
     }
   }

@@ -12,9 +12,11 @@
  * the whole collection, so no commit can name a file between the listing and the deletion.
  * Killed at any point, it leaves only files that the next gc finds again.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Engine } from "../duck/engine.ts";
+import { InterruptedError } from "../errors.ts";
+import { isAlive, readOwner, walkFiles } from "../lake/files.ts";
 import type { Lake } from "../lake/lake.ts";
 
 /** Options of a collection. */
@@ -27,6 +29,8 @@ export interface GcOptions {
    * Retired files (temporary_files) go at their own expiration, set when they were retired.
    */
   graceMs?: number;
+  /** Aborted by the caller (Ctrl-C): stop before the next deletion (InterruptedError). */
+  signal?: AbortSignal;
 }
 
 /** One file or directory that was (or would be) deleted. */
@@ -58,6 +62,11 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
   const items: GcItem[] = [];
   const notes: string[] = [];
   const del = async (abs: string, why: string, dir: boolean): Promise<void> => {
+    if (opts.signal?.aborted) {
+      throw new InterruptedError(
+        `gc interrupted; ${opts.dryRun ? "nothing was deleted" : `${items.length} unneeded file(s) were deleted`} and nothing was committed: the next gc finds the rest`,
+      );
+    }
     const bytes = dir ? dirBytes(abs) : safeSize(abs);
     items.push({ path: relative(lake.root, abs), bytes, why });
     if (!opts.dryRun) {
@@ -92,7 +101,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
       const named = new Set(
         (await engine.rows<{ file_path: string }>("SELECT file_path FROM lake.blocks")).map((r) => r.file_path),
       );
-      for (const abs of walk(lake.layout.blobs)) {
+      for (const abs of walkFiles(lake.layout.blobs)) {
         const rel = relative(lake.root, abs);
         if (named.has(rel)) continue;
         if (now - safeMtime(abs) < grace) continue;
@@ -113,7 +122,7 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     for (const r of await engine.rows<{ f: string }>("SELECT file_path AS f FROM lake.temporary_files")) {
       referenced.add(r.f);
     }
-    for (const abs of walk(lake.layout.views)) {
+    for (const abs of walkFiles(lake.layout.views)) {
       const rel = relative(lake.root, abs);
       if (referenced.has(rel) || now - safeMtime(abs) < grace) continue;
       await del(abs, "partition file that no partition names", false);
@@ -148,25 +157,6 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
   return { items, freedBytes: items.reduce((n, i) => n + i.bytes, 0), notes };
 }
 
-function readOwner(path: string): { pid: number } | null {
-  try {
-    const v = JSON.parse(readFileSync(path, "utf8")) as { pid?: unknown };
-    return typeof v.pid === "number" ? { pid: v.pid } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Whether process `pid` exists (signal 0 probes without sending anything). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 function safeList(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -191,12 +181,10 @@ function safeSize(p: string): number {
   }
 }
 
-function* walk(dir: string): Generator<string> {
-  for (const e of safeListDirents(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) yield* walk(p);
-    else if (e.isFile()) yield p;
-  }
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const f of walkFiles(dir)) n += safeSize(f);
+  return n;
 }
 
 function safeListDirents(dir: string): import("node:fs").Dirent[] {
@@ -205,12 +193,6 @@ function safeListDirents(dir: string): import("node:fs").Dirent[] {
   } catch {
     return [];
   }
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const f of walk(dir)) n += safeSize(f);
-  return n;
 }
 
 function pruneEmptyDirs(dir: string): void {

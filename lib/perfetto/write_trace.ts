@@ -1,16 +1,19 @@
 /**
  * Writes an exported trace's chunks to where the user asked: a regular file (under a temporary
- * name, renamed when complete, so a failed or interrupted export leaves no partial file), a
+ * name, renamed when complete, so a failed or interrupted export leaves no partial file; one a
+ * killed export left is removed by the next export to the same file), a
  * device or FIFO (written in place, e.g. /dev/null), or a file descriptor such as stdout's
  * (written with write(2), which blocks while a pipe is full and fails with EPIPE once its reader
  * has gone, as with `| head -c 100`: that ends the export quietly; Bun's process.stdout reports
  * no EPIPE on a pipe, so a stream there would run the export to its end), or a stream. A `.gz` file name means
  * gzip. Backpressure comes from `pipeline`: chunks are pulled only as fast as they are written.
  */
-import { createWriteStream, existsSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
+import { isAlive } from "../lake/files.ts";
 
 /** Where a trace goes: a file path, a file descriptor (1: stdout), or a stream, passed by the caller. */
 export type TraceTarget = { path: string } | { fd: number } | { stream: Writable };
@@ -55,6 +58,7 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
     else await pipeline(Readable.from(chunks), file);
     return { gzip, closedEarly: false };
   }
+  removeStaleTemporaries(out);
   const tmp = `${out}.tmp-${process.pid}`;
   try {
     const file = createWriteStream(tmp);
@@ -89,4 +93,24 @@ function writeAll(fd: number, bytes: Uint8Array): boolean {
     }
   }
   return true;
+}
+
+/**
+ * Removes `<out>.tmp-<pid>` files left beside `out` by exports of the same output whose process
+ * is gone (killed before it could remove its temporary file).
+ */
+function removeStaleTemporaries(out: string): void {
+  const prefix = `${basename(out)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(out));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const pid = Number(n.slice(prefix.length));
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(dirname(out), n), { force: true });
+  }
 }
