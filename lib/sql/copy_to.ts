@@ -60,7 +60,11 @@ export async function copyResultTo(
   }
   const body = sql.trim().replace(/;+\s*$/, "");
   if (body.includes(";")) throw new UserError("-o takes a single SELECT statement");
-  const statement = `COPY (${body}) TO ${sqlString(resolve(path))} (${copy})`;
+  // A device (/dev/stdout) is written in place: DuckDB's default for an existing file is to
+  // write `<path>.tmp` and rename it over the path, which for /dev/stdout (stdout redirected to a
+  // regular file) replaced the /dev/stdout symlink itself with a regular file, as root.
+  const inPlace = resolve(path).startsWith("/dev/") ? ", USE_TMP_FILE false" : "";
+  const statement = `COPY (${body}) TO ${sqlString(resolve(path))} (${copy}${inPlace})`;
   guardStatements(statement, lake.root);
   // The user's statement prepared alone first: its error names their SQL (LINE 1 and the caret
   // under it, tracelake's views), not the COPY around it.
