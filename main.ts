@@ -217,7 +217,7 @@ Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 la
       return run(async () => (await import("./cmd/entry/repl.ts")).replCommand(globals(), VERSION, { traces }))();
     return run(async () => {
       if (traces.length > 0) {
-        const code = await (await import("./cmd/entry/ingest.ts")).ingestCommand(traces, {}, globals());
+        const code = await (await import("./cmd/entry/ingest.ts")).ingestCommand(traces, { next: false }, globals());
         if (code !== ExitCode.ok) return code;
       }
       return (await import("./cmd/entry/query.ts")).queryCommand(sql, {}, globals());

@@ -3,7 +3,7 @@
  */
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
-import { ExitCode, InputError } from "../lib/errors.ts";
+import { ExitCode, escapeControl, InputError } from "../lib/errors.ts";
 import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
 import { TRACE_FORMATS, type TraceFormat } from "../lib/ingest/sniff.ts";
 import { removeOwnStaging } from "../lib/lake/files.ts";
@@ -11,6 +11,8 @@ import { bytes, count, type GlobalOptions, openLake, reportError, stopOnInterrup
 
 /** Options of `ingest`. */
 export interface IngestCommandOptions {
+  /** false: no "next:" lines after the summaries (the REPL and `tracelake TRACE...` go on by themselves). */
+  next?: boolean;
   force?: boolean;
   json?: boolean;
   batchMb?: string;
@@ -67,6 +69,7 @@ export async function ingestCommand(
     });
   let exit: number = ExitCode.ok;
   const batchBytes = opts.batchMb ? Math.max(1, Number(opts.batchMb)) * 1024 * 1024 : undefined;
+  const done: IngestSummary[] = [];
   try {
     for (const f of files) {
       if (stop.aborted) break;
@@ -99,6 +102,7 @@ export async function ingestCommand(
           },
         });
         if (started) bar?.stop();
+        done.push(s);
         if (opts.json) process.stdout.write(`${JSON.stringify(s)}\n`);
         else process.stdout.write(render(s, lake.root));
       } catch (e) {
@@ -108,6 +112,9 @@ export async function ingestCommand(
     }
   } finally {
     engine.close();
+  }
+  if (!opts.json && opts.next !== false && done.length > 0 && !stop.aborted) {
+    process.stdout.write(nextSteps(done, g.lake));
   }
   return exit;
 }
@@ -127,6 +134,36 @@ export function envIngestOptions(env: Record<string, string | undefined>): { wor
   return out;
 }
 
+/** Processes named in a summary (the most threads first). */
+const PROCESSES_SHOWN = 6;
+
+/** Quotes a word for a POSIX shell when it needs it. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * What to run after an ingest: a first query, the REPL and `open` on the process with the most
+ * threads, with `--lake` when the lake is not the default one.
+ * @param summaries the ingests just made (duplicates included).
+ * @param lakeArg the `--lake` option as given (undefined: the default lake).
+ */
+export function nextSteps(summaries: IngestSummary[], lakeArg: string | undefined): string {
+  const procs = summaries.flatMap((s) => s.processList);
+  const lake = lakeArg === undefined ? "" : ` --lake ${shellWord(lakeArg)}`;
+  const lines = [
+    `tracelake${lake} query "SELECT name, count(*) AS n, sum(duration) / 1e6 AS ms FROM thread_spans GROUP BY name ORDER BY ms DESC LIMIT 10"`,
+    `tracelake${lake} repl`,
+  ];
+  const busiest = [...procs].sort((a, b) => b.threads - a.threads)[0];
+  if (busiest) {
+    const pick =
+      busiest.name && procs.filter((p) => p.name === busiest.name).length === 1 ? busiest.name : busiest.processId;
+    lines.push(`tracelake${lake} open --process ${escapeControl(shellWord(pick))}`);
+  }
+  return `next:\n${lines.map((l) => `  ${l}`).join("\n")}\n`;
+}
+
 /** Renders a summary as text. */
 export function render(s: IngestSummary, lakeRoot: string): string {
   const out: string[] = [];
@@ -143,6 +180,13 @@ export function render(s: IngestSummary, lakeRoot: string): string {
   out.push(
     `  ${count(s.processes)} processes, ${count(s.threads)} threads, ${count(s.streams)} streams, ${count(s.blocks)} blocks (${bytes(s.blobBytes)} of Parquet)`,
   );
+  if (s.processList.length > 0) {
+    const shown = [...s.processList].sort((a, b) => b.threads - a.threads).slice(0, PROCESSES_SHOWN);
+    const more = s.processList.length - shown.length;
+    out.push(
+      `  processes: ${shown.map((p) => `${escapeControl(p.name ?? "unnamed")} (pid ${escapeControl(String(p.pid ?? "?"))}, ${count(p.threads)} threads)`).join(", ")}${more > 0 ? `, and ${count(more)} more` : ""}`,
+    );
+  }
   const skipped = s.phases.filter((p) => p.dest === "skipped").reduce((n, p) => n + p.count, 0);
   out.push(
     `  ${FOUND_UNIT[s.format] ?? "events"}: ${count(s.eventsFound)} found, ${count(s.eventsImported)} imported, ${count(s.metadataEvents)} metadata, ${count(skipped)} skipped`,

@@ -69,7 +69,7 @@ export async function replCommand(g: GlobalOptions, version: string, opts: ReplO
     }
   }
   if (opts.traces && opts.traces.length > 0) {
-    const code = await ingestCommand(opts.traces, {}, g);
+    const code = await ingestCommand(opts.traces, { next: false }, g);
     if (code !== ExitCode.ok) return code;
   }
   const interactive = process.stdin.isTTY === true;
@@ -381,6 +381,18 @@ class Session {
         case "print":
           await (this.currentOut() ?? this.out).write(`${d.args.join(" ")}\n`);
           return "ok";
+        case "shell": {
+          // As the DuckDB shell's .shell/.system: the words joined, run by the system shell, its
+          // output straight to the terminal (or whatever stdout is).
+          if (d.args.length === 0) return bad("takes a command");
+          const cmd = d.args.join(" ");
+          const child = Bun.spawn(process.platform === "win32" ? ["cmd", "/c", cmd] : ["/bin/sh", "-c", cmd], {
+            stdio: ["inherit", "inherit", "inherit"],
+          });
+          const code = await child.exited;
+          if (code !== 0) process.stderr.write(`${pc.dim(`(exit ${code})`)}\n`);
+          return "ok";
+        }
         case "output":
           await this.closeFile();
           if (arg && fileFormat(arg) === "parquet")
@@ -399,7 +411,7 @@ class Session {
           if (d.args.length === 0) return bad("takes one or more trace files");
           this.dotAbort = new AbortController();
           try {
-            const code = await ingestCommand(d.args, {}, this.g, this.dotAbort.signal);
+            const code = await ingestCommand(d.args, { next: false }, this.g, this.dotAbort.signal);
             // The first ingest created the lake: the session opens it.
             if (!this.lake && hasLake(this.dir)) await this.openLake(this.dir);
             return code === ExitCode.ok ? "ok" : "error";

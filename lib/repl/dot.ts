@@ -54,6 +54,7 @@ export const DOT_COMMANDS: readonly DotCommand[] = [
     complete: "path",
   },
   { name: "print", args: "TEXT...", help: "print TEXT" },
+  { name: "shell", args: "CMD...", help: "run CMD in a system shell (also .system)" },
   { name: "read", args: "FILE", help: "run the statements and dot-commands in FILE", complete: "path" },
   {
     name: "ingest",
@@ -79,7 +80,7 @@ export const DOT_COMMANDS: readonly DotCommand[] = [
 ];
 
 /** Aliases of commands. */
-const ALIASES: Record<string, string> = { exit: "quit", q: "quit" };
+const ALIASES: Record<string, string> = { exit: "quit", q: "quit", system: "shell" };
 
 /** A parsed dot-command line. */
 export interface DotLine {
