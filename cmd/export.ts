@@ -45,10 +45,15 @@ export function checkTraceFileName(output: string): void {
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {
   if (opts.output && opts.output !== "-") checkTraceFileName(opts.output);
   const { engine, lake } = await openLake(g, false);
-  stopOnInterrupt(engine, true);
+  // Ctrl-C: interrupts the running statement, and the export stops at its next chunk (the rows
+  // stream on cursors of their own, which the interrupt does not reach).
+  const stop = stopOnInterrupt(engine, true);
   const progress = jitProgress();
   try {
-    const s = await exportPerfetto(engine, lake, opts, 1, { onProgress: progress.onProgress });
+    const s = await exportPerfetto(engine, lake, opts, 1, {
+      onProgress: progress.onProgress,
+      cancelled: () => stop.aborted,
+    });
     process.stderr.write(exportSummaryLine(s));
     return ExitCode.ok;
   } finally {
