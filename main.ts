@@ -206,7 +206,12 @@ Examples:
   tracelake query "SELECT name, count(*) AS n, sum(duration) / 1e6 AS ms FROM thread_spans GROUP BY name ORDER BY ms DESC LIMIT 10"
   tracelake export perfetto --process Browser -o browser.pftrace
 
-Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 lake unusable, 70 unexpected.`,
+Views: thread_spans, async_events, log_entries, measures, flows (per process, built on first use),
+  raw_events, import_stats, processes, streams, blocks, ingests, lakehouse_partitions,
+  temporary_files; as trace_processor names them: slice, thread, process, thread_track, counter,
+  counter_track, args. In the REPL: .tables, .schema VIEW.
+
+Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 lake unusable, 70 unexpected, 130 interrupted.`,
   )
   .action((traces: string[]) => {
     const first = traces[0];

@@ -85,6 +85,8 @@ export async function queryCommand(
       );
   }
   const sql = await querySql(sqlArg, opts.file);
+  // The time after each result: asked for, or on a terminal (as trace_processor's shell prints it).
+  const timer = opts.timer === true || (process.stdout.isTTY && process.stderr.isTTY);
   const retiredGraceMs = graceMs();
   let t0 = performance.now();
   const { engine, lake } = await openLake(g, false, {}, true);
@@ -119,7 +121,7 @@ export async function queryCommand(
           ? await writeJsonFile(engine, lake, sql, opts.output, fileFmt)
           : await copyResultTo(engine, lake, sql, opts.output);
       process.stderr.write(`wrote ${count(n)} rows to ${opts.output}\n`);
-      if (opts.timer) printRunTime(t0);
+      if (timer) printRunTime(t0);
       return code;
     }
     if (format === "csv" && csvByCopy(sql)) {
@@ -135,7 +137,7 @@ export async function queryCommand(
         else if (!/broken pipe/i.test(msg)) throw e;
       }
       if (copied) {
-        if (opts.timer) printRunTime(t0);
+        if (timer) printRunTime(t0);
         return code;
       }
     }
@@ -149,7 +151,7 @@ export async function queryCommand(
       }
       await printResult(out, format, st.columns, st.chunks(), { maxRows, maxWidth });
       if (out.closed) break;
-      if (opts.timer) printRunTime(t0);
+      if (timer) printRunTime(t0);
       t0 = performance.now();
     }
     return code;

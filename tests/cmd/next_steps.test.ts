@@ -5,7 +5,9 @@
  */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { cli, ROOT, tempDir } from "../helpers.ts";
+import { PERFETTO_VIEWS } from "../../lib/sql/perfetto_views.ts";
+import { QUERY_VIEWS } from "../../lib/sql/query.ts";
+import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 
 test("the ingest summary names the processes and next commands, which run as printed", () => {
   const lake = join(tempDir("tl-next-"), "lake");
@@ -35,4 +37,29 @@ test(".shell and .system run a command in the system shell; a failing one says i
   const r = cli(lake, ["repl"], ".print before\n.shell echo hello from sh\n.system exit 3\n.print after\n");
   expect(r.stdout).toBe("before\nhello from sh\nafter\n");
   expect(r.stderr).toContain("(exit 3)");
+});
+
+test("--help lists every view a query sees, tracelake's and trace_processor's names", () => {
+  const h = Bun.spawnSync([BUN, join(ROOT, "main.ts"), "--help"], { stdout: "pipe" }).stdout.toString();
+  const listed = h.slice(h.indexOf("Views:"), h.indexOf("Exit codes:"));
+  for (const v of [...Object.keys(QUERY_VIEWS), ...PERFETTO_VIEWS.map((p) => p.name)]) {
+    expect({ v, listed: new RegExp(`\\b${v}\\b`).test(listed) }).toEqual({ v, listed: true });
+  }
+});
+
+test("query on a terminal prints the run time after the result, without --timer; not into a pipe", async () => {
+  const lake = join(tempDir("tl-timer-"), "lake");
+  expect(cli(lake, ["ingest", join(ROOT, "fixtures/ties_thread_time.json")]).code).toBe(0);
+  const { Pty } = await import("../pty.ts");
+  const t = Pty.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "query", "SELECT 42 AS answer"], {
+    ...(process.env as Record<string, string>),
+    NO_COLOR: "1",
+  });
+  try {
+    expect(await t.expect(/Run Time: [\d.]+ ms/)).toContain("42");
+    expect(await t.close()).toBe(0);
+  } finally {
+    t.proc.kill();
+  }
+  expect(cli(lake, ["query", "-f", "csv", "SELECT 42 AS answer"]).stderr).not.toContain("Run Time");
 });
