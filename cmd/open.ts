@@ -52,14 +52,17 @@ function openBrowser(url: string): boolean {
   }
 }
 
-/** Bytes per chunk of the `--url` response. */
-const CHUNK_BYTES = 1024 * 1024;
-
 /**
- * Stops `server` once its responses have been written: a graceful stop, given at most 3 s (a
- * browser may keep its connection open for reuse long after the last response).
+ * Stops `server` once its responses have been written: when it has no request in progress (a
+ * response's last bytes may still be on their way after its body's stream ended), at most 10 s,
+ * then a graceful stop given at most 3 s (a browser may keep its connection open for reuse long
+ * after the last response).
  */
-async function stopGracefully(server: { stop(close?: boolean): Promise<void> }): Promise<void> {
+async function stopGracefully(server: {
+  pendingRequests: number;
+  stop(close?: boolean): Promise<void>;
+}): Promise<void> {
+  for (let waited = 0; server.pendingRequests > 0 && waited < 10_000; waited += 10) await Bun.sleep(10);
   await Promise.race([server.stop(false), new Promise((r) => setTimeout(r, 3000))]);
 }
 
@@ -169,24 +172,10 @@ async function serveUrlMode(file: string, fileName: string, ui: string, browser:
         const cors = { "access-control-allow-origin": origin };
         if (new URL(req.url).pathname !== path) return new Response("not found", { status: 404 });
         if (req.method === "OPTIONS") return new Response(null, { headers: cors });
-        // In chunks, so that the end of the transfer is known: `fetched` once the last chunk
-        // has been taken by the connection.
-        const bytes = readFileSync(file);
-        let at = 0;
-        const body = new ReadableStream<Uint8Array>({
-          pull(c) {
-            if (at >= bytes.length) {
-              c.close();
-              fetched();
-              return;
-            }
-            c.enqueue(bytes.subarray(at, Math.min(at + CHUNK_BYTES, bytes.length)));
-            at += CHUNK_BYTES;
-          },
-        });
-        return new Response(body, {
-          headers: { ...cors, "content-type": "application/octet-stream", "content-length": String(bytes.length) },
-        });
+        // The whole file as one body (Bun sends its length); the command then waits for the
+        // server to have no request in progress (stopGracefully) before it exits.
+        setTimeout(fetched, 0);
+        return new Response(readFileSync(file), { headers: { ...cors, "content-type": "application/octet-stream" } });
       },
     });
   } catch (e) {
