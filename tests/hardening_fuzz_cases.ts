@@ -59,44 +59,34 @@ export function mutateText(base: Uint8Array, seed: number, index: number): Uint8
         b = b.slice(0, at);
         break;
       case 3: // insert random bytes or invalid UTF-8
-        b = concat(
+        b = Buffer.concat([
           b.subarray(0, at),
           int(2) === 0
             ? Uint8Array.from({ length: 1 + int(16) }, () => int(256))
             : (BAD_UTF8[int(BAD_UTF8.length)] as Uint8Array),
           b.subarray(at),
-        );
+        ]);
         break;
       case 4: // insert hostile JSON
       case 5: {
         const h = enc.encode((HOSTILE[int(HOSTILE.length)] as () => string)());
         const replace = int(2) === 0 ? int(24) : 0;
-        b = concat(b.subarray(0, at), h, b.subarray(Math.min(b.length, at + replace)));
+        b = Buffer.concat([b.subarray(0, at), h, b.subarray(Math.min(b.length, at + replace))]);
         break;
       }
       case 6: {
         // delete a range
         const n = 1 + int(256);
-        b = concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + n)));
+        b = Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + n))]);
         break;
       }
       default: {
         // duplicate a range elsewhere
         const from = int(b.length);
         const n = Math.min(int(512), b.length - from);
-        b = concat(b.subarray(0, at), b.slice(from, from + n), b.subarray(at));
+        b = Buffer.concat([b.subarray(0, at), b.slice(from, from + n), b.subarray(at)]);
       }
     }
   }
   return b;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -62,13 +62,13 @@ export function mutate(base: Uint8Array, seed: number, index: number): Uint8Arra
       case 3: {
         // insert 1..16 random bytes
         const ins = Uint8Array.from({ length: 1 + int(16) }, () => int(256));
-        b = concat(b.subarray(0, at), ins, b.subarray(at));
+        b = Buffer.concat([b.subarray(0, at), ins, b.subarray(at)]);
         break;
       }
       case 4: {
         // a huge or over-long varint written over the bytes at `at`
         const h = HUGE[int(HUGE.length)] as number[];
-        b = concat(b.subarray(0, at), Uint8Array.from(h), b.subarray(Math.min(b.length, at + 1 + int(3))));
+        b = Buffer.concat([b.subarray(0, at), Uint8Array.from(h), b.subarray(Math.min(b.length, at + 1 + int(3)))]);
         break;
       }
       case 5: // change the wire type of the byte at `at` (a tag, if it is one)
@@ -84,19 +84,9 @@ export function mutate(base: Uint8Array, seed: number, index: number): Uint8Arra
         // copy a range elsewhere (duplicated or cut packets)
         const from = int(b.length);
         const n = Math.min(int(512), b.length - from);
-        b = concat(b.subarray(0, at), b.slice(from, from + n), b.subarray(at));
+        b = Buffer.concat([b.subarray(0, at), b.slice(from, from + n), b.subarray(at)]);
       }
     }
   }
   return b;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let p = 0;
-  for (const x of parts) {
-    out.set(x, p);
-    p += x.length;
-  }
-  return out;
 }
