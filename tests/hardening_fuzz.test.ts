@@ -10,7 +10,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { BUN, tempDir } from "./helpers.ts";
+import { type FuzzOutcome, runFuzzChild } from "./fuzz_runner.ts";
+import { tempDir } from "./helpers.ts";
 
 const CHILD = join(import.meta.dir, "hardening_fuzz_child.ts");
 /** Time limit of one case once started (a case takes tens of ms; the margin is for a loaded CI machine). */
@@ -18,56 +19,9 @@ const CASE_LIMIT_MS = 10_000;
 const CASES = Number(process.env.TRACELAKE_FUZZ_CASES ?? 24);
 const SEED = Number(process.env.TRACELAKE_FUZZ_SEED ?? 19);
 
-interface Outcome {
-  imported: number;
-  rejected: string[];
-  crashes: string[];
-  hung: string | null;
-}
-
 /** Runs the child for one format, putting a time limit on every case. */
-async function runCases(format: string): Promise<Outcome> {
-  const lake = join(tempDir(), "lake");
-  const args = [format, String(SEED), String(CASES), lake];
-  const child = Bun.spawn([BUN, CHILD, ...args], { stdout: "pipe", stderr: "pipe" });
-  const out: Outcome = { imported: 0, rejected: [], crashes: [], hung: null };
-  let current = -1;
-  let started = 0;
-  const watchdog = setInterval(() => {
-    if (current >= 0 && performance.now() - started > CASE_LIMIT_MS && out.hung === null) {
-      out.hung = `case ${current} (bun ${CHILD} ${args.join(" ")}) did not end within ${CASE_LIMIT_MS} ms`;
-      child.kill(9);
-    }
-  }, 50);
-  let text = "";
-  let done = false;
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of child.stdout) {
-      text += dec.decode(chunk, { stream: true });
-      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
-        const line = text.slice(0, nl);
-        text = text.slice(nl + 1);
-        const [what, idx, kind, ...rest] = line.split(" ");
-        if (what === "start") {
-          current = Number(idx);
-          started = performance.now();
-        } else if (what === "ok") {
-          current = -1;
-          if (kind === "imported") out.imported++;
-          else out.rejected.push(rest.join(" "));
-        } else if (what === "crash") {
-          current = -1;
-          out.crashes.push(`case ${idx}: ${[kind, ...rest].join(" ")}`);
-        } else if (what === "done") done = true;
-      }
-    }
-    await child.exited;
-  } finally {
-    clearInterval(watchdog);
-  }
-  if (!done && out.hung === null) out.crashes.push(`the child ended early: ${await new Response(child.stderr).text()}`);
-  return out;
+function runCases(format: string): Promise<FuzzOutcome> {
+  return runFuzzChild(CHILD, [format, String(SEED), String(CASES), join(tempDir(), "lake")], CASE_LIMIT_MS);
 }
 
 describe("seeded mutation fuzzing: every case ends in time, imported or rejected (exit 65), the lake intact", () => {

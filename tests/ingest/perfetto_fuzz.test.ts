@@ -11,6 +11,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type FuzzOutcome, runFuzzChild } from "../fuzz_runner.ts";
 import { BUN, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 const CHILD = join(import.meta.dir, "perfetto_fuzz_child.ts");
@@ -19,57 +20,9 @@ const CASE_LIMIT_MS = 5000;
 const CASES = Number(process.env.TRACELAKE_FUZZ_CASES ?? 200);
 const SEED = Number(process.env.TRACELAKE_FUZZ_SEED ?? 19);
 
-interface Outcome {
-  imported: number;
-  rejected: string[];
-  crashes: string[];
-  /** The case that did not end in time, if any. */
-  hung: string | null;
-}
-
 /** Runs the child over `args`, putting a time limit on every case. */
-async function runCases(args: string[]): Promise<Outcome> {
-  const child = Bun.spawn([BUN, CHILD, ...args], { stdout: "pipe", stderr: "pipe" });
-  const out: Outcome = { imported: 0, rejected: [], crashes: [], hung: null };
-  let current = -1;
-  let started = 0;
-  const watchdog = setInterval(() => {
-    if (current >= 0 && performance.now() - started > CASE_LIMIT_MS && out.hung === null) {
-      out.hung = `case ${current} (bun ${CHILD} ${args.join(" ")}) did not end within ${CASE_LIMIT_MS} ms`;
-      child.kill(9);
-    }
-  }, 50);
-  let text = "";
-  let done = false;
-  const dec = new TextDecoder();
-  try {
-    for await (const chunk of child.stdout) {
-      text += dec.decode(chunk, { stream: true });
-      let nl = text.indexOf("\n");
-      while (nl >= 0) {
-        const line = text.slice(0, nl);
-        text = text.slice(nl + 1);
-        nl = text.indexOf("\n");
-        const [what, idx, kind, ...rest] = line.split(" ");
-        if (what === "start") {
-          current = Number(idx);
-          started = performance.now();
-        } else if (what === "ok") {
-          current = -1;
-          if (kind === "imported") out.imported++;
-          else out.rejected.push(rest.join(" "));
-        } else if (what === "crash") {
-          current = -1;
-          out.crashes.push(`case ${idx}: ${[kind, ...rest].join(" ")}`);
-        } else if (what === "done") done = true;
-      }
-    }
-    await child.exited;
-  } finally {
-    clearInterval(watchdog);
-  }
-  if (!done && out.hung === null) out.crashes.push(`the child ended early: ${await new Response(child.stderr).text()}`);
-  return out;
+function runCases(args: string[]): Promise<FuzzOutcome> {
+  return runFuzzChild(CHILD, args, CASE_LIMIT_MS);
 }
 
 /** A packet holding `field` first as an empty message, then as a varint (issue 19's shape). */
