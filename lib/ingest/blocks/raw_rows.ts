@@ -325,6 +325,7 @@ export class RawRowSink {
       g.reusedBytes = cap;
       this.reusedBytes += cap;
     } else {
+      b.release();
       g.builder = new BlockBuilder();
       g.reusedBytes = 0;
     }

@@ -313,8 +313,10 @@ export class BatchImporter extends EventMapper {
       // The builder is reused (no new buffers per block: fresh memory for every block kept
       // RSS high), unless it grew well past this block's size.
       const cap = b.capacity();
-      if (cap > 4 * 1024 * 1024 && cap > 3 * b.bytes()) g.builder = new BlockBuilder();
-      else b.reset();
+      if (cap > 4 * 1024 * 1024 && cap > 3 * b.bytes()) {
+        b.release();
+        g.builder = new BlockBuilder();
+      } else b.reset();
     }
     if (g.native >= 0 && this.fast) {
       const nb = this.fast.block(g.native);

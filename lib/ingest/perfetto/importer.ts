@@ -21,6 +21,7 @@ import { Clocks, type Ns } from "./clock.ts";
 import { ImportCounts, type PerfettoStats } from "./counts.ts";
 import { PacketFramer } from "./reader.ts";
 import { Sequences } from "./sequence.ts";
+import { dfgOnlyParts } from "./tiers.ts";
 import { TrackEventParser } from "./track_event.ts";
 import { Tracks } from "./tracks.ts";
 
@@ -53,6 +54,7 @@ export class PerfettoImporter {
     inputName: string,
     maxPacketBytes = 256 * 1024 * 1024,
   ) {
+    dfgOnlyParts(PerfettoImporter);
     const pool = new ReaderPool();
     this.seqs = new Sequences(pool);
     this.tracks = new Tracks(sink, this.counts);
