@@ -1,13 +1,14 @@
 /**
  * Keeps the Perfetto importer's functions, and those of the block writer it feeds, out of
- * JavaScriptCore's FTL tier (lib/ingest/tier.ts says why and what it saves).
+ * JavaScriptCore's FTL tier (lib/jit_tier.ts says why and what it saves).
  */
+
+import { dfgOnly } from "../../jit_tier.ts";
 import * as wire from "../../perfetto/wire_reader.ts";
 import * as blockFile from "../blocks/block_file.ts";
 import * as builder from "../blocks/builder.ts";
 import * as parquet from "../blocks/parquet_writer.ts";
 import * as rawRows from "../blocks/raw_rows.ts";
-import { dfgOnly } from "../tier.ts";
 import * as args from "./args.ts";
 import * as clock from "./clock.ts";
 import * as counts from "./counts.ts";
