@@ -129,29 +129,6 @@ export async function replacePartitions(
   retire: PartitionRow[],
   graceMs = RETIRED_FILE_GRACE_MS,
 ): Promise<number> {
-  let freed = 0;
-  for (const r of retire) {
-    if (r.filePath !== null) {
-      await engine.run("INSERT INTO lake.temporary_files VALUES ($p, $s, now() + to_milliseconds($g::BIGINT))", {
-        p: r.filePath,
-        s: BigInt(r.fileSize),
-        g: BigInt(graceMs),
-      });
-      freed += r.fileSize;
-    }
-    await engine.run(
-      `DELETE FROM lake.lakehouse_partitions WHERE view_set_name = $vs AND view_instance_id = $id
-         AND begin_insert_time = make_timestamp($b::BIGINT) AND end_insert_time = make_timestamp($e::BIGINT)
-         AND file_schema_hash = $h::BLOB`,
-      {
-        vs: r.viewSetName,
-        id: r.viewInstanceId,
-        b: r.beginInsertUs,
-        e: r.endInsertUs,
-        h: blobLiteral(r.fileSchemaHash),
-      },
-    );
-  }
   for (const p of insert) {
     const empty = p.numRows === 0;
     if (empty !== (p.filePath === null) || empty !== (p.minEventNs === null) || empty !== (p.maxEventNs === null)) {
@@ -159,46 +136,80 @@ export async function replacePartitions(
         `invalid partition ${p.viewSetName}/${p.viewInstanceId}: empty ⇔ no file ⇔ no event range does not hold`,
       );
     }
+  }
+  // One statement per step whatever the number of rows (a JIT of 10 processes made 20+
+  // statements here): the rows travel as one JSON parameter; 64-bit values and blobs as text.
+  const freed = retire.reduce((n, r) => n + (r.filePath === null ? 0 : r.fileSize), 0);
+  const files = retire.filter((r) => r.filePath !== null).map((r) => ({ p: r.filePath, s: `${r.fileSize}` }));
+  if (files.length > 0) {
     await engine.run(
-      `INSERT INTO lake.lakehouse_partitions VALUES ($vs, $id, make_timestamp($b::BIGINT), make_timestamp($e::BIGINT),
-         make_timestamp_ns($lo::BIGINT), make_timestamp_ns($hi::BIGINT), now(), $f, $fs, $h::BLOB, $sh::BLOB, $n)`,
-      {
-        vs: p.viewSetName,
-        id: p.viewInstanceId,
-        b: p.beginInsertUs,
-        e: p.endInsertUs,
-        lo: p.minEventNs,
-        hi: p.maxEventNs,
-        f: p.filePath,
-        fs: BigInt(p.fileSize),
-        h: blobLiteral(p.fileSchemaHash),
-        sh: blobLiteral(p.sourceDataHash),
-        n: BigInt(p.numRows),
-      },
+      `INSERT INTO lake.temporary_files
+       SELECT p, s::BIGINT, now() + to_milliseconds($g::BIGINT) FROM (SELECT unnest(from_json($rows, '[{"p":"VARCHAR","s":"VARCHAR"}]'), recursive := true))`,
+      { rows: JSON.stringify(files), g: BigInt(graceMs) },
     );
   }
-  const touched = new Set(insert.map((p) => `${p.viewSetName}\u0000${p.viewInstanceId}`));
-  for (const key of touched) {
-    const [vs, id] = key.split("\u0000") as [string, string];
-    const overlaps = await engine.rows<{ n: bigint }>(
-      `SELECT count(*) AS n FROM lake.lakehouse_partitions a JOIN lake.lakehouse_partitions b
+  if (retire.length > 0) {
+    await engine.run(
+      `DELETE FROM lake.lakehouse_partitions l WHERE EXISTS (
+         SELECT 1 FROM (SELECT unnest(from_json($rows, '[{"vs":"VARCHAR","id":"VARCHAR","b":"VARCHAR","e":"VARCHAR","h":"VARCHAR"}]'), recursive := true)) r
+         WHERE l.view_set_name = r.vs AND l.view_instance_id = r.id AND l.begin_insert_time = make_timestamp(r.b::BIGINT)
+           AND l.end_insert_time = make_timestamp(r.e::BIGINT) AND l.file_schema_hash = unhex(r.h))`,
+      { rows: JSON.stringify(retire.map((r) => ({ ...keyJson(r) }))) },
+    );
+  }
+  if (insert.length > 0) {
+    const rows = insert.map((p) => ({
+      ...keyJson(p),
+      lo: p.minEventNs === null ? null : `${p.minEventNs}`,
+      hi: p.maxEventNs === null ? null : `${p.maxEventNs}`,
+      f: p.filePath,
+      fs: `${p.fileSize}`,
+      sh: hex(p.sourceDataHash),
+      n: `${p.numRows}`,
+    }));
+    await engine.run(
+      `INSERT INTO lake.lakehouse_partitions
+       SELECT vs, id, make_timestamp(b::BIGINT), make_timestamp(e::BIGINT), make_timestamp_ns(lo::BIGINT),
+         make_timestamp_ns(hi::BIGINT), now(), f, fs::BIGINT, unhex(h), unhex(sh), n::BIGINT
+       FROM (SELECT unnest(from_json($rows, '[{"vs":"VARCHAR","id":"VARCHAR","b":"VARCHAR","e":"VARCHAR","h":"VARCHAR","lo":"VARCHAR","hi":"VARCHAR","f":"VARCHAR","fs":"VARCHAR","sh":"VARCHAR","n":"VARCHAR"}]'), recursive := true))`,
+      { rows: JSON.stringify(rows) },
+    );
+    const touched = [...new Set(insert.map((p) => JSON.stringify([p.viewSetName, p.viewInstanceId])))].map(
+      (k) => JSON.parse(k) as [string, string],
+    );
+    const overlaps = await engine.rows<{ vs: string; id: string }>(
+      `SELECT a.view_set_name AS vs, a.view_instance_id AS id FROM lake.lakehouse_partitions a JOIN lake.lakehouse_partitions b
          ON a.view_set_name = b.view_set_name AND a.view_instance_id = b.view_instance_id
         AND a.file_schema_hash = b.file_schema_hash
         AND a.rowid <> b.rowid
         AND a.begin_insert_time <= b.end_insert_time AND b.begin_insert_time <= a.end_insert_time
-       WHERE a.view_set_name = $vs AND a.view_instance_id = $id`,
-      { vs, id },
+       WHERE EXISTS (SELECT 1 FROM (SELECT unnest(from_json($keys, '[["VARCHAR"]]')) AS t) k
+         WHERE k.t[1] = a.view_set_name AND k.t[2] = a.view_instance_id)
+       LIMIT 1`,
+      { keys: JSON.stringify(touched) },
     );
-    if (Number(overlaps[0]?.n ?? 0) > 0) {
+    const o = overlaps[0];
+    if (o) {
       throw new LakeError(
-        `new partitions of ${vs}/${id} would overlap live partitions with the same schema hash; retire the conflicting partitions and retry`,
+        `new partitions of ${o.vs}/${o.id} would overlap live partitions with the same schema hash; retire the conflicting partitions and retry`,
       );
     }
   }
   return freed;
 }
 
-/** Bytes as a DuckDB BLOB literal text (`\xAB\xCD`), for a `$p::BLOB` parameter. */
-function blobLiteral(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
+/** A row's five keys for a JSON parameter (64-bit values and the hash as text). */
+function keyJson(r: PartitionRow): { vs: string; id: string; b: string; e: string; h: string } {
+  return {
+    vs: r.viewSetName,
+    id: r.viewInstanceId,
+    b: `${r.beginInsertUs}`,
+    e: `${r.endInsertUs}`,
+    h: hex(r.fileSchemaHash),
+  };
+}
+
+/** Lower-case hex of bytes (for DuckDB's unhex). */
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("hex");
 }

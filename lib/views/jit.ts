@@ -212,6 +212,10 @@ async function commit(
   const unresolved = new Map<ViewSet, string[]>();
   try {
     await engine.transaction(async () => {
+      // Every instance's rows go to the catalog in one replacePartitions call (a few statements
+      // for the whole run, not a few per instance).
+      const allInsert: PartitionRow[] = [];
+      const allRetire: PartitionRow[] = [];
       for (const r of requests) {
         const plans = await planRequest(engine, lake.root, r);
         for (const plan of plans) {
@@ -251,17 +255,19 @@ async function commit(
               );
             }
           }
-          await replacePartitions(engine, insert, retire, graceMs);
-          for (const row of insert) {
-            if (row.filePath !== null) committed.add(row.filePath);
-            report.written++;
-            if (row.numRows === 0) report.empty++;
-            report.rowsWritten += row.numRows;
-            report.bytesWritten += row.fileSize;
-          }
-          report.retired += retire.length;
+          allInsert.push(...insert);
+          allRetire.push(...retire);
         }
       }
+      await replacePartitions(engine, allInsert, allRetire, graceMs);
+      for (const row of allInsert) {
+        if (row.filePath !== null) committed.add(row.filePath);
+        report.written++;
+        if (row.numRows === 0) report.empty++;
+        report.rowsWritten += row.numRows;
+        report.bytesWritten += row.fileSize;
+      }
+      report.retired += allRetire.length;
     });
   } catch (e) {
     committed.clear();
