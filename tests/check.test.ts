@@ -225,6 +225,14 @@ describe("tracelake check", () => {
       if (!v || blocks.length === 0) throw new Error("no block");
       truncateSync(join(d, v.f), 50);
 
+      // A query that reads the block: one sentence naming the file and the way out, exit 73 (it
+      // was DuckDB's raw Parquet error, exit 70).
+      const raw = cli(d, ["query", "SELECT count(*) FROM raw_events"]);
+      expect(raw.code).toBe(73);
+      expect(raw.stderr).toContain(`damaged or missing: ${v.f}`);
+      expect(raw.stderr).toContain("tracelake check --repair --force");
+      expect(raw.stderr.trim().split("\n")).toHaveLength(1);
+
       const named1 = cli(d, ["check", "--repair"]);
       expect(named1.code).toBe(1);
       expect(named1.stdout).toContain(`ingest ${v.id}`);

@@ -4,14 +4,23 @@
  * not write (another user's), a full disk, a damaged (truncated, checksum-corrupt) catalog.
  * The facts come from the errors' texts: Node's `code` (EROFS, EACCES, EPERM, ENOSPC, EDQUOT),
  * and DuckDB's messages (`Read-only file system`, `Permission denied`, `No space left on device`,
- * `Could not read enough bytes`, `Corrupt database file`, `not a valid DuckDB database file`).
+ * `Could not read enough bytes`, `Corrupt database file`, `not a valid DuckDB database file`),
+ * and a damaged or missing Parquet file of the lake (raw block or view partition: its reader's
+ * messages, `DAMAGED_PARQUET`).
  */
 import { statSync } from "node:fs";
 import { LakeError, messageOf } from "../errors.ts";
 import { CATALOG_FILE } from "./layout.ts";
 
 /** What kind of lake problem an error is. */
-export type LakeFault = "read_only" | "permission" | "no_space" | "damaged_catalog";
+export type LakeFault = "read_only" | "permission" | "no_space" | "damaged_catalog" | "damaged_file";
+
+/**
+ * DuckDB's messages for a Parquet file it cannot read (truncated, overwritten, missing, bad
+ * pages), from its Parquet reader and the file system layer.
+ */
+const DAMAGED_PARQUET =
+  /too small to be a Parquet file|No magic bytes found|not a (valid )?Parquet file|Invalid Parquet|Corrupt(ed)? (Parquet|page)|ZSTD Decompression failure|Could not decompress|No files found that match the pattern|No such file or directory/i;
 
 /**
  * The kind of lake problem `e` is, or null when it is none of them.
@@ -38,6 +47,7 @@ export function lakeFault(e: unknown): LakeFault | null {
   ) {
     return "damaged_catalog";
   }
+  if (DAMAGED_PARQUET.test(m) && /\.parquet\b/.test(m)) return "damaged_file";
   return null;
 }
 
@@ -80,6 +90,17 @@ export function lakeFaultError(e: unknown, root: string, ofLake = false): LakeEr
       return new LakeError(
         `the lake's catalog ${root}/${CATALOG_FILE} is damaged (${first}); restore it from a backup, or move the lake aside and ingest the traces again into a new one`,
       );
+    case "damaged_file": {
+      const file = /['"]([^'"]+\.parquet)['"]/.exec(m)?.[1];
+      const rel = file?.startsWith(`${root}/`) ? file.slice(root.length + 1) : (file ?? "a Parquet file");
+      const why = first
+        .replace(/^(Invalid Input Error|IO Error): /, "")
+        .replace(/(File )?['"][^'"]+\.parquet['"]\s*/, "")
+        .trim();
+      return new LakeError(
+        `a file of the lake at ${root} is damaged or missing: ${rel} (${why}); \`tracelake check\` lists what is damaged and which trace it belongs to, \`tracelake check --repair\` rebuilds damaged view partitions, and \`tracelake check --repair --force\` removes a trace whose raw blocks are damaged so that it can be ingested again`,
+      );
+    }
   }
 }
 
