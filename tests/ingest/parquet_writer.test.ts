@@ -107,6 +107,65 @@ describe("raw block writer", () => {
     expect([range.begin, range.end]).toEqual([sql[0]?.mn ?? null, sql[0]?.mx ?? null]);
   });
 
+  test("a builder growing into buffers another builder released (dirty) writes exactly its own rows", async () => {
+    // Builder A fills its buffers with non-zero junk (every column set, long values) and gives
+    // them to the pool; B then grows through the same sizes with mostly-null rows, so any byte
+    // B does not write itself would show as a wrong value or a wrong null.
+    const junk = new BlockBuilder();
+    const long = enc.encode("z".repeat(300));
+    for (let i = 0; i < 5000; i++) {
+      junk.beginRow();
+      for (let c = 0; c < 18; c++) {
+        if (c === 0 || c === 2 || c === 3 || c === 4 || c === 5) junk.setI64(c, 0x7fffffff + i);
+        else if (c === 15 || c === 16) junk.setBool(c, true);
+        else junk.setBytes(c, long, 0, long.length);
+      }
+    }
+    junk.release();
+    const b = new BlockBuilder();
+    const rows = 4000;
+    const expected: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      b.beginRow();
+      b.setI64(0, i);
+      b.noteSeq(i);
+      b.setNull(1);
+      b.setI64(2, 1000 + i);
+      b.noteRange(1000 + i, null);
+      if (i % 3 === 0) b.setI64(3, i);
+      else b.setNull(3);
+      for (let c = 4; c <= 14; c++) b.setNull(c);
+      if (i % 4 === 0) b.setBool(15, false);
+      else b.setNull(15);
+      b.setBool(16, false);
+      const args = i % 5 === 0 ? `{"i":${i}}` : null;
+      if (args === null) b.setNull(17);
+      else {
+        const t = enc.encode(args);
+        b.setBytes(17, t, 0, t.length);
+      }
+      expected.push(
+        JSON.stringify([i, null, 1000 + i, i % 3 === 0 ? i : null, i % 4 === 0 ? false : null, false, args]),
+      );
+    }
+    const path = join(dir, "pooled.parquet");
+    writeFileSync(
+      path,
+      Buffer.concat(encodeRawBlock(b.rows, b.columns(), (p) => Bun.zstdCompressSync(p, { level: 1 }))),
+    );
+    const got = await engine.rows<{ j: string }>(
+      `SELECT json_array(seq, ph, epoch_ns(time), dur, flow_in, flow_out, args::VARCHAR)::VARCHAR AS j
+       FROM read_parquet('${path}') ORDER BY seq`,
+    );
+    expect(got.length).toBe(rows);
+    const stray = await engine.rows<{ n: bigint }>(
+      `SELECT count(*) AS n FROM read_parquet('${path}')
+       WHERE coalesce(tid, name, cat, id, id_scope, scope, s, bp, bind_id) IS NOT NULL OR thread_time IS NOT NULL OR thread_dur IS NOT NULL`,
+    );
+    expect(stray[0]?.n).toBe(0n);
+    expect(got.map((r) => r.j)).toEqual(expected);
+  });
+
   test("a block file appended in several flushes: DuckDB reads every row, and each row group's min/max are its own", async () => {
     const r = prng(11);
     const path = join(dir, "appended.parquet");
