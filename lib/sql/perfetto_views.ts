@@ -11,8 +11,9 @@
  * Ids (README "Perfetto's tables"):
  * - `upid`: 1, 2, ... over the lake's processes in ingest order (insert_time, then process_id);
  *   `utid`: the same over the threads (cpu streams). Stable while traces are only added.
- * - `slice.id`, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
- *   the lake (a span: its process and its per-process span id; a track: its stream or key; an
+ * - `slice.id` of a thread span = its thread_spans.id (lib/views/thread_spans.ts spanIdSql).
+ * - Other `slice.id`s, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
+ *   the lake (an async span: its process and its per-process span id; a track: its stream or key; an
  *   instant or a counter value: its partition file and row), the same in every reference to the
  *   view within a query (self-joins on `id`/`parent_id` work) and unique across the lake but for
  *   a hash collision (probability about n²/2^64: 5e-8 for a million slices).
@@ -24,6 +25,9 @@
  * spans and their instants (b/e/n, S/F: one track per async key), and process- and global-scoped
  * instants (one track per process, one per trace).
  */
+
+import { asyncSpanIdSql } from "../views/async_events.ts";
+import { SPAN_DEFINITIONS, SPAN_FUNCTION_NAMES } from "./span_functions.ts";
 
 /** One Perfetto-shaped view: its name, what it holds, what it reads and its SELECT. */
 export interface PerfettoView {
@@ -42,11 +46,8 @@ const hid = (...parts: string[]): string => `(hash(${parts.join(", ")}) >> 1)::B
 /** The thread track of a cpu stream (thread_track.id, slice.track_id). */
 const threadTrack = (stream: string): string => hid("'thread_track'", stream);
 
-/** A thread span's slice id, from its process and its per-process span id. */
-const spanId = (process: string, id: string): string => hid("'thread_span'", process, id);
-
-/** An async span's slice id, from its process and its per-process span id. */
-const asyncId = (process: string, id: string): string => hid("'async_span'", process, id);
+/** An async span's slice id = its async_spans id (lib/views/async_events.ts asyncSpanIdSql). */
+const asyncId = asyncSpanIdSql;
 
 /** Helper views (schema main, `tl_pv_` prefix, hidden from `.tables` and `.schema`). */
 const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
@@ -138,17 +139,17 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
     select: `SELECT id, ts, dur, track_id, category, name, depth, parent_id, arg_set_id, thread_ts, thread_dur,
         NULL::BIGINT AS thread_instruction_count, NULL::BIGINT AS thread_instruction_delta, category AS cat, id AS slice_id
       FROM (
-      SELECT ${spanId("process_id", "id")} AS id, epoch_ns("begin") AS ts,
+      SELECT id, epoch_ns("begin") AS ts,
         CASE WHEN anomaly = 'unclosed' THEN -1 ELSE duration END AS dur, ${threadTrack("stream_id")} AS track_id,
         target AS category, name, depth::BIGINT AS depth,
-        CASE WHEN parent >= 0 THEN ${spanId("process_id", "parent")} END AS parent_id,
-        CASE WHEN properties IS NOT NULL AND properties <> '{}' THEN ${spanId("process_id", "id")} END AS arg_set_id,
+        CASE WHEN parent >= 0 THEN parent END AS parent_id,
+        CASE WHEN properties IS NOT NULL AND properties <> '{}' THEN id END AS arg_set_id,
         thread_time AS thread_ts, thread_duration AS thread_dur
       FROM thread_spans
       UNION ALL BY NAME
       SELECT i.id, epoch_ns(i.time) AS ts, 0 AS dur, i.track_id, i.target AS category,
         CASE WHEN i.phase = 'L' THEN coalesce(i.properties->>'event_name', i.msg) ELSE i.msg END AS name,
-        coalesce(e.depth, 0) AS depth, CASE WHEN e.parent >= 0 THEN ${spanId("e.process_id", "e.parent")} END AS parent_id,
+        coalesce(e.depth, 0) AS depth, CASE WHEN e.parent >= 0 THEN e.parent END AS parent_id,
         CASE WHEN i.properties IS NOT NULL AND i.properties <> '{}' THEN i.id END AS arg_set_id,
         NULL::BIGINT AS thread_ts, NULL::BIGINT AS thread_dur
       FROM tl_pv_thread_instant i ASOF LEFT JOIN tl_pv_span_edge e
@@ -200,7 +201,7 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       "trace_processor's args table: id, arg_set_id, flat_key, key, int_value, string_value, real_value, value_type, display_value; one row per leaf of a slice's args (key 'args.<path>'; an integer above 2^63 is a 'uint' whose int_value holds its 64 bits)",
     needs: ["thread_spans", "async_events", "tl_pv_log_entries"],
     select: `WITH a AS (
-        SELECT ${spanId("process_id", "id")} AS arg_set_id, properties FROM thread_spans WHERE properties <> '{}'
+        SELECT id AS arg_set_id, properties FROM thread_spans WHERE properties <> '{}'
         UNION ALL SELECT ${asyncId("process_id", "span_id")}, properties FROM async_events
           WHERE event_type IN ('begin', 'instant') AND properties <> '{}'
         UNION ALL SELECT ${hid("'instant'", "tl_file", "file_row_number")}, properties FROM tl_pv_log_entries
@@ -238,6 +239,7 @@ const NEEDS: Record<string, readonly string[]> = {
   tl_pv_log_entries: ["log_entries"],
   tl_pv_measures: ["measures"],
   extract_arg: ["args"],
+  ...Object.fromEntries(Object.entries(SPAN_DEFINITIONS).map(([k, v]) => [k, v.needs])),
 };
 
 /**
@@ -262,13 +264,16 @@ export function addPerfettoViewReferences(tables: Set<string>, functions: readon
     for (const n of needs) visit(n);
   };
   for (const v of PERFETTO_VIEWS) if (tables.has(v.name)) visit(v.name);
+  if (tables.has("async_spans")) visit("async_spans");
   if (functions.includes("extract_arg")) visit("extract_arg");
+  for (const f of SPAN_FUNCTION_NAMES) if (functions.includes(f)) visit(f);
   const order = [
     "tl_pv_log_entries",
     "tl_pv_measures",
     ...Object.keys(HELPERS),
     ...PERFETTO_VIEWS.map((v) => v.name),
     "extract_arg",
+    ...Object.keys(SPAN_DEFINITIONS),
   ];
   return order.filter((n) => wanted.has(n));
 }
@@ -287,6 +292,11 @@ export async function perfettoViewStatements(
   for (const name of names) {
     if (name === "extract_arg") {
       out.push(EXTRACT_ARG);
+      continue;
+    }
+    const span = SPAN_DEFINITIONS[name];
+    if (span) {
+      out.push(span.sql);
       continue;
     }
     const vs = ROW_ID_VIEW_SETS.find((v) => `tl_pv_${v}` === name);

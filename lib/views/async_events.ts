@@ -24,6 +24,16 @@ import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
+/**
+ * THE rule for an async span's lake-wide id (async_spans.id and parent, slice.id of an async
+ * slice): a 63-bit hash (DuckDB's `hash`, top bit dropped: never negative) of the process id
+ * (VARCHAR) and the span's per-process span_id. Unique across the lake but for a hash collision
+ * (about n²/2^64 for n spans). `process` and `spanId` are SQL expressions; returns a BIGINT expression.
+ */
+export function asyncSpanIdSql(process: string, spanId: string): string {
+  return `(hash('async_span', (${process})::VARCHAR, (${spanId})::BIGINT) >> 1)::BIGINT`;
+}
+
 /** Event kinds of the scan. */
 const K_BEGIN = 0;
 const K_END = 1;
