@@ -1,6 +1,6 @@
 /**
  * trace_processor's table names over tracelake's views: `slice`, `thread`, `process`,
- * `thread_track`, `counter`, `counter_track` and `args`, shaped like trace_processor's tables
+ * `thread_track`, `counter`, `counter_track`, `flow` and `args`, shaped like trace_processor's tables
  * (Perfetto v58, https://perfetto.dev/docs/analysis/sql-tables: same column names, in the same
  * order, same units: ts and dur in ns), defined at query time over every trace of the lake, so
  * that a query from Perfetto's documentation runs unchanged. Nothing here is materialized: each
@@ -72,9 +72,9 @@ const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
   tl_pv_thread_instant: {
     needs: ["tl_pv_log_entries", "tl_pv_thread"],
     select: `SELECT l.*, t.stream_id AS cpu_stream,
-        coalesce(t.track_id, ${hid("'thread_track'", "l.process_id", "l.tid")}) AS track_id,
+        coalesce(t.track_id, ${hid("'thread_track'", "l.process_id", "l.tid_text")}) AS track_id,
         ${hid("'instant'", "l.tl_file", "l.file_row_number")} AS id
-      FROM tl_pv_log_entries l LEFT JOIN tl_pv_thread t ON t.process_id = l.process_id AND t.tid_text = l.tid
+      FROM tl_pv_log_entries l LEFT JOIN tl_pv_thread t ON t.process_id = l.process_id AND t.tid_text = l.tid_text
       WHERE l.scope = 't' OR l.phase = 'L'`,
   },
   // Where a thread instant goes: the stack of its thread just before it is set by the last span
@@ -156,15 +156,13 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
         ON e.stream_id = i.cpu_stream AND e.edge <= ((epoch_ns(i.time)::HUGEINT * 4 + 2) << 16)
       UNION ALL BY NAME
       SELECT ${asyncId("b.process_id", "b.span_id")} AS id, epoch_ns(b.time) AS ts,
-        CASE WHEN b.event_type = 'instant' THEN 0 WHEN b.anomaly = 'unclosed' OR e.time IS NULL THEN -1
-             ELSE epoch_ns(e.time) - epoch_ns(b.time) END AS dur,
+        coalesce(b.dur, -1) AS dur,
         ${hid("'async_track'", "b.process_id", "b.target", "b.async_id", "b.id_scope", "b.scope")} AS track_id,
         b.target AS category, b.name, b.depth::BIGINT AS depth,
         CASE WHEN b.parent_span_id >= 0 THEN ${asyncId("b.process_id", "b.parent_span_id")} END AS parent_id,
         CASE WHEN b.properties IS NOT NULL AND b.properties <> '{}' THEN ${asyncId("b.process_id", "b.span_id")} END AS arg_set_id,
         NULL::BIGINT AS thread_ts, NULL::BIGINT AS thread_dur
-      FROM async_events b LEFT JOIN async_events e
-        ON e.process_id = b.process_id AND e.span_id = b.span_id AND e.event_type = 'end' AND b.event_type = 'begin'
+      FROM async_events b
       WHERE b.event_type IN ('begin', 'instant')
       UNION ALL BY NAME
       SELECT ${hid("'instant'", "l.tl_file", "l.file_row_number")} AS id, epoch_ns(l.time) AS ts, 0 AS dur,
@@ -180,11 +178,11 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
     description:
       "trace_processor's counter_track table: id, name, parent_id, type, dimension_arg_set_id, source_arg_set_id, machine_id, unit, description; one track per (process, thread, counter name) of measures",
     needs: ["measures"],
-    select: `SELECT ${hid("'counter_track'", "process_id", "tid", "name")} AS id, name, NULL::BIGINT AS parent_id,
-        CASE WHEN tid IS NULL THEN 'process_counter' ELSE 'thread_counter' END AS type,
+    select: `SELECT ${hid("'counter_track'", "process_id", "tid_text", "name")} AS id, name, NULL::BIGINT AS parent_id,
+        CASE WHEN tid_text IS NULL THEN 'process_counter' ELSE 'thread_counter' END AS type,
         NULL::BIGINT AS dimension_arg_set_id, NULL::BIGINT AS source_arg_set_id, NULL::BIGINT AS machine_id,
         any_value(unit) AS unit, NULL::VARCHAR AS description
-      FROM measures GROUP BY process_id, tid, name`,
+      FROM measures GROUP BY process_id, tid_text, name`,
   },
   {
     name: "counter",
@@ -192,8 +190,26 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       "trace_processor's counter table: id, ts (ns), track_id, value, arg_set_id; one row per measure (counter value)",
     needs: ["tl_pv_measures"],
     select: `SELECT ${hid("'counter'", "tl_file", "file_row_number")} AS id, epoch_ns(time) AS ts,
-        ${hid("'counter_track'", "process_id", "tid", "name")} AS track_id, value, NULL::BIGINT AS arg_set_id
+        ${hid("'counter_track'", "process_id", "tid_text", "name")} AS track_id, value, NULL::BIGINT AS arg_set_id
       FROM tl_pv_measures`,
+  },
+  {
+    name: "flow",
+    description:
+      "trace_processor's flow table: id, slice_out, slice_in, trace_id, arg_set_id; one row per edge of the flows view with both ends (slice ids as slice has them)",
+    needs: ["tl_pv_flows", "tl_pv_thread_instant"],
+    select: `WITH inst AS (
+        SELECT process_id, tid_text, time, msg, min(id) AS id FROM tl_pv_thread_instant GROUP BY ALL)
+      SELECT ${hid("'flow'", "f.tl_file", "f.file_row_number")} AS id,
+        coalesce(f.out_id, o.id) AS slice_out, coalesce(f.in_id, i.id) AS slice_in,
+        (f.flow_id::HUGEINT - CASE WHEN f.flow_id > 9223372036854775807 THEN 18446744073709551616 ELSE 0 END)::BIGINT AS trace_id,
+        NULL::BIGINT AS arg_set_id
+      FROM tl_pv_flows f
+      LEFT JOIN inst o ON f.out_kind = 'instant' AND o.process_id = f.out_process_id AND o.tid_text = f.out_tid
+        AND o.time = f.out_time AND o.msg = f.out_name
+      LEFT JOIN inst i ON f.in_kind = 'instant' AND i.process_id = f.in_process_id AND i.tid_text = f.in_tid
+        AND i.time = f.in_time AND i.msg = f.in_name
+      WHERE f.out_process_id IS NOT NULL AND f.in_process_id IS NOT NULL`,
   },
   {
     name: "args",
@@ -230,7 +246,7 @@ const EXTRACT_ARG = `CREATE OR REPLACE MACRO main.extract_arg(tl_set, tl_key) AS
   (SELECT any_value(a.display_value) FROM main.args a WHERE a.arg_set_id = tl_set AND a.key = tl_key)`;
 
 /** JIT view sets whose rows the helpers read with their file and row (`tl_pv_<view set>`). */
-export const ROW_ID_VIEW_SETS = ["log_entries", "measures"] as const;
+export const ROW_ID_VIEW_SETS = ["log_entries", "measures", "flows"] as const;
 
 /** What each Perfetto view and helper reads, by name. */
 const NEEDS: Record<string, readonly string[]> = {
@@ -238,6 +254,7 @@ const NEEDS: Record<string, readonly string[]> = {
   ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.needs])),
   tl_pv_log_entries: ["log_entries"],
   tl_pv_measures: ["measures"],
+  tl_pv_flows: ["flows"],
   extract_arg: ["args"],
   ...Object.fromEntries(Object.entries(SPAN_DEFINITIONS).map(([k, v]) => [k, v.needs])),
 };
@@ -270,6 +287,7 @@ export function addPerfettoViewReferences(tables: Set<string>, functions: readon
   const order = [
     "tl_pv_log_entries",
     "tl_pv_measures",
+    "tl_pv_flows",
     ...Object.keys(HELPERS),
     ...PERFETTO_VIEWS.map((v) => v.name),
     "extract_arg",

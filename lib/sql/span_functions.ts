@@ -95,9 +95,8 @@ export const SPAN_DEFINITIONS: Record<string, SpanDefinition> = {
       SELECT ${asyncSpanIdSql("b.process_id", "b.span_id")} AS id,
         CASE WHEN b.parent_span_id >= 0 THEN ${asyncSpanIdSql("b.process_id", "b.parent_span_id")} ELSE -1 END AS parent,
         b."time" AS "begin", e."time" AS "end",
-        CASE WHEN e."time" IS NULL THEN -1 ELSE epoch_ns(e."time") - epoch_ns(b."time") END AS dur,
-        epoch_ns(e."time") - epoch_ns(b."time") AS duration,
-        b.* EXCLUDE ("time", event_type), e.properties AS end_properties
+        b.dur, CASE WHEN b.dur >= 0 THEN b.dur END AS duration,
+        b.* EXCLUDE ("time", event_type, dur), e.properties AS end_properties
       FROM main.async_events b LEFT JOIN main.async_events e
         ON e.process_id = b.process_id AND e.span_id = b.span_id AND e.event_type = 'end' AND e.anomaly IS NULL
       WHERE b.event_type = 'begin'`,

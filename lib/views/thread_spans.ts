@@ -19,6 +19,8 @@
  *   enclosing span on the stack as parent (depth = its depth + 1), marked `'overlap'`, and not
  *   made a parent of later spans. X-spans still open when an E closes an enclosing B-span, and a
  *   B-span that outlives its X parent, are kept where they were placed and marked `'overlap'`.
+ * - self_dur: the span's length minus what its children cover within it (selfTimes); -1 for
+ *   an unclosed span, as `dur` at read time (lib/sql/time_columns.ts).
  * - Top-level spans have depth 0 and parent -1. Ids are unique across the lake: the stack pass
  *   numbers a process's spans 0, 1, ... and the row's `id` is spanIdSql of (process, number),
  *   the one rule every view that names a thread span (flows, slice, flow) follows.
@@ -78,7 +80,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * values: one process id; 'B' to 'X').
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
-    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
+    TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
     ${spanIdSql("$process", "s.id")} AS id,
     CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent")} ELSE -1 END AS parent, depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
@@ -114,7 +116,8 @@ export const threadSpans: ViewSet = {
   columns: [
     { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
     { name: "stream_id", type: "VARCHAR", description: "the thread's cpu stream" },
-    { name: "tid", type: "VARCHAR", description: "source thread id" },
+    { name: "tid", type: "BIGINT", description: "source thread id, when it is an integer (README: tid and tid_text)" },
+    { name: "tid_text", type: "VARCHAR", description: "source thread id as the source wrote it" },
     { name: "thread_name", type: "VARCHAR", description: "thread name (M thread_name)" },
     { name: "id", type: "BIGINT", description: "span id, unique across the lake (a 63-bit hash)" },
     { name: "parent", type: "BIGINT", description: "id of the enclosing span; -1 at top level" },

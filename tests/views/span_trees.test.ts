@@ -252,4 +252,47 @@ describe("span trees on the Chromium sample, ingested twice", () => {
     },
     300_000,
   );
+
+  test("tid is the source's integer thread id (numeric order), tid_text its text, in every event view", async () => {
+    const evs = events(CHROMIUM);
+    const threads = new Set(evs.filter((e) => e.ph === "X" || e.ph === "B").map((e) => `${e.pid}/${e.tid}`));
+    const rows = await q<{ pid: string; tid: bigint; tid_text: string }>(
+      `SELECT DISTINCT p.source_pid AS pid, s.tid, s.tid_text FROM thread_spans s JOIN processes p USING (process_id)`,
+    );
+    expect(new Set(rows.map((r) => `${r.pid}/${r.tid}`))).toEqual(threads);
+    for (const r of rows) {
+      expect(typeof r.tid).toBe("bigint");
+      expect(r.tid_text).toBe(String(r.tid));
+    }
+    const sorted = [...new Set(rows.map((r) => r.tid))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const ordered = await q<{ tid: bigint }>("SELECT DISTINCT tid FROM thread_spans ORDER BY tid");
+    expect(ordered.map((r) => r.tid)).toEqual(sorted);
+    for (const view of ["async_events", "log_entries"]) {
+      const [t] = await q<{ n: bigint; ok: bigint }>(
+        `SELECT count(*) AS n, count(*) FILTER (tid::VARCHAR = tid_text) AS ok FROM ${view}`,
+      );
+      expect(Number(t?.n)).toBeGreaterThan(1000);
+      expect(t?.ok).toBe(t?.n);
+    }
+  }, 120_000);
+
+  test("async_events.dur: the span's length on its begin and its end, -1 never ended, 0 on instants", async () => {
+    // Oracle: the begin and end rows' own times (a self-join on the pairing's span_id).
+    const [r] = await q<{ pairs: bigint; ok: bigint; unclosed: bigint; u_ok: bigint; inst: bigint; i_ok: bigint }>(
+      `SELECT (SELECT count(*) FROM async_events b JOIN async_events e ON e.process_id = b.process_id AND e.span_id = b.span_id
+               AND b.event_type = 'begin' AND e.event_type = 'end') AS pairs,
+        (SELECT count(*) FROM async_events b JOIN async_events e ON e.process_id = b.process_id AND e.span_id = b.span_id
+               AND b.event_type = 'begin' AND e.event_type = 'end'
+         WHERE b.dur = epoch_ns(e.time) - epoch_ns(b.time) AND e.dur = b.dur) AS ok,
+        (SELECT count(*) FROM async_events WHERE anomaly = 'unclosed') AS unclosed,
+        (SELECT count(*) FROM async_events WHERE anomaly = 'unclosed' AND dur = -1) AS u_ok,
+        (SELECT count(*) FROM async_events WHERE event_type = 'instant') AS inst,
+        (SELECT count(*) FROM async_events WHERE event_type = 'instant' AND dur = 0) AS i_ok`,
+    );
+    expect(Number(r?.pairs)).toBeGreaterThan(1000);
+    expect(r?.ok).toBe(r?.pairs);
+    expect(Number(r?.unclosed)).toBeGreaterThan(0);
+    expect(r?.u_ok).toBe(r?.unclosed);
+    expect(r?.i_ok).toBe(r?.inst);
+  }, 120_000);
 });
