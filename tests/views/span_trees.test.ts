@@ -295,4 +295,27 @@ describe("span trees on the Chromium sample, ingested twice", () => {
     expect(r?.u_ok).toBe(r?.unclosed);
     expect(r?.i_ok).toBe(r?.inst);
   }, 120_000);
+
+  test.skipIf(!tpRuns)(
+    "self_dur equals trace_processor's slice_self_dur on every closed thread slice",
+    async () => {
+      const theirs = tp(
+        CHROMIUM,
+        `INCLUDE PERFETTO MODULE slices.self_dur;
+       SELECT s.ts || '|' || s.name || '|' || s.depth || '|' || d.self_dur AS r
+       FROM slice s JOIN slice_self_dur d USING (id) JOIN thread_track t ON t.id = s.track_id WHERE s.dur > 0`,
+      ).sort();
+      const mine = (
+        await q<{ r: string }>(
+          `SELECT ts || '|' || name || '|' || depth || '|' || self_dur AS r FROM thread_spans JOIN processes p USING (process_id)
+         WHERE p.ingest_id = (SELECT min(ingest_id) FROM processes) AND dur > 0`,
+        )
+      )
+        .map((x) => x.r)
+        .sort();
+      expect(mine.length).toBeGreaterThan(80_000);
+      expect(mine).toEqual(theirs);
+    },
+    300_000,
+  );
 });
