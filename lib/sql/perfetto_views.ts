@@ -4,16 +4,18 @@
  * (Perfetto v58, https://perfetto.dev/docs/analysis/sql-tables: same column names, in the same
  * order, same units: ts and dur in ns), defined at query time over every trace of the lake, so
  * that a query from Perfetto's documentation runs unchanged. Nothing here is materialized: each
- * is a SQL view over the JIT views (thread_spans, async_events, log_entries, measures) and the
+ * is a SQL view over the JIT views (thread_spans, async_events, log_entries, measures, flows) and the
  * catalog snapshot (processes, streams, blocks); a query naming one of them materializes the JIT views it
  * reads (PERFETTO_VIEWS[...].needs), no more.
  *
  * Ids (README "Perfetto's tables"):
  * - `upid`: 1, 2, ... over the lake's processes in ingest order (insert_time, then process_id);
  *   `utid`: the same over the threads (cpu streams). Stable while traces are only added.
- * - `slice.id` of a thread span = its thread_spans.id (lib/views/thread_spans.ts spanIdSql).
+ * - `slice.id` of a thread span = its thread_spans.id (lib/views/thread_spans.ts spanIdSql), of an
+ *   async span its async_spans.id (lib/views/async_events.ts asyncSpanIdSql); `flow.slice_out` and
+ *   `slice_in` are those ids (an instant end: the thread instant's id).
  * - Other `slice.id`s, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
- *   the lake (an async span: its process and its per-process span id; a track: its stream or key; an
+ *   the lake (a track: its stream or key; an
  *   instant or a counter value: its partition file and row), the same in every reference to the
  *   view within a query (self-joins on `id`/`parent_id` work) and unique across the lake but for
  *   a hash collision (probability about n²/2^64: 5e-8 for a million slices).
@@ -24,6 +26,8 @@
  * records (dur 0, on the thread's track, depth and parent from the spans open around them), async
  * spans and their instants (b/e/n, S/F: one track per async key), and process- and global-scoped
  * instants (one track per process, one per trace).
+ * The span-tree functions and async_spans (lib/sql/span_functions.ts) are defined through the
+ * same mechanism (addPerfettoViewReferences, perfettoViewStatements).
  */
 
 import { asyncSpanIdSql } from "../views/async_events.ts";
