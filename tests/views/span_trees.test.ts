@@ -319,3 +319,46 @@ describe("span trees on the Chromium sample, ingested twice", () => {
     300_000,
   );
 });
+
+describe("tid: integer when the source's is, its text in tid_text", () => {
+  test("numeric order, a text tid kept in tid_text with tid NULL", async () => {
+    const dir = tempDir();
+    const file = join(dir, "tids.json");
+    const evs = [
+      { ph: "X", pid: 1, tid: 100, ts: 1, dur: 1, name: "a" },
+      { ph: "X", pid: 1, tid: 9, ts: 2, dur: 1, name: "b" },
+      { ph: "X", pid: 1, tid: 10, ts: 3, dur: 1, name: "c" },
+      { ph: "X", pid: 1, tid: "worker-1", ts: 4, dur: 1, name: "d" },
+      { ph: "i", pid: 1, tid: "worker-1", ts: 5, name: "e", s: "t" },
+      { ph: "i", pid: 1, tid: 9, ts: 6, name: "f", s: "t" },
+    ];
+    writeFileSync(file, JSON.stringify({ traceEvents: evs }));
+    const engine = await Engine.open({ threads: 1 });
+    try {
+      const lake = await Lake.open(engine, join(dir, "lake"));
+      await ingest(engine, lake, file);
+      const q = async <T>(sql: string): Promise<T[]> => {
+        await prepareQuery(engine, lake, sql);
+        return engine.rows<T>(sql);
+      };
+      const spans = await q<{ name: string; tid: bigint | null; tid_text: string }>(
+        "SELECT name, tid, tid_text FROM thread_spans ORDER BY tid NULLS LAST",
+      );
+      expect(spans).toEqual([
+        { name: "b", tid: 9n, tid_text: "9" },
+        { name: "c", tid: 10n, tid_text: "10" },
+        { name: "a", tid: 100n, tid_text: "100" },
+        { name: "d", tid: null, tid_text: "worker-1" },
+      ]);
+      const logs = await q<{ msg: string; tid: bigint | null; tid_text: string }>(
+        "SELECT msg, tid, tid_text FROM log_entries ORDER BY msg",
+      );
+      expect(logs).toEqual([
+        { msg: "e", tid: null, tid_text: "worker-1" },
+        { msg: "f", tid: 9n, tid_text: "9" },
+      ]);
+    } finally {
+      engine.close();
+    }
+  }, 60_000);
+});
