@@ -207,9 +207,10 @@ Examples:
   tracelake export perfetto --process Browser -o browser.pftrace
 
 Views: thread_spans, async_events, log_entries, measures, flows (per process, built on first use),
-  raw_events, import_stats, processes, streams, blocks, ingests, lakehouse_partitions,
+  async_spans, raw_events, import_stats, processes, streams, blocks, ingests, lakehouse_partitions,
   temporary_files; as trace_processor names them: slice, thread, process, thread_track, counter,
-  counter_track, args. In the REPL: .tables, .schema VIEW.
+  counter_track, flow, args. Span trees: children(id), descendants(id), ancestors(id),
+  heaviest_path(id), ancestor_slice(id), descendant_slice(id). In the REPL: .tables, .schema VIEW.
 
 Exit codes: 0 ok, 1 SQL error, 2 usage, 65 bad input, 66 unreadable input, 73 lake unusable, 70 unexpected, 130 interrupted.`,
   )

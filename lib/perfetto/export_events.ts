@@ -112,8 +112,8 @@ export async function logSource(
   const src = await simpleSource(
     engine,
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
-       tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
-       ${lf.length > 0 ? instantKey("msg", "tid") : "0::BIGINT"} AS k, ${key53("tid")} AS tk
+       tid_text AS tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
+       ${lf.length > 0 ? instantKey("msg", "tid_text") : "0::BIGINT"} AS k, ${key53("tid_text")} AS tk
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
     SOURCE_RANK.logs,
     (cur, i, t) => {

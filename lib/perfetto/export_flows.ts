@@ -21,7 +21,7 @@ const E_NONE = 3;
 const endSql = (e: "out" | "in") =>
   `coalesce(list_position($procs::JSON::VARCHAR[], ${e}_process_id), 0)::INTEGER,
    (CASE ${e}_kind WHEN 'span' THEN ${E_SPAN} WHEN 'span_end' THEN ${E_SPAN_END} WHEN 'instant' THEN ${E_INSTANT} ELSE ${E_NONE} END)::TINYINT,
-   coalesce(${e}_id, -1)::DOUBLE,
+   coalesce(${e}_id, -1)::BIGINT,
    CASE WHEN ${e}_kind = 'instant' THEN ${instantKey(`${e}_name`, `${e}_tid`)} ELSE 0 END::BIGINT,
    coalesce(epoch_ns(${e}_time), 0)::BIGINT`;
 
@@ -56,7 +56,7 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
   const instants = procs.map(() => new Map<string, InstantFlows>());
   const sink: FlowIds = { ids: [], term: [] };
   /** The FlowIds of an end, or `sink` for an end that is not exported. */
-  const ids = (pi: number, kind: number, id: number, key: bigint, t: bigint): FlowIds => {
+  const ids = (pi: number, kind: number, id: bigint, key: bigint, t: bigint): FlowIds => {
     const ps = procs[pi - 1];
     if (ps === undefined || kind === E_NONE) return sink;
     if (kind === E_SPAN_END) {
@@ -94,7 +94,7 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
       const col = (k: number) => ({
         p: cur.num<Int32Array>(k),
         kind: cur.num<Int8Array>(k + 1),
-        id: cur.num<Float64Array>(k + 2),
+        id: cur.num<BigInt64Array>(k + 2),
         key: cur.num<BigInt64Array>(k + 3),
         t: cur.num<BigInt64Array>(k + 4),
       });
@@ -115,8 +115,8 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
         const ip = inn.p[i] as number;
         const ok = out.kind[i] as number;
         const ik = inn.kind[i] as number;
-        const src = ids(op, ok, out.id[i] as number, out.key[i] as bigint, out.t[i] as bigint);
-        const dst = ids(ip, ik, inn.id[i] as number, inn.key[i] as bigint, inn.t[i] as bigint);
+        const src = ids(op, ok, out.id[i] as bigint, out.key[i] as bigint, out.t[i] as bigint);
+        const dst = ids(ip, ik, inn.id[i] as bigint, inn.key[i] as bigint, inn.t[i] as bigint);
         const step = stepA[i] === 1;
         const json = (procs[(ip || op) - 1] as ProcState).chromeJson;
         if (!json) {

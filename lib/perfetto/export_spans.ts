@@ -46,7 +46,7 @@ export async function threadSpansSource(
   const cur = await ChunkCursor.open(
     engine,
     `SELECT ${rel('"begin"', base)} AS b, ${rel('"end"', base)} AS e, ${key53("name")} AS nk, ${key53("target")} AS ck,
-       (coalesce(anomaly, '') = 'overlap')::TINYINT AS ov, id::DOUBLE AS id, name, target, ${argsCol("properties", ctx.args)} AS args,
+       (coalesce(anomaly, '') = 'overlap')::TINYINT AS ov, id, name, target, ${argsCol("properties", ctx.args)} AS args,
        (list_position(${ids}, stream_id) - 1)::DOUBLE AS sx
      FROM ${vi("thread_spans", ps.p)} WHERE list_contains(${ids}, stream_id) ${windowSql(o, '"begin"', '"end"')}
      ORDER BY "begin", sx, depth, "end"`,
@@ -64,7 +64,7 @@ export async function threadSpansSource(
   let eA = bA;
   let nkA = bA;
   let ckA = bA;
-  let idA = bA;
+  let idA: BigInt64Array = new BigInt64Array(0);
   let sxA = bA;
   let ovA: Int8Array = new Int8Array(0);
   let last = Number.NEGATIVE_INFINITY;
@@ -110,7 +110,7 @@ export async function threadSpansSource(
       const args = ctx.args && cur.textBytes(8, row) ? ctx.ref(cur) : null;
       let fl: FlowIds | undefined;
       if (hasFlows) {
-        fl = flows.get(idA[row] as number);
+        fl = flows.get(idA[row] as bigint);
         if (fl) stats.flowPoints += fl.ids.length + fl.term.length;
       }
       tw.slice(
@@ -146,7 +146,7 @@ export async function threadSpansSource(
       nkA = cur.num<Float64Array>(2);
       ckA = cur.num<Float64Array>(3);
       ovA = cur.num<Int8Array>(4);
-      idA = cur.num<Float64Array>(5);
+      idA = cur.num<BigInt64Array>(5);
       sxA = cur.num<Float64Array>(9);
       const t = bA[0] as number;
       if (t < last) throw outOfOrder("thread_spans", ps, t, last);

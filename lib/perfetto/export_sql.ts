@@ -54,7 +54,7 @@ export async function baseTime(engine: Engine, o: PerfettoExportOptions, views: 
 /**
  * The key an exported instant (a log entry) is matched to the flows view's instant ends by,
  * beside its time: hash of its name and tid, as BIGINT. Arguments are column expressions
- * (log_entries: msg, tid; flows: in_name, in_tid or out_name, out_tid).
+ * (log_entries: msg, tid_text; flows: in_name, in_tid or out_name, out_tid).
  */
 export function instantKey(name: string, tid: string): string {
   return `(hash(${name}, ${tid}) >> 1)::BIGINT`;

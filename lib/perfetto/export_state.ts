@@ -263,7 +263,7 @@ export interface ProcState {
   threadByTid: Map<string, number>;
   usedTids: Set<number>;
   /** Flow ids to attach to a thread span's BEGIN, by span id. */
-  flows: Map<number, FlowIds>;
+  flows: Map<bigint, FlowIds>;
   /** Flow ids of the log entries' instants, in time order (see `loadFlows`). */
   logFlows: InstantFlows[];
 }

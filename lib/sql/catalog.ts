@@ -10,6 +10,7 @@ import { emptySelect, hex, schemaHash } from "../views/view_set.ts";
 import type { Column } from "./format.ts";
 import { addPerfettoViewReferences, PERFETTO_VIEWS, perfettoViewStatements } from "./perfetto_views.ts";
 import { openQuerySession, prepareQuery, QUERY_VIEWS } from "./query.ts";
+import { SPAN_DEFINITIONS } from "./span_functions.ts";
 import { timeColumnsSql } from "./time_columns.ts";
 
 /** A small result: its columns and its rows (values as `printResult` takes them). */
@@ -142,7 +143,14 @@ export async function openSessionCatalog(engine: Engine, lake: Lake): Promise<vo
        LEFT JOIN (SELECT *${timeColumnsSql(vs)} FROM (${emptySelect(vs)})) t ON true WHERE error(${msg}) IS NULL`,
     );
   }
-  const names = addPerfettoViewReferences(new Set(PERFETTO_VIEWS.map((v) => v.name)), ["extract_arg"]);
+  // Not ancestor_slice/descendant_slice: their helper table reads slice when defined.
+  const names = addPerfettoViewReferences(new Set([...PERFETTO_VIEWS.map((v) => v.name), "async_spans"]), [
+    "extract_arg",
+    "children",
+    "descendants",
+    "ancestors",
+    "heaviest_path",
+  ]);
   const rowSelect = async (name: string): Promise<string> =>
     `SELECT *, NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number FROM memory.main.${name}`;
   for (const statement of await perfettoViewStatements(names, rowSelect)) {
@@ -184,6 +192,8 @@ export async function listTables(engine: Engine, lake: Lake): Promise<Rows> {
       rows.push([name, "JIT view", n, `materialized for ${k} of ${nProcesses} processes; ${what}`]);
     } else if (PERFETTO_VIEWS.some((v) => v.name === name)) {
       rows.push([name, "Perfetto view", null, `trace_processor's name, over the JIT views; ${what}`]);
+    } else if (name in SPAN_DEFINITIONS) {
+      rows.push([name, "view", null, `over the JIT views; ${what}`]);
     } else if (name === "raw_events") {
       rows.push([name, "view", String(await one("SELECT sum(nb_objects)::BIGINT AS n FROM blocks")), what]);
     } else {

@@ -1,18 +1,21 @@
 /**
  * trace_processor's table names over tracelake's views: `slice`, `thread`, `process`,
- * `thread_track`, `counter`, `counter_track` and `args`, shaped like trace_processor's tables
+ * `thread_track`, `counter`, `counter_track`, `flow` and `args`, shaped like trace_processor's tables
  * (Perfetto v58, https://perfetto.dev/docs/analysis/sql-tables: same column names, in the same
  * order, same units: ts and dur in ns), defined at query time over every trace of the lake, so
  * that a query from Perfetto's documentation runs unchanged. Nothing here is materialized: each
- * is a SQL view over the JIT views (thread_spans, async_events, log_entries, measures) and the
+ * is a SQL view over the JIT views (thread_spans, async_events, log_entries, measures, flows) and the
  * catalog snapshot (processes, streams, blocks); a query naming one of them materializes the JIT views it
  * reads (PERFETTO_VIEWS[...].needs), no more.
  *
  * Ids (README "Perfetto's tables"):
  * - `upid`: 1, 2, ... over the lake's processes in ingest order (insert_time, then process_id);
  *   `utid`: the same over the threads (cpu streams). Stable while traces are only added.
- * - `slice.id`, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
- *   the lake (a span: its process and its per-process span id; a track: its stream or key; an
+ * - `slice.id` of a thread span = its thread_spans.id (lib/views/thread_spans.ts spanIdSql), of an
+ *   async span its async_spans.id (lib/views/async_events.ts asyncSpanIdSql); `flow.slice_out` and
+ *   `slice_in` are those ids (an instant end: the thread instant's id).
+ * - Other `slice.id`s, `track_id`s, `counter.id`, `args.id`: 63-bit hashes of what identifies the row in
+ *   the lake (a track: its stream or key; an
  *   instant or a counter value: its partition file and row), the same in every reference to the
  *   view within a query (self-joins on `id`/`parent_id` work) and unique across the lake but for
  *   a hash collision (probability about n²/2^64: 5e-8 for a million slices).
@@ -23,7 +26,12 @@
  * records (dur 0, on the thread's track, depth and parent from the spans open around them), async
  * spans and their instants (b/e/n, S/F: one track per async key), and process- and global-scoped
  * instants (one track per process, one per trace).
+ * The span-tree functions and async_spans (lib/sql/span_functions.ts) are defined through the
+ * same mechanism (addPerfettoViewReferences, perfettoViewStatements).
  */
+
+import { asyncSpanIdSql } from "../views/async_events.ts";
+import { SPAN_DEFINITIONS, SPAN_FUNCTION_NAMES } from "./span_functions.ts";
 
 /** One Perfetto-shaped view: its name, what it holds, what it reads and its SELECT. */
 export interface PerfettoView {
@@ -42,11 +50,8 @@ const hid = (...parts: string[]): string => `(hash(${parts.join(", ")}) >> 1)::B
 /** The thread track of a cpu stream (thread_track.id, slice.track_id). */
 const threadTrack = (stream: string): string => hid("'thread_track'", stream);
 
-/** A thread span's slice id, from its process and its per-process span id. */
-const spanId = (process: string, id: string): string => hid("'thread_span'", process, id);
-
-/** An async span's slice id, from its process and its per-process span id. */
-const asyncId = (process: string, id: string): string => hid("'async_span'", process, id);
+/** An async span's slice id = its async_spans id (lib/views/async_events.ts asyncSpanIdSql). */
+const asyncId = asyncSpanIdSql;
 
 /** Helper views (schema main, `tl_pv_` prefix, hidden from `.tables` and `.schema`). */
 const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
@@ -71,9 +76,9 @@ const HELPERS: Record<string, { needs: readonly string[]; select: string }> = {
   tl_pv_thread_instant: {
     needs: ["tl_pv_log_entries", "tl_pv_thread"],
     select: `SELECT l.*, t.stream_id AS cpu_stream,
-        coalesce(t.track_id, ${hid("'thread_track'", "l.process_id", "l.tid")}) AS track_id,
+        coalesce(t.track_id, ${hid("'thread_track'", "l.process_id", "l.tid_text")}) AS track_id,
         ${hid("'instant'", "l.tl_file", "l.file_row_number")} AS id
-      FROM tl_pv_log_entries l LEFT JOIN tl_pv_thread t ON t.process_id = l.process_id AND t.tid_text = l.tid
+      FROM tl_pv_log_entries l LEFT JOIN tl_pv_thread t ON t.process_id = l.process_id AND t.tid_text = l.tid_text
       WHERE l.scope = 't' OR l.phase = 'L'`,
   },
   // Where a thread instant goes: the stack of its thread just before it is set by the last span
@@ -138,32 +143,30 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
     select: `SELECT id, ts, dur, track_id, category, name, depth, parent_id, arg_set_id, thread_ts, thread_dur,
         NULL::BIGINT AS thread_instruction_count, NULL::BIGINT AS thread_instruction_delta, category AS cat, id AS slice_id
       FROM (
-      SELECT ${spanId("process_id", "id")} AS id, epoch_ns("begin") AS ts,
+      SELECT id, epoch_ns("begin") AS ts,
         CASE WHEN anomaly = 'unclosed' THEN -1 ELSE duration END AS dur, ${threadTrack("stream_id")} AS track_id,
         target AS category, name, depth::BIGINT AS depth,
-        CASE WHEN parent >= 0 THEN ${spanId("process_id", "parent")} END AS parent_id,
-        CASE WHEN properties IS NOT NULL AND properties <> '{}' THEN ${spanId("process_id", "id")} END AS arg_set_id,
+        CASE WHEN parent >= 0 THEN parent END AS parent_id,
+        CASE WHEN properties IS NOT NULL AND properties <> '{}' THEN id END AS arg_set_id,
         thread_time AS thread_ts, thread_duration AS thread_dur
       FROM thread_spans
       UNION ALL BY NAME
       SELECT i.id, epoch_ns(i.time) AS ts, 0 AS dur, i.track_id, i.target AS category,
         CASE WHEN i.phase = 'L' THEN coalesce(i.properties->>'event_name', i.msg) ELSE i.msg END AS name,
-        coalesce(e.depth, 0) AS depth, CASE WHEN e.parent >= 0 THEN ${spanId("e.process_id", "e.parent")} END AS parent_id,
+        coalesce(e.depth, 0) AS depth, CASE WHEN e.parent >= 0 THEN e.parent END AS parent_id,
         CASE WHEN i.properties IS NOT NULL AND i.properties <> '{}' THEN i.id END AS arg_set_id,
         NULL::BIGINT AS thread_ts, NULL::BIGINT AS thread_dur
       FROM tl_pv_thread_instant i ASOF LEFT JOIN tl_pv_span_edge e
         ON e.stream_id = i.cpu_stream AND e.edge <= ((epoch_ns(i.time)::HUGEINT * 4 + 2) << 16)
       UNION ALL BY NAME
       SELECT ${asyncId("b.process_id", "b.span_id")} AS id, epoch_ns(b.time) AS ts,
-        CASE WHEN b.event_type = 'instant' THEN 0 WHEN b.anomaly = 'unclosed' OR e.time IS NULL THEN -1
-             ELSE epoch_ns(e.time) - epoch_ns(b.time) END AS dur,
+        coalesce(b.dur, -1) AS dur,
         ${hid("'async_track'", "b.process_id", "b.target", "b.async_id", "b.id_scope", "b.scope")} AS track_id,
         b.target AS category, b.name, b.depth::BIGINT AS depth,
         CASE WHEN b.parent_span_id >= 0 THEN ${asyncId("b.process_id", "b.parent_span_id")} END AS parent_id,
         CASE WHEN b.properties IS NOT NULL AND b.properties <> '{}' THEN ${asyncId("b.process_id", "b.span_id")} END AS arg_set_id,
         NULL::BIGINT AS thread_ts, NULL::BIGINT AS thread_dur
-      FROM async_events b LEFT JOIN async_events e
-        ON e.process_id = b.process_id AND e.span_id = b.span_id AND e.event_type = 'end' AND b.event_type = 'begin'
+      FROM async_events b
       WHERE b.event_type IN ('begin', 'instant')
       UNION ALL BY NAME
       SELECT ${hid("'instant'", "l.tl_file", "l.file_row_number")} AS id, epoch_ns(l.time) AS ts, 0 AS dur,
@@ -179,11 +182,11 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
     description:
       "trace_processor's counter_track table: id, name, parent_id, type, dimension_arg_set_id, source_arg_set_id, machine_id, unit, description; one track per (process, thread, counter name) of measures",
     needs: ["measures"],
-    select: `SELECT ${hid("'counter_track'", "process_id", "tid", "name")} AS id, name, NULL::BIGINT AS parent_id,
-        CASE WHEN tid IS NULL THEN 'process_counter' ELSE 'thread_counter' END AS type,
+    select: `SELECT ${hid("'counter_track'", "process_id", "tid_text", "name")} AS id, name, NULL::BIGINT AS parent_id,
+        CASE WHEN tid_text IS NULL THEN 'process_counter' ELSE 'thread_counter' END AS type,
         NULL::BIGINT AS dimension_arg_set_id, NULL::BIGINT AS source_arg_set_id, NULL::BIGINT AS machine_id,
         any_value(unit) AS unit, NULL::VARCHAR AS description
-      FROM measures GROUP BY process_id, tid, name`,
+      FROM measures GROUP BY process_id, tid_text, name`,
   },
   {
     name: "counter",
@@ -191,8 +194,26 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       "trace_processor's counter table: id, ts (ns), track_id, value, arg_set_id; one row per measure (counter value)",
     needs: ["tl_pv_measures"],
     select: `SELECT ${hid("'counter'", "tl_file", "file_row_number")} AS id, epoch_ns(time) AS ts,
-        ${hid("'counter_track'", "process_id", "tid", "name")} AS track_id, value, NULL::BIGINT AS arg_set_id
+        ${hid("'counter_track'", "process_id", "tid_text", "name")} AS track_id, value, NULL::BIGINT AS arg_set_id
       FROM tl_pv_measures`,
+  },
+  {
+    name: "flow",
+    description:
+      "trace_processor's flow table: id, slice_out, slice_in, trace_id, arg_set_id; one row per edge of the flows view with both ends (slice ids as slice has them)",
+    needs: ["tl_pv_flows", "tl_pv_thread_instant"],
+    select: `WITH inst AS (
+        SELECT process_id, tid_text, time, msg, min(id) AS id FROM tl_pv_thread_instant GROUP BY ALL)
+      SELECT ${hid("'flow'", "f.tl_file", "f.file_row_number")} AS id,
+        coalesce(f.out_id, o.id) AS slice_out, coalesce(f.in_id, i.id) AS slice_in,
+        (f.flow_id::HUGEINT - CASE WHEN f.flow_id > 9223372036854775807 THEN 18446744073709551616 ELSE 0 END)::BIGINT AS trace_id,
+        NULL::BIGINT AS arg_set_id
+      FROM tl_pv_flows f
+      LEFT JOIN inst o ON f.out_kind = 'instant' AND o.process_id = f.out_process_id AND o.tid_text = f.out_tid
+        AND o.time = f.out_time AND o.msg = f.out_name
+      LEFT JOIN inst i ON f.in_kind = 'instant' AND i.process_id = f.in_process_id AND i.tid_text = f.in_tid
+        AND i.time = f.in_time AND i.msg = f.in_name
+      WHERE f.out_process_id IS NOT NULL AND f.in_process_id IS NOT NULL`,
   },
   {
     name: "args",
@@ -200,7 +221,7 @@ export const PERFETTO_VIEWS: readonly PerfettoView[] = [
       "trace_processor's args table: id, arg_set_id, flat_key, key, int_value, string_value, real_value, value_type, display_value; one row per leaf of a slice's args (key 'args.<path>'; an integer above 2^63 is a 'uint' whose int_value holds its 64 bits)",
     needs: ["thread_spans", "async_events", "tl_pv_log_entries"],
     select: `WITH a AS (
-        SELECT ${spanId("process_id", "id")} AS arg_set_id, properties FROM thread_spans WHERE properties <> '{}'
+        SELECT id AS arg_set_id, properties FROM thread_spans WHERE properties <> '{}'
         UNION ALL SELECT ${asyncId("process_id", "span_id")}, properties FROM async_events
           WHERE event_type IN ('begin', 'instant') AND properties <> '{}'
         UNION ALL SELECT ${hid("'instant'", "tl_file", "file_row_number")}, properties FROM tl_pv_log_entries
@@ -229,7 +250,7 @@ const EXTRACT_ARG = `CREATE OR REPLACE MACRO main.extract_arg(tl_set, tl_key) AS
   (SELECT any_value(a.display_value) FROM main.args a WHERE a.arg_set_id = tl_set AND a.key = tl_key)`;
 
 /** JIT view sets whose rows the helpers read with their file and row (`tl_pv_<view set>`). */
-export const ROW_ID_VIEW_SETS = ["log_entries", "measures"] as const;
+export const ROW_ID_VIEW_SETS = ["log_entries", "measures", "flows"] as const;
 
 /** What each Perfetto view and helper reads, by name. */
 const NEEDS: Record<string, readonly string[]> = {
@@ -237,7 +258,9 @@ const NEEDS: Record<string, readonly string[]> = {
   ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.needs])),
   tl_pv_log_entries: ["log_entries"],
   tl_pv_measures: ["measures"],
+  tl_pv_flows: ["flows"],
   extract_arg: ["args"],
+  ...Object.fromEntries(Object.entries(SPAN_DEFINITIONS).map(([k, v]) => [k, v.needs])),
 };
 
 /**
@@ -262,13 +285,17 @@ export function addPerfettoViewReferences(tables: Set<string>, functions: readon
     for (const n of needs) visit(n);
   };
   for (const v of PERFETTO_VIEWS) if (tables.has(v.name)) visit(v.name);
+  if (tables.has("async_spans")) visit("async_spans");
   if (functions.includes("extract_arg")) visit("extract_arg");
+  for (const f of SPAN_FUNCTION_NAMES) if (functions.includes(f)) visit(f);
   const order = [
     "tl_pv_log_entries",
     "tl_pv_measures",
+    "tl_pv_flows",
     ...Object.keys(HELPERS),
     ...PERFETTO_VIEWS.map((v) => v.name),
     "extract_arg",
+    ...Object.keys(SPAN_DEFINITIONS),
   ];
   return order.filter((n) => wanted.has(n));
 }
@@ -287,6 +314,11 @@ export async function perfettoViewStatements(
   for (const name of names) {
     if (name === "extract_arg") {
       out.push(EXTRACT_ARG);
+      continue;
+    }
+    const span = SPAN_DEFINITIONS[name];
+    if (span) {
+      out.push(span.sql);
       continue;
     }
     const vs = ROW_ID_VIEW_SETS.find((v) => `tl_pv_${v}` === name);

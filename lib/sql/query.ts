@@ -37,6 +37,7 @@ import {
   runTableRetirements,
   type TableRetirements,
 } from "./retire_functions.ts";
+import { SPAN_DEFINITIONS } from "./span_functions.ts";
 import { explainSqlError } from "./suggest.ts";
 import { timeColumnNames, timeColumnsSql } from "./time_columns.ts";
 
@@ -67,6 +68,7 @@ export const QUERY_VIEWS: Record<string, string> = {
     ]),
   ),
   ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.description])),
+  async_spans: SPAN_DEFINITIONS.async_spans?.description ?? "",
 };
 
 /** raw_events of a lake without blocks: no rows, the columns of lib/lake/raw_block.ts. */

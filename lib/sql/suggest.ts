@@ -11,7 +11,7 @@
 /**
  * Perfetto trace_processor table names (https://perfetto.dev/docs/analysis/sql-tables) that
  * tracelake does not define under that name, and what holds the same things. The ones it
- * defines (`slice`, `thread`, `process`, `thread_track`, `counter`, `counter_track`, `args`:
+ * defines (`slice`, `thread`, `process`, `thread_track`, `counter`, `counter_track`, `flow`, `args`:
  * lib/sql/perfetto_views.ts) are among the view names, so a near miss (`slices`) gets them.
  */
 export const PERFETTO_COUNTERPARTS: Record<string, string> = {
@@ -20,7 +20,6 @@ export const PERFETTO_COUNTERPARTS: Record<string, string> = {
   process_track: "none: async slices are the slice rows whose track_id is not a thread_track's; async_events",
   process_counter_track: "counter_track (type 'process_counter')",
   thread_counter_track: "counter_track (type 'thread_counter')",
-  flow: "raw_events (ph s/t/f and bind_id/flow_in/flow_out)",
   instant: "log_entries (and the dur 0 rows of slice)",
   android_logs: "log_entries",
   log: "log_entries",
@@ -75,7 +74,7 @@ export function explainSqlError(message: string, views: readonly string[]): stri
     return `${message.slice(0, missing.index)}Table with name ${missing[1]} does not exist!\n${hint}${message.slice(at)}`;
   }
   if (/Parser Error: syntax error at or near "(end|begin)"/i.test(message)) {
-    return `${message}\nbegin and end are SQL keywords: quote the columns ("begin", "end"), e.g. SELECT name, "begin", "end" FROM thread_spans`;
+    return `${message}\nbegin and end are SQL keywords: quote the columns ("begin", "end"), e.g. SELECT name, "begin", "end" FROM thread_spans, or use ts and dur (BIGINT ns)`;
   }
   return message;
 }

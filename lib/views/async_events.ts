@@ -16,6 +16,9 @@
  *   top span with the same name (its span_id), or 'unmatched'.
  * - A span never closed keeps its `begin` row, marked `'unclosed'` (Node's traces end with
  *   async resources open).
+ * - `dur` (ns): on a begin and its end, the end's time minus the begin's; -1 on a begin never
+ *   ended (trace_processor's dur for a slice that did not end); 0 on an instant; NULL on steps
+ *   and unmatched ends.
  */
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
@@ -24,11 +27,23 @@ import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
+/**
+ * THE rule for an async span's lake-wide id (async_spans.id and parent, slice.id of an async
+ * slice): a 63-bit hash (DuckDB's `hash`, top bit dropped: never negative) of the process id
+ * (VARCHAR) and the span's per-process span_id. Unique across the lake but for a hash collision
+ * (about n²/2^64 for n spans). `process` and `spanId` are SQL expressions; returns a BIGINT expression.
+ */
+export function asyncSpanIdSql(process: string, spanId: string): string {
+  return `(hash('async_span', (${process})::VARCHAR, (${spanId})::BIGINT) >> 1)::BIGINT`;
+}
+
 /** Event kinds of the scan. */
 const K_BEGIN = 0;
 const K_END = 1;
 const K_INSTANT = 2;
 const K_STEP = 3;
+/** The pairing pass's dur for rows that have none (steps, unmatched ends): NULL in the view. */
+const NO_DUR = -2;
 /** Anomaly codes of the pairing pass (0: none). */
 const A_UNCLOSED = 1;
 const A_UNMATCHED = 2;
@@ -51,7 +66,8 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
     (CASE WHEN e.ph IN ('b', 'S') THEN ${K_BEGIN} WHEN e.ph IN ('e', 'F') THEN ${K_END}
           WHEN e.ph = 'n' THEN ${K_INSTANT} ELSE ${K_STEP} END)::TINYINT AS k,
     ${h53("e.cat, e.id, e.id_scope, e.scope")} AS key,
-    CASE WHEN e.name IS NULL OR e.name = '' THEN -1 ELSE ${h53("e.name")} END AS name
+    CASE WHEN e.name IS NULL OR e.name = '' THEN -1 ELSE ${h53("e.name")} END AS name,
+    epoch_ns(e.time) AS t
   FROM ($src) e
   WHERE e.ph IN (${PHASE_LIST})
   ORDER BY e.time, e.seq, e.bix`;
@@ -67,9 +83,10 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
  * without hashing each row's string), picked from a constant list by the phase's code c.
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
-    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name, time,
+    TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name, time,
     (['begin', 'end', 'instant', 'step']::ENUM('begin', 'end', 'instant', 'step')[])[[1, 1, 2, 2, 3, 4, 4][c + 1]] AS event_type,
     a.span_id::BIGINT AS span_id, a.parent::BIGINT AS parent_span_id, a.depth::UINTEGER AS depth,
+    CASE WHEN a.dur <> ${NO_DUR} THEN a.dur END AS dur,
     name, target,
     CASE WHEN loc THEN
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
@@ -97,13 +114,20 @@ export const asyncEvents: ViewSet = {
   columns: [
     { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
     { name: "stream_id", type: "VARCHAR", description: "cpu stream of the thread that emitted the event" },
-    { name: "tid", type: "VARCHAR", description: "source thread id" },
+    { name: "tid", type: "BIGINT", description: "source thread id, when it is an integer (README: tid and tid_text)" },
+    { name: "tid_text", type: "VARCHAR", description: "source thread id as the source wrote it" },
     { name: "thread_name", type: "VARCHAR", description: "thread name" },
     { name: "time", type: "TIMESTAMP_NS", description: "event time (ns, the trace's clock)" },
     { name: "event_type", type: "VARCHAR", description: "begin, end, instant or step" },
     { name: "span_id", type: "BIGINT", description: "the span; a begin and its end share it" },
     { name: "parent_span_id", type: "BIGINT", description: "enclosing open span of the same key; -1 at top" },
     { name: "depth", type: "UINTEGER", description: "open spans of the same key around it" },
+    {
+      name: "dur",
+      type: "BIGINT",
+      description:
+        "begin and end rows: the span's end - begin, ns (-1: never ended); instant 0; step and unmatched NULL",
+    },
     { name: "name", type: "VARCHAR", description: "event name" },
     { name: "target", type: "VARCHAR", description: "category (cat)" },
     { name: "filename", type: "VARCHAR", description: "args.src_file or args.location.file_name" },
@@ -150,8 +174,8 @@ export const asyncEvents: ViewSet = {
 /**
  * What the pairing pass computed: each async event's index in processing order (its rank) by
  * its `pos` (source.ts blockRows; other rows' entries mean nothing), and by rank its span id,
- * parent span id (-1 at top), depth and anomaly code. Memory: 4 bytes per source row (allocated
- * at the first async event) and 13 per async event.
+ * parent span id (-1 at top), depth, anomaly code, time and dur. Memory: 4 bytes per source row (allocated
+ * at the first async event) and 29 per async event.
  */
 export class AsyncArrays {
   rankOf: Int32Array = new Int32Array(0);
@@ -159,6 +183,10 @@ export class AsyncArrays {
   parent = new Int32Array(1024);
   depth = new Int32Array(1024);
   anomaly = new Int8Array(1024);
+  /** The event's time (epoch ns). */
+  time = new BigInt64Array(1024);
+  /** The span's duration on its begin and end rows (ns; -1 unclosed), 0 for an instant, NO_DUR otherwise. */
+  dur = new BigInt64Array(1024);
 
   /** @param rows source rows (the largest pos + 1). */
   constructor(readonly rows: number) {}
@@ -167,20 +195,22 @@ export class AsyncArrays {
   reserve(i: number): void {
     if (i < this.spanId.length) return;
     const n = Math.max(i + 1, this.spanId.length * 2);
-    const g = <T extends Int32Array | Int8Array>(a: T, b: T): T => {
-      b.set(a);
+    const g = <T extends Int32Array | Int8Array | BigInt64Array>(a: T, b: T): T => {
+      (b as unknown as { set(x: T): void }).set(a);
       return b;
     };
     this.spanId = g(this.spanId, new Int32Array(n));
     this.parent = g(this.parent, new Int32Array(n));
     this.depth = g(this.depth, new Int32Array(n));
     this.anomaly = g(this.anomaly, new Int8Array(n));
+    this.time = g(this.time, new BigInt64Array(n));
+    this.dur = g(this.dur, new BigInt64Array(n));
   }
 }
 
 /**
  * The scalar function `tl_async_event(pos)` (STRUCT(span_id INTEGER, parent INTEGER, depth
- * INTEGER, anomaly TINYINT)) reading the pairing pass's AsyncArrays during a materialization
+ * INTEGER, anomaly TINYINT, dur BIGINT)) reading the pairing pass's AsyncArrays during a materialization
  * (lib/duck/lookup_functions.ts; it fails anywhere else).
  */
 const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
@@ -191,19 +221,22 @@ const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
       ["parent", "INTEGER"],
       ["depth", "INTEGER"],
       ["anomaly", "TINYINT"],
+      ["dur", "BIGINT"],
     ],
     fill: (events, pos, n, out) => {
       const spanId = out[0] as Int32Array;
       const parent = out[1] as Int32Array;
       const depth = out[2] as Int32Array;
       const anomaly = out[3] as Int8Array;
-      const { rankOf, spanId: sSpan, parent: sParent, depth: sDepth, anomaly: sAnomaly } = events;
+      const dur = out[4] as BigInt64Array;
+      const { rankOf, spanId: sSpan, parent: sParent, depth: sDepth, anomaly: sAnomaly, dur: sDur } = events;
       for (let i = 0; i < n; i++) {
         const r = rankOf[pos[i] as number] as number;
         spanId[i] = sSpan[r] as number;
         parent[i] = sParent[r] as number;
         depth[i] = sDepth[r] as number;
         anomaly[i] = sAnomaly[r] as number;
+        dur[i] = sDur[r] as bigint;
       }
     },
   },
@@ -226,8 +259,8 @@ interface OpenSpan {
 }
 
 /**
- * The pairing pass. Reads events (pos INTEGER, k TINYINT kind, key DOUBLE, name DOUBLE; -1 = no
- * name) in processing order and writes each event's results into `events` at its rank (its
+ * The pairing pass. Reads events (pos INTEGER, k TINYINT kind, key DOUBLE, name DOUBLE (-1 = no
+ * name), t BIGINT epoch ns) in processing order and writes each event's results into `events` at its rank (its
  * index in the input): span id, parent, depth and anomaly code; a begin is 'unclosed' until its
  * end comes. See the file comment for the rules.
  */
@@ -237,8 +270,11 @@ export async function pairAsync(
 ): Promise<AsyncStats> {
   const stats: AsyncStats = { rows: 0, unclosed: 0, unmatched: 0 };
   let rank = 0;
-  const out = (span: number, parent: number, depth: number, anom: number): void => {
+  let t = 0n;
+  const out = (span: number, parent: number, depth: number, anom: number, dur = BigInt(NO_DUR)): void => {
     events.reserve(rank);
+    events.time[rank] = t;
+    events.dur[rank] = dur;
     events.spanId[rank] = span;
     events.parent[rank] = parent;
     events.depth[rank] = depth;
@@ -260,7 +296,9 @@ export async function pairAsync(
     const kA = columns[1] as Int8Array;
     const keyA = columns[2] as Float64Array;
     const nameA = columns[3] as Float64Array;
+    const tA = columns[4] as BigInt64Array;
     for (let i = 0; i < rowCount; i++) {
+      t = tA[i] as bigint;
       const k = kA[i] as number;
       const key = keyA[i] as number;
       const name = nameA[i] as number;
@@ -274,7 +312,7 @@ export async function pairAsync(
       const topId = top ? (events.spanId[top.rank] as number) : -1;
       if (k === K_BEGIN) {
         stack.push({ rank, name });
-        out(nextId++, topId, stack.length - 1, A_UNCLOSED);
+        out(nextId++, topId, stack.length - 1, A_UNCLOSED, -1n);
       } else if (k === K_END) {
         const j = find(stack, name);
         if (j < 0) {
@@ -284,9 +322,11 @@ export async function pairAsync(
         const b = (stack[j] as OpenSpan).rank;
         stack.splice(j, 1);
         events.anomaly[b] = 0;
-        out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0);
+        const d = t - (events.time[b] as bigint);
+        events.dur[b] = d;
+        out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0, d);
       } else if (k === K_INSTANT) {
-        out(nextId++, topId, stack.length, 0);
+        out(nextId++, topId, stack.length, 0, 0n);
       } else {
         const j = find(stack, name);
         if (j < 0) out(nextId++, topId, stack.length, A_UNMATCHED);

@@ -34,7 +34,7 @@ import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { sourceIdentity } from "./jit.ts";
 import { blockRows, SRC_VALUES } from "./source.ts";
-import { A_OVERLAP, spanPass } from "./thread_spans.ts";
+import { A_OVERLAP, spanIdSql, spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
@@ -89,10 +89,14 @@ const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
     make_timestamp_ns(coalesce(in_ns, out_ns)) AS time,
     CASE WHEN starts_with(flow_id, 'h') THEN hash(flow_id[2:]) ELSE flow_id::UBIGINT END AS flow_id,
     version::INTEGER AS version, flow_name, flow_target,
-    out_process_id, out_stream_id, out_tid, out_thread_name, out_id, out_kind, out_name, make_timestamp_ns(out_ns) AS out_time,
-    in_process_id, in_stream_id, in_tid, in_thread_name, in_id, in_kind, in_name, make_timestamp_ns(in_ns) AS in_time,
+    out_process_id, out_stream_id, out_tid, out_thread_name,
+    CASE WHEN out_id IS NOT NULL THEN ${spanIdSql("out_process_id", "out_id")} END AS out_id,
+    out_kind, out_name, make_timestamp_ns(out_ns) AS out_time,
+    in_process_id, in_stream_id, in_tid, in_thread_name,
+    CASE WHEN in_id IS NOT NULL THEN ${spanIdSql("in_process_id", "in_id")} END AS in_id,
+    in_kind, in_name, make_timestamp_ns(in_ns) AS in_time,
     in_step
-  FROM $edges ORDER BY coalesce(in_ns, out_ns), out_ns, in_id, out_id`;
+  FROM $edges e ORDER BY coalesce(e.in_ns, e.out_ns), e.out_ns, e.in_id, e.out_id`;
 
 const EDGES = "memory.main.tl_flow_edges";
 
@@ -166,7 +170,8 @@ function endColumns(end: "out" | "in", what: string): ViewSet["columns"] {
     {
       name: `${end}_id`,
       type: "BIGINT",
-      description: "its thread_spans id (NULL for an instant: a log_entries row of that thread and time)",
+      description:
+        "its thread_spans id, unique across the lake (NULL for an instant: a log_entries row of that thread and time)",
     },
     {
       name: `${end}_kind`,

@@ -14,7 +14,7 @@ const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.e
     e.time, e.cat AS target,
     CASE WHEN e.ph = 'L' THEN coalesce(TRY_CAST(e.s AS INTEGER), 4) ELSE 4 END::INTEGER AS level,
     e.name AS msg, e.args AS properties,
-    p.process_properties, e.tid, CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
+    p.process_properties, TRY_CAST(e.tid AS BIGINT) AS tid, e.tid AS tid_text, CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
   FROM ${SRC} e, ${SRC_PROCESS} p
   WHERE e.ph IN ('i', 'I', 'R', 'L')
   ORDER BY e.time, e.seq, e.bix`;
@@ -39,7 +39,8 @@ export const logEntries: ViewSet = {
     { name: "msg", type: "VARCHAR", description: "event name, or a log record's message" },
     { name: "properties", type: "JSON", description: "event args" },
     { name: "process_properties", type: "JSON", description: "processes.properties" },
-    { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
+    { name: "tid", type: "BIGINT", description: "source thread id, when it is an integer (README: tid and tid_text)" },
+    { name: "tid_text", type: "VARCHAR", description: "source thread id as the source wrote it" },
     {
       name: "scope",
       type: "VARCHAR",

@@ -37,7 +37,7 @@ const SELECT = `WITH c AS (
     WHERE e.ph = 'V' AND TRY_CAST(e.args->>'$.value' AS DOUBLE) IS NOT NULL
   )
   SELECT p.process_id, m.stream_id, m.block_id, m.insert_time, p.exe, p.username, p.computer,
-    m.time, m.target, m.name, m.unit, m.value, m.properties, p.process_properties, m.tid, m.counter, m.key
+    m.time, m.target, m.name, m.unit, m.value, m.properties, p.process_properties, TRY_CAST(m.tid AS BIGINT) AS tid, m.tid AS tid_text, m.counter, m.key
   FROM m, ${SRC_PROCESS} p
   ORDER BY m.time, m.seq, m.bix, m.key`;
 
@@ -58,7 +58,8 @@ export const measures: ViewSet = {
     { name: "value", type: "DOUBLE", description: "the value" },
     { name: "properties", type: "JSON", description: "{counter, key, id} for C; the measure's args for V" },
     { name: "process_properties", type: "JSON", description: "processes.properties" },
-    { name: "tid", type: "VARCHAR", description: "source thread id of the event" },
+    { name: "tid", type: "BIGINT", description: "source thread id, when it is an integer (README: tid and tid_text)" },
+    { name: "tid_text", type: "VARCHAR", description: "source thread id as the source wrote it" },
     { name: "counter", type: "VARCHAR", description: "event name" },
     { name: "key", type: "VARCHAR", description: "args key (NULL for V)" },
   ],

@@ -19,7 +19,11 @@
  *   enclosing span on the stack as parent (depth = its depth + 1), marked `'overlap'`, and not
  *   made a parent of later spans. X-spans still open when an E closes an enclosing B-span, and a
  *   B-span that outlives its X parent, are kept where they were placed and marked `'overlap'`.
- * - Top-level spans have depth 0 and parent -1; ids are unique within the process.
+ * - self_dur: the span's length minus what its children cover within it (selfTimes); -1 for
+ *   an unclosed span, as `dur` at read time (lib/sql/time_columns.ts).
+ * - Top-level spans have depth 0 and parent -1. Ids are unique across the lake: the stack pass
+ *   numbers a process's spans 0, 1, ... and the row's `id` is spanIdSql of (process, number),
+ *   the one rule every view that names a thread span (flows, slice, flow) follows.
  */
 
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
@@ -28,6 +32,17 @@ import { fillTemplate } from "../duck/template.ts";
 import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
+
+/**
+ * THE rule for a thread span's lake-wide id (thread_spans.id and parent, flows.out_id/in_id,
+ * slice.id): a 63-bit hash (DuckDB's `hash`, top bit dropped, so never negative and never -1) of
+ * the process id (VARCHAR) and the span's number in its process (the stack pass's 0, 1, ...).
+ * Unique across the lake but for a hash collision (probability about n²/2^64 for n spans: 5e-8
+ * for a million). `process` and `local` are SQL expressions; returns a BIGINT expression.
+ */
+export function spanIdSql(process: string, local: string): string {
+  return `(hash('thread_span', (${process})::VARCHAR, (${local})::BIGINT) >> 1)::BIGINT`;
+}
 
 /** Phase codes of the scan. */
 const K_B = 0;
@@ -65,9 +80,11 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * values: one process id; 'B' to 'X').
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
-    ($streams_tid)[sx + 1] AS tid, ($streams_name)[sx + 1] AS thread_name,
-    s.id::BIGINT AS id, s.parent::BIGINT AS parent, depth, "begin",
+    TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
+    ${spanIdSql("$process", "s.id")} AS id,
+    CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent")} ELSE -1 END AS parent, depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
+    CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
     name, target,
     CASE WHEN loc THEN
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
@@ -99,14 +116,20 @@ export const threadSpans: ViewSet = {
   columns: [
     { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
     { name: "stream_id", type: "VARCHAR", description: "the thread's cpu stream" },
-    { name: "tid", type: "VARCHAR", description: "source thread id" },
+    { name: "tid", type: "BIGINT", description: "source thread id, when it is an integer (README: tid and tid_text)" },
+    { name: "tid_text", type: "VARCHAR", description: "source thread id as the source wrote it" },
     { name: "thread_name", type: "VARCHAR", description: "thread name (M thread_name)" },
-    { name: "id", type: "BIGINT", description: "span id, unique in the process" },
+    { name: "id", type: "BIGINT", description: "span id, unique across the lake (a 63-bit hash)" },
     { name: "parent", type: "BIGINT", description: "id of the enclosing span; -1 at top level" },
     { name: "depth", type: "UINTEGER", description: "0 at top level" },
     { name: "begin", type: "TIMESTAMP_NS", description: "begin time (ns, the trace's clock)" },
     { name: "end", type: "TIMESTAMP_NS", description: "end time" },
-    { name: "duration", type: "BIGINT", description: "end - begin, ns" },
+    { name: "duration", type: "BIGINT", description: "end - begin, ns (an unclosed span: to the thread's last event)" },
+    {
+      name: "self_dur",
+      type: "BIGINT",
+      description: "ns of the span not covered by its children (clipped to it); -1 for an unclosed span, like dur",
+    },
     { name: "name", type: "VARCHAR", description: "event name" },
     { name: "target", type: "VARCHAR", description: "category (cat)" },
     { name: "filename", type: "VARCHAR", description: "args.src_file or args.location.file_name" },
@@ -206,7 +229,7 @@ export async function spanPass(input: MaterializeInput): Promise<SpanPass | null
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
  * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
  * the parent id (-1 at top level), depth, end relative to the base time (ns), the closing E's
- * thread time and the anomaly code. Memory: 4 bytes per source row and 25 per span.
+ * thread time, the anomaly code, the begin and the self time. Memory: 4 bytes per source row and 41 per span.
  */
 export class SpanArrays {
   readonly idOf: Int32Array;
@@ -216,6 +239,10 @@ export class SpanArrays {
   /** The closing E's thread time (ns; NaN when none: X spans, unclosed B spans, no tts). */
   threadEnd = new Float64Array(1024);
   anomaly = new Int8Array(1024);
+  /** Begin relative to the base time (ns). */
+  begin = new Float64Array(1024);
+  /** Self time (ns): end - begin minus the time its children cover within it (selfTimes). */
+  self = new Float64Array(1024);
 
   /** @param rows source rows (the largest pos + 1). */
   constructor(rows: number) {
@@ -235,12 +262,41 @@ export class SpanArrays {
     this.end = g(this.end, new Float64Array(n));
     this.threadEnd = g(this.threadEnd, new Float64Array(n));
     this.anomaly = g(this.anomaly, new Int8Array(n));
+    this.begin = g(this.begin, new Float64Array(n));
+    this.self = g(this.self, new Float64Array(n));
+  }
+}
+
+/**
+ * Fills `spans.self` for spans 0..n-1: a span's length minus the union of its children's
+ * intervals clipped to it, so that a point of a thread's busy time counts in the self time of
+ * exactly one span when the spans nest (equal to trace_processor's slice_self_dur, dur minus the
+ * children's dur, there), and a child marked 'overlap' that runs past its parent takes from it
+ * only what lies inside it. Children come in id order, which is begin order (the pass numbers a
+ * thread's spans as it meets their begins), so one running "covered up to" per parent suffices.
+ */
+export function selfTimes(spans: SpanArrays, n: number): void {
+  const { parent, begin, end, self } = spans;
+  const cover = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    cover[i] = begin[i] as number;
+    self[i] = (end[i] as number) - (begin[i] as number);
+  }
+  for (let c = 0; c < n; c++) {
+    const p = parent[c] as number;
+    if (p < 0) continue;
+    const lo = Math.max(begin[c] as number, cover[p] as number);
+    const hi = Math.min(end[c] as number, end[p] as number);
+    if (hi > lo) {
+      self[p] = (self[p] as number) - (hi - lo);
+      cover[p] = hi;
+    }
   }
 }
 
 /**
  * The scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)` (STRUCT(id INTEGER,
- * parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE)) reading the stack pass's SpanArrays during a
+ * parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE, self DOUBLE)) reading the stack pass's SpanArrays during a
  * materialization (lib/duck/lookup_functions.ts; they fail anywhere else). The depth is apart
  * because it is a sort key, read before the sort; the rest is read after it.
  */
@@ -262,6 +318,7 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
       ["end_rel", "DOUBLE"],
       ["anomaly", "TINYINT"],
       ["thread_end", "DOUBLE"],
+      ["self", "DOUBLE"],
     ],
     fill: (spans, pos, n, out) => {
       const id = out[0] as Int32Array;
@@ -269,7 +326,8 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
       const end = out[2] as Float64Array;
       const anomaly = out[3] as Int8Array;
       const threadEnd = out[4] as Float64Array;
-      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly, threadEnd: sThreadEnd } = spans;
+      const self = out[5] as Float64Array;
+      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly, threadEnd: sThreadEnd, self: sSelf } = spans;
       for (let i = 0; i < n; i++) {
         const k = idOf[pos[i] as number] as number;
         id[i] = k;
@@ -277,6 +335,7 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
         end[i] = sEnd[k] as number;
         anomaly[i] = sAnomaly[k] as number;
         threadEnd[i] = sThreadEnd[k] as number;
+        self[i] = sSelf[k] as number;
       }
     },
   },
@@ -421,6 +480,7 @@ export async function buildSpans(
       if (t < stats.minBegin) stats.minBegin = t;
       spans.reserve(id);
       spans.idOf[posA[i] as number] = id;
+      spans.begin[id] = t;
       if (k === K_X && end === t && tieN > 0) {
         // A zero-duration X at the time of B-spans opened after it in input order: before the
         // first such B that is still open, at its depth.
@@ -457,5 +517,6 @@ export async function buildSpans(
     }
   }
   finishThread();
+  selfTimes(spans, stats.spans);
   return stats;
 }

@@ -95,7 +95,7 @@ describe("OTLP JSON", () => {
            properties->>'status_code' AS status
          FROM async_events ORDER BY time`,
       );
-      const span1 = { target: "my.lib", tid: "7", thread_name: "worker-7", anomaly: null };
+      const span1 = { target: "my.lib", tid: 7, thread_name: "worker-7", anomaly: null };
       const t1 = { trace_id: "5b8efff798038103d269b633813fc60c", parent: null, kind: "server", status: "error" };
       const none = { trace_id: null, parent: null, kind: null, status: null };
       expect(rows).toEqual([
@@ -113,7 +113,7 @@ describe("OTLP JSON", () => {
           t: "1544712660100000000",
           async_id: "eee19b7ec3c1b175",
           ...span1,
-          tid: "0",
+          tid: 0,
           thread_name: null,
           trace_id: "5b8efff798038103d269b633813fc60c",
           parent: "eee19b7ec3c1b174",
@@ -126,7 +126,7 @@ describe("OTLP JSON", () => {
           t: "1544712660200000000",
           async_id: "eee19b7ec3c1b175",
           ...span1,
-          tid: "0",
+          tid: 0,
           thread_name: null,
           ...none,
         },
@@ -445,7 +445,7 @@ describe("JSON-lines logs", () => {
           target: null,
           msg: "float seconds",
           props: null,
-          tid: "7",
+          tid: 7,
           exe: "api ../x",
         },
         {

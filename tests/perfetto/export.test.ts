@@ -160,7 +160,7 @@ async function checkAgainstViews(processId: string, name: string): Promise<void>
     dur: bigint;
     args: string;
   }>(
-    `SELECT tid, thread_name AS tn, name, epoch_ns("begin") AS b, duration AS dur,
+    `SELECT tid_text AS tid, thread_name AS tn, name, epoch_ns("begin") AS b, duration AS dur,
        CASE WHEN properties IS NULL OR properties::VARCHAR IN ('{}', 'null') THEN '' ELSE properties::VARCHAR END AS args
      FROM ${vi("thread_spans")}`,
   );

@@ -142,7 +142,7 @@ describe("perfetto round trip: export lake A, import into lake B", () => {
   });
 
   test("thread spans: per thread the same (name, begin, duration) multiset, minus overlap and too deep spans", async () => {
-    const sql = `SELECT process_id AS p, tid, thread_name AS tn, name, epoch_ns("begin")::VARCHAR AS b,
+    const sql = `SELECT process_id AS p, tid_text AS tid, thread_name AS tn, name, epoch_ns("begin")::VARCHAR AS b,
                    duration::VARCHAR AS d, anomaly, ${MOVED} AS moved FROM thread_spans`;
     type Row = {
       p: string;
@@ -178,15 +178,15 @@ describe("perfetto round trip: export lake A, import into lake B", () => {
     type Row = { p: string; tid: string | null; type: string; name: string | null; t: string; anomaly: string | null };
     const a = await q<Row>(
       "a",
-      `SELECT process_id AS p, tid, event_type AS type, name, epoch_ns(time)::VARCHAR AS t, anomaly FROM async_events`,
+      `SELECT process_id AS p, tid_text AS tid, event_type AS type, name, epoch_ns(time)::VARCHAR AS t, anomaly FROM async_events`,
     );
     const b = await q<Row>(
       "b",
-      `SELECT process_id AS p, tid, event_type AS type, name, epoch_ns(time)::VARCHAR AS t, anomaly FROM async_events`,
+      `SELECT process_id AS p, tid_text AS tid, event_type AS type, name, epoch_ns(time)::VARCHAR AS t, anomaly FROM async_events`,
     );
     const overlap = await q<{ p: string; tid: string; name: string; b: string; e: string }>(
       "a",
-      `SELECT process_id AS p, tid, name, epoch_ns("begin")::VARCHAR AS b, epoch_ns("end")::VARCHAR AS e
+      `SELECT process_id AS p, tid_text AS tid, name, epoch_ns("begin")::VARCHAR AS b, epoch_ns("end")::VARCHAR AS e
        FROM thread_spans WHERE ${MOVED}`,
     );
     const unmatched = a.filter((r) => r.anomaly === "unmatched");
@@ -230,7 +230,8 @@ describe("perfetto round trip: export lake A, import into lake B", () => {
       msg: string | null;
       target: string | null;
     };
-    const sql = "SELECT process_id AS p, tid, epoch_ns(time)::VARCHAR AS t, level, msg, target FROM log_entries";
+    const sql =
+      "SELECT process_id AS p, tid_text AS tid, epoch_ns(time)::VARCHAR AS t, level, msg, target FROM log_entries";
     const a = await q<Row>("a", sql);
     const b = await q<Row>("b", sql);
     expect(a.length).toBeGreaterThan(20_000);
