@@ -225,6 +225,17 @@ export class OtlpJsonImporter {
     }
   }
 
+  /**
+   * Takes one export request already parsed (the OTLP/HTTP receiver's bodies: lib/serve), as a
+   * line of JSON text would be taken.
+   * @param v an `Export{Trace,Logs,Metrics}ServiceRequest` in the JSON shape (object).
+   * @returns false (and nothing counted) when `v` has none of resourceSpans, resourceLogs,
+   *   resourceMetrics.
+   */
+  pushRequest(v: unknown): boolean {
+    return this.request(v);
+  }
+
   /** Requests (lines or the single object) found. */
   found(): number {
     return this.records + this.skippedLines();
