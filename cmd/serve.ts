@@ -6,7 +6,9 @@
  * received and exits 0. Prints where it listens, then one line per commit with --verbose-commits.
  */
 import { ExitCode, UserError } from "../lib/errors.ts";
+import { pageHandler } from "../lib/serve/page.ts";
 import { DEFAULT_LIMITS } from "../lib/serve/receiver.ts";
+import { Serial } from "../lib/serve/serial.ts";
 import { startServe } from "../lib/serve/server.ts";
 import { count, type GlobalOptions, openLake } from "./common.ts";
 
@@ -47,11 +49,18 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
     positive("--max-body-mb", opts.maxBodyMb, DEFAULT_LIMITS.maxBodyBytes / 2 ** 20) * 2 ** 20,
   );
   const { engine, lake } = await openLake(g, true);
+  const serial = new Serial();
+  // TRACELAKE_PERFETTO_UI replaces the Perfetto UI's URL (tests point it at a stand-in), as for `open`.
+  const page = pageHandler(engine, lake, serial, {
+    perfettoUi: process.env.TRACELAKE_PERFETTO_UI ?? "https://ui.perfetto.dev/#!/",
+  });
   let server: ReturnType<typeof startServe>;
   try {
     server = startServe(engine, lake, {
       port,
       uiPort,
+      serial,
+      page: page.handle,
       windowMs,
       limits: { ...DEFAULT_LIMITS, maxBodyBytes: maxBody },
       onCommit: (s, e) => {
@@ -61,6 +70,7 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
       },
     });
   } catch (e) {
+    page.close();
     engine.close();
     throw new UserError(
       `cannot listen on 127.0.0.1:${(e as Error).message.includes(String(uiPort)) && uiPort !== null ? uiPort : port} (${(e as Error).message}); stop what uses it or pass --port / --ui-port`,
@@ -81,6 +91,7 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
   try {
     await server.stop();
   } finally {
+    page.close();
     engine.close();
   }
   const st = server.receiver.stats;

@@ -28,6 +28,8 @@ export interface ServeOptions {
   limits?: ReceiverLimits;
   /** Rows held before blocks are staged, bytes (default 8 MiB). */
   bufferBytes?: number;
+  /** Runs engine work one at a time: the commits, and the page's queries (default: a new one). */
+  serial?: Serial;
   /** The page: called for every path the receiver does not answer. */
   page?: PageHandler;
   /** Called after each commit with its figures, or its error. */
@@ -54,7 +56,7 @@ export interface ServeHandle {
  */
 export function startServe(engine: Engine, lake: Lake, opts: ServeOptions): ServeHandle {
   const hostname = opts.hostname ?? "127.0.0.1";
-  const serial = new Serial();
+  const serial = opts.serial ?? new Serial();
   const windowMs = opts.windowMs ?? 1000;
   const windowBytes = opts.windowBytes ?? 16 * 1024 * 1024;
   let committing = false;
