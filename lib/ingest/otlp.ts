@@ -50,9 +50,18 @@ const STATUS_CODES = ["unset", "ok", "error"];
 function get(o: unknown, camel: string): unknown {
   if (!o || typeof o !== "object") return undefined;
   const r = o as Json;
-  if (r[camel] !== undefined) return r[camel];
-  return r[camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)];
+  const v = r[camel];
+  if (v !== undefined) return v;
+  let snake = SNAKE.get(camel);
+  if (snake === undefined) {
+    snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    SNAKE.set(camel, snake);
+  }
+  return r[snake];
 }
+
+/** snake_case twins of the field names `get` was asked for (a fixed set: this file's names). */
+const SNAKE = new Map<string, string>();
 
 function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
@@ -132,7 +141,17 @@ for (const [k, name] of ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].ent
   for (let i = 2; i <= 4; i++) SEVERITY_NAMES[`SEVERITY_NUMBER_${name}${i}`] = k * 4 + i;
 }
 
-const stringify = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+/**
+ * JSON text of `v`, bigints as decimal text. Without a replacer first (a replacer function makes
+ * JSON.stringify several times slower, and values here rarely hold a bigint).
+ */
+const stringify = (v: unknown): string => {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+  }
+};
 
 /** Imports OTLP JSON into a RawRowSink: `push` chunks, then `end`. */
 export class OtlpJsonImporter {
