@@ -1,8 +1,9 @@
 // The page's script (served inline by page_html.ts; uPlot is the global from /assets/uPlot.min.js).
 // Runs SQL through POST /api/query, keeps a history in localStorage, shows the result in a table
 // that pages (100 rows a page) and in a chart (line, bar or histogram, chosen from the result's
-// columns, or by the user), lists traces and processes with an "Open in Perfetto" link each, and
-// completes view names (GET /api/views: the REPL's list) with Tab.
+// columns, or by the user; an icicle for spans: columns name, depth, ts, dur), lists traces and
+// processes with an "Open in Perfetto" link each, and completes view names (GET /api/views: the
+// REPL's list) with Tab.
 
 (() => {
   const PAGE = 100;
@@ -130,6 +131,9 @@
   /** The chart kind and columns chosen from the result: see the file comment. */
   function autoChart() {
     const cols = state.columns;
+    const names = cols.map((c) => c.name);
+    if (["name", "depth", "ts", "dur"].every((n) => names.includes(n)))
+      return { kind: "icicle", x: names.indexOf("ts"), y: names.indexOf("dur") };
     const nums = cols.map((c, k) => [c, k]).filter(([c]) => isNum(c));
     const times = cols.map((c, k) => [c, k]).filter(([c]) => isTime(c));
     const texts = cols.map((c, k) => [c, k]).filter(([c]) => !isNum(c) && !isTime(c));
@@ -180,6 +184,7 @@
     box.textContent = "";
     const kind = $("kind").value;
     if (kind === "none" || state.rows.length === 0) return;
+    if (kind === "icicle") return drawIcicle(box);
     const xi = Number($("xcol").value);
     const yi = Number($("ycol").value);
     const xc = state.columns[xi];
@@ -231,6 +236,56 @@
     };
     box.dataset.kind = kind;
     chart = new uPlot(opts, [xs, ys], box);
+  }
+
+  /** A colour per name (a hash of it), so that a name looks the same wherever it is. */
+  function colour(name) {
+    let h = 0;
+    for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) | 0;
+    return `hsl(${((h % 360) + 360) % 360},55%,70%)`;
+  }
+
+  /**
+   * An icicle of spans (columns name, depth, ts, dur; ns): time across, depth down, one box per
+   * span, labelled when wide enough; a box's title on hover.
+   */
+  function drawIcicle(box) {
+    const col = (n) => state.columns.findIndex((c) => c.name === n);
+    const [ni, di, ti, ui] = [col("name"), col("depth"), col("ts"), col("dur")];
+    const spans = state.rows
+      .map((r) => ({ name: cellText(r[ni]), depth: Number(r[di]), ts: Number(r[ti]), dur: Number(r[ui]) }))
+      .filter((s) => Number.isFinite(s.ts) && Number.isFinite(s.dur) && s.dur >= 0 && Number.isFinite(s.depth));
+    if (spans.length === 0) return;
+    const t0 = Math.min(...spans.map((s) => s.ts));
+    const t1 = Math.max(...spans.map((s) => s.ts + s.dur));
+    const maxDepth = Math.max(...spans.map((s) => s.depth));
+    const W = Math.max(300, box.clientWidth || 800);
+    const ROW = 18;
+    const canvas = document.createElement("canvas");
+    canvas.width = W;
+    canvas.height = (maxDepth + 1) * ROW;
+    const g = canvas.getContext("2d");
+    const scale = W / Math.max(1, t1 - t0);
+    g.font = "11px system-ui,sans-serif";
+    for (const s of spans) {
+      const x = (s.ts - t0) * scale;
+      const w = Math.max(1, s.dur * scale);
+      g.fillStyle = colour(s.name);
+      g.fillRect(x, s.depth * ROW, w, ROW - 1);
+      if (w > 30) {
+        g.fillStyle = "#222";
+        g.fillText(s.name.slice(0, Math.floor(w / 6.5)), x + 2, s.depth * ROW + 13, w - 4);
+      }
+    }
+    canvas.addEventListener("mousemove", (ev) => {
+      const r = canvas.getBoundingClientRect();
+      const t = t0 + (ev.clientX - r.left) / scale;
+      const d = Math.floor((ev.clientY - r.top) / ROW);
+      const hit = spans.find((s) => s.depth === d && s.ts <= t && t <= s.ts + s.dur);
+      canvas.title = hit ? `${hit.name}: ${(hit.dur / 1e6).toFixed(3)} ms` : "";
+    });
+    box.dataset.kind = "icicle";
+    box.append(canvas);
   }
 
   async function loadSidebar() {

@@ -2,7 +2,8 @@
  * The page `tracelake serve` shows at `/`: one HTML document, its style and script inline
  * (page_client.js, embedded as text), uPlot from `/assets/` (page_assets.ts): nothing from the
  * network. A SQL box with history and view-name completion, preset queries, a results table that
- * pages, a chart, and the lists of traces and processes with "Open in Perfetto".
+ * pages, a chart (uPlot; an icicle of spans drawn on a canvas), and the lists of traces and
+ * processes with "Open in Perfetto".
  */
 import script from "./page_client.js" with { type: "text" };
 
@@ -16,6 +17,10 @@ const PRESETS: [string, string][] = [
   [
     "Events per second",
     "SELECT time_bucket(INTERVAL 1 second, time) AS t, count(*) AS events FROM async_events GROUP BY t ORDER BY t",
+  ],
+  [
+    "Icicle of the busiest thread",
+    "SELECT name, depth, ts, dur FROM slice WHERE dur >= 0 AND track_id = (SELECT track_id FROM slice GROUP BY track_id ORDER BY count(*) DESC LIMIT 1) ORDER BY ts LIMIT 10000",
   ],
   ["Recent logs", "SELECT time, level, target, msg FROM log_entries ORDER BY time DESC LIMIT 1000"],
 ];
@@ -58,7 +63,7 @@ th{background:#f0f0f0;position:sticky;top:0}td.num{text-align:right}
 <div id="error"></div>
 <div class="tablewrap"><table id="results"></table></div>
 <div class="bar"><button id="prev">‹ prev</button><span id="pageinfo"></span><button id="next">next ›</button>
- · chart <select id="kind"><option value="none">none</option><option value="line">line</option><option value="bar">bar</option><option value="histogram">histogram</option></select>
+ · chart <select id="kind"><option value="none">none</option><option value="line">line</option><option value="bar">bar</option><option value="histogram">histogram</option><option value="icicle">icicle</option></select>
  x <select id="xcol"></select> y <select id="ycol"></select></div>
 <div id="chart"></div>
 </main>

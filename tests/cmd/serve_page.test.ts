@@ -124,6 +124,14 @@ window.addEventListener("message", async (e) => {
           sql.slice(0, 90) + (sql.length > 90 ? "…" : ""),
           "SELECT range AS i, range * range AS sq FROM range(250)",
         ]);
+        // The icicle preset: spans of the busiest track, one row of boxes per depth.
+        await page.click("button[data-sql]:has-text('Icicle of the busiest thread')");
+        await page.waitForFunction('document.getElementById("chart").dataset.kind === "icicle"');
+        const icicleSql = (await page.locator("#sql").inputValue()) as string;
+        const depth = JSON.parse(
+          cli(lake, ["query", `SELECT max(depth)::INT AS d FROM (${icicleSql})`, "-f", "json"]).stdout,
+        ) as { d: number }[];
+        expect(await page.locator("#chart canvas").getAttribute("height")).toBe(String(((depth[0]?.d ?? 0) + 1) * 18));
         // A bad query shows DuckDB's error, not a table.
         await page.fill("#sql", "SELECT * FROM no_such_view");
         await page.click("#run");
