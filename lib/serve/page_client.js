@@ -217,8 +217,10 @@
       axes: [
         labels
           ? {
+              rotate: -40,
+              size: 110,
               values: (_u, splits) =>
-                splits.map((s) => (Number.isInteger(s) && labels[s] !== undefined ? labels[s] : "")),
+                splits.map((s) => (Number.isInteger(s) && labels[s] !== undefined ? labels[s].slice(0, 22) : "")),
             }
           : {},
         {},
