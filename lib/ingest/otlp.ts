@@ -71,8 +71,9 @@ function str(v: unknown): string | null {
   return typeof v === "string" ? v : null;
 }
 
-/** A 64-bit integer field (decimal text or number) → bigint, or null. */
+/** A 64-bit integer field (decimal text, number, or a bigint: lib/serve's protobuf decode) → bigint, or null. */
 export function int64(v: unknown): bigint | null {
+  if (typeof v === "bigint") return v;
   if (typeof v === "number" && Number.isFinite(v)) return BigInt(Math.trunc(v));
   if (typeof v === "string" && /^-?\d+$/.test(v.trim())) return BigInt(v.trim());
   return null;

@@ -3,9 +3,9 @@
  * "OTLP/HTTP"): `Content-Encoding: gzip` undone with a bound on the decompressed size, then
  * `application/x-protobuf` (binary protobuf, schema otlp_proto.ts) or `application/json` (the
  * JSON protobuf encoding) turned into the one shape the OTLP importer (lib/ingest/otlp.ts) reads:
- * an `Export*ServiceRequest` as JSON objects, lowerCamelCase names, 64-bit integers as decimal
- * text, bytes (trace and span ids) as base64, enums as numbers. So both encodings go through the
- * same mapping as OTLP files.
+ * an `Export*ServiceRequest` as plain objects, lowerCamelCase names, enums as numbers (JSON
+ * bodies as parsed; protobuf: see `plain`). So both encodings go through the same mapping as
+ * OTLP files.
  */
 import { gunzipSync } from "node:zlib";
 import { otlpRoot } from "./otlp_proto.ts";
@@ -87,12 +87,59 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
     return list === undefined ? {} : { [field]: list };
   }
   const type = otlpRoot().lookupType(message);
+  let decoded: unknown;
   try {
-    obj = type.toObject(type.decode(body), { longs: String, bytes: String, defaults: false, oneofs: false });
+    decoded = type.decode(body);
   } catch (e) {
     throw new DecodeError(`the body is not a protobuf ${message.slice(5)} (${(e as Error).message})`);
   }
+  obj = plain(decoded, "") as Record<string, unknown>;
   return obj[field] === undefined ? {} : { [field]: obj[field] };
+}
+
+/** A protobufjs Long (64-bit integer as two 32-bit halves). */
+interface LongBits {
+  low: number;
+  high: number;
+  unsigned: boolean;
+  __isLong__: true;
+}
+
+/** A Long's value as a bigint (signed or not as the field is). */
+function longValue(l: LongBits): bigint {
+  if (l.high === 0 && l.low >= 0) return BigInt(l.low);
+  const u = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
+  return l.unsigned ? u : BigInt.asIntN(64, u);
+}
+
+/**
+ * A decoded protobufjs message as plain objects, the fields present on the wire only (a
+ * message's own properties; its prototype holds the defaults): 64-bit integers as bigints (the
+ * importer's int64 takes them as they are), bytes as lowercase hex (trace and span ids; the
+ * importer's hexId takes hex as it is), except `bytesValue` (an attribute's bytes) as base64, as
+ * OTLP JSON writes it; empty repeated fields left out. Done here rather than with protobufjs's
+ * toObject, which wrote 64-bit integers and ids as text that the importer then parsed again.
+ * @param key the field name of `v` in its parent ("" for the top).
+ */
+function plain(v: unknown, key: string): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) {
+    const out = new Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = plain(v[i], key);
+    return out;
+  }
+  if (v instanceof Uint8Array) {
+    const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    return key === "bytesValue" ? b.toString("base64") : b.toString("hex");
+  }
+  if ((v as LongBits).__isLong__ === true) return longValue(v as LongBits);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (Array.isArray(x) && x.length === 0) continue;
+    out[k] = plain(x, k);
+  }
+  return out;
 }
 
 /**
