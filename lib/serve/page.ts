@@ -2,8 +2,9 @@
  * The page's server side: the page (page_html.ts) and its assets (page_assets.ts), and its API on
  * the same origin: `POST /api/query` runs SQL as `tracelake query` does (prepareQuery +
  * runStatements: the lake's views, the write guard) and answers the last statement's first
- * `maxRows` rows as JSON; `GET /api/views` the view names and descriptions (the REPL's completion
- * source, QUERY_VIEWS); `GET /perfetto/<process_id>/` exports the process to a temporary
+ * `maxRows` rows as JSON; `GET /api/views` the view names and descriptions (QUERY_VIEWS);
+ * `POST /api/complete` completes SQL as the REPL's Tab does (lib/repl/complete.ts: DuckDB's
+ * sql_auto_complete on a second connection, view sets, processes); `GET /perfetto/<process_id>/` exports the process to a temporary
  * .pftrace and answers `tracelake open`'s page (lib/perfetto/open_page.ts: the postMessage
  * hand-off to the Perfetto UI), which fetches the trace from `.../trace.pftrace`.
  * Engine work runs through `serial`, one at a time with the receiver's commits. Requests whose
@@ -16,6 +17,7 @@ import type { Engine } from "../duck/engine.ts";
 import { messageOf } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { openPageHtml } from "../perfetto/open_page.ts";
+import { type CompletionSource, complete, connectionSource } from "../repl/complete.ts";
 import { exportPerfetto } from "../sql/export_perfetto.ts";
 import { prepareQuery, QUERY_VIEWS, runStatements } from "../sql/query.ts";
 import { PAGE_ASSETS } from "./page_assets.ts";
@@ -103,6 +105,16 @@ export function pageHandler(
       return t;
     });
 
+  let completion: CompletionSource | null = null;
+  let completionConn: Awaited<ReturnType<Engine["connect"]>> | null = null;
+  const completeText = async (text: string) => {
+    if (completion === null) {
+      completionConn = await engine.connect();
+      completion = connectionSource(completionConn);
+    }
+    return complete(text, completion);
+  };
+
   const handle: PageHandler = async (req, path) => {
     if (!trusted(req)) return new Response("forbidden: not a loopback request from this page\n", { status: 403 });
     if (path === "/" && req.method === "GET")
@@ -110,6 +122,14 @@ export function pageHandler(
     const asset = PAGE_ASSETS[path];
     if (asset) return new Response(asset.body, { headers: { "content-type": asset.type } });
     if (path === "/api/views") return json(QUERY_VIEWS);
+    if (path === "/api/complete" && req.method === "POST") {
+      try {
+        const { text } = (await req.json()) as { text?: unknown };
+        return json(await completeText(typeof text === "string" ? text : ""));
+      } catch (e) {
+        return json({ error: messageOf(e) }, 400);
+      }
+    }
     if (path === "/api/query") {
       if (req.method !== "POST" || !(req.headers.get("content-type") ?? "").startsWith("application/json"))
         return json({ error: "POST a JSON object {sql}" }, 405);
@@ -155,5 +175,11 @@ export function pageHandler(
     }
     return null;
   };
-  return { handle, close: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    handle,
+    close: () => {
+      completionConn?.closeSync();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -2,8 +2,8 @@
 // Runs SQL through POST /api/query, keeps a history in localStorage, shows the result in a table
 // that pages (100 rows a page) and in a chart (line, bar or histogram, chosen from the result's
 // columns, or by the user; an icicle for spans: columns name, depth, ts, dur), lists traces and
-// processes with an "Open in Perfetto" link each, and completes view names (GET /api/views: the
-// REPL's list) with Tab.
+// processes with an "Open in Perfetto" link each, and completes SQL with Tab as the REPL does
+// (POST /api/complete).
 
 (() => {
   const PAGE = 100;
@@ -12,7 +12,6 @@
   const sqlBox = $("sql");
   const state = { columns: [], rows: [], page: 0 };
   let chart = null;
-  let views = [];
 
   const NUMERIC =
     /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL.*)$/;
@@ -326,21 +325,33 @@
     }
   }
 
-  /** Tab: completes the word before the cursor with a view name (the REPL's list). */
-  function complete(ev) {
+  /**
+   * Tab: completes at the cursor as the REPL does (POST /api/complete): one candidate is inserted,
+   * several insert their common prefix and are listed under the box.
+   */
+  async function complete(ev) {
     if (ev.key !== "Tab") return;
-    const pos = sqlBox.selectionStart;
-    const before = sqlBox.value.slice(0, pos);
-    const m = before.match(/[A-Za-z_][A-Za-z0-9_]*$/);
-    if (!m) return;
-    const hits = views.filter((v) => v.startsWith(m[0].toLowerCase()));
-    if (hits.length === 0) return;
     ev.preventDefault();
-    let common = hits[0];
-    for (const h of hits) while (!h.startsWith(common)) common = common.slice(0, -1);
-    const add = (hits.length === 1 ? hits[0] : common).slice(m[0].length);
-    sqlBox.setRangeText(add, pos, pos, "end");
-    $("status").textContent = hits.length > 1 ? hits.join("  ") : "";
+    const pos = sqlBox.selectionStart;
+    const text = sqlBox.value.slice(0, pos);
+    let c;
+    try {
+      const r = await fetch("/api/complete", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      c = await r.json();
+    } catch {
+      return;
+    }
+    if (!c.items || c.items.length === 0) return;
+    let common = c.items[0];
+    for (const h of c.items) while (!h.startsWith(common)) common = common.slice(0, -1);
+    const typed = text.slice(c.start);
+    const insert = c.items.length === 1 ? c.items[0] : common;
+    if (insert.length >= typed.length) sqlBox.setRangeText(insert, c.start, pos, "end");
+    $("status").textContent = c.items.length > 1 ? c.items.slice(0, 30).join("  ") : "";
   }
 
   $("run").addEventListener("click", run);
@@ -371,9 +382,4 @@
   $("refresh").addEventListener("click", loadSidebar);
   showHistory();
   loadSidebar();
-  fetch("/api/views")
-    .then((r) => r.json())
-    .then((v) => {
-      views = Object.keys(v).sort();
-    });
 })();

@@ -1,7 +1,7 @@
 /**
  * The page `tracelake serve` shows at `/`: one HTML document, its style and script inline
  * (page_client.js, embedded as text), uPlot from `/assets/` (page_assets.ts): nothing from the
- * network. A SQL box with history and view-name completion, preset queries, a results table that
+ * network. A SQL box with history and the REPL's completion, preset queries, a results table that
  * pages, a chart (uPlot; an icicle of spans drawn on a canvas), and the lists of traces and
  * processes with "Open in Perfetto".
  */
@@ -57,7 +57,7 @@ th{background:#f0f0f0;position:sticky;top:0}td.num{text-align:right}
 <h2>Traces</h2><ul id="traces"></ul>
 </aside>
 <main>
-<textarea id="sql" spellcheck="false" placeholder="SQL over the lake (Ctrl-Enter runs, Tab completes view names)">SELECT name, count(*) AS n FROM async_events WHERE event_type = 'begin' GROUP BY name ORDER BY n DESC LIMIT 20</textarea>
+<textarea id="sql" spellcheck="false" placeholder="SQL over the lake (Ctrl-Enter runs, Tab completes)">SELECT name, count(*) AS n FROM async_events WHERE event_type = 'begin' GROUP BY name ORDER BY n DESC LIMIT 20</textarea>
 <div class="bar"><button id="run">Run</button> <select id="history"></select> ${presets}</div>
 <div class="bar"><span id="status"></span></div>
 <div id="error"></div>

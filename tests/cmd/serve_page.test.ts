@@ -132,6 +132,12 @@ window.addEventListener("message", async (e) => {
           cli(lake, ["query", `SELECT max(depth)::INT AS d FROM (${icicleSql})`, "-f", "json"]).stdout,
         ) as { d: number }[];
         expect(await page.locator("#chart canvas").getAttribute("height")).toBe(String(((depth[0]?.d ?? 0) + 1) * 18));
+        // Tab completes as the REPL does (a view name here).
+        await page.fill("#sql", "SELECT * FROM thread_sp");
+        await page.focus("#sql");
+        await page.keyboard.press("End");
+        await page.keyboard.press("Tab");
+        await page.waitForFunction('document.getElementById("sql").value === "SELECT * FROM thread_spans"');
         // A bad query shows DuckDB's error, not a table.
         await page.fill("#sql", "SELECT * FROM no_such_view");
         await page.click("#run");
