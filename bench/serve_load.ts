@@ -165,7 +165,7 @@ const counted = Bun.spawnSync([
   "csv",
 ]);
 const committed = Number(counted.stdout.toString().trim().split("\n")[1]);
-const commits = [...stderr.matchAll(/committed [\d,]+ events in \d+ blocks \((\d+) ms\)/g)].map((m) => Number(m[1]));
+const commits = [...stderr.matchAll(/committed [\d,]+ events in \d+ blocks \((\d+) ms/g)].map((m) => Number(m[1]));
 const load1 = loadavg();
 rmSync(resolve(lake, ".."), { recursive: true, force: true });
 

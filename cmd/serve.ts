@@ -66,7 +66,9 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
       onCommit: (s, e) => {
         if (e) process.stderr.write(`warning: commit failed, retrying next window: ${(e as Error).message}\n`);
         else if (s && opts.logCommits)
-          process.stderr.write(`committed ${count(s.events)} events in ${s.blocks} blocks (${s.ms.toFixed(0)} ms)\n`);
+          process.stderr.write(
+            `committed ${count(s.events)} events in ${s.blocks} blocks (${s.ms.toFixed(0)} ms, of which ${s.flushMs.toFixed(0)} ms writing blocks)\n`,
+          );
       },
     });
   } catch (e) {

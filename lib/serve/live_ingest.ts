@@ -42,6 +42,8 @@ export interface CommitStats {
   events: number;
   /** How long the commit took (flush + catalog transaction), ms. */
   ms: number;
+  /** Of which writing the pending rows out as blocks (the sink's flush), ms. */
+  flushMs: number;
 }
 
 /** Per-signal names of the items whose skips count as rejected. */
@@ -139,6 +141,7 @@ export class LiveIngest {
   private async commitNow(): Promise<CommitStats | null> {
     const started = performance.now();
     this.sink.flush();
+    const flushMs = performance.now() - started;
     this.pending.push(...this.sink.blocks.splice(0));
     // A snapshot: requests taken while the catalog transaction runs may add threads.
     const processes: ProcessInfo[] = [...this.sink.processes.values()].map((p) => ({
@@ -190,7 +193,7 @@ export class LiveIngest {
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes - takenBytes);
     this.committedBlocks += blocks.length;
     this.committedEvents += events;
-    return { blocks: blocks.length, events, ms: performance.now() - started };
+    return { blocks: blocks.length, events, ms: performance.now() - started, flushMs };
   }
 
   /** The ingest's totals after this part commits (what the `ingests` row holds). */

@@ -60,37 +60,14 @@ export function startServe(engine: Engine, lake: Lake, opts: ServeOptions): Serv
   const windowMs = opts.windowMs ?? 1000;
   const windowBytes = opts.windowBytes ?? 16 * 1024 * 1024;
   let committing = false;
-  let receiver: OtlpReceiver;
-  const ingest = new LiveIngest(engine, lake, {
-    sourceName: `otlp-http://${hostname}:${opts.port}`,
-    bufferBytes: opts.bufferBytes,
-  });
-  const commit = async (): Promise<CommitStats | null> => {
-    committing = true;
-    try {
-      const s = await serial.run(() => ingest.commit());
-      receiver.unavailable = null;
-      opts.onCommit?.(s, null);
-      return s;
-    } catch (e) {
-      receiver.unavailable = (e as Error).message;
-      opts.onCommit?.(null, e);
-      return null;
-    } finally {
-      committing = false;
-    }
-  };
-  receiver = new OtlpReceiver(ingest, opts.limits ?? DEFAULT_LIMITS, (n) => {
-    if (n >= windowBytes && !committing) void commit();
-  });
-  const timer = setInterval(() => {
-    if (!committing) void commit();
-  }, windowMs);
+  // Both servers first (a port in use throws before anything else exists); their handlers run
+  // only once this function has returned, when `receiver` is set.
+  let receiver: OtlpReceiver | null = null;
   const notFound = (): Response => new Response("not found\n", { status: 404 });
   const page = opts.page;
   const fetchAll = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
-    if (OtlpReceiver.handles(path)) return receiver.handle(req, path);
+    if (receiver && OtlpReceiver.handles(path)) return receiver.handle(req, path);
     if (page && opts.uiPort === null) return (await page(req, path)) ?? notFound();
     return notFound();
   };
@@ -107,14 +84,39 @@ export function startServe(engine: Engine, lake: Lake, opts: ServeOptions): Serv
     }
   } catch (e) {
     void main.stop(true);
-    clearInterval(timer);
     throw e;
   }
+  const ingest = new LiveIngest(engine, lake, {
+    sourceName: `otlp-http://${hostname}:${main.port}`,
+    bufferBytes: opts.bufferBytes,
+  });
+  const rec = new OtlpReceiver(ingest, opts.limits ?? DEFAULT_LIMITS, (n) => {
+    if (n >= windowBytes && !committing) void commit();
+  });
+  receiver = rec;
+  const commit = async (): Promise<CommitStats | null> => {
+    committing = true;
+    try {
+      const s = await serial.run(() => ingest.commit());
+      rec.unavailable = null;
+      opts.onCommit?.(s, null);
+      return s;
+    } catch (e) {
+      rec.unavailable = (e as Error).message;
+      opts.onCommit?.(null, e);
+      return null;
+    } finally {
+      committing = false;
+    }
+  };
+  const timer = setInterval(() => {
+    if (!committing) void commit();
+  }, windowMs);
   let stopped: Promise<CommitStats | null> | null = null;
   return {
     port: main.port as number,
     uiPort: (ui ?? main).port as number,
-    receiver,
+    receiver: rec,
     ingest,
     serial,
     stop() {

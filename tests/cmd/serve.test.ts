@@ -346,6 +346,21 @@ describe("tracelake serve with the OpenTelemetry JS SDK", () => {
     expect(query(lake, "SELECT 1 FROM async_events WHERE async_id = '00000000000000bb'").length).toBe(1);
     const check = cli(lake, ["check"]);
     expect({ code: check.code, out: check.stdout }).toMatchObject({ code: 0 });
+    // The run is one ingest, committed in parts: its counts are the totals of every part.
+    const ingests = query<{ source: string; format: string; nb_events: number; nb_processes: number; raw: number }>(
+      lake,
+      "SELECT source, format, nb_events::INT AS nb_events, nb_processes::INT AS nb_processes, (SELECT count(*)::INT FROM raw_events) AS raw FROM ingests",
+    );
+    const procs = query<{ n: number }>(lake, "SELECT count(*)::INT AS n FROM processes")[0]?.n;
+    expect(ingests).toEqual([
+      {
+        source: `otlp-http://127.0.0.1:${served.port}`,
+        format: "otlp_json",
+        nb_events: ingests[0]?.raw as number,
+        nb_processes: procs as number,
+        raw: ingests[0]?.raw as number,
+      },
+    ]);
   }, 60_000);
 });
 
