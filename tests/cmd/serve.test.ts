@@ -340,6 +340,10 @@ describe("tracelake serve with the OpenTelemetry JS SDK", () => {
       }),
     });
     expect(r.status).toBe(200);
+    // Another process ingests into the same lake while serve runs (the catalog is held only for
+    // transactions), and serve keeps committing.
+    const ing = cli(lake, ["ingest", `${ROOT}/fixtures/chromium_startup.json.gz`]);
+    expect({ code: ing.code, stderr: ing.stderr }).toEqual({ code: 0, stderr: "" });
     served.proc.kill("SIGINT");
     expect(await served.proc.exited).toBe(0);
     expect(served.stderr()).toContain("committing what was received");
@@ -349,9 +353,12 @@ describe("tracelake serve with the OpenTelemetry JS SDK", () => {
     // The run is one ingest, committed in parts: its counts are the totals of every part.
     const ingests = query<{ source: string; format: string; nb_events: number; nb_processes: number; raw: number }>(
       lake,
-      "SELECT source, format, nb_events::INT AS nb_events, nb_processes::INT AS nb_processes, (SELECT count(*)::INT FROM raw_events) AS raw FROM ingests",
+      "SELECT source, format, nb_events::INT AS nb_events, nb_processes::INT AS nb_processes, (SELECT count(*)::INT FROM raw_events r JOIN processes p USING (process_id) WHERE p.source_file LIKE 'otlp-http://%') AS raw FROM ingests WHERE format = 'otlp_json'",
     );
-    const procs = query<{ n: number }>(lake, "SELECT count(*)::INT AS n FROM processes")[0]?.n;
+    const procs = query<{ n: number }>(
+      lake,
+      "SELECT count(*)::INT AS n FROM processes WHERE source_file LIKE 'otlp-http://%'",
+    )[0]?.n;
     expect(ingests).toEqual([
       {
         source: `otlp-http://127.0.0.1:${served.port}`,
