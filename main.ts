@@ -152,6 +152,10 @@ program
   .option("--ui-port <n>", "serve the page on this port instead of the receiver's")
   .option("--window-ms <ms>", "commit what was received at least this often (default 1000)")
   .option("--max-body-mb <n>", "largest request body, compressed or not, in MiB (default 32; larger: 413)")
+  .option(
+    "--process-events <n>",
+    "start a new process for a service once its process holds this many events (default 1000000; 0: never)",
+  )
   .option("--log-commits", "print a line per commit")
   .action((opts) => run(async () => (await import("./cmd/entry/serve.ts")).serveCommand(opts, globals()))());
 

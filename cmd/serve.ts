@@ -18,6 +18,7 @@ export interface ServeCommandOptions {
   uiPort?: string;
   windowMs?: string;
   maxBodyMb?: string;
+  processEvents?: string;
   /** Print one line per commit (blocks, events, ms). */
   logCommits?: boolean;
 }
@@ -48,6 +49,8 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
   const maxBody = Math.round(
     positive("--max-body-mb", opts.maxBodyMb, DEFAULT_LIMITS.maxBodyBytes / 2 ** 20) * 2 ** 20,
   );
+  const processEvents =
+    opts.processEvents === "0" ? 0 : Math.round(positive("--process-events", opts.processEvents, 1_000_000));
   const { engine, lake } = await openLake(g, true);
   const serial = new Serial();
   // TRACELAKE_PERFETTO_UI replaces the Perfetto UI's URL (tests point it at a stand-in), as for `open`.
@@ -62,6 +65,7 @@ export async function serveCommand(opts: ServeCommandOptions, g: GlobalOptions):
       serial,
       page: page.handle,
       windowMs,
+      processEvents,
       limits: { ...DEFAULT_LIMITS, maxBodyBytes: maxBody },
       onCommit: (s, e) => {
         if (e) process.stderr.write(`warning: commit failed, retrying next window: ${(e as Error).message}\n`);

@@ -165,6 +165,8 @@ export class OtlpJsonImporter {
   private records = 0;
   private readonly countMap = new PhaseCounter();
   private readonly processKeys = new Map<string, string>();
+  /** Processes made so far (their keys are `otlp:<n>`). */
+  private processCount = 0;
   private readonly warn: string[] = [];
 
   /**
@@ -254,6 +256,14 @@ export class OtlpJsonImporter {
    */
   pushRequest(v: unknown): boolean {
     return this.request(v);
+  }
+
+  /**
+   * Starts new processes: resources seen from now on get new processes, even those seen before
+   * (tracelake serve's long runs, so that no process grows without bound).
+   */
+  newProcesses(): void {
+    this.processKeys.clear();
   }
 
   /** Requests (lines or the single object) found. */
@@ -349,7 +359,7 @@ export class OtlpJsonImporter {
     const key = stringify(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     let pid = this.processKeys.get(key);
     if (pid === undefined) {
-      pid = `otlp:${this.processKeys.size}`;
+      pid = `otlp:${this.processCount++}`;
       this.processKeys.set(key, pid);
       const p = this.sink.process(pid);
       const svc = attrs["service.name"];

@@ -25,6 +25,11 @@ export interface LiveIngestOptions {
   sourceName: string;
   /** Rows held in memory before blocks are staged, bytes of column data (default 8 MiB). */
   bufferBytes?: number;
+  /**
+   * Once a process holds this many events, later data of its resource goes to a new process
+   * (a process's async_events are rebuilt whole when it grows; default 1,000,000; 0: never).
+   */
+  processEvents?: number;
 }
 
 /** What one `add` did: the items (spans, log records, data points) rejected by the mapping. */
@@ -66,6 +71,8 @@ export class LiveIngest {
   private requests = 0;
   private skippedBefore = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Events committed per process id. */
+  private readonly eventsOf = new Map<string, number>();
   private closed = false;
 
   /**
@@ -193,6 +200,18 @@ export class LiveIngest {
     this.uncommittedBytes = Math.max(0, this.uncommittedBytes - takenBytes);
     this.committedBlocks += blocks.length;
     this.committedEvents += events;
+    const limit = this.options.processEvents ?? 1_000_000;
+    let full = false;
+    for (const b of blocks) {
+      const n = (this.eventsOf.get(b.processId) ?? 0) + b.nbObjects;
+      this.eventsOf.set(b.processId, n);
+      if (limit > 0 && n >= limit) full = true;
+    }
+    if (full) {
+      // Every resource starts a new process (the full ones' counts are no longer needed).
+      this.importer.newProcesses();
+      this.eventsOf.clear();
+    }
     return { blocks: blocks.length, events, ms: performance.now() - started, flushMs };
   }
 

@@ -28,6 +28,8 @@ export interface ServeOptions {
   limits?: ReceiverLimits;
   /** Rows held before blocks are staged, bytes (default 8 MiB). */
   bufferBytes?: number;
+  /** Events after which a resource's data goes to a new process (LiveIngestOptions.processEvents). */
+  processEvents?: number;
   /** Runs engine work one at a time: the commits, and the page's queries (default: a new one). */
   serial?: Serial;
   /** The page: called for every path the receiver does not answer. */
@@ -89,6 +91,7 @@ export function startServe(engine: Engine, lake: Lake, opts: ServeOptions): Serv
   const ingest = new LiveIngest(engine, lake, {
     sourceName: `otlp-http://${hostname}:${main.port}`,
     bufferBytes: opts.bufferBytes,
+    processEvents: opts.processEvents,
   });
   const rec = new OtlpReceiver(ingest, opts.limits ?? DEFAULT_LIMITS, (n) => {
     if (n >= windowBytes && !committing) void commit();
