@@ -8,6 +8,7 @@
  * OTLP files.
  */
 import { gunzipSync } from "node:zlib";
+import protobuf from "protobufjs";
 import { otlpRoot } from "./otlp_proto.ts";
 
 /** The three OTLP signals, by their URL path's last part (`/v1/traces`...). */
@@ -62,15 +63,30 @@ export function unpackBody(body: Uint8Array, contentEncoding: string | null, max
   }
 }
 
+/** A decoded body: its pieces, to hand to the importer one at a time. */
+export interface DecodedBody {
+  /**
+   * The request in pieces of at most PIECE_ITEMS items (spans, log records, metrics), each an
+   * `Export*ServiceRequest` in the importer's shape (`{resourceSpans: [...]}`...); a JSON body is
+   * one piece. Protobuf items are decoded as the pieces are taken, so memory holds one piece's
+   * objects, not the whole body's.
+   */
+  pieces(): Iterable<Record<string, unknown>>;
+  /** Items whose bytes did not decode (counted while `pieces` runs): rejected, not fatal. */
+  undecodable: number;
+}
+
+/** Items per piece of a protobuf body. */
+const PIECE_ITEMS = 1000;
+
 /**
- * An OTLP export request of `signal` as the OTLP importer's JSON shape: `{resourceSpans: [...]}`
- * (or `resourceLogs`, `resourceMetrics`; only the signal's own field is kept; absent when the
- * request is empty).
+ * An OTLP export request of `signal` as the OTLP importer's shape (decode.ts's file comment).
+ * A protobuf body's framing (the request, resource and scope levels) is read whole first, so a
+ * body cut or garbled at those levels throws before any piece is taken.
  * @throws DecodeError when `body` is not a message of that type in that encoding.
  */
-export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: Uint8Array): Record<string, unknown> {
+export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: Uint8Array): DecodedBody {
   const { message, field } = SIGNALS[signal];
-  let obj: Record<string, unknown>;
   if (encoding === "json") {
     let v: unknown;
     try {
@@ -80,21 +96,122 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
     }
     if (!v || typeof v !== "object" || Array.isArray(v))
       throw new DecodeError(`the body is not a JSON object (an OTLP ${message.slice(5)})`);
-    obj = v as Record<string, unknown>;
+    const obj = v as Record<string, unknown>;
     const snake = field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     const list = obj[field] ?? obj[snake];
     if (list !== undefined && !Array.isArray(list)) throw new DecodeError(`${field} is not an array`);
-    return list === undefined ? {} : { [field]: list };
+    const piece = list === undefined ? {} : { [field]: list };
+    return { pieces: () => [piece], undecodable: 0 };
   }
-  const type = otlpRoot().lookupType(message);
-  let decoded: unknown;
+  let frames: ResourceFrame[];
   try {
-    decoded = type.decode(body);
+    frames = frame(body);
   } catch (e) {
     throw new DecodeError(`the body is not a protobuf ${message.slice(5)} (${(e as Error).message})`);
   }
-  obj = plain(decoded, "") as Record<string, unknown>;
-  return obj[field] === undefined ? {} : { [field]: obj[field] };
+  const root = otlpRoot();
+  const t = ITEM_TYPES[signal];
+  const resourceType = root.lookupType("otlp.Resource");
+  const scopeType = root.lookupType("otlp.InstrumentationScope");
+  const itemType = root.lookupType(t.item);
+  const out: DecodedBody = {
+    undecodable: 0,
+    *pieces() {
+      for (const f of frames) {
+        // A resource or scope that does not decode rejects its items.
+        let resource: unknown;
+        try {
+          resource = f.resource ? plain(resourceType.decode(f.resource), "") : undefined;
+        } catch {
+          for (const sc of f.scopes) out.undecodable += sc.items.length;
+          continue;
+        }
+        for (const sc of f.scopes) {
+          let scope: unknown;
+          try {
+            scope = sc.scope ? plain(scopeType.decode(sc.scope), "") : undefined;
+          } catch {
+            out.undecodable += sc.items.length;
+            continue;
+          }
+          for (let k = 0; k < sc.items.length || k === 0; k += PIECE_ITEMS) {
+            const items: unknown[] = [];
+            for (const bytes of sc.items.slice(k, k + PIECE_ITEMS)) {
+              try {
+                items.push(plain(itemType.decode(bytes), ""));
+              } catch {
+                out.undecodable++;
+              }
+            }
+            const scopeObj: Record<string, unknown> = { [t.list]: items };
+            if (scope !== undefined) scopeObj.scope = scope;
+            const res: Record<string, unknown> = { [t.scopes]: [scopeObj] };
+            if (resource !== undefined) res.resource = resource;
+            yield { [field]: [res] };
+          }
+        }
+        if (f.scopes.length === 0) yield { [field]: [resource === undefined ? {} : { resource }] };
+      }
+    },
+  };
+  return out;
+}
+
+/** Per signal: the item message, and the importer's names of the scope list and item list. */
+const ITEM_TYPES: Record<OtlpSignal, { item: string; scopes: string; list: string }> = {
+  traces: { item: "otlp.Span", scopes: "scopeSpans", list: "spans" },
+  logs: { item: "otlp.LogRecord", scopes: "scopeLogs", list: "logRecords" },
+  metrics: { item: "otlp.Metric", scopes: "scopeMetrics", list: "metrics" },
+};
+
+/** A ResourceSpans/Logs/Metrics's framing: its resource's bytes and its scopes'. */
+interface ResourceFrame {
+  resource: Uint8Array | null;
+  scopes: { scope: Uint8Array | null; items: Uint8Array[] }[];
+}
+
+/**
+ * The framing of an `Export*ServiceRequest` (the same field numbers for the three signals,
+ * opentelemetry-proto: request 1 = resource_*; Resource* 1 = resource, 2 = scope_*, 1000 = the
+ * deprecated instrumentation_library_*; Scope* 1 = scope, 2 = items): byte ranges (no copies).
+ * @throws Error (protobufjs's) when the framing is not valid protobuf.
+ */
+function frame(body: Uint8Array): ResourceFrame[] {
+  const out: ResourceFrame[] = [];
+  const r = protobuf.Reader.create(body);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag === ((1 << 3) | 2)) out.push(frameResource(r.bytes()));
+    else r.skipType(tag & 7);
+  }
+  return out;
+}
+
+function frameResource(bytes: Uint8Array): ResourceFrame {
+  const f: ResourceFrame = { resource: null, scopes: [] };
+  const r = protobuf.Reader.create(bytes);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    if ((tag & 7) !== 2 || (field !== 1 && field !== 2 && field !== 1000)) {
+      r.skipType(tag & 7);
+      continue;
+    }
+    const b = r.bytes();
+    if (field === 1) f.resource = b;
+    else {
+      const sc: { scope: Uint8Array | null; items: Uint8Array[] } = { scope: null, items: [] };
+      const s = protobuf.Reader.create(b);
+      while (s.pos < s.len) {
+        const t = s.uint32();
+        if (t === ((1 << 3) | 2)) sc.scope = s.bytes();
+        else if (t === ((2 << 3) | 2)) sc.items.push(s.bytes());
+        else s.skipType(t & 7);
+      }
+      f.scopes.push(sc);
+    }
+  }
+  return f;
 }
 
 /** A protobufjs Long (64-bit integer as two 32-bit halves). */

@@ -41,6 +41,9 @@ export const DEFAULT_LIMITS: ReceiverLimits = {
   retryAfterSeconds: 1,
 };
 
+/** Bytes of bodies taken between two full garbage collections. */
+const GC_BYTES = 8 * 1024 * 1024;
+
 /** The OTLP paths and their signal. */
 const PATHS: Record<string, OtlpSignal> = { "/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics" };
 
@@ -56,6 +59,7 @@ export interface ReceiverStats {
 /** The receiver: `handle` answers one request (null when its path is not an OTLP path). */
 export class OtlpReceiver {
   private inflight = 0;
+  private sinceGc = 0;
   readonly stats: ReceiverStats = { requests: 0, byStatus: new Map(), rejected: 0 };
   /** Set while the lake cannot take commits (the last commit failed): answered with 503. */
   unavailable: string | null = null;
@@ -110,8 +114,29 @@ export class OtlpReceiver {
       if (raw.length > this.limits.maxBodyBytes)
         return error(413, 8, `request body over ${this.limits.maxBodyBytes} bytes; send smaller batches`);
       const body = unpackBody(raw, req.headers.get("content-encoding"), this.limits.maxBodyBytes);
-      const request = decodeRequest(signal, encoding, body);
-      const { rejected, message } = this.ingest.add(request, body.length);
+      const decoded = decodeRequest(signal, encoding, body);
+      let rejected = 0;
+      const messages = new Set<string>();
+      let bytes = body.length;
+      for (const piece of decoded.pieces()) {
+        const a = this.ingest.add(piece, bytes);
+        bytes = 0;
+        rejected += a.rejected;
+        if (a.message) messages.add(a.message);
+      }
+      if (decoded.undecodable > 0) {
+        rejected += decoded.undecodable;
+        messages.add(`${decoded.undecodable} items could not be decoded`);
+      }
+      const message = [...messages].join("; ");
+      // A full collection every GC_BYTES of bodies: JavaScriptCore lets the decoded trees
+      // (tens of bytes of objects per body byte) pile up to over 1 GB before collecting them on
+      // its own (a 15 MB body of 150k spans, three times: 1.1 GB RSS).
+      this.sinceGc += body.length;
+      if (this.sinceGc >= GC_BYTES) {
+        this.sinceGc = 0;
+        Bun.gc(true);
+      }
       this.stats.rejected += rejected;
       this.onTaken(this.ingest.uncommitted);
       return new Response(exportResponse(signal, encoding, rejected, message), {
