@@ -1,9 +1,11 @@
 /**
- * `tracelake serve [--port 4318] [--ui-port N] [--window-ms 1000] [--max-body-mb 32]`: a live
+ * `tracelake serve [--port 4318] [--ui-port N] [--window-ms 1000] [--max-body-mb 32]
+ * [--process-events 1000000] [--log-commits]`: a live
  * OTLP/HTTP receiver on 127.0.0.1 (lib/serve/receiver.ts) committing what it receives into the
  * lake at least every second (one ingest per run, lib/serve/live_ingest.ts), and a page to query
  * it (lib/serve/page.ts) on the same port, or on `--ui-port`. Ctrl-C (or SIGTERM) commits what was
- * received and exits 0. Prints where it listens, then one line per commit with --verbose-commits.
+ * received and exits 0. Prints where it listens, one line per commit with --log-commits, a warning
+ * per failed commit (retried the next window), and what it received when it stops.
  */
 import { ExitCode, UserError } from "../lib/errors.ts";
 import { pageHandler } from "../lib/serve/page.ts";
