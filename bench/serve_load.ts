@@ -8,8 +8,9 @@
  * request latency (p50, p99, max), the query loop's runs and median latency, the serve process's
  * peak RSS (VmHWM), and the load average before and after (the machine may be shared).
  *
- * Usage: bun bench/serve_load.ts [--rate 50000] [--seconds 10] [--batch 1000] [--bin dist/tracelake]
- *   --bin: the binary to run (default: `bun main.ts`, the sources).
+ * Usage: bun bench/serve_load.ts [--rate 50000] [--seconds 10] [--batch 1000] [--bin dist/tracelake] [--no-query]
+ *   --bin: the binary to run (default: `bun main.ts`, the sources); --no-query: no query loop
+ *   (serve's own figures, without a second process contending for the catalog).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -23,6 +24,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     batch: { type: "string", default: "1000" },
     bin: { type: "string" },
+    "no-query": { type: "boolean", default: false },
   },
 });
 const RATE = Number(args.rate);
@@ -101,7 +103,7 @@ void (async () => {
 const url = `http://127.0.0.1:${port}/v1/traces`;
 
 // The query loop, in a second process (one `tracelake query` process per run, as a user's).
-let querying = true;
+let querying = !args["no-query"];
 const queryMs: number[] = [];
 const queryLoop = (async () => {
   while (querying) {
