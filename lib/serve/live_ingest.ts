@@ -71,6 +71,8 @@ export class LiveIngest {
   private requests = 0;
   private skippedBefore = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** The running commit (settled when it ends), null when none runs. */
+  private inCommit: Promise<unknown> | null = null;
   /** Events committed per process id. */
   private readonly eventsOf = new Map<string, number>();
   private closed = false;
@@ -141,8 +143,23 @@ export class LiveIngest {
    */
   commit(): Promise<CommitStats | null> {
     const run = this.chain.then(() => this.commitNow());
-    this.chain = run.catch(() => undefined);
+    const settled = run.catch(() => undefined);
+    this.chain = settled;
+    this.inCommit = settled;
+    void settled.then(() => {
+      if (this.inCommit === settled) this.inCommit = null;
+    });
     return run;
+  }
+
+  /**
+   * Settles when no commit is running (at once when none is). The receiver waits for it before
+   * it decodes a request: a commit's steps (each an await on DuckDB) would otherwise each wait
+   * behind the requests queued meanwhile (measured: commits of 0.75 s median, 6.9 s max, at
+   * 42k spans/s on a loaded 2-core machine).
+   */
+  idle(): Promise<unknown> {
+    return this.inCommit ?? Promise.resolve();
   }
 
   private async commitNow(): Promise<CommitStats | null> {

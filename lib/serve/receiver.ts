@@ -41,6 +41,9 @@ export const DEFAULT_LIMITS: ReceiverLimits = {
   retryAfterSeconds: 1,
 };
 
+/** How long a request waits for a running commit before it is decoded anyway, ms. */
+const COMMIT_WAIT_MS = 250;
+
 /** Bytes of bodies taken between two full garbage collections. */
 const GC_BYTES = 8 * 1024 * 1024;
 
@@ -114,6 +117,10 @@ export class OtlpReceiver {
       if (raw.length > this.limits.maxBodyBytes)
         return error(413, 8, `request body over ${this.limits.maxBodyBytes} bytes; send smaller batches`);
       const body = unpackBody(raw, req.headers.get("content-encoding"), this.limits.maxBodyBytes);
+      // Decoding waits for a running commit to end (LiveIngest.idle), at most COMMIT_WAIT_MS (a
+      // commit waiting for a catalog another process holds must not stop the intake); the body
+      // is counted in `inflight` meanwhile, which bounds what waits.
+      await Promise.race([this.ingest.idle(), Bun.sleep(COMMIT_WAIT_MS)]);
       const decoded = decodeRequest(signal, encoding, body);
       let rejected = 0;
       const messages = new Set<string>();

@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, OtlpReceiver } from "../../lib/serve/receiver.ts";
 function fakeIngest(uncommitted: number, rejected = 0): LiveIngest {
   return {
     uncommitted,
+    idle: () => Promise.resolve(),
     add: () => ({ rejected, message: rejected > 0 ? "rejected: span: span without spanId" : "" }),
   } as unknown as LiveIngest;
 }
