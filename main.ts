@@ -144,6 +144,22 @@ addExportPerfettoOptions(
 ).action((opts) => run(async () => (await import("./cmd/entry/open.ts")).openCommand(opts, globals()))());
 
 program
+  .command("serve")
+  .description(
+    "receive OpenTelemetry data live (OTLP/HTTP on 127.0.0.1:4318) into the lake, and serve a page to query it",
+  )
+  .option("--port <n>", "the OTLP/HTTP port on 127.0.0.1 (default 4318; 0: any free port)")
+  .option("--ui-port <n>", "serve the page on this port instead of the receiver's")
+  .option("--window-ms <ms>", "commit what was received at least this often (default 1000)")
+  .option("--max-body-mb <n>", "largest request body, compressed or not, in MiB (default 32; larger: 413)")
+  .option(
+    "--process-events <n>",
+    "start a new process for a service once its process holds this many events (default 1000000; 0: never)",
+  )
+  .option("--log-commits", "print a line per commit")
+  .action((opts) => run(async () => (await import("./cmd/entry/serve.ts")).serveCommand(opts, globals()))());
+
+program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
   .option("--dry-run", "list what would be deleted")

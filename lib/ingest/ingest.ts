@@ -4,7 +4,7 @@
  * Flow: open the source → sniff the format (or take `--format`) → (unless --force) look for a
  * previous ingest of the same content → push the decompressed bytes, as they are read, to the
  * format's importer (importers.ts; the contract is model.ts), which stages blocks in a private directory (`<lake>/tmp/ingest-<uuid>/`) with
- * memory bounded by its batch size, not by the input → commit: in one catalog transaction insert
+ * memory bounded by its batch size, not by the input → commit (commit.ts): in one catalog transaction insert
  * processes, streams, blocks and the ingests row, moving the staged blobs into `blobs/` just
  * before COMMIT. A failure or a kill before COMMIT leaves the catalog as it was; the staging
  * directory (and, after a kill between the moves and COMMIT, unreferenced blobs) are removed by
@@ -13,14 +13,11 @@
  * No format code here.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { rename, utimes } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import { InputError, InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { Lake as LakeClass } from "../lake/lake.ts";
-import { blobRelPath } from "../lake/layout.ts";
-import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
+import { commitImport } from "./commit.ts";
 import { newImporter } from "./importers.ts";
 import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError, withSkipCodes } from "./model.ts";
 import { sniffFormat, TRACE_FORMATS, type TraceFormat } from "./sniff.ts";
@@ -281,60 +278,16 @@ export async function ingest(
       })),
     };
 
-    // Commit.
-    await lake.attach(engine, "write");
-    try {
-      await engine.transaction(async () => {
-        if (!options.force) {
-          const dup = await engine.rowsJson<{ ingest_id: string; insert_time: string }>(
-            "SELECT ingest_id, insert_time FROM lake.ingests WHERE content_hash = $h ORDER BY insert_time LIMIT 1",
-            { h: contentHash },
-          );
-          const d = dup[0];
-          if (d) {
-            summary.duplicate = true;
-            summary.ingestId = d.ingest_id;
-            summary.duplicateOfTime = d.insert_time;
-            return;
-          }
-        }
-        const times = await LakeClass.nextInsertTimes(engine, Math.max(1, outcome.blocks.length));
-        const t0 = times[0] as bigint;
-        await insertRows(engine, outcome, summary, {
-          ingestId,
-          sourceName,
-          prefixHash,
-          t0,
-          startedUs: BigInt(startedAt.getTime()) * 1000n,
-          sourceSize: source.size,
-          metadataJson: outcome.metadataJson,
-          displayTimeUnit: outcome.displayTimeUnit,
-        });
-        // Blobs must exist before the rows that name them commit. One directory per stream,
-        // made once; the moves run on libuv's pool, 32 at a time (each waits on the journal).
-        const dirs = new Set<string>();
-        const moves = outcome.blocks.map((b) => {
-          const dst = join(lake.root, blobRelPath(b.processId, b.streamId, b.blockId));
-          const dir = dirname(dst);
-          if (!dirs.has(dir)) {
-            mkdirSync(dir, { recursive: true });
-            dirs.add(dir);
-          }
-          return { from: b.stagedPath, dst };
-        });
-        for (let k = 0; k < moves.length; k += 32) {
-          await Promise.all(
-            moves.slice(k, k + 32).map(async (m) => {
-              await rename(m.from, m.dst);
-              const now = new Date();
-              await utimes(m.dst, now, now);
-            }),
-          );
-        }
-      });
-    } finally {
-      await lake.detach(engine);
-    }
+    await commitImport(engine, lake, outcome, summary, {
+      ingestId,
+      sourceName,
+      prefixHash,
+      startedUs: BigInt(startedAt.getTime()) * 1000n,
+      sourceSize: source.size,
+      metadataJson: outcome.metadataJson,
+      displayTimeUnit: outcome.displayTimeUnit,
+      dedupe: !options.force,
+    });
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
   } catch (e) {
@@ -428,137 +381,6 @@ function emptySummary(ingestId: string, source: string, format: TraceFormat): In
     warnings: [],
     processList: [],
   };
-}
-
-interface CommitInfo {
-  ingestId: string;
-  sourceName: string;
-  prefixHash: string;
-  /** First insert time, µs since the epoch. */
-  t0: bigint;
-  startedUs: bigint;
-  sourceSize: number | null;
-  metadataJson: string | null;
-  displayTimeUnit: string | null;
-}
-
-/** Inserts processes, streams, blocks and the ingests row (catalog attached, in a transaction). */
-async function insertRows(
-  engine: Engine,
-  importer: ImportOutcome,
-  summary: IngestSummary,
-  c: CommitInfo,
-): Promise<void> {
-  const traceProps = smallScalars(c.metadataJson);
-  const startOf = new Map<string, bigint>();
-  for (const b of importer.blocks) {
-    if (b.beginNs === null) continue;
-    const prev = startOf.get(b.processId);
-    if (prev === undefined || b.beginNs < prev) startOf.set(b.processId, b.beginNs);
-  }
-  await engine.run(`CREATE OR REPLACE TEMP TABLE tl_new_processes(process_id VARCHAR, exe VARCHAR, start_ns BIGINT, properties VARCHAR, source_pid VARCHAR);
-    CREATE OR REPLACE TEMP TABLE tl_new_streams(stream_id VARCHAR, process_id VARCHAR, tag VARCHAR, properties VARCHAR);
-    CREATE OR REPLACE TEMP TABLE tl_new_blocks(block_id VARCHAR, stream_id VARCHAR, process_id VARCHAR, begin_ns BIGINT, end_ns BIGINT, nb_objects BIGINT, payload_size BIGINT, file_path VARCHAR, ord BIGINT)`);
-  const procRows: (string | bigint | null)[][] = [];
-  const streamRows: string[][] = [];
-  for (const p of importer.processes) {
-    const sourcePid = p.sourcePid !== undefined ? p.sourcePid : p.pid;
-    const props: Record<string, unknown> = sourcePid !== null ? { pid: sourcePid } : {};
-    if (p.labels !== null) props.labels = p.labels;
-    if (p.sortIndex !== null) props.sort_index = p.sortIndex;
-    if (Object.keys(p.metadata).length > 0) props.metadata = p.metadata;
-    if (Object.keys(traceProps).length > 0) props.trace = traceProps;
-    if (p.properties) Object.assign(props, p.properties);
-    procRows.push([p.processId, p.name, startOf.get(p.processId) ?? null, JSON.stringify(props), sourcePid]);
-    streamRows.push([p.logStreamId, p.processId, "log", "{}"], [p.metricsStreamId, p.processId, "metrics", "{}"]);
-    for (const t of p.threads.values()) {
-      const tp: Record<string, unknown> = { "thread-id": t.tid };
-      if (t.name !== null) tp["thread-name"] = t.name;
-      if (t.sortIndex !== null) tp.sort_index = t.sortIndex;
-      streamRows.push([t.streamId, p.processId, "cpu", JSON.stringify(tp)]);
-    }
-  }
-  await engine.append("tl_new_processes", procRows);
-  await engine.append("tl_new_streams", streamRows);
-  await engine.append(
-    "tl_new_blocks",
-    importer.blocks.map((b, k) => [
-      b.blockId,
-      b.streamId,
-      b.processId,
-      b.beginNs,
-      b.endNs,
-      BigInt(b.nbObjects),
-      BigInt(b.payloadSize),
-      blobRelPath(b.processId, b.streamId, b.blockId),
-      BigInt(k),
-    ]),
-  );
-  const params = { t0: c.t0, ingest: c.ingestId, source: c.sourceName };
-  await engine.run(
-    `INSERT INTO lake.processes (process_id, exe, start_time, properties, insert_time, source_pid, source_file, trace_format, ingest_id)
-     SELECT process_id, exe, make_timestamp_ns(start_ns), properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ,
-            source_pid, $source, $format, $ingest FROM tl_new_processes`,
-    { ...params, format: summary.format },
-  );
-  await engine.run(
-    `INSERT INTO lake.streams SELECT stream_id, process_id, [tag], properties::JSON, make_timestamp($t0::BIGINT)::TIMESTAMPTZ FROM tl_new_streams`,
-    { t0: c.t0 },
-  );
-  await engine.run(
-    `INSERT INTO lake.blocks SELECT block_id, stream_id, process_id, make_timestamp_ns(begin_ns), make_timestamp_ns(end_ns),
-       nb_objects, payload_size, file_path, make_timestamp($t0::BIGINT + ord)::TIMESTAMPTZ, ${RAW_BLOCK_SCHEMA_VERSION} FROM tl_new_blocks`,
-    { t0: c.t0 },
-  );
-  const ingestProps: Record<string, unknown> = {};
-  if (c.metadataJson) {
-    try {
-      ingestProps.metadata = JSON.parse(c.metadataJson);
-    } catch {
-      ingestProps.metadata_unparsed = c.metadataJson.slice(0, 4096);
-    }
-  }
-  if (c.displayTimeUnit) ingestProps.displayTimeUnit = c.displayTimeUnit;
-  await engine.run(
-    `INSERT INTO lake.ingests VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
-       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ)`,
-    {
-      id: c.ingestId,
-      source: c.sourceName,
-      ssize: c.sourceSize === null ? null : BigInt(c.sourceSize),
-      csize: BigInt(summary.contentBytes),
-      hash: summary.contentHash,
-      phash: c.prefixHash,
-      format: summary.format,
-      events: BigInt(summary.eventsImported),
-      np: BigInt(summary.processes),
-      ns: BigInt(summary.streams),
-      nb: BigInt(summary.blocks),
-      summary: JSON.stringify({ phases: summary.phases, warnings: summary.warnings, eventsFound: summary.eventsFound }),
-      props: JSON.stringify(ingestProps),
-      started: c.startedUs,
-      t0: c.t0,
-    },
-  );
-}
-
-/** Keeps the small scalar values of the trace metadata (clock domain, command line...). */
-function smallScalars(json: string | null): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
-  if (!json) return out;
-  let v: unknown;
-  try {
-    v = JSON.parse(json);
-  } catch {
-    return out;
-  }
-  if (!v || typeof v !== "object" || Array.isArray(v)) return out;
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if ((typeof x === "string" && x.length <= 1024) || typeof x === "number" || typeof x === "boolean") {
-      out[k] = x;
-    }
-  }
-  return out;
 }
 
 /**

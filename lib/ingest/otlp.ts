@@ -50,9 +50,18 @@ const STATUS_CODES = ["unset", "ok", "error"];
 function get(o: unknown, camel: string): unknown {
   if (!o || typeof o !== "object") return undefined;
   const r = o as Json;
-  if (r[camel] !== undefined) return r[camel];
-  return r[camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)];
+  const v = r[camel];
+  if (v !== undefined) return v;
+  let snake = SNAKE.get(camel);
+  if (snake === undefined) {
+    snake = camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    SNAKE.set(camel, snake);
+  }
+  return r[snake];
 }
+
+/** snake_case twins of the field names `get` was asked for (a fixed set: this file's names). */
+const SNAKE = new Map<string, string>();
 
 function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
@@ -62,8 +71,9 @@ function str(v: unknown): string | null {
   return typeof v === "string" ? v : null;
 }
 
-/** A 64-bit integer field (decimal text or number) → bigint, or null. */
+/** A 64-bit integer field (decimal text, number, or a bigint: lib/serve's protobuf decode) → bigint, or null. */
 export function int64(v: unknown): bigint | null {
+  if (typeof v === "bigint") return v;
   if (typeof v === "number" && Number.isFinite(v)) return BigInt(Math.trunc(v));
   if (typeof v === "string" && /^-?\d+$/.test(v.trim())) return BigInt(v.trim());
   return null;
@@ -132,7 +142,17 @@ for (const [k, name] of ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].ent
   for (let i = 2; i <= 4; i++) SEVERITY_NAMES[`SEVERITY_NUMBER_${name}${i}`] = k * 4 + i;
 }
 
-const stringify = (v: unknown): string => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+/**
+ * JSON text of `v`, bigints as decimal text. Without a replacer first (a replacer function makes
+ * JSON.stringify several times slower, and values here rarely hold a bigint).
+ */
+const stringify = (v: unknown): string => {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+  }
+};
 
 /** Imports OTLP JSON into a RawRowSink: `push` chunks, then `end`. */
 export class OtlpJsonImporter {
@@ -145,6 +165,8 @@ export class OtlpJsonImporter {
   private records = 0;
   private readonly countMap = new PhaseCounter();
   private readonly processKeys = new Map<string, string>();
+  /** Processes made so far (their keys are `otlp:<n>`). */
+  private processCount = 0;
   private readonly warn: string[] = [];
 
   /**
@@ -223,6 +245,25 @@ export class OtlpJsonImporter {
         `${this.inputName} holds no OTLP export request (each line must be a JSON object with resourceSpans, resourceLogs or resourceMetrics); nothing was ingested`,
       );
     }
+  }
+
+  /**
+   * Takes one export request already parsed (the OTLP/HTTP receiver's bodies: lib/serve), as a
+   * line of JSON text would be taken.
+   * @param v an `Export{Trace,Logs,Metrics}ServiceRequest` in the JSON shape (object).
+   * @returns false (and nothing counted) when `v` has none of resourceSpans, resourceLogs,
+   *   resourceMetrics.
+   */
+  pushRequest(v: unknown): boolean {
+    return this.request(v);
+  }
+
+  /**
+   * Starts new processes: resources seen from now on get new processes, even those seen before
+   * (tracelake serve's long runs, so that no process grows without bound).
+   */
+  newProcesses(): void {
+    this.processKeys.clear();
   }
 
   /** Requests (lines or the single object) found. */
@@ -318,7 +359,7 @@ export class OtlpJsonImporter {
     const key = stringify(Object.entries(attrs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     let pid = this.processKeys.get(key);
     if (pid === undefined) {
-      pid = `otlp:${this.processKeys.size}`;
+      pid = `otlp:${this.processCount++}`;
       this.processKeys.set(key, pid);
       const p = this.sink.process(pid);
       const svc = attrs["service.name"];

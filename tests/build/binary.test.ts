@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import protobuf from "protobufjs";
 import { BUN, ROOT, tempDir } from "../helpers.ts";
 import { Pty } from "../pty.ts";
 
@@ -64,12 +65,83 @@ describe("the single-file binary", () => {
       [["gc", "--dry-run"], 0, /./],
       [["info"], 0, /10 processes/],
       [["query", "SELECT nme FROM processes"], 1, /nme/],
+      [["serve", "--help"], 0, /OTLP\/HTTP/],
     ];
     for (const [args, code, text] of runs) {
       const c = Bun.spawnSync(["./tracelake", "--lake", "lake", ...args], { cwd: dir, env });
       const all = c.stdout.toString() + c.stderr.toString();
       expect({ args, code: c.exitCode, matches: text.test(all) }).toEqual({ args, code, matches: true });
     }
+    // serve: its page's assets are in the binary, and a protobuf request (encoded here by
+    // protobufjs from a hand-written schema) is decoded and committed.
+    const serve = Bun.spawn(["./tracelake", "--lake", "serve-lake", "serve", "--port", "0"], {
+      cwd: dir,
+      env,
+      stderr: "pipe",
+    });
+    let said = "";
+    const reader = (serve.stderr as ReadableStream<Uint8Array>).getReader();
+    while (!/127\.0\.0\.1:\d+/.test(said)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += new TextDecoder().decode(value);
+    }
+    const base = `http://${said.match(/127\.0\.0\.1:\d+/)?.[0]}`;
+    const asset = await fetch(`${base}/assets/uPlot.min.js`);
+    expect({ status: asset.status, big: (await asset.text()).length > 40_000 }).toEqual({ status: 200, big: true });
+    const pb = protobuf
+      .parse(`syntax = "proto3";
+      message KV { string key = 1; V value = 2; } message V { string string_value = 1; }
+      message R { repeated KV attributes = 1; }
+      message Span { bytes span_id = 2; string name = 5; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; }
+      message SS { repeated Span spans = 2; } message RS { R resource = 1; repeated SS scope_spans = 2; }
+      message Req { repeated RS resource_spans = 1; }`)
+      .root.lookupType("Req");
+    const body = pb
+      .encode(
+        pb.fromObject({
+          resourceSpans: [
+            {
+              resource: { attributes: [{ key: "service.name", value: { stringValue: "bin-svc" } }] },
+              scopeSpans: [
+                {
+                  spans: [
+                    {
+                      spanId: Buffer.from("00000000000000ab", "hex"),
+                      name: "s",
+                      startTimeUnixNano: "1760000000000000000",
+                      endTimeUnixNano: "1760000000000000009",
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      )
+      .finish();
+    const post = await fetch(`${base}/v1/traces`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/x-protobuf" },
+    });
+    expect(post.status).toBe(200);
+    serve.kill("SIGINT");
+    expect(await serve.exited).toBe(0);
+    const got = Bun.spawnSync(
+      [
+        "./tracelake",
+        "--lake",
+        "serve-lake",
+        "query",
+        "-f",
+        "csv",
+        "SELECT exe, async_id, ts - lag(ts) OVER (ORDER BY ts) AS d FROM async_events JOIN processes USING (process_id) WHERE exe = 'bin-svc' ORDER BY ts",
+      ],
+      { cwd: dir, env },
+    );
+    expect(got.stdout.toString()).toBe("exe,async_id,d\nbin-svc,00000000000000ab,\nbin-svc,00000000000000ab,9\n");
+    rmSync(join(dir, "serve-lake"), { recursive: true });
     // The working directory is not configuration: a bunfig.toml preload there does not run and a
     // .env there does not set the environment (Bun's standalone defaults do both).
     const hostile = tempDir("tl-cwd-");

@@ -1,0 +1,193 @@
+/**
+ * Load test of `tracelake serve` on loopback (issue 21; not part of the test suite): a bounded
+ * burst of RATE spans/s for SECONDS seconds, sent as OTLP/HTTP protobuf requests of BATCH spans
+ * (generated data, labelled as such: one service, spans with a few attributes), while a second
+ * process runs `tracelake query "SELECT count(*) FROM async_events"` in a loop. Prints, one
+ * figure per line: spans offered and accepted per second, spans committed (counted by a query at
+ * the end) per second of the run, commit latency (serve's --log-commits lines: median, p99, max),
+ * request latency (p50, p99, max), the query loop's runs and median latency, the serve process's
+ * peak RSS (VmHWM), and the load average before and after (the machine may be shared).
+ *
+ * Usage: bun bench/serve_load.ts [--rate 50000] [--seconds 10] [--batch 1000] [--bin dist/tracelake] [--no-query]
+ *   --bin: the binary to run (default: `bun main.ts`, the sources); --no-query: no query loop
+ *   (serve's own figures, without a second process contending for the catalog).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { otlpRoot } from "../lib/serve/otlp_proto.ts";
+
+const { values: args } = parseArgs({
+  options: {
+    rate: { type: "string", default: "50000" },
+    seconds: { type: "string", default: "10" },
+    batch: { type: "string", default: "1000" },
+    bin: { type: "string" },
+    "no-query": { type: "boolean", default: false },
+  },
+});
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+const BATCH = Number(args.batch);
+const ROOT = resolve(import.meta.dir, "..");
+const cmd = args.bin ? [resolve(args.bin)] : [process.execPath, join(ROOT, "main.ts")];
+const lake = join(mkdtempSync(join(tmpdir(), "tl-serve-load-")), "lake");
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number);
+};
+
+/** BODIES different protobuf ExportTraceServiceRequests of BATCH spans each (distinct span ids). */
+function makeBodies(count: number): Uint8Array[] {
+  const type = otlpRoot().lookupType("otlp.ExportTraceServiceRequest");
+  const out: Uint8Array[] = [];
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  for (let k = 0; k < count; k++) {
+    const trace = Buffer.alloc(16, k + 1);
+    const spans = Array.from({ length: BATCH }, (_, i) => {
+      const id = Buffer.alloc(8);
+      id.writeUInt32BE(k, 0);
+      id.writeUInt32BE(i + 1, 4);
+      const start = t0 + BigInt(k * BATCH + i) * 1000n;
+      return {
+        traceId: trace,
+        spanId: id,
+        name: `op-${i % 20}`,
+        kind: 2,
+        startTimeUnixNano: start.toString(),
+        endTimeUnixNano: (start + 500n).toString(),
+        attributes: [
+          { key: "http.route", value: { stringValue: `/api/${i % 7}` } },
+          { key: "http.status_code", value: { intValue: 200 } },
+        ],
+      };
+    });
+    const msg = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "load" } }] },
+          scopeSpans: [{ scope: { name: "bench" }, spans }],
+        },
+      ],
+    };
+    out.push(type.encode(type.fromObject(msg)).finish());
+  }
+  return out;
+}
+
+const load0 = loadavg();
+const bodies = makeBodies(50);
+const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0", "--log-commits"], {
+  stdout: "ignore",
+  stderr: "pipe",
+  env: { ...process.env, NO_COLOR: "1" },
+});
+let stderr = "";
+const reader = (serve.stderr as ReadableStream<Uint8Array>).getReader();
+let port = 0;
+while (port === 0) {
+  const { value, done } = await reader.read();
+  if (done) throw new Error(`serve ended: ${stderr}`);
+  stderr += new TextDecoder().decode(value);
+  port = Number(stderr.match(/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
+}
+void (async () => {
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    stderr += new TextDecoder().decode(value);
+  }
+})();
+const url = `http://127.0.0.1:${port}/v1/traces`;
+
+// The query loop, in a second process (one `tracelake query` process per run, as a user's).
+let querying = !args["no-query"];
+const queryMs: number[] = [];
+const queryLoop = (async () => {
+  while (querying) {
+    const t = performance.now();
+    const q = Bun.spawn([...cmd, "--lake", lake, "query", "SELECT count(*) FROM async_events"], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    await q.exited;
+    queryMs.push(performance.now() - t);
+  }
+})();
+
+const reqMs: number[] = [];
+const statuses = new Map<number, number>();
+let accepted = 0;
+
+const inflight = new Set<Promise<void>>();
+const started = performance.now();
+const perRequestMs = (1000 * BATCH) / RATE;
+for (let k = 0; ; k++) {
+  const due = started + k * perRequestMs;
+  if (due - started >= SECONDS * 1000) break;
+  const wait = due - performance.now();
+  if (wait > 0) await Bun.sleep(wait);
+  while (inflight.size >= 16) await Promise.race(inflight);
+  const body = bodies[k % bodies.length] as Uint8Array;
+
+  const t = performance.now();
+  const p = fetch(url, { method: "POST", body, headers: { "content-type": "application/x-protobuf" } })
+    .then(async (r) => {
+      await r.arrayBuffer();
+      reqMs.push(performance.now() - t);
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      if (r.status === 200) accepted += BATCH;
+    })
+    .finally(() => inflight.delete(p));
+  inflight.add(p);
+}
+await Promise.all(inflight);
+const sendSeconds = (performance.now() - started) / 1000;
+const hwm = (): number => {
+  const m = readFileSync(`/proc/${serve.pid}/status`, "utf8").match(/VmHWM:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+};
+// Wait for the last window to commit, then stop serve (Ctrl-C) and count what the lake holds.
+await Bun.sleep(1500);
+const peakRss = hwm();
+querying = false;
+await queryLoop;
+serve.kill("SIGINT");
+await serve.exited;
+const totalSeconds = (performance.now() - started) / 1000;
+const counted = Bun.spawnSync([
+  ...cmd,
+  "--lake",
+  lake,
+  "query",
+  "SELECT count(*) FROM async_events WHERE phase = 'b'",
+  "-f",
+  "csv",
+]);
+const committed = Number(counted.stdout.toString().trim().split("\n")[1]);
+const commits = [...stderr.matchAll(/committed [\d,]+ events in \d+ blocks \((\d+) ms/g)].map((m) => Number(m[1]));
+const load1 = loadavg();
+rmSync(resolve(lake, ".."), { recursive: true, force: true });
+
+const f = (x: number, d = 0): string => x.toFixed(d);
+console.log("tracelake serve load test (generated spans, OTLP/HTTP protobuf on loopback)");
+console.log(`binary: ${cmd.join(" ")}`);
+console.log(`offered: ${f(RATE)} spans/s for ${SECONDS} s in requests of ${BATCH} spans`);
+console.log(`responses: ${[...statuses.entries()].map(([s, n]) => `${n}×${s}`).join(", ")}`);
+console.log(`accepted: ${f(accepted / sendSeconds)} spans/s (${accepted} spans in ${f(sendSeconds, 1)} s)`);
+console.log(`committed: ${committed} spans (${f(committed / totalSeconds)} spans/s over ${f(totalSeconds, 1)} s)`);
+console.log(
+  `commit latency: median ${f(pct(commits, 50))} ms, p99 ${f(pct(commits, 99))} ms, max ${f(Math.max(...commits))} ms (${commits.length} commits)`,
+);
+console.log(
+  `request latency: p50 ${f(pct(reqMs, 50), 1)} ms, p99 ${f(pct(reqMs, 99), 1)} ms, max ${f(Math.max(...reqMs), 1)} ms`,
+);
+console.log(
+  `query loop: ${queryMs.length} queries, median ${f(pct(queryMs, 50))} ms, max ${f(Math.max(...queryMs))} ms`,
+);
+console.log(`serve peak RSS: ${f(peakRss)} MB`);
+console.log(
+  `load average before: ${load0.map((x) => x.toFixed(2)).join(" ")}; after: ${load1.map((x) => x.toFixed(2)).join(" ")}`,
+);
