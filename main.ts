@@ -55,6 +55,7 @@ program
   )
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
+  .option("--name <name>", "the trace's name, new in the lake (default: the file's base name; one file only)")
   .action((files: string[], opts) =>
     run(async () => (await import("./cmd/entry/ingest.ts")).ingestCommand(files, opts, globals()))(),
   );
@@ -142,6 +143,32 @@ addExportPerfettoOptions(
     .option("--no-browser", "print the URL to open instead of starting the browser"),
   false,
 ).action((opts) => run(async () => (await import("./cmd/entry/open.ts")).openCommand(opts, globals()))());
+
+program
+  .command("traces")
+  .description("list the traces (one per ingest) with their time range and size; --rename TRACE NAME renames one")
+  .option("--rename <trace_and_name...>", "TRACE NAME: rename the trace (trace_id, unique prefix or name)")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
+  .action((opts) => run(async () => (await import("./cmd/entry/traces.ts")).tracesCommand(opts, globals()))());
+
+program
+  .command("rm")
+  .description(
+    "remove traces: their processes, streams, blocks and partitions (files deleted by gc after the grace period)",
+  )
+  .argument("<traces...>", "trace_id, unique prefix of one (4+ characters), or name")
+  .option("--dry-run", "show what would be removed; change nothing")
+  .option(
+    "--grace <seconds>",
+    "keep the files this long before gc may delete them (default $TRACELAKE_GRACE_SECONDS, else 3600)",
+  )
+  .action((traces: string[], opts) =>
+    run(async () => (await import("./cmd/entry/rm.ts")).rmCommand(traces, opts, globals()))(),
+  );
 
 program
   .command("gc")

@@ -21,6 +21,7 @@ import type { Lake } from "../lake/lake.ts";
 import { Lake as LakeClass } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
+import { checkTraceName, chooseTraceName, refuseTakenNameNow } from "../lake/traces.ts";
 import { newImporter } from "./importers.ts";
 import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError, withSkipCodes } from "./model.ts";
 import { sniffFormat, TRACE_FORMATS, type TraceFormat } from "./sniff.ts";
@@ -59,6 +60,8 @@ export interface IngestOptions {
   format?: TraceFormat;
   /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
   processName?: string;
+  /** The trace's name, new in the lake (default: the source's base name, lib/lake/traces.ts). */
+  name?: string;
   /**
    * Stops the ingest when aborted (checked after each chunk read, until the commit begins):
    * it then throws InterruptedError and leaves the lake as it was.
@@ -74,6 +77,8 @@ export interface IngestSummary {
   ingestId: string;
   source: string;
   format: TraceFormat;
+  /** The trace's name (null when `duplicate`: nothing was written). */
+  name: string | null;
   /** True when the content was already in the lake and nothing was written. */
   duplicate: boolean;
   /** When `duplicate`: when the earlier ingest happened (ISO 8601). */
@@ -120,6 +125,8 @@ export async function ingest(
 ): Promise<IngestSummary> {
   const started = performance.now();
   const startedAt = new Date();
+  const name = options.name === undefined ? null : checkTraceName(options.name);
+  if (name !== null) await refuseTakenNameNow(engine, lake, name);
   let source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
 
@@ -257,6 +264,7 @@ export async function ingest(
       ingestId,
       source: sourceName,
       format,
+      name: null,
       duplicate: false,
       duplicateOfTime: null,
       bytesRead: source.bytesRead,
@@ -309,6 +317,7 @@ export async function ingest(
           sourceSize: source.size,
           metadataJson: outcome.metadataJson,
           displayTimeUnit: outcome.displayTimeUnit,
+          name,
         });
         // Blobs must exist before the rows that name them commit. One directory per stream,
         // made once; the moves run on libuv's pool, 32 at a time (each waits on the journal).
@@ -410,6 +419,7 @@ function emptySummary(ingestId: string, source: string, format: TraceFormat): In
     ingestId,
     source,
     format,
+    name: null,
     duplicate: false,
     duplicateOfTime: null,
     bytesRead: 0,
@@ -440,6 +450,7 @@ interface CommitInfo {
   sourceSize: number | null;
   metadataJson: string | null;
   displayTimeUnit: string | null;
+  /** The name the user gave (checked), or null for the default one. */ name: string | null;
 }
 
 /** Inserts processes, streams, blocks and the ingests row (catalog attached, in a transaction). */
@@ -519,10 +530,14 @@ async function insertRows(
     }
   }
   if (c.displayTimeUnit) ingestProps.displayTimeUnit = c.displayTimeUnit;
+  summary.name = await chooseTraceName(engine, c.name, c.sourceName);
   await engine.run(
-    `INSERT INTO lake.ingests VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
-       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ)`,
+    `INSERT INTO lake.ingests (ingest_id, source, source_size, content_size, content_hash, prefix_hash, format, status,
+       nb_events, nb_processes, nb_streams, nb_blocks, summary, properties, started, insert_time, name)
+     VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
+       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ, $name)`,
     {
+      name: summary.name,
       id: c.ingestId,
       source: c.sourceName,
       ssize: c.sourceSize === null ? null : BigInt(c.sourceSize),
