@@ -156,6 +156,24 @@ program
   .action((opts) => run(async () => (await import("./cmd/entry/traces.ts")).tracesCommand(opts, globals()))());
 
 program
+  .command("diff")
+  .description(
+    "compare two traces per slice name: count, total, self, p50, p90 (ms) in each and the change, largest first",
+  )
+  .argument("<a>", "the first trace: name, trace_id or unique prefix")
+  .argument("<b>", "the second trace")
+  .option("--view <name>", "the view compared (default thread_spans)")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
+  .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
+  .action((a: string, b: string, opts) =>
+    run(async () => (await import("./cmd/entry/diff.ts")).diffCommand(a, b, opts, globals()))(),
+  );
+
+program
   .command("rm")
   .description(
     "remove traces: their processes, streams, blocks and partitions (files deleted by gc after the grace period)",

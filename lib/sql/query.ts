@@ -26,6 +26,7 @@ import { RAW_EVENTS_COLUMNS, rawEventsEmptySql } from "../lake/raw_block.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
+import { defineCompareViews, resolveCompareCalls } from "./compare_traces.ts";
 import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
 import { IMPORT_STATS_COLUMNS, importStatsSelect } from "./import_stats.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
@@ -160,10 +161,17 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
       });
     }
   }
+  // compare_traces(a, b [, view]) calls: their traces' processes (lib/sql/compare_traces.ts).
+  const compares = await resolveCompareCalls(engine, refs);
   const requests: JitRequest[] = globals.map((viewSet) => ({ viewSet, processIds: null }));
   for (const vs of VIEW_SETS) {
     if (globals.includes(vs)) continue;
-    const ids = [...new Set(instanceViews.filter((i) => i.viewSet === vs).map((i) => i.processId))];
+    const ids = [
+      ...new Set([
+        ...instanceViews.filter((i) => i.viewSet === vs).map((i) => i.processId),
+        ...compares.filter((c) => c.viewSet === vs).flatMap((c) => [...c.processesA, ...c.processesB]),
+      ]),
+    ];
     if (ids.length > 0) requests.push({ viewSet: vs, processIds: ids });
   }
   const jit = requests.length > 0 ? await materializeInstances(engine, lake, requests, jitOptions) : null;
@@ -175,7 +183,7 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
       t === "lakehouse_partitions" ||
       t === "processes" ||
       (t === "blocks" && refs.tables.has("raw_events")) ||
-      (t === "traces" && (globals.length > 0 || instanceViews.length > 0)) ||
+      (t === "traces" && (globals.length > 0 || instanceViews.length > 0 || compares.length > 0)) ||
       (t === "ingests" && refs.tables.has("import_stats")),
   );
   await snapshotCatalog(engine, lake, tables);
@@ -192,6 +200,7 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
     retire ? retirements : null,
     perfettoViews,
   );
+  await defineCompareViews(engine, compares, (vs, id) => partitionsSelect(engine, lake, vs, id));
   await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
     return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
   });
