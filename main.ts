@@ -252,7 +252,7 @@ Examples:
   tracelake export perfetto --process Browser -o browser.pftrace
 
 Views: thread_spans, async_events, log_entries, measures, flows (per process, built on first use),
-  raw_events, import_stats, processes, streams, blocks, ingests, lakehouse_partitions,
+  raw_events, import_stats, traces, processes, streams, blocks, ingests, lakehouse_partitions,
   temporary_files; as trace_processor names them: slice, thread, process, thread_track, counter,
   counter_track, args. In the REPL: .tables, .schema VIEW.
 

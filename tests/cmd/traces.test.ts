@@ -140,6 +140,25 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     expect(none.stderr).toContain("no process matches 'nosuch:Browser'");
   });
 
+  test("processes.start_time is the process's earliest event of any kind, not its first span", () => {
+    const first = new Map<number, number>();
+    const firstSpan = new Map<number, number>();
+    for (const e of events) {
+      first.set(e.pid, Math.min(first.get(e.pid) ?? Number.POSITIVE_INFINITY, ns(e.ts)));
+      if (e.ph === "X" || e.ph === "B")
+        firstSpan.set(e.pid, Math.min(firstSpan.get(e.pid) ?? Number.POSITIVE_INFINITY, ns(e.ts)));
+    }
+    const got = rows(
+      lake,
+      "SELECT source_pid, epoch_ns(start_time) AS s FROM processes WHERE ingest_id = (SELECT trace_id FROM traces WHERE name = 'run1')",
+    );
+    expect(Object.fromEntries(got.map((r) => [String(r.source_pid), r.s]))).toEqual(
+      Object.fromEntries([...first].map(([pid, t]) => [String(pid), t])),
+    );
+    // The issue's observation: Browser's first span comes 578 ms after its first event.
+    expect((firstSpan.get(browserPid) ?? 0) - (first.get(browserPid) ?? 0)).toBe(578_197_000);
+  });
+
   test("names: --name must be new, --rename checks and renames, the default is made unique", () => {
     const dup = cli(lake, ["ingest", "--force", SAMPLE, "--name", "run1"]);
     expect(dup.code).toBe(65);
