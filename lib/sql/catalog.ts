@@ -164,7 +164,7 @@ export async function listTables(engine: Engine, lake: Lake): Promise<Rows> {
   await prepareQuery(
     engine,
     lake,
-    "SELECT * FROM processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
+    "SELECT * FROM traces, processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
   );
   const one = async (sql: string): Promise<bigint> =>
     ((await engine.rows<{ n: bigint | null }>(sql))[0]?.n ?? 0n) as bigint;
