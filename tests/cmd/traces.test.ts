@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
-import { cli, ROOT, tempDir } from "../helpers.ts";
+import { BUN, cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 const SAMPLE = existsSync("/work/shared/samples/chromium_startup.json.gz")
   ? "/work/shared/samples/chromium_startup.json.gz"
@@ -228,6 +228,35 @@ describe("rm", () => {
     expect(rows(lake, "SELECT count(*) AS n FROM temporary_files")[0]?.n).toBe(0);
     // The content can be ingested again: not taken for a duplicate.
     expect(cli(lake, ["ingest", SAMPLE]).stdout).toContain("as trace chromium_startup.json.gz into");
+  });
+});
+
+describe("rm killed before its commit", () => {
+  test("SIGKILL at rm-before-commit: the lake is as before (rows, files, check), and rm then works", async () => {
+    const lake = join(tempDir(), "lake");
+    const node = join(ROOT, "fixtures", "node_trace.json.gz");
+    expect(cli(lake, ["ingest", node, "--name", "a"]).code).toBe(0);
+    expect(cli(lake, ["ingest", "--force", node, "--name", "b"]).code).toBe(0);
+    rows(lake, "SELECT count(*) FROM thread_spans");
+    const before = await snapshot(lake);
+    const marker = join(tempDir("tl-marker-"), "paused");
+    const p = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "rm", "b"], {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, TRACELAKE_TEST_PAUSE: `rm-before-commit:${marker}`, NO_COLOR: "1" },
+    });
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(marker)) {
+      if (p.exitCode !== null) throw new Error(`rm ended early: ${await new Response(p.stderr).text()}`);
+      if (Date.now() > deadline) throw new Error("rm never reached rm-before-commit");
+      await Bun.sleep(20);
+    }
+    p.kill("SIGKILL");
+    await p.exited;
+    expect(await snapshot(lake)).toEqual(before);
+    expect(cli(lake, ["check"]).code).toBe(0);
+    expect(cli(lake, ["rm", "b"]).code).toBe(0);
+    expect(rows(lake, "SELECT name FROM traces").map((r) => r.name)).toEqual(["a"]);
   });
 });
 
