@@ -17,13 +17,33 @@ export interface ProcessMatch {
   trace_name: string | null;
 }
 
+/**
+ * The SQL condition "the process row `p` (an alias of a processes table) matches the plain
+ * reference `t`" (a VARCHAR expression): process_id, a prefix of it (4+ characters),
+ * `pid:<source pid>` or exe. One copy of the rule, for resolveProcessRef and the `partitions
+ * --process` filter (lib/sql/catalog.ts).
+ */
+export function processMatchSql(p: string, t: string): string {
+  return `(${p}.process_id = ${t} OR (length(${t}) >= 4 AND starts_with(${p}.process_id, ${t}))
+        OR (starts_with(${t}, 'pid:') AND ${p}.source_pid = substr(${t}, 5)) OR ${p}.exe = ${t})`;
+}
+
+/**
+ * Splits a `TRACE:PROCESS` reference: [trace, process], or null for a plain one (no `:`, or the
+ * `pid:` form).
+ */
+export function splitTraceRef(text: string): [string, string] | null {
+  const colon = text.indexOf(":");
+  if (colon <= 0 || text.startsWith("pid:")) return null;
+  return [text.slice(0, colon), text.slice(colon + 1)];
+}
+
 /** The processes matching `text` as one of the plain forms, within `traceIds` (null: all). */
 async function plainMatches(engine: Engine, text: string, traceIds: string[] | null): Promise<ProcessMatch[]> {
   return engine.rows<ProcessMatch>(
     `SELECT p.process_id, p.exe, p.source_pid, i.name AS trace_name
      FROM lake.processes p LEFT JOIN lake.ingests i ON i.ingest_id = p.ingest_id
-     WHERE (p.process_id = $t OR (length($t) >= 4 AND starts_with(p.process_id, $t))
-        OR (starts_with($t, 'pid:') AND p.source_pid = substr($t, 5)) OR p.exe = $t)
+     WHERE ${processMatchSql("p", "$t")}
        AND ($all OR list_contains(from_json($ids::VARCHAR, '["VARCHAR"]'), p.ingest_id))
      ORDER BY p.insert_time, p.process_id`,
     { t: text, all: traceIds === null, ids: JSON.stringify(traceIds ?? []) },
@@ -47,13 +67,13 @@ export async function resolveProcessRef(
   let rows = await plainMatches(engine, text, null);
   const exact = rows.find((r) => r.process_id === text);
   if (exact) return exact.process_id;
-  const colon = text.indexOf(":");
-  if (colon > 0 && !text.startsWith("pid:")) {
-    const traces = await matchTraces(engine, text.slice(0, colon));
+  const split = splitTraceRef(text);
+  if (split) {
+    const traces = await matchTraces(engine, split[0]);
     if (traces.length > 0) {
       rows = await plainMatches(
         engine,
-        text.slice(colon + 1),
+        split[1],
         traces.map((t) => t.traceId),
       );
     }

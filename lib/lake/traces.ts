@@ -109,14 +109,23 @@ export async function uniqueTraceName(engine: Engine, base: string, exclude: str
 }
 
 /**
+ * The SQL condition "the trace whose id and name are the columns `id` and `name` matches the
+ * reference `t`" (a VARCHAR expression): its id or name is `t`, its id starts with `t` (4+
+ * characters), or its name is `t` ignoring case. One copy of the rule, for matchTraces and the
+ * `partitions --process TRACE:PROCESS` filter (lib/sql/catalog.ts).
+ */
+export function traceMatchSql(id: string, name: string, t: string): string {
+  return `(${id} = ${t} OR ${name} = ${t} OR (length(${t}) >= 4 AND starts_with(${id}, lower(${t}))) OR lower(${name}) = lower(${t}))`;
+}
+
+/**
  * The traces `text` names: the trace whose id or name is `text` when there is one, else every
  * trace whose id starts with `text` (4+ characters) or whose name is `text` ignoring case.
  * @returns the matches, oldest first (empty when none).
  */
 export async function matchTraces(engine: Engine, text: string): Promise<TraceRef[]> {
   const rows = await engine.rows<{ ingest_id: string; name: string | null; source: string }>(
-    `SELECT ingest_id, name, source FROM lake.ingests
-     WHERE ingest_id = $t OR name = $t OR (length($t) >= 4 AND starts_with(ingest_id, lower($t))) OR lower(name) = lower($t)
+    `SELECT ingest_id, name, source FROM lake.ingests WHERE ${traceMatchSql("ingest_id", "name", "$t")}
      ORDER BY insert_time, ingest_id`,
     { t: text },
   );

@@ -135,6 +135,21 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     expect(amb.stderr).toContain("matches 2 processes");
     expect(amb.stderr).toContain("trace run1");
     expect(amb.stderr).toContain("trace chromium_startup.json.gz");
+    // partitions --process takes the same forms (as a filter).
+    const [run1Browser] = rows(
+      lake,
+      `SELECT p.process_id FROM processes p JOIN traces t ON t.trace_id = p.ingest_id WHERE t.name = 'run1' AND p.source_pid = '${browserPid}'`,
+    );
+    const parts = cli(lake, ["partitions", "--process", "run1:Browser", "-f", "csv"]);
+    expect(parts.code).toBe(0);
+    const ids = new Set(
+      parts.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(",")[1]),
+    );
+    expect([...ids]).toEqual([String(run1Browser?.process_id)]);
     const none = cli(lake, ["query", "SELECT count(*) FROM view_instance('thread_spans', 'nosuch:Browser')"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("no process matches 'nosuch:Browser'");
@@ -170,6 +185,9 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     const ok = cli(lake, ["traces", "--rename", "chromium_startup.json.gz", "run2"]);
     expect(ok.code).toBe(0);
     expect(rows(lake, "SELECT name FROM traces ORDER BY insert_time").map((r) => r.name)).toEqual(["run1", "run2"]);
+    // A default name already taken gets #2.
+    expect(cli(lake, ["traces", "--rename", "run2", "chromium_startup.json.gz"]).code).toBe(0);
+    expect(cli(lake, ["ingest", "--force", SAMPLE]).stdout).toContain("as trace chromium_startup.json.gz#2 into");
   });
 });
 
