@@ -41,7 +41,7 @@ import {
 } from "./retire_functions.ts";
 import { explainSqlError } from "./suggest.ts";
 import { filesByTraceSelect, type TraceOfFiles, timeColumnNames, timeColumnsSql } from "./time_columns.ts";
-import { TRACES_DESCRIPTION, TRACES_SELECT } from "./traces.ts";
+import { TRACES_DESCRIPTION, TRACES_SELECT, traceStartsSql } from "./traces.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -183,7 +183,6 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
       t === "lakehouse_partitions" ||
       t === "processes" ||
       (t === "blocks" && refs.tables.has("raw_events")) ||
-      (t === "traces" && (globals.length > 0 || instanceViews.length > 0 || compares.length > 0)) ||
       (t === "ingests" && refs.tables.has("import_stats")),
   );
   await snapshotCatalog(engine, lake, tables);
@@ -329,7 +328,7 @@ async function partitionsSelect(
   const files = await engine.rows<{ f: string; trace_id: string | null; start_ts: bigint | null }>(
     `SELECT p.file_path AS f, t.trace_id, t.start_ts FROM ${snap("lakehouse_partitions")} p
        LEFT JOIN ${snap("processes")} r ON r.process_id = p.view_instance_id
-       LEFT JOIN ${rowIds ? "(SELECT NULL AS trace_id, NULL::BIGINT AS start_ts)" : snap("traces")} t ON t.trace_id = r.ingest_id
+       LEFT JOIN (${traceStartsSql(snap("processes"))}) t ON t.trace_id = r.ingest_id
      WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
        ${processId === null ? "" : "AND view_instance_id = $id"}
      ORDER BY t.trace_id, view_instance_id, begin_insert_time, file_path`,
