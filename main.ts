@@ -148,6 +148,7 @@ program
   .command("traces")
   .description("list the traces (one per ingest) with their time range and size; --rename TRACE NAME renames one")
   .option("--rename <trace_and_name...>", "TRACE NAME: rename the trace (trace_id, unique prefix or name)")
+  .option("-o, --output <file>", "write the list to a .parquet, .csv, .json or .ndjson file")
   .option(
     "-f, --format <format>",
     "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",

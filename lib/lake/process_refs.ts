@@ -52,8 +52,9 @@ async function plainMatches(engine: Engine, text: string, traceIds: string[] | n
 
 /**
  * The one process `text` names (see the file comment): an exact process_id wins; else a
- * `TRACE:PROCESS` form whose TRACE names a trace is resolved within it (`pid:N` is a plain
- * form, never a trace named pid); else the plain forms over the whole lake.
+ * `TRACE:PROCESS` form whose TRACE names a trace is resolved within it when that finds a
+ * process (`pid:N` is a plain form, never a trace named pid); else the plain forms over the
+ * whole lake (a process name may hold a ':').
  * @param makeError builds the error to throw, from a message naming the candidates.
  * @returns the process_id.
  * @throws makeError's error when no process or several match (the candidates with their traces).
@@ -70,13 +71,17 @@ export async function resolveProcessRef(
   const split = splitTraceRef(text);
   if (split) {
     const traces = await matchTraces(engine, split[0]);
-    if (traces.length > 0) {
-      rows = await plainMatches(
-        engine,
-        split[1],
-        traces.map((t) => t.traceId),
-      );
-    }
+    // A process name may hold a ':' ("Service: network.mojom.NetworkService"): the plain
+    // matches stand when the trace-scoped reading finds nothing.
+    const scoped =
+      traces.length > 0
+        ? await plainMatches(
+            engine,
+            split[1],
+            traces.map((t) => t.traceId),
+          )
+        : [];
+    if (scoped.length > 0) rows = scoped;
   }
   if (rows.length === 1) return (rows[0] as ProcessMatch).process_id;
   if (rows.length === 0) {

@@ -27,6 +27,8 @@ interface Ev {
 let events: Ev[] = [];
 /** Browser's pid in the sample (from its M process_name event). */
 let browserPid = 0;
+/** The pid of "Service: storage.mojom.StorageService" (a process name with a ':'). */
+let storagePid = 0;
 
 /** Rows of `sql` as JSON objects, BIGINT text as numbers. */
 function rows(lake: string, sql: string): Record<string, unknown>[] {
@@ -47,7 +49,10 @@ beforeAll(() => {
       traceEvents: (Ev & { args?: { name?: string } })[];
     }
   ).traceEvents;
-  browserPid = all.find((e) => e.ph === "M" && e.name === "process_name" && e.args?.name === "Browser")?.pid ?? -1;
+  const pidOf = (name: string) =>
+    all.find((e) => e.ph === "M" && e.name === "process_name" && e.args?.name === name)?.pid ?? -1;
+  browserPid = pidOf("Browser");
+  storagePid = pidOf("Service: storage.mojom.StorageService");
   events = all.filter((e) => e.ph !== "M");
 });
 
@@ -130,6 +135,13 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     expect(r).toEqual({ n: browserSpans, t: t2?.trace_id, k: 1 });
     const [byPid] = rows(lake, `SELECT count(*) AS n FROM view_instance('thread_spans', 'run1:pid:${browserPid}')`);
     expect(byPid?.n).toBe(browserSpans);
+    // A process name holding a ':' after a trace.
+    const [svc] = rows(
+      lake,
+      "SELECT count(*) AS n FROM view_instance('thread_spans', 'run1:Service: storage.mojom.StorageService')",
+    );
+    expect(svc?.n).toBe(events.filter((e) => (e.ph === "X" || e.ph === "B") && e.pid === storagePid).length);
+    expect(svc?.n).toBeGreaterThan(0);
     const amb = cli(lake, ["query", "SELECT count(*) FROM view_instance('thread_spans', 'Browser')"]);
     expect(amb.code).toBe(1);
     expect(amb.stderr).toContain("matches 2 processes");
