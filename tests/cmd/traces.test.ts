@@ -5,7 +5,7 @@
  * (JSON.parse in this test) and from trace_processor's trace_bounds, never from the code under test.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
@@ -317,4 +317,26 @@ describe("migration 2 on a catalog at version 1", () => {
       )[0]?.k,
     ).toBe(1);
   });
+});
+
+const TP = process.env.TRACE_PROCESSOR_SHELL ?? "/work/shared/tools/trace_processor_shell";
+const tpRuns = existsSync(TP) && Bun.spawnSync([TP, "--version"]).exitCode === 0;
+
+describe.skipIf(!tpRuns)("the traces view's range against trace_processor's trace_bounds", () => {
+  test("both samples (Chrome JSON and Perfetto protobuf): start_ts, end_ts as trace_processor reads them", () => {
+    const lake = join(tempDir(), "lake");
+    const q = join(tempDir(), "q.sql");
+    writeFileSync(q, "SELECT start_ts || ',' || end_ts AS r FROM trace_bounds;");
+    for (const name of ["chromium_startup.json.gz", "chromium_startup.pftrace.gz"]) {
+      const file = existsSync(join("/work/shared/samples", name))
+        ? join("/work/shared/samples", name)
+        : join(ROOT, "fixtures", name);
+      expect(cli(lake, ["ingest", file]).code).toBe(0);
+      const r = Bun.spawnSync([TP, "-q", q, file], { stdout: "pipe", stderr: "pipe" });
+      expect(r.exitCode).toBe(0);
+      const bounds = r.stdout.toString().trim().split("\n").pop()?.replaceAll('"', "");
+      const [t] = rows(lake, `SELECT start_ts || ',' || end_ts AS r FROM traces WHERE name = '${name}'`);
+      expect(t?.r).toBe(bounds);
+    }
+  }, 120_000);
 });
