@@ -11,6 +11,7 @@
  */
 export const EXPORT_PERFETTO_OPTIONS: readonly (readonly [string, string, boolean?])[] = [
   ["--process <p>", "process_id, unique id prefix, pid:<pid> or process name (repeatable)", true],
+  ["--trace <t>", "every process of this trace: name, trace_id or unique prefix (repeatable)", true],
   ["--all", "every process of the lake"],
   [
     "--begin <t>",

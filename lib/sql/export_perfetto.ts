@@ -9,6 +9,7 @@ import type { Writable } from "node:stream";
 import type { Engine } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { resolveTrace } from "../lake/traces.ts";
 import {
   emptyStats,
   type PerfettoExportStats,
@@ -25,6 +26,8 @@ import { TRACES_SELECT } from "./traces.ts";
 export interface ExportPerfettoOptions {
   /** Process selectors (process_id, unique prefix, `pid:<pid>`, name). */
   process?: string[];
+  /** Traces (name, trace_id or unique prefix) whose every process is exported. */
+  trace?: string[];
   /** Every process of the lake. */
   all?: boolean;
   /**
@@ -117,8 +120,10 @@ export async function exportPerfetto(
   }
   if (!opts.output)
     throw new UserError("export perfetto needs -o FILE (a .pftrace or .pftrace.gz file) or -o - for stdout");
-  if (!opts.all && (!opts.process || opts.process.length === 0)) {
-    throw new UserError("export perfetto needs --process P (a process_id, unique prefix, pid:<pid> or name) or --all");
+  if (!opts.all && (opts.process ?? []).length === 0 && (opts.trace ?? []).length === 0) {
+    throw new UserError(
+      "export perfetto needs --process P (a process_id, unique prefix, pid:<pid> or name), --trace T or --all",
+    );
   }
   const cancelled = control.cancelled ?? (() => false);
   const check = () => {
@@ -135,6 +140,14 @@ export async function exportPerfetto(
         "SELECT process_id AS p FROM lake.processes ORDER BY insert_time, process_id",
       );
       ids.push(...r.map((x) => x.p));
+    }
+    for (const t of opts.trace ?? []) {
+      const trace = await resolveTrace(engine, t, "--trace");
+      const r = await engine.rows<{ p: string }>(
+        "SELECT process_id AS p FROM lake.processes WHERE ingest_id = $id ORDER BY insert_time, process_id",
+        { id: trace.traceId },
+      );
+      for (const x of r) if (!ids.includes(x.p)) ids.push(x.p);
     }
     for (const p of opts.process ?? []) {
       const id = await resolveProcess(engine, p, "--process");

@@ -81,3 +81,31 @@ describe("export perfetto --begin/--end from the trace's start", () => {
     expect(bad.stderr).toContain("from the trace's start (100ms, 1.5s, +250us)");
   });
 });
+
+describe("export perfetto --trace", () => {
+  test("exports every process of the trace: the same bytes as --all on a lake of that trace alone; one of two traces", () => {
+    const dir = tempDir();
+    const lake = join(dir, "lake");
+    expect(cli(lake, ["ingest", SAMPLE, "--name", "one"]).code).toBe(0);
+    const t = join(dir, "t.pftrace");
+    const all = join(dir, "all.pftrace");
+    const r = cli(lake, ["export", "perfetto", "--trace", "one", "--end", "1s", "-o", t]);
+    expect(r.code).toBe(0);
+    expect(cli(lake, ["export", "perfetto", "--all", "--end", "1s", "-o", all]).code).toBe(0);
+    expect(readFileSync(t).equals(readFileSync(all))).toBe(true);
+    const pids = new Set(
+      (
+        JSON.parse(gunzipSync(readFileSync(SAMPLE)).toString()) as { traceEvents: { ph: string; pid: number }[] }
+      ).traceEvents
+        .filter((e) => e.ph !== "M")
+        .map((e) => e.pid),
+    );
+    expect(r.stderr).toContain(`; ${pids.size} process(es)`);
+    expect(cli(lake, ["ingest", "--force", SAMPLE, "--name", "two"]).code).toBe(0);
+    const two = cli(lake, ["export", "perfetto", "--trace", "two", "--end", "1s", "-o", t]);
+    expect(two.stderr).toContain(`; ${pids.size} process(es)`);
+    expect(cli(lake, ["export", "perfetto", "--trace", "nosuch", "-o", t]).stderr).toContain(
+      "--trace: no trace matches 'nosuch'",
+    );
+  });
+});
