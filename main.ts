@@ -55,6 +55,7 @@ program
   )
   .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
   .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
+  .option("--name <name>", "the trace's name, new in the lake (default: the file's base name; one file only)")
   .action((files: string[], opts) =>
     run(async () => (await import("./cmd/entry/ingest.ts")).ingestCommand(files, opts, globals()))(),
   );
@@ -160,6 +161,51 @@ program
   .action((opts) => run(async () => (await import("./cmd/entry/serve.ts")).serveCommand(opts, globals()))());
 
 program
+  .command("traces")
+  .description("list the traces (one per ingest) with their time range and size; --rename TRACE NAME renames one")
+  .option("--rename <trace_and_name...>", "TRACE NAME: rename the trace (trace_id, unique prefix or name)")
+  .option("-o, --output <file>", "write the list to a .parquet, .csv, .json or .ndjson file")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
+  .action((opts) => run(async () => (await import("./cmd/entry/traces.ts")).tracesCommand(opts, globals()))());
+
+program
+  .command("diff")
+  .description(
+    "compare two traces per slice name: count, total, self, p50, p90 (ms) in each and the change, largest first",
+  )
+  .argument("<a>", "the first trace: name, trace_id or unique prefix")
+  .argument("<b>", "the second trace")
+  .option("--view <name>", "the view compared (default thread_spans)")
+  .option(
+    "-f, --format <format>",
+    "table (or box), ascii, markdown, line, csv, json or ndjson (default: table on a terminal, else csv)",
+  )
+  .option("--max-rows <n>", "rows shown by the table, ascii, markdown and line formats (default 100)")
+  .option("-o, --output <file>", "write the result to a .parquet, .csv, .json or .ndjson file")
+  .action((a: string, b: string, opts) =>
+    run(async () => (await import("./cmd/entry/diff.ts")).diffCommand(a, b, opts, globals()))(),
+  );
+
+program
+  .command("rm")
+  .description(
+    "remove traces: their processes, streams, blocks and partitions (files deleted by gc after the grace period)",
+  )
+  .argument("<traces...>", "trace_id, unique prefix of one (4+ characters), or name")
+  .option("--dry-run", "show what would be removed; change nothing")
+  .option(
+    "--grace <seconds>",
+    "keep the files this long before gc may delete them (default $TRACELAKE_GRACE_SECONDS, else 3600)",
+  )
+  .action((traces: string[], opts) =>
+    run(async () => (await import("./cmd/entry/rm.ts")).rmCommand(traces, opts, globals()))(),
+  );
+
+program
   .command("gc")
   .description("delete files no catalog row needs: dead ingests' staging, orphan blobs, expired retired files")
   .option("--dry-run", "list what would be deleted")
@@ -223,7 +269,7 @@ Examples:
   tracelake export perfetto --process Browser -o browser.pftrace
 
 Views: thread_spans, async_events, log_entries, measures, flows (per process, built on first use),
-  async_spans, raw_events, import_stats, processes, streams, blocks, ingests, lakehouse_partitions,
+  async_spans, raw_events, import_stats, traces, processes, streams, blocks, ingests, lakehouse_partitions,
   temporary_files; as trace_processor names them: slice, thread, process, thread_track, counter,
   counter_track, flow, args. Span trees: children(id), descendants(id), ancestors(id),
   heaviest_path(id), ancestor_slice(id), descendant_slice(id). In the REPL: .tables, .schema VIEW.

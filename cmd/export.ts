@@ -1,5 +1,5 @@
 /**
- * `tracelake export perfetto --process P [--all] [--begin T] [--end T] [--spans thread|async|both]
+ * `tracelake export perfetto --process P [--trace T] [--all] [--begin T] [--end T] [--spans thread|async|both]
  * [--no-logs] [--no-counters] [--no-flows] [--no-args] -o FILE|-`: parses the options, runs the
  * export (lib/sql/export_perfetto.ts: a file, `.gz` → gzip, or stdout) and prints its one-line
  * summary on stderr. A closed stdout (EPIPE, e.g. `| head -c 100`) ends it with exit code 0.

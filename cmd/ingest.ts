@@ -3,7 +3,7 @@
  */
 import { SingleBar } from "cli-progress";
 import pc from "picocolors";
-import { ExitCode, escapeControl, InputError } from "../lib/errors.ts";
+import { ExitCode, escapeControl, InputError, UserError } from "../lib/errors.ts";
 import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
 import { TRACE_FORMATS, type TraceFormat } from "../lib/ingest/sniff.ts";
 import { removeOwnStaging } from "../lib/lake/files.ts";
@@ -18,6 +18,8 @@ export interface IngestCommandOptions {
   batchMb?: string;
   format?: string;
   processName?: string;
+  /** The trace's name (one file only). */
+  name?: string;
 }
 
 /** What `eventsFound` counts, per format. */
@@ -46,6 +48,15 @@ export async function ingestCommand(
   if (opts.format !== undefined && !TRACE_FORMATS.includes(opts.format as TraceFormat)) {
     return reportError(
       new InputError(`--format ${opts.format} is not a format tracelake reads; use one of ${TRACE_FORMATS.join(", ")}`),
+      g.verbose ?? false,
+    );
+  }
+  if (opts.name !== undefined && files.length !== 1) {
+    return reportError(
+      new UserError(
+        `--name names one trace: pass one file (got ${files.length}), or rename later with tracelake traces --rename`,
+        ExitCode.usage,
+      ),
       g.verbose ?? false,
     );
   }
@@ -91,6 +102,7 @@ export async function ingestCommand(
           batchBytes,
           format: opts.format as TraceFormat | undefined,
           processName: opts.processName,
+          name: opts.name,
           signal: stop,
           onProgress: (read, total) => {
             if (!bar || total === null || total < 32 * 1024 * 1024) return;
@@ -175,7 +187,7 @@ export function render(s: IngestSummary, lakeRoot: string): string {
   }
   const mbs = s.seconds > 0 ? s.contentBytes / 1e6 / s.seconds : 0;
   out.push(
-    `${pc.green("ingested")} ${s.source} (${s.format}) into ${lakeRoot} in ${s.seconds.toFixed(2)} s: ${bytes(s.contentBytes)}${s.bytesRead !== s.contentBytes ? ` (${bytes(s.bytesRead)} read)` : ""} at ${mbs.toFixed(1)} MB/s`,
+    `${pc.green("ingested")} ${s.source} (${s.format}) as trace ${escapeControl(s.name ?? s.ingestId)} into ${lakeRoot} in ${s.seconds.toFixed(2)} s: ${bytes(s.contentBytes)}${s.bytesRead !== s.contentBytes ? ` (${bytes(s.bytesRead)} read)` : ""} at ${mbs.toFixed(1)} MB/s`,
   );
   out.push(
     `  ${count(s.processes)} processes, ${count(s.threads)} threads, ${count(s.streams)} streams, ${count(s.blocks)} blocks (${bytes(s.blobBytes)} of Parquet)`,

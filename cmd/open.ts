@@ -77,7 +77,9 @@ export async function openCommand(opts: OpenCommandOptions, g: GlobalOptions): P
   };
   process.once("SIGINT", onSigint);
   try {
-    const name = opts.all ? "lake" : (opts.process ?? ["trace"]).join("+").replace(/[^A-Za-z0-9._+-]+/g, "_");
+    const name = opts.all
+      ? "lake"
+      : [...(opts.trace ?? []), ...(opts.process ?? [])].join("+").replace(/[^A-Za-z0-9._+-]+/g, "_") || "trace";
     const fileName = `${name.slice(0, 80) || "trace"}.pftrace`;
     const file = join(dir, fileName);
     const { engine, lake } = await openLake(g, false);

@@ -13,6 +13,7 @@ import type { Engine } from "../duck/engine.ts";
 import { Lake } from "../lake/lake.ts";
 import { blobRelPath } from "../lake/layout.ts";
 import { RAW_BLOCK_SCHEMA_VERSION } from "../lake/raw_block.ts";
+import { chooseTraceName } from "../lake/traces.ts";
 import type { IngestSummary } from "./ingest.ts";
 import type { ImportOutcome } from "./model.ts";
 
@@ -102,6 +103,11 @@ export interface CommitInfo {
   displayTimeUnit: string | null;
   /** Look for an ingest of the same content hash first, and commit nothing when there is one. */
   dedupe: boolean;
+  /**
+   * The trace's name the user gave (checked: lib/lake/traces.ts checkTraceName), or null/absent
+   * for the default one (chooseTraceName: the source's base name, made unique).
+   */
+  name?: string | null;
   /**
    * For an ingest committed in several parts (`tracelake serve`: one per commit window): the
    * process and stream ids already committed by earlier parts (not inserted again; the ids of
@@ -218,10 +224,14 @@ async function insertRows(engine: Engine, importer: ImportOutcome, summary: Inge
     );
     return;
   }
+  summary.name = await chooseTraceName(engine, c.name ?? null, c.sourceName);
   await engine.run(
-    `INSERT INTO lake.ingests VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
-       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ)`,
+    `INSERT INTO lake.ingests (ingest_id, source, source_size, content_size, content_hash, prefix_hash, format, status,
+       nb_events, nb_processes, nb_streams, nb_blocks, summary, properties, started, insert_time, name)
+     VALUES ($id, $source, $ssize, $csize, $hash, $phash, $format, 'complete', $events, $np, $ns, $nb,
+       $summary::JSON, $props::JSON, make_timestamp($started::BIGINT)::TIMESTAMPTZ, make_timestamp($t0::BIGINT)::TIMESTAMPTZ, $name)`,
     {
+      name: summary.name,
       id: c.ingestId,
       source: c.sourceName,
       ssize: c.sourceSize === null ? null : BigInt(c.sourceSize),

@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import { InputError, InterruptedError, LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { checkTraceName, refuseTakenNameNow } from "../lake/traces.ts";
 import { commitImport } from "./commit.ts";
 import { newImporter } from "./importers.ts";
 import { type FormatImporter, type ImportOutcome, type PhaseCount, ReadAgainError, withSkipCodes } from "./model.ts";
@@ -56,6 +57,8 @@ export interface IngestOptions {
   format?: TraceFormat;
   /** JSON-lines logs: the name of the process the lines belong to (default: the file's base name). */
   processName?: string;
+  /** The trace's name, new in the lake (default: the source's base name, lib/lake/traces.ts). */
+  name?: string;
   /**
    * Stops the ingest when aborted (checked after each chunk read, until the commit begins):
    * it then throws InterruptedError and leaves the lake as it was.
@@ -71,6 +74,8 @@ export interface IngestSummary {
   ingestId: string;
   source: string;
   format: TraceFormat;
+  /** The trace's name (null when `duplicate`: nothing was written). */
+  name: string | null;
   /** True when the content was already in the lake and nothing was written. */
   duplicate: boolean;
   /** When `duplicate`: when the earlier ingest happened (ISO 8601). */
@@ -117,6 +122,8 @@ export async function ingest(
 ): Promise<IngestSummary> {
   const started = performance.now();
   const startedAt = new Date();
+  const name = options.name === undefined ? null : checkTraceName(options.name);
+  if (name !== null) await refuseTakenNameNow(engine, lake, name);
   let source = openSource(spec);
   const sourceName = spec === "-" ? "-" : resolve(spec);
 
@@ -254,6 +261,7 @@ export async function ingest(
       ingestId,
       source: sourceName,
       format,
+      name: null,
       duplicate: false,
       duplicateOfTime: null,
       bytesRead: source.bytesRead,
@@ -287,6 +295,7 @@ export async function ingest(
       metadataJson: outcome.metadataJson,
       displayTimeUnit: outcome.displayTimeUnit,
       dedupe: !options.force,
+      name,
     });
     summary.seconds = (performance.now() - started) / 1000;
     return summary;
@@ -363,6 +372,7 @@ function emptySummary(ingestId: string, source: string, format: TraceFormat): In
     ingestId,
     source,
     format,
+    name: null,
     duplicate: false,
     duplicateOfTime: null,
     bytesRead: 0,

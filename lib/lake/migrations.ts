@@ -4,6 +4,7 @@
  * (reference/micromegas.md §1 and §3); where DuckDB lacks a feature (GiST exclusion, advisory
  * locks) the invariant is enforced in code.
  */
+import { defaultTraceNameSql } from "./traces.ts";
 
 /** One migration: its version, what it does, and its statements. */
 export interface Migration {
@@ -92,6 +93,21 @@ export const MIGRATIONS: Migration[] = [
         file_path VARCHAR NOT NULL,
         file_size BIGINT NOT NULL,
         expiration TIMESTAMPTZ NOT NULL)`,
+    ],
+  },
+  {
+    version: 2,
+    description: "traces: ingests.name (a name the user sets and changes), filled for existing ingests",
+    statements: [
+      // A trace is an ingest (lib/lake/traces.ts). Existing ingests are named as a new one would
+      // be by default (defaultTraceNameSql), '#2', '#3'... for later ingests of the same name.
+      "ALTER TABLE lake.ingests ADD COLUMN name VARCHAR",
+      `UPDATE lake.ingests SET name = n.name FROM (
+         SELECT ingest_id, CASE WHEN k = 1 THEN base ELSE base || '#' || k END AS name
+         FROM (SELECT ingest_id, base, row_number() OVER (PARTITION BY base ORDER BY insert_time, ingest_id) AS k
+               FROM (SELECT ingest_id, insert_time, ${defaultTraceNameSql("source")} AS base
+                     FROM lake.ingests))) n
+       WHERE lake.ingests.ingest_id = n.ingest_id`,
     ],
   },
 ];

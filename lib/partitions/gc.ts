@@ -2,11 +2,13 @@
  * Garbage collection of files no live catalog row needs:
  * - staging directories of ingests whose process is gone (`tmp/ingest-<uuid>/`, killed ingests);
  * - blobs under `blobs/` that no `blocks` row names (an ingest killed between moving its blobs
- *   and its COMMIT), older than the grace period, and only while no ingest is running;
+ *   and its COMMIT), older than the grace period, and only while no ingest is running (blobs of
+ *   a removed trace wait in `temporary_files`, below);
  * - partition files under `views/` that neither `lakehouse_partitions` nor `temporary_files`
  *   names (a materialization that died before its commit), older than the grace period;
- * - `temporary_files` rows past their expiration, and their files (a file that a live partition
- *   names is kept; only the row goes).
+ * - `temporary_files` rows past their expiration, and their files: retired partitions' and
+ *   removed traces' (`tracelake rm`) raw blocks (a file that a live partition names is kept; only
+ *   the row goes).
  * Empty directories under `views/` are left (a materialization may be about to write there).
  * It never deletes a file a live catalog row names: the catalog stays attached for writing for
  * the whole collection, so no commit can name a file between the listing and the deletion.
@@ -98,8 +100,13 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
     if (liveIngests > 0) {
       notes.push(`${liveIngests} ingest(s) running: unreferenced blobs are left for a later gc`);
     } else {
+      // Blobs of removed traces (lib/partitions/remove_trace.ts) wait in temporary_files (step 4).
       const named = new Set(
-        (await engine.rows<{ file_path: string }>("SELECT file_path FROM lake.blocks")).map((r) => r.file_path),
+        (
+          await engine.rows<{ file_path: string }>(
+            "SELECT file_path FROM lake.blocks UNION ALL SELECT file_path FROM lake.temporary_files",
+          )
+        ).map((r) => r.file_path),
       );
       for (const abs of walkFiles(lake.layout.blobs)) {
         const rel = relative(lake.root, abs);
@@ -137,11 +144,13 @@ export async function collectGarbage(engine: Engine, lake: Lake, opts: GcOptions
         notes.push(`${r.file_path} is in temporary_files but a live partition names it: kept`);
         continue;
       }
-      if (relative(lake.layout.views, abs).startsWith("..") || relative(lake.layout.views, abs) === "") {
-        notes.push(`temporary_files names ${r.file_path}, which is not under views/: not deleted`);
+      const under = (dir: string) => !relative(dir, abs).startsWith("..") && relative(dir, abs) !== "";
+      if (!under(lake.layout.views) && !under(lake.layout.blobs)) {
+        notes.push(`temporary_files names ${r.file_path}, which is not under views/ or blobs/: not deleted`);
         continue;
       }
-      if (existsSync(abs)) await del(abs, "retired partition past its grace period", false);
+      const what = under(lake.layout.blobs) ? "raw block of a removed trace" : "retired partition";
+      if (existsSync(abs)) await del(abs, `${what} past its grace period`, false);
     }
     if (!opts.dryRun && expired.length > 0) {
       await lake.pause("gc-before-forgetting-temporary-files");

@@ -64,7 +64,7 @@ export const DOT_COMMANDS: readonly DotCommand[] = [
   },
   {
     name: "export",
-    args: "perfetto --process P|--all [options] -o FILE",
+    args: "perfetto --process P|--trace T|--all [options] -o FILE",
     help: "write a Perfetto trace (options of `tracelake export perfetto`)",
     complete: "export",
   },

@@ -237,6 +237,7 @@ export class LiveIngest {
     const threads = outcome.processes.reduce((n, p) => n + p.threads.size, 0);
     return {
       ingestId: this.ingestId,
+      name: null,
       source: this.options.sourceName,
       format: "otlp_json",
       duplicate: false,

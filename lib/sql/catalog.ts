@@ -5,6 +5,8 @@
  */
 import { type Engine, sqlIdent, sqlString } from "../duck/engine.ts";
 import { Lake } from "../lake/lake.ts";
+import { processMatchSql, splitTraceRef } from "../lake/process_refs.ts";
+import { traceMatchSql } from "../lake/traces.ts";
 import { VIEW_SETS } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash } from "../views/view_set.ts";
 import type { Column } from "./format.ts";
@@ -23,7 +25,7 @@ export interface Rows {
 export interface PartitionFilter {
   /** View set names (any of them). */
   view?: string[];
-  /** Process selectors as view_instance takes them: process_id, a prefix of 4+ chars, exe, `pid:<pid>`. */
+  /** Process selectors as view_instance takes them: process_id, a prefix of 4+ chars, exe, `pid:<pid>`, `TRACE:` before any. */
   process?: string[];
   /** Only partitions whose schema hash is not their view set's current one. */
   incompatible?: boolean;
@@ -42,8 +44,11 @@ export function partitionsSql(opts: PartitionFilter): string {
   if (opts.process && opts.process.length > 0) {
     const match = opts.process
       .map((x) => {
-        const s = sqlString(x);
-        return `(r.process_id = ${s} OR (length(${s}) >= 4 AND starts_with(r.process_id, ${s})) OR r.exe = ${s} OR 'pid:' || r.source_pid = ${s})`;
+        const plain = processMatchSql("r", sqlString(x));
+        const split = splitTraceRef(x);
+        if (!split) return plain;
+        const [t, q] = split.map(sqlString) as [string, string];
+        return `(${plain} OR (r.ingest_id IN (SELECT ingest_id FROM ingests WHERE ${traceMatchSql("ingest_id", "name", t)}) AND ${processMatchSql("r", q)}))`;
       })
       .join(" OR ");
     where.push(`(${match})`);
@@ -172,7 +177,7 @@ export async function listTables(engine: Engine, lake: Lake): Promise<Rows> {
   await prepareQuery(
     engine,
     lake,
-    "SELECT * FROM processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
+    "SELECT * FROM traces, processes, streams, blocks, ingests, lakehouse_partitions, temporary_files",
   );
   const one = async (sql: string): Promise<bigint> =>
     ((await engine.rows<{ n: bigint | null }>(sql))[0]?.n ?? 0n) as bigint;

@@ -9,6 +9,7 @@ import type { Writable } from "node:stream";
 import type { Engine } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { resolveTrace } from "../lake/traces.ts";
 import {
   emptyStats,
   type PerfettoExportStats,
@@ -16,16 +17,24 @@ import {
   perfettoPrepareSql,
   type SpanTypes,
 } from "../perfetto/export.ts";
+import { parseRelativeTime } from "../perfetto/options.ts";
 import { writeTrace } from "../perfetto/write_trace.ts";
 import { prepareQuery, resolveProcess } from "./query.ts";
+import { TRACES_SELECT } from "./traces.ts";
 
 /** Options of an export, as `export perfetto` takes them (EXPORT_PERFETTO_OPTIONS). */
 export interface ExportPerfettoOptions {
   /** Process selectors (process_id, unique prefix, `pid:<pid>`, name). */
   process?: string[];
+  /** Traces (name, trace_id or unique prefix) whose every process is exported. */
+  trace?: string[];
   /** Every process of the lake. */
   all?: boolean;
-  /** Start of the time window: ns (an integer) or a timestamp DuckDB casts to TIMESTAMP_NS. */
+  /**
+   * Start of the time window: relative to the start of the exported traces (`100ms`, `1.5s`,
+   * `+250us`: parseRelativeTime; with processes of several traces, from the earliest of their
+   * starts), or absolute: ns (an integer) or a timestamp DuckDB casts to TIMESTAMP_NS.
+   */
   begin?: string;
   /** End of the time window, as `begin`. */
   end?: string;
@@ -62,18 +71,29 @@ export interface ExportSummary {
 }
 
 /**
- * Parses a --begin/--end value: an integer (ns since the epoch of the trace's clock) or a
- * timestamp DuckDB can cast to TIMESTAMP_NS ('2026-01-02 03:04:05.123'). Returns ns.
+ * Parses a --begin/--end value: a time from the trace's start (`100ms`, `1.5s`, `+250us`:
+ * parseRelativeTime, added to `traceStartNs`), an integer (ns since the epoch of the trace's
+ * clock) or a timestamp DuckDB can cast to TIMESTAMP_NS ('2026-01-02 03:04:05.123'). Returns ns.
  * @throws UserError naming the option when it is neither.
  */
-export async function parseTime(engine: Engine, option: string, text: string): Promise<bigint> {
+export async function parseTime(
+  engine: Engine,
+  option: string,
+  text: string,
+  traceStartNs: bigint | null = null,
+): Promise<bigint> {
+  const rel = parseRelativeTime(text);
+  if (rel !== null) {
+    if (traceStartNs === null) throw new UserError(`${option} '${text}': the exported processes have no events`);
+    return traceStartNs + rel;
+  }
   if (/^-?[0-9]+$/.test(text.trim())) return BigInt(text.trim());
   try {
     const r = await engine.rows<{ t: bigint }>("SELECT epoch_ns(CAST($v AS TIMESTAMP_NS)) AS t", { v: text });
     return r[0]?.t as bigint;
   } catch {
     throw new UserError(
-      `${option} '${text}' is not a time; pass nanoseconds (an integer) or a timestamp such as '2026-01-02 03:04:05.123'`,
+      `${option} '${text}' is not a time; pass a time from the trace's start (100ms, 1.5s, +250us), nanoseconds (an integer) or a timestamp such as '2026-01-02 03:04:05.123'`,
     );
   }
 }
@@ -100,8 +120,10 @@ export async function exportPerfetto(
   }
   if (!opts.output)
     throw new UserError("export perfetto needs -o FILE (a .pftrace or .pftrace.gz file) or -o - for stdout");
-  if (!opts.all && (!opts.process || opts.process.length === 0)) {
-    throw new UserError("export perfetto needs --process P (a process_id, unique prefix, pid:<pid> or name) or --all");
+  if (!opts.all && (opts.process ?? []).length === 0 && (opts.trace ?? []).length === 0) {
+    throw new UserError(
+      "export perfetto needs --process P (a process_id, unique prefix, pid:<pid> or name), --trace T or --all",
+    );
   }
   const cancelled = control.cancelled ?? (() => false);
   const check = () => {
@@ -110,6 +132,7 @@ export async function exportPerfetto(
   const flags = { spans, logs: opts.logs !== false, counters: opts.counters !== false, flows: opts.flows !== false };
   const ids: string[] = [];
   const flowIds: string[] = [];
+  let traceStartNs: bigint | null = null;
   await lake.attach(engine, "read");
   try {
     if (opts.all) {
@@ -117,6 +140,14 @@ export async function exportPerfetto(
         "SELECT process_id AS p FROM lake.processes ORDER BY insert_time, process_id",
       );
       ids.push(...r.map((x) => x.p));
+    }
+    for (const t of opts.trace ?? []) {
+      const trace = await resolveTrace(engine, t, "--trace");
+      const r = await engine.rows<{ p: string }>(
+        "SELECT process_id AS p FROM lake.processes WHERE ingest_id = $id ORDER BY insert_time, process_id",
+        { id: trace.traceId },
+      );
+      for (const x of r) if (!ids.includes(x.p)) ids.push(x.p);
     }
     for (const p of opts.process ?? []) {
       const id = await resolveProcess(engine, p, "--process");
@@ -133,12 +164,21 @@ export async function exportPerfetto(
       );
       flowIds.push(...r.map((x) => x.p));
     }
+    if (ids.length > 0 && [opts.begin, opts.end].some((t) => t !== undefined && parseRelativeTime(t) !== null)) {
+      // The start of the exported processes' traces (the earliest one's, for several).
+      const r = await engine.rows<{ s: bigint | null }>(
+        `SELECT min(start_ts) AS s FROM (${TRACES_SELECT}) WHERE trace_id IN
+           (SELECT ingest_id FROM lake.processes WHERE list_contains($ids::JSON::VARCHAR[], process_id))`,
+        { ids: JSON.stringify(ids) },
+      );
+      traceStartNs = r[0]?.s ?? null;
+    }
   } finally {
     await lake.detach(engine);
   }
   if (ids.length === 0) throw new UserError(`the lake ${lake.root} has no processes to export; ingest a trace first`);
-  const beginNs = opts.begin !== undefined ? await parseTime(engine, "--begin", opts.begin) : null;
-  const endNs = opts.end !== undefined ? await parseTime(engine, "--end", opts.end) : null;
+  const beginNs = opts.begin !== undefined ? await parseTime(engine, "--begin", opts.begin, traceStartNs) : null;
+  const endNs = opts.end !== undefined ? await parseTime(engine, "--end", opts.end, traceStartNs) : null;
   await prepareQuery(engine, lake, perfettoPrepareSql(ids, flags, flowIds), {
     onProgress: (done, total, what) => {
       check();

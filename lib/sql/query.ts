@@ -21,10 +21,12 @@ import type { DuckDBResult } from "@duckdb/node-api";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
+import { resolveProcessRef } from "../lake/process_refs.ts";
 import { RAW_EVENTS_COLUMNS, rawEventsEmptySql } from "../lake/raw_block.ts";
 import { type JitOptions, type JitReport, type JitRequest, materializeInstances } from "../views/jit.ts";
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
+import { defineCompareViews, resolveCompareCalls } from "./compare_traces.ts";
 import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
 import { IMPORT_STATS_COLUMNS, importStatsSelect } from "./import_stats.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
@@ -39,7 +41,8 @@ import {
 } from "./retire_functions.ts";
 import { SPAN_DEFINITIONS } from "./span_functions.ts";
 import { explainSqlError } from "./suggest.ts";
-import { timeColumnNames, timeColumnsSql } from "./time_columns.ts";
+import { filesByTraceSelect, type TraceOfFiles, timeColumnNames, timeColumnsSql } from "./time_columns.ts";
+import { TRACES_DESCRIPTION, TRACES_SELECT, traceStartsSql } from "./traces.ts";
 
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
@@ -54,6 +57,7 @@ export const CATALOG_VIEWS: Record<string, string> = {
   lakehouse_partitions:
     "one row per live partition (micromegas's columns): view_set_name, view_instance_id, insert and event ranges, file_path, file_size, file_schema_hash, source_data_hash, num_rows",
   temporary_files: "retired files awaiting deletion by gc: file_path, file_size, expiration",
+  traces: TRACES_DESCRIPTION,
 };
 
 /** Every view a query sees (catalog views, raw_events and the JIT views), with what it holds. */
@@ -64,7 +68,7 @@ export const QUERY_VIEWS: Record<string, string> = {
   ...Object.fromEntries(
     VIEW_SETS.map((v) => [
       v.name,
-      `${v.description}; every process (materialized on use); ${timeColumnNames(v).join(", ")} BIGINT ns`,
+      `${v.description}; every process (materialized on use); trace_id, ${timeColumnNames(v).slice(1).join(", ")} BIGINT ns`,
     ]),
   ),
   ...Object.fromEntries(PERFETTO_VIEWS.map((v) => [v.name, v.description])),
@@ -159,10 +163,17 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
       });
     }
   }
+  // compare_traces(a, b [, view]) calls: their traces' processes (lib/sql/compare_traces.ts).
+  const compares = await resolveCompareCalls(engine, refs);
   const requests: JitRequest[] = globals.map((viewSet) => ({ viewSet, processIds: null }));
   for (const vs of VIEW_SETS) {
     if (globals.includes(vs)) continue;
-    const ids = [...new Set(instanceViews.filter((i) => i.viewSet === vs).map((i) => i.processId))];
+    const ids = [
+      ...new Set([
+        ...instanceViews.filter((i) => i.viewSet === vs).map((i) => i.processId),
+        ...compares.filter((c) => c.viewSet === vs).flatMap((c) => [...c.processesA, ...c.processesB]),
+      ]),
+    ];
     if (ids.length > 0) requests.push({ viewSet: vs, processIds: ids });
   }
   const jit = requests.length > 0 ? await materializeInstances(engine, lake, requests, jitOptions) : null;
@@ -190,6 +201,7 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
     retire ? retirements : null,
     perfettoViews,
   );
+  await defineCompareViews(engine, compares, (vs, id) => partitionsSelect(engine, lake, vs, id));
   await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
     return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
   });
@@ -207,31 +219,13 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
 
 /**
  * Resolves the second argument of view_instance to a process_id: the id itself, a unique
- * prefix of it (at least 4 characters), `pid:<source pid>` or a process name (exe), when
- * exactly one process matches. The catalog must be attached.
+ * prefix of it (at least 4 characters), `pid:<source pid>` or a process name (exe), or one of
+ * these after `TRACE:` (lib/lake/process_refs.ts), when exactly one process matches. The
+ * catalog must be attached.
  * @throws SqlError naming the candidates when none or several match.
  */
 export async function resolveProcess(engine: Engine, text: string, context = "view_instance"): Promise<string> {
-  const rows = await engine.rows<{ process_id: string; exe: string | null; source_pid: string | null }>(
-    `SELECT process_id, exe, source_pid FROM lake.processes
-     WHERE process_id = $t OR (length($t) >= 4 AND starts_with(process_id, $t))
-        OR (starts_with($t, 'pid:') AND source_pid = substr($t, 5)) OR exe = $t
-     ORDER BY insert_time, process_id`,
-    { t: text },
-  );
-  const exact = rows.find((r) => r.process_id === text);
-  if (exact) return exact.process_id;
-  if (rows.length === 1) return (rows[0] as { process_id: string }).process_id;
-  if (rows.length === 0) {
-    throw new SqlError(
-      `${context}: no process matches '${text}'; pass a process_id, a unique prefix, 'pid:<pid>' or a process name (SELECT process_id, exe, source_pid FROM processes)`,
-    );
-  }
-  const list = rows
-    .slice(0, 10)
-    .map((r) => `${r.process_id} (${r.exe ?? "unnamed"}, pid ${r.source_pid ?? "?"})`)
-    .join(", ");
-  throw new SqlError(`${context}: '${text}' matches ${rows.length} processes: ${list}; pass a process_id`);
+  return resolveProcessRef(engine, text, context, (m) => new SqlError(m));
 }
 
 /**
@@ -248,7 +242,8 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
 async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
   await lake.attach(engine, "read");
   for (const name of tables) {
-    await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS SELECT * FROM lake.${name}`);
+    const select = name === "traces" ? TRACES_SELECT : `SELECT * FROM lake.${name}`;
+    await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS ${select}`);
   }
 }
 
@@ -332,11 +327,13 @@ async function partitionsSelect(
   processId: string | null,
   rowIds = false,
 ): Promise<string> {
-  const files = await engine.rows<{ f: string }>(
-    `SELECT file_path AS f FROM ${snap("lakehouse_partitions")}
+  const files = await engine.rows<{ f: string; trace_id: string | null; start_ts: bigint | null }>(
+    `SELECT p.file_path AS f, t.trace_id, t.start_ts FROM ${snap("lakehouse_partitions")} p
+       LEFT JOIN ${snap("processes")} r ON r.process_id = p.view_instance_id
+       LEFT JOIN (${traceStartsSql(snap("processes"))}) t ON t.trace_id = r.ingest_id
      WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
        ${processId === null ? "" : "AND view_instance_id = $id"}
-     ORDER BY view_instance_id, begin_insert_time, file_path`,
+     ORDER BY t.trace_id, view_instance_id, begin_insert_time, file_path`,
     processId === null
       ? { vs: vs.name, h: hex(schemaHash(vs)) }
       : { vs: vs.name, h: hex(schemaHash(vs)), id: processId },
@@ -345,9 +342,22 @@ async function partitionsSelect(
     const extra = rowIds ? ", NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number" : timeColumnsSql(vs);
     return `SELECT *${extra} FROM (${emptySelect(vs)})`;
   }
-  const list = files.map((r) => sqlString(join(lake.root, r.f))).join(", ");
-  if (rowIds) return `SELECT * FROM read_parquet([${list}], filename = 'tl_file', file_row_number = true)`;
-  return `SELECT *${timeColumnsSql(vs)} FROM read_parquet([${list}])`;
+  const path = (f: string) => sqlString(join(lake.root, f));
+  if (rowIds) {
+    const list = files.map((r) => path(r.f)).join(", ");
+    return `SELECT * FROM read_parquet([${list}], filename = 'tl_file', file_row_number = true)`;
+  }
+  // One read_parquet per trace, with its trace_id and start (lib/sql/time_columns.ts).
+  const groups = new Map<string | null, { trace: TraceOfFiles | null; files: string[] }>();
+  for (const r of files) {
+    let g = groups.get(r.trace_id);
+    if (!g) {
+      g = { trace: r.trace_id === null ? null : { traceId: r.trace_id, startTs: r.start_ts }, files: [] };
+      groups.set(r.trace_id, g);
+    }
+    g.files.push(path(r.f));
+  }
+  return filesByTraceSelect(vs, [...groups.values()]);
 }
 
 /** One statement's streaming result. */
