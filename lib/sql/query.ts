@@ -47,7 +47,7 @@ import { TRACES_DESCRIPTION, TRACES_SELECT, traceStartsSql } from "./traces.ts";
 /** Catalog views a query sees, with what they hold (for `.tables`, completion and the README). */
 export const CATALOG_VIEWS: Record<string, string> = {
   processes:
-    "one row per process: process_id, exe (process name), source_pid, properties (JSON), start_time, insert_time, source_file, trace_format, ingest_id",
+    "one row per process: process_id, exe (process name), source_pid (as the source wrote it), properties (JSON), start_time, insert_time, source_file, trace_format, ingest_id, pid (source_pid as BIGINT; NULL when not an integer)",
   streams:
     "one row per stream: stream_id, process_id, tags (cpu = one thread, log, metrics), properties (thread-name, thread-id), insert_time",
   blocks:
@@ -259,7 +259,9 @@ async function defineViews(
 ): Promise<void> {
   await engine.run("USE memory.main");
   for (const name of tables) {
-    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT * FROM ${snap(name)}`);
+    // processes: `pid`, the source's pid as an integer (NULL when it is not one), beside the text.
+    const extra = name === "processes" ? ", TRY_CAST(source_pid AS BIGINT) AS pid" : "";
+    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT *${extra} FROM ${snap(name)}`);
   }
   if (tables.includes("ingests"))
     await engine.run(`CREATE OR REPLACE VIEW main.import_stats AS ${importStatsSelect(snap("ingests"))}`);

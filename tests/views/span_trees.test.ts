@@ -331,6 +331,8 @@ describe("tid: integer when the source's is, its text in tid_text", () => {
       { ph: "X", pid: 1, tid: "worker-1", ts: 4, dur: 1, name: "d" },
       { ph: "i", pid: 1, tid: "worker-1", ts: 5, name: "e", s: "t" },
       { ph: "i", pid: 1, tid: 9, ts: 6, name: "f", s: "t" },
+      { ph: "X", pid: 29184, tid: 1, ts: 7, dur: 1, name: "g" },
+      { ph: "X", pid: 9153, tid: 1, ts: 8, dur: 1, name: "h" },
     ];
     writeFileSync(file, JSON.stringify({ traceEvents: evs }));
     const engine = await Engine.open({ threads: 1 });
@@ -341,8 +343,15 @@ describe("tid: integer when the source's is, its text in tid_text", () => {
         await prepareQuery(engine, lake, sql);
         return engine.rows<T>(sql);
       };
+      // processes.pid: the source pid as an integer (numeric order: 9153 before 29184), beside source_pid.
+      const procs = await q<{ pid: bigint; source_pid: string }>("SELECT pid, source_pid FROM processes ORDER BY pid");
+      expect(procs).toEqual([
+        { pid: 1n, source_pid: "1" },
+        { pid: 9153n, source_pid: "9153" },
+        { pid: 29184n, source_pid: "29184" },
+      ]);
       const spans = await q<{ name: string; tid: bigint | null; tid_text: string }>(
-        "SELECT name, tid, tid_text FROM thread_spans ORDER BY tid NULLS LAST",
+        "SELECT name, tid, tid_text FROM thread_spans JOIN processes p USING (process_id) WHERE p.pid = 1 ORDER BY tid NULLS LAST",
       );
       expect(spans).toEqual([
         { name: "b", tid: 9n, tid_text: "9" },
