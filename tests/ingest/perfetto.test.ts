@@ -327,7 +327,7 @@ describe("Perfetto protobuf: a hand-made trace", () => {
     () => {
       const rows = query<Record<string, unknown>>(
         lake,
-        `SELECT name, target, depth, epoch_ns(begin)::VARCHAR AS b, epoch_ns("end")::VARCHAR AS e, thread_name, tid,
+        `SELECT name, target, depth, epoch_ns(begin)::VARCHAR AS b, epoch_ns("end")::VARCHAR AS e, thread_name, tid_text AS tid,
            properties::VARCHAR AS props, filename, line FROM thread_spans ORDER BY begin`,
       );
       expect(rows).toEqual([
@@ -397,7 +397,7 @@ describe("Perfetto protobuf: a hand-made trace", () => {
     () => {
       const a = query<Record<string, unknown>>(
         lake,
-        `SELECT event_type, name, target, epoch_ns(time)::VARCHAR AS t, anomaly, tid, async_id FROM async_events ORDER BY time`,
+        `SELECT event_type, name, target, epoch_ns(time)::VARCHAR AS t, anomaly, tid_text AS tid, async_id FROM async_events ORDER BY time`,
       );
       expect(a).toEqual([
         { event_type: "begin", name: "GET /a", target: "net", t: "5030000", anomaly: null, tid: "11", async_id: "3" },
@@ -413,7 +413,7 @@ describe("Perfetto protobuf: a hand-made trace", () => {
       ]);
       const l = query<Record<string, unknown>>(
         lake,
-        "SELECT msg, level, tid, epoch_ns(time)::VARCHAR AS t, properties->>'src_file' AS f FROM log_entries",
+        "SELECT msg, level, tid_text AS tid, epoch_ns(time)::VARCHAR AS t, properties->>'src_file' AS f FROM log_entries",
       );
       expect(l).toEqual([{ msg: "hello from the log", level: 3, tid: "11", t: "5021000", f: null }]);
       const p = query<Record<string, unknown>>(lake, "SELECT exe, source_pid, trace_format FROM processes");
@@ -498,7 +498,7 @@ describe("Perfetto protobuf: legacy_event (Chrome's JSON phases inside TrackEven
       );
       const s = ingestJson(lake, [file]);
       expect(s.phases.find((p) => p.ph === "legacy V")?.reason).toBe("legacy phase not imported");
-      expect(query<Record<string, unknown>>(lake, "SELECT msg, target, scope, phase, tid FROM log_entries")).toEqual([
+      expect(query<Record<string, unknown>>(lake, "SELECT msg, target, scope, phase, tid_text AS tid FROM log_entries")).toEqual([
         { msg: "mark", target: "blink", scope: "t", phase: "R", tid: "2" },
       ]);
       expect(
