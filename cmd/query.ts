@@ -4,7 +4,9 @@
  * file with `-o` (format from the extension: Parquet and CSV by DuckDB's COPY, JSON by the same
  * writer as `-f json`, so that both give one JSON).
  */
-import { fstatSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { checkOutputPath, copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
@@ -124,11 +126,13 @@ export async function queryCommand(
       if (timer) printRunTime(t0);
       return code;
     }
-    if (format === "csv" && csvByCopy(sql)) {
+    const byCopy = format === "csv" ? csvByCopy(sql) : null;
+    if (byCopy !== null) {
       // DuckDB's CSV writer straight to fd 1: 4x faster than rows through JavaScript (issue 18).
       let copied = true;
       try {
-        await copyResultTo(engine, lake, sql, "/dev/stdout", ".csv");
+        if (byCopy === "file") await copyThroughTempFile(engine, lake, sql);
+        else await copyResultTo(engine, lake, sql, "/dev/stdout", ".csv");
       } catch (e) {
         const msg = messageOf(e);
         // /dev/stdout could not be opened (nothing written): the row-by-row writer below.
@@ -161,21 +165,57 @@ export async function queryCommand(
 }
 
 /**
- * Whether CSV to standard output can be DuckDB's COPY to /dev/stdout, as `-o FILE.csv` is: one
- * SELECT-like statement (a query's result, nothing to run first), stdout a pipe, a character
- * device other than a terminal (/dev/null), or an empty regular file (reopening /dev/stdout
- * truncates the file: a `>>` append to a non-empty file keeps the row-by-row writer), on a system
- * with /dev/stdout. Not a socket (Bun.spawn's "pipe"): Linux cannot reopen one by name (ENXIO).
+ * Whether CSV to standard output can be DuckDB's COPY, as `-o FILE.csv` is: one SELECT-like
+ * statement (a query's result, nothing to run first) on a system with /dev/stdout, and how:
+ * - `device`: stdout a pipe or a character device other than a terminal (/dev/null): COPY to
+ *   /dev/stdout. Not a socket (Bun.spawn's "pipe"): Linux cannot reopen one by name (ENXIO).
+ * - `file`: stdout a regular file (`> out.csv`, `>> log`): COPY to a temporary file whose bytes
+ *   are then written through fd 1. COPY to /dev/stdout would reopen the file as a new open
+ *   file: it truncated an appended file, and wrote from offset 0 while the shell's descriptor
+ *   stayed where it was, so what the shell wrote next (`{ tracelake query ...; echo done; } >
+ *   out.txt`, or a second query) overwrote the result.
+ * null otherwise (the row-by-row writer).
  */
-function csvByCopy(sql: string): boolean {
-  if (process.platform === "win32" || process.stdout.isTTY) return false;
+function csvByCopy(sql: string): "device" | "file" | null {
+  if (process.platform === "win32" || process.stdout.isTTY) return null;
   const body = sql.trim().replace(/;+\s*$/, "");
-  if (body.includes(";") || !/^(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(body)) return false;
+  if (body.includes(";") || !/^(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(body)) return null;
   try {
     const st = fstatSync(1);
-    return st.isFIFO() || st.isCharacterDevice() || (st.isFile() && st.size === 0);
+    if (st.isFIFO() || st.isCharacterDevice()) return "device";
+    return st.isFile() ? "file" : null;
   } catch {
-    return false;
+    return null;
+  }
+}
+
+/**
+ * Writes the CSV of `sql` to stdout through fd 1 (see csvByCopy's `file`): DuckDB's COPY to a
+ * file in a new temporary directory, then its bytes in 1 MiB writes; the directory is removed.
+ */
+async function copyThroughTempFile(
+  engine: Parameters<typeof copyResultTo>[0],
+  lake: Parameters<typeof copyResultTo>[1],
+  sql: string,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "tracelake-csv-"));
+  try {
+    const path = join(dir, "result.csv");
+    await copyResultTo(engine, lake, sql, path);
+    const fd = openSync(path, "r");
+    try {
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) off += writeSync(1, buf, off, n - off);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

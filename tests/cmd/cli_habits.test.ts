@@ -269,6 +269,17 @@ describe("output files say their format: refused or honoured, never the wrong by
     ]);
     expect(sh.exitCode).toBe(0);
     expect(readFileSync(app, "utf8")).toBe("kept\na\n1\n");
+    // Output redirected once for several commands: each writes after the one before (the COPY
+    // to /dev/stdout wrote from offset 0 of the file, and the next command overwrote it).
+    const group = join(dir, "group.csv");
+    const me = `'${process.execPath}' '${join(ROOT, "main.ts")}' --lake '${lake}'`;
+    const sh2 = Bun.spawnSync([
+      "sh",
+      "-c",
+      `{ ${me} query "SELECT 42 AS answer"; echo done; ${me} query "SELECT 7 AS b"; } > '${group}'`,
+    ]);
+    expect(sh2.exitCode).toBe(0);
+    expect(readFileSync(group, "utf8")).toBe("answer\n42\ndone\nb\n7\n");
   });
 
   test("-o FILE.json: a statement failing mid-way leaves no file, as COPY leaves none", () => {
