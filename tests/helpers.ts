@@ -42,6 +42,21 @@ export function cli(lake: string, args: string[], stdin?: Uint8Array | string): 
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
+/**
+ * Rows of `sql` as `tracelake query -f json` prints them, with integers (BIGINT values, which
+ * -f json writes as text) as numbers.
+ * @throws Error with the statement and stderr when the query fails.
+ */
+export function queryRows(lake: string, sql: string): Record<string, unknown>[] {
+  const r = cli(lake, ["query", "-f", "json", sql]);
+  if (r.code !== 0) throw new Error(`${sql}\n${r.stderr}`);
+  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map((row) =>
+    Object.fromEntries(
+      Object.entries(row).map(([k, v]) => [k, typeof v === "string" && /^-?[0-9]+$/.test(v) ? Number(v) : v]),
+    ),
+  );
+}
+
 /** Opens the lake's catalog read-only in a fresh engine and runs `fn`. */
 export async function withCatalog<T>(lakeDir: string, fn: (e: Engine) => Promise<T>): Promise<T> {
   const e = await Engine.open({ threads: 1 });

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
-import { BUN, cli, ROOT, snapshot, tempDir } from "../helpers.ts";
+import { BUN, cli, queryRows, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 const SAMPLE = existsSync("/work/shared/samples/chromium_startup.json.gz")
   ? "/work/shared/samples/chromium_startup.json.gz"
@@ -29,17 +29,6 @@ let events: Ev[] = [];
 let browserPid = 0;
 /** The pid of "Service: storage.mojom.StorageService" (a process name with a ':'). */
 let storagePid = 0;
-
-/** Rows of `sql` as JSON objects, BIGINT text as numbers. */
-function rows(lake: string, sql: string): Record<string, unknown>[] {
-  const r = cli(lake, ["query", "-f", "json", sql]);
-  if (r.code !== 0) throw new Error(`${sql}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map((row) =>
-    Object.fromEntries(
-      Object.entries(row).map(([k, v]) => [k, typeof v === "string" && /^-?[0-9]+$/.test(v) ? Number(v) : v]),
-    ),
-  );
-}
 
 const ns = (us: number): number => Math.round(us * 1000);
 
@@ -66,7 +55,7 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
   });
 
   test("the traces view: one row per ingest, range = the earliest/latest event (trace_processor's trace_bounds)", () => {
-    const t = rows(lake, "SELECT * FROM traces ORDER BY insert_time");
+    const t = queryRows(lake, "SELECT * FROM traces ORDER BY insert_time");
     expect(t.map((r) => r.name)).toEqual(["run1", "chromium_startup.json.gz"]);
     const start = Math.min(...events.map((e) => ns(e.ts)));
     const end = Math.max(...events.map((e) => ns(e.ts + (e.dur ?? 0))));
@@ -95,8 +84,8 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     const start = Math.min(...events.map((e) => ns(e.ts)));
     const spans = events.filter((e) => e.ph === "X" || e.ph === "B");
     const logs = events.filter((e) => e.ph === "I" || e.ph === "i" || e.ph === "R");
-    const [t1, t2] = rows(lake, "SELECT trace_id FROM traces ORDER BY insert_time").map((r) => r.trace_id);
-    const per = rows(
+    const [t1, t2] = queryRows(lake, "SELECT trace_id FROM traces ORDER BY insert_time").map((r) => r.trace_id);
+    const per = queryRows(
       lake,
       `SELECT 'thread_spans' AS v, trace_id, count(*) AS n, min(rel_ts) AS r0, count(*) FILTER (WHERE rel_ts <> ts - ${start}) AS bad FROM thread_spans GROUP BY ALL
        UNION ALL SELECT 'log_entries', trace_id, count(*), min(rel_ts), count(*) FILTER (WHERE rel_ts <> ts - ${start}) FROM log_entries GROUP BY ALL
@@ -120,23 +109,26 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     // The trace's earliest event is an async one here: rel_ts 0.
     for (const r of byView("async_events")) expect(r.r0).toBe(0);
     // Column order: materialized columns, trace_id, rel_ts, ts, dur.
-    const cols = rows(lake, "SELECT column_name AS c FROM (DESCRIBE SELECT * FROM thread_spans)").map((r) => r.c);
+    const cols = queryRows(lake, "SELECT column_name AS c FROM (DESCRIBE SELECT * FROM thread_spans)").map((r) => r.c);
     expect(cols.slice(-4)).toEqual(["trace_id", "rel_ts", "ts", "dur"]);
   });
 
   test("TRACE:PROCESS picks the Browser of one trace; a bare Browser is ambiguous and lists both traces", () => {
     const browserSpans = events.filter((e) => (e.ph === "X" || e.ph === "B") && e.pid === browserPid).length;
     expect(browserSpans).toBeGreaterThan(1000);
-    const [t2] = rows(lake, "SELECT trace_id FROM traces WHERE name = 'chromium_startup.json.gz'");
-    const [r] = rows(
+    const [t2] = queryRows(lake, "SELECT trace_id FROM traces WHERE name = 'chromium_startup.json.gz'");
+    const [r] = queryRows(
       lake,
       "SELECT count(*) AS n, min(trace_id) AS t, count(DISTINCT trace_id) AS k FROM view_instance('thread_spans', 'chromium_startup.json.gz:Browser')",
     );
     expect(r).toEqual({ n: browserSpans, t: t2?.trace_id, k: 1 });
-    const [byPid] = rows(lake, `SELECT count(*) AS n FROM view_instance('thread_spans', 'run1:pid:${browserPid}')`);
+    const [byPid] = queryRows(
+      lake,
+      `SELECT count(*) AS n FROM view_instance('thread_spans', 'run1:pid:${browserPid}')`,
+    );
     expect(byPid?.n).toBe(browserSpans);
     // A process name holding a ':' after a trace.
-    const [svc] = rows(
+    const [svc] = queryRows(
       lake,
       "SELECT count(*) AS n FROM view_instance('thread_spans', 'run1:Service: storage.mojom.StorageService')",
     );
@@ -148,7 +140,7 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     expect(amb.stderr).toContain("trace run1");
     expect(amb.stderr).toContain("trace chromium_startup.json.gz");
     // partitions --process takes the same forms (as a filter).
-    const [run1Browser] = rows(
+    const [run1Browser] = queryRows(
       lake,
       `SELECT p.process_id FROM processes p JOIN traces t ON t.trace_id = p.ingest_id WHERE t.name = 'run1' AND p.source_pid = '${browserPid}'`,
     );
@@ -175,7 +167,7 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
       if (e.ph === "X" || e.ph === "B")
         firstSpan.set(e.pid, Math.min(firstSpan.get(e.pid) ?? Number.POSITIVE_INFINITY, ns(e.ts)));
     }
-    const got = rows(
+    const got = queryRows(
       lake,
       "SELECT source_pid, epoch_ns(start_time) AS s FROM processes WHERE ingest_id = (SELECT trace_id FROM traces WHERE name = 'run1')",
     );
@@ -191,12 +183,15 @@ describe("traces, names, trace_id and rel_ts on a lake of two ingests of the sam
     expect(dup.code).toBe(65);
     expect(dup.stderr).toContain("already has that name");
     expect(cli(lake, ["ingest", "--force", SAMPLE, "--name", "a:b"]).stderr).toContain("holds a ':'");
-    expect(rows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
+    expect(queryRows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
     const bad = cli(lake, ["traces", "--rename", "chromium_startup.json.gz", "run1"]);
     expect(bad.code).toBe(65);
     const ok = cli(lake, ["traces", "--rename", "chromium_startup.json.gz", "run2"]);
     expect(ok.code).toBe(0);
-    expect(rows(lake, "SELECT name FROM traces ORDER BY insert_time").map((r) => r.name)).toEqual(["run1", "run2"]);
+    expect(queryRows(lake, "SELECT name FROM traces ORDER BY insert_time").map((r) => r.name)).toEqual([
+      "run1",
+      "run2",
+    ]);
     // A default name already taken gets #2.
     expect(cli(lake, ["traces", "--rename", "run2", "chromium_startup.json.gz"]).code).toBe(0);
     expect(cli(lake, ["ingest", "--force", SAMPLE]).stdout).toContain("as trace chromium_startup.json.gz#2 into");
@@ -208,8 +203,8 @@ describe("rm", () => {
     const lake = join(tempDir(), "lake");
     expect(cli(lake, ["ingest", SAMPLE, "--name", "keep"]).code).toBe(0);
     expect(cli(lake, ["ingest", "--force", SAMPLE, "--name", "drop"]).code).toBe(0);
-    rows(lake, "SELECT count(*) FROM thread_spans, log_entries");
-    const [before] = rows(
+    queryRows(lake, "SELECT count(*) FROM thread_spans, log_entries");
+    const [before] = queryRows(
       lake,
       `SELECT (SELECT count(*) FROM blocks b JOIN processes p USING (process_id) JOIN traces t ON t.trace_id = p.ingest_id WHERE t.name = 'drop') AS blocks,
               (SELECT count(*) FROM list_partitions() l JOIN processes p ON p.process_id = l.view_instance_id JOIN traces t ON t.trace_id = p.ingest_id WHERE t.name = 'drop' AND l.file_path IS NOT NULL) AS files`,
@@ -217,13 +212,13 @@ describe("rm", () => {
     const dry = cli(lake, ["rm", "--dry-run", "drop"]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain("would remove trace drop");
-    expect(rows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
+    expect(queryRows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
     const unknown = cli(lake, ["rm", "drop", "nosuch"]);
     expect(unknown.code).toBe(65);
-    expect(rows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
+    expect(queryRows(lake, "SELECT count(*) AS n FROM traces")[0]?.n).toBe(2);
     const r = cli(lake, ["rm", "drop"], undefined);
     expect(r.code).toBe(0);
-    const [after] = rows(
+    const [after] = queryRows(
       lake,
       `SELECT (SELECT count(*) FROM traces) AS traces, (SELECT count(*) FROM processes) AS processes,
               (SELECT count(*) FROM ingests) AS ingests,
@@ -247,7 +242,7 @@ describe("rm", () => {
   test("with a zero grace period, gc deletes the removed trace's blobs and partition files", () => {
     const lake = join(tempDir(), "lake");
     expect(cli(lake, ["ingest", SAMPLE]).code).toBe(0);
-    rows(lake, "SELECT count(*) FROM thread_spans");
+    queryRows(lake, "SELECT count(*) FROM thread_spans");
     const files = (dir: string): number =>
       existsSync(dir) ? readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0;
     expect(files(join(lake, "blobs"))).toBeGreaterThan(0);
@@ -255,7 +250,7 @@ describe("rm", () => {
     expect(cli(lake, ["gc"]).code).toBe(0);
     expect(files(join(lake, "blobs"))).toBe(0);
     expect(files(join(lake, "views"))).toBe(0);
-    expect(rows(lake, "SELECT count(*) AS n FROM temporary_files")[0]?.n).toBe(0);
+    expect(queryRows(lake, "SELECT count(*) AS n FROM temporary_files")[0]?.n).toBe(0);
     // The content can be ingested again: not taken for a duplicate.
     expect(cli(lake, ["ingest", SAMPLE]).stdout).toContain("as trace chromium_startup.json.gz into");
   });
@@ -267,7 +262,7 @@ describe("rm killed before its commit", () => {
     const node = join(ROOT, "fixtures", "node_trace.json.gz");
     expect(cli(lake, ["ingest", node, "--name", "a"]).code).toBe(0);
     expect(cli(lake, ["ingest", "--force", node, "--name", "b"]).code).toBe(0);
-    rows(lake, "SELECT count(*) FROM thread_spans");
+    queryRows(lake, "SELECT count(*) FROM thread_spans");
     const before = await snapshot(lake);
     const marker = join(tempDir("tl-marker-"), "paused");
     const p = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "rm", "b"], {
@@ -286,7 +281,7 @@ describe("rm killed before its commit", () => {
     expect(await snapshot(lake)).toEqual(before);
     expect(cli(lake, ["check"]).code).toBe(0);
     expect(cli(lake, ["rm", "b"]).code).toBe(0);
-    expect(rows(lake, "SELECT name FROM traces").map((r) => r.name)).toEqual(["a"]);
+    expect(queryRows(lake, "SELECT name FROM traces").map((r) => r.name)).toEqual(["a"]);
   });
 });
 
@@ -307,11 +302,11 @@ describe("migration 2 on a catalog at version 1", () => {
     } finally {
       e.close();
     }
-    const t = rows(lake, "SELECT name FROM traces ORDER BY insert_time");
+    const t = queryRows(lake, "SELECT name FROM traces ORDER BY insert_time");
     expect(t.map((r) => r.name)).toEqual(["chromium_startup.json.gz", "chromium_startup.json.gz#2"]);
     expect(cli(lake, ["info"]).stdout).toContain("(catalog version 2)");
     expect(
-      rows(
+      queryRows(
         lake,
         "SELECT count(DISTINCT trace_id) AS k FROM view_instance('thread_spans', 'chromium_startup.json.gz#2:Browser')",
       )[0]?.k,
@@ -335,7 +330,7 @@ describe.skipIf(!tpRuns)("the traces view's range against trace_processor's trac
       const r = Bun.spawnSync([TP, "-q", q, file], { stdout: "pipe", stderr: "pipe" });
       expect(r.exitCode).toBe(0);
       const bounds = r.stdout.toString().trim().split("\n").pop()?.replaceAll('"', "");
-      const [t] = rows(lake, `SELECT start_ts || ',' || end_ts AS r FROM traces WHERE name = '${name}'`);
+      const [t] = queryRows(lake, `SELECT start_ts || ',' || end_ts AS r FROM traces WHERE name = '${name}'`);
       expect(t?.r).toBe(bounds);
     }
   }, 120_000);

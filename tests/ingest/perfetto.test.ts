@@ -498,9 +498,9 @@ describe("Perfetto protobuf: legacy_event (Chrome's JSON phases inside TrackEven
       );
       const s = ingestJson(lake, [file]);
       expect(s.phases.find((p) => p.ph === "legacy V")?.reason).toBe("legacy phase not imported");
-      expect(query<Record<string, unknown>>(lake, "SELECT msg, target, scope, phase, tid_text AS tid FROM log_entries")).toEqual([
-        { msg: "mark", target: "blink", scope: "t", phase: "R", tid: "2" },
-      ]);
+      expect(
+        query<Record<string, unknown>>(lake, "SELECT msg, target, scope, phase, tid_text AS tid FROM log_entries"),
+      ).toEqual([{ msg: "mark", target: "blink", scope: "t", phase: "R", tid: "2" }]);
       expect(
         query<Record<string, unknown>>(
           lake,

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { cli, ROOT, tempDir } from "../helpers.ts";
+import { cli, queryRows, ROOT, tempDir } from "../helpers.ts";
 
 const SAMPLE = existsSync("/work/shared/samples/chromium_startup.json.gz")
   ? "/work/shared/samples/chromium_startup.json.gz"
@@ -22,17 +22,6 @@ interface Ev {
   ts: number;
   dur?: number;
   name: string;
-}
-
-/** Rows of `sql` as JSON objects, BIGINT text as numbers. */
-function rows(lake: string, sql: string): Record<string, unknown>[] {
-  const r = cli(lake, ["query", "-f", "json", sql]);
-  if (r.code !== 0) throw new Error(`${sql}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map((row) =>
-    Object.fromEntries(
-      Object.entries(row).map(([k, v]) => [k, typeof v === "string" && /^-?[0-9]+$/.test(v) ? Number(v) : v]),
-    ),
-  );
 }
 
 const ns = (us: number): number => Math.round(us * 1000);
@@ -112,7 +101,7 @@ describe("compare_traces on the sample and a filtered copy", () => {
   });
 
   test("per name: count, total, p50, p90 in each trace and b - a, as the input JSON says", () => {
-    const got = new Map(rows(lake, "SELECT * FROM compare_traces('full', 'filtered')").map((r) => [r.name, r]));
+    const got = new Map(queryRows(lake, "SELECT * FROM compare_traces('full', 'filtered')").map((r) => [r.name, r]));
     const sa = stats(a);
     const sb = stats(b);
     let checked = 0;
@@ -139,13 +128,13 @@ describe("compare_traces on the sample and a filtered copy", () => {
   }, 120_000);
 
   test("self summed over every name = the threads' busy time in each trace; largest change first", () => {
-    const [s] = rows(
+    const [s] = queryRows(
       lake,
       "SELECT sum(self_a) AS self_a, sum(self_b) AS self_b FROM compare_traces('full', 'filtered', 'thread_spans')",
     );
     expect(s).toEqual({ self_a: busy(a), self_b: busy(b) });
     expect(busy(a)).not.toBe(busy(b));
-    const first = rows(lake, "SELECT name FROM compare_traces('full', 'filtered') LIMIT 2").map((r) => r.name);
+    const first = queryRows(lake, "SELECT name FROM compare_traces('full', 'filtered') LIMIT 2").map((r) => r.name);
     const sa = stats(a);
     const sb = stats(b);
     const change = (n: string) => Math.abs((sb.get(n)?.total ?? 0) - (sa.get(n)?.total ?? 0));

@@ -6,32 +6,23 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { cli, ROOT, tempDir } from "../helpers.ts";
+import { cli, queryRows, ROOT, tempDir } from "../helpers.ts";
 
 const JSON_TRACE = join(ROOT, "fixtures", "chromium_startup.json.gz");
 const PROTO_TRACE = join(ROOT, "fixtures", "chromium_startup.pftrace.gz");
 
-/** Rows of `sql` as JSON objects (tracelake query -f json), integers (BIGINT text) as numbers. */
-function rows(lake: string, sql: string): Record<string, unknown>[] {
-  const r = cli(lake, ["query", "-f", "json", sql]);
-  if (r.code !== 0) throw new Error(`${sql}\n${r.stderr}`);
-  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map((row) =>
-    Object.fromEntries(
-      Object.entries(row).map(([k, v]) => [k, typeof v === "string" && /^-?[0-9]+$/.test(v) ? Number(v) : v]),
-    ),
-  );
-}
-
 /** The view sets with partitions in the lake. */
 function materialized(lake: string): string[] {
-  return rows(lake, "SELECT DISTINCT view_set_name AS v FROM list_partitions() ORDER BY 1").map((r) => String(r.v));
+  return queryRows(lake, "SELECT DISTINCT view_set_name AS v FROM list_partitions() ORDER BY 1").map((r) =>
+    String(r.v),
+  );
 }
 
 describe("what a statement materializes", () => {
   test("thread/process/thread_track: nothing; counter: measures; slice: the three it reads", () => {
     const lake = join(tempDir(), "lake");
     expect(cli(lake, ["ingest", JSON_TRACE]).code).toBe(0);
-    const [t] = rows(
+    const [t] = queryRows(
       lake,
       `SELECT count(*) AS n, (SELECT count(DISTINCT stream_id) FROM blocks JOIN streams USING (stream_id)
          WHERE list_contains(tags, 'cpu')) AS threads FROM thread JOIN thread_track USING (utid) JOIN process USING (upid)`,
@@ -40,9 +31,9 @@ describe("what a statement materializes", () => {
     expect(t?.n).toBe(107);
     expect(t?.n).toBe(t?.threads);
     expect(materialized(lake)).toEqual([]);
-    rows(lake, "SELECT count(*) FROM counter JOIN counter_track ON counter.track_id = counter_track.id");
+    queryRows(lake, "SELECT count(*) FROM counter JOIN counter_track ON counter.track_id = counter_track.id");
     expect(materialized(lake)).toEqual(["measures"]);
-    expect(rows(lake, "SELECT count(*) AS n FROM slice")[0]?.n).toBe(111037);
+    expect(queryRows(lake, "SELECT count(*) AS n FROM slice")[0]?.n).toBe(111037);
     expect(materialized(lake)).toEqual(["async_events", "log_entries", "measures", "thread_spans"]);
   }, 120_000);
 });
@@ -55,7 +46,7 @@ describe("a lake of two traces", () => {
   });
 
   test("slice.id unique across the lake; every parent_id and arg_set_id names a slice", () => {
-    const [r] = rows(
+    const [r] = queryRows(
       lake,
       `SELECT count(*) AS n, count(DISTINCT id) AS ids,
          count(*) FILTER (WHERE parent_id IS NOT NULL AND parent_id NOT IN (SELECT id FROM slice)) AS orphans,
@@ -69,7 +60,7 @@ describe("a lake of two traces", () => {
     expect(r?.foreign_args).toBe(0);
     // Every slice below the top has its parent, one level up and begun no later (joins on ids
     // unique in the lake: the same join on thread_spans.id/parent matched spans of other processes).
-    const [j] = rows(
+    const [j] = queryRows(
       lake,
       `SELECT count(*) FILTER (WHERE c.depth > 0) AS deep, count(p.id) AS joined,
          count(*) FILTER (WHERE p.depth <> c.depth - 1 OR p.ts > c.ts) AS bad FROM slice c LEFT JOIN slice p ON c.parent_id = p.id`,
@@ -80,9 +71,9 @@ describe("a lake of two traces", () => {
   }, 120_000);
 
   test("upid and utid: 1.. in ingest order, one per process and per cpu stream with events", () => {
-    const p = rows(lake, "SELECT upid, pid FROM process ORDER BY upid");
+    const p = queryRows(lake, "SELECT upid, pid FROM process ORDER BY upid");
     expect(p.map((r) => r.upid)).toEqual(p.map((_, k) => k + 1));
-    const [t] = rows(
+    const [t] = queryRows(
       lake,
       `SELECT count(*) AS n, max(utid) AS m, (SELECT count(DISTINCT stream_id) FROM blocks JOIN streams USING (stream_id)
          WHERE list_contains(tags, 'cpu')) AS cpu FROM thread`,
@@ -92,12 +83,12 @@ describe("a lake of two traces", () => {
   }, 120_000);
 
   test("Perfetto's documentation query: every X event of CrBrowserMain, as raw_events has it", () => {
-    const doc = rows(
+    const doc = queryRows(
       lake,
       `SELECT ts, dur, slice.name FROM slice JOIN thread_track ON slice.track_id = thread_track.id
        JOIN thread USING (utid) WHERE thread.name = 'CrBrowserMain'`,
     );
-    const x = rows(
+    const x = queryRows(
       lake,
       `SELECT epoch_ns(e.time) AS ts, e.dur, e.name FROM raw_events e JOIN streams s USING (stream_id)
        WHERE e.ph = 'X' AND (s.properties->>'thread-name') = 'CrBrowserMain'`,
@@ -119,9 +110,9 @@ describe("ts and dur on the event views", () => {
   test("thread_spans: ts = the event's time, dur = its dur (X) or -1 (unclosed), after the materialized columns", () => {
     const lake = join(tempDir(), "lake");
     expect(cli(lake, ["ingest", JSON_TRACE]).code).toBe(0);
-    const cols = rows(lake, "SELECT column_name AS c FROM (DESCRIBE SELECT * FROM thread_spans)").map((r) => r.c);
+    const cols = queryRows(lake, "SELECT column_name AS c FROM (DESCRIBE SELECT * FROM thread_spans)").map((r) => r.c);
     expect(cols.slice(-2)).toEqual(["ts", "dur"]);
-    const [r] = rows(
+    const [r] = queryRows(
       lake,
       `WITH s AS (SELECT ts, dur, name FROM thread_spans WHERE phase = 'X'),
             x AS (SELECT epoch_ns(time) AS ts, dur, name FROM raw_events WHERE ph = 'X')
@@ -131,7 +122,7 @@ describe("ts and dur on the event views", () => {
     expect(Number(r?.n)).toBeGreaterThan(80000);
     expect(r?.extra).toBe(0);
     expect(r?.missing).toBe(0);
-    const [u] = rows(
+    const [u] = queryRows(
       lake,
       `SELECT count(*) FILTER (WHERE dur = -1) AS minus, count(*) FILTER (WHERE anomaly = 'unclosed') AS unclosed,
          count(*) FILTER (WHERE dur = -1 AND duration >= 0) AS kept FROM thread_spans`,
@@ -140,10 +131,10 @@ describe("ts and dur on the event views", () => {
     expect(u?.unclosed).toBe(88);
     expect(u?.kept).toBe(88);
     for (const v of ["async_events", "log_entries", "measures"]) {
-      const [t] = rows(lake, `SELECT count(*) FILTER (WHERE ts <> epoch_ns(time)) AS bad FROM ${v}`);
+      const [t] = queryRows(lake, `SELECT count(*) FILTER (WHERE ts <> epoch_ns(time)) AS bad FROM ${v}`);
       expect(t?.bad).toBe(0);
     }
-    const [vi] = rows(lake, "SELECT count(ts) AS n FROM view_instance('thread_spans', 'Browser')");
+    const [vi] = queryRows(lake, "SELECT count(ts) AS n FROM view_instance('thread_spans', 'Browser')");
     expect(Number(vi?.n)).toBeGreaterThan(1000);
   }, 120_000);
 });
