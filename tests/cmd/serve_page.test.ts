@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
+import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -52,19 +53,7 @@ window.addEventListener("message", async (e) => {
   }
 });
 </script>`;
-      standIn = Bun.serve({
-        hostname: "127.0.0.1",
-        port: 0,
-        async fetch(req) {
-          const path = new URL(req.url).pathname;
-          if (path === "/ui.html") return new Response(uiPage, { headers: { "content-type": "text/html" } });
-          if (path === "/result") {
-            report((await req.json()) as Record<string, unknown>);
-            return new Response("ok");
-          }
-          return new Response("not found", { status: 404 });
-        },
-      });
+      standIn = startPerfettoUiStandIn(uiPage, report);
 
       const proc = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "serve", "--port", "0"], {
         env: { ...process.env, NO_COLOR: "1", TRACELAKE_PERFETTO_UI: `http://127.0.0.1:${standIn.port}/ui.html` },
