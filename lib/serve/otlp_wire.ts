@@ -316,7 +316,8 @@ export function decodeOtlp(m: OtlpMessage, buf: Uint8Array, start = 0, end = buf
 function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number, out: Obj, depth: number): Obj {
   if (depth > MAX_DEPTH) throw new WireError(`messages nested more than ${MAX_DEPTH} deep`);
   const fields = m.fields;
-  const r = new WireReader(buf, start, end);
+  // One reader per depth, reused: a message's reader is free again once it returns.
+  const r = depth < readers.length ? (readers[depth] as WireReader).reset(buf, start, end) : newReader(buf, start, end);
   while (r.next()) {
     const f = fields[r.field];
     if (f === undefined) {
@@ -342,6 +343,15 @@ function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number,
     } else set(out, f, v);
   }
   return out;
+}
+
+/** Readers by message depth (decodeInto). */
+const readers: WireReader[] = [];
+
+function newReader(buf: Uint8Array, start: number, end: number): WireReader {
+  const r = new WireReader(buf, start, end);
+  readers.push(r);
+  return r;
 }
 
 /** Stores a singular field's value as protobufjs does (this file's comment). */
@@ -381,6 +391,20 @@ function readPacked(r: WireReader, f: FieldSpec, out: Obj): void {
 /** UTF-8 text, a leading byte order mark kept (it is part of the value). */
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
+/** UTF-8 text of `b[s, e)`: short ASCII text built directly (cheaper than a TextDecoder call). */
+function text(b: Uint8Array, s: number, e: number): string {
+  if (e - s <= 24) {
+    let t = "";
+    for (let i = s; i < e; i++) {
+      const c = b[i] as number;
+      if (c >= 0x80) return utf8.decode(b.subarray(s, e));
+      t += String.fromCharCode(c);
+    }
+    return t;
+  }
+  return utf8.decode(b.subarray(s, e));
+}
+
 /** Two hex digits per byte value. */
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -389,7 +413,7 @@ function scalar(r: WireReader, code: number): unknown {
   switch (code) {
     case 0: // string
       r.len();
-      return utf8.decode(r.buf.subarray(r.lenStart, r.lenEnd));
+      return text(r.buf, r.lenStart, r.lenEnd);
     case 1: {
       // bytes, as hex
       r.len();
