@@ -10,7 +10,8 @@
  * Metric's data, NumberDataPoint's value; proto3 `optional`: the histograms' sum/min/max) even
  * when default, the last member of a oneof read clearing the others; a message field seen twice
  * merged (its repeated fields appended); repeated fields as arrays (absent when empty; numeric ones
- * packed or not); strings as text (a leading U+FEFF kept); bytes as lowercase hex (trace and span
+ * packed or not); strings as text (a leading U+FEFF kept; invalid UTF-8 refuses the message, as
+ * proto3 and protobufjs do); bytes as lowercase hex (trace and span
  * ids; the importer's hexId takes hex as it is) except AnyValue's `bytesValue` as base64, as OTLP
  * JSON writes it; enums and 32-bit integers as numbers; 64-bit integers as bigints (the
  * importer's int64 takes them as they are). Unknown fields, and known fields on the wire with
@@ -307,7 +308,8 @@ type Obj = Record<string, unknown>;
 /**
  * The message `m` in `buf[start, end)` as a plain object (this file's comment says the shape).
  * @throws WireError when the bytes are not a protobuf message (a length or value past the end,
- *   a varint over 10 bytes, field number 0, a group) or nest more than 100 deep.
+ *   a varint over 10 bytes, field number 0, a group), hold a string that is not UTF-8, or nest
+ *   more than 100 deep.
  */
 export function decodeOtlp(m: OtlpMessage, buf: Uint8Array, start = 0, end = buf.length): Obj {
   return decodeInto(m, buf, start, end, {}, 0);
@@ -388,21 +390,33 @@ function readPacked(r: WireReader, f: FieldSpec, out: Obj): void {
   }
 }
 
-/** UTF-8 text, a leading byte order mark kept (it is part of the value). */
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+/** UTF-8 text, strict (proto3 strings must be valid UTF-8), a leading byte order mark kept (it is part of the value). */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
 
-/** UTF-8 text of `b[s, e)`: short ASCII text built directly (cheaper than a TextDecoder call). */
+/** `b[s, e)` as UTF-8 text. @throws WireError when it is not valid UTF-8. */
+function utf8Text(b: Uint8Array, s: number, e: number): string {
+  try {
+    return utf8.decode(b.subarray(s, e));
+  } catch {
+    throw new WireError("a string field is not valid UTF-8");
+  }
+}
+
+/**
+ * UTF-8 text of `b[s, e)`: short ASCII text built directly (cheaper than a TextDecoder call).
+ * @throws WireError when it is not valid UTF-8.
+ */
 function text(b: Uint8Array, s: number, e: number): string {
   if (e - s <= 24) {
     let t = "";
     for (let i = s; i < e; i++) {
       const c = b[i] as number;
-      if (c >= 0x80) return utf8.decode(b.subarray(s, e));
+      if (c >= 0x80) return utf8Text(b, s, e);
       t += String.fromCharCode(c);
     }
     return t;
   }
-  return utf8.decode(b.subarray(s, e));
+  return utf8Text(b, s, e);
 }
 
 /** Two hex digits per byte value. */

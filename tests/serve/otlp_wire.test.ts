@@ -7,7 +7,8 @@
  * here), and the two must be equal: every field type, each AnyValue kind, nested arrays and
  * kvlists, span events, links, status, log bodies of each kind, the five metric kinds, and wire
  * cases (defaults on the wire, oneof members in turn, a message twice, unknown fields, wrong wire
- * types, packed and unpacked runs, a leading BOM, deep nesting, cut bytes).
+ * types, packed and unpacked runs, a leading BOM, deep nesting, cut bytes), and 12,000 seeded
+ * bit-flip mutations (decoded equal, or refused by both).
  */
 import { describe, expect, test } from "bun:test";
 import protobuf from "protobufjs";
@@ -334,6 +335,19 @@ describe("otlp_wire: wire cases decode as protobufjs decodes them", () => {
     expect(same("logRecord", l.finish())).toEqual({ severityNumber: -3, severityText: "\uFEFF" });
   });
 
+  test("a string that is not UTF-8 is refused by both (proto3 strings are UTF-8)", () => {
+    const bad = W()
+      .uint32(tag(5, 2))
+      .bytes(new Uint8Array([0x61, 0xff]))
+      .finish();
+    expect(both("span", bad)).toEqual({ oracle: "error", ours: "error" });
+    const long = W()
+      .uint32(tag(3, 2))
+      .bytes(new Uint8Array([...Buffer.from("x".repeat(40)), 0xc0, 0x80]))
+      .finish();
+    expect(both("logRecord", long)).toEqual({ oracle: "error", ours: "error" });
+  });
+
   test("cut bytes and nesting past 100 levels are refused by both", () => {
     const good = encode("span", { name: "x", attributes: [kv("a", { stringValue: "y" })] });
     for (let n = 1; n < good.length; n++) {
@@ -355,6 +369,65 @@ describe("otlp_wire: wire cases decode as protobufjs decodes them", () => {
     };
     expect((same("span", deep(49)) as Record<string, unknown>).attributes).toBeDefined();
     expect(both("span", deep(50))).toEqual({ oracle: "error", ours: "error" });
+  });
+});
+
+describe("otlp_wire: mutated bytes", () => {
+  test("bit flips in a span, a log record and a metric: decoded or refused exactly as protobufjs does", () => {
+    const samples: [Item, Uint8Array][] = [
+      [
+        "span",
+        encode("span", {
+          traceId: ID16,
+          spanId: ID8,
+          name: "héllo",
+          kind: 2,
+          startTimeUnixNano: "12345678901234",
+          attributes: [kv("a", { intValue: -3 }), kv("b", VALUES.array), kv("c", VALUES.kvlist)],
+          events: [{ name: "e", timeUnixNano: "5" }],
+          links: [{ traceId: ID16, spanId: ID8, flags: 1 }],
+          status: { code: 2, message: "m" },
+        }),
+      ],
+      ["logRecord", encode("logRecord", { timeUnixNano: "7", severityNumber: 9, body: VALUES.kvlist, spanId: ID8 })],
+      [
+        "metric",
+        encode("metric", {
+          name: "h",
+          histogram: {
+            dataPoints: [
+              { timeUnixNano: "9", count: 3, sum: 1.5, bucketCounts: [1, 2], explicitBounds: [0.5], min: 0 },
+            ],
+            aggregationTemporality: 2,
+          },
+        }),
+      ],
+    ];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const outcomes = { decoded: 0, refused: 0 };
+    for (const [item, good] of samples) {
+      for (let k = 0; k < 4000; k++) {
+        const b = Uint8Array.from(good);
+        for (let j = 1 + rnd(3); j > 0; j--) {
+          const at = rnd(b.length);
+          b[at] = (b[at] as number) ^ (1 << rnd(8));
+        }
+        const { oracle, ours } = both(item, b);
+        if (!Bun.deepEquals(ours, oracle, true))
+          expect({ item, bytes: Buffer.from(b).toString("hex"), ours }).toEqual({
+            item,
+            bytes: Buffer.from(b).toString("hex"),
+            ours: oracle,
+          });
+        outcomes[oracle === "error" ? "refused" : "decoded"]++;
+      }
+    }
+    // Both outcomes were exercised.
+    expect(Math.min(outcomes.decoded, outcomes.refused)).toBeGreaterThan(1000);
   });
 });
 
