@@ -115,7 +115,8 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
   }
   let frames: ResourceFrame[];
   try {
-    frames = frame(body);
+    // A Buffer view (no copy), so that the items' subarrays are Buffers, as decodeOtlp reads them.
+    frames = frame(body instanceof Buffer ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   } catch (e) {
     throw new DecodeError(`the body is not a protobuf ${message} (${(e as Error).message})`);
   }

@@ -312,7 +312,10 @@ type Obj = Record<string, unknown>;
  *   more than 100 deep.
  */
 export function decodeOtlp(m: OtlpMessage, buf: Uint8Array, start = 0, end = buf.length): Obj {
-  return decodeInto(m, buf, start, end, {}, 0);
+  // As a Buffer (a view, no copy): its toString(encoding, start, end) makes flat strings natively
+  // (`text`, `scalar` cast the readers' buffer back to it).
+  const b = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  return decodeInto(m, b, start, end, {}, 0);
 }
 
 function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number, out: Obj, depth: number): Obj {
@@ -403,43 +406,30 @@ function utf8Text(b: Uint8Array, s: number, e: number): string {
 }
 
 /**
- * UTF-8 text of `b[s, e)`: short ASCII text built directly (cheaper than a TextDecoder call).
+ * UTF-8 text of `b[s, e)`: ASCII text up to 256 bytes as latin1 (the same characters; cheaper
+ * than a strict TextDecoder call).
  * @throws WireError when it is not valid UTF-8.
  */
-function text(b: Uint8Array, s: number, e: number): string {
-  if (e - s <= 24) {
-    let t = "";
-    for (let i = s; i < e; i++) {
-      const c = b[i] as number;
-      if (c >= 0x80) return utf8Text(b, s, e);
-      t += String.fromCharCode(c);
-    }
-    return t;
+function text(b: Buffer, s: number, e: number): string {
+  if (e - s <= 256) {
+    for (let i = s; i < e; i++) if ((b[i] as number) >= 0x80) return utf8Text(b, s, e);
+    return b.toString("latin1", s, e);
   }
   return utf8Text(b, s, e);
 }
-
-/** Two hex digits per byte value. */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Reads the current field's value as scalar type `code` (SCALARS); its wire type was checked. */
 function scalar(r: WireReader, code: number): unknown {
   switch (code) {
     case 0: // string
       r.len();
-      return text(r.buf, r.lenStart, r.lenEnd);
-    case 1: {
-      // bytes, as hex
+      return text(r.buf as Buffer, r.lenStart, r.lenEnd);
+    case 1: // bytes, as hex
       r.len();
-      const b = r.buf;
-      const e = r.lenEnd;
-      let s = "";
-      for (let i = r.lenStart; i < e; i++) s += HEX[b[i] as number];
-      return s;
-    }
+      return (r.buf as Buffer).toString("hex", r.lenStart, r.lenEnd);
     case 2: // bytes, as base64
       r.len();
-      return Buffer.from(r.buf.buffer, r.buf.byteOffset + r.lenStart, r.lenEnd - r.lenStart).toString("base64");
+      return (r.buf as Buffer).toString("base64", r.lenStart, r.lenEnd);
     case 3: // bool
       r.varintParts();
       return (r.hi | r.lo) !== 0;
