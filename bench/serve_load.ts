@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { otlpRoot } from "../lib/serve/otlp_proto.ts";
+import { otlpRoot } from "../tests/serve/otlp_proto.ts";
 
 const { values: args } = parseArgs({
   options: {

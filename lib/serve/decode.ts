@@ -1,15 +1,25 @@
 /**
  * Decoding of OTLP/HTTP request bodies (opentelemetry-specification, protocol/otlp.md
  * "OTLP/HTTP"): `Content-Encoding: gzip` undone with a bound on the decompressed size, then
- * `application/x-protobuf` (binary protobuf, schema otlp_proto.ts) or `application/json` (the
- * JSON protobuf encoding) turned into the one shape the OTLP importer (lib/ingest/otlp.ts) reads:
- * an `Export*ServiceRequest` as plain objects, lowerCamelCase names, enums as numbers (JSON
- * bodies as parsed; protobuf: see `plain`). So both encodings go through the same mapping as
- * OTLP files.
+ * `application/x-protobuf` (binary protobuf: framed here, items decoded by otlp_wire.ts) or
+ * `application/json` (the JSON protobuf encoding) turned into the one shape the OTLP importer
+ * (lib/ingest/otlp.ts) reads: an `Export*ServiceRequest` as plain objects, lowerCamelCase names,
+ * enums as numbers (JSON bodies as parsed; protobuf: otlp_wire.ts's file comment). So both
+ * encodings go through the same mapping as OTLP files. Also the bodies of the answers
+ * (`Export*ServiceResponse`, google.rpc.Status), written with the Perfetto writer's ProtoWriter.
  */
 import { gunzipSync } from "node:zlib";
-import protobuf from "protobufjs";
-import { otlpRoot } from "./otlp_proto.ts";
+import { ProtoWriter } from "../perfetto/wire.ts";
+import { WireReader, WT_LEN } from "../perfetto/wire_reader.ts";
+import {
+  ExportPartialSuccess,
+  ExportServiceRequest,
+  ExportServiceResponse,
+  ResourceItems,
+  RpcStatus,
+  ScopeItems,
+} from "./otlp_fields.ts";
+import { decodeOtlp, OTLP_ITEMS, type OtlpMessage } from "./otlp_wire.ts";
 
 /** The three OTLP signals, by their URL path's last part (`/v1/traces`...). */
 export type OtlpSignal = "traces" | "logs" | "metrics";
@@ -25,9 +35,9 @@ export class TooLargeError extends Error {}
 
 /** The request message and the top field of each signal. */
 const SIGNALS: Record<OtlpSignal, { message: string; field: string }> = {
-  traces: { message: "otlp.ExportTraceServiceRequest", field: "resourceSpans" },
-  logs: { message: "otlp.ExportLogsServiceRequest", field: "resourceLogs" },
-  metrics: { message: "otlp.ExportMetricsServiceRequest", field: "resourceMetrics" },
+  traces: { message: "ExportTraceServiceRequest", field: "resourceSpans" },
+  logs: { message: "ExportLogsServiceRequest", field: "resourceLogs" },
+  metrics: { message: "ExportMetricsServiceRequest", field: "resourceMetrics" },
 };
 
 /**
@@ -95,7 +105,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
       throw new DecodeError(`the body is not JSON (${(e as Error).message})`);
     }
     if (!v || typeof v !== "object" || Array.isArray(v))
-      throw new DecodeError(`the body is not a JSON object (an OTLP ${message.slice(5)})`);
+      throw new DecodeError(`the body is not a JSON object (an OTLP ${message})`);
     const obj = v as Record<string, unknown>;
     const snake = field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     const list = obj[field] ?? obj[snake];
@@ -105,15 +115,12 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
   }
   let frames: ResourceFrame[];
   try {
-    frames = frame(body);
+    // A Buffer view (no copy), so that the items' subarrays are Buffers, as decodeOtlp reads them.
+    frames = frame(body instanceof Buffer ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   } catch (e) {
-    throw new DecodeError(`the body is not a protobuf ${message.slice(5)} (${(e as Error).message})`);
+    throw new DecodeError(`the body is not a protobuf ${message} (${(e as Error).message})`);
   }
-  const root = otlpRoot();
   const t = ITEM_TYPES[signal];
-  const resourceType = root.lookupType("otlp.Resource");
-  const scopeType = root.lookupType("otlp.InstrumentationScope");
-  const itemType = root.lookupType(t.item);
   const out: DecodedBody = {
     undecodable: 0,
     *pieces() {
@@ -121,7 +128,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
         // A resource or scope that does not decode rejects its items.
         let resource: unknown;
         try {
-          resource = f.resource ? plain(resourceType.decode(f.resource), "") : undefined;
+          resource = f.resource ? decodeOtlp(OTLP_ITEMS.resource, f.resource) : undefined;
         } catch {
           for (const sc of f.scopes) out.undecodable += sc.items.length;
           continue;
@@ -129,7 +136,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
         for (const sc of f.scopes) {
           let scope: unknown;
           try {
-            scope = sc.scope ? plain(scopeType.decode(sc.scope), "") : undefined;
+            scope = sc.scope ? decodeOtlp(OTLP_ITEMS.scope, sc.scope) : undefined;
           } catch {
             out.undecodable += sc.items.length;
             continue;
@@ -138,7 +145,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
             const items: unknown[] = [];
             for (const bytes of sc.items.slice(k, k + PIECE_ITEMS)) {
               try {
-                items.push(plain(itemType.decode(bytes), ""));
+                items.push(decodeOtlp(t.item, bytes));
               } catch {
                 out.undecodable++;
               }
@@ -158,10 +165,10 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
 }
 
 /** Per signal: the item message, and the importer's names of the scope list and item list. */
-const ITEM_TYPES: Record<OtlpSignal, { item: string; scopes: string; list: string }> = {
-  traces: { item: "otlp.Span", scopes: "scopeSpans", list: "spans" },
-  logs: { item: "otlp.LogRecord", scopes: "scopeLogs", list: "logRecords" },
-  metrics: { item: "otlp.Metric", scopes: "scopeMetrics", list: "metrics" },
+const ITEM_TYPES: Record<OtlpSignal, { item: OtlpMessage; scopes: string; list: string }> = {
+  traces: { item: OTLP_ITEMS.span, scopes: "scopeSpans", list: "spans" },
+  logs: { item: OTLP_ITEMS.logRecord, scopes: "scopeLogs", list: "logRecords" },
+  metrics: { item: OTLP_ITEMS.metric, scopes: "scopeMetrics", list: "metrics" },
 };
 
 /** A ResourceSpans/Logs/Metrics's framing: its resource's bytes and its scopes'. */
@@ -171,92 +178,49 @@ interface ResourceFrame {
 }
 
 /**
- * The framing of an `Export*ServiceRequest` (the same field numbers for the three signals,
- * opentelemetry-proto: request 1 = resource_*; Resource* 1 = resource, 2 = scope_*, 1000 = the
- * deprecated instrumentation_library_*; Scope* 1 = scope, 2 = items): byte ranges (no copies).
- * @throws Error (protobufjs's) when the framing is not valid protobuf.
+ * The framing of an `Export*ServiceRequest` (the same field numbers for the three signals:
+ * otlp_fields.ts's ExportServiceRequest, ResourceItems, ScopeItems; the deprecated
+ * `instrumentation_library_*` lists read as the scope lists): byte ranges (no copies). Fields
+ * of other numbers or wire types are skipped.
+ * @throws WireError when the framing is not valid protobuf.
  */
 function frame(body: Uint8Array): ResourceFrame[] {
   const out: ResourceFrame[] = [];
-  const r = protobuf.Reader.create(body);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag === ((1 << 3) | 2)) out.push(frameResource(r.bytes()));
-    else r.skipType(tag & 7);
+  const r = new WireReader(body, 0, body.length);
+  while (r.next()) {
+    if (r.field === ExportServiceRequest.resource_items && r.wireType === WT_LEN) {
+      r.len();
+      out.push(frameResource(body, r.lenStart, r.lenEnd));
+    } else r.skip();
   }
   return out;
 }
 
-function frameResource(bytes: Uint8Array): ResourceFrame {
+function frameResource(body: Uint8Array, start: number, end: number): ResourceFrame {
   const f: ResourceFrame = { resource: null, scopes: [] };
-  const r = protobuf.Reader.create(bytes);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    const field = tag >>> 3;
-    if ((tag & 7) !== 2 || (field !== 1 && field !== 2 && field !== 1000)) {
-      r.skipType(tag & 7);
+  const r = new WireReader(body, start, end);
+  while (r.next()) {
+    if (r.wireType !== WT_LEN) {
+      r.skip();
       continue;
     }
-    const b = r.bytes();
-    if (field === 1) f.resource = b;
-    else {
+    r.len();
+    if (r.field === ResourceItems.resource) f.resource = body.subarray(r.lenStart, r.lenEnd);
+    else if (r.field === ResourceItems.scope_items || r.field === ResourceItems.instrumentation_library_items) {
       const sc: { scope: Uint8Array | null; items: Uint8Array[] } = { scope: null, items: [] };
-      const s = protobuf.Reader.create(b);
-      while (s.pos < s.len) {
-        const t = s.uint32();
-        if (t === ((1 << 3) | 2)) sc.scope = s.bytes();
-        else if (t === ((2 << 3) | 2)) sc.items.push(s.bytes());
-        else s.skipType(t & 7);
+      const s = new WireReader(body, r.lenStart, r.lenEnd);
+      while (s.next()) {
+        if (s.wireType !== WT_LEN) s.skip();
+        else {
+          s.len();
+          if (s.field === ScopeItems.scope) sc.scope = body.subarray(s.lenStart, s.lenEnd);
+          else if (s.field === ScopeItems.items) sc.items.push(body.subarray(s.lenStart, s.lenEnd));
+        }
       }
       f.scopes.push(sc);
     }
   }
   return f;
-}
-
-/** A protobufjs Long (64-bit integer as two 32-bit halves). */
-interface LongBits {
-  low: number;
-  high: number;
-  unsigned: boolean;
-  __isLong__: true;
-}
-
-/** A Long's value as a bigint (signed or not as the field is). */
-function longValue(l: LongBits): bigint {
-  if (l.high === 0 && l.low >= 0) return BigInt(l.low);
-  const u = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
-  return l.unsigned ? u : BigInt.asIntN(64, u);
-}
-
-/**
- * A decoded protobufjs message as plain objects, the fields present on the wire only (a
- * message's own properties; its prototype holds the defaults): 64-bit integers as bigints (the
- * importer's int64 takes them as they are), bytes as lowercase hex (trace and span ids; the
- * importer's hexId takes hex as it is), except `bytesValue` (an attribute's bytes) as base64, as
- * OTLP JSON writes it; empty repeated fields left out. Done here rather than with protobufjs's
- * toObject, which wrote 64-bit integers and ids as text that the importer then parsed again.
- * @param key the field name of `v` in its parent ("" for the top).
- */
-function plain(v: unknown, key: string): unknown {
-  if (v === null || typeof v !== "object") return v;
-  if (Array.isArray(v)) {
-    const out = new Array(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = plain(v[i], key);
-    return out;
-  }
-  if (v instanceof Uint8Array) {
-    const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-    return key === "bytesValue" ? b.toString("base64") : b.toString("hex");
-  }
-  if ((v as LongBits).__isLong__ === true) return longValue(v as LongBits);
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(v)) {
-    const x = (v as Record<string, unknown>)[k];
-    if (Array.isArray(x) && x.length === 0) continue;
-    out[k] = plain(x, k);
-  }
-  return out;
 }
 
 /**
@@ -276,10 +240,15 @@ export function exportResponse(
     const body = partial ? { partialSuccess: { [key]: String(rejected), errorMessage } } : {};
     return new TextEncoder().encode(JSON.stringify(body));
   }
-  // The three responses' partial_success messages have the same fields and numbers
-  // (1: rejected_*, int64; 2: error_message).
-  const type = otlpRoot().lookupType("otlp.ExportServiceResponse");
-  return type.encode(type.fromObject(partial ? { partialSuccess: { rejected, errorMessage } } : {})).finish();
+  // The three responses' partial_success messages have the same fields and numbers.
+  const w = new ProtoWriter(64 + errorMessage.length * 3);
+  if (partial) {
+    w.begin(ExportServiceResponse.partial_success);
+    if (rejected > 0) w.uint(ExportPartialSuccess.rejected, rejected);
+    if (errorMessage !== "") w.string(ExportPartialSuccess.error_message, errorMessage);
+    w.end();
+  }
+  return w.buf.slice(0, w.pos);
 }
 
 /**
@@ -288,6 +257,10 @@ export function exportResponse(
  */
 export function statusBody(encoding: OtlpEncoding, code: number, message: string): Uint8Array {
   if (encoding === "json") return new TextEncoder().encode(JSON.stringify({ code, message }));
-  const type = otlpRoot().lookupType("otlp.RpcStatus");
-  return type.encode(type.fromObject({ code, message })).finish();
+  const w = new ProtoWriter(64 + message.length * 3);
+  // int32: a negative code would be a 10-byte two's complement varint (gRPC codes are 0..16).
+  if (code > 0) w.uint(RpcStatus.code, code);
+  else if (code < 0) w.int64(RpcStatus.code, BigInt(code));
+  if (message !== "") w.string(RpcStatus.message, message);
+  return w.buf.slice(0, w.pos);
 }

@@ -1,11 +1,12 @@
 /**
- * The OTLP protobuf schema the receiver decodes and answers with: the messages of
- * opentelemetry-proto v1.x (`opentelemetry/proto/{common,resource,trace,logs,metrics}/v1/*.proto`
+ * An OTLP protobuf schema for protobufjs, the independent encoder and decoder of the receiver's
+ * tests (tests/serve/otlp_wire.test.ts) and of its load script (bench/serve_load.ts): the
+ * messages of opentelemetry-proto v1.x (`opentelemetry/proto/{common,resource,trace,logs,metrics}/v1/*.proto`
  * and `collector/{trace,logs,metrics}/v1/*_service.proto`), field numbers and types copied from
- * those files, compiled once by protobufjs. Only the fields tracelake maps or answers with are
- * declared; protobufjs skips the others (as a protobuf parser must keep unknown fields readable).
- * The deprecated `instrumentation_library_*` fields (1000) are declared so that old exporters'
- * data is still read, as the OTLP JSON importer does.
+ * those files (not from lib/serve/otlp_fields.ts). It is the schema the receiver decoded with
+ * protobufjs before lib/serve/otlp_wire.ts: only the fields tracelake maps or answers with are
+ * declared; protobufjs skips the others. The deprecated `instrumentation_library_*` fields
+ * (1000) are declared so that old exporters' data is still read.
  */
 import protobuf from "protobufjs";
 
