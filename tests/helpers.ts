@@ -42,6 +42,19 @@ export function cli(lake: string, args: string[], stdin?: Uint8Array | string): 
   return { code: p.exitCode ?? -1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
 }
 
+/** The Chromium startup sample (the same file as ../shared/samples/chromium_startup.json.gz). */
+export const CHROMIUM_JSON_SAMPLE = join(ROOT, "fixtures", "chromium_startup.json.gz");
+
+/** A Chrome JSON trace event as the oracle tests read it from the sample (JSON.parse). */
+export interface ChromeEvent {
+  ph: string;
+  pid: number;
+  tid: number;
+  ts: number;
+  dur?: number;
+  name: string;
+}
+
 /**
  * Rows of `sql` as `tracelake query -f json` prints them, with integers (BIGINT values, which
  * -f json writes as text) as numbers.

@@ -9,20 +9,10 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { Engine } from "../../lib/duck/engine.ts";
-import { BUN, cli, queryRows, ROOT, snapshot, tempDir } from "../helpers.ts";
+import { BUN, CHROMIUM_JSON_SAMPLE, type ChromeEvent, cli, queryRows, ROOT, snapshot, tempDir } from "../helpers.ts";
 
-const SAMPLE = existsSync("/work/shared/samples/chromium_startup.json.gz")
-  ? "/work/shared/samples/chromium_startup.json.gz"
-  : join(ROOT, "fixtures", "chromium_startup.json.gz");
-
-interface Ev {
-  ph: string;
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  name: string;
-}
+const SAMPLE = CHROMIUM_JSON_SAMPLE;
+type Ev = ChromeEvent;
 /** The sample's events (the oracle), metadata events aside. */
 let events: Ev[] = [];
 /** Browser's pid in the sample (from its M process_name event). */

@@ -6,23 +6,13 @@
  * every name = the threads' busy time (the union of their X intervals).
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { cli, queryRows, ROOT, tempDir } from "../helpers.ts";
+import { CHROMIUM_JSON_SAMPLE, type ChromeEvent, cli, queryRows, tempDir } from "../helpers.ts";
 
-const SAMPLE = existsSync("/work/shared/samples/chromium_startup.json.gz")
-  ? "/work/shared/samples/chromium_startup.json.gz"
-  : join(ROOT, "fixtures", "chromium_startup.json.gz");
-
-interface Ev {
-  ph: string;
-  pid: number;
-  tid: number;
-  ts: number;
-  dur?: number;
-  name: string;
-}
+const SAMPLE = CHROMIUM_JSON_SAMPLE;
+type Ev = ChromeEvent;
 
 const ns = (us: number): number => Math.round(us * 1000);
 
