@@ -65,26 +65,13 @@ describe("tracelake open", () => {
   test.skipIf(!existsSync(CHROMIUM))(
     "the page posts the exported trace to the UI after its PING/PONG handshake (headless Chromium)",
     async () => {
-      let report: (r: Record<string, unknown>) => void = () => undefined;
-      const received = new Promise<Record<string, unknown>>((r) => {
-        report = r;
-      });
       // The UI's side of the protocol: PONG to PING, then read {perfetto: {buffer, title, fileName}}.
-      const uiPage = `<!doctype html><script>
-window.addEventListener("message", async (e) => {
-  if (e.data === "PING") { e.source.postMessage("PONG", e.origin); return; }
-  if (e.data && e.data.perfetto) {
-    const p = e.data.perfetto;
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", p.buffer));
-    const sha = Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");
-    await fetch("/result", { method: "POST", body: JSON.stringify({ sha, size: p.buffer.byteLength, title: p.title, fileName: p.fileName, origin: e.origin }) });
-  }
-});
-</script>`;
-      standIn = startPerfettoUiStandIn(uiPage, report);
+      const ui = startPerfettoUiStandIn();
+      standIn = ui.server;
+      const received = ui.received;
       const before = tmpOpenDirs().length;
       const { proc, url } = startOpen(["--process", "Browser", "--no-browser"], {
-        TRACELAKE_PERFETTO_UI: `http://127.0.0.1:${standIn.port}/ui.html`,
+        TRACELAKE_PERFETTO_UI: ui.uiUrl,
       });
       const pageUrl = await url;
       expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);

@@ -39,24 +39,13 @@ describe("tracelake serve's page", () => {
       const expectedFile = join(dir, "browser.pftrace");
       expect(cli(lake, ["export", "perfetto", "--process", browserId, "-o", expectedFile]).code).toBe(0);
 
-      let report: (r: Record<string, unknown>) => void = () => undefined;
-      const received = new Promise<Record<string, unknown>>((r) => {
-        report = r;
-      });
-      const uiPage = `<!doctype html><script>
-window.addEventListener("message", async (e) => {
-  if (e.data === "PING") { e.source.postMessage("PONG", e.origin); return; }
-  if (e.data && e.data.perfetto) {
-    const h = new Uint8Array(await crypto.subtle.digest("SHA-256", e.data.perfetto.buffer));
-    const sha = Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");
-    await fetch("/result", { method: "POST", body: JSON.stringify({ sha, size: e.data.perfetto.buffer.byteLength }) });
-  }
-});
-</script>`;
-      standIn = startPerfettoUiStandIn(uiPage, report);
+      const ui = startPerfettoUiStandIn();
+      standIn = ui.server;
+      // The trace's bytes as the stand-in UI received them.
+      const received = ui.received.then(({ sha, size }) => ({ sha, size }));
 
       const proc = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "serve", "--port", "0"], {
-        env: { ...process.env, NO_COLOR: "1", TRACELAKE_PERFETTO_UI: `http://127.0.0.1:${standIn.port}/ui.html` },
+        env: { ...process.env, NO_COLOR: "1", TRACELAKE_PERFETTO_UI: ui.uiUrl },
         stdout: "ignore",
         stderr: "pipe",
       });
