@@ -32,11 +32,11 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
+import { EDGES_SELECT, type EdgeColumns, type EdgeEnd, EdgeTable, writeEdgePartition } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit.ts";
 import { blockRows, SRC_VALUES } from "./source.ts";
-import { A_OVERLAP, spanIdSql, spanPass } from "./thread_spans.ts";
+import { A_OVERLAP, spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
-import { writePartitionFile } from "./write.ts";
 
 /** Event kinds of the scan. */
 const K_B = 0;
@@ -84,22 +84,6 @@ const LOGS = `UNION ALL
       ON m.tid = l.tid
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND l.tid IS NOT NULL`;
 
-/** The partition's rows, from the edges appended to `$edges`. */
-const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
-    make_timestamp_ns(coalesce(in_ns, out_ns)) AS time,
-    CASE WHEN starts_with(flow_id, 'h') THEN hash(flow_id[2:]) ELSE flow_id::UBIGINT END AS flow_id,
-    version::INTEGER AS version, flow_name, flow_target,
-    out_process_id, out_stream_id, out_tid, out_thread_name,
-    CASE WHEN out_id IS NOT NULL THEN ${spanIdSql("out_process_id", "out_id")} END AS out_id,
-    out_kind, out_name, make_timestamp_ns(out_ns) AS out_time,
-    in_process_id, in_stream_id, in_tid, in_thread_name,
-    CASE WHEN in_id IS NOT NULL THEN ${spanIdSql("in_process_id", "in_id")} END AS in_id,
-    in_kind, in_name, make_timestamp_ns(in_ns) AS in_time,
-    in_step
-  FROM $edges e ORDER BY coalesce(e.in_ns, e.out_ns), e.out_ns, e.in_id, e.out_id`;
-
-const EDGES = "memory.main.tl_flow_edges";
-
 /** The flows view set. */
 export const flows: ViewSet = {
   name: "flows",
@@ -108,7 +92,7 @@ export const flows: ViewSet = {
   scope: "ingest",
   version: 1,
   sliceMicros: null,
-  transformText: `${SCAN}\n${LOGS}\n${SELECT}`,
+  transformText: `${SCAN}\n${LOGS}\n${EDGES_SELECT}`,
   columns: [
     {
       name: "process_id",
@@ -147,16 +131,7 @@ export const flows: ViewSet = {
     // An ingest's edges are forgotten once each of its processes has taken its rows.
     entry.left.delete(input.process.processId);
     if (entry.left.size === 0) memo.delete(key);
-    const all = entry.edges;
-    const own = all.filter((e) => (e[INP] ?? e[OUTP]) === input.process.processId);
-    if (own.length === 0) return empty;
-    await engine.run(`CREATE OR REPLACE TABLE ${EDGES}(${EDGE_COLUMNS.map((c) => `${c[0]} ${c[1]}`).join(", ")})`);
-    try {
-      await engine.append("tl_flow_edges", own, "memory");
-      return await writePartitionFile(engine, fillTemplate(SELECT, { edges: EDGES }), input.outPath, "time", "time");
-    } finally {
-      await engine.run(`DROP TABLE IF EXISTS ${EDGES}`);
-    }
+    return writeEdgePartition(engine, entry.edges, input.process.processId, input.outPath);
   },
 };
 
@@ -183,54 +158,17 @@ function endColumns(end: "out" | "in", what: string): ViewSet["columns"] {
   ];
 }
 
-/** The appended edge table's columns (SQL name, type), in the order of EdgeRow. */
-const EDGE_COLUMNS: [string, string][] = [
-  ["flow_id", "VARCHAR"],
-  ["version", "BIGINT"],
-  ["flow_name", "VARCHAR"],
-  ["flow_target", "VARCHAR"],
-  ...(["out", "in"] as const).flatMap((e): [string, string][] => [
-    [`${e}_process_id`, "VARCHAR"],
-    [`${e}_stream_id`, "VARCHAR"],
-    [`${e}_tid`, "VARCHAR"],
-    [`${e}_thread_name`, "VARCHAR"],
-    [`${e}_id`, "BIGINT"],
-    [`${e}_kind`, "VARCHAR"],
-    [`${e}_name`, "VARCHAR"],
-    [`${e}_ns`, "BIGINT"],
-  ]),
-  ["in_step", "BOOLEAN"],
-];
-/** Indexes of out_process_id and in_process_id in an EdgeRow. */
-const OUTP = 4;
-const INP = 12;
-
-/** One edge as appended: EDGE_COLUMNS' values. */
-type EdgeRow = (string | bigint | boolean | null)[];
-
 /**
  * The edges of the ingests being materialized, by source identity of their blocks: computed
  * once for all processes of an ingest, whose instances the JIT writes one after another (in
  * process_id order, so interleaved with other ingests' processes).
  */
-const memo = new Map<string, { edges: EdgeRow[]; left: Set<string> }>();
+const memo = new Map<string, { edges: EdgeColumns; left: Set<string> }>();
 /** Most ingests whose edges memo keeps at once (the oldest goes first). */
 const MEMO_INGESTS = 8;
 
 /** A slice or instant that an edge can end on. */
-interface Ref {
-  /** `span`, `span_end` (bound through the span's END event: Perfetto SLICE_END flow ids) or `instant`. */
-  kind: string;
-  process: string;
-  stream: string | null;
-  tid: string | null;
-  thread: string | null;
-  /** thread_spans id; null for an instant. */
-  id: number | null;
-  name: string | null;
-  /** Begin time, ns. */
-  t: bigint;
-}
+type Ref = EdgeEnd;
 
 /** Flow tracker operations (flow_tracker.cc). */
 const OP_BEGIN = 0;
@@ -277,24 +215,20 @@ function idTexts(json: string | null): string[] | null {
 }
 
 /**
- * Every flow edge of an ingest's processes, as EdgeRows: binds each process's flow events to
+ * Every flow edge of an ingest's processes, as columns: binds each process's flow events to
  * its slices (bindProcess), then follows each flow through its operations in processing order.
  * Operations that draw no edge (a begin never followed, a step or end of a flow not active) are
  * loose ends: rows with the other end NULL.
  */
-async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeRow[]> {
+async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeColumns> {
   const ops: Op[] = [];
   for (const p of peers) await bindProcess(engine, p, ops);
   ops.sort((a, b) =>
     a.key < b.key ? -1 : a.key > b.key ? 1 : a.t < b.t ? -1 : a.t > b.t ? 1 : a.q - b.q || a.n - b.n,
   );
-  const rows: EdgeRow[] = [];
-  const end = (r: Ref | null): (string | bigint | null)[] =>
-    r === null
-      ? [null, null, null, null, null, null, null, null]
-      : [r.process, r.stream, r.tid, r.thread, r.id === null ? null : BigInt(r.id), r.kind, r.name, r.t];
+  const table = new EdgeTable();
   const row = (o: Op, out: Ref | null, inn: Ref | null, step: boolean | null): void => {
-    rows.push([o.id, BigInt(o.version), o.fname, o.fcat, ...end(out), ...end(inn), step]);
+    table.add(o.id, o.version, o.fname, o.fcat, out, inn, step);
   };
   let key = "";
   /** The flow's source: the operation that set it, and whether an edge left it yet. */
@@ -333,7 +267,7 @@ async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeRow
     } else if (op === OP_END_CLOSE) src = null;
   }
   drop();
-  return rows;
+  return table.finish();
 }
 
 /**
@@ -392,7 +326,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
   const pending: Op[] = [];
   let n = 0;
   const next = () => n++;
-  const refOf = (t: number, id: number, nk: number, sx: number, kind: string): Ref => {
+  const refOf = (t: number, id: number, nk: number, sx: number, kind: Ref["kind"]): Ref => {
     const instant = id < 0;
     const s = instant ? undefined : streams[sx];
     return {
@@ -509,7 +443,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
           let j = top - 1;
           while (j >= 0 && sEnd[j] !== Number.POSITIVE_INFINITY) j--;
           if (j < 0) continue;
-          const closed = hbA[i] === 1 && !chromeJson ? { ...refAt(j), kind: "span_end" } : null;
+          const closed: Ref | null = hbA[i] === 1 && !chromeJson ? { ...refAt(j), kind: "span_end" } : null;
           // The closed B leaves the stack (entries above it, X spans that outlive it, stay).
           for (let m = j; m < top - 1; m++) {
             sT[m] = sT[m + 1] as number;
