@@ -124,7 +124,10 @@ export const flows: ViewSet = {
     const key = Buffer.from(sourceIdentity(input.blocks)).toString("hex");
     let entry = memo.get(key);
     if (entry === undefined) {
-      entry = { edges: await ingestEdges(engine, peers), left: new Set(peers.map((p) => p.process.processId)) };
+      entry = {
+        edges: await ingestEdges(engine, peers, input.shared),
+        left: new Set(peers.map((p) => p.process.processId)),
+      };
       memo.set(key, entry);
       for (const k of memo.keys()) if (memo.size > MEMO_INGESTS) memo.delete(k);
     }
@@ -220,9 +223,13 @@ function idTexts(json: string | null): string[] | null {
  * Operations that draw no edge (a begin never followed, a step or end of a flow not active) are
  * loose ends: rows with the other end NULL.
  */
-async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeColumns> {
+async function ingestEdges(
+  engine: Engine,
+  peers: IngestPeer[],
+  shared: Map<string, unknown> | undefined,
+): Promise<EdgeColumns> {
   const ops: Op[] = [];
-  for (const p of peers) await bindProcess(engine, p, ops);
+  for (const p of peers) await bindProcess(engine, p, ops, shared);
   ops.sort((a, b) =>
     a.key < b.key ? -1 : a.key > b.key ? 1 : a.t < b.t ? -1 : a.t > b.t ? 1 : a.q - b.q || a.n - b.n,
   );
@@ -275,7 +282,12 @@ async function ingestEdges(engine: Engine, peers: IngestPeer[]): Promise<EdgeCol
  * flow operation to `ops`. Reads the process's cpu blocks through thread_spans' span pass (for
  * the span ids) and its log blocks' instants.
  */
-async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise<void> {
+async function bindProcess(
+  engine: Engine,
+  peer: IngestPeer,
+  ops: Op[],
+  shared: Map<string, unknown> | undefined,
+): Promise<void> {
   if (peer.cpuBlocks.length === 0) return;
   const input: MaterializeInput = {
     engine,
@@ -283,6 +295,7 @@ async function bindProcess(engine: Engine, peer: IngestPeer, ops: Op[]): Promise
     streams: peer.cpuStreams,
     blocks: peer.cpuBlocks,
     outPath: "",
+    ...(shared ? { shared } : {}),
   };
   const pass = await spanPass(input);
   const streams = [...peer.cpuStreams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));

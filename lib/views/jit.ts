@@ -175,11 +175,13 @@ export async function materializeInstances(
     await lake.detach(engine);
     const written = new Map<string, Written>();
     const committed = new Set<string>();
+    // Several view sets written in one run share what they compute alike (MaterializeInput.shared).
+    const shared = new Set(toWrite.map((w) => w.plan.viewSet)).size > 1 ? new Map<string, unknown>() : undefined;
     try {
       for (let k = 0; k < toWrite.length; k++) {
         const { plan, spec } = toWrite[k] as { plan: InstancePlan; spec: Spec };
         options.onProgress?.(k, toWrite.length, `${plan.viewSet.name} ${plan.process.exe ?? plan.process.processId}`);
-        const w = await writeSpec(engine, lake, plan, spec);
+        const w = await writeSpec(engine, lake, plan, spec, shared);
         written.set(w.key, w);
       }
       options.onProgress?.(toWrite.length, toWrite.length, "");
@@ -329,7 +331,13 @@ export function partitionPath(viewSetName: string, instanceId: string, beginInse
   return join("views", viewSetName, instanceId, day, `${time}_${crypto.randomUUID()}.parquet`);
 }
 
-async function writeSpec(engine: Engine, lake: Lake, plan: InstancePlan, spec: Spec): Promise<Written> {
+async function writeSpec(
+  engine: Engine,
+  lake: Lake,
+  plan: InstancePlan,
+  spec: Spec,
+  shared: Map<string, unknown> | undefined,
+): Promise<Written> {
   const hash = schemaHash(plan.viewSet);
   const key = specKey(plan, spec);
   if (spec.blocks.length === 0) return { key, row: specRow(plan, spec, hash, null, null) };
@@ -344,6 +352,7 @@ async function writeSpec(engine: Engine, lake: Lake, plan: InstancePlan, spec: S
       blocks: spec.blocks,
       outPath: abs,
       ...(spec.peers ? { peers: spec.peers } : {}),
+      ...(shared ? { shared } : {}),
     });
     if (result.numRows === 0) return { key, row: specRow(plan, spec, hash, null, null) };
     return { key, row: specRow(plan, spec, hash, rel, { ...result, fileSize: statSync(abs).size }) };

@@ -185,15 +185,28 @@ export interface SpanPass {
 /**
  * The stack pass of thread_spans over `input`'s cpu blocks: the span id of every begin event
  * by its pos, exactly as the thread_spans partition numbers them (lib/views/flows.ts binds
- * flow events to these ids). Null when the blocks hold no B/E/X event.
+ * flow events to these ids). Null when the blocks hold no B/E/X event. Run once per JIT run
+ * for the same blocks: kept in `input.shared` for the other view set (without the relation,
+ * made anew here: blockRows sets the variables its expressions read).
  * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
  */
 export async function spanPass(input: MaterializeInput): Promise<SpanPass | null> {
-  const { engine } = input;
   if (input.blocks.length === 0) return null;
   // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
   const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
   const src = await blockRows({ ...input, streams });
+  // Another view set of the same JIT run (flows) may have run this pass on the same blocks.
+  const key = `thread_spans pass\n${input.process.processId}\n${streams.map((s) => s.streamId).join("\n")}\n${input.blocks.map((b) => b.path).join("\n")}`;
+  const done = input.shared?.get(key) as Omit<SpanPass, "src"> | null | undefined;
+  if (done !== undefined) return done === null ? null : { ...done, src };
+  const result = await runSpanPass(input, src);
+  input.shared?.set(key, result === null ? null : { base: result.base, spans: result.spans, stats: result.stats });
+  return result;
+}
+
+/** spanPass's work, over the blocks' relation `src`. */
+async function runSpanPass(input: MaterializeInput, src: BlockRows): Promise<SpanPass | null> {
+  const { engine } = input;
   if (src.rowCount > MAX_BLOCK_ROWS) {
     throw new Error(
       `thread_spans: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,

@@ -85,6 +85,12 @@ export interface MaterializeInput {
    * included), whose cpu and log blocks are then `blocks`.
    */
   peers?: IngestPeer[];
+  /**
+   * What the view sets written in one JIT run share, by a key each chooses (thread_spans' stack
+   * pass of a process, which the flows view also runs): present when the run writes more than
+   * one view set, dropped when the run ends.
+   */
+  shared?: Map<string, unknown>;
 }
 
 /** What a transform wrote. Event times are ns on the trace clock (TIMESTAMP_NS values). */
