@@ -69,8 +69,11 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
 /**
  * The partition's rows: the begin events (B and X) of the blocks, each with what the stack pass
  * computed for it, read through the tl_span functions by the row's pos (every B and X event
- * of a listed stream is the begin of exactly one span), ordered by (stream_id, begin, depth):
- * sx follows stream_id order. Only the sort keys and the event's own columns go through the
+ * of a listed stream is the begin of exactly one span), ordered by (begin, stream_id, depth,
+ * end, span number) (sx follows stream_id order): the order in which the Perfetto export writes
+ * a process's slices (a parent before its children; of two siblings beginning together, the
+ * zero-length one, which ends where the other begins), so that it streams the partition
+ * without sorting it. Only the sort keys and the event's own columns go through the
  * sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
  * source.ts blockRows's expressions over its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
@@ -82,7 +85,8 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
     TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
     ${spanIdSql("$process", "s.id")} AS id,
-    CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent")} ELSE -1 END AS parent, depth, "begin",
+    CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent")} ELSE -1 END AS parent,
+    o.depth::UINTEGER AS depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
     name, target,
@@ -99,11 +103,11 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
     FROM (
       SELECT *, tl_span(pos) AS s
       FROM (
-        SELECT e.sx, e.pos::INTEGER AS pos, tl_span_depth(e.pos::INTEGER)::UINTEGER AS depth, e.time AS "begin",
+        SELECT e.sx, e.pos::INTEGER AS pos, tl_span_order(e.pos::INTEGER) AS o, e.time AS "begin",
           e.name, e.cat AS target, e.args AS properties, e.thread_time, e.thread_dur, e.ph = 'X' AS is_x
         FROM ($src) e
         WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
-        ORDER BY e.sx, "begin", depth)))`;
+        ORDER BY "begin", e.sx, o)))`;
 
 /** The thread_spans view set. */
 export const threadSpans: ViewSet = {
@@ -308,19 +312,32 @@ export function selfTimes(spans: SpanArrays, n: number): void {
 }
 
 /**
- * The scalar functions `tl_span_depth(pos)` (INTEGER) and `tl_span(pos)` (STRUCT(id INTEGER,
- * parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE, self DOUBLE)) reading the stack pass's SpanArrays during a
- * materialization (lib/duck/lookup_functions.ts; they fail anywhere else). The depth is apart
- * because it is a sort key, read before the sort; the rest is read after it.
+ * The scalar functions `tl_span_order(pos)` (STRUCT(depth INTEGER, end_rel DOUBLE, id
+ * INTEGER): the partition's sort key after begin and thread, compared field by field) and `tl_span(pos)` (STRUCT(id
+ * INTEGER, parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE, self DOUBLE))
+ * reading the stack pass's SpanArrays during a materialization (lib/duck/lookup_functions.ts;
+ * they fail anywhere else). The sort key is apart because it is read before the sort; the rest
+ * is read after it.
  */
 const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
   {
-    name: "tl_span_depth",
-    returns: "INTEGER",
-    fill: (spans, pos, n, [out]) => {
-      const depth = out as Int32Array;
-      const { idOf, depth: src } = spans;
-      for (let i = 0; i < n; i++) depth[i] = src[idOf[pos[i] as number] as number] as number;
+    name: "tl_span_order",
+    returns: [
+      ["depth", "INTEGER"],
+      ["end_rel", "DOUBLE"],
+      ["id", "INTEGER"],
+    ],
+    fill: (spans, pos, n, out) => {
+      const depth = out[0] as Int32Array;
+      const end = out[1] as Float64Array;
+      const id = out[2] as Int32Array;
+      const { idOf, depth: sDepth, end: sEnd } = spans;
+      for (let i = 0; i < n; i++) {
+        const k = idOf[pos[i] as number] as number;
+        depth[i] = sDepth[k] as number;
+        end[i] = sEnd[k] as number;
+        id[i] = k;
+      }
     },
   },
   {

@@ -77,16 +77,17 @@ describe("thread_spans partition file", () => {
     expect(rows).toEqual(want);
   });
 
-  test("rows are in (stream_id, begin, depth) order, also where depth goes down at one time", async () => {
-    const rows = await engine.rows<{ s: string; b: bigint; d: number; name: string }>(
-      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, name FROM read_parquet(${sqlString(files[0] as string)})`,
+  test("rows are in (begin, stream_id, depth, end) order, also where depth goes down at one time", async () => {
+    const rows = await engine.rows<{ s: string; b: bigint; d: number; e: bigint; name: string }>(
+      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, epoch_ns("end") AS e, name FROM read_parquet(${sqlString(files[0] as string)})`,
     );
-    const key = (r: { s: string; b: bigint; d: number }) => [r.s, r.b, r.d] as const;
+    const key = (r: { s: string; b: bigint; d: number; e: bigint }) => [r.b, r.s, r.d, r.e] as const;
     const sorted = [...rows].sort((x, y) => {
+      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
       const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
       if (c !== 0) return c;
-      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
-      return x.d - y.d;
+      if (x.d !== y.d) return x.d - y.d;
+      return x.e < y.e ? -1 : x.e > y.e ? 1 : 0;
     });
     expect(rows.map(key)).toEqual(sorted.map(key));
     const updown = (
@@ -102,7 +103,7 @@ describe("thread_spans partition file", () => {
   });
 
   test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
-    for (const f of ["tl_span(0)", "tl_span_depth(0)"]) {
+    for (const f of ["tl_span(0)", "tl_span_order(0)"]) {
       await expect(engine.rows(`SELECT ${f}`)).rejects.toThrow("internal to the materialization of thread_spans");
     }
   });
