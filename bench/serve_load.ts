@@ -85,6 +85,9 @@ const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0", "--log-
   env: { ...process.env, NO_COLOR: "1" },
 });
 let stderr = "";
+/** Each commit line as it arrived: when (ms since `started`), events committed. */
+const commitLog: { at: number; events: number }[] = [];
+let started = 0;
 const reader = (serve.stderr as ReadableStream<Uint8Array>).getReader();
 let port = 0;
 while (port === 0) {
@@ -94,10 +97,19 @@ while (port === 0) {
   port = Number(stderr.match(/127\.0\.0\.1:(\d+)/)?.[1] ?? 0);
 }
 void (async () => {
+  let line = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    stderr += new TextDecoder().decode(value);
+    const text = new TextDecoder().decode(value);
+    stderr += text;
+    line += text;
+    const lines = line.split("\n");
+    line = lines.pop() ?? "";
+    for (const l of lines) {
+      const m = l.match(/^committed ([\d,]+) events/);
+      if (m) commitLog.push({ at: performance.now() - started, events: Number((m[1] as string).replaceAll(",", "")) });
+    }
   }
 })();
 const url = `http://127.0.0.1:${port}/v1/traces`;
@@ -122,7 +134,7 @@ const statuses = new Map<number, number>();
 let accepted = 0;
 
 const inflight = new Set<Promise<void>>();
-const started = performance.now();
+started = performance.now();
 const perRequestMs = (1000 * BATCH) / RATE;
 for (let k = 0; ; k++) {
   const due = started + k * perRequestMs;
@@ -152,6 +164,16 @@ const hwm = (): number => {
 // Wait for the last window to commit, then stop serve (Ctrl-C) and count what the lake holds.
 await Bun.sleep(1500);
 const peakRss = hwm();
+/** CPU-seconds (user + system) the serve process used so far (/proc/<pid>/stat utime, stime; 100 Hz ticks). */
+const cpuSeconds = (): number => {
+  const f = readFileSync(`/proc/${serve.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+const serveCpu = cpuSeconds();
+// Spans committed while the load ran and until the last window after it (2 events per span).
+const runCommits = [...commitLog];
+const runSpans = runCommits.reduce((n, c) => n + c.events, 0) / 2;
+const lastCommitS = (runCommits.at(-1)?.at ?? Number.NaN) / 1000;
 querying = false;
 await queryLoop;
 serve.kill("SIGINT");
@@ -178,6 +200,12 @@ console.log(`offered: ${f(RATE)} spans/s for ${SECONDS} s in requests of ${BATCH
 console.log(`responses: ${[...statuses.entries()].map(([s, n]) => `${n}×${s}`).join(", ")}`);
 console.log(`accepted: ${f(accepted / sendSeconds)} spans/s (${accepted} spans in ${f(sendSeconds, 1)} s)`);
 console.log(`committed: ${committed} spans (${f(committed / totalSeconds)} spans/s over ${f(totalSeconds, 1)} s)`);
+console.log(
+  `committed while running: ${runSpans} spans by ${f(lastCommitS, 2)} s (${f(runSpans / lastCommitS)} spans/s; the last window ended ${f(lastCommitS - sendSeconds, 2)} s after sending ended)`,
+);
+console.log(
+  `serve CPU: ${f(serveCpu, 2)} CPU-s until the end of the run, ${f((100_000 * serveCpu) / runSpans, 3)} CPU-s per 100k spans`,
+);
 console.log(
   `commit latency: median ${f(pct(commits, 50))} ms, p99 ${f(pct(commits, 99))} ms, max ${f(Math.max(...commits))} ms (${commits.length} commits)`,
 );

@@ -30,7 +30,7 @@
  *   args = the point's attributes and the metric's kind, temporality and monotonicity.
  */
 import { InputError } from "../errors.ts";
-import type { RawRowSink } from "./blocks/raw_rows.ts";
+import { type RawRow, type RawRowSink, resetRow } from "./blocks/raw_rows.ts";
 import { levelOf } from "./jsonl.ts";
 import { type Destination, type PhaseCount, PhaseCounter, type SkipCode } from "./model.ts";
 
@@ -168,6 +168,8 @@ export class OtlpJsonImporter {
   /** Processes made so far (their keys are `otlp:<n>`). */
   private processCount = 0;
   private readonly warn: string[] = [];
+  /** The row object reused for every span row (resetRow). */
+  private row: RawRow | null = null;
 
   /**
    * @param sink where processes, threads and rows go.
@@ -402,17 +404,29 @@ export class OtlpJsonImporter {
       trace_state: str(get(sp, "traceState")) || null,
       attributes: attrs,
     };
-    const links = arr(get(sp, "links")).map((l) => ({
-      trace_id: hexId(get(l, "traceId")),
-      span_id: hexId(get(l, "spanId")),
-      attributes: attributes(get(l, "attributes")),
-    }));
-    if (links.length > 0) args.links = links;
+    const linkList = arr(get(sp, "links"));
+    if (linkList.length > 0) {
+      args.links = linkList.map((l) => ({
+        trace_id: hexId(get(l, "traceId")),
+        span_id: hexId(get(l, "spanId")),
+        attributes: attributes(get(l, "attributes")),
+      }));
+    }
     const sv = str(get(scope, "version"));
     if (sv) args.scope_version = sv;
     const cat = str(get(scope, "name")) || null;
     const json = stringify(args);
-    this.sink.add(pid, tid, "cpu", { seq, ph: "b", time: start, name, cat, id: spanId, idScope: "global", args: json });
+    // One row object for every row (the sink copies its fields): two 19-field objects per span
+    // less to collect.
+    const st = this.sink.stream(pid, tid, "cpu");
+    const row = resetRow(this.row, seq, "b", start);
+    this.row = row;
+    row.name = name;
+    row.cat = cat;
+    row.id = spanId;
+    row.idScope = "global";
+    row.args = json;
+    this.sink.addTo(st, row);
     this.count("span", "cpu", null);
     for (const e of arr(get(sp, "events"))) {
       const t = this.time(get(e, "timeUnixNano"));
@@ -421,20 +435,22 @@ export class OtlpJsonImporter {
         continue;
       }
       const ea = attributes(get(e, "attributes"));
-      this.sink.add(pid, tid, "cpu", {
-        seq: this.seq++,
-        ph: "n",
-        time: t,
-        name: str(get(e, "name")),
-        cat,
-        id: spanId,
-        idScope: "global",
-        args: Object.keys(ea).length > 0 ? stringify(ea) : null,
-      });
+      resetRow(row, this.seq++, "n", t);
+      row.name = str(get(e, "name"));
+      row.cat = cat;
+      row.id = spanId;
+      row.idScope = "global";
+      row.args = Object.keys(ea).length > 0 ? stringify(ea) : null;
+      this.sink.addTo(st, row);
       this.count("span event", "cpu", null);
     }
     if (end !== null) {
-      this.sink.add(pid, tid, "cpu", { seq: this.seq++, ph: "e", time: end, name, cat, id: spanId, idScope: "global" });
+      resetRow(row, this.seq++, "e", end);
+      row.name = name;
+      row.cat = cat;
+      row.id = spanId;
+      row.idScope = "global";
+      this.sink.addTo(st, row);
     } else this.warnOnce("spans without endTimeUnixNano are kept as unclosed begins");
   }
 
