@@ -6,7 +6,10 @@
  * figure per line: spans offered and accepted per second, spans committed (counted by a query at
  * the end) per second of the run, commit latency (serve's --log-commits lines: median, p99, max),
  * request latency (p50, p99, max), the query loop's runs and median latency, the serve process's
- * peak RSS (VmHWM), and the load average before and after (the machine may be shared).
+ * peak RSS (VmHWM), and the load average before and after (the machine may be shared). Also the
+ * spans committed while the load ran (the commit lines timed as they arrive: overall, and the
+ * steady rate from the first commit to the last) and serve's CPU-s (/proc) per 100k spans; the
+ * `committed` line's rate counts the 1.5 s wait, the query loop's last run and the shutdown too.
  *
  * Usage: bun bench/serve_load.ts [--rate 50000] [--seconds 10] [--batch 1000] [--bin dist/tracelake] [--no-query]
  *   --bin: the binary to run (default: `bun main.ts`, the sources); --no-query: no query loop
@@ -174,6 +177,9 @@ const serveCpu = cpuSeconds();
 const runCommits = [...commitLog];
 const runSpans = runCommits.reduce((n, c) => n + c.events, 0) / 2;
 const lastCommitS = (runCommits.at(-1)?.at ?? Number.NaN) / 1000;
+// The steady rate: spans of the commits after the first, over the time from the first to the last.
+const steadySpans = runCommits.slice(1).reduce((n, c) => n + c.events, 0) / 2;
+const steadyS = ((runCommits.at(-1)?.at ?? Number.NaN) - (runCommits[0]?.at ?? Number.NaN)) / 1000;
 querying = false;
 await queryLoop;
 serve.kill("SIGINT");
@@ -202,6 +208,9 @@ console.log(`accepted: ${f(accepted / sendSeconds)} spans/s (${accepted} spans i
 console.log(`committed: ${committed} spans (${f(committed / totalSeconds)} spans/s over ${f(totalSeconds, 1)} s)`);
 console.log(
   `committed while running: ${runSpans} spans by ${f(lastCommitS, 2)} s (${f(runSpans / lastCommitS)} spans/s; the last window ended ${f(lastCommitS - sendSeconds, 2)} s after sending ended)`,
+);
+console.log(
+  `committed, steady: ${f(steadySpans / steadyS)} spans/s (${steadySpans} spans in the commits after the first, over the ${f(steadyS, 2)} s from the first to the last)`,
 );
 console.log(
   `serve CPU: ${f(serveCpu, 2)} CPU-s until the end of the run, ${f((100_000 * serveCpu) / runSpans, 3)} CPU-s per 100k spans`,

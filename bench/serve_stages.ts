@@ -3,7 +3,7 @@
  * generated bodies (bench/serve_load.ts: OTLP protobuf requests of BATCH spans; generated data):
  * decode (protobuf → the importer's objects), map (the OTLP mapping into the raw row sink, which
  * builds the blocks' columns), flush (Parquet encode + zstd + write of the staged blocks), commit
- * (the catalog transaction and the moves), and a full GC per window. Prints CPU-s per 100k spans
+ * (the catalog transaction and the moves), and the receiver's full GCs (every --gc-mb MB of bodies). Prints CPU-s per 100k spans
  * of each (process CPU: user + system, every thread).
  *
  * Usage: bun bench/serve_stages.ts [--spans 500000] [--window 50000] [--batch 1000]
@@ -23,11 +23,15 @@ const { values: args } = parseArgs({
     spans: { type: "string", default: "500000" },
     window: { type: "string", default: "50000" },
     batch: { type: "string", default: "1000" },
+    "gc-mb": { type: "string", default: "8" },
   },
 });
 const SPANS = Number(args.spans);
 const WINDOW = Number(args.window);
 const BATCH = Number(args.batch);
+/** A full GC every this many bytes of bodies, as the receiver does (0: never). */
+const GC_BYTES = Number(args["gc-mb"]) * 1024 * 1024;
+let sinceGc = 0;
 
 function makeBodies(count: number): Uint8Array[] {
   const type = otlpRoot().lookupType("otlp.ExportTraceServiceRequest");
@@ -94,6 +98,13 @@ for (let k = 0; sent < SPANS; k++) {
     bytes = 0;
   }
   t.map += cpu() - c;
+  sinceGc += body.length;
+  if (GC_BYTES > 0 && sinceGc >= GC_BYTES) {
+    sinceGc = 0;
+    c = cpu();
+    Bun.gc(true);
+    t.gc += cpu() - c;
+  }
   sent += BATCH;
   inWindow += BATCH;
   if (inWindow >= WINDOW || sent >= SPANS) {
@@ -102,9 +113,6 @@ for (let k = 0; sent < SPANS; k++) {
     const s = await live.commit();
     t.commit += cpu() - c;
     t.flush += ((s?.flushMs ?? 0) / (s?.ms || 1)) * (cpu() - c);
-    c = cpu();
-    Bun.gc(true);
-    t.gc += cpu() - c;
     windows.push({
       decode: t.decode - w0.decode,
       map: t.map - w0.map,
@@ -131,6 +139,6 @@ console.log(
 console.log(`decode: ${per("decode")}`);
 console.log(`map (+ column build): ${per("map")}`);
 console.log(`commit: ${per("commit")} (of which ~${per("flush")} flush: Parquet + zstd + write, by wall share)`);
-console.log(`full GC per window: ${per("gc")}`);
+console.log(`full GCs (every ${args["gc-mb"]} MB of bodies): ${per("gc")}`);
 console.log(`all windows: ${(sum * 100_000).toFixed(3)} CPU-s per 100k spans; wall ${(wall / 1000).toFixed(2)} s`);
 console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
