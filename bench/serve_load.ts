@@ -12,8 +12,10 @@
  * `committed` line's rate counts the 1.5 s wait, the query loop's last run and the shutdown too.
  *
  * Usage: bun bench/serve_load.ts [--rate 50000] [--seconds 10] [--batch 1000] [--bin dist/tracelake] [--no-query]
+ *   [--process-events N]
  *   --bin: the binary to run (default: `bun main.ts`, the sources); --no-query: no query loop
- *   (serve's own figures, without a second process contending for the catalog).
+ *   (serve's own figures, without a second process contending for the catalog); --process-events:
+ *   serve's option of that name.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -28,6 +30,7 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "1000" },
     bin: { type: "string" },
     "no-query": { type: "boolean", default: false },
+    "process-events": { type: "string" },
   },
 });
 const RATE = Number(args.rate);
@@ -82,7 +85,8 @@ function makeBodies(count: number): Uint8Array[] {
 
 const load0 = loadavg();
 const bodies = makeBodies(50);
-const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0", "--log-commits"], {
+const processEvents = args["process-events"] ? ["--process-events", args["process-events"]] : [];
+const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0", "--log-commits", ...processEvents], {
   stdout: "ignore",
   stderr: "pipe",
   env: { ...process.env, NO_COLOR: "1" },

@@ -82,7 +82,7 @@ export function int64(v: unknown): bigint | null {
 /** A trace/span id → lowercase hex (hex as given, or base64 decoded), null when empty. */
 export function hexId(v: unknown): string | null {
   if (typeof v !== "string" || v === "") return null;
-  if (/^[0-9a-fA-F]+$/.test(v) && (v.length === 32 || v.length === 16)) return v.toLowerCase();
+  if ((v.length === 32 || v.length === 16) && isHex(v)) return v.toLowerCase();
   try {
     const b = Buffer.from(v, "base64");
     if (b.length === 16 || b.length === 8) return b.toString("hex");
@@ -90,6 +90,15 @@ export function hexId(v: unknown): string | null {
     // not base64
   }
   return v;
+}
+
+/** Whether `v` holds only hex digits (a loop: a regular expression test took ~2x as long per id). */
+function isHex(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return false;
+  }
+  return true;
 }
 
 /** An enum given by number or name (`PREFIX_NAME`) → lowercase name without the prefix. */

@@ -315,10 +315,22 @@ export function decodeOtlp(m: OtlpMessage, buf: Uint8Array, start = 0, end = buf
   // As a Buffer (a view, no copy): its toString(encoding, start, end) makes flat strings natively
   // (`text`, `scalar` cast the readers' buffer back to it).
   const b = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  return decodeInto(m, b, start, end, {}, 0);
+  return decodeInto(m, b, start, end, {}, true, 0);
 }
 
-function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number, out: Obj, depth: number): Obj {
+/**
+ * Decodes `m` from `buf[start, end)` into `out`. `empty`: `out` has no field yet (a new object),
+ * so that storing the first fields skips looking for values to clear (a oneof's other members).
+ */
+function decodeInto(
+  m: OtlpMessage,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: Obj,
+  empty: boolean,
+  depth: number,
+): Obj {
   if (depth > MAX_DEPTH) throw new WireError(`messages nested more than ${MAX_DEPTH} deep`);
   const fields = m.fields;
   // One reader per depth, reused: a message's reader is free again once it returns.
@@ -331,20 +343,32 @@ function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number,
     }
     if (r.wireType !== f.wt) {
       // A packed run of a repeated number field; else the field is read as unknown.
-      if (f.repeated && r.wireType === WT_LEN && f.msg === null) readPacked(r, f, out);
-      else r.skip();
+      if (f.repeated && r.wireType === WT_LEN && f.msg === null) {
+        readPacked(r, f, out);
+        empty = false;
+      } else r.skip();
       continue;
     }
     let v: unknown;
     if (f.msg !== null) {
       r.len();
-      const prev = f.repeated ? undefined : out[f.name];
-      v = decodeInto(f.msg, buf, r.lenStart, r.lenEnd, prev === undefined ? {} : (prev as Obj), depth + 1);
+      const prev = empty || f.repeated ? undefined : out[f.name];
+      v =
+        prev === undefined
+          ? decodeInto(f.msg, buf, r.lenStart, r.lenEnd, {}, true, depth + 1)
+          : decodeInto(f.msg, buf, r.lenStart, r.lenEnd, prev as Obj, false, depth + 1);
     } else v = scalar(r, f.code);
     if (f.repeated) {
-      const list = out[f.name] as unknown[] | undefined;
+      const list = empty ? undefined : (out[f.name] as unknown[] | undefined);
       if (list === undefined) out[f.name] = [v];
       else list.push(v);
+      empty = false;
+    } else if (empty) {
+      // Nothing to clear in a new object: only a value to store.
+      if (f.presence || !isDefault(v)) {
+        out[f.name] = v;
+        empty = false;
+      }
     } else set(out, f, v);
   }
   return out;
