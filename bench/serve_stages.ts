@@ -6,7 +6,7 @@
  * (the catalog transaction and the moves), and the receiver's full GCs (every --gc-mb MB of bodies). Prints CPU-s per 100k spans
  * of each (process CPU: user + system, every thread).
  *
- * Usage: bun bench/serve_stages.ts [--spans 500000] [--window 50000] [--batch 1000]
+ * Usage: bun bench/serve_stages.ts [--spans 500000] [--window 50000] [--batch 1000] [--gc-mb 8] [--process-events 1000000]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     window: { type: "string", default: "50000" },
     batch: { type: "string", default: "1000" },
     "gc-mb": { type: "string", default: "8" },
+    "process-events": { type: "string", default: "1000000" },
   },
 });
 const SPANS = Number(args.spans);
@@ -78,7 +79,7 @@ const bodies = makeBodies(50);
 const dir = mkdtempSync(join(tmpdir(), "tl-stages-"));
 const engine = await Engine.open({});
 const lake = await Lake.open(engine, join(dir, "lake"));
-const live = new LiveIngest(engine, lake, { sourceName: "bench" });
+const live = new LiveIngest(engine, lake, { sourceName: "bench", processEvents: Number(args["process-events"]) });
 const t = { decode: 0, map: 0, commit: 0, flush: 0, gc: 0 };
 /** Per window: CPU-s of each stage (the medians are reported: the machine may be shared). */
 const windows: (typeof t)[] = [];
