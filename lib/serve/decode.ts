@@ -84,6 +84,11 @@ export interface DecodedBody {
   pieces(): Iterable<Record<string, unknown>>;
   /** Items whose bytes did not decode (counted while `pieces` runs): rejected, not fatal. */
   undecodable: number;
+  /**
+   * Bytes of the body whose items were handed out so far (grows while `pieces` runs; the body's
+   * length once it ended), so that a caller can pace work by bytes within one large body.
+   */
+  taken: number;
 }
 
 /** Items per piece of a protobuf body. */
@@ -111,18 +116,21 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
     const list = obj[field] ?? obj[snake];
     if (list !== undefined && !Array.isArray(list)) throw new DecodeError(`${field} is not an array`);
     const piece = list === undefined ? {} : { [field]: list };
-    return { pieces: () => [piece], undecodable: 0 };
+    return { pieces: () => [piece], undecodable: 0, taken: body.length };
   }
   let frames: ResourceFrame[];
+  // A Buffer view (no copy), so that the resources' and scopes' subarrays are Buffers, as
+  // decodeOtlp reads them.
+  const buf = body instanceof Buffer ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   try {
-    // A Buffer view (no copy), so that the items' subarrays are Buffers, as decodeOtlp reads them.
-    frames = frame(body instanceof Buffer ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    frames = frame(buf);
   } catch (e) {
     throw new DecodeError(`the body is not a protobuf ${message} (${(e as Error).message})`);
   }
   const t = ITEM_TYPES[signal];
   const out: DecodedBody = {
     undecodable: 0,
+    taken: 0,
     *pieces() {
       for (const f of frames) {
         // A resource or scope that does not decode rejects its items.
@@ -130,7 +138,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
         try {
           resource = f.resource ? decodeOtlp(OTLP_ITEMS.resource, f.resource) : undefined;
         } catch {
-          for (const sc of f.scopes) out.undecodable += sc.items.length;
+          for (const sc of f.scopes) out.undecodable += sc.items.length >> 1;
           continue;
         }
         for (const sc of f.scopes) {
@@ -138,14 +146,18 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
           try {
             scope = sc.scope ? decodeOtlp(OTLP_ITEMS.scope, sc.scope) : undefined;
           } catch {
-            out.undecodable += sc.items.length;
+            out.undecodable += sc.items.length >> 1;
             continue;
           }
-          for (let k = 0; k < sc.items.length || k === 0; k += PIECE_ITEMS) {
+          const n = sc.items.length >> 1;
+          for (let k = 0; k < n || k === 0; k += PIECE_ITEMS) {
             const items: unknown[] = [];
-            for (const bytes of sc.items.slice(k, k + PIECE_ITEMS)) {
+            for (let i = k; i < n && i < k + PIECE_ITEMS; i++) {
+              const start = sc.items[2 * i] as number;
+              const end = sc.items[2 * i + 1] as number;
+              out.taken += end - start;
               try {
-                items.push(decodeOtlp(t.item, bytes));
+                items.push(decodeOtlp(t.item, buf, start, end));
               } catch {
                 out.undecodable++;
               }
@@ -159,6 +171,7 @@ export function decodeRequest(signal: OtlpSignal, encoding: OtlpEncoding, body: 
         }
         if (f.scopes.length === 0) yield { [field]: [resource === undefined ? {} : { resource }] };
       }
+      out.taken = body.length;
     },
   };
   return out;
@@ -171,10 +184,13 @@ const ITEM_TYPES: Record<OtlpSignal, { item: OtlpMessage; scopes: string; list: 
   metrics: { item: OTLP_ITEMS.metric, scopes: "scopeMetrics", list: "metrics" },
 };
 
-/** A ResourceSpans/Logs/Metrics's framing: its resource's bytes and its scopes'. */
+/**
+ * A ResourceSpans/Logs/Metrics's framing: its resource's bytes and its scopes', each scope's items
+ * as offsets into the body (start and end of each, one after the other: no view object per item).
+ */
 interface ResourceFrame {
   resource: Uint8Array | null;
-  scopes: { scope: Uint8Array | null; items: Uint8Array[] }[];
+  scopes: { scope: Uint8Array | null; items: number[] }[];
 }
 
 /**
@@ -207,14 +223,14 @@ function frameResource(body: Uint8Array, start: number, end: number): ResourceFr
     r.len();
     if (r.field === ResourceItems.resource) f.resource = body.subarray(r.lenStart, r.lenEnd);
     else if (r.field === ResourceItems.scope_items || r.field === ResourceItems.instrumentation_library_items) {
-      const sc: { scope: Uint8Array | null; items: Uint8Array[] } = { scope: null, items: [] };
+      const sc: { scope: Uint8Array | null; items: number[] } = { scope: null, items: [] };
       const s = new WireReader(body, r.lenStart, r.lenEnd);
       while (s.next()) {
         if (s.wireType !== WT_LEN) s.skip();
         else {
           s.len();
           if (s.field === ScopeItems.scope) sc.scope = body.subarray(s.lenStart, s.lenEnd);
-          else if (s.field === ScopeItems.items) sc.items.push(body.subarray(s.lenStart, s.lenEnd));
+          else if (s.field === ScopeItems.items) sc.items.push(s.lenStart, s.lenEnd);
         }
       }
       f.scopes.push(sc);

@@ -315,10 +315,22 @@ export function decodeOtlp(m: OtlpMessage, buf: Uint8Array, start = 0, end = buf
   // As a Buffer (a view, no copy): its toString(encoding, start, end) makes flat strings natively
   // (`text`, `scalar` cast the readers' buffer back to it).
   const b = buf instanceof Buffer ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  return decodeInto(m, b, start, end, {}, 0);
+  return decodeInto(m, b, start, end, {}, true, 0);
 }
 
-function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number, out: Obj, depth: number): Obj {
+/**
+ * Decodes `m` from `buf[start, end)` into `out`. `empty`: `out` has no field yet (a new object),
+ * so that storing the first fields skips looking for values to clear (a oneof's other members).
+ */
+function decodeInto(
+  m: OtlpMessage,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: Obj,
+  empty: boolean,
+  depth: number,
+): Obj {
   if (depth > MAX_DEPTH) throw new WireError(`messages nested more than ${MAX_DEPTH} deep`);
   const fields = m.fields;
   // One reader per depth, reused: a message's reader is free again once it returns.
@@ -331,20 +343,32 @@ function decodeInto(m: OtlpMessage, buf: Uint8Array, start: number, end: number,
     }
     if (r.wireType !== f.wt) {
       // A packed run of a repeated number field; else the field is read as unknown.
-      if (f.repeated && r.wireType === WT_LEN && f.msg === null) readPacked(r, f, out);
-      else r.skip();
+      if (f.repeated && r.wireType === WT_LEN && f.msg === null) {
+        readPacked(r, f, out);
+        empty = false;
+      } else r.skip();
       continue;
     }
     let v: unknown;
     if (f.msg !== null) {
       r.len();
-      const prev = f.repeated ? undefined : out[f.name];
-      v = decodeInto(f.msg, buf, r.lenStart, r.lenEnd, prev === undefined ? {} : (prev as Obj), depth + 1);
+      const prev = empty || f.repeated ? undefined : out[f.name];
+      v =
+        prev === undefined
+          ? decodeInto(f.msg, buf, r.lenStart, r.lenEnd, {}, true, depth + 1)
+          : decodeInto(f.msg, buf, r.lenStart, r.lenEnd, prev as Obj, false, depth + 1);
     } else v = scalar(r, f.code);
     if (f.repeated) {
-      const list = out[f.name] as unknown[] | undefined;
+      const list = empty ? undefined : (out[f.name] as unknown[] | undefined);
       if (list === undefined) out[f.name] = [v];
       else list.push(v);
+      empty = false;
+    } else if (empty) {
+      // Nothing to clear in a new object: only a value to store.
+      if (f.presence || !isDefault(v)) {
+        out[f.name] = v;
+        empty = false;
+      }
     } else set(out, f, v);
   }
   return out;
@@ -418,6 +442,17 @@ function text(b: Buffer, s: number, e: number): string {
   return utf8Text(b, s, e);
 }
 
+/**
+ * The offset of the current field's 8 bytes (wire type I64, checked by the caller), the reader
+ * moved past them. @throws WireError when they run past the end of the message.
+ */
+function fixed64At(r: WireReader): number {
+  const p = r.pos;
+  if (p + 8 > r.end) throw new WireError("a fixed64 runs past the end of its message");
+  r.pos = p + 8;
+  return p;
+}
+
 /** Reads the current field's value as scalar type `code` (SCALARS); its wire type was checked. */
 function scalar(r: WireReader, code: number): unknown {
   switch (code) {
@@ -459,12 +494,10 @@ function scalar(r: WireReader, code: number): unknown {
     case 8: // int64
       r.varintParts();
       return r.hi === 0 ? BigInt(r.lo) : BigInt.asIntN(64, (BigInt(r.hi) << 32n) | BigInt(r.lo));
-    case 9: // fixed64
-      r.fixed64Parts();
-      return r.hi === 0 ? BigInt(r.lo) : (BigInt(r.hi) << 32n) | BigInt(r.lo);
+    case 9: // fixed64 (one native read: building it from two halves takes 4 BigInts, measured 4.6x slower)
+      return (r.buf as Buffer).readBigUInt64LE(fixed64At(r));
     case 10: // sfixed64
-      r.fixed64Parts();
-      return r.hi === 0 ? BigInt(r.lo) : BigInt.asIntN(64, (BigInt(r.hi) << 32n) | BigInt(r.lo));
+      return (r.buf as Buffer).readBigInt64LE(fixed64At(r));
     default: // double
       return r.double();
   }

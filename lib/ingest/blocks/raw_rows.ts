@@ -400,7 +400,7 @@ export function wellFormedJson(text: string): string {
 
 /**
  * Sets a VARCHAR/JSON column to the UTF-8 of `v` (null → NULL), written straight into the
- * column: ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
+ * column: short ASCII text byte by byte, other text with `TextEncoder.encodeInto` (the same bytes
  * `TextEncoder.encode` gives, lone surrogates as U+FFFD).
  */
 function setStr(b: BlockBuilder, c: number, v: string | null): void {
@@ -419,7 +419,9 @@ function setStr(b: BlockBuilder, c: number, v: string | null): void {
   // A UTF-16 code unit takes at most 3 bytes of UTF-8.
   const buf = b.reserve(c, n * 3);
   const at = b.valuesAt(c);
-  if (n <= 256) {
+  // Short ASCII text byte by byte; longer text (args JSON) through encodeInto, which is faster
+  // past ~60 characters (measured: 237 characters, 60-120 ns against 210 ns).
+  if (n <= 64) {
     let i = 0;
     for (; i < n; i++) {
       const x = v.charCodeAt(i);
