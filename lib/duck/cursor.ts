@@ -12,7 +12,8 @@ interface RawVector {
   getItem(i: number): unknown;
   /** VARCHAR vectors: 16-byte string_t per row (duckdb.h duckdb_string_t: length, then 12 inline bytes or prefix + pointer). */
   dataView: DataView;
-  validity: { itemValid(i: number): boolean };
+  /** node-api's DuckDBValidity: `data` (DuckDB's bitmask as 64-bit words; null: every row valid) from `offset`. */
+  validity: { itemValid(i: number): boolean; data: BigUint64Array | null; offset: number };
 }
 
 type Bindings = { get_data_from_pointer(buffer: ArrayBuffer, offset: number, length: number): Uint8Array };
@@ -57,12 +58,14 @@ export class ChunkCursor {
     if (!c || c.rowCount === 0) {
       this.chunk = null;
       this.u8 = [];
+      this.valid8 = [];
       this.rowCount = 0;
       return false;
     }
     this.chunk = c;
     this.rowCount = c.rowCount;
     this.u8 = [];
+    this.valid8 = [];
     return true;
   }
 
@@ -81,6 +84,26 @@ export class ChunkCursor {
   refOff = 0;
   refLen = 0;
   private u8: (Uint8Array | undefined)[] = [];
+  /**
+   * Per column of the current chunk, DuckDB's validity bitmask as bytes (row i valid: bit i & 7
+   * of byte i >> 3, the 64-bit words being little-endian), null when every row is valid. node-api's
+   * own `itemValid` builds two BigInts per call: 170 ms of a 4 s export of the real 33.5 MB
+   * protobuf trace.
+   */
+  private valid8: (Uint8Array | null | undefined)[] = [];
+
+  /** True when row i of column k (vector v) of the current chunk is not NULL. */
+  private valid(k: number, v: RawVector, i: number): boolean {
+    let b = this.valid8[k];
+    if (b === undefined) {
+      const { data, offset } = v.validity;
+      // A vector sliced at an offset (not what a result chunk holds): node-api's own test.
+      if (data !== null && offset !== 0) return v.validity.itemValid(i);
+      b = data === null ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      this.valid8[k] = b;
+    }
+    return b === null || (((b[i >> 3] as number) >> (i & 7)) & 1) === 1;
+  }
 
   /**
    * Locates the UTF-8 bytes of a VARCHAR/JSON value (column k, row i) without decoding them to
@@ -92,7 +115,7 @@ export class ChunkCursor {
    */
   textBytes(k: number, i: number): boolean {
     const v = this.chunk?.getColumnVector(k) as unknown as RawVector;
-    if (!v.validity.itemValid(i)) return false;
+    if (!this.valid(k, v, i)) return false;
     const dv = v.dataView;
     let u8 = this.u8[k];
     if (u8 === undefined) {

@@ -1,0 +1,50 @@
+/**
+ * ChunkCursor.textBytes and text: NULLs read from DuckDB's validity bitmask at every bit
+ * position (rows 0-63 of a word and past it, across chunks), short (inline) and long strings.
+ * The expected value of each row is computed from its index, as the query makes it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ChunkCursor } from "../../lib/duck/cursor.ts";
+import { Engine } from "../../lib/duck/engine.ts";
+
+describe("ChunkCursor", () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await Engine.open({ threads: 2 });
+  });
+  afterAll(() => engine.close());
+
+  test("textBytes and text give NULL exactly where the row is NULL, and the bytes elsewhere", async () => {
+    const n = 10_000;
+    // NULL when i % 3 = 0 or i % 64 = 63 (the last bit of a word); long (> 12 bytes) when i % 5 = 0.
+    const cur = await ChunkCursor.open(
+      engine,
+      `SELECT i, CASE WHEN i % 3 = 0 OR i % 64 = 63 THEN NULL WHEN i % 5 = 0 THEN 'long text number ' || i ELSE 's' || i END AS s,
+         'all' || i AS t
+       FROM range(${n}) r(i) ORDER BY i`,
+    );
+    const dec = new TextDecoder();
+    let rows = 0;
+    let nulls = 0;
+    try {
+      while (await cur.next()) {
+        const iA = cur.num<BigInt64Array>(0);
+        for (let r = 0; r < cur.rowCount; r++) {
+          const i = Number(iA[r]);
+          const want = i % 3 === 0 || i % 64 === 63 ? null : i % 5 === 0 ? `long text number ${i}` : `s${i}`;
+          const got = cur.textBytes(1, r) ? dec.decode(cur.refBuf.subarray(cur.refOff, cur.refOff + cur.refLen)) : null;
+          if (got !== want) expect(`${i}: ${got}`).toBe(`${i}: ${want}`);
+          if (cur.text(1, r) !== want) expect(`${i}: ${cur.text(1, r)}`).toBe(`${i}: ${want}`);
+          // A column without NULLs (DuckDB may give it no bitmask).
+          expect(cur.textBytes(2, r)).toBe(true);
+          if (want === null) nulls++;
+          rows++;
+        }
+      }
+    } finally {
+      cur.close();
+    }
+    expect(rows).toBe(n);
+    expect(nulls).toBe(Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 === 0 || i % 64 === 63).length);
+  });
+});
