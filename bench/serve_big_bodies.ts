@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { otlpRoot } from "../tests/serve/otlp_proto.ts";
+import { makeBodies } from "./otlp_bodies.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -19,37 +19,7 @@ const { values: args } = parseArgs({
 const ROOT = resolve(import.meta.dir, "..");
 const cmd = args.bin ? [resolve(args.bin)] : [process.execPath, join(ROOT, "main.ts")];
 const lake = join(mkdtempSync(join(tmpdir(), "tl-serve-big-")), "lake");
-const type = otlpRoot().lookupType("otlp.ExportTraceServiceRequest");
-const t0 = BigInt(Date.now()) * 1_000_000n;
-const spans = Array.from({ length: Number(args.spans) }, (_, i) => {
-  const id = Buffer.alloc(8);
-  id.writeUInt32BE(i + 1, 4);
-  const start = t0 + BigInt(i) * 1000n;
-  return {
-    traceId: Buffer.alloc(16, (i % 250) + 1),
-    spanId: id,
-    name: `op-${i % 20}`,
-    kind: 2,
-    startTimeUnixNano: start.toString(),
-    endTimeUnixNano: (start + 500n).toString(),
-    attributes: [
-      { key: "http.route", value: { stringValue: `/api/${i % 7}` } },
-      { key: "http.status_code", value: { intValue: 200 } },
-    ],
-  };
-});
-const body = type
-  .encode(
-    type.fromObject({
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: "service.name", value: { stringValue: "big" } }] },
-          scopeSpans: [{ scope: { name: "bench" }, spans }],
-        },
-      ],
-    }),
-  )
-  .finish();
+const [body] = makeBodies(1, Number(args.spans), "big") as [Uint8Array];
 const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0"], { stdout: "ignore", stderr: "pipe" });
 const reader = (serve.stderr as ReadableStream<Uint8Array>).getReader();
 let text = "";

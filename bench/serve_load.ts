@@ -21,7 +21,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { otlpRoot } from "../tests/serve/otlp_proto.ts";
+import { makeBodies } from "./otlp_bodies.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -45,46 +45,8 @@ const pct = (xs: number[], p: number): number => {
   return s.length === 0 ? Number.NaN : (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number);
 };
 
-/** BODIES different protobuf ExportTraceServiceRequests of BATCH spans each (distinct span ids). */
-function makeBodies(count: number): Uint8Array[] {
-  const type = otlpRoot().lookupType("otlp.ExportTraceServiceRequest");
-  const out: Uint8Array[] = [];
-  const t0 = BigInt(Date.now()) * 1_000_000n;
-  for (let k = 0; k < count; k++) {
-    const trace = Buffer.alloc(16, k + 1);
-    const spans = Array.from({ length: BATCH }, (_, i) => {
-      const id = Buffer.alloc(8);
-      id.writeUInt32BE(k, 0);
-      id.writeUInt32BE(i + 1, 4);
-      const start = t0 + BigInt(k * BATCH + i) * 1000n;
-      return {
-        traceId: trace,
-        spanId: id,
-        name: `op-${i % 20}`,
-        kind: 2,
-        startTimeUnixNano: start.toString(),
-        endTimeUnixNano: (start + 500n).toString(),
-        attributes: [
-          { key: "http.route", value: { stringValue: `/api/${i % 7}` } },
-          { key: "http.status_code", value: { intValue: 200 } },
-        ],
-      };
-    });
-    const msg = {
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: "service.name", value: { stringValue: "load" } }] },
-          scopeSpans: [{ scope: { name: "bench" }, spans }],
-        },
-      ],
-    };
-    out.push(type.encode(type.fromObject(msg)).finish());
-  }
-  return out;
-}
-
 const load0 = loadavg();
-const bodies = makeBodies(50);
+const bodies = makeBodies(50, BATCH);
 const processEvents = args["process-events"] ? ["--process-events", args["process-events"]] : [];
 const serve = Bun.spawn([...cmd, "--lake", lake, "serve", "--port", "0", "--log-commits", ...processEvents], {
   stdout: "ignore",

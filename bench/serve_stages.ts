@@ -16,7 +16,7 @@ import { Engine } from "../lib/duck/engine.ts";
 import { Lake } from "../lib/lake/lake.ts";
 import { decodeRequest } from "../lib/serve/decode.ts";
 import { LiveIngest } from "../lib/serve/live_ingest.ts";
-import { otlpRoot } from "../tests/serve/otlp_proto.ts";
+import { makeBodies } from "./otlp_bodies.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -34,48 +34,11 @@ const BATCH = Number(args.batch);
 const GC_BYTES = Number(args["gc-mb"]) * 1024 * 1024;
 let sinceGc = 0;
 
-function makeBodies(count: number): Uint8Array[] {
-  const type = otlpRoot().lookupType("otlp.ExportTraceServiceRequest");
-  const out: Uint8Array[] = [];
-  const t0 = BigInt(Date.now()) * 1_000_000n;
-  for (let k = 0; k < count; k++) {
-    const trace = Buffer.alloc(16, k + 1);
-    const spans = Array.from({ length: BATCH }, (_, i) => {
-      const id = Buffer.alloc(8);
-      id.writeUInt32BE(k, 0);
-      id.writeUInt32BE(i + 1, 4);
-      const start = t0 + BigInt(k * BATCH + i) * 1000n;
-      return {
-        traceId: trace,
-        spanId: id,
-        name: `op-${i % 20}`,
-        kind: 2,
-        startTimeUnixNano: start.toString(),
-        endTimeUnixNano: (start + 500n).toString(),
-        attributes: [
-          { key: "http.route", value: { stringValue: `/api/${i % 7}` } },
-          { key: "http.status_code", value: { intValue: 200 } },
-        ],
-      };
-    });
-    const msg = {
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: "service.name", value: { stringValue: "load" } }] },
-          scopeSpans: [{ scope: { name: "bench" }, spans }],
-        },
-      ],
-    };
-    out.push(type.encode(type.fromObject(msg)).finish());
-  }
-  return out;
-}
-
 const cpu = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
-const bodies = makeBodies(50);
+const bodies = makeBodies(50, BATCH);
 const dir = mkdtempSync(join(tmpdir(), "tl-stages-"));
 const engine = await Engine.open({});
 const lake = await Lake.open(engine, join(dir, "lake"));
