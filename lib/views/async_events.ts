@@ -76,8 +76,8 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
  * The partition's rows: the async events of the blocks in the scan's order, each with what the
  * pairing pass computed for it, read through tl_async_event by the row's pos. Only the sort
  * keys and the event's own columns go through the sort; the thread's columns ($streams_*: SQL
- * lists indexed by sx; $process, the process id: source.ts blockRows's expressions over its
- * table, so no name is SQL text), the pass's results and what derives from them are computed after it. The
+ * lists indexed by sx; $process, the process id: source.ts blockRows's expressions, fields of a
+ * variable set from its table, so no name is SQL text), the pass's results and what derives from them are computed after it. The
  * JSON paths are only evaluated where the args text names the key. process_id, event_type and
  * phase are ENUM values (the Parquet writer stores them as the same UTF-8 dictionary columns
  * without hashing each row's string), picked from a constant list by the phase's code c.

@@ -75,7 +75,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * zero-length one, which ends where the other begins), so that it streams the partition
  * without sorting it. Only the sort keys and the event's own columns go through the
  * sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
- * source.ts blockRows's expressions over its table, so no name is SQL text), the pass's other results
+ * source.ts blockRows's expressions, fields of a variable set from its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
  * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
