@@ -35,7 +35,8 @@ import { fillTemplate } from "../duck/template.ts";
 import { EDGES_SELECT, type EdgeColumns, type EdgeEnd, EdgeTable, writeEdgePartition } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit.ts";
 import { blockRows, SRC_VALUES } from "./source.ts";
-import { A_OVERLAP, spanPass } from "./thread_spans.ts";
+import { A_OVERLAP } from "./span_stack.ts";
+import { spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 
 /** Event kinds of the scan. */

@@ -33,6 +33,8 @@ import { listPartitions, type PartitionRow, replacePartitions, sameContent } fro
 import { dropSource } from "./source.ts";
 import {
   type IngestPeer,
+  type MaterializeInput,
+  type MaterializeResult,
   type ProcessMeta,
   type SourceBlock,
   type StreamMeta,
@@ -178,11 +180,11 @@ export async function materializeInstances(
     // Several view sets written in one run share what they compute alike (MaterializeInput.shared).
     const shared = new Set(toWrite.map((w) => w.plan.viewSet)).size > 1 ? new Map<string, unknown>() : undefined;
     try {
-      for (let k = 0; k < toWrite.length; k++) {
-        const { plan, spec } = toWrite[k] as { plan: InstancePlan; spec: Spec };
-        options.onProgress?.(k, toWrite.length, `${plan.viewSet.name} ${plan.process.exe ?? plan.process.processId}`);
-        const w = await writeSpec(engine, lake, plan, spec, shared);
-        written.set(w.key, w);
+      for (const group of writeGroups(toWrite)) {
+        const { plan } = group[0] as { plan: InstancePlan };
+        const what = group.length > 1 ? `processes (${group.length})` : (plan.process.exe ?? plan.process.processId);
+        options.onProgress?.(written.size, toWrite.length, `${plan.viewSet.name} ${what}`);
+        for (const w of await writeSpecs(engine, lake, group, shared)) written.set(w.key, w);
       }
       options.onProgress?.(toWrite.length, toWrite.length, "");
       // 4. Commit, holding the catalog for writing.
@@ -331,33 +333,80 @@ export function partitionPath(viewSetName: string, instanceId: string, beginInse
   return join("views", viewSetName, instanceId, day, `${time}_${crypto.randomUUID()}.parquet`);
 }
 
-async function writeSpec(
+/**
+ * `toWrite` cut into the calls that write it: partitions with blocks of a view set with
+ * materializeMany, of at most its manyMaxEvents events, together (one group per view set, in
+ * the order of their first partition); every other partition alone.
+ */
+function writeGroups(toWrite: { plan: InstancePlan; spec: Spec }[]): { plan: InstancePlan; spec: Spec }[][] {
+  const groups: { plan: InstancePlan; spec: Spec }[][] = [];
+  const many = new Map<ViewSet, { plan: InstancePlan; spec: Spec }[]>();
+  for (const w of toWrite) {
+    const vs = w.plan.viewSet;
+    const events = w.spec.blocks.reduce((n, b) => n + b.nbObjects, 0);
+    if (vs.materializeMany === undefined || w.spec.blocks.length === 0 || events > (vs.manyMaxEvents ?? 0)) {
+      groups.push([w]);
+      continue;
+    }
+    const group = many.get(vs);
+    if (group) group.push(w);
+    else {
+      const g = [w];
+      many.set(vs, g);
+      groups.push(g);
+    }
+  }
+  return groups;
+}
+
+/**
+ * Writes the partitions of one writeGroups group: through the view set's materializeMany when
+ * it has several, else its materialize (an empty partition: no call, no file). On error no file
+ * of the group is left.
+ * @throws Error from the transform.
+ */
+async function writeSpecs(
   engine: Engine,
   lake: Lake,
-  plan: InstancePlan,
-  spec: Spec,
+  group: { plan: InstancePlan; spec: Spec }[],
   shared: Map<string, unknown> | undefined,
-): Promise<Written> {
-  const hash = schemaHash(plan.viewSet);
-  const key = specKey(plan, spec);
-  if (spec.blocks.length === 0) return { key, row: specRow(plan, spec, hash, null, null) };
-  const rel = partitionPath(plan.viewSet.name, plan.process.processId, spec.beginUs);
-  const abs = join(lake.root, rel);
-  mkdirSync(dirname(abs), { recursive: true });
-  try {
-    const result = await plan.viewSet.materialize({
+): Promise<Written[]> {
+  const made = group.map(({ plan, spec }) => {
+    const key = specKey(plan, spec);
+    const rel =
+      spec.blocks.length === 0 ? null : partitionPath(plan.viewSet.name, plan.process.processId, spec.beginUs);
+    return { plan, spec, key, rel, hash: schemaHash(plan.viewSet) };
+  });
+  const inputs: MaterializeInput[] = [];
+  for (const m of made) {
+    if (m.rel === null) continue;
+    const abs = join(lake.root, m.rel);
+    mkdirSync(dirname(abs), { recursive: true });
+    inputs.push({
       engine,
-      process: plan.process,
-      streams: plan.streams,
-      blocks: spec.blocks,
+      process: m.plan.process,
+      streams: m.plan.streams,
+      blocks: m.spec.blocks,
       outPath: abs,
-      ...(spec.peers ? { peers: spec.peers } : {}),
+      ...(m.spec.peers ? { peers: m.spec.peers } : {}),
       ...(shared ? { shared } : {}),
     });
-    if (result.numRows === 0) return { key, row: specRow(plan, spec, hash, null, null) };
-    return { key, row: specRow(plan, spec, hash, rel, { ...result, fileSize: statSync(abs).size }) };
+  }
+  const vs = (group[0] as { plan: InstancePlan }).plan.viewSet;
+  try {
+    let results: MaterializeResult[] = [];
+    if (inputs.length > 1 && vs.materializeMany) results = await vs.materializeMany(inputs);
+    else for (const i of inputs) results.push(await vs.materialize(i));
+    let k = 0;
+    return made.map((m) => {
+      if (m.rel === null) return { key: m.key, row: specRow(m.plan, m.spec, m.hash, null, null) };
+      const result = results[k++] as MaterializeResult;
+      if (result.numRows === 0) return { key: m.key, row: specRow(m.plan, m.spec, m.hash, null, null) };
+      const fileSize = statSync(join(lake.root, m.rel)).size;
+      return { key: m.key, row: specRow(m.plan, m.spec, m.hash, m.rel, { ...result, fileSize }) };
+    });
   } catch (e) {
-    rmSync(abs, { force: true });
+    for (const i of inputs) rmSync(i.outPath, { force: true });
     throw e;
   } finally {
     await dropSource(engine);

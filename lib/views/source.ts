@@ -78,7 +78,7 @@ function tableName(qualified: string): string {
  * blockRows's table of the process's and its streams' values, filled with the appender so that
  * names from the input never become SQL text: `col` 0 = process_id, 1 = stream_id, 2 = tid,
  * 3 = thread_name. Rows with `col` 0–3 are the lists (`ix`: the stream's index sx; 0 for the
- * process), rows with `col` 4–7 the distinct non-NULL values of column `col - 4`, from which
+ * process, or sx when blockRows is given several processes' streams), rows with `col` 4–7 the distinct non-NULL values of column `col - 4`, from which
  * the ENUM types are made (a plain SELECT: DISTINCT and ORDER BY in SQL cost 1 ms more a type).
  */
 export const SRC_VALUES = "memory.main.tl_src_values";
@@ -116,8 +116,17 @@ export interface BlockRows {
   streamIds: string;
   streamTids: string;
   threadNames: string;
-  /** SQL expression of the process's id, an ENUM value that reads back as VARCHAR. */
+  /**
+   * SQL expression of the process's id, an ENUM value that reads back as VARCHAR; for several
+   * processes (blockRows's `streamProcessIds`), the VARCHAR id of the row's stream's process
+   * (NULL for a NULL sx).
+   */
   processId: string;
+  /**
+   * For several processes (blockRows's `streamProcessIds`): SQL expression of the list of the
+   * streams' process ids (VARCHAR), in the input's stream order; null otherwise.
+   */
+  streamProcessIds: string | null;
 }
 
 /**
@@ -131,9 +140,12 @@ export const MAX_BLOCK_ROWS = 2 ** 31 - 1;
  * block files; bix and sx from DuckDB's `file_index`, pos from `file_row_number` and the files'
  * row counts), for transforms that read the blocks more than once and need a dense row key
  * (thread_spans, async_events). Reads the block files' Parquet footers.
+ * @param streamProcessIds for the blocks of several processes at once (thread_spans'
+ *   materializeMany): by stream (in `input.streams`' order), the id of its process; the
+ *   result's `processId` then reads the row's from it, and `input.process` is not used.
  * @throws Error from DuckDB (e.g. a missing or unreadable block file).
  */
-export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
+export async function blockRows(input: MaterializeInput, streamProcessIds?: readonly string[]): Promise<BlockRows> {
   const { engine, blocks, streams } = input;
   if (blocks.length === 0) throw new Error("blockRows: no blocks");
   const list = `[${blocks.map((b) => sqlString(b.path)).join(", ")}]`;
@@ -159,8 +171,9 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
   // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
   // The values reach DuckDB through the appender and the types are made from the table.
+  const many = streamProcessIds !== undefined;
   const columns: (string | null)[][] = [
-    [input.process.processId],
+    many ? [...streamProcessIds] : [input.process.processId],
     streams.map((s) => s.streamId),
     streams.map((s) => s.tid),
     streams.map((s) => s.threadName),
@@ -176,7 +189,10 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   });
   await engine.run(`CREATE OR REPLACE TABLE ${SRC_VALUES}(col BIGINT, ix BIGINT, value VARCHAR)`);
   await engine.append(tableName(SRC_VALUES), rows, "memory");
-  const types = columns.map((values, c) => (values.every((v) => v === null) ? "VARCHAR" : (VALUE_ENUMS[c] as string)));
+  // Several processes' ids stay VARCHAR: each process's file then gets its own id's statistics.
+  const types = columns.map((values, c) =>
+    values.every((v) => v === null) || (many && c === 0) ? "VARCHAR" : (VALUE_ENUMS[c] as string),
+  );
   const creates = types.flatMap((t, c) =>
     t === "VARCHAR"
       ? []
@@ -193,7 +209,7 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
     [
       ...creates,
       `SET VARIABLE ${VALUES_VARIABLE} = (SELECT {${VALUE_FIELDS.map((f, c) =>
-        c === 0 ? `${f}: first(${columnValue(0)}) FILTER (WHERE col = 0)` : `${f}: ${listOf(c)}`,
+        c === 0 && !many ? `${f}: first(${columnValue(0)}) FILTER (WHERE col = 0)` : `${f}: ${listOf(c)}`,
       ).join(", ")}} FROM ${SRC_VALUES})`,
     ].join(";\n"),
   );
@@ -201,7 +217,8 @@ export async function blockRows(input: MaterializeInput): Promise<BlockRows> {
   return {
     sql,
     rowCount,
-    processId: field(0),
+    processId: many ? `(${field(0)})[sx + 1]` : field(0),
+    streamProcessIds: many ? field(0) : null,
     streamIds: field(1),
     streamTids: field(2),
     threadNames: field(3),

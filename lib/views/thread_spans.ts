@@ -26,11 +26,12 @@
  *   the one rule every view that names a thread span (flows, slice, flow) follows.
  */
 
-import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
+import { scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, SourceBlock, ViewSet } from "./view_set.ts";
+import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
+import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 /**
@@ -43,14 +44,6 @@ import { writePartitionFile } from "./write.ts";
 export function spanIdSql(process: string, local: string): string {
   return `(hash('thread_span', (${process})::VARCHAR, (${local})::BIGINT) >> 1)::BIGINT`;
 }
-
-/** Phase codes of the scan. */
-const K_B = 0;
-const K_E = 1;
-const K_X = 2;
-/** Anomaly codes of the stack pass (0: none). */
-const A_UNCLOSED = 1;
-export const A_OVERLAP = 2;
 
 /**
  * The stack pass's input, in processing order: per thread, time, then X after B/E and longer X
@@ -78,14 +71,16 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * source.ts blockRows's expressions, fields of a variable set from its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
+ * `$first` is the pass's first span id of the row's process (0 but for materializeMany's
+ * batches), so that `s.id - $first` is the span's number in its process.
  * process_id and phase are ENUM values, which the Parquet writer stores as the same UTF-8
  * dictionary columns without hashing each row's string (their statistics then span the enum's
  * values: one process id; 'B' to 'X').
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
     TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
-    ${spanIdSql("$process", "s.id")} AS id,
-    CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent")} ELSE -1 END AS parent,
+    ${spanIdSql("$process", "s.id - $first")} AS id,
+    CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent - $first")} ELSE -1 END AS parent,
     o.depth::UINTEGER AS depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
@@ -148,33 +143,178 @@ export const threadSpans: ViewSet = {
     { name: "phase", type: "VARCHAR", description: "source phase: X or B" },
     { name: "anomaly", type: "VARCHAR", description: "NULL, 'unclosed' (B without E) or 'overlap' (does not nest)" },
   ],
-  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
-    const { engine } = input;
-    const pass = await spanPass(input);
-    if (pass === null) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    const { src, base, spans, stats } = pass;
-    if (stats.spans === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    const select = fillTemplate(SELECT, {
-      src: src.sql,
-      base: `${base}`,
-      process: src.processId,
-      streams_id: src.streamIds,
-      streams_tid: src.streamTids,
-      streams_name: src.threadNames,
-    });
-    // The event-time range from the pass (min begin, max end), not from a read of the file.
-    const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
-    const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
-      writePartitionFile(engine, select, input.outPath, "begin", "end", range),
-    );
-    if (result.numRows !== stats.spans) {
-      throw new Error(
-        `thread_spans: wrote ${result.numRows} rows for the ${stats.spans} spans of the stack pass (process ${input.process.processId}); this is a bug`,
-      );
-    }
-    return result;
-  },
+  materialize: materializeOne,
+  materializeMany,
+  manyMaxEvents: 50_000,
 };
+
+/** A partition with no rows (no file). */
+const EMPTY: MaterializeResult = { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+
+/** thread_spans' materialize: one process's partition. */
+async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
+  const { engine } = input;
+  const pass = await spanPass(input);
+  if (pass === null) return EMPTY;
+  const { src, base, spans, stats } = pass;
+  if (stats.spans === 0) return EMPTY;
+  // The event-time range from the pass (min begin, max end), not from a read of the file.
+  const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
+  const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
+    writePartitionFile(engine, spanRows(src, base, "0"), input.outPath, "begin", "end", range),
+  );
+  checkRows(result.numRows, stats.spans, input.process.processId);
+  return result;
+}
+
+/** The SELECT of a partition's rows (see SELECT) over `src`; `first`: SQL of `$first`. */
+function spanRows(src: BlockRows, base: bigint, first: string): string {
+  return fillTemplate(SELECT, {
+    src: src.sql,
+    base: `${base}`,
+    process: src.processId,
+    streams_id: src.streamIds,
+    streams_tid: src.streamTids,
+    streams_name: src.threadNames,
+    first,
+  });
+}
+
+/** @throws Error when a partition's row count is not its span count (a bug). */
+function checkRows(rows: number, spans: number, processId: string): void {
+  if (rows !== spans) {
+    throw new Error(
+      `thread_spans: wrote ${rows} rows for the ${spans} spans of the stack pass (process ${processId}); this is a bug`,
+    );
+  }
+}
+
+/** The most events (catalog nb_objects) one materializeMany batch reads: bounds its table. */
+const BATCH_EVENTS = 250_000;
+/**
+ * The widest spread (ns) of the catalog begin times of one batch's processes: the batch's pass
+ * measures every process's times from one base, exact within 2^53 ns (104 days) of it.
+ */
+const BATCH_SPREAD_NS = 86_400_000_000_000n;
+
+/**
+ * thread_spans' materializeMany: small processes in batches (at most BATCH_EVENTS events, begin
+ * times within BATCH_SPREAD_NS), each with one footer read, one stack pass, one SELECT into a
+ * table, and one COPY per process from it (materializeBatch).
+ */
+async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
+  const results: MaterializeResult[] = new Array(inputs.length);
+  const queue: { i: number; events: number; base: bigint }[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i] as MaterializeInput;
+    const base = minBeginTime(input.blocks);
+    if (base === null) results[i] = await materializeOne(input);
+    else queue.push({ i, events: input.blocks.reduce((n, b) => n + b.nbObjects, 0), base });
+  }
+  queue.sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : a.i - b.i));
+  let batch: typeof queue = [];
+  let events = 0;
+  const flush = async (): Promise<void> => {
+    const members = batch.map((b) => inputs[b.i] as MaterializeInput);
+    const done =
+      members.length === 1
+        ? [await materializeOne(members[0] as MaterializeInput)]
+        : await materializeBatch(members, batch[0]?.base as bigint);
+    done.forEach((r, k) => {
+      results[(batch[k] as { i: number }).i] = r;
+    });
+    batch = [];
+    events = 0;
+  };
+  for (const q of queue) {
+    const first = batch[0];
+    if (first && (events + q.events > BATCH_EVENTS || q.base - first.base > BATCH_SPREAD_NS)) await flush();
+    batch.push(q);
+    events += q.events;
+  }
+  if (batch.length > 0) await flush();
+  return results;
+}
+
+/** The table a batch's rows go through. */
+const BATCH_TABLE = "memory.main.tl_spans_batch";
+
+/**
+ * Several processes' partitions from one read of their blocks: their streams, process after
+ * process (each process's in thread_spans' order), make one relation whose stack pass numbers
+ * each process's spans in a range of its own; the rows of all go to BATCH_TABLE in the
+ * partition order, and each process's file is copied from it (a filtered scan of a table keeps
+ * the table's order). Falls back to materializeOne per process when a span lies too far from
+ * `base` for the pass's times to be exact.
+ * @param base the least catalog begin time (ns) of the processes' blocks.
+ */
+async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promise<MaterializeResult[]> {
+  const engine = (inputs[0] as MaterializeInput).engine;
+  const streams: StreamMeta[] = [];
+  const streamProcessIds: string[] = [];
+  const firstStream: number[] = [];
+  for (const input of inputs) {
+    firstStream.push(streams.length);
+    for (const s of passStreams(input)) {
+      streams.push(s);
+      streamProcessIds.push(input.process.processId);
+    }
+  }
+  firstStream.push(streams.length);
+  const blocks = inputs.flatMap((i) => i.blocks);
+  const src = await blockRows({ ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds);
+  const spans = new SpanArrays(src.rowCount);
+  const perStream = new Int32Array(streams.length);
+  const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
+  const stats = await buildSpans(scan, spans, perStream);
+  if (!exactTimes(stats)) {
+    const out: MaterializeResult[] = [];
+    for (const input of inputs) out.push(await materializeOne(input));
+    return out;
+  }
+  // Each process's spans are the ids [first, first + count) (its threads come one after another).
+  const firstOfStream = new Int32Array(streams.length);
+  const first: number[] = [];
+  const count: number[] = [];
+  let id = 0;
+  for (let p = 0; p < inputs.length; p++) {
+    first.push(id);
+    for (let s = firstStream[p] as number; s < (firstStream[p + 1] as number); s++) {
+      firstOfStream[s] = first[p] as number;
+      id += perStream[s] as number;
+    }
+    count.push(id - (first[p] as number));
+  }
+  const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
+  await SPAN_FUNCTIONS.run(engine, spans, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
+  try {
+    const out: MaterializeResult[] = [];
+    for (let p = 0; p < inputs.length; p++) {
+      const input = inputs[p] as MaterializeInput;
+      const lo = first[p] as number;
+      const n = count[p] as number;
+      if (n === 0) {
+        out.push(EMPTY);
+        continue;
+      }
+      let minBegin = Number.POSITIVE_INFINITY;
+      let maxEnd = Number.NEGATIVE_INFINITY;
+      for (let k = lo; k < lo + n; k++) {
+        if ((spans.begin[k] as number) < minBegin) minBegin = spans.begin[k] as number;
+        if ((spans.end[k] as number) > maxEnd) maxEnd = spans.end[k] as number;
+      }
+      // The process's id read from the variable's list (its first stream's entry): no id is SQL text.
+      const rows = `SELECT * FROM ${BATCH_TABLE} WHERE process_id = (${src.streamProcessIds})[${(firstStream[p] as number) + 1}]`;
+      const range = { min: base + BigInt(minBegin), max: base + BigInt(maxEnd) };
+      const result = await writePartitionFile(engine, rows, input.outPath, "begin", "end", range);
+      checkRows(result.numRows, n, input.process.processId);
+      out.push(result);
+    }
+    return out;
+  } finally {
+    await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
+  }
+}
 
 /** What spanPass computed for a process's cpu blocks. */
 export interface SpanPass {
@@ -196,8 +336,7 @@ export interface SpanPass {
  */
 export async function spanPass(input: MaterializeInput): Promise<SpanPass | null> {
   if (input.blocks.length === 0) return null;
-  // sx (a stream's index) orders the rows: streams in DuckDB's VARCHAR order (bytes of UTF-8).
-  const streams = [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+  const streams = passStreams(input);
   const src = await blockRows({ ...input, streams });
   // Another view set of the same JIT run (flows) may have run this pass on the same blocks.
   const key = `thread_spans pass\n${input.process.processId}\n${streams.map((s) => s.streamId).join("\n")}\n${input.blocks.map((b) => b.path).join("\n")}`;
@@ -206,6 +345,19 @@ export async function spanPass(input: MaterializeInput): Promise<SpanPass | null
   const result = await runSpanPass(input, src);
   input.shared?.set(key, result === null ? null : { base: result.base, spans: result.spans, stats: result.stats });
   return result;
+}
+
+/**
+ * A process's streams in the pass's order: sx (a stream's index) orders the rows, so the
+ * streams are in DuckDB's VARCHAR order (bytes of UTF-8).
+ */
+function passStreams(input: MaterializeInput): StreamMeta[] {
+  return [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+}
+
+/** True when the pass's relative times (ns, doubles) were exact integers. */
+function exactTimes(stats: SpanStats): boolean {
+  return stats.maxEnd < Number.MAX_SAFE_INTEGER && stats.minBegin > -Number.MAX_SAFE_INTEGER;
 }
 
 /** spanPass's work, over the blocks' relation `src`. */
@@ -225,11 +377,9 @@ async function runSpanPass(input: MaterializeInput, src: BlockRows): Promise<Spa
     const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
     return { src, base, spans, stats: await buildSpans(scan, spans) };
   };
-  const exact = (r: SpanPass): boolean =>
-    r.stats.maxEnd < Number.MAX_SAFE_INTEGER && r.stats.minBegin > -Number.MAX_SAFE_INTEGER;
   const catalogBase = minBeginTime(input.blocks);
   let run = catalogBase === null ? null : await pass(catalogBase);
-  if (run === null || !exact(run)) {
+  if (run === null || !exactTimes(run.stats)) {
     const b = await engine.rows<{ base: bigint | null }>(
       `SELECT epoch_ns(min(time)) AS base FROM (${src.sql}) WHERE ph IN ('B', 'E', 'X')`,
     );
@@ -240,75 +390,6 @@ async function runSpanPass(input: MaterializeInput, src: BlockRows): Promise<Spa
   // No B, E or X event at all (each makes a span or is an unmatched E).
   if (run.stats.spans === 0 && run.stats.unmatchedEnds === 0) return null;
   return run;
-}
-
-/**
- * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
- * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
- * the parent id (-1 at top level), depth, end relative to the base time (ns), the closing E's
- * thread time, the anomaly code, the begin and the self time. Memory: 4 bytes per source row and 41 per span.
- */
-export class SpanArrays {
-  readonly idOf: Int32Array;
-  parent = new Int32Array(1024);
-  depth = new Int32Array(1024);
-  end = new Float64Array(1024);
-  /** The closing E's thread time (ns; NaN when none: X spans, unclosed B spans, no tts). */
-  threadEnd = new Float64Array(1024);
-  anomaly = new Int8Array(1024);
-  /** Begin relative to the base time (ns). */
-  begin = new Float64Array(1024);
-  /** Self time (ns): end - begin minus the time its children cover within it (selfTimes). */
-  self = new Float64Array(1024);
-
-  /** @param rows source rows (the largest pos + 1). */
-  constructor(rows: number) {
-    this.idOf = new Int32Array(rows);
-  }
-
-  /** Makes room for span id `id` (ids come in order). */
-  reserve(id: number): void {
-    if (id < this.parent.length) return;
-    const n = Math.max(id + 1, this.parent.length * 2);
-    const g = <T extends Int32Array | Float64Array | Int8Array>(a: T, b: T): T => {
-      b.set(a);
-      return b;
-    };
-    this.parent = g(this.parent, new Int32Array(n));
-    this.depth = g(this.depth, new Int32Array(n));
-    this.end = g(this.end, new Float64Array(n));
-    this.threadEnd = g(this.threadEnd, new Float64Array(n));
-    this.anomaly = g(this.anomaly, new Int8Array(n));
-    this.begin = g(this.begin, new Float64Array(n));
-    this.self = g(this.self, new Float64Array(n));
-  }
-}
-
-/**
- * Fills `spans.self` for spans 0..n-1: a span's length minus the union of its children's
- * intervals clipped to it, so that a point of a thread's busy time counts in the self time of
- * exactly one span when the spans nest (equal to trace_processor's slice_self_dur, dur minus the
- * children's dur, there), and a child marked 'overlap' that runs past its parent takes from it
- * only what lies inside it. Children come in id order, which is begin order (the pass numbers a
- * thread's spans as it meets their begins), so one running "covered up to" per parent suffices.
- */
-export function selfTimes(spans: SpanArrays, n: number): void {
-  const { parent, begin, end, self } = spans;
-  const cover = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    cover[i] = begin[i] as number;
-    self[i] = (end[i] as number) - (begin[i] as number);
-  }
-  for (let c = 0; c < n; c++) {
-    const p = parent[c] as number;
-    if (p < 0) continue;
-    const lo = Math.max(begin[c] as number, cover[p] as number);
-    const hi = Math.min(end[c] as number, end[p] as number);
-    if (hi > lo) {
-      self[p] = (self[p] as number) - (hi - lo);
-      cover[p] = hi;
-    }
-  }
 }
 
 /**
@@ -371,182 +452,9 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
   },
 ]);
 
-/** Counts of what the stack pass saw, for tests and diagnostics. */
-export interface SpanStats {
-  spans: number;
-  unmatchedEnds: number;
-  unclosed: number;
-  overlaps: number;
-  /** Min begin and max end of the spans, ns relative to the base time (±Infinity: no span). */
-  minBegin: number;
-  maxEnd: number;
-}
-
 /** The least catalog begin_time of `blocks` (ns), or null when none has one. */
 function minBeginTime(blocks: readonly SourceBlock[]): bigint | null {
   let min: bigint | null = null;
   for (const b of blocks) if (b.beginTimeNs !== null && (min === null || b.beginTimeNs < min)) min = b.beginTimeNs;
   return min;
-}
-
-/**
- * The stack pass. Reads events (pos INTEGER, sx INTEGER, k TINYINT, t DOUBLE ns relative to
- * the process's base time, d DOUBLE ns, q DOUBLE the event's seq, tt DOUBLE its thread time in
- * ns or NaN) in processing order and writes each span into `spans`: its id at the pos of its
- * begin event, its parent, depth, end (relative ns), closing E's thread time and anomaly code at
- * its id. See the file comment for the rules.
- */
-export async function buildSpans(
-  events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
-  spans: SpanArrays,
-): Promise<SpanStats> {
-  const stats: SpanStats = {
-    spans: 0,
-    unmatchedEnds: 0,
-    unclosed: 0,
-    overlaps: 0,
-    minBegin: Number.POSITIVE_INFINITY,
-    maxEnd: Number.NEGATIVE_INFINITY,
-  };
-  const out = (id: number, parent: number, depth: number, end: number, anom: number, threadEnd = Number.NaN) => {
-    if (end > stats.maxEnd) stats.maxEnd = end;
-    spans.parent[id] = parent;
-    spans.depth[id] = depth;
-    spans.end[id] = end;
-    spans.threadEnd[id] = threadEnd;
-    spans.anomaly[id] = anom;
-    stats.spans++;
-    if (anom === A_UNCLOSED) stats.unclosed++;
-    else if (anom === A_OVERLAP) stats.overlaps++;
-  };
-
-  // The open-span stack of the current thread (structure of arrays; end = Infinity for B).
-  let cap = 256;
-  let sId = new Int32Array(cap);
-  let sEnd = new Float64Array(cap);
-  let sIsB = new Uint8Array(cap);
-  let sAnom = new Int8Array(cap);
-  let top = 0; // number of open spans
-  const grow = (): void => {
-    cap *= 2;
-    const g = <T extends ColumnArray | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      (b as unknown as { set(x: T): void }).set(a);
-      return b;
-    };
-    sId = g(sId, (n) => new Int32Array(n));
-    sEnd = g(sEnd, (n) => new Float64Array(n));
-    sIsB = g(sIsB, (n) => new Uint8Array(n));
-    sAnom = g(sAnom, (n) => new Int8Array(n));
-  };
-  /** Emits and pops the top span, ending at `end` (thread time `threadEnd` for an E). */
-  const closeTop = (end: number, anom: number, threadEnd = Number.NaN): void => {
-    top--;
-    const parentId = top > 0 ? (sId[top - 1] as number) : -1;
-    out(sId[top] as number, parentId, top, end, anom, threadEnd);
-  };
-  // The B-spans opened at the current time on the current thread: their stack index and seq,
-  // so that a zero-duration X written before such a B (which sorts after it) is placed before
-  // it, outside it, as trace_processor reads it in input order.
-  let tieT = Number.NaN;
-  let tieN = 0;
-  const tieIdx: number[] = [];
-  const tieId: number[] = [];
-  const tieSeq: number[] = [];
-
-  let nextId = 0;
-  let curSx = -1;
-  let threadMax = 0;
-  const finishThread = (): void => {
-    while (top > 0) {
-      if (sIsB[top - 1]) closeTop(threadMax, A_UNCLOSED);
-      else closeTop(sEnd[top - 1] as number, sAnom[top - 1] as number);
-    }
-  };
-
-  for await (const { rowCount, columns } of events) {
-    const posA = columns[0] as Int32Array;
-    const sxA = columns[1] as Int32Array;
-    const kA = columns[2] as Int8Array;
-    const tA = columns[3] as Float64Array;
-    const dA = columns[4] as Float64Array;
-    const qA = columns[5] as Float64Array;
-    const ttA = columns[6] as Float64Array;
-    for (let i = 0; i < rowCount; i++) {
-      const sx = sxA[i] as number;
-      if (sx !== curSx) {
-        finishThread();
-        curSx = sx;
-        threadMax = Number.NEGATIVE_INFINITY;
-        tieT = Number.NaN;
-      }
-      const k = kA[i] as number;
-      const t = tA[i] as number;
-      if (t !== tieT) {
-        tieT = t;
-        tieN = 0;
-      }
-      const end = k === K_X ? t + (dA[i] as number) : t;
-      if (end > threadMax) threadMax = end;
-      // End before begin: X-spans that ended by t close first.
-      while (top > 0 && !sIsB[top - 1] && (sEnd[top - 1] as number) <= t) {
-        closeTop(sEnd[top - 1] as number, sAnom[top - 1] as number);
-      }
-      if (k === K_E) {
-        let j = top - 1;
-        while (j >= 0 && !sIsB[j]) j--;
-        if (j < 0) {
-          stats.unmatchedEnds++;
-          continue;
-        }
-        // X-spans above the B-span outlive it: they do not nest.
-        while (top - 1 > j) closeTop(sEnd[top - 1] as number, A_OVERLAP);
-        // A B-span that outlives its X parent does not nest either.
-        const anom = j > 0 && !sIsB[j - 1] && (sEnd[j - 1] as number) < t ? A_OVERLAP : 0;
-        closeTop(t, anom, ttA[i] as number);
-        continue;
-      }
-      const id = nextId++;
-      if (t < stats.minBegin) stats.minBegin = t;
-      spans.reserve(id);
-      spans.idOf[posA[i] as number] = id;
-      spans.begin[id] = t;
-      if (k === K_X && end === t && tieN > 0) {
-        // A zero-duration X at the time of B-spans opened after it in input order: before the
-        // first such B that is still open, at its depth.
-        const q = qA[i] as number;
-        let j = -1;
-        for (let n = 0; n < tieN && j < 0; n++) {
-          const at = tieIdx[n] as number;
-          if ((tieSeq[n] as number) > q && at < top && sId[at] === tieId[n]) j = at;
-        }
-        if (j >= 0) {
-          out(id, j > 0 ? (sId[j - 1] as number) : -1, j, end, 0);
-          continue;
-        }
-      }
-      if (k === K_X && top > 0 && !sIsB[top - 1] && (sEnd[top - 1] as number) < end) {
-        // Does not nest in the top span: hang it under the nearest enclosing one, on the side.
-        let j = top - 2;
-        while (j >= 0 && !sIsB[j] && (sEnd[j] as number) < end) j--;
-        out(id, j >= 0 ? (sId[j] as number) : -1, j + 1, end, A_OVERLAP);
-        continue;
-      }
-      if (top === cap) grow();
-      sId[top] = id;
-      sEnd[top] = k === K_X ? end : Number.POSITIVE_INFINITY;
-      sIsB[top] = k === K_B ? 1 : 0;
-      sAnom[top] = 0;
-      if (k === K_B) {
-        tieIdx[tieN] = top;
-        tieId[tieN] = id;
-        tieSeq[tieN] = qA[i] as number;
-        tieN++;
-      }
-      top++;
-    }
-  }
-  finishThread();
-  selfTimes(spans, stats.spans);
-  return stats;
 }
