@@ -6,16 +6,10 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
 import { argsCol, instantKey, key53, rel, vi, windowSql } from "./export_sql.ts";
-import {
-  type Ctx,
-  type InstantFlows,
-  type PerfettoExportOptions,
-  type ProcState,
-  SOURCE_RANK,
-  type Source,
-} from "./export_state.ts";
+import { type Ctx, type PerfettoExportOptions, type ProcState, SOURCE_RANK, type Source } from "./export_state.ts";
 import { threadTrack } from "./export_tracks.ts";
 import type { LogPriority } from "./packets.ts";
+import type { InstantFlows } from "./span_flows.ts";
 
 /** A simple time-ordered source over a query (t first column) of rank `rank`, calling `row(i)` per row. */
 async function simpleSource(

@@ -7,7 +7,8 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
 import { instantKey, vi } from "./export_sql.ts";
-import type { Ctx, FlowIds, InstantFlows, PerfettoExportOptions, ProcState } from "./export_state.ts";
+import type { Ctx, PerfettoExportOptions, ProcState } from "./export_state.ts";
+import { bigintWords, type FlowIds, InstantFlowMap } from "./span_flows.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -53,32 +54,21 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
      ORDER BY flow_id, version, time, out_time, in_id, out_id`,
     { procs: JSON.stringify(procs.map((p) => p.p.processId)) },
   );
-  const instants = procs.map(() => new Map<string, InstantFlows>());
+  const instants = procs.map(() => new InstantFlowMap());
   const sink: FlowIds = { ids: [], term: [] };
-  /** The FlowIds of an end, or `sink` for an end that is not exported. */
-  const ids = (pi: number, kind: number, id: bigint, key: bigint, t: bigint): FlowIds => {
+  /**
+   * The FlowIds of an end, or `sink` for an end that is not exported: its process index, kind,
+   * span id and for an instant its key and time, from the end's vectors `e` at row i.
+   */
+  const ids = (pi: number, kind: number, e: EndColumns, i: number): FlowIds => {
     const ps = procs[pi - 1];
     if (ps === undefined || kind === E_NONE) return sink;
     if (kind === E_SPAN_END) {
       ctx.stats.flowsUnbound++;
       return sink;
     }
-    if (kind === E_SPAN) {
-      let e = ps.flows.get(id);
-      if (!e) {
-        e = { ids: [], term: [] };
-        ps.flows.set(id, e);
-      }
-      return e;
-    }
-    const m = instants[pi - 1] as Map<string, InstantFlows>;
-    const k = `${t}:${key}`;
-    let e = m.get(k);
-    if (!e) {
-      e = { t, k: key, ids: [], term: [] };
-      m.set(k, e);
-    }
-    return e;
+    if (kind === E_SPAN) return ps.flows.add(e.id[2 * i] as number, e.id[2 * i + 1] as number);
+    return (instants[pi - 1] as InstantFlowMap).add(e.tW, e.keyW, e.t, e.key, i);
   };
   // The current flow (id and version) and, for Chrome JSON, its state as trace_processor will
   // read it from the export: its current slice, whether it was closed, the extra ids drawn.
@@ -91,13 +81,19 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
     while (await cur.next()) {
       const fA = cur.num<BigInt64Array>(0) as unknown as BigUint64Array;
       const vA = cur.num<Int8Array>(1);
-      const col = (k: number) => ({
-        p: cur.num<Int32Array>(k),
-        kind: cur.num<Int8Array>(k + 1),
-        id: cur.num<BigInt64Array>(k + 2),
-        key: cur.num<BigInt64Array>(k + 3),
-        t: cur.num<BigInt64Array>(k + 4),
-      });
+      const col = (k: number): EndColumns => {
+        const key = cur.num<BigInt64Array>(k + 3);
+        const t = cur.num<BigInt64Array>(k + 4);
+        return {
+          p: cur.num<Int32Array>(k),
+          kind: cur.num<Int8Array>(k + 1),
+          id: bigintWords(cur.num<BigInt64Array>(k + 2)),
+          key,
+          keyW: bigintWords(key),
+          t,
+          tW: bigintWords(t),
+        };
+      };
       const out = col(2);
       const inn = col(7);
       const stepA = cur.num<Int8Array>(12);
@@ -115,8 +111,8 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
         const ip = inn.p[i] as number;
         const ok = out.kind[i] as number;
         const ik = inn.kind[i] as number;
-        const src = ids(op, ok, out.id[i] as bigint, out.key[i] as bigint, out.t[i] as bigint);
-        const dst = ids(ip, ik, inn.id[i] as bigint, inn.key[i] as bigint, inn.t[i] as bigint);
+        const src = ids(op, ok, out, i);
+        const dst = ids(ip, ik, inn, i);
         const step = stepA[i] === 1;
         const json = (procs[(ip || op) - 1] as ProcState).chromeJson;
         if (!json) {
@@ -161,10 +157,22 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
     cur.close();
   }
   procs.forEach((ps, i) => {
-    ps.logFlows = [...(instants[i] as Map<string, InstantFlows>).values()].sort((a, b) =>
-      a.t < b.t ? -1 : a.t > b.t ? 1 : 0,
-    );
+    ps.logFlows = (instants[i] as InstantFlowMap).inTimeOrder();
   });
+}
+
+/**
+ * One end's vectors of a chunk (endSql's columns): process index, kind, span id (as
+ * bigintWords), instant key and time (as vectors and words).
+ */
+interface EndColumns {
+  p: Int32Array;
+  kind: Int8Array;
+  id: Int32Array;
+  key: BigInt64Array;
+  keyW: Int32Array;
+  t: BigInt64Array;
+  tW: Int32Array;
 }
 
 /** Appends `x` to `a` unless it is there. */

@@ -6,15 +6,9 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { argsCol, key53, rel, vi, windowSql } from "./export_sql.ts";
-import {
-  type Ctx,
-  type FlowIds,
-  type PerfettoExportOptions,
-  type ProcState,
-  SOURCE_RANK,
-  type Source,
-} from "./export_state.ts";
+import { type Ctx, type PerfettoExportOptions, type ProcState, SOURCE_RANK, type Source } from "./export_state.ts";
 import { INSTANT, SLICE_BEGIN } from "./packets.ts";
+import { bigintWords, type FlowIds } from "./span_flows.ts";
 
 /**
  * Deepest slice stack trace_processor keeps on a track (kMaxDepth = 512 in
@@ -68,7 +62,8 @@ export async function threadSpansSource(
   let eA = bA;
   let nkA = bA;
   let ckA = bA;
-  let idA: BigInt64Array = new BigInt64Array(0);
+  /** The span ids' 32-bit words (span_flows.ts bigintWords). */
+  let idW: Int32Array = new Int32Array(0);
   let sxA = bA;
   let ovA: Int8Array = new Int8Array(0);
   let last = Number.NEGATIVE_INFINITY;
@@ -114,7 +109,7 @@ export async function threadSpansSource(
       const args = ctx.args && cur.textBytes(8, row) ? ctx.ref(cur) : null;
       let fl: FlowIds | undefined;
       if (hasFlows) {
-        fl = flows.get(idA[row] as bigint);
+        fl = flows.get(idW[2 * row] as number, idW[2 * row + 1] as number);
         if (fl) stats.flowPoints += fl.ids.length + fl.term.length;
       }
       tw.slice(
@@ -150,7 +145,7 @@ export async function threadSpansSource(
       nkA = cur.num<Float64Array>(2);
       ckA = cur.num<Float64Array>(3);
       ovA = cur.num<Int8Array>(4);
-      idA = cur.num<BigInt64Array>(5);
+      idW = bigintWords(cur.num<BigInt64Array>(5));
       sxA = cur.num<Float64Array>(9);
       const t = bA[0] as number;
       if (t < last) throw outOfOrder("thread_spans", ps, t, last);

@@ -5,6 +5,7 @@
  */
 import type { ChunkCursor } from "../duck/cursor.ts";
 import { type ByteRange, TraceWriter } from "./packets.ts";
+import type { InstantFlows, SpanFlows } from "./span_flows.ts";
 
 /** Which spans to export. */
 export type SpanTypes = "thread" | "async" | "both";
@@ -234,24 +235,6 @@ export class Ctx {
   }
 }
 
-/**
- * The flow ids of one exported instant (a log entry): its time (ns), `k` = the key it is found
- * by (export_sql.ts instantKey over its name and tid), flow_ids (`ids`) and terminating_flow_ids
- * (`term`).
- */
-export interface InstantFlows {
-  t: bigint;
-  k: bigint;
-  ids: bigint[];
-  term: bigint[];
-}
-
-/** The flow ids one exported slice or instant carries: flow_ids and terminating_flow_ids. */
-export interface FlowIds {
-  ids: bigint[];
-  term: bigint[];
-}
-
 /** Per-process state: tracks by thread. */
 export interface ProcState {
   p: ExportProcess;
@@ -263,7 +246,7 @@ export interface ProcState {
   threadByTid: Map<string, number>;
   usedTids: Set<number>;
   /** Flow ids to attach to a thread span's BEGIN, by span id. */
-  flows: Map<bigint, FlowIds>;
+  flows: SpanFlows;
   /** Flow ids of the log entries' instants, in time order (see `loadFlows`). */
   logFlows: InstantFlows[];
 }

@@ -4,6 +4,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import type { Ctx, PerfettoExportOptions, ProcState } from "./export_state.ts";
+import { SpanFlows } from "./span_flows.ts";
 
 /** First synthetic pid/tid, above any real one (for ids missing, not integers, 0 or reused). */
 export const SYNTHETIC_BASE = 1 << 30;
@@ -38,7 +39,7 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
       chromeJson: row.trace_format === "chrome_json",
       threadByTid: new Map(),
       usedTids: new Set(),
-      flows: new Map(),
+      flows: new SpanFlows(),
       logFlows: [],
     });
   }
