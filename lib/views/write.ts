@@ -28,10 +28,12 @@ export async function writePartitionFile(
   range?: { min: bigint; max: bigint },
 ): Promise<MaterializeResult> {
   try {
-    const stats = await engine.rows<{ count: bigint }>(
-      `COPY (${select}) TO ${sqlString(outPath)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 131072, RETURN_STATS true)`,
+    // COPY returns the rows it wrote (one row, `Count`). RETURN_STATS would add per-column
+    // statistics as MAPs, whose conversion to JS took 259 ms of a 5.6 s cold `flows` build.
+    const written = await engine.rows<{ Count: bigint }>(
+      `COPY (${select}) TO ${sqlString(outPath)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 131072)`,
     );
-    const numRows = stats.reduce((n, s) => n + Number(s.count), 0);
+    const numRows = written.reduce((n, s) => n + Number(s.Count), 0);
     if (numRows === 0) {
       rmSync(outPath, { force: true });
       return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
