@@ -106,6 +106,8 @@ export interface BlockRows {
   sql: string;
   /** Rows of all blocks (from their Parquet footers). */
   rowCount: number;
+  /** By block (in input order), the pos of its first row. */
+  offsets: readonly number[];
   /**
    * SQL expressions (constant over the rows) of the lists of the input's streams' stream_id, tid
    * and thread name, in the input's order: `(list)[sx + 1]` is the row's (NULL for a NULL sx).
@@ -217,6 +219,7 @@ export async function blockRows(input: MaterializeInput, streamProcessIds?: read
   return {
     sql,
     rowCount,
+    offsets,
     processId: many ? `(${field(0)})[sx + 1]` : field(0),
     streamProcessIds: many ? field(0) : null,
     streamIds: field(1),

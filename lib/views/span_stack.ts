@@ -99,13 +99,13 @@ export interface SpanStats {
  * ns or NaN) in processing order and writes each span into `spans`: its id at the pos of its
  * begin event, its parent, depth, end (relative ns), closing E's thread time and anomaly code at
  * its id. See thread_spans.ts's file comment for the rules.
- * @param spansPerStream when given, counts the spans of each thread: entry sx (at least as long
- *   as the largest sx + 1) is incremented per span begun on it.
+ * @param perStream when given, counts per thread (entry sx of each array, at least as long as
+ *   the largest sx + 1): the spans begun on it, and its E events that closed nothing.
  */
 export async function buildSpans(
   events: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
   spans: SpanArrays,
-  spansPerStream?: Int32Array,
+  perStream?: { spans: Int32Array; unmatchedEnds: Int32Array },
 ): Promise<SpanStats> {
   const stats: SpanStats = {
     spans: 0,
@@ -204,6 +204,7 @@ export async function buildSpans(
         while (j >= 0 && !sIsB[j]) j--;
         if (j < 0) {
           stats.unmatchedEnds++;
+          if (perStream) perStream.unmatchedEnds[curSx] = (perStream.unmatchedEnds[curSx] as number) + 1;
           continue;
         }
         // X-spans above the B-span outlive it: they do not nest.
@@ -214,7 +215,7 @@ export async function buildSpans(
         continue;
       }
       const id = nextId++;
-      if (spansPerStream) spansPerStream[sx] = (spansPerStream[sx] as number) + 1;
+      if (perStream) perStream.spans[sx] = (perStream.spans[sx] as number) + 1;
       if (t < stats.minBegin) stats.minBegin = t;
       spans.reserve(id);
       spans.idOf[posA[i] as number] = id;

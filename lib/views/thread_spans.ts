@@ -264,7 +264,7 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
   const blocks = inputs.flatMap((i) => i.blocks);
   const src = await blockRows({ ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds);
   const spans = new SpanArrays(src.rowCount);
-  const perStream = new Int32Array(streams.length);
+  const perStream = { spans: new Int32Array(streams.length), unmatchedEnds: new Int32Array(streams.length) };
   const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
   const stats = await buildSpans(scan, spans, perStream);
   if (!exactTimes(stats)) {
@@ -274,16 +274,29 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
   }
   // Each process's spans are the ids [first, first + count) (its threads come one after another).
   const firstOfStream = new Int32Array(streams.length);
-  const first: number[] = [];
-  const count: number[] = [];
+  const parts: BatchPart[] = [];
   let id = 0;
+  let block = 0;
   for (let p = 0; p < inputs.length; p++) {
-    first.push(id);
+    const input = inputs[p] as MaterializeInput;
+    const first = id;
+    let unmatchedEnds = 0;
     for (let s = firstStream[p] as number; s < (firstStream[p + 1] as number); s++) {
-      firstOfStream[s] = first[p] as number;
-      id += perStream[s] as number;
+      firstOfStream[s] = first;
+      id += perStream.spans[s] as number;
+      unmatchedEnds += perStream.unmatchedEnds[s] as number;
     }
-    count.push(id - (first[p] as number));
+    const posStart = src.offsets[block] as number;
+    block += input.blocks.length;
+    const posEnd = block < blocks.length ? (src.offsets[block] as number) : src.rowCount;
+    parts.push(batchPart(spans, first, id - first, unmatchedEnds, posStart, posEnd));
+  }
+  // A JIT run that writes flows too: each process's pass as spanPass would have made it.
+  for (let p = 0; p < inputs.length; p++) {
+    const input = inputs[p] as MaterializeInput;
+    const part = parts[p] as BatchPart;
+    const none = part.stats.spans === 0 && part.stats.unmatchedEnds === 0;
+    input.shared?.set(passKey(input), none ? null : { base, spans: localSpans(spans, part), stats: part.stats });
   }
   const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
   await SPAN_FUNCTIONS.run(engine, spans, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
@@ -291,29 +304,80 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
     const out: MaterializeResult[] = [];
     for (let p = 0; p < inputs.length; p++) {
       const input = inputs[p] as MaterializeInput;
-      const lo = first[p] as number;
-      const n = count[p] as number;
-      if (n === 0) {
+      const { stats: ps } = parts[p] as BatchPart;
+      if (ps.spans === 0) {
         out.push(EMPTY);
         continue;
       }
-      let minBegin = Number.POSITIVE_INFINITY;
-      let maxEnd = Number.NEGATIVE_INFINITY;
-      for (let k = lo; k < lo + n; k++) {
-        if ((spans.begin[k] as number) < minBegin) minBegin = spans.begin[k] as number;
-        if ((spans.end[k] as number) > maxEnd) maxEnd = spans.end[k] as number;
-      }
       // The process's id read from the variable's list (its first stream's entry): no id is SQL text.
       const rows = `SELECT * FROM ${BATCH_TABLE} WHERE process_id = (${src.streamProcessIds})[${(firstStream[p] as number) + 1}]`;
-      const range = { min: base + BigInt(minBegin), max: base + BigInt(maxEnd) };
+      const range = { min: base + BigInt(ps.minBegin), max: base + BigInt(ps.maxEnd) };
       const result = await writePartitionFile(engine, rows, input.outPath, "begin", "end", range);
-      checkRows(result.numRows, n, input.process.processId);
+      checkRows(result.numRows, ps.spans, input.process.processId);
       out.push(result);
     }
     return out;
   } finally {
     await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
   }
+}
+
+/** One process of a batch: its span ids [first, first + stats.spans), its rows' pos [posStart, posEnd). */
+interface BatchPart {
+  first: number;
+  posStart: number;
+  posEnd: number;
+  stats: SpanStats;
+}
+
+/** A batch process's part of the pass and its stats (times relative to the batch's base). */
+function batchPart(
+  spans: SpanArrays,
+  first: number,
+  count: number,
+  unmatchedEnds: number,
+  posStart: number,
+  posEnd: number,
+): BatchPart {
+  const stats: SpanStats = {
+    spans: count,
+    unmatchedEnds,
+    unclosed: 0,
+    overlaps: 0,
+    minBegin: Number.POSITIVE_INFINITY,
+    maxEnd: Number.NEGATIVE_INFINITY,
+  };
+  for (let k = first; k < first + count; k++) {
+    if ((spans.begin[k] as number) < stats.minBegin) stats.minBegin = spans.begin[k] as number;
+    if ((spans.end[k] as number) > stats.maxEnd) stats.maxEnd = spans.end[k] as number;
+    if (spans.anomaly[k] === A_UNCLOSED) stats.unclosed++;
+    else if (spans.anomaly[k] === A_OVERLAP) stats.overlaps++;
+  }
+  return { first, posStart, posEnd, stats };
+}
+
+/**
+ * A batch process's SpanArrays as its own pass makes them: its rows' ids by its own pos, and
+ * its spans numbered from 0 (times stay relative to the batch's base).
+ */
+function localSpans(spans: SpanArrays, part: BatchPart): SpanArrays {
+  const { first, posStart, posEnd } = part;
+  const end = first + part.stats.spans;
+  const local = new SpanArrays(posEnd - posStart);
+  for (let j = 0; j < local.idOf.length; j++) local.idOf[j] = (spans.idOf[posStart + j] as number) - first;
+  local.parent = spans.parent.slice(first, end);
+  const parent = local.parent;
+  for (let k = 0; k < parent.length; k++) {
+    const q = parent[k] as number;
+    if (q >= 0) parent[k] = q - first;
+  }
+  local.depth = spans.depth.slice(first, end);
+  local.end = spans.end.slice(first, end);
+  local.threadEnd = spans.threadEnd.slice(first, end);
+  local.anomaly = spans.anomaly.slice(first, end);
+  local.begin = spans.begin.slice(first, end);
+  local.self = spans.self.slice(first, end);
+  return local;
 }
 
 /** What spanPass computed for a process's cpu blocks. */
@@ -338,13 +402,20 @@ export async function spanPass(input: MaterializeInput): Promise<SpanPass | null
   if (input.blocks.length === 0) return null;
   const streams = passStreams(input);
   const src = await blockRows({ ...input, streams });
-  // Another view set of the same JIT run (flows) may have run this pass on the same blocks.
-  const key = `thread_spans pass\n${input.process.processId}\n${streams.map((s) => s.streamId).join("\n")}\n${input.blocks.map((b) => b.path).join("\n")}`;
+  // Another view set of the same JIT run may have run this pass on the same blocks.
+  const key = passKey(input);
   const done = input.shared?.get(key) as Omit<SpanPass, "src"> | null | undefined;
   if (done !== undefined) return done === null ? null : { ...done, src };
   const result = await runSpanPass(input, src);
   input.shared?.set(key, result === null ? null : { base: result.base, spans: result.spans, stats: result.stats });
   return result;
+}
+
+/** The key of a process's pass in MaterializeInput.shared: the process, its streams and blocks. */
+function passKey(input: MaterializeInput): string {
+  return `thread_spans pass\n${input.process.processId}\n${passStreams(input)
+    .map((s) => s.streamId)
+    .join("\n")}\n${input.blocks.map((b) => b.path).join("\n")}`;
 }
 
 /**

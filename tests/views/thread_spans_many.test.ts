@@ -47,6 +47,10 @@ function events(shift: number): Ev[] {
       ev.push({ ph: "B", pid, tid, ts: t + 50, name: "unclosed", cat: "c" });
       ev.push({ ph: "X", pid, tid, ts: t + 60, dur: 1, name: "last", cat: "c" });
     }
+    // A flow from the first thread (inside x1 and x2) into the second (at the tie slice).
+    const t = shift + pid * 1000;
+    ev.push({ ph: "s", pid, tid: pid * 10, ts: t + pid * 10 + 2, id: pid, name: "fl", cat: "c" });
+    ev.push({ ph: "f", bp: "e", pid, tid: pid * 10 + 1, ts: t + pid * 10 + 1 + 25, id: pid, name: "fl", cat: "c" });
   }
   ev.push({ ph: "M", pid: 5, tid: 50, name: "thread_name", args: { name: "idle" } });
   ev.push({ ph: "C", pid: 5, tid: 50, ts: shift + 5000, name: "counter", args: { v: 1 } });
@@ -63,10 +67,11 @@ const EPOCH_EVENTS: Ev[] = [
   { ph: "E", pid: 7, tid: 70, ts: 1700000000000007 },
 ];
 
-/** Every partition file's rows in file order, as text, by file path. */
-async function fileRows(engine: Engine, root: string): Promise<Map<string, string[]>> {
+/** Every partition file's rows of view set `vs` in file order, as text, by process. */
+async function fileRows(engine: Engine, root: string, vs = "thread_spans"): Promise<Map<string, string[]>> {
   const parts = await engine.rows<{ id: string; f: string }>(
-    "SELECT view_instance_id AS id, file_path AS f FROM list_partitions() WHERE view_set_name = 'thread_spans' AND file_path IS NOT NULL",
+    "SELECT view_instance_id AS id, file_path AS f FROM list_partitions() WHERE view_set_name = $vs AND file_path IS NOT NULL",
+    { vs },
   );
   const out = new Map<string, string[]>();
   for (const p of parts) {
@@ -85,6 +90,7 @@ describe("thread_spans built several processes at once", () => {
   let engine: Engine;
   let lake: Lake;
   let batched: Map<string, string[]>;
+  let batchedFlows: Map<string, string[]>;
   let batches = 0;
   const limit = threadSpans.manyMaxEvents;
   beforeAll(async () => {
@@ -106,12 +112,14 @@ describe("thread_spans built several processes at once", () => {
       return run(sql, params);
     };
     try {
-      await prepareQuery(engine, lake, "SELECT count(*) FROM thread_spans");
+      // flows in the same run: it takes each batched process's pass from the batch.
+      await prepareQuery(engine, lake, "SELECT (SELECT count(*) FROM thread_spans) + (SELECT count(*) FROM flows)");
     } finally {
       threadSpans.manyMaxEvents = limit;
       engine.run = run;
     }
     batched = await fileRows(engine, lake.root);
+    batchedFlows = await fileRows(engine, lake.root, "flows");
   });
   afterAll(() => engine.close());
 
@@ -165,5 +173,21 @@ describe("thread_spans built several processes at once", () => {
       { name: "b", b: 1700000000000005000n, e: 1700000000000007000n, n: 1n },
       { name: "outer", b: 1_010_000n, e: BigInt(DAYS_3_US + 4041 + 40) * 1000n, n: 16n },
     ]);
+  });
+  test("flows built in the same run bind to the batch's spans as a flows-only build does", async () => {
+    // One edge per process 1–4 of each trace: from x2 (the top of the stack at the s, inside x1)
+    // to zero (the top at the f, ended but not yet popped: flows.test.ts's first rule).
+    const sql = `SELECT count(*) AS n FROM flows WHERE out_name = 'x2' AND in_name = 'zero'
+      AND out_id IN (SELECT id FROM thread_spans WHERE name = 'x2') AND in_id IN (SELECT id FROM thread_spans WHERE name = 'zero')`;
+    await prepareQuery(engine, lake, sql);
+    expect(await engine.rows(sql)).toEqual([{ n: 8n }]);
+    const files = await engine.rows<{ f: string }>(
+      "SELECT file_path AS f FROM list_partitions() WHERE view_set_name = 'flows' AND file_path IS NOT NULL",
+    );
+    for (const f of files) rmSync(join(lake.root, f.f));
+    await prepareQuery(engine, lake, "SELECT count(*) FROM flows");
+    const alone = await fileRows(engine, lake.root, "flows");
+    expect(alone.size).toBe(batchedFlows.size);
+    for (const [id, rows] of batchedFlows) expect(rows).toEqual(alone.get(id) as string[]);
   });
 });
