@@ -6,18 +6,22 @@
  * they are 4 (info); a log record's level is in its `s` column. target = category, msg = event
  * name (the message of a log record), properties = args.
  */
-import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+import { PROCESS, prepareSource, SRC } from "./source.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
-const SELECT = `SELECT p.process_id, e.stream_id, e.block_id, e.insert_time, p.exe, p.username, p.computer,
-    e.time, e.cat AS target,
-    CASE WHEN e.ph = 'L' THEN coalesce(TRY_CAST(e.s AS INTEGER), 4) ELSE 4 END::INTEGER AS level,
-    e.name AS msg, e.args AS properties,
-    p.process_properties, TRY_CAST(e.tid AS BIGINT) AS tid, e.tid AS tid_text, CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
-  FROM ${SRC} e, ${SRC_PROCESS} p
-  WHERE e.ph IN ('i', 'I', 'R', 'L')
-  ORDER BY e.time, e.seq, e.bix`;
+const SELECT = `SELECT ${PROCESS}.process_id AS process_id, e.stream_id, e.block_id, e.insert_time,
+    ${PROCESS}.exe AS exe, ${PROCESS}.username AS username, ${PROCESS}.computer AS computer,
+    e.time, e.target, e.level, e.msg, e.properties, ${PROCESS}.process_properties AS process_properties,
+    e.tid, e.tid_text, e.scope, e.phase
+  FROM (
+    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target,
+      CASE WHEN e.ph = 'L' THEN coalesce(TRY_CAST(e.s AS INTEGER), 4) ELSE 4 END::INTEGER AS level,
+      e.name AS msg, e.args AS properties, TRY_CAST(e.tid AS BIGINT) AS tid, e.tid AS tid_text,
+      CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
+    FROM ${SRC} e
+    WHERE e.ph IN ('i', 'I', 'R', 'L')
+    ORDER BY e.time, e.seq, e.bix) e`;
 
 /** The log_entries view set. */
 export const logEntries: ViewSet = {

@@ -10,7 +10,7 @@
  * importer counted it (chrome.counter_value_invalid).
  */
 import { registerCounterValue } from "./counter_value.ts";
-import { prepareSource, SRC, SRC_PROCESS } from "./source.ts";
+import { PROCESS, prepareSource, SRC } from "./source.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
@@ -36,10 +36,11 @@ const SELECT = `WITH c AS (
     FROM ${SRC} e
     WHERE e.ph = 'V' AND TRY_CAST(e.args->>'$.value' AS DOUBLE) IS NOT NULL
   )
-  SELECT p.process_id, m.stream_id, m.block_id, m.insert_time, p.exe, p.username, p.computer,
-    m.time, m.target, m.name, m.unit, m.value, m.properties, p.process_properties, TRY_CAST(m.tid AS BIGINT) AS tid, m.tid AS tid_text, m.counter, m.key
-  FROM m, ${SRC_PROCESS} p
-  ORDER BY m.time, m.seq, m.bix, m.key`;
+  SELECT ${PROCESS}.process_id AS process_id, m.stream_id, m.block_id, m.insert_time,
+    ${PROCESS}.exe AS exe, ${PROCESS}.username AS username, ${PROCESS}.computer AS computer,
+    m.time, m.target, m.name, m.unit, m.value, m.properties, ${PROCESS}.process_properties AS process_properties,
+    TRY_CAST(m.tid AS BIGINT) AS tid, m.tid AS tid_text, m.counter, m.key
+  FROM (SELECT * FROM m ORDER BY m.time, m.seq, m.bix, m.key) m`;
 
 /** The measures view set. */
 export const measures: ViewSet = {
