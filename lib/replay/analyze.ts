@@ -14,6 +14,7 @@ import type { Engine } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
 import { RAW_EVENTS_COLUMNS } from "../lake/raw_block.ts";
 import { viewSetByName } from "../views/registry.ts";
+import { DUCKDB_AGGREGATES } from "./aggregate_names.ts";
 
 /** Routing strategies (velostream's names, reference/velostream.md §3). */
 export const STRATEGIES = ["always_hash", "smart_repartition", "round_robin", "sticky_partition", "fan_in"] as const;
@@ -110,19 +111,6 @@ export const EVENT_TIME: Record<string, string> = {
 };
 
 const SUPPORTED = "count(*), count(x), count(DISTINCT x), sum, min, max and avg";
-
-let aggregateNames: Set<string> | null = null;
-
-async function aggregateFunctions(engine: Engine): Promise<Set<string>> {
-  if (!aggregateNames) {
-    const rows = await engine.rows<{ n: string }>(
-      "SELECT DISTINCT function_name AS n FROM duckdb_functions() WHERE function_type = 'aggregate'",
-    );
-    aggregateNames = new Set(rows.map((r) => r.n.toLowerCase()));
-    aggregateNames.add("count_star");
-  }
-  return aggregateNames;
-}
 
 /**
  * Parses `sql` with DuckDB (`json_serialize_sql`) and returns the SELECT node.
@@ -249,7 +237,7 @@ function visit(node: unknown, f: (n: AstNode) => boolean | undefined): void {
   for (const v of Object.values(node)) if (v && typeof v === "object") visit(v, f);
 }
 
-function containsAggregate(node: unknown, aggs: Set<string>): boolean {
+function containsAggregate(node: unknown, aggs: ReadonlySet<string>): boolean {
   let found = false;
   visit(node, (n) => {
     if ((n.class === "FUNCTION" && aggs.has(String(n.function_name).toLowerCase())) || n.class === "WINDOW") {
@@ -312,7 +300,7 @@ export async function analyzeQuery(engine: Engine, sql: string): Promise<QueryAn
   for (const m of (node.modifiers ?? []) as AstNode[]) {
     if (m.type === "DISTINCT_MODIFIER") refuse("SELECT DISTINCT is not supported");
   }
-  const aggNames = await aggregateFunctions(engine);
+  const aggNames = DUCKDB_AGGREGATES;
   const selectList = node.select_list as AstNode[];
   visit(node, (n) => {
     if (n.class === "WINDOW") refuse(`window function ${String(n.function_name)}() OVER (...) is not supported`);
