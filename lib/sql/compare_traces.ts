@@ -152,7 +152,9 @@ export async function defineCompareViews(
   calls: CompareCall[],
   select: (vs: ViewSet, processId: string) => Promise<string>,
 ): Promise<void> {
-  await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_cmp");
+  // The schema goes with the macro's statement when no view needs it first (one call less).
+  const schema = "CREATE SCHEMA IF NOT EXISTS memory.tl_cmp";
+  if (calls.length > 0) await engine.run(schema);
   for (const c of calls) {
     const rows = async (procs: string[]): Promise<string> =>
       procs.length === 0
@@ -165,7 +167,7 @@ export async function defineCompareViews(
   const name = (view: string) =>
     `query_table('memory.tl_cmp.c_' || md5(a::VARCHAR || ':' || b::VARCHAR || ':' || ${view}))`;
   await engine.run(
-    `CREATE OR REPLACE MACRO compare_traces(a, b) AS TABLE (SELECT * FROM ${name(sqlString(DEFAULT_COMPARE_VIEW))}),
+    `${calls.length > 0 ? "" : `${schema};\n`}CREATE OR REPLACE MACRO compare_traces(a, b) AS TABLE (SELECT * FROM ${name(sqlString(DEFAULT_COMPARE_VIEW))}),
        (a, b, view_name) AS TABLE (SELECT * FROM ${name("view_name::VARCHAR")})`,
   );
 }

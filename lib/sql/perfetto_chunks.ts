@@ -124,7 +124,9 @@ export async function definePerfettoChunks(
   calls: PerfettoChunksCall[],
   resolved: (processArg: string) => string,
 ): Promise<void> {
-  await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_pf");
+  // The schema goes with the macro's statement when no table needs it first (one call less).
+  const schema = "CREATE SCHEMA IF NOT EXISTS memory.tl_pf";
+  if (calls.length > 0) await engine.run(schema);
   for (const c of calls) {
     let k: string;
     let b: bigint | null;
@@ -160,7 +162,7 @@ export async function definePerfettoChunks(
     }
   }
   await engine.run(
-    `CREATE OR REPLACE MACRO perfetto_trace_chunks(process_id, span_types, "begin", "end") AS TABLE
+    `${calls.length > 0 ? "" : `${schema};\n`}CREATE OR REPLACE MACRO perfetto_trace_chunks(process_id, span_types, "begin", "end") AS TABLE
        SELECT chunk_id, chunk_data FROM query_table(
          'memory.tl_pf."' || ${key("process_id", "span_types", '"begin"', '"end"')} || '"')
        ORDER BY chunk_id`,

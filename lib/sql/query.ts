@@ -241,10 +241,12 @@ export async function openQuerySession(engine: Engine, lake: Lake): Promise<void
 /** Copies the catalog tables into the in-memory database (attaching the catalog read-only if it is not). */
 async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Promise<void> {
   await lake.attach(engine, "read");
-  for (const name of tables) {
+  // One call for all (each call is a round trip to DuckDB's thread, ~1 ms).
+  const copies = tables.map((name) => {
     const select = name === "traces" ? TRACES_SELECT : `SELECT * FROM lake.${name}`;
-    await engine.run(`CREATE OR REPLACE TABLE ${snap(name)} AS ${select}`);
-  }
+    return `CREATE OR REPLACE TABLE ${snap(name)} AS ${select}`;
+  });
+  if (copies.length > 0) await engine.run(copies.join(";\n"));
 }
 
 async function defineViews(
@@ -257,24 +259,29 @@ async function defineViews(
   retirements: TableRetirements | null,
   perfettoViews: readonly string[],
 ): Promise<void> {
-  await engine.run("USE memory.main");
+  // The statements go to DuckDB in as few calls as possible (each call is a round trip to its
+  // thread, ~1 ms): collected in `out`, run before anything that reads what they define.
+  const out: string[] = ["USE memory.main"];
+  const flush = async (): Promise<void> => {
+    if (out.length > 0) await engine.run(out.splice(0).join(";\n"));
+  };
   for (const name of tables) {
     // processes: `pid`, the source's pid as an integer (NULL when it is not one), beside the text.
     const extra = name === "processes" ? ", TRY_CAST(source_pid AS BIGINT) AS pid" : "";
-    await engine.run(`CREATE OR REPLACE VIEW main.${name} AS SELECT *${extra} FROM ${snap(name)}`);
+    out.push(`CREATE OR REPLACE VIEW main.${name} AS SELECT *${extra} FROM ${snap(name)}`);
   }
   if (tables.includes("ingests"))
-    await engine.run(`CREATE OR REPLACE VIEW main.import_stats AS ${importStatsSelect(snap("ingests"))}`);
+    out.push(`CREATE OR REPLACE VIEW main.import_stats AS ${importStatsSelect(snap("ingests"))}`);
   // raw_events: all blobs, with their ids read back from the path blobs/<process>/<stream>/<block>.parquet
   // (ids tracelake generated).
   const files = rawEvents
     ? await engine.rows<{ f: string }>(`SELECT file_path AS f FROM ${snap("blocks")} ORDER BY insert_time`)
     : [];
   if (files.length === 0) {
-    await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS ${RAW_EMPTY}`);
+    out.push(`CREATE OR REPLACE VIEW main.raw_events AS ${RAW_EMPTY}`);
   } else {
     const list = files.map((r) => sqlString(join(lake.root, r.f))).join(", ");
-    await engine.run(`CREATE OR REPLACE VIEW main.raw_events AS
+    out.push(`CREATE OR REPLACE VIEW main.raw_events AS
       SELECT p[-3] AS process_id, p[-2] AS stream_id, replace(p[-1], '.parquet', '') AS block_id, * EXCLUDE (filename, p)
       FROM (SELECT *, string_split(filename, '/') AS p FROM read_parquet([${list}], filename = true, union_by_name = true))`);
   }
@@ -283,29 +290,33 @@ async function defineViews(
     (vs) =>
       `(${sqlString(vs.name)}, unhex('${hex(schemaHash(vs))}'), ${sqlString(vs.columns.map((c) => `${c.name} ${c.type}`).join(", "))}, true, true, '${vs.streamTag}', ${sqlString(vs.description)})`,
   );
-  await engine.run(`CREATE OR REPLACE TABLE memory.main.tl_view_sets AS SELECT * FROM (VALUES ${vsRows.join(", ")})
+  out.push(`CREATE OR REPLACE TABLE memory.main.tl_view_sets AS SELECT * FROM (VALUES ${vsRows.join(", ")})
     t(view_set_name, current_schema_hash, schema, has_view_maker, global_instance_available, stream_tag, description)`);
-  await engine.run("CREATE OR REPLACE MACRO list_view_sets() AS TABLE SELECT * FROM memory.main.tl_view_sets");
-  await engine.run(
+  out.push("CREATE OR REPLACE MACRO list_view_sets() AS TABLE SELECT * FROM memory.main.tl_view_sets");
+  out.push(
     `CREATE OR REPLACE MACRO list_partitions() AS TABLE SELECT * FROM ${snap("lakehouse_partitions")} ORDER BY view_set_name, view_instance_id, begin_insert_time`,
   );
   // Global views over the current partitions (materialized above for every process).
   for (const vs of globals) {
-    await engine.run(`CREATE OR REPLACE VIEW main.${vs.name} AS ${await partitionsSelect(engine, lake, vs, null)}`);
+    out.push(`CREATE OR REPLACE VIEW main.${vs.name} AS ${await partitionsSelect(engine, lake, vs, null)}`);
   }
-  await engine.run("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
+  out.push("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
   for (const i of instances) {
-    await engine.run(
+    out.push(
       `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
     );
   }
   const rowSelect = (name: string) => partitionsSelect(engine, lake, viewSetByName(name) as ViewSet, null, true);
-  for (const statement of await perfettoViewStatements(perfettoViews, rowSelect)) await engine.run(statement);
-  if (retirements) await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
-  await engine.run(
+  out.push(...(await perfettoViewStatements(perfettoViews, rowSelect)));
+  if (retirements) {
+    await flush();
+    await defineRetireFunctions(engine, snap("lakehouse_partitions"), retirements);
+  }
+  out.push(
     `CREATE OR REPLACE MACRO view_instance(view_set_name, view_instance_id) AS TABLE
        SELECT * FROM query_table('memory.tl_vi.vi_' || md5(view_set_name::VARCHAR || ':' || view_instance_id::VARCHAR))`,
   );
+  await flush();
 }
 
 /**
