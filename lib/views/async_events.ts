@@ -23,8 +23,8 @@
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { blockRows, MAX_BLOCK_ROWS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
+import type { MaterializeInput, MaterializeResult, StreamMeta, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 /**
@@ -60,14 +60,15 @@ const h53 = (cols: string) => `(hash(${cols}) >> 11)::DOUBLE`;
  * position in its source, unique within a process: all its streams come from one ingest), then
  * the block. Not the block first: with worker threads, events that follow each other in the
  * input may be in different blocks, in either order (tests/views/worker_order.test.ts).
- * `$src` is the blocks' relation (source.ts blockRows).
+ * `$src` is the blocks' relation (source.ts blockRows); `$px` the row's process's index among
+ * the processes the pass pairs at once (0 for one; materializeMany), part of the key.
  */
 const SCAN = `SELECT e.pos::INTEGER AS pos,
     (CASE WHEN e.ph IN ('b', 'S') THEN ${K_BEGIN} WHEN e.ph IN ('e', 'F') THEN ${K_END}
           WHEN e.ph = 'n' THEN ${K_INSTANT} ELSE ${K_STEP} END)::TINYINT AS k,
-    ${h53("e.cat, e.id, e.id_scope, e.scope")} AS key,
+    ${h53("$px, e.cat, e.id, e.id_scope, e.scope")} AS key,
     CASE WHEN e.name IS NULL OR e.name = '' THEN -1 ELSE ${h53("e.name")} END AS name,
-    epoch_ns(e.time) AS t
+    epoch_ns(e.time) AS t, ($px)::INTEGER AS px
   FROM ($src) e
   WHERE e.ph IN (${PHASE_LIST})
   ORDER BY e.time, e.seq, e.bix`;
@@ -139,37 +140,146 @@ export const asyncEvents: ViewSet = {
     { name: "phase", type: "VARCHAR", description: "source phase: b, e, n, S, T, p or F" },
     { name: "anomaly", type: "VARCHAR", description: "NULL, 'unclosed' (begin never ended) or 'unmatched'" },
   ],
-  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
-    const { engine } = input;
-    const empty = { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-    if (input.blocks.length === 0) return empty;
-    const src = await blockRows(input);
-    if (src.rowCount > MAX_BLOCK_ROWS) {
-      throw new Error(
-        `async_events: process ${input.process.processId} has ${src.rowCount} events in its cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
-      );
-    }
-    const events = new AsyncArrays(src.rowCount);
-    const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql })), events);
-    if (stats.rows === 0) return empty;
-    const select = fillTemplate(SELECT, {
-      src: src.sql,
-      process: src.processId,
-      streams_id: src.streamIds,
-      streams_tid: src.streamTids,
-      streams_name: src.threadNames,
-    });
-    const result = await EVENT_FUNCTIONS.run(engine, events, () =>
-      writePartitionFile(engine, select, input.outPath, "time", "time"),
-    );
-    if (result.numRows !== stats.rows) {
-      throw new Error(
-        `async_events: wrote ${result.numRows} rows for the ${stats.rows} events of the pairing pass (process ${input.process.processId}); this is a bug`,
-      );
-    }
-    return result;
-  },
+  materialize: materializeOne,
+  materializeMany,
+  manyMaxEvents: 50_000,
 };
+
+/** A partition with no rows (no file). */
+const EMPTY: MaterializeResult = { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
+
+/** The SELECT of a partition's rows (see SELECT) over the blocks' relation `src`. */
+function eventRows(src: BlockRows): string {
+  return fillTemplate(SELECT, {
+    src: src.sql,
+    process: src.processId,
+    streams_id: src.streamIds,
+    streams_tid: src.streamTids,
+    streams_name: src.threadNames,
+  });
+}
+
+/** @throws Error when the blocks hold more rows than a partition can number. */
+function checkSize(src: BlockRows, processes: string): void {
+  if (src.rowCount > MAX_BLOCK_ROWS) {
+    throw new Error(
+      `async_events: ${processes} have ${src.rowCount} events in their cpu streams, more than the ${MAX_BLOCK_ROWS} one partition can hold`,
+    );
+  }
+}
+
+/** @throws Error when a partition's row count is not the pass's (a bug). */
+function checkRows(rows: number, events: number, processId: string): void {
+  if (rows !== events) {
+    throw new Error(
+      `async_events: wrote ${rows} rows for the ${events} events of the pairing pass (process ${processId}); this is a bug`,
+    );
+  }
+}
+
+/** async_events' materialize: one process's partition. */
+async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
+  const { engine } = input;
+  if (input.blocks.length === 0) return EMPTY;
+  const src = await blockRows(input);
+  checkSize(src, `process ${input.process.processId}`);
+  const events = new AsyncArrays(src.rowCount);
+  const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, px: "0" })), events, 1);
+  if (stats.rows === 0) return EMPTY;
+  const result = await EVENT_FUNCTIONS.run(engine, events, () =>
+    writePartitionFile(engine, eventRows(src), input.outPath, "time", "time"),
+  );
+  checkRows(result.numRows, stats.rows, input.process.processId);
+  return result;
+}
+
+/** The most events (catalog nb_objects) one materializeMany batch reads: bounds its table. */
+const BATCH_EVENTS = 250_000;
+
+/**
+ * async_events' materializeMany: processes in batches of at most BATCH_EVENTS events, each with
+ * one footer read, one pairing pass, one SELECT into a table and one COPY per process from it
+ * (materializeBatch).
+ */
+async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
+  const out: MaterializeResult[] = [];
+  let batch: MaterializeInput[] = [];
+  let events = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 1) out.push(await materializeOne(batch[0] as MaterializeInput));
+    else if (batch.length > 1) out.push(...(await materializeBatch(batch)));
+    batch = [];
+    events = 0;
+  };
+  for (const input of inputs) {
+    const n = input.blocks.reduce((k, b) => k + b.nbObjects, 0);
+    if (input.blocks.length === 0 || input.streams.length === 0) {
+      // Nothing to pair with others (a process without streams would have no rows to tell apart).
+      await flush();
+      out.push(await materializeOne(input));
+      continue;
+    }
+    if (batch.length > 0 && events + n > BATCH_EVENTS) await flush();
+    batch.push(input);
+    events += n;
+  }
+  await flush();
+  return out;
+}
+
+/** The table a batch's rows go through. */
+const BATCH_TABLE = "memory.main.tl_async_batch";
+
+/**
+ * Several processes' partitions from one read of their blocks: their streams, process after
+ * process, make one relation; the pairing pass keys each event by its process too and numbers
+ * each process's spans from 0, so every process gets the rows its own pass gives; the rows of
+ * all go to BATCH_TABLE in time order, and each process's file is copied from it (a filtered
+ * scan of a table keeps the table's order).
+ */
+async function materializeBatch(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
+  const engine = (inputs[0] as MaterializeInput).engine;
+  const streams: StreamMeta[] = [];
+  const streamProcessIds: string[] = [];
+  const streamPx: number[] = [];
+  const firstStream: number[] = [];
+  inputs.forEach((input, p) => {
+    firstStream.push(streams.length);
+    for (const s of input.streams) {
+      streams.push(s);
+      streamProcessIds.push(input.process.processId);
+      streamPx.push(p);
+    }
+  });
+  const blocks = inputs.flatMap((i) => i.blocks);
+  const src = await blockRows({ ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds);
+  checkSize(src, `processes ${inputs.map((i) => i.process.processId).join(", ")}`);
+  const events = new AsyncArrays(src.rowCount);
+  const px = `([${streamPx.join(", ")}]::INTEGER[])[sx + 1]`;
+  const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, px })), events, inputs.length);
+  await EVENT_FUNCTIONS.run(engine, events, () =>
+    engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${eventRows(src)}`),
+  );
+  try {
+    const out: MaterializeResult[] = [];
+    for (let p = 0; p < inputs.length; p++) {
+      const input = inputs[p] as MaterializeInput;
+      const n = stats.rowsByProcess[p] ?? 0;
+      if (n === 0) {
+        out.push(EMPTY);
+        continue;
+      }
+      // The process's id read from the variable's list (its first stream's entry): no id is SQL text.
+      const rows = `SELECT * FROM ${BATCH_TABLE} WHERE process_id = (${src.streamProcessIds})[${(firstStream[p] as number) + 1}]`;
+      const result = await writePartitionFile(engine, rows, input.outPath, "time", "time");
+      checkRows(result.numRows, n, input.process.processId);
+      out.push(result);
+    }
+    return out;
+  } finally {
+    await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
+  }
+}
 
 /**
  * What the pairing pass computed: each async event's index in processing order (its rank) by
@@ -246,6 +356,8 @@ const EVENT_FUNCTIONS = new LookupFunctions<AsyncArrays>("async_events", [
 export interface AsyncStats {
   /** Async events read (one output row each). */
   rows: number;
+  /** Of `rows`, by process index (px). */
+  rowsByProcess: number[];
   /** Begins never ended. */
   unclosed: number;
   /** Ends and steps that matched no open span. */
@@ -260,15 +372,17 @@ interface OpenSpan {
 
 /**
  * The pairing pass. Reads events (pos INTEGER, k TINYINT kind, key DOUBLE, name DOUBLE (-1 = no
- * name), t BIGINT epoch ns) in processing order and writes each event's results into `events` at its rank (its
+ * name), t BIGINT epoch ns, px INTEGER the process's index) in processing order and writes each event's results into `events` at its rank (its
  * index in the input): span id, parent, depth and anomaly code; a begin is 'unclosed' until its
- * end comes. See the file comment for the rules.
+ * end comes. See the file comment for the rules. Span ids are numbered from 0 in each process.
+ * @param processes how many processes the events come from (px in [0, processes)).
  */
 export async function pairAsync(
   input: AsyncIterable<{ rowCount: number; columns: ColumnArray[] }>,
   events: AsyncArrays,
+  processes: number,
 ): Promise<AsyncStats> {
-  const stats: AsyncStats = { rows: 0, unclosed: 0, unmatched: 0 };
+  const stats: AsyncStats = { rows: 0, rowsByProcess: new Array<number>(processes).fill(0), unclosed: 0, unmatched: 0 };
   let rank = 0;
   let t = 0n;
   const out = (span: number, parent: number, depth: number, anom: number, dur = BigInt(NO_DUR)): void => {
@@ -283,7 +397,14 @@ export async function pairAsync(
     rank++;
   };
   const stacks = new Map<number, OpenSpan[]>();
-  let nextId = 0;
+  /** The next span id of each process. */
+  const nextIds = new Int32Array(processes);
+  let px = 0;
+  const nextId = (): number => {
+    const id = nextIds[px] as number;
+    nextIds[px] = id + 1;
+    return id;
+  };
   /** Index of the topmost open span named `name` (any when name = -1), or -1. */
   const find = (stack: OpenSpan[], name: number): number => {
     for (let j = stack.length - 1; j >= 0; j--) if (name === -1 || (stack[j] as OpenSpan).name === name) return j;
@@ -297,8 +418,11 @@ export async function pairAsync(
     const keyA = columns[2] as Float64Array;
     const nameA = columns[3] as Float64Array;
     const tA = columns[4] as BigInt64Array;
+    const pxA = columns[5] as Int32Array;
     for (let i = 0; i < rowCount; i++) {
       t = tA[i] as bigint;
+      px = pxA[i] as number;
+      stats.rowsByProcess[px] = (stats.rowsByProcess[px] as number) + 1;
       const k = kA[i] as number;
       const key = keyA[i] as number;
       const name = nameA[i] as number;
@@ -312,11 +436,11 @@ export async function pairAsync(
       const topId = top ? (events.spanId[top.rank] as number) : -1;
       if (k === K_BEGIN) {
         stack.push({ rank, name });
-        out(nextId++, topId, stack.length - 1, A_UNCLOSED, -1n);
+        out(nextId(), topId, stack.length - 1, A_UNCLOSED, -1n);
       } else if (k === K_END) {
         const j = find(stack, name);
         if (j < 0) {
-          out(nextId++, topId, stack.length, A_UNMATCHED);
+          out(nextId(), topId, stack.length, A_UNMATCHED);
           continue;
         }
         const b = (stack[j] as OpenSpan).rank;
@@ -326,10 +450,10 @@ export async function pairAsync(
         events.dur[b] = d;
         out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0, d);
       } else if (k === K_INSTANT) {
-        out(nextId++, topId, stack.length, 0, 0n);
+        out(nextId(), topId, stack.length, 0, 0n);
       } else {
         const j = find(stack, name);
-        if (j < 0) out(nextId++, topId, stack.length, A_UNMATCHED);
+        if (j < 0) out(nextId(), topId, stack.length, A_UNMATCHED);
         else {
           const b = (stack[j] as OpenSpan).rank;
           out(events.spanId[b] as number, events.parent[b] as number, events.depth[b] as number, 0);
