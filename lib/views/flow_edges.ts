@@ -143,12 +143,39 @@ export class EdgeTable {
   }
 }
 
+/** The table the dictionary's strings reach DuckDB through (the appender: never SQL text). */
 const STRINGS = "memory.main.tl_flow_strings";
 
 /**
+ * The EdgeColumns whose dictionary the engine's variable `tl_flow_strings` (a VARCHAR list, in
+ * dictionary order) holds: set once for all the partitions of an ingest's edges, which the JIT
+ * writes one process after another.
+ */
+const loaded = new WeakMap<Engine, EdgeColumns>();
+
+/** Sets the variable `tl_flow_strings` to the dictionary of `cols`, unless it holds it. */
+async function loadStrings(engine: Engine, cols: EdgeColumns): Promise<void> {
+  if (loaded.get(engine) === cols) return;
+  loaded.delete(engine);
+  await engine.run(`CREATE OR REPLACE TABLE ${STRINGS}(ix BIGINT, s VARCHAR)`);
+  try {
+    await engine.append(
+      "tl_flow_strings",
+      cols.strings.map((s, i) => [BigInt(i), s]),
+      "memory",
+    );
+    await engine.run(`SET VARIABLE tl_flow_strings = (SELECT coalesce(list(s ORDER BY ix), []) FROM ${STRINGS})`);
+  } finally {
+    await engine.run(`DROP TABLE IF EXISTS ${STRINGS}`);
+  }
+  loaded.set(engine, cols);
+}
+
+/**
  * A partition's rows: `tl_flow_edge(i)` for i < $n (the process's edges), texts from the
- * dictionary list `d` (index + 1; -1 gives NULL), ordered by the edge's time, then in the order
- * the binding pass drew the edges (so the file is the same at every run).
+ * dictionary list `d` (index + 1; -1 gives NULL: the variable STRINGS_VARIABLE, a constant),
+ * ordered by the edge's time, then in the order the binding pass drew the edges (so the file is
+ * the same at every run).
  */
 const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
     make_timestamp_ns(coalesce(in_ns, out_ns)) AS time,
@@ -167,8 +194,7 @@ const SELECT = `SELECT coalesce(in_process_id, out_process_id) AS process_id,
       e.version::INTEGER AS version, d[e.fname + 1] AS flow_name, d[e.fcat + 1] AS flow_target,
       $out, $in,
       CASE e.step WHEN 1 THEN true WHEN 0 THEN false END AS in_step, i
-    FROM (SELECT i, tl_flow_edge(i::INTEGER) AS e FROM range($n) r(i))
-      CROSS JOIN (SELECT list(s ORDER BY ix) AS d FROM $strings)) x
+    FROM (SELECT i, tl_flow_edge(i::INTEGER) AS e, getvariable('tl_flow_strings') AS d FROM range($n) r(i))) x
   ORDER BY coalesce(x.in_ns, x.out_ns), x.out_ns, x.in_n, x.out_n, x.i`;
 
 /** SELECT's columns of one end (`out` or `in`) from the edge struct `e`. */
@@ -243,18 +269,18 @@ export async function writeEdgePartition(
       if (((inProcess[i] as number) >= 0 ? inProcess[i] : outProcess[i]) === p) rows.push(i);
   }
   if (rows.length === 0) return { numRows: 0, minEventTimeNs: null, maxEventTimeNs: null };
-  await engine.run(`CREATE OR REPLACE TABLE ${STRINGS}(ix BIGINT, s VARCHAR)`);
-  try {
-    await engine.append(
-      "tl_flow_strings",
-      cols.strings.map((s, i) => [BigInt(i), s]),
-      "memory",
-    );
-    const select = fillTemplate(EDGES_SELECT, { n: `${rows.length}`, strings: STRINGS });
-    return await EDGE_FUNCTIONS.run(engine, { cols, rows: Int32Array.from(rows) }, () =>
-      writePartitionFile(engine, select, outPath, "time", "time"),
-    );
-  } finally {
-    await engine.run(`DROP TABLE IF EXISTS ${STRINGS}`);
-  }
+  await loadStrings(engine, cols);
+  // The rows' time range (SELECT's time: the in end's, a loose end's only end's), so the file
+  // is not read back for it.
+  let min = 0n;
+  let max = 0n;
+  rows.forEach((r, k) => {
+    const t = ((inProcess[r] as number) >= 0 ? cols.ends.in.ns[r] : cols.ends.out.ns[r]) as bigint;
+    if (k === 0 || t < min) min = t;
+    if (k === 0 || t > max) max = t;
+  });
+  const select = fillTemplate(EDGES_SELECT, { n: `${rows.length}` });
+  return await EDGE_FUNCTIONS.run(engine, { cols, rows: Int32Array.from(rows) }, () =>
+    writePartitionFile(engine, select, outPath, "time", "time", { min, max }),
+  );
 }
