@@ -16,6 +16,9 @@ interface RawVector {
   validity: { itemValid(i: number): boolean; data: BigUint64Array | null; offset: number };
 }
 
+/** The decoder of text values (DuckDB's VARCHAR is UTF-8). */
+const UTF8 = new TextDecoder();
+
 type Bindings = { get_data_from_pointer(buffer: ArrayBuffer, offset: number, length: number): Uint8Array };
 
 /**
@@ -74,9 +77,15 @@ export class ChunkCursor {
     return (this.chunk?.getColumnVector(k) as unknown as RawVector).items as T;
   }
 
-  /** Text value of column k, row i of the current chunk. */
+  /**
+   * Text value of column k, row i of the current chunk (a VARCHAR or JSON column), decoded from
+   * the bytes `textBytes` finds as node-api's getItem decodes them (UTF-8), without its NULL
+   * test, which builds BigInts: 195 ms of a 5.6 s cold `flows` build of the 33.5 MB protobuf
+   * trace.
+   */
   text(k: number, i: number): string | null {
-    return (this.chunk?.getColumnVector(k) as unknown as RawVector).getItem(i) as string | null;
+    if (!this.textBytes(k, i)) return null;
+    return this.refLen === 0 ? "" : UTF8.decode(this.refBuf.subarray(this.refOff, this.refOff + this.refLen));
   }
 
   /** Bytes found by the last `textBytes` call: `refBuf[refOff, refOff + refLen)`. */

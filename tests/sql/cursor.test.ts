@@ -47,4 +47,21 @@ describe("ChunkCursor", () => {
     expect(rows).toBe(n);
     expect(nulls).toBe(Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 === 0 || i % 64 === 63).length);
   });
+
+  test("text decodes empty, multi-byte and JSON values as written", async () => {
+    const cur = await ChunkCursor.open(
+      engine,
+      `SELECT * FROM (VALUES (0, '', '{}'::JSON), (1, 'é', '{"k":"名前 🧵"}'::JSON), (2, '名前 🧵 and a longer tail', NULL::JSON)) t(i, s, j) ORDER BY i`,
+    );
+    try {
+      expect(await cur.next()).toBe(true);
+      expect([0, 1, 2].map((r) => [cur.text(1, r), cur.text(2, r)])).toEqual([
+        ["", "{}"],
+        ["é", '{"k":"名前 🧵"}'],
+        ["名前 🧵 and a longer tail", null],
+      ]);
+    } finally {
+      cur.close();
+    }
+  });
 });
