@@ -6,22 +6,29 @@
  * they are 4 (info); a log record's level is in its `s` column. target = category, msg = event
  * name (the message of a log record), properties = args.
  */
-import { PROCESS, prepareSource, SRC } from "./source.ts";
+import { processColumn, SRC } from "./source.ts";
+import { materializeSql, materializeSqlMany, SQL_MANY_MAX_EVENTS, type SqlTransform } from "./source_many.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
-import { writePartitionFile } from "./write.ts";
 
-const SELECT = `SELECT ${PROCESS}.process_id AS process_id, e.stream_id, e.block_id, e.insert_time,
-    ${PROCESS}.exe AS exe, ${PROCESS}.username AS username, ${PROCESS}.computer AS computer,
-    e.time, e.target, e.level, e.msg, e.properties, ${PROCESS}.process_properties AS process_properties,
-    e.tid, e.tid_text, e.scope, e.phase
-  FROM (
-    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target,
+/**
+ * The log entries of the blocks in time (then input) order, with `px`, their process's index;
+ * TRANSFORM.project adds the process's columns after the sort (source.ts processColumn).
+ */
+const TRANSFORM: SqlTransform = {
+  events: `SELECT e.px, e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target,
       CASE WHEN e.ph = 'L' THEN coalesce(TRY_CAST(e.s AS INTEGER), 4) ELSE 4 END::INTEGER AS level,
       e.name AS msg, e.args AS properties, TRY_CAST(e.tid AS BIGINT) AS tid, e.tid AS tid_text,
       CASE WHEN e.ph = 'L' THEN NULL ELSE e.s END AS scope, e.ph AS phase
     FROM ${SRC} e
     WHERE e.ph IN ('i', 'I', 'R', 'L')
-    ORDER BY e.time, e.seq, e.bix) e`;
+    ORDER BY e.time, e.seq, e.bix`,
+  project: `SELECT ${processColumn("process_id", "$px")} AS process_id, e.stream_id, e.block_id, e.insert_time,
+    ${processColumn("exe", "$px")} AS exe, ${processColumn("username", "$px")} AS username,
+    ${processColumn("computer", "$px")} AS computer,
+    e.time, e.target, e.level, e.msg, e.properties, ${processColumn("process_properties", "$px")} AS process_properties,
+    e.tid, e.tid_text, e.scope, e.phase
+  FROM $events e`,
+};
 
 /** The log_entries view set. */
 export const logEntries: ViewSet = {
@@ -30,7 +37,7 @@ export const logEntries: ViewSet = {
   streamTag: "log",
   version: 2,
   sliceMicros: 3_600_000_000,
-  transformText: SELECT,
+  transformText: `${TRANSFORM.events}\n${TRANSFORM.project}`,
   columns: [
     ...processBlockColumns("the process's log stream"),
     { name: "time", type: "TIMESTAMP_NS", description: "event time (ns, the trace's clock)" },
@@ -52,8 +59,7 @@ export const logEntries: ViewSet = {
     },
     { name: "phase", type: "VARCHAR", description: "source phase: i, I or R; L for a log record" },
   ],
-  async materialize(input: MaterializeInput): Promise<MaterializeResult> {
-    await prepareSource(input);
-    return writePartitionFile(input.engine, SELECT, input.outPath, "time", "time");
-  },
+  materialize: (input: MaterializeInput): Promise<MaterializeResult> => materializeSql(input, TRANSFORM),
+  materializeMany: (inputs: MaterializeInput[]): Promise<MaterializeResult[]> => materializeSqlMany(inputs, TRANSFORM),
+  manyMaxEvents: SQL_MANY_MAX_EVENTS,
 };

@@ -10,12 +10,17 @@
  * importer counted it (chrome.counter_value_invalid).
  */
 import { registerCounterValue } from "./counter_value.ts";
-import { PROCESS, prepareSource, SRC } from "./source.ts";
+import { processColumn, SRC } from "./source.ts";
+import { materializeSql, materializeSqlMany, SQL_MANY_MAX_EVENTS, type SqlTransform } from "./source_many.ts";
 import { type MaterializeInput, type MaterializeResult, processBlockColumns, type ViewSet } from "./view_set.ts";
-import { writePartitionFile } from "./write.ts";
 
-const SELECT = `WITH c AS (
-    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat, e.name, e.id, e.tid, e.bix, e.seq,
+/**
+ * The measures of the blocks in time (then input, then key) order, with `px`, their process's
+ * index; TRANSFORM.project adds the process's columns after the sort (source.ts processColumn).
+ */
+const TRANSFORM: SqlTransform = {
+  events: `WITH c AS (
+    SELECT e.px, e.stream_id, e.block_id, e.insert_time, e.time, e.cat, e.name, e.id, e.tid, e.bix, e.seq,
       unnest(map_entries(TRY_CAST(e.args AS MAP(VARCHAR, JSON)))) AS kv
     FROM ${SRC} e WHERE e.ph = 'C'
   ), v AS (
@@ -23,24 +28,27 @@ const SELECT = `WITH c AS (
       CASE WHEN json_type(kv.value) = 'VARCHAR' THEN tl_counter_value(kv.value->>'$')
            ELSE TRY_CAST(kv.value AS DOUBLE) END AS value FROM c
   ), m AS (
-    SELECT v.stream_id, v.block_id, v.insert_time, v.time, v.cat AS target,
+    SELECT v.px, v.stream_id, v.block_id, v.insert_time, v.time, v.cat AS target,
       v.name || CASE WHEN v.id IS NOT NULL THEN ' id: ' || v.id ELSE '' END || ' ' || v.key AS name,
       NULL::VARCHAR AS unit, v.value,
       json_object('counter', v.name, 'key', v.key, 'id', v.id) AS properties,
       v.tid, v.name AS counter, v.key, v.bix, v.seq
     FROM v WHERE v.value IS NOT NULL
     UNION ALL
-    SELECT e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target, e.name,
+    SELECT e.px, e.stream_id, e.block_id, e.insert_time, e.time, e.cat AS target, e.name,
       e.args->>'$.unit' AS unit, TRY_CAST(e.args->>'$.value' AS DOUBLE) AS value,
       e.args AS properties, e.tid, e.name AS counter, NULL AS key, e.bix, e.seq
     FROM ${SRC} e
     WHERE e.ph = 'V' AND TRY_CAST(e.args->>'$.value' AS DOUBLE) IS NOT NULL
   )
-  SELECT ${PROCESS}.process_id AS process_id, m.stream_id, m.block_id, m.insert_time,
-    ${PROCESS}.exe AS exe, ${PROCESS}.username AS username, ${PROCESS}.computer AS computer,
-    m.time, m.target, m.name, m.unit, m.value, m.properties, ${PROCESS}.process_properties AS process_properties,
+  SELECT * FROM m ORDER BY m.time, m.seq, m.bix, m.key`,
+  project: `SELECT ${processColumn("process_id", "$px")} AS process_id, m.stream_id, m.block_id, m.insert_time,
+    ${processColumn("exe", "$px")} AS exe, ${processColumn("username", "$px")} AS username,
+    ${processColumn("computer", "$px")} AS computer,
+    m.time, m.target, m.name, m.unit, m.value, m.properties, ${processColumn("process_properties", "$px")} AS process_properties,
     TRY_CAST(m.tid AS BIGINT) AS tid, m.tid AS tid_text, m.counter, m.key
-  FROM (SELECT * FROM m ORDER BY m.time, m.seq, m.bix, m.key) m`;
+  FROM $events m`,
+};
 
 /** The measures view set. */
 export const measures: ViewSet = {
@@ -49,7 +57,7 @@ export const measures: ViewSet = {
   streamTag: "metrics",
   version: 3,
   sliceMicros: 3_600_000_000,
-  transformText: SELECT,
+  transformText: `${TRANSFORM.events}\n${TRANSFORM.project}`,
   columns: [
     ...processBlockColumns("the process's metrics stream"),
     { name: "time", type: "TIMESTAMP_NS", description: "sample time (ns, the trace's clock)" },
@@ -65,8 +73,12 @@ export const measures: ViewSet = {
     { name: "key", type: "VARCHAR", description: "args key (NULL for V)" },
   ],
   async materialize(input: MaterializeInput): Promise<MaterializeResult> {
-    await prepareSource(input);
     await registerCounterValue(input.engine);
-    return writePartitionFile(input.engine, SELECT, input.outPath, "time", "time");
+    return materializeSql(input, TRANSFORM);
   },
+  async materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
+    await registerCounterValue((inputs[0] as MaterializeInput).engine);
+    return materializeSqlMany(inputs, TRANSFORM);
+  },
+  manyMaxEvents: SQL_MANY_MAX_EVENTS,
 };

@@ -2,10 +2,11 @@
  * The raw events of a partition's source blocks, as the SQL relation `tl_src` that every
  * transform reads: the block columns of the raw block layout (lib/lake/raw_block.ts: seq,
  * ph, time, dur, thread_time, thread_dur, tid, name, cat, id, id_scope, scope, s, bp, bind_id,
- * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER),
- * `block_id`, `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread:
- * `sx` (the stream's index, INTEGER), `stream_tid`, `thread_name`. `tl_src_process` holds one
- * row: process_id, exe, username, computer, process_properties (JSON).
+ * flow_in, flow_out, args) plus `bix` (the block's index in the input list, INTEGER), `px` (the
+ * index of the block's input among those prepared together, INTEGER; 0 for one), `block_id`,
+ * `stream_id`, `insert_time` (the block's, TIMESTAMPTZ) and the stream's thread: `sx` (the
+ * stream's index, INTEGER), `stream_tid`, `thread_name`. `tl_src_process` holds a row per input:
+ * px, process_id, exe, username, computer, process_properties (JSON).
  *
  * The tables live in `memory.main` (not TEMP) so that a second connection of the engine can
  * stream from them (lib/duck/columnar.ts).
@@ -15,56 +16,67 @@ import type { MaterializeInput } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
 export const SRC = "memory.main.tl_src";
-/** One row: the process (process_id, exe, username, computer, process_properties). */
+/** A row per prepared input: px, process_id, exe, username, computer, process_properties. */
 export const SRC_PROCESS = "memory.main.tl_src_process";
 /**
- * SQL of the process's columns as constants: `${PROCESS}.exe` and so on (process_id VARCHAR,
- * exe, username, computer, process_properties JSON), a DuckDB variable set by prepareSource
- * from SRC_PROCESS, which the binder folds into constants. A transform adds them after its
- * ORDER BY: joined to the events before it, the process's properties (2 KB of JSON per row on
- * the Chromium sample) went through the sort with every row, 170 ms of a 12,108-row
- * log_entries partition.
+ * SQL of a process column of the row whose input index is `px` (an SQL expression): `name` is
+ * process_id (VARCHAR), exe, username, computer or process_properties (JSON). It reads a list of
+ * a DuckDB variable set by prepareSource from SRC_PROCESS, which the binder folds into a
+ * constant. A transform adds these columns after its ORDER BY: joined to the events before it,
+ * the process's properties (2 KB of JSON per row on the Chromium sample) went through the sort
+ * with every row, 170 ms of a 12,108-row log_entries partition.
  */
-export const PROCESS = "getvariable('tl_src_process')";
+export function processColumn(
+  name: "process_id" | "exe" | "username" | "computer" | "process_properties",
+  px: string,
+): string {
+  return `(getvariable('tl_src_process').${name})[(${px}) + 1]`;
+}
 /** The streams: sx (index, INTEGER), stream_id, stream_tid, thread_name. */
 export const SRC_STREAMS = "memory.main.tl_src_streams";
-/** Name of the table of source blocks: bix, block_id, stream_id, insert_time, path. */
+/** Name of the table of source blocks: bix, px, block_id, stream_id, insert_time, path. */
 export const SRC_BLOCKS = "memory.main.tl_src_blocks";
 
 /**
  * Creates `tl_src_process`, `tl_src_streams`, `tl_src_blocks` and the view `tl_src` over the
- * input's blocks. Replaces the previous ones.
+ * blocks of `inputs` (one, or several processes at once: their blocks in input order, `px`
+ * telling them apart), and the variable processColumn reads. Replaces the previous ones.
  * @throws Error from DuckDB (e.g. a missing blob file when the view is read).
  */
-export async function prepareSource(input: MaterializeInput): Promise<void> {
-  const { engine, blocks, streams, process: p } = input;
+export async function prepareSource(inputs: readonly MaterializeInput[]): Promise<void> {
+  const engine = (inputs[0] as MaterializeInput).engine;
+  // Names from the input (process and thread names, tids) go in through the appender, never as SQL text.
   await engine.run(
-    `CREATE OR REPLACE TABLE ${SRC_PROCESS} AS SELECT $id::VARCHAR AS process_id, $exe::VARCHAR AS exe,
-       $user::VARCHAR AS username, $computer::VARCHAR AS computer, $props::JSON AS process_properties`,
-    { id: p.processId, exe: p.exe, user: p.username, computer: p.computer, props: p.properties },
+    `CREATE OR REPLACE TABLE ${SRC_PROCESS}(px INTEGER, process_id VARCHAR, exe VARCHAR, username VARCHAR, computer VARCHAR, props VARCHAR)`,
   );
-  await engine.run(`SET VARIABLE tl_src_process = (SELECT {process_id: process_id, exe: exe, username: username,
-    computer: computer, process_properties: process_properties} FROM ${SRC_PROCESS})`);
-  // Names from the input (thread names, tids) go in through the appender, never as SQL text.
+  await engine.append(
+    tableName(SRC_PROCESS),
+    inputs.map(({ process: p }, px) => [BigInt(px), p.processId, p.exe, p.username, p.computer, p.properties]),
+    "memory",
+  );
+  await engine.run(`SET VARIABLE tl_src_process = (SELECT {process_id: list(process_id ORDER BY px),
+    exe: list(exe ORDER BY px), username: list(username ORDER BY px), computer: list(computer ORDER BY px),
+    process_properties: list(props::JSON ORDER BY px)} FROM ${SRC_PROCESS})`);
   await engine.run(
     `CREATE OR REPLACE TABLE ${SRC_STREAMS}(sx INTEGER, stream_id VARCHAR, stream_tid VARCHAR, thread_name VARCHAR)`,
   );
   await engine.append(
     tableName(SRC_STREAMS),
-    streams.map((s, i) => [BigInt(i), s.streamId, s.tid, s.threadName]),
+    inputs.flatMap((i) => i.streams).map((s, i) => [BigInt(i), s.streamId, s.tid, s.threadName]),
     "memory",
   );
   await engine.run(
-    `CREATE OR REPLACE TABLE ${SRC_BLOCKS}(bix INTEGER, block_id VARCHAR, stream_id VARCHAR, insert_us BIGINT, path VARCHAR)`,
+    `CREATE OR REPLACE TABLE ${SRC_BLOCKS}(bix INTEGER, px INTEGER, block_id VARCHAR, stream_id VARCHAR, insert_us BIGINT, path VARCHAR)`,
   );
+  const blocks = inputs.flatMap((input, px) => input.blocks.map((b) => ({ b, px })));
   await engine.append(
     tableName(SRC_BLOCKS),
-    blocks.map((b, i) => [BigInt(i), b.blockId, b.streamId, b.insertTimeUs, b.path]),
+    blocks.map(({ b, px }, i) => [BigInt(i), BigInt(px), b.blockId, b.streamId, b.insertTimeUs, b.path]),
     "memory",
   );
-  const list = blocks.map((b) => sqlString(b.path)).join(", ");
+  const list = blocks.map(({ b }) => sqlString(b.path)).join(", ");
   await engine.run(`CREATE OR REPLACE VIEW ${SRC} AS
-    SELECT b.bix, b.block_id, b.stream_id, make_timestamp(b.insert_us)::TIMESTAMPTZ AS insert_time, s.sx, s.stream_tid, s.thread_name, r.* EXCLUDE (filename)
+    SELECT b.bix, b.px, b.block_id, b.stream_id, make_timestamp(b.insert_us)::TIMESTAMPTZ AS insert_time, s.sx, s.stream_tid, s.thread_name, r.* EXCLUDE (filename)
     FROM read_parquet([${list}], filename = true) r JOIN ${SRC_BLOCKS} b ON b.path = r.filename
     LEFT JOIN ${SRC_STREAMS} s ON s.stream_id = b.stream_id`);
 }
