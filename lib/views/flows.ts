@@ -34,7 +34,7 @@ import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { EDGES_SELECT, type EdgeColumns, type EdgeEnd, EdgeTable, writeEdgePartition } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit.ts";
-import { blockRows, SRC_VALUES } from "./source.ts";
+import { blockRelation } from "./source.ts";
 import { A_OVERLAP } from "./span_stack.ts";
 import { spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
@@ -76,12 +76,15 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     $logs)
   ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
+/** The process's cpu streams' tids by index (sx), for LOGS: filled with the appender (never SQL text). */
+const STREAM_TIDS = "memory.main.tl_flow_stream_tids";
+
 /** SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list). */
 const LOGS = `UNION ALL
     SELECT coalesce(m.sx::DOUBLE, ${2 ** 40} + (hash(l.tid) >> 20)::DOUBLE), l.tid, -1, -1, time, 0, seq,
       1000000 + file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out, ${MANY}, ${K_I}::TINYINT, 2
     FROM read_parquet($list) l
-    LEFT JOIN (SELECT value AS tid, min(ix) AS sx FROM ${SRC_VALUES} WHERE col = 2 AND value IS NOT NULL GROUP BY value) m
+    LEFT JOIN (SELECT tid, min(sx) AS sx FROM ${STREAM_TIDS} WHERE tid IS NOT NULL GROUP BY tid) m
       ON m.tid = l.tid
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND l.tid IS NOT NULL`;
 
@@ -300,7 +303,7 @@ async function bindProcess(
   };
   const pass = await spanPass(input);
   const streams = [...peer.cpuStreams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
-  const src = pass?.src ?? (await blockRows({ ...input, streams }));
+  const src = pass?.src ?? (await blockRelation({ ...input, streams }));
   const logList = `[${peer.logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
   const logs = peer.logBlocks.length > 0;
   const probe = await engine.rows<{ cpu: boolean; log: boolean; base: bigint | null }>(
@@ -313,6 +316,14 @@ async function bindProcess(
   const base = pr.base;
   const chromeJson = peer.traceFormat === "chrome_json";
   const spans = pass?.spans ?? null;
+  if (logs) {
+    await engine.run(`CREATE OR REPLACE TABLE ${STREAM_TIDS}(sx INTEGER, tid VARCHAR)`);
+    await engine.append(
+      STREAM_TIDS.slice(STREAM_TIDS.lastIndexOf(".") + 1),
+      streams.map((s, i) => [BigInt(i), s.tid]),
+      "memory",
+    );
+  }
   const sql = fillTemplate(SCAN, {
     src: src.sql,
     logs: logs ? fillTemplate(LOGS, { list: logList }) : "",
@@ -502,6 +513,7 @@ async function bindProcess(
     }
   } finally {
     cur.close();
+    if (logs) await engine.run(`DROP TABLE IF EXISTS ${STREAM_TIDS}`);
   }
 }
 

@@ -118,8 +118,8 @@ const VALUES_VARIABLE = "tl_src";
 /** The variable's fields, by SRC_VALUES `col`. */
 const VALUE_FIELDS = ["process_id", "stream_ids", "tids", "thread_names"];
 
-/** The input's blocks as one join-free relation (see blockRows). */
-export interface BlockRows {
+/** The input's blocks as one join-free relation (see blockRelation). */
+export interface BlockRelation {
   /**
    * SQL of a relation with the block columns of raw block schema v1 plus `bix` (the block's
    * index in the input list, BIGINT), `sx` (its stream's index in the input's streams,
@@ -131,6 +131,10 @@ export interface BlockRows {
   rowCount: number;
   /** By block (in input order), the pos of its first row. */
   offsets: readonly number[];
+}
+
+/** The relation and the names of its process and streams (see blockRows). */
+export interface BlockRows extends BlockRelation {
   /**
    * SQL expressions (constant over the rows) of the lists of the input's streams' stream_id, tid
    * and thread name, in the input's order: `(list)[sx + 1]` is the row's (NULL for a NULL sx).
@@ -164,13 +168,10 @@ export const MAX_BLOCK_ROWS = 2 ** 31 - 1;
  * The raw events of the input's blocks as a relation without joins (one `read_parquet` over the
  * block files; bix and sx from DuckDB's `file_index`, pos from `file_row_number` and the files'
  * row counts), for transforms that read the blocks more than once and need a dense row key
- * (thread_spans, async_events). Reads the block files' Parquet footers.
- * @param streamProcessIds for the blocks of several processes at once (thread_spans'
- *   materializeMany): by stream (in `input.streams`' order), the id of its process; the
- *   result's `processId` then reads the row's from it, and `input.process` is not used.
+ * (thread_spans, async_events, flows). Reads the block files' Parquet footers.
  * @throws Error from DuckDB (e.g. a missing or unreadable block file).
  */
-export async function blockRows(input: MaterializeInput, streamProcessIds?: readonly string[]): Promise<BlockRows> {
+export async function blockRelation(input: MaterializeInput): Promise<BlockRelation> {
   const { engine, blocks, streams } = input;
   if (blocks.length === 0) throw new Error("blockRows: no blocks");
   const list = `[${blocks.map((b) => sqlString(b.path)).join(", ")}]`;
@@ -193,6 +194,32 @@ export async function blockRows(input: MaterializeInput, streamProcessIds?: read
   const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])[file_index::BIGINT + 1] AS sx,
       ([${offsets.join(", ")}]::BIGINT[])[file_index::BIGINT + 1] + file_row_number AS pos, *
     FROM read_parquet(${list})`;
+  return { sql, rowCount, offsets };
+}
+
+/**
+ * blockRelation of the input's blocks with the SQL of its process's and streams' names (see
+ * BlockRows), which the transforms that write them (thread_spans, async_events) need.
+ * @param streamProcessIds for the blocks of several processes at once (materializeMany): by
+ *   stream (in `input.streams`' order), the id of its process; the result's `processId` then
+ *   reads the row's from it, and `input.process` is not used.
+ * @throws Error from DuckDB (e.g. a missing or unreadable block file).
+ */
+export async function blockRows(input: MaterializeInput, streamProcessIds?: readonly string[]): Promise<BlockRows> {
+  const relation = await blockRelation(input);
+  return { ...relation, ...(await blockNames(input, streamProcessIds)) };
+}
+
+/**
+ * Sets the variable (and ENUM types) of the names of the input's process and streams and
+ * returns their SQL (BlockRows's fields but the relation's).
+ * @throws Error from DuckDB.
+ */
+export async function blockNames(
+  input: MaterializeInput,
+  streamProcessIds?: readonly string[],
+): Promise<Omit<BlockRows, keyof BlockRelation>> {
+  const { engine, streams } = input;
   // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
   // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).
   // The values reach DuckDB through the appender and the types are made from the table.
@@ -240,9 +267,6 @@ export async function blockRows(input: MaterializeInput, streamProcessIds?: read
   );
   const field = (c: number) => `getvariable('${VALUES_VARIABLE}').${VALUE_FIELDS[c]}`;
   return {
-    sql,
-    rowCount,
-    offsets,
     processId: many ? `(${field(0)})[sx + 1]` : field(0),
     streamProcessIds: many ? field(0) : null,
     streamIds: field(1),

@@ -29,7 +29,7 @@
 import { scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
+import { type BlockRelation, type BlockRows, blockNames, blockRelation, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
 import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -156,8 +156,9 @@ async function materializeOne(input: MaterializeInput): Promise<MaterializeResul
   const { engine } = input;
   const pass = await spanPass(input);
   if (pass === null) return EMPTY;
-  const { src, base, spans, stats } = pass;
+  const { base, spans, stats } = pass;
   if (stats.spans === 0) return EMPTY;
+  const src = { ...pass.src, ...(await blockNames({ ...input, streams: passStreams(input) })) };
   // The event-time range from the pass (min begin, max end), not from a read of the file.
   const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
   const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
@@ -382,8 +383,8 @@ function localSpans(spans: SpanArrays, part: BatchPart): SpanArrays {
 
 /** What spanPass computed for a process's cpu blocks. */
 export interface SpanPass {
-  /** The blocks as blockRows made them (streams sorted as thread_spans sorts them). */
-  src: BlockRows;
+  /** The blocks as blockRelation made them (streams sorted as thread_spans sorts them). */
+  src: BlockRelation;
   /** The base of the pass's relative times (ns): at most every event's time, within 2^53 ns of every span. */
   base: bigint;
   spans: SpanArrays;
@@ -401,7 +402,7 @@ export interface SpanPass {
 export async function spanPass(input: MaterializeInput): Promise<SpanPass | null> {
   if (input.blocks.length === 0) return null;
   const streams = passStreams(input);
-  const src = await blockRows({ ...input, streams });
+  const src = await blockRelation({ ...input, streams });
   // Another view set of the same JIT run may have run this pass on the same blocks.
   const key = passKey(input);
   const done = input.shared?.get(key) as Omit<SpanPass, "src"> | null | undefined;
@@ -432,7 +433,7 @@ function exactTimes(stats: SpanStats): boolean {
 }
 
 /** spanPass's work, over the blocks' relation `src`. */
-async function runSpanPass(input: MaterializeInput, src: BlockRows): Promise<SpanPass | null> {
+async function runSpanPass(input: MaterializeInput, src: BlockRelation): Promise<SpanPass | null> {
   const { engine } = input;
   if (src.rowCount > MAX_BLOCK_ROWS) {
     throw new Error(
