@@ -54,7 +54,7 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
 
 /**
  * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
- * source.ts blockRows, with the span pass's pos) and thread-scoped instants of its log blocks
+ * source.ts blockRelation, with the span pass's pos) and thread-scoped instants of its log blocks
  * (`$logs`, LOGS), by thread (`th`: the cpu stream's index; an instant's thread is the stream
  * of its tid, or a hash of the tid when no cpu stream has it), time, then B/E, X (longer
  * first, as thread_spans) and the rest (instants, flow events), then input order. `tk` = th;

@@ -81,7 +81,7 @@ export async function prepareSource(inputs: readonly MaterializeInput[]): Promis
     LEFT JOIN ${SRC_STREAMS} s ON s.stream_id = b.stream_id`);
 }
 
-/** Drops what prepareSource and blockRows created. */
+/** Drops what prepareSource and blockNames created. */
 export async function dropSource(engine: Engine): Promise<void> {
   await engine.run(`DROP VIEW IF EXISTS ${SRC}`);
   await engine.run(
@@ -98,14 +98,15 @@ function tableName(qualified: string): string {
 }
 
 /**
- * blockRows's table of the process's and its streams' values, filled with the appender so that
+ * blockNames's table of the process's and its streams' values, filled with the appender so that
  * names from the input never become SQL text: `col` 0 = process_id, 1 = stream_id, 2 = tid,
  * 3 = thread_name. Rows with `col` 0–3 are the lists (`ix`: the stream's index sx; 0 for the
- * process, or sx when blockRows is given several processes' streams), rows with `col` 4–7 the distinct non-NULL values of column `col - 4`, from which
- * the ENUM types are made (a plain SELECT: DISTINCT and ORDER BY in SQL cost 1 ms more a type).
+ * process, or sx when blockNames is given several processes' streams), rows with `col` 4–7 the
+ * distinct non-NULL values of column `col - 4`, from which the ENUM types are made (a plain
+ * SELECT: DISTINCT and ORDER BY in SQL cost 1 ms more a type).
  */
-export const SRC_VALUES = "memory.main.tl_src_values";
-/** The ENUM types blockRows makes from SRC_VALUES, by `col`. */
+const SRC_VALUES = "memory.main.tl_src_values";
+/** The ENUM types blockNames makes from SRC_VALUES, by `col`. */
 const VALUE_ENUMS = [
   "memory.main.tl_src_process_enum",
   "memory.main.tl_src_stream_enum",
@@ -113,7 +114,7 @@ const VALUE_ENUMS = [
   "memory.main.tl_src_thread_name_enum",
 ];
 
-/** The DuckDB variable (SET VARIABLE) blockRows sets from SRC_VALUES: a STRUCT of VALUE_FIELDS. */
+/** The DuckDB variable (SET VARIABLE) blockNames sets from SRC_VALUES: a STRUCT of VALUE_FIELDS. */
 const VALUES_VARIABLE = "tl_src";
 /** The variable's fields, by SRC_VALUES `col`. */
 const VALUE_FIELDS = ["process_id", "stream_ids", "tids", "thread_names"];

@@ -15,7 +15,7 @@ export const A_OVERLAP = 2;
 
 /**
  * What the stack pass computed: the span id of each begin event, by its `pos` (source.ts
- * blockRows; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
+ * blockRelation; other rows' entries mean nothing), and by span id (0, 1, ... in processing order)
  * the parent id (-1 at top level), depth, end relative to the base time (ns), the closing E's
  * thread time, the anomaly code, the begin and the self time. Memory: 4 bytes per source row and 41 per span.
  */

@@ -9,12 +9,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Engine, sqlString } from "../../lib/duck/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { asyncEvents } from "../../lib/views/async_events.ts";
 import { tempDir } from "../helpers.ts";
+import { partitionRows } from "./partition_rows.ts";
 
 /** A Chrome JSON trace event. */
 type Ev = Record<string, unknown>;
@@ -50,24 +51,6 @@ function events(): Ev[] {
   return ev;
 }
 
-/** Every partition file's rows in file order, as text, by process. */
-async function fileRows(engine: Engine, root: string): Promise<Map<string, string[]>> {
-  const parts = await engine.rows<{ id: string; f: string }>(
-    "SELECT view_instance_id AS id, file_path AS f FROM list_partitions() WHERE view_set_name = 'async_events' AND file_path IS NOT NULL",
-  );
-  const out = new Map<string, string[]>();
-  for (const p of parts) {
-    const rows = await engine.rows<{ r: string }>(
-      `SELECT t::VARCHAR AS r FROM read_parquet(${sqlString(join(root, p.f))}) t`,
-    );
-    out.set(
-      p.id,
-      rows.map((r) => r.r),
-    );
-  }
-  return out;
-}
-
 describe("async_events built several processes at once", () => {
   let engine: Engine;
   let lake: Lake;
@@ -94,7 +77,7 @@ describe("async_events built several processes at once", () => {
       asyncEvents.manyMaxEvents = limit;
       engine.run = run;
     }
-    batched = await fileRows(engine, lake.root);
+    batched = await partitionRows(engine, lake.root, "async_events");
   });
   afterAll(() => engine.close());
 
@@ -132,7 +115,7 @@ describe("async_events built several processes at once", () => {
     } finally {
       asyncEvents.manyMaxEvents = limit;
     }
-    const single = await fileRows(engine, lake.root);
+    const single = await partitionRows(engine, lake.root, "async_events");
     expect(single.size).toBe(batched.size);
     for (const [id, rows] of batched) expect(rows).toEqual(single.get(id) as string[]);
   });

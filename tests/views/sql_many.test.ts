@@ -8,13 +8,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Engine, sqlString } from "../../lib/duck/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { logEntries } from "../../lib/views/log_entries.ts";
 import { measures } from "../../lib/views/measures.ts";
 import { tempDir } from "../helpers.ts";
+import { partitionRows } from "./partition_rows.ts";
 
 /** A Chrome JSON trace event. */
 type Ev = Record<string, unknown>;
@@ -32,25 +33,6 @@ function events(): Ev[] {
     }
   }
   return ev;
-}
-
-/** Every partition file's rows of `vs` in file order, as text, by process. */
-async function fileRows(engine: Engine, root: string, vs: string): Promise<Map<string, string[]>> {
-  const parts = await engine.rows<{ id: string; f: string }>(
-    "SELECT view_instance_id AS id, file_path AS f FROM list_partitions() WHERE view_set_name = $vs AND file_path IS NOT NULL",
-    { vs },
-  );
-  const out = new Map<string, string[]>();
-  for (const p of parts) {
-    const rows = await engine.rows<{ r: string }>(
-      `SELECT t::VARCHAR AS r FROM read_parquet(${sqlString(join(root, p.f))}) t`,
-    );
-    out.set(
-      p.id,
-      rows.map((r) => r.r),
-    );
-  }
-  return out;
 }
 
 describe("log_entries and measures built several processes at once", () => {
@@ -76,7 +58,7 @@ describe("log_entries and measures built several processes at once", () => {
     } finally {
       engine.run = run;
     }
-    for (const vs of ["log_entries", "measures"]) batched.set(vs, await fileRows(engine, lake.root, vs));
+    for (const vs of ["log_entries", "measures"]) batched.set(vs, await partitionRows(engine, lake.root, vs));
   });
   afterAll(() => engine.close());
 
@@ -108,7 +90,7 @@ describe("log_entries and measures built several processes at once", () => {
       [logEntries.manyMaxEvents, measures.manyMaxEvents] = limits;
     }
     for (const vs of ["log_entries", "measures"]) {
-      const single = await fileRows(engine, lake.root, vs);
+      const single = await partitionRows(engine, lake.root, vs);
       const many = batched.get(vs) as Map<string, string[]>;
       expect(single.size).toBe(5);
       expect(many.size).toBe(5);

@@ -10,12 +10,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Engine, sqlString } from "../../lib/duck/engine.ts";
+import { Engine } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
 import { threadSpans } from "../../lib/views/thread_spans.ts";
 import { tempDir } from "../helpers.ts";
+import { partitionRows } from "./partition_rows.ts";
 
 /** A Chrome JSON trace event. */
 type Ev = Record<string, unknown>;
@@ -67,25 +68,6 @@ const EPOCH_EVENTS: Ev[] = [
   { ph: "E", pid: 7, tid: 70, ts: 1700000000000007 },
 ];
 
-/** Every partition file's rows of view set `vs` in file order, as text, by process. */
-async function fileRows(engine: Engine, root: string, vs = "thread_spans"): Promise<Map<string, string[]>> {
-  const parts = await engine.rows<{ id: string; f: string }>(
-    "SELECT view_instance_id AS id, file_path AS f FROM list_partitions() WHERE view_set_name = $vs AND file_path IS NOT NULL",
-    { vs },
-  );
-  const out = new Map<string, string[]>();
-  for (const p of parts) {
-    const rows = await engine.rows<{ r: string }>(
-      `SELECT t::VARCHAR AS r FROM read_parquet(${sqlString(join(root, p.f))}) t`,
-    );
-    out.set(
-      p.id,
-      rows.map((r) => r.r),
-    );
-  }
-  return out;
-}
-
 describe("thread_spans built several processes at once", () => {
   let engine: Engine;
   let lake: Lake;
@@ -118,8 +100,8 @@ describe("thread_spans built several processes at once", () => {
       threadSpans.manyMaxEvents = limit;
       engine.run = run;
     }
-    batched = await fileRows(engine, lake.root);
-    batchedFlows = await fileRows(engine, lake.root, "flows");
+    batched = await partitionRows(engine, lake.root, "thread_spans");
+    batchedFlows = await partitionRows(engine, lake.root, "flows");
   });
   afterAll(() => engine.close());
 
@@ -156,7 +138,7 @@ describe("thread_spans built several processes at once", () => {
     } finally {
       threadSpans.manyMaxEvents = limit;
     }
-    const single = await fileRows(engine, lake.root);
+    const single = await partitionRows(engine, lake.root, "thread_spans");
     expect(single.size).toBe(batched.size);
     for (const [id, rows] of batched) expect(rows).toEqual(single.get(id) as string[]);
   });
@@ -186,7 +168,7 @@ describe("thread_spans built several processes at once", () => {
     );
     for (const f of files) rmSync(join(lake.root, f.f));
     await prepareQuery(engine, lake, "SELECT count(*) FROM flows");
-    const alone = await fileRows(engine, lake.root, "flows");
+    const alone = await partitionRows(engine, lake.root, "flows");
     expect(alone.size).toBe(batchedFlows.size);
     for (const [id, rows] of batchedFlows) expect(rows).toEqual(alone.get(id) as string[]);
   });
