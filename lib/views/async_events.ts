@@ -23,8 +23,8 @@
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { type BlockRows, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, StreamMeta, ViewSet } from "./view_set.ts";
+import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows } from "./source.ts";
+import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
 
 /**
@@ -239,20 +239,8 @@ const BATCH_TABLE = "memory.main.tl_async_batch";
  */
 async function materializeBatch(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
   const engine = (inputs[0] as MaterializeInput).engine;
-  const streams: StreamMeta[] = [];
-  const streamProcessIds: string[] = [];
-  const streamPx: number[] = [];
-  const firstStream: number[] = [];
-  inputs.forEach((input, p) => {
-    firstStream.push(streams.length);
-    for (const s of input.streams) {
-      streams.push(s);
-      streamProcessIds.push(input.process.processId);
-      streamPx.push(p);
-    }
-  });
-  const blocks = inputs.flatMap((i) => i.blocks);
-  const src = await blockRows({ ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds);
+  const { input: all, streamProcessIds, streamPx, firstStream } = combineInputs(inputs, (i) => i.streams);
+  const src = await blockRows(all, streamProcessIds);
   checkSize(src, `processes ${inputs.map((i) => i.process.processId).join(", ")}`);
   const events = new AsyncArrays(src.rowCount);
   const px = `([${streamPx.join(", ")}]::INTEGER[])[sx + 1]`;
@@ -269,8 +257,7 @@ async function materializeBatch(inputs: MaterializeInput[]): Promise<Materialize
         out.push(EMPTY);
         continue;
       }
-      // The process's id read from the variable's list (its first stream's entry): no id is SQL text.
-      const rows = `SELECT * FROM ${BATCH_TABLE} WHERE process_id = (${src.streamProcessIds})[${(firstStream[p] as number) + 1}]`;
+      const rows = processRows(BATCH_TABLE, src, firstStream[p] as number);
       const result = await writePartitionFile(engine, rows, input.outPath, "time", "time");
       checkRows(result.numRows, n, input.process.processId);
       out.push(result);

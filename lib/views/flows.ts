@@ -33,7 +33,7 @@ import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { EDGES_SELECT, type EdgeColumns, type EdgeEnd, EdgeTable, writeEdgePartition } from "./flow_edges.ts";
-import { sourceIdentity } from "./jit.ts";
+import { sourceIdentity } from "./jit_plan.ts";
 import { blockRelation } from "./source.ts";
 import { A_OVERLAP } from "./span_stack.ts";
 import { spanPass } from "./thread_spans.ts";

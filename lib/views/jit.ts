@@ -3,8 +3,8 @@
  * partitions"; reference/micromegas.md §4, adapted to one machine).
  *
  * For each requested (view set, process):
- * 1. plan: list the process's blocks of the view set's stream tag, ordered by insert time, and
- *    cut them into insert-time slices (or one slice for view sets whose rows depend on other
+ * 1. plan (jit_plan.ts): list the process's blocks of the view set's stream tag, ordered by
+ *    insert time, and cut them into insert-time slices (or one slice for view sets whose rows depend on other
  *    blocks). Each planned partition gets a source identity: SHA-256 over its sorted
  *    (block_id, nb_objects), so a removed, replaced or added block is detected (micromegas
  *    uses an object count, which misses a replaced block). A process with no such blocks gets
@@ -23,30 +23,18 @@
  * The catalog is held only for the two short catalog steps, so another tracelake process can
  * query or ingest in between.
  */
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
-import { listPartitions, type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
+import { type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
+import { type InstancePlan, type JitRequest, planRequest, type Spec } from "./jit_plan.ts";
 import { dropSource } from "./source.ts";
-import {
-  type IngestPeer,
-  type MaterializeInput,
-  type MaterializeResult,
-  type ProcessMeta,
-  type SourceBlock,
-  type StreamMeta,
-  schemaHash,
-  type ViewSet,
-} from "./view_set.ts";
+import { type MaterializeInput, type MaterializeResult, schemaHash, type ViewSet } from "./view_set.ts";
 
-/** What to materialize: one view set for some processes (null = every process). */
-export interface JitRequest {
-  viewSet: ViewSet;
-  processIds: string[] | null;
-}
+/** What to materialize (jit_plan.ts). */
+export type { JitRequest };
 
 /** What a JIT run did. */
 export interface JitReport {
@@ -80,25 +68,6 @@ export interface JitOptions {
   retiredGraceMs?: number;
   /** Attempts when blocks keep changing under us (default 3). */
   maxAttempts?: number;
-}
-
-/** A planned partition. */
-interface Spec {
-  beginUs: bigint;
-  endUs: bigint;
-  blocks: SourceBlock[];
-  sourceHash: Uint8Array;
-  /** For `scope: "ingest"` view sets: the processes of the ingest. */
-  peers?: IngestPeer[];
-}
-
-/** The plan of one instance. */
-interface InstancePlan {
-  viewSet: ViewSet;
-  process: ProcessMeta;
-  streams: StreamMeta[];
-  specs: Spec[];
-  live: PartitionRow[];
 }
 
 /** A written (or empty) partition awaiting commit. */
@@ -411,222 +380,4 @@ async function writeSpecs(
   } finally {
     await dropSource(engine);
   }
-}
-
-interface BlockRow {
-  process_id: string;
-  block_id: string;
-  stream_id: string;
-  nb_objects: bigint;
-  ins: bigint;
-  begin_ns: bigint | null;
-  file_path: string;
-}
-
-/**
- * Plans the instances of one request from the attached catalog: processes, their streams, the
- * blocks of the view set's tag cut into slices, and the live partitions.
- * @throws LakeError when a requested process does not exist.
- */
-async function planRequest(engine: Engine, root: string, r: JitRequest): Promise<InstancePlan[]> {
-  const vs = r.viewSet;
-  const ids = r.processIds;
-  // The ids travel as a parameter (a JSON array), never as SQL text.
-  const idFilter = (col: string) => (ids === null ? "" : `AND list_contains($ids::JSON::VARCHAR[], ${col})`);
-  const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
-  const procs = await engine.rows<{
-    process_id: string;
-    exe: string | null;
-    username: string | null;
-    computer: string | null;
-    properties: string | null;
-    ins: bigint;
-  }>(
-    `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
-     FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
-    idParam,
-  );
-  if (ids !== null && procs.length < new Set(ids).size) {
-    const known = new Set(procs.map((p) => p.process_id));
-    const missing = ids.filter((i) => !known.has(i));
-    throw new LakeError(
-      `no process with id ${missing.join(", ")} in the lake; see SELECT process_id, exe FROM processes`,
-    );
-  }
-  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
-    `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
-     FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
-    { tag: vs.streamTag, ...idParam },
-  );
-  const blocks = await engine.rows<BlockRow>(
-    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
-       epoch_ns(b.begin_time) AS begin_ns, b.file_path
-     FROM lake.blocks b JOIN lake.streams s USING (stream_id)
-     WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
-     ORDER BY b.process_id, b.insert_time, b.block_id`,
-    { tag: vs.streamTag, ...idParam },
-  );
-  const live = await listPartitions(engine, vs.name, ids);
-  const peersOf = vs.scope === "ingest" ? await ingestPeers(engine, root, ids) : null;
-  const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {
-    const m = new Map<string, T[]>();
-    for (const row of rows) {
-      const k = key(row);
-      const l = m.get(k);
-      if (l) l.push(row);
-      else m.set(k, [row]);
-    }
-    return m;
-  };
-  const streamsBy = group(streams, (s) => s.process_id);
-  const blocksBy = group(blocks, (b) => b.process_id);
-  const liveBy = group(live, (p) => p.viewInstanceId);
-  return procs.map((p) => {
-    const blockRows = blocksBy.get(p.process_id) ?? [];
-    return {
-      viewSet: vs,
-      process: {
-        processId: p.process_id,
-        exe: p.exe,
-        username: p.username,
-        computer: p.computer,
-        properties: p.properties,
-      },
-      streams: (streamsBy.get(p.process_id) ?? []).map((s) => ({
-        streamId: s.stream_id,
-        tid: s.tid,
-        threadName: s.tn,
-      })),
-      specs: peersOf ? [ingestSpec(peersOf.get(p.process_id) ?? [], p.ins)] : planSpecs(vs, blockRows, p.ins, root),
-      live: liveBy.get(p.process_id) ?? [],
-    };
-  });
-}
-
-/** Cuts a process's blocks (sorted by insert time) into partition specs. */
-function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root: string): Spec[] {
-  if (rows.length === 0) {
-    return [{ beginUs: processInsertUs, endUs: processInsertUs, blocks: [], sourceHash: sourceIdentity([]) }];
-  }
-  const slices = new Map<bigint, BlockRow[]>();
-  for (const b of rows) {
-    const k = vs.sliceMicros === null ? 0n : b.ins / BigInt(vs.sliceMicros);
-    const l = slices.get(k);
-    if (l) l.push(b);
-    else slices.set(k, [b]);
-  }
-  return [...slices.values()].map((group) => {
-    const blocks: SourceBlock[] = group.map((b) => ({
-      blockId: b.block_id,
-      streamId: b.stream_id,
-      nbObjects: Number(b.nb_objects),
-      insertTimeUs: b.ins,
-      beginTimeNs: b.begin_ns,
-      path: join(root, b.file_path),
-    }));
-    let lo = group[0]?.ins as bigint;
-    let hi = lo;
-    for (const b of group) {
-      if (b.ins < lo) lo = b.ins;
-      if (b.ins > hi) hi = b.ins;
-    }
-    return { beginUs: lo, endUs: hi, blocks, sourceHash: sourceIdentity(blocks) };
-  });
-}
-
-/** SHA-256 over the sorted `block_id:nb_objects` lines of a partition's source blocks. */
-export function sourceIdentity(blocks: { blockId: string; nbObjects: number }[]): Uint8Array {
-  const lines = blocks.map((b) => `${b.blockId}:${b.nbObjects}\n`).sort();
-  const h = createHash("sha256");
-  for (const l of lines) h.update(l);
-  return new Uint8Array(h.digest());
-}
-
-/**
- * For `scope: "ingest"` view sets: by requested process id (null = all), the processes of its
- * ingest (`processes.ingest_id`) with their cpu streams and cpu and log blocks.
- */
-async function ingestPeers(engine: Engine, root: string, ids: string[] | null): Promise<Map<string, IngestPeer[]>> {
-  const idFilter = ids === null ? "" : "WHERE list_contains($ids::JSON::VARCHAR[], process_id)";
-  const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
-  const procs = await engine.rows<{
-    want: string;
-    process_id: string;
-    exe: string | null;
-    username: string | null;
-    computer: string | null;
-    properties: string | null;
-    trace_format: string | null;
-  }>(
-    `SELECT w.process_id AS want, p.process_id, p.exe, p.username, p.computer, p.properties::VARCHAR AS properties, p.trace_format
-     FROM (SELECT process_id, ingest_id FROM lake.processes ${idFilter}) w
-     JOIN lake.processes p USING (ingest_id) ORDER BY w.process_id, p.process_id`,
-    idParam,
-  );
-  const mateParam = { mates: JSON.stringify([...new Set(procs.map((p) => p.process_id))]) };
-  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
-    `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
-     FROM lake.streams WHERE list_contains(tags, 'cpu') AND list_contains($mates::JSON::VARCHAR[], process_id)
-     ORDER BY process_id, stream_id`,
-    mateParam,
-  );
-  const blocks = await engine.rows<BlockRow & { cpu: boolean }>(
-    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
-       epoch_ns(b.begin_time) AS begin_ns, b.file_path, list_contains(s.tags, 'cpu') AS cpu
-     FROM lake.blocks b JOIN lake.streams s USING (stream_id)
-     WHERE (list_contains(s.tags, 'cpu') OR list_contains(s.tags, 'log'))
-       AND list_contains($mates::JSON::VARCHAR[], b.process_id)
-     ORDER BY b.process_id, b.insert_time, b.block_id`,
-    mateParam,
-  );
-  const peer = new Map<string, IngestPeer>();
-  for (const p of procs) {
-    if (peer.has(p.process_id)) continue;
-    const { process_id: processId, exe, username, computer, properties } = p;
-    peer.set(processId, {
-      process: { processId, exe, username, computer, properties },
-      traceFormat: p.trace_format,
-      cpuStreams: [],
-      cpuBlocks: [],
-      logBlocks: [],
-    });
-  }
-  for (const s of streams) {
-    peer.get(s.process_id)?.cpuStreams.push({ streamId: s.stream_id, tid: s.tid, threadName: s.tn });
-  }
-  for (const b of blocks) {
-    const block: SourceBlock = {
-      blockId: b.block_id,
-      streamId: b.stream_id,
-      nbObjects: Number(b.nb_objects),
-      insertTimeUs: b.ins,
-      beginTimeNs: b.begin_ns,
-      path: join(root, b.file_path),
-    };
-    const p = peer.get(b.process_id);
-    if (p) (b.cpu ? p.cpuBlocks : p.logBlocks).push(block);
-  }
-  const out = new Map<string, IngestPeer[]>();
-  for (const p of procs) {
-    const list = out.get(p.want) ?? [];
-    list.push(peer.get(p.process_id) as IngestPeer);
-    out.set(p.want, list);
-  }
-  return out;
-}
-
-/** The one partition of an ingest-scoped instance: every peer's blocks (none: an empty one). */
-function ingestSpec(peers: IngestPeer[], processInsertUs: bigint): Spec {
-  const blocks = peers.flatMap((p) => [...p.cpuBlocks, ...p.logBlocks]);
-  const first = blocks[0];
-  if (first === undefined) {
-    return { beginUs: processInsertUs, endUs: processInsertUs, blocks, sourceHash: sourceIdentity([]) };
-  }
-  let lo = first.insertTimeUs;
-  let hi = lo;
-  for (const b of blocks) {
-    if (b.insertTimeUs < lo) lo = b.insertTimeUs;
-    if (b.insertTimeUs > hi) hi = b.insertTimeUs;
-  }
-  return { beginUs: lo, endUs: hi, blocks, sourceHash: sourceIdentity(blocks), peers };
 }

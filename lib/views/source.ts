@@ -12,7 +12,7 @@
  * stream from them (lib/duck/columnar.ts).
  */
 import { type Engine, sqlString } from "../duck/engine.ts";
-import type { MaterializeInput } from "./view_set.ts";
+import type { MaterializeInput, StreamMeta } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
 export const SRC = "memory.main.tl_src";
@@ -157,6 +157,44 @@ export interface BlockRows extends BlockRelation {
    * streams' process ids (VARCHAR), in the input's stream order; null otherwise.
    */
   streamProcessIds: string | null;
+}
+
+/**
+ * Several processes' inputs as one (materializeMany's batches): the streams of each input after
+ * the other's (each input's in the order `streamsOf` gives), their blocks in input order.
+ * Returns that input (its `process` is the first input's: blockRows reads the ids from
+ * `streamProcessIds` instead), by stream the id and index of its input, and by input the index
+ * of its first stream, plus the stream count at the end (input p's streams are
+ * [firstStream[p], firstStream[p + 1])).
+ */
+export function combineInputs(
+  inputs: readonly MaterializeInput[],
+  streamsOf: (input: MaterializeInput) => StreamMeta[],
+): { input: MaterializeInput; streamProcessIds: string[]; streamPx: number[]; firstStream: number[] } {
+  const streams: StreamMeta[] = [];
+  const streamProcessIds: string[] = [];
+  const streamPx: number[] = [];
+  const firstStream: number[] = [];
+  inputs.forEach((input, p) => {
+    firstStream.push(streams.length);
+    for (const s of streamsOf(input)) {
+      streams.push(s);
+      streamProcessIds.push(input.process.processId);
+      streamPx.push(p);
+    }
+  });
+  firstStream.push(streams.length);
+  const blocks = inputs.flatMap((i) => i.blocks);
+  return { input: { ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds, streamPx, firstStream };
+}
+
+/**
+ * SQL of the rows of `table` (a batch's rows, with process_id) of the process whose first stream
+ * is `stream` (combineInputs's firstStream), its id read from the list of blockRows's
+ * `streamProcessIds` (`src.streamProcessIds`), so that no id is SQL text.
+ */
+export function processRows(table: string, src: BlockRows, stream: number): string {
+  return `SELECT * FROM ${table} WHERE process_id = (${src.streamProcessIds})[${stream + 1}]`;
 }
 
 /**

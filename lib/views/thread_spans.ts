@@ -29,7 +29,16 @@
 import { scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { type BlockRelation, type BlockRows, blockNames, blockRelation, blockRows, MAX_BLOCK_ROWS } from "./source.ts";
+import {
+  type BlockRelation,
+  type BlockRows,
+  blockNames,
+  blockRelation,
+  blockRows,
+  combineInputs,
+  MAX_BLOCK_ROWS,
+  processRows,
+} from "./source.ts";
 import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
 import { writePartitionFile } from "./write.ts";
@@ -251,19 +260,10 @@ const BATCH_TABLE = "memory.main.tl_spans_batch";
  */
 async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promise<MaterializeResult[]> {
   const engine = (inputs[0] as MaterializeInput).engine;
-  const streams: StreamMeta[] = [];
-  const streamProcessIds: string[] = [];
-  const firstStream: number[] = [];
-  for (const input of inputs) {
-    firstStream.push(streams.length);
-    for (const s of passStreams(input)) {
-      streams.push(s);
-      streamProcessIds.push(input.process.processId);
-    }
-  }
-  firstStream.push(streams.length);
-  const blocks = inputs.flatMap((i) => i.blocks);
-  const src = await blockRows({ ...(inputs[0] as MaterializeInput), streams, blocks }, streamProcessIds);
+  const all = combineInputs(inputs, passStreams);
+  const { streams, blocks } = all.input;
+  const { firstStream } = all;
+  const src = await blockRows(all.input, all.streamProcessIds);
   const spans = new SpanArrays(src.rowCount);
   const perStream = { spans: new Int32Array(streams.length), unmatchedEnds: new Int32Array(streams.length) };
   const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
@@ -310,8 +310,7 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
         out.push(EMPTY);
         continue;
       }
-      // The process's id read from the variable's list (its first stream's entry): no id is SQL text.
-      const rows = `SELECT * FROM ${BATCH_TABLE} WHERE process_id = (${src.streamProcessIds})[${(firstStream[p] as number) + 1}]`;
+      const rows = processRows(BATCH_TABLE, src, firstStream[p] as number);
       const range = { min: base + BigInt(ps.minBegin), max: base + BigInt(ps.maxEnd) };
       const result = await writePartitionFile(engine, rows, input.outPath, "begin", "end", range);
       checkRows(result.numRows, ps.spans, input.process.processId);
