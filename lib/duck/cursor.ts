@@ -5,35 +5,31 @@
  * DuckDB fetches it while JS encodes. Memory: two chunks per cursor.
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from "@duckdb/node-api";
+import { type DuckBindings, duckBindings, type Handle, rawChunk, typedData, valueBytes } from "./bindings.ts";
 import type { Engine, Params } from "./engine.ts";
-
-interface RawVector {
-  items: Float64Array | Int32Array | Int8Array | BigInt64Array;
-  getItem(i: number): unknown;
-  /** VARCHAR vectors: 16-byte string_t per row (duckdb.h duckdb_string_t: length, then 12 inline bytes or prefix + pointer). */
-  dataView: DataView;
-  /** node-api's DuckDBValidity: `data` (DuckDB's bitmask as 64-bit words; null: every row valid) from `offset`. */
-  validity: { itemValid(i: number): boolean; data: BigUint64Array | null; offset: number };
-}
 
 /** The decoder of text values (DuckDB's VARCHAR is UTF-8). */
 const UTF8 = new TextDecoder();
 
-type Bindings = { get_data_from_pointer(buffer: ArrayBuffer, offset: number, length: number): Uint8Array };
+/** DuckDB's type id of VARCHAR (DuckDBTypeId); JSON columns arrive as VARCHAR vectors. */
+const VARCHAR = 17;
 
 /**
  * Rows of one query, a chunk at a time. `open` starts the query; `next()` loads the following
  * chunk and returns false at the end; `num(k)` is column k as a typed array (the column must be
- * DOUBLE, INTEGER or TINYINT and never NULL: coalesce in the SQL); `text(k, i)` reads a VARCHAR
- * or JSON value (null for NULL). `close()` ends the query and its connection.
+ * DOUBLE, INTEGER, BIGINT or TINYINT and never NULL: coalesce in the SQL); `text(k, i)` reads a
+ * VARCHAR or JSON value (null for NULL). `close()` ends the query and its connection. Vectors are
+ * copied out through node-bindings (bindings.ts), each at most once per chunk.
  */
 export class ChunkCursor {
   rowCount = 0;
-  private chunk: DuckDBDataChunk | null = null;
+  private chunk: Handle | null = null;
   private constructor(
     private readonly conn: DuckDBConnection,
     private readonly result: DuckDBResult,
-    private readonly bindings: Bindings,
+    private readonly bindings: DuckBindings,
+    /** DuckDB type id of each column. */
+    private readonly types: number[],
   ) {}
 
   /**
@@ -41,10 +37,13 @@ export class ChunkCursor {
    * @throws Error from DuckDB when the query fails to prepare or start.
    */
   static async open(engine: Engine, sql: string, params?: Params): Promise<ChunkCursor> {
-    const bindings = (await import("@duckdb/node-bindings")).default as unknown as Bindings;
+    const bindings = await duckBindings();
     const conn = await engine.connect();
     try {
-      return new ChunkCursor(conn, await conn.stream(sql, params), bindings);
+      const result = await conn.stream(sql, params);
+      const types: number[] = [];
+      for (let k = 0; k < result.columnCount; k++) types.push(result.columnTypeId(k));
+      return new ChunkCursor(conn, result, bindings, types);
     } catch (e) {
       conn.closeSync();
       throw e;
@@ -58,30 +57,38 @@ export class ChunkCursor {
   async next(): Promise<boolean> {
     const c = await (this.ahead ?? this.result.fetchChunk());
     this.ahead = c && c.rowCount > 0 ? this.result.fetchChunk() : null;
+    this.nums = [];
+    this.u8 = [];
+    this.valid8 = [];
     if (!c || c.rowCount === 0) {
       this.chunk = null;
-      this.u8 = [];
-      this.valid8 = [];
       this.rowCount = 0;
       return false;
     }
-    this.chunk = c;
+    this.chunk = rawChunk(c);
     this.rowCount = c.rowCount;
-    this.u8 = [];
-    this.valid8 = [];
     return true;
   }
 
+  private nums: (Int8Array | Int32Array | BigInt64Array | BigUint64Array | Float64Array | undefined)[] = [];
+
   /** Column k of the current chunk as a typed array. */
-  num<T extends Float64Array | Int32Array | Int8Array | BigInt64Array>(k: number): T {
-    return (this.chunk?.getColumnVector(k) as unknown as RawVector).items as T;
+  num<T extends Float64Array | Int32Array | Int8Array | BigInt64Array | BigUint64Array>(k: number): T {
+    let a = this.nums[k];
+    if (a === undefined) {
+      a = typedData(this.bindings, this.vector(k), this.types[k] as number, this.rowCount);
+      this.nums[k] = a;
+    }
+    return a as T;
+  }
+
+  private vector(k: number): Handle {
+    return this.bindings.data_chunk_get_vector(this.chunk, k);
   }
 
   /**
    * Text value of column k, row i of the current chunk (a VARCHAR or JSON column), decoded from
-   * the bytes `textBytes` finds as node-api's getItem decodes them (UTF-8), without its NULL
-   * test, which builds BigInts: 195 ms of a 5.6 s cold `flows` build of the 33.5 MB protobuf
-   * trace.
+   * the bytes `textBytes` finds (UTF-8), as node-api's getItem decodes them.
    */
   text(k: number, i: number): string | null {
     if (!this.textBytes(k, i)) return null;
@@ -92,23 +99,19 @@ export class ChunkCursor {
   refBuf: Uint8Array = new Uint8Array(0);
   refOff = 0;
   refLen = 0;
+  /** Per text column of the current chunk, its vector's 16-byte string_t values. */
   private u8: (Uint8Array | undefined)[] = [];
   /**
    * Per column of the current chunk, DuckDB's validity bitmask as bytes (row i valid: bit i & 7
-   * of byte i >> 3, the 64-bit words being little-endian), null when every row is valid. node-api's
-   * own `itemValid` builds two BigInts per call: 170 ms of a 4 s export of the real 33.5 MB
-   * protobuf trace.
+   * of byte i >> 3, the 64-bit words being little-endian), null when every row is valid.
    */
   private valid8: (Uint8Array | null | undefined)[] = [];
 
-  /** True when row i of column k (vector v) of the current chunk is not NULL. */
-  private valid(k: number, v: RawVector, i: number): boolean {
+  /** True when row i of column k of the current chunk is not NULL. */
+  private valid(k: number, i: number): boolean {
     let b = this.valid8[k];
     if (b === undefined) {
-      const { data, offset } = v.validity;
-      // A vector sliced at an offset (not what a result chunk holds): node-api's own test.
-      if (data !== null && offset !== 0) return v.validity.itemValid(i);
-      b = data === null ? null : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      b = this.bindings.vector_get_validity(this.vector(k), Math.ceil(this.rowCount / 64) * 8);
       this.valid8[k] = b;
     }
     return b === null || (((b[i >> 3] as number) >> (i & 7)) & 1) === 1;
@@ -116,28 +119,31 @@ export class ChunkCursor {
 
   /**
    * Locates the UTF-8 bytes of a VARCHAR/JSON value (column k, row i) without decoding them to
-   * a JS string or allocating per row: for strings of ≤ 12 bytes, `refBuf` is a view of the
-   * whole vector made once per chunk (valid until the next chunk); longer strings are copied
-   * by the native binding, as node-api's own getStringBytes does
+   * a JS string or allocating per row: for strings of ≤ 12 bytes, `refBuf` is the vector's data
+   * copied once per chunk (valid until the next chunk); longer strings are copied by the native
+   * binding, as node-api's own getStringBytes does
    * (node_modules/@duckdb/node-api/lib/vectors/dataAccessors.js; layout: duckdb.h
-   * duckdb_string_t). Returns false for NULL.
+   * duckdb_string_t: a 4-byte length, then 12 inline bytes or a 4-byte prefix and a pointer).
+   * Returns false for NULL.
+   * @throws Error when column k is not text.
    */
   textBytes(k: number, i: number): boolean {
-    const v = this.chunk?.getColumnVector(k) as unknown as RawVector;
-    if (!this.valid(k, v, i)) return false;
-    const dv = v.dataView;
+    if (!this.valid(k, i)) return false;
     let u8 = this.u8[k];
     if (u8 === undefined) {
-      u8 = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
+      if (this.types[k] !== VARCHAR) throw new Error(`column ${k} is not text (DuckDB type id ${this.types[k]})`);
+      u8 = this.bindings.vector_get_data(this.vector(k), this.rowCount * valueBytes(VARCHAR));
       this.u8[k] = u8;
     }
-    const len = dv.getUint32(i * 16, true);
+    const o = i * 16;
+    const len =
+      (u8[o] as number) | ((u8[o + 1] as number) << 8) | ((u8[o + 2] as number) << 16) | ((u8[o + 3] as number) << 24);
     this.refLen = len;
     if (len <= 12) {
       this.refBuf = u8;
-      this.refOff = i * 16 + 4;
+      this.refOff = o + 4;
     } else {
-      this.refBuf = this.bindings.get_data_from_pointer(dv.buffer as ArrayBuffer, dv.byteOffset + i * 16 + 8, len);
+      this.refBuf = this.bindings.get_data_from_pointer(u8.buffer as ArrayBuffer, u8.byteOffset + o + 8, len);
       this.refOff = 0;
     }
     return true;

@@ -79,7 +79,7 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
   let extra = 0;
   try {
     while (await cur.next()) {
-      const fA = cur.num<BigInt64Array>(0) as unknown as BigUint64Array;
+      const fA = cur.num<BigUint64Array>(0);
       const vA = cur.num<Int8Array>(1);
       const col = (k: number): EndColumns => {
         const key = cur.num<BigInt64Array>(k + 3);
