@@ -1,4 +1,5 @@
 /**
+ * ChunkCursor.num: each fixed-width type as its typed array, across chunks.
  * ChunkCursor.textBytes and text: NULLs read from DuckDB's validity bitmask at every bit
  * position (rows 0-63 of a word and past it, across chunks), short (inline) and long strings.
  * The expected value of each row is computed from its index, as the query makes it.
@@ -63,5 +64,43 @@ describe("ChunkCursor", () => {
     } finally {
       cur.close();
     }
+  });
+
+  test("num reads each fixed-width type as its typed array, across chunks; a column of another type is refused", async () => {
+    const n = 5_000;
+    // Values computed here from i as the query computes them; 2^63 + i only fits a UBIGINT.
+    const cur = await ChunkCursor.open(
+      engine,
+      `SELECT (i % 100 - 50)::TINYINT AS t, (i * 7 - 3)::INTEGER AS n, (i * 1000003)::BIGINT AS b,
+         (9223372036854775808 + i)::UBIGINT AS u, i / 4 AS d, i::SMALLINT AS s
+       FROM range(${n}) r(i) ORDER BY i`,
+    );
+    let i = 0;
+    try {
+      while (await cur.next()) {
+        const t = cur.num<Int8Array>(0);
+        const nA = cur.num<Int32Array>(1);
+        const b = cur.num<BigInt64Array>(2);
+        const u = cur.num<BigUint64Array>(3);
+        const d = cur.num<Float64Array>(4);
+        expect([t, nA, b, u, d].map((a) => a.constructor.name)).toEqual([
+          "Int8Array",
+          "Int32Array",
+          "BigInt64Array",
+          "BigUint64Array",
+          "Float64Array",
+        ]);
+        expect(t.length).toBe(cur.rowCount);
+        for (let r = 0; r < cur.rowCount; r++, i++) {
+          const got = [t[r], nA[r], b[r], u[r], d[r]];
+          const want = [(i % 100) - 50, i * 7 - 3, BigInt(i) * 1000003n, 2n ** 63n + BigInt(i), i / 4];
+          if (got.some((g, k) => g !== want[k])) expect(got).toEqual(want);
+        }
+        expect(() => cur.num(5)).toThrow(/type id 3 is not a fixed-width number/);
+      }
+    } finally {
+      cur.close();
+    }
+    expect(i).toBe(n);
   });
 });
