@@ -62,6 +62,15 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
   };
 }
 
+/**
+ * Starts DuckDB's instance for the command about to run (Engine.start), before its modules load:
+ * the instance is created on DuckDB's thread while they do. Never throws (a failure surfaces
+ * when the command opens its engine).
+ */
+export async function startEngine(): Promise<void> {
+  await Engine.start(cacheDir(process.env));
+}
+
 /** Opens an engine (DuckDB unpacked to the cache directory if needed); the caller closes it. */
 export async function openEngine(engineOptions: Parameters<typeof Engine.open>[0] = {}): Promise<Engine> {
   return Engine.open({ nativeCacheDir: cacheDir(process.env), ...engineOptions });

@@ -36,36 +36,97 @@ export interface EngineOptions {
   nativeCacheDir?: string;
 }
 
+/** The instance `Engine.start` began creating, for the next `Engine.open`. */
+let early: { creating: Promise<DuckDBInstance>; ownTempDir: string } | null = null;
+/** True while `Engine.start` loads the library, before it sets `early`. */
+let starting = false;
+
+/** A new private spill directory's path (created by DuckDB only if it spills; removed by `close`). */
+function newTempDirectory(): string {
+  return join(tmpdir(), `tracelake-duckdb-${process.pid}-${crypto.randomUUID()}`);
+}
+
+/**
+ * The configuration every instance is created with: extensions never downloaded, JSON and
+ * Parquet autoloaded (built in), spills to `tempDirectory` (DuckDB's own default for an
+ * in-memory database is `.tmp` in the working directory, which two processes would share).
+ */
+function baseConfig(tempDirectory: string): Record<string, string> {
+  return {
+    autoinstall_known_extensions: "false",
+    autoload_known_extensions: "true",
+    temp_directory: tempDirectory,
+  };
+}
+
 /** A DuckDB instance with one connection. */
 export class Engine {
   private constructor(
     readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
     private readonly ownTempDir: string | null,
+    /** True when this engine took the instance `Engine.start` began creating. */
+    readonly fromStart: boolean,
   ) {}
 
   /**
-   * Creates an engine. Extensions are never downloaded (the machine may be offline): JSON and
-   * Parquet are built into the library.
+   * Starts creating the instance the next `open` (without `tempDirectory`) will take: loads
+   * DuckDB's library, then issues the instance's creation, which DuckDB runs on a thread of its
+   * own, and returns once it is under way, so that the caller's next work (a command loading
+   * its modules: about 25 ms of the compiled binary's start) overlaps it. A failure is reported
+   * by that `open`. Does nothing while an instance it started waits for its `open`.
+   * @param nativeCacheDir as EngineOptions.nativeCacheDir.
+   */
+  static async start(nativeCacheDir?: string): Promise<void> {
+    if (starting || early) return;
+    starting = true;
+    const ownTempDir = newTempDirectory();
+    let creating: Promise<DuckDBInstance>;
+    try {
+      await prepareNativeDuckDB(nativeCacheDir);
+      const { DuckDBInstance } = await duckApi();
+      creating = DuckDBInstance.create(":memory:", baseConfig(ownTempDir));
+    } catch (e) {
+      creating = Promise.reject(e);
+    }
+    // Not awaited here; an error surfaces in `open`.
+    creating.catch(() => undefined);
+    early = { creating, ownTempDir };
+    starting = false;
+  }
+
+  /**
+   * Creates an engine (taking the instance `start` began, if any, when no `tempDirectory` is
+   * given). Extensions are never downloaded (the machine may be offline): JSON and Parquet are
+   * built into the library.
+   * @throws Error when DuckDB's library cannot be loaded or the instance cannot be created.
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
-    await prepareNativeDuckDB(options.nativeCacheDir);
-    const { DuckDBInstance } = await duckApi();
-    const config: Record<string, string> = {
-      autoinstall_known_extensions: "false",
-      autoload_known_extensions: "true",
-    };
-    if (options.threads) config.threads = String(options.threads);
-    if (options.memoryLimit) config.memory_limit = options.memoryLimit;
-    const ownTempDir = options.tempDirectory
-      ? null
-      : join(tmpdir(), `tracelake-duckdb-${process.pid}-${crypto.randomUUID()}`);
-    config.temp_directory = options.tempDirectory ?? (ownTempDir as string);
-    const instance = await DuckDBInstance.create(":memory:", config);
+    let instance: DuckDBInstance;
+    let ownTempDir: string | null;
+    const fromStart = early !== null && options.tempDirectory === undefined;
+    const settings = ["SET TimeZone = 'UTC'"];
+    if (early && fromStart) {
+      const e = early;
+      early = null;
+      ownTempDir = e.ownTempDir;
+      instance = await e.creating;
+      // The options the configuration would have carried, set on the running instance.
+      if (options.threads) settings.push(`SET threads = ${Number(options.threads)}`);
+      if (options.memoryLimit) settings.push(`SET memory_limit = ${sqlString(options.memoryLimit)}`);
+    } else {
+      await prepareNativeDuckDB(options.nativeCacheDir);
+      const { DuckDBInstance } = await duckApi();
+      ownTempDir = options.tempDirectory ? null : newTempDirectory();
+      const config = baseConfig(options.tempDirectory ?? (ownTempDir as string));
+      if (options.threads) config.threads = String(options.threads);
+      if (options.memoryLimit) config.memory_limit = options.memoryLimit;
+      instance = await DuckDBInstance.create(":memory:", config);
+    }
     const conn = await instance.connect();
     // Catalog times are TIMESTAMPTZ; show and convert them in UTC whatever the machine's zone.
-    await conn.run("SET TimeZone = 'UTC'");
-    return new Engine(instance, conn, ownTempDir);
+    await conn.run(settings.join("; "));
+    return new Engine(instance, conn, ownTempDir, fromStart);
   }
 
   /** Runs a statement and discards its result. */

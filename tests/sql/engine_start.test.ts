@@ -1,0 +1,61 @@
+/**
+ * Engine.start: the instance it begins creating is taken by the next Engine.open, which gives
+ * it the options its configuration would have carried. The expected settings are the options
+ * passed (and DuckDB's own names for them), not values read from the code under test.
+ */
+import { describe, expect, test } from "bun:test";
+import { tmpdir } from "node:os";
+import { Engine } from "../../lib/duck/engine.ts";
+
+/** The settings an engine runs with. */
+async function settings(e: Engine): Promise<Record<string, string | undefined>> {
+  const rows = await e.rows<{ name: string; value: string }>(
+    `SELECT name, value FROM duckdb_settings()
+     WHERE name IN ('memory_limit', 'threads', 'TimeZone', 'temp_directory', 'autoinstall_known_extensions', 'autoload_known_extensions')`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.value]));
+}
+
+describe("Engine.start", () => {
+  test("the next open takes the started instance, with its options set as a created one has them", async () => {
+    const options = { memoryLimit: "123MB", threads: 1 };
+    await Engine.start();
+    const started = await Engine.open(options);
+    const created = await Engine.open(options);
+    try {
+      expect([started.fromStart, created.fromStart]).toEqual([true, false]);
+      const a = await settings(started);
+      const b = await settings(created);
+      expect(a.threads).toBe("1");
+      // DuckDB shows 123MB as 117.3 MiB: the same text for both.
+      expect(a.memory_limit).toBe(b.memory_limit);
+      expect(b.memory_limit).toMatch(/^117\.\d MiB$/);
+      expect(a.TimeZone).toBe("UTC");
+      expect([a.autoinstall_known_extensions, a.autoload_known_extensions]).toEqual(["false", "true"]);
+      // Each engine spills to a private directory of its own.
+      expect(String(a.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
+      expect(String(b.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
+      expect(a.temp_directory).not.toBe(b.temp_directory);
+      expect({ ...a, temp_directory: "" }).toEqual({ ...b, temp_directory: "" });
+    } finally {
+      started.close();
+      created.close();
+    }
+  });
+
+  test("an open with its own temp directory leaves the started instance to the next open", async () => {
+    await Engine.start();
+    const own = await Engine.open({ tempDirectory: `${tmpdir()}/tracelake-test-own-${process.pid}` });
+    const next = await Engine.open({ memoryLimit: "64MB" });
+    try {
+      expect([own.fromStart, next.fromStart]).toEqual([false, true]);
+      expect((await settings(own)).temp_directory).toBe(`${tmpdir()}/tracelake-test-own-${process.pid}`);
+      const s = await settings(next);
+      expect(String(s.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
+      expect(s.memory_limit).toMatch(/^61\.\d MiB$/);
+    } finally {
+      own.close();
+      next.close();
+    }
+  });
+});
