@@ -57,18 +57,36 @@ export async function planRequest(engine: Engine, root: string, r: JitRequest): 
   // The ids travel as a parameter (a JSON array), never as SQL text.
   const idFilter = (col: string) => (ids === null ? "" : `AND list_contains($ids::JSON::VARCHAR[], ${col})`);
   const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
-  const procs = await engine.rows<{
-    process_id: string;
-    exe: string | null;
-    username: string | null;
-    computer: string | null;
-    properties: string | null;
-    ins: bigint;
-  }>(
-    `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
-     FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
-    idParam,
-  );
+  // The four reads run at once, each on a connection of its own (the catalog is attached
+  // read-only, so no other process writes it meanwhile).
+  const [procs, streams, blocks, live] = await Promise.all([
+    engine.rowsApart<{
+      process_id: string;
+      exe: string | null;
+      username: string | null;
+      computer: string | null;
+      properties: string | null;
+      ins: bigint;
+    }>(
+      `SELECT process_id, exe, username, computer, properties::VARCHAR AS properties, epoch_us(insert_time) AS ins
+       FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
+      idParam,
+    ),
+    engine.rowsApart<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
+      `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
+       FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
+      { tag: vs.streamTag, ...idParam },
+    ),
+    engine.rowsApart<BlockRow>(
+      `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
+         epoch_ns(b.begin_time) AS begin_ns, b.file_path
+       FROM lake.blocks b JOIN lake.streams s USING (stream_id)
+       WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
+       ORDER BY b.process_id, b.insert_time, b.block_id`,
+      { tag: vs.streamTag, ...idParam },
+    ),
+    listPartitions(engine, vs.name, ids),
+  ]);
   if (ids !== null && procs.length < new Set(ids).size) {
     const known = new Set(procs.map((p) => p.process_id));
     const missing = ids.filter((i) => !known.has(i));
@@ -76,20 +94,6 @@ export async function planRequest(engine: Engine, root: string, r: JitRequest): 
       `no process with id ${missing.join(", ")} in the lake; see SELECT process_id, exe FROM processes`,
     );
   }
-  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
-    `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
-     FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
-    { tag: vs.streamTag, ...idParam },
-  );
-  const blocks = await engine.rows<BlockRow>(
-    `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
-       epoch_ns(b.begin_time) AS begin_ns, b.file_path
-     FROM lake.blocks b JOIN lake.streams s USING (stream_id)
-     WHERE list_contains(s.tags, $tag) ${idFilter("b.process_id")}
-     ORDER BY b.process_id, b.insert_time, b.block_id`,
-    { tag: vs.streamTag, ...idParam },
-  );
-  const live = await listPartitions(engine, vs.name, ids);
   const peersOf = vs.scope === "ingest" ? await ingestPeers(engine, root, ids) : null;
   const group = <T>(rows: T[], key: (t: T) => string): Map<string, T[]> => {
     const m = new Map<string, T[]>();
