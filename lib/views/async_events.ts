@@ -25,7 +25,7 @@ import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
-import { writePartitionFile } from "./write.ts";
+import { writeEach, writePartitionFile } from "./write.ts";
 
 /**
  * THE rule for an async span's lake-wide id (async_spans.id and parent, slice.id of an async
@@ -239,7 +239,7 @@ const BATCH_TABLE = "memory.main.tl_async_batch";
  */
 async function materializeBatch(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
   const engine = (inputs[0] as MaterializeInput).engine;
-  const { input: all, streamProcessIds, streamPx, firstStream } = combineInputs(inputs, (i) => i.streams);
+  const { input: all, streamProcessIds, streamPx } = combineInputs(inputs, (i) => i.streams);
   const src = await blockRows(all, streamProcessIds);
   checkSize(src, `processes ${inputs.map((i) => i.process.processId).join(", ")}`);
   const events = new AsyncArrays(src.rowCount);
@@ -249,20 +249,24 @@ async function materializeBatch(inputs: MaterializeInput[]): Promise<Materialize
     engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${eventRows(src)}`),
   );
   try {
-    const out: MaterializeResult[] = [];
-    for (let p = 0; p < inputs.length; p++) {
-      const input = inputs[p] as MaterializeInput;
+    return await writeEach(inputs, async (input, p) => {
       const n = stats.rowsByProcess[p] ?? 0;
-      if (n === 0) {
-        out.push(EMPTY);
-        continue;
-      }
-      const rows = processRows(BATCH_TABLE, src, firstStream[p] as number);
-      const result = await writePartitionFile(engine, rows, input.outPath, "time", "time");
+      if (n === 0) return EMPTY;
+      const result = await writePartitionFile(
+        engine,
+        processRows(BATCH_TABLE),
+        input.outPath,
+        "time",
+        "time",
+        undefined,
+        {
+          params: { process_id: input.process.processId },
+          apart: true,
+        },
+      );
       checkRows(result.numRows, n, input.process.processId);
-      out.push(result);
-    }
-    return out;
+      return result;
+    });
   } finally {
     await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
   }

@@ -189,12 +189,12 @@ export function combineInputs(
 }
 
 /**
- * SQL of the rows of `table` (a batch's rows, with process_id) of the process whose first stream
- * is `stream` (combineInputs's firstStream), its id read from the list of blockRows's
- * `streamProcessIds` (`src.streamProcessIds`), so that no id is SQL text.
+ * SQL of the rows of `table` (a batch's rows, with process_id) of one process, whose id is the
+ * statement's parameter `process_id` (so that no id is SQL text, and the statement needs no
+ * variable of the main connection: writeEach runs such COPYs on connections of their own).
  */
-export function processRows(table: string, src: BlockRows, stream: number): string {
-  return `SELECT * FROM ${table} WHERE process_id = (${src.streamProcessIds})[${stream + 1}]`;
+export function processRows(table: string): string {
+  return `SELECT * FROM ${table} WHERE process_id = $process_id`;
 }
 
 /**

@@ -41,7 +41,7 @@ import {
 } from "./source.ts";
 import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
-import { writePartitionFile } from "./write.ts";
+import { writeEach, writePartitionFile } from "./write.ts";
 
 /**
  * THE rule for a thread span's lake-wide id (thread_spans.id and parent, flows.out_id/in_id,
@@ -302,21 +302,17 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
   const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
   await SPAN_FUNCTIONS.run(engine, spans, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
   try {
-    const out: MaterializeResult[] = [];
-    for (let p = 0; p < inputs.length; p++) {
-      const input = inputs[p] as MaterializeInput;
+    return await writeEach(inputs, async (input, p) => {
       const { stats: ps } = parts[p] as BatchPart;
-      if (ps.spans === 0) {
-        out.push(EMPTY);
-        continue;
-      }
-      const rows = processRows(BATCH_TABLE, src, firstStream[p] as number);
+      if (ps.spans === 0) return EMPTY;
       const range = { min: base + BigInt(ps.minBegin), max: base + BigInt(ps.maxEnd) };
-      const result = await writePartitionFile(engine, rows, input.outPath, "begin", "end", range);
+      const result = await writePartitionFile(engine, processRows(BATCH_TABLE), input.outPath, "begin", "end", range, {
+        params: { process_id: input.process.processId },
+        apart: true,
+      });
       checkRows(result.numRows, ps.spans, input.process.processId);
-      out.push(result);
-    }
-    return out;
+      return result;
+    });
   } finally {
     await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
   }
