@@ -130,6 +130,18 @@ export async function planRequest(engine: Engine, root: string, r: JitRequest): 
   });
 }
 
+/** A catalog block row as the JIT hands it to a view set (its file's path under the lake `root`). */
+function sourceBlock(b: BlockRow, root: string): SourceBlock {
+  return {
+    blockId: b.block_id,
+    streamId: b.stream_id,
+    nbObjects: Number(b.nb_objects),
+    insertTimeUs: b.ins,
+    beginTimeNs: b.begin_ns,
+    path: join(root, b.file_path),
+  };
+}
+
 /** Cuts a process's blocks (sorted by insert time) into partition specs. */
 function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root: string): Spec[] {
   if (rows.length === 0) {
@@ -143,14 +155,7 @@ function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root:
     else slices.set(k, [b]);
   }
   return [...slices.values()].map((group) => {
-    const blocks: SourceBlock[] = group.map((b) => ({
-      blockId: b.block_id,
-      streamId: b.stream_id,
-      nbObjects: Number(b.nb_objects),
-      insertTimeUs: b.ins,
-      beginTimeNs: b.begin_ns,
-      path: join(root, b.file_path),
-    }));
+    const blocks = group.map((b) => sourceBlock(b, root));
     let lo = group[0]?.ins as bigint;
     let hi = lo;
     for (const b of group) {
@@ -222,16 +227,8 @@ async function ingestPeers(engine: Engine, root: string, ids: string[] | null): 
     peer.get(s.process_id)?.cpuStreams.push({ streamId: s.stream_id, tid: s.tid, threadName: s.tn });
   }
   for (const b of blocks) {
-    const block: SourceBlock = {
-      blockId: b.block_id,
-      streamId: b.stream_id,
-      nbObjects: Number(b.nb_objects),
-      insertTimeUs: b.ins,
-      beginTimeNs: b.begin_ns,
-      path: join(root, b.file_path),
-    };
     const p = peer.get(b.process_id);
-    if (p) (b.cpu ? p.cpuBlocks : p.logBlocks).push(block);
+    if (p) (b.cpu ? p.cpuBlocks : p.logBlocks).push(sourceBlock(b, root));
   }
   const out = new Map<string, IngestPeer[]>();
   for (const p of procs) {
