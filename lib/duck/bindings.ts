@@ -31,6 +31,12 @@ export interface DuckBindings {
   get_data_from_pointer(buffer: ArrayBuffer, offset: number, length: number): Uint8Array;
   scalar_function_set_function(sf: Handle, f: (info: Handle, input: Handle, output: Handle) => void): void;
   scalar_function_set_error(info: Handle, error: string): void;
+  /** A new configuration (duckdb_create_config). */
+  create_config(): Handle;
+  /** Sets one option of a configuration. @throws Error for an unknown option or value. */
+  set_config(config: Handle, name: string, value: string): void;
+  /** Opens a database on one of DuckDB's threads; resolves to the handle node-api's DuckDBInstance wraps. */
+  open(path: string, config: Handle): Promise<Handle>;
 }
 
 let bindings: DuckBindings | null = null;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBInstance, DuckDBResultReader, DuckDBValue } from "@duckdb/node-api";
 import { duckApi } from "./api.ts";
+import { duckBindings } from "./bindings.ts";
 import { prepareNativeDuckDB } from "./native.ts";
 
 /** Positional (`?`/`$1`) or named (`$name`) parameters of a statement. */
@@ -37,6 +38,9 @@ export interface EngineOptions {
 }
 
 /** The instance `Engine.start` began creating, for the next `Engine.open`. */
+/** The `duckdb_api` option node-api's DuckDBInstance.create sets (node-api lib/createConfig.js). */
+const NODE_API_NAME = "node-neo-api";
+
 let early: { creating: Promise<DuckDBInstance>; ownTempDir: string } | null = null;
 /** True while `Engine.start` loads the library, before it sets `early`. */
 let starting = false;
@@ -84,8 +88,17 @@ export class Engine {
     let creating: Promise<DuckDBInstance>;
     try {
       await prepareNativeDuckDB(nativeCacheDir);
+      // Opened through node-bindings, so that node-api's import (~35 ms of JS, compiled) runs
+      // while DuckDB creates the instance (~35 ms on its thread); node-api's DuckDBInstance
+      // then wraps the handle, as its own `create` does.
+      const b = await duckBindings();
+      const config = b.create_config();
+      b.set_config(config, "duckdb_api", NODE_API_NAME);
+      for (const [k, v] of Object.entries(baseConfig(ownTempDir))) b.set_config(config, k, v);
+      const opening = b.open(":memory:", config);
+      opening.catch(() => undefined);
       const { DuckDBInstance } = await duckApi();
-      creating = DuckDBInstance.create(":memory:", baseConfig(ownTempDir));
+      creating = opening.then((db) => new DuckDBInstance(db as ConstructorParameters<typeof DuckDBInstance>[0]));
     } catch (e) {
       creating = Promise.reject(e);
     }
