@@ -37,10 +37,10 @@ export interface EngineOptions {
   nativeCacheDir?: string;
 }
 
-/** The instance `Engine.start` began creating, for the next `Engine.open`. */
 /** The `duckdb_api` option node-api's DuckDBInstance.create sets (node-api lib/createConfig.js). */
 const NODE_API_NAME = "node-neo-api";
 
+/** The instance `Engine.start` began creating, for the next `Engine.open`. */
 let early: { creating: Promise<DuckDBInstance>; ownTempDir: string } | null = null;
 /** True while `Engine.start` loads the library, before it sets `early`. */
 let starting = false;
