@@ -149,6 +149,12 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
   // Resolve view_instance arguments against the catalog.
   const instanceViews: { viewSet: ViewSet; literal: string; processId: string }[] = [];
   if (refs.instances.length > 0) {
+    // Each process named once (an export names each of its processes once per view set), and
+    // an exact process_id without a query of its own: resolveProcess would return it as is.
+    const ids = new Set(
+      (await engine.rows<{ p: string }>("SELECT process_id AS p FROM lake.processes")).map((r) => r.p),
+    );
+    const resolved = new Map<string, string>();
     for (const ref of refs.instances) {
       const vs = viewSetByName(ref.viewSetName);
       if (!vs) {
@@ -156,11 +162,12 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
           `view_instance: unknown view set '${ref.viewSetName}'; use one of ${VIEW_SETS.map((v) => v.name).join(", ")}`,
         );
       }
-      instanceViews.push({
-        viewSet: vs,
-        literal: ref.instance,
-        processId: await resolveProcess(engine, ref.instance),
-      });
+      let processId = resolved.get(ref.instance);
+      if (processId === undefined) {
+        processId = ids.has(ref.instance) ? ref.instance : await resolveProcess(engine, ref.instance);
+        resolved.set(ref.instance, processId);
+      }
+      instanceViews.push({ viewSet: vs, literal: ref.instance, processId });
     }
   }
   // compare_traces(a, b [, view]) calls: their traces' processes (lib/sql/compare_traces.ts).
@@ -191,9 +198,11 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
   await lake.detach(engine);
   // The retirement functions take a dozen statements to define: only when the text names one.
   const retire = jitOptions.defineAll === true || RETIRE_NAMES.test(sql);
+  const partitionFiles = new PartitionFiles(engine);
   await defineViews(
     engine,
     lake,
+    partitionFiles,
     tables,
     refs.tables.has("raw_events"),
     globals,
@@ -201,7 +210,7 @@ async function prepare(engine: Engine, lake: Lake, sql: string, jitOptions: Prep
     retire ? retirements : null,
     perfettoViews,
   );
-  await defineCompareViews(engine, compares, (vs, id) => partitionsSelect(engine, lake, vs, id));
+  await defineCompareViews(engine, compares, (vs, id) => partitionsSelect(lake, partitionFiles, vs, id));
   await definePerfettoChunks(engine, lake, perfettoCalls, (arg) => {
     return (instanceViews.find((i) => i.literal === arg) as { processId: string }).processId;
   });
@@ -252,6 +261,7 @@ async function snapshotCatalog(engine: Engine, lake: Lake, tables: string[]): Pr
 async function defineViews(
   engine: Engine,
   lake: Lake,
+  partitionFiles: PartitionFiles,
   tables: string[],
   rawEvents: boolean,
   globals: ViewSet[],
@@ -298,15 +308,16 @@ async function defineViews(
   );
   // Global views over the current partitions (materialized above for every process).
   for (const vs of globals) {
-    out.push(`CREATE OR REPLACE VIEW main.${vs.name} AS ${await partitionsSelect(engine, lake, vs, null)}`);
+    out.push(`CREATE OR REPLACE VIEW main.${vs.name} AS ${await partitionsSelect(lake, partitionFiles, vs, null)}`);
   }
   out.push("CREATE SCHEMA IF NOT EXISTS memory.tl_vi");
   for (const i of instances) {
     out.push(
-      `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(engine, lake, i.viewSet, i.processId)}`,
+      `CREATE OR REPLACE VIEW ${instanceView(i.viewSet.name, i.literal)} AS ${await partitionsSelect(lake, partitionFiles, i.viewSet, i.processId)}`,
     );
   }
-  const rowSelect = (name: string) => partitionsSelect(engine, lake, viewSetByName(name) as ViewSet, null, true);
+  const rowSelect = (name: string) =>
+    partitionsSelect(lake, partitionFiles, viewSetByName(name) as ViewSet, null, true);
   out.push(...(await perfettoViewStatements(perfettoViews, rowSelect)));
   if (retirements) {
     await flush();
@@ -334,23 +345,14 @@ function instanceView(viewSet: string, literal: string): string {
  * materialized columns and each row's file (`tl_file`) and position in it (`file_row_number`).
  */
 async function partitionsSelect(
-  engine: Engine,
   lake: Lake,
+  partitionFiles: PartitionFiles,
   vs: ViewSet,
   processId: string | null,
   rowIds = false,
 ): Promise<string> {
-  const files = await engine.rows<{ f: string; trace_id: string | null; start_ts: bigint | null }>(
-    `SELECT p.file_path AS f, t.trace_id, t.start_ts FROM ${snap("lakehouse_partitions")} p
-       LEFT JOIN ${snap("processes")} r ON r.process_id = p.view_instance_id
-       LEFT JOIN (${traceStartsSql(snap("processes"))}) t ON t.trace_id = r.ingest_id
-     WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
-       ${processId === null ? "" : "AND view_instance_id = $id"}
-     ORDER BY t.trace_id, view_instance_id, begin_insert_time, file_path`,
-    processId === null
-      ? { vs: vs.name, h: hex(schemaHash(vs)) }
-      : { vs: vs.name, h: hex(schemaHash(vs)), id: processId },
-  );
+  const all = await partitionFiles.of(vs);
+  const files = processId === null ? all : all.filter((r) => r.id === processId);
   if (files.length === 0) {
     const extra = rowIds ? ", NULL::VARCHAR AS tl_file, NULL::BIGINT AS file_row_number" : timeColumnsSql(vs);
     return `SELECT *${extra} FROM (${emptySelect(vs)})`;
@@ -371,6 +373,42 @@ async function partitionsSelect(
     g.files.push(path(r.f));
   }
   return filesByTraceSelect(vs, [...groups.values()]);
+}
+
+/** A current partition file of a view set: its path, instance (process_id) and trace. */
+interface PartitionFile {
+  f: string;
+  id: string;
+  trace_id: string | null;
+  start_ts: bigint | null;
+}
+
+/**
+ * The current partition files of each view set, read from the catalog snapshot once per
+ * prepare (one query per view set, not one per view instance: an export of 10 processes
+ * defines 50 instances), in the views' file order: trace, instance, begin insert time, path.
+ */
+class PartitionFiles {
+  private readonly byViewSet = new Map<string, Promise<PartitionFile[]>>();
+
+  constructor(private readonly engine: Engine) {}
+
+  /** The files of every instance of `vs` whose schema hash is the current one. */
+  of(vs: ViewSet): Promise<PartitionFile[]> {
+    let files = this.byViewSet.get(vs.name);
+    if (files === undefined) {
+      files = this.engine.rows<PartitionFile>(
+        `SELECT p.file_path AS f, p.view_instance_id AS id, t.trace_id, t.start_ts FROM ${snap("lakehouse_partitions")} p
+           LEFT JOIN ${snap("processes")} r ON r.process_id = p.view_instance_id
+           LEFT JOIN (${traceStartsSql(snap("processes"))}) t ON t.trace_id = r.ingest_id
+         WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
+         ORDER BY t.trace_id, view_instance_id, begin_insert_time, file_path`,
+        { vs: vs.name, h: hex(schemaHash(vs)) },
+      );
+      this.byViewSet.set(vs.name, files);
+    }
+    return files;
+  }
 }
 
 /** One statement's streaming result. */
