@@ -24,30 +24,62 @@ const VARCHAR = 17;
 export class ChunkCursor {
   rowCount = 0;
   private chunk: Handle | null = null;
-  private constructor(
-    private readonly conn: DuckDBConnection,
-    private readonly result: DuckDBResult,
-    private readonly bindings: DuckBindings,
-    /** DuckDB type id of each column. */
-    private readonly types: number[],
-  ) {}
+  private conn: DuckDBConnection | null = null;
+  private result: DuckDBResult | null = null;
+  /** DuckDB type id of each column. */
+  private types: number[] = [];
+  /** The query's start (connection, statement, first results), until `next` has waited for it. */
+  private opening: Promise<void> | null = null;
+  /** True while the query starts (between `start` and the end of `begin`). */
+  private starting = false;
+  private closed = false;
+
+  private constructor(private readonly bindings: DuckBindings) {}
 
   /**
-   * Runs `sql` as a streaming query on a new connection of `engine`.
+   * Runs `sql` as a streaming query on a new connection of `engine`, and returns once it has
+   * started producing rows (a sorted query: once it has sorted).
    * @throws Error from DuckDB when the query fails to prepare or start.
    */
   static async open(engine: Engine, sql: string, params?: Params): Promise<ChunkCursor> {
-    const bindings = await duckBindings();
-    const conn = await engine.connect();
+    const cur = await ChunkCursor.start(engine, sql, params);
+    await cur.opening;
+    cur.opening = null;
+    return cur;
+  }
+
+  /**
+   * As `open`, but returns at once: the query starts on DuckDB's threads while the caller goes
+   * on (an export opens a cursor per view of each process, each sorting or reading ahead before
+   * its first row). Its failure is thrown by the first `next`.
+   */
+  static async start(engine: Engine, sql: string, params?: Params): Promise<ChunkCursor> {
+    const cur = new ChunkCursor(await duckBindings());
+    cur.starting = true;
+    cur.opening = cur.begin(engine, sql, params);
+    // Not awaited until `next`: a cursor closed before that must not report its failure.
+    cur.opening.catch(() => undefined);
+    return cur;
+  }
+
+  private async begin(engine: Engine, sql: string, params: Params | undefined): Promise<void> {
+    let conn: DuckDBConnection | null = null;
     try {
+      conn = await engine.connect();
+      this.conn = conn;
+      if (this.closed) throw new Error("the cursor was closed before its query started");
       const result = await conn.stream(sql, params);
-      const types: number[] = [];
-      for (let k = 0; k < result.columnCount; k++) types.push(result.columnTypeId(k));
-      return new ChunkCursor(conn, result, bindings, types);
+      this.result = result;
+      for (let k = 0; k < result.columnCount; k++) this.types.push(result.columnTypeId(k));
     } catch (e) {
-      conn.closeSync();
+      this.conn = null;
+      conn?.closeSync();
       throw e;
+    } finally {
+      this.starting = false;
     }
+    // Closed while it started: the connection goes now that nothing runs on it.
+    if (this.closed) this.close();
   }
 
   /** The following chunk, already requested (DuckDB produces it while JS reads this one). */
@@ -55,8 +87,13 @@ export class ChunkCursor {
 
   /** Loads the next chunk; false when the result is exhausted. */
   async next(): Promise<boolean> {
-    const c = await (this.ahead ?? this.result.fetchChunk());
-    this.ahead = c && c.rowCount > 0 ? this.result.fetchChunk() : null;
+    if (this.opening) {
+      await this.opening;
+      this.opening = null;
+    }
+    const result = this.result as DuckDBResult;
+    const c = await (this.ahead ?? result.fetchChunk());
+    this.ahead = c && c.rowCount > 0 ? result.fetchChunk() : null;
     this.nums = [];
     this.u8 = [];
     this.valid8 = [];
@@ -149,14 +186,23 @@ export class ChunkCursor {
     return true;
   }
 
-  /** Ends the query and closes its connection (idempotent). */
+  /**
+   * Ends the query and closes its connection (idempotent). A query still starting is
+   * interrupted, and its connection closed once the start returns.
+   */
   close(): void {
+    this.closed = true;
     this.ahead?.catch(() => undefined);
     this.ahead = null;
+    if (this.starting) {
+      this.conn?.interrupt();
+      return;
+    }
     try {
-      this.conn.closeSync();
+      this.conn?.closeSync();
     } catch {
       // already closed
     }
+    this.conn = null;
   }
 }

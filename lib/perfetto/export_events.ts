@@ -18,7 +18,7 @@ async function simpleSource(
   rank: number,
   row: (cur: ChunkCursor, i: number, t: number) => void,
 ): Promise<Source> {
-  const cur = await ChunkCursor.open(engine, sql);
+  const cur = await ChunkCursor.start(engine, sql);
   let i = 0;
   let tA: Float64Array = new Float64Array(0);
   const src: Source = {

@@ -42,7 +42,7 @@ export async function threadSpansSource(
   // and ~90 MB of an --all export of the real 33.5 MB protobuf trace. The order is checked
   // (outOfOrder). Stream ids are ids tracelake made.
   const ids = `[${threads.map(([streamId]) => sqlString(streamId)).join(", ")}]`;
-  const cur = await ChunkCursor.open(
+  const cur = await ChunkCursor.start(
     engine,
     `SELECT ${rel('"begin"', base)} AS b, ${rel('"end"', base)} AS e, ${key53("name")} AS nk, ${key53("target")} AS ck,
        (coalesce(anomaly, '') = 'overlap')::TINYINT AS ov, id, name, target, ${argsCol("properties", ctx.args)} AS args,
@@ -184,7 +184,7 @@ export async function asyncSource(
       ${o.endNs !== null ? `AND min(epoch_ns(time)) <= ${o.endNs}` : ""}
       ${o.beginNs !== null ? `AND (max(epoch_ns(time)) >= ${o.beginNs} OR bool_or(anomaly = 'unclosed'))` : ""})`;
   }
-  const cur = await ChunkCursor.open(
+  const cur = await ChunkCursor.start(
     engine,
     `SELECT ${rel("time", base)} AS t,
        (CASE event_type WHEN 'begin' THEN ${EV_BEGIN} WHEN 'end' THEN ${EV_END} WHEN 'instant' THEN ${EV_INSTANT} ELSE ${EV_STEP} END)::TINYINT AS k,

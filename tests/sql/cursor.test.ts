@@ -3,6 +3,8 @@
  * ChunkCursor.textBytes and text: NULLs read from DuckDB's validity bitmask at every bit
  * position (rows 0-63 of a word and past it, across chunks), short (inline) and long strings.
  * The expected value of each row is computed from its index, as the query makes it.
+ * ChunkCursor.start: queries started at once give their own rows; a failing one throws from its
+ * first next(), not from start; one closed before its first row leaves the engine usable.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ChunkCursor } from "../../lib/duck/cursor.ts";
@@ -102,5 +104,48 @@ describe("ChunkCursor", () => {
       cur.close();
     }
     expect(i).toBe(n);
+  });
+
+  test("start returns before the rows; each of several cursors started at once reads its own rows", async () => {
+    // Sorted queries: each sorts its rows before the first one.
+    const sizes = [50_000, 3, 20_000, 0, 70_000];
+    const curs = await Promise.all(
+      sizes.map((n, k) => ChunkCursor.start(engine, `SELECT i * 10 + ${k} AS v FROM range(${n}) r(i) ORDER BY i DESC`)),
+    );
+    for (const [k, cur] of curs.entries()) {
+      const n = sizes[k] as number;
+      let next = n - 1;
+      try {
+        while (await cur.next()) {
+          const v = cur.num<BigInt64Array>(0);
+          for (let r = 0; r < cur.rowCount; r++, next--) {
+            if (v[r] !== BigInt(next * 10 + k)) expect(`${k}: ${v[r]}`).toBe(`${k}: ${next * 10 + k}`);
+          }
+        }
+      } finally {
+        cur.close();
+      }
+      expect(next).toBe(-1);
+    }
+  });
+
+  test("a query that fails to start throws from the first next(), with DuckDB's message", async () => {
+    const cur = await ChunkCursor.start(engine, "SELECT * FROM no_such_table_for_cursor");
+    await expect(cur.next()).rejects.toThrow(/no_such_table_for_cursor/);
+    cur.close();
+  });
+
+  test("closing a cursor whose query is still starting neither throws nor leaves the engine unusable", async () => {
+    const curs = await Promise.all(
+      [0, 1, 2].map(() =>
+        ChunkCursor.start(engine, "SELECT sum(i) FROM (SELECT i FROM range(3000000) r(i) ORDER BY i DESC)"),
+      ),
+    );
+    for (const cur of curs) cur.close();
+    const failing = await ChunkCursor.start(engine, "SELECT * FROM no_such_table_either");
+    failing.close();
+    // Let the interrupted starts land.
+    await Bun.sleep(200);
+    expect(await engine.rows("SELECT 42 AS x")).toEqual([{ x: 42 }]);
   });
 });
