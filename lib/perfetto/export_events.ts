@@ -9,7 +9,7 @@ import { argsCol, instantKey, key53, rel, vi, windowSql } from "./export_sql.ts"
 import { type Ctx, type PerfettoExportOptions, type ProcState, SOURCE_RANK, type Source } from "./export_state.ts";
 import { threadTrack } from "./export_tracks.ts";
 import type { LogPriority } from "./packets.ts";
-import type { InstantFlows } from "./span_flows.ts";
+import { bigintWords } from "./span_flows.ts";
 
 /** A simple time-ordered source over a query (t first column) of rank `rank`, calling `row(i)` per row. */
 async function simpleSource(
@@ -89,25 +89,28 @@ export async function logSource(
   // Flow ids of the entries' instants (the flows view's instant ends), matched in the one
   // time-ordered pass: an entry takes the first unused one at its time with its key (name, tid).
   const lf = ps.logFlows;
-  const lfT = Float64Array.from(lf, (f) => Number(f.t - base));
-  const used = new Uint8Array(lf.length);
+  const lfT = new Float64Array(lf.n);
+  for (let q = 0; q < lf.n; q++) lfT[q] = Number((lf.time[q] as bigint) - base);
+  const used = new Uint8Array(lf.n);
   let g = 0;
-  const flowsAt = (t: number, k: bigint): InstantFlows | null => {
-    for (; g < lf.length && (lfT[g] as number) < t; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
-    for (let q = g; q < lf.length && lfT[q] === t; q++) {
-      if (used[q] === 0 && (lf[q] as InstantFlows).k === k) {
+  /** The FlowLists entry of the first unused instant at time t with the key (kLo, kHi), or -1. */
+  const flowsAt = (t: number, kLo: number, kHi: number): number => {
+    for (; g < lf.n && (lfT[g] as number) < t; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
+    for (let q = g; q < lf.n && lfT[q] === t; q++) {
+      if (used[q] === 0 && lf.keyLo[q] === kLo && lf.keyHi[q] === kHi) {
         used[q] = 1;
-        return lf[q] as InstantFlows;
+        return lf.entry[q] as number;
       }
     }
-    return null;
+    return -1;
   };
+  const flowLists = ps.flowLists;
   const trackByTid = new Map<number, number>();
   const src = await simpleSource(
     engine,
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
        tid_text AS tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
-       ${lf.length > 0 ? instantKey("msg", "tid_text") : "0::BIGINT"} AS k, ${key53("tid_text")} AS tk
+       ${lf.n > 0 ? instantKey("msg", "tid_text") : "0::BIGINT"} AS k, ${key53("tid_text")} AS tk
      FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
     SOURCE_RANK.logs,
     (cur, i, t) => {
@@ -123,8 +126,16 @@ export async function logSource(
       const nameIid = ctx.name(nk, cur, 5, i);
       const catIid = ctx.category(cur.num<Float64Array>(3)[i] as number, cur, 6, i);
       const prio = PRIO[cur.num<Int32Array>(1)[i] as number] ?? 4;
-      const f = g < lf.length ? flowsAt(t, cur.num<BigInt64Array>(8)[i] as bigint) : null;
-      if (f) ctx.stats.flowPoints += f.ids.length + f.term.length;
+      let fe = -1;
+      if (g < lf.n) {
+        const kW = bigintWords(cur.num<BigInt64Array>(8));
+        fe = flowsAt(t, kW[2 * i] as number, kW[2 * i + 1] as number);
+        if (fe >= 0) {
+          const n = flowLists.count(fe);
+          ctx.stats.flowPoints += n;
+          if (n === 0) fe = -1;
+        }
+      }
       ctx.tw.log(
         t,
         track,
@@ -133,15 +144,15 @@ export async function logSource(
         msg,
         prio,
         ctx.args && cur.textBytes(7, i) ? ctx.ref(cur) : null,
-        f && f.ids.length > 0 ? f.ids : null,
-        f && f.term.length > 0 ? f.term : null,
+        fe >= 0 ? flowLists : null,
+        fe,
       );
       ctx.stats.logs++;
     },
   );
   const close = src.close;
   src.close = () => {
-    for (; g < lf.length; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
+    for (; g < lf.n; g++) if (used[g] === 0) ctx.stats.flowsUnbound++;
     close();
   };
   return src;

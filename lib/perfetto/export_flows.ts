@@ -8,9 +8,18 @@ import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
 import { instantKey, vi } from "./export_sql.ts";
 import type { Ctx, PerfettoExportOptions, ProcState } from "./export_state.ts";
-import { bigintWords, type FlowIds, InstantFlowMap } from "./span_flows.ts";
+import { bigintWords, FLOW_IDS, InstantFlowMap, TERMINATING_FLOW_IDS } from "./span_flows.ts";
 
 const U64_MAX = (1n << 64n) - 1n;
+const TWO32 = 4294967296;
+
+/** The handle of an end that is not exported (`loadFlows`), and of no current slice. */
+const SINK = -1;
+const NONE = -2;
+
+/** An extra flow id (`edgeId`) and its two words. */
+const EDGE = new BigUint64Array(1);
+const EDGE_W = new Int32Array(EDGE.buffer);
 
 /** End kinds as the query codes them. */
 const E_SPAN = 0;
@@ -54,56 +63,63 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
      ORDER BY flow_id, version, time, out_time, in_id, out_id`,
     { procs: JSON.stringify(procs.map((p) => p.p.processId)) },
   );
-  const instants = procs.map(() => new InstantFlowMap());
-  const sink: FlowIds = { ids: [], term: [] };
+  const instants = procs.map((ps) => new InstantFlowMap(ps.flowLists));
   /**
-   * The FlowIds of an end, or `sink` for an end that is not exported: its process index, kind,
-   * span id and for an instant its key and time, from the end's vectors `e` at row i.
+   * An end's handle: process index (1 based) * 2^32 + its FlowLists entry, or SINK for an end
+   * that is not exported (its ids are dropped), from its process index, kind, span id and for
+   * an instant its key and time, in the end's vectors `e` at row i.
    */
-  const ids = (pi: number, kind: number, e: EndColumns, i: number): FlowIds => {
+  const ids = (pi: number, kind: number, e: EndColumns, i: number): number => {
     const ps = procs[pi - 1];
-    if (ps === undefined || kind === E_NONE) return sink;
+    if (ps === undefined || kind === E_NONE) return SINK;
     if (kind === E_SPAN_END) {
       ctx.stats.flowsUnbound++;
-      return sink;
+      return SINK;
     }
-    if (kind === E_SPAN) return ps.flows.add(e.id[2 * i] as number, e.id[2 * i + 1] as number);
-    return (instants[pi - 1] as InstantFlowMap).add(e.tW, e.keyW, e.t, e.key, i);
+    if (kind === E_SPAN) return pi * TWO32 + ps.flows.add(e.id[2 * i] as number, e.id[2 * i + 1] as number);
+    return pi * TWO32 + (instants[pi - 1] as InstantFlowMap).add(e.tW, e.keyW, i);
   };
-  // The current flow (id and version) and, for Chrome JSON, its state as trace_processor will
-  // read it from the export: its current slice, whether it was closed, the extra ids drawn.
-  let flow = -1n;
+  /** Appends the id (lo, hi) to list `l` of the end `h` (nothing for SINK); `once`: unless there. */
+  const push = (h: number, l: number, lo: number, hi: number, once: boolean): void => {
+    if (h === SINK) return;
+    const pi = Math.floor(h / TWO32);
+    const lists = (procs[pi - 1] as ProcState).flowLists;
+    if (once) lists.pushOnce(h - pi * TWO32, l, lo, hi);
+    else lists.push(h - pi * TWO32, l, lo, hi);
+  };
+  // The current flow (id words and version) and, for Chrome JSON, its state as trace_processor
+  // will read it from the export: its current slice (an end handle, NONE before the flow's first
+  // edge), whether it was closed, the extra ids drawn.
+  let flowLo = 0;
+  let flowHi = 0;
   let version = -1;
-  let current: FlowIds | null = null;
+  let current = NONE;
   let closed = false;
   let extra = 0;
   try {
     while (await cur.next()) {
       const fA = cur.num<BigUint64Array>(0);
+      const fW = bigintWords(fA);
       const vA = cur.num<Int8Array>(1);
-      const col = (k: number): EndColumns => {
-        const key = cur.num<BigInt64Array>(k + 3);
-        const t = cur.num<BigInt64Array>(k + 4);
-        return {
-          p: cur.num<Int32Array>(k),
-          kind: cur.num<Int8Array>(k + 1),
-          id: bigintWords(cur.num<BigInt64Array>(k + 2)),
-          key,
-          keyW: bigintWords(key),
-          t,
-          tW: bigintWords(t),
-        };
-      };
+      const col = (k: number): EndColumns => ({
+        p: cur.num<Int32Array>(k),
+        kind: cur.num<Int8Array>(k + 1),
+        id: bigintWords(cur.num<BigInt64Array>(k + 2)),
+        keyW: bigintWords(cur.num<BigInt64Array>(k + 3)),
+        tW: bigintWords(cur.num<BigInt64Array>(k + 4)),
+      });
       const out = col(2);
       const inn = col(7);
       const stepA = cur.num<Int8Array>(12);
       for (let i = 0; i < cur.rowCount; i++) {
-        const f = fA[i] as bigint;
+        const fLo = fW[2 * i] as number;
+        const fHi = fW[2 * i + 1] as number;
         const v = vA[i] as number;
-        if (f !== flow || v !== version) {
-          flow = f;
+        if (fLo !== flowLo || fHi !== flowHi || v !== version) {
+          flowLo = fLo;
+          flowHi = fHi;
           version = v;
-          current = null;
+          current = NONE;
           closed = false;
           extra = 0;
         }
@@ -117,37 +133,37 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
         const json = (procs[(ip || op) - 1] as ProcState).chromeJson;
         if (!json) {
           // Perfetto flow ids, in their roles.
-          if (ok !== E_NONE) addOnce(src.ids, f);
-          if (ik !== E_NONE) addOnce(step ? dst.ids : dst.term, f);
+          if (ok !== E_NONE) push(src, FLOW_IDS, fLo, fHi, true);
+          if (ik !== E_NONE) push(dst, step ? FLOW_IDS : TERMINATING_FLOW_IDS, fLo, fHi, true);
           continue;
         }
         if (ok === E_NONE || ik === E_NONE) {
           if ((ok === E_NONE ? ip : op) !== 0) ctx.stats.flowsUnbound++;
           continue;
         }
-        if (current === null) {
+        if (current === NONE) {
           // The flow's first edge: it begins on its source.
-          src.ids.push(f);
+          push(src, FLOW_IDS, fLo, fHi, false);
           current = src;
           closed = false;
         }
         if (current === src && !closed) {
           if (step) {
-            dst.ids.push(f);
+            push(dst, FLOW_IDS, fLo, fHi, false);
             current = dst;
           } else {
-            dst.term.push(f);
+            push(dst, TERMINATING_FLOW_IDS, fLo, fHi, false);
             closed = true;
           }
           continue;
         }
         // The edge leaves a slice that is no longer (or not) the flow's live one: an id of its own.
-        const y = edgeId(f, ++extra);
-        src.ids.push(y);
-        dst.term.push(y);
+        EDGE[0] = edgeId(fA[i] as bigint, ++extra);
+        push(src, FLOW_IDS, EDGE_W[0] as number, EDGE_W[1] as number, false);
+        push(dst, TERMINATING_FLOW_IDS, EDGE_W[0] as number, EDGE_W[1] as number, false);
         if (step && closed) {
           // The flow continues from here: it begins again on this slice.
-          dst.ids.push(f);
+          push(dst, FLOW_IDS, fLo, fHi, false);
           current = dst;
           closed = false;
         }
@@ -162,22 +178,15 @@ export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o:
 }
 
 /**
- * One end's vectors of a chunk (endSql's columns): process index, kind, span id (as
- * bigintWords), instant key and time (as vectors and words).
+ * One end's vectors of a chunk (endSql's columns): process index, kind, and the span id,
+ * instant key and time as bigintWords.
  */
 interface EndColumns {
   p: Int32Array;
   kind: Int8Array;
   id: Int32Array;
-  key: BigInt64Array;
   keyW: Int32Array;
-  t: BigInt64Array;
   tW: Int32Array;
-}
-
-/** Appends `x` to `a` unless it is there. */
-function addOnce(a: bigint[], x: bigint): void {
-  if (!a.includes(x)) a.push(x);
 }
 
 /** The `n`th extra flow id of flow `id` (n ≥ 1): a splitmix64 mix, distinct from real ids in practice. */

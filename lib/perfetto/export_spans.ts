@@ -8,7 +8,7 @@ import { type Engine, sqlString } from "../duck/engine.ts";
 import { argsCol, key53, rel, vi, windowSql } from "./export_sql.ts";
 import { type Ctx, type PerfettoExportOptions, type ProcState, SOURCE_RANK, type Source } from "./export_state.ts";
 import { INSTANT, SLICE_BEGIN } from "./packets.ts";
-import { bigintWords, type FlowIds } from "./span_flows.ts";
+import { bigintWords } from "./span_flows.ts";
 
 /**
  * Deepest slice stack trace_processor keeps on a track (kMaxDepth = 512 in
@@ -52,6 +52,7 @@ export async function threadSpansSource(
   const tw = ctx.tw;
   const stats = ctx.stats;
   const flows = ps.flows;
+  const flowLists = ps.flowLists;
   const hasFlows = flows.size > 0;
   // Per thread, lanes: 0 = the thread track; 1.. = overlap child tracks. Each lane is a stack of
   // end times.
@@ -107,21 +108,16 @@ export async function threadSpansSource(
       const nameIid = ctx.name(nkA[row] as number, cur, 6, row);
       const catIid = ctx.category(ckA[row] as number, cur, 7, row);
       const args = ctx.args && cur.textBytes(8, row) ? ctx.ref(cur) : null;
-      let fl: FlowIds | undefined;
+      let fe = -1;
       if (hasFlows) {
-        fl = flows.get(idW[2 * row] as number, idW[2 * row + 1] as number);
-        if (fl) stats.flowPoints += fl.ids.length + fl.term.length;
+        fe = flows.get(idW[2 * row] as number, idW[2 * row + 1] as number);
+        if (fe >= 0) {
+          const n = flowLists.count(fe);
+          stats.flowPoints += n;
+          if (n === 0) fe = -1;
+        }
       }
-      tw.slice(
-        SLICE_BEGIN,
-        b,
-        track,
-        nameIid,
-        catIid,
-        args,
-        fl && fl.ids.length > 0 ? fl.ids : null,
-        fl && fl.term.length > 0 ? fl.term : null,
-      );
+      tw.slice(SLICE_BEGIN, b, track, nameIid, catIid, args, fe >= 0 ? flowLists : null, fe);
       ctx.ends.push(e, track);
       stats.threadSlices++;
       i++;
@@ -246,7 +242,7 @@ export async function asyncSource(
         const args = ctx.args && cur.textBytes(9, row) ? ctx.ref(cur) : null;
         if (k === EV_BEGIN) {
           const u = lane(nk, row, t);
-          tw.slice(SLICE_BEGIN, t, u, nameIid, catIid, args, null, null);
+          tw.slice(SLICE_BEGIN, t, u, nameIid, catIid, args, null, -1);
           stats.asyncSlices++;
           if (unA[row] === 1) stats.asyncUnclosed++;
           open.set(span, u);
@@ -258,7 +254,7 @@ export async function asyncSource(
             u = lane(nk, row, t);
             release(u);
           }
-          tw.slice(INSTANT, t, u, nameIid, catIid, args, null, null);
+          tw.slice(INSTANT, t, u, nameIid, catIid, args, null, -1);
           stats.asyncInstants++;
         }
       }

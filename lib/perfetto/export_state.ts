@@ -5,7 +5,7 @@
  */
 import type { ChunkCursor } from "../duck/cursor.ts";
 import { type ByteRange, TraceWriter } from "./packets.ts";
-import type { InstantFlows, SpanFlows } from "./span_flows.ts";
+import type { FlowLists, InstantFlowsInOrder, SpanFlows } from "./span_flows.ts";
 
 /** Which spans to export. */
 export type SpanTypes = "thread" | "async" | "both";
@@ -245,8 +245,10 @@ export interface ProcState {
   /** Thread track uuid by source tid (text). */
   threadByTid: Map<string, number>;
   usedTids: Set<number>;
-  /** Flow ids to attach to a thread span's BEGIN, by span id. */
+  /** The flow ids of its slices and instants (entries of `flows` and `logFlows`). */
+  flowLists: FlowLists;
+  /** The FlowLists entry of a thread span's BEGIN, by span id. */
   flows: SpanFlows;
-  /** Flow ids of the log entries' instants, in time order (see `loadFlows`). */
-  logFlows: InstantFlows[];
+  /** The FlowLists entries of the log entries' instants, in time order (see `loadFlows`). */
+  logFlows: InstantFlowsInOrder;
 }

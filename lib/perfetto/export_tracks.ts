@@ -4,7 +4,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import type { Ctx, PerfettoExportOptions, ProcState } from "./export_state.ts";
-import { SpanFlows } from "./span_flows.ts";
+import { FlowLists, InstantFlowMap, SpanFlows } from "./span_flows.ts";
 
 /** First synthetic pid/tid, above any real one (for ids missing, not integers, 0 or reused). */
 export const SYNTHETIC_BASE = 1 << 30;
@@ -32,6 +32,7 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
     usedPids.add(pid);
     const uuid = ctx.uuid();
     ctx.tw.processTrack(0, uuid, pid, row.exe ?? `process ${p.processId}`);
+    const flowLists = new FlowLists();
     out.push({
       p,
       uuid,
@@ -39,8 +40,9 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
       chromeJson: row.trace_format === "chrome_json",
       threadByTid: new Map(),
       usedTids: new Set(),
-      flows: new SpanFlows(),
-      logFlows: [],
+      flowLists,
+      flows: new SpanFlows(flowLists),
+      logFlows: new InstantFlowMap(flowLists).inTimeOrder(),
     });
   }
   return out;

@@ -110,6 +110,15 @@ export interface ByteRange {
   len: number;
 }
 
+/**
+ * The flow ids of the events an exporter writes, kept by their owner (span_flows.ts FlowLists):
+ * `writeFlows` writes entry `e`'s TrackEvent.flow_ids, then its terminating_flow_ids, into the
+ * open TrackEvent (fixed64, unpacked).
+ */
+export interface FlowWriter {
+  writeFlows(w: ProtoWriter, e: number): void;
+}
+
 /** One interning table: key → iid, and entries not yet written to a packet. */
 class InternTable {
   readonly ids = new Map<number | string, number>();
@@ -249,7 +258,8 @@ export class TraceWriter {
   /**
    * A SLICE_BEGIN or INSTANT on `track`: interned name and category (iid 0 = none), the args
    * as one debug annotation `args` holding the JSON text (UTF-8 bytes) (legacy_json_value, which
-   * trace_processor expands into `debug.args.*`), and flow ids (fixed64, unpacked).
+   * trace_processor expands into `debug.args.*`), and the flow ids of entry `flowEntry` of
+   * `flows` (null: none; fixed64, unpacked).
    */
   slice(
     type: number,
@@ -258,13 +268,12 @@ export class TraceWriter {
     nameIid: number,
     categoryIid: number,
     argsJson: ByteRange | null,
-    flowIds: readonly bigint[] | null,
-    terminatingFlowIds: readonly bigint[] | null,
+    flows: FlowWriter | null,
+    flowEntry: number,
   ): void {
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
     if (
-      flowIds === null &&
-      terminatingFlowIds === null &&
+      flows === null &&
       (argsJson === null || argsJson.len <= FAST_ARGS) &&
       track < FAST_MAX &&
       nameIid < FAST_MAX &&
@@ -324,8 +333,7 @@ export class TraceWriter {
       w.pos = putBytes(w.buf, w.pos, argsJson.buf, argsJson.off, argsJson.len);
       w.end();
     }
-    if (flowIds) for (const f of flowIds) w.fixed64(TrackEvent.flow_ids, f);
-    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TrackEvent.terminating_flow_ids, f);
+    if (flows !== null) flows.writeFlows(w, flowEntry);
     w.end();
     this.close();
   }
@@ -374,7 +382,8 @@ export class TraceWriter {
   /**
    * A log entry: an INSTANT on a thread track carrying LogMessage{body_iid, prio}; the body is
    * interned (LogMessage has no inline body, §2.9), the name and category as for slices, and
-   * flow ids (fixed64, unpacked; trace_processor binds them to the instant's 0-duration slice).
+   * the flow ids of entry `flowEntry` of `flows` (null: none; fixed64, unpacked;
+   * trace_processor binds them to the instant's 0-duration slice).
    */
   log(
     rel: number,
@@ -384,8 +393,8 @@ export class TraceWriter {
     body: string | number,
     prio: LogPriority,
     argsJson: ByteRange | null,
-    flowIds: readonly bigint[] | null = null,
-    terminatingFlowIds: readonly bigint[] | null = null,
+    flows: FlowWriter | null = null,
+    flowEntry = -1,
   ): void {
     const bodyIid = typeof body === "number" ? body : this.logBodyIid(body);
     const argsIid = argsJson !== null ? this.annotationNameIid("args") : 0;
@@ -408,8 +417,7 @@ export class TraceWriter {
     w.uint(LogMessage.body_iid, bodyIid);
     w.uint(LogMessage.prio, prio);
     w.end();
-    if (flowIds) for (const f of flowIds) w.fixed64(TrackEvent.flow_ids, f);
-    if (terminatingFlowIds) for (const f of terminatingFlowIds) w.fixed64(TrackEvent.terminating_flow_ids, f);
+    if (flows !== null) flows.writeFlows(w, flowEntry);
     w.end();
     this.close();
   }

@@ -126,6 +126,18 @@ export class ProtoWriter {
     this.pos += 8;
   }
 
+  /**
+   * A `fixed64` field from the 32-bit words of a 64-bit value (low, high; signed or not, the
+   * same 8 bytes): as `fixed64` without a BigInt.
+   */
+  fixed64Words(field: number, lo: number, hi: number): void {
+    this.varint(field * 8 + WT_I64);
+    this.ensure(8);
+    this.view.setInt32(this.pos, lo, true);
+    this.view.setInt32(this.pos + 4, hi, true);
+    this.pos += 8;
+  }
+
   /** A `double` field (wire type I64, little-endian IEEE 754). */
   double(field: number, v: number): void {
     this.varint(field * 8 + WT_I64);

@@ -69,7 +69,7 @@ describe("TraceWriter", () => {
     const n = INTERN_LIMIT + 10;
     for (let i = 0; i < n; i++) {
       const iid = tw.nameIid(i) || tw.addName(i, `name ${i}`);
-      tw.slice(SLICE_BEGIN, 2 * i, 1, iid, 0, null, null, null);
+      tw.slice(SLICE_BEGIN, 2 * i, 1, iid, 0, null, null, -1);
       tw.sliceEnd(2 * i + 1, 1);
     }
     const file = join(tempDir("tl-wire-"), "intern.pftrace");
