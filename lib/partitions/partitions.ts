@@ -77,7 +77,8 @@ export function partitionRow(r: PartitionRawRow): PartitionRow {
 
 /**
  * Live partitions of `viewSetName` (all schema hashes), for the given instances (all when
- * null), ordered by instance and begin insert time. The catalog must be attached.
+ * null), ordered by instance and begin insert time. The catalog must be attached. Read on a
+ * connection of its own (Engine.rowsApart): the JIT plans several view sets at once.
  */
 export async function listPartitions(
   engine: Engine,
@@ -86,7 +87,7 @@ export async function listPartitions(
 ): Promise<PartitionRow[]> {
   // The instances travel as a parameter (a JSON array), never as SQL text.
   const filter = instances === null ? "" : "AND list_contains($ids::JSON::VARCHAR[], view_instance_id)";
-  const rows = await engine.rows<PartitionRawRow>(
+  const rows = await engine.rowsApart<PartitionRawRow>(
     `SELECT ${PARTITION_COLUMNS} FROM lake.lakehouse_partitions WHERE view_set_name = $vs ${filter}
      ORDER BY view_instance_id, begin_insert_time, file_path`,
     instances === null ? { vs: viewSetName } : { vs: viewSetName, ids: JSON.stringify(instances) },

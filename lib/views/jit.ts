@@ -114,8 +114,12 @@ export async function materializeInstances(
     await lake.attach(engine, "read");
     let plans: InstancePlan[];
     try {
-      plans = [];
-      for (const r of pending) plans.push(...(await planRequest(engine, lake.root, r)));
+      // The requests' reads at once (an export plans five view sets over the same processes),
+      // all ended before the catalog may be detached.
+      const settled = await Promise.allSettled(pending.map((r) => planRequest(engine, lake.root, r)));
+      const failed = settled.find((x) => x.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      plans = settled.flatMap((x) => (x as PromiseFulfilledResult<InstancePlan[]>).value);
     } catch (e) {
       if (!held) await lake.detach(engine);
       throw e;

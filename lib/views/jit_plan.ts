@@ -176,12 +176,13 @@ export function sourceIdentity(blocks: { blockId: string; nbObjects: number }[])
 
 /**
  * For `scope: "ingest"` view sets: by requested process id (null = all), the processes of its
- * ingest (`processes.ingest_id`) with their cpu streams and cpu and log blocks.
+ * ingest (`processes.ingest_id`) with their cpu streams and cpu and log blocks. Read on
+ * connections of their own (Engine.rowsApart), as planRequest's other reads.
  */
 async function ingestPeers(engine: Engine, root: string, ids: string[] | null): Promise<Map<string, IngestPeer[]>> {
   const idFilter = ids === null ? "" : "WHERE list_contains($ids::JSON::VARCHAR[], process_id)";
   const idParam: Record<string, string> = ids === null ? {} : { ids: JSON.stringify(ids) };
-  const procs = await engine.rows<{
+  const procs = await engine.rowsApart<{
     want: string;
     process_id: string;
     exe: string | null;
@@ -196,13 +197,18 @@ async function ingestPeers(engine: Engine, root: string, ids: string[] | null): 
     idParam,
   );
   const mateParam = { mates: JSON.stringify([...new Set(procs.map((p) => p.process_id))]) };
-  const streams = await engine.rows<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
+  const streams = await engine.rowsApart<{
+    stream_id: string;
+    process_id: string;
+    tid: string | null;
+    tn: string | null;
+  }>(
     `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
      FROM lake.streams WHERE list_contains(tags, 'cpu') AND list_contains($mates::JSON::VARCHAR[], process_id)
      ORDER BY process_id, stream_id`,
     mateParam,
   );
-  const blocks = await engine.rows<BlockRow & { cpu: boolean }>(
+  const blocks = await engine.rowsApart<BlockRow & { cpu: boolean }>(
     `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
        epoch_ns(b.begin_time) AS begin_ns, b.file_path, list_contains(s.tags, 'cpu') AS cpu
      FROM lake.blocks b JOIN lake.streams s USING (stream_id)
