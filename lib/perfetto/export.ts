@@ -38,7 +38,7 @@ import { loadFlows } from "./export_flows.ts";
 import { asyncSource, threadSpansSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
-import { describeProcesses, threadStreams } from "./export_tracks.ts";
+import { describeProcesses, streamRows, threadStreams } from "./export_tracks.ts";
 
 export { perfettoPrepareSql, viewSetsFor } from "./export_sql.ts";
 export {
@@ -83,9 +83,10 @@ export async function* perfettoChunks(
     // Descriptors of processes and threads first, then the row sources.
     const procs = await describeProcesses(engine, ctx, options);
     if (options.flows) await loadFlows(engine, ctx, procs, options);
+    const streams = options.spans !== "async" ? await streamRows(engine, procs) : null;
     for (const ps of procs) {
-      if (options.spans !== "async") {
-        const threads = await threadStreams(engine, ctx, ps);
+      if (streams !== null) {
+        const threads = threadStreams(ctx, ps, streams.get(ps.p.processId) ?? []);
         if (threads.length > 0) sources.push(await threadSpansSource(engine, ctx, ps, threads, base, options));
       }
       if (options.spans !== "thread") sources.push(await asyncSource(engine, ctx, ps, base, options));

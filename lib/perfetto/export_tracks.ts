@@ -21,12 +21,15 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
   const out: ProcState[] = [];
   const usedPids = new Set<number>();
   let synthetic = SYNTHETIC_BASE;
+  type Row = { process_id: string; exe: string | null; source_pid: string | null; trace_format: string | null };
+  // One query for all the processes (in the options' order below).
+  const rows = await engine.rows<Row>(
+    "SELECT process_id, exe, source_pid, trace_format FROM main.processes WHERE list_contains($ids::JSON::VARCHAR[], process_id)",
+    { ids: JSON.stringify(o.processes.map((p) => p.processId)) },
+  );
+  const byId = new Map(rows.map((r) => [r.process_id, r]));
   for (const p of o.processes) {
-    const r = await engine.rows<{ exe: string | null; source_pid: string | null; trace_format: string | null }>(
-      "SELECT exe, source_pid, trace_format FROM main.processes WHERE process_id = $p",
-      { p: p.processId },
-    );
-    const row = r[0] ?? { exe: null, source_pid: null, trace_format: null };
+    const row = byId.get(p.processId) ?? { exe: null, source_pid: null, trace_format: null };
     let pid = intId(row.source_pid);
     if (pid === null || usedPids.has(pid)) pid = synthetic++;
     usedPids.add(pid);
@@ -65,13 +68,39 @@ export function threadTrack(ctx: Ctx, ps: ProcState, tid: string | null, name: s
   return uuid;
 }
 
-/** The cpu streams of a process that have spans: [stream_id, thread track uuid, label]. */
-export async function threadStreams(engine: Engine, ctx: Ctx, ps: ProcState): Promise<[string, number, string][]> {
-  const rows = await engine.rows<{ stream_id: string; tid: string | null; name: string | null }>(
-    `SELECT stream_id, json_extract_string(properties, '$."thread-id"') AS tid,
+/** A cpu stream of a process, as threadStreams reads it: its id, source tid and thread name. */
+export interface StreamRow {
+  stream_id: string;
+  tid: string | null;
+  name: string | null;
+}
+
+/**
+ * The cpu streams of the exported processes, by process_id, each process's in stream_id order:
+ * one query for all (each process's own query waited behind the sources' queries already
+ * started).
+ */
+export async function streamRows(engine: Engine, procs: ProcState[]): Promise<Map<string, StreamRow[]>> {
+  const rows = await engine.rows<StreamRow & { process_id: string }>(
+    `SELECT process_id, stream_id, json_extract_string(properties, '$."thread-id"') AS tid,
             json_extract_string(properties, '$."thread-name"') AS name
-     FROM main.streams WHERE process_id = $p AND list_contains(tags, 'cpu') ORDER BY stream_id`,
-    { p: ps.p.processId },
+     FROM main.streams WHERE list_contains($ids::JSON::VARCHAR[], process_id) AND list_contains(tags, 'cpu')
+     ORDER BY process_id, stream_id`,
+    { ids: JSON.stringify(procs.map((ps) => ps.p.processId)) },
   );
+  const by = new Map<string, StreamRow[]>();
+  for (const r of rows) {
+    const l = by.get(r.process_id);
+    if (l) l.push(r);
+    else by.set(r.process_id, [r]);
+  }
+  return by;
+}
+
+/**
+ * The thread tracks of a process's cpu streams (`rows`, from streamRows), in stream_id order:
+ * [stream_id, track uuid, label], writing each new thread's descriptor.
+ */
+export function threadStreams(ctx: Ctx, ps: ProcState, rows: StreamRow[]): [string, number, string][] {
   return rows.map((r) => [r.stream_id, threadTrack(ctx, ps, r.tid, r.name), r.name ?? r.tid ?? r.stream_id]);
 }
