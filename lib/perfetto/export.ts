@@ -34,7 +34,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import { counterSource, logSource } from "./export_events.ts";
-import { loadFlows } from "./export_flows.ts";
+import { loadFlows, startFlows } from "./export_flows.ts";
 import { asyncSource, threadSpansSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
@@ -70,19 +70,24 @@ export async function* perfettoChunks(
   const tw = ctx.tw;
   const chunkBytes = options.chunkBytes ?? CHUNK_DEFAULT;
   const views = viewSetsFor(options);
-  const base = await baseTime(engine, options, views);
-  tw.setBase(base);
+  // The flows' query sorts every edge of the exported processes before its first row: it runs
+  // (on every DuckDB thread) while the base time is read and the processes are described.
+  const flows = options.flows ? await startFlows(engine, options) : null;
   const sources: Source[] = [];
-  // One DuckDB thread while exporting: a parallel scan feeding an order-preserving streaming
-  // result reads row groups ahead and buffers them, in each of the per-thread queries at once
-  // (bench/perfetto, peak RSS growth from 1M to 10M spans: 103 MB with 2 threads, 60 MB with
-  // 1, and no slower, since the JS encoder is the bottleneck). Restored afterwards.
-  const threads = (await engine.rows<{ t: string }>("SELECT current_setting('threads')::VARCHAR AS t"))[0]?.t;
-  await engine.run("SET threads = 1");
+  let threads: string | undefined;
   try {
+    const base = await baseTime(engine, options, views);
+    tw.setBase(base);
+    // One DuckDB thread while exporting: a parallel scan feeding an order-preserving streaming
+    // result reads row groups ahead and buffers them, in each of the per-thread queries at once
+    // (bench/perfetto, peak RSS growth from 1M to 10M spans: 103 MB with 2 threads, 60 MB with
+    // 1, and no slower, since the JS encoder is the bottleneck). Restored afterwards.
+    const setting = (await engine.rows<{ t: string }>("SELECT current_setting('threads')::VARCHAR AS t"))[0]?.t;
+    await engine.run("SET threads = 1");
+    threads = setting;
     // Descriptors of processes and threads first, then the row sources.
     const procs = await describeProcesses(engine, ctx, options);
-    if (options.flows) await loadFlows(engine, ctx, procs, options);
+    if (flows) await loadFlows(flows, ctx, procs);
     const streams = options.spans !== "async" ? await streamRows(engine, procs) : null;
     for (const ps of procs) {
       if (streams !== null) {
@@ -142,6 +147,7 @@ export async function* perfettoChunks(
     stats.packets = tw.packets;
     if (out.pos > 0) yield take(ctx);
   } finally {
+    flows?.close();
     for (const s of sources) s.close();
     if (threads) await engine.run(`SET threads = ${Number(threads)}`);
   }

@@ -36,10 +36,28 @@ const endSql = (e: "out" | "in") =>
    coalesce(epoch_ns(${e}_time), 0)::BIGINT`;
 
 /**
- * Reads the `flows` rows that touch the exported processes `procs` (from the instances of
- * `o.flowProcesses`, default `o.processes`) and fills each process's `flows` (flow ids by
- * thread span id) and `logFlows` (by instant, in time order). Ends on slice ENDs (Perfetto
- * SLICE_END flow ids) are not exported.
+ * Starts the query of the `flows` rows that touch the exported processes `o.processes` (from
+ * the instances of `o.flowProcesses`, default `o.processes`), in the order loadFlows reads
+ * them; null when no process is exported. It sorts every such edge before its first row: the
+ * export starts it before its other preparations.
+ */
+export async function startFlows(engine: Engine, o: PerfettoExportOptions): Promise<ChunkCursor | null> {
+  if (o.processes.length === 0) return null;
+  const from = (o.flowProcesses ?? o.processes).map((p) => `SELECT * FROM ${vi("flows", p)}`).join(" UNION ALL ");
+  return ChunkCursor.start(
+    engine,
+    `SELECT flow_id, version::TINYINT, ${endSql("out")}, ${endSql("in")}, coalesce(in_step, false)::TINYINT
+     FROM (${from})
+     WHERE list_contains($procs::JSON::VARCHAR[], out_process_id) OR list_contains($procs::JSON::VARCHAR[], in_process_id)
+     ORDER BY flow_id, version, time, out_time, in_id, out_id`,
+    { procs: JSON.stringify(o.processes.map((p) => p.processId)) },
+  );
+}
+
+/**
+ * Reads the rows of `cur` (startFlows, for the processes `procs` describes, in the same order),
+ * fills each process's `flows` (flow ids by thread span id) and `logFlows` (by instant, in time
+ * order), and closes `cur`. Ends on slice ENDs (Perfetto SLICE_END flow ids) are not exported.
  *
  * Flow ids: Perfetto-imported processes keep their flow ids in their roles (out end and a step:
  * flow_ids; an end: terminating_flow_ids), loose ends included, so a trace comes back with the
@@ -52,17 +70,7 @@ const endSql = (e: "out" | "in") =>
  * written. Memory: one entry per flow end of the exported processes.
  * @throws Error from DuckDB.
  */
-export async function loadFlows(engine: Engine, ctx: Ctx, procs: ProcState[], o: PerfettoExportOptions): Promise<void> {
-  if (procs.length === 0) return;
-  const from = (o.flowProcesses ?? o.processes).map((p) => `SELECT * FROM ${vi("flows", p)}`).join(" UNION ALL ");
-  const cur = await ChunkCursor.open(
-    engine,
-    `SELECT flow_id, version::TINYINT, ${endSql("out")}, ${endSql("in")}, coalesce(in_step, false)::TINYINT
-     FROM (${from})
-     WHERE list_contains($procs::JSON::VARCHAR[], out_process_id) OR list_contains($procs::JSON::VARCHAR[], in_process_id)
-     ORDER BY flow_id, version, time, out_time, in_id, out_id`,
-    { procs: JSON.stringify(procs.map((p) => p.p.processId)) },
-  );
+export async function loadFlows(cur: ChunkCursor, ctx: Ctx, procs: ProcState[]): Promise<void> {
   const instants = procs.map((ps) => new InstantFlowMap(ps.flowLists));
   /**
    * An end's handle: process index (1 based) * 2^32 + its FlowLists entry, or SINK for an end
