@@ -39,7 +39,7 @@ import { availableParallelism, homedir, loadavg, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { check, formatRate, TARGETS, type Target } from "./latency_targets.ts";
-import { median, type RunResult, runOnce, type Summary, summarize } from "./measure.ts";
+import { calibrate, median, type RunResult, runOnce, type Summary, summarize } from "./measure.ts";
 
 const root = resolve(import.meta.dir, "..");
 const { values: opt } = parseArgs({
@@ -166,6 +166,9 @@ const sections: { title: string; rows: Row[] }[] = [];
 const tmpRoot = mkdtempSync(join(tmpdir(), "tracelake-latency-"));
 // The lakes go with the run, also when a command fails.
 process.on("exit", () => rmSync(tmpRoot, { recursive: true, force: true }));
+
+// The bench's own spawn cost, taken out of every run, and where peak RSS comes from (measure.ts).
+const cal = await calibrate();
 
 /** Runs `cmd` WARMUP + RUNS times; returns the measured runs (warm-ups dropped). */
 async function repeat(cmd: () => string[]): Promise<RunResult[]> {
@@ -423,7 +426,7 @@ lines.push(
   `machine: nproc ${availableParallelism()}, load average ${fmtLoad(loadAtStart)} at start, ${fmtLoad(loadAtEnd)} at end${busy ? " (busy: figures are noisy)" : ""}`,
 );
 lines.push(
-  `${new Date().toISOString().slice(0, 16)}Z; median of ${RUNS} runs after ${WARMUP} warm-up; peak RSS = max over the runs (rusage); ` +
+  `${new Date().toISOString().slice(0, 16)}Z; median of ${RUNS} runs after ${WARMUP} warm-up, each less the bench's own spawn cost (${cal.spawnMs.toFixed(0)} ms: /bin/true spawned the same way); peak RSS = max over the runs (${cal.gnuTime ? "GNU time's %M" : "rusage, which counts the bench's own RSS for small commands"}); ` +
     `TP = ${hasTp ? tpPath : "trace_processor_shell (not run)"}`,
 );
 const tlEnv = Object.entries(process.env).filter(([k]) => k.startsWith("TRACELAKE_") && k !== "TRACELAKE_LAKE");

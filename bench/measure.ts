@@ -1,11 +1,48 @@
 /**
  * Runs a command the way a user does (a fresh process, from spawn to exit) and measures it: wall
- * time, CPU time and peak RSS from the child's rusage. Shared by bench/latency.ts; no printing.
+ * time, CPU time and peak RSS. Shared by bench/latency.ts; no printing.
+ *
+ * Two costs of the bench's own are taken out once `calibrate()` has run:
+ * - spawning from this (large) Bun process costs ~26 ms before the child runs at all (measured:
+ *   Bun.spawn of /bin/true, median 26 ms, where a shell or hyperfine spawns it in ~1 ms), so the
+ *   median wall time of spawning /bin/true the same way is subtracted from every run;
+ * - on Linux, the child's rusage peak RSS includes this process's RSS at the fork (exec records
+ *   the old memory's high-water mark: a compiled hello world "used" 44 MB), so the peak comes
+ *   from GNU time (`/usr/bin/time -f %M`, which forks from a small process) when it is there;
+ *   elsewhere from rusage, which then over-reports small commands.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** What `calibrate` found: the spawn cost to subtract (ms) and GNU time's path, or null. */
+let calibration: { spawnMs: number; gnuTime: string | null } = { spawnMs: 0, gnuTime: null };
+
+/**
+ * Measures the bench's own spawn cost (median of 9 runs of /bin/true, through GNU time when
+ * found) and looks for GNU time; runOnce then corrects for both (see the file comment).
+ * @returns the spawn cost in ms and whether peak RSS comes from GNU time.
+ */
+export async function calibrate(): Promise<{ spawnMs: number; gnuTime: boolean }> {
+  let gnuTime: string | null = null;
+  if (process.platform === "linux") {
+    try {
+      const v = Bun.spawnSync(["/usr/bin/time", "--version"], { stdout: "pipe", stderr: "pipe" });
+      if (`${v.stdout}${v.stderr}`.includes("GNU")) gnuTime = "/usr/bin/time";
+    } catch {
+      gnuTime = null;
+    }
+  }
+  calibration = { spawnMs: 0, gnuTime };
+  const ms: number[] = [];
+  for (let i = 0; i < 9; i++) ms.push((await runOnce(["/bin/true"])).ms);
+  calibration = { spawnMs: median(ms), gnuTime };
+  return { spawnMs: calibration.spawnMs, gnuTime: gnuTime !== null };
+}
 
 /** One finished run of a command. */
 export interface RunResult {
-  /** Wall time from just before spawn to exit, in milliseconds. */
+  /** Wall time from just before spawn to exit, less the bench's own spawn cost (`calibrate`), in milliseconds. */
   ms: number;
   /** CPU time (user + system) of the process and its threads, in seconds. */
   cpuS: number;
@@ -23,19 +60,30 @@ export interface RunResult {
  * non-zero, so a broken row stops the bench instead of timing an error message.
  */
 export async function runOnce(cmd: string[], env?: Record<string, string | undefined>): Promise<RunResult> {
-  const t0 = performance.now();
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
-  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  const code = await proc.exited;
-  const ms = performance.now() - t0;
-  if (code !== 0) {
-    throw new Error(`${cmd.join(" ")} exited with ${code}: ${stderr.trim().split("\n").slice(-5).join("\n")}`);
+  const { spawnMs, gnuTime } = calibration;
+  const dir = gnuTime ? mkdtempSync(join(tmpdir(), "tracelake-run-")) : null;
+  const rssFile = dir ? join(dir, "rss") : "";
+  try {
+    const argv = gnuTime ? [gnuTime, "-o", rssFile, "-f", "%M", ...cmd] : cmd;
+    const t0 = performance.now();
+    const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    const code = await proc.exited;
+    const ms = Math.max(0, performance.now() - t0 - spawnMs);
+    if (code !== 0) {
+      throw new Error(`${cmd.join(" ")} exited with ${code}: ${stderr.trim().split("\n").slice(-5).join("\n")}`);
+    }
+    // The child's (through GNU time: its waited child's) user + system time.
+    const ru = proc.resourceUsage();
+    const cpuS = ru ? Number(ru.cpuTime.total) / 1e6 : Number.NaN;
+    let rssBytes: number;
+    if (gnuTime) rssBytes = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) * 1024;
+    // getrusage(2) reports ru_maxrss in kilobytes on Linux and in bytes on macOS.
+    else rssBytes = ru ? (process.platform === "darwin" ? ru.maxRSS : ru.maxRSS * 1024) : Number.NaN;
+    return { ms, cpuS, rssMb: rssBytes / 1e6, stdout, stderr };
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
-  const ru = proc.resourceUsage();
-  // getrusage(2) reports ru_maxrss in kilobytes on Linux and in bytes on macOS.
-  const rssBytes = ru ? (process.platform === "darwin" ? ru.maxRSS : ru.maxRSS * 1024) : Number.NaN;
-  const cpuS = ru ? Number(ru.cpuTime.total) / 1e6 : Number.NaN;
-  return { ms, cpuS, rssMb: rssBytes / 1e6, stdout, stderr };
 }
 
 /** The median of `xs` (mean of the two middle values for an even count); NaN for none. */
