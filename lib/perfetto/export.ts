@@ -50,7 +50,12 @@ export {
 } from "./export_state.ts";
 export { EXPORT_PERFETTO_OPTIONS } from "./options.ts";
 
-const CHUNK_DEFAULT = 64 * 1024;
+/**
+ * Default chunk size in bytes: each chunk is a copy handed to the writer, so fewer, larger
+ * chunks cost less (64 KiB -> 1 MiB: export --all of the 33.5 MB protobuf trace 2.48 -> 2.36 s,
+ * compiled, median of 5; peak RSS unchanged).
+ */
+const CHUNK_DEFAULT = 1024 * 1024;
 
 /**
  * Produces the trace as chunks of framed TracePackets (each chunk ≤ chunkBytes plus one

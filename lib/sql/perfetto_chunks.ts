@@ -157,6 +157,8 @@ export async function definePerfettoChunks(
       lakeRoot: lake.root,
       beginNs: b,
       endNs: e,
+      // The rows users get: 64 KiB each, as before the export's default grew.
+      chunkBytes: 64 * 1024,
     })) {
       await engine.run(`INSERT INTO ${table} VALUES ($i, $d)`, { i: id++, d: blobValue(chunk) });
     }
