@@ -38,7 +38,7 @@ export interface PerfettoExportOptions {
   flows: boolean;
   /** Span and log args as a debug annotation `args` (default true). */
   args?: boolean;
-  /** Target chunk size in bytes (default 64 KiB); a chunk exceeds it by at most one packet. */
+  /** Target chunk size in bytes (default 1 MiB); a chunk exceeds it by at most one packet. */
   chunkBytes?: number;
 }
 
