@@ -4,7 +4,7 @@
  */
 import type { Engine } from "../duck/engine.ts";
 import type { Ctx, PerfettoExportOptions, ProcState } from "./export_state.ts";
-import { FlowLists, InstantFlowMap, SpanFlows } from "./span_flows.ts";
+import { FlowLists, noInstantFlows, SpanFlows } from "./span_flows.ts";
 
 /** First synthetic pid/tid, above any real one (for ids missing, not integers, 0 or reused). */
 export const SYNTHETIC_BASE = 1 << 30;
@@ -45,7 +45,7 @@ export async function describeProcesses(engine: Engine, ctx: Ctx, o: PerfettoExp
       usedTids: new Set(),
       flowLists,
       flows: new SpanFlows(flowLists),
-      logFlows: new InstantFlowMap(flowLists).inTimeOrder(),
+      logFlows: noInstantFlows(),
     });
   }
   return out;

@@ -200,6 +200,17 @@ export interface InstantFlowsInOrder {
   keyHi: Int32Array;
 }
 
+/** No instants: a process's `logFlows` until loadFlows fills them. */
+export function noInstantFlows(): InstantFlowsInOrder {
+  return {
+    n: 0,
+    entry: new Int32Array(0),
+    time: new BigInt64Array(0),
+    keyLo: new Int32Array(0),
+    keyHi: new Int32Array(0),
+  };
+}
+
 /** Entries of a FlowLists by instant (time and key); see the file comment. */
 export class InstantFlowMap {
   /** The instants' words in order of arrival: time lo, time hi, key lo, key hi. */
