@@ -7,6 +7,7 @@
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBResult } from "@duckdb/node-api";
 import { type DuckBindings, duckBindings, type Handle, rawChunk, typedData, valueBytes } from "./bindings.ts";
 import type { Engine, Params } from "./engine.ts";
+import { PointerCopy } from "./pointer_copy.ts";
 
 /** The decoder of text values (DuckDB's VARCHAR is UTF-8). */
 const UTF8 = new TextDecoder();
@@ -128,7 +129,9 @@ export class ChunkCursor {
    * the bytes `textBytes` finds (UTF-8), as node-api's getItem decodes them.
    */
   text(k: number, i: number): string | null {
-    if (!this.textBytes(k, i)) return null;
+    // Its own buffer for long strings, so that a text read does not overwrite the bytes a
+    // caller holds from textBytes.
+    if (!this.locate(k, i, this.textCopy)) return null;
     return this.refLen === 0 ? "" : UTF8.decode(this.refBuf.subarray(this.refOff, this.refOff + this.refLen));
   }
 
@@ -157,14 +160,24 @@ export class ChunkCursor {
   /**
    * Locates the UTF-8 bytes of a VARCHAR/JSON value (column k, row i) without decoding them to
    * a JS string or allocating per row: for strings of ≤ 12 bytes, `refBuf` is the vector's data
-   * copied once per chunk (valid until the next chunk); longer strings are copied by the native
-   * binding, as node-api's own getStringBytes does
+   * copied once per chunk (valid until the next chunk); longer strings are copied into a buffer
+   * of the cursor's (PointerCopy: valid until the next textBytes call; `text` calls do not touch
+   * it) from the pointer, as node-api's own getStringBytes reads them
    * (node_modules/@duckdb/node-api/lib/vectors/dataAccessors.js; layout: duckdb.h
    * duckdb_string_t: a 4-byte length, then 12 inline bytes or a 4-byte prefix and a pointer).
    * Returns false for NULL.
    * @throws Error when column k is not text.
    */
   textBytes(k: number, i: number): boolean {
+    return this.locate(k, i, this.bytesCopy);
+  }
+
+  /** Long strings' copies for textBytes, and for text. */
+  private readonly bytesCopy = new PointerCopy();
+  private readonly textCopy = new PointerCopy();
+
+  /** textBytes, copying a long string with `copier`. */
+  private locate(k: number, i: number, copier: PointerCopy): boolean {
     if (!this.valid(k, i)) return false;
     let u8 = this.u8[k];
     if (u8 === undefined) {
@@ -180,7 +193,9 @@ export class ChunkCursor {
       this.refBuf = u8;
       this.refOff = o + 4;
     } else {
-      this.refBuf = this.bindings.get_data_from_pointer(u8.buffer as ArrayBuffer, u8.byteOffset + o + 8, len);
+      this.refBuf =
+        copier.copy(u8, o + 8, len) ??
+        this.bindings.get_data_from_pointer(u8.buffer as ArrayBuffer, u8.byteOffset + o + 8, len);
       this.refOff = 0;
     }
     return true;

@@ -3,6 +3,9 @@
  * ChunkCursor.textBytes and text: NULLs read from DuckDB's validity bitmask at every bit
  * position (rows 0-63 of a word and past it, across chunks), short (inline) and long strings.
  * The expected value of each row is computed from its index, as the query makes it.
+ * Long strings are copied into buffers the cursor reuses: the bytes textBytes found stay as they
+ * are while `text` reads other long values, until the next textBytes; values larger than the
+ * buffer (100 KB) come whole.
  * ChunkCursor.start: queries started at once give their own rows; a failing one throws from its
  * first next(), not from start; one closed before its first row leaves the engine usable.
  */
@@ -49,6 +52,40 @@ describe("ChunkCursor", () => {
     }
     expect(rows).toBe(n);
     expect(nulls).toBe(Array.from({ length: n }, (_, i) => i).filter((i) => i % 3 === 0 || i % 64 === 63).length);
+  });
+
+  test("textBytes' long bytes survive text reads of other long values; a 100 KB value comes whole", async () => {
+    const cur = await ChunkCursor.open(
+      engine,
+      `SELECT i, 'first column, row ' || i || ' of the query' AS a, 'second column, row ' || i || ' again' AS b,
+         CASE WHEN i % 100 = 0 THEN repeat(chr(65 + (i % 26)::INTEGER), 100000 + i) END AS big
+       FROM range(3000) r(i) ORDER BY i`,
+    );
+    const dec = new TextDecoder();
+    let rows = 0;
+    try {
+      while (await cur.next()) {
+        const iA = cur.num<BigInt64Array>(0);
+        for (let r = 0; r < cur.rowCount; r++) {
+          const i = Number(iA[r]);
+          expect(cur.textBytes(1, r)).toBe(true);
+          const held = { buf: cur.refBuf, off: cur.refOff, len: cur.refLen };
+          expect(cur.text(2, r)).toBe(`second column, row ${i} again`);
+          if (i % 100 === 0) {
+            const big = cur.text(3, r) as string;
+            expect(big.length).toBe(100000 + i);
+            expect(big === String.fromCharCode(65 + (i % 26)).repeat(100000 + i)).toBe(true);
+          }
+          expect(dec.decode(held.buf.subarray(held.off, held.off + held.len))).toBe(
+            `first column, row ${i} of the query`,
+          );
+          rows++;
+        }
+      }
+    } finally {
+      cur.close();
+    }
+    expect(rows).toBe(3000);
   });
 
   test("text decodes empty, multi-byte and JSON values as written", async () => {

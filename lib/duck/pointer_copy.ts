@@ -1,0 +1,59 @@
+/**
+ * Copies bytes that DuckDB owns, at a native address (a long string's pointer inside a
+ * `duckdb_string_t`), into a JS buffer that the caller reuses: libc's `memcpy` called through
+ * bun:ffi. node-bindings' `get_data_from_pointer` makes a new ArrayBuffer per string instead;
+ * an `export perfetto --all` of a real 208 MB Chromium JSON trace made ~1M of them (the args
+ * JSON of its spans and logs), garbage that the collector let pile up (see the commit).
+ */
+import { dlopen, FFIType } from "bun:ffi";
+
+/** `memcpy(dst, src, n)`: dst a typed array, src an address (a number), n bytes. */
+type Memcpy = (dst: Uint8Array, src: number, n: number) => unknown;
+
+/** libc's memcpy, once looked up; null when it cannot be (no libc.so.6: then the caller's fallback). */
+let memcpy: Memcpy | null | undefined;
+
+function loadMemcpy(): Memcpy | null {
+  if (memcpy !== undefined) return memcpy;
+  try {
+    const libc = dlopen("libc.so.6", {
+      memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
+    });
+    memcpy = libc.symbols.memcpy as unknown as Memcpy;
+  } catch {
+    memcpy = null;
+  }
+  return memcpy;
+}
+
+/**
+ * A reusable buffer filled from native addresses. `copy` returns the buffer holding the bytes
+ * at [0, n), valid until the next `copy` on the same PointerCopy.
+ */
+export class PointerCopy {
+  private buf = new Uint8Array(4096);
+
+  /**
+   * Copies `n` bytes from the 64-bit little-endian address stored in `ref[at, at + 8)` (a
+   * `duckdb_string_t`'s pointer, duckdb.h), which must stay valid during the call.
+   * @returns the buffer whose bytes [0, n) are the copy; null when libc's memcpy cannot be
+   *   loaded (the caller then copies some other way: node-bindings' `get_data_from_pointer`).
+   */
+  copy(ref: Uint8Array, at: number, n: number): Uint8Array | null {
+    const f = loadMemcpy();
+    if (f === null) return null;
+    if (n > this.buf.length) {
+      let cap = this.buf.length * 2;
+      while (cap < n) cap *= 2;
+      this.buf = new Uint8Array(cap);
+    }
+    const lo =
+      ((ref[at] as number) | ((ref[at + 1] as number) << 8) | ((ref[at + 2] as number) << 16)) +
+      (ref[at + 3] as number) * 0x1000000;
+    const hi =
+      ((ref[at + 4] as number) | ((ref[at + 5] as number) << 8) | ((ref[at + 6] as number) << 16)) +
+      (ref[at + 7] as number) * 0x1000000;
+    f(this.buf, hi * 0x100000000 + lo, n);
+    return this.buf;
+  }
+}
