@@ -5,22 +5,33 @@
  */
 import { ChunkCursor } from "../duck/cursor.ts";
 import type { Engine } from "../duck/engine.ts";
+import { outOfOrder } from "./export_spans.ts";
 import { argsCol, instantKey, key53, rel, vi, windowSql } from "./export_sql.ts";
 import { type Ctx, type PerfettoExportOptions, type ProcState, SOURCE_RANK, type Source } from "./export_state.ts";
 import { threadTrack } from "./export_tracks.ts";
 import type { LogPriority } from "./packets.ts";
 import { bigintWords } from "./span_flows.ts";
 
-/** A simple time-ordered source over a query (t first column) of rank `rank`, calling `row(i)` per row. */
+/**
+ * A time-ordered source of rank `rank` over a query of a view instance (its first column t),
+ * calling `row(i)` per row. `view` names the process's instance (`log_entries`, `measures`): when
+ * it reads in time order (ExportProcess.inTimeOrder), `sql` is taken as it is and the order is
+ * checked; otherwise `ORDER BY time` is added.
+ * @throws Error (from refill or step) when the unsorted rows are not in time order.
+ */
 async function simpleSource(
   engine: Engine,
+  ps: ProcState,
+  view: string,
   sql: string,
   rank: number,
   row: (cur: ChunkCursor, i: number, t: number) => void,
 ): Promise<Source> {
-  const cur = await ChunkCursor.start(engine, sql);
+  const ordered = ps.p.inTimeOrder?.has(view) ?? false;
+  const cur = await ChunkCursor.start(engine, ordered ? sql : `${sql} ORDER BY time`);
   let i = 0;
   let tA: Float64Array = new Float64Array(0);
+  let last = Number.NEGATIVE_INFINITY;
   const src: Source = {
     t: Number.POSITIVE_INFINITY,
     rank,
@@ -28,9 +39,12 @@ async function simpleSource(
       row(cur, i, tA[i] as number);
       i++;
       if (i < cur.rowCount) {
-        src.t = tA[i] as number;
+        const t = tA[i] as number;
+        if (t < src.t) throw outOfOrder(view, ps, t, src.t);
+        src.t = t;
         return true;
       }
+      last = src.t;
       return false;
     },
     async refill(): Promise<void> {
@@ -40,7 +54,9 @@ async function simpleSource(
         return;
       }
       tA = cur.num<Float64Array>(0);
-      src.t = tA[0] as number;
+      const t = tA[0] as number;
+      if (t < last) throw outOfOrder(view, ps, t, last);
+      src.t = t;
     },
     close: () => cur.close(),
   };
@@ -58,8 +74,10 @@ export async function counterSource(
   const tracks = new Map<string, number>();
   return simpleSource(
     engine,
+    ps,
+    "measures",
     `SELECT ${rel("time", base)} AS t, value, name, unit FROM ${vi("measures", ps.p)}
-     WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
+     WHERE true ${windowSql(o, "time", "time")}`,
     SOURCE_RANK.counters,
     (cur, i, t) => {
       const name = cur.text(2, i) ?? "";
@@ -108,10 +126,12 @@ export async function logSource(
   const trackByTid = new Map<number, number>();
   const src = await simpleSource(
     engine,
+    ps,
+    "log_entries",
     `SELECT ${rel("time", base)} AS t, coalesce(level, 4)::INTEGER AS level, ${key53("msg")} AS nk, ${key53("target")} AS ck,
        tid_text AS tid, msg, target, ${argsCol("properties", ctx.args)} AS args,
        ${lf.n > 0 ? instantKey("msg", "tid_text") : "0::BIGINT"} AS k, ${key53("tid_text")} AS tk
-     FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")} ORDER BY time`,
+     FROM ${vi("log_entries", ps.p)} WHERE true ${windowSql(o, "time", "time")}`,
     SOURCE_RANK.logs,
     (cur, i, t) => {
       // Texts are decoded only when new: the thread by the tid's hash, the body by the message's.

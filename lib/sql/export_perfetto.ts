@@ -19,7 +19,9 @@ import {
 } from "../perfetto/export.ts";
 import { parseRelativeTime } from "../perfetto/options.ts";
 import { writeTrace } from "../perfetto/write_trace.ts";
-import { prepareQuery, resolveProcess } from "./query.ts";
+import { logEntries } from "../views/log_entries.ts";
+import { measures } from "../views/measures.ts";
+import { instancesInTimeOrder, prepareQuery, resolveProcess } from "./query.ts";
 import { TRACES_SELECT } from "./traces.ts";
 
 /** Options of an export, as `export perfetto` takes them (EXPORT_PERFETTO_OPTIONS). */
@@ -186,12 +188,24 @@ export async function exportPerfetto(
     },
   });
   check();
+  // log_entries and measures files are written in time order (their transforms sort by time).
+  const ordered = new Map<string, Set<string>>();
+  for (const vs of [...(flags.logs ? [logEntries] : []), ...(flags.counters ? [measures] : [])]) {
+    for (const id of await instancesInTimeOrder(engine, vs)) {
+      let set = ordered.get(id);
+      if (!set) {
+        set = new Set();
+        ordered.set(id, set);
+      }
+      set.add(vs.name);
+    }
+  }
   const stats = emptyStats();
   const produced = perfettoChunks(
     engine,
     {
       ...flags,
-      processes: ids.map((processId) => ({ processId, instanceKey: processId })),
+      processes: ids.map((processId) => ({ processId, instanceKey: processId, inTimeOrder: ordered.get(processId) })),
       flowProcesses: flowIds.map((processId) => ({ processId, instanceKey: processId })),
       lakeRoot: lake.root,
       beginNs,

@@ -411,6 +411,33 @@ class PartitionFiles {
   }
 }
 
+/**
+ * The instances of `vs` whose rows, as their view reads them (partitionsSelect: the files in
+ * begin insert time, then path order, each file's rows in its own order), come in event time
+ * order: every file is written in time order (the view set's transform sorts by time; the caller
+ * knows which do), so this holds when each file's event range begins at or after the end of the
+ * file before it. A reader such as the Perfetto export then streams them without sorting.
+ * @param partitions the table of partitions (lakehouse_partitions' columns); default: the
+ *   catalog snapshot of the last prepareQuery, which must have defined `vs`.
+ * @returns the process ids (view_instance_id) of those instances.
+ */
+export async function instancesInTimeOrder(
+  engine: Engine,
+  vs: ViewSet,
+  partitions = snap("lakehouse_partitions"),
+): Promise<Set<string>> {
+  const rows = await engine.rows<{ id: string }>(
+    `SELECT view_instance_id AS id FROM (
+       SELECT view_instance_id, min_event_time AS lo,
+         lag(max_event_time) OVER (PARTITION BY view_instance_id ORDER BY begin_insert_time, file_path) AS prev_hi
+       FROM ${partitions}
+       WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL)
+     GROUP BY view_instance_id HAVING bool_and(prev_hi IS NULL OR lo >= prev_hi)`,
+    { vs: vs.name, h: hex(schemaHash(vs)) },
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
 /** One statement's streaming result. */
 export interface StatementResult {
   /** Column names and DuckDB type names. */
