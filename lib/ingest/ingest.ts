@@ -196,12 +196,9 @@ export async function ingest(
           feedHash(c);
           await driver.push(c);
           options.onProgress?.(source.bytesRead, source.size);
-          // A full collection every 32 MiB read: JavaScriptCore lets garbage ArrayBuffers
-          // (decoded packets, compressed pages) pile up to ~250 MB before collecting them on its
-          // own; this keeps a 256 MiB Perfetto ingest's peak RSS at ~400 MB instead of ~500,
-          // for no measurable CPU (the live heap is small).
+          // A full collection every driver.collectEveryBytes read (FormatImporter).
           sinceGc += c.length;
-          if (sinceGc >= 32 * 1024 * 1024) {
+          if (sinceGc >= driver.collectEveryBytes) {
             sinceGc = 0;
             Bun.gc(true);
           }

@@ -335,6 +335,12 @@ export class ReadAgainError extends Error {}
 
 /** An importer of one format, driven by the ingest. */
 export interface FormatImporter {
+  /**
+   * Bytes of input between two full garbage collections while the ingest pushes it: JavaScriptCore
+   * lets garbage ArrayBuffers (decoded packets, compressed pages) pile up before collecting them
+   * on its own; how fast they come depends on the format (see each importer's value).
+   */
+  readonly collectEveryBytes: number;
   /** Prepares (workers, staging directories). */
   init(): Promise<void>;
   /**
