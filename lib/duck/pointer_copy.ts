@@ -10,20 +10,36 @@ import { dlopen, FFIType } from "bun:ffi";
 /** `memcpy(dst, src, n)`: dst a typed array, src an address (a number), n bytes. */
 type Memcpy = (dst: Uint8Array, src: number, n: number) => unknown;
 
-/** libc's memcpy, once looked up; null when it cannot be (no libc.so.6: then the caller's fallback). */
-let memcpy: Memcpy | null | undefined;
+/** The C library exporting memcpy, by platform (glibc; macOS's libSystem; Windows' msvcrt). */
+const LIBC: Partial<Record<NodeJS.Platform, string>> = {
+  linux: "libc.so.6",
+  darwin: "libSystem.B.dylib",
+  win32: "msvcrt.dll",
+};
+
+/**
+ * libc's memcpy, once looked up, with the library it came from, held for the life of the
+ * process (bun:ffi's call stub for a symbol belongs to its library object); null when it cannot
+ * be loaded (no such library: the caller's fallback).
+ */
+let loaded: { library: { close(): void }; memcpy: Memcpy } | null | undefined;
 
 function loadMemcpy(): Memcpy | null {
-  if (memcpy !== undefined) return memcpy;
-  try {
-    const libc = dlopen("libc.so.6", {
-      memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
-    });
-    memcpy = libc.symbols.memcpy as unknown as Memcpy;
-  } catch {
-    memcpy = null;
+  if (loaded === undefined) {
+    loaded = null;
+    const name = LIBC[process.platform];
+    if (name !== undefined) {
+      try {
+        const library = dlopen(name, {
+          memcpy: { args: [FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.ptr },
+        });
+        loaded = { library, memcpy: library.symbols.memcpy as unknown as Memcpy };
+      } catch {
+        loaded = null;
+      }
+    }
   }
-  return memcpy;
+  return loaded === null ? null : loaded.memcpy;
 }
 
 /**
