@@ -384,6 +384,12 @@ interface PartitionFile {
 }
 
 /**
+ * The order of an instance's partition files in its view (after trace and instance):
+ * PartitionFiles reads them in it, instancesInTimeOrder judges the order of rows by it.
+ */
+const INSTANCE_FILE_ORDER = "begin_insert_time, file_path";
+
+/**
  * The current partition files of each view set, read from the catalog snapshot once per
  * prepare (one query per view set, not one per view instance: an export of 10 processes
  * defines 50 instances), in the views' file order: trace, instance, begin insert time, path.
@@ -402,7 +408,7 @@ class PartitionFiles {
            LEFT JOIN ${snap("processes")} r ON r.process_id = p.view_instance_id
            LEFT JOIN (${traceStartsSql(snap("processes"))}) t ON t.trace_id = r.ingest_id
          WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL
-         ORDER BY t.trace_id, view_instance_id, begin_insert_time, file_path`,
+         ORDER BY t.trace_id, view_instance_id, ${INSTANCE_FILE_ORDER}`,
         { vs: vs.name, h: hex(schemaHash(vs)) },
       );
       this.byViewSet.set(vs.name, files);
@@ -429,7 +435,7 @@ export async function instancesInTimeOrder(
   const rows = await engine.rows<{ id: string }>(
     `SELECT view_instance_id AS id FROM (
        SELECT view_instance_id, min_event_time AS lo,
-         lag(max_event_time) OVER (PARTITION BY view_instance_id ORDER BY begin_insert_time, file_path) AS prev_hi
+         lag(max_event_time) OVER (PARTITION BY view_instance_id ORDER BY ${INSTANCE_FILE_ORDER}) AS prev_hi
        FROM ${partitions}
        WHERE view_set_name = $vs AND file_schema_hash = unhex($h) AND file_path IS NOT NULL)
      GROUP BY view_instance_id HAVING bool_and(prev_hi IS NULL OR lo >= prev_hi)`,
