@@ -1,14 +1,37 @@
 /**
  * Writes a transform's rows to a partition file: one Parquet file (zstd, row groups of at most
- * 128 Ki rows as micromegas writes them, reference/micromegas.md §4.2 step 12), or no file when
- * there are no rows (an empty partition has no file: §3 invariants). zstd at level 1, as the
- * raw blocks (lib/ingest/blocks): on the Chromium sample's largest thread_spans partition
- * (63,716 rows) DuckDB's default level 3 took 63-66 ms to write it and level 1 47 ms, for a file
- * 1.3% larger.
+ * ROW_GROUP_ROWS rows), or no file when there are no rows (an empty partition has no file:
+ * reference/micromegas.md §3 invariants). zstd at level 1, as the raw blocks
+ * (lib/ingest/blocks): on the Chromium sample's largest thread_spans partition (63,716 rows)
+ * DuckDB's default level 3 took 63-66 ms to write it and level 1 47 ms, for a file 1.3% larger.
  */
 import { rmSync } from "node:fs";
 import { type Engine, type Params, sqlString } from "../duck/engine.ts";
 import type { MaterializeResult } from "./view_set.ts";
+
+/**
+ * Rows per row group of a partition file. micromegas writes 128 Ki (reference/micromegas.md
+ * §4.2 step 12); the file is written by one thread (SINGLE_WRITER), which holds a whole row
+ * group before it encodes it, so fewer rows bound the write's memory: on the 153 MB real
+ * Chromium JSON trace (a 240,679-span thread_spans partition), the cold `thread_spans` query
+ * peaked at 301-361 MB with 128 Ki rows, 287-291 MB with 64 Ki and 257-289 MB with 32 Ki.
+ */
+export const ROW_GROUP_ROWS = 32_768;
+
+/**
+ * What makes DuckDB write a COPY's file from one thread, in the query's order, as its rows come
+ * (PhysicalCopyToFile, "REGULAR_COPY_TO_FILE"): a POSITIONAL JOIN with an empty relation, whose
+ * scan has no batch index (DuckDB's plan_copy_to_file.cpp chooses the order-preserving parallel
+ * copy only when every source of the plan has one). That parallel copy (PhysicalFixedBatchCopy)
+ * buffers the sorted batches until it has encoded and flushed the ones before them, and its
+ * buffer does not follow `memory_limit`: up to 155 MB of COLUMN_DATA beside the sort's own
+ * 118 MB for a 493K-span partition. The join adds no row and no column (`* EXCLUDE`); an empty
+ * `select` stays empty. tests/views/write.test.ts checks the plan, so a DuckDB that gives the
+ * positional scan a batch index is noticed.
+ */
+export function singleWriter(select: string): string {
+  return `SELECT * EXCLUDE (tl_single_writer) FROM (${select}) POSITIONAL JOIN (SELECT NULL::BOOLEAN AS tl_single_writer WHERE false)`;
+}
 
 /**
  * Runs `COPY (select) TO outPath` and returns the row count and the event-time range.
@@ -36,7 +59,7 @@ export async function writePartitionFile(
     // COPY returns the rows it wrote (one row, `Count`). RETURN_STATS would add per-column
     // statistics as MAPs, whose conversion to JS took 259 ms of a 5.6 s cold `flows` build.
     const written = await rows<{ Count: bigint }>(
-      `COPY (${select}) TO ${sqlString(outPath)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 131072)`,
+      `COPY (${singleWriter(select)}) TO ${sqlString(outPath)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE ${ROW_GROUP_ROWS})`,
       how.params,
     );
     const numRows = written.reduce((n, s) => n + Number(s.Count), 0);
