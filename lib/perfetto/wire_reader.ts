@@ -416,6 +416,47 @@ export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed:
   } else r.skip();
 }
 
+/**
+ * Appends the values of a repeated uint64 field at the reader's current tag to `out` as pairs of
+ * 32-bit halves (hi, then lo; unsigned), like readRepeatedKeys but without making a key of each:
+ * for ids only compared (U64Set) or made text once (`u64Text`).
+ * @param fixed true when a packed run holds fixed64 values, false when it holds varints.
+ */
+export function readRepeatedParts(r: WireReader, out: number[], fixed: boolean): void {
+  if (r.wireType === WT_VARINT) {
+    r.varintParts();
+    out.push(r.hi, r.lo);
+  } else if (r.wireType === WT_I64) {
+    r.fixed64Parts();
+    out.push(r.hi, r.lo);
+  } else if (r.wireType === WT_LEN) {
+    const end = r.end;
+    const runEnd = r.lenEnd;
+    r.pos = r.lenStart;
+    r.end = runEnd;
+    r.wireType = fixed ? WT_I64 : WT_VARINT;
+    try {
+      while (r.pos < r.end) {
+        if (fixed) r.fixed64Parts();
+        else r.varintParts();
+        out.push(r.hi, r.lo);
+      }
+    } finally {
+      r.end = end;
+      r.pos = runEnd;
+      r.wireType = WT_LEN;
+    }
+  } else r.skip();
+}
+
+/**
+ * The decimal text of the uint64 hi·2^32 + lo (unsigned 32-bit halves): `keyText(partsKey(hi,
+ * lo))`, without partsKey's caches.
+ */
+export function u64Text(hi: number, lo: number): string {
+  return hi < 0x200000 ? String(hi * TWO32 + lo) : decimalU64(hi, lo);
+}
+
 /** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`, as numbers. */
 export function readRepeatedNumbers(r: WireReader, out: number[]): void {
   if (r.wireType === WT_VARINT) out.push(Number(r.i64()));

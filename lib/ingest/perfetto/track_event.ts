@@ -20,11 +20,14 @@ import {
   TrackEvent,
   TrackEventType,
 } from "../../perfetto/fields.ts";
+import { U64Set } from "../../perfetto/u64_set.ts";
 import {
   keyText,
   readRepeatedDoubles,
   readRepeatedKeys,
   readRepeatedNumbers,
+  readRepeatedParts,
+  u64Text,
   WireReader,
   WT_I64,
   WT_LEN,
@@ -62,7 +65,7 @@ interface Open {
 export class TrackEventParser {
   private readonly stacks = new Map<Key, Open[]>();
   /** Flow ids seen on a first event and not terminated (to tell flow_out from a step). */
-  private readonly openFlows = new Set<Key>();
+  private readonly openFlows = new U64Set();
   private readonly row: RawRow = resetRow(null, 0, "", 0);
   private readonly eventReader = new WireReader(new Uint8Array(0), 0, 0);
   private readonly legacyContext: LegacyContext;
@@ -70,8 +73,9 @@ export class TrackEventParser {
     catIids: [] as Key[],
     cats: [] as string[],
     annotations: [] as number[],
-    flowIds: [] as Key[],
-    terminating: [] as Key[],
+    /** Flow ids as (hi, lo) pairs (readRepeatedParts). */
+    flowIds: [] as number[],
+    terminating: [] as number[],
     extraUuids: [] as Key[],
     extraValues: [] as number[],
     extraDoubleUuids: [] as Key[],
@@ -167,11 +171,11 @@ export class TrackEventParser {
           break;
         case TrackEvent.flow_ids:
         case TrackEvent.flow_ids_old:
-          readRepeatedKeys(r, flowIds, r.field === TrackEvent.flow_ids);
+          readRepeatedParts(r, flowIds, r.field === TrackEvent.flow_ids);
           break;
         case TrackEvent.terminating_flow_ids:
         case TrackEvent.terminating_flow_ids_old:
-          readRepeatedKeys(r, terminating, r.field === TrackEvent.terminating_flow_ids);
+          readRepeatedParts(r, terminating, r.field === TrackEvent.terminating_flow_ids);
           break;
         case TrackEvent.extra_counter_track_uuids:
           extraUuids = sc.extraUuids;
@@ -520,27 +524,29 @@ export class TrackEventParser {
     this.counts.count("log_message", "log", null);
   }
 
-  /** Flow ids → bind_id (the first id), flow_out (a flow starts or continues), flow_in (it ends or continues). */
-  private flows(row: RawRow, ids: Key[], terminating: Key[]): void {
-    const first = ids[0] ?? terminating[0] ?? 0;
-    row.bindId = keyText(first);
+  /**
+   * Flow ids → bind_id (the first id), flow_out (a flow starts or continues), flow_in (it ends or
+   * continues). `ids` and `terminating` hold (hi, lo) pairs (readRepeatedParts).
+   */
+  private flows(row: RawRow, ids: number[], terminating: number[]): void {
+    const first = ids.length > 0 ? ids : terminating;
+    row.bindId = first.length > 0 ? u64Text(first[0] as number, first[1] as number) : "0";
     let flowIn = false;
     let flowOut = false;
-    for (const id of ids) {
-      if (this.openFlows.has(id)) flowIn = true;
-      else this.openFlows.add(id);
+    for (let k = 0; k < ids.length; k += 2) {
+      if (!this.openFlows.add(ids[k] as number, ids[k + 1] as number)) flowIn = true;
       flowOut = true;
     }
-    for (const id of terminating) {
+    for (let k = 0; k < terminating.length; k += 2) {
       flowIn = true;
-      this.openFlows.delete(id);
+      this.openFlows.delete(terminating[k] as number, terminating[k + 1] as number);
     }
     row.flowIn = flowIn;
     row.flowOut = flowOut;
-    if (ids.length + terminating.length > 1) {
+    if (ids.length + terminating.length > 2) {
       const props: Record<string, unknown> = row.args ? JSON.parse(row.args) : {};
-      if (ids.length > 0) props.flow_ids = ids.map(keyText);
-      if (terminating.length > 0) props.terminating_flow_ids = terminating.map(keyText);
+      if (ids.length > 0) props.flow_ids = pairsText(ids);
+      if (terminating.length > 0) props.terminating_flow_ids = pairsText(terminating);
       row.args = JSON.stringify(props);
     }
   }
@@ -556,4 +562,11 @@ function closeFromOpen(row: RawRow, o: Open | undefined): void {
     row.cat = o?.cat ?? null;
     row.catUtf8 = o?.catUtf8 ?? null;
   }
+}
+
+/** The decimal texts of (hi, lo) pairs (readRepeatedParts). */
+function pairsText(pairs: number[]): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < pairs.length; k += 2) out.push(u64Text(pairs[k] as number, pairs[k + 1] as number));
+  return out;
 }
