@@ -29,32 +29,26 @@ export class U64Set {
 
   /** True when hi·2^32 + lo is in the set (hi, lo: unsigned 32-bit halves). */
   has(hi: number, lo: number): boolean {
-    return this.slot(hi >>> 0, lo >>> 0) >= 0;
+    return this.probe(hi >>> 0, lo >>> 0) >= 0;
   }
 
   /** Adds hi·2^32 + lo; returns false when it was already there. */
   add(hi: number, lo: number): boolean {
     const h = hi >>> 0;
     const l = lo >>> 0;
-    const his = this.his;
-    const los = this.los;
-    const used = this.used;
-    const mask = this.mask;
-    let i = hash(h, l) & mask;
-    while (used[i] === 1) {
-      if (his[i] === h && los[i] === l) return false;
-      i = (i + 1) & mask;
-    }
-    used[i] = 1;
-    his[i] = h;
-    los[i] = l;
-    if (++this.size * 2 > mask + 1) this.grow();
+    const at = this.probe(h, l);
+    if (at >= 0) return false;
+    const i = ~at;
+    this.used[i] = 1;
+    this.his[i] = h;
+    this.los[i] = l;
+    if (++this.size * 2 > this.mask + 1) this.grow();
     return true;
   }
 
   /** Removes hi·2^32 + lo; returns false when it was not there. */
   delete(hi: number, lo: number): boolean {
-    let i = this.slot(hi >>> 0, lo >>> 0);
+    let i = this.probe(hi >>> 0, lo >>> 0);
     if (i < 0) return false;
     const his = this.his;
     const los = this.los;
@@ -78,8 +72,8 @@ export class U64Set {
     return true;
   }
 
-  /** The slot holding (h, l), or -1. */
-  private slot(h: number, l: number): number {
+  /** The slot holding (h, l), or ~slot of the empty slot where its probe run ends (negative). */
+  private probe(h: number, l: number): number {
     const his = this.his;
     const los = this.los;
     const used = this.used;
@@ -89,7 +83,7 @@ export class U64Set {
       if (his[i] === h && los[i] === l) return i;
       i = (i + 1) & mask;
     }
-    return -1;
+    return ~i;
   }
 
   private grow(): void {

@@ -398,22 +398,29 @@ export class ReaderPool {
 export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed: boolean): void {
   if (r.wireType === WT_VARINT) out.push(r.u64Key());
   else if (r.wireType === WT_I64) out.push(r.fixed64Key());
-  else if (r.wireType === WT_LEN) {
-    // Read the packed run in place: `r` is narrowed to it (its elements' wire type), then
-    // moved past it.
-    const end = r.end;
-    const runEnd = r.lenEnd;
-    r.pos = r.lenStart;
-    r.end = runEnd;
-    r.wireType = fixed ? WT_I64 : WT_VARINT;
-    try {
-      while (r.pos < r.end) out.push(fixed ? r.fixed64Key() : r.u64Key());
-    } finally {
-      r.end = end;
-      r.pos = runEnd;
-      r.wireType = WT_LEN;
-    }
-  } else r.skip();
+  else if (r.wireType === WT_LEN)
+    eachPacked(r, fixed ? WT_I64 : WT_VARINT, 1, () => out.push(fixed ? r.fixed64Key() : r.u64Key()));
+  else r.skip();
+}
+
+/**
+ * Runs `read` for each element of the packed run at the reader's current LEN field, in place:
+ * the reader is narrowed to the run, with its elements' wire type `wt`, while at least
+ * `minBytes` of it remain, then moved past it (its end, position and wire type restored).
+ */
+function eachPacked(r: WireReader, wt: number, minBytes: number, read: () => void): void {
+  const end = r.end;
+  const runEnd = r.lenEnd;
+  r.pos = r.lenStart;
+  r.end = runEnd;
+  r.wireType = wt;
+  try {
+    while (r.end - r.pos >= minBytes) read();
+  } finally {
+    r.end = end;
+    r.pos = runEnd;
+    r.wireType = WT_LEN;
+  }
 }
 
 /**
@@ -423,30 +430,16 @@ export function readRepeatedKeys(r: WireReader, out: (number | string)[], fixed:
  * @param fixed true when a packed run holds fixed64 values, false when it holds varints.
  */
 export function readRepeatedParts(r: WireReader, out: number[], fixed: boolean): void {
-  if (r.wireType === WT_VARINT) {
-    r.varintParts();
-    out.push(r.hi, r.lo);
-  } else if (r.wireType === WT_I64) {
-    r.fixed64Parts();
-    out.push(r.hi, r.lo);
-  } else if (r.wireType === WT_LEN) {
-    const end = r.end;
-    const runEnd = r.lenEnd;
-    r.pos = r.lenStart;
-    r.end = runEnd;
-    r.wireType = fixed ? WT_I64 : WT_VARINT;
-    try {
-      while (r.pos < r.end) {
-        if (fixed) r.fixed64Parts();
-        else r.varintParts();
-        out.push(r.hi, r.lo);
-      }
-    } finally {
-      r.end = end;
-      r.pos = runEnd;
-      r.wireType = WT_LEN;
-    }
-  } else r.skip();
+  if (r.wireType === WT_VARINT || r.wireType === WT_I64) pushParts(r, out);
+  else if (r.wireType === WT_LEN) eachPacked(r, fixed ? WT_I64 : WT_VARINT, 1, () => pushParts(r, out));
+  else r.skip();
+}
+
+/** Reads the reader's current varint or fixed64 value and appends its halves (hi, lo) to `out`. */
+function pushParts(r: WireReader, out: number[]): void {
+  if (r.wireType === WT_I64) r.fixed64Parts();
+  else r.varintParts();
+  out.push(r.hi, r.lo);
 }
 
 /**
@@ -460,20 +453,8 @@ export function u64Text(hi: number, lo: number): string {
 /** Appends the values of a repeated int64 field (one varint, or a packed run) to `out`, as numbers. */
 export function readRepeatedNumbers(r: WireReader, out: number[]): void {
   if (r.wireType === WT_VARINT) out.push(Number(r.i64()));
-  else if (r.wireType === WT_LEN) {
-    const end = r.end;
-    const runEnd = r.lenEnd;
-    r.pos = r.lenStart;
-    r.end = runEnd;
-    r.wireType = WT_VARINT;
-    try {
-      while (r.pos < r.end) out.push(Number(r.i64()));
-    } finally {
-      r.end = end;
-      r.pos = runEnd;
-      r.wireType = WT_LEN;
-    }
-  } else r.skip();
+  else if (r.wireType === WT_LEN) eachPacked(r, WT_VARINT, 1, () => out.push(Number(r.i64())));
+  else r.skip();
 }
 
 /**
@@ -482,18 +463,6 @@ export function readRepeatedNumbers(r: WireReader, out: number[]): void {
  */
 export function readRepeatedDoubles(r: WireReader, out: number[]): void {
   if (r.wireType === WT_I64) out.push(r.double());
-  else if (r.wireType === WT_LEN) {
-    const end = r.end;
-    const runEnd = r.lenEnd;
-    r.pos = r.lenStart;
-    r.end = runEnd;
-    r.wireType = WT_I64;
-    try {
-      while (r.pos + 8 <= r.end) out.push(r.double());
-    } finally {
-      r.end = end;
-      r.pos = runEnd;
-      r.wireType = WT_LEN;
-    }
-  } else r.skip();
+  else if (r.wireType === WT_LEN) eachPacked(r, WT_I64, 8, () => out.push(r.double()));
+  else r.skip();
 }

@@ -95,25 +95,21 @@ describe("readRepeatedParts and u64Text", () => {
   };
   const want = values.map(String);
 
-  test("varints, one per tag and packed", () => {
-    const one = protobuf.Writer.create();
-    for (const v of values) one.uint32((1 << 3) | 0).uint64(v.toString());
-    expect(read(one.finish(), false)).toEqual(want);
-    const packed = protobuf.Writer.create()
-      .uint32((1 << 3) | 2)
-      .fork();
-    for (const v of values) packed.uint64(v.toString());
-    expect(read(packed.ldelim().finish(), false)).toEqual(want);
-  });
-
-  test("fixed64, one per tag and packed", () => {
-    const one = protobuf.Writer.create();
-    for (const v of values) one.uint32((1 << 3) | 1).fixed64(v.toString());
-    expect(read(one.finish(), true)).toEqual(want);
-    const packed = protobuf.Writer.create()
-      .uint32((1 << 3) | 2)
-      .fork();
-    for (const v of values) packed.fixed64(v.toString());
-    expect(read(packed.ldelim().finish(), true)).toEqual(want);
-  });
+  // Each encoding: the wire type of one value per tag, and how protobufjs writes a value.
+  const encodings: [string, number, boolean, (w: protobuf.Writer, v: string) => protobuf.Writer][] = [
+    ["varints", 0, false, (w, v) => w.uint64(v)],
+    ["fixed64", 1, true, (w, v) => w.fixed64(v)],
+  ];
+  for (const [label, wireType, fixed, put] of encodings) {
+    test(`${label}, one per tag and packed`, () => {
+      const one = protobuf.Writer.create();
+      for (const v of values) put(one.uint32((1 << 3) | wireType), v.toString());
+      expect(read(one.finish(), fixed)).toEqual(want);
+      const packed = protobuf.Writer.create()
+        .uint32((1 << 3) | 2)
+        .fork();
+      for (const v of values) put(packed, v.toString());
+      expect(read(packed.ldelim().finish(), fixed)).toEqual(want);
+    });
+  }
 });
