@@ -11,10 +11,11 @@ import type { MaterializeResult } from "./view_set.ts";
 
 /**
  * Rows per row group of a partition file. micromegas writes 128 Ki (reference/micromegas.md
- * §4.2 step 12); the file is written by one thread (SINGLE_WRITER), which holds a whole row
- * group before it encodes it, so fewer rows bound the write's memory: on the 153 MB real
- * Chromium JSON trace (a 240,679-span thread_spans partition), the cold `thread_spans` query
- * peaked at 301-361 MB with 128 Ki rows, 287-291 MB with 64 Ki and 257-289 MB with 32 Ki.
+ * §4.2 step 12); here the file is written by one thread (`singleWriter`), which holds a whole
+ * row group before it encodes it, so fewer rows bound the write's memory: on the 153 MB real
+ * Chromium JSON trace (a 240,679-span thread_spans partition), the compiled binary's cold
+ * `thread_spans` query peaked at 301-361 MB with 128 Ki rows, 287-291 MB with 64 Ki and
+ * 257-289 MB with 32 Ki (3 runs each).
  */
 export const ROW_GROUP_ROWS = 32_768;
 
