@@ -17,23 +17,114 @@ import { writePartitionFile } from "./write.ts";
 
 /** What an edge end is bound to (README "flows": out_kind / in_kind), by code. */
 export const END_KINDS = ["span", "span_end", "instant"] as const;
-
-/** One end of an edge: a slice or an instant (flows.ts Ref). */
-export interface EdgeEnd {
-  kind: (typeof END_KINDS)[number];
-  process: string;
-  stream: string | null;
-  tid: string | null;
-  thread: string | null;
-  /** The slice's span number in its process (thread_spans' stack pass); null for an instant. */
-  id: number | null;
-  name: string | null;
-  /** Begin time (the instant's time), ns. */
-  t: bigint;
-}
+/** END_KINDS's codes. */
+export const KIND_SPAN = 0;
+export const KIND_SPAN_END = 1;
+export const KIND_INSTANT = 2;
 
 /** The fields of one end in the columns, in END_FIELDS order. */
 const END_FIELDS = ["process", "stream", "tid", "thread", "id", "kind", "name"] as const;
+
+/** A typed array this file grows (Int8, Int32, Float64 or BigInt64). */
+type Column = Int8Array | Int32Array | Float64Array | BigInt64Array;
+
+/** `a`, or a copy of it twice as long (or more) when it has no room for index `need`. */
+export function grown<T extends Column>(a: T, need: number): T {
+  if (need < a.length) return a;
+  let cap = Math.max(a.length * 2, 1024);
+  while (cap <= need) cap *= 2;
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a as never);
+  return b;
+}
+
+/** The texts of an ingest's edges, each kept once: an index stands for it (-1 for null). */
+export class TextDictionary {
+  readonly strings: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  /** The index of `s` (added when new); -1 for null. */
+  of(s: string | null): number {
+    if (s === null) return -1;
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
+}
+
+/**
+ * The slices and instants that edges can end on (flows.ts makes one when a flow operation first
+ * names it), as columns indexed by end number: texts as TextDictionary indexes (-1: null).
+ * Columns rather than an object per end: on the 45 MB real Chromium protobuf trace (202,822
+ * flow points), objects for the ends and operations held ~150 MB of the JS heap.
+ */
+export class EndTable {
+  n = 0;
+  kind = new Int8Array(1024);
+  process = new Int32Array(1024);
+  /** The thread's cpu stream (-1 for an instant). */
+  stream = new Int32Array(1024);
+  tid = new Int32Array(1024);
+  thread = new Int32Array(1024);
+  /** The slice's span number in its process (thread_spans' stack pass); -1 for an instant. */
+  id = new Int32Array(1024);
+  name = new Int32Array(1024);
+  /** Begin time (the instant's time), ns. */
+  t = new BigInt64Array(1024);
+
+  /** Adds an end; returns its number. Texts are TextDictionary indexes; `t` in ns. */
+  add(
+    kind: number,
+    process: number,
+    stream: number,
+    tid: number,
+    thread: number,
+    id: number,
+    name: number,
+    t: bigint,
+  ): number {
+    const i = this.n++;
+    if (i >= this.kind.length) this.grow(i);
+    this.kind[i] = kind;
+    this.process[i] = process;
+    this.stream[i] = stream;
+    this.tid[i] = tid;
+    this.thread[i] = thread;
+    this.id[i] = id;
+    this.name[i] = name;
+    this.t[i] = t;
+    return i;
+  }
+
+  /** Adds a copy of end `j` with another kind; returns its number. */
+  copyAs(j: number, kind: number): number {
+    return this.add(
+      kind,
+      this.process[j] as number,
+      this.stream[j] as number,
+      this.tid[j] as number,
+      this.thread[j] as number,
+      this.id[j] as number,
+      this.name[j] as number,
+      this.t[j] as bigint,
+    );
+  }
+
+  private grow(need: number): void {
+    this.kind = grown(this.kind, need);
+    this.process = grown(this.process, need);
+    this.stream = grown(this.stream, need);
+    this.tid = grown(this.tid, need);
+    this.thread = grown(this.thread, need);
+    this.id = grown(this.id, need);
+    this.name = grown(this.name, need);
+    this.t = grown(this.t, need);
+  }
+}
 
 /** The edges of an ingest (EdgeTable.finish): typed columns, one entry per edge. */
 export interface EdgeColumns {
@@ -55,90 +146,106 @@ export interface EdgeColumns {
   step: Int8Array;
 }
 
-/** Collects an ingest's edges (flows.ts ingestEdges) into EdgeColumns. */
-export class EdgeTable {
-  private readonly strings: string[] = [];
-  private readonly index = new Map<string, number>();
-  private readonly fid: bigint[] = [];
-  private readonly fidText: number[] = [];
-  private readonly version: number[] = [];
-  private readonly fname: number[] = [];
-  private readonly fcat: number[] = [];
-  private readonly ends = {
-    out: { fields: END_FIELDS.map((): number[] => []), ns: [] as bigint[] },
-    in: { fields: END_FIELDS.map((): number[] => []), ns: [] as bigint[] },
-  };
-  private readonly step: number[] = [];
+/** One end's columns while edges are added. */
+interface EndColumns {
+  fields: Int32Array[];
+  ns: BigInt64Array;
+}
 
-  /** The dictionary index of a text, -1 for null. */
-  private sid(s: string | null): number {
-    if (s === null) return -1;
-    let i = this.index.get(s);
-    if (i === undefined) {
-      i = this.strings.length;
-      this.strings.push(s);
-      this.index.set(s, i);
-    }
-    return i;
-  }
+/**
+ * Collects an ingest's edges (flows.ts ingestEdges) into EdgeColumns: each edge names its ends
+ * by their number in `ends`, whose texts are indexes into `dict`.
+ */
+export class EdgeTable {
+  readonly dict = new TextDictionary();
+  readonly ends = new EndTable();
+  private n = 0;
+  private fid = new BigInt64Array(1024);
+  private fidText = new Int32Array(1024);
+  private version = new Int8Array(1024);
+  private fname = new Int32Array(1024);
+  private fcat = new Int32Array(1024);
+  private readonly cols: Record<"out" | "in", EndColumns> = {
+    out: { fields: END_FIELDS.map(() => new Int32Array(1024)), ns: new BigInt64Array(1024) },
+    in: { fields: END_FIELDS.map(() => new Int32Array(1024)), ns: new BigInt64Array(1024) },
+  };
+  private step = new Int8Array(1024);
 
   /**
-   * Adds an edge (or a loose end: one end null).
-   * @param flowId the flow's id: the decimal text of a UBIGINT, or `h` + a text id (hashed by the SELECT).
+   * Adds an edge (or a loose end: one end -1).
+   * @param fid the flow's numeric id (a UBIGINT's 64 bits), used when `fidText` is -1.
+   * @param fidText a text flow id's dictionary index (hashed by the SELECT), or -1.
+   * @param fname, fcat dictionary indexes (-1: null).
+   * @param out, inn end numbers in `ends`, or -1 for none.
+   * @param step in_step: -1 null, 0 false, 1 true.
    */
   add(
-    flowId: string,
+    fid: bigint,
+    fidText: number,
     version: number,
-    fname: string | null,
-    fcat: string | null,
-    out: EdgeEnd | null,
-    inn: EdgeEnd | null,
-    step: boolean | null,
+    fname: number,
+    fcat: number,
+    out: number,
+    inn: number,
+    step: number,
   ): void {
-    const text = flowId.startsWith("h");
-    this.fid.push(text ? 0n : BigInt.asIntN(64, BigInt(flowId)));
-    this.fidText.push(text ? this.sid(flowId.slice(1)) : -1);
-    this.version.push(version);
-    this.fname.push(this.sid(fname));
-    this.fcat.push(this.sid(fcat));
-    for (const [e, end] of [
-      [this.ends.out, out],
-      [this.ends.in, inn],
-    ] as const) {
-      const f = e.fields;
-      if (end === null) {
-        for (const col of f) col.push(-1);
-        e.ns.push(0n);
-        continue;
-      }
-      (f[0] as number[]).push(this.sid(end.process));
-      (f[1] as number[]).push(this.sid(end.stream));
-      (f[2] as number[]).push(this.sid(end.tid));
-      (f[3] as number[]).push(this.sid(end.thread));
-      (f[4] as number[]).push(end.id ?? -1);
-      (f[5] as number[]).push(END_KINDS.indexOf(end.kind));
-      (f[6] as number[]).push(this.sid(end.name));
-      e.ns.push(end.t);
-    }
-    this.step.push(step === null ? -1 : step ? 1 : 0);
+    const i = this.n++;
+    if (i >= this.fid.length) this.grow(i);
+    this.fid[i] = fid;
+    this.fidText[i] = fidText;
+    this.version[i] = version;
+    this.fname[i] = fname;
+    this.fcat[i] = fcat;
+    this.setEnd(this.cols.out, i, out);
+    this.setEnd(this.cols.in, i, inn);
+    this.step[i] = step;
   }
 
-  /** The collected edges as typed columns. */
+  private setEnd(c: EndColumns, i: number, j: number): void {
+    const f = c.fields;
+    if (j < 0) {
+      for (const col of f) col[i] = -1;
+      c.ns[i] = 0n;
+      return;
+    }
+    const e = this.ends;
+    (f[0] as Int32Array)[i] = e.process[j] as number;
+    (f[1] as Int32Array)[i] = e.stream[j] as number;
+    (f[2] as Int32Array)[i] = e.tid[j] as number;
+    (f[3] as Int32Array)[i] = e.thread[j] as number;
+    (f[4] as Int32Array)[i] = e.id[j] as number;
+    (f[5] as Int32Array)[i] = e.kind[j] as number;
+    (f[6] as Int32Array)[i] = e.name[j] as number;
+    c.ns[i] = e.t[j] as bigint;
+  }
+
+  private grow(need: number): void {
+    this.fid = grown(this.fid, need);
+    this.fidText = grown(this.fidText, need);
+    this.version = grown(this.version, need);
+    this.fname = grown(this.fname, need);
+    this.fcat = grown(this.fcat, need);
+    this.step = grown(this.step, need);
+    for (const c of [this.cols.out, this.cols.in]) {
+      c.fields = c.fields.map((f) => grown(f, need));
+      c.ns = grown(c.ns, need);
+    }
+  }
+
+  /** The collected edges as typed columns (exactly `n` long). */
   finish(): EdgeColumns {
-    const end = (e: { fields: number[][]; ns: bigint[] }) => ({
-      fields: e.fields.map((f) => Int32Array.from(f)),
-      ns: BigInt64Array.from(e.ns),
-    });
+    const n = this.n;
+    const end = (c: EndColumns) => ({ fields: c.fields.map((f) => f.slice(0, n)), ns: c.ns.slice(0, n) });
     return {
-      n: this.fid.length,
-      strings: this.strings,
-      fid: BigInt64Array.from(this.fid),
-      fidText: Int32Array.from(this.fidText),
-      version: Int8Array.from(this.version),
-      fname: Int32Array.from(this.fname),
-      fcat: Int32Array.from(this.fcat),
-      ends: { out: end(this.ends.out), in: end(this.ends.in) },
-      step: Int8Array.from(this.step),
+      n,
+      strings: this.dict.strings,
+      fid: this.fid.slice(0, n),
+      fidText: this.fidText.slice(0, n),
+      version: this.version.slice(0, n),
+      fname: this.fname.slice(0, n),
+      fcat: this.fcat.slice(0, n),
+      ends: { out: end(this.cols.out), in: end(this.cols.in) },
+      step: this.step.slice(0, n),
     };
   }
 }

@@ -32,7 +32,17 @@
 import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { EDGES_SELECT, type EdgeColumns, type EdgeEnd, EdgeTable, writeEdgePartition } from "./flow_edges.ts";
+import {
+  EDGES_SELECT,
+  type EdgeColumns,
+  EdgeTable,
+  grown,
+  KIND_INSTANT,
+  KIND_SPAN,
+  KIND_SPAN_END,
+  type TextDictionary,
+  writeEdgePartition,
+} from "./flow_edges.ts";
 import { sourceIdentity } from "./jit_plan.ts";
 import { blockRelation } from "./source.ts";
 import { A_OVERLAP } from "./span_stack.ts";
@@ -174,9 +184,6 @@ const memo = new Map<string, { edges: EdgeColumns; left: Set<string> }>();
 /** Most ingests whose edges memo keeps at once (the oldest goes first). */
 const MEMO_INGESTS = 8;
 
-/** A slice or instant that an edge can end on. */
-type Ref = EdgeEnd;
-
 /** Flow tracker operations (flow_tracker.cc). */
 const OP_BEGIN = 0;
 const OP_STEP = 1;
@@ -186,23 +193,142 @@ const OP_PENDING = 4;
 /** Perfetto flow_ids: step when active, else begin. */
 const OP_OUT = 5;
 
-/** One operation on a flow, in processing order (t, q, n). */
-interface Op {
-  key: string;
-  op: number;
-  ref: Ref;
-  t: bigint;
-  q: number;
-  n: number;
-  /** 1 or 2; flow_id text; v1 name and category. */
-  version: number;
-  id: string;
-  fname: string | null;
-  fcat: string | null;
+/**
+ * The flows that operations name, each by a key number: its version (1: Chrome s/t/f, 2: the
+ * rest) and id text (v1: the decimal hash of (id, cat, name); v2: a 64-bit id's decimal text,
+ * or `h` + a text id), and the id as the edge columns hold it.
+ */
+class FlowKeys {
+  private readonly byText = [new Map<string, number>(), new Map<string, number>()];
+  readonly version: number[] = [];
+  readonly id: string[] = [];
+  /** The id's 64 bits (unused when fidText ≥ 0). */
+  readonly fid: bigint[] = [];
+  /** A text id's dictionary index (hashed by the partition's SELECT), or -1. */
+  readonly fidText: number[] = [];
+
+  constructor(private readonly dict: TextDictionary) {}
+
+  /** The key number of flow `id` of `version` (1 or 2), added when new. */
+  of(version: number, id: string): number {
+    const m = this.byText[version - 1] as Map<string, number>;
+    let k = m.get(id);
+    if (k === undefined) {
+      k = this.id.length;
+      m.set(id, k);
+      this.version.push(version);
+      this.id.push(id);
+      const text = id.startsWith("h");
+      this.fid.push(text ? 0n : BigInt.asIntN(64, BigInt(id)));
+      this.fidText.push(text ? this.dict.of(id.slice(1)) : -1);
+    }
+    return k;
+  }
+
+  /** Key numbers in the order of their texts `${version}:${id}` (as JS compares strings). */
+  sorted(): Int32Array {
+    const order = Int32Array.from({ length: this.id.length }, (_, i) => i);
+    const { version, id } = this;
+    return order.sort((a, b) => {
+      const va = version[a] as number;
+      const vb = version[b] as number;
+      if (va !== vb) return va - vb;
+      const ia = id[a] as string;
+      const ib = id[b] as string;
+      return ia < ib ? -1 : ia > ib ? 1 : 0;
+    });
+  }
+}
+
+/**
+ * The operations on flows, in the order the binding pass made them, as columns: the flow's key
+ * (FlowKeys), the operation (OP_*), the end it names (EndTable), its time (ns), input order (q)
+ * and number in its process (n), and the v1 flow name and category (dictionary indexes, -1).
+ */
+class OpTable {
+  n = 0;
+  key = new Int32Array(1024);
+  op = new Int8Array(1024);
+  ref = new Int32Array(1024);
+  t = new BigInt64Array(1024);
+  q = new Float64Array(1024);
+  seq = new Int32Array(1024);
+  fname = new Int32Array(1024);
+  fcat = new Int32Array(1024);
+
+  push(key: number, op: number, ref: number, t: bigint, q: number, seq: number, fname: number, fcat: number): void {
+    const i = this.n++;
+    if (i >= this.key.length) {
+      this.key = grown(this.key, i);
+      this.op = grown(this.op, i);
+      this.ref = grown(this.ref, i);
+      this.t = grown(this.t, i);
+      this.q = grown(this.q, i);
+      this.seq = grown(this.seq, i);
+      this.fname = grown(this.fname, i);
+      this.fcat = grown(this.fcat, i);
+    }
+    this.key[i] = key;
+    this.op[i] = op;
+    this.ref[i] = ref;
+    this.t[i] = t;
+    this.q[i] = q;
+    this.seq[i] = seq;
+    this.fname[i] = fname;
+    this.fcat[i] = fcat;
+  }
+
+  /**
+   * The operations' numbers in processing order: by flow (the key's text), time, q, n, then
+   * the order they were made in (a counting sort by key, then a sort of each key's few).
+   */
+  order(keys: FlowKeys): Int32Array {
+    const rank = new Int32Array(keys.id.length);
+    keys.sorted().forEach((k, r) => {
+      rank[k] = r;
+    });
+    const start = new Int32Array(keys.id.length + 1);
+    for (let i = 0; i < this.n; i++) (start[(rank[this.key[i] as number] as number) + 1] as number)++;
+    for (let r = 0; r < keys.id.length; r++) start[r + 1] = (start[r + 1] as number) + (start[r] as number);
+    const fill = start.slice(0, keys.id.length);
+    const out = new Int32Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      const r = rank[this.key[i] as number] as number;
+      out[(fill[r] as number)++] = i;
+    }
+    const { t, q, seq } = this;
+    const cmp = (a: number, b: number): number => {
+      const ta = t[a] as bigint;
+      const tb = t[b] as bigint;
+      if (ta !== tb) return ta < tb ? -1 : 1;
+      return (q[a] as number) - (q[b] as number) || (seq[a] as number) - (seq[b] as number) || a - b;
+    };
+    for (let r = 0; r < keys.id.length; r++) {
+      const lo = start[r] as number;
+      const hi = start[r + 1] as number;
+      if (hi - lo < 2) continue;
+      if (hi - lo > 16) {
+        out.subarray(lo, hi).sort(cmp);
+        continue;
+      }
+      for (let i = lo + 1; i < hi; i++) {
+        const x = out[i] as number;
+        let j = i - 1;
+        while (j >= lo && cmp(out[j] as number, x) > 0) {
+          out[j + 1] = out[j] as number;
+          j--;
+        }
+        out[j + 1] = x;
+      }
+    }
+    return out;
+  }
 }
 
 /** A 64-bit flow id from a v2 id text: decimal or 0x hex below 2^64; else null (hashed by the caller). */
 function numericId(text: string): string | null {
+  // A decimal without leading zeros below 10^19 is its own canonical text.
+  if (/^(?:0|[1-9][0-9]{0,18})$/.test(text)) return text;
   if (/^(?:[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16})$/.test(text)) {
     const v = BigInt(text);
     if (v < 1n << 64n) return v.toString();
@@ -232,64 +358,78 @@ async function ingestEdges(
   peers: IngestPeer[],
   shared: Map<string, unknown> | undefined,
 ): Promise<EdgeColumns> {
-  const ops: Op[] = [];
-  for (const p of peers) await bindProcess(engine, p, ops, shared);
-  ops.sort((a, b) =>
-    a.key < b.key ? -1 : a.key > b.key ? 1 : a.t < b.t ? -1 : a.t > b.t ? 1 : a.q - b.q || a.n - b.n,
-  );
   const table = new EdgeTable();
-  const row = (o: Op, out: Ref | null, inn: Ref | null, step: boolean | null): void => {
-    table.add(o.id, o.version, o.fname, o.fcat, out, inn, step);
+  const keys = new FlowKeys(table.dict);
+  const ops = new OpTable();
+  for (const p of peers) await bindProcess(engine, p, ops, keys, table, shared);
+  const { key: opKey, fname, fcat, op: opCode, ref } = ops;
+  const endT = table.ends.t;
+  const row = (o: number, out: number, inn: number, step: number): void => {
+    const k = opKey[o] as number;
+    table.add(
+      keys.fid[k] as bigint,
+      keys.fidText[k] as number,
+      keys.version[k] as number,
+      fname[o] as number,
+      fcat[o] as number,
+      out,
+      inn,
+      step,
+    );
   };
-  let key = "";
-  /** The flow's source: the operation that set it, and whether an edge left it yet. */
-  let src: Op | null = null;
+  let key = -1;
+  /** The flow's source: the operation that set it (-1: none), and whether an edge left it yet. */
+  let src = -1;
   let used = false;
   const drop = (): void => {
-    if (src !== null && !used) row(src, src.ref, null, null);
+    if (src >= 0 && !used) row(src, ref[src] as number, -1, -1);
   };
-  for (const o of ops) {
-    if (o.key !== key) {
+  for (const o of ops.order(keys)) {
+    if (opKey[o] !== key) {
       drop();
-      key = o.key;
-      src = null;
+      key = opKey[o] as number;
+      src = -1;
     }
-    let op = o.op;
-    if (op === OP_OUT) op = src === null ? OP_BEGIN : OP_STEP;
+    let op = opCode[o] as number;
+    if (op === OP_OUT) op = src < 0 ? OP_BEGIN : OP_STEP;
     if (op === OP_BEGIN) {
-      if (src === null) {
+      if (src < 0) {
         src = o;
         used = false;
-      } else row(o, o.ref, null, null);
+      } else row(o, ref[o] as number, -1, -1);
       continue;
     }
-    const step = op === OP_STEP;
-    if (src === null) {
-      row(o, null, o.ref, step);
+    const step = op === OP_STEP ? 1 : 0;
+    if (src < 0) {
+      row(o, -1, ref[o] as number, step);
       continue;
     }
     used = true;
     // The earlier slice (by begin time) is the edge's source; a pending end's is the flow's.
-    if (op !== OP_PENDING && src.ref.t > o.ref.t) row(o, o.ref, src.ref, step);
-    else row(o, src.ref, o.ref, step);
-    if (step) {
+    const from = ref[src] as number;
+    const to = ref[o] as number;
+    if (op !== OP_PENDING && (endT[from] as bigint) > (endT[to] as bigint)) row(o, to, from, step);
+    else row(o, from, to, step);
+    if (step === 1) {
       src = o;
       used = false;
-    } else if (op === OP_END_CLOSE) src = null;
+    } else if (op === OP_END_CLOSE) src = -1;
   }
   drop();
   return table.finish();
 }
 
 /**
- * Binds one process's flow events to its slices (see the file comment), appending one Op per
- * flow operation to `ops`. Reads the process's cpu blocks through thread_spans' span pass (for
- * the span ids) and its log blocks' instants.
+ * Binds one process's flow events to its slices (see the file comment), adding one operation
+ * per flow operation to `ops` (its ends to `table.ends`). Reads the process's cpu blocks
+ * through thread_spans' span pass (for the span ids) and its log blocks' instants.
  */
 async function bindProcess(
   engine: Engine,
   peer: IngestPeer,
-  ops: Op[],
+  ops: OpTable,
+  keys: FlowKeys,
+  table: EdgeTable,
   shared: Map<string, unknown> | undefined,
 ): Promise<void> {
   if (peer.cpuBlocks.length === 0) return;
@@ -330,52 +470,46 @@ async function bindProcess(
     base: `${base}`,
   });
   const cur = await ChunkCursor.open(engine, sql);
-  const names = new Map<number, string | null>();
+  const { dict, ends } = table;
+  /** Slice and instant names by name key (SCAN's nk), as dictionary indexes. */
+  const names = new Map<number, number>();
   const threadNames = new Map<string, string | null>();
   for (const s of peer.cpuStreams) if (s.tid !== null && !threadNames.has(s.tid)) threadNames.set(s.tid, s.threadName);
-  const processId = peer.process.processId;
+  const processIx = dict.of(peer.process.processId);
+  const streamIx = streams.map((s) => dict.of(s.streamId));
+  const streamThreadIx = streams.map((s) => dict.of(s.threadName));
   // The current thread and its stack (trace_processor's slice stack), one array per field:
   // begin and end (ns from base; end = Infinity for an open B), duration (-1 for a B), thread_spans
-  // id (-1 for an instant), name key, stream index, and the entry's Ref, made when an operation
-  // first needs it. `pending`: `f` events waiting for the thread's next slice.
+  // id (-1 for an instant), name key, stream index, and the entry's end (EndTable number, -1
+  // until an operation first names it). `pending`: the keys, names and categories of the `f`
+  // events waiting for the thread's next slice.
   let tk = Number.NaN;
-  let tid: string | null = null;
+  /** The thread's tid, and the thread name an instant of it takes, as dictionary indexes. */
+  let tidIx = -1;
+  let instantThreadIx = -1;
   const sT: number[] = [];
   const sEnd: number[] = [];
   const sDur: number[] = [];
   const sId: number[] = [];
   const sNk: number[] = [];
   const sSx: number[] = [];
-  const sRef: (Ref | null)[] = [];
+  const sRef: number[] = [];
   let top = 0;
-  const pending: Op[] = [];
+  const pending: number[] = [];
   let n = 0;
-  const next = () => n++;
-  const refOf = (t: number, id: number, nk: number, sx: number, kind: Ref["kind"]): Ref => {
+  /** A new end: a span of stream sx (its thread_spans number `id`), or an instant (id < 0). */
+  const refOf = (t: number, id: number, nk: number, sx: number, kind: number): number => {
     const instant = id < 0;
-    const s = instant ? undefined : streams[sx];
-    return {
-      kind,
-      process: processId,
-      stream: s?.streamId ?? null,
-      tid,
-      thread: (instant ? threadNames.get(tid ?? "") : s?.threadName) ?? null,
-      id: instant ? null : id,
-      name: names.get(nk) ?? null,
-      t: base + BigInt(t),
-    };
+    const stream = instant ? -1 : (streamIx[sx] ?? -1);
+    const thread = instant ? instantThreadIx : (streamThreadIx[sx] ?? -1);
+    return ends.add(kind, processIx, stream, tidIx, thread, instant ? -1 : id, names.get(nk) ?? -1, base + BigInt(t));
   };
-  /** The Ref of stack entry j. */
-  const refAt = (j: number): Ref => {
-    let r = sRef[j] ?? null;
-    if (r === null) {
-      r = refOf(
-        sT[j] as number,
-        sId[j] as number,
-        sNk[j] as number,
-        sSx[j] as number,
-        (sId[j] as number) < 0 ? "instant" : "span",
-      );
+  /** The end of stack entry j. */
+  const refAt = (j: number): number => {
+    let r = sRef[j] as number;
+    if (r < 0) {
+      const id = sId[j] as number;
+      r = refOf(sT[j] as number, id, sNk[j] as number, sSx[j] as number, id < 0 ? KIND_INSTANT : KIND_SPAN);
       sRef[j] = r;
     }
     return r;
@@ -388,6 +522,23 @@ async function bindProcess(
       if (e < t || (e === t && !(sDur[top - 1] === 0 && newDur === 0))) top--;
       else return;
     }
+  };
+  /** Adds the operations of a flow v2 event at (t, q) (flowOps). */
+  const v2 = (
+    bind: string,
+    fin: boolean,
+    fout: boolean,
+    manyOut: string | null,
+    manyIn: string | null,
+    topRef: number,
+    own: number,
+    json: boolean,
+    t: bigint,
+    q: number,
+  ): void => {
+    flowOps(json, bind, fin, fout, manyOut, manyIn, topRef, own, (id, op, ref) => {
+      ops.push(keys.of(2, id), op, ref, t, q, n++, -1, -1);
+    });
   };
   try {
     while (await cur.next()) {
@@ -407,7 +558,9 @@ async function bindProcess(
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
           const sx = sxA[i] as number;
-          tid = sx >= 0 ? (streams[sx]?.tid ?? null) : cur.text(12, i);
+          const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : cur.text(12, i);
+          tidIx = dict.of(tid);
+          instantThreadIx = dict.of(threadNames.get(tid ?? "") ?? null);
           top = 0;
           pending.length = 0;
         }
@@ -416,14 +569,13 @@ async function bindProcess(
         const q = qA[i] as number;
         if (k === K_X || k === K_B || k === K_I) {
           const nk = nkA[i] as number;
-          if (!names.has(nk)) names.set(nk, cur.text(13, i));
+          if (!names.has(nk)) names.set(nk, dict.of(cur.text(13, i)));
           const dur = k === K_B ? -1 : (dA[i] as number);
           closeUntil(t, dur);
           const id = k === K_I || spans === null ? -1 : (spans.idOf[posA[i] as number] as number);
           const sx = sxA[i] as number;
           // An X that trace_processor spills onto an overflow track is not on this stack.
           const spilled = k === K_X && spans !== null && spans.anomaly[id] === A_OVERLAP;
-          let own: Ref | null = null;
           if (!spilled) {
             sT[top] = t;
             sEnd[top] = k === K_B ? Number.POSITIVE_INFINITY : t + dur;
@@ -431,34 +583,40 @@ async function bindProcess(
             sId[top] = id;
             sNk[top] = nk;
             sSx[top] = sx;
-            sRef[top] = null;
+            sRef[top] = -1;
             top++;
             if (pending.length > 0) {
               const ref = refAt(top - 1);
               const at = base + BigInt(t);
-              for (const o of pending) ops.push({ ...o, ref, t: at, q, n: n++ });
+              for (let p = 0; p < pending.length; p += 3) {
+                ops.push(
+                  pending[p] as number,
+                  OP_PENDING,
+                  ref,
+                  at,
+                  q,
+                  n++,
+                  pending[p + 1] as number,
+                  pending[p + 2] as number,
+                );
+              }
               pending.length = 0;
             }
-          } else own = refOf(t, id, nk, sx, "span");
+          }
           if (hbA[i] === 1) {
-            own ??= refAt(top - 1);
-            const flowIn = finA[i] === 1;
-            const flowOut = foutA[i] === 1;
-            const tr = top > 0 ? refAt(top - 1) : null;
-            const at = base + BigInt(t);
-            flowOps(
-              ops,
-              chromeJson,
+            const own = spilled ? refOf(t, id, nk, sx, KIND_SPAN) : refAt(top - 1);
+            const topRef = chromeJson && top > 0 ? refAt(top - 1) : -1;
+            v2(
               cur.text(16, i) as string,
-              flowIn,
-              flowOut,
+              finA[i] === 1,
+              foutA[i] === 1,
               cur.text(17, i),
               cur.text(18, i),
-              tr,
+              topRef,
               own,
-              at,
+              chromeJson,
+              base + BigInt(t),
               q,
-              next,
             );
           }
           continue;
@@ -468,7 +626,7 @@ async function bindProcess(
           let j = top - 1;
           while (j >= 0 && sEnd[j] !== Number.POSITIVE_INFINITY) j--;
           if (j < 0) continue;
-          const closed: Ref | null = hbA[i] === 1 && !chromeJson ? { ...refAt(j), kind: "span_end" } : null;
+          const closed = hbA[i] === 1 && !chromeJson ? ends.copyAs(refAt(j), KIND_SPAN_END) : -1;
           // The closed B leaves the stack (entries above it, X spans that outlive it, stay).
           for (let m = j; m < top - 1; m++) {
             sT[m] = sT[m + 1] as number;
@@ -477,14 +635,11 @@ async function bindProcess(
             sId[m] = sId[m + 1] as number;
             sNk[m] = sNk[m + 1] as number;
             sSx[m] = sSx[m + 1] as number;
-            sRef[m] = sRef[m + 1] ?? null;
+            sRef[m] = sRef[m + 1] as number;
           }
           top--;
-          if (closed !== null) {
-            const at = base + BigInt(t);
-            flowOps(
-              ops,
-              false,
+          if (closed >= 0) {
+            v2(
               cur.text(16, i) as string,
               finA[i] === 1,
               foutA[i] === 1,
@@ -492,23 +647,24 @@ async function bindProcess(
               cur.text(18, i),
               closed,
               closed,
-              at,
+              false,
+              base + BigInt(t),
               q,
-              next,
             );
           }
           continue;
         }
         // Flow v1.
-        const v1 = cur.text(15, i) as string;
-        const at = base + BigInt(t);
-        const o = { key: `1:${v1}`, t: at, q, version: 1, id: v1, fname: cur.text(13, i), fcat: cur.text(14, i) };
+        const key = keys.of(1, cur.text(15, i) as string);
+        const fname = dict.of(cur.text(13, i));
+        const fcat = dict.of(cur.text(14, i));
         if (k === K_F && bpA[i] !== 1) {
-          pending.push({ ...o, op: OP_PENDING, ref: null as unknown as Ref, n: 0 });
+          pending.push(key, fname, fcat);
           continue;
         }
         if (top === 0) continue;
-        ops.push({ ...o, op: k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END, ref: refAt(top - 1), n: n++ });
+        const op = k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END;
+        ops.push(key, op, refAt(top - 1), base + BigInt(t), q, n++, fname, fcat);
       }
     }
   } finally {
@@ -518,35 +674,29 @@ async function bindProcess(
 }
 
 /**
- * The operations of a flow v2 event: Chrome JSON (`chromeJson`) on the thread's top slice
- * `topRef` (flow_out begins, both step, flow_in ends without closing; legacy Perfetto ids in
- * `0x` hex the same), Perfetto flow ids on the event's own slice `own` (flow_ids: OP_OUT,
- * terminating_flow_ids: end and close).
+ * The operations of a flow v2 event, given to `add` (flow id text, OP_*, end): Chrome JSON
+ * (`chromeJson`) on the thread's top slice `topRef` (flow_out begins, both step, flow_in ends
+ * without closing; legacy Perfetto ids in `0x` hex the same), Perfetto flow ids on the event's
+ * own slice `own` (flow_ids: OP_OUT, terminating_flow_ids: end and close). Ends are EndTable
+ * numbers (-1: none).
  */
 function flowOps(
-  ops: Op[],
   chromeJson: boolean,
   bind: string,
   fin: boolean,
   fout: boolean,
   manyOut: string | null,
   manyIn: string | null,
-  topRef: Ref | null,
-  own: Ref,
-  t: bigint,
-  q: number,
-  next: () => number,
+  topRef: number,
+  own: number,
+  add: (id: string, op: number, ref: number) => void,
 ): void {
   const idOf = (x: string): string => numericId(x) ?? `h${x}`;
-  const add = (id: string, op: number, ref: Ref): void => {
-    ops.push({ key: `2:${id}`, op, ref, t, q, n: next(), version: 2, id, fname: null, fcat: null });
-  };
   const legacy = !chromeJson && bind.startsWith("0x");
   if (chromeJson || legacy) {
     const ref = chromeJson ? topRef : own;
-    if (ref === null) return;
-    const id = idOf(bind);
-    add(id, fin && fout ? OP_STEP : fout ? OP_BEGIN : OP_END, ref);
+    if (ref < 0) return;
+    add(idOf(bind), fin && fout ? OP_STEP : fout ? OP_BEGIN : OP_END, ref);
     return;
   }
   const outs = idTexts(manyOut);

@@ -177,6 +177,22 @@ describe("flows view: binding rules", () => {
     );
   });
 
+  test("a flow of many steps is followed in time order, whatever the order of its events in the file", () => {
+    // 40 slices on two threads, each with one operation of flow 11 (s, then t..., then f), the
+    // events written last to first: the edges chain s0 > s1 > ... > s39.
+    const events: Ev[] = [];
+    for (let i = 0; i < 40; i++) {
+      const ts = 100 + 100 * i;
+      const ph = i === 0 ? "s" : i === 39 ? "f" : "t";
+      events.push(X(1 + (i % 2), ts, 10, `s${i}`), flow(ph, 1 + (i % 2), ts + 5, 11, ph === "f" ? { bp: "e" } : {}));
+    }
+    events.reverse();
+    expectEdges(
+      events,
+      Array.from({ length: 39 }, (_, i) => `s${i}>s${i + 1}`),
+    );
+  });
+
   test("an edge goes from the slice that began first", () => {
     // The flow starts in "late" (450) and ends in "early" (300, still open): early → late.
     expectEdges(
