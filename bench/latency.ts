@@ -8,7 +8,8 @@
  * input (the Chromium startup sample as JSON and as Perfetto protobuf, and large real traces made
  * by make_chromium_trace.sh, JSON and protobuf): ingest into a fresh lake (ms, MB/s of
  * decompressed input, peak RSS); right after it, the first query of each view, all processes
- * (cold JIT): a thread_spans GROUP BY name, then async_events, log_entries, measures; the
+ * (cold JIT): a thread_spans GROUP BY name, then async_events, log_entries, measures, flows (what
+ * `export perfetto` and `open` materialize too, right after an ingest); the
  * thread_spans query again (warm); trace_processor_shell loading the same file and answering the
  * same first question (slice GROUP BY name), and tracelake's ingest + first answer as a ratio to
  * it; on the last run's lake, `export perfetto` of the busiest process (by thread span count) and
@@ -24,7 +25,7 @@
  *                    dist/tracelake first (--no-build: time dist/tracelake as it is)
  *   --runs N         measured runs per row (default 5); --warmup N (default 1)
  *   --inputs LIST    comma-separated of sample-json, sample-proto, large-json, large-proto (default all)
- *   --skip LIST      row kinds to leave out: views (the cold async_events/log_entries/measures
+ *   --skip LIST      row kinds to leave out: views (the cold async_events/log_entries/measures/flows
  *                    rows), tp, export, export-all, replay
  *   --seconds N      traced seconds of the large traces (default 20: ~90-210 MB JSON, ~35-56 MB protobuf, by machine)
  *   --data DIR       where the large traces are cached (env TRACELAKE_BENCH_DATA, default
@@ -194,6 +195,7 @@ const QUERIES = {
   async_events: "SELECT name, count(*) AS n FROM async_events GROUP BY name",
   log_entries: "SELECT target, count(*) AS n FROM log_entries GROUP BY target",
   measures: "SELECT name, avg(value) AS mean, count(*) AS n FROM measures GROUP BY name",
+  flows: "SELECT version, count(*) AS n FROM flows GROUP BY version",
 } as const;
 /** trace_processor's form of the first question. */
 const TP_QUERY = "SELECT name, sum(dur) AS total_ns, count(*) AS n FROM slice GROUP BY name;\n";
