@@ -68,13 +68,18 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
  * (`$logs`, LOGS), by thread (`th`: the cpu stream's index; an instant's thread is the stream
  * of its tid, or a hash of the tid when no cpu stream has it), time, then B/E, X (longer
  * first, as thread_spans) and the rest (instants, flow events), then input order. `tk` = th;
- * `nk`: a hash of the name (DOUBLE, exact); `tid` only for an instant; `t`, `dur`: ns from
- * `$base` (the process's first event), as DOUBLE (exact below 2^53).
+ * `nk`: a hash of the name (DOUBLE, exact; NAMES gives the names); `t`, `dur`: ns from `$base`
+ * (the process's first event), as DOUBLE (exact below 2^53). The texts only instants and flow
+ * events need go through the sort as one JSON array `tx` (TX_*: the instant's tid, the v1 flow's
+ * name, category and key, the bind_id and the Perfetto flow id lists), NULL on other rows: seven
+ * VARCHAR columns cost the sort 16 bytes each on every row, and the names and categories their
+ * text (the 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows).
  */
 const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
     seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
-    tid, name, cat, v1key, bind_id, many_out, many_in
+    CASE WHEN k >= ${K_I} OR bind_id IS NOT NULL THEN to_json([tid, CASE WHEN k >= ${K_S} THEN name END,
+      CASE WHEN k >= ${K_S} THEN cat END, v1key, bind_id, many_out, many_in]) END AS tx
   FROM (
     SELECT sx::DOUBLE AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
       CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
@@ -85,6 +90,28 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     FROM ($src) WHERE sx IS NOT NULL AND ph IN ('B', 'E', 'X', 's', 't', 'f')
     $logs)
   ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
+
+/** The fields of SCAN's `tx` array. */
+const TX_TID = 0;
+const TX_NAME = 1;
+const TX_CAT = 2;
+const TX_V1KEY = 3;
+const TX_BIND = 4;
+const TX_MANY_OUT = 5;
+const TX_MANY_IN = 6;
+
+/**
+ * The names of the slices and instants SCAN reads, by its name key `nk` (a few thousand, where
+ * the scan has hundreds of thousands of rows): the cpu streams' B and X events (`$src`) and, with
+ * `$logs` (LOG_NAMES), the instants.
+ */
+const NAMES = `SELECT DISTINCT (hash(name) >> 11)::DOUBLE AS nk, name FROM ($src)
+  WHERE sx IS NOT NULL AND ph IN ('B', 'X')
+  $logs`;
+
+/** NAMES's instants: those of LOGS, from the log blocks `$list`. */
+const LOG_NAMES = `UNION SELECT DISTINCT (hash(name) >> 11)::DOUBLE, name FROM read_parquet($list)
+    WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
 
 /** The process's cpu streams' tids by index (sx), for LOGS: filled with the appender (never SQL text). */
 const STREAM_TIDS = "memory.main.tl_flow_stream_tids";
@@ -106,7 +133,7 @@ export const flows: ViewSet = {
   scope: "ingest",
   version: 1,
   sliceMicros: null,
-  transformText: `${SCAN}\n${LOGS}\n${EDGES_SELECT}`,
+  transformText: `${SCAN}\n${LOGS}\n${NAMES}\n${LOG_NAMES}\n${EDGES_SELECT}`,
   columns: [
     {
       name: "process_id",
@@ -469,10 +496,16 @@ async function bindProcess(
     logs: logs ? fillTemplate(LOGS, { list: logList }) : "",
     base: `${base}`,
   });
-  const cur = await ChunkCursor.open(engine, sql);
   const { dict, ends } = table;
   /** Slice and instant names by name key (SCAN's nk), as dictionary indexes. */
   const names = new Map<number, number>();
+  const nameRows = await engine.rows<{ nk: number; name: string | null }>(
+    fillTemplate(NAMES, { src: src.sql, logs: logs ? fillTemplate(LOG_NAMES, { list: logList }) : "" }),
+  );
+  for (const r of nameRows) if (!names.has(r.nk)) names.set(r.nk, dict.of(r.name));
+  const cur = await ChunkCursor.open(engine, sql);
+  /** Row i's `tx` array (SCAN). */
+  const texts = (i: number): (string | null)[] => JSON.parse(cur.text(12, i) as string) as (string | null)[];
   const threadNames = new Map<string, string | null>();
   for (const s of peer.cpuStreams) if (s.tid !== null && !threadNames.has(s.tid)) threadNames.set(s.tid, s.threadName);
   const processIx = dict.of(peer.process.processId);
@@ -558,7 +591,7 @@ async function bindProcess(
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
           const sx = sxA[i] as number;
-          const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : cur.text(12, i);
+          const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
           tidIx = dict.of(tid);
           instantThreadIx = dict.of(threadNames.get(tid ?? "") ?? null);
           top = 0;
@@ -569,7 +602,6 @@ async function bindProcess(
         const q = qA[i] as number;
         if (k === K_X || k === K_B || k === K_I) {
           const nk = nkA[i] as number;
-          if (!names.has(nk)) names.set(nk, dict.of(cur.text(13, i)));
           const dur = k === K_B ? -1 : (dA[i] as number);
           closeUntil(t, dur);
           const id = k === K_I || spans === null ? -1 : (spans.idOf[posA[i] as number] as number);
@@ -606,12 +638,13 @@ async function bindProcess(
           if (hbA[i] === 1) {
             const own = spilled ? refOf(t, id, nk, sx, KIND_SPAN) : refAt(top - 1);
             const topRef = chromeJson && top > 0 ? refAt(top - 1) : -1;
+            const tx = texts(i);
             v2(
-              cur.text(16, i) as string,
+              tx[TX_BIND] as string,
               finA[i] === 1,
               foutA[i] === 1,
-              cur.text(17, i),
-              cur.text(18, i),
+              tx[TX_MANY_OUT] ?? null,
+              tx[TX_MANY_IN] ?? null,
               topRef,
               own,
               chromeJson,
@@ -639,12 +672,13 @@ async function bindProcess(
           }
           top--;
           if (closed >= 0) {
+            const tx = texts(i);
             v2(
-              cur.text(16, i) as string,
+              tx[TX_BIND] as string,
               finA[i] === 1,
               foutA[i] === 1,
-              cur.text(17, i),
-              cur.text(18, i),
+              tx[TX_MANY_OUT] ?? null,
+              tx[TX_MANY_IN] ?? null,
               closed,
               closed,
               false,
@@ -655,9 +689,10 @@ async function bindProcess(
           continue;
         }
         // Flow v1.
-        const key = keys.of(1, cur.text(15, i) as string);
-        const fname = dict.of(cur.text(13, i));
-        const fcat = dict.of(cur.text(14, i));
+        const tx = texts(i);
+        const key = keys.of(1, tx[TX_V1KEY] as string);
+        const fname = dict.of(tx[TX_NAME] ?? null);
+        const fcat = dict.of(tx[TX_CAT] ?? null);
         if (k === K_F && bpA[i] !== 1) {
           pending.push(key, fname, fcat);
           continue;

@@ -193,6 +193,30 @@ describe("flows view: binding rules", () => {
     );
   });
 
+  test("flow names, categories and text ids with quotes, backslashes and control characters come through as written", () => {
+    const name = 'fl"\\\u0000\n\u001f😀';
+    const cat = "c\tat\u2028";
+    const lake = expectEdges(
+      [
+        X(1, 100, 10, "a"),
+        flow("s", 1, 105, 42, { name, cat }),
+        X(2, 200, 10, "b"),
+        flow("f", 2, 205, 42, { name, cat, bp: "e" }),
+      ],
+      ["a>b"],
+    );
+    expect(query(lake, "SELECT flow_name, flow_target FROM flows WHERE in_name IS NOT NULL")).toEqual([
+      { flow_name: name, flow_target: cat },
+    ]);
+    // A text bind_id (trace_processor draws no edge for it: README "What flows does").
+    const bind = 'id "\\ \u0001';
+    const { lake: textIds } = load([
+      X(1, 300, 10, "c", { bind_id: bind, flow_out: true }),
+      X(2, 400, 10, "d", { bind_id: bind, flow_in: true }),
+    ]);
+    expect(edges(textIds)).toEqual(["c>d"]);
+  });
+
   test("an edge goes from the slice that began first", () => {
     // The flow starts in "late" (450) and ends in "early" (300, still open): early → late.
     expectEdges(
