@@ -322,6 +322,27 @@ interface EdgeState {
   rows: Int32Array;
 }
 
+/** dst[i] = src[idx[i]] for i < n. One function per array type, each monomorphic. */
+function gather32(dst: Int32Array, src: Int32Array, idx: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = src[idx[i] as number] as number;
+}
+
+/** As gather32, for bytes. */
+function gather8(dst: Int8Array, src: Int8Array, idx: Int32Array, n: number): void {
+  for (let i = 0; i < n; i++) dst[i] = src[idx[i] as number] as number;
+}
+
+/** As gather32, for 64-bit values, moved as two 32-bit words (a BigInt64Array read boxes a BigInt). */
+function gather64(dst: BigInt64Array, src: BigInt64Array, idx: Int32Array, n: number): void {
+  const d = new Int32Array(dst.buffer, dst.byteOffset, dst.length * 2);
+  const s = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
+  for (let i = 0; i < n; i++) {
+    const j = (idx[i] as number) * 2;
+    d[2 * i] = s[j] as number;
+    d[2 * i + 1] = s[j + 1] as number;
+  }
+}
+
 const EDGE_FUNCTIONS = new LookupFunctions<EdgeState>("flows", [
   {
     name: "tl_flow_edge",
@@ -338,19 +359,27 @@ const EDGE_FUNCTIONS = new LookupFunctions<EdgeState>("flows", [
       ["step", "TINYINT"],
     ],
     fill: ({ cols, rows }, pos, n, out) => {
-      const scalar = [cols.fid, cols.fidText, cols.version, cols.fname, cols.fcat];
+      const idx = new Int32Array(n);
+      for (let i = 0; i < n; i++) idx[i] = rows[pos[i] as number] as number;
       const sources = [
-        ...scalar,
+        cols.fid,
+        cols.fidText,
+        cols.version,
+        cols.fname,
+        cols.fcat,
         ...cols.ends.out.fields,
         cols.ends.out.ns,
         ...cols.ends.in.fields,
         cols.ends.in.ns,
         cols.step,
       ];
-      sources.forEach((src, k) => {
+      for (let k = 0; k < sources.length; k++) {
+        const src = sources[k] as Int32Array | Int8Array | BigInt64Array;
         const dst = out[k] as typeof src;
-        for (let i = 0; i < n; i++) dst[i] = src[rows[pos[i] as number] as number] as never;
-      });
+        if (src instanceof BigInt64Array) gather64(dst as BigInt64Array, src, idx, n);
+        else if (src instanceof Int32Array) gather32(dst as Int32Array, src, idx, n);
+        else gather8(dst as Int8Array, src, idx, n);
+      }
     },
   },
 ]);
