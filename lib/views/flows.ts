@@ -81,7 +81,7 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
     (k >= ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL)::TINYINT AS tj,
     CASE WHEN k >= ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, CASE WHEN k >= ${K_S} THEN name END,
-      CASE WHEN k >= ${K_S} THEN cat END, v1key, bind_id, many_out, many_in]) ELSE bind_id END AS tx
+      CASE WHEN k >= ${K_S} THEN cat END, v1key, bind_id, many_out, many_in])::VARCHAR ELSE bind_id END AS tx
   FROM (
     SELECT sx::DOUBLE AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
       CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
