@@ -219,33 +219,47 @@ export class EdgeTable {
     c.ns[i] = e.t[j] as bigint;
   }
 
-  private grow(need: number): void {
-    this.fid = grown(this.fid, need);
-    this.fidText = grown(this.fidText, need);
-    this.version = grown(this.version, need);
-    this.fname = grown(this.fname, need);
-    this.fcat = grown(this.fcat, need);
-    this.step = grown(this.step, need);
+  /**
+   * Makes room for `n` edges in all, at once (the caller's estimate), instead of doubling from
+   * a small table: every outgrown column lingers until a GC. `add` still grows past it.
+   */
+  reserve(n: number): void {
+    if (n > this.fid.length) this.grow(n - 1, n);
+  }
+
+  private grow(need: number, exact?: number): void {
+    const g = <T extends Int8Array | Int32Array | BigInt64Array>(a: T): T => {
+      if (exact === undefined) return grown(a, need);
+      const b = new (a.constructor as new (n: number) => T)(exact);
+      b.set(a.subarray(0, this.n) as never);
+      return b;
+    };
+    this.fid = g(this.fid);
+    this.fidText = g(this.fidText);
+    this.version = g(this.version);
+    this.fname = g(this.fname);
+    this.fcat = g(this.fcat);
+    this.step = g(this.step);
     for (const c of [this.cols.out, this.cols.in]) {
-      c.fields = c.fields.map((f) => grown(f, need));
-      c.ns = grown(c.ns, need);
+      c.fields = c.fields.map((f) => g(f));
+      c.ns = g(c.ns);
     }
   }
 
-  /** The collected edges as typed columns (exactly `n` long). */
+  /** The collected edges as typed columns (views of the first `n` entries: no copy). */
   finish(): EdgeColumns {
     const n = this.n;
-    const end = (c: EndColumns) => ({ fields: c.fields.map((f) => f.slice(0, n)), ns: c.ns.slice(0, n) });
+    const end = (c: EndColumns) => ({ fields: c.fields.map((f) => f.subarray(0, n)), ns: c.ns.subarray(0, n) });
     return {
       n,
       strings: this.dict.strings,
-      fid: this.fid.slice(0, n),
-      fidText: this.fidText.slice(0, n),
-      version: this.version.slice(0, n),
-      fname: this.fname.slice(0, n),
-      fcat: this.fcat.slice(0, n),
+      fid: this.fid.subarray(0, n),
+      fidText: this.fidText.subarray(0, n),
+      version: this.version.subarray(0, n),
+      fname: this.fname.subarray(0, n),
+      fcat: this.fcat.subarray(0, n),
       ends: { out: end(this.cols.out), in: end(this.cols.in) },
-      step: this.step.slice(0, n),
+      step: this.step.subarray(0, n),
     };
   }
 }

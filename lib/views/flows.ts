@@ -405,6 +405,9 @@ async function ingestEdges(
   const keys = new FlowKeys(table.dict);
   const ops = new OpTable();
   for (const p of peers) await bindProcess(engine, p, ops, keys, table, shared);
+  // Most operations draw one edge (a begin when dropped or when its flow is active; a step that
+  // nothing follows draws a loose end too, and `add` grows past this when it must).
+  table.reserve(ops.n);
   const { key: opKey, fname, fcat, op: opCode, ref } = ops;
   const endT = table.ends.t;
   const row = (o: number, out: number, inn: number, step: number): void => {
