@@ -579,22 +579,28 @@ async function bindProcess(
       else return;
     }
   };
-  /** Adds the operations of a flow v2 event at (t, q) (flowOps). */
-  const v2 = (
-    bind: string,
-    fin: boolean,
-    fout: boolean,
-    manyOut: string | null,
-    manyIn: string | null,
-    topRef: number,
-    own: number,
-    json: boolean,
-    t: bigint,
-    q: number,
-  ): void => {
-    flowOps(json, bind, fin, fout, manyOut, manyIn, topRef, own, (id, op, ref) => {
-      ops.push(keys.of(2, id), op, ref, t, q, n++, -1, -1);
-    });
+  /**
+   * Adds the operations of row i's flow v2 event (flowOps), at its time (ns from base) and q:
+   * on `own` and, for Chrome JSON (`json`), the thread's top slice `topRef`.
+   */
+  const v2 = (i: number, topRef: number, own: number, json: boolean, t: number, q: number): void => {
+    const tx = texts(i);
+    const at = base + BigInt(t);
+    const fin = cur.num<Int8Array>(8)[i] === 1;
+    const fout = cur.num<Int8Array>(9)[i] === 1;
+    flowOps(
+      json,
+      tx[TX_BIND] as string,
+      fin,
+      fout,
+      tx[TX_MANY_OUT] ?? null,
+      tx[TX_MANY_IN] ?? null,
+      topRef,
+      own,
+      (id, op, ref) => {
+        ops.push(keys.of(2, id), op, ref, at, q, n++, -1, -1);
+      },
+    );
   };
   try {
     while (await cur.next()) {
@@ -606,8 +612,6 @@ async function bindProcess(
       const posA = cur.num<Int32Array>(5);
       const nkA = cur.num<Float64Array>(6);
       const bpA = cur.num<Int8Array>(7);
-      const finA = cur.num<Int8Array>(8);
-      const foutA = cur.num<Int8Array>(9);
       const hbA = cur.num<Int8Array>(10);
       const sxA = cur.num<Int32Array>(11);
       for (let i = 0; i < cur.rowCount; i++) {
@@ -661,19 +665,7 @@ async function bindProcess(
           if (hbA[i] === 1) {
             const own = spilled ? refOf(t, id, nk, sx, KIND_SPAN) : refAt(top - 1);
             const topRef = chromeJson && top > 0 ? refAt(top - 1) : -1;
-            const tx = texts(i);
-            v2(
-              tx[TX_BIND] as string,
-              finA[i] === 1,
-              foutA[i] === 1,
-              tx[TX_MANY_OUT] ?? null,
-              tx[TX_MANY_IN] ?? null,
-              topRef,
-              own,
-              chromeJson,
-              base + BigInt(t),
-              q,
-            );
+            v2(i, topRef, own, chromeJson, t, q);
           }
           continue;
         }
@@ -694,21 +686,7 @@ async function bindProcess(
             sRef[m] = sRef[m + 1] as number;
           }
           top--;
-          if (closed >= 0) {
-            const tx = texts(i);
-            v2(
-              tx[TX_BIND] as string,
-              finA[i] === 1,
-              foutA[i] === 1,
-              tx[TX_MANY_OUT] ?? null,
-              tx[TX_MANY_IN] ?? null,
-              closed,
-              closed,
-              false,
-              base + BigInt(t),
-              q,
-            );
-          }
+          if (closed >= 0) v2(i, closed, closed, false, t, q);
           continue;
         }
         // Flow v1.
