@@ -105,11 +105,14 @@ const TX_MANY_IN = 6;
 /**
  * The names of the slices and instants SCAN reads, by its name key `nk` (a few thousand, where
  * the scan has hundreds of thousands of rows): the cpu streams' B and X events (`$src`) and, with
- * `$logs` (LOG_NAMES), the instants.
+ * `$logs` (LOG_NAMES), the instants. Ordered, so that should two names share a key (a 53-bit
+ * hash) the first, which bindProcess keeps, is the same at every run.
  */
-const NAMES = `SELECT DISTINCT (hash(name) >> 11)::DOUBLE AS nk, name FROM ($src)
+const NAMES = `SELECT nk, name FROM (
+  SELECT DISTINCT (hash(name) >> 11)::DOUBLE AS nk, name FROM ($src)
   WHERE sx IS NOT NULL AND ph IN ('B', 'X')
-  $logs`;
+  $logs)
+  ORDER BY nk, name`;
 
 /** NAMES's instants: those of LOGS, from the log blocks `$list`. */
 const LOG_NAMES = `UNION SELECT DISTINCT (hash(name) >> 11)::DOUBLE, name FROM read_parquet($list)
