@@ -44,9 +44,9 @@ import {
   writeEdgePartition,
 } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit_plan.ts";
-import { blockRelation } from "./source.ts";
-import { A_OVERLAP } from "./span_stack.ts";
-import { spanPass } from "./thread_spans.ts";
+import { type BlockRelation, blockRelation, combineInputs } from "./source.ts";
+import { A_OVERLAP, type SpanArrays } from "./span_stack.ts";
+import { BATCH_EVENTS, BATCH_SPREAD_NS, batchSpans, spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 
 /** Event kinds of the scan. */
@@ -58,18 +58,27 @@ const K_S = 4;
 const K_T = 5;
 const K_F = 6;
 
+/** Most events (catalog counts of cpu and log blocks) of a process bound in a batch. */
+const BATCH_PROCESS_EVENTS = 50_000;
+/** Most processes of a batch: SCAN's thread keys (px * PX_TH + a thread's) stay exact doubles. */
+const BATCH_PROCESSES = 128;
+/** SCAN's thread key of a batch's process px: px * PX_TH + the thread's (sx < 2^40, or 2^40 + a hash < 2^44). */
+const PX_TH = 2 ** 45;
+
 /** Perfetto's several flow ids of an event (args.flow_ids, args.terminating_flow_ids), as JSON text. */
 const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
       CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"terminating_flow_ids"') THEN json_extract(args, '$.terminating_flow_ids')::VARCHAR END AS many_in`;
 
 /**
- * One process's thread events in processing order: cpu-stream B/E/X and flow events (`$src`,
- * source.ts blockRelation, with the span pass's pos) and thread-scoped instants of its log blocks
- * (`$logs`, LOGS), by thread (`th`: the cpu stream's index; an instant's thread is the stream
- * of its tid, or a hash of the tid when no cpu stream has it), time, then B/E, X (longer
- * first, as thread_spans) and the rest (instants, flow events), then input order. `tk` = th;
- * `nk`: a hash of the name (DOUBLE, exact; NAMES gives the names); `t`, `dur`: ns from `$base`
- * (the process's first event), as DOUBLE (exact below 2^53). The texts only instants and flow
+ * The thread events of one process, or of several process after process (bindProcesses), in
+ * processing order: cpu-stream B/E/X and flow events (`$src`, source.ts blockRelation of their
+ * blocks, with the span pass's pos) and thread-scoped instants of their log blocks (`$logs`,
+ * LOGS), by thread (`th`: px * PX_TH + the thread's number, px the process's index, `$px` by
+ * stream; a thread's number is its cpu stream's index, or for an instant, that of the process's
+ * stream of its tid, or 2^40 + a hash of the tid when no cpu stream has it), time, then B/E, X
+ * (longer first, as thread_spans) and the rest (instants, flow events), then input order. `tk`
+ * = th; `nk`: a hash of the name (DOUBLE, exact; NAMES gives the names); `t`, `dur`: ns from
+ * `$base` (the first event), as DOUBLE (exact below 2^53). The texts only instants and flow
  * events need go through the sort in one column `tx`: where `tj` is 1, a JSON array (TX_*: the
  * instant's tid, the v1 flow's name, category and key, the bind_id and the Perfetto flow id
  * lists); else the bind_id alone (most flow events: no JSON to parse), or NULL. Seven VARCHAR
@@ -83,7 +92,7 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     CASE WHEN k >= ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, CASE WHEN k >= ${K_S} THEN name END,
       CASE WHEN k >= ${K_S} THEN cat END, v1key, bind_id, many_out, many_in])::VARCHAR ELSE bind_id END AS tx
   FROM (
-    SELECT sx::DOUBLE AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
+    SELECT ($px)[sx + 1]::DOUBLE * ${PX_TH} + sx AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
       CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
       coalesce(bp = 'e', false)::TINYINT AS bpe, bind_id, flow_in, flow_out, ${MANY},
       (CASE ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} WHEN 'X' THEN ${K_X} WHEN 's' THEN ${K_S}
@@ -106,7 +115,8 @@ const TX_MANY_IN = 6;
  * The names of the slices and instants SCAN reads, by its name key `nk` (a few thousand, where
  * the scan has hundreds of thousands of rows): the cpu streams' B and X events (`$src`) and, with
  * `$logs` (LOG_NAMES), the instants. Ordered, so that should two names share a key (a 53-bit
- * hash) the first, which bindProcess keeps, is the same at every run.
+ * hash) the first, which bindProcesses keeps, is the same at every run (for the processes it
+ * binds together).
  */
 const NAMES = `SELECT nk, name FROM (
   SELECT DISTINCT (hash(name) >> 11)::DOUBLE AS nk, name FROM ($src)
@@ -118,16 +128,19 @@ const NAMES = `SELECT nk, name FROM (
 const LOG_NAMES = `UNION SELECT DISTINCT (hash(name) >> 11)::DOUBLE, name FROM read_parquet($list)
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
 
-/** The process's cpu streams' tids by index (sx), for LOGS: filled with the appender (never SQL text). */
+/** The cpu streams' process index (px) and tid by stream index (sx), for LOGS: filled with the appender (never SQL text). */
 const STREAM_TIDS = "memory.main.tl_flow_stream_tids";
 
-/** SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list). */
+/**
+ * SCAN's instants: the thread-scoped instants of `$list`, the log blocks (a Parquet list), with
+ * `$px` the process index of each.
+ */
 const LOGS = `UNION ALL
-    SELECT coalesce(m.sx::DOUBLE, ${2 ** 40} + (hash(l.tid) >> 20)::DOUBLE), l.tid, -1, -1, time, 0, seq,
-      1000000 + file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out, ${MANY}, ${K_I}::TINYINT, 2
-    FROM read_parquet($list) l
-    LEFT JOIN (SELECT tid, min(sx) AS sx FROM ${STREAM_TIDS} WHERE tid IS NOT NULL GROUP BY tid) m
-      ON m.tid = l.tid
+    SELECT l.px::DOUBLE * ${PX_TH} + coalesce(m.sx::DOUBLE, ${2 ** 40} + (hash(l.tid) >> 20)::DOUBLE), l.tid, -1, -1,
+      time, 0, seq, 1000000 + l.file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out, ${MANY}, ${K_I}::TINYINT, 2
+    FROM (SELECT ($px)[file_index::BIGINT + 1] AS px, file_index, * FROM read_parquet($list)) l
+    LEFT JOIN (SELECT px, tid, min(sx) AS sx FROM ${STREAM_TIDS} WHERE tid IS NOT NULL GROUP BY px, tid) m
+      ON m.px = l.px AND m.tid = l.tid
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND l.tid IS NOT NULL`;
 
 /** The flows view set. */
@@ -407,7 +420,7 @@ async function ingestEdges(
   const table = new EdgeTable();
   const keys = new FlowKeys(table.dict);
   const ops = new OpTable();
-  for (const p of peers) await bindProcess(engine, p, ops, keys, table, shared);
+  for (const batch of bindBatches(peers)) await bindProcesses(engine, batch, ops, keys, table, shared);
   // Most operations draw one edge (a begin when dropped or when its flow is active; a step that
   // nothing follows draws a loose end too, and `add` grows past this when it must).
   table.reserve(ops.n);
@@ -469,32 +482,90 @@ async function ingestEdges(
 }
 
 /**
- * Binds one process's flow events to its slices (see the file comment), adding one operation
- * per flow operation to `ops` (its ends to `table.ends`). Reads the process's cpu blocks
- * through thread_spans' span pass (for the span ids) and its log blocks' instants.
+ * The peers bound together by one bindProcesses call, in `peers`' order (the binding numbers
+ * operations process after process): a process of more than BATCH_PROCESS_EVENTS events (its
+ * cpu and log blocks' catalog counts) alone, the others in runs of at most BATCH_EVENTS events
+ * and BATCH_PROCESSES processes whose blocks begin within BATCH_SPREAD_NS (the scan's times are
+ * exact within 2^53 ns of the batch's base). Peers without cpu blocks bind nothing and are left out.
  */
-async function bindProcess(
+function bindBatches(peers: readonly IngestPeer[]): IngestPeer[][] {
+  const out: IngestPeer[][] = [];
+  let batch: IngestPeer[] = [];
+  let events = 0;
+  /** The least and greatest begin time (ns) of the batch's processes (each its blocks' least). */
+  let lo = 0n;
+  let hi = 0n;
+  for (const peer of peers) {
+    if (peer.cpuBlocks.length === 0) continue;
+    const blocks = [...peer.cpuBlocks, ...peer.logBlocks];
+    const n = blocks.reduce((sum, b) => sum + b.nbObjects, 0);
+    const begins = blocks.map((b) => b.beginTimeNs);
+    if (n > BATCH_PROCESS_EVENTS || begins.includes(null)) {
+      if (batch.length > 0) out.push(batch);
+      out.push([peer]);
+      batch = [];
+      continue;
+    }
+    const begin = (begins as bigint[]).reduce((m, b) => (b < m ? b : m));
+    const fits =
+      batch.length > 0 &&
+      events + n <= BATCH_EVENTS &&
+      batch.length < BATCH_PROCESSES &&
+      (begin > hi ? begin : hi) - (begin < lo ? begin : lo) <= BATCH_SPREAD_NS;
+    if (!fits) {
+      if (batch.length > 0) out.push(batch);
+      batch = [];
+      events = 0;
+      lo = begin;
+      hi = begin;
+    }
+    batch.push(peer);
+    events += n;
+    if (begin < lo) lo = begin;
+    if (begin > hi) hi = begin;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
+/**
+ * Binds the flow events of one or several processes (bindBatches) to their slices (see the file
+ * comment), adding one operation per flow operation to `ops` (its ends to `table.ends`), as
+ * binding each process alone, one after another, would: one scan reads them all, process after
+ * process (SCAN's thread key `th` is px * PX_TH + the thread's). Reads the cpu blocks (span ids
+ * from thread_spans' span pass: batchSpans) and the log blocks' instants.
+ */
+async function bindProcesses(
   engine: Engine,
-  peer: IngestPeer,
+  peers: IngestPeer[],
   ops: OpTable,
   keys: FlowKeys,
   table: EdgeTable,
   shared: Map<string, unknown> | undefined,
 ): Promise<void> {
-  if (peer.cpuBlocks.length === 0) return;
-  const input: MaterializeInput = {
+  const inputs: MaterializeInput[] = peers.map((peer) => ({
     engine,
     process: peer.process,
     streams: peer.cpuStreams,
     blocks: peer.cpuBlocks,
     outPath: "",
     ...(shared ? { shared } : {}),
-  };
-  const pass = await spanPass(input);
-  const streams = [...peer.cpuStreams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
-  const src = pass?.src ?? (await blockRelation({ ...input, streams }));
-  const logList = `[${peer.logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
-  const logs = peer.logBlocks.length > 0;
+  }));
+  const sortedStreams = (input: MaterializeInput) =>
+    [...input.streams].sort((a, b) => Buffer.compare(Buffer.from(a.streamId), Buffer.from(b.streamId)));
+  let passSrc: BlockRelation | null = null;
+  let spansOf: (SpanArrays | null)[];
+  if (inputs.length === 1) {
+    const pass = await spanPass(inputs[0] as MaterializeInput);
+    passSrc = pass?.src ?? null;
+    spansOf = [pass?.spans ?? null];
+  } else spansOf = await batchSpans(inputs);
+  const all = combineInputs(inputs, sortedStreams);
+  const { streams } = all.input;
+  const src = passSrc ?? (await blockRelation(all.input));
+  const logBlocks = peers.flatMap((p) => p.logBlocks);
+  const logList = `[${logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
+  const logs = logBlocks.length > 0;
   const probe = await engine.rows<{ cpu: boolean; log: boolean; base: bigint | null }>(
     `SELECT EXISTS (SELECT 1 FROM (${src.sql}) WHERE ph IN ('s', 't', 'f') OR bind_id IS NOT NULL) AS cpu,
        ${logs ? `EXISTS (SELECT 1 FROM read_parquet(${logList}) WHERE bind_id IS NOT NULL)` : "false"} AS log,
@@ -503,19 +574,21 @@ async function bindProcess(
   const pr = probe[0];
   if (!pr || (!pr.cpu && !pr.log) || pr.base === null) return;
   const base = pr.base;
-  const chromeJson = peer.traceFormat === "chrome_json";
-  const spans = pass?.spans ?? null;
   if (logs) {
-    await engine.run(`CREATE OR REPLACE TABLE ${STREAM_TIDS}(sx INTEGER, tid VARCHAR)`);
+    await engine.run(`CREATE OR REPLACE TABLE ${STREAM_TIDS}(px INTEGER, sx INTEGER, tid VARCHAR)`);
     await engine.append(
       STREAM_TIDS.slice(STREAM_TIDS.lastIndexOf(".") + 1),
-      streams.map((s, i) => [BigInt(i), s.tid]),
+      streams.map((s, i) => [BigInt(all.streamPx[i] as number), BigInt(i), s.tid]),
       "memory",
     );
   }
+  // By stream, and by log block, its process's index px (SQL lists indexed by sx, file_index).
+  const streamPx = `[${all.streamPx.join(", ")}]::INTEGER[]`;
+  const logPx = `[${peers.flatMap((p, px) => p.logBlocks.map(() => px)).join(", ")}]::INTEGER[]`;
   const sql = fillTemplate(SCAN, {
     src: src.sql,
-    logs: logs ? fillTemplate(LOGS, { list: logList }) : "",
+    px: streamPx,
+    logs: logs ? fillTemplate(LOGS, { list: logList, px: logPx }) : "",
     base: `${base}`,
   });
   const { dict, ends } = table;
@@ -532,16 +605,34 @@ async function bindProcess(
     const bind = cur.text(13, i);
     return [null, null, null, null, bind, null, null];
   };
-  const threadNames = new Map<string, string | null>();
-  for (const s of peer.cpuStreams) if (s.tid !== null && !threadNames.has(s.tid)) threadNames.set(s.tid, s.threadName);
-  const processIx = dict.of(peer.process.processId);
+  // By process (px): its thread names by tid (an instant's thread name), its id, whether it is
+  // Chrome JSON, and the pos of its first row in `src` (spans index rows by their process's pos).
+  const threadNamesOf = peers.map((peer) => {
+    const m = new Map<string, string | null>();
+    for (const s of peer.cpuStreams) if (s.tid !== null && !m.has(s.tid)) m.set(s.tid, s.threadName);
+    return m;
+  });
+  const processIxOf = peers.map((peer) => dict.of(peer.process.processId));
+  const chromeJsonOf = peers.map((peer) => peer.traceFormat === "chrome_json");
+  const posStartOf: number[] = [];
+  let block = 0;
+  for (const peer of peers) {
+    posStartOf.push(block < src.offsets.length ? (src.offsets[block] as number) : src.rowCount);
+    block += peer.cpuBlocks.length;
+  }
   const streamIx = streams.map((s) => dict.of(s.streamId));
   const streamThreadIx = streams.map((s) => dict.of(s.threadName));
-  // The current thread and its stack (trace_processor's slice stack), one array per field:
-  // begin and end (ns from base; end = Infinity for an open B), duration (-1 for a B), thread_spans
-  // id (-1 for an instant), name key, stream index, and the entry's end (EndTable number, -1
-  // until an operation first names it). `pending`: the keys, names and categories of the `f`
-  // events waiting for the thread's next slice.
+  // The current process and thread, and the thread's stack (trace_processor's slice stack), one
+  // array per field: begin and end (ns from base; end = Infinity for an open B), duration (-1 for
+  // a B), thread_spans id (-1 for an instant), name key, stream index, and the entry's end
+  // (EndTable number, -1 until an operation first names it). `pending`: the keys, names and
+  // categories of the `f` events waiting for the thread's next slice.
+  let px = -1;
+  let threadNames = threadNamesOf[0] as Map<string, string | null>;
+  let processIx = -1;
+  let chromeJson = false;
+  let spans: SpanArrays | null = null;
+  let posStart = 0;
   let tk = Number.NaN;
   /** The thread's tid, and the thread name an instant of it takes, as dictionary indexes. */
   let tidIx = -1;
@@ -555,6 +646,7 @@ async function bindProcess(
   const sRef: number[] = [];
   let top = 0;
   const pending: number[] = [];
+  /** The operation's number in its process. */
   let n = 0;
   /** A new end: a span of stream sx (its thread_spans number `id`), or an instant (id < 0). */
   const refOf = (t: number, id: number, nk: number, sx: number, kind: number): number => {
@@ -620,6 +712,16 @@ async function bindProcess(
       for (let i = 0; i < cur.rowCount; i++) {
         if (tkA[i] !== tk) {
           tk = tkA[i] as number;
+          const tpx = Math.floor(tk / PX_TH);
+          if (tpx !== px) {
+            px = tpx;
+            threadNames = threadNamesOf[px] as Map<string, string | null>;
+            processIx = processIxOf[px] as number;
+            chromeJson = chromeJsonOf[px] as boolean;
+            spans = spansOf[px] ?? null;
+            posStart = posStartOf[px] as number;
+            n = 0;
+          }
           const sx = sxA[i] as number;
           const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
           tidIx = dict.of(tid);
@@ -634,7 +736,7 @@ async function bindProcess(
           const nk = nkA[i] as number;
           const dur = k === K_B ? -1 : (dA[i] as number);
           closeUntil(t, dur);
-          const id = k === K_I || spans === null ? -1 : (spans.idOf[posA[i] as number] as number);
+          const id = k === K_I || spans === null ? -1 : (spans.idOf[(posA[i] as number) - posStart] as number);
           const sx = sxA[i] as number;
           // An X that trace_processor spills onto an overflow track is not on this stack.
           const spilled = k === K_X && spans !== null && spans.anomaly[id] === A_OVERLAP;

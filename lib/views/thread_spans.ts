@@ -200,12 +200,12 @@ function checkRows(rows: number, spans: number, processId: string): void {
 }
 
 /** The most events (catalog nb_objects) one materializeMany batch reads: bounds its table. */
-const BATCH_EVENTS = 250_000;
+export const BATCH_EVENTS = 250_000;
 /**
  * The widest spread (ns) of the catalog begin times of one batch's processes: the batch's pass
  * measures every process's times from one base, exact within 2^53 ns (104 days) of it.
  */
-const BATCH_SPREAD_NS = 86_400_000_000_000n;
+export const BATCH_SPREAD_NS = 86_400_000_000_000n;
 
 /**
  * thread_spans' materializeMany: small processes in batches (at most BATCH_EVENTS events, begin
@@ -261,44 +261,14 @@ const BATCH_TABLE = "memory.main.tl_spans_batch";
 async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promise<MaterializeResult[]> {
   const engine = (inputs[0] as MaterializeInput).engine;
   const all = combineInputs(inputs, passStreams);
-  const { streams, blocks } = all.input;
-  const { firstStream } = all;
   const src = await blockRows(all.input, all.streamProcessIds);
-  const spans = new SpanArrays(src.rowCount);
-  const perStream = { spans: new Int32Array(streams.length), unmatchedEnds: new Int32Array(streams.length) };
-  const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
-  const stats = await buildSpans(scan, spans, perStream);
-  if (!exactTimes(stats)) {
+  const run = await batchPass(inputs, all.firstStream, src, base);
+  if (run === null) {
     const out: MaterializeResult[] = [];
     for (const input of inputs) out.push(await materializeOne(input));
     return out;
   }
-  // Each process's spans are the ids [first, first + count) (its threads come one after another).
-  const firstOfStream = new Int32Array(streams.length);
-  const parts: BatchPart[] = [];
-  let id = 0;
-  let block = 0;
-  for (let p = 0; p < inputs.length; p++) {
-    const input = inputs[p] as MaterializeInput;
-    const first = id;
-    let unmatchedEnds = 0;
-    for (let s = firstStream[p] as number; s < (firstStream[p + 1] as number); s++) {
-      firstOfStream[s] = first;
-      id += perStream.spans[s] as number;
-      unmatchedEnds += perStream.unmatchedEnds[s] as number;
-    }
-    const posStart = src.offsets[block] as number;
-    block += input.blocks.length;
-    const posEnd = block < blocks.length ? (src.offsets[block] as number) : src.rowCount;
-    parts.push(batchPart(spans, first, id - first, unmatchedEnds, posStart, posEnd));
-  }
-  // A JIT run that writes flows too: each process's pass as spanPass would have made it.
-  for (let p = 0; p < inputs.length; p++) {
-    const input = inputs[p] as MaterializeInput;
-    const part = parts[p] as BatchPart;
-    const none = part.stats.spans === 0 && part.stats.unmatchedEnds === 0;
-    input.shared?.set(passKey(input), none ? null : { base, spans: localSpans(spans, part), stats: part.stats });
-  }
+  const { spans, parts, firstOfStream } = run;
   const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
   await SPAN_FUNCTIONS.run(engine, spans, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
   try {
@@ -316,6 +286,110 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
   } finally {
     await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
   }
+}
+
+/** What batchPass computed: the batch's spans, each process's part, each stream's first span id. */
+interface BatchRun {
+  spans: SpanArrays;
+  parts: BatchPart[];
+  firstOfStream: Int32Array;
+}
+
+/**
+ * The stack pass of several processes' cpu blocks at once (`src`: the relation of their
+ * combineInputs(inputs, passStreams), whose `firstStream` it takes), each process's spans
+ * numbered in a range of its own; each process's pass, as spanPass would have made it, goes to
+ * its `shared` map. Null when a span lies too far from `base` for the pass's times to be exact.
+ * @param base the least catalog begin time (ns) of the processes' blocks.
+ * @throws Error from DuckDB.
+ */
+async function batchPass(
+  inputs: MaterializeInput[],
+  firstStream: readonly number[],
+  src: BlockRelation,
+  base: bigint,
+): Promise<BatchRun | null> {
+  const engine = (inputs[0] as MaterializeInput).engine;
+  const streamCount = firstStream[inputs.length] as number;
+  const spans = new SpanArrays(src.rowCount);
+  const perStream = { spans: new Int32Array(streamCount), unmatchedEnds: new Int32Array(streamCount) };
+  const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
+  const stats = await buildSpans(scan, spans, perStream);
+  if (!exactTimes(stats)) return null;
+  // Each process's spans are the ids [first, first + count) (its threads come one after another).
+  const firstOfStream = new Int32Array(streamCount);
+  const parts: BatchPart[] = [];
+  let id = 0;
+  let block = 0;
+  const blockCount = src.offsets.length;
+  for (let p = 0; p < inputs.length; p++) {
+    const input = inputs[p] as MaterializeInput;
+    const first = id;
+    let unmatchedEnds = 0;
+    for (let s = firstStream[p] as number; s < (firstStream[p + 1] as number); s++) {
+      firstOfStream[s] = first;
+      id += perStream.spans[s] as number;
+      unmatchedEnds += perStream.unmatchedEnds[s] as number;
+    }
+    const posStart = src.offsets[block] as number;
+    block += input.blocks.length;
+    const posEnd = block < blockCount ? (src.offsets[block] as number) : src.rowCount;
+    parts.push(batchPart(spans, first, id - first, unmatchedEnds, posStart, posEnd));
+  }
+  // A JIT run that writes flows too: each process's pass as spanPass would have made it.
+  for (let p = 0; p < inputs.length; p++) {
+    const input = inputs[p] as MaterializeInput;
+    const part = parts[p] as BatchPart;
+    const none = part.stats.spans === 0 && part.stats.unmatchedEnds === 0;
+    input.shared?.set(passKey(input), none ? null : { base, spans: localSpans(spans, part), stats: part.stats });
+  }
+  return { spans, parts, firstOfStream };
+}
+
+/**
+ * The span pass's SpanArrays (spanPass's `spans`, null when it is null) of each of several
+ * processes' cpu blocks (flows binds a batch of small processes at once): from `shared` where
+ * a view set of the same JIT run left it, else from one batchPass over the others (or spanPass
+ * each, when a block has no catalog begin time, the processes' begin times lie more than
+ * BATCH_SPREAD_NS apart, or the batch pass's times are not exact).
+ * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
+ */
+export async function batchSpans(inputs: MaterializeInput[]): Promise<(SpanArrays | null)[]> {
+  const out: (SpanArrays | null)[] = new Array(inputs.length).fill(null);
+  const todo: number[] = [];
+  inputs.forEach((input, i) => {
+    if (input.blocks.length === 0) return;
+    const done = input.shared?.get(passKey(input)) as Omit<SpanPass, "src"> | null | undefined;
+    if (done === undefined) todo.push(i);
+    else out[i] = done === null ? null : done.spans;
+  });
+  const members = todo.map((i) => inputs[i] as MaterializeInput);
+  const bases = members.map((m) => minBeginTime(m.blocks));
+  let lo: bigint | null = null;
+  let hi: bigint | null = null;
+  for (const b of bases) {
+    if (b === null) continue;
+    if (lo === null || b < lo) lo = b;
+    if (hi === null || b > hi) hi = b;
+  }
+  let run: BatchRun | null = null;
+  if (members.length > 1 && lo !== null && hi !== null && !bases.includes(null) && hi - lo <= BATCH_SPREAD_NS) {
+    const all = combineInputs(members, passStreams);
+    const src = await blockRelation(all.input);
+    // Each member's pass goes to a map of its own when the run shares none.
+    const local = members.map((m) => ({ ...m, shared: m.shared ?? new Map<string, unknown>() }));
+    run = await batchPass(local, all.firstStream, src, lo);
+    if (run !== null) {
+      local.forEach((m, k) => {
+        const done = m.shared.get(passKey(m)) as Omit<SpanPass, "src"> | null;
+        out[todo[k] as number] = done === null ? null : done.spans;
+      });
+      return out;
+    }
+  }
+  for (let k = 0; k < members.length; k++)
+    out[todo[k] as number] = (await spanPass(members[k] as MaterializeInput))?.spans ?? null;
+  return out;
 }
 
 /** One process of a batch: its span ids [first, first + stats.spans), its rows' pos [posStart, posEnd). */

@@ -225,6 +225,30 @@ describe("flows view: binding rules", () => {
     );
   });
 
+  test("an instant stays on its own process's thread when another process has a thread of its tid", () => {
+    // Both processes are small, so they are bound in one batch (lib/views/flows.ts bindBatches),
+    // and both have a thread 3: each instant is on its own process's thread 3, the top of its
+    // stack when the flow event at its time comes (a flow event binds to the top slice).
+    const i = (pid: number, ts: number, name: string): Ev => ({ ph: "i", s: "t", pid, tid: 3, ts, name, cat: "c" });
+    const lake = expectEdges(
+      [
+        { ...X(3, 100, 200, "a7"), pid: 7 },
+        i(7, 200, "i7"),
+        { ...flow("s", 3, 200, 1), pid: 7 },
+        { ...X(3, 400, 200, "b8"), pid: 8 },
+        i(8, 500, "i8"),
+        { ...flow("f", 3, 500, 1, { bp: "e" }), pid: 8 },
+      ],
+      ["i7>i8"],
+    );
+    expect(
+      query<Record<string, unknown>>(
+        lake,
+        "SELECT out_kind, out_tid, in_kind, in_tid, out_process_id <> in_process_id AS across FROM flows",
+      ),
+    ).toEqual([{ out_kind: "instant", out_tid: "3", in_kind: "instant", in_tid: "3", across: true }]);
+  });
+
   test("edges between processes name both processes and live in the instance they arrive in; loose ends are kept", () => {
     const { lake } = load([
       { ph: "M", pid: 7, tid: 1, name: "process_name", args: { name: "p7" } },
