@@ -94,6 +94,15 @@ async function materializeBatch(inputs: MaterializeInput[], t: SqlTransform): Pr
   await prepareSource(inputs);
   await engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${t.events}`);
   try {
+    // Each input's event-time range from the table (`project` keeps every row and its `time`),
+    // so that no file is read back for it.
+    const ranges = new Map(
+      (
+        await engine.rows<{ px: number; lo: bigint; hi: bigint }>(
+          `SELECT px, epoch_ns(min(time)) AS lo, epoch_ns(max(time)) AS hi FROM ${BATCH_TABLE} GROUP BY px`,
+        )
+      ).map((r) => [r.px, { min: r.lo, max: r.hi }]),
+    );
     const out: MaterializeResult[] = [];
     for (let px = 0; px < inputs.length; px++) {
       const input = inputs[px] as MaterializeInput;
@@ -101,7 +110,7 @@ async function materializeBatch(inputs: MaterializeInput[], t: SqlTransform): Pr
         events: `(SELECT * FROM ${BATCH_TABLE} WHERE px = ${px})`,
         px: `${px}`,
       });
-      out.push(await writePartitionFile(engine, select, input.outPath, "time", "time"));
+      out.push(await writePartitionFile(engine, select, input.outPath, "time", "time", ranges.get(px)));
     }
     return out;
   } finally {
