@@ -410,23 +410,39 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
   const outProcess = cols.ends.out.fields[0] as Int32Array;
   const inId = cols.ends.in.fields[4] as Int32Array;
   const outId = cols.ends.out.fields[4] as Int32Array;
-  const inNs = cols.ends.in.ns;
-  const outNs = cols.ends.out.ns;
+  // The times as their 32-bit words (little-endian, as gather64): no BigInt per row.
+  const inW = new Int32Array(cols.ends.in.ns.buffer, cols.ends.in.ns.byteOffset, cols.ends.in.ns.length * 2);
+  const outW = new Int32Array(cols.ends.out.ns.buffer, cols.ends.out.ns.byteOffset, cols.ends.out.ns.length * 2);
   const m = rows.length;
-  const time: bigint[] = new Array(m);
-  const out: (bigint | null)[] = new Array(m);
-  let lo: bigint | null = null;
-  let hi: bigint | null = null;
+  /** By row: its edge time's words (from `inW` when `timeIn`, else `outW`), whether it has an out end. */
+  const timeIn = new Uint8Array(m);
+  const hasOut = new Uint8Array(m);
+  // The least and greatest of the times, as (high word, signed; low word, unsigned).
+  let loHi = 0;
+  let loLo = 0;
+  let hiHi = 0;
+  let hiLo = 0;
+  let any = false;
+  const see = (h: number, l: number): void => {
+    if (!any || h < loHi || (h === loHi && l < loLo)) {
+      loHi = h;
+      loLo = l;
+    }
+    if (!any || h > hiHi || (h === hiHi && l > hiLo)) {
+      hiHi = h;
+      hiLo = l;
+    }
+    any = true;
+  };
   for (let k = 0; k < m; k++) {
     const r = rows[k] as number;
-    const t = ((inProcess[r] as number) >= 0 ? inNs[r] : outNs[r]) as bigint;
-    const o = (outProcess[r] as number) >= 0 ? (outNs[r] as bigint) : null;
-    time[k] = t;
-    out[k] = o;
-    for (const v of [t, o]) {
-      if (v === null) continue;
-      if (lo === null || v < lo) lo = v;
-      if (hi === null || v > hi) hi = v;
+    const inside = (inProcess[r] as number) >= 0;
+    timeIn[k] = inside ? 1 : 0;
+    const w = inside ? inW : outW;
+    see(w[2 * r + 1] as number, (w[2 * r] as number) >>> 0);
+    if ((outProcess[r] as number) >= 0) {
+      hasOut[k] = 1;
+      see(outW[2 * r + 1] as number, (outW[2 * r] as number) >>> 0);
     }
   }
   const inN = new Float64Array(m);
@@ -441,15 +457,36 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
     (inN[a] as number) - (inN[b] as number) ||
     (outN[a] as number) - (outN[b] as number) ||
     (rows[a] as number) - (rows[b] as number);
-  if (lo !== null && hi !== null && hi - lo < 2n ** 53n) {
-    const base = lo;
-    const t = Float64Array.from(time, (v) => Number(v - base));
-    const o = Float64Array.from(out, (v) => (v === null ? Number.POSITIVE_INFINITY : Number(v - base)));
-    order.sort((a, b) => (t[a] as number) - (t[b] as number) || cmpInf(o[a] as number, o[b] as number) || rest(a, b));
+  // The span as a double: it can only round up to 2^53 or more when it is near it, never down
+  // below it, so a span this test passes is below 2^53 and every time's offset is exact.
+  if (!any || (hiHi - loHi) * TWO32 + (hiLo - loLo) < 2 ** 53) {
+    const t = new Float64Array(m);
+    const o = new Float64Array(m);
+    for (let k = 0; k < m; k++) {
+      const r = rows[k] as number;
+      const w = timeIn[k] === 1 ? inW : outW;
+      t[k] = ((w[2 * r + 1] as number) - loHi) * TWO32 + (((w[2 * r] as number) >>> 0) - loLo);
+      o[k] =
+        hasOut[k] === 1
+          ? ((outW[2 * r + 1] as number) - loHi) * TWO32 + (((outW[2 * r] as number) >>> 0) - loLo)
+          : Number.POSITIVE_INFINITY;
+    }
+    sortBy(
+      order,
+      (a, b) => (t[a] as number) - (t[b] as number) || cmpInf(o[a] as number, o[b] as number) || rest(a, b),
+    );
   } else {
+    const time: bigint[] = new Array(m);
+    const out: (bigint | null)[] = new Array(m);
+    for (let k = 0; k < m; k++) {
+      const r = rows[k] as number;
+      time[k] = (timeIn[k] === 1 ? cols.ends.in.ns[r] : cols.ends.out.ns[r]) as bigint;
+      out[k] = hasOut[k] === 1 ? (cols.ends.out.ns[r] as bigint) : null;
+    }
     const big = (x: bigint | null, y: bigint | null): number =>
       x === y ? 0 : x === null ? 1 : y === null ? -1 : x < y ? -1 : 1;
-    order.sort(
+    sortBy(
+      order,
       (a, b) => big(time[a] as bigint, time[b] as bigint) || big(out[a] ?? null, out[b] ?? null) || rest(a, b),
     );
   }
@@ -457,6 +494,53 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
 }
 
 /** Compares two doubles where +Infinity stands for NULL (NULLS LAST; Infinity - Infinity is NaN). */
+/** 2^32: a 64-bit time's high word's weight. */
+const TWO32 = 4294967296;
+
+/** Runs of this many elements are sorted by insertion before sortBy merges them. */
+const SORT_RUN = 16;
+
+/**
+ * Sorts `a` in place by `cmp`, which must be a total order (no two elements equal): a bottom-up
+ * merge sort over the typed array, whose comparisons JavaScriptCore's optimizing tiers compile
+ * into the loop, where TypedArray.prototype.sort calls the comparator through the runtime for
+ * each one.
+ */
+function sortBy(a: Int32Array, cmp: (x: number, y: number) => number): void {
+  const n = a.length;
+  for (let lo = 0; lo < n; lo += SORT_RUN) {
+    const hi = Math.min(lo + SORT_RUN, n);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = a[i] as number;
+      let j = i - 1;
+      while (j >= lo && cmp(a[j] as number, x) > 0) {
+        a[j + 1] = a[j] as number;
+        j--;
+      }
+      a[j + 1] = x;
+    }
+  }
+  let src: Int32Array = a;
+  let dst: Int32Array = new Int32Array(n);
+  for (let w = SORT_RUN; w < n; w *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * w) {
+      const mid = Math.min(lo + w, n);
+      const hi = Math.min(lo + 2 * w, n);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi)
+        dst[k++] = cmp(src[j] as number, src[i] as number) < 0 ? (src[j++] as number) : (src[i++] as number);
+      while (i < mid) dst[k++] = src[i++] as number;
+      while (j < hi) dst[k++] = src[j++] as number;
+    }
+    const swap = src;
+    src = dst;
+    dst = swap;
+  }
+  if (src !== a) a.set(src);
+}
+
 function cmpInf(x: number, y: number): number {
   return x === y ? 0 : x < y ? -1 : 1;
 }

@@ -60,4 +60,45 @@ describe("partitionOrder", () => {
     ]);
     expect(order).toEqual([1, 2, 3, 0]);
   });
+
+  test("many edges, with ties at every level, come in the rule's order (far times too)", () => {
+    // 2,000 edges: past the sort's first runs, so its merges are exercised. The expected order
+    // is the rule applied by Array.prototype.sort to the values the test chose.
+    // Offsets: small, large and negative times within 2^53 ns of each other, crossing a 32-bit
+    // word boundary (compared as doubles from the least), and times 2^62 ns apart (as BigInts).
+    for (const offsets of [[0n], [2n ** 62n + 2n ** 31n - 20n], [-(2n ** 40n) - 20n], [0n, 2n ** 62n]]) {
+      let seed = 7;
+      const rand = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed % n;
+      };
+      const edges: { time: bigint; out: bigint | null; inN: number; outN: number; k: number }[] = [];
+      const order = orderOf((t) => {
+        const made: [number, number][] = [];
+        for (let k = 0; k < 2000; k++) {
+          const time = (offsets[rand(offsets.length)] as bigint) + BigInt(rand(40));
+          const hasOut = rand(4) !== 0;
+          const hasIn = !hasOut || rand(4) !== 0;
+          const outT = (offsets[rand(offsets.length)] as bigint) + BigInt(rand(40));
+          const outN = rand(3) === 0 ? -1 : rand(5);
+          const inN = rand(3) === 0 ? -1 : rand(5);
+          made.push([hasOut ? end(t, outT, outN) : -1, hasIn ? end(t, time, inN) : -1]);
+          edges.push({
+            time: hasIn ? time : outT,
+            out: hasOut ? outT : null,
+            inN: hasIn && inN >= 0 ? inN : Number.POSITIVE_INFINITY,
+            outN: hasOut && outN >= 0 ? outN : Number.POSITIVE_INFINITY,
+            k,
+          });
+        }
+        return made;
+      });
+      const cmp = (x: bigint | null, y: bigint | null): number =>
+        x === y ? 0 : x === null ? 1 : y === null ? -1 : x < y ? -1 : 1;
+      const want = [...edges]
+        .sort((a, b) => cmp(a.time, b.time) || cmp(a.out, b.out) || a.inN - b.inN || a.outN - b.outN || a.k - b.k)
+        .map((e) => e.k);
+      expect(order).toEqual(want);
+    }
+  });
 });
