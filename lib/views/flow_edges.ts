@@ -38,6 +38,46 @@ export function grown<T extends Column>(a: T, need: number): T {
   return b;
 }
 
+/**
+ * A BigInt64Array's values as 32-bit words, without a BigInt per read or write: value i is
+ * words 2i (low) and 2i + 1 (high, signed), the order of a little-endian machine (the only
+ * kind tracelake runs on: lib/ingest/blocks/builder.ts checks it).
+ */
+export function words(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+}
+
+/** 2^32: a 64-bit value's high word's weight. */
+const TWO32 = 4294967296;
+
+/**
+ * The 32-bit words of `base + t` (ns), `base` a BigInt and t a whole number of ns as a double,
+ * 0 ≤ t < 2^53 (flows.ts's times from the scan's base), computed without BigInts: the low word
+ * is (low(base) + t) mod 2^32, the high word high(base) + ⌊t / 2^32⌋ + the carry, both wrapped
+ * to 32 bits as 64-bit addition wraps.
+ */
+export class TimeWords {
+  private readonly hi: number;
+  /** The base's low word, unsigned. */
+  private readonly lo: number;
+
+  constructor(base: bigint) {
+    this.hi = Number(BigInt.asIntN(32, base >> 32n));
+    this.lo = Number(BigInt.asUintN(32, base));
+  }
+
+  /** The high word of base + t. */
+  high(t: number): number {
+    const low = this.lo + (t % TWO32);
+    return (this.hi + Math.floor(t / TWO32) + (low >= TWO32 ? 1 : 0)) | 0;
+  }
+
+  /** The low word of base + t (as a signed 32-bit value, as an Int32Array holds it). */
+  low(t: number): number {
+    return (this.lo + (t % TWO32)) | 0;
+  }
+}
+
 /** The texts of an ingest's edges, each kept once: an index stands for it (-1 for null). */
 export class TextDictionary {
   readonly strings: string[] = [];
@@ -75,8 +115,13 @@ export class EndTable {
   name = new Int32Array(1024);
   /** Begin time (the instant's time), ns. */
   t = new BigInt64Array(1024);
+  /** `t`'s words (see `words`). */
+  tw = words(this.t);
 
-  /** Adds an end; returns its number. Texts are TextDictionary indexes; `t` in ns. */
+  /**
+   * Adds an end; returns its number. Texts are TextDictionary indexes; the time (ns) as its
+   * 32-bit words (TimeWords), `hi` and `lo`.
+   */
   add(
     kind: number,
     process: number,
@@ -85,7 +130,8 @@ export class EndTable {
     thread: number,
     id: number,
     name: number,
-    t: bigint,
+    hi: number,
+    lo: number,
   ): number {
     const i = this.n++;
     if (i >= this.kind.length) this.grow(i);
@@ -96,7 +142,8 @@ export class EndTable {
     this.thread[i] = thread;
     this.id[i] = id;
     this.name[i] = name;
-    this.t[i] = t;
+    this.tw[2 * i] = lo;
+    this.tw[2 * i + 1] = hi;
     return i;
   }
 
@@ -110,8 +157,17 @@ export class EndTable {
       this.thread[j] as number,
       this.id[j] as number,
       this.name[j] as number,
-      this.t[j] as bigint,
+      this.tw[2 * j + 1] as number,
+      this.tw[2 * j] as number,
     );
+  }
+
+  /** True when end `a` begins after end `b`. */
+  later(a: number, b: number): boolean {
+    const w = this.tw;
+    const ha = w[2 * a + 1] as number;
+    const hb = w[2 * b + 1] as number;
+    return ha !== hb ? ha > hb : (w[2 * a] as number) >>> 0 > (w[2 * b] as number) >>> 0;
   }
 
   private grow(need: number): void {
@@ -123,6 +179,7 @@ export class EndTable {
     this.id = grown(this.id, need);
     this.name = grown(this.name, need);
     this.t = grown(this.t, need);
+    this.tw = words(this.t);
   }
 }
 
@@ -146,10 +203,17 @@ export interface EdgeColumns {
   step: Int8Array;
 }
 
-/** One end's columns while edges are added. */
+/** One end's columns while edges are added (`nsw`: `ns`'s words). */
 interface EndColumns {
   fields: Int32Array[];
   ns: BigInt64Array;
+  nsw: Int32Array;
+}
+
+/** An end's empty columns. */
+function endColumns(): EndColumns {
+  const ns = new BigInt64Array(1024);
+  return { fields: END_FIELDS.map(() => new Int32Array(1024)), ns, nsw: words(ns) };
 }
 
 /**
@@ -165,10 +229,7 @@ export class EdgeTable {
   private version = new Int8Array(1024);
   private fname = new Int32Array(1024);
   private fcat = new Int32Array(1024);
-  private readonly cols: Record<"out" | "in", EndColumns> = {
-    out: { fields: END_FIELDS.map(() => new Int32Array(1024)), ns: new BigInt64Array(1024) },
-    in: { fields: END_FIELDS.map(() => new Int32Array(1024)), ns: new BigInt64Array(1024) },
-  };
+  private readonly cols: Record<"out" | "in", EndColumns> = { out: endColumns(), in: endColumns() };
   private step = new Int8Array(1024);
 
   /**
@@ -205,7 +266,8 @@ export class EdgeTable {
     const f = c.fields;
     if (j < 0) {
       for (const col of f) col[i] = -1;
-      c.ns[i] = 0n;
+      c.nsw[2 * i] = 0;
+      c.nsw[2 * i + 1] = 0;
       return;
     }
     const e = this.ends;
@@ -216,7 +278,8 @@ export class EdgeTable {
     (f[4] as Int32Array)[i] = e.id[j] as number;
     (f[5] as Int32Array)[i] = e.kind[j] as number;
     (f[6] as Int32Array)[i] = e.name[j] as number;
-    c.ns[i] = e.t[j] as bigint;
+    c.nsw[2 * i] = e.tw[2 * j] as number;
+    c.nsw[2 * i + 1] = e.tw[2 * j + 1] as number;
   }
 
   /**
@@ -243,6 +306,7 @@ export class EdgeTable {
     for (const c of [this.cols.out, this.cols.in]) {
       c.fields = c.fields.map((f) => g(f));
       c.ns = g(c.ns);
+      c.nsw = words(c.ns);
     }
   }
 
@@ -349,8 +413,8 @@ function gather8(dst: Int8Array, src: Int8Array, idx: Int32Array, n: number): vo
 
 /** As gather32, for 64-bit values, moved as two 32-bit words (a BigInt64Array read boxes a BigInt). */
 function gather64(dst: BigInt64Array, src: BigInt64Array, idx: Int32Array, n: number): void {
-  const d = new Int32Array(dst.buffer, dst.byteOffset, dst.length * 2);
-  const s = new Int32Array(src.buffer, src.byteOffset, src.length * 2);
+  const d = words(dst);
+  const s = words(src);
   for (let i = 0; i < n; i++) {
     const j = (idx[i] as number) * 2;
     d[2 * i] = s[j] as number;
@@ -410,9 +474,9 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
   const outProcess = cols.ends.out.fields[0] as Int32Array;
   const inId = cols.ends.in.fields[4] as Int32Array;
   const outId = cols.ends.out.fields[4] as Int32Array;
-  // The times as their 32-bit words (little-endian, as gather64): no BigInt per row.
-  const inW = new Int32Array(cols.ends.in.ns.buffer, cols.ends.in.ns.byteOffset, cols.ends.in.ns.length * 2);
-  const outW = new Int32Array(cols.ends.out.ns.buffer, cols.ends.out.ns.byteOffset, cols.ends.out.ns.length * 2);
+  // The times as their 32-bit words: no BigInt per row.
+  const inW = words(cols.ends.in.ns);
+  const outW = words(cols.ends.out.ns);
   const m = rows.length;
   /** By row: its edge time's words (from `inW` when `timeIn`, else `outW`), whether it has an out end. */
   const timeIn = new Uint8Array(m);
@@ -494,9 +558,6 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
 }
 
 /** Compares two doubles where +Infinity stands for NULL (NULLS LAST; Infinity - Infinity is NaN). */
-/** 2^32: a 64-bit time's high word's weight. */
-const TWO32 = 4294967296;
-
 /** Runs of this many elements are sorted by insertion before sortBy merges them. */
 const SORT_RUN = 16;
 
@@ -506,7 +567,7 @@ const SORT_RUN = 16;
  * into the loop, where TypedArray.prototype.sort calls the comparator through the runtime for
  * each one.
  */
-function sortBy(a: Int32Array, cmp: (x: number, y: number) => number): void {
+export function sortBy(a: Int32Array, cmp: (x: number, y: number) => number): void {
   const n = a.length;
   for (let lo = 0; lo < n; lo += SORT_RUN) {
     const hi = Math.min(lo + SORT_RUN, n);

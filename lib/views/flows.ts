@@ -40,7 +40,10 @@ import {
   KIND_INSTANT,
   KIND_SPAN,
   KIND_SPAN_END,
+  sortBy,
   type TextDictionary,
+  TimeWords,
+  words,
   writeEdgePartition,
 } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit_plan.ts";
@@ -296,18 +299,32 @@ class OpTable {
   op = new Int8Array(1024);
   ref = new Int32Array(1024);
   t = new BigInt64Array(1024);
+  /** `t`'s words (flow_edges.ts words). */
+  tw = words(this.t);
   q = new Float64Array(1024);
   seq = new Int32Array(1024);
   fname = new Int32Array(1024);
   fcat = new Int32Array(1024);
 
-  push(key: number, op: number, ref: number, t: bigint, q: number, seq: number, fname: number, fcat: number): void {
+  /** Adds an operation; its time (ns) as its 32-bit words (TimeWords), `hi` and `lo`. */
+  push(
+    key: number,
+    op: number,
+    ref: number,
+    hi: number,
+    lo: number,
+    q: number,
+    seq: number,
+    fname: number,
+    fcat: number,
+  ): void {
     const i = this.n++;
     if (i >= this.key.length) {
       this.key = grown(this.key, i);
       this.op = grown(this.op, i);
       this.ref = grown(this.ref, i);
       this.t = grown(this.t, i);
+      this.tw = words(this.t);
       this.q = grown(this.q, i);
       this.seq = grown(this.seq, i);
       this.fname = grown(this.fname, i);
@@ -316,7 +333,8 @@ class OpTable {
     this.key[i] = key;
     this.op[i] = op;
     this.ref[i] = ref;
-    this.t[i] = t;
+    this.tw[2 * i] = lo;
+    this.tw[2 * i + 1] = hi;
     this.q[i] = q;
     this.seq[i] = seq;
     this.fname[i] = fname;
@@ -341,11 +359,14 @@ class OpTable {
       const r = rank[this.key[i] as number] as number;
       out[(fill[r] as number)++] = i;
     }
-    const { t, q, seq } = this;
+    const { tw, q, seq } = this;
     const cmp = (a: number, b: number): number => {
-      const ta = t[a] as bigint;
-      const tb = t[b] as bigint;
-      if (ta !== tb) return ta < tb ? -1 : 1;
+      const ha = tw[2 * a + 1] as number;
+      const hb = tw[2 * b + 1] as number;
+      if (ha !== hb) return ha - hb;
+      const la = (tw[2 * a] as number) >>> 0;
+      const lb = (tw[2 * b] as number) >>> 0;
+      if (la !== lb) return la - lb;
       return (q[a] as number) - (q[b] as number) || (seq[a] as number) - (seq[b] as number) || a - b;
     };
     for (let r = 0; r < keys.id.length; r++) {
@@ -353,7 +374,7 @@ class OpTable {
       const hi = start[r + 1] as number;
       if (hi - lo < 2) continue;
       if (hi - lo > 16) {
-        out.subarray(lo, hi).sort(cmp);
+        sortBy(out.subarray(lo, hi), cmp);
         continue;
       }
       for (let i = lo + 1; i < hi; i++) {
@@ -425,7 +446,7 @@ async function ingestEdges(
   // nothing follows draws a loose end too, and `add` grows past this when it must).
   table.reserve(ops.n);
   const { key: opKey, fname, fcat, op: opCode, ref } = ops;
-  const endT = table.ends.t;
+  const { ends } = table;
   const row = (o: number, out: number, inn: number, step: number): void => {
     const k = opKey[o] as number;
     table.add(
@@ -470,7 +491,7 @@ async function ingestEdges(
     // The earlier slice (by begin time) is the edge's source; a pending end's is the flow's.
     const from = ref[src] as number;
     const to = ref[o] as number;
-    if (op !== OP_PENDING && (endT[from] as bigint) > (endT[to] as bigint)) row(o, to, from, step);
+    if (op !== OP_PENDING && ends.later(from, to)) row(o, to, from, step);
     else row(o, from, to, step);
     if (step === 1) {
       src = o;
@@ -574,6 +595,8 @@ async function bindProcesses(
   const pr = probe[0];
   if (!pr || (!pr.cpu && !pr.log) || pr.base === null) return;
   const base = pr.base;
+  /** A time of the scan (ns from base) as its words. */
+  const at = new TimeWords(base);
   if (logs) {
     await engine.run(`CREATE OR REPLACE TABLE ${STREAM_TIDS}(px INTEGER, sx INTEGER, tid VARCHAR)`);
     await engine.append(
@@ -653,7 +676,8 @@ async function bindProcesses(
     const instant = id < 0;
     const stream = instant ? -1 : (streamIx[sx] ?? -1);
     const thread = instant ? instantThreadIx : (streamThreadIx[sx] ?? -1);
-    return ends.add(kind, processIx, stream, tidIx, thread, instant ? -1 : id, names.get(nk) ?? -1, base + BigInt(t));
+    const name = names.get(nk) ?? -1;
+    return ends.add(kind, processIx, stream, tidIx, thread, instant ? -1 : id, name, at.high(t), at.low(t));
   };
   /** The end of stack entry j. */
   const refAt = (j: number): number => {
@@ -680,7 +704,8 @@ async function bindProcesses(
    */
   const v2 = (i: number, topRef: number, own: number, json: boolean, t: number, q: number): void => {
     const tx = texts(i);
-    const at = base + BigInt(t);
+    const hi = at.high(t);
+    const lo = at.low(t);
     const fin = cur.num<Int8Array>(8)[i] === 1;
     const fout = cur.num<Int8Array>(9)[i] === 1;
     flowOps(
@@ -693,7 +718,7 @@ async function bindProcesses(
       topRef,
       own,
       (id, op, ref) => {
-        ops.push(keys.of(2, id), op, ref, at, q, n++, -1, -1);
+        ops.push(keys.of(2, id), op, ref, hi, lo, q, n++, -1, -1);
       },
     );
   };
@@ -751,13 +776,15 @@ async function bindProcesses(
             top++;
             if (pending.length > 0) {
               const ref = refAt(top - 1);
-              const at = base + BigInt(t);
+              const hi = at.high(t);
+              const lo = at.low(t);
               for (let p = 0; p < pending.length; p += 3) {
                 ops.push(
                   pending[p] as number,
                   OP_PENDING,
                   ref,
-                  at,
+                  hi,
+                  lo,
                   q,
                   n++,
                   pending[p + 1] as number,
@@ -805,7 +832,7 @@ async function bindProcesses(
         }
         if (top === 0) continue;
         const op = k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END;
-        ops.push(key, op, refAt(top - 1), base + BigInt(t), q, n++, fname, fcat);
+        ops.push(key, op, refAt(top - 1), at.high(t), at.low(t), q, n++, fname, fcat);
       }
     }
   } finally {

@@ -5,12 +5,18 @@
  * (none last), the in end's and the out end's span numbers (none last), then the edge index.
  */
 import { describe, expect, test } from "bun:test";
-import { EdgeTable, KIND_INSTANT, KIND_SPAN, partitionOrder } from "../../lib/views/flow_edges.ts";
+import { EdgeTable, KIND_INSTANT, KIND_SPAN, partitionOrder, TimeWords } from "../../lib/views/flow_edges.ts";
+
+/** The 32-bit words (high, low) of a 64-bit value, as BigInt64Array holds it. */
+function wordsOf(t: bigint): [number, number] {
+  return [Number(BigInt.asIntN(32, t >> 32n)), Number(BigInt.asIntN(32, t))];
+}
 
 /** Adds a span end (id ≥ 0) or an instant (id -1) at time t (ns); returns its number. */
 function end(table: EdgeTable, t: bigint, id: number): number {
   const p = table.dict.of("proc");
-  return table.ends.add(id < 0 ? KIND_INSTANT : KIND_SPAN, p, -1, -1, -1, id, -1, t);
+  const [hi, lo] = wordsOf(t);
+  return table.ends.add(id < 0 ? KIND_INSTANT : KIND_SPAN, p, -1, -1, -1, id, -1, hi, lo);
 }
 
 /** The partition order of the edges [out, in] (end numbers, -1 for none), as edge indexes. */
@@ -99,6 +105,28 @@ describe("partitionOrder", () => {
         .sort((a, b) => cmp(a.time, b.time) || cmp(a.out, b.out) || a.inN - b.inN || a.outN - b.outN || a.k - b.k)
         .map((e) => e.k);
       expect(order).toEqual(want);
+    }
+  });
+});
+
+describe("TimeWords", () => {
+  test("gives the words of base + t as BigInt arithmetic does, carries and wraps included", () => {
+    const bases = [
+      0n,
+      1n,
+      -1n,
+      2n ** 31n - 1n,
+      2n ** 32n - 1n,
+      -(2n ** 40n) - 20n,
+      2n ** 62n + 2n ** 31n,
+      2n ** 63n - 2n ** 53n,
+    ];
+    const ts = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 1.5e12, 2 ** 52 + 3, 2 ** 53 - 1];
+    for (const base of bases) {
+      const w = new TimeWords(base);
+      for (const t of ts) {
+        expect([w.high(t), w.low(t)]).toEqual(wordsOf(BigInt.asIntN(64, base + BigInt(t))));
+      }
     }
   });
 });
