@@ -557,7 +557,6 @@ export function partitionOrder(cols: EdgeColumns, rows: Int32Array): Int32Array 
   return order.map((k) => rows[k] as number);
 }
 
-/** Compares two doubles where +Infinity stands for NULL (NULLS LAST; Infinity - Infinity is NaN). */
 /** Runs of this many elements are sorted by insertion before sortBy merges them. */
 const SORT_RUN = 16;
 
@@ -581,6 +580,7 @@ export function sortBy(a: Int32Array, cmp: (x: number, y: number) => number): vo
       a[j + 1] = x;
     }
   }
+  if (n <= SORT_RUN) return;
   let src: Int32Array = a;
   let dst: Int32Array = new Int32Array(n);
   for (let w = SORT_RUN; w < n; w *= 2) {
@@ -602,6 +602,7 @@ export function sortBy(a: Int32Array, cmp: (x: number, y: number) => number): vo
   if (src !== a) a.set(src);
 }
 
+/** Compares two doubles where +Infinity stands for NULL (NULLS LAST; Infinity - Infinity is NaN). */
 function cmpInf(x: number, y: number): number {
   return x === y ? 0 : x < y ? -1 : 1;
 }

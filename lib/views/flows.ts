@@ -372,20 +372,7 @@ class OpTable {
     for (let r = 0; r < keys.id.length; r++) {
       const lo = start[r] as number;
       const hi = start[r + 1] as number;
-      if (hi - lo < 2) continue;
-      if (hi - lo > 16) {
-        sortBy(out.subarray(lo, hi), cmp);
-        continue;
-      }
-      for (let i = lo + 1; i < hi; i++) {
-        const x = out[i] as number;
-        let j = i - 1;
-        while (j >= lo && cmp(out[j] as number, x) > 0) {
-          out[j + 1] = out[j] as number;
-          j--;
-        }
-        out[j + 1] = x;
-      }
+      if (hi - lo > 1) sortBy(out.subarray(lo, hi), cmp);
     }
     return out;
   }
