@@ -211,6 +211,34 @@ describe("tracelake check", () => {
   );
 
   test(
+    "a raw block replaced by a longer one: the view's first build fails naming it, exit 73",
+    async () => {
+      // A lake whose views were never built (the base lake's are), so the query materializes.
+      const d = tempDir();
+      expect(cli(d, ["ingest", NODE, join(ROOT, "fixtures/edge_cases.json")]).code).toBe(0);
+      const cpu = await withCatalog(d, (e) =>
+        e.rows<{ f: string; n: bigint }>(
+          `SELECT b.file_path AS f, b.nb_objects AS n FROM lake.blocks b JOIN lake.streams s USING (stream_id)
+           WHERE list_contains(s.tags, 'cpu') ORDER BY b.file_path`,
+        ),
+      );
+      // The smallest cpu block becomes a copy of the largest (more rows than its catalog row says).
+      const bySize = [...cpu].sort((a, b) => (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
+      const small = bySize[0];
+      const large = bySize[bySize.length - 1];
+      if (!small || !large || large.n <= small.n) throw new Error("no two cpu blocks of different sizes");
+      cpSync(join(d, large.f), join(d, small.f));
+      const r = cli(d, ["query", "SELECT count(*) FROM thread_spans"]);
+      expect(r.code).toBe(73);
+      expect(r.stderr).toContain(`damaged or missing: ${small.f}`);
+      expect(r.stderr).toContain("holds more rows than the catalog records for it");
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(check(d).report.problems.map((x) => x.path)).toContain(small.f);
+    },
+    T,
+  );
+
+  test(
     "a damaged raw block: --repair names the trace; --repair --force removes it; ingesting it again restores the counts",
     async () => {
       const d = copy();

@@ -16,11 +16,19 @@ import { CATALOG_FILE } from "./layout.ts";
 export type LakeFault = "read_only" | "permission" | "no_space" | "damaged_catalog" | "damaged_file";
 
 /**
- * DuckDB's messages for a Parquet file it cannot read (truncated, overwritten, missing, bad
- * pages), from its Parquet reader and the file system layer.
+ * What the views' block relation (lib/views/source.ts blockRelation) raises, after `File '<path>' `,
+ * for a raw block file with more rows than its catalog `nb_objects` (a file replaced by hand).
  */
-const DAMAGED_PARQUET =
-  /too small to be a Parquet file|No magic bytes found|not a (valid )?Parquet file|Invalid Parquet|Corrupt(ed)? (Parquet|page)|ZSTD Decompression failure|Could not decompress|No files found that match the pattern|No such file or directory/i;
+export const BLOCK_ROWS_EXCEEDED = "holds more rows than the catalog records for it (nb_objects)";
+
+/**
+ * DuckDB's messages for a Parquet file it cannot read (truncated, overwritten, missing, bad
+ * pages), from its Parquet reader and the file system layer, and BLOCK_ROWS_EXCEEDED.
+ */
+const DAMAGED_PARQUET = new RegExp(
+  `too small to be a Parquet file|No magic bytes found|not a (valid )?Parquet file|Invalid Parquet|Corrupt(ed)? (Parquet|page)|ZSTD Decompression failure|Could not decompress|No files found that match the pattern|No such file or directory|${BLOCK_ROWS_EXCEEDED.replace(/[()]/g, "\\$&")}`,
+  "i",
+);
 
 /**
  * The kind of lake problem `e` is, or null when it is none of them.

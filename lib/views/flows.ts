@@ -570,7 +570,7 @@ async function bindProcesses(
   } else spansOf = await batchSpans(inputs);
   const all = combineInputs(inputs, sortedStreams);
   const { streams } = all.input;
-  const src = passSrc ?? (await blockRelation(all.input));
+  const src = passSrc ?? blockRelation(all.input);
   const logBlocks = peers.flatMap((p) => p.logBlocks);
   const logList = `[${logBlocks.map((b) => sqlString(b.path)).join(", ")}]::VARCHAR[]`;
   const logs = logBlocks.length > 0;

@@ -375,7 +375,7 @@ export async function batchSpans(inputs: MaterializeInput[]): Promise<(SpanArray
   let run: BatchRun | null = null;
   if (members.length > 1 && lo !== null && hi !== null && !bases.includes(null) && hi - lo <= BATCH_SPREAD_NS) {
     const all = combineInputs(members, passStreams);
-    const src = await blockRelation(all.input);
+    const src = blockRelation(all.input);
     // Each member's pass goes to a map of its own when the run shares none.
     const local = members.map((m) => ({ ...m, shared: m.shared ?? new Map<string, unknown>() }));
     run = await batchPass(local, all.firstStream, src, lo);
@@ -471,7 +471,7 @@ export interface SpanPass {
 export async function spanPass(input: MaterializeInput): Promise<SpanPass | null> {
   if (input.blocks.length === 0) return null;
   const streams = passStreams(input);
-  const src = await blockRelation({ ...input, streams });
+  const src = blockRelation({ ...input, streams });
   // Another view set of the same JIT run may have run this pass on the same blocks.
   const key = passKey(input);
   const done = input.shared?.get(key) as Omit<SpanPass, "src"> | null | undefined;
