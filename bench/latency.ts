@@ -40,7 +40,7 @@ import { availableParallelism, homedir, loadavg, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { check, formatRate, TARGETS, type Target } from "./latency_targets.ts";
-import { calibrate, median, type RunResult, runOnce, type Summary, summarize } from "./measure.ts";
+import { calibrate, firstTouchMicros, median, type RunResult, runOnce, type Summary, summarize } from "./measure.ts";
 
 const root = resolve(import.meta.dir, "..");
 const { values: opt } = parseArgs({
@@ -73,6 +73,8 @@ const toolsDir = process.env.TRACELAKE_BENCH_TOOLS ?? "/work/shared/tools";
 const tpPath = opt.tp ?? process.env.TRACE_PROCESSOR_SHELL ?? join(toolsDir, "trace_processor_shell");
 const hasTp = !skip.has("tp") && existsSync(tpPath);
 const loadAtStart = loadavg();
+// Before anything else runs: what a fresh page of memory costs here (measure.ts firstTouchMicros).
+const touchUs = firstTouchMicros();
 
 // The child's environment: the lake is always given by --lake.
 const env: Record<string, string | undefined> = { ...process.env, TRACELAKE_LAKE: undefined, NO_COLOR: "1" };
@@ -296,7 +298,12 @@ async function benchInput(input: Input, section: { title: string; rows: Row[] })
   const both = summarize(
     (runs.ingest ?? []).map((r, i) => {
       const first = runs.thread_spans?.[i] as RunResult;
-      return { ms: r.ms + first.ms, cpuS: r.cpuS + first.cpuS, rssMb: Math.max(r.rssMb, first.rssMb) };
+      return {
+        ms: r.ms + first.ms,
+        cpuS: r.cpuS + first.cpuS,
+        sysS: r.sysS + first.sysS,
+        rssMb: Math.max(r.rssMb, first.rssMb),
+      };
     }),
   );
   let ratio: number | undefined;
@@ -425,7 +432,8 @@ lines.push("");
 lines.push(`binary: ${bin} (${origin}; version ${version}; ${(statSync(bin).size / 1e6).toFixed(0)} MB)`);
 const busy = Math.max(loadAtStart[0] ?? 0, loadAtEnd[0] ?? 0) > availableParallelism();
 lines.push(
-  `machine: nproc ${availableParallelism()}, load average ${fmtLoad(loadAtStart)} at start, ${fmtLoad(loadAtEnd)} at end${busy ? " (busy: figures are noisy)" : ""}`,
+  `machine: nproc ${availableParallelism()}, load average ${fmtLoad(loadAtStart)} at start, ${fmtLoad(loadAtEnd)} at end${busy ? " (busy: figures are noisy)" : ""}; ` +
+    `a fresh 4 KiB page costs ${touchUs.toFixed(2)} µs on first touch (so ${((touchUs * 256) / 1000).toFixed(1)} ms of system time per MB a command's memory grows by: the sys column)`,
 );
 lines.push(
   `${new Date().toISOString().slice(0, 16)}Z; median of ${RUNS} runs after ${WARMUP} warm-up, each less the bench's own spawn cost (${cal.spawnMs.toFixed(0)} ms: /bin/true spawned the same way); peak RSS = max over the runs (${cal.gnuTime ? "GNU time's %M" : "rusage, which counts the bench's own RSS for small commands"}); ` +
@@ -434,7 +442,7 @@ lines.push(
 const tlEnv = Object.entries(process.env).filter(([k]) => k.startsWith("TRACELAKE_") && k !== "TRACELAKE_LAKE");
 if (tlEnv.length) lines.push(`env: ${tlEnv.map(([k, v]) => `${k}=${v}`).join(" ")}`);
 lines.push("");
-lines.push("| figure | median | min–max | rate | CPU s | peak RSS | target | met |");
+lines.push("| figure | median | min–max | rate | CPU s (sys) | peak RSS | target | met |");
 lines.push("|---|--:|--:|--:|--:|--:|---|---|");
 for (const sec of sections) {
   lines.push(`| **${sec.title}** | | | | | | | |`);
@@ -442,7 +450,7 @@ for (const sec of sections) {
     const c = check(r.target, { ms: r.s.ms, rate: r.rate, rssMb: r.s.rssMb, ratio: r.ratio }, r.rateUnit);
     const met = c.pass === null ? "" : c.pass ? "pass" : "**FAIL**";
     lines.push(
-      `| ${r.figure} | ${fmtMs(r.s.ms)} | ${fmtRange(r.s.minMs, r.s.maxMs)} | ${r.rateText} | ${r.s.cpuS.toFixed(2)} | ${r.s.rssMb.toFixed(0)} MB | ${c.text} | ${met} |`,
+      `| ${r.figure} | ${fmtMs(r.s.ms)} | ${fmtRange(r.s.minMs, r.s.maxMs)} | ${r.rateText} | ${r.s.cpuS.toFixed(2)} (${r.s.sysS.toFixed(2)}) | ${r.s.rssMb.toFixed(0)} MB | ${c.text} | ${met} |`,
     );
   }
 }

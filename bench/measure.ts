@@ -46,6 +46,8 @@ export interface RunResult {
   ms: number;
   /** CPU time (user + system) of the process and its threads, in seconds. */
   cpuS: number;
+  /** The system (kernel) part of cpuS, in seconds: on a VM with costly page faults, mostly those. */
+  sysS: number;
   /** Peak resident set size of the process, in MB (10^6 bytes); NaN when the OS did not report it. */
   rssMb: number;
   /** Everything the command wrote to stdout / stderr (UTF-8). */
@@ -76,11 +78,12 @@ export async function runOnce(cmd: string[], env?: Record<string, string | undef
     // The child's (through GNU time: its waited child's) user + system time.
     const ru = proc.resourceUsage();
     const cpuS = ru ? Number(ru.cpuTime.total) / 1e6 : Number.NaN;
+    const sysS = ru ? Number(ru.cpuTime.system) / 1e6 : Number.NaN;
     let rssBytes: number;
     if (gnuTime) rssBytes = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) * 1024;
     // getrusage(2) reports ru_maxrss in kilobytes on Linux and in bytes on macOS.
     else rssBytes = ru ? (process.platform === "darwin" ? ru.maxRSS : ru.maxRSS * 1024) : Number.NaN;
-    return { ms, cpuS, rssMb: rssBytes / 1e6, stdout, stderr };
+    return { ms, cpuS, sysS, rssMb: rssBytes / 1e6, stdout, stderr };
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
@@ -102,6 +105,8 @@ export interface Summary {
   maxMs: number;
   /** Median CPU seconds. */
   cpuS: number;
+  /** Median system CPU seconds. */
+  sysS: number;
   /** Largest peak RSS over the runs, in MB (a bound must hold on every run). */
   rssMb: number;
   /** Number of runs summarized. */
@@ -109,14 +114,37 @@ export interface Summary {
 }
 
 /** Summarizes measured runs (warm-ups excluded by the caller). */
-export function summarize(runs: readonly Pick<RunResult, "ms" | "cpuS" | "rssMb">[]): Summary {
+export function summarize(runs: readonly Pick<RunResult, "ms" | "cpuS" | "sysS" | "rssMb">[]): Summary {
   const ms = runs.map((r) => r.ms);
   return {
     ms: median(ms),
     minMs: Math.min(...ms),
     maxMs: Math.max(...ms),
     cpuS: median(runs.map((r) => r.cpuS)),
+    sysS: median(runs.map((r) => r.sysS)),
     rssMb: Math.max(...runs.map((r) => r.rssMb)),
     runs: runs.length,
   };
+}
+
+/** Bytes of the buffer firstTouchMicros touches, and the page size it assumes (4 KiB). */
+const TOUCH_BYTES = 64 * 1024 * 1024;
+const PAGE_BYTES = 4096;
+
+/**
+ * What a fresh page of memory costs this machine: the median over 3 runs of the time to write
+ * one byte of each 4 KiB page of a new 64 MiB buffer (a zeroed allocation the kernel maps on
+ * first touch), per page, in µs. Every MB a command's memory grows by costs ~256 such faults:
+ * about 0.1-0.5 µs each on bare-metal Linux, 10-15 µs on the 2-core VM the issue 22 targets were
+ * set on (so there each MB of peak RSS growth is ~3 ms of system time).
+ */
+export function firstTouchMicros(): number {
+  const per: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const b = new Uint8Array(TOUCH_BYTES);
+    const t0 = performance.now();
+    for (let i = 0; i < TOUCH_BYTES; i += PAGE_BYTES) b[i] = 1;
+    per.push(((performance.now() - t0) * 1000) / (TOUCH_BYTES / PAGE_BYTES));
+  }
+  return median(per);
 }
