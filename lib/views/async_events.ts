@@ -198,7 +198,7 @@ const BATCH_EVENTS = 250_000;
 
 /**
  * async_events' materializeMany: processes in batches of at most BATCH_EVENTS events, each with
- * one footer read, one pairing pass, one SELECT into a table and one COPY per process from it
+ * one pairing pass, one SELECT into a table and one COPY per process from it
  * (materializeBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {

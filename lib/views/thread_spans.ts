@@ -209,7 +209,7 @@ export const BATCH_SPREAD_NS = 86_400_000_000_000n;
 
 /**
  * thread_spans' materializeMany: small processes in batches (at most BATCH_EVENTS events, begin
- * times within BATCH_SPREAD_NS), each with one footer read, one stack pass, one SELECT into a
+ * times within BATCH_SPREAD_NS), each with one stack pass, one SELECT into a
  * table, and one COPY per process from it (materializeBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {

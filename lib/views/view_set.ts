@@ -141,7 +141,7 @@ export interface ViewSet {
   /**
    * Optional: builds several instances' partitions in one call, each file exactly as
    * `materialize` writes it, sharing the costs every call has whatever its size (thread_spans:
-   * block footers, planning, a COPY's set-up: ~40 ms a process). The JIT calls it with the
+   * reading block files, planning, a COPY's set-up: ~40 ms a process). The JIT calls it with the
    * partitions of one run whose blocks hold at most `manyMaxEvents` events (catalog nb_objects)
    * each, at least two. Returns one result per input, in order.
    * @throws Error as materialize (the caller removes every input's file).
