@@ -135,8 +135,8 @@ const PAGE_BYTES = 4096;
  * What a fresh page of memory costs this machine: the median over 3 runs of the time to write
  * one byte of each 4 KiB page of a new 64 MiB buffer (a zeroed allocation the kernel maps on
  * first touch), per page, in µs. Every MB a command's memory grows by costs ~256 such faults:
- * about 0.1-0.5 µs each on bare-metal Linux, 10-15 µs on the 2-core VM the issue 22 targets were
- * set on (so there each MB of peak RSS growth is ~3 ms of system time).
+ * usually well under 1 µs each on bare-metal Linux, 10-15 µs on the 2-core VM the issue 22
+ * targets were set on (so there each MB of peak RSS growth is ~3 ms of system time).
  */
 export function firstTouchMicros(): number {
   const per: number[] = [];
