@@ -238,7 +238,7 @@ export function blockRelation(input: MaterializeInput): BlockRelation {
   const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])${at} AS sx,
       CASE WHEN file_row_number < ([${counts.join(", ")}]::BIGINT[])${at}
         THEN ([${offsets.join(", ")}]::BIGINT[])${at} + file_row_number
-        ELSE error('File ''' || (${list}::VARCHAR[])${at} || ''' ${BLOCK_ROWS_EXCEEDED}') END AS pos, *
+        ELSE error('File ''' || filename || ''' ${BLOCK_ROWS_EXCEEDED}') END AS pos, *
     FROM read_parquet(${list})`;
   return { sql, rowCount, offsets };
 }
