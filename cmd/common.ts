@@ -221,9 +221,17 @@ export function bytes(n: number): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/** Formats an integer with thousands separators. */
+/**
+ * Formats a number as `toLocaleString("en-US")` does ("1,234,567"): a safe integer by hand,
+ * anything else by ICU. The first toLocaleString call of a process starts ICU's number
+ * formatting, 9-15 ms of an ingest's or export's summary line (bun 1.3, this machine).
+ */
 export function count(n: number): string {
-  return n.toLocaleString("en-US");
+  if (!Number.isSafeInteger(n)) return n.toLocaleString("en-US");
+  const digits = String(Math.abs(n));
+  let out = digits.slice(0, ((digits.length - 1) % 3) + 1);
+  for (let i = out.length; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`;
+  return n < 0 || Object.is(n, -0) ? `-${out}` : out;
 }
 
 /**
