@@ -184,19 +184,18 @@ export class Lake {
       await this.attach(engine, "write");
       version = this.checkVersion(await Lake.version(engine));
       if (version === LATEST_VERSION) return;
-      await engine.transaction(async () => {
-        await engine.run(
-          "CREATE TABLE IF NOT EXISTS lake.migrations(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)",
+      // One round trip for all (a new lake runs every migration: 30-40 ms one by one).
+      const statements = [
+        "CREATE TABLE IF NOT EXISTS lake.migrations(version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)",
+      ];
+      for (const m of MIGRATIONS) {
+        if (m.version <= version) continue;
+        statements.push(
+          ...m.statements,
+          `INSERT INTO lake.migrations VALUES (${m.version}, ${sqlString(m.description)}, now())`,
         );
-        for (const m of MIGRATIONS) {
-          if (m.version <= version) continue;
-          for (const s of m.statements) await engine.run(s);
-          await engine.run("INSERT INTO lake.migrations VALUES ($v, $d, now())", {
-            v: m.version,
-            d: m.description,
-          });
-        }
-      });
+      }
+      await engine.transaction(() => engine.run(statements.join(";\n")));
     } finally {
       if (!(keepAttached && current)) await this.detach(engine);
     }
