@@ -47,6 +47,12 @@ export interface PerfettoExportOptions {
   args?: boolean;
   /** Target chunk size in bytes (default 1 MiB); a chunk exceeds it by at most one packet. */
   chunkBytes?: number;
+  /**
+   * Each chunk is a view of the export's buffer, valid only until the next chunk is pulled: for
+   * a consumer that writes a chunk before it pulls the next (write_trace.ts
+   * writesBeforeNextPull). Default false: each chunk is a copy of its own.
+   */
+  reuseChunks?: boolean;
 }
 
 /** Counts of what the export wrote, filled while the chunks are produced. */

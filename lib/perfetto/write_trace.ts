@@ -6,9 +6,21 @@
  * (written with write(2), which blocks while a pipe is full and fails with EPIPE once its reader
  * has gone, as with `| head -c 100`: that ends the export quietly; Bun's process.stdout reports
  * no EPIPE on a pipe, so a stream there would run the export to its end), or a stream. A `.gz` file name means
- * gzip. Backpressure comes from `pipeline`: chunks are pulled only as fast as they are written.
+ * gzip. A file descriptor and a regular file without gzip are written with write(2), each chunk
+ * before the next is pulled (writesBeforeNextPull); gzip, devices and streams go through
+ * `pipeline`, whose backpressure pulls chunks only as fast as they are written.
  */
-import { createWriteStream, existsSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -51,7 +63,7 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
   }
   const out = target.path;
   const gzip = out.endsWith(".gz");
-  if (existsSync(out) && !statSync(out).isFile()) {
+  if (isDevice(out)) {
     // A device or FIFO (/dev/null, a named pipe): written in place.
     const file = createWriteStream(out);
     if (gzip) await pipeline(Readable.from(chunks), createGzip(), file);
@@ -61,15 +73,37 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
   removeStaleTemporaries(out);
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    const file = createWriteStream(tmp);
-    if (gzip) await pipeline(Readable.from(chunks), createGzip(), file);
-    else await pipeline(Readable.from(chunks), file);
+    if (gzip) await pipeline(Readable.from(chunks), createGzip(), createWriteStream(tmp));
+    else {
+      const fd = openSync(tmp, "w");
+      try {
+        for await (const c of chunks) writeAll(fd, c);
+      } finally {
+        closeSync(fd);
+      }
+    }
     renameSync(tmp, out);
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
   }
   return { gzip, closedEarly: false };
+}
+
+/**
+ * True when writeTrace writes each chunk to `target` before it pulls the next, so that the
+ * producer may hand out a view of a buffer it then reuses (perfettoChunks' `reuseChunks`): a
+ * file descriptor, or a path of a regular file (or of none yet) not ending in `.gz`.
+ */
+export function writesBeforeNextPull(target: TraceTarget): boolean {
+  if ("fd" in target) return true;
+  if ("stream" in target) return false;
+  return !target.path.endsWith(".gz") && !isDevice(target.path);
+}
+
+/** True when `path` exists and is not a regular file (a device or FIFO: written in place). */
+function isDevice(path: string): boolean {
+  return existsSync(path) && !statSync(path).isFile();
 }
 
 /**

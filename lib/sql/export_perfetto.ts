@@ -18,7 +18,7 @@ import {
   type SpanTypes,
 } from "../perfetto/export.ts";
 import { parseRelativeTime } from "../perfetto/options.ts";
-import { writeTrace } from "../perfetto/write_trace.ts";
+import { type TraceTarget, writesBeforeNextPull, writeTrace } from "../perfetto/write_trace.ts";
 import { logEntries } from "../views/log_entries.ts";
 import { measures } from "../views/measures.ts";
 import { instancesInTimeOrder, prepareQuery, resolveProcess } from "./query.ts";
@@ -201,6 +201,9 @@ export async function exportPerfetto(
     }
   }
   const stats = emptyStats();
+  const out = opts.output;
+  const target: TraceTarget =
+    out === "-" ? (typeof stdout === "number" ? { fd: stdout } : { stream: stdout }) : { path: out };
   const produced = perfettoChunks(
     engine,
     {
@@ -211,6 +214,7 @@ export async function exportPerfetto(
       beginNs,
       endNs,
       args: opts.args !== false,
+      reuseChunks: writesBeforeNextPull(target),
     },
     stats,
   );
@@ -220,12 +224,8 @@ export async function exportPerfetto(
       yield c;
     }
   }
-  const out = opts.output;
   const t0 = performance.now();
-  const w = await writeTrace(
-    chunks(),
-    out === "-" ? (typeof stdout === "number" ? { fd: stdout } : { stream: stdout }) : { path: out },
-  );
+  const w = await writeTrace(chunks(), target);
   return {
     output: out,
     gzip: w.gzip,
