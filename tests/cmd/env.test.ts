@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { count, testPauseHook } from "../../cmd/common.ts";
+import { testPauseHook } from "../../cmd/common.ts";
 import { envIngestOptions } from "../../cmd/ingest.ts";
 import { tempDir } from "../helpers.ts";
 
@@ -36,14 +36,5 @@ describe("environment → options", () => {
     await Bun.sleep(50);
     expect(readFileSync(marker, "utf8")).toBe("retire-before-commit");
     expect(returned).toBe(false);
-  });
-});
-
-describe("count", () => {
-  test("formats as ICU's en-US toLocaleString does (the oracle), for integers of every length and sign", () => {
-    const cases = [0, -0, 1, -1, 7, 12, 123, 999, 1000, -1000, 1234, 99_999, 100_000, 1_234_567, -987_654_321];
-    cases.push(Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 53 + 2, 1234.5678, -0.5, 1e21);
-    for (let d = 1; d <= 16; d++) cases.push(Number("9".repeat(d)), Number(`1${"0".repeat(d - 1)}`));
-    for (const n of cases) expect(count(n)).toBe(n.toLocaleString("en-US"));
   });
 });
