@@ -4,10 +4,10 @@
  */
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { SingleBar } from "cli-progress";
+import type { Options, SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { Engine } from "../lib/duck/engine.ts";
-import { cacheDir } from "../lib/duck/native.ts";
+import { cacheDir } from "../lib/duck/library_file.ts";
 import { ExitCode, escapeControl, InterruptedError, messageOf, UserError } from "../lib/errors.ts";
 import { lakeFaultError } from "../lib/lake/fs_errors.ts";
 import { Lake, type PauseHook } from "../lib/lake/lake.ts";
@@ -235,6 +235,20 @@ export function count(n: number): string {
 }
 
 /**
+ * Returns a maker of cli-progress SingleBars, loading the module on first call: only a command
+ * whose stderr is a terminal shows a bar, and the module (with readline, string-width and
+ * emoji-regex) cost every command ~7 ms to load (compiled binary, measured). The package is CommonJS: a
+ * dynamic import of it is `{ default: exports }` in the compiled binary, its exports from source.
+ */
+export async function progressBars(): Promise<(o: Options) => SingleBar> {
+  const m = (await import("cli-progress")) as typeof import("cli-progress") & {
+    default?: typeof import("cli-progress");
+  };
+  const SingleBar = m.SingleBar ?? (m.default as typeof import("cli-progress")).SingleBar;
+  return (o) => new SingleBar(o);
+}
+
+/**
  * A progress bar on stderr for JIT materialization, shown only on a TTY and only when more
  * than one partition is to be written. Its callback throws InterruptedError after Ctrl-C
  * (`stopOnInterrupt`), which stops the JIT before its next partition (it removes the files it
@@ -247,12 +261,20 @@ export function jitProgress(): { onProgress: (done: number, total: number, what:
   };
   if (!process.stderr.isTTY) return { onProgress: stopIfInterrupted, stop: () => undefined };
   let bar: SingleBar | null = null;
+  // Loaded now, in the background: the first partition is written before the first callback.
+  let newBar: ((o: Options) => SingleBar) | null = null;
+  progressBars().then(
+    (f) => {
+      newBar = f;
+    },
+    () => undefined,
+  );
   return {
     onProgress: (done, total, what) => {
       stopIfInterrupted();
-      if (total < 2) return;
+      if (total < 2 || !newBar) return;
       if (!bar) {
-        bar = new SingleBar({
+        bar = newBar({
           format: "materializing [{bar}] {value}/{total} partitions {what}",
           stream: process.stderr,
           hideCursor: true,

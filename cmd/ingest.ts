@@ -1,13 +1,12 @@
 /**
  * `tracelake ingest FILE... | -`: imports traces into the lake and prints what happened.
  */
-import { SingleBar } from "cli-progress";
 import pc from "picocolors";
 import { ExitCode, escapeControl, InputError, UserError } from "../lib/errors.ts";
 import { type IngestSummary, ingest } from "../lib/ingest/ingest.ts";
 import { TRACE_FORMATS, type TraceFormat } from "../lib/ingest/sniff.ts";
 import { removeOwnStaging } from "../lib/lake/files.ts";
-import { bytes, count, type GlobalOptions, openLake, reportError, stopOnInterrupt } from "./common.ts";
+import { bytes, count, type GlobalOptions, openLake, progressBars, reportError, stopOnInterrupt } from "./common.ts";
 
 /** Options of `ingest`. */
 export interface IngestCommandOptions {
@@ -87,7 +86,7 @@ export async function ingestCommand(
       writesBefore = lake.writeAttachStarts;
       const bar =
         process.stderr.isTTY && !opts.json
-          ? new SingleBar({
+          ? (await progressBars())({
               format: `${f} [{bar}] {percentage}% | {value}/{total} MB`,
               stream: process.stderr,
               hideCursor: true,

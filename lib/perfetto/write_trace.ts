@@ -22,10 +22,22 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Readable, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
+import type { Writable } from "node:stream";
 import { isAlive } from "../lake/files.ts";
+
+/**
+ * node:stream's Readable and pipeline and node:zlib's createGzip, loaded when a trace goes through
+ * a stream: the query module imports this file, and loading them cost every query ~7 ms (compiled
+ * binary, measured).
+ */
+async function streamModules() {
+  const [{ Readable }, { pipeline }, { createGzip }] = await Promise.all([
+    import("node:stream"),
+    import("node:stream/promises"),
+    import("node:zlib"),
+  ]);
+  return { Readable, pipeline, createGzip };
+}
 
 /** Where a trace goes: a file path, a file descriptor (1: stdout), or a stream, passed by the caller. */
 export type TraceTarget = { path: string } | { fd: number } | { stream: Writable };
@@ -53,6 +65,7 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
     return { gzip: false, closedEarly: false };
   }
   if ("stream" in target) {
+    const { Readable, pipeline } = await streamModules();
     try {
       await pipeline(Readable.from(chunks), target.stream);
     } catch (e) {
@@ -65,6 +78,7 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
   const gzip = out.endsWith(".gz");
   if (isDevice(out)) {
     // A device or FIFO (/dev/null, a named pipe): written in place.
+    const { Readable, pipeline, createGzip } = await streamModules();
     const file = createWriteStream(out);
     if (gzip) await pipeline(Readable.from(chunks), createGzip(), file);
     else await pipeline(Readable.from(chunks), file);
@@ -73,8 +87,10 @@ export async function writeTrace(chunks: AsyncIterable<Uint8Array>, target: Trac
   removeStaleTemporaries(out);
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    if (gzip) await pipeline(Readable.from(chunks), createGzip(), createWriteStream(tmp));
-    else {
+    if (gzip) {
+      const { Readable, pipeline, createGzip } = await streamModules();
+      await pipeline(Readable.from(chunks), createGzip(), createWriteStream(tmp));
+    } else {
       const fd = openSync(tmp, "w");
       try {
         for await (const c of chunks) writeAll(fd, c);

@@ -12,7 +12,6 @@
  * call (schema `tl_cmp`, named by the MD5 of its arguments) holds the comparison; the
  * `compare_traces` table macro reads it.
  */
-import { createHash } from "node:crypto";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { SqlError } from "../errors.ts";
 import { resolveTrace, type TraceRef } from "../lake/traces.ts";
@@ -99,7 +98,7 @@ export async function resolveCompareCalls(engine: Engine, refs: References): Pro
  * (no trace reference or view name holds a ':').
  */
 function compareView(a: string, b: string, view: string): string {
-  return `memory.tl_cmp.c_${createHash("md5").update(`${a}:${b}:${view}`, "utf8").digest("hex")}`;
+  return `memory.tl_cmp.c_${new Bun.CryptoHasher("md5").update(`${a}:${b}:${view}`).digest("hex")}`;
 }
 
 /**

@@ -15,7 +15,6 @@
  * (lib/partitions/partitions.ts), so the file lists stay valid for the query's life.
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
 import { type Engine, sqlString } from "../duck/engine.ts";
@@ -336,7 +335,7 @@ async function defineViews(
  * name parsing (which takes no escaped quotes).
  */
 function instanceView(viewSet: string, literal: string): string {
-  return `memory.tl_vi.vi_${createHash("md5").update(`${viewSet}:${literal}`, "utf8").digest("hex")}`;
+  return `memory.tl_vi.vi_${new Bun.CryptoHasher("md5").update(`${viewSet}:${literal}`).digest("hex")}`;
 }
 
 /**

@@ -19,7 +19,6 @@
  *   macros, as `view_instance` does.
  * - `list_incompatible_partitions([view_set])` is a plain macro over the snapshot.
  */
-import { createHash } from "node:crypto";
 import { duckApi } from "../duck/api.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { SqlError, UserError } from "../errors.ts";
@@ -158,11 +157,11 @@ const SEP = "\u001f";
 
 /** Memory table name of a retire_partitions call (the macro computes the same md5 in SQL). */
 function rangeTable(vs: string, id: string, b: bigint, e: bigint): string {
-  return `rp_${createHash("md5").update([vs, id, b.toString(), e.toString()].join(SEP), "utf8").digest("hex")}`;
+  return `rp_${new Bun.CryptoHasher("md5").update([vs, id, b.toString(), e.toString()].join(SEP)).digest("hex")}`;
 }
 
 function incompatibleTable(vs: string | null): string {
-  return vs === null ? "rip_all" : `rip_${createHash("md5").update(vs, "utf8").digest("hex")}`;
+  return vs === null ? "rip_all" : `rip_${new Bun.CryptoHasher("md5").update(vs).digest("hex")}`;
 }
 
 /**

@@ -4,7 +4,6 @@
  * view sets whose rows depend on other blocks, or on the other processes of an ingest), with the
  * source identity of each slice and the instance's live partitions.
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
@@ -169,7 +168,7 @@ function planSpecs(vs: ViewSet, rows: BlockRow[], processInsertUs: bigint, root:
 /** SHA-256 over the sorted `block_id:nb_objects` lines of a partition's source blocks. */
 export function sourceIdentity(blocks: { blockId: string; nbObjects: number }[]): Uint8Array {
   const lines = blocks.map((b) => `${b.blockId}:${b.nbObjects}\n`).sort();
-  const h = createHash("sha256");
+  const h = new Bun.CryptoHasher("sha256");
   for (const l of lines) h.update(l);
   return new Uint8Array(h.digest());
 }

@@ -7,7 +7,6 @@
  * the text of its SQL (micromegas bumps a one-byte version by hand; hashing the SQL as well means
  * an edited transform cannot be forgotten). Queries only read partitions with the current hash.
  */
-import { createHash } from "node:crypto";
 import type { Engine } from "../duck/engine.ts";
 
 /** One column of a view set's files. */
@@ -156,7 +155,7 @@ export interface ViewSet {
  * and transform text (stored as `file_schema_hash`, BLOB).
  */
 export function schemaHash(vs: ViewSet): Uint8Array {
-  const h = createHash("sha256");
+  const h = new Bun.CryptoHasher("sha256");
   h.update(JSON.stringify([vs.name, vs.version, vs.columns.map((c) => [c.name, c.type]), vs.transformText]));
   return new Uint8Array(h.digest().subarray(0, 8));
 }
