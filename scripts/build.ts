@@ -143,6 +143,11 @@ const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   console.log(versionText());
 } else {
+  // Every command but help opens DuckDB: its library loads on a worker thread while main.ts and
+  // the command's modules load (lib/duck/preload.ts).
+  if (!args.some((a) => a === "--help" || a === "-h" || a === "help")) {
+    (await import("./lib/duck/preload.ts")).preloadNativeDuckDB("./lib/duck/preload_worker.ts", process.env);
+  }
   await import("./main.ts");
 }
 `,
@@ -165,6 +170,7 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
     // The workers' entry points (see the globals above).
     join(root, "lib/ingest/chrome/worker.ts"),
     join(root, "lib/replay/worker.ts"),
+    join(root, "lib/duck/preload_worker.ts"),
     "--outfile",
     compiled,
   ];

@@ -6,7 +6,9 @@
  * Bun to a temporary path where no `libduckdb.so` sits beside it. So the build carries the
  * library, zstd-compressed (scripts/build.ts), and before the binding is imported we unpack it
  * once to a per-version cache directory and dlopen it: the dynamic linker then satisfies the
- * binding's DT_NEEDED with the already-loaded library of the same soname.
+ * binding's DT_NEEDED with the already-loaded library of the same soname. When the library is
+ * already unpacked, the binary's entry has usually loaded it on a worker thread by then
+ * (lib/duck/preload.ts): this waits for that worker's answer and loads it only if it did not.
  *
  * On Linux the compressed library (a payload: header, then zstd frame) sits in the executable
  * just before Bun's module graph, where Bun never reads it (see scripts/build.ts for why:
@@ -29,33 +31,10 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { createZstdDecompress } from "node:zlib";
 import { LakeError, messageOf } from "../errors.ts";
-
-/** What the compiled binary's entry (scripts/build.ts) says about the library it carries. */
-export interface EmbeddedLibrary {
-  /** The @duckdb/node-bindings version, which names the cache directory. */
-  version: string;
-  /** The library's file name: libduckdb.so, libduckdb.dylib or duckdb.dll. */
-  fileName: string;
-  /** The library's size in bytes, uncompressed. */
-  rawSize: number;
-  /** sha256 of the uncompressed library, hex. */
-  sha256: string;
-  /** The zstd-compressed library's size in bytes. */
-  packedSize: number;
-  /** The compressed library as an embedded file, or null when it sits before Bun's graph. */
-  packedPath: string | null;
-}
-
-declare global {
-  /** Set by the compiled binary's entry (scripts/build.ts). */
-  var __TRACELAKE_EMBEDDED_LIBDUCKDB: EmbeddedLibrary | undefined;
-}
+import { type EmbeddedLibrary, libraryFile } from "./library_file.ts";
+import { openLibrary } from "./open_library.ts";
+import { preloadOutcome } from "./preload_state.ts";
 
 /** The first 16 bytes of the library's payload (the header below, then the zstd frame). */
 export const LIB_PAYLOAD_MAGIC = Buffer.from("tracelake-duckdb");
@@ -106,17 +85,6 @@ export function decodeLibraryPayloadHeader(h: Uint8Array): LibraryPayloadHeader 
   };
 }
 
-/**
- * The cache directory for unpacked native libraries: `$TRACELAKE_CACHE_DIR`, else
- * `$XDG_CACHE_HOME/tracelake`, else `~/.cache/tracelake`.
- * @param env the environment to read (the caller's: cmd/ passes its own).
- */
-export function cacheDir(env: Record<string, string | undefined>): string {
-  if (env.TRACELAKE_CACHE_DIR) return env.TRACELAKE_CACHE_DIR;
-  const xdg = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
-  return join(xdg, "tracelake");
-}
-
 let prepared = false;
 
 /**
@@ -134,17 +102,19 @@ export async function prepareNativeDuckDB(cache: string | undefined): Promise<vo
   const lib = globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB;
   if (!lib) return;
   if (cache === undefined) throw new Error("no cache directory to unpack DuckDB's native library into");
-  const dir = join(cache, `duckdb-${lib.version}-${lib.sha256.slice(0, 16)}`);
-  const dst = join(dir, lib.fileName);
+  const { dir, file: dst } = libraryFile(lib, cache);
   let present = false;
   try {
     present = statSync(dst).size === lib.rawSize;
   } catch {
     present = false;
   }
+  // The preload worker's answer comes first, loaded or not: its bun:ffi call and ours must not
+  // overlap (preload_state.ts).
+  const preloaded = await preloadOutcome();
+  if (present && preloaded) return;
   if (!present) await unpack(lib, dir, dst);
-  const { dlopen } = await import("bun:ffi");
-  dlopen(dst, { duckdb_library_version: { args: [], returns: "cstring" } });
+  openLibrary(dst);
 }
 
 /**
@@ -158,6 +128,12 @@ async function unpack(lib: EmbeddedLibrary, dir: string, dst: string): Promise<v
   const tmp = `${dst}.${process.pid}.tmp`;
   const hash = new Bun.CryptoHasher("sha256");
   let size = 0;
+  // Loaded here, on the first run only: node:stream and node:zlib cost a command ~7 ms to load.
+  const [{ Readable }, { pipeline }, { createZstdDecompress }] = await Promise.all([
+    import("node:stream"),
+    import("node:stream/promises"),
+    import("node:zlib"),
+  ]);
   try {
     mkdirSync(dir, { recursive: true });
     const z = createZstdDecompress();
