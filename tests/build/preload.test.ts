@@ -48,42 +48,35 @@ console.log(JSON.stringify({ loaded, mapped }));
   };
 }
 
+/** A new cache directory holding a copy of the library where an unpacked one would be. */
+function unpackedCopy(): { cache: string; file: string } {
+  const cache = tempDir("tl-preload-cache-");
+  const dir = join(cache, `duckdb-${VERSION}-${SHA.slice(0, 16)}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "libduckdb.so");
+  copyFileSync(LIB, file);
+  return { cache, file };
+}
+
 describe.skipIf(process.platform !== "linux" || process.arch !== "x64")(
   "DuckDB's library preloaded on a worker",
   () => {
     test("the unpacked library is loaded by the worker, without the main thread asking", () => {
-      const cache = tempDir("tl-preload-cache-");
-      const dir = join(cache, `duckdb-${VERSION}-${SHA.slice(0, 16)}`);
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, "libduckdb.so");
-      copyFileSync(LIB, file);
+      const { cache, file } = unpackedCopy();
       const r = preloadIn(cache, file, statSync(LIB).size);
-      expect(r.stderr).toBe("");
-      expect(r.code).toBe(0);
-      expect(r.loaded).toBe(true);
-      expect(r.mapped).toBe(true);
+      expect(r).toEqual({ code: 0, stderr: "", loaded: true, mapped: true });
     }, 30_000);
 
     test("a library of another size (damaged, or of another build) is left alone, quietly", () => {
-      const cache = tempDir("tl-preload-cache-");
-      const dir = join(cache, `duckdb-${VERSION}-${SHA.slice(0, 16)}`);
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, "libduckdb.so");
-      copyFileSync(LIB, file);
+      const { cache, file } = unpackedCopy();
       const r = preloadIn(cache, file, statSync(LIB).size + 1);
-      expect(r.stderr).toBe("");
-      expect(r.code).toBe(0);
-      expect(r.loaded).toBe(false);
-      expect(r.mapped).toBe(false);
+      expect(r).toEqual({ code: 0, stderr: "", loaded: false, mapped: false });
     }, 30_000);
 
     test("no library unpacked yet (a first run): nothing happens, quietly", () => {
       const cache = tempDir("tl-preload-cache-");
       const r = preloadIn(cache, join(cache, "libduckdb.so"), 1000);
-      expect(r.stderr).toBe("");
-      expect(r.code).toBe(0);
-      expect(r.loaded).toBe(false);
-      expect(r.mapped).toBe(false);
+      expect(r).toEqual({ code: 0, stderr: "", loaded: false, mapped: false });
     }, 30_000);
   },
 );
