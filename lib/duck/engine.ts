@@ -37,11 +37,15 @@ export interface EngineOptions {
   nativeCacheDir?: string;
 }
 
+/** Catalog times are TIMESTAMPTZ: the engine's connection shows and converts them in UTC, whatever the machine's zone. */
+const UTC = "SET TimeZone = 'UTC'";
+
 /** The `duckdb_api` option node-api's DuckDBInstance.create sets (node-api lib/createConfig.js). */
 const NODE_API_NAME = "node-neo-api";
 
-/** The instance `Engine.start` began creating, for the next `Engine.open`. */
-let early: { creating: Promise<DuckDBInstance>; ownTempDir: string } | null = null;
+/** The instance and connection `Engine.start` began creating, for the next `Engine.open`. */
+let early: { creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>; ownTempDir: string } | null =
+  null;
 /** True while `Engine.start` loads the library, before it sets `early`. */
 let starting = false;
 
@@ -75,9 +79,10 @@ export class Engine {
 
   /**
    * Starts creating the instance the next `open` (without `tempDirectory`) will take: loads
-   * DuckDB's library, then issues the instance's creation, which DuckDB runs on a thread of its
-   * own, and returns once it is under way, so that the caller's next work (a command loading
-   * its modules: about 25 ms of the compiled binary's start) overlaps it. A failure is reported
+   * DuckDB's library, then issues the instance's creation, its connection and the connection's
+   * time zone, which DuckDB runs on threads of its own, and returns once they are under way, so
+   * that the caller's next work (a command loading its modules: about 25 ms of the compiled
+   * binary's start) overlaps them. A failure is reported
    * by that `open`. Does nothing while an instance it started waits for its `open`.
    * @param nativeCacheDir as EngineOptions.nativeCacheDir.
    */
@@ -85,7 +90,7 @@ export class Engine {
     if (starting || early) return;
     starting = true;
     const ownTempDir = newTempDirectory();
-    let creating: Promise<DuckDBInstance>;
+    let creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>;
     try {
       await prepareNativeDuckDB(nativeCacheDir);
       // Opened through node-bindings, so that node-api's import (~35 ms of JS, compiled) runs
@@ -98,7 +103,13 @@ export class Engine {
       const opening = b.open(":memory:", config);
       opening.catch(() => undefined);
       const { DuckDBInstance } = await duckApi();
-      creating = opening.then((db) => new DuckDBInstance(db as ConstructorParameters<typeof DuckDBInstance>[0]));
+      // The connection and its time zone too, while the command's modules load (~9 ms, compiled).
+      creating = opening.then(async (db) => {
+        const instance = new DuckDBInstance(db as ConstructorParameters<typeof DuckDBInstance>[0]);
+        const conn = await instance.connect();
+        await conn.run(UTC);
+        return { instance, conn };
+      });
     } catch (e) {
       creating = Promise.reject(e);
     }
@@ -116,17 +127,19 @@ export class Engine {
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
     let instance: DuckDBInstance;
+    let conn: DuckDBConnection;
     let ownTempDir: string | null;
     const fromStart = early !== null && options.tempDirectory === undefined;
-    const settings = ["SET TimeZone = 'UTC'"];
     if (early && fromStart) {
       const e = early;
       early = null;
       ownTempDir = e.ownTempDir;
-      instance = await e.creating;
+      ({ instance, conn } = await e.creating);
       // The options the configuration would have carried, set on the running instance.
+      const settings: string[] = [];
       if (options.threads) settings.push(`SET threads = ${Number(options.threads)}`);
       if (options.memoryLimit) settings.push(`SET memory_limit = ${sqlString(options.memoryLimit)}`);
+      if (settings.length > 0) await conn.run(settings.join("; "));
     } else {
       await prepareNativeDuckDB(options.nativeCacheDir);
       const { DuckDBInstance } = await duckApi();
@@ -135,10 +148,9 @@ export class Engine {
       if (options.threads) config.threads = String(options.threads);
       if (options.memoryLimit) config.memory_limit = options.memoryLimit;
       instance = await DuckDBInstance.create(":memory:", config);
+      conn = await instance.connect();
+      await conn.run(UTC);
     }
-    const conn = await instance.connect();
-    // Catalog times are TIMESTAMPTZ; show and convert them in UTC whatever the machine's zone.
-    await conn.run(settings.join("; "));
     return new Engine(instance, conn, ownTempDir, fromStart);
   }
 
