@@ -64,7 +64,8 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
 
 /**
  * Starts DuckDB's instance for the command about to run (Engine.start), before its modules load:
- * the instance is created on DuckDB's thread while they do. Never throws (a failure surfaces
+ * the library's load is awaited and the instance created on DuckDB's thread while they do (the
+ * caller need not await it: the command's Engine.open does). Never throws (a failure surfaces
  * when the command opens its engine).
  */
 export async function startEngine(): Promise<void> {

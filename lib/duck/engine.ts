@@ -46,8 +46,8 @@ const NODE_API_NAME = "node-neo-api";
 /** The instance and connection `Engine.start` began creating, for the next `Engine.open`. */
 let early: { creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>; ownTempDir: string } | null =
   null;
-/** True while `Engine.start` loads the library, before it sets `early`. */
-let starting = false;
+/** `Engine.start` while it waits for the library, before it sets `early` (`open` waits for it). */
+let starting: Promise<void> | null = null;
 
 /** A new private spill directory's path (created by DuckDB only if it spills; removed by `close`). */
 function newTempDirectory(): string {
@@ -80,15 +80,24 @@ export class Engine {
   /**
    * Starts creating the instance the next `open` (without `tempDirectory`) will take: loads
    * DuckDB's library, then issues the instance's creation, its connection and the connection's
-   * time zone, which DuckDB runs on threads of its own, and returns once they are under way, so
+   * time zone, which DuckDB runs on threads of its own, and resolves once they are under way, so
    * that the caller's next work (a command loading its modules: about 25 ms of the compiled
-   * binary's start) overlaps them. A failure is reported
-   * by that `open`. Does nothing while an instance it started waits for its `open`.
+   * binary's start) overlaps them. The caller need not wait: an `open` called meanwhile waits
+   * for it. Never rejects: a failure is reported by that `open`. Does nothing while an instance
+   * it started waits for its `open`.
    * @param nativeCacheDir as EngineOptions.nativeCacheDir.
    */
-  static async start(nativeCacheDir?: string): Promise<void> {
-    if (starting || early) return;
-    starting = true;
+  static start(nativeCacheDir?: string): Promise<void> {
+    if (starting) return starting;
+    if (early) return Promise.resolve();
+    starting = Engine.begin(nativeCacheDir).finally(() => {
+      starting = null;
+    });
+    return starting;
+  }
+
+  /** `start`'s work: sets `early`. */
+  private static async begin(nativeCacheDir: string | undefined): Promise<void> {
     const ownTempDir = newTempDirectory();
     let creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>;
     try {
@@ -116,7 +125,6 @@ export class Engine {
     // Not awaited here; an error surfaces in `open`.
     creating.catch(() => undefined);
     early = { creating, ownTempDir };
-    starting = false;
   }
 
   /**
@@ -126,6 +134,7 @@ export class Engine {
    * @throws Error when DuckDB's library cannot be loaded or the instance cannot be created.
    */
   static async open(options: EngineOptions = {}): Promise<Engine> {
+    if (starting) await starting;
     let instance: DuckDBInstance;
     let conn: DuckDBConnection;
     let ownTempDir: string | null;

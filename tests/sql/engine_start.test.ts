@@ -58,4 +58,20 @@ describe("Engine.start", () => {
       next.close();
     }
   });
+
+  test("an open called while the start is under way waits for it and takes its instance", async () => {
+    // main.ts does not await the start: the command's modules load meanwhile.
+    const starting = Engine.start();
+    expect(Engine.start()).toBe(starting);
+    const e = await Engine.open();
+    const next = await Engine.open();
+    try {
+      expect([e.fromStart, next.fromStart]).toEqual([true, false]);
+      expect((await settings(e)).TimeZone).toBe("UTC");
+    } finally {
+      e.close();
+      next.close();
+    }
+    await starting;
+  });
 });
