@@ -66,6 +66,10 @@ describe("the single-file binary", () => {
       [["info"], 0, /10 processes/],
       [["query", "SELECT nme FROM processes"], 1, /nme/],
       [["serve", "--help"], 0, /OTLP\/HTTP/],
+      // Errors before the command opens DuckDB, whose start (main.ts) is then still under way:
+      // the process exits with the error's code all the same.
+      [["query", "-f", "bogus", "SELECT 1"], 65, /unknown --format bogus/],
+      [["ingest", "missing.json"], 66, /no such file/],
     ];
     for (const [args, code, text] of runs) {
       const c = Bun.spawnSync(["./tracelake", "--lake", "lake", ...args], { cwd: dir, env });
