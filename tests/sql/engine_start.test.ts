@@ -4,14 +4,18 @@
  * passed (and DuckDB's own names for them), not values read from the code under test.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { Engine } from "../../lib/duck/engine.ts";
 
 /** The settings an engine runs with. */
 async function settings(e: Engine): Promise<Record<string, string | undefined>> {
   const rows = await e.rows<{ name: string; value: string }>(
     `SELECT name, value FROM duckdb_settings()
-     WHERE name IN ('memory_limit', 'threads', 'TimeZone', 'temp_directory', 'autoinstall_known_extensions', 'autoload_known_extensions')`,
+     WHERE name IN ('memory_limit', 'threads', 'TimeZone', 'temp_directory', 'autoinstall_known_extensions',
+       'autoload_known_extensions', 'disabled_compression_methods')`,
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.value]));
 }
@@ -31,6 +35,7 @@ describe("Engine.start", () => {
       expect(a.memory_limit).toBe(b.memory_limit);
       expect(b.memory_limit).toMatch(/^117\.\d MiB$/);
       expect(a.TimeZone).toBe("UTC");
+      expect([a.disabled_compression_methods, b.disabled_compression_methods]).toEqual(["FSST", "FSST"]);
       expect([a.autoinstall_known_extensions, a.autoload_known_extensions]).toEqual(["false", "true"]);
       // Each engine spills to a private directory of its own.
       expect(String(a.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
@@ -73,5 +78,52 @@ describe("Engine.start", () => {
       next.close();
     }
     await starting;
+  });
+});
+
+describe("the catalog's storage", () => {
+  /** The compressions of the string segments of a table of lake-like file paths, written and checkpointed by `run`. */
+  async function stringCompressions(
+    run: (sql: string) => Promise<unknown>,
+    rows: (sql: string) => Promise<{ c: string }[]>,
+  ) {
+    const dir = mkdtempSync(join(tmpdir(), "tracelake-test-fsst-"));
+    try {
+      await run(`ATTACH '${join(dir, "c.duckdb")}' AS c`);
+      await run(
+        "CREATE TABLE c.blocks AS SELECT 'blobs/' || (i % 10) || '/stream-' || (i % 137) || '/block-' || i || '.parquet' AS file_path FROM range(50000) r(i)",
+      );
+      await run("DETACH c");
+      await run(`ATTACH '${join(dir, "c.duckdb")}' AS c (READ_ONLY)`);
+      const r = await rows(
+        "SELECT DISTINCT compression AS c FROM pragma_storage_info('c.blocks') WHERE segment_type = 'VARCHAR'",
+      );
+      await run("DETACH c");
+      return r.map((x) => x.c).sort();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test("is written without FSST (its analysis cost every DETACH 7-17 ms), which DuckDB would otherwise choose", async () => {
+    // The oracle: a DuckDB instance with its defaults compresses the same strings with FSST.
+    const plain = await (await DuckDBInstance.create(":memory:")).connect();
+    const defaults = await stringCompressions(
+      (sql) => plain.run(sql),
+      async (sql) => (await plain.runAndReadAll(sql)).getRowObjectsJS() as { c: string }[],
+    );
+    plain.closeSync();
+    expect(defaults).toContain("FSST");
+    const e = await Engine.open();
+    try {
+      const ours = await stringCompressions(
+        (sql) => e.run(sql),
+        (sql) => e.rows<{ c: string }>(sql),
+      );
+      expect(ours).not.toContain("FSST");
+      expect(ours.length).toBeGreaterThan(0);
+    } finally {
+      e.close();
+    }
   });
 });
