@@ -43,6 +43,8 @@ export const TARGETS = {
   exportAll: { minRate: 500_000, maxRssMb: RSS_MB },
   /** `replay` of a GROUP BY over thread_spans, end to end. */
   replay: { maxMs: 500, maxRssMb: RSS_MB },
+  /** `replay` of the README's windowed example: no time target in the issue, memory only. */
+  replayWindowed: { maxRssMb: RSS_MB },
   /** trace_processor's load + first answer: the anchor, no target of its own. */
   traceProcessor: {},
   /** tracelake ingest + first answer, as a ratio to trace_processor's load + first answer. */

@@ -126,41 +126,62 @@ export async function queryCommand(
       if (timer) printRunTime(t0);
       return code;
     }
-    const byCopy = format === "csv" ? csvByCopy(sql) : null;
-    if (byCopy !== null) {
-      // DuckDB's CSV writer straight to fd 1: 4x faster than rows through JavaScript (issue 18).
-      let copied = true;
-      try {
-        if (byCopy === "file") await copyThroughTempFile(engine, lake, sql);
-        else await copyResultTo(engine, lake, sql, "/dev/stdout", ".csv");
-      } catch (e) {
-        const msg = messageOf(e);
-        // /dev/stdout could not be opened (nothing written): the row-by-row writer below.
-        if (/cannot open file "\/dev\/stdout"/i.test(msg)) copied = false;
-        // The reader went away (`| head`): the write failed with EPIPE; stop quietly.
-        else if (!/broken pipe/i.test(msg)) throw e;
-      }
-      if (copied) {
-        if (timer) printRunTime(t0);
-        return code;
-      }
-    }
-    const out = new Stdout();
-    for await (const st of runStatements(engine, sql)) {
-      if (st.empty) {
-        for await (const _ of st.chunks()) {
-          // drain
-        }
-        continue;
-      }
-      await printResult(out, format, st.columns, st.chunks(), { maxRows, maxWidth });
-      if (out.closed) break;
+    await printStatements(engine, lake, sql, format, { maxRows, maxWidth }, () => {
       if (timer) printRunTime(t0);
       t0 = performance.now();
-    }
+    });
     return code;
   } finally {
     engine.close();
+  }
+}
+
+/**
+ * Prints the results of `sql`'s statements on standard output in `format`, each once it has run:
+ * the CSV of one SELECT by DuckDB's COPY when stdout allows it (csvByCopy), else row by row
+ * (printResult; a table shows at most `maxRows` rows, at most `maxWidth` columns wide). Stops
+ * quietly when the reader goes away. `query` and `replay`'s final result print through it.
+ * @param afterEach called after each result is printed (query's --timer).
+ * @throws SqlError (UserError, exit 1) from DuckDB.
+ */
+export async function printStatements(
+  engine: Parameters<typeof copyResultTo>[0],
+  lake: Parameters<typeof copyResultTo>[1],
+  sql: string,
+  format: OutputFormat,
+  opts: { maxRows: number; maxWidth: number | undefined },
+  afterEach: () => void = () => undefined,
+): Promise<void> {
+  const byCopy = format === "csv" ? csvByCopy(sql) : null;
+  if (byCopy !== null) {
+    // DuckDB's CSV writer straight to fd 1: 4x faster than rows through JavaScript (issue 18).
+    let copied = true;
+    try {
+      if (byCopy === "file") await copyThroughTempFile(engine, lake, sql);
+      else await copyResultTo(engine, lake, sql, "/dev/stdout", ".csv");
+    } catch (e) {
+      const msg = messageOf(e);
+      // /dev/stdout could not be opened (nothing written): the row-by-row writer below.
+      if (/cannot open file "\/dev\/stdout"/i.test(msg)) copied = false;
+      // The reader went away (`| head`): the write failed with EPIPE; stop quietly.
+      else if (!/broken pipe/i.test(msg)) throw e;
+    }
+    if (copied) {
+      afterEach();
+      return;
+    }
+  }
+  const out = new Stdout();
+  for await (const st of runStatements(engine, sql)) {
+    if (st.empty) {
+      for await (const _ of st.chunks()) {
+        // drain
+      }
+      continue;
+    }
+    await printResult(out, format, st.columns, st.chunks(), opts);
+    if (out.closed) break;
+    afterEach();
   }
 }
 

@@ -10,6 +10,7 @@ import { type EmitMode, planReplay, type ReplayStats, runReplay } from "../lib/r
 import { csvLine, formatTable, ndjsonLine, type OutputFormat } from "../lib/sql/format.ts";
 import { count, type GlobalOptions, jitProgress, openLake } from "./common.ts";
 import { Stdout } from "./output.ts";
+import { printStatements } from "./query.ts";
 
 /** Options of `replay`. */
 export interface ReplayCommandOptions {
@@ -73,19 +74,26 @@ export async function replayCommand(sql: string, opts: ReplayCommandOptions, g: 
     let firstBlock = true;
     const stats = await runReplay(engine, plan, { partitions, strategy, emit, speed }, async (r) => {
       if (out.closed) return;
+      if (r.window === null) {
+        // The whole result: printed as `query` prints a result (DuckDB's COPY for CSV).
+        const maxWidth = process.stdout.isTTY ? process.stdout.columns : undefined;
+        await printStatements(engine, lake, r.sql, format, { maxRows, maxWidth });
+        return;
+      }
+      const { columns, rows } = await r.read();
       if (format === "table") {
-        if (r.window !== null) await out.write(`window ${r.window}\n`);
-        await out.write(formatTable(r.columns, r.rows.slice(0, maxRows), { totalRows: r.rows.length }));
+        await out.write(`window ${r.window}\n`);
+        await out.write(formatTable(columns, rows.slice(0, maxRows), { totalRows: rows.length }));
       } else if (format === "csv") {
-        let buf = firstBlock ? csvLine(r.columns.map((c) => c.name)) : "";
-        for (const row of r.rows) buf += csvLine(row, r.columns);
+        let buf = firstBlock ? csvLine(columns.map((c) => c.name)) : "";
+        for (const row of rows) buf += csvLine(row, columns);
         await out.write(buf);
       } else if (format === "ndjson" || emit === "changes") {
         let buf = "";
-        for (const row of r.rows) buf += ndjsonLine(r.columns, row);
+        for (const row of rows) buf += ndjsonLine(columns, row);
         await out.write(buf);
       } else {
-        const lines = r.rows.map((row) => ndjsonLine(r.columns, row).slice(0, -1));
+        const lines = rows.map((row) => ndjsonLine(columns, row).slice(0, -1));
         await out.write(lines.length === 0 ? "[]\n" : `[\n${lines.join(",\n")}\n]\n`);
       }
       firstBlock = false;

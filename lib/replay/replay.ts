@@ -20,7 +20,7 @@ import { messageOf, SqlError, UserError } from "../errors.ts";
 import type { JitOptions } from "../views/jit.ts";
 import type { Strategy } from "./analyze.ts";
 import { ColumnReader, newBatch, type RawVector, selectBatch, sliceBatch } from "./batch.ts";
-import { Finalizer, type MergeWindow } from "./finalize.ts";
+import { Finalizer, type FinalRows, type MergeWindow } from "./finalize.ts";
 import { dictTable, type ReplayPlan, sourceSql, workerPlan } from "./plan.ts";
 import { WorkerChannel, WorkerPool } from "./pool.ts";
 import { type Batch, type Group, keyHash, keyOfValues, mergeAcc, newAcc, type Partial, rowHash } from "./state.ts";
@@ -51,11 +51,15 @@ export interface ReplayOptions {
   jit?: JitOptions;
 }
 
-/** A block of result rows. */
+/**
+ * A block of result rows, read by `read` (or by running `sql`) while `onRows` runs: the groups'
+ * table is replaced by the next block and dropped at the end.
+ */
 export interface ReplayRows {
-  columns: { name: string; type: string }[];
-  /** Rows with JSON-friendly values (BIGINT/HUGEINT and timestamps as strings). */
-  rows: unknown[][];
+  /** The block's SELECT, on the replay's engine (the final result's is a query's whole result). */
+  sql: string;
+  /** Runs `sql`: columns (DuckDB's type names) and rows with JSON-friendly values (BIGINT/HUGEINT and timestamps as strings). */
+  read: FinalRows["read"];
   /** For --emit changes: the window's start (as DuckDB prints it); null for the final result. */
   window: string | null;
   /** Rows routed when this block was emitted (shows windows closing mid-stream). */
@@ -197,7 +201,7 @@ export async function runReplay(
         const t0 = performance.now();
         const r = await final.rows([w], false);
         mergeMs += performance.now() - t0;
-        await onRows({ columns: r.columns, rows: r.rows, window: r.windowLabel, routedRows: stats.rows });
+        await onRows({ sql: r.sql, read: r.read, window: r.windowLabel, routedRows: stats.rows });
       } else emitted.push(w);
     }
   };
@@ -383,7 +387,7 @@ export async function runReplay(
       const t1 = performance.now();
       const r = await final.rows(emitted, true);
       mergeMs += performance.now() - t1;
-      await onRows({ columns: r.columns, rows: r.rows, window: null, routedRows: stats.rows });
+      await onRows({ sql: r.sql, read: r.read, window: null, routedRows: stats.rows });
     }
   } finally {
     for (const c of channels) stats.backpressureMs += c.waitMs;

@@ -129,8 +129,21 @@ afterAll(() => {
   engine?.close();
 });
 
+/** A block of replay rows as read during onRows (ReplayRows.read), or the oracle's rows. */
+interface Block {
+  columns: { name: string; type: string }[];
+  rows: unknown[][];
+  window: string | null;
+  routedRows: number;
+}
+
+/** What onRows gets, read while it runs (the groups' table is replaced after). */
+async function block(r: ReplayRows): Promise<Block> {
+  return { ...(await r.read()), window: r.window, routedRows: r.routedRows };
+}
+
 /** Rows as JSON values, with DuckDB's column names and types. */
-async function oracle(sql: string): Promise<ReplayRows> {
+async function oracle(sql: string): Promise<Block> {
   await prepareQuery(engine, lake, sql);
   const r = await engine.read(sql);
   return {
@@ -148,7 +161,7 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function expectSame(got: ReplayRows, want: ReplayRows, ordered: boolean, label: string): void {
+function expectSame(got: Block, want: Block, ordered: boolean, label: string): void {
   expect(got.columns, label).toEqual(want.columns);
   const sort = (rows: unknown[][]) =>
     ordered ? rows : [...rows].sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
@@ -165,17 +178,17 @@ function expectSame(got: ReplayRows, want: ReplayRows, ordered: boolean, label: 
 
 async function replayRows(plan: ReplayPlan, strategy: Strategy, n: number, batchRows?: number) {
   const p = { ...plan, partitions: n, choice: validateStrategy(plan.analysis, strategy) };
-  const blocks: ReplayRows[] = [];
+  const blocks: Block[] = [];
   const stats = await runReplay(
     engine,
     p,
     { partitions: n, strategy, emit: "final", speed: null, pool, batchRows },
     async (r) => {
-      blocks.push(r);
+      blocks.push(await block(r));
     },
   );
   expect(blocks.length).toBe(1);
-  return { rows: blocks[0] as ReplayRows, stats };
+  return { rows: blocks[0] as Block, stats };
 }
 
 describe("replay equals DuckDB's batch result", () => {
@@ -349,14 +362,14 @@ describe("windows", () => {
     const plan = await planReplay(engine, lake, sql, { partitions: 8, strategy: "auto" });
     // smart_repartition by process: 3 processes on 8 partitions, so 5 partitions never get a row.
     expect(plan.choice.strategy).toBe("smart_repartition");
-    const blocks: ReplayRows[] = [];
+    const blocks: Block[] = [];
     const stats = await runReplay(
       engine,
       plan,
       // One batch in flight per worker: acknowledgements (and so window closings) keep pace with routing.
       { partitions: 8, strategy: "auto", emit: "changes", speed: null, pool, batchRows: 256, queueCapacity: 1 },
       async (r) => {
-        blocks.push(r);
+        blocks.push(await block(r));
       },
     );
     expect(stats.rowsPerPartition.filter((x) => x === 0).length).toBeGreaterThanOrEqual(5);
