@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { defaultPartitions } from "../../cmd/replay.ts";
 import { cli, ROOT, snapshot, tempDir } from "../helpers.ts";
 
 let lake: string;
@@ -124,5 +125,19 @@ describe("tracelake replay", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("n,s\n0,\n");
+  });
+});
+
+describe("replay's default worker count", () => {
+  test("is one per CPU beyond the main thread, at least 1 and at most 2", () => {
+    expect([1, 2, 3, 4, 16].map((cpus) => defaultPartitions(cpus))).toEqual([1, 1, 2, 2, 2]);
+  });
+
+  test("without --partitions, replay runs on the default count (one worker: fan_in)", () => {
+    const r = cli(lake, ["replay", "-f", "csv", "SELECT name, count(*) AS n FROM thread_spans GROUP BY name"]);
+    expect(r.code).toBe(0);
+    const n = defaultPartitions();
+    expect(r.stderr).toMatch(new RegExp(`, ${n} partitions`));
+    if (n === 1) expect(r.stderr).toMatch(/strategy fan_in, 1 partitions/);
   });
 });
