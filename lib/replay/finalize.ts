@@ -34,6 +34,8 @@ const LIMB = 2 ** 48;
 const MAX_LIMBS = 2n ** 101n;
 /** Groups loaded per INSERT: bounds the slice's arrays and keeps `pos` within INTEGER. */
 const SLICE_ROWS = 65_536;
+/** Groups of closed windows --emit final gathers before handing them to `add` (one INSERT). */
+export const ADD_GROUPS = SLICE_ROWS;
 
 const LOAD = new LookupFunctions<GroupSlice>("replay's result", [
   {
@@ -225,20 +227,40 @@ export class Finalizer {
   }
 
   /**
-   * Loads the groups of `windows` and returns the user's projection over them: its SQL
-   * (`withLimit` false drops LIMIT: one window of --emit changes), runnable on the engine until
-   * the next `rows` or `drop`, and a reader of its rows.
+   * The groups of `windows` alone (those loaded before are dropped) and the user's projection
+   * over them (`withLimit` false drops LIMIT: one window of --emit changes): see `result`.
    * @throws SqlError from DuckDB, or when an integer sum exceeds ±2^101 (the two limbs).
    */
   async rows(windows: MergeWindow[], withLimit: boolean): Promise<FinalRows> {
-    const sql = await this.prepare();
-    const p = this.plan;
+    await this.prepare();
     await this.engine.run("DELETE FROM tl_replay_groups");
     await this.load(windows);
+    return this.result(withLimit, windows.length === 1 ? (windows[0] as MergeWindow) : null);
+  }
+
+  /**
+   * Adds the groups of `windows` to those loaded (--emit final hands the closed windows over
+   * in batches of about ADD_GROUPS groups, and drops them).
+   * @throws as `rows`.
+   */
+  async add(windows: MergeWindow[]): Promise<void> {
+    await this.prepare();
+    await this.load(windows);
+  }
+
+  /**
+   * The user's projection over the loaded groups: its SQL, runnable on the engine until the
+   * next `rows` or `drop`, and a reader of its rows. `window`: the one window they are of (its
+   * start is the label), or null.
+   * @throws SqlError from DuckDB.
+   */
+  async result(withLimit: boolean, window: MergeWindow | null): Promise<FinalRows> {
+    const sql = await this.prepare();
+    const p = this.plan;
     let windowLabel: string | null = null;
     const wk = p.analysis.windowKey;
-    const start = windows.length === 1 ? windows[0]?.start : null;
-    if (wk !== null && start !== null && start !== undefined) {
+    const start = window?.start ?? null;
+    if (wk !== null && start !== null) {
       const r = await this.engine.rowsJson<{ s: string }>(
         `SELECT ${fromI64(`'${this.i64Text(start, wk)}'`, p.keyTypes[wk] as string)}::VARCHAR AS s`,
       );
