@@ -68,6 +68,17 @@ export class Stdout {
     }
   }
 
+  /**
+   * Writes `b` through fd 1 as it is (waiting on a full non-blocking descriptor; dropped once the
+   * reader went away). Only for the direct standard output.
+   * @throws Error when this Stdout writes to a stream, not fd 1.
+   */
+  writeBytes(b: Uint8Array): void {
+    if (this.closed || b.length === 0) return;
+    if (this.fd === null) throw new Error("Stdout.writeBytes: not the direct standard output");
+    this.writeFd(this.fd, Buffer.from(b.buffer, b.byteOffset, b.length));
+  }
+
   private writeFd(fd: number, buf: Buffer): void {
     let off = 0;
     while (off < buf.length) {

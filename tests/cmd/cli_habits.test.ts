@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Engine } from "../../lib/duck/engine.ts";
-import { cli, ROOT, tempDir } from "../helpers.ts";
+import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 
 const EDGE = join(ROOT, "fixtures/edge_cases.json");
 
@@ -280,6 +280,27 @@ describe("output files say their format: refused or honoured, never the wrong by
     ]);
     expect(sh2.exitCode).toBe(0);
     expect(readFileSync(group, "utf8")).toBe("answer\n42\ndone\nb\n7\n");
+  });
+
+  test("CSV to a socket (Node's and Bun.spawn's pipe) is DuckDB's CSV writer too, byte for byte what -o writes", async () => {
+    const sql = "SELECT seq, name, args, [1, 2] AS l, '' AS empty, time FROM raw_events ORDER BY seq";
+    const f = join(dir, "raw_socket.csv");
+    expect(cli(lake, ["query", "-o", f, sql]).code).toBe(0);
+    const proc = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "query", "-f", "csv", sql], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+      proc.exited,
+    ]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    // The row-by-row writer would write the list as JSON ([1,2]) and the empty string as nothing.
+    expect(out).toContain('"[1, 2]",""');
+    expect(out).toBe(readFileSync(f, "utf8"));
   });
 
   test("-o FILE.json: a statement failing mid-way leaves no file, as COPY leaves none", () => {
