@@ -6,7 +6,7 @@
  */
 
 import type { Engine } from "../duck/engine.ts";
-import { LookupFunctions } from "../duck/lookup_functions.ts";
+import { type LookupFunction, LookupFunctions } from "../duck/lookup_functions.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import { type AstNode, canonical, nodeSql, selectNode } from "./analyze.ts";
 import type { ColumnReader } from "./batch.ts";
@@ -37,29 +37,29 @@ const SLICE_ROWS = 65_536;
 /** Groups of closed windows --emit final gathers before handing them to `add` (one INSERT). */
 export const ADD_GROUPS = SLICE_ROWS;
 
+/** A lookup of `pos` = column * rows + row in the columns `pick` takes from the slice. */
+function sliceLookup(
+  name: string,
+  returns: "DOUBLE" | "TINYINT",
+  pick: (s: GroupSlice) => (Float64Array | Uint8Array)[],
+): LookupFunction<GroupSlice> {
+  return {
+    name,
+    returns,
+    fill(s, pos, n, out) {
+      const o = out[0] as Float64Array | Int8Array;
+      const cols = pick(s);
+      for (let i = 0; i < n; i++) {
+        const p = pos[i] as number;
+        o[i] = (cols[Math.floor(p / s.rows)] as Float64Array | Uint8Array)[p % s.rows] as number;
+      }
+    },
+  };
+}
+
 const LOAD = new LookupFunctions<GroupSlice>("replay's result", [
-  {
-    name: "tl_replay_value",
-    returns: "DOUBLE",
-    fill(s, pos, n, out) {
-      const o = out[0] as Float64Array;
-      for (let i = 0; i < n; i++) {
-        const p = pos[i] as number;
-        o[i] = (s.values[Math.floor(p / s.rows)] as Float64Array)[p % s.rows] as number;
-      }
-    },
-  },
-  {
-    name: "tl_replay_null",
-    returns: "TINYINT",
-    fill(s, pos, n, out) {
-      const o = out[0] as Int8Array;
-      for (let i = 0; i < n; i++) {
-        const p = pos[i] as number;
-        o[i] = (s.nulls[Math.floor(p / s.rows)] as Uint8Array)[p % s.rows] as number;
-      }
-    },
-  },
+  sliceLookup("tl_replay_value", "DOUBLE", (s) => s.values),
+  sliceLookup("tl_replay_null", "TINYINT", (s) => s.nulls),
 ]);
 
 /** How a stored column travels: one double, or an integer as two limbs (HUGEINT). */
