@@ -88,7 +88,7 @@ export async function replayCommand(sql: string, opts: ReplayCommandOptions, g: 
       if (r.window === null) {
         // The whole result: printed as `query` prints a result (DuckDB's COPY for CSV).
         const maxWidth = process.stdout.isTTY ? process.stdout.columns : undefined;
-        await printStatements(engine, lake, r.sql, format, { maxRows, maxWidth });
+        if (r.sql !== null) await printStatements(engine, lake, r.sql, format, { maxRows, maxWidth });
         return;
       }
       const { columns, rows } = await r.read();

@@ -47,7 +47,7 @@ export interface ReplayOptions {
   queueCapacity?: number;
   /** Rows per routed batch (default 8192). */
   batchRows?: number;
-  /** --emit final: groups of closed windows handed to DuckDB at a time (default ADD_GROUPS). */
+  /** Groups of closed windows handed to DuckDB at a time (default ADD_GROUPS): --emit final's batches, --emit changes' most per load. */
   handOverGroups?: number;
   /** JIT progress callbacks. */
   jit?: JitOptions;
@@ -58,11 +58,11 @@ export interface ReplayOptions {
  * table is replaced by the next block and dropped at the end.
  */
 export interface ReplayRows {
-  /** The block's SELECT, on the replay's engine (the final result's is a query's whole result). */
-  sql: string;
-  /** Runs `sql`: columns (DuckDB's type names) and rows with JSON-friendly values (BIGINT/HUGEINT and timestamps as strings). */
+  /** The final result's SELECT, on the replay's engine (a query's whole result); null for a window (read it with `read`). */
+  sql: string | null;
+  /** The block's columns (DuckDB's type names) and rows with JSON-friendly values (BIGINT/HUGEINT and timestamps as strings): the final result's by running `sql`, a window's as read with the windows that closed with it. */
   read: FinalRows["read"];
-  /** For --emit changes: the window's start (as DuckDB prints it); null for the final result. */
+  /** For --emit changes: the window's start (as DuckDB prints it; "NULL" for a NULL window key); null for the final result. */
   window: string | null;
   /** Rows routed when this block was emitted (shows windows closing mid-stream). */
   routedRows: number;
@@ -214,20 +214,36 @@ export async function runReplay(
     pending = [];
     pendingGroups = 0;
   };
+  const limit = opts.handOverGroups ?? ADD_GROUPS;
   const drain = async (): Promise<void> => {
+    if (opts.emit === "changes") {
+      // The windows that closed together are loaded and read in one go (Finalizer.windowRows),
+      // then handed to onRows one by one, in time order.
+      while (ready.length > 0) {
+        // At most about handOverGroups groups per load (and at least one window).
+        let take = 0;
+        for (let groups = 0; take < ready.length; take++) {
+          groups += (ready[take] as MergeWindow).groups.size;
+          if (take > 0 && groups > limit) break;
+        }
+        const ws = ready.splice(0, take);
+        stats.windowsClosed += ws.length;
+        const t0 = performance.now();
+        const blocks = await final.windowRows(ws);
+        mergeMs += performance.now() - t0;
+        for (const b of blocks) {
+          const rows = { columns: b.columns, rows: b.rows };
+          await onRows({ sql: null, read: async () => rows, window: b.label, routedRows: stats.rows });
+        }
+      }
+      return;
+    }
     while (ready.length > 0) {
       const w = ready.shift() as MergeWindow;
       stats.windowsClosed++;
-      if (opts.emit === "changes") {
-        const t0 = performance.now();
-        const r = await final.rows([w], false);
-        mergeMs += performance.now() - t0;
-        await onRows({ sql: r.sql, read: r.read, window: r.windowLabel, routedRows: stats.rows });
-      } else {
-        pending.push(w);
-        pendingGroups += w.groups.size;
-        if (pendingGroups >= (opts.handOverGroups ?? ADD_GROUPS)) await handOver();
-      }
+      pending.push(w);
+      pendingGroups += w.groups.size;
+      if (pendingGroups >= limit) await handOver();
     }
   };
 
@@ -411,7 +427,7 @@ export async function runReplay(
     if (opts.emit === "final" || !windowed) {
       await handOver();
       const t1 = performance.now();
-      const r = await final.result(true, null);
+      const r = await final.result();
       mergeMs += performance.now() - t1;
       await onRows({ sql: r.sql, read: r.read, window: null, routedRows: stats.rows });
     }

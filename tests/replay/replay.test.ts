@@ -384,4 +384,52 @@ describe("windows", () => {
     expect(blocks[0]?.routedRows ?? Number.POSITIVE_INFINITY).toBeLessThan(stats.rows / 2);
     expectSame({ ...want, rows: blocks.flatMap((b) => b.rows) }, want, true, "changes");
   });
+
+  // Windows that close together are loaded and read in one statement (Finalizer.windowRows):
+  // each block must still be exactly its window's result, in the query's order, under its label,
+  // whatever the ORDER BY (positional, ALL) and whether the window key is selected. The oracle:
+  // DuckDB running the query on that window's rows alone ($where).
+  for (const [label, template] of [
+    [
+      "window key not selected, positional ORDER BY",
+      "SELECT process_id, count(*) AS n, min(begin) AS first FROM thread_spans $where GROUP BY process_id, time_bucket(INTERVAL '1 ms', begin) ORDER BY 2 DESC, 1",
+    ],
+    [
+      "ORDER BY ALL DESC",
+      "SELECT time_bucket(INTERVAL '1 ms', begin) AS w, process_id, count(*) AS n FROM thread_spans $where GROUP BY ALL ORDER BY ALL DESC",
+    ],
+  ] as const) {
+    test(`emit changes, windows closing together: ${label}`, async () => {
+      const starts = (
+        await oracle("SELECT DISTINCT time_bucket(INTERVAL '1 ms', begin)::VARCHAR AS s FROM thread_spans ORDER BY 1")
+      ).rows.map((r) => String(r[0]));
+      const want: Block[] = [];
+      for (const s of starts) {
+        want.push(
+          await oracle(
+            template.replace("$where", `WHERE time_bucket(INTERVAL '1 ms', begin) = CAST('${s}' AS TIMESTAMP_NS)`),
+          ),
+        );
+      }
+      const sql = template.replace("$where", "");
+      for (const handOverGroups of [2, 1000]) {
+        const plan = await planReplay(engine, lake, sql, { partitions: 2, strategy: "auto" });
+        const blocks: Block[] = [];
+        await runReplay(
+          engine,
+          plan,
+          { partitions: 2, strategy: "auto", emit: "changes", speed: null, pool, batchRows: 4096, handOverGroups },
+          async (r) => {
+            blocks.push(await block(r));
+          },
+        );
+        const what = `${label}, handOverGroups ${handOverGroups}`;
+        expect(
+          blocks.map((b) => b.window),
+          what,
+        ).toEqual(starts);
+        for (const [i, b] of blocks.entries()) expectSame(b, want[i] as Block, true, `${what}, window ${starts[i]}`);
+      }
+    });
+  }
 });
