@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { ExitCode, messageOf, UserError } from "../lib/errors.ts";
 import { checkOutputPath, copyResultTo, fileFormat } from "../lib/sql/copy_to.ts";
 import { OUTPUT_FORMATS, type OutputFormat } from "../lib/sql/format.ts";
+import { lexStatements } from "../lib/sql/guard.ts";
 import { prepareQuery, runStatements } from "../lib/sql/query.ts";
 import { bytes, count, type GlobalOptions, graceMs, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
 import { closeFileOut, openFileOut, printResult, printRunTime, Stdout } from "./output.ts";
@@ -26,21 +27,38 @@ export interface QueryCommandOptions {
 
 /**
  * The SQL to run: the argument, standard input for `-`, or the `--file`'s text.
- * @throws UserError (exit 2) with neither or both; (exit 66) when the file cannot be read.
+ * @throws UserError (exit 2) with neither or both, or when the text holds no statement (empty,
+ *   or only whitespace, comments and `;`: DuckDB's statement extraction fails on it with "Error in
+ *   native callback"); (exit 66) when the file cannot be read.
  */
 export async function querySql(sql: string | undefined, file: string | undefined): Promise<string> {
   if (sql !== undefined && file !== undefined)
     throw new UserError("query takes SQL or --file FILE, not both", ExitCode.usage);
+  let text: string;
+  let source: string;
   if (file !== undefined) {
     try {
-      return readFileSync(file, "utf8");
+      text = readFileSync(file, "utf8");
     } catch (e) {
       throw new UserError(`cannot read ${file}: ${messageOf(e)}`, ExitCode.noInput);
     }
-  }
-  if (sql === undefined)
+    source = file;
+  } else if (sql === undefined) {
     throw new UserError("query needs SQL: an argument, --file FILE, or - to read standard input", ExitCode.usage);
-  return sql === "-" ? await Bun.stdin.text() : sql;
+  } else if (sql === "-") {
+    text = await Bun.stdin.text();
+    source = "standard input";
+  } else {
+    text = sql;
+    source = "the SQL argument";
+  }
+  if (lexStatements(text).length === 0) {
+    throw new UserError(
+      `${source} holds no SQL statement (${text.trim() === "" ? "it is empty" : "only comments and ';'"}): pass a statement, e.g. "SELECT count(*) FROM processes"`,
+      ExitCode.usage,
+    );
+  }
+  return text;
 }
 
 /**

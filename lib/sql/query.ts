@@ -26,7 +26,7 @@ import { type JitOptions, type JitReport, type JitRequest, materializeInstances 
 import { VIEW_SETS, viewSetByName } from "../views/registry.ts";
 import { emptySelect, hex, schemaHash, type ViewSet } from "../views/view_set.ts";
 import { defineCompareViews, resolveCompareCalls } from "./compare_traces.ts";
-import { checkPreparedType, guardEngine, guardedRoot, guardStatements } from "./guard.ts";
+import { checkPreparedType, guardEngine, guardedRoot, guardStatements, lexStatements } from "./guard.ts";
 import { IMPORT_STATS_COLUMNS, importStatsSelect } from "./import_stats.ts";
 import { addPerfettoReferences, definePerfettoChunks } from "./perfetto_chunks.ts";
 import { addPerfettoViewReferences, PERFETTO_VIEWS, perfettoViewStatements } from "./perfetto_views.ts";
@@ -458,10 +458,13 @@ export interface StatementResult {
  * order. Results stream: rows are pulled from DuckDB chunk by chunk as the caller reads them.
  * On an engine prepared for a lake (prepareQuery), statements that would write the lake are
  * refused before any runs, and each prepared statement's type is checked (lib/sql/guard.ts).
- * @throws SqlError with DuckDB's message when a statement fails to parse or run, or the
- *   guard's sentence when it is refused.
+ * @throws SqlError with DuckDB's message when a statement fails to parse or run, the guard's
+ *   sentence when it is refused, or when `sql` holds no statement (empty, or only whitespace,
+ *   comments and `;`: DuckDB's statement extraction fails on it with "Error in native callback").
  */
 export async function* runStatements(engine: Engine, sql: string): AsyncGenerator<StatementResult> {
+  if (lexStatements(sql).length === 0)
+    throw new SqlError("no SQL statement: the text is empty, or only comments and ';'");
   let count: number;
   let extracted: Awaited<ReturnType<typeof engine.conn.extractStatements>>;
   const root = guardedRoot(engine);

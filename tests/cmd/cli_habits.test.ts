@@ -36,6 +36,26 @@ describe("exit codes", () => {
     expect(cli(lake, ["--version"]).code).toBe(0);
   }, 60_000);
 
+  test("SQL with no statement (empty, blank, only comments and ';') is a usage error naming where it came from", () => {
+    const empty = join(tempDir(), "empty.sql");
+    writeFileSync(empty, "-- nothing here\n;\n");
+    const cases: [string[], string | undefined, string][] = [
+      [["query", ""], undefined, "the SQL argument holds no SQL statement (it is empty)"],
+      [["query", "  \n "], undefined, "the SQL argument holds no SQL statement (it is empty)"],
+      [["query", "; /* x */ ;"], undefined, "the SQL argument holds no SQL statement (only comments and ';')"],
+      [["-c", ""], undefined, "the SQL argument holds no SQL statement"],
+      [["query", "-"], "", "standard input holds no SQL statement (it is empty)"],
+      [["query", "--file", empty], undefined, `${empty} holds no SQL statement (only comments and ';')`],
+    ];
+    for (const [args, stdin, msg] of cases) {
+      const r = cli(lake, args, stdin);
+      expect(r.stderr, args.join(" ")).toContain(msg);
+      expect(r.stderr).not.toContain("native callback");
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stdout).toBe("");
+    }
+  }, 60_000);
+
   test("a first word that is neither a command nor a file is an unknown command, with a suggestion", () => {
     const r = cli(lake, ["qurey", "SELECT 1"]);
     expect(r.code).toBe(2);

@@ -190,3 +190,25 @@ test("query -o into the lake is refused by the guard; outside it, it writes", ()
   expect(ok.code).toBe(0);
   expect(readFileSync(outside, "utf8")).toBe("a\n1\n");
 }, 60_000);
+
+test("runStatements refuses text with no statement with a sentence (DuckDB's extraction says 'Error in native callback')", async () => {
+  const e = await Engine.open({ threads: 1 });
+  try {
+    for (const sql of ["", " \n", ";;", "-- only a comment", "/* a */ ; /* b */"]) {
+      let err: unknown = null;
+      try {
+        for await (const _ of runStatements(e, sql)) throw new Error(`a statement came out of ${JSON.stringify(sql)}`);
+      } catch (x) {
+        err = x;
+      }
+      expect(err, JSON.stringify(sql)).toBeInstanceOf(SqlError);
+      expect((err as Error).message).toBe("no SQL statement: the text is empty, or only comments and ';'");
+    }
+    // A statement after a comment still runs.
+    const got: unknown[][] = [];
+    for await (const st of runStatements(e, "-- c\nSELECT 42 AS x")) for await (const c of st.chunks()) got.push(...c);
+    expect(got).toEqual([[42]]);
+  } finally {
+    e.close();
+  }
+});
