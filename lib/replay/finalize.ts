@@ -11,16 +11,17 @@ import { messageOf, SqlError } from "../errors.ts";
 import { type AstNode, canonical, nodeSql, selectNode } from "./analyze.ts";
 import type { ColumnReader } from "./batch.ts";
 import { dictTable, enumType, fromI64, type ReplayPlan } from "./plan.ts";
-import { type AggSpec, finalValue, type Group } from "./state.ts";
+import { type AggSpec, finalValue, type Group, valueCount } from "./state.ts";
 
 /**
  * Groups handed to DuckDB column by column: `INSERT INTO tl_replay_groups SELECT ... FROM
  * range(n)` reads the values through two lookup functions (lib/duck/lookup_functions.ts), a
  * vector of 2048 values per JS call, instead of an appender's call per value (on the 153 MB
  * Chromium JSON trace's README query, 199,046 groups of 8 columns: about 3 s of appender calls
- * and BigInts). Each stored column is one or two Float64Array slots of `values` (an integer
- * wider than 2^53 as two limbs, high * 2^48 + low, each exact in a double) and a NULL flag.
- * `pos` of a lookup = slot * rows + row.
+ * and BigInts). Each stored column is one to three Float64Array slots of `values` (an integer
+ * wider than 2^53 as two limbs, high * 2^48 + low, each exact in a double; an integer sum's or
+ * average's count of values beside them, see Carry) and a NULL flag. `pos` of a lookup = slot *
+ * rows + row.
  */
 interface GroupSlice {
   rows: number;
@@ -62,8 +63,12 @@ const LOAD = new LookupFunctions<GroupSlice>("replay's result", [
   sliceLookup("tl_replay_null", "TINYINT", (s) => s.nulls),
 ]);
 
-/** How a stored column travels: one double, or an integer as two limbs (HUGEINT). */
-type Carry = "double" | "bigint" | "limbs";
+/**
+ * How a stored column travels: one double, an integer as two limbs (HUGEINT), or the sum of an
+ * integer column's offsets as two limbs plus the count of values, from which SQL makes the sum
+ * (`sumOffsets`: + count × base, HUGEINT) or the average (`avgOffsets`: that / count, DOUBLE).
+ */
+type Carry = "double" | "bigint" | "limbs" | "sumOffsets" | "avgOffsets";
 
 /** The user's projection over loaded groups (Finalizer.rows). */
 export interface FinalRows {
@@ -142,15 +147,15 @@ export class Finalizer {
   private aggCarry(j: number): Carry {
     const g = this.aggs[j] as AggSpec;
     if (g.kind === "count" || g.kind === "count_star" || g.kind === "count_distinct") return "bigint";
-    if (g.kind === "avg") return "double";
     if (g.argKind === "f64") return "double";
     if (g.argKind === "dict") return "bigint";
-    return "limbs";
+    if (g.kind === "avg") return "avgOffsets";
+    return g.kind === "sum" ? "sumOffsets" : "limbs";
   }
 
-  /** The SQL type of a stored column: i64 values (offsets, or a sum with its base) as HUGEINT. */
+  /** The SQL type of a stored column: i64 values (offsets with their base, a sum) as HUGEINT. */
   private static stored(c: Carry): string {
-    return c === "double" ? "DOUBLE" : c === "bigint" ? "BIGINT" : "HUGEINT";
+    return c === "double" || c === "avgOffsets" ? "DOUBLE" : c === "bigint" ? "BIGINT" : "HUGEINT";
   }
 
   private async prepare(): Promise<{ final: string; windows: string }> {
@@ -327,19 +332,18 @@ export class Finalizer {
       ...p.analysis.keys.map((_, i) => this.keyCarry(i)),
       ...this.aggs.map((_, j) => this.aggCarry(j)),
     ];
-    // The base added to each i64 column in SQL: a key's or a min/max's offsets take their
-    // column's; a sum comes from finalValue with its base already in.
+    // The base added in SQL to each i64 column: a key's, a min/max's offsets take their
+    // column's once; a sum's or avg's offsets, once per value (count × base).
     const bases: bigint[] = carries.map((c, k) => {
-      if (c !== "limbs") return 0n;
-      if (k < nKeys) return this.reader.base(k);
-      const spec = this.aggs[k - nKeys] as AggSpec;
-      return spec.kind === "sum" ? 0n : this.reader.base(spec.col);
+      if (c === "double" || c === "bigint") return 0n;
+      return k < nKeys ? this.reader.base(k) : this.reader.base((this.aggs[k - nKeys] as AggSpec).col);
     });
+    // Slots per column: one value; two limbs; two limbs and the count of values.
     const slotOf: number[] = [];
     let slots = 0;
     for (const c of carries) {
       slotOf.push(slots);
-      slots += c === "limbs" ? 2 : 1;
+      slots += c === "limbs" ? 2 : c === "sumOffsets" || c === "avgOffsets" ? 3 : 1;
     }
     let total = 0;
     for (const w of windows) total += w.groups.size;
@@ -355,7 +359,7 @@ export class Finalizer {
         return;
       }
       (slice.nulls[k] as Uint8Array)[row] = 0;
-      if (c !== "limbs") {
+      if (c === "double" || c === "bigint") {
         (values[at] as Float64Array)[row] = Number(v);
         return;
       }
@@ -382,12 +386,18 @@ export class Finalizer {
       const at = (slot: number): string => `(${slot * slice.rows} + i)::INTEGER`;
       const exprs = carries.map((c, k) => {
         const slot = slotOf[k] as number;
+        const limbs = `CAST(tl_replay_value(${at(slot)}) AS HUGEINT) * ${LIMB} + CAST(tl_replay_value(${at(slot + 1)}) AS HUGEINT)`;
+        const count = `CAST(tl_replay_value(${at(slot + 2)}) AS HUGEINT)`;
         const value =
           c === "double"
             ? `tl_replay_value(${at(slot)})`
             : c === "bigint"
               ? `CAST(tl_replay_value(${at(slot)}) AS BIGINT)`
-              : `CAST(tl_replay_value(${at(slot)}) AS HUGEINT) * ${LIMB} + CAST(tl_replay_value(${at(slot + 1)}) AS HUGEINT) + ${bases[k]}`;
+              : c === "limbs"
+                ? `${limbs} + ${bases[k]}`
+                : c === "sumOffsets"
+                  ? `${limbs} + ${count} * ${bases[k]}`
+                  : `CAST(${limbs} + ${count} * ${bases[k]} AS DOUBLE) / ${count}`;
         return `CASE WHEN tl_replay_null(${at(k)}) = 1 THEN NULL ELSE ${value} END`;
       });
       exprs.push(`CAST(tl_replay_value(${at(slots)}) AS INTEGER)`);
@@ -402,8 +412,12 @@ export class Finalizer {
         wiValues[n] = wi;
         for (let i = 0; i < nKeys; i++) put(i, n, g.keys[i] ?? null);
         for (let j = 0; j < this.aggs.length; j++) {
-          const spec = this.aggs[j] as AggSpec;
-          put(nKeys + j, n, finalValue(g.acc, this.aggs, j, spec.argKind === "i64" ? this.reader.base(spec.col) : 0n));
+          const k = nKeys + j;
+          put(k, n, finalValue(g.acc, this.aggs, j));
+          const c = carries[k] as Carry;
+          if (c === "sumOffsets" || c === "avgOffsets") {
+            (slice.values[(slotOf[k] as number) + 2] as Float64Array)[n] = valueCount(g.acc, j);
+          }
         }
         if (++n === slice.rows) await flush();
       }

@@ -198,12 +198,14 @@ export function mergeAcc(a: unknown[], b: unknown[], aggs: AggSpec[]): void {
 }
 
 /**
- * The final value of aggregate `j`, `base` being the base of its argument column (i64):
- * count → number; sum of integers → bigint (exact: offsets summed + count × base); sum of
- * doubles and avg → number; min/max → the raw offset/id/double (the caller adds the base or
- * looks the id up); NULL when no non-NULL value was seen (sum, avg, min, max), as DuckDB.
+ * The final value of aggregate `j` as the Finalizer carries it: count → number; sum of doubles
+ * and avg of doubles → number; sum and avg of integers (i64) → the exact sum of the values'
+ * offsets (a number while it fits the number slot, else a bigint), without the count × base that
+ * makes it the sum of the values (the Finalizer adds that in SQL, with valueCount: no BigInt per
+ * group); min/max → the raw offset/id/double (the caller adds the base or looks the id up); NULL
+ * when no non-NULL value was seen (sum, avg, min, max), as DuckDB.
  */
-export function finalValue(acc: unknown[], aggs: AggSpec[], j: number, base: bigint): unknown {
+export function finalValue(acc: unknown[], aggs: AggSpec[], j: number): unknown {
   const g = aggs[j] as AggSpec;
   const o = j * SLOTS;
   switch (g.kind) {
@@ -216,13 +218,20 @@ export function finalValue(acc: unknown[], aggs: AggSpec[], j: number, base: big
     case "avg": {
       const n = acc[o + 2] as number;
       if (n === 0) return null;
-      if (g.argKind !== "i64") return g.kind === "sum" ? acc[o] : (acc[o] as number) / n;
-      const total = ((acc[o + 1] as bigint | null) ?? 0n) + BigInt(acc[o] as number) + BigInt(n) * base;
-      return g.kind === "sum" ? total : Number(total) / n;
+      if (g.argKind === "i64") {
+        const wide = acc[o + 1] as bigint | null;
+        return wide === null ? acc[o] : wide + BigInt(acc[o] as number);
+      }
+      return g.kind === "sum" ? acc[o] : (acc[o] as number) / n;
     }
     default:
       return acc[o];
   }
+}
+
+/** The number of non-NULL values aggregate `j` (a sum or avg) has seen. */
+export function valueCount(acc: unknown[], j: number): number {
+  return acc[j * SLOTS + 2] as number;
 }
 
 const f64 = new Float64Array(1);
