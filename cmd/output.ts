@@ -108,27 +108,34 @@ export interface PrintOptions extends TableOptions {
 }
 
 /**
+ * A result to print: its columns, and its rows in chunks, converted (JSON-friendly values) up to
+ * `convert` rows and only counted after (lib/sql/query.ts StatementResult.chunks).
+ */
+export interface ResultRows {
+  columns: Column[];
+  chunks(convert?: number): AsyncIterable<unknown[][]>;
+}
+
+/**
  * Prints one statement's result. Buffered formats keep the first `maxRows` rows, count the rest
- * and print a table with an "N rows (M shown)" footer; csv, list, tabs, json and ndjson stream
- * every row.
+ * (without converting them) and print a table with an "N rows (M shown)" footer; csv, list,
+ * tabs, json and ndjson stream every row.
  * @returns the number of rows the result had (those read before the reader went away).
  * @throws whatever the chunk iterator throws (a SQL error, an interrupt).
  */
 export async function printResult(
   out: Stdout,
   format: OutputFormat,
-  columns: Column[],
-  chunks: AsyncIterable<unknown[][]>,
+  result: ResultRows,
   opts: PrintOptions,
 ): Promise<number> {
   let total = 0;
+  const columns = result.columns;
   if (BUFFERED_FORMATS.includes(format)) {
     const shown: unknown[][] = [];
-    for await (const rows of chunks) {
-      for (const r of rows) {
-        if (shown.length < opts.maxRows) shown.push(r);
-        total++;
-      }
+    for await (const rows of result.chunks(opts.maxRows)) {
+      for (let i = 0; i < rows.length && shown.length < opts.maxRows; i++) shown.push(rows[i] as unknown[]);
+      total += rows.length;
     }
     await out.write(formatRows(format, columns, shown, { ...opts, totalRows: total }));
     return total;
@@ -139,7 +146,7 @@ export async function printResult(
   if ((format === "list" || format === "tabs") && headers) await out.write(separatedLine(names, format));
   if (format === "json") await out.write("[");
   let first = true;
-  for await (const rows of chunks) {
+  for await (const rows of result.chunks()) {
     let buf = "";
     for (const r of rows) {
       if (format === "csv") buf += csvLine(r, columns);

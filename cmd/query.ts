@@ -197,7 +197,7 @@ export async function printStatements(
       }
       continue;
     }
-    await printResult(out, format, st.columns, st.chunks(), opts);
+    await printResult(out, format, st, opts);
     if (out.closed) break;
     afterEach();
   }
@@ -287,7 +287,7 @@ async function writeJsonFile(
   if (first.done) return 0;
   const out = await openFileOut(path);
   try {
-    const n = await printResult(out, format, first.value.columns, first.value.chunks(), {
+    const n = await printResult(out, format, first.value, {
       maxRows: Number.MAX_SAFE_INTEGER,
     });
     await closeFileOut(out);

@@ -231,7 +231,7 @@ class Session {
           }
           continue;
         }
-        await printResult(out, target?.format ?? this.mode, st.columns, st.chunks(), this.printOptions(out));
+        await printResult(out, target?.format ?? this.mode, st, this.printOptions(out));
       }
       this.printTime(t0);
       return "ok";
@@ -455,7 +455,12 @@ class Session {
     }
     const target = this.once ?? this.fileOut;
     const format = target && "out" in target && target.format ? target.format : this.mode;
-    await printResult(out, format, columns, one(), { ...this.printOptions(out), maxRows: Number.MAX_SAFE_INTEGER });
+    await printResult(
+      out,
+      format,
+      { columns, chunks: one },
+      { ...this.printOptions(out), maxRows: Number.MAX_SAFE_INTEGER },
+    );
     if (this.once) await this.closeOnce();
     return "ok";
   }

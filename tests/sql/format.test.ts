@@ -200,3 +200,34 @@ describe("markdown and line modes", () => {
     expect(out).toBe("       id = 1\nlong_name = a\n\n       id = 2\nlong_name = NULL\n\n5 rows (2 shown)\n");
   });
 });
+
+describe("a table converts the rows it shows, and only counts the rest", () => {
+  test("chunks(convert) converts whole chunks up to `convert` rows, then yields only each chunk's length", async () => {
+    const e = await Engine.open({ threads: 1 });
+    try {
+      for await (const st of runStatements(e, "SELECT i, 'x' || i AS s FROM range(10000) t(i) ORDER BY i")) {
+        const lengths: number[] = [];
+        const converted: unknown[][] = [];
+        for await (const rows of st.chunks(100)) {
+          lengths.push(rows.length);
+          // A counted chunk has no entries at all (nothing was converted for it).
+          if (0 in rows) converted.push(...rows);
+        }
+        // The oracle: 10,000 rows in all; DuckDB's first chunk (2048 rows: STANDARD_VECTOR_SIZE) converted.
+        expect(lengths.reduce((a, b) => a + b, 0)).toBe(10_000);
+        expect(converted.length).toBe(2048);
+        expect(converted[0]).toEqual(["0", "x0"]);
+        expect(converted[2047]).toEqual(["2047", "x2047"]);
+        expect(lengths.length).toBeGreaterThan(1);
+      }
+      // Without a limit, every row is converted.
+      let n = 0;
+      for await (const st of runStatements(e, "SELECT i FROM range(10000) t(i)")) {
+        for await (const rows of st.chunks()) for (const r of rows) if (r !== undefined) n++;
+      }
+      expect(n).toBe(10_000);
+    } finally {
+      e.close();
+    }
+  });
+});
