@@ -4,7 +4,7 @@
  * strings; lists and structs as arrays and objects; NULL as null); JSON output turns them back
  * into numbers and objects by column type (json_values.ts).
  */
-import { jsonRow } from "./json_values.ts";
+import { jsonLine } from "./json_values.ts";
 
 /**
  * Output formats of `tracelake query` and `.mode` of the REPL. `table` and `box` are the same
@@ -414,5 +414,5 @@ export function separatedLine(values: unknown[], format: "list" | "tabs", nullVa
  * numbers, integers beyond ±2^53 as strings, JSON columns as objects).
  */
 export function ndjsonLine(columns: Column[], row: unknown[]): string {
-  return `${JSON.stringify(jsonRow(columns, row))}\n`;
+  return `${jsonLine(columns, row)}\n`;
 }

@@ -18,7 +18,10 @@
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
 import { duckApi } from "../duck/api.ts";
+import { duckBindings } from "../duck/bindings.ts";
+import { chunkRows } from "../duck/chunk_rows.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
+import { PointerCopy } from "../duck/pointer_copy.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { resolveProcessRef } from "../lake/process_refs.ts";
@@ -503,6 +506,9 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
       chunks: async function* (convert = Number.POSITIVE_INFINITY) {
         try {
           const { JsonDuckDBValueConverter } = await duckApi();
+          const b = await duckBindings();
+          const typeIds = Array.from({ length: result.columnCount }, (_, k) => result.columnTypeId(k) as number);
+          const copy = new PointerCopy();
           let converted = 0;
           for (;;) {
             const chunk = await result.fetchChunk();
@@ -511,7 +517,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
               yield new Array(chunk.rowCount);
               continue;
             }
-            const rows = chunk.convertRows(JsonDuckDBValueConverter) as unknown[][];
+            const rows = chunkRows(b, chunk, typeIds, JsonDuckDBValueConverter, copy);
             converted += rows.length;
             yield rows;
           }
