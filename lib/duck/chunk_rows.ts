@@ -10,9 +10,10 @@
  * conversion/dateTimeStringConversion.js; vector layouts: duckdb.h (duckdb_string_t: a 4-byte
  * length, then 12 inline bytes or a 4-byte prefix and a pointer; validity: one bit per row).
  */
-import type { DuckDBDataChunk, DuckDBValueConverter, Json } from "@duckdb/node-api";
-import { type DuckBindings, type Handle, rawChunk } from "./bindings.ts";
-import type { PointerCopy } from "./pointer_copy.ts";
+import type { DuckDBDataChunk, DuckDBResult, DuckDBValueConverter, Json } from "@duckdb/node-api";
+import { duckApi } from "./api.ts";
+import { type DuckBindings, duckBindings, type Handle, rawChunk } from "./bindings.ts";
+import { PointerCopy } from "./pointer_copy.ts";
 
 /** DuckDB's type ids (DuckDBTypeId) read here. */
 const T = {
@@ -158,6 +159,34 @@ export function chunkRows(
     for (let i = 0; i < n; i++) (rows[i] as unknown[])[k] = isValid(i) ? get(i) : null;
   }
   return rows;
+}
+
+/**
+ * The rows of a streaming `result`, chunk by chunk (DuckDB's, up to 2048 rows), as `chunkRows`
+ * reads them. With `convert`, the chunks after the first `convert` rows are only counted: each
+ * comes as an array of its length with no entries (a table showing 100 rows of 580K).
+ * @throws Error from DuckDB while the result is fetched.
+ */
+export async function* resultRows(
+  result: DuckDBResult,
+  convert = Number.POSITIVE_INFINITY,
+): AsyncGenerator<unknown[][]> {
+  const { JsonDuckDBValueConverter } = await duckApi();
+  const b = await duckBindings();
+  const typeIds = Array.from({ length: result.columnCount }, (_, k) => result.columnTypeId(k) as number);
+  const copy = new PointerCopy();
+  let converted = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) return;
+    if (converted >= convert) {
+      yield new Array(chunk.rowCount);
+      continue;
+    }
+    const rows = chunkRows(b, chunk, typeIds, JsonDuckDBValueConverter, copy);
+    converted += rows.length;
+    yield rows;
+  }
 }
 
 /** Column k of VARCHAR (or JSON) values: each decoded from UTF-8 as node-api's getString decodes it. */

@@ -5,6 +5,7 @@
  * LIMIT over them: the parse tree with keys and aggregates replaced by those columns.
  */
 
+import { resultRows } from "../duck/chunk_rows.ts";
 import type { Engine } from "../duck/engine.ts";
 import { type LookupFunction, LookupFunctions } from "../duck/lookup_functions.ts";
 import { messageOf, SqlError } from "../errors.ts";
@@ -98,14 +99,15 @@ export interface WindowRows extends ReadRows {
  * @throws SqlError from DuckDB.
  */
 async function readRows(engine: Engine, sql: string): Promise<ReadRows> {
-  let reader: Awaited<ReturnType<Engine["read"]>>;
   try {
-    reader = await engine.read(sql);
+    const result = await engine.conn.stream(sql);
+    const columns = result.columnNames().map((name, i) => ({ name, type: result.columnTypes()[i]?.toString() ?? "" }));
+    const rows: unknown[][] = [];
+    for await (const chunk of resultRows(result)) for (const r of chunk) rows.push(r);
+    return { columns, rows };
   } catch (e) {
     throw new SqlError(messageOf(e));
   }
-  const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnTypes()[i]?.toString() ?? "" }));
-  return { columns, rows: reader.getRowsJson() as unknown[][] };
 }
 
 /** A window being merged: its start (offset of the window key column) and groups. */

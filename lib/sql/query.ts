@@ -17,11 +17,8 @@
 
 import { join } from "node:path";
 import type { DuckDBResult } from "@duckdb/node-api";
-import { duckApi } from "../duck/api.ts";
-import { duckBindings } from "../duck/bindings.ts";
-import { chunkRows } from "../duck/chunk_rows.ts";
+import { resultRows } from "../duck/chunk_rows.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
-import { PointerCopy } from "../duck/pointer_copy.ts";
 import { messageOf, SqlError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { resolveProcessRef } from "../lake/process_refs.ts";
@@ -505,22 +502,7 @@ export async function* runStatements(engine: Engine, sql: string): AsyncGenerato
       empty,
       chunks: async function* (convert = Number.POSITIVE_INFINITY) {
         try {
-          const { JsonDuckDBValueConverter } = await duckApi();
-          const b = await duckBindings();
-          const typeIds = Array.from({ length: result.columnCount }, (_, k) => result.columnTypeId(k) as number);
-          const copy = new PointerCopy();
-          let converted = 0;
-          for (;;) {
-            const chunk = await result.fetchChunk();
-            if (!chunk || chunk.rowCount === 0) break;
-            if (converted >= convert) {
-              yield new Array(chunk.rowCount);
-              continue;
-            }
-            const rows = chunkRows(b, chunk, typeIds, JsonDuckDBValueConverter, copy);
-            converted += rows.length;
-            yield rows;
-          }
+          yield* resultRows(result, convert);
         } catch (e) {
           throw new SqlError(explainSqlError(messageOf(e), Object.keys(QUERY_VIEWS)));
         }
