@@ -33,16 +33,23 @@ const T = {
   TIMESTAMP_NS: 22,
 } as const;
 
-/** Bytes per value of the fixed-width types read here. */
+/** The integer types up to 32 bits, as the typed arrays that hold them (their values are numbers). */
+const INTS: Record<
+  number,
+  { new (b: ArrayBufferLike, offset: number, n: number): ArrayLike<number>; BYTES_PER_ELEMENT: number }
+> = {
+  [T.TINYINT]: Int8Array,
+  [T.SMALLINT]: Int16Array,
+  [T.INTEGER]: Int32Array,
+  [T.UTINYINT]: Uint8Array,
+  [T.USMALLINT]: Uint16Array,
+  [T.UINTEGER]: Uint32Array,
+};
+
+/** Bytes per value of the other fixed-width types read here. */
 const WIDTH: Record<number, number> = {
   [T.BOOLEAN]: 1,
-  [T.TINYINT]: 1,
-  [T.SMALLINT]: 2,
-  [T.INTEGER]: 4,
   [T.BIGINT]: 8,
-  [T.UTINYINT]: 1,
-  [T.USMALLINT]: 2,
-  [T.UINTEGER]: 4,
   [T.UBIGINT]: 8,
   [T.FLOAT]: 4,
   [T.DOUBLE]: 8,
@@ -50,9 +57,14 @@ const WIDTH: Record<number, number> = {
   [T.TIMESTAMP_NS]: 8,
 };
 
+/** Bytes per value of a fixed-width type read here; undefined for the others. */
+function widthOf(typeId: number): number | undefined {
+  return INTS[typeId]?.BYTES_PER_ELEMENT ?? WIDTH[typeId];
+}
+
 /** True when `chunkRows` reads columns of DuckDB type id `typeId` itself. */
 export function readsType(typeId: number): boolean {
-  return typeId === T.VARCHAR || WIDTH[typeId] !== undefined;
+  return typeId === T.VARCHAR || widthOf(typeId) !== undefined;
 }
 
 const UTF8 = new TextDecoder();
@@ -91,70 +103,32 @@ export function chunkRows(
       readText(b, vector, n, isValid, rows, k, copy);
       continue;
     }
-    let u8 = b.vector_get_data(vector, n * (WIDTH[t] as number));
+    let u8 = b.vector_get_data(vector, n * (widthOf(t) as number));
     if (u8.byteOffset % 8 !== 0) u8 = u8.slice();
     const { buffer, byteOffset } = u8;
     let get: (i: number) => unknown;
-    switch (t) {
-      case T.BOOLEAN: {
-        get = (i) => u8[i] !== 0;
-        break;
-      }
-      case T.TINYINT: {
-        const a = new Int8Array(buffer, byteOffset, n);
-        get = (i) => a[i];
-        break;
-      }
-      case T.SMALLINT: {
-        const a = new Int16Array(buffer, byteOffset, n);
-        get = (i) => a[i];
-        break;
-      }
-      case T.INTEGER: {
-        const a = new Int32Array(buffer, byteOffset, n);
-        get = (i) => a[i];
-        break;
-      }
-      case T.UTINYINT: {
-        get = (i) => u8[i];
-        break;
-      }
-      case T.USMALLINT: {
-        const a = new Uint16Array(buffer, byteOffset, n);
-        get = (i) => a[i];
-        break;
-      }
-      case T.UINTEGER: {
-        const a = new Uint32Array(buffer, byteOffset, n);
-        get = (i) => a[i];
-        break;
-      }
-      case T.BIGINT: {
-        const a = new BigInt64Array(buffer, byteOffset, n);
-        get = (i) => String(a[i]);
-        break;
-      }
-      case T.UBIGINT: {
-        const a = new BigUint64Array(buffer, byteOffset, n);
-        get = (i) => String(a[i]);
-        break;
-      }
-      case T.FLOAT:
-      case T.DOUBLE: {
-        const a = t === T.FLOAT ? new Float32Array(buffer, byteOffset, n) : new Float64Array(buffer, byteOffset, n);
-        // jsonNumberFromValue: finite numbers as numbers, NaN and ±Infinity as their text.
-        get = (i) => {
-          const x = a[i] as number;
-          return Number.isFinite(x) ? x : String(x);
-        };
-        break;
-      }
-      default: {
-        // TIMESTAMP (µs) or TIMESTAMP_NS: the value's two 32-bit words.
-        const w = new Int32Array(buffer, byteOffset, n * 2);
-        const ns = t === T.TIMESTAMP_NS;
-        get = (i) => timestampText(w[2 * i + 1] as number, w[2 * i] as number, ns);
-      }
+    const Ints = INTS[t];
+    if (Ints !== undefined) {
+      const a = new Ints(buffer, byteOffset, n);
+      get = (i) => a[i];
+    } else if (t === T.BOOLEAN) {
+      get = (i) => u8[i] !== 0;
+    } else if (t === T.BIGINT || t === T.UBIGINT) {
+      // stringFromValue: the decimal text.
+      const a = t === T.BIGINT ? new BigInt64Array(buffer, byteOffset, n) : new BigUint64Array(buffer, byteOffset, n);
+      get = (i) => String(a[i]);
+    } else if (t === T.FLOAT || t === T.DOUBLE) {
+      const a = t === T.FLOAT ? new Float32Array(buffer, byteOffset, n) : new Float64Array(buffer, byteOffset, n);
+      // jsonNumberFromValue: finite numbers as numbers, NaN and ±Infinity as their text.
+      get = (i) => {
+        const x = a[i] as number;
+        return Number.isFinite(x) ? x : String(x);
+      };
+    } else {
+      // TIMESTAMP (µs) or TIMESTAMP_NS: the value's two 32-bit words.
+      const w = new Int32Array(buffer, byteOffset, n * 2);
+      const ns = t === T.TIMESTAMP_NS;
+      get = (i) => timestampText(w[2 * i + 1] as number, w[2 * i] as number, ns);
     }
     for (let i = 0; i < n; i++) (rows[i] as unknown[])[k] = isValid(i) ? get(i) : null;
   }
