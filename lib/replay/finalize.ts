@@ -110,10 +110,19 @@ async function readRows(engine: Engine, sql: string): Promise<ReadRows> {
   }
 }
 
-/** A window being merged: its start (offset of the window key column) and groups. */
+/**
+ * A window being merged: its start (offset of the window key column) and groups: by key while
+ * several workers' partials merge, or as the one worker sent them (nothing to merge: no key
+ * string and no Map entry per group).
+ */
 export interface MergeWindow {
   start: number | bigint | null;
-  groups: Map<unknown, Group>;
+  groups: Map<unknown, Group> | Group[];
+}
+
+/** The number of groups of a window. */
+export function groupCount(w: MergeWindow): number {
+  return Array.isArray(w.groups) ? w.groups.length : w.groups.size;
 }
 
 /**
@@ -348,7 +357,7 @@ export class Finalizer {
       slots += c === "limbs" ? 2 : c === "sumOffsets" || c === "avgOffsets" ? 3 : 1;
     }
     let total = 0;
-    for (const w of windows) total += w.groups.size;
+    for (const w of windows) total += groupCount(w);
     // The last value slot holds each group's window index (column wi).
     const slice = this.sliceFor(Math.min(total, SLICE_ROWS), slots + 1, carries.length);
     const wiValues = slice.values[slots] as Float64Array;

@@ -20,7 +20,7 @@ import { messageOf, SqlError, UserError } from "../errors.ts";
 import type { JitOptions } from "../views/jit.ts";
 import type { Strategy } from "./analyze.ts";
 import { ColumnReader, newBatch, type RawVector, selectBatch, sliceBatch } from "./batch.ts";
-import { ADD_GROUPS, Finalizer, type FinalRows, type MergeWindow } from "./finalize.ts";
+import { ADD_GROUPS, Finalizer, type FinalRows, groupCount, type MergeWindow } from "./finalize.ts";
 import { dictTable, type ReplayPlan, sourceSql, workerPlan } from "./plan.ts";
 import { WorkerChannel, WorkerPool } from "./pool.ts";
 import { type Batch, type Group, keyHash, keyOfValues, mergeAcc, newAcc, type Partial, rowHash } from "./state.ts";
@@ -151,20 +151,21 @@ export async function runReplay(
       if (N === 1) {
         // One partition: its worker sends each window once, whole (when its watermark passes
         // the window's end, or at the end), so there is nothing to merge and no key to build
-        // (keyOfValues and the Map were ~1 s of the README's windowed example, 199,046 groups).
-        merging.set(p.window, { start: p.start, groups: new Map(p.groups.map((g, i) => [i, g])) });
+        // (keyOfValues and the Map were ~1 s of the README's windowed example, 199,046 groups):
+        // the window keeps the array the worker sent.
+        merging.set(p.window, { start: p.start, groups: p.groups });
         continue;
       }
-      let w = merging.get(p.window);
-      if (!w) {
-        w = { start: p.start, groups: new Map() };
-        merging.set(p.window, w);
+      let byKey = merging.get(p.window)?.groups as Map<unknown, Group> | undefined;
+      if (!byKey) {
+        byKey = new Map();
+        merging.set(p.window, { start: p.start, groups: byKey });
       }
       for (const g of p.groups) {
         const k = keyOfValues(g.keys);
-        const have = w.groups.get(k);
+        const have = byKey.get(k);
         if (have) mergeAcc(have.acc, g.acc, aggs);
-        else w.groups.set(k, g);
+        else byKey.set(k, g);
       }
     }
   };
@@ -223,7 +224,7 @@ export async function runReplay(
         // At most about handOverGroups groups per load (and at least one window).
         let take = 0;
         for (let groups = 0; take < ready.length; take++) {
-          groups += (ready[take] as MergeWindow).groups.size;
+          groups += groupCount(ready[take] as MergeWindow);
           if (take > 0 && groups > limit) break;
         }
         const ws = ready.splice(0, take);
@@ -242,7 +243,7 @@ export async function runReplay(
       const w = ready.shift() as MergeWindow;
       stats.windowsClosed++;
       pending.push(w);
-      pendingGroups += w.groups.size;
+      pendingGroups += groupCount(w);
       if (pendingGroups >= limit) await handOver();
     }
   };
@@ -420,8 +421,9 @@ export async function runReplay(
       ready.push(...rest);
       await drain();
     } else {
-      const all = merging.get("") ?? { start: null, groups: new Map<unknown, Group>() };
-      if (nKeys === 0 && all.groups.size === 0) all.groups.set("", { keys: [], acc: newAcc(aggs) });
+      const all = merging.get("") ?? { start: null, groups: [] };
+      // A global aggregate over no rows still has its one row (count 0, sum NULL).
+      if (nKeys === 0 && groupCount(all) === 0) all.groups = [{ keys: [], acc: newAcc(aggs) }];
       pending.push(all);
     }
     if (opts.emit === "final" || !windowed) {
