@@ -71,7 +71,7 @@ const LOAD = new LookupFunctions<GroupSlice>("replay's result", [
  */
 type Carry = "double" | "bigint" | "limbs" | "sumOffsets" | "avgOffsets";
 
-/** The user's projection over loaded groups (Finalizer.rows). */
+/** The user's projection over the loaded groups (Finalizer.result): the final result. */
 export interface FinalRows {
   /** One SELECT statement, runnable on the replay's engine until `drop`. */
   sql: string;
