@@ -24,7 +24,7 @@ import { type AggSpec, finalValue, type Group, valueCount } from "./state.ts";
  * average's count of values beside them, see Carry) and a NULL flag. `pos` of a lookup = slot *
  * rows + row.
  */
-interface GroupSlice {
+export interface GroupSlice {
   rows: number;
   values: Float64Array[];
   nulls: Uint8Array[];
@@ -39,8 +39,11 @@ const SLICE_ROWS = 65_536;
 /** Groups of closed windows --emit final gathers before handing them to `add` (one INSERT). */
 export const ADD_GROUPS = SLICE_ROWS;
 
-/** A lookup of `pos` = column * rows + row in the columns `pick` takes from the slice. */
-function sliceLookup(
+/**
+ * A lookup of `pos` = column * rows + row in the columns `pick` takes from the slice (exported
+ * for its test).
+ */
+export function sliceLookup(
   name: string,
   returns: "DOUBLE" | "TINYINT",
   pick: (s: GroupSlice) => (Float64Array | Uint8Array)[],
@@ -51,6 +54,18 @@ function sliceLookup(
     fill(s, pos, n, out) {
       const o = out[0] as Float64Array | Int8Array;
       const cols = pick(s);
+      // range(n) hands each vector consecutive rows, so a vector's positions are usually one run
+      // within one column: copied at once (a loop of a division and a remainder per value was
+      // 240 ms of the windowed README example's 259K groups x 13 lookups).
+      const first = pos[0] as number;
+      const col = Math.floor(first / s.rows);
+      const at = first - col * s.rows;
+      let run = n > 0 && at + n <= s.rows;
+      for (let i = 1; run && i < n; i++) run = pos[i] === first + i;
+      if (run) {
+        o.set((cols[col] as Float64Array | Uint8Array).subarray(at, at + n));
+        return;
+      }
       for (let i = 0; i < n; i++) {
         const p = pos[i] as number;
         o[i] = (cols[Math.floor(p / s.rows)] as Float64Array | Uint8Array)[p % s.rows] as number;
