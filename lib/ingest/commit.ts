@@ -74,6 +74,7 @@ export async function commitImport(
   } finally {
     await lake.detach(engine);
   }
+  lake.noteIngestCommitted();
   const parts = info.parts;
   if (parts && !summary.duplicate) {
     for (const p of outcome.processes) {

@@ -148,7 +148,8 @@ export async function ingest(
     }
   };
 
-  if (!options.force && head) {
+  // A lake this process created and has not ingested into holds no earlier ingest.
+  if (!options.force && head && !lake.knownEmpty) {
     const earlier = await findEarlierIngest(engine, lake, spec, head, source.size, source.gzip);
     if (earlier) {
       await iter.return?.();

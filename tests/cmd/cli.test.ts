@@ -168,6 +168,21 @@ describe("idempotent ingest", () => {
     expect(twice.counts.processes).toBe(2 * (once.counts.processes ?? 0));
     expect(twice.counts.ingests).toBe(2);
   });
+
+  test("a new lake skips the early duplicate check for its first file only: the same file twice in one command is one ingest", async () => {
+    // The lake this command creates holds no ingest (Lake.knownEmpty), so the first file goes
+    // straight to the import; once it committed, the second file is checked before any work.
+    const lake = join(tempDir(), "new");
+    const r = cli(lake, ["ingest", EDGE, EDGE]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("already ingested");
+    const snap = await snapshot(lake);
+    expect(snap.counts.ingests).toBe(1);
+    // The oracle: one ingest of the file into another new lake.
+    const other = join(tempDir(), "other");
+    expect(cli(other, ["ingest", EDGE]).code).toBe(0);
+    expect(snap.counts.processes).toBe((await snapshot(other)).counts.processes);
+  });
 });
 
 describe("query", () => {

@@ -391,3 +391,22 @@ describe("interrupting an ingest (AbortSignal, as the REPL's Ctrl-C during .inge
     }
   });
 });
+
+test("Lake.knownEmpty: true on the lake Lake.open created, false once an ingest committed and on a lake that existed", async () => {
+  const engine = await Engine.open({ threads: 1 });
+  try {
+    const dir = join(tempDir(), "lake");
+    const lake = await Lake.open(engine, dir);
+    expect(lake.knownEmpty).toBe(true);
+    await ingest(engine, lake, join(ROOT, "fixtures/edge_cases.json"));
+    expect(lake.knownEmpty).toBe(false);
+    const again = await Lake.open(engine, dir);
+    expect(again.knownEmpty).toBe(false);
+    // An existing lake with no ingest is not known empty either (another process may ingest).
+    const other = join(tempDir(), "lake2");
+    await Lake.open(engine, other);
+    expect((await Lake.open(engine, other)).knownEmpty).toBe(false);
+  } finally {
+    engine.close();
+  }
+});
