@@ -59,6 +59,22 @@ test("every type chunkRows reads, with NULLs and edge values, as node-api conver
   expect(JSON.stringify(ours.slice(0, 16))).toBe(JSON.stringify(theirs.slice(0, 16)));
 });
 
+test("the types chunkRows leaves to node-api (dates, times, intervals, decimals, UUIDs, nested, enums, blobs, HUGEINT, other timestamps) come out as node-api converts them, beside read ones", async () => {
+  const [ours, theirs] = await bothWays(`
+    SELECT i, 'x' || i AS s,
+      DATE '2020-02-28' + (i % 400)::INTEGER AS d, TIME '01:02:03.5' + INTERVAL (i) SECOND AS t,
+      INTERVAL (i) MINUTE + INTERVAL (i % 3) MONTH AS iv, (i / 7)::DECIMAL(12, 3) AS dec,
+      ('00000000-0000-0000-0000-' || lpad(i::VARCHAR, 12, '0'))::UUID AS u,
+      CASE WHEN i % 5 = 0 THEN NULL ELSE [i, i + 1, NULL] END AS l, {'a': i, 'b': 'y' || i} AS st,
+      MAP {'k': i} AS m, (['p', 'q', 'r'][i % 3 + 1])::ENUM('p', 'q', 'r') AS e, ('\\x00\\xff' || i)::BLOB AS bl,
+      (i::HUGEINT * 17014118346046923173168730371588410 - 1) AS h,
+      make_timestamp(i * 1000000)::TIMESTAMPTZ AS tz, make_timestamp(i * 1000000)::TIMESTAMP_MS AS tms,
+      make_timestamp(i * 1000000)::TIMESTAMP_S AS ts
+    FROM range(3000) r(i)`);
+  expect(ours.length).toBe(3000);
+  expect(ours).toEqual(theirs);
+});
+
 test("timestamps at day boundaries, before 1970, before year 1 (BC), far out and infinite, as DuckDB prints them", async () => {
   const values: bigint[] = [
     0n,
