@@ -139,6 +139,9 @@ export function jsonRow(columns: readonly { name: string; type: string }[], row:
   return o;
 }
 
+/** JSON column texts → their JSON as jsonLine writes them (bounded: cleared at 8,192). */
+const jsonTexts = new Map<string, string>();
+
 /** Per columns array: each key's text with its separator (`{"name":`, `,"other":`), and conversions. */
 const lineCache = new WeakMap<
   readonly { name: string; type: string }[],
@@ -193,7 +196,16 @@ export function jsonLine(columns: readonly { name: string; type: string }[], row
     const v = row[k] ?? null;
     const f = c.convs[k];
     parts[2 * k] = c.keys[k] as string;
-    parts[2 * k + 1] = valueText(v === null || !f ? v : f(v));
+    if (f === json && typeof v === "string") {
+      // A JSON column's text, parsed and written again: the same texts recur (a span's args).
+      let t = jsonTexts.get(v);
+      if (t === undefined) {
+        t = valueText(json(v));
+        if (jsonTexts.size >= 8192) jsonTexts.clear();
+        jsonTexts.set(v, t);
+      }
+      parts[2 * k + 1] = t;
+    } else parts[2 * k + 1] = valueText(v === null || !f ? v : f(v));
   }
   parts[2 * columns.length] = "}";
   return parts.join("");

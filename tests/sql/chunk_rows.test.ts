@@ -133,3 +133,18 @@ test("jsonLine is JSON.stringify(jsonRow(...)): plain names, and names an object
   }
   expect(jsonLine([], [])).toBe("{}");
 });
+
+test("jsonLine's JSON texts, repeated and past its cache's 8,192 entries, are JSON.stringify(jsonRow(...))", () => {
+  const columns = [
+    { name: "p", type: "JSON" },
+    { name: "q", type: "JSON" },
+  ];
+  const texts = ['{"a": 1, "b": [1.50, "x"]}', "{}", '{"a":{"b":null}}', "not json", '"s"', "12345678901234567890"];
+  for (let i = 0; i < 9000; i++) texts.push(`{"i": ${i}, "t": "${"é".repeat(i % 3)}"}`);
+  for (let r = 0; r < 2; r++) {
+    for (const [i, t] of texts.entries()) {
+      const row = [t, texts[(i * 7) % 6] as string];
+      expect(jsonLine(columns, row)).toBe(JSON.stringify(jsonRow(columns, row)));
+    }
+  }
+});
