@@ -39,6 +39,7 @@ import { asyncSource, threadSpansSource } from "./export_spans.ts";
 import { baseTime, viewSetsFor } from "./export_sql.ts";
 import { Ctx, emptyStats, type PerfettoExportOptions, type PerfettoExportStats, type Source } from "./export_state.ts";
 import { describeProcesses, streamRows, threadStreams } from "./export_tracks.ts";
+import { dfgOnlyExporter } from "./tiers.ts";
 
 export { perfettoPrepareSql, viewSetsFor } from "./export_sql.ts";
 export {
@@ -67,6 +68,11 @@ const CHUNK_DEFAULT = 1024 * 1024;
  */
 const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
+/** What perfettoChunks' `merge` stopped at: the chunk is full, the top source needs a refill, every source ended. */
+const MERGE_FULL = 0;
+const MERGE_REFILL = 1;
+const MERGE_DONE = 2;
+
 /**
  * Produces the trace as chunks of framed TracePackets (each chunk ≤ chunkBytes plus one
  * packet); their concatenation is a valid `.pftrace`. The views of every process must have been
@@ -81,6 +87,7 @@ export async function* perfettoChunks(
   options: PerfettoExportOptions,
   stats: PerfettoExportStats = emptyStats(),
 ): AsyncGenerator<Uint8Array> {
+  dfgOnlyExporter(perfettoChunks);
   const ctx = new Ctx(stats, options.args ?? true);
   const tw = ctx.tw;
   const chunkBytes = options.chunkBytes ?? CHUNK_DEFAULT;
@@ -137,17 +144,8 @@ export async function* perfettoChunks(
     for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
     const ends = ctx.ends;
     const out = tw.out;
-    for (;;) {
-      const top = heap[0];
-      const t = top ? top.t : Number.POSITIVE_INFINITY;
-      // ENDs at or before t first (END before BEGIN at equal timestamps).
-      while (ends.size > 0 && ends.minTime <= t) {
-        tw.sliceEnd(ends.minTime, ends.minTrack);
-        ends.pop();
-      }
-      if (!top) break;
-      ctx.now = t;
-      if (!top.step()) await top.refill();
+    /** Puts the top source, after its step or refill, where its new time belongs (or drops it at its end). */
+    const settle = (top: Source): void => {
       if (top.t === Number.POSITIVE_INFINITY) {
         top.close();
         const last = heap.pop() as Source;
@@ -156,13 +154,46 @@ export async function* perfettoChunks(
           siftDown(0);
         }
       } else siftDown(0);
-      if (out.pos >= chunkBytes) {
-        stats.packets = tw.packets;
-        yield take(ctx, reuse);
-        if (stats.bytes - collected >= COLLECT_EVERY_BYTES) {
-          collected = stats.bytes;
-          Bun.gc(true);
+    };
+    /**
+     * Writes rows in time order until the chunk is full (MERGE_FULL), the top source's chunk is
+     * used up (MERGE_REFILL: the caller awaits its refill, then settles it), or every source
+     * has ended (MERGE_DONE). Synchronous, so that it can be kept out of FTL (tiers.ts): an
+     * async generator's body cannot be.
+     */
+    const merge = (): number => {
+      for (;;) {
+        const top = heap[0];
+        const t = top ? top.t : Number.POSITIVE_INFINITY;
+        // ENDs at or before t first (END before BEGIN at equal timestamps).
+        while (ends.size > 0 && ends.minTime <= t) {
+          tw.sliceEnd(ends.minTime, ends.minTrack);
+          ends.pop();
         }
+        if (!top) return MERGE_DONE;
+        ctx.now = t;
+        if (!top.step()) return MERGE_REFILL;
+        settle(top);
+        if (out.pos >= chunkBytes) return MERGE_FULL;
+      }
+    };
+    // The merge's functions out of FTL too (tiers.ts). Not the sources' step and refill: marked
+    // as well, `--all` of the 208 MB trace took 2.77 s against 2.68 (9 alternating runs).
+    dfgOnlyExporter(less, siftDown, settle, merge);
+    for (;;) {
+      const r = merge();
+      if (r === MERGE_DONE) break;
+      if (r === MERGE_REFILL) {
+        const top = heap[0] as Source;
+        await top.refill();
+        settle(top);
+        if (out.pos < chunkBytes) continue;
+      }
+      stats.packets = tw.packets;
+      yield take(ctx, reuse);
+      if (stats.bytes - collected >= COLLECT_EVERY_BYTES) {
+        collected = stats.bytes;
+        Bun.gc(true);
       }
     }
     stats.packets = tw.packets;
