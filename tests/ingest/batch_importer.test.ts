@@ -36,12 +36,12 @@ describe("BatchImporter block files", () => {
         const parsed = bi.parseBatch(enc.encode(`${lines.join("\n")}\n`), lines.length);
         expect(parsed.slowEvents).toBe(0);
         expect(parsed.wasmEvents).toBe(wasm ? 3 : 0);
-        blocks.push(...bi.finishBatch());
+        blocks.push(...(await bi.finishBatch()));
       }
       // The cpu stream has 2 rows per row group, the metrics stream 1: both files fill up at
       // BLOCK_FILE_ROW_GROUPS appends, during the batches; the rest comes with flushAll.
       expect(blocks.length).toBe(2);
-      blocks.push(...bi.flushAll());
+      blocks.push(...(await bi.flushAll()));
       expect(blocks.length).toBe(4);
       const seqs: number[] = [];
       for (const b of blocks) {
@@ -80,13 +80,13 @@ describe("BatchImporter block files", () => {
         lines.push(`{"${SEQ_KEY}":${seq++},"ph":"X","pid":1,"tid":${t},"ts":${k * 100 + t},"dur":1,"name":"x"}`);
       }
       bi.parseBatch(enc.encode(`${lines.join("\n")}\n`), lines.length);
-      early.push(...bi.finishBatch());
+      early.push(...(await bi.finishBatch()));
     }
     // 12,000 row groups: their footers (the length in each file's last 8 bytes) add up to more
     // than the budget, so files were finished before the end although none is full (40 row
     // groups each).
     expect(early.length).toBeGreaterThan(0);
-    const all = [...early, ...bi.flushAll()];
+    const all = [...early, ...(await bi.flushAll())];
     let footers = 0;
     for (const b of all) {
       const bytes = new Uint8Array(await Bun.file(b.path).arrayBuffer());

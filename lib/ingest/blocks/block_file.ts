@@ -8,15 +8,25 @@
  *
  * The file is opened for each append and closed after it, so that a trace with thousands of
  * threads does not hold thousands of descriptors. Writes are synchronous (on the calling thread,
- * a worker during ingest): an append is a few hundred KiB.
+ * a worker during ingest): an append is a few hundred KiB. `append` compresses its pages on
+ * the calling thread; `appendEncoded` takes pages compressed elsewhere (the Chrome importer
+ * compresses on Bun's thread pool while it parses on: batch_importer.ts).
  *
- * `BlockFileSet` is the sink every importer writes through (the Chrome importer's groups,
- * `RawRowSink` for Perfetto, OTLP and JSON-lines): one unfinished file per stream, finished when
- * full or when the unfinished files' footers exceed BLOCK_FILE_META_BUDGET.
+ * `BlockFileSet` is the sink of `RawRowSink` (Perfetto, OTLP and JSON-lines): one unfinished
+ * file per stream, finished when full or when the unfinished files' footers exceed
+ * BLOCK_FILE_META_BUDGET. The Chrome importer's groups hold their BlockFileWriter themselves,
+ * by the same rules.
  */
 import { closeSync, openSync, writevSync } from "node:fs";
 import { join } from "node:path";
-import { BLOCK_FILE_HEADER, type ColumnData, encodeFooter, encodeRowGroups } from "./parquet_writer.ts";
+import {
+  assembleRowGroups,
+  BLOCK_FILE_HEADER,
+  type ColumnData,
+  type EncodedPages,
+  encodeFooter,
+  encodePages,
+} from "./parquet_writer.ts";
 
 /**
  * A block file is finished (its footer written) at the first write-out that brings it to this
@@ -81,12 +91,12 @@ export class BlockFileWriter {
   /**
    * Creates the file (its header only).
    * @param path the file to create (truncated if it exists).
-   * @param compress zstd compression of a page (see `encodeRowGroups`).
+   * @param compress zstd compression of a page for `append` (see `encodePages`; default: level 1).
    * @throws the file system's error (e.g. ENOSPC, EACCES).
    */
   constructor(
     readonly path: string,
-    private readonly compress: (page: Uint8Array) => Uint8Array,
+    private readonly compress: (page: Uint8Array) => Uint8Array = (page) => Bun.zstdCompressSync(page, { level: 1 }),
   ) {
     this.write([BLOCK_FILE_HEADER], "w");
   }
@@ -104,7 +114,18 @@ export class BlockFileWriter {
    * @throws the file system's error; the file is then unusable (later calls throw it again).
    */
   append(rows: number, columns: readonly ColumnData[], beginNs: bigint | null, endNs: bigint | null): void {
-    const g = encodeRowGroups(rows, columns, this.compress, this.size);
+    this.appendEncoded(rows, encodePages(rows, columns, this.compress), beginNs, endNs);
+  }
+
+  /**
+   * Appends rows already encoded and compressed (parquet_writer.ts `encodePages`, e.g. with
+   * compression on other threads) as row groups.
+   * @param rows number of rows (> 0), those `encoded` holds.
+   * @param beginNs min event time of the rows, ns; `endNs` max event end, ns (null: unknown).
+   * @throws the file system's error; the file is then unusable (later calls throw it again).
+   */
+  appendEncoded(rows: number, encoded: EncodedPages<Uint8Array>, beginNs: bigint | null, endNs: bigint | null): void {
+    const g = assembleRowGroups(encoded, this.size);
     this.write(g.parts, "a");
     for (const x of g.rowGroups) {
       this.rowGroups.push(x);

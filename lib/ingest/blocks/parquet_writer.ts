@@ -273,39 +273,49 @@ export interface EncodedRowGroups {
   rowGroups: Uint8Array[];
 }
 
+/** One page of `encodePages`: its compressed bytes as `compress` made them, and its chunk's facts. */
+export interface EncodedPage<Z> {
+  /** The compressed page (or a promise of it), or the page itself when `plain`. */
+  z: Z;
+  /** Bytes of the uncompressed page. */
+  length: number;
+  /** Null values in the page's rows. */
+  nulls: number;
+  /** Stored uncompressed (a page of at most UNCOMPRESSED_PAGE_BYTES). */
+  plain: boolean;
+}
+
 /**
- * Encodes rows as row groups of a raw block file (ROW_GROUP_ROWS rows each, one data page per
- * column chunk), for bytes that go at `offset` in the file. Appending the row groups of several
- * calls to one file, then its footer, makes a block file out of several flushes of a group: the
- * file's layout is parquet-format's "File Format" (magic, column chunks, FileMetaData, its
- * length, magic); the column chunks of a row group are contiguous, row groups follow each other.
- * Min/max statistics (Statistics.max_value/min_value of a ColumnChunk's ColumnMetaData) are
- * written when the call makes one row group: `ColumnData.min/max` are those of its rows then.
- * @param rows number of rows (0 makes one empty row group).
- * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
- * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`);
- *   it must not keep the page (its buffer is reused).
- * @param offset byte offset in the file of the first part (4 right after the header).
+ * The row groups of `encodePages`, before their file offsets are known: per row group its rows
+ * and one page per column (RAW_BLOCK_COLUMNS order), and the columns' min/max statistics
+ * (copies) when the call makes one row group.
  */
-export function encodeRowGroups(
+export interface EncodedPages<Z> {
+  groups: { rows: number; pages: EncodedPage<Z>[] }[];
+  /** Per column its min/max (ColumnData.min/max, copied), or null when there are several row groups. */
+  stats: { min: Uint8Array | null; max: Uint8Array | null }[] | null;
+}
+
+/**
+ * Encodes rows as the pages of row groups of a raw block file (ROW_GROUP_ROWS rows each, one
+ * data page per column chunk); `assembleRowGroups` then lays them out at a file offset. Each page
+ * is handed to `compress` as it is built, in a buffer reused for the next one: a compressor that
+ * works later (on another thread) must take a copy. Pages of a few bytes are not handed over:
+ * their `z` is a copy of the page.
+ * @param rows number of rows (0 makes one empty row group).
+ * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order; not read after the
+ *   call returns.
+ * @param compress zstd compression of a page, or the start of it (Z: a promise of the bytes).
+ */
+export function encodePages<Z>(
   rows: number,
   columns: readonly ColumnData[],
-  compress: (page: Uint8Array) => Uint8Array,
-  offset: number,
-): EncodedRowGroups {
-  const parts: Uint8Array[] = [];
-  const start = offset;
-  interface ChunkMeta {
-    offset: number;
-    compressed: number;
-    uncompressed: number;
-    nulls: number;
-    codec: number;
-  }
-  const groups: { rows: number; chunks: ChunkMeta[] }[] = [];
+  compress: (page: Uint8Array) => Z,
+): EncodedPages<Z | Uint8Array> {
+  const groups: EncodedPages<Z | Uint8Array>["groups"] = [];
   for (let g0 = 0; g0 < rows || (rows === 0 && g0 === 0); g0 += ROW_GROUP_ROWS) {
     const g1 = Math.min(rows, g0 + ROW_GROUP_ROWS);
-    const chunks: ChunkMeta[] = [];
+    const pages: EncodedPage<Z | Uint8Array>[] = [];
     for (let c = 0; c < RAW_BLOCK_COLUMNS.length; c++) {
       const col = columns[c] as ColumnData;
       const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind }).kind;
@@ -327,13 +337,49 @@ export function encodeRowGroups(
       // as is: zstd would make it larger, for a call costing ~10 µs (ColumnMetaData.codec is
       // per column chunk: parquet.thrift).
       const plain = plen <= UNCOMPRESSED_PAGE_BYTES;
-      const z = plain ? page.slice() : compress(page);
+      pages.push({ z: plain ? page.slice() : compress(page), length: plen, nulls, plain });
+    }
+    groups.push({ rows: g1 - g0, pages });
+    if (rows === 0) break;
+  }
+  const stats =
+    groups.length === 1
+      ? columns.map((col) => ({ min: col.min?.slice() ?? null, max: col.max?.slice() ?? null }))
+      : null;
+  return { groups, stats };
+}
+
+/**
+ * Lays out the pages of `encodePages` (compressed) as row groups of a raw block file for bytes
+ * that go at `offset` in the file. Appending the row groups of several calls to one file, then
+ * its footer, makes a block file out of several flushes of a group: the file's layout is
+ * parquet-format's "File Format" (magic, column chunks, FileMetaData, its length, magic); the
+ * column chunks of a row group are contiguous, row groups follow each other. Min/max statistics
+ * (Statistics.max_value/min_value of a ColumnChunk's ColumnMetaData) are written when the call
+ * made one row group: `ColumnData.min/max` are those of its rows then.
+ * @param offset byte offset in the file of the first part (4 right after the header).
+ */
+export function assembleRowGroups(encoded: EncodedPages<Uint8Array>, offset: number): EncodedRowGroups {
+  const parts: Uint8Array[] = [];
+  const start = offset;
+  interface ChunkMeta {
+    offset: number;
+    compressed: number;
+    uncompressed: number;
+    nulls: number;
+    codec: number;
+  }
+  const groups: { rows: number; chunks: ChunkMeta[] }[] = [];
+  for (const eg of encoded.groups) {
+    const chunks: ChunkMeta[] = [];
+    for (const p of eg.pages) {
+      const z = p.z;
       const h = new Out();
       h.i32(1, PAGE_DATA);
-      h.i32(2, page.length);
+      h.i32(2, p.length);
       h.i32(3, z.length);
       h.beginStruct(5);
-      h.i32(1, g1 - g0);
+      h.i32(1, eg.rows);
       h.i32(2, ENC_PLAIN);
       h.i32(3, ENC_RLE);
       h.i32(4, ENC_RLE);
@@ -344,14 +390,13 @@ export function encodeRowGroups(
       chunks.push({
         offset,
         compressed: header.length + z.length,
-        uncompressed: header.length + page.length,
-        nulls,
-        codec: plain ? CODEC_UNCOMPRESSED : CODEC_ZSTD,
+        uncompressed: header.length + p.length,
+        nulls: p.nulls,
+        codec: p.plain ? CODEC_UNCOMPRESSED : CODEC_ZSTD,
       });
       offset += header.length + z.length;
     }
-    groups.push({ rows: g1 - g0, chunks });
-    if (rows === 0) break;
+    groups.push({ rows: eg.rows, chunks });
   }
 
   const rowGroups = groups.map((g) => {
@@ -361,7 +406,7 @@ export function encodeRowGroups(
     let total = 0;
     let totalCompressed = 0;
     g.chunks.forEach((ch, c) => {
-      const col = columns[c] as ColumnData;
+      const st = encoded.stats?.[c];
       const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind; name: string }).kind;
       total += ch.uncompressed;
       totalCompressed += ch.compressed;
@@ -384,9 +429,9 @@ export function encodeRowGroups(
       m.beginStruct(12);
       m.i64(3, ch.nulls);
       // min/max are those of all the call's rows: exact for its only row group.
-      if (groups.length === 1 && col.min && col.max && ch.nulls < g.rows) {
-        m.bin(5, col.max);
-        m.bin(6, col.min);
+      if (st?.min && st.max && ch.nulls < g.rows) {
+        m.bin(5, st.max);
+        m.bin(6, st.min);
       }
       m.endStruct();
       m.endStruct();
@@ -400,6 +445,24 @@ export function encodeRowGroups(
     return m.buf.slice(0, m.len);
   });
   return { parts, bytes: offset - start, rowGroups };
+}
+
+/**
+ * Encodes rows as row groups of a raw block file for bytes that go at `offset` in the file,
+ * compressing each page as it is built (`encodePages`, then `assembleRowGroups`).
+ * @param rows number of rows (0 makes one empty row group).
+ * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order.
+ * @param compress zstd compression of a page (e.g. `(b) => Bun.zstdCompressSync(b, { level: 1 })`);
+ *   it must not keep the page (its buffer is reused).
+ * @param offset byte offset in the file of the first part (4 right after the header).
+ */
+export function encodeRowGroups(
+  rows: number,
+  columns: readonly ColumnData[],
+  compress: (page: Uint8Array) => Uint8Array,
+  offset: number,
+): EncodedRowGroups {
+  return assembleRowGroups(encodePages(rows, columns, compress), offset);
 }
 
 /**
@@ -444,4 +507,7 @@ export function encodeRawBlock(
 // Compile hint for JavaScriptCore (bun:jsc): encodeRowGroups runs once per flush of a block and spends its
 // time in zstd and in the helpers it calls, but its top tier (FTL) compile, with everything
 // inlined, took ~165 ms and was redone 3 times per worker thread (1 s of CPU per ingest).
+// (Since split: encodePages and assembleRowGroups hold that code.)
 noFTL(encodeRowGroups);
+noFTL(encodePages);
+noFTL(assembleRowGroups);

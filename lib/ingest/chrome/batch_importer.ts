@@ -3,12 +3,14 @@
  * fast path, then the event parser and its mapping (mapping.ts), then the slow path
  * (declined.ts), each row into its group (groups.ts: the rows of one stream held in memory),
  * and writes the groups out to raw block files (one per stream, appended to as row groups:
- * block_file.ts) when they are due. It knows pids and tids, not stream ids: the caller
+ * block_file.ts) when they are due, their pages compressed on Bun's thread pool meanwhile
+ * (`finishBatch`). It knows pids and tids, not stream ids: the caller
  * (`ChromeJsonImporter`, which may run this in a worker thread) maps groups to streams.
  */
 import { join } from "node:path";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
+import { type EncodedPages, encodePages } from "../blocks/parquet_writer.ts";
 import { type Destination, type LossExample, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
 import { type MappedRow, mapDeclinedEvent } from "./declined.ts";
@@ -91,13 +93,16 @@ export class BatchImporter extends EventMapper {
   /** Groups whose block file is being written, and the footer metadata those files hold (bytes). */
   private readonly open = new Set<Group>();
   private openMeta = 0;
+  /** Rows taken out of their groups and encoded, their pages being compressed: appended in this order by `writeEncoded`. */
+  private encoded: EncodedWrite[] = [];
 
   /**
    * @param blocksDir directory for the block files (created by the caller).
    * @param bufferBytes bound on the rows held over all groups (bytes of column data).
    * @param blockBytes a group's rows are written (appended to its block file) once it holds
    *   this many bytes.
-   * @param compress zstd level-1 compression of a page.
+   * @param compress zstd level-1 compression of a page, off this thread: it must copy the page
+   *   before it returns (the page's buffer is reused).
    * @param wasm whether the WebAssembly fast path takes the plain events first
    *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
    */
@@ -105,7 +110,7 @@ export class BatchImporter extends EventMapper {
     private readonly blocksDir: string,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
-    private readonly compress: (page: Uint8Array) => Uint8Array = (b) => Bun.zstdCompressSync(b, { level: 1 }),
+    private readonly compress: (page: Uint8Array) => Promise<Uint8Array> = compressOnPool,
     wasm = true,
   ) {
     super();
@@ -255,16 +260,17 @@ export class BatchImporter extends EventMapper {
    * file is finished, and returned here, once it is full, or when the unfinished files' footers
    * hold more than BLOCK_FILE_META_BUDGET (the fullest first). Memory is thus bounded by
    * `bufferBytes` plus one batch plus that budget.
+   * The rows are taken out of their groups at once; their pages are compressed on Bun's thread
+   * pool while the caller goes on (the next batch is parsed meanwhile), then appended in order.
    * @returns the blocks finished (most are finished by `flushAll`, at the end of the input).
    * @throws the file system's error when a block file cannot be written.
    */
-  finishBatch(): BatchBlock[] {
-    const out: BatchBlock[] = [];
+  async finishBatch(): Promise<BatchBlock[]> {
     let total = 0;
     const sized: [Group, number][] = [];
     for (const g of this.live) {
       const n = this.groupBytes(g);
-      if (n >= this.blockBytes) this.writeRows(g, out);
+      if (n >= this.blockBytes) this.encodeRows(g);
       else {
         total += n;
         sized.push([g, n]);
@@ -274,11 +280,11 @@ export class BatchImporter extends EventMapper {
       sized.sort((a, b) => b[1] - a[1]);
       for (const [g, n] of sized) {
         if (total <= this.bufferBytes / 2) break;
-        this.writeRows(g, out);
+        this.encodeRows(g);
         total -= n;
       }
     }
-    return out;
+    return this.writeEncoded();
   }
 
   /** Bytes of column data a group holds, in both builders. */
@@ -291,25 +297,29 @@ export class BatchImporter extends EventMapper {
    * the end of the input).
    * @throws the file system's error.
    */
-  flushAll(): BatchBlock[] {
-    const out: BatchBlock[] = [];
-    for (const g of [...this.live]) this.writeRows(g, out);
+  async flushAll(): Promise<BatchBlock[]> {
+    for (const g of [...this.live]) this.encodeRows(g);
+    const out = await this.writeEncoded();
     for (const g of [...this.open]) this.finishFile(g, out);
     return out;
   }
 
   /**
-   * Appends a group's rows to its block file (created on first use) and starts the group
-   * afresh: one or more row groups for the rows imported in JavaScript, then for those of the
-   * WebAssembly fast path (each when it holds rows). Pushes the block onto `out` when the file
-   * is full.
+   * Takes a group's rows out of it, encoded (their pages' compression started, `compress`), for
+   * `writeEncoded`, and starts the group afresh: one or more row groups for the rows imported
+   * in JavaScript, then for those of the WebAssembly fast path (each when it holds rows).
    */
-  private writeRows(g: Group, out: BatchBlock[]): void {
-    const meta0 = g.file?.metaBytes ?? 0;
+  private encodeRows(g: Group): void {
     const b = g.builder;
     if (b.rows > 0) {
       const range = b.range();
-      this.fileOf(g).append(b.rows, b.columns(), range.begin, range.end);
+      this.encoded.push({
+        g,
+        rows: b.rows,
+        pages: encodePages(b.rows, b.columns(), this.compress),
+        begin: range.begin,
+        end: range.end,
+      });
       // The builder is reused (no new buffers per block: fresh memory for every block kept
       // RSS high), unless it grew well past this block's size.
       const cap = b.capacity();
@@ -320,13 +330,44 @@ export class BatchImporter extends EventMapper {
     }
     if (g.native >= 0 && this.fast) {
       const nb = this.fast.block(g.native);
-      if (nb.rows > 0) this.fileOf(g).append(nb.rows, nb.columns, nb.begin, nb.end);
+      if (nb.rows > 0) {
+        this.encoded.push({
+          g,
+          rows: nb.rows,
+          pages: encodePages(nb.rows, nb.columns, this.compress),
+          begin: nb.begin,
+          end: nb.end,
+        });
+      }
       this.fast.reset(g.native);
     }
     this.live.delete(g);
-    this.openMeta += (g.file?.metaBytes ?? 0) - meta0;
-    if (g.file?.full) this.finishFile(g, out);
-    if (this.openMeta > BLOCK_FILE_META_BUDGET) this.boundFooters(out);
+  }
+
+  /**
+   * Appends the rows `encodeRows` took, once their pages are compressed, to their groups' block
+   * files (each created on first use), in the order they were taken. A file that is full after
+   * its group's rows is finished, and its block pushed onto the result; then the files with the
+   * most footer metadata while they hold more than BLOCK_FILE_META_BUDGET.
+   * @throws the file system's error, or the compressor's.
+   */
+  private async writeEncoded(): Promise<BatchBlock[]> {
+    const todo = this.encoded;
+    this.encoded = [];
+    const out: BatchBlock[] = [];
+    const ready = await Promise.all(todo.map((w) => compressedPages(w.pages)));
+    for (let k = 0; k < todo.length; k++) {
+      const w = todo[k] as EncodedWrite;
+      const g = w.g;
+      const meta0 = g.file?.metaBytes ?? 0;
+      this.fileOf(g).appendEncoded(w.rows, ready[k] as EncodedPages<Uint8Array>, w.begin, w.end);
+      this.openMeta += (g.file?.metaBytes ?? 0) - meta0;
+      // A group's rows (JavaScript's, then the fast path's) are written before its file is checked.
+      if (todo[k + 1]?.g === g) continue;
+      if (g.file?.full) this.finishFile(g, out);
+      if (this.openMeta > BLOCK_FILE_META_BUDGET) this.boundFooters(out);
+    }
+    return out;
   }
 
   /**
@@ -346,7 +387,7 @@ export class BatchImporter extends EventMapper {
   /** The group's block file, created when it has none. */
   private fileOf(g: Group): BlockFileWriter {
     if (!g.file) {
-      g.file = new BlockFileWriter(join(this.blocksDir, `${crypto.randomUUID()}.parquet`), this.compress);
+      g.file = new BlockFileWriter(join(this.blocksDir, `${crypto.randomUUID()}.parquet`));
       this.open.add(g);
     }
     return g.file;
@@ -462,4 +503,52 @@ function setStr(b: BlockBuilder, c: number, v: string | null): void {
     const t = encoder.encode(v);
     b.setBytes(c, t, 0, t.length);
   }
+}
+
+/** Rows `encodeRows` took out of a group, encoded, awaiting their pages' compression. */
+interface EncodedWrite {
+  g: Group;
+  rows: number;
+  pages: EncodedPages<Promise<Uint8Array> | Uint8Array>;
+  begin: bigint | null;
+  end: bigint | null;
+}
+
+/** The pages compressOnPool's compressions read: referenced here until each has ended. */
+const compressing = new Set<Uint8Array>();
+
+/** How many pages compressOnPool holds (compressions not ended yet). */
+export function pagesCompressing(): number {
+  return compressing.size;
+}
+
+/**
+ * zstd level 1 on Bun's thread pool, of a copy of the page (encodePages reuses its buffer):
+ * compressing on the parsing thread was 443 ms of a 2.9 s profile of ingesting a real 208 MB
+ * Chromium JSON trace. The copy is held (`compressing`) until the compression ends: Bun 1.3's
+ * `Bun.zstdCompress` does not keep its input alive, and a garbage collection meanwhile (ingest
+ * forces some) freed pages under it (7 of 4,000 pages came back corrupt in a test that
+ * collected while they were compressed; tests/ingest/compress_on_pool.test.ts).
+ */
+export async function compressOnPool(page: Uint8Array): Promise<Uint8Array> {
+  const copy = page.slice();
+  compressing.add(copy);
+  try {
+    return await Bun.zstdCompress(copy, { level: 1 });
+  } finally {
+    compressing.delete(copy);
+  }
+}
+
+/** The pages of `encodePages` once every compression has ended. @throws the compressor's error. */
+async function compressedPages(
+  pages: EncodedPages<Promise<Uint8Array> | Uint8Array>,
+): Promise<EncodedPages<Uint8Array>> {
+  const groups = await Promise.all(
+    pages.groups.map(async (g) => ({
+      rows: g.rows,
+      pages: await Promise.all(g.pages.map(async (p) => ({ ...p, z: await p.z }))),
+    })),
+  );
+  return { groups, stats: pages.stats };
 }

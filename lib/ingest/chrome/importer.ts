@@ -227,7 +227,7 @@ export class ChromeJsonImporter {
    */
   async drain(): Promise<void> {
     await this.tail;
-    for (const bi of this.inline) this.addBlocks(bi.flushAll());
+    for (const bi of this.inline) this.addBlocks(await bi.flushAll());
     for (const w of this.workerPool) {
       const r = await w.request({ t: "flush" });
       if (r.t !== "blocks") throw new Error(`unexpected worker reply ${r.t}`);

@@ -34,9 +34,9 @@ async function handle(m: WorkerRequest): Promise<WorkerReply> {
     // The batch is finished here and now, not when the main thread gets to it (batches
     // complete in order there): a worker writing blocks does not hold up the batches behind
     // it, nor the other worker.
-    return { t: "parsed", parsed, blocks: importer.finishBatch() };
+    return { t: "parsed", parsed, blocks: await importer.finishBatch() };
   }
-  return { t: "blocks", blocks: importer.flushAll() };
+  return { t: "blocks", blocks: await importer.flushAll() };
 }
 
 self.onmessage = (e: MessageEvent) => {
