@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
+import { compressedPages, compressOnPool } from "../blocks/compress_pool.ts";
 import { type EncodedPages, encodePages } from "../blocks/parquet_writer.ts";
 import { type Destination, type LossExample, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
@@ -512,43 +513,4 @@ interface EncodedWrite {
   pages: EncodedPages<Promise<Uint8Array> | Uint8Array>;
   begin: bigint | null;
   end: bigint | null;
-}
-
-/** The pages compressOnPool's compressions read: referenced here until each has ended. */
-const compressing = new Set<Uint8Array>();
-
-/** How many pages compressOnPool holds (compressions not ended yet). */
-export function pagesCompressing(): number {
-  return compressing.size;
-}
-
-/**
- * zstd level 1 on Bun's thread pool, of a copy of the page (encodePages reuses its buffer):
- * compressing on the parsing thread was 443 ms of a 2.9 s profile of ingesting a real 208 MB
- * Chromium JSON trace. The copy is held (`compressing`) until the compression ends: Bun 1.3's
- * `Bun.zstdCompress` does not keep its input alive, and a garbage collection meanwhile (ingest
- * forces some) freed pages under it (7 of 4,000 pages came back corrupt in a test that
- * collected while they were compressed; tests/ingest/compress_on_pool.test.ts).
- */
-export async function compressOnPool(page: Uint8Array): Promise<Uint8Array> {
-  const copy = page.slice();
-  compressing.add(copy);
-  try {
-    return await Bun.zstdCompress(copy, { level: 1 });
-  } finally {
-    compressing.delete(copy);
-  }
-}
-
-/** The pages of `encodePages` once every compression has ended. @throws the compressor's error. */
-async function compressedPages(
-  pages: EncodedPages<Promise<Uint8Array> | Uint8Array>,
-): Promise<EncodedPages<Uint8Array>> {
-  const groups = await Promise.all(
-    pages.groups.map(async (g) => ({
-      rows: g.rows,
-      pages: await Promise.all(g.pages.map(async (p) => ({ ...p, z: await p.z }))),
-    })),
-  );
-  return { groups, stats: pages.stats };
 }

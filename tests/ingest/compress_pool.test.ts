@@ -1,5 +1,5 @@
 /**
- * compressOnPool (lib/ingest/chrome/batch_importer.ts) compresses pages on Bun's thread pool
+ * compressOnPool (lib/ingest/blocks/compress_pool.ts) compresses pages on Bun's thread pool
  * while the caller goes on and reuses its buffer, and garbage collections run meanwhile: every
  * page must come back as zstd of exactly the bytes it had when handed over. The oracle is
  * zstd's own decompression (Bun.zstdDecompressSync) against a page rebuilt from its recipe.
@@ -8,7 +8,7 @@
  * run, none in others), and the second in every run.
  */
 import { expect, test } from "bun:test";
-import { compressOnPool, pagesCompressing } from "../../lib/ingest/chrome/batch_importer.ts";
+import { compressOnPool, pagesCompressing } from "../../lib/ingest/blocks/compress_pool.ts";
 
 /** Page `i`: 256 KiB of a pattern of its own (compressible, distinct per page). */
 function page(i: number): Uint8Array {
