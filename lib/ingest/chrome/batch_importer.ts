@@ -259,10 +259,12 @@ export class BatchImporter extends EventMapper {
    * are written until half that is left). Rows
    * written out are appended to the group's block file as row groups (block_file.ts); a block
    * file is finished, and returned here, once it is full, or when the unfinished files' footers
-   * hold more than BLOCK_FILE_META_BUDGET (the fullest first). Memory is thus bounded by
-   * `bufferBytes` plus one batch plus that budget.
+   * hold more than BLOCK_FILE_META_BUDGET (the fullest first).
    * The rows are taken out of their groups at once; their pages are compressed on Bun's thread
    * pool while the caller goes on (the next batch is parsed meanwhile), then appended in order.
+   * Memory is thus bounded by `bufferBytes` plus one batch plus the pages of one write-out
+   * (copies, then compressed) plus that budget: on the real 208 MB Chromium JSON trace the
+   * ingest's peak RSS went from 225 to 268 MB when compression moved off this thread.
    * @returns the blocks finished (most are finished by `flushAll`, at the end of the input).
    * @throws the file system's error when a block file cannot be written.
    */
