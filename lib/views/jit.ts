@@ -29,7 +29,7 @@ import type { Engine } from "../duck/engine.ts";
 import { LakeError } from "../errors.ts";
 import type { Lake } from "../lake/lake.ts";
 import { type PartitionRow, replacePartitions, sameContent } from "../partitions/partitions.ts";
-import { type InstancePlan, type JitRequest, planRequest, type Spec } from "./jit_plan.ts";
+import { type InstancePlan, type JitRequest, type PlanReads, planRequest, type Spec } from "./jit_plan.ts";
 import { dropSource } from "./source.ts";
 import { type MaterializeInput, type MaterializeResult, schemaHash, type ViewSet } from "./view_set.ts";
 
@@ -116,7 +116,8 @@ export async function materializeInstances(
     try {
       // The requests' reads at once (an export plans five view sets over the same processes),
       // all ended before the catalog may be detached.
-      const settled = await Promise.allSettled(pending.map((r) => planRequest(engine, lake.root, r)));
+      const reads: PlanReads = new Map();
+      const settled = await Promise.allSettled(pending.map((r) => planRequest(engine, lake.root, r, reads)));
       const failed = settled.find((x) => x.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
       plans = settled.flatMap((x) => (x as PromiseFulfilledResult<InstancePlan[]>).value);

@@ -46,11 +46,35 @@ interface BlockRow {
 }
 
 /**
+ * Catalog reads shared by requests planned together (an export plans five view sets over the
+ * same processes): by SQL text and parameters, the read's rows, which planRequest does not
+ * modify. Good only while the catalog is attached read-only (nothing changes it meanwhile).
+ */
+export type PlanReads = Map<string, Promise<unknown[]>>;
+
+/**
  * Plans the instances of one request from the attached catalog: processes, their streams, the
  * blocks of the view set's tag cut into slices, and the live partitions.
+ * @param reads where requests planned together share their identical reads (processes, and
+ *   streams and blocks of the same tag); none: every read is made.
  * @throws LakeError when a requested process does not exist.
  */
-export async function planRequest(engine: Engine, root: string, r: JitRequest): Promise<InstancePlan[]> {
+export async function planRequest(
+  engine: Engine,
+  root: string,
+  r: JitRequest,
+  reads?: PlanReads,
+): Promise<InstancePlan[]> {
+  const read = <T>(sql: string, params: Record<string, string>): Promise<T[]> => {
+    if (!reads) return engine.rowsApart<T>(sql, params);
+    const key = `${sql}\u0000${JSON.stringify(params)}`;
+    let rows = reads.get(key);
+    if (!rows) {
+      rows = engine.rowsApart<T>(sql, params);
+      reads.set(key, rows);
+    }
+    return rows as Promise<T[]>;
+  };
   const vs = r.viewSet;
   const ids = r.processIds;
   // The ids travel as a parameter (a JSON array), never as SQL text.
@@ -59,7 +83,7 @@ export async function planRequest(engine: Engine, root: string, r: JitRequest): 
   // The four reads run at once, each on a connection of its own (the catalog is attached
   // read-only, so no other process writes it meanwhile).
   const [procs, streams, blocks, live] = await Promise.all([
-    engine.rowsApart<{
+    read<{
       process_id: string;
       exe: string | null;
       username: string | null;
@@ -71,12 +95,12 @@ export async function planRequest(engine: Engine, root: string, r: JitRequest): 
        FROM lake.processes WHERE true ${idFilter("process_id")} ORDER BY process_id`,
       idParam,
     ),
-    engine.rowsApart<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
+    read<{ stream_id: string; process_id: string; tid: string | null; tn: string | null }>(
       `SELECT stream_id, process_id, properties->>'thread-id' AS tid, properties->>'thread-name' AS tn
        FROM lake.streams WHERE list_contains(tags, $tag) ${idFilter("process_id")} ORDER BY process_id, stream_id`,
       { tag: vs.streamTag, ...idParam },
     ),
-    engine.rowsApart<BlockRow>(
+    read<BlockRow>(
       `SELECT b.process_id, b.block_id, b.stream_id, b.nb_objects, epoch_us(b.insert_time) AS ins,
          epoch_ns(b.begin_time) AS begin_ns, b.file_path
        FROM lake.blocks b JOIN lake.streams s USING (stream_id)
