@@ -14,15 +14,16 @@ export function pagesCompressing(): number {
 }
 
 /**
- * zstd level 1 on Bun's thread pool, of a copy of the page (encodePages reuses its buffer):
+ * zstd level 1 on Bun's thread pool, of the page or a copy of it (encodePages reuses its buffer
+ * unless asked for pages of their own: `owned`, the caller then no longer writes the page):
  * compressing on the parsing thread was 443 ms of a 2.9 s profile of ingesting a real 208 MB
- * Chromium JSON trace. The copy is held (`compressing`) until the compression ends: Bun 1.3's
+ * Chromium JSON trace. The page is held (`compressing`) until the compression ends: Bun 1.3's
  * `Bun.zstdCompress` does not keep its input alive, and a garbage collection meanwhile (ingest
  * forces some) freed pages under it (7 of 4,000 pages came back corrupt in a test that
  * collected while they were compressed; tests/ingest/compress_pool.test.ts).
  */
-export async function compressOnPool(page: Uint8Array): Promise<Uint8Array> {
-  const copy = page.slice();
+export async function compressOnPool(page: Uint8Array, owned = false): Promise<Uint8Array> {
+  const copy = owned ? page : page.slice();
   compressing.add(copy);
   try {
     return await Bun.zstdCompress(copy, { level: 1 });

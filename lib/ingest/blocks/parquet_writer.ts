@@ -299,18 +299,21 @@ export interface EncodedPages<Z> {
 /**
  * Encodes rows as the pages of row groups of a raw block file (ROW_GROUP_ROWS rows each, one
  * data page per column chunk); `assembleRowGroups` then lays them out at a file offset. Each page
- * is handed to `compress` as it is built, in a buffer reused for the next one: a compressor that
- * works later (on another thread) must take a copy. Pages of a few bytes are not handed over:
+ * is handed to `compress` as it is built, in a buffer reused for the next one (a compressor that
+ * works later, on another thread, must take a copy) unless `ownPages`. Pages of a few bytes are not handed over:
  * their `z` is a copy of the page.
  * @param rows number of rows (0 makes one empty row group).
  * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order; not read after the
  *   call returns.
  * @param compress zstd compression of a page, or the start of it (Z: a promise of the bytes).
+ * @param ownPages build each page in a buffer of its own, which `compress` may keep (a
+ *   compressor working later then needs no copy of it); otherwise pages share one buffer.
  */
 export function encodePages<Z>(
   rows: number,
   columns: readonly ColumnData[],
   compress: (page: Uint8Array) => Z,
+  ownPages = false,
 ): EncodedPages<Z | Uint8Array> {
   const groups: EncodedPages<Z | Uint8Array>["groups"] = [];
   for (let g0 = 0; g0 < rows || (rows === 0 && g0 === 0); g0 += ROW_GROUP_ROWS) {
@@ -329,15 +332,19 @@ export function encodePages<Z>(
       // The uncompressed page is built in a buffer reused from page to page and file to file
       // (allocating one per page made most of the ingest's memory churn).
       const plen = defs.length + vals.length;
-      if (pageBuf.length < plen) pageBuf = new Uint8Array(Math.max(plen, pageBuf.length * 2));
-      const page = pageBuf.subarray(0, plen);
+      let page: Uint8Array;
+      if (ownPages) page = new Uint8Array(plen);
+      else {
+        if (pageBuf.length < plen) pageBuf = new Uint8Array(Math.max(plen, pageBuf.length * 2));
+        page = pageBuf.subarray(0, plen);
+      }
       page.set(defs);
       page.set(vals, defs.length);
       // A page of a few bytes (an all-null or all-false column of a small row group) is stored
       // as is: zstd would make it larger, for a call costing ~10 µs (ColumnMetaData.codec is
       // per column chunk: parquet.thrift).
       const plain = plen <= UNCOMPRESSED_PAGE_BYTES;
-      pages.push({ z: plain ? page.slice() : compress(page), length: plen, nulls, plain });
+      pages.push({ z: plain ? (ownPages ? page : page.slice()) : compress(page), length: plen, nulls, plain });
     }
     groups.push({ rows: g1 - g0, pages });
     if (rows === 0) break;

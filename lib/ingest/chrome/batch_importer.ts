@@ -102,8 +102,8 @@ export class BatchImporter extends EventMapper {
    * @param bufferBytes bound on the rows held over all groups (bytes of column data).
    * @param blockBytes a group's rows are written (appended to its block file) once it holds
    *   this many bytes.
-   * @param compress zstd level-1 compression of a page, off this thread: it must copy the page
-   *   before it returns (the page's buffer is reused).
+   * @param compress zstd level-1 compression of a page, off this thread; the page is its own
+   *   (encodePages' `ownPages`), never written again.
    * @param wasm whether the WebAssembly fast path takes the plain events first
    *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
    */
@@ -111,7 +111,7 @@ export class BatchImporter extends EventMapper {
     private readonly blocksDir: string,
     private readonly bufferBytes = 32 * 1024 * 1024,
     private readonly blockBytes = 16 * 1024 * 1024,
-    private readonly compress: (page: Uint8Array) => Promise<Uint8Array> = compressOnPool,
+    private readonly compress: (page: Uint8Array) => Promise<Uint8Array> = (page) => compressOnPool(page, true),
     wasm = true,
   ) {
     super();
@@ -319,7 +319,7 @@ export class BatchImporter extends EventMapper {
       this.encoded.push({
         g,
         rows: b.rows,
-        pages: encodePages(b.rows, b.columns(), this.compress),
+        pages: encodePages(b.rows, b.columns(), this.compress, true),
         begin: range.begin,
         end: range.end,
       });
@@ -337,7 +337,7 @@ export class BatchImporter extends EventMapper {
         this.encoded.push({
           g,
           rows: nb.rows,
-          pages: encodePages(nb.rows, nb.columns, this.compress),
+          pages: encodePages(nb.rows, nb.columns, this.compress, true),
           begin: nb.begin,
           end: nb.end,
         });
