@@ -102,8 +102,8 @@ export class BatchImporter extends EventMapper {
    * @param bufferBytes bound on the rows held over all groups (bytes of column data).
    * @param blockBytes a group's rows are written (appended to its block file) once it holds
    *   this many bytes.
-   * @param compress zstd level-1 compression of a page, off this thread; the page is its own
-   *   (encodePages' `ownPages`), never written again.
+   * @param compress zstd level-1 compression of a page (default: on Bun's thread pool, while
+   *   this thread goes on); the page is its own (encodePages' `ownPages`), never written again.
    * @param wasm whether the WebAssembly fast path takes the plain events first
    *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
    */

@@ -17,7 +17,17 @@ let sinceGc = 0;
 
 async function handle(m: WorkerRequest): Promise<WorkerReply> {
   if (m.t === "init") {
-    importer = new BatchImporter(m.blocksDir, m.bufferBytes, undefined, undefined, m.wasm);
+    // Pages compressed here, on this worker's thread, not on Bun's pool: the importer
+    // terminates its workers when an ingest fails or is read again, and a compression still
+    // running on the pool for a terminated worker crashed Bun (a segfault in the test run of
+    // 86f81cf, after the line-mode oracle tests whose inputs are framed again).
+    importer = new BatchImporter(
+      m.blocksDir,
+      m.bufferBytes,
+      undefined,
+      async (page) => Bun.zstdCompressSync(page, { level: 1 }),
+      m.wasm,
+    );
     return { t: "ready" };
   }
   if (!importer) return { t: "error", message: "worker not initialized" };
