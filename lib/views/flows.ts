@@ -47,9 +47,9 @@ import {
   writeEdgePartition,
 } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit_plan.ts";
-import { type BlockRelation, blockRelation, combineInputs } from "./source.ts";
+import { type BlockRelation, blockRelation, combineInputs, type ThreadPart, threadParts } from "./source.ts";
 import { A_OVERLAP, type SpanArrays } from "./span_stack.ts";
-import { BATCH_EVENTS, BATCH_SPREAD_NS, batchSpans, spanPass } from "./thread_spans.ts";
+import { BATCH_EVENTS, BATCH_SPREAD_NS, batchSpans, passParts, spanPass } from "./thread_spans.ts";
 import type { IngestPeer, MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 
 /** Event kinds of the scan. */
@@ -103,6 +103,7 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
       CASE WHEN ph IN ('B', 'E') THEN 0 WHEN ph = 'X' THEN 1 ELSE 2 END AS cls
     FROM ($src) WHERE sx IS NOT NULL AND ph IN ('B', 'E', 'X', 's', 't', 'f')
     $logs)
+  $where
   ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
 /** The fields of SCAN's `tx` array. */
@@ -595,12 +596,27 @@ async function bindProcesses(
   // By stream, and by log block, its process's index px (SQL lists indexed by sx, file_index).
   const streamPx = `[${all.streamPx.join(", ")}]::INTEGER[]`;
   const logPx = `[${peers.flatMap((p, px) => p.logBlocks.map(() => px)).join(", ")}]::INTEGER[]`;
-  const sql = fillTemplate(SCAN, {
-    src: src.sql,
-    px: streamPx,
-    logs: logs ? fillTemplate(LOGS, { list: logList, px: logPx }) : "",
-    base: `${base}`,
-  });
+  // One process's threads are bound in parts (its span pass's), each part's scan sorted alone:
+  // part p takes the threads th in [parts[p].firstSx, parts[p + 1].firstSx) (px is 0), so that
+  // an instant's thread (one with no cpu stream: 2^40 + a hash) falls in exactly one.
+  const parts: ThreadPart[] =
+    inputs.length === 1
+      ? threadParts(all.input, passParts.maxEvents)
+      : [{ sql: src.sql, firstSx: 0, endSx: streams.length }];
+  const scanSql = (p: number): string => {
+    const part = parts[p] as ThreadPart;
+    const bounds = [
+      ...(p > 0 ? [`th >= ${part.firstSx}`] : []),
+      ...(p < parts.length - 1 ? [`th < ${(parts[p + 1] as ThreadPart).firstSx}`] : []),
+    ];
+    return fillTemplate(SCAN, {
+      src: part.sql,
+      px: streamPx,
+      logs: logs ? fillTemplate(LOGS, { list: logList, px: logPx }) : "",
+      base: `${base}`,
+      where: bounds.length > 0 ? `WHERE ${bounds.join(" AND ")}` : "",
+    });
+  };
   const { dict, ends } = table;
   /** Slice and instant names by name key (SCAN's nk), as dictionary indexes. */
   const names = new Map<number, number>();
@@ -608,7 +624,7 @@ async function bindProcesses(
     fillTemplate(NAMES, { src: src.sql, logs: logs ? fillTemplate(LOG_NAMES, { list: logList }) : "" }),
   );
   for (const r of nameRows) if (!names.has(r.nk)) names.set(r.nk, dict.of(r.name));
-  const cur = await ChunkCursor.open(engine, sql);
+  let cur = await ChunkCursor.open(engine, scanSql(0));
   /** Row i's `tx` array (SCAN; a `tj` 0 row's bind_id as TX_BIND). */
   const texts = (i: number): (string | null)[] => {
     if (cur.num<Int8Array>(12)[i] === 1) return JSON.parse(cur.text(13, i) as string) as (string | null)[];
@@ -710,117 +726,122 @@ async function bindProcesses(
     );
   };
   try {
-    while (await cur.next()) {
-      const tkA = cur.num<Float64Array>(0);
-      const tA = cur.num<Float64Array>(1);
-      const kA = cur.num<Int8Array>(2);
-      const dA = cur.num<Float64Array>(3);
-      const qA = cur.num<Float64Array>(4);
-      const posA = cur.num<Int32Array>(5);
-      const nkA = cur.num<Float64Array>(6);
-      const bpA = cur.num<Int8Array>(7);
-      const hbA = cur.num<Int8Array>(10);
-      const sxA = cur.num<Int32Array>(11);
-      for (let i = 0; i < cur.rowCount; i++) {
-        if (tkA[i] !== tk) {
-          tk = tkA[i] as number;
-          const tpx = Math.floor(tk / PX_TH);
-          if (tpx !== px) {
-            px = tpx;
-            threadNames = threadNamesOf[px] as Map<string, string | null>;
-            processIx = processIxOf[px] as number;
-            chromeJson = chromeJsonOf[px] as boolean;
-            spans = spansOf[px] ?? null;
-            posStart = posStartOf[px] as number;
-            n = 0;
-          }
-          const sx = sxA[i] as number;
-          const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
-          tidIx = dict.of(tid);
-          instantThreadIx = dict.of(threadNames.get(tid ?? "") ?? null);
-          top = 0;
-          pending.length = 0;
-        }
-        const k = kA[i] as number;
-        const t = tA[i] as number;
-        const q = qA[i] as number;
-        if (k === K_X || k === K_B || k === K_I) {
-          const nk = nkA[i] as number;
-          const dur = k === K_B ? -1 : (dA[i] as number);
-          closeUntil(t, dur);
-          const id = k === K_I || spans === null ? -1 : (spans.idOf[(posA[i] as number) - posStart] as number);
-          const sx = sxA[i] as number;
-          // An X that trace_processor spills onto an overflow track is not on this stack.
-          const spilled = k === K_X && spans !== null && spans.anomaly[id] === A_OVERLAP;
-          if (!spilled) {
-            sT[top] = t;
-            sEnd[top] = k === K_B ? Number.POSITIVE_INFINITY : t + dur;
-            sDur[top] = dur;
-            sId[top] = id;
-            sNk[top] = nk;
-            sSx[top] = sx;
-            sRef[top] = -1;
-            top++;
-            if (pending.length > 0) {
-              const ref = refAt(top - 1);
-              const hi = at.high(t);
-              const lo = at.low(t);
-              for (let p = 0; p < pending.length; p += 3) {
-                ops.push(
-                  pending[p] as number,
-                  OP_PENDING,
-                  ref,
-                  hi,
-                  lo,
-                  q,
-                  n++,
-                  pending[p + 1] as number,
-                  pending[p + 2] as number,
-                );
-              }
-              pending.length = 0;
+    for (let p = 0; ; ) {
+      while (await cur.next()) {
+        const tkA = cur.num<Float64Array>(0);
+        const tA = cur.num<Float64Array>(1);
+        const kA = cur.num<Int8Array>(2);
+        const dA = cur.num<Float64Array>(3);
+        const qA = cur.num<Float64Array>(4);
+        const posA = cur.num<Int32Array>(5);
+        const nkA = cur.num<Float64Array>(6);
+        const bpA = cur.num<Int8Array>(7);
+        const hbA = cur.num<Int8Array>(10);
+        const sxA = cur.num<Int32Array>(11);
+        for (let i = 0; i < cur.rowCount; i++) {
+          if (tkA[i] !== tk) {
+            tk = tkA[i] as number;
+            const tpx = Math.floor(tk / PX_TH);
+            if (tpx !== px) {
+              px = tpx;
+              threadNames = threadNamesOf[px] as Map<string, string | null>;
+              processIx = processIxOf[px] as number;
+              chromeJson = chromeJsonOf[px] as boolean;
+              spans = spansOf[px] ?? null;
+              posStart = posStartOf[px] as number;
+              n = 0;
             }
+            const sx = sxA[i] as number;
+            const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
+            tidIx = dict.of(tid);
+            instantThreadIx = dict.of(threadNames.get(tid ?? "") ?? null);
+            top = 0;
+            pending.length = 0;
           }
-          if (hbA[i] === 1) {
-            const own = spilled ? refOf(t, id, nk, sx, KIND_SPAN) : refAt(top - 1);
-            const topRef = chromeJson && top > 0 ? refAt(top - 1) : -1;
-            v2(i, topRef, own, chromeJson, t, q);
+          const k = kA[i] as number;
+          const t = tA[i] as number;
+          const q = qA[i] as number;
+          if (k === K_X || k === K_B || k === K_I) {
+            const nk = nkA[i] as number;
+            const dur = k === K_B ? -1 : (dA[i] as number);
+            closeUntil(t, dur);
+            const id = k === K_I || spans === null ? -1 : (spans.idOf[(posA[i] as number) - posStart] as number);
+            const sx = sxA[i] as number;
+            // An X that trace_processor spills onto an overflow track is not on this stack.
+            const spilled = k === K_X && spans !== null && spans.anomaly[id] === A_OVERLAP;
+            if (!spilled) {
+              sT[top] = t;
+              sEnd[top] = k === K_B ? Number.POSITIVE_INFINITY : t + dur;
+              sDur[top] = dur;
+              sId[top] = id;
+              sNk[top] = nk;
+              sSx[top] = sx;
+              sRef[top] = -1;
+              top++;
+              if (pending.length > 0) {
+                const ref = refAt(top - 1);
+                const hi = at.high(t);
+                const lo = at.low(t);
+                for (let p = 0; p < pending.length; p += 3) {
+                  ops.push(
+                    pending[p] as number,
+                    OP_PENDING,
+                    ref,
+                    hi,
+                    lo,
+                    q,
+                    n++,
+                    pending[p + 1] as number,
+                    pending[p + 2] as number,
+                  );
+                }
+                pending.length = 0;
+              }
+            }
+            if (hbA[i] === 1) {
+              const own = spilled ? refOf(t, id, nk, sx, KIND_SPAN) : refAt(top - 1);
+              const topRef = chromeJson && top > 0 ? refAt(top - 1) : -1;
+              v2(i, topRef, own, chromeJson, t, q);
+            }
+            continue;
           }
-          continue;
-        }
-        if (k === K_E) {
-          closeUntil(t, -1);
-          let j = top - 1;
-          while (j >= 0 && sEnd[j] !== Number.POSITIVE_INFINITY) j--;
-          if (j < 0) continue;
-          const closed = hbA[i] === 1 && !chromeJson ? ends.copyAs(refAt(j), KIND_SPAN_END) : -1;
-          // The closed B leaves the stack (entries above it, X spans that outlive it, stay).
-          for (let m = j; m < top - 1; m++) {
-            sT[m] = sT[m + 1] as number;
-            sEnd[m] = sEnd[m + 1] as number;
-            sDur[m] = sDur[m + 1] as number;
-            sId[m] = sId[m + 1] as number;
-            sNk[m] = sNk[m + 1] as number;
-            sSx[m] = sSx[m + 1] as number;
-            sRef[m] = sRef[m + 1] as number;
+          if (k === K_E) {
+            closeUntil(t, -1);
+            let j = top - 1;
+            while (j >= 0 && sEnd[j] !== Number.POSITIVE_INFINITY) j--;
+            if (j < 0) continue;
+            const closed = hbA[i] === 1 && !chromeJson ? ends.copyAs(refAt(j), KIND_SPAN_END) : -1;
+            // The closed B leaves the stack (entries above it, X spans that outlive it, stay).
+            for (let m = j; m < top - 1; m++) {
+              sT[m] = sT[m + 1] as number;
+              sEnd[m] = sEnd[m + 1] as number;
+              sDur[m] = sDur[m + 1] as number;
+              sId[m] = sId[m + 1] as number;
+              sNk[m] = sNk[m + 1] as number;
+              sSx[m] = sSx[m + 1] as number;
+              sRef[m] = sRef[m + 1] as number;
+            }
+            top--;
+            if (closed >= 0) v2(i, closed, closed, false, t, q);
+            continue;
           }
-          top--;
-          if (closed >= 0) v2(i, closed, closed, false, t, q);
-          continue;
+          // Flow v1.
+          const tx = texts(i);
+          const key = keys.of(1, tx[TX_V1KEY] as string);
+          const fname = dict.of(tx[TX_NAME] ?? null);
+          const fcat = dict.of(tx[TX_CAT] ?? null);
+          if (k === K_F && bpA[i] !== 1) {
+            pending.push(key, fname, fcat);
+            continue;
+          }
+          if (top === 0) continue;
+          const op = k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END;
+          ops.push(key, op, refAt(top - 1), at.high(t), at.low(t), q, n++, fname, fcat);
         }
-        // Flow v1.
-        const tx = texts(i);
-        const key = keys.of(1, tx[TX_V1KEY] as string);
-        const fname = dict.of(tx[TX_NAME] ?? null);
-        const fcat = dict.of(tx[TX_CAT] ?? null);
-        if (k === K_F && bpA[i] !== 1) {
-          pending.push(key, fname, fcat);
-          continue;
-        }
-        if (top === 0) continue;
-        const op = k === K_S ? OP_BEGIN : k === K_T ? OP_STEP : OP_END;
-        ops.push(key, op, refAt(top - 1), at.high(t), at.low(t), q, n++, fname, fcat);
       }
+      if (++p >= parts.length) break;
+      cur.close();
+      cur = await ChunkCursor.open(engine, scanSql(p));
     }
   } finally {
     cur.close();

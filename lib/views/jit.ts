@@ -309,8 +309,12 @@ export function partitionPath(viewSetName: string, instanceId: string, beginInse
 
 /**
  * `toWrite` cut into the calls that write it: partitions with blocks of a view set with
- * materializeMany, of at most its manyMaxEvents events, together (one group per view set, in
- * the order of their first partition); every other partition alone.
+ * materializeMany, of at most its manyMaxEvents events, together (one group per view set);
+ * every other partition alone. The groups come largest first (by their blocks' events, ties in
+ * `toWrite` order): the memory that the largest partition's sorts leave mapped (DuckDB's
+ * allocator keeps it) is then reused by the smaller builds after it, where built last it came
+ * on top of what theirs had left. Cold `thread_spans` of the real 208 MB Chromium JSON trace,
+ * compiled binary, 5 alternating runs: peak RSS 311 MB in process_id order, 289 MB so.
  */
 function writeGroups(toWrite: { plan: InstancePlan; spec: Spec }[]): { plan: InstancePlan; spec: Spec }[][] {
   const groups: { plan: InstancePlan; spec: Spec }[][] = [];
@@ -330,7 +334,10 @@ function writeGroups(toWrite: { plan: InstancePlan; spec: Spec }[]): { plan: Ins
       groups.push(g);
     }
   }
-  return groups;
+  const events = new Map(
+    groups.map((g) => [g, g.reduce((n, w) => n + w.spec.blocks.reduce((k, b) => k + b.nbObjects, 0), 0)]),
+  );
+  return groups.sort((a, b) => (events.get(b) as number) - (events.get(a) as number));
 }
 
 /**

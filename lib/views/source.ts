@@ -13,7 +13,7 @@
  */
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { BLOCK_ROWS_EXCEEDED } from "../lake/fs_errors.ts";
-import type { MaterializeInput, StreamMeta } from "./view_set.ts";
+import type { MaterializeInput, SourceBlock, StreamMeta } from "./view_set.ts";
 
 /** Name of the relation of raw events that transforms read. */
 export const SRC = "memory.main.tl_src";
@@ -218,29 +218,103 @@ export const MAX_BLOCK_ROWS = 2 ** 31 - 1;
  * @throws Error when the blocks hold more than 2^53 rows (a catalog no ingest writes).
  */
 export function blockRelation(input: MaterializeInput): BlockRelation {
+  const layout = blockLayout(input);
+  return { sql: layoutSql(input, layout, null), rowCount: layout.rowCount, offsets: layout.offsets };
+}
+
+/**
+ * The relation of blockRelation split by thread, for transforms that sort a process's rows by
+ * thread first (thread_spans' stack pass, flows' binding): the SQL of relations over the blocks
+ * of runs of consecutive streams (by sx), each with the same columns and the same bix, sx and
+ * pos as blockRelation's, so that their rows, each part sorted and the parts taken in order,
+ * come as the whole relation sorted. A part holds at most `maxEvents` events (catalog
+ * nb_objects), but for a stream that alone holds more; blocks of no listed stream (sx NULL)
+ * are left out of every part. Returns the parts in sx order, each with its streams
+ * [firstSx, endSx); one part, the whole relation, when the blocks hold at most `maxEvents`.
+ * Why: DuckDB's sort holds all its rows at once, and its memory stays mapped after it; sorting
+ * a large process's threads in parts bounds that by the part's rows.
+ * @throws Error as blockRelation.
+ */
+export function threadParts(input: MaterializeInput, maxEvents: number): ThreadPart[] {
+  const layout = blockLayout(input);
+  if (layout.rowCount <= maxEvents) {
+    return [{ sql: layoutSql(input, layout, null), firstSx: 0, endSx: input.streams.length }];
+  }
+  const blocksOf: number[][] = input.streams.map(() => []);
+  const eventsOf = new Array<number>(input.streams.length).fill(0);
+  layout.sx.forEach((sx, i) => {
+    if (sx === null) return;
+    (blocksOf[sx] as number[]).push(i);
+    eventsOf[sx] = (eventsOf[sx] as number) + (layout.counts[i] as number);
+  });
+  const parts: ThreadPart[] = [];
+  let first = 0;
+  let events = 0;
+  const close = (end: number): void => {
+    const blocks = blocksOf
+      .slice(first, end)
+      .flat()
+      .sort((a, b) => a - b);
+    if (blocks.length > 0) parts.push({ sql: layoutSql(input, layout, blocks), firstSx: first, endSx: end });
+    first = end;
+    events = 0;
+  };
+  for (let sx = 0; sx < input.streams.length; sx++) {
+    const n = eventsOf[sx] as number;
+    if (events > 0 && events + n > maxEvents) close(sx);
+    events += n;
+  }
+  close(input.streams.length);
+  return parts;
+}
+
+/** A part of threadParts: the SQL of its relation and its streams' indexes [firstSx, endSx). */
+export interface ThreadPart {
+  sql: string;
+  firstSx: number;
+  endSx: number;
+}
+
+/** By block (input order): its first row's pos, its row count and its stream's index (null: not listed). */
+interface BlockLayout {
+  offsets: number[];
+  counts: number[];
+  sx: (number | null)[];
+  rowCount: number;
+}
+
+/** @throws Error when the blocks hold more than 2^53 rows. */
+function blockLayout(input: MaterializeInput): BlockLayout {
   const { blocks, streams } = input;
   if (blocks.length === 0) throw new Error("blockRows: no blocks");
-  const list = `[${blocks.map((b) => sqlString(b.path)).join(", ")}]`;
   const sxOf = new Map(streams.map((s, i) => [s.streamId, i]));
-  const offsets: number[] = [];
-  const counts: number[] = [];
-  const sxs: string[] = [];
-  let rowCount = 0;
+  const layout: BlockLayout = { offsets: [], counts: [], sx: [], rowCount: 0 };
   for (const b of blocks) {
-    offsets.push(rowCount);
-    counts.push(b.nbObjects);
-    rowCount += b.nbObjects;
-    if (!Number.isSafeInteger(rowCount)) throw new Error(`blockRows: the blocks hold more than 2^53 rows`);
-    const sx = sxOf.get(b.streamId);
-    sxs.push(sx === undefined ? "NULL" : String(sx));
+    layout.offsets.push(layout.rowCount);
+    layout.counts.push(b.nbObjects);
+    layout.rowCount += b.nbObjects;
+    if (!Number.isSafeInteger(layout.rowCount)) throw new Error(`blockRows: the blocks hold more than 2^53 rows`);
+    layout.sx.push(sxOf.get(b.streamId) ?? null);
   }
+  return layout;
+}
+
+/**
+ * SQL of blockRelation's relation over the blocks `only` (indexes into the input's blocks, in
+ * increasing order; null: all), each row with its block's bix, sx and pos in the whole relation.
+ */
+function layoutSql(input: MaterializeInput, layout: BlockLayout, only: readonly number[] | null): string {
+  const ix = only ?? input.blocks.map((_, i) => i);
+  const list = `[${ix.map((i) => sqlString((input.blocks[i] as SourceBlock).path)).join(", ")}]`;
+  const of = <T>(values: readonly T[], f: (v: T) => string) => ix.map((i) => f(values[i] as T)).join(", ");
   const at = "[file_index::BIGINT + 1]";
-  const sql = `SELECT file_index::BIGINT AS bix, ([${sxs.join(", ")}]::INTEGER[])${at} AS sx,
-      CASE WHEN file_row_number < ([${counts.join(", ")}]::BIGINT[])${at}
-        THEN ([${offsets.join(", ")}]::BIGINT[])${at} + file_row_number
+  const bix = only === null ? "file_index::BIGINT" : `([${ix.join(", ")}]::BIGINT[])${at}`;
+  const sx = of(layout.sx, (x) => (x === null ? "NULL" : String(x)));
+  return `SELECT ${bix} AS bix, ([${sx}]::INTEGER[])${at} AS sx,
+      CASE WHEN file_row_number < ([${of(layout.counts, String)}]::BIGINT[])${at}
+        THEN ([${of(layout.offsets, String)}]::BIGINT[])${at} + file_row_number
         ELSE error('File ''' || filename || ''' ${BLOCK_ROWS_EXCEEDED}') END AS pos, *
     FROM read_parquet(${list})`;
-  return { sql, rowCount, offsets };
 }
 
 /**

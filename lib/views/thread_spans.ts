@@ -26,7 +26,8 @@
  *   the one rule every view that names a thread span (flows, slice, flow) follows.
  */
 
-import { scanColumns } from "../duck/columnar.ts";
+import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
+import type { Engine } from "../duck/engine.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import {
@@ -38,6 +39,8 @@ import {
   combineInputs,
   MAX_BLOCK_ROWS,
   processRows,
+  type ThreadPart,
+  threadParts,
 } from "./source.ts";
 import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
@@ -501,6 +504,31 @@ function exactTimes(stats: SpanStats): boolean {
   return stats.maxEnd < Number.MAX_SAFE_INTEGER && stats.minBegin > -Number.MAX_SAFE_INTEGER;
 }
 
+/**
+ * How a large process's stack pass (and flows' binding, which sorts the same threads) is cut
+ * (source.ts threadParts): `maxEvents`, the most events (catalog nb_objects) of one part's sort,
+ * but for a thread that alone has more. A field so that tests can make it small, as
+ * ViewSet.manyMaxEvents. Why: DuckDB's sort holds all of its rows, and a process's whole sort
+ * was the peak of a cold build. On the real 208 MB Chromium JSON trace (its largest process:
+ * 611,624 events on 13 threads, the largest thread 260,708), the compiled binary's cold `flows`
+ * peaked at 448 MB before and 388 MB after (with the JIT's largest-first order, jit.ts
+ * writeGroups; 7 alternating runs each, medians), its cold `thread_spans` at 326 and 289 MB (5
+ * runs), for the same files. 64Ki, 128Ki and 256Ki events measured alike (5 runs).
+ */
+export const passParts = { maxEvents: 131_072 };
+
+/**
+ * SCAN's rows over the parts (threadParts, in order) of a pass's relation, part after part:
+ * the rows of SCAN over the whole relation, in its order (SCAN sorts by thread first).
+ */
+async function* partScans(
+  engine: Engine,
+  parts: readonly ThreadPart[],
+  base: bigint,
+): AsyncGenerator<{ rowCount: number; columns: ColumnArray[] }> {
+  for (const part of parts) yield* scanColumns(engine, fillTemplate(SCAN, { src: part.sql, base: `${base}` }));
+}
+
 /** spanPass's work, over the blocks' relation `src`. */
 async function runSpanPass(input: MaterializeInput, src: BlockRelation): Promise<SpanPass | null> {
   const { engine } = input;
@@ -513,10 +541,10 @@ async function runSpanPass(input: MaterializeInput, src: BlockRelation): Promise
   // the blocks. The pass's times are exact only within ±2^53 ns of it (104 days), so when a
   // span lies that far from it (the blocks hold an early non-span event), the base becomes the
   // spans' own min time and the pass runs again.
+  const parts = threadParts({ ...input, streams: passStreams(input) }, passParts.maxEvents);
   const pass = async (base: bigint): Promise<SpanPass> => {
     const spans = new SpanArrays(src.rowCount);
-    const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
-    return { src, base, spans, stats: await buildSpans(scan, spans) };
+    return { src, base, spans, stats: await buildSpans(partScans(engine, parts, base), spans) };
   };
   const catalogBase = minBeginTime(input.blocks);
   let run = catalogBase === null ? null : await pass(catalogBase);
