@@ -99,10 +99,7 @@ if (wants("ingest"))
     .argument("<files...>", "trace files, or - for standard input")
     .option("--force", "ingest again even if the same content was ingested before (as new processes)")
     .option("--json", "print the summary as JSON")
-    .option(
-      "--batch-mb <n>",
-      "rows held before blocks are written, in MiB: bounds memory and block size (default 48 for Chrome JSON, 32 for other formats)",
-    )
+    .option("--batch-mb <n>", "rows held before blocks are written, in MiB: bounds memory and block size (default 8)")
     .option("--format <format>", "the input format, instead of sniffing it: chrome_json, perfetto, otlp_json, jsonl")
     .option("--process-name <name>", "JSON-lines logs: the process the lines belong to (default: the file name)")
     .option("--name <name>", "the trace's name, new in the lake (default: the file's base name; one file only)")

@@ -29,8 +29,9 @@ export interface IngestOptions {
   /** Ingest again even when the same content was ingested before (as new processes). */
   force?: boolean;
   /**
-   * Rows held before blocks are written, in bytes of column data (default 48 MiB for Chrome
-   * JSON, shared by its workers; 32 MiB for the other formats): bounds memory and block size.
+   * Rows held before blocks are written, in bytes of column data (default 8 MiB, for Chrome
+   * JSON shared by its workers: chrome/driver.ts CHROME_BATCH_BYTES, importers.ts
+   * DEFAULT_BATCH_BYTES): bounds memory and block size.
    */
   batchBytes?: number;
   /** Events larger than this many bytes of JSON are skipped and counted (default 32 MiB). */
