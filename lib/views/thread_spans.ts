@@ -510,10 +510,11 @@ function exactTimes(stats: SpanStats): boolean {
  * but for a thread that alone has more. A field so that tests can make it small, as
  * ViewSet.manyMaxEvents. Why: DuckDB's sort holds all of its rows, and a process's whole sort
  * was the peak of a cold build. On the real 208 MB Chromium JSON trace (its largest process:
- * 611,624 events on 13 threads, the largest thread 260,708), the compiled binary's cold `flows`
- * peaked at 448 MB before and 388 MB after (with the JIT's largest-first order, jit.ts
- * writeGroups; 7 alternating runs each, medians), its cold `thread_spans` at 326 and 289 MB (5
- * runs), for the same files. 64Ki, 128Ki and 256Ki events measured alike (5 runs).
+ * 611,624 events on 13 threads, the largest thread 260,708), with the JIT's largest-first order
+ * (jit.ts writeGroups), compiled binary, alternating runs, medians of peak RSS: cold
+ * `thread_spans` 333 -> 296 MB (9 runs), cold `flows` 448 -> 388 MB (7 runs) and 447 -> 426 MB
+ * (15 runs; wall 4.20 -> 4.41 s: a part's scan has fixed costs), for the same files. 64Ki,
+ * 128Ki and 256Ki events measured alike (5 runs).
  */
 export const passParts = { maxEvents: 131_072 };
 
