@@ -86,7 +86,8 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
  * instant's tid, the v1 flow's name, category and key, the bind_id and the Perfetto flow id
  * lists); else the bind_id alone (most flow events: no JSON to parse), or NULL. Seven VARCHAR
  * columns cost the sort 16 bytes each on every row, and the names and categories their text (the
- * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows).
+ * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows). `$where`: empty,
+ * or a part's range of `th` (bindProcesses).
  */
 const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
     seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
@@ -550,8 +551,10 @@ function bindBatches(peers: readonly IngestPeer[]): IngestPeer[][] {
  * Binds the flow events of one or several processes (bindBatches) to their slices (see the file
  * comment), adding one operation per flow operation to `ops` (its ends to `table.ends`), as
  * binding each process alone, one after another, would: one scan reads them all, process after
- * process (SCAN's thread key `th` is px * PX_TH + the thread's). Reads the cpu blocks (span ids
- * from thread_spans' span pass: batchSpans) and the log blocks' instants.
+ * process (SCAN's thread key `th` is px * PX_TH + the thread's); one process alone is scanned
+ * in parts of its threads (thread_spans.ts passParts), part after part, which is the same order.
+ * Reads the cpu blocks (span ids from thread_spans' span pass: batchSpans) and the log blocks'
+ * instants.
  */
 async function bindProcesses(
   engine: Engine,
