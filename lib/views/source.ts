@@ -230,16 +230,16 @@ export function blockRelation(input: MaterializeInput): BlockRelation {
  * come as the whole relation sorted. A part holds at most `maxEvents` events (catalog
  * nb_objects), but for a stream that alone holds more; blocks of no listed stream (sx NULL)
  * are left out of every part. Returns the parts in sx order, each with its streams
- * [firstSx, endSx); one part, the whole relation, when the blocks hold at most `maxEvents`.
+ * [firstSx, endSx); one part, the whole relation, when the blocks hold at most `maxEvents` or
+ * no listed stream has a block (never an empty list).
  * Why: DuckDB's sort holds all its rows at once, and its memory stays mapped after it; sorting
  * a large process's threads in parts bounds that by the part's rows.
  * @throws Error as blockRelation.
  */
 export function threadParts(input: MaterializeInput, maxEvents: number): ThreadPart[] {
   const layout = blockLayout(input);
-  if (layout.rowCount <= maxEvents) {
-    return [{ sql: layoutSql(input, layout, null), firstSx: 0, endSx: input.streams.length }];
-  }
+  const whole = [{ sql: layoutSql(input, layout, null), firstSx: 0, endSx: input.streams.length }];
+  if (layout.rowCount <= maxEvents) return whole;
   const blocksOf: number[][] = input.streams.map(() => []);
   const eventsOf = new Array<number>(input.streams.length).fill(0);
   layout.sx.forEach((sx, i) => {
@@ -265,7 +265,8 @@ export function threadParts(input: MaterializeInput, maxEvents: number): ThreadP
     events += n;
   }
   close(input.streams.length);
-  return parts;
+  // No listed stream has a block: the whole relation, whose rows the transforms leave out.
+  return parts.length > 0 ? parts : whole;
 }
 
 /** A part of threadParts: the SQL of its relation and its streams' indexes [firstSx, endSx). */

@@ -99,8 +99,10 @@ describe("threadParts", () => {
     expect(got).toEqual(whole.filter((r) => r.sx !== null));
   });
 
-  test("one part, the whole relation, when every event fits", () => {
+  test("one part, the whole relation, when every event fits or no listed stream has a block", () => {
     expect(threadParts(input, 26)).toEqual([{ sql: blockRelation(input).sql, firstSx: 0, endSx: 5 }]);
+    const unlisted = { ...input, streams: [{ streamId: "y", tid: "y", threadName: "y" }] };
+    expect(threadParts(unlisted, 5)).toEqual([{ sql: blockRelation(unlisted).sql, firstSx: 0, endSx: 1 }]);
   });
 });
 
