@@ -108,7 +108,7 @@ class NullSink extends RawRowSink {
     if (this.hash) super.add(pid, tid, dest, r);
     else this.rows++;
   }
-  override flush(): void {}
+  override async flush(): Promise<void> {}
 }
 
 function importInto(sink: RawRowSink, bytes: Uint8Array): PerfettoImporter {
@@ -175,13 +175,13 @@ interface Measure {
   packets: number;
 }
 
-function measure(run: () => number): Measure {
+async function measure(run: () => number | Promise<number>): Promise<Measure> {
   let best: Measure | null = null;
   for (let i = 0; i < reps; i++) {
     Bun.gc(true);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const packets = run();
+    const packets = await run();
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     const cpu = (c.user + c.system) / 1e6;
@@ -194,16 +194,19 @@ const KINDS = ["baseline walk", "baseline protobufjs", "import, null sink", "imp
 type Kind = (typeof KINDS)[number];
 
 /** Runs one measure in this process. */
-function runOne(bytes: Uint8Array, kind: Kind): Measure {
+async function runOne(bytes: Uint8Array, kind: Kind): Promise<Measure> {
   if (kind === "baseline walk") return measure(() => walk(bytes));
   if (kind === "baseline protobufjs") return measure(() => protobufjsDecode(bytes));
   if (kind === "import, null sink") return measure(() => importInto(new NullSink(dataDir), bytes).stats.packets);
   const blocks = join(dataDir, `blocks-${process.pid}`);
   try {
-    return measure(() => {
+    return await measure(async () => {
       rmSync(blocks, { recursive: true, force: true });
       mkdirSync(blocks, { recursive: true });
-      return importInto(new RawRowSink(blocks), bytes).stats.packets;
+      const sink = new RawRowSink(blocks);
+      const packets = importInto(sink, bytes).stats.packets;
+      await sink.flush();
+      return packets;
     });
   } finally {
     rmSync(blocks, { recursive: true, force: true });
@@ -214,7 +217,7 @@ const oneAt = process.argv.indexOf("--one");
 if (oneAt >= 0) {
   // Child: `--one INPUT_INDEX KIND` prints the measure as JSON.
   const [, load] = inputs[Number(process.argv[oneAt + 1])] as [string, () => Uint8Array];
-  console.log(JSON.stringify(runOne(load(), process.argv[oneAt + 2] as Kind)));
+  console.log(JSON.stringify(await runOne(load(), process.argv[oneAt + 2] as Kind)));
   process.exit(0);
 }
 

@@ -25,7 +25,7 @@ class CountingSink extends RawRowSink {
     this.rows++;
     super.addTo(st, r);
   }
-  override flush(): void {}
+  override async flush(): Promise<void> {}
 }
 
 const say = (line: string): void => {
