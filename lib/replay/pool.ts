@@ -28,7 +28,7 @@ export type FromWorker =
  * worker's heap is mostly garbage (a key string per row, the groups of windows already handed
  * back). On the README's 10 ms windows over the 208 MB Chromium JSON trace (626K spans, 260K
  * groups; compiled, 7 alternating runs) the peak went from 383 to 324 MB, wall time not worse
- * (2.47 against 1.98 s median, the machine noisy).
+ * (2.47 s median before, 1.98 s after; the machine noisy).
  */
 function spawn(): Worker {
   const embedded = (globalThis as { __TRACELAKE_REPLAY_WORKER?: string }).__TRACELAKE_REPLAY_WORKER;
