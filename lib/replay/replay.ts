@@ -214,11 +214,12 @@ export async function runReplay(
     pending = [];
     pendingGroups = 0;
     // The groups just loaded, and the windows cloned from the workers before them, are garbage
-    // now: a full collection each ADD_GROUPS groups (4 in the README's windowed example on the
-    // 208 MB Chromium JSON trace, 260K groups), about 20 ms each. With the workers' small heap
-    // (pool.ts): 324 MB peak without it, 313 with one (a probe collecting before `pending` was
-    // dropped; 7 alternating runs), 280 as here (7 runs; 360 before either). Not after the last
-    // load (`collect` false): the result is read next.
+    // now: a full collection each ADD_GROUPS groups (16 in the README's windowed example on the
+    // 208 MB Chromium JSON trace, 260K groups), about 15-20 ms each. With the workers' small
+    // heap (pool.ts) and hand-overs of 65,536 groups: 324 MB peak without it, 313 with one (a
+    // probe collecting before `pending` was dropped; 7 alternating runs), 280 as here (7 runs;
+    // 360 before either); see ADD_GROUPS for 16,384. Not after the last load (`collect` false):
+    // the result is read next.
     if (collect) Bun.gc(true);
     mergeMs += performance.now() - t0;
   };
