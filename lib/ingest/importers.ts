@@ -20,14 +20,9 @@ export type { FormatImporter, FormatOptions, ImportOutcome } from "./model.ts";
  * FormatImporter.collectEveryBytes of Perfetto protobuf: a byte of protobuf leaves more garbage
  * than one of JSON (each packet decoded). A real 56 MB Chromium protobuf trace, compiled, 3 runs:
  * peak RSS 368-370 MB and 2.59-2.64 s every 32 MiB, 337-339 MB every 16, 286-289 MB and
- * 2.66-2.77 s every 8, 260-263 MB and 2.74-2.79 s every 4 (pages compressed on the parsing
- * thread then). Since RawRowSink compresses on Bun's thread pool, every write-out's pages are
- * new buffers (the pool reads them later), garbage until a collection: on the 52 MB real
- * Chromium protobuf trace (compiled, 11 alternating runs, lake on tmpfs) every 8 MiB peaked at
- * 263 MB, every 4 at 246 MB (the parsing thread's compression: 239 MB), for the same time
- * (5.12 and 5.06 s, 5.30 s before, the machine slow that hour).
+ * 2.66-2.77 s every 8, 260-263 MB and 2.74-2.79 s every 4.
  */
-const PERFETTO_COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
+const PERFETTO_COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 /** FormatImporter.collectEveryBytes of the other RawRowSink formats (JSON lines, OTLP JSON): Chrome JSON's. */
 const ROWS_COLLECT_EVERY_BYTES = CHROME_COLLECT_EVERY_BYTES;
 
