@@ -108,7 +108,7 @@ class NullSink extends RawRowSink {
     if (this.hash) super.add(pid, tid, dest, r);
     else this.rows++;
   }
-  override async flush(): Promise<void> {}
+  override flush(): void {}
 }
 
 function importInto(sink: RawRowSink, bytes: Uint8Array): PerfettoImporter {
@@ -175,13 +175,13 @@ interface Measure {
   packets: number;
 }
 
-async function measure(run: () => number | Promise<number>): Promise<Measure> {
+function measure(run: () => number): Measure {
   let best: Measure | null = null;
   for (let i = 0; i < reps; i++) {
     Bun.gc(true);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const packets = await run();
+    const packets = run();
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     const cpu = (c.user + c.system) / 1e6;
@@ -194,19 +194,16 @@ const KINDS = ["baseline walk", "baseline protobufjs", "import, null sink", "imp
 type Kind = (typeof KINDS)[number];
 
 /** Runs one measure in this process. */
-async function runOne(bytes: Uint8Array, kind: Kind): Promise<Measure> {
+function runOne(bytes: Uint8Array, kind: Kind): Measure {
   if (kind === "baseline walk") return measure(() => walk(bytes));
   if (kind === "baseline protobufjs") return measure(() => protobufjsDecode(bytes));
   if (kind === "import, null sink") return measure(() => importInto(new NullSink(dataDir), bytes).stats.packets);
   const blocks = join(dataDir, `blocks-${process.pid}`);
   try {
-    return await measure(async () => {
+    return measure(() => {
       rmSync(blocks, { recursive: true, force: true });
       mkdirSync(blocks, { recursive: true });
-      const sink = new RawRowSink(blocks);
-      const packets = importInto(sink, bytes).stats.packets;
-      await sink.flush();
-      return packets;
+      return importInto(new RawRowSink(blocks), bytes).stats.packets;
     });
   } finally {
     rmSync(blocks, { recursive: true, force: true });
@@ -217,7 +214,7 @@ const oneAt = process.argv.indexOf("--one");
 if (oneAt >= 0) {
   // Child: `--one INPUT_INDEX KIND` prints the measure as JSON.
   const [, load] = inputs[Number(process.argv[oneAt + 1])] as [string, () => Uint8Array];
-  console.log(JSON.stringify(await runOne(load(), process.argv[oneAt + 2] as Kind)));
+  console.log(JSON.stringify(runOne(load(), process.argv[oneAt + 2] as Kind)));
   process.exit(0);
 }
 

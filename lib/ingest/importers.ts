@@ -70,13 +70,11 @@ class RowDriver implements FormatImporter {
 
   async push(chunk: Uint8Array): Promise<void> {
     this.inner.push(chunk);
-    // The chunk's write-outs go to their block files (compressed meanwhile on Bun's thread pool).
-    await this.sink.settle();
   }
 
   async finish(): Promise<ImportOutcome> {
     this.inner.end();
-    await this.sink.flush();
+    this.sink.flush();
     const processes = [...this.sink.processes.values()];
     return {
       processes,

@@ -164,7 +164,7 @@ export class LiveIngest {
 
   private async commitNow(): Promise<CommitStats | null> {
     const started = performance.now();
-    await this.sink.flush();
+    this.sink.flush();
     const flushMs = performance.now() - started;
     this.pending.push(...this.sink.blocks.splice(0));
     // A snapshot: requests taken while the catalog transaction runs may add threads.

@@ -27,7 +27,7 @@ class CatchSink extends RawRowSink {
       args: r.args ? JSON.parse(r.args) : null,
     });
   }
-  override async flush(): Promise<void> {}
+  override flush(): void {}
 }
 
 function packedVarints(vals: bigint[]): Uint8Array {

@@ -25,7 +25,7 @@ class CountingSink extends RawRowSink {
     this.rows++;
     super.addTo(st, r);
   }
-  override async flush(): Promise<void> {}
+  override flush(): void {}
 }
 
 const say = (line: string): void => {

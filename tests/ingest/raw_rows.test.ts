@@ -87,7 +87,7 @@ describe("RawRowSink", () => {
       r.args = t.isWellFormed() ? JSON.stringify({ t }) : null;
       sink.add("1", "2", "log", r);
     });
-    await sink.flush();
+    sink.flush();
     const back = await readBack(sink);
     // The oracle: what the standard encoder makes of each text, decoded again.
     const roundTrip = (t: string) => new TextDecoder().decode(new TextEncoder().encode(t));
@@ -111,7 +111,7 @@ describe("RawRowSink", () => {
     r.catUtf8 = new TextEncoder().encode("cat€");
     sink.addTo(st, r);
     sink.add("7", "8", "cpu", resetRow(r, 1, "E", 6));
-    await sink.flush();
+    sink.flush();
     const back = await readBack(sink);
     expect(back.map((b) => [b.seq, b.ph, b.name, b.cat, b.stream])).toEqual([
       [0, "B", "Task::Run", "cat€", "7/8"],
@@ -155,7 +155,7 @@ describe("RawRowSink", () => {
         stream: dest === "log" ? "42/log" : `42/${tid}`,
       });
     }
-    await sink.flush();
+    sink.flush();
     // Hundreds of write-outs, appended as row groups to one block file per stream.
     expect(sink.blocks.length).toBe(6);
     let groups = 0;
@@ -180,8 +180,8 @@ describe("RawRowSink", () => {
       row.name = `slice ${i % 13}`;
       sink.add("9", "1", "cpu", row);
     }
-    await sink.flush();
-    await sink.flush(); // a second flush adds nothing
+    sink.flush();
+    sink.flush(); // a second flush adds nothing
     expect(sink.blocks.length).toBe(1);
     const b = sink.blocks[0];
     if (!b) throw new Error("no block");
@@ -204,11 +204,9 @@ describe("RawRowSink", () => {
     const n = 256 * BLOCK_FILE_ROW_GROUPS + 1000;
     const row = resetRow(null, 0, "", 0);
     for (let i = 0; i < n; i++) sink.add("3", "4", "cpu", resetRow(row, i, "i", i));
-    // The first file was finished during the input (once its write-outs, compressed on the
-    // thread pool, were appended: settle), the second at the end.
-    await sink.settle();
+    // The first file was finished during the input, the second at the end.
     expect(sink.blocks.length).toBe(1);
-    await sink.flush();
+    sink.flush();
     expect(sink.blocks.map((b) => b.nbObjects)).toEqual([256 * BLOCK_FILE_ROW_GROUPS, 1000]);
     const [full, rest] = sink.blocks.map((b) => b.stagedPath) as [string, string];
     expect(await rowGroups(full)).toBe(BLOCK_FILE_ROW_GROUPS);

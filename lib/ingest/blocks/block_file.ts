@@ -209,28 +209,13 @@ export class BlockFileSet<K> {
    * @throws the file system's error (the file is unusable from then on).
    */
   append(key: K, rows: number, columns: readonly ColumnData[], beginNs: bigint | null, endNs: bigint | null): void {
-    this.appendEncoded(key, rows, encodePages(rows, columns, this.compress), beginNs, endNs);
-  }
-
-  /**
-   * As `append`, of rows already encoded and compressed (parquet_writer.ts `encodePages`, e.g.
-   * with compression on Bun's thread pool: raw_rows.ts).
-   * @throws the file system's error (the file is unusable from then on).
-   */
-  appendEncoded(
-    key: K,
-    rows: number,
-    encoded: EncodedPages<Uint8Array>,
-    beginNs: bigint | null,
-    endNs: bigint | null,
-  ): void {
     let f = this.open.get(key);
     if (!f) {
       f = new BlockFileWriter(join(this.dir, `${crypto.randomUUID()}.parquet`), this.compress);
       this.open.set(key, f);
     }
     const meta0 = f.metaBytes;
-    f.appendEncoded(rows, encoded, beginNs, endNs);
+    f.append(rows, columns, beginNs, endNs);
     this.openMeta += f.metaBytes - meta0;
   }
 

@@ -21,8 +21,6 @@ import { RAW_COL } from "../../lake/raw_block.ts";
 import { newProcessInfo, type ProcessInfo, type StagedBlock, type ThreadInfo } from "../model.ts";
 import { BlockFileSet, type FinishedBlock } from "./block_file.ts";
 import { BlockBuilder } from "./builder.ts";
-import { compressedPages, compressOnPool } from "./compress_pool.ts";
-import { type EncodedPages, encodePages } from "./parquet_writer.ts";
 
 /** Destination streams of a row. */
 export type RowDest = "cpu" | "log" | "metrics";
@@ -126,26 +124,10 @@ interface Group {
   reusedBytes: number;
 }
 
-/** A write-out whose pages are being compressed, for `RawRowSink.settle`. */
-interface EncodedWrite {
-  g: Group;
-  rows: number;
-  /** Raw bytes of its column data (what it holds until it is appended, at most). */
-  bytes: number;
-  pages: Promise<EncodedPages<Uint8Array>>;
-  begin: bigint | null;
-  end: bigint | null;
-}
-
 /**
  * Processes, threads and their streams' rows, written as staged raw blocks.
- * Use: `process()` / `thread()` to declare, `add()` rows (and `settle()` now and then: after each
- * chunk of input), then `flush()` at the end; `processes` and `blocks` (the finished block
- * files) are what the atomic ingest commits.
- * A write-out's pages are compressed on Bun's thread pool (compress_pool.ts, as the Chrome
- * importer's) while the importer goes on, and appended to their block file by the next `settle`
- * or `flush`, in the order they were written out; past `bufferBytes` of write-outs not yet
- * appended, pages are compressed on the calling thread (the caller settles too rarely).
+ * Use: `process()` / `thread()` to declare, `add()` rows, then `flush()` at the end; `processes`
+ * and `blocks` (the finished block files) are what the atomic ingest commits.
  */
 export class RawRowSink {
   /** Processes by source key (the source pid, or a synthetic key). */
@@ -171,10 +153,6 @@ export class RawRowSink {
   private reusedBytes = 0;
   /** The streams' block files (one unfinished file per group at most). */
   private readonly files: BlockFileSet<Group>;
-  /** Write-outs not yet appended to their files, in order (`settle`). */
-  private encoded: EncodedWrite[] = [];
-  /** Sum of `bytes` over `encoded`. */
-  private encodedBytes = 0;
 
   /**
    * @param blocksDir directory for the staged block files (created by the caller).
@@ -269,35 +247,13 @@ export class RawRowSink {
   /**
    * Writes out every stream's pending rows and finishes every block file (at the end of the
    * input; a second call does nothing).
-   * @throws when a block file cannot be written, or a page cannot be compressed.
+   * @throws when a block file cannot be written.
    */
-  async flush(): Promise<void> {
+  flush(): void {
     for (const g of [...this.live]) this.writeBlock(g);
-    await this.settle();
     const done: FinishedBlock<Group>[] = [];
     this.files.finishAll(done);
     this.stage(done);
-  }
-
-  /**
-   * Appends the write-outs made so far, once their pages are compressed, to their streams'
-   * block files (in the order they were made), finishing the files that are full or over the
-   * footer budget (`blocks`). Rows added meanwhile wait for the next call.
-   * @throws when a block file cannot be written, or a page cannot be compressed.
-   */
-  async settle(): Promise<void> {
-    const todo = this.encoded;
-    if (todo.length === 0) return;
-    this.encoded = [];
-    this.encodedBytes = 0;
-    const ready = await Promise.all(todo.map((w) => w.pages));
-    for (let k = 0; k < todo.length; k++) {
-      const w = todo[k] as EncodedWrite;
-      this.files.appendEncoded(w.g, w.rows, ready[k] as EncodedPages<Uint8Array>, w.begin, w.end);
-      const done: FinishedBlock<Group>[] = [];
-      this.files.endWriteOut(w.g, done);
-      this.stage(done);
-    }
   }
 
   /** Writes the largest streams when all together hold more than `bufferBytes`. */
@@ -352,25 +308,15 @@ export class RawRowSink {
     return st;
   }
 
-  /**
-   * Takes a stream's pending rows out of its builder as encoded pages, their compression started
-   * (on Bun's thread pool, or here past `bufferBytes` not yet settled), for `settle` to append
-   * to its block file.
-   */
+  /** Appends a stream's pending rows to its block file as row groups (`files`). */
   private writeBlock(g: Group): void {
     const b = g.builder;
     if (b.rows === 0) return;
     const range = b.range();
-    const bytes = b.bytes();
-    // Pages of their own (`ownPages`): the pool compresses them later, and they are never written again.
-    const pages =
-      this.encodedBytes + bytes <= this.bufferBytes
-        ? compressedPages(encodePages(b.rows, b.columns(), (page) => compressOnPool(page, true), true))
-        : Promise.resolve(encodePages(b.rows, b.columns(), (page) => Bun.zstdCompressSync(page, { level: 1 })));
-    // Awaited by `settle`; a failure before then (an ingest abandoned) is not unhandled.
-    pages.catch(() => undefined);
-    this.encoded.push({ g, rows: b.rows, bytes, pages, begin: range.begin, end: range.end });
-    this.encodedBytes += bytes;
+    this.files.append(g, b.rows, b.columns(), range.begin, range.end);
+    const done: FinishedBlock<Group>[] = [];
+    this.files.endWriteOut(g, done);
+    this.stage(done);
     // Keep the builder (its buffers) for the stream's next rows while the kept capacity allows.
     this.reusedBytes -= g.reusedBytes;
     const cap = b.capacity();

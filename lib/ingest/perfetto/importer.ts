@@ -45,11 +45,15 @@ export class PerfettoImporter {
   private packetReader: WireReader | null = new WireReader(new Uint8Array(0), 0, 0);
 
   /**
-   * @param sink where rows, processes and threads go (its owner flushes it after `end`).
+   * @param sink where rows, processes and threads go.
    * @param inputName the input's name for error messages.
    * @param maxPacketBytes a packet longer than this is treated as corrupt data (default 256 MiB).
    */
-  constructor(sink: RawRowSink, inputName: string, maxPacketBytes = 256 * 1024 * 1024) {
+  constructor(
+    private readonly sink: RawRowSink,
+    inputName: string,
+    maxPacketBytes = 256 * 1024 * 1024,
+  ) {
     dfgOnlyParts(PerfettoImporter);
     const pool = new ReaderPool();
     this.seqs = new Sequences(pool);
@@ -72,7 +76,7 @@ export class PerfettoImporter {
   }
 
   /**
-   * Ends the input (the caller then flushes the sink: RawRowSink.flush writes the pending rows' blocks).
+   * Ends the input: writes pending rows' blocks.
    * @throws InputError when the input ends inside a packet (a truncated trace).
    */
   end(): void {
@@ -82,6 +86,7 @@ export class PerfettoImporter {
         `${this.seqs.unresolved} interned ids (names, categories, annotation names) were not found in their sequence's interned data`,
       );
     }
+    this.sink.flush();
   }
 
   /** Decodes and imports one TracePacket `buf[s, e)`. */
