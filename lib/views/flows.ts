@@ -81,23 +81,30 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
  * stream of its tid, or 2^40 + a hash of the tid when no cpu stream has it), time, then B/E, X
  * (longer first, as thread_spans) and the rest (instants, flow events), then input order. `tk`
  * = th; `nk`: a hash of the name (DOUBLE, exact; NAMES gives the names); `t`, `dur`: ns from
- * `$base` (the first event), as DOUBLE (exact below 2^53). The texts only instants and flow
- * events need go through the sort in one column `tx`: where `tj` is 1, a JSON array (TX_*: the
- * instant's tid, the v1 flow's name, category and key, the bind_id and the Perfetto flow id
+ * `$base` (the first event), as DOUBLE (exact below 2^53). A v1 flow event (`s`/`t`/`f`) goes
+ * through as numbers, in columns its kind does not use (no column more for every row): `nk` is
+ * a hash of its name and category (NAMES gives them), and its key hash(id, cat, name), a
+ * UBIGINT, is `pos` (the high word, less 2^31) and `dur` (the low word). The texts only
+ * instants and Perfetto flow events need go through the sort in one column `tx`:
+ * where `tj` is 1, a JSON array (TX_*: the instant's tid, the bind_id and the Perfetto flow id
  * lists); else the bind_id alone (most flow events: no JSON to parse), or NULL. Seven VARCHAR
  * columns cost the sort 16 bytes each on every row, and the names and categories their text (the
- * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows). `$where`: empty,
- * or a part's range of `th` (bindProcesses).
+ * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows). The v1 events went
+ * through `tx` as JSON too, until parsing it and looking their keys up as text took 0.3 s of the
+ * binding on the 224 MB real Chromium JSON trace (292K `s`/`f` events in its largest process).
+ * `$where`: empty, or a part's range of `th` (bindProcesses).
  */
-const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k, coalesce(dur, 0)::DOUBLE AS dur,
-    seq::DOUBLE AS q, pos, (hash(name) >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
+const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
+    CASE WHEN k >= ${K_S} THEN (v1h & 4294967295)::DOUBLE ELSE coalesce(dur, 0)::DOUBLE END AS dur,
+    seq::DOUBLE AS q, CASE WHEN k >= ${K_S} THEN ((v1h >> 32)::BIGINT - 2147483648)::INTEGER ELSE pos END AS pos,
+    (CASE WHEN k >= ${K_S} THEN hash(name, cat) ELSE hash(name) END >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
-    (k >= ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL)::TINYINT AS tj,
-    CASE WHEN k >= ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, CASE WHEN k >= ${K_S} THEN name END,
-      CASE WHEN k >= ${K_S} THEN cat END, v1key, bind_id, many_out, many_in])::VARCHAR ELSE bind_id END AS tx
+    (k = ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL)::TINYINT AS tj,
+    CASE WHEN k = ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, bind_id, many_out, many_in])::VARCHAR
+      ELSE bind_id END AS tx
   FROM (
     SELECT ($px)[sx + 1]::DOUBLE * ${PX_TH} + sx AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
-      CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name)::VARCHAR END AS v1key,
+      CASE WHEN ph IN ('s', 't', 'f') THEN hash(id, cat, name) END AS v1h,
       coalesce(bp = 'e', false)::TINYINT AS bpe, bind_id, flow_in, flow_out, ${MANY},
       (CASE ph WHEN 'B' THEN ${K_B} WHEN 'E' THEN ${K_E} WHEN 'X' THEN ${K_X} WHEN 's' THEN ${K_S}
                WHEN 't' THEN ${K_T} ELSE ${K_F} END)::TINYINT AS k,
@@ -107,30 +114,33 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
   $where
   ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
+/** A v1 flow event's name and category (dictionary indexes) when NAMES has none for it (never). */
+const NO_NAMES: [number, number] = [-1, -1];
+
 /** The fields of SCAN's `tx` array. */
 const TX_TID = 0;
-const TX_NAME = 1;
-const TX_CAT = 2;
-const TX_V1KEY = 3;
-const TX_BIND = 4;
-const TX_MANY_OUT = 5;
-const TX_MANY_IN = 6;
+const TX_BIND = 1;
+const TX_MANY_OUT = 2;
+const TX_MANY_IN = 3;
 
 /**
  * The names of the slices and instants SCAN reads, by its name key `nk` (a few thousand, where
  * the scan has hundreds of thousands of rows): the cpu streams' B and X events (`$src`) and, with
- * `$logs` (LOG_NAMES), the instants. Ordered, so that should two names share a key (a 53-bit
- * hash) the first, which bindProcesses keeps, is the same at every run (for the processes it
- * binds together).
+ * `$logs` (LOG_NAMES), the instants; and (`v1`) the names and categories of the v1 flow events
+ * (`$src`), by their `nk` (a hash of both). Ordered, so that should two names share a key (a
+ * 53-bit hash) the first, which bindProcesses keeps, is the same at every run (for the
+ * processes it binds together).
  */
-const NAMES = `SELECT nk, name FROM (
-  SELECT DISTINCT (hash(name) >> 11)::DOUBLE AS nk, name FROM ($src)
+const NAMES = `SELECT v1, nk, name, cat FROM (
+  SELECT DISTINCT false AS v1, (hash(name) >> 11)::DOUBLE AS nk, name, NULL::VARCHAR AS cat FROM ($src)
   WHERE sx IS NOT NULL AND ph IN ('B', 'X')
+  UNION SELECT DISTINCT true, (hash(name, cat) >> 11)::DOUBLE, name, cat FROM ($src)
+  WHERE sx IS NOT NULL AND ph IN ('s', 't', 'f')
   $logs)
-  ORDER BY nk, name`;
+  ORDER BY v1, nk, name, cat`;
 
 /** NAMES's instants: those of LOGS, from the log blocks `$list`. */
-const LOG_NAMES = `UNION SELECT DISTINCT (hash(name) >> 11)::DOUBLE, name FROM read_parquet($list)
+const LOG_NAMES = `UNION SELECT DISTINCT false, (hash(name) >> 11)::DOUBLE, name, NULL FROM read_parquet($list)
     WHERE ph IN ('i', 'I', 'R') AND coalesce(s, 't') = 't' AND tid IS NOT NULL`;
 
 /** The cpu streams' process index (px) and tid by stream index (sx), for LOGS: filled with the appender (never SQL text). */
@@ -266,7 +276,30 @@ class FlowKeys {
   /** A text id's dictionary index (hashed by the partition's SELECT), or -1. */
   readonly fidText: number[] = [];
 
+  /** v1 keys by the top 53 bits of their 64-bit hash (v1's words), and each key's low word (NaN: not in byWords). */
+  private readonly byWords = new Map<number, number>();
+  private readonly low: number[] = [];
+
   constructor(private readonly dict: TextDictionary) {}
+
+  /**
+   * The key number of the v1 flow whose key hash(id, cat, name) (a UBIGINT) has the 32-bit words
+   * `hi` and `lo` (unsigned; SCAN's `pos` + 2^31 and `dur` of the event): `of(1, its decimal text)`, with the text made
+   * only for a new key (a number keys the lookup; a text, its BigInt and its hashing cost the
+   * binding 0.15 s for 146K flows on the 224 MB real Chromium JSON trace).
+   */
+  v1(hi: number, lo: number): number {
+    const top = hi * 2097152 + Math.floor(lo / 2048);
+    const k = this.byWords.get(top);
+    if (k !== undefined && this.low[k] === lo) return k;
+    const made = this.of(1, ((BigInt(hi) << 32n) | BigInt(lo)).toString());
+    // Two keys sharing their top 53 bits: the first keeps the number, the other is looked up as text.
+    if (k === undefined) {
+      this.byWords.set(top, made);
+      this.low[made] = lo;
+    }
+    return made;
+  }
 
   /** The key number of flow `id` of `version` (1 or 2), added when new. */
   of(version: number, id: string): number {
@@ -280,6 +313,7 @@ class FlowKeys {
       const text = id.startsWith("h");
       this.fid.push(text ? 0n : BigInt.asIntN(64, BigInt(id)));
       this.fidText.push(text ? this.dict.of(id.slice(1)) : -1);
+      this.low.push(Number.NaN);
     }
     return k;
   }
@@ -634,16 +668,22 @@ async function bindProcesses(
   const { dict, ends } = table;
   /** Slice and instant names by name key (SCAN's nk), as dictionary indexes. */
   const names = new Map<number, number>();
-  const nameRows = await engine.rows<{ nk: number; name: string | null }>(
+  /** v1 flow events' names and categories by their `nk`, as dictionary indexes (name, category). */
+  const v1Names = new Map<number, [number, number]>();
+  const nameRows = await engine.rows<{ v1: boolean; nk: number; name: string | null; cat: string | null }>(
     fillTemplate(NAMES, { src: src.sql, logs: logs ? fillTemplate(LOG_NAMES, { list: logList }) : "" }),
   );
-  for (const r of nameRows) if (!names.has(r.nk)) names.set(r.nk, dict.of(r.name));
+  for (const r of nameRows) {
+    if (!r.v1) {
+      if (!names.has(r.nk)) names.set(r.nk, dict.of(r.name));
+    } else if (!v1Names.has(r.nk)) v1Names.set(r.nk, [dict.of(r.name), dict.of(r.cat)]);
+  }
   let cur = await ChunkCursor.open(engine, scanSql(0));
   /** Row i's `tx` array (SCAN; a `tj` 0 row's bind_id as TX_BIND). */
   const texts = (i: number): (string | null)[] => {
     if (cur.num<Int8Array>(12)[i] === 1) return JSON.parse(cur.text(13, i) as string) as (string | null)[];
     const bind = cur.text(13, i);
-    return [null, null, null, null, bind, null, null];
+    return [null, bind, null, null];
   };
   // By process (px): its thread names by tid (an instant's thread name), its id, whether it is
   // Chrome JSON, and the pos of its first row in `src` (spans index rows by their process's pos).
@@ -840,10 +880,8 @@ async function bindProcesses(
             continue;
           }
           // Flow v1.
-          const tx = texts(i);
-          const key = keys.of(1, tx[TX_V1KEY] as string);
-          const fname = dict.of(tx[TX_NAME] ?? null);
-          const fcat = dict.of(tx[TX_CAT] ?? null);
+          const key = keys.v1((posA[i] as number) + 2147483648, dA[i] as number);
+          const [fname, fcat] = v1Names.get(nkA[i] as number) ?? NO_NAMES;
           if (k === K_F && bpA[i] !== 1) {
             pending.push(key, fname, fcat);
             continue;
