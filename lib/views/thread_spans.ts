@@ -436,7 +436,7 @@ function batchPart(
 function localSpans(spans: SpanArrays, part: BatchPart): SpanArrays {
   const { first, posStart, posEnd } = part;
   const end = first + part.stats.spans;
-  const local = new SpanArrays(posEnd - posStart);
+  const local = new SpanArrays(posEnd - posStart, 0);
   for (let j = 0; j < local.idOf.length; j++) local.idOf[j] = (spans.idOf[posStart + j] as number) - first;
   local.parent = spans.parent.slice(first, end);
   const parent = local.parent;
