@@ -31,6 +31,12 @@ export class SpanArrays {
   begin: Float64Array;
   /** Self time (ns): end - begin minus the time its children cover within it (selfTimes). */
   self: Float64Array;
+  /**
+   * The first span id of each thread's run of ids, in the pass's thread order (sx order): a
+   * thread's spans are numbered one after another, in begin order; a run ends where the next
+   * begins, the last at the span count (spanRanks).
+   */
+  runs: number[] = [];
 
   /**
    * @param rows source rows (the largest pos + 1).
@@ -197,6 +203,7 @@ export async function buildSpans(
       if (sx !== curSx) {
         finishThread();
         curSx = sx;
+        spans.runs.push(nextId);
         threadMax = Number.NEGATIVE_INFINITY;
         tieT = Number.NaN;
       }
@@ -271,4 +278,93 @@ export async function buildSpans(
   finishThread();
   selfTimes(spans, stats.spans);
   return stats;
+}
+
+/**
+ * The rank of each of spans 0..n-1 of a pass in thread_spans' partition order: by begin, thread
+ * (the pass's run order: sx), depth, end, then id (thread_spans.ts SELECT). Each thread's run is
+ * in begin order already (the pass numbers a thread's spans as it meets their begins), so the
+ * rank is a merge of the runs by (begin, run), after the few spans of a run that begin together
+ * are put in (depth, end, id) order. The partition's sort then has one INTEGER key instead of
+ * (begin, sx, depth, end, id), and carries none of them but begin and sx. Falls back to a full
+ * sort should a run not be in begin order (not expected: checked as the merge goes).
+ * @returns rank by span id (0..n-1, each once).
+ */
+export function spanRanks(spans: SpanArrays, n: number): Int32Array {
+  const { begin, depth, end } = spans;
+  const runs = spans.runs.filter((r) => r < n);
+  const byKey = (a: number, b: number): number =>
+    (depth[a] as number) - (depth[b] as number) || (end[a] as number) - (end[b] as number) || a - b;
+  const seq = new Int32Array(n);
+  for (let i = 0; i < n; i++) seq[i] = i;
+  const runEnd = (r: number): number => (r + 1 < runs.length ? (runs[r + 1] as number) : n);
+  // Spans of a run that begin together (usually one or two): insertion sort by (depth, end, id).
+  for (let r = 0; r < runs.length; r++) {
+    const hi = runEnd(r);
+    for (let i = runs[r] as number; i < hi; ) {
+      let j = i + 1;
+      while (j < hi && begin[j] === begin[i]) j++;
+      for (let a = i + 1; a < j; a++) {
+        const x = seq[a] as number;
+        let b = a - 1;
+        while (b >= i && byKey(seq[b] as number, x) > 0) {
+          seq[b + 1] = seq[b] as number;
+          b--;
+        }
+        seq[b + 1] = x;
+      }
+      i = j;
+    }
+  }
+  // Merge the runs by (begin, run): a binary heap of run indexes, each with its next position.
+  const next = Int32Array.from(runs);
+  const heap: number[] = [];
+  const less = (r: number, q: number): boolean => {
+    const br = begin[seq[next[r] as number] as number] as number;
+    const bq = begin[seq[next[q] as number] as number] as number;
+    return br < bq || (br === bq && r < q);
+  };
+  const siftDown = (i: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) return;
+      const c = l + 1 < heap.length && less(heap[l + 1] as number, heap[l] as number) ? l + 1 : l;
+      if (!less(heap[c] as number, heap[i] as number)) return;
+      const t = heap[i] as number;
+      heap[i] = heap[c] as number;
+      heap[c] = t;
+      i = c;
+    }
+  };
+  for (let r = 0; r < runs.length; r++) if ((next[r] as number) < runEnd(r)) heap.push(r);
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(i);
+  const rank = new Int32Array(n);
+  let out = 0;
+  let prev = -1;
+  let sorted = true;
+  while (heap.length > 0) {
+    const r = heap[0] as number;
+    const id = seq[next[r] as number] as number;
+    if (prev >= 0 && (begin[id] as number) < (begin[prev] as number)) sorted = false;
+    rank[id] = out++;
+    prev = id;
+    next[r] = (next[r] as number) + 1;
+    if ((next[r] as number) >= runEnd(r)) {
+      const last = heap.pop() as number;
+      if (heap.length > 0) heap[0] = last;
+    }
+    if (heap.length > 0) siftDown(0);
+  }
+  if (sorted && out === n) return rank;
+  // Not expected: a run out of begin order. The full order, with the thread of each span.
+  const runOf = new Int32Array(n);
+  for (let r = 0; r < runs.length; r++) runOf.fill(r, runs[r] as number, runEnd(r));
+  const all = Array.from({ length: n }, (_, i) => i);
+  all.sort(
+    (a, b) => (begin[a] as number) - (begin[b] as number) || (runOf[a] as number) - (runOf[b] as number) || byKey(a, b),
+  );
+  all.forEach((id, r) => {
+    rank[id] = r;
+  });
+  return rank;
 }

@@ -42,7 +42,17 @@ import {
   type ThreadPart,
   threadParts,
 } from "./source.ts";
-import { A_OVERLAP, A_UNCLOSED, buildSpans, K_B, K_E, K_X, SpanArrays, type SpanStats } from "./span_stack.ts";
+import {
+  A_OVERLAP,
+  A_UNCLOSED,
+  buildSpans,
+  K_B,
+  K_E,
+  K_X,
+  SpanArrays,
+  type SpanStats,
+  spanRanks,
+} from "./span_stack.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
@@ -78,8 +88,10 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * end, span number) (sx follows stream_id order): the order in which the Perfetto export writes
  * a process's slices (a parent before its children; of two siblings beginning together, the
  * zero-length one, which ends where the other begins), so that it streams the partition
- * without sorting it. Only the sort keys and the event's own columns go through the
- * sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
+ * without sorting it. The order is the pass's (spanRanks: `tl_span_rank(pos)`, one INTEGER
+ * key; sorting by the five keys took 124 MB of DuckDB's sort for the 547K spans of the 224 MB
+ * real Chromium JSON trace's largest process). Only the key and the event's own columns go
+ * through the sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
  * source.ts blockRows's expressions, fields of a variable set from its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
@@ -93,7 +105,7 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
     TRY_CAST(($streams_tid)[sx + 1] AS BIGINT) AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
     ${spanIdSql("$process", "s.id - $first")} AS id,
     CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent - $first")} ELSE -1 END AS parent,
-    o.depth::UINTEGER AS depth, "begin",
+    s.depth::UINTEGER AS depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
     name, target,
@@ -110,11 +122,11 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
     FROM (
       SELECT *, tl_span(pos) AS s
       FROM (
-        SELECT e.sx, e.pos::INTEGER AS pos, tl_span_order(e.pos::INTEGER) AS o, e.time AS "begin",
+        SELECT e.sx, e.pos::INTEGER AS pos, e.time AS "begin",
           e.name, e.cat AS target, e.args AS properties, e.thread_time, e.thread_dur, e.ph = 'X' AS is_x
         FROM ($src) e
         WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
-        ORDER BY "begin", e.sx, o)))`;
+        ORDER BY tl_span_rank(e.pos::INTEGER))))`;
 
 /** The thread_spans view set. */
 export const threadSpans: ViewSet = {
@@ -173,7 +185,7 @@ async function materializeOne(input: MaterializeInput): Promise<MaterializeResul
   const src = { ...pass.src, ...(await blockNames({ ...input, streams: passStreams(input) })) };
   // The event-time range from the pass (min begin, max end), not from a read of the file.
   const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
-  const result = await SPAN_FUNCTIONS.run(engine, spans, () =>
+  const result = await SPAN_FUNCTIONS.run(engine, spanWrite(spans, stats.spans), () =>
     writePartitionFile(engine, spanRows(src, base, "0"), input.outPath, "begin", "end", range),
   );
   checkRows(result.numRows, stats.spans, input.process.processId);
@@ -273,7 +285,10 @@ async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promi
   }
   const { spans, parts, firstOfStream } = run;
   const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
-  await SPAN_FUNCTIONS.run(engine, spans, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
+  const total = parts.reduce((n, p) => n + p.stats.spans, 0);
+  await SPAN_FUNCTIONS.run(engine, spanWrite(spans, total), () =>
+    engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`),
+  );
   try {
     return await writeEach(inputs, async (input, p) => {
       const { stats: ps } = parts[p] as BatchPart;
@@ -450,6 +465,7 @@ function localSpans(spans: SpanArrays, part: BatchPart): SpanArrays {
   local.anomaly = spans.anomaly.slice(first, end);
   local.begin = spans.begin.slice(first, end);
   local.self = spans.self.slice(first, end);
+  local.runs = spans.runs.filter((r) => r >= first && r < end).map((r) => r - first);
   return local;
 }
 
@@ -562,33 +578,33 @@ async function runSpanPass(input: MaterializeInput, src: BlockRelation): Promise
   return run;
 }
 
+/** What the lookup functions read during a partition's write: the pass's spans and their ranks (spanRanks). */
+interface SpanWrite {
+  spans: SpanArrays;
+  /** By span id, its row's place in the partition's order. */
+  rank: Int32Array;
+}
+
+/** The SpanWrite of the first `n` spans of `spans`. */
+function spanWrite(spans: SpanArrays, n: number): SpanWrite {
+  return { spans, rank: spanRanks(spans, n) };
+}
+
 /**
- * The scalar functions `tl_span_order(pos)` (STRUCT(depth INTEGER, end_rel DOUBLE, id
- * INTEGER): the partition's sort key after begin and thread, compared field by field) and `tl_span(pos)` (STRUCT(id
- * INTEGER, parent INTEGER, end_rel DOUBLE, anomaly TINYINT, thread_end DOUBLE, self DOUBLE))
- * reading the stack pass's SpanArrays during a materialization (lib/duck/lookup_functions.ts;
- * they fail anywhere else). The sort key is apart because it is read before the sort; the rest
- * is read after it.
+ * The scalar functions `tl_span_rank(pos)` (INTEGER: the partition's sort key, spanRanks) and
+ * `tl_span(pos)` (STRUCT(id INTEGER, parent INTEGER, depth INTEGER, end_rel DOUBLE, anomaly
+ * TINYINT, thread_end DOUBLE, self DOUBLE)) reading the stack pass's SpanArrays during a
+ * materialization (lib/duck/lookup_functions.ts; they fail anywhere else). The sort key is
+ * apart because it is read before the sort; the rest is read after it.
  */
-const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
+const SPAN_FUNCTIONS = new LookupFunctions<SpanWrite>("thread_spans", [
   {
-    name: "tl_span_order",
-    returns: [
-      ["depth", "INTEGER"],
-      ["end_rel", "DOUBLE"],
-      ["id", "INTEGER"],
-    ],
-    fill: (spans, pos, n, out) => {
-      const depth = out[0] as Int32Array;
-      const end = out[1] as Float64Array;
-      const id = out[2] as Int32Array;
-      const { idOf, depth: sDepth, end: sEnd } = spans;
-      for (let i = 0; i < n; i++) {
-        const k = idOf[pos[i] as number] as number;
-        depth[i] = sDepth[k] as number;
-        end[i] = sEnd[k] as number;
-        id[i] = k;
-      }
+    name: "tl_span_rank",
+    returns: "INTEGER",
+    fill: ({ spans, rank }, pos, n, out) => {
+      const r = out[0] as Int32Array;
+      const { idOf } = spans;
+      for (let i = 0; i < n; i++) r[i] = rank[idOf[pos[i] as number] as number] as number;
     },
   },
   {
@@ -596,23 +612,34 @@ const SPAN_FUNCTIONS = new LookupFunctions<SpanArrays>("thread_spans", [
     returns: [
       ["id", "INTEGER"],
       ["parent", "INTEGER"],
+      ["depth", "INTEGER"],
       ["end_rel", "DOUBLE"],
       ["anomaly", "TINYINT"],
       ["thread_end", "DOUBLE"],
       ["self", "DOUBLE"],
     ],
-    fill: (spans, pos, n, out) => {
+    fill: ({ spans }, pos, n, out) => {
       const id = out[0] as Int32Array;
       const parent = out[1] as Int32Array;
-      const end = out[2] as Float64Array;
-      const anomaly = out[3] as Int8Array;
-      const threadEnd = out[4] as Float64Array;
-      const self = out[5] as Float64Array;
-      const { idOf, parent: sParent, end: sEnd, anomaly: sAnomaly, threadEnd: sThreadEnd, self: sSelf } = spans;
+      const depth = out[2] as Int32Array;
+      const end = out[3] as Float64Array;
+      const anomaly = out[4] as Int8Array;
+      const threadEnd = out[5] as Float64Array;
+      const self = out[6] as Float64Array;
+      const {
+        idOf,
+        parent: sParent,
+        depth: sDepth,
+        end: sEnd,
+        anomaly: sAnomaly,
+        threadEnd: sThreadEnd,
+        self: sSelf,
+      } = spans;
       for (let i = 0; i < n; i++) {
         const k = idOf[pos[i] as number] as number;
         id[i] = k;
         parent[i] = sParent[k] as number;
+        depth[i] = sDepth[k] as number;
         end[i] = sEnd[k] as number;
         anomaly[i] = sAnomaly[k] as number;
         threadEnd[i] = sThreadEnd[k] as number;

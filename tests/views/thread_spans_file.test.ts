@@ -103,7 +103,7 @@ describe("thread_spans partition file", () => {
   });
 
   test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
-    for (const f of ["tl_span(0)", "tl_span_order(0)"]) {
+    for (const f of ["tl_span(0)", "tl_span_rank(0)"]) {
       await expect(engine.rows(`SELECT ${f}`)).rejects.toThrow("internal to the materialization of thread_spans");
     }
   });
