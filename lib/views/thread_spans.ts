@@ -91,7 +91,8 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * without sorting it. The order is the pass's (spanRanks: `tl_span_rank(pos)`, one INTEGER
  * key; sorting by the five keys took 124 MB of DuckDB's sort for the 547K spans of the 224 MB
  * real Chromium JSON trace's largest process). Only the key and the event's own columns go
- * through the sort; the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
+ * through the sort, the name and category as ENUM values where textTypes made their types
+ * (`$name_type`, `$target_type`; else VARCHAR); the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
  * source.ts blockRows's expressions, fields of a variable set from its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
@@ -108,7 +109,7 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
     s.depth::UINTEGER AS depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
-    name, target,
+    name::VARCHAR AS name, target::VARCHAR AS target,
     CASE WHEN loc THEN
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
     CASE WHEN loc THEN
@@ -123,10 +124,18 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
       SELECT *, tl_span(pos) AS s
       FROM (
         SELECT e.sx, e.pos::INTEGER AS pos, e.time AS "begin",
-          e.name, e.cat AS target, e.args AS properties, e.thread_time, e.thread_dur, e.ph = 'X' AS is_x
+          e.name::$name_type AS name, e.cat::$target_type AS target, e.args AS properties, e.thread_time, e.thread_dur, e.ph = 'X' AS is_x
         FROM ($src) e
         WHERE e.ph IN ('B', 'X') AND e.sx IS NOT NULL
         ORDER BY tl_span_rank(e.pos::INTEGER))))`;
+
+/**
+ * The distinct names and categories of a partition's begin events, into a variable that
+ * textTypes reads: one scan of the blocks (`$src`). No name is SQL text.
+ */
+const TEXTS = `SET VARIABLE tl_span_texts = (
+  SELECT {'name': list(DISTINCT name) FILTER (WHERE name IS NOT NULL), 'target': list(DISTINCT cat) FILTER (WHERE cat IS NOT NULL)}
+  FROM ($src) WHERE ph IN ('B', 'X') AND sx IS NOT NULL)`;
 
 /** The thread_spans view set. */
 export const threadSpans: ViewSet = {
@@ -135,7 +144,7 @@ export const threadSpans: ViewSet = {
   streamTag: "cpu",
   version: 1,
   sliceMicros: null,
-  transformText: `${SCAN}\n${SELECT}`,
+  transformText: `${SCAN}\n${SELECT}\n${TEXTS}`,
   columns: [
     { name: "process_id", type: "VARCHAR", description: "process (view_instance_id)" },
     { name: "stream_id", type: "VARCHAR", description: "the thread's cpu stream" },
@@ -178,23 +187,42 @@ const EMPTY: MaterializeResult = { numRows: 0, minEventTimeNs: null, maxEventTim
 /** thread_spans' materialize: one process's partition. */
 async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
   const { engine } = input;
-  const pass = await spanPass(input);
-  if (pass === null) return EMPTY;
-  const { base, spans, stats } = pass;
-  if (stats.spans === 0) return EMPTY;
-  const src = { ...pass.src, ...(await blockNames({ ...input, streams: passStreams(input) })) };
-  // The event-time range from the pass (min begin, max end), not from a read of the file.
-  const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
-  const result = await SPAN_FUNCTIONS.run(engine, spanWrite(spans, stats.spans), () =>
-    writePartitionFile(engine, spanRows(src, base, "0"), input.outPath, "begin", "end", range),
-  );
-  checkRows(result.numRows, stats.spans, input.process.processId);
-  return result;
+  // The ENUM types of the names and categories are made on a connection of their own while
+  // the stack pass runs (textTypes).
+  const rows = input.blocks.reduce((n, b) => n + b.nbObjects, 0);
+  const typing =
+    rows >= textTypesAt.minRows
+      ? textTypes(engine, blockRelation({ ...input, streams: passStreams(input) }).sql, rows)
+      : Promise.resolve(VARCHAR_TEXTS);
+  try {
+    const pass = await spanPass(input);
+    if (pass === null) return EMPTY;
+    const { base, spans, stats } = pass;
+    if (stats.spans === 0) return EMPTY;
+    const src = { ...pass.src, ...(await blockNames({ ...input, streams: passStreams(input) })) };
+    // The event-time range from the pass (min begin, max end), not from a read of the file.
+    const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
+    const types = await typing;
+    const result = await SPAN_FUNCTIONS.run(engine, spanWrite(spans, stats.spans), () =>
+      writePartitionFile(engine, spanRows(src, base, "0", types), input.outPath, "begin", "end", range),
+    );
+    checkRows(result.numRows, stats.spans, input.process.processId);
+    return result;
+  } finally {
+    // Settled before the types go (one may exist when the other failed).
+    await typing.catch(() => undefined);
+    if (rows >= textTypesAt.minRows) await dropTextTypes(engine);
+  }
 }
 
-/** The SELECT of a partition's rows (see SELECT) over `src`; `first`: SQL of `$first`. */
-function spanRows(src: BlockRows, base: bigint, first: string): string {
+/**
+ * The SELECT of a partition's rows (see SELECT) over `src`; `first`: SQL of `$first`; `types`:
+ * the name and category columns' types in the sort (textTypes), VARCHAR by default.
+ */
+function spanRows(src: BlockRows, base: bigint, first: string, types: TextTypes = VARCHAR_TEXTS): string {
   return fillTemplate(SELECT, {
+    name_type: types.name,
+    target_type: types.target,
     src: src.sql,
     base: `${base}`,
     process: src.processId,
@@ -203,6 +231,68 @@ function spanRows(src: BlockRows, base: bigint, first: string): string {
     streams_name: src.threadNames,
     first,
   });
+}
+
+/** SQL types of the name and category columns in the partition's sort. */
+export interface TextTypes {
+  name: string;
+  target: string;
+}
+
+/** Both texts through the sort as they are. */
+const VARCHAR_TEXTS: TextTypes = { name: "VARCHAR", target: "VARCHAR" };
+
+/**
+ * When a process's partition takes its names and categories through the sort as ENUM values
+ * (textTypes): `minRows`, the fewest events (catalog nb_objects of its cpu blocks; below, the
+ * sort's strings weigh little), and `maxShare`, the most distinct values of a column per event
+ * (more, and the type would hold as much text as the sort). A field so that tests can change them.
+ */
+export const textTypesAt = { minRows: 131_072, maxShare: 0.25 };
+
+/** The ENUM types textTypes makes, by column (in the engine's own in-memory database). */
+const TEXT_TYPES = { name: "memory.main.tl_span_name", target: "memory.main.tl_span_target" } as const;
+
+/**
+ * A process's partition carries its names and categories through the sort as ENUM values (1-4
+ * bytes) instead of strings (16 bytes each, and the text of those over 12 bytes): for each of
+ * the two columns with at most textTypesAt.maxShare as many distinct values as `rows` (the
+ * process's events; a real trace's process has a few hundred names for 100Ks of spans), a type made from
+ * its values (TEXTS over `src`, the blocks' relation, source.ts blockRelation); the SELECT casts
+ * back to VARCHAR after the sort, so the file is the same. A column with more distinct values
+ * stays VARCHAR (its type would hold the texts as the sort would). Runs on a connection of its
+ * own (the types are the engine's, the variable the connection's), meant to overlap the stack
+ * pass. On the 224 MB real Chromium JSON trace's largest process (547K spans, 541 names): a
+ * 30 ms scan; cold `thread_spans` 321 -> 292 MB (see the commit). dropTextTypes undoes it.
+ * @returns the types of the two columns in the sort (VARCHAR, or the ENUM made).
+ * @throws Error from DuckDB.
+ */
+export async function textTypes(engine: Engine, src: string, rows: number): Promise<TextTypes> {
+  const conn = await engine.connect();
+  try {
+    await conn.run(`DROP TYPE IF EXISTS ${TEXT_TYPES.name}; DROP TYPE IF EXISTS ${TEXT_TYPES.target}`);
+    await conn.run(fillTemplate(TEXTS, { src }));
+    const counts = (
+      await conn.runAndReadAll(
+        "SELECT len(getvariable('tl_span_texts').name) AS name, len(getvariable('tl_span_texts').target) AS target",
+      )
+    ).getRowObjectsJS() as { name: bigint | null; target: bigint | null }[];
+    const types: { name: string; target: string } = { ...VARCHAR_TEXTS };
+    for (const col of ["name", "target"] as const) {
+      const n = Number(counts[0]?.[col] ?? 0);
+      if (n === 0 || n > rows * textTypesAt.maxShare) continue;
+      await conn.run(`CREATE TYPE ${TEXT_TYPES[col]} AS ENUM (SELECT unnest(getvariable('tl_span_texts').${col}))`);
+      types[col] = TEXT_TYPES[col];
+    }
+    return types;
+  } finally {
+    conn.closeSync();
+  }
+}
+
+/** Drops textTypes's types (those that exist). */
+export async function dropTextTypes(engine: Engine): Promise<void> {
+  await engine.run(`DROP TYPE IF EXISTS ${TEXT_TYPES.name}; DROP TYPE IF EXISTS ${TEXT_TYPES.target}`);
 }
 
 /** @throws Error when a partition's row count is not its span count (a bug). */

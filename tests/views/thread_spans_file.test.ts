@@ -3,7 +3,8 @@
  * its rows are in (stream_id, begin, depth) order, and hostile thread names, categories and lake
  * paths (SQL-like, placeholder-like, quotes) come back unchanged. The materialization builds its SQL from
  * templates and reads the stack pass's results through scalar functions; each check fails if
- * one of those leaks into the file.
+ * one of those leaks into the file. The names and categories of a large process go through the
+ * partition's sort as ENUM values (textTypes): the same file either way.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import { Engine, sqlString } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
-import { threadSpans } from "../../lib/views/thread_spans.ts";
+import { dropTextTypes, textTypes, textTypesAt, threadSpans } from "../../lib/views/thread_spans.ts";
 import { tempDir } from "../helpers.ts";
 
 const HOSTILE = ["$src", "$base", "$streams_id", "it's'; DROP TABLE x; --", "ENUM('B')", "名前 🧵"];
@@ -100,6 +101,68 @@ describe("thread_spans partition file", () => {
     expect(new Set(updown.slice(1, 3))).toEqual(new Set(["a0", "d0"]));
     expect(new Set(updown.slice(3, 5))).toEqual(new Set(["b1", "e1"]));
     expect(updown[5]).toBe("c2");
+  });
+
+  test("names and categories through the sort as ENUM values: the same rows, in the partition order", async () => {
+    const dir = tempDir();
+    const path = join(dir, "hostile.json");
+    writeFileSync(path, JSON.stringify(trace()));
+    const lake = await Lake.open(engine, join(dir, "lake"));
+    await ingest(engine, lake, path);
+    const saved = { ...textTypesAt };
+    Object.assign(textTypesAt, { minRows: 0, maxShare: 1 });
+    try {
+      await prepareQuery(engine, lake, "SELECT count(*) FROM thread_spans");
+    } finally {
+      Object.assign(textTypesAt, saved);
+    }
+    const rows = await engine.rows<{ f: string }>(
+      "SELECT file_path AS f FROM list_partitions() WHERE view_set_name = 'thread_spans' AND file_path IS NOT NULL",
+    );
+    expect(rows.length).toBe(1);
+    const read = (file: string) =>
+      engine.rowsJson(
+        `SELECT * EXCLUDE (process_id, stream_id, id, parent), typeof(name) AS tn, typeof(target) AS tt
+         FROM read_parquet(${sqlString(file)})`,
+      );
+    // The two lakes' stream ids differ (sx order between threads), so the rows are compared as
+    // sets, and the ENUM file's order is checked on its own.
+    const sorted = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort();
+    const file = join(lake.root, (rows[0] as { f: string }).f);
+    const enums = await read(file);
+    expect(enums.length).toBe(HOSTILE.length * 2 + 6);
+    expect(sorted(enums)).toEqual(sorted(await read(files[0] as string)));
+    const order = await engine.rows<{ s: string; b: bigint; d: number; e: bigint }>(
+      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, epoch_ns("end") AS e FROM read_parquet(${sqlString(file)})`,
+    );
+    const byKey = [...order].sort((x, y) => {
+      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
+      const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
+      if (c !== 0) return c;
+      if (x.d !== y.d) return x.d - y.d;
+      return x.e < y.e ? -1 : x.e > y.e ? 1 : 0;
+    });
+    expect(order).toEqual(byKey);
+  });
+
+  test("textTypes: an ENUM of each column's distinct values, unless it has too many", async () => {
+    const src = `SELECT * FROM (VALUES ('a', 'c', 'X', 0), ('it''s', 'c', 'B', 1), ('名前 🧵', NULL, 'X', 0), ('a', 'd', 'X', 2),
+      ('e', 'c', 'E', 0), ('f', 'c', 'X', NULL)) t(name, cat, ph, sx)`;
+    const types = await textTypes(engine, src, 12);
+    try {
+      expect(types).toEqual({ name: "memory.main.tl_span_name", target: "memory.main.tl_span_target" });
+      const values = await engine.rows<{ n: string[]; t: string[] }>(
+        `SELECT list_sort(enum_range(NULL::${types.name})) AS n, list_sort(enum_range(NULL::${types.target})) AS t`,
+      );
+      expect(values[0]?.n).toEqual(["a", "it's", "名前 🧵"]);
+      expect(values[0]?.t).toEqual(["c", "d"]);
+    } finally {
+      await dropTextTypes(engine);
+    }
+    // 3 names in 8 rows is more than a quarter: VARCHAR; 2 categories are not.
+    expect(await textTypes(engine, src, 8)).toEqual({ name: "VARCHAR", target: "memory.main.tl_span_target" });
+    await dropTextTypes(engine);
+    expect(await engine.rows("SELECT * FROM duckdb_types() WHERE type_name LIKE 'tl_span_%'")).toEqual([]);
   });
 
   test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
