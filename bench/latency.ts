@@ -27,7 +27,7 @@
  *   --inputs LIST    comma-separated of sample-json, sample-proto, large-json, large-proto (default all)
  *   --skip LIST      row kinds to leave out: views (the cold async_events/log_entries/measures/flows
  *                    rows), tp, export, export-all, replay
- *   --seconds N      traced seconds of the large traces (default 20: ~90-210 MB JSON, ~35-56 MB protobuf, by machine)
+ *   --seconds N      traced seconds of the large traces (default 20: ~90-225 MB JSON, ~35-65 MB protobuf, by machine)
  *   --data DIR       where the large traces are cached (env TRACELAKE_BENCH_DATA, default
  *                    ~/.cache/tracelake-bench); a missing one is made (needs chromium), with a message
  *   --tp PATH        trace_processor_shell (env TRACE_PROCESSOR_SHELL, default
