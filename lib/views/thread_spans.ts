@@ -92,7 +92,8 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * key; sorting by the five keys took 124 MB of DuckDB's sort for the 547K spans of the 224 MB
  * real Chromium JSON trace's largest process). Only the key and the event's own columns go
  * through the sort, the name and category as ENUM values where textTypes made their types
- * (`$name_type`, `$target_type`; else VARCHAR); the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
+ * (`$name_type`, `$target_type`; else VARCHAR), and written as such where small (`$name_out`,
+ * `$target_out`); the thread's columns ($streams_*: SQL lists indexed by sx; $process, the process id:
  * source.ts blockRows's expressions, fields of a variable set from its table, so no name is SQL text), the pass's other results
  * and what derives from them are computed after it. The JSON paths are only evaluated where the
  * args text names the key (a substring test is a fraction of a JSON parse per row).
@@ -109,7 +110,7 @@ const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_i
     s.depth::UINTEGER AS depth, "begin",
     make_timestamp_ns($base + end_rel) AS "end", end_rel - (epoch_ns("begin") - $base) AS duration,
     CASE WHEN s.anomaly = ${A_UNCLOSED} THEN -1 ELSE s.self::BIGINT END AS self_dur,
-    name::VARCHAR AS name, target::VARCHAR AS target,
+    name::$name_out AS name, target::$target_out AS target,
     CASE WHEN loc THEN
       coalesce(json_extract_string(properties, '$.src_file'), json_extract_string(properties, '$.location.file_name')) END AS filename,
     CASE WHEN loc THEN
@@ -223,6 +224,8 @@ function spanRows(src: BlockRows, base: bigint, first: string, types: TextTypes 
   return fillTemplate(SELECT, {
     name_type: types.name,
     target_type: types.target,
+    name_out: types.nameOut,
+    target_out: types.targetOut,
     src: src.sql,
     base: `${base}`,
     process: src.processId,
@@ -233,14 +236,30 @@ function spanRows(src: BlockRows, base: bigint, first: string, types: TextTypes 
   });
 }
 
-/** SQL types of the name and category columns in the partition's sort. */
+/**
+ * SQL types of the name and category columns in the partition's sort (`name`, `target`) and as
+ * the SELECT writes them to the file (`nameOut`, `targetOut`: the ENUM, or VARCHAR).
+ */
 export interface TextTypes {
   name: string;
   target: string;
+  nameOut: string;
+  targetOut: string;
 }
 
-/** Both texts through the sort as they are. */
-const VARCHAR_TEXTS: TextTypes = { name: "VARCHAR", target: "VARCHAR" };
+/** Both texts through the sort and to the file as they are. */
+const VARCHAR_TEXTS: TextTypes = { name: "VARCHAR", target: "VARCHAR", nameOut: "VARCHAR", targetOut: "VARCHAR" };
+
+/**
+ * The most values of an ENUM type of textTypes that the file's column is written from as it is:
+ * DuckDB's Parquet writer stores an ENUM column as the same UTF-8 dictionary column as a
+ * VARCHAR one without hashing each row's string (as process_id and phase), which took the
+ * largest partition of the 224 MB real Chromium JSON trace 60 ms less to write (0.4 CPU-s less,
+ * name and category); but each row group's dictionary page holds all of the type's values (a
+ * 100K-value type used for 10: 3.4 MB against 7 KB) and the column's statistics span them. A
+ * larger type is cast back to VARCHAR after the sort.
+ */
+const ENUM_WRITE_MAX = 1024;
 
 /**
  * When a process's partition takes its names and categories through the sort as ENUM values
@@ -257,14 +276,15 @@ const TEXT_TYPES = { name: "memory.main.tl_span_name", target: "memory.main.tl_s
  * A process's partition carries its names and categories through the sort as ENUM values (1-4
  * bytes) instead of strings (16 bytes each, and the text of those over 12 bytes): for each of
  * the two columns with at most textTypesAt.maxShare as many distinct values as `rows` (the
- * process's events; a real trace's process has a few hundred names for 100Ks of spans), a type made from
- * its values (TEXTS over `src`, the blocks' relation, source.ts blockRelation); the SELECT casts
- * back to VARCHAR after the sort, so the file is the same. A column with more distinct values
+ * process's events; a real trace's process has a few hundred names for 100Ks of spans), a type
+ * made from its values (TEXTS over `src`, the blocks' relation, source.ts blockRelation). After
+ * the sort the SELECT writes the ENUM when it has at most ENUM_WRITE_MAX values, else casts back
+ * to VARCHAR: the same rows and Parquet types either way. A column with more distinct values
  * stays VARCHAR (its type would hold the texts as the sort would). Runs on a connection of its
  * own (the types are the engine's, the variable the connection's), meant to overlap the stack
  * pass. On the 224 MB real Chromium JSON trace's largest process (547K spans, 541 names): a
  * 30 ms scan; cold `thread_spans` 321 -> 292 MB (see the commit). dropTextTypes undoes it.
- * @returns the types of the two columns in the sort (VARCHAR, or the ENUM made).
+ * @returns the columns' types in the sort and in the file.
  * @throws Error from DuckDB.
  */
 export async function textTypes(engine: Engine, src: string, rows: number): Promise<TextTypes> {
@@ -277,12 +297,13 @@ export async function textTypes(engine: Engine, src: string, rows: number): Prom
         "SELECT len(getvariable('tl_span_texts').name) AS name, len(getvariable('tl_span_texts').target) AS target",
       )
     ).getRowObjectsJS() as { name: bigint | null; target: bigint | null }[];
-    const types: { name: string; target: string } = { ...VARCHAR_TEXTS };
+    const types: TextTypes = { ...VARCHAR_TEXTS };
     for (const col of ["name", "target"] as const) {
       const n = Number(counts[0]?.[col] ?? 0);
       if (n === 0 || n > rows * textTypesAt.maxShare) continue;
       await conn.run(`CREATE TYPE ${TEXT_TYPES[col]} AS ENUM (SELECT unnest(getvariable('tl_span_texts').${col}))`);
       types[col] = TEXT_TYPES[col];
+      if (n <= ENUM_WRITE_MAX) types[col === "name" ? "nameOut" : "targetOut"] = TEXT_TYPES[col];
     }
     return types;
   } finally {

@@ -150,7 +150,12 @@ describe("thread_spans partition file", () => {
       ('e', 'c', 'E', 0), ('f', 'c', 'X', NULL)) t(name, cat, ph, sx)`;
     const types = await textTypes(engine, src, 12);
     try {
-      expect(types).toEqual({ name: "memory.main.tl_span_name", target: "memory.main.tl_span_target" });
+      expect(types).toEqual({
+        name: "memory.main.tl_span_name",
+        target: "memory.main.tl_span_target",
+        nameOut: "memory.main.tl_span_name",
+        targetOut: "memory.main.tl_span_target",
+      });
       const values = await engine.rows<{ n: string[]; t: string[] }>(
         `SELECT list_sort(enum_range(NULL::${types.name})) AS n, list_sort(enum_range(NULL::${types.target})) AS t`,
       );
@@ -160,7 +165,22 @@ describe("thread_spans partition file", () => {
       await dropTextTypes(engine);
     }
     // 3 names in 8 rows is more than a quarter: VARCHAR; 2 categories are not.
-    expect(await textTypes(engine, src, 8)).toEqual({ name: "VARCHAR", target: "memory.main.tl_span_target" });
+    expect(await textTypes(engine, src, 8)).toEqual({
+      name: "VARCHAR",
+      target: "memory.main.tl_span_target",
+      nameOut: "VARCHAR",
+      targetOut: "memory.main.tl_span_target",
+    });
+    await dropTextTypes(engine);
+    // 1,025 names: through the sort as an ENUM, but written as VARCHAR (each row group's
+    // dictionary would hold them all).
+    const many = `SELECT 'n' || (i % 1025)::VARCHAR AS name, 'c' AS cat, 'X' AS ph, 0 AS sx FROM range(5000) r(i)`;
+    expect(await textTypes(engine, many, 5000)).toEqual({
+      name: "memory.main.tl_span_name",
+      target: "memory.main.tl_span_target",
+      nameOut: "VARCHAR",
+      targetOut: "memory.main.tl_span_target",
+    });
     await dropTextTypes(engine);
     expect(await engine.rows("SELECT * FROM duckdb_types() WHERE type_name LIKE 'tl_span_%'")).toEqual([]);
   });
