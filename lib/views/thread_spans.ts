@@ -210,9 +210,8 @@ async function materializeOne(input: MaterializeInput): Promise<MaterializeResul
     checkRows(result.numRows, stats.spans, input.process.processId);
     return result;
   } finally {
-    // Settled before the types go (one may exist when the other failed).
-    await typing.catch(() => undefined);
-    if (rows >= textTypesAt.minRows) await dropTextTypes(engine);
+    // The types go once the write has ended (textTypes drops its own when it fails).
+    await dropTextTypes(engine, await typing.catch(() => VARCHAR_TEXTS));
   }
 }
 
@@ -269,8 +268,14 @@ const ENUM_WRITE_MAX = 1024;
  */
 export const textTypesAt = { minRows: 131_072, maxShare: 0.25 };
 
-/** The ENUM types textTypes makes, by column (in the engine's own in-memory database). */
+/**
+ * The names of the ENUM types textTypes makes (in the engine's own in-memory database), by
+ * column, each call's own (`${name}_${n}`): nothing of one materialization's can be dropped by
+ * another's.
+ */
 const TEXT_TYPES = { name: "memory.main.tl_span_name", target: "memory.main.tl_span_target" } as const;
+/** The number of textTypes's last call. */
+let textTypesMade = 0;
 
 /**
  * A process's partition carries its names and categories through the sort as ENUM values (1-4
@@ -283,37 +288,42 @@ const TEXT_TYPES = { name: "memory.main.tl_span_name", target: "memory.main.tl_s
  * stays VARCHAR (its type would hold the texts as the sort would). Runs on a connection of its
  * own (the types are the engine's, the variable the connection's), meant to overlap the stack
  * pass. On the 224 MB real Chromium JSON trace's largest process (547K spans, 541 names): a
- * 30 ms scan; cold `thread_spans` 321 -> 292 MB (see the commit). dropTextTypes undoes it.
+ * 30 ms scan; cold `thread_spans` 321 -> 292 MB (see the commit). dropTextTypes drops the types.
  * @returns the columns' types in the sort and in the file.
  * @throws Error from DuckDB.
  */
 export async function textTypes(engine: Engine, src: string, rows: number): Promise<TextTypes> {
   const conn = await engine.connect();
+  const call = ++textTypesMade;
+  const types: TextTypes = { ...VARCHAR_TEXTS };
   try {
-    await conn.run(`DROP TYPE IF EXISTS ${TEXT_TYPES.name}; DROP TYPE IF EXISTS ${TEXT_TYPES.target}`);
     await conn.run(fillTemplate(TEXTS, { src }));
     const counts = (
       await conn.runAndReadAll(
         "SELECT len(getvariable('tl_span_texts').name) AS name, len(getvariable('tl_span_texts').target) AS target",
       )
     ).getRowObjectsJS() as { name: bigint | null; target: bigint | null }[];
-    const types: TextTypes = { ...VARCHAR_TEXTS };
     for (const col of ["name", "target"] as const) {
       const n = Number(counts[0]?.[col] ?? 0);
       if (n === 0 || n > rows * textTypesAt.maxShare) continue;
-      await conn.run(`CREATE TYPE ${TEXT_TYPES[col]} AS ENUM (SELECT unnest(getvariable('tl_span_texts').${col}))`);
-      types[col] = TEXT_TYPES[col];
-      if (n <= ENUM_WRITE_MAX) types[col === "name" ? "nameOut" : "targetOut"] = TEXT_TYPES[col];
+      const type = `${TEXT_TYPES[col]}_${call}`;
+      await conn.run(`CREATE TYPE ${type} AS ENUM (SELECT unnest(getvariable('tl_span_texts').${col}))`);
+      types[col] = type;
+      if (n <= ENUM_WRITE_MAX) types[col === "name" ? "nameOut" : "targetOut"] = type;
     }
     return types;
+  } catch (e) {
+    await dropTextTypes(engine, types);
+    throw e;
   } finally {
     conn.closeSync();
   }
 }
 
-/** Drops textTypes's types (those that exist). */
-export async function dropTextTypes(engine: Engine): Promise<void> {
-  await engine.run(`DROP TYPE IF EXISTS ${TEXT_TYPES.name}; DROP TYPE IF EXISTS ${TEXT_TYPES.target}`);
+/** Drops the ENUM types of `types` (those textTypes made; VARCHAR ones are left). */
+export async function dropTextTypes(engine: Engine, types: TextTypes): Promise<void> {
+  for (const t of new Set([types.name, types.target]))
+    if (t !== "VARCHAR") await engine.run(`DROP TYPE IF EXISTS ${t}`);
 }
 
 /** @throws Error when a partition's row count is not its span count (a bug). */

@@ -116,6 +116,8 @@ describe("thread_spans partition file", () => {
     } finally {
       Object.assign(textTypesAt, saved);
     }
+    // The materialization dropped its types.
+    expect(await engine.rows("SELECT type_name FROM duckdb_types() WHERE type_name LIKE 'tl_span_%'")).toEqual([]);
     const rows = await engine.rows<{ f: string }>(
       "SELECT file_path AS f FROM list_partitions() WHERE view_set_name = 'thread_spans' AND file_path IS NOT NULL",
     );
@@ -148,41 +150,47 @@ describe("thread_spans partition file", () => {
   test("textTypes: an ENUM of each column's distinct values, unless it has too many", async () => {
     const src = `SELECT * FROM (VALUES ('a', 'c', 'X', 0), ('it''s', 'c', 'B', 1), ('名前 🧵', NULL, 'X', 0), ('a', 'd', 'X', 2),
       ('e', 'c', 'E', 0), ('f', 'c', 'X', NULL)) t(name, cat, ph, sx)`;
+    const made = async () =>
+      (
+        await engine.rows<{ t: string }>("SELECT type_name AS t FROM duckdb_types() WHERE type_name LIKE 'tl_span_%'")
+      ).map((r) => r.t);
     const types = await textTypes(engine, src, 12);
     try {
-      expect(types).toEqual({
-        name: "memory.main.tl_span_name",
-        target: "memory.main.tl_span_target",
-        nameOut: "memory.main.tl_span_name",
-        targetOut: "memory.main.tl_span_target",
-      });
+      expect(types.name).toMatch(/^memory\.main\.tl_span_name_\d+$/);
+      expect(types.target).toMatch(/^memory\.main\.tl_span_target_\d+$/);
+      expect([types.nameOut, types.targetOut]).toEqual([types.name, types.target]);
       const values = await engine.rows<{ n: string[]; t: string[] }>(
         `SELECT list_sort(enum_range(NULL::${types.name})) AS n, list_sort(enum_range(NULL::${types.target})) AS t`,
       );
       expect(values[0]?.n).toEqual(["a", "it's", "名前 🧵"]);
       expect(values[0]?.t).toEqual(["c", "d"]);
+      // Another call's types are its own.
+      const other = await textTypes(engine, src, 12);
+      expect(other.name).not.toBe(types.name);
+      await dropTextTypes(engine, other);
+      expect((await made()).length).toBe(2);
     } finally {
-      await dropTextTypes(engine);
+      await dropTextTypes(engine, types);
     }
+    expect(await made()).toEqual([]);
     // 3 names in 8 rows is more than a quarter: VARCHAR; 2 categories are not.
-    expect(await textTypes(engine, src, 8)).toEqual({
-      name: "VARCHAR",
-      target: "memory.main.tl_span_target",
-      nameOut: "VARCHAR",
-      targetOut: "memory.main.tl_span_target",
-    });
-    await dropTextTypes(engine);
+    const few = await textTypes(engine, src, 8);
+    expect([few.name, few.nameOut]).toEqual(["VARCHAR", "VARCHAR"]);
+    expect(few.targetOut).toBe(few.target);
+    expect(few.target).toMatch(/tl_span_target_/);
+    await dropTextTypes(engine, few);
     // 1,025 names: through the sort as an ENUM, but written as VARCHAR (each row group's
     // dictionary would hold them all).
-    const many = `SELECT 'n' || (i % 1025)::VARCHAR AS name, 'c' AS cat, 'X' AS ph, 0 AS sx FROM range(5000) r(i)`;
-    expect(await textTypes(engine, many, 5000)).toEqual({
-      name: "memory.main.tl_span_name",
-      target: "memory.main.tl_span_target",
-      nameOut: "VARCHAR",
-      targetOut: "memory.main.tl_span_target",
-    });
-    await dropTextTypes(engine);
-    expect(await engine.rows("SELECT * FROM duckdb_types() WHERE type_name LIKE 'tl_span_%'")).toEqual([]);
+    const many = await textTypes(
+      engine,
+      "SELECT 'n' || (i % 1025)::VARCHAR AS name, 'c' AS cat, 'X' AS ph, 0 AS sx FROM range(5000) r(i)",
+      5000,
+    );
+    expect(many.name).toMatch(/tl_span_name_/);
+    expect(many.nameOut).toBe("VARCHAR");
+    expect(many.targetOut).toBe(many.target);
+    await dropTextTypes(engine, many);
+    expect(await made()).toEqual([]);
   });
 
   test("the stack pass's scalar functions refuse to run outside a materialization", async () => {
