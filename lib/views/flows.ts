@@ -40,13 +40,13 @@ import {
   KIND_INSTANT,
   KIND_SPAN,
   KIND_SPAN_END,
-  sortBy,
   type TextDictionary,
   TimeWords,
   words,
   writeEdgePartition,
 } from "./flow_edges.ts";
 import { sourceIdentity } from "./jit_plan.ts";
+import { sortBy } from "./sort_by.ts";
 import { type BlockRelation, blockRelation, combineInputs, type ThreadPart, threadParts } from "./source.ts";
 import { A_OVERLAP, type SpanArrays } from "./span_stack.ts";
 import { BATCH_EVENTS, BATCH_SPREAD_NS, batchSpans, passParts, spanPass } from "./thread_spans.ts";

@@ -5,6 +5,7 @@
  * thread_spans.ts's file comment; the results reach DuckDB through that file's lookup functions.
  */
 import type { ColumnArray } from "../duck/columnar.ts";
+import { sortBy } from "./sort_by.ts";
 /** Phase codes of the scan. */
 export const K_B = 0;
 export const K_E = 1;
@@ -298,21 +299,13 @@ export function spanRanks(spans: SpanArrays, n: number): Int32Array {
   const seq = new Int32Array(n);
   for (let i = 0; i < n; i++) seq[i] = i;
   const runEnd = (r: number): number => (r + 1 < runs.length ? (runs[r + 1] as number) : n);
-  // Spans of a run that begin together (usually one or two): insertion sort by (depth, end, id).
+  // Spans of a run that begin together (usually one or two): by (depth, end, id).
   for (let r = 0; r < runs.length; r++) {
     const hi = runEnd(r);
     for (let i = runs[r] as number; i < hi; ) {
       let j = i + 1;
       while (j < hi && begin[j] === begin[i]) j++;
-      for (let a = i + 1; a < j; a++) {
-        const x = seq[a] as number;
-        let b = a - 1;
-        while (b >= i && byKey(seq[b] as number, x) > 0) {
-          seq[b + 1] = seq[b] as number;
-          b--;
-        }
-        seq[b + 1] = x;
-      }
+      if (j - i > 1) sortBy(seq.subarray(i, j), byKey);
       i = j;
     }
   }
@@ -359,12 +352,11 @@ export function spanRanks(spans: SpanArrays, n: number): Int32Array {
   // Not expected: a run out of begin order. The full order, with the thread of each span.
   const runOf = new Int32Array(n);
   for (let r = 0; r < runs.length; r++) runOf.fill(r, runs[r] as number, runEnd(r));
-  const all = Array.from({ length: n }, (_, i) => i);
-  all.sort(
+  const all = Int32Array.from({ length: n }, (_, i) => i);
+  sortBy(
+    all,
     (a, b) => (begin[a] as number) - (begin[b] as number) || (runOf[a] as number) - (runOf[b] as number) || byKey(a, b),
   );
-  all.forEach((id, r) => {
-    rank[id] = r;
-  });
+  for (let r = 0; r < n; r++) rank[all[r] as number] = r;
   return rank;
 }

@@ -59,6 +59,21 @@ describe("thread_spans partition file", () => {
   });
   afterAll(() => engine.close());
 
+  /** Expects the partition file's rows in (begin, stream_id, depth, end) order, sorted here. */
+  async function expectPartitionOrder(file: string): Promise<void> {
+    const rows = await engine.rows<{ s: string; b: bigint; d: number; e: bigint }>(
+      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, epoch_ns("end") AS e FROM read_parquet(${sqlString(file)})`,
+    );
+    const sorted = [...rows].sort((x, y) => {
+      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
+      const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
+      if (c !== 0) return c;
+      if (x.d !== y.d) return x.d - y.d;
+      return x.e < y.e ? -1 : x.e > y.e ? 1 : 0;
+    });
+    expect(rows).toEqual(sorted);
+  }
+
   test("has the declared column names and types", async () => {
     expect(files.length).toBe(1);
     const d = await engine.rowsJson<{ column_name: string; column_type: string }>(
@@ -79,18 +94,7 @@ describe("thread_spans partition file", () => {
   });
 
   test("rows are in (begin, stream_id, depth, end) order, also where depth goes down at one time", async () => {
-    const rows = await engine.rows<{ s: string; b: bigint; d: number; e: bigint; name: string }>(
-      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, epoch_ns("end") AS e, name FROM read_parquet(${sqlString(files[0] as string)})`,
-    );
-    const key = (r: { s: string; b: bigint; d: number; e: bigint }) => [r.b, r.s, r.d, r.e] as const;
-    const sorted = [...rows].sort((x, y) => {
-      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
-      const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
-      if (c !== 0) return c;
-      if (x.d !== y.d) return x.d - y.d;
-      return x.e < y.e ? -1 : x.e > y.e ? 1 : 0;
-    });
-    expect(rows.map(key)).toEqual(sorted.map(key));
+    await expectPartitionOrder(files[0] as string);
     const updown = (
       await engine.rows<{ name: string; depth: number }>(
         `SELECT name, depth FROM read_parquet(${sqlString(files[0] as string)}) WHERE thread_name = 'updown'`,
@@ -134,17 +138,7 @@ describe("thread_spans partition file", () => {
     const enums = await read(file);
     expect(enums.length).toBe(HOSTILE.length * 2 + 6);
     expect(sorted(enums)).toEqual(sorted(await read(files[0] as string)));
-    const order = await engine.rows<{ s: string; b: bigint; d: number; e: bigint }>(
-      `SELECT stream_id AS s, epoch_ns("begin") AS b, depth AS d, epoch_ns("end") AS e FROM read_parquet(${sqlString(file)})`,
-    );
-    const byKey = [...order].sort((x, y) => {
-      if (x.b !== y.b) return x.b < y.b ? -1 : 1;
-      const c = Buffer.compare(Buffer.from(x.s), Buffer.from(y.s));
-      if (c !== 0) return c;
-      if (x.d !== y.d) return x.d - y.d;
-      return x.e < y.e ? -1 : x.e > y.e ? 1 : 0;
-    });
-    expect(order).toEqual(byKey);
+    await expectPartitionOrder(file);
   });
 
   test("textTypes: an ENUM of each column's distinct values, unless it has too many", async () => {
