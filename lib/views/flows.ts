@@ -90,9 +90,9 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
  * lists); else the bind_id alone (most flow events: no JSON to parse), or NULL. Seven VARCHAR
  * columns cost the sort 16 bytes each on every row, and the names and categories their text (the
  * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows). The v1 events went
- * through `tx` as JSON too, until parsing it and looking their keys up as text took 0.3 s of the
- * binding on the 224 MB real Chromium JSON trace (292K `s`/`f` events in its largest process).
- * `$where`: empty, or a part's range of `th` (bindProcesses).
+ * through `tx` as JSON too, whose parsing took ~0.15 s of CPU (bun --cpu-prof) on the 224 MB
+ * real Chromium JSON trace (292K `s`/`f` events in its largest process; cold `flows` 2.12 ->
+ * 1.96 s without it). `$where`: empty, or a part's range of `th` (bindProcesses).
  */
 const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     CASE WHEN k >= ${K_S} THEN (v1h & 4294967295)::DOUBLE ELSE coalesce(dur, 0)::DOUBLE END AS dur,
@@ -284,9 +284,9 @@ class FlowKeys {
 
   /**
    * The key number of the v1 flow whose key hash(id, cat, name) (a UBIGINT) has the 32-bit words
-   * `hi` and `lo` (unsigned; SCAN's `pos` + 2^31 and `dur` of the event): `of(1, its decimal text)`, with the text made
-   * only for a new key (a number keys the lookup; a text, its BigInt and its hashing cost the
-   * binding 0.15 s for 146K flows on the 224 MB real Chromium JSON trace).
+   * `hi` and `lo` (unsigned; SCAN's `pos` + 2^31 and `dur` of the event): `of(1, its decimal
+   * text)`, the text (and its BigInt) made only for a new key; the flow's other events find it
+   * by a number.
    */
   v1(hi: number, lo: number): number {
     const top = hi * 2097152 + Math.floor(lo / 2048);
