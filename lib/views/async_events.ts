@@ -23,7 +23,7 @@
 import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
-import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows } from "./source.ts";
+import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows, STREAM_TID_SQL } from "./source.ts";
 import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
@@ -84,7 +84,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos,
  * without hashing each row's string), picked from a constant list by the phase's code c.
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
-    (list_transform($streams_tid, t -> TRY_CAST(t AS BIGINT)))[sx + 1] AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name, time,
+    ${STREAM_TID_SQL} AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name, time,
     (['begin', 'end', 'instant', 'step']::ENUM('begin', 'end', 'instant', 'step')[])[[1, 1, 2, 2, 3, 4, 4][c + 1]] AS event_type,
     a.span_id::BIGINT AS span_id, a.parent::BIGINT AS parent_span_id, a.depth::UINTEGER AS depth,
     CASE WHEN a.dur <> ${NO_DUR} THEN a.dur END AS dur,

@@ -135,6 +135,14 @@ export interface BlockRelation {
   offsets: readonly number[];
 }
 
+/**
+ * THE rule for a row's integer tid from its stream (thread_spans, async_events), in their
+ * templates (`$streams_tid`: BlockRows.streamTids, `sx`: the row's stream index): the stream's
+ * tid text as BIGINT, NULL when it is not an integer (README: tid and tid_text). The list is a
+ * constant, so the cast runs once per stream, not per row.
+ */
+export const STREAM_TID_SQL = "(list_transform($streams_tid, t -> TRY_CAST(t AS BIGINT)))[sx + 1]";
+
 /** The relation and the names of its process and streams (see blockRows). */
 export interface BlockRows extends BlockRelation {
   /**

@@ -39,6 +39,7 @@ import {
   combineInputs,
   MAX_BLOCK_ROWS,
   processRows,
+  STREAM_TID_SQL,
   type ThreadPart,
   threadParts,
 } from "./source.ts";
@@ -104,7 +105,7 @@ const SCAN = `SELECT e.pos::INTEGER AS pos, e.sx::INTEGER AS sx,
  * values: one process id; 'B' to 'X').
  */
 const SELECT = `SELECT $process AS process_id, ($streams_id)[sx + 1] AS stream_id,
-    (list_transform($streams_tid, t -> TRY_CAST(t AS BIGINT)))[sx + 1] AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
+    ${STREAM_TID_SQL} AS tid, ($streams_tid)[sx + 1] AS tid_text, ($streams_name)[sx + 1] AS thread_name,
     ${spanIdSql("$process", "s.id - $first")} AS id,
     CASE WHEN s.parent >= 0 THEN ${spanIdSql("$process", "s.parent - $first")} ELSE -1 END AS parent,
     s.depth::UINTEGER AS depth, "begin",
