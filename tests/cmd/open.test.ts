@@ -11,10 +11,10 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { CHROMIUM, launchChromium, within } from "../chromium.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 let dir = "";
@@ -77,13 +77,14 @@ describe("tracelake open", () => {
       expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
       // Only the token path is served.
       expect((await fetch(new URL("/", pageUrl))).status).toBe(404);
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         await page.goto(pageUrl);
-        await Promise.all([page.waitForEvent("popup"), page.click("#open")]);
-        const r = await received;
+        await within(Promise.all([page.waitForEvent("popup"), page.click("#open")]), 30_000, "the UI's tab");
+        // The page's status line says how far the hand-off went should the UI receive nothing.
+        const status = async () => `page status: ${await page.locator("#status").textContent()}`;
+        const r = await within(received, 30_000, "the trace posted to the UI", status);
         expect(r).toEqual({
           sha: expected,
           size: readFileSync(join(dir, "browser.pftrace")).length,

@@ -9,10 +9,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { CHROMIUM, launchChromium } from "../chromium.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 const running: Bun.Subprocess[] = [];
@@ -61,8 +61,7 @@ describe("tracelake serve's page", () => {
       }
       reader.releaseLock();
 
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
         const external: string[] = [];
