@@ -226,6 +226,8 @@ export class EdgeTable {
   readonly ends = new EndTable();
   private n = 0;
   private fid = new BigInt64Array(1024);
+  /** `fid`'s words (words). */
+  private fidW = words(this.fid);
   private fidText = new Int32Array(1024);
   private version = new Int8Array(1024);
   private fname = new Int32Array(1024);
@@ -235,14 +237,16 @@ export class EdgeTable {
 
   /**
    * Adds an edge (or a loose end: one end -1).
-   * @param fid the flow's numeric id (a UBIGINT's 64 bits), used when `fidText` is -1.
+   * @param fidLo, fidHi the flow's numeric id (a UBIGINT's 64 bits) as 32-bit words (signed),
+   *   used when `fidText` is -1.
    * @param fidText a text flow id's dictionary index (hashed by the SELECT), or -1.
    * @param fname, fcat dictionary indexes (-1: null).
    * @param out, inn end numbers in `ends`, or -1 for none.
    * @param step in_step: -1 null, 0 false, 1 true.
    */
   add(
-    fid: bigint,
+    fidLo: number,
+    fidHi: number,
     fidText: number,
     version: number,
     fname: number,
@@ -253,7 +257,8 @@ export class EdgeTable {
   ): void {
     const i = this.n++;
     if (i >= this.fid.length) this.grow(i);
-    this.fid[i] = fid;
+    this.fidW[2 * i] = fidLo;
+    this.fidW[2 * i + 1] = fidHi;
     this.fidText[i] = fidText;
     this.version[i] = version;
     this.fname[i] = fname;
@@ -299,6 +304,7 @@ export class EdgeTable {
       return b;
     };
     this.fid = g(this.fid);
+    this.fidW = words(this.fid);
     this.fidText = g(this.fidText);
     this.version = g(this.version);
     this.fname = g(this.fname);

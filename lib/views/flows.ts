@@ -114,6 +114,20 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
   $where
   ORDER BY th, time, cls, CASE WHEN k = ${K_X} THEN -dur END, seq, bix`;
 
+/**
+ * Rows of SCAN read between two full garbage collections (Bun.gc) in the binding pass. Each
+ * chunk the pass reads leaves its vectors' copies behind (ChunkCursor: ~70 bytes a row), and the
+ * collector let them pile up, as in the Perfetto export (lib/perfetto/export.ts
+ * COLLECT_EVERY_BYTES); FlowKeys holds no object per key, so a collection has little to mark.
+ * Cold `flows` GROUP BY version, compiled binary, 7 alternating runs (medians of wall and peak
+ * RSS, max RSS): the real 45.7 MB Chromium protobuf trace (its largest process: 0.76M scanned
+ * rows) 4.96 s, 380 MB (393) -> 4.66 s, 317 MB (330); the real 174 MB Chromium JSON trace
+ * 4.12 s, 348 MB (373) -> 3.73 s, 323 MB (347). Collecting with a text and a BigInt per key
+ * (93K v1 keys in the JSON trace's largest process) cost that trace 0.2-0.4 s more; 300K rows
+ * between collections: 334 MB on the protobuf trace.
+ */
+const COLLECT_EVERY_ROWS = 150_000;
+
 /** A v1 flow event's name and category (dictionary indexes) when NAMES has none for it (never). */
 const NO_NAMES: [number, number] = [-1, -1];
 
@@ -265,69 +279,100 @@ const OP_OUT = 5;
 /**
  * The flows that operations name, each by a key number: its version (1: Chrome s/t/f, 2: the
  * rest) and id text (v1: the decimal hash of (id, cat, name); v2: a 64-bit id's decimal text,
- * or `h` + a text id), and the id as the edge columns hold it.
+ * or `h` + a text id), and the id as the edge columns hold it. Held in typed columns: a v1 key
+ * has no text until `sorted` makes it, nor a BigInt (a text and a BigInt per key were 190K of
+ * the binding's live objects for the 93K v1 flows of the real 174 MB Chromium JSON trace's
+ * largest process, which every garbage collection of the pass (COLLECT_EVERY_ROWS) went over).
  */
 class FlowKeys {
+  /** Keys by id text: v1 keys that share their top 53 bits with another (rare), and v2 keys. */
   private readonly byText = [new Map<string, number>(), new Map<string, number>()];
-  readonly version: number[] = [];
-  readonly id: string[] = [];
+  /** Keys made. */
+  n = 0;
+  version = new Int8Array(1024);
   /** The id's 64 bits (unused when fidText ≥ 0). */
-  readonly fid: bigint[] = [];
+  fid = new BigInt64Array(1024);
+  /** `fid`'s words (flow_edges.ts words). */
+  fidW = words(this.fid);
   /** A text id's dictionary index (hashed by the partition's SELECT), or -1. */
-  readonly fidText: number[] = [];
-
-  /** v1 keys by the top 53 bits of their 64-bit hash (v1's words), and each key's low word (NaN: not in byWords). */
+  fidText = new Int32Array(1024);
+  /** v2 keys' id texts (a v1 key's is made from its 64 bits). */
+  private readonly text: (string | undefined)[] = [];
+  /** v1 keys by the top 53 bits of their 64-bit hash (v1's words), the first key with those bits. */
   private readonly byWords = new Map<number, number>();
-  private readonly low: number[] = [];
 
   constructor(private readonly dict: TextDictionary) {}
 
   /**
    * The key number of the v1 flow whose key hash(id, cat, name) (a UBIGINT) has the 32-bit words
-   * `hi` and `lo` (unsigned; SCAN's `pos` + 2^31 and `dur` of the event): `of(1, its decimal
-   * text)`, the text (and its BigInt) made only for a new key; the flow's other events find it
-   * by a number.
+   * `hi` and `lo` (unsigned; SCAN's `pos` + 2^31 and `dur` of the event), added when new: found
+   * by a number; a key whose top 53 bits another key has is looked up by its decimal text.
    */
   v1(hi: number, lo: number): number {
     const top = hi * 2097152 + Math.floor(lo / 2048);
     const k = this.byWords.get(top);
-    if (k !== undefined && this.low[k] === lo) return k;
-    const made = this.of(1, ((BigInt(hi) << 32n) | BigInt(lo)).toString());
-    // Two keys sharing their top 53 bits: the first keeps the number, the other is looked up as text.
+    if (k !== undefined && this.fidW[2 * k] === (lo | 0)) return k;
     if (k === undefined) {
+      const made = this.add(1, lo | 0, hi | 0, -1, undefined);
       this.byWords.set(top, made);
-      this.low[made] = lo;
+      return made;
     }
-    return made;
+    const id = ((BigInt(hi) << 32n) | BigInt(lo)).toString();
+    const m = this.byText[0] as Map<string, number>;
+    let c = m.get(id);
+    if (c === undefined) {
+      c = this.add(1, lo | 0, hi | 0, -1, id);
+      m.set(id, c);
+    }
+    return c;
   }
 
-  /** The key number of flow `id` of `version` (1 or 2), added when new. */
-  of(version: number, id: string): number {
-    const m = this.byText[version - 1] as Map<string, number>;
+  /** The key number of v2 flow `id` (decimal text, or `h` + a text id), added when new. */
+  v2(id: string): number {
+    const m = this.byText[1] as Map<string, number>;
     let k = m.get(id);
     if (k === undefined) {
-      k = this.id.length;
-      m.set(id, k);
-      this.version.push(version);
-      this.id.push(id);
       const text = id.startsWith("h");
-      this.fid.push(text ? 0n : BigInt.asIntN(64, BigInt(id)));
-      this.fidText.push(text ? this.dict.of(id.slice(1)) : -1);
-      this.low.push(Number.NaN);
+      const v = text ? 0n : BigInt.asIntN(64, BigInt(id));
+      k = this.add(2, Number(BigInt.asIntN(32, v)), Number(v >> 32n), text ? this.dict.of(id.slice(1)) : -1, id);
+      m.set(id, k);
     }
+    return k;
+  }
+
+  /** A new key: its version, id words (low, high; signed), text id's dictionary index and id text. */
+  private add(version: number, lo: number, hi: number, fidText: number, text: string | undefined): number {
+    const k = this.n++;
+    if (k >= this.version.length) {
+      this.version = grown(this.version, k);
+      this.fid = grown(this.fid, k);
+      this.fidW = words(this.fid);
+      this.fidText = grown(this.fidText, k);
+    }
+    this.version[k] = version;
+    this.fidW[2 * k] = lo;
+    this.fidW[2 * k + 1] = hi;
+    this.fidText[k] = fidText;
+    this.text[k] = text;
     return k;
   }
 
   /** Key numbers in the order of their texts `${version}:${id}` (as JS compares strings). */
   sorted(): Int32Array {
-    const order = Int32Array.from({ length: this.id.length }, (_, i) => i);
-    const { version, id } = this;
+    const order = Int32Array.from({ length: this.n }, (_, i) => i);
+    const { version, fidW, text } = this;
+    const ids = Array.from(
+      { length: this.n },
+      (_, k) =>
+        text[k] ??
+        ((BigInt((fidW[2 * k + 1] as number) >>> 0) << 32n) | BigInt((fidW[2 * k] as number) >>> 0)).toString(),
+    );
     return order.sort((a, b) => {
       const va = version[a] as number;
       const vb = version[b] as number;
       if (va !== vb) return va - vb;
-      const ia = id[a] as string;
-      const ib = id[b] as string;
+      const ia = ids[a] as string;
+      const ib = ids[b] as string;
       return ia < ib ? -1 : ia > ib ? 1 : 0;
     });
   }
@@ -391,14 +436,14 @@ class OpTable {
    * the order they were made in (a counting sort by key, then a sort of each key's few).
    */
   order(keys: FlowKeys): Int32Array {
-    const rank = new Int32Array(keys.id.length);
+    const rank = new Int32Array(keys.n);
     keys.sorted().forEach((k, r) => {
       rank[k] = r;
     });
-    const start = new Int32Array(keys.id.length + 1);
+    const start = new Int32Array(keys.n + 1);
     for (let i = 0; i < this.n; i++) (start[(rank[this.key[i] as number] as number) + 1] as number)++;
-    for (let r = 0; r < keys.id.length; r++) start[r + 1] = (start[r + 1] as number) + (start[r] as number);
-    const fill = start.slice(0, keys.id.length);
+    for (let r = 0; r < keys.n; r++) start[r + 1] = (start[r + 1] as number) + (start[r] as number);
+    const fill = start.slice(0, keys.n);
     const out = new Int32Array(this.n);
     for (let i = 0; i < this.n; i++) {
       const r = rank[this.key[i] as number] as number;
@@ -414,7 +459,7 @@ class OpTable {
       if (la !== lb) return la - lb;
       return (q[a] as number) - (q[b] as number) || (seq[a] as number) - (seq[b] as number) || a - b;
     };
-    for (let r = 0; r < keys.id.length; r++) {
+    for (let r = 0; r < keys.n; r++) {
       const lo = start[r] as number;
       const hi = start[r + 1] as number;
       if (hi - lo > 1) sortBy(out.subarray(lo, hi), cmp);
@@ -473,7 +518,8 @@ async function ingestEdges(
   const table = new EdgeTable();
   const keys = new FlowKeys(table.dict);
   const ops = new OpTable();
-  for (const batch of bindBatches(peers)) await bindProcesses(engine, batch, ops, keys, table, shared);
+  const read = { rows: 0 };
+  for (const batch of bindBatches(peers)) await bindProcesses(engine, batch, ops, keys, table, shared, read);
   // Most operations draw one edge (a begin when dropped or when its flow is active; a step that
   // nothing follows draws a loose end too, and `add` grows past this when it must).
   table.reserve(ops.n);
@@ -482,7 +528,8 @@ async function ingestEdges(
   const row = (o: number, out: number, inn: number, step: number): void => {
     const k = opKey[o] as number;
     table.add(
-      keys.fid[k] as bigint,
+      keys.fidW[2 * k] as number,
+      keys.fidW[2 * k + 1] as number,
       keys.fidText[k] as number,
       keys.version[k] as number,
       fname[o] as number,
@@ -588,7 +635,8 @@ function bindBatches(peers: readonly IngestPeer[]): IngestPeer[][] {
  * process (SCAN's thread key `th` is px * PX_TH + the thread's); one process alone is scanned
  * in parts of its threads (thread_spans.ts passParts), part after part, which is the same order.
  * Reads the cpu blocks (span ids from thread_spans' span pass: batchSpans) and the log blocks'
- * instants.
+ * instants. `read`: the rows scanned since the last garbage collection (COLLECT_EVERY_ROWS),
+ * carried from call to call.
  */
 async function bindProcesses(
   engine: Engine,
@@ -597,6 +645,7 @@ async function bindProcesses(
   keys: FlowKeys,
   table: EdgeTable,
   shared: Map<string, unknown> | undefined,
+  read: { rows: number },
 ): Promise<void> {
   const inputs: MaterializeInput[] = peers.map((peer) => ({
     engine,
@@ -775,13 +824,18 @@ async function bindProcesses(
       topRef,
       own,
       (id, op, ref) => {
-        ops.push(keys.of(2, id), op, ref, hi, lo, q, n++, -1, -1);
+        ops.push(keys.v2(id), op, ref, hi, lo, q, n++, -1, -1);
       },
     );
   };
   try {
     for (let p = 0; ; ) {
       while (await cur.next()) {
+        read.rows += cur.rowCount;
+        if (read.rows >= COLLECT_EVERY_ROWS) {
+          read.rows = 0;
+          Bun.gc(true);
+        }
         const tkA = cur.num<Float64Array>(0);
         const tA = cur.num<Float64Array>(1);
         const kA = cur.num<Int8Array>(2);

@@ -22,7 +22,7 @@ function end(table: EdgeTable, t: bigint, id: number): number {
 /** The partition order of the edges [out, in] (end numbers, -1 for none), as edge indexes. */
 function orderOf(build: (t: EdgeTable) => [number, number][]): number[] {
   const table = new EdgeTable();
-  for (const [o, i] of build(table)) table.add(1n, -1, 2, -1, -1, o, i, -1);
+  for (const [o, i] of build(table)) table.add(1, 0, -1, 2, -1, -1, o, i, -1);
   const cols = table.finish();
   return [
     ...partitionOrder(
