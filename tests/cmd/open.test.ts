@@ -73,7 +73,7 @@ describe("tracelake open", () => {
       const { proc, url } = startOpen(["--process", "Browser", "--no-browser"], {
         TRACELAKE_PERFETTO_UI: ui.uiUrl,
       });
-      const pageUrl = await url;
+      const pageUrl = await within(url, 60_000, "tracelake open's page URL");
       expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
       // Only the token path is served.
       expect((await fetch(new URL("/", pageUrl))).status).toBe(404);
@@ -93,10 +93,13 @@ describe("tracelake open", () => {
           origin: new URL(pageUrl).origin,
         });
         await page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")');
+        // The command exits once the page has told it the UI has the trace (its POST after the
+        // status line): the browser stays open until then, or closing it could cancel that POST
+        // and leave the command waiting (a clean-checkout CI run timed out so, twice).
+        expect(await within(proc.exited, 30_000, "tracelake open's exit after the page's report", status)).toBe(0);
       } finally {
         await browser.close();
       }
-      expect(await proc.exited).toBe(0);
       expect(tmpOpenDirs().length).toBe(before);
     },
     120_000,
