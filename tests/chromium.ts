@@ -27,14 +27,13 @@ const LAUNCH_TIMEOUT_MS = 30_000;
 
 /**
  * A headless Chromium (CHROMIUM, ARGS, a new empty profile). A launch that has not finished in
- * LAUNCH_TIMEOUT_MS is tried once more: a browser that never starts is not what these tests
+ * `timeoutMs` (LAUNCH_TIMEOUT_MS unless given) is tried once more: a browser that never starts is not what these tests
  * test, and without a bound it used up a test's whole timeout with no word of where it hung.
  * @throws playwright's error when the second launch fails too.
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(timeoutMs = LAUNCH_TIMEOUT_MS): Promise<Browser> {
   const { chromium } = await import("playwright-core");
-  const launch = () =>
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: LAUNCH_TIMEOUT_MS });
+  const launch = () => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: timeoutMs });
   try {
     return await launch();
   } catch {
@@ -43,23 +42,78 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * `promise`, or an Error naming `what` once `ms` have passed without it settling, so that a
- * browser test that hangs says at which step (and `detail()`, e.g. the page's status line).
+ * A browser test's steps against one deadline: each step is bounded by its own limit and by
+ * what is left of the test's budget (minus a reserve for closing the browser), and every line
+ * of `log` (the steps so far with their times, and what the test adds: the command's stderr,
+ * the pages' console) goes into the error of the step that does not finish, so that a test that
+ * hangs on a slow machine says where and what it saw instead of using up its timeout in silence.
  */
-export async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-  detail?: () => Promise<string>,
-): Promise<T> {
+export class BrowserSteps {
+  private readonly start = performance.now();
+  /** What happened so far, one line each, with ms since the start. */
+  readonly log: string[] = [];
+
+  /**
+   * @param budgetMs the test's whole budget, ms (keep it under the test's timeout)
+   * @param reserveMs what each step leaves of it for the clean-up (closing the browser), ms
+   */
+  constructor(
+    private readonly budgetMs: number,
+    private readonly reserveMs = 10_000,
+  ) {}
+
+  /** Adds a line to the log, stamped with the ms since the start. */
+  note(line: string): void {
+    this.log.push(`${Math.round(performance.now() - this.start)} ms: ${line}`);
+  }
+
+  /** Ms left of the budget before the reserve; at least 1. */
+  left(): number {
+    return Math.max(1, this.budgetMs - this.reserveMs - (performance.now() - this.start));
+  }
+
+  /**
+   * `promise`'s value, or an Error naming `what`, the ms waited, `detail()` (e.g. a page's status
+   * line) and the log, once min(`ms`, what is left of the budget) have passed without it settling.
+   * A rejection of `promise` is rethrown with the same context.
+   */
+  async step<T>(what: string, promise: Promise<T>, ms: number, detail?: () => Promise<string>): Promise<T> {
+    const limit = Math.min(ms, this.left());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const fail = async (why: string): Promise<Error> => {
+      const more = detail ? await within(detail(), 2_000, "the detail").catch((e) => `(${String(e)})`) : "";
+      return new Error(`${what}: ${why}${more ? `; ${more}` : ""}\n${this.log.join("\n")}`);
+    };
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => void fail(`nothing after ${Math.round(limit)} ms`).then(reject), limit);
+    });
+    try {
+      const value = await Promise.race([promise, timeout]);
+      this.note(`${what}: done`);
+      return value;
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith(`${what}: `)) throw e;
+      throw await fail(String(e));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * Closes `browser`, bounded: a close that has not finished in `ms` is left to playwright's own
+ * clean-up at exit (it kills the browsers it launched), so that it cannot use up a test's
+ * timeout and hide the error that made the test close it.
+ */
+export async function closeBrowser(browser: Browser, ms = 8_000): Promise<void> {
+  await within(browser.close(), ms, "closing the browser").catch(() => undefined);
+}
+
+/** `promise`, or an Error naming `what` once `ms` have passed without it settling. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void (async () => {
-        const more = detail ? await detail().catch((e) => `(${String(e)})`) : "";
-        reject(new Error(`${what}: nothing after ${ms} ms${more ? `; ${more}` : ""}`));
-      })();
-    }, ms);
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -28,10 +28,11 @@ window.addEventListener("message", async (e) => {
 </script>`;
 
 /**
- * Starts the stand-in on a free port of 127.0.0.1; the caller stops `server`.
+ * Starts the stand-in on a free port of 127.0.0.1; the caller stops `server`. `onRequest`, when
+ * given, hears each request as a line (method and path).
  * @returns the server, the URL of its UI page (for TRACELAKE_PERFETTO_UI) and the first result.
  */
-export function startPerfettoUiStandIn(): {
+export function startPerfettoUiStandIn(onRequest: (line: string) => void = () => undefined): {
   server: ReturnType<typeof Bun.serve>;
   uiUrl: string;
   received: Promise<StandInResult>;
@@ -45,6 +46,7 @@ export function startPerfettoUiStandIn(): {
     port: 0,
     async fetch(req) {
       const path = new URL(req.url).pathname;
+      onRequest(`${req.method} ${path}`);
       if (path === "/ui.html") return new Response(UI_PAGE, { headers: { "content-type": "text/html" } });
       if (path === "/result") {
         report((await req.json()) as StandInResult);

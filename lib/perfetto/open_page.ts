@@ -5,6 +5,9 @@
  * asking from pages on `localhost`/`127.0.0.1` origins (Perfetto docs, "Deep linking to the
  * Perfetto UI": "Opening a trace via postMessage"; ui/src/frontend/post_message_handler.ts).
  * A new tab needs a click (pop-up blockers), hence the button. Self-contained: no external asset.
+ * It reports to `sentPath` by `navigator.sendBeacon`, which the browser delivers even when the tab
+ * is closed as soon as it says "Sent" (a fetch would be cancelled with the page: the command
+ * would then wait for a report that never comes).
  */
 
 /** What the page needs. */
@@ -76,7 +79,8 @@ document.getElementById("open").addEventListener("click", async () => {
     clearInterval(ping);
     win.postMessage({ perfetto: { buffer, title: C.title, fileName: C.fileName } }, ORIGIN);
     status.textContent = "Sent to the Perfetto UI. You can close this tab.";
-    fetch(C.sent, { method: "POST" });
+    // A beacon is delivered even when the tab is closed right away (a plain fetch would be cancelled).
+    if (!navigator.sendBeacon(C.sent)) fetch(C.sent, { method: "POST", keepalive: true });
   });
 });
 </script></body></html>

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CHROMIUM, launchChromium, within } from "../chromium.ts";
+import { BrowserSteps, CHROMIUM, closeBrowser, launchChromium } from "../chromium.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
@@ -30,26 +30,41 @@ beforeAll(() => {
   expected = sha256(readFileSync(file));
 });
 
-/** Starts `tracelake open ...`; resolves the first URL it prints on stderr. */
-function startOpen(args: string[], env: Record<string, string>): { proc: Bun.Subprocess; url: Promise<string> } {
+/**
+ * Starts `tracelake open ...`; resolves the first URL it prints on stderr. Its stderr is read to
+ * the end, each line given to `onLine` (none when absent).
+ */
+function startOpen(
+  args: string[],
+  env: Record<string, string>,
+  onLine: (line: string) => void = () => undefined,
+): { proc: Bun.Subprocess; url: Promise<string> } {
   const proc = Bun.spawn([BUN, join(ROOT, "main.ts"), "--lake", lake, "open", ...args], {
     env: { ...process.env, NO_COLOR: "1", ...env },
-    stdout: "pipe",
+    stdout: "ignore",
     stderr: "pipe",
   });
-  const url = (async () => {
+  let found: (u: string) => void = () => undefined;
+  let ended: (e: Error) => void = () => undefined;
+  const url = new Promise<string>((resolve, reject) => {
+    found = resolve;
+    ended = reject;
+  });
+  void (async () => {
     let text = "";
-    const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`tracelake open ended before printing a URL: ${text}`);
-      text += new TextDecoder().decode(value);
+    let rest = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
+      const s = decoder.decode(chunk, { stream: true });
+      text += s;
+      const lines = (rest + s).split(/[\r\n]+/);
+      rest = lines.pop() ?? "";
+      for (const line of lines) if (line) onLine(line);
       const m = text.match(/(https?:\/\/\S+)/);
-      if (m) {
-        reader.releaseLock();
-        return m[1] as string;
-      }
+      if (m) found(m[1] as string);
     }
+    if (rest) onLine(rest);
+    ended(new Error(`tracelake open ended (exit ${await proc.exited}) before printing a URL: ${text}`));
   })();
   return { proc, url };
 }
@@ -65,40 +80,75 @@ describe("tracelake open", () => {
   test.skipIf(!existsSync(CHROMIUM))(
     "the page posts the exported trace to the UI after its PING/PONG handshake (headless Chromium)",
     async () => {
+      // Every wait is bounded within the test's timeout, and the one that is not met fails with
+      // the steps so far, the command's stderr and the pages' console (a full clean-checkout run
+      // on a slow machine timed out here, twice, with nothing to say where).
+      const steps = new BrowserSteps(105_000);
       // The UI's side of the protocol: PONG to PING, then read {perfetto: {buffer, title, fileName}}.
-      const ui = startPerfettoUiStandIn();
+      const ui = startPerfettoUiStandIn((line) => steps.note(`UI stand-in: ${line}`));
       standIn = ui.server;
-      const received = ui.received;
       const before = tmpOpenDirs().length;
-      const { proc, url } = startOpen(["--process", "Browser", "--no-browser"], {
-        TRACELAKE_PERFETTO_UI: ui.uiUrl,
-      });
-      const pageUrl = await within(url, 60_000, "tracelake open's page URL");
-      expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
-      // Only the token path is served.
-      expect((await fetch(new URL("/", pageUrl))).status).toBe(404);
-      const browser = await launchChromium();
+      const { proc, url } = startOpen(
+        ["--process", "Browser", "--no-browser"],
+        { TRACELAKE_PERFETTO_UI: ui.uiUrl },
+        (line) => steps.note(`tracelake open: ${line}`),
+      );
       try {
-        const page = await browser.newPage();
-        await page.goto(pageUrl);
-        await within(Promise.all([page.waitForEvent("popup"), page.click("#open")]), 30_000, "the UI's tab");
-        // The page's status line says how far the hand-off went should the UI receive nothing.
-        const status = async () => `page status: ${await page.locator("#status").textContent()}`;
-        const r = await within(received, 30_000, "the trace posted to the UI", status);
-        expect(r).toEqual({
-          sha: expected,
-          size: readFileSync(join(dir, "browser.pftrace")).length,
-          title: "Browser",
-          fileName: "Browser.pftrace",
-          origin: new URL(pageUrl).origin,
-        });
-        await page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")');
-        // The command exits once the page has told it the UI has the trace (its POST after the
-        // status line): the browser stays open until then, or closing it could cancel that POST
-        // and leave the command waiting (a clean-checkout CI run timed out so, twice).
-        expect(await within(proc.exited, 30_000, "tracelake open's exit after the page's report", status)).toBe(0);
+        const pageUrl = await steps.step("tracelake open's page URL", url, 45_000);
+        expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
+        // Only the token path is served.
+        expect((await steps.step("GET / of the page's server", fetch(new URL("/", pageUrl)), 10_000)).status).toBe(404);
+        const browser = await steps.step(
+          "Chromium's launch",
+          launchChromium(Math.min(25_000, steps.left() / 2)),
+          60_000,
+        );
+        try {
+          browser.on("disconnected", () => steps.note("the browser disconnected"));
+          const page = await steps.step("a new page", browser.newPage(), 15_000);
+          page.setDefaultTimeout(20_000);
+          page.on("console", (m) => steps.note(`page console ${m.type()}: ${m.text()}`));
+          page.on("pageerror", (e) => steps.note(`page error: ${e.message}`));
+          page.on("crash", () => steps.note("the page crashed"));
+          page.on("popup", (tab) => {
+            steps.note(`the page opened ${tab.url()}`);
+            tab.on("console", (m) => steps.note(`UI tab console ${m.type()}: ${m.text()}`));
+            tab.on("pageerror", (e) => steps.note(`UI tab error: ${e.message}`));
+            tab.on("crash", () => steps.note("the UI tab crashed"));
+          });
+          // The page's status line says how far the hand-off went.
+          const status = async () => `page status: ${await page.locator("#status").textContent()}`;
+          await steps.step("the page's load", page.goto(pageUrl), 20_000);
+          await steps.step(
+            "the UI's tab",
+            Promise.all([page.waitForEvent("popup"), page.click("#open")]),
+            20_000,
+            status,
+          );
+          const r = await steps.step("the trace posted to the UI", ui.received, 30_000, status);
+          expect(r).toEqual({
+            sha: expected,
+            size: readFileSync(join(dir, "browser.pftrace")).length,
+            title: "Browser",
+            fileName: "Browser.pftrace",
+            origin: new URL(pageUrl).origin,
+          });
+          await steps.step(
+            "the page's status line",
+            page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")'),
+            15_000,
+            status,
+          );
+          // The command exits once the page has reported that the UI has the trace: the browser
+          // stays open until then.
+          expect(await steps.step("tracelake open's exit after the page's report", proc.exited, 20_000, status)).toBe(
+            0,
+          );
+        } finally {
+          await closeBrowser(browser);
+        }
       } finally {
-        await browser.close();
+        if (proc.exitCode === null) proc.kill(9);
       }
       expect(tmpOpenDirs().length).toBe(before);
     },

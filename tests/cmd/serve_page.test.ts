@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { CHROMIUM, launchChromium } from "../chromium.ts";
+import { CHROMIUM, closeBrowser, launchChromium } from "../chromium.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
@@ -135,7 +135,7 @@ describe("tracelake serve's page", () => {
         await Promise.all([handoff.waitForEvent("popup"), handoff.click("#open")]);
         expect(await received).toEqual({ sha: sha256(readFileSync(expectedFile)), size: statSync(expectedFile).size });
       } finally {
-        await browser.close();
+        await closeBrowser(browser);
       }
       proc.kill("SIGINT");
       expect(await proc.exited).toBe(0);
