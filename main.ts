@@ -13,7 +13,7 @@
 import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import type { GlobalOptions } from "./cmd/common.ts";
-import { addExportPerfettoOptions } from "./cmd/export_options.ts";
+import { addExportPerfettoOptions, EXPORT_ENGINE_THREADS } from "./cmd/export_options.ts";
 import { VERSION, versionText } from "./cmd/version.ts";
 import { ExitCode } from "./lib/errors.ts";
 
@@ -80,9 +80,10 @@ const wants = (name: string): boolean => invoked === null || invoked === name;
 // modules load, which saved about 20 ms of a 300 ms query. The start is not awaited: while it
 // waits for the preload worker's library (build entry), the command's modules load (Engine.open
 // waits for the start).
-const run = (f: () => Promise<number>) => async (): Promise<void> => {
+/** `threads`: EngineOptions.threads of the engine the command opens (it must ask for the same). */
+const run = (f: () => Promise<number>, threads?: number) => async (): Promise<void> => {
   try {
-    (await import("./cmd/entry/start_engine.ts")).startEngine().catch(() => undefined);
+    (await import("./cmd/entry/start_engine.ts")).startEngine(threads).catch(() => undefined);
     exitCode = await f();
   } catch (e) {
     const { reportError } = await import("./cmd/entry/report_error.ts");
@@ -187,7 +188,12 @@ if (wants("export"))
       .description("export data from the lake")
       .command("perfetto")
       .description("write a Perfetto trace (.pftrace, .pftrace.gz, or - for stdout) of one or more processes"),
-  ).action((opts) => run(async () => (await import("./cmd/entry/export.ts")).exportPerfettoCommand(opts, globals()))());
+  ).action((opts) =>
+    run(
+      async () => (await import("./cmd/entry/export.ts")).exportPerfettoCommand(opts, globals()),
+      EXPORT_ENGINE_THREADS,
+    )(),
+  );
 
 if (wants("open"))
   addExportPerfettoOptions(
@@ -197,7 +203,9 @@ if (wants("open"))
       .option("--url", "serve the trace on 127.0.0.1:9001 and open the UI with ?url= (no page, no click)")
       .option("--no-browser", "print the URL to open instead of starting the browser"),
     false,
-  ).action((opts) => run(async () => (await import("./cmd/entry/open.ts")).openCommand(opts, globals()))());
+  ).action((opts) =>
+    run(async () => (await import("./cmd/entry/open.ts")).openCommand(opts, globals()), EXPORT_ENGINE_THREADS)(),
+  );
 
 if (wants("serve"))
   program

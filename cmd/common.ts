@@ -66,10 +66,11 @@ export function testPauseHook(env: Record<string, string | undefined>): PauseHoo
  * Starts DuckDB's instance for the command about to run (Engine.start), before its modules load:
  * the library's load is awaited and the instance created on DuckDB's thread while they do (the
  * caller need not await it: the command's Engine.open does). Never throws (a failure surfaces
- * when the command opens its engine).
+ * when the command opens its engine). `threads`: as EngineOptions.threads, the count the
+ * command's openLake/openEngine asks for.
  */
-export async function startEngine(): Promise<void> {
-  await Engine.start(cacheDir(process.env));
+export async function startEngine(threads?: number): Promise<void> {
+  await Engine.start(cacheDir(process.env), threads);
 }
 
 /** Opens an engine (DuckDB unpacked to the cache directory if needed); the caller closes it. */

@@ -10,7 +10,7 @@
 import { ExitCode, UserError } from "../lib/errors.ts";
 import { type ExportSummary, exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { bytes, count, type GlobalOptions, jitProgress, openLake, stopOnInterrupt } from "./common.ts";
-import type { ExportPerfettoOptions } from "./export_options.ts";
+import { EXPORT_ENGINE_THREADS, type ExportPerfettoOptions } from "./export_options.ts";
 
 /** Extensions that name another format than a Perfetto trace, with the format's name. */
 const OTHER_FORMATS: Record<string, string> = {
@@ -44,7 +44,7 @@ export function checkTraceFileName(output: string): void {
 /** Runs the command; returns the exit code. */
 export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: GlobalOptions): Promise<number> {
   if (opts.output && opts.output !== "-") checkTraceFileName(opts.output);
-  const { engine, lake } = await openLake(g, false);
+  const { engine, lake } = await openLake(g, false, { threads: EXPORT_ENGINE_THREADS });
   // Ctrl-C: interrupts the running statement, and the export stops at its next chunk (the rows
   // stream on cursors of their own, which the interrupt does not reach).
   const stop = stopOnInterrupt(engine, true);

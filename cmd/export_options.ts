@@ -11,6 +11,19 @@ import type { ExportPerfettoOptions } from "../lib/sql/export_perfetto.ts";
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /**
+ * DuckDB threads of the commands that export (`export perfetto`, `open`): one. Once the views
+ * are current an export's queries are small and the JS encoder is the bottleneck, and the
+ * exporter runs on one thread anyway (lib/perfetto/export.ts); the JIT's partition writes get
+ * every core (Engine.withDefaultThreads). Opening DuckDB so spares the two relaunches of its
+ * threads around the export (setting one thread, then the default back: ~45 ms here) and the
+ * second thread's own costs: `export perfetto --process` (busiest) of the Chromium JSON
+ * sample, warm, 11 alternating runs, 984 -> 880 ms end to end, 0.43 -> 0.36 s by the export's
+ * own figure; `--all` (9 runs) 1012 -> 949 ms; peak RSS the same. main.ts starts the command's
+ * engine with it.
+ */
+export const EXPORT_ENGINE_THREADS = 1;
+
+/**
  * Adds the `export perfetto` options (EXPORT_PERFETTO_OPTIONS) to a commander command; returns it.
  * @param withOutput false for a command that chooses the output itself (`open`): no `-o`.
  */

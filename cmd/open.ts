@@ -19,6 +19,7 @@ import { ExitCode, UserError } from "../lib/errors.ts";
 import { openPageHtml } from "../lib/perfetto/open_page.ts";
 import { type ExportPerfettoOptions, exportPerfetto } from "../lib/sql/export_perfetto.ts";
 import { bytes, type GlobalOptions, jitProgress, openLake } from "./common.ts";
+import { EXPORT_ENGINE_THREADS } from "./export_options.ts";
 
 /** The Perfetto UI. */
 const PERFETTO_UI = "https://ui.perfetto.dev/#!/";
@@ -82,7 +83,7 @@ export async function openCommand(opts: OpenCommandOptions, g: GlobalOptions): P
       : [...(opts.trace ?? []), ...(opts.process ?? [])].join("+").replace(/[^A-Za-z0-9._+-]+/g, "_") || "trace";
     const fileName = `${name.slice(0, 80) || "trace"}.pftrace`;
     const file = join(dir, fileName);
-    const { engine, lake } = await openLake(g, false);
+    const { engine, lake } = await openLake(g, false, { threads: EXPORT_ENGINE_THREADS });
     const progress = jitProgress();
     try {
       await exportPerfetto(engine, lake, { ...opts, output: file }, 1, { onProgress: progress.onProgress });

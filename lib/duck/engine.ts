@@ -20,7 +20,12 @@ export type AppendValue = string | bigint | number | boolean | null;
 
 /** Options for a new engine. */
 export interface EngineOptions {
-  /** DuckDB worker threads; default: DuckDB's default (one per core). */
+  /**
+   * DuckDB worker threads; default: DuckDB's default (one per core, within the process's CPU
+   * quota). Fewer suits a command whose queries are small once its views are current (an
+   * export): its heavy steps, the JIT's partition writes, get the default back
+   * (`withDefaultThreads`).
+   */
   threads?: number;
   /** DuckDB memory limit, e.g. "2GB"; default DuckDB's (80% of RAM). */
   memoryLimit?: string;
@@ -56,8 +61,12 @@ const SESSION_SETTINGS = "SET TimeZone = 'UTC'; SET disabled_compression_methods
 const NODE_API_NAME = "node-neo-api";
 
 /** The instance and connection `Engine.start` began creating, for the next `Engine.open`. */
-let early: { creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>; ownTempDir: string } | null =
-  null;
+let early: {
+  creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>;
+  ownTempDir: string;
+  /** The `threads` it is created with (undefined: DuckDB's default). */
+  threads: number | undefined;
+} | null = null;
 /** `Engine.start` while it waits for the library, before it sets `early` (`open` waits for it). */
 let starting: Promise<void> | null = null;
 
@@ -71,11 +80,12 @@ function newTempDirectory(): string {
  * Parquet autoloaded (built in), spills to `tempDirectory` (DuckDB's own default for an
  * in-memory database is `.tmp` in the working directory, which two processes would share).
  */
-function baseConfig(tempDirectory: string): Record<string, string> {
+function baseConfig(tempDirectory: string, threads: number | undefined): Record<string, string> {
   return {
     autoinstall_known_extensions: "false",
     autoload_known_extensions: "true",
     temp_directory: tempDirectory,
+    ...(threads ? { threads: String(threads) } : {}),
   };
 }
 
@@ -87,6 +97,8 @@ export class Engine {
     private readonly ownTempDir: string | null,
     /** True when this engine took the instance `Engine.start` began creating. */
     readonly fromStart: boolean,
+    /** EngineOptions.threads: the count its queries run with, but in `withDefaultThreads`. */
+    private readonly threads: number | undefined,
   ) {}
 
   /**
@@ -98,18 +110,20 @@ export class Engine {
    * meanwhile waits for it. Never rejects: a failure is reported by that `open`. Does nothing
    * while an instance it started waits for its `open`.
    * @param nativeCacheDir as EngineOptions.nativeCacheDir.
+   * @param threads as EngineOptions.threads: the `open` that takes the instance should ask for the
+   *   same count (another costs a relaunch of DuckDB's threads there).
    */
-  static start(nativeCacheDir?: string): Promise<void> {
+  static start(nativeCacheDir?: string, threads?: number): Promise<void> {
     if (starting) return starting;
     if (early) return Promise.resolve();
-    starting = Engine.begin(nativeCacheDir).finally(() => {
+    starting = Engine.begin(nativeCacheDir, threads).finally(() => {
       starting = null;
     });
     return starting;
   }
 
   /** `start`'s work: sets `early`. */
-  private static async begin(nativeCacheDir: string | undefined): Promise<void> {
+  private static async begin(nativeCacheDir: string | undefined, threads: number | undefined): Promise<void> {
     const ownTempDir = newTempDirectory();
     let creating: Promise<{ instance: DuckDBInstance; conn: DuckDBConnection }>;
     try {
@@ -120,7 +134,7 @@ export class Engine {
       const b = await duckBindings();
       const config = b.create_config();
       b.set_config(config, "duckdb_api", NODE_API_NAME);
-      for (const [k, v] of Object.entries(baseConfig(ownTempDir))) b.set_config(config, k, v);
+      for (const [k, v] of Object.entries(baseConfig(ownTempDir, threads))) b.set_config(config, k, v);
       const opening = b.open(":memory:", config);
       opening.catch(() => undefined);
       const { DuckDBInstance } = await duckApi();
@@ -138,7 +152,7 @@ export class Engine {
     }
     // Not awaited here; an error surfaces in `open`.
     creating.catch(() => undefined);
-    early = { creating, ownTempDir };
+    early = { creating, ownTempDir, threads };
   }
 
   /**
@@ -160,21 +174,38 @@ export class Engine {
       ({ instance, conn } = await e.creating);
       // The options the configuration would have carried, set on the running instance.
       const settings: string[] = [];
-      if (options.threads) settings.push(`SET threads = ${Number(options.threads)}`);
+      if (options.threads !== e.threads) {
+        settings.push(options.threads ? `SET threads = ${Number(options.threads)}` : "RESET threads");
+      }
       if (options.memoryLimit) settings.push(`SET memory_limit = ${sqlString(options.memoryLimit)}`);
       if (settings.length > 0) await conn.run(settings.join("; "));
     } else {
       await prepareNativeDuckDB(options.nativeCacheDir);
       const { DuckDBInstance } = await duckApi();
       ownTempDir = options.tempDirectory ? null : newTempDirectory();
-      const config = baseConfig(options.tempDirectory ?? (ownTempDir as string));
-      if (options.threads) config.threads = String(options.threads);
+      const config = baseConfig(options.tempDirectory ?? (ownTempDir as string), options.threads);
       if (options.memoryLimit) config.memory_limit = options.memoryLimit;
       instance = await DuckDBInstance.create(":memory:", config);
       conn = await instance.connect();
       await conn.run(SESSION_SETTINGS);
     }
-    return new Engine(instance, conn, ownTempDir, fromStart);
+    return new Engine(instance, conn, ownTempDir, fromStart, options.threads || undefined);
+  }
+
+  /**
+   * Runs `fn` with DuckDB's default thread count (one per core) when the engine was opened with
+   * EngineOptions.threads, and sets that count back after, thrown or not; otherwise just runs
+   * `fn`. Each change relaunches DuckDB's threads (15-40 ms here): for heavy work only, such as
+   * the JIT's partition writes.
+   */
+  async withDefaultThreads<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.threads === undefined) return fn();
+    await this.run("RESET threads");
+    try {
+      return await fn();
+    } finally {
+      await this.run(`SET threads = ${Number(this.threads)}`);
+    }
   }
 
   /** Runs a statement and discards its result. */

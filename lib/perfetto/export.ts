@@ -105,10 +105,13 @@ export async function* perfettoChunks(
     // One DuckDB thread while exporting: a parallel scan feeding an order-preserving streaming
     // result reads row groups ahead and buffers them, in each of the per-thread queries at once
     // (bench/perfetto, peak RSS growth from 1M to 10M spans: 103 MB with 2 threads, 60 MB with
-    // 1, and no slower, since the JS encoder is the bottleneck). Restored afterwards.
+    // 1, and no slower, since the JS encoder is the bottleneck). Restored afterwards. The CLI's
+    // export opens its engine with one thread (EngineOptions.threads): nothing to change then.
     const setting = (await engine.rows<{ t: string }>("SELECT current_setting('threads')::VARCHAR AS t"))[0]?.t;
-    await engine.run("SET threads = 1");
-    threads = setting;
+    if (setting !== "1") {
+      await engine.run("SET threads = 1");
+      threads = setting;
+    }
     // Descriptors of processes and threads first, then the row sources.
     const procs = await describeProcesses(engine, ctx, options);
     if (flows) await loadFlows(flows, ctx, procs);

@@ -154,12 +154,15 @@ export async function materializeInstances(
     // Several view sets written in one run share what they compute alike (MaterializeInput.shared).
     const shared = new Set(toWrite.map((w) => w.plan.viewSet)).size > 1 ? new Map<string, unknown>() : undefined;
     try {
-      for (const group of writeGroups(toWrite)) {
-        const { plan } = group[0] as { plan: InstancePlan };
-        const what = group.length > 1 ? `processes (${group.length})` : (plan.process.exe ?? plan.process.processId);
-        options.onProgress?.(written.size, toWrite.length, `${plan.viewSet.name} ${what}`);
-        for (const w of await writeSpecs(engine, lake, group, shared)) written.set(w.key, w);
-      }
+      // Every core for the writes, should the engine run with fewer (an export's).
+      await engine.withDefaultThreads(async () => {
+        for (const group of writeGroups(toWrite)) {
+          const { plan } = group[0] as { plan: InstancePlan };
+          const what = group.length > 1 ? `processes (${group.length})` : (plan.process.exe ?? plan.process.processId);
+          options.onProgress?.(written.size, toWrite.length, `${plan.viewSet.name} ${what}`);
+          for (const w of await writeSpecs(engine, lake, group, shared)) written.set(w.key, w);
+        }
+      });
       options.onProgress?.(toWrite.length, toWrite.length, "");
       // 4. Commit, holding the catalog for writing.
       const unresolved = await commit(engine, lake, pending, written, committed, report, options.retiredGraceMs);

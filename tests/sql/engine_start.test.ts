@@ -81,6 +81,56 @@ describe("Engine.start", () => {
   });
 });
 
+describe("thread counts (an export's engine: one thread, every core for the JIT's writes)", () => {
+  /** DuckDB's default thread count, as an instance created with its defaults reports it (the oracle). */
+  async function duckDefaultThreads(): Promise<string> {
+    const c = await (await DuckDBInstance.create(":memory:")).connect();
+    try {
+      return String((await c.runAndReadAll("SELECT current_setting('threads')::VARCHAR AS t")).getRowObjectsJS()[0]?.t);
+    } finally {
+      c.closeSync();
+    }
+  }
+  const threadsOf = async (e: Engine) => (await settings(e)).threads;
+
+  test("a start with a thread count creates the instance with it; an open asking for another gets its own", async () => {
+    const byDefault = await duckDefaultThreads();
+    await Engine.start(undefined, 1);
+    const one = await Engine.open({ threads: 1 });
+    await Engine.start(undefined, 1);
+    const dflt = await Engine.open();
+    try {
+      expect([one.fromStart, dflt.fromStart]).toEqual([true, true]);
+      expect(await threadsOf(one)).toBe("1");
+      expect(await threadsOf(dflt)).toBe(byDefault);
+    } finally {
+      one.close();
+      dflt.close();
+    }
+  });
+
+  test("withDefaultThreads: the default inside, the engine's count after, also when it throws; a default engine unchanged", async () => {
+    const byDefault = await duckDefaultThreads();
+    const one = await Engine.open({ threads: 1 });
+    const dflt = await Engine.open();
+    try {
+      expect(await one.withDefaultThreads(() => threadsOf(one))).toBe(byDefault);
+      expect(await threadsOf(one)).toBe("1");
+      await expect(
+        one.withDefaultThreads(async () => {
+          throw new Error("boom");
+        }),
+      ).rejects.toThrow("boom");
+      expect(await threadsOf(one)).toBe("1");
+      expect(await dflt.withDefaultThreads(() => threadsOf(dflt))).toBe(byDefault);
+      expect(await threadsOf(dflt)).toBe(byDefault);
+    } finally {
+      one.close();
+      dflt.close();
+    }
+  });
+});
+
 describe("the catalog's storage", () => {
   /** The compressions of the string segments of a table of lake-like file paths, written and checkpointed by `run`. */
   async function stringCompressions(
