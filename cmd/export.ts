@@ -49,16 +49,21 @@ export async function exportPerfettoCommand(opts: ExportPerfettoOptions, g: Glob
   // stream on cursors of their own, which the interrupt does not reach).
   const stop = stopOnInterrupt(engine, true);
   const progress = jitProgress();
+  let done = false;
   try {
     const s = await exportPerfetto(engine, lake, opts, 1, {
       onProgress: progress.onProgress,
       cancelled: () => stop.aborted,
     });
     process.stderr.write(exportSummaryLine(s));
+    done = true;
     return ExitCode.ok;
   } finally {
     progress.stop();
-    engine.close();
+    // The process exits next: after an export that ended, with the catalog detached, DuckDB's
+    // instance is left to the exit (Engine.closeForExit); any other way out closes it.
+    if (done && lake.attachedMode === null) engine.closeForExit();
+    else engine.close();
   }
 }
 

@@ -298,6 +298,19 @@ export class Engine {
     this.instance.closeSync();
     if (this.ownTempDir) rmSync(this.ownTempDir, { recursive: true, force: true });
   }
+
+  /**
+   * Ends the engine of a command whose process exits next, with no database attached for
+   * writing (the caller's to know). On an engine opened with one thread (EngineOptions.threads
+   * = 1: no thread of DuckDB's runs while the process exits) it removes the spill directory and
+   * leaves the instance to the exit, which hands its memory back to the system at once, where
+   * `close` destroys it object by object: 44 ms of a warm `export perfetto --process` here (15
+   * alternating runs, compiled, 814 -> 770 ms). Otherwise it is `close`.
+   */
+  closeForExit(): void {
+    if (this.threads !== 1) this.close();
+    else if (this.ownTempDir) rmSync(this.ownTempDir, { recursive: true, force: true });
+  }
 }
 
 /**
