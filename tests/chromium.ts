@@ -41,6 +41,9 @@ export async function launchChromium(timeoutMs = LAUNCH_TIMEOUT_MS): Promise<Bro
   }
 }
 
+/** A browser test's step that was not met in time, or whose wait failed (BrowserSteps.step). */
+export class BrowserStepError extends Error {}
+
 /**
  * A browser test's steps against one deadline: each step is bounded by its own limit and by
  * what is left of the test's budget (minus a reserve for closing the browser), and every line
@@ -73,16 +76,16 @@ export class BrowserSteps {
   }
 
   /**
-   * `promise`'s value, or an Error naming `what`, the ms waited, `detail()` (e.g. a page's status
-   * line) and the log, once min(`ms`, what is left of the budget) have passed without it settling.
-   * A rejection of `promise` is rethrown with the same context.
+   * `promise`'s value, or a BrowserStepError naming `what`, the ms waited, `detail()` (e.g. a
+   * page's status line) and the log, once min(`ms`, what is left of the budget) have passed
+   * without it settling. A rejection of `promise` becomes a BrowserStepError with the same context.
    */
   async step<T>(what: string, promise: Promise<T>, ms: number, detail?: () => Promise<string>): Promise<T> {
     const limit = Math.min(ms, this.left());
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const fail = async (why: string): Promise<Error> => {
+    const fail = async (why: string): Promise<BrowserStepError> => {
       const more = detail ? await within(detail(), 2_000, "the detail").catch((e) => `(${String(e)})`) : "";
-      return new Error(`${what}: ${why}${more ? `; ${more}` : ""}\n${this.log.join("\n")}`);
+      return new BrowserStepError(`${what}: ${why}${more ? `; ${more}` : ""}\n${this.log.join("\n")}`);
     };
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => void fail(`nothing after ${Math.round(limit)} ms`).then(reject), limit);
@@ -92,7 +95,7 @@ export class BrowserSteps {
       this.note(`${what}: done`);
       return value;
     } catch (e) {
-      if (e instanceof Error && e.message.startsWith(`${what}: `)) throw e;
+      if (e instanceof BrowserStepError) throw e;
       throw await fail(String(e));
     } finally {
       clearTimeout(timer);

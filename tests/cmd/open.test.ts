@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BrowserSteps, CHROMIUM, closeBrowser, launchChromium } from "../chromium.ts";
+import { BrowserStepError, BrowserSteps, CHROMIUM, closeBrowser, launchChromium, within } from "../chromium.ts";
 import { BUN, cli, ROOT, tempDir } from "../helpers.ts";
 import { startPerfettoUiStandIn } from "../perfetto_ui_stand_in.ts";
 
@@ -69,86 +69,99 @@ function startOpen(
   return { proc, url };
 }
 
+/** The stand-in UIs the browser test started (stopped after the tests). */
+const standIns: ReturnType<typeof Bun.serve>[] = [];
+
 const tmpOpenDirs = (): string[] => readdirSync(tmpdir()).filter((d) => d.startsWith("tracelake-open-"));
 
+/**
+ * One hand-off: a new `tracelake open` of the Browser process and a new headless Chromium that
+ * clicks its page's button, against a new stand-in UI. Every wait is bounded within `budgetMs`
+ * (BrowserSteps); one that is not met throws a BrowserStepError with the steps so far, the
+ * command's stderr, the stand-in's requests and the pages' console.
+ */
+async function handOff(budgetMs: number): Promise<void> {
+  const steps = new BrowserSteps(budgetMs, 8_000);
+  // The UI's side of the protocol: PONG to PING, then read {perfetto: {buffer, title, fileName}}.
+  const ui = startPerfettoUiStandIn((line) => steps.note(`UI stand-in: ${line}`));
+  standIns.push(ui.server);
+  const { proc, url } = startOpen(
+    ["--process", "Browser", "--no-browser"],
+    { TRACELAKE_PERFETTO_UI: ui.uiUrl },
+    (line) => steps.note(`tracelake open: ${line}`),
+  );
+  try {
+    const pageUrl = await steps.step("tracelake open's page URL", url, 45_000);
+    expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
+    // Only the token path is served.
+    expect((await steps.step("GET / of the page's server", fetch(new URL("/", pageUrl)), 10_000)).status).toBe(404);
+    const browser = await steps.step("Chromium's launch", launchChromium(Math.min(20_000, steps.left() / 2)), 60_000);
+    try {
+      browser.on("disconnected", () => steps.note("the browser disconnected"));
+      const page = await steps.step("a new page", browser.newPage(), 15_000);
+      page.setDefaultTimeout(20_000);
+      page.on("console", (m) => steps.note(`page console ${m.type()}: ${m.text()}`));
+      page.on("pageerror", (e) => steps.note(`page error: ${e.message}`));
+      page.on("crash", () => steps.note("the page crashed"));
+      page.on("popup", (tab) => {
+        steps.note(`the page opened ${tab.url()}`);
+        tab.on("console", (m) => steps.note(`UI tab console ${m.type()}: ${m.text()}`));
+        tab.on("pageerror", (e) => steps.note(`UI tab error: ${e.message}`));
+        tab.on("crash", () => steps.note("the UI tab crashed"));
+      });
+      // The page's status line says how far the hand-off went.
+      const status = async () => `page status: ${await page.locator("#status").textContent()}`;
+      await steps.step("the page's load", page.goto(pageUrl), 20_000);
+      await steps.step("the UI's tab", Promise.all([page.waitForEvent("popup"), page.click("#open")]), 20_000, status);
+      const r = await steps.step("the trace posted to the UI", ui.received, 30_000, status);
+      expect(r).toEqual({
+        sha: expected,
+        size: readFileSync(join(dir, "browser.pftrace")).length,
+        title: "Browser",
+        fileName: "Browser.pftrace",
+        origin: new URL(pageUrl).origin,
+      });
+      await steps.step(
+        "the page's status line",
+        page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")'),
+        15_000,
+        status,
+      );
+      // The command exits once the page has reported that the UI has the trace: the browser
+      // stays open until then.
+      expect(await steps.step("tracelake open's exit after the page's report", proc.exited, 20_000, status)).toBe(0);
+    } finally {
+      await closeBrowser(browser);
+    }
+  } finally {
+    // A command still waiting (a stalled attempt): Ctrl-C, on which it removes its temporary
+    // files; killed if that does not end it.
+    if (proc.exitCode === null) {
+      proc.kill("SIGINT");
+      await within(proc.exited, 5_000, "tracelake open's exit on Ctrl-C").catch(() => proc.kill(9));
+    }
+  }
+}
+
 describe("tracelake open", () => {
-  let standIn: ReturnType<typeof Bun.serve> | null = null;
   afterAll(() => {
-    void standIn?.stop(true);
+    for (const s of standIns) void s.stop(true);
   });
 
   test.skipIf(!existsSync(CHROMIUM))(
     "the page posts the exported trace to the UI after its PING/PONG handshake (headless Chromium)",
     async () => {
-      // Every wait is bounded within the test's timeout, and the one that is not met fails with
-      // the steps so far, the command's stderr and the pages' console (a full clean-checkout run
-      // on a slow machine timed out here, twice, with nothing to say where).
-      const steps = new BrowserSteps(105_000);
-      // The UI's side of the protocol: PONG to PING, then read {perfetto: {buffer, title, fileName}}.
-      const ui = startPerfettoUiStandIn((line) => steps.note(`UI stand-in: ${line}`));
-      standIn = ui.server;
       const before = tmpOpenDirs().length;
-      const { proc, url } = startOpen(
-        ["--process", "Browser", "--no-browser"],
-        { TRACELAKE_PERFETTO_UI: ui.uiUrl },
-        (line) => steps.note(`tracelake open: ${line}`),
-      );
       try {
-        const pageUrl = await steps.step("tracelake open's page URL", url, 45_000);
-        expect(pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f-]{36}\/$/);
-        // Only the token path is served.
-        expect((await steps.step("GET / of the page's server", fetch(new URL("/", pageUrl)), 10_000)).status).toBe(404);
-        const browser = await steps.step(
-          "Chromium's launch",
-          launchChromium(Math.min(25_000, steps.left() / 2)),
-          60_000,
-        );
-        try {
-          browser.on("disconnected", () => steps.note("the browser disconnected"));
-          const page = await steps.step("a new page", browser.newPage(), 15_000);
-          page.setDefaultTimeout(20_000);
-          page.on("console", (m) => steps.note(`page console ${m.type()}: ${m.text()}`));
-          page.on("pageerror", (e) => steps.note(`page error: ${e.message}`));
-          page.on("crash", () => steps.note("the page crashed"));
-          page.on("popup", (tab) => {
-            steps.note(`the page opened ${tab.url()}`);
-            tab.on("console", (m) => steps.note(`UI tab console ${m.type()}: ${m.text()}`));
-            tab.on("pageerror", (e) => steps.note(`UI tab error: ${e.message}`));
-            tab.on("crash", () => steps.note("the UI tab crashed"));
-          });
-          // The page's status line says how far the hand-off went.
-          const status = async () => `page status: ${await page.locator("#status").textContent()}`;
-          await steps.step("the page's load", page.goto(pageUrl), 20_000);
-          await steps.step(
-            "the UI's tab",
-            Promise.all([page.waitForEvent("popup"), page.click("#open")]),
-            20_000,
-            status,
-          );
-          const r = await steps.step("the trace posted to the UI", ui.received, 30_000, status);
-          expect(r).toEqual({
-            sha: expected,
-            size: readFileSync(join(dir, "browser.pftrace")).length,
-            title: "Browser",
-            fileName: "Browser.pftrace",
-            origin: new URL(pageUrl).origin,
-          });
-          await steps.step(
-            "the page's status line",
-            page.waitForFunction('document.getElementById("status").textContent.startsWith("Sent")'),
-            15_000,
-            status,
-          );
-          // The command exits once the page has reported that the UI has the trace: the browser
-          // stays open until then.
-          expect(await steps.step("tracelake open's exit after the page's report", proc.exited, 20_000, status)).toBe(
-            0,
-          );
-        } finally {
-          await closeBrowser(browser);
-        }
-      } finally {
-        if (proc.exitCode === null) proc.kill(9);
+        await handOff(55_000);
+      } catch (e) {
+        // A wait not met (not a wrong result: that fails at once) gets one more attempt, with a
+        // new browser and a new command: two clean-checkout CI runs on a loaded machine timed
+        // out here once while every other run passed in 3-5 s. The first attempt's steps are
+        // printed, so a stall stays visible.
+        if (!(e instanceof BrowserStepError)) throw e;
+        console.warn(`tracelake open's hand-off: the first attempt stalled, trying once more.\n${e.message}`);
+        await handOff(55_000);
       }
       expect(tmpOpenDirs().length).toBe(before);
     },
