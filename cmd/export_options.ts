@@ -16,10 +16,10 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
  * exporter runs on one thread anyway (lib/perfetto/export.ts); the JIT's partition writes get
  * every core (Engine.withDefaultThreads). Opening DuckDB so spares the two relaunches of its
  * threads around the export (setting one thread, then the default back: ~45 ms here) and the
- * second thread's own costs: `export perfetto --process` (busiest) of the Chromium JSON
- * sample, warm, 11 alternating runs, 984 -> 880 ms end to end, 0.43 -> 0.36 s by the export's
- * own figure; `--all` (9 runs) 1012 -> 949 ms; peak RSS the same. main.ts starts the command's
- * engine with it.
+ * second thread's own costs: `export perfetto --process Browser` of the Chromium JSON sample,
+ * warm, compiled, 11 alternating runs, 857 -> 782 ms end to end, 0.39 -> 0.31 s by the
+ * export's own figure; `--all` 1096 -> 1017 ms, 0.59 -> 0.54 s; peak RSS +3 MB (medians), the
+ * same on the large real traces. main.ts starts the command's engine with it.
  */
 export const EXPORT_ENGINE_THREADS = 1;
 
