@@ -81,24 +81,15 @@ export class BrowserSteps {
    * without it settling. A rejection of `promise` becomes a BrowserStepError with the same context.
    */
   async step<T>(what: string, promise: Promise<T>, ms: number, detail?: () => Promise<string>): Promise<T> {
-    const limit = Math.min(ms, this.left());
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const fail = async (why: string): Promise<BrowserStepError> => {
-      const more = detail ? await within(detail(), 2_000, "the detail").catch((e) => `(${String(e)})`) : "";
-      return new BrowserStepError(`${what}: ${why}${more ? `; ${more}` : ""}\n${this.log.join("\n")}`);
-    };
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => void fail(`nothing after ${Math.round(limit)} ms`).then(reject), limit);
-    });
     try {
-      const value = await Promise.race([promise, timeout]);
+      const value = await within(promise, Math.round(Math.min(ms, this.left())), what);
       this.note(`${what}: done`);
       return value;
     } catch (e) {
-      if (e instanceof BrowserStepError) throw e;
-      throw await fail(String(e));
-    } finally {
-      clearTimeout(timer);
+      const more = detail ? await within(detail(), 2_000, "the detail").catch((x) => `(${String(x)})`) : "";
+      // within's own error names the step already; a rejection of `promise` is named here.
+      const why = e instanceof Error && e.message.startsWith(`${what}: `) ? e.message : `${what}: ${String(e)}`;
+      throw new BrowserStepError(`${why}${more ? `; ${more}` : ""}\n${this.log.join("\n")}`);
     }
   }
 }
