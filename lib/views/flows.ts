@@ -277,12 +277,14 @@ const OP_PENDING = 4;
 const OP_OUT = 5;
 
 /**
- * The flows that operations name, each by a key number: its version (1: Chrome s/t/f, 2: the
- * rest) and id text (v1: the decimal hash of (id, cat, name); v2: a 64-bit id's decimal text,
- * or `h` + a text id), and the id as the edge columns hold it. Held in typed columns: a v1 key
- * has no text until `sorted` makes it, nor a BigInt (a text and a BigInt per key were 190K of
- * the binding's live objects for the 93K v1 flows of the real 174 MB Chromium JSON trace's
- * largest process, which every garbage collection of the pass (COLLECT_EVERY_ROWS) went over).
+ * The flows that operations name, each by a key number (in the order the binding pass first
+ * names them, the same at every run): its version (1: Chrome s/t/f, 2: the rest), found by its
+ * id (v1: the hash of (id, cat, name) as two words; v2: a 64-bit id's decimal text, or `h` + a
+ * text id), and the id as the edge columns hold it. Held in typed columns: a v1 key has no text
+ * (but for one whose top 53 bits another key has) nor a BigInt (a text and a BigInt per key were
+ * 190K of the binding's live objects for the 93K v1 flows of the real 174 MB Chromium JSON
+ * trace's largest process, which every garbage collection of the pass (COLLECT_EVERY_ROWS) went
+ * over).
  */
 class FlowKeys {
   /** Keys by id text: v1 keys that share their top 53 bits with another (rare), and v2 keys. */
@@ -296,8 +298,6 @@ class FlowKeys {
   fidW = words(this.fid);
   /** A text id's dictionary index (hashed by the partition's SELECT), or -1. */
   fidText = new Int32Array(1024);
-  /** v2 keys' id texts (a v1 key's is made from its 64 bits). */
-  private readonly text: (string | undefined)[] = [];
   /** v1 keys by the top 53 bits of their 64-bit hash (v1's words), the first key with those bits. */
   private readonly byWords = new Map<number, number>();
 
@@ -313,7 +313,7 @@ class FlowKeys {
     const k = this.byWords.get(top);
     if (k !== undefined && this.fidW[2 * k] === (lo | 0)) return k;
     if (k === undefined) {
-      const made = this.add(1, lo | 0, hi | 0, -1, undefined);
+      const made = this.add(1, lo | 0, hi | 0, -1);
       this.byWords.set(top, made);
       return made;
     }
@@ -321,7 +321,7 @@ class FlowKeys {
     const m = this.byText[0] as Map<string, number>;
     let c = m.get(id);
     if (c === undefined) {
-      c = this.add(1, lo | 0, hi | 0, -1, id);
+      c = this.add(1, lo | 0, hi | 0, -1);
       m.set(id, c);
     }
     return c;
@@ -334,14 +334,14 @@ class FlowKeys {
     if (k === undefined) {
       const text = id.startsWith("h");
       const v = text ? 0n : BigInt.asIntN(64, BigInt(id));
-      k = this.add(2, Number(BigInt.asIntN(32, v)), Number(v >> 32n), text ? this.dict.of(id.slice(1)) : -1, id);
+      k = this.add(2, Number(BigInt.asIntN(32, v)), Number(v >> 32n), text ? this.dict.of(id.slice(1)) : -1);
       m.set(id, k);
     }
     return k;
   }
 
-  /** A new key: its version, id words (low, high; signed), text id's dictionary index and id text. */
-  private add(version: number, lo: number, hi: number, fidText: number, text: string | undefined): number {
+  /** A new key: its version, id words (low, high; signed) and text id's dictionary index. */
+  private add(version: number, lo: number, hi: number, fidText: number): number {
     const k = this.n++;
     if (k >= this.version.length) {
       this.version = grown(this.version, k);
@@ -353,28 +353,7 @@ class FlowKeys {
     this.fidW[2 * k] = lo;
     this.fidW[2 * k + 1] = hi;
     this.fidText[k] = fidText;
-    this.text[k] = text;
     return k;
-  }
-
-  /** Key numbers in the order of their texts `${version}:${id}` (as JS compares strings). */
-  sorted(): Int32Array {
-    const order = Int32Array.from({ length: this.n }, (_, i) => i);
-    const { version, fidW, text } = this;
-    const ids = Array.from(
-      { length: this.n },
-      (_, k) =>
-        text[k] ??
-        ((BigInt((fidW[2 * k + 1] as number) >>> 0) << 32n) | BigInt((fidW[2 * k] as number) >>> 0)).toString(),
-    );
-    return order.sort((a, b) => {
-      const va = version[a] as number;
-      const vb = version[b] as number;
-      if (va !== vb) return va - vb;
-      const ia = ids[a] as string;
-      const ib = ids[b] as string;
-      return ia < ib ? -1 : ia > ib ? 1 : 0;
-    });
   }
 }
 
@@ -432,23 +411,20 @@ class OpTable {
   }
 
   /**
-   * The operations' numbers in processing order: by flow (the key's text), time, q, n, then
-   * the order they were made in (a counting sort by key, then a sort of each key's few).
+   * The operations' numbers in processing order: by flow (its key number: flows are independent,
+   * so any order of them that is the same at every run gives the same edges), time, q, n, then
+   * the order they were made in (a counting sort by key, then a sort of each key's few). Flows
+   * went in the order of their id texts, made for the purpose: 186-195 ms and ~28 MB of heap for
+   * the 111K keys of the real 174 MB Chromium JSON trace (probe marks, compiled binary).
+   * @param keys the number of flow keys (FlowKeys.n): every operation's key is below it.
    */
-  order(keys: FlowKeys): Int32Array {
-    const rank = new Int32Array(keys.n);
-    keys.sorted().forEach((k, r) => {
-      rank[k] = r;
-    });
-    const start = new Int32Array(keys.n + 1);
-    for (let i = 0; i < this.n; i++) (start[(rank[this.key[i] as number] as number) + 1] as number)++;
-    for (let r = 0; r < keys.n; r++) start[r + 1] = (start[r + 1] as number) + (start[r] as number);
-    const fill = start.slice(0, keys.n);
+  order(keys: number): Int32Array {
+    const start = new Int32Array(keys + 1);
+    for (let i = 0; i < this.n; i++) (start[(this.key[i] as number) + 1] as number)++;
+    for (let r = 0; r < keys; r++) start[r + 1] = (start[r + 1] as number) + (start[r] as number);
+    const fill = start.slice(0, keys);
     const out = new Int32Array(this.n);
-    for (let i = 0; i < this.n; i++) {
-      const r = rank[this.key[i] as number] as number;
-      out[(fill[r] as number)++] = i;
-    }
+    for (let i = 0; i < this.n; i++) out[(fill[this.key[i] as number] as number)++] = i;
     const { tw, q, seq } = this;
     const cmp = (a: number, b: number): number => {
       const ha = tw[2 * a + 1] as number;
@@ -459,7 +435,7 @@ class OpTable {
       if (la !== lb) return la - lb;
       return (q[a] as number) - (q[b] as number) || (seq[a] as number) - (seq[b] as number) || a - b;
     };
-    for (let r = 0; r < keys.n; r++) {
+    for (let r = 0; r < keys; r++) {
       const lo = start[r] as number;
       const hi = start[r + 1] as number;
       if (hi - lo > 1) sortBy(out.subarray(lo, hi), cmp);
@@ -546,7 +522,7 @@ async function ingestEdges(
   const drop = (): void => {
     if (src >= 0 && !used) row(src, ref[src] as number, -1, -1);
   };
-  for (const o of ops.order(keys)) {
+  for (const o of ops.order(keys.n)) {
     if (opKey[o] !== key) {
       drop();
       key = opKey[o] as number;
