@@ -29,6 +29,7 @@
  * an `f` without `bp` whose flow never began draws nothing (trace_processor: an edge from the
  * trace's first slice); flows on async events and on spilled X events are not drawn.
  */
+import { releaseAllocatorMemory } from "../duck/allocator.ts";
 import { ChunkCursor } from "../duck/cursor.ts";
 import { type Engine, sqlString } from "../duck/engine.ts";
 import { fillTemplate } from "../duck/template.ts";
@@ -128,6 +129,26 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
  */
 const COLLECT_EVERY_ROWS = 150_000;
 
+/**
+ * When the binding gives DuckDB's unused allocator memory back (lib/duck/allocator.ts): at a
+ * turn (after a batch, between the parts of a process bound in parts) where the process's RSS
+ * is at least RELEASE_ABOVE_RSS and DuckDB holds at least RELEASE_MIN_BYTES unused. Each part's
+ * scan sorts its rows (~80 MB of DuckDB memory for the largest part of the real 174 MB Chromium
+ * JSON trace), and what the sort freed stays in DuckDB's arenas (one per thread: what one thread
+ * freed another does not reuse), 43-103 MB at those turns, under the next sort and the follow
+ * phase. A release costs the purge (10-25 ms) and, as DuckDB allocates again, the faults of the
+ * pages (slow on the 2-core test machine): done at every such turn with 48 MiB unused, the
+ * samples' cold `flows` (peak 258-263 MB) took 0.25 s longer for nothing, hence the RSS bound.
+ */
+const RELEASE_ABOVE_RSS = 240 * 1048576;
+/** See RELEASE_ABOVE_RSS. */
+const RELEASE_MIN_BYTES = 32 * 1048576;
+
+/** Gives DuckDB's unused memory back when the process is near its budget (RELEASE_ABOVE_RSS). */
+function releaseWhenLarge(): void {
+  if (process.memoryUsage.rss() >= RELEASE_ABOVE_RSS) releaseAllocatorMemory(RELEASE_MIN_BYTES);
+}
+
 /** A v1 flow event's name and category (dictionary indexes) when NAMES has none for it (never). */
 const NO_NAMES: [number, number] = [-1, -1];
 
@@ -226,6 +247,8 @@ export const flows: ViewSet = {
         left: new Set(peers.map((p) => p.process.processId)),
       };
       memo.set(key, entry);
+      // The binding's operations and keys are garbage now; the edges stay for the writes.
+      Bun.gc(true);
       for (const k of memo.keys()) if (memo.size > MEMO_INGESTS) memo.delete(k);
     }
     // An ingest's edges are forgotten once each of its processes has taken its rows.
@@ -494,8 +517,18 @@ async function ingestEdges(
   const table = new EdgeTable();
   const keys = new FlowKeys(table.dict);
   const ops = new OpTable();
-  const read = { rows: 0 };
-  for (const batch of bindBatches(peers)) await bindProcesses(engine, batch, ops, keys, table, shared, read);
+  const read = { rows: 0, scanned: 0 };
+  for (const batch of bindBatches(peers)) {
+    const before = read.scanned;
+    await bindProcesses(engine, batch, ops, keys, table, shared, read);
+    // A large batch leaves its span pass's arrays and its chunks' copies behind (the largest
+    // process of the real 174 MB Chromium JSON trace: ~40 MB).
+    if (read.scanned - before >= COLLECT_EVERY_ROWS) {
+      read.rows = 0;
+      Bun.gc(true);
+    }
+    releaseWhenLarge();
+  }
   // Most operations draw one edge (a begin when dropped or when its flow is active; a step that
   // nothing follows draws a loose end too, and `add` grows past this when it must).
   table.reserve(ops.n);
@@ -621,7 +654,7 @@ async function bindProcesses(
   keys: FlowKeys,
   table: EdgeTable,
   shared: Map<string, unknown> | undefined,
-  read: { rows: number },
+  read: { rows: number; scanned: number },
 ): Promise<void> {
   const inputs: MaterializeInput[] = peers.map((peer) => ({
     engine,
@@ -808,6 +841,7 @@ async function bindProcesses(
     for (let p = 0; ; ) {
       while (await cur.next()) {
         read.rows += cur.rowCount;
+        read.scanned += cur.rowCount;
         if (read.rows >= COLLECT_EVERY_ROWS) {
           read.rows = 0;
           Bun.gc(true);
@@ -923,6 +957,7 @@ async function bindProcesses(
       }
       if (++p >= parts.length) break;
       cur.close();
+      releaseWhenLarge();
       cur = await ChunkCursor.open(engine, scanSql(p));
     }
   } finally {
