@@ -644,8 +644,8 @@ function bindBatches(peers: readonly IngestPeer[]): IngestPeer[][] {
  * process (SCAN's thread key `th` is px * PX_TH + the thread's); one process alone is scanned
  * in parts of its threads (thread_spans.ts passParts), part after part, which is the same order.
  * Reads the cpu blocks (span ids from thread_spans' span pass: batchSpans) and the log blocks'
- * instants. `read`: the rows scanned since the last garbage collection (COLLECT_EVERY_ROWS),
- * carried from call to call.
+ * instants. `read`: `rows`, the rows scanned since the last garbage collection
+ * (COLLECT_EVERY_ROWS), and `scanned`, all rows scanned, both carried from call to call.
  */
 async function bindProcesses(
   engine: Engine,
