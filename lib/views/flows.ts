@@ -133,15 +133,15 @@ const COLLECT_EVERY_ROWS = 150_000;
  * When the binding gives DuckDB's unused allocator memory back (lib/duck/allocator.ts): at a
  * turn (after a batch, between the parts of a process bound in parts) where the process's RSS
  * is at least RELEASE_ABOVE_RSS and DuckDB holds at least RELEASE_MIN_BYTES unused. Each part's
- * scan sorts its rows (~80 MB of DuckDB memory for the largest part of the real 174 MB Chromium
+ * scan sorts its rows (~80 MiB of DuckDB memory for the largest part of the real 174 MB Chromium
  * JSON trace), and what the sort freed stays in DuckDB's arenas (one per thread: what one thread
- * freed another does not reuse), 43-103 MB at those turns, under the next sort and the follow
+ * freed another does not reuse), 43-103 MiB at those turns, under the next sort and the follow
  * phase. A release costs the purge (10-25 ms) and, as DuckDB allocates again, the faults of the
  * pages (slow on the 2-core test machine): done at every such turn with 48 MiB unused, the
- * samples' cold `flows` (peak 258-263 MB) took 0.25 s longer for nothing, hence the RSS bound.
- * The same release after each of the JIT's write groups (jit.ts), cold `export perfetto --all`,
- * 5 alternating runs: the 174 MB JSON trace 330 -> 316 MB for +0.77 s, the 45.7 MB protobuf
- * trace 329 -> 334 MB (max 391 -> 337) for +1.06 s: not taken.
+ * samples' cold `flows` (peak RSS 264-270 MB, of 10^6 bytes) took 0.25 s longer for nothing,
+ * hence the RSS bound. The same release after each of the JIT's write groups (jit.ts), cold
+ * `export perfetto --all`, 5 alternating runs: the 174 MB JSON trace 338 -> 324 MB for +0.77 s,
+ * the 45.7 MB protobuf trace 337 -> 342 MB (max 400 -> 345) for +1.06 s: not taken.
  */
 const RELEASE_ABOVE_RSS = 240 * 1048576;
 /** See RELEASE_ABOVE_RSS. */
