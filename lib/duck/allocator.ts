@@ -34,9 +34,10 @@ type Mallctl = (
 let mallctl: Mallctl | null | undefined;
 
 /**
- * The loaded libduckdb's `duckdb_je_mallctl`, found once: dlopen(3) by the library's soname
- * finds the copy the process loaded (the binding's DT_NEEDED, or lib/duck/native.ts's dlopen),
- * never another. Null on other systems, or when the library is not loaded yet or has no jemalloc.
+ * The loaded libduckdb's `duckdb_je_mallctl`, found once: once DuckDB is loaded (an Engine
+ * exists: the callers' case), dlopen(3) by the library's soname finds that copy (the binding's
+ * DT_NEEDED, or lib/duck/native.ts's dlopen), as glibc matches a loaded object's DT_SONAME
+ * before it searches any path. Null on other systems, or when the library has no jemalloc.
  */
 function jemalloc(): Mallctl | null {
   if (mallctl !== undefined) return mallctl;
@@ -77,6 +78,7 @@ function readU64(je: Mallctl, name: string): bigint | null {
  * Bytes DuckDB's allocator holds in pages no allocation uses (jemalloc's dirty and muzzy pages
  * of all arenas, statistics refreshed first), which `releaseAllocatorMemory` would give back.
  * @returns bytes; null where DuckDB has no jemalloc (see the file comment) or it is not loaded.
+ *   Never throws.
  */
 export function allocatorUnusedBytes(): number | null {
   const je = jemalloc();
@@ -99,7 +101,7 @@ export function allocatorUnusedBytes(): number | null {
  * pages: call it at such turns only. Safe while DuckDB runs queries (mallctl is thread-safe).
  * @param minBytes the least unused memory worth a purge (bytes).
  * @returns the bytes given back (those counted before the purge); 0 when fewer than
- *   `minBytes`, or where DuckDB has no jemalloc.
+ *   `minBytes`, or where DuckDB has no jemalloc. Never throws.
  */
 export function releaseAllocatorMemory(minBytes: number): number {
   const unused = allocatorUnusedBytes();
