@@ -19,8 +19,8 @@ export interface EmbeddedLibrary {
   sha256: string;
   /** The zstd-compressed library's size in bytes. */
   packedSize: number;
-  /** The compressed library as an embedded file, or null when it sits before Bun's graph. */
-  packedPath: string | null;
+  /** The compressed library (native.ts encodeLibraryPayload) as a file embedded in the executable. */
+  packedPath: string;
 }
 
 declare global {

@@ -10,27 +10,14 @@
  * already unpacked, the binary's entry has usually loaded it on a worker thread by then
  * (lib/duck/preload.ts): this waits for that worker's answer and loads it only if it did not.
  *
- * On Linux the compressed library (a payload: header, then zstd frame) sits in the executable
- * just before Bun's module graph, where Bun never reads it (see scripts/build.ts for why:
- * start-up). It is found from the end of the file: Bun 1.3's standalone ELF layout ends with the
- * graph, a 32-byte Offsets whose first u64 is the graph's size, the trailer "\n---- Bun! ----\n"
- * and the file size as a u64; the payload ends where the graph begins. On macOS and Windows
- * (where Bun keeps its graph in a section) the payload is an embedded file (`packedPath`).
+ * The compressed library (a payload: header, then zstd frame) is a file embedded in the
+ * executable (`packedPath`), read only when the library must be unpacked (scripts/build.ts says
+ * why that costs a start nothing).
  *
  * When running from source (`bun main.ts`), nothing is embedded and the binding finds the
  * library in node_modules as usual.
  */
-import {
-  closeSync,
-  createWriteStream,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { LakeError, messageOf } from "../errors.ts";
 import { type EmbeddedLibrary, libraryFile } from "./library_file.ts";
 import { openLibrary } from "./open_library.ts";
@@ -44,9 +31,6 @@ export const LIB_PAYLOAD_MAGIC = Buffer.from("tracelake-duckdb");
  * library in any binary from it alone.
  */
 export const LIB_PAYLOAD_HEADER = 64;
-const BUN_TRAILER = "\n---- Bun! ----\n";
-/** Bytes at the end of a Bun 1.3 standalone ELF executable: Offsets (32), trailer (16), size (8). */
-const BUN_TAIL = 32 + 16 + 8;
 
 /**
  * The payload the build carries: LIB_PAYLOAD_HEADER bytes of header, then `packed`.
@@ -172,41 +156,17 @@ function removeQuietly(path: string): void {
 }
 
 /**
- * The compressed library's bytes: from the embedded file, or from before Bun's module graph in
- * our own executable (the payload ends where the graph begins); the header is checked against
- * what the entry says.
- * @throws LakeError when the executable does not have the layout the build wrote.
+ * The compressed library's bytes, from the embedded file; the header is checked against what the
+ * entry says.
+ * @throws LakeError when the embedded file is not the payload the build wrote.
  */
 async function packedLibrary(lib: EmbeddedLibrary): Promise<Uint8Array> {
-  const damaged = (what: string) => new LakeError(`${what} in ${process.execPath}; download or build tracelake again`);
-  let payload: Uint8Array;
-  if (lib.packedPath) {
-    payload = await Bun.file(lib.packedPath).bytes();
-  } else {
-    const fd = openSync(process.execPath, "r");
-    try {
-      const size = fstatSync(fd).size;
-      const tail = Buffer.alloc(BUN_TAIL);
-      readSync(fd, tail, 0, BUN_TAIL, size - BUN_TAIL);
-      if (tail.toString("latin1", 32, 48) !== BUN_TRAILER) throw damaged("no Bun trailer at the end");
-      const graphBytes = Number(tail.readBigUInt64LE(0));
-      const start = size - BUN_TAIL - graphBytes - lib.packedSize - LIB_PAYLOAD_HEADER;
-      if (start < 0) throw damaged("no room for DuckDB's library");
-      const buf = Buffer.allocUnsafe(LIB_PAYLOAD_HEADER + lib.packedSize);
-      let done = 0;
-      while (done < buf.length) {
-        const n = readSync(fd, buf, done, buf.length - done, start + done);
-        if (n <= 0) throw damaged("the file ends inside DuckDB's library");
-        done += n;
-      }
-      payload = buf;
-    } finally {
-      closeSync(fd);
-    }
-  }
+  const payload = await Bun.file(lib.packedPath).bytes();
   const header = decodeLibraryPayloadHeader(payload);
   if (!header || header.packedSize !== lib.packedSize || header.sha256 !== lib.sha256) {
-    throw damaged("DuckDB's library is not where or what the build put");
+    throw new LakeError(
+      `DuckDB's library is not where or what the build put in ${process.execPath}; download or build tracelake again`,
+    );
   }
   return payload.subarray(LIB_PAYLOAD_HEADER, LIB_PAYLOAD_HEADER + header.packedSize);
 }

@@ -31,7 +31,7 @@ function preloadIn(
     `import { preloadNativeDuckDB } from ${JSON.stringify(join(ROOT, "lib/duck/preload.ts"))};
 import { preloadOutcome } from ${JSON.stringify(join(ROOT, "lib/duck/preload_state.ts"))};
 import { readFileSync } from "node:fs";
-globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB = { version: ${JSON.stringify(VERSION)}, fileName: "libduckdb.so", rawSize: ${rawSize}, sha256: ${JSON.stringify(SHA)}, packedSize: 0, packedPath: null };
+globalThis.__TRACELAKE_EMBEDDED_LIBDUCKDB = { version: ${JSON.stringify(VERSION)}, fileName: "libduckdb.so", rawSize: ${rawSize}, sha256: ${JSON.stringify(SHA)}, packedSize: 0, packedPath: "/nonexistent/payload" };
 preloadNativeDuckDB(${JSON.stringify(join(ROOT, "lib/duck/preload_worker.ts"))}, { TRACELAKE_CACHE_DIR: ${JSON.stringify(cache)} });
 const loaded = await preloadOutcome();
 const mapped = readFileSync("/proc/self/maps", "utf8").includes(${JSON.stringify(file)});
