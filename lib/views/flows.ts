@@ -147,9 +147,14 @@ const RELEASE_ABOVE_RSS = 240 * 1048576;
 /** See RELEASE_ABOVE_RSS. */
 const RELEASE_MIN_BYTES = 32 * 1048576;
 
-/** Gives DuckDB's unused memory back when the process is near its budget (RELEASE_ABOVE_RSS). */
+/** True when the process is near its memory budget: its RSS is at least RELEASE_ABOVE_RSS. */
+function nearBudget(): boolean {
+  return process.memoryUsage.rss() >= RELEASE_ABOVE_RSS;
+}
+
+/** Gives DuckDB's unused memory back when the process is near its budget (nearBudget). */
 function releaseWhenLarge(): void {
-  if (process.memoryUsage.rss() >= RELEASE_ABOVE_RSS) releaseAllocatorMemory(RELEASE_MIN_BYTES);
+  if (nearBudget()) releaseAllocatorMemory(RELEASE_MIN_BYTES);
 }
 
 /** A v1 flow event's name and category (dictionary indexes) when NAMES has none for it (never). */
@@ -252,7 +257,7 @@ export const flows: ViewSet = {
       memo.set(key, entry);
       // The binding's operations and keys are garbage now (the edges stay for the writes): a
       // full collection (10-25 ms) when the process is large.
-      if (process.memoryUsage.rss() >= RELEASE_ABOVE_RSS) Bun.gc(true);
+      if (nearBudget()) Bun.gc(true);
       for (const k of memo.keys()) if (memo.size > MEMO_INGESTS) memo.delete(k);
     }
     // An ingest's edges are forgotten once each of its processes has taken its rows.
