@@ -24,7 +24,12 @@ class CatchSink extends RawRowSink {
       time: String(r.time),
       name: r.name ?? null,
       cat: r.cat ?? null,
-      args: r.args ? JSON.parse(r.args) : null,
+      args:
+        r.argsUtf8 != null
+          ? JSON.parse(new TextDecoder().decode(r.argsUtf8.subarray(0, r.argsUtf8End)))
+          : r.args
+            ? JSON.parse(r.args)
+            : null,
     });
   }
   override flush(): void {}

@@ -49,6 +49,12 @@ export interface RawRow {
   /** args as JSON text (an object), or null. */
   args?: string | null;
   /**
+   * args as the UTF-8 of JSON text (an object) with no lone surrogate escape in
+   * `argsUtf8[0, argsUtf8End)`, written as is; when set, `args` is not read.
+   */
+  argsUtf8?: Uint8Array | null;
+  argsUtf8End?: number;
+  /**
    * The UTF-8 of `name` / `cat` when the caller already has it (interned strings), written as
    * is instead of encoding the text again; it must be the encoding of `name` / `cat`.
    */
@@ -94,6 +100,8 @@ export function resetRow(r: RawRow | null, seq: number, ph: string, time: number
   x.flowIn = null;
   x.flowOut = null;
   x.args = null;
+  x.argsUtf8 = null;
+  x.argsUtf8End = 0;
   x.nameUtf8 = null;
   x.catUtf8 = null;
   return x;
@@ -234,7 +242,9 @@ export class RawRowSink {
     setStr(b, C.bindId, r.bindId ?? null);
     setBool(b, C.flowIn, r.flowIn ?? null);
     setBool(b, C.flowOut, r.flowOut ?? null);
-    setStr(b, C.args, r.args == null ? null : wellFormedJson(r.args));
+    const argsUtf8 = r.argsUtf8;
+    if (argsUtf8 != null) b.setBytes(C.args, argsUtf8, 0, r.argsUtf8End ?? argsUtf8.length);
+    else setStr(b, C.args, r.args == null ? null : wellFormedJson(r.args));
     this.rowCounts[st.dest]++;
     // Sizes are checked every 256 rows of a stream (bytes() sums every column): a block may
     // exceed blockBytes by 255 rows.

@@ -27,13 +27,22 @@ export interface Interned {
   utf8: Uint8Array;
 }
 
+/**
+ * An interned debug annotation name or string value: its text and, made by args.ts on first
+ * use, the UTF-8 of its JSON string literal (`JSON.stringify(text)`).
+ */
+export interface DebugText {
+  text: string;
+  json: Uint8Array | null;
+}
+
 /** A SourceLocation (interned or inline). */
 export interface SourceLoc {
   file: string | null;
   func: string | null;
   line: number | null;
-  /** The args JSON of an event that has only this location (made on first use). */
-  json?: string;
+  /** The UTF-8 args JSON of an event that has only this location (made by args.ts on first use). */
+  jsonUtf8?: Uint8Array;
 }
 
 /** A sequence's incremental state. */
@@ -41,8 +50,8 @@ export interface SeqState extends SeqClocks {
   valid: boolean;
   names: Map<Key, Interned>;
   categories: Map<Key, Interned>;
-  debugNames: Map<Key, string>;
-  debugStrings: Map<Key, string>;
+  debugNames: Map<Key, DebugText>;
+  debugStrings: Map<Key, DebugText>;
   sourceLocations: Map<Key, SourceLoc>;
   logBodies: Map<Key, string>;
   defaultTrack: Key | null;
@@ -203,7 +212,8 @@ export class Sequences {
           else x.skip();
         }
         pool.release(x);
-        target.set(iid, str);
+        if (target === seq.logBodies) target.set(iid, str);
+        else (target as Map<Key, DebugText>).set(iid, { text: str, json: null });
       } else if (f === InternedData.source_locations) {
         const x = pool.take(buf, r.lenStart, r.lenEnd);
         r.bytes();

@@ -47,6 +47,7 @@ const { TYPE_SLICE_BEGIN, TYPE_SLICE_END, TYPE_INSTANT, TYPE_COUNTER, TYPE_STATE
 const PRIO_LEVEL = [4, 4, 6, 5, 4, 3, 2, 1];
 
 const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 /** An empty list of track uuids. */
 const NO_KEYS: Key[] = [];
@@ -317,14 +318,13 @@ export class TrackEventParser {
       return;
     }
 
-    const args = this.argsBuilder.args(seq, buf, annotations, srcLoc);
     // One row object, reused: the sink copies it into column buffers at once.
     const row = resetRow(this.row, index, "", time);
+    this.argsBuilder.fill(row, seq, buf, annotations, srcLoc);
     row.name = name;
     row.cat = cat;
     row.nameUtf8 = nameUtf8;
     row.catUtf8 = catUtf8;
-    row.args = args;
     row.threadTime = threadTime;
     if (flowIds.length > 0 || terminating.length > 0) this.flows(row, flowIds, terminating);
 
@@ -507,7 +507,7 @@ export class TrackEventParser {
       this.counts.count("log_message", "skipped", "LogMessage body_iid not found in the sequence's interned data");
       return;
     }
-    const props: Record<string, unknown> = row.args ? JSON.parse(row.args) : {};
+    const props = argsObject(row);
     if (row.name !== null && row.name !== undefined) props.event_name = row.name;
     if (loc?.file) props.src_file = loc.file;
     if (loc?.line !== null && loc?.line !== undefined) props.src_line = loc.line;
@@ -544,12 +544,19 @@ export class TrackEventParser {
     row.flowIn = flowIn;
     row.flowOut = flowOut;
     if (ids.length + terminating.length > 2) {
-      const props: Record<string, unknown> = row.args ? JSON.parse(row.args) : {};
+      const props = argsObject(row);
       if (ids.length > 0) props.flow_ids = pairsText(ids);
       if (terminating.length > 0) props.terminating_flow_ids = pairsText(terminating);
       row.args = JSON.stringify(props);
+      row.argsUtf8 = null;
     }
   }
+}
+
+/** The row's args as an object (empty when it has none). */
+function argsObject(row: RawRow): Record<string, unknown> {
+  if (row.argsUtf8 != null) return JSON.parse(utf8Decoder.decode(row.argsUtf8.subarray(0, row.argsUtf8End)));
+  return row.args ? JSON.parse(row.args) : {};
 }
 
 /** An END without a name or category takes its BEGIN's (and their UTF-8). */
