@@ -68,6 +68,8 @@ const BATCH_PROCESS_EVENTS = 50_000;
 const BATCH_PROCESSES = 128;
 /** SCAN's thread key of a batch's process px: px * PX_TH + the thread's (sx < 2^40, or 2^40 + a hash < 2^44). */
 const PX_TH = 2 ** 45;
+/** A thread number from NO_STREAM up (`th` - px * PX_TH) is an instant's tid that no cpu stream of its process has. */
+const NO_STREAM = 2 ** 40;
 
 /** Perfetto's several flow ids of an event (args.flow_ids, args.terminating_flow_ids), as JSON text. */
 const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_ids"') THEN json_extract(args, '$.flow_ids')::VARCHAR END AS many_out,
@@ -87,8 +89,10 @@ const MANY = `CASE WHEN bind_id IS NOT NULL AND contains(args::VARCHAR, '"flow_i
  * a hash of its name and category (NAMES gives them), and its key hash(id, cat, name), a
  * UBIGINT, is `pos` (the high word, less 2^31) and `dur` (the low word). The texts only
  * instants and Perfetto flow events need go through the sort in one column `tx`:
- * where `tj` is 1, a JSON array (TX_*: the instant's tid, the bind_id and the Perfetto flow id
- * lists); else the bind_id alone (most flow events: no JSON to parse), or NULL. Seven VARCHAR
+ * where `tj` is 1, a JSON array (TX_*: the tid of an instant of a thread without a cpu stream,
+ * the bind_id and the Perfetto flow id lists); else the bind_id alone (most flow events and
+ * instants: no JSON to parse; an instant's tid is its stream's when the thread has one), or
+ * NULL. Seven VARCHAR
  * columns cost the sort 16 bytes each on every row, and the names and categories their text (the
  * 45 MB real protobuf trace's largest process: 209 MB of sort for 600K rows). The v1 events went
  * through `tx` as JSON too, whose parsing took ~0.15 s of CPU (bun --cpu-prof) on the 224 MB
@@ -100,8 +104,8 @@ const SCAN = `SELECT th::DOUBLE AS tk, (epoch_ns(time) - $base)::DOUBLE AS t, k,
     seq::DOUBLE AS q, CASE WHEN k >= ${K_S} THEN ((v1h >> 32)::BIGINT - 2147483648)::INTEGER ELSE pos END AS pos,
     (CASE WHEN k >= ${K_S} THEN hash(name, cat) ELSE hash(name) END >> 11)::DOUBLE AS nk, bpe, coalesce(flow_in, false)::TINYINT AS fin,
     coalesce(flow_out, false)::TINYINT AS fout, (bind_id IS NOT NULL)::TINYINT AS hb, sx,
-    (k = ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL)::TINYINT AS tj,
-    CASE WHEN k = ${K_I} OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, bind_id, many_out, many_in])::VARCHAR
+    (tid IS NOT NULL OR many_out IS NOT NULL OR many_in IS NOT NULL)::TINYINT AS tj,
+    CASE WHEN tid IS NOT NULL OR many_out IS NOT NULL OR many_in IS NOT NULL THEN to_json([tid, bind_id, many_out, many_in])::VARCHAR
       ELSE bind_id END AS tx
   FROM (
     SELECT ($px)[sx + 1]::DOUBLE * ${PX_TH} + sx AS th, NULL::VARCHAR AS tid, sx::INTEGER AS sx, pos::INTEGER AS pos, time, dur, seq, bix, name, cat,
@@ -203,7 +207,8 @@ const LOGS = `UNION ALL
  * into LOG_TABLE, which each part's scan reads instead (read and joined again for each part,
  * they cost the 208 MB trace's largest process, 89K log rows and 5 parts, 200-300 ms more).
  */
-const LOG_ROWS = `SELECT l.px::DOUBLE * ${PX_TH} + coalesce(m.sx::DOUBLE, ${2 ** 40} + (hash(l.tid) >> 20)::DOUBLE), l.tid, -1, -1,
+const LOG_ROWS = `SELECT l.px::DOUBLE * ${PX_TH} + coalesce(m.sx::DOUBLE, ${NO_STREAM} + (hash(l.tid) >> 20)::DOUBLE),
+      CASE WHEN m.sx IS NULL THEN l.tid END, -1, -1,
       time, 0, seq, 1000000 + l.file_index::BIGINT, name, cat, NULL, 0, bind_id, flow_in, flow_out, ${MANY}, ${K_I}::TINYINT, 2
     FROM (SELECT ($px)[file_index::BIGINT + 1] AS px, file_index, * FROM read_parquet($list)) l
     LEFT JOIN (SELECT px, tid, min(sx) AS sx FROM ${STREAM_TIDS} WHERE tid IS NOT NULL GROUP BY px, tid) m
@@ -878,8 +883,10 @@ async function bindProcesses(
               posStart = posStartOf[px] as number;
               n = 0;
             }
-            const sx = sxA[i] as number;
-            const tid = sx >= 0 ? (streams[sx]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
+            // The thread's number: its cpu stream's index, or an instant's tid no stream has.
+            const thn = tk - px * PX_TH;
+            const tid =
+              thn < NO_STREAM ? (streams[thn]?.tid ?? null) : ((texts(i)[TX_TID] as string | undefined) ?? null);
             tidIx = dict.of(tid);
             instantThreadIx = dict.of(threadNames.get(tid ?? "") ?? null);
             top = 0;
