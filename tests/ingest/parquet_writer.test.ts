@@ -257,6 +257,58 @@ describe("raw block writer", () => {
     }
   });
 
+  test("definition levels of every length, at every byte offset of their buffer: the NULLs DuckDB reads are the rows set null", async () => {
+    // The writer reads levels four at a time where the buffer is 4-byte aligned, byte by byte
+    // elsewhere (the WebAssembly importer's columns sit anywhere in its heap): each length from
+    // 1 to 41 (RLE runs, bit-packed runs, partial last bytes), each offset 0-3.
+    const r = prng(11);
+    const files: string[] = [];
+    const want: string[] = [];
+    const wantCounts: string[] = [];
+    for (let rows = 1; rows <= 41; rows++) {
+      for (let shift = 0; shift < 4; shift++) {
+        const b = new BlockBuilder();
+        const pattern = rows % 7 === 0 ? "all-null" : rows % 5 === 0 ? "none-null" : "random";
+        const nulls: number[] = [];
+        for (let i = 0; i < rows; i++) {
+          b.beginRow();
+          b.setI64(0, i);
+          b.noteSeq(i);
+          for (let c = 1; c < 18; c++) if (c !== 2) b.setNull(c);
+          const isNull = pattern === "all-null" || (pattern === "random" && r() < 0.5);
+          if (isNull) {
+            b.setNull(2);
+            nulls.push(i);
+          } else b.setI64(2, i * 10);
+          b.noteRange(i, null);
+        }
+        // Every column's levels copied to `shift` bytes into a buffer of their own.
+        const cols = b.columns().map((c) => {
+          const moved = new Uint8Array(rows + 8);
+          moved.set(c.defs.subarray(0, rows), shift);
+          return { ...c, defs: moved.subarray(shift, shift + rows) };
+        });
+        const path = join(dir, `defs-${rows}-${shift}.parquet`);
+        writeFileSync(path, Buffer.concat(encodeRawBlock(rows, cols, (p) => Bun.zstdCompressSync(p, { level: 1 }))));
+        files.push(path);
+        want.push(`${rows}/${shift}:${nulls.join(",")}`);
+        wantCounts.push(`${rows}/${shift}:${nulls.length}`);
+      }
+    }
+    const got = await engine.rows<{ k: string }>(
+      `SELECT regexp_extract(filename, 'defs-([0-9]+-[0-9]+)', 1) AS f,
+         replace(f, '-', '/') || ':' || coalesce(string_agg(CASE WHEN time IS NULL THEN seq::VARCHAR END, ',' ORDER BY seq), '') AS k
+       FROM read_parquet([${files.map((f) => `'${f}'`).join(", ")}], filename = true) GROUP BY filename ORDER BY filename`,
+    );
+    expect(got.map((x) => x.k).sort()).toEqual([...want].sort());
+    // The column chunk's statistics count them too (Statistics.null_count).
+    const counts = await engine.rows<{ k: string }>(
+      `SELECT replace(regexp_extract(file_name, 'defs-([0-9]+-[0-9]+)', 1), '-', '/') || ':' || stats_null_count AS k
+       FROM parquet_metadata([${files.map((f) => `'${f}'`).join(", ")}]) WHERE path_in_schema = 'time'`,
+    );
+    expect(counts.map((x) => x.k).sort()).toEqual([...wantCounts].sort());
+  });
+
   test("an empty block is a valid file", async () => {
     const path = join(dir, "empty.parquet");
     const b = new BlockBuilder();

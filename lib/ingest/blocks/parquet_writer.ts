@@ -233,7 +233,16 @@ function encodeDefs(defs: Uint8Array, from: number, to: number, nulls: number): 
   r.set(h.buf.subarray(0, h.len), 4);
   let p = 4 + h.len;
   let k = from;
-  for (let g = 0; g < groups; g++) {
+  let g = 0;
+  const words = wordsAt(defs, from, Math.floor(n / 8) * 2);
+  if (words !== null) {
+    // Eight levels from two words: `pack4` puts a word's four 0/1 bytes in its low four bits.
+    for (; g < words.length >> 1; g++) {
+      r[p++] = pack4(words[2 * g] as number) | (pack4(words[2 * g + 1] as number) << 4);
+    }
+    k += g * 8;
+  }
+  for (; g < groups; g++) {
     let b = 0;
     const lim = Math.min(8, to - k);
     for (let bit = 0; bit < lim; bit++) b |= (defs[k + bit] as number) << bit;
@@ -241,6 +250,43 @@ function encodeDefs(defs: Uint8Array, from: number, to: number, nulls: number): 
     k += 8;
   }
   return r;
+}
+
+/**
+ * The four definition levels (bytes of 0 or 1, little-endian) of word `w` as bits 0-3, the first
+ * level lowest: the product puts byte i's bit at bit 24 + i (the other partial products land
+ * on distinct bits outside 24-27, so nothing carries into them).
+ */
+function pack4(w: number): number {
+  return (Math.imul(w, 0x01020408) >>> 24) & 15;
+}
+
+/**
+ * `count` 32-bit words of `defs` from level `from` on, when that level is 4-byte aligned in its
+ * buffer (null otherwise: the caller reads bytes).
+ */
+function wordsAt(defs: Uint8Array, from: number, count: number): Int32Array | null {
+  const at = defs.byteOffset + from;
+  if ((at & 3) !== 0 || count === 0) return null;
+  return new Int32Array(defs.buffer, at, count);
+}
+
+/**
+ * The NULLs among `defs[from, to)` (definition levels: 0 NULL, 1 a value; every writer of the
+ * raw columns sets only these), four levels at a time where the buffer allows.
+ */
+function countNulls(defs: Uint8Array, from: number, to: number): number {
+  let ones = 0;
+  let k = from;
+  while (k < to && ((defs.byteOffset + k) & 3) !== 0) ones += defs[k++] as number;
+  const words = wordsAt(defs, k, (to - k) >> 2);
+  if (words !== null) {
+    // A word's four 0/1 bytes summed into its top byte.
+    for (let i = 0; i < words.length; i++) ones += Math.imul(words[i] as number, 0x01010101) >>> 24;
+    k += words.length * 4;
+  }
+  while (k < to) ones += defs[k++] as number;
+  return to - from - ones;
 }
 
 function withLengthPrefix(o: Out): Uint8Array {
@@ -322,8 +368,7 @@ export function encodePages<Z>(
     for (let c = 0; c < RAW_BLOCK_COLUMNS.length; c++) {
       const col = columns[c] as ColumnData;
       const kind = (RAW_BLOCK_COLUMNS[c] as { kind: RawColumnKind }).kind;
-      let nulls = 0;
-      for (let r = g0; r < g1; r++) if (col.defs[r] === 0) nulls++;
+      const nulls = countNulls(col.defs, g0, g1);
       const defs = encodeDefs(col.defs, g0, g1, nulls);
       const gi = g0 / ROW_GROUP_ROWS;
       const vFrom = col.groupStarts[gi] as number;
