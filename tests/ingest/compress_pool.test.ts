@@ -8,7 +8,7 @@
  * run, none in others), and the second in every run.
  */
 import { expect, test } from "bun:test";
-import { compressOnPool, pagesCompressing } from "../../lib/ingest/blocks/compress_pool.ts";
+import { compressOnPool, pageBuffer, pagesCompressing } from "../../lib/ingest/blocks/compress_pool.ts";
 
 /** Page `i`: 256 KiB of a pattern of its own (compressible, distinct per page). */
 function page(i: number): Uint8Array {
@@ -48,4 +48,34 @@ test("compressOnPool holds each page's copy until its compression has ended, and
   expect(pagesCompressing()).toBe(before + 20);
   await Promise.all(pending);
   expect(pagesCompressing()).toBe(before);
+});
+
+test("pages of their own (pageBuffer) are reused once compressed, and each comes back intact", async () => {
+  // Round after round, pages of varied sizes taken from the pool while the previous round's
+  // compressed buffers go back to it: each page's zstd must be of its own bytes.
+  let bad = 0;
+  let reused = 0;
+  const seen = new Set<ArrayBufferLike>();
+  for (let round = 0; round < 10; round++) {
+    const want: Uint8Array[] = [];
+    const pending: Promise<Uint8Array>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const n = 1000 + (((round * 40 + i) * 7919) % 200_000);
+      const p = pageBuffer(n);
+      expect(p.length).toBe(n);
+      if (seen.has(p.buffer)) reused++;
+      seen.add(p.buffer);
+      const src = page(round * 40 + i).subarray(0, n);
+      p.set(src);
+      want.push(src.slice());
+      pending.push(compressOnPool(p, true));
+    }
+    Bun.gc(true);
+    const done = await Promise.all(pending);
+    done.forEach((z, i) => {
+      if (Buffer.compare(Buffer.from(Bun.zstdDecompressSync(z)), Buffer.from(want[i] as Uint8Array)) !== 0) bad++;
+    });
+  }
+  expect(bad).toBe(0);
+  expect(reused).toBeGreaterThan(0);
 });

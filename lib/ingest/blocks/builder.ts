@@ -4,6 +4,7 @@
  * of a row must set every column exactly once (`null*` for a missing value).
  */
 import { RAW_BLOCK_COLUMNS, ROW_GROUP_ROWS } from "../../lake/raw_block.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import type { ColumnData } from "./parquet_writer.ts";
 
 const TWO32 = 4294967296;
@@ -25,35 +26,25 @@ const INITIAL_ROWS = 64;
 const EMPTY = new Uint8Array(0);
 
 /**
- * Free column buffers for builders to grow into, by power-of-two capacity (every builder buffer
- * has one: the initial sizes are powers of two and buffers double). A buffer a builder outgrew,
- * or one of a builder that is dropped (`BlockBuilder.release`), is kept here for the next
- * builder that grows instead of allocating a new one: `new Uint8Array` zero-fills fresh pages,
- * and on the 33.5 MB real Chromium protobuf trace those growths were half of the ingest's
- * 190K page faults (~15-30 µs each on the 2-core VM) and most of its RSS growth, as the garbage
- * buffers were only freed at the next full GC. The buffers are handed out dirty: every row
- * sets every column (file comment), so no byte of an old row is read. At most `POOL_BYTES` are
- * kept; one module-level pool per thread (a worker's builders have their own).
+ * Free column buffers for builders to grow into (every builder buffer has a power-of-two
+ * capacity: the initial sizes are powers of two and buffers double). A buffer a builder outgrew,
+ * or one of a builder that is dropped (`BlockBuilder.release`), is kept for the next builder
+ * that grows instead of allocating a new one: on the 33.5 MB real Chromium protobuf trace those
+ * growths were half of the ingest's 190K page faults and most of its RSS growth, as the garbage
+ * buffers were only freed at the next full GC. Handed out dirty: every row sets every column
+ * (file comment), so no byte of an old row is read. One module-level pool per thread (a
+ * worker's builders have their own).
  */
-const POOL_BYTES = 8 * 1024 * 1024;
-const pool: Uint8Array[][] = Array.from({ length: 32 }, () => []);
-let pooledBytes = 0;
+const pool = new BufferPool(8 * 1024 * 1024);
 
 /** A buffer of `cap` bytes (a power of two), from the pool when one is free. */
 function takeBuffer(cap: number): Uint8Array {
-  const free = pool[31 - Math.clz32(cap)] as Uint8Array[];
-  const b = free.pop();
-  if (b === undefined) return new Uint8Array(cap);
-  pooledBytes -= cap;
-  return b;
+  return pool.take(cap);
 }
 
-/** Gives a buffer no longer referenced by its builder to the pool (dropped when it is full). */
+/** Gives a buffer no longer referenced by its builder to the pool. */
 function giveBuffer(b: Uint8Array): void {
-  const cap = b.length;
-  if ((cap & (cap - 1)) !== 0 || pooledBytes + cap > POOL_BYTES) return;
-  pool[31 - Math.clz32(cap)]?.push(b);
-  pooledBytes += cap;
+  pool.give(b);
 }
 
 /** One growable column. */

@@ -346,20 +346,21 @@ export interface EncodedPages<Z> {
  * Encodes rows as the pages of row groups of a raw block file (ROW_GROUP_ROWS rows each, one
  * data page per column chunk); `assembleRowGroups` then lays them out at a file offset. Each page
  * is handed to `compress` as it is built, in a buffer reused for the next one (a compressor that
- * works later, on another thread, must take a copy) unless `ownPages`. Pages of a few bytes are not handed over:
+ * works later, on another thread, must take a copy) unless `newPage` is given. Pages of a few bytes are not handed over:
  * their `z` is a copy of the page.
  * @param rows number of rows (0 makes one empty row group).
  * @param columns one ColumnData per RAW_BLOCK_COLUMNS entry, in that order; not read after the
  *   call returns.
  * @param compress zstd compression of a page, or the start of it (Z: a promise of the bytes).
- * @param ownPages build each page in a buffer of its own, which `compress` may keep (a
- *   compressor working later then needs no copy of it); otherwise pages share one buffer.
+ * @param newPage when given, each page is built in a buffer of its own of this function's
+ *   (n: the page's bytes), which `compress` may keep (a compressor working later then needs no
+ *   copy of it); otherwise pages share one buffer.
  */
 export function encodePages<Z>(
   rows: number,
   columns: readonly ColumnData[],
   compress: (page: Uint8Array) => Z,
-  ownPages = false,
+  newPage: ((n: number) => Uint8Array) | null = null,
 ): EncodedPages<Z | Uint8Array> {
   const groups: EncodedPages<Z | Uint8Array>["groups"] = [];
   for (let g0 = 0; g0 < rows || (rows === 0 && g0 === 0); g0 += ROW_GROUP_ROWS) {
@@ -378,7 +379,7 @@ export function encodePages<Z>(
       // (allocating one per page made most of the ingest's memory churn).
       const plen = defs.length + vals.length;
       let page: Uint8Array;
-      if (ownPages) page = new Uint8Array(plen);
+      if (newPage !== null) page = newPage(plen);
       else {
         if (pageBuf.length < plen) pageBuf = new Uint8Array(Math.max(plen, pageBuf.length * 2));
         page = pageBuf.subarray(0, plen);
@@ -389,7 +390,7 @@ export function encodePages<Z>(
       // as is: zstd would make it larger, for a call costing ~10 µs (ColumnMetaData.codec is
       // per column chunk: parquet.thrift).
       const plain = plen <= UNCOMPRESSED_PAGE_BYTES;
-      pages.push({ z: plain ? (ownPages ? page : page.slice()) : compress(page), length: plen, nulls, plain });
+      pages.push({ z: plain ? (newPage !== null ? page : page.slice()) : compress(page), length: plen, nulls, plain });
     }
     groups.push({ rows: g1 - g0, pages });
     if (rows === 0) break;

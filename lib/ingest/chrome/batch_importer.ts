@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { BLOCK_FILE_META_BUDGET, BlockFileWriter } from "../blocks/block_file.ts";
 import { BlockBuilder } from "../blocks/builder.ts";
-import { compressedPages, compressOnPool } from "../blocks/compress_pool.ts";
+import { compressedPages, compressOnPool, pageBuffer } from "../blocks/compress_pool.ts";
 import { type EncodedPages, encodePages } from "../blocks/parquet_writer.ts";
 import { type Destination, type LossExample, type PhaseCount, PhaseCounter, type SkipCode } from "../model.ts";
 import { replaceLoneSurrogateEscapes } from "./canonical.ts";
@@ -103,7 +103,8 @@ export class BatchImporter extends EventMapper {
    * @param blockBytes a group's rows are written (appended to its block file) once it holds
    *   this many bytes.
    * @param compress zstd level-1 compression of a page (default: on Bun's thread pool, while
-   *   this thread goes on); the page is its own (encodePages' `ownPages`), never written again.
+   *   this thread goes on); the page is its own (encodePages' `newPage`: compress_pool.ts
+   *   pageBuffer), never read or written by the importer again.
    * @param wasm whether the WebAssembly fast path takes the plain events first
    *   (chrome_fast_path.ts); without it every event is imported in JavaScript.
    */
@@ -319,7 +320,7 @@ export class BatchImporter extends EventMapper {
       this.encoded.push({
         g,
         rows: b.rows,
-        pages: encodePages(b.rows, b.columns(), this.compress, true),
+        pages: encodePages(b.rows, b.columns(), this.compress, pageBuffer),
         begin: range.begin,
         end: range.end,
       });
@@ -337,7 +338,7 @@ export class BatchImporter extends EventMapper {
         this.encoded.push({
           g,
           rows: nb.rows,
-          pages: encodePages(nb.rows, nb.columns, this.compress, true),
+          pages: encodePages(nb.rows, nb.columns, this.compress, pageBuffer),
           begin: nb.begin,
           end: nb.end,
         });
