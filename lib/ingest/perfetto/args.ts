@@ -76,7 +76,7 @@ function locationJson(loc: SourceLoc): Uint8Array {
 
 /** Makes args JSON from debug annotations, resolving interned names and strings in a sequence. */
 export class ArgsBuilder {
-  /** The JSON being written, reused from event to event (`fill` hands out a view of it). */
+  /** The JSON being written, `out[0, len)`, reused from event to event (`fill` hands it out). */
   private out = new Uint8Array(4096);
   private len = 0;
 
@@ -86,9 +86,10 @@ export class ArgsBuilder {
   ) {}
 
   /**
-   * Sets `row.argsUtf8[0, argsUtf8End)` to the UTF-8 args JSON of an event's debug annotations and
-   * source location (a buffer of the builder's, valid until the next call), or `row.args` to the text when `argsText` makes it (see
-   * the file comment); both null when there is neither annotation nor location.
+   * Sets `row.argsUtf8[0, argsUtf8End)` to the UTF-8 args JSON of an event's debug annotations
+   * and source location (a buffer of the builder's, valid until the next call), or `row.args` to
+   * the text when `argsText` makes it (see the file comment); both null when there is neither
+   * annotation nor location.
    * @param annotations start/end offsets in `buf` of each DebugAnnotation, in pairs.
    * @throws WireError on a malformed annotation.
    */
@@ -164,7 +165,7 @@ export class ArgsBuilder {
     while (r.next()) {
       switch (r.field) {
         case DebugAnnotation.name_iid: {
-          nameText = seq ? this.sequences.lookup(seq.debugNames, r.u64Key()) : skipDebug(r);
+          nameText = seq ? this.sequences.lookup(seq.debugNames, r.u64Key()) : skipped(r);
           nameKind = nameText === null ? NAME_NONE : NAME_INTERNED;
           break;
         }
@@ -201,7 +202,7 @@ export class ArgsBuilder {
           to = r.lenEnd;
           break;
         case DebugAnnotation.string_value_iid: {
-          interned = seq ? this.sequences.lookup(seq.debugStrings, r.u64Key()) : skipDebug(r);
+          interned = seq ? this.sequences.lookup(seq.debugStrings, r.u64Key()) : skipped(r);
           kind = interned === null ? V_NULL : V_INTERNED;
           break;
         }
@@ -591,12 +592,6 @@ function i64Value(v: number | bigint): number | string {
 
 /** Skips the reader's current field and returns null (a field of an unexpected wire type). */
 export function skipped(r: WireReader): null {
-  r.skip();
-  return null;
-}
-
-/** `skipped`, typed for an interned text. */
-function skipDebug(r: WireReader): DebugText | null {
   r.skip();
   return null;
 }
