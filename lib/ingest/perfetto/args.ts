@@ -196,8 +196,9 @@ export class ArgsBuilder {
           num = r.double();
           break;
         case DebugAnnotation.string_value:
+        case DebugAnnotation.legacy_json_value:
+          kind = r.field === DebugAnnotation.string_value ? V_STRING : V_LEGACY;
           r.bytes();
-          kind = V_STRING;
           from = r.lenStart;
           to = r.lenEnd;
           break;
@@ -209,12 +210,6 @@ export class ArgsBuilder {
         case DebugAnnotation.pointer_value:
           kind = V_TEXT;
           text = `0x${r.u64Big().toString(16)}`;
-          break;
-        case DebugAnnotation.legacy_json_value:
-          r.bytes();
-          kind = V_LEGACY;
-          from = r.lenStart;
-          to = r.lenEnd;
           break;
         case DebugAnnotation.dict_entries:
           r.bytes();
