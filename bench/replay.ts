@@ -23,6 +23,7 @@ import {
   planReplay,
   type ReplayPlan,
   runReplay,
+  sourceInTimeOrder,
   sourceSql,
   workerPlan,
 } from "../lib/replay/replay.ts";
@@ -74,7 +75,7 @@ async function singleThread(plan: ReplayPlan): Promise<number> {
   const keys: (number | bigint | null)[] = new Array(wp.nKeys);
   let n = 0;
   try {
-    const result = await conn.stream(sourceSql(plan));
+    const result = await conn.stream(sourceSql(plan, sourceInTimeOrder(plan, null)));
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;

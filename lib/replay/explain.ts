@@ -7,7 +7,9 @@ import type { QueryAnalysis, StrategyChoice } from "./analyze.ts";
 /** Lines describing the analysis of a replay query and the strategy chosen for N partitions. */
 export function explainLines(a: QueryAnalysis, choice: StrategyChoice, partitions: number): string[] {
   const out: string[] = [];
-  out.push(`source:      ${a.source.fromSql} (view ${a.source.view}), in order of ${a.source.eventTime}`);
+  out.push(
+    `source:      ${a.source.fromSql} (view ${a.source.view}), ${a.windowKey === null ? `in file order (no window: the order changes no result; in order of ${a.source.eventTime} with --speed)` : `in order of ${a.source.eventTime}`}`,
+  );
   out.push(
     `             partitioned by ${a.source.partitionColumns.join(", ")} (one source partition per process and stream)`,
   );

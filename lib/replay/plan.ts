@@ -83,16 +83,32 @@ export const enumType = (c: number): string => `tl_replay_enum_${c}`;
 
 /**
  * The source query of a plan: the transfer columns, the event time (epoch ns) and, for the
- * strategies that route by source partition, a hash of the partition column; ordered by event
- * time. Only what routing needs is selected: every column widens DuckDB's sort.
+ * strategies that route by source partition, a hash of the partition column. Only what routing
+ * needs is selected: every column widens DuckDB's sort.
+ * @param ordered true: ordered by event time (sourceInTimeOrder); false: in the view's file
+ *   order, with no sort.
  */
-export function sourceSql(plan: ReplayPlan): string {
+export function sourceSql(plan: ReplayPlan, ordered: boolean): string {
   const c = plan.choice;
   const extra = ["epoch_ns(s.__t) AS __t"];
   if (c.strategy === "sticky_partition" || c.strategy === "smart_repartition") {
     extra.push(`hash(s.${c.sourceColumn === "process_id" ? "__proc" : "__stream"}) AS __src`);
   }
-  return `SELECT ${[...plan.sourceSelect, ...extra].join(", ")} FROM ${plan.sourceFrom} ORDER BY __t`;
+  return `SELECT ${[...plan.sourceSelect, ...extra].join(", ")} FROM ${plan.sourceFrom}${ordered ? " ORDER BY __t" : ""}`;
+}
+
+/**
+ * Whether a replay's source must come in event-time order: when the query has a window (its
+ * watermarks close windows) or the replay is paced (`speed`: a factor; null: as fast as
+ * possible). Otherwise no row's place in the stream changes the result (every aggregate is
+ * count, count(DISTINCT), min, max, or an integer sum or avg summed exactly; double sums and
+ * averages differ in the last digits from any other order of addition, the query's own
+ * included, README "replay"), and the source skips DuckDB's sort of every row: the README's
+ * GROUP BY name over the 174 MB real Chromium JSON trace's 529,175 spans, compiled binary, 7
+ * alternating runs: 747 -> 688 ms, 183 -> 159 MB.
+ */
+export function sourceInTimeOrder(plan: ReplayPlan, speed: number | null): boolean {
+  return plan.analysis.windowKey !== null || speed !== null;
 }
 
 /** SQL turning an i64 value (base added, as text) in column `col` back into DuckDB type `type`. */

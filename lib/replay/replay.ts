@@ -1,6 +1,7 @@
 /**
  * Strategy-routed replay (DESIGN.md "Replay"): the rows of a JIT view stream in event-time
- * order out of DuckDB, chunk by chunk, through a router to N workers (lib/replay/worker.ts),
+ * order out of DuckDB (in file order when no window and no pacing needs the order:
+ * plan.ts sourceInTimeOrder), chunk by chunk, through a router to N workers (lib/replay/worker.ts),
  * each folding its rows into partial aggregation state; a merge stage combines the partials
  * and closes a window once the minimum watermark over all workers passes its end; DuckDB
  * then applies the select list, HAVING, ORDER BY and LIMIT to the merged groups, so the
@@ -21,12 +22,12 @@ import type { JitOptions } from "../views/jit.ts";
 import type { Strategy } from "./analyze.ts";
 import { ColumnReader, newBatch, type RawVector, selectBatch, sliceBatch } from "./batch.ts";
 import { ADD_GROUPS, Finalizer, type FinalRows, groupCount, type MergeWindow } from "./finalize.ts";
-import { dictTable, type ReplayPlan, sourceSql, workerPlan } from "./plan.ts";
+import { dictTable, type ReplayPlan, sourceInTimeOrder, sourceSql, workerPlan } from "./plan.ts";
 import { WorkerChannel, WorkerPool } from "./pool.ts";
 import { type Batch, type Group, keyHash, keyOfValues, mergeAcc, newAcc, type Partial, rowHash } from "./state.ts";
 
 export { ColumnReader, newBatch } from "./batch.ts";
-export { planReplay, type ReplayPlan, sourceSql, workerPlan } from "./plan.ts";
+export { planReplay, type ReplayPlan, sourceInTimeOrder, sourceSql, workerPlan } from "./plan.ts";
 
 /** What `replay` does with window results. */
 export type EmitMode = "final" | "changes";
@@ -287,7 +288,7 @@ export async function runReplay(
     let result: Awaited<ReturnType<typeof conn.stream>>;
     const tStream = performance.now();
     try {
-      result = await conn.stream(sourceSql(plan));
+      result = await conn.stream(sourceSql(plan, sourceInTimeOrder(plan, opts.speed)));
     } catch (e) {
       throw new SqlError(messageOf(e));
     }
@@ -300,7 +301,8 @@ export async function runReplay(
     let rr = 0;
     let eof = false;
     let t0Event: bigint | null = null;
-    // Every row with an earlier event time has been routed (rows arrive ordered by it).
+    // Every row with an earlier event time has been routed (rows arrive ordered by it when a
+    // window or the pacing reads it: sourceInTimeOrder).
     let watermark: bigint | null = null;
     const tPace = performance.now();
     const dispatch = async (b: Batch, srcHash: Uint32Array, n: number, wm: bigint | null): Promise<void> => {

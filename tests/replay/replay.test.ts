@@ -355,6 +355,45 @@ describe("pacing", () => {
   });
 });
 
+describe("source order", () => {
+  /** The source query (its event time `__t`) that runReplay streams for `sql` at `speed`. */
+  const sourceOf = async (sql: string, speed: number | null): Promise<string | undefined> => {
+    const plan = await planReplay(engine, lake, sql, { partitions: 2, strategy: "auto" });
+    const streamed: string[] = [];
+    const connect = engine.connect.bind(engine);
+    engine.connect = async () => {
+      const conn = await connect();
+      const stream = conn.stream.bind(conn);
+      conn.stream = ((q: string, ...rest: unknown[]) => {
+        streamed.push(q);
+        return (stream as (...a: unknown[]) => ReturnType<typeof stream>)(q, ...rest);
+      }) as typeof conn.stream;
+      return conn;
+    };
+    try {
+      await runReplay(
+        engine,
+        plan,
+        { partitions: 2, strategy: "auto", emit: "final", speed, pool, batchRows: 256 },
+        async () => undefined,
+      );
+    } finally {
+      engine.connect = connect;
+    }
+    return streamed.find((q) => q.includes(" AS __t"));
+  };
+
+  test("unsorted without a window or pacing; by event time with a window or --speed", async () => {
+    const byName = "SELECT name, count(*), sum(duration) FROM thread_spans GROUP BY name";
+    const unsorted = await sourceOf(byName, null);
+    expect(unsorted).toBeDefined();
+    expect(unsorted).not.toContain("ORDER BY");
+    expect(await sourceOf(byName, 1000)).toEndWith("ORDER BY __t");
+    const windowed = "SELECT time_bucket(INTERVAL '1 ms', begin) AS w, count(*) FROM thread_spans GROUP BY w";
+    expect(await sourceOf(windowed, null)).toEndWith("ORDER BY __t");
+  });
+});
+
 describe("windows", () => {
   test("emit changes: each window once, closed mid-stream, even with idle partitions", async () => {
     const sql =
