@@ -99,7 +99,28 @@ export class Engine {
     readonly fromStart: boolean,
     /** EngineOptions.threads: the count its queries run with, but in `withDefaultThreads`. */
     private readonly threads: number | undefined,
+    /** The engine this one was forked from (`fork`), null for one that owns its instance. */
+    readonly forkOf: Engine | null = null,
   ) {}
+
+  /**
+   * Another engine of the same DuckDB instance, on a connection of its own with the session
+   * settings: the instance's databases, tables, types and registered functions are shared, the
+   * connection's variables, transaction and running statement are its own, so that it can run
+   * statements while this one runs others (the JIT stages one partition group while it writes
+   * another's files, lib/views/jit.ts). `close` closes only its connection.
+   * @throws Error from DuckDB.
+   */
+  async fork(): Promise<Engine> {
+    const conn = await this.instance.connect();
+    try {
+      await conn.run(SESSION_SETTINGS);
+    } catch (e) {
+      conn.closeSync();
+      throw e;
+    }
+    return new Engine(this.instance, conn, null, this.fromStart, this.threads, this.forkOf ?? this);
+  }
 
   /**
    * Starts creating the instance the next `open` (without `tempDirectory`) will take: loads
@@ -292,9 +313,10 @@ export class Engine {
     }
   }
 
-  /** Closes the connection and the instance. */
+  /** Closes the connection and the instance (a fork: its connection only). */
   close(): void {
     this.conn.closeSync();
+    if (this.forkOf !== null) return;
     this.instance.closeSync();
     if (this.ownTempDir) rmSync(this.ownTempDir, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@
  * arrays for a whole vector (up to 2048 rows) per JS call.
  *
  * A set of functions belongs to one view set's materialization. It is registered once per engine
- * (on its main connection, the one that runs the transform's COPY) and reads the state given to
+ * (on its main connection; the engine's forks, Engine.fork, run the same functions) and reads the state given to
  * `run` only while `run`'s callback runs; anywhere else (e.g. a user's query naming it) it fails
  * with "<name> is internal to the materialization of <view set>". Each call fills typed arrays
  * that are copied into the output vector (or the STRUCT's field vectors) through node-bindings.
@@ -51,15 +51,17 @@ export class LookupFunctions<S> {
 
   /**
    * Runs `f` with the functions reading `state`, registering them on the engine first if needed.
-   * @throws Error when another materialization of the same view set runs on the engine (the
-   *   functions hold one state per engine), or what `f` throws.
+   * @throws Error when another materialization of the same view set runs on the engine or a
+   *   fork of it (the functions hold one state per engine and its forks), or what `f` throws.
    */
   async run<T>(engine: Engine, state: S, f: () => Promise<T>): Promise<T> {
-    let slot = this.active.get(engine);
+    // One slot per DuckDB instance: its forks (Engine.fork) share the registered functions.
+    const base = engine.forkOf ?? engine;
+    let slot = this.active.get(base);
     if (!slot) {
       slot = { state: null };
-      await this.register(engine, slot);
-      this.active.set(engine, slot);
+      await this.register(base, slot);
+      this.active.set(base, slot);
     }
     if (slot.state !== null) throw new Error(`${this.owner}: two materializations at once on one engine`);
     slot.state = state;

@@ -348,6 +348,26 @@ export async function blockNames(
   input: MaterializeInput,
   streamProcessIds?: readonly string[],
 ): Promise<Omit<BlockRows, keyof BlockRelation>> {
+  // One call at a time: SRC_VALUES and the ENUM types are the instance's, and the JIT stages a
+  // partition on one engine while another engine's write stages its next batch (jit.ts
+  // writeAll). Once a call has set its connection's variable, the next may replace them: the
+  // variable holds its values with their types.
+  const turn = namesTurn.then(() => setBlockNames(input, streamProcessIds));
+  namesTurn = turn.then(
+    () => undefined,
+    () => undefined,
+  );
+  return turn;
+}
+
+/** The end of the last blockNames call (its turn). */
+let namesTurn: Promise<void> = Promise.resolve();
+
+/** blockNames's work. */
+async function setBlockNames(
+  input: MaterializeInput,
+  streamProcessIds?: readonly string[],
+): Promise<Omit<BlockRows, keyof BlockRelation>> {
   const { engine, streams } = input;
   // ENUM lists: the Parquet writer stores an ENUM column as the same UTF-8 dictionary column
   // without hashing each row's string (ENUM needs at least one value: all NULL stays VARCHAR).

@@ -54,7 +54,7 @@ import {
   type SpanStats,
   spanRanks,
 } from "./span_stack.ts";
-import type { MaterializeInput, MaterializeResult, SourceBlock, StreamMeta, ViewSet } from "./view_set.ts";
+import type { MaterializeInput, MaterializeResult, SourceBlock, StagedWrite, StreamMeta, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
 /**
@@ -181,6 +181,7 @@ export const threadSpans: ViewSet = {
   materialize: materializeOne,
   materializeMany,
   manyMaxEvents: 50_000,
+  stage: stageInputs,
 };
 
 /** A partition with no rows (no file). */
@@ -188,6 +189,22 @@ const EMPTY: MaterializeResult = { numRows: 0, minEventTimeNs: null, maxEventTim
 
 /** thread_spans' materialize: one process's partition. */
 async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
+  return (await stageOne(input)).write();
+}
+
+/** A staged partition of one process, or of a batch of them (their results in input order). */
+interface Staged<R> {
+  write(): Promise<R>;
+  discard(): Promise<void>;
+}
+
+/**
+ * The first step of materializeOne (ViewSet.stage): the stack pass, the names' variable
+ * (blockNames, on the input's engine) and types; the staged write runs the partition's COPY
+ * (on the same engine, with the pass's lookup functions).
+ * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
+ */
+async function stageOne(input: MaterializeInput): Promise<Staged<MaterializeResult>> {
   const { engine } = input;
   // The ENUM types of the names and categories are made on a connection of their own while
   // the stack pass runs (textTypes).
@@ -196,23 +213,39 @@ async function materializeOne(input: MaterializeInput): Promise<MaterializeResul
     rows >= textTypesAt.minRows
       ? textTypes(engine, blockRelation({ ...input, streams: passStreams(input) }).sql, rows)
       : Promise.resolve(VARCHAR_TEXTS);
+  const drop = async (): Promise<void> => dropTextTypes(engine, await typing.catch(() => VARCHAR_TEXTS));
+  let staged: Staged<MaterializeResult> | null = null;
   try {
     const pass = await spanPass(input);
-    if (pass === null) return EMPTY;
+    if (pass === null || pass.stats.spans === 0) {
+      staged = { write: async () => EMPTY, discard: async () => {} };
+      return staged;
+    }
     const { base, spans, stats } = pass;
-    if (stats.spans === 0) return EMPTY;
     const src = { ...pass.src, ...(await blockNames({ ...input, streams: passStreams(input) })) };
     // The event-time range from the pass (min begin, max end), not from a read of the file.
     const range = { min: base + BigInt(stats.minBegin), max: base + BigInt(stats.maxEnd) };
     const types = await typing;
-    const result = await SPAN_FUNCTIONS.run(engine, spanWrite(spans, stats.spans), () =>
-      writePartitionFile(engine, spanRows(src, base, "0", types), input.outPath, "begin", "end", range),
-    );
-    checkRows(result.numRows, stats.spans, input.process.processId);
-    return result;
+    const select = spanRows(src, base, "0", types);
+    staged = {
+      write: async () => {
+        try {
+          const result = await SPAN_FUNCTIONS.run(engine, spanWrite(spans, stats.spans), () =>
+            writePartitionFile(engine, select, input.outPath, "begin", "end", range),
+          );
+          checkRows(result.numRows, stats.spans, input.process.processId);
+          return result;
+        } finally {
+          // The types go once the write has ended.
+          await drop();
+        }
+      },
+      discard: drop,
+    };
+    return staged;
   } finally {
-    // The types go once the write has ended (textTypes drops its own when it fails).
-    await dropTextTypes(engine, await typing.catch(() => VARCHAR_TEXTS));
+    // Nothing to write (or a failure): the types go now (textTypes drops its own when it fails).
+    if (staged === null || staged.discard !== drop) await drop();
   }
 }
 
@@ -347,40 +380,85 @@ export const BATCH_SPREAD_NS = 86_400_000_000_000n;
 /**
  * thread_spans' materializeMany: small processes in batches (at most BATCH_EVENTS events, begin
  * times within BATCH_SPREAD_NS), each with one stack pass, one SELECT into a
- * table, and one COPY per process from it (materializeBatch).
+ * table, and one COPY per process from it (stageBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
-  const results: MaterializeResult[] = new Array(inputs.length);
+  return (await stageMany(inputs)).write();
+}
+
+/**
+ * thread_spans' ViewSet.stage: one input as materializeOne (stageOne), several as
+ * materializeMany, whose first unit (a batch, or a process alone) is staged and the others
+ * built in the write, one after another.
+ * @throws Error as materialize.
+ */
+async function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
+  if (inputs.length === 1) {
+    const one = await stageOne(inputs[0] as MaterializeInput);
+    return { write: async () => [await one.write()], discard: () => one.discard() };
+  }
+  return stageMany(inputs);
+}
+
+/**
+ * materializeMany in two steps: the units (manyUnits), the first staged now, the rest staged
+ * and written one after another in the write.
+ * @throws Error as materialize.
+ */
+async function stageMany(inputs: MaterializeInput[]): Promise<Staged<MaterializeResult[]>> {
+  const units = manyUnits(inputs);
+  const stageUnit = async (unit: number[]): Promise<Staged<MaterializeResult[]>> => {
+    const members = unit.map((i) => inputs[i] as MaterializeInput);
+    if (members.length > 1) return stageBatch(members, minBeginTime(members[0]?.blocks ?? []) as bigint);
+    const one = await stageOne(members[0] as MaterializeInput);
+    return { write: async () => [await one.write()], discard: () => one.discard() };
+  };
+  const first = units.length > 0 ? await stageUnit(units[0] as number[]) : null;
+  return {
+    write: async () => {
+      const results: MaterializeResult[] = new Array(inputs.length);
+      const put = (unit: number[], done: MaterializeResult[]): void => {
+        done.forEach((r, k) => {
+          results[unit[k] as number] = r;
+        });
+      };
+      if (first !== null) put(units[0] as number[], await first.write());
+      for (const unit of units.slice(1)) put(unit, await (await stageUnit(unit)).write());
+      return results;
+    },
+    discard: async () => first?.discard(),
+  };
+}
+
+/**
+ * How materializeMany builds `inputs`: units of input indexes, in build order, each a process
+ * alone or a batch for stageBatch (processes by catalog begin time, at most BATCH_EVENTS
+ * events and BATCH_SPREAD_NS apart; a process whose blocks have no begin time alone, first).
+ */
+function manyUnits(inputs: MaterializeInput[]): number[][] {
+  const units: number[][] = [];
   const queue: { i: number; events: number; base: bigint }[] = [];
   for (let i = 0; i < inputs.length; i++) {
     const input = inputs[i] as MaterializeInput;
     const base = minBeginTime(input.blocks);
-    if (base === null) results[i] = await materializeOne(input);
+    if (base === null) units.push([i]);
     else queue.push({ i, events: input.blocks.reduce((n, b) => n + b.nbObjects, 0), base });
   }
   queue.sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : a.i - b.i));
   let batch: typeof queue = [];
   let events = 0;
-  const flush = async (): Promise<void> => {
-    const members = batch.map((b) => inputs[b.i] as MaterializeInput);
-    const done =
-      members.length === 1
-        ? [await materializeOne(members[0] as MaterializeInput)]
-        : await materializeBatch(members, batch[0]?.base as bigint);
-    done.forEach((r, k) => {
-      results[(batch[k] as { i: number }).i] = r;
-    });
-    batch = [];
-    events = 0;
-  };
   for (const q of queue) {
     const first = batch[0];
-    if (first && (events + q.events > BATCH_EVENTS || q.base - first.base > BATCH_SPREAD_NS)) await flush();
+    if (first && (events + q.events > BATCH_EVENTS || q.base - first.base > BATCH_SPREAD_NS)) {
+      units.push(batch.map((b) => b.i));
+      batch = [];
+      events = 0;
+    }
     batch.push(q);
     events += q.events;
   }
-  if (batch.length > 0) await flush();
-  return results;
+  if (batch.length > 0) units.push(batch.map((b) => b.i));
+  return units;
 }
 
 /** The table a batch's rows go through. */
@@ -391,41 +469,59 @@ const BATCH_TABLE = "memory.main.tl_spans_batch";
  * process (each process's in thread_spans' order), make one relation whose stack pass numbers
  * each process's spans in a range of its own; the rows of all go to BATCH_TABLE in the
  * partition order, and each process's file is copied from it (a filtered scan of a table keeps
- * the table's order). Falls back to materializeOne per process when a span lies too far from
- * `base` for the pass's times to be exact.
+ * the table's order). Staged: the names' variable and the stack pass now, the table and the
+ * files in the write. Falls back to materializeOne per process (in the write) when a span lies
+ * too far from `base` for the pass's times to be exact.
  * @param base the least catalog begin time (ns) of the processes' blocks.
+ * @throws Error from DuckDB.
  */
-async function materializeBatch(inputs: MaterializeInput[], base: bigint): Promise<MaterializeResult[]> {
+async function stageBatch(inputs: MaterializeInput[], base: bigint): Promise<Staged<MaterializeResult[]>> {
   const engine = (inputs[0] as MaterializeInput).engine;
   const all = combineInputs(inputs, passStreams);
   const src = await blockRows(all.input, all.streamProcessIds);
   const run = await batchPass(inputs, all.firstStream, src, base);
   if (run === null) {
-    const out: MaterializeResult[] = [];
-    for (const input of inputs) out.push(await materializeOne(input));
-    return out;
+    return {
+      write: async () => {
+        const out: MaterializeResult[] = [];
+        for (const input of inputs) out.push(await materializeOne(input));
+        return out;
+      },
+      discard: async () => {},
+    };
   }
   const { spans, parts, firstOfStream } = run;
   const select = spanRows(src, base, `([${firstOfStream.join(", ")}]::INTEGER[])[sx + 1]`);
   const total = parts.reduce((n, p) => n + p.stats.spans, 0);
-  await SPAN_FUNCTIONS.run(engine, spanWrite(spans, total), () =>
-    engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`),
-  );
-  try {
-    return await writeEach(inputs, async (input, p) => {
-      const { stats: ps } = parts[p] as BatchPart;
-      if (ps.spans === 0) return EMPTY;
-      const range = { min: base + BigInt(ps.minBegin), max: base + BigInt(ps.maxEnd) };
-      const result = await writePartitionFile(engine, processRows(BATCH_TABLE), input.outPath, "begin", "end", range, {
-        params: { process_id: input.process.processId },
-        apart: true,
+  const write = async (): Promise<MaterializeResult[]> => {
+    await SPAN_FUNCTIONS.run(engine, spanWrite(spans, total), () =>
+      engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`),
+    );
+    try {
+      return await writeEach(inputs, async (input, p) => {
+        const { stats: ps } = parts[p] as BatchPart;
+        if (ps.spans === 0) return EMPTY;
+        const range = { min: base + BigInt(ps.minBegin), max: base + BigInt(ps.maxEnd) };
+        const result = await writePartitionFile(
+          engine,
+          processRows(BATCH_TABLE),
+          input.outPath,
+          "begin",
+          "end",
+          range,
+          {
+            params: { process_id: input.process.processId },
+            apart: true,
+          },
+        );
+        checkRows(result.numRows, ps.spans, input.process.processId);
+        return result;
       });
-      checkRows(result.numRows, ps.spans, input.process.processId);
-      return result;
-    });
-  } finally {
-    await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
-  }
+    } finally {
+      await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
+    }
+  };
+  return { write, discard: async () => {} };
 }
 
 /** What batchPass computed: the batch's spans, each process's part, each stream's first span id. */

@@ -148,6 +148,28 @@ export interface ViewSet {
   materializeMany?(inputs: MaterializeInput[]): Promise<MaterializeResult[]>;
   /** With materializeMany: the most events a partition's blocks may hold to be built with others. */
   manyMaxEvents?: number;
+  /**
+   * Optional: materialize (one input) or materializeMany (several) in two steps, so that the JIT
+   * can run one partition group's first step while the previous group's files are written (a
+   * partition's COPY writes on one DuckDB thread: the other core would wait). `stage` does what
+   * reads the blocks into memory, on the inputs' engine; the StagedWrite then writes the files.
+   * The JIT runs no other write while one runs; it may run a later group's `stage` meanwhile, on
+   * another engine of the same instance (Engine.fork), so a write may use its own engine's
+   * connection (variables) but no table or type of the instance that another stage replaces.
+   * @throws Error as materialize (nothing of the stage is left).
+   */
+  stage?(inputs: MaterializeInput[]): Promise<StagedWrite>;
+}
+
+/** What ViewSet.stage prepared: `write` or `discard` it (exactly one, once). */
+export interface StagedWrite {
+  /**
+   * Writes the inputs' files; one result per input, in order (as materializeMany).
+   * @throws Error as materialize (the caller removes every input's file).
+   */
+  write(): Promise<MaterializeResult[]>;
+  /** Drops what the stage made, writing nothing. */
+  discard(): Promise<void>;
 }
 
 /**
