@@ -161,13 +161,7 @@ export function stopOnInterrupt(
   process.on("SIGINT", () => {
     if (interruption.signal.aborted) process.exit(ExitCode.interrupted);
     interruption.abort();
-    if (interruptEngine) {
-      try {
-        engine.conn.interrupt();
-      } catch {
-        // the engine is closed: nothing runs
-      }
-    }
+    if (interruptEngine) engine.interrupt();
     if (hardStop) {
       const t = setInterval(() => {
         if (!hardStop.safe()) return;

@@ -193,7 +193,7 @@ class Session {
     this.dotAbort?.abort();
     if (!this.running) return;
     this.cancelled = true;
-    this.engine.conn.interrupt();
+    this.engine.interrupt();
   }
 
   /** Runs one SQL statement and prints its result; errors print one line. */

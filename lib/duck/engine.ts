@@ -119,7 +119,28 @@ export class Engine {
       conn.closeSync();
       throw e;
     }
-    return new Engine(this.instance, conn, null, this.fromStart, this.threads, this.forkOf ?? this);
+    const base = this.forkOf ?? this;
+    const fork = new Engine(this.instance, conn, null, this.fromStart, this.threads, base);
+    base.forks.add(fork);
+    return fork;
+  }
+
+  /** The open forks of this engine (`fork`), which `interrupt` interrupts too. */
+  private readonly forks = new Set<Engine>();
+
+  /**
+   * Interrupts the statement running on this engine's connection and on its forks' (Ctrl-C: a
+   * partition's COPY may be running on a fork, lib/views/jit.ts); a connection with none is left
+   * as it is. Never throws (a closed connection is skipped).
+   */
+  interrupt(): void {
+    for (const e of [this, ...this.forks]) {
+      try {
+        e.conn.interrupt();
+      } catch {
+        // closed: nothing runs on it
+      }
+    }
   }
 
   /**
@@ -316,7 +337,10 @@ export class Engine {
   /** Closes the connection and the instance (a fork: its connection only). */
   close(): void {
     this.conn.closeSync();
-    if (this.forkOf !== null) return;
+    if (this.forkOf !== null) {
+      this.forkOf.forks.delete(this);
+      return;
+    }
     this.instance.closeSync();
     if (this.ownTempDir) rmSync(this.ownTempDir, { recursive: true, force: true });
   }
