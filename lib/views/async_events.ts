@@ -24,7 +24,7 @@ import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows, STREAM_TID_SQL } from "./source.ts";
-import type { MaterializeInput, MaterializeResult, ViewSet } from "./view_set.ts";
+import type { MaterializeInput, MaterializeResult, StagedWrite, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
 /**
@@ -143,6 +143,7 @@ export const asyncEvents: ViewSet = {
   materialize: materializeOne,
   materializeMany,
   manyMaxEvents: 50_000,
+  stage: stageInputs,
 };
 
 /** A partition with no rows (no file). */
@@ -179,18 +180,43 @@ function checkRows(rows: number, events: number, processId: string): void {
 
 /** async_events' materialize: one process's partition. */
 async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
+  return (await stageOne(input)).write();
+}
+
+/** A staged partition of one process, or of a batch of them (their results in input order). */
+interface Staged<R> {
+  write(): Promise<R>;
+  discard(): Promise<void>;
+}
+
+/** Nothing to write: an empty partition. */
+const STAGED_EMPTY: Staged<MaterializeResult> = { write: async () => EMPTY, discard: async () => {} };
+
+/**
+ * The first step of materializeOne (ViewSet.stage): the names' variable (blockRows, on the
+ * input's engine) and the pairing pass; the staged write runs the partition's COPY (on the same
+ * engine, with the pass's lookup functions).
+ * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
+ */
+async function stageOne(input: MaterializeInput): Promise<Staged<MaterializeResult>> {
   const { engine } = input;
-  if (input.blocks.length === 0) return EMPTY;
+  if (input.blocks.length === 0) return STAGED_EMPTY;
   const src = await blockRows(input);
   checkSize(src, `process ${input.process.processId}`);
   const events = new AsyncArrays(src.rowCount);
   const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, px: "0" })), events, 1);
-  if (stats.rows === 0) return EMPTY;
-  const result = await EVENT_FUNCTIONS.run(engine, events, () =>
-    writePartitionFile(engine, eventRows(src), input.outPath, "time", "time"),
-  );
-  checkRows(result.numRows, stats.rows, input.process.processId);
-  return result;
+  if (stats.rows === 0) return STAGED_EMPTY;
+  const select = eventRows(src);
+  return {
+    write: async () => {
+      const result = await EVENT_FUNCTIONS.run(engine, events, () =>
+        writePartitionFile(engine, select, input.outPath, "time", "time"),
+      );
+      checkRows(result.numRows, stats.rows, input.process.processId);
+      return result;
+    },
+    discard: async () => {},
+  };
 }
 
 /** The most events (catalog nb_objects) one materializeMany batch reads: bounds its table. */
@@ -199,32 +225,78 @@ const BATCH_EVENTS = 250_000;
 /**
  * async_events' materializeMany: processes in batches of at most BATCH_EVENTS events, each with
  * one pairing pass, one SELECT into a table and one COPY per process from it
- * (materializeBatch).
+ * (stageBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
-  const out: MaterializeResult[] = [];
-  let batch: MaterializeInput[] = [];
+  return (await stageMany(inputs)).write();
+}
+
+/**
+ * async_events' ViewSet.stage: one input as materializeOne (stageOne), several as
+ * materializeMany, whose first unit (a batch, or a process alone) is staged and the others
+ * built in the write, one after another.
+ * @throws Error as materialize.
+ */
+async function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
+  if (inputs.length === 1) {
+    const one = await stageOne(inputs[0] as MaterializeInput);
+    return { write: async () => [await one.write()], discard: () => one.discard() };
+  }
+  return stageMany(inputs);
+}
+
+/**
+ * materializeMany in two steps: the units (manyUnits), the first staged now, the rest staged
+ * and written one after another in the write.
+ * @throws Error as materialize.
+ */
+async function stageMany(inputs: MaterializeInput[]): Promise<Staged<MaterializeResult[]>> {
+  const units = manyUnits(inputs);
+  const stageUnit = async (unit: number[]): Promise<Staged<MaterializeResult[]>> => {
+    const members = unit.map((i) => inputs[i] as MaterializeInput);
+    if (members.length > 1) return stageBatch(members);
+    const one = await stageOne(members[0] as MaterializeInput);
+    return { write: async () => [await one.write()], discard: () => one.discard() };
+  };
+  const first = units.length > 0 ? await stageUnit(units[0] as number[]) : null;
+  return {
+    write: async () => {
+      const results: MaterializeResult[] = [];
+      if (first !== null) results.push(...(await first.write()));
+      for (const unit of units.slice(1)) results.push(...(await (await stageUnit(unit)).write()));
+      return results;
+    },
+    discard: async () => first?.discard(),
+  };
+}
+
+/**
+ * How materializeMany builds `inputs`: runs of consecutive input indexes, in input order, each
+ * a process alone or a batch for stageBatch (at most BATCH_EVENTS events; a process without
+ * blocks or streams alone: nothing to pair with others, no rows to tell apart).
+ */
+function manyUnits(inputs: MaterializeInput[]): number[][] {
+  const units: number[][] = [];
+  let batch: number[] = [];
   let events = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 1) out.push(await materializeOne(batch[0] as MaterializeInput));
-    else if (batch.length > 1) out.push(...(await materializeBatch(batch)));
+  const flush = (): void => {
+    if (batch.length > 0) units.push(batch);
     batch = [];
     events = 0;
   };
-  for (const input of inputs) {
+  inputs.forEach((input, i) => {
     const n = input.blocks.reduce((k, b) => k + b.nbObjects, 0);
     if (input.blocks.length === 0 || input.streams.length === 0) {
-      // Nothing to pair with others (a process without streams would have no rows to tell apart).
-      await flush();
-      out.push(await materializeOne(input));
-      continue;
+      flush();
+      units.push([i]);
+      return;
     }
-    if (batch.length > 0 && events + n > BATCH_EVENTS) await flush();
-    batch.push(input);
+    if (batch.length > 0 && events + n > BATCH_EVENTS) flush();
+    batch.push(i);
     events += n;
-  }
-  await flush();
-  return out;
+  });
+  flush();
+  return units;
 }
 
 /** The table a batch's rows go through. */
@@ -235,9 +307,11 @@ const BATCH_TABLE = "memory.main.tl_async_batch";
  * process, make one relation; the pairing pass keys each event by its process too and numbers
  * each process's spans from 0, so every process gets the rows its own pass gives; the rows of
  * all go to BATCH_TABLE in time order, and each process's file is copied from it (a filtered
- * scan of a table keeps the table's order).
+ * scan of a table keeps the table's order). Staged: the names' variable and the pairing pass
+ * now, the table and the files in the write.
+ * @throws Error from DuckDB, or when the blocks hold more rows than one partition can.
  */
-async function materializeBatch(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
+async function stageBatch(inputs: MaterializeInput[]): Promise<Staged<MaterializeResult[]>> {
   const engine = (inputs[0] as MaterializeInput).engine;
   const { input: all, streamProcessIds, streamPx } = combineInputs(inputs, (i) => i.streams);
   const src = await blockRows(all, streamProcessIds);
@@ -245,31 +319,33 @@ async function materializeBatch(inputs: MaterializeInput[]): Promise<Materialize
   const events = new AsyncArrays(src.rowCount);
   const px = `([${streamPx.join(", ")}]::INTEGER[])[sx + 1]`;
   const stats = await pairAsync(scanColumns(engine, fillTemplate(SCAN, { src: src.sql, px })), events, inputs.length);
-  await EVENT_FUNCTIONS.run(engine, events, () =>
-    engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${eventRows(src)}`),
-  );
-  try {
-    return await writeEach(inputs, async (input, p) => {
-      const n = stats.rowsByProcess[p] ?? 0;
-      if (n === 0) return EMPTY;
-      const result = await writePartitionFile(
-        engine,
-        processRows(BATCH_TABLE),
-        input.outPath,
-        "time",
-        "time",
-        undefined,
-        {
-          params: { process_id: input.process.processId },
-          apart: true,
-        },
-      );
-      checkRows(result.numRows, n, input.process.processId);
-      return result;
-    });
-  } finally {
-    await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
-  }
+  const select = eventRows(src);
+  const write = async (): Promise<MaterializeResult[]> => {
+    await EVENT_FUNCTIONS.run(engine, events, () => engine.run(`CREATE OR REPLACE TABLE ${BATCH_TABLE} AS ${select}`));
+    try {
+      return await writeEach(inputs, async (input, p) => {
+        const n = stats.rowsByProcess[p] ?? 0;
+        if (n === 0) return EMPTY;
+        const result = await writePartitionFile(
+          engine,
+          processRows(BATCH_TABLE),
+          input.outPath,
+          "time",
+          "time",
+          undefined,
+          {
+            params: { process_id: input.process.processId },
+            apart: true,
+          },
+        );
+        checkRows(result.numRows, n, input.process.processId);
+        return result;
+      });
+    } finally {
+      await engine.run(`DROP TABLE IF EXISTS ${BATCH_TABLE}`);
+    }
+  };
+  return { write, discard: async () => {} };
 }
 
 /**
