@@ -126,3 +126,28 @@ export function prng(seed: number): () => number {
     return (s >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Runs `fn` with every connection `engine.connect()` makes recording the SQL of its streaming
+ * queries (`stream`), and returns that SQL, in order (the engine's own `connect` is restored
+ * after, whatever `fn` does).
+ */
+export async function streamedSql(engine: Engine, fn: () => Promise<unknown>): Promise<string[]> {
+  const streamed: string[] = [];
+  const connect = engine.connect.bind(engine);
+  engine.connect = async () => {
+    const conn = await connect();
+    const stream = conn.stream.bind(conn);
+    conn.stream = ((sql: string, ...rest: unknown[]) => {
+      streamed.push(sql);
+      return (stream as (...a: unknown[]) => ReturnType<typeof stream>)(sql, ...rest);
+    }) as typeof conn.stream;
+    return conn;
+  };
+  try {
+    await fn();
+  } finally {
+    engine.connect = connect;
+  }
+  return streamed;
+}

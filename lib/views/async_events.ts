@@ -24,6 +24,7 @@ import { type ColumnArray, scanColumns } from "../duck/columnar.ts";
 import { LookupFunctions } from "../duck/lookup_functions.ts";
 import { fillTemplate } from "../duck/template.ts";
 import { type BlockRows, blockRows, combineInputs, MAX_BLOCK_ROWS, processRows, STREAM_TID_SQL } from "./source.ts";
+import { type Staged, stageUnits } from "./staged.ts";
 import type { MaterializeInput, MaterializeResult, StagedWrite, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
@@ -183,12 +184,6 @@ async function materializeOne(input: MaterializeInput): Promise<MaterializeResul
   return (await stageOne(input)).write();
 }
 
-/** A staged partition of one process, or of a batch of them (their results in input order). */
-interface Staged<R> {
-  write(): Promise<R>;
-  discard(): Promise<void>;
-}
-
 /** Nothing to write: an empty partition. */
 const STAGED_EMPTY: Staged<MaterializeResult> = { write: async () => EMPTY, discard: async () => {} };
 
@@ -228,46 +223,20 @@ const BATCH_EVENTS = 250_000;
  * (stageBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
-  return (await stageMany(inputs)).write();
+  return (await stageInputs(inputs)).write();
 }
 
 /**
- * async_events' ViewSet.stage: one input as materializeOne (stageOne), several as
- * materializeMany, whose first unit (a batch, or a process alone) is staged and the others
- * built in the write, one after another.
+ * async_events' ViewSet.stage: one input as materializeOne (stageOne), several as materializeMany
+ * (staged.ts stageUnits over manyUnits: the first unit, a batch or a process alone, staged now,
+ * the others built in the write, one after another).
  * @throws Error as materialize.
  */
-async function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
-  if (inputs.length === 1) {
-    const one = await stageOne(inputs[0] as MaterializeInput);
-    return { write: async () => [await one.write()], discard: () => one.discard() };
-  }
-  return stageMany(inputs);
-}
-
-/**
- * materializeMany in two steps: the units (manyUnits), the first staged now, the rest staged
- * and written one after another in the write.
- * @throws Error as materialize.
- */
-async function stageMany(inputs: MaterializeInput[]): Promise<Staged<MaterializeResult[]>> {
-  const units = manyUnits(inputs);
-  const stageUnit = async (unit: number[]): Promise<Staged<MaterializeResult[]>> => {
-    const members = unit.map((i) => inputs[i] as MaterializeInput);
-    if (members.length > 1) return stageBatch(members);
-    const one = await stageOne(members[0] as MaterializeInput);
-    return { write: async () => [await one.write()], discard: () => one.discard() };
-  };
-  const first = units.length > 0 ? await stageUnit(units[0] as number[]) : null;
-  return {
-    write: async () => {
-      const results: MaterializeResult[] = [];
-      if (first !== null) results.push(...(await first.write()));
-      for (const unit of units.slice(1)) results.push(...(await (await stageUnit(unit)).write()));
-      return results;
-    },
-    discard: async () => first?.discard(),
-  };
+function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
+  return stageUnits(inputs, manyUnits(inputs), {
+    one: stageOne,
+    batch: (members) => stageBatch(members),
+  });
 }
 
 /**

@@ -54,6 +54,7 @@ import {
   type SpanStats,
   spanRanks,
 } from "./span_stack.ts";
+import { type Staged, stageUnits } from "./staged.ts";
 import type { MaterializeInput, MaterializeResult, SourceBlock, StagedWrite, StreamMeta, ViewSet } from "./view_set.ts";
 import { writeEach, writePartitionFile } from "./write.ts";
 
@@ -190,12 +191,6 @@ const EMPTY: MaterializeResult = { numRows: 0, minEventTimeNs: null, maxEventTim
 /** thread_spans' materialize: one process's partition. */
 async function materializeOne(input: MaterializeInput): Promise<MaterializeResult> {
   return (await stageOne(input)).write();
-}
-
-/** A staged partition of one process, or of a batch of them (their results in input order). */
-interface Staged<R> {
-  write(): Promise<R>;
-  discard(): Promise<void>;
 }
 
 /**
@@ -383,51 +378,20 @@ export const BATCH_SPREAD_NS = 86_400_000_000_000n;
  * table, and one COPY per process from it (stageBatch).
  */
 async function materializeMany(inputs: MaterializeInput[]): Promise<MaterializeResult[]> {
-  return (await stageMany(inputs)).write();
+  return (await stageInputs(inputs)).write();
 }
 
 /**
- * thread_spans' ViewSet.stage: one input as materializeOne (stageOne), several as
- * materializeMany, whose first unit (a batch, or a process alone) is staged and the others
- * built in the write, one after another.
+ * thread_spans' ViewSet.stage: one input as materializeOne (stageOne), several as materializeMany
+ * (staged.ts stageUnits over manyUnits: the first unit, a batch or a process alone, staged now,
+ * the others built in the write, one after another).
  * @throws Error as materialize.
  */
-async function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
-  if (inputs.length === 1) {
-    const one = await stageOne(inputs[0] as MaterializeInput);
-    return { write: async () => [await one.write()], discard: () => one.discard() };
-  }
-  return stageMany(inputs);
-}
-
-/**
- * materializeMany in two steps: the units (manyUnits), the first staged now, the rest staged
- * and written one after another in the write.
- * @throws Error as materialize.
- */
-async function stageMany(inputs: MaterializeInput[]): Promise<Staged<MaterializeResult[]>> {
-  const units = manyUnits(inputs);
-  const stageUnit = async (unit: number[]): Promise<Staged<MaterializeResult[]>> => {
-    const members = unit.map((i) => inputs[i] as MaterializeInput);
-    if (members.length > 1) return stageBatch(members, minBeginTime(members[0]?.blocks ?? []) as bigint);
-    const one = await stageOne(members[0] as MaterializeInput);
-    return { write: async () => [await one.write()], discard: () => one.discard() };
-  };
-  const first = units.length > 0 ? await stageUnit(units[0] as number[]) : null;
-  return {
-    write: async () => {
-      const results: MaterializeResult[] = new Array(inputs.length);
-      const put = (unit: number[], done: MaterializeResult[]): void => {
-        done.forEach((r, k) => {
-          results[unit[k] as number] = r;
-        });
-      };
-      if (first !== null) put(units[0] as number[], await first.write());
-      for (const unit of units.slice(1)) put(unit, await (await stageUnit(unit)).write());
-      return results;
-    },
-    discard: async () => first?.discard(),
-  };
+function stageInputs(inputs: MaterializeInput[]): Promise<StagedWrite> {
+  return stageUnits(inputs, manyUnits(inputs), {
+    one: stageOne,
+    batch: (members) => stageBatch(members, minBeginTime(members[0]?.blocks ?? []) as bigint),
+  });
 }
 
 /**

@@ -17,7 +17,7 @@ import { WorkerPool } from "../../lib/replay/pool.ts";
 import { planReplay, type ReplayPlan, type ReplayRows, runReplay } from "../../lib/replay/replay.ts";
 import { keyHash } from "../../lib/replay/state.ts";
 import { prepareQuery } from "../../lib/sql/query.ts";
-import { tempDir } from "../helpers.ts";
+import { streamedSql, tempDir } from "../helpers.ts";
 
 /** A deterministic trace: returns the Chrome JSON text. */
 function generateTrace(): string {
@@ -359,27 +359,14 @@ describe("source order", () => {
   /** The source query (its event time `__t`) that runReplay streams for `sql` at `speed`. */
   const sourceOf = async (sql: string, speed: number | null): Promise<string | undefined> => {
     const plan = await planReplay(engine, lake, sql, { partitions: 2, strategy: "auto" });
-    const streamed: string[] = [];
-    const connect = engine.connect.bind(engine);
-    engine.connect = async () => {
-      const conn = await connect();
-      const stream = conn.stream.bind(conn);
-      conn.stream = ((q: string, ...rest: unknown[]) => {
-        streamed.push(q);
-        return (stream as (...a: unknown[]) => ReturnType<typeof stream>)(q, ...rest);
-      }) as typeof conn.stream;
-      return conn;
-    };
-    try {
-      await runReplay(
+    const streamed = await streamedSql(engine, () =>
+      runReplay(
         engine,
         plan,
         { partitions: 2, strategy: "auto", emit: "final", speed, pool, batchRows: 256 },
         async () => undefined,
-      );
-    } finally {
-      engine.connect = connect;
-    }
+      ),
+    );
     return streamed.find((q) => q.includes(" AS __t"));
   };
 

@@ -104,6 +104,23 @@ describe("staged writes", () => {
     engine.close();
   });
 
+  /**
+   * Checks the last build's log: group k + 1 was staged after group k's write began and before
+   * it ended, on the other engine. Returns the stages.
+   */
+  const stagedDuringWrites = (): typeof log => {
+    const at = (step: string, who: string): number => log.findIndex((l) => l.step === step && l.who === who);
+    const stages = log.filter((l) => l.step === "stage");
+    for (let k = 0; k + 1 < stages.length; k++) {
+      const cur = stages[k] as { who: string; on: number };
+      const next = stages[k + 1] as { who: string; on: number };
+      expect(at("stage", next.who)).toBeGreaterThan(at("write", cur.who));
+      expect(at("stage", next.who)).toBeLessThan(at("wrote", cur.who));
+      expect(next.on).not.toBe(cur.on);
+    }
+    return stages;
+  };
+
   const asyncLimit = asyncEvents.manyMaxEvents as number;
   test("async_events: each process staged while the previous one's file is written; the same files", async () => {
     asyncEvents.manyMaxEvents = 0;
@@ -114,16 +131,7 @@ describe("staged writes", () => {
     const got = await build(asyncProbe);
     expect(got.size).toBeGreaterThan(3);
     expect([...got.entries()].sort()).toEqual([...oracle.entries()].sort());
-    const at = (step: string, who: string): number => log.findIndex((l) => l.step === step && l.who === who);
-    const stages = log.filter((l) => l.step === "stage");
-    expect(stages.length).toBeGreaterThan(3);
-    for (let k = 0; k + 1 < stages.length; k++) {
-      const cur = stages[k] as { who: string; on: number };
-      const next = stages[k + 1] as { who: string; on: number };
-      expect(at("stage", next.who)).toBeGreaterThan(at("write", cur.who));
-      expect(at("stage", next.who)).toBeLessThan(at("wrote", cur.who));
-      expect(next.on).not.toBe(cur.on);
-    }
+    expect(stagedDuringWrites().length).toBeGreaterThan(3);
     asyncEvents.manyMaxEvents = asyncLimit;
     // The default: the small processes in one batch, built as one build without stages does.
     const { stage: __, ...plainMany } = asyncEvents;
@@ -139,17 +147,8 @@ describe("staged writes", () => {
     const got = await build(probe);
     expect(got.size).toBeGreaterThan(5);
     expect([...got.entries()].sort()).toEqual([...oracle.entries()].sort());
-    const at = (step: string, who: string): number => log.findIndex((l) => l.step === step && l.who === who);
-    const stages = log.filter((l) => l.step === "stage");
+    const stages = stagedDuringWrites();
     expect(stages.length).toBeGreaterThan(5);
-    // Group k + 1 is staged after group k's write began and before it ended, on the other engine.
-    for (let k = 0; k + 1 < stages.length; k++) {
-      const cur = stages[k] as { who: string; on: number };
-      const next = stages[k + 1] as { who: string; on: number };
-      expect(at("stage", next.who)).toBeGreaterThan(at("write", cur.who));
-      expect(at("stage", next.who)).toBeLessThan(at("wrote", cur.who));
-      expect(next.on).not.toBe(cur.on);
-    }
     // One write at a time.
     let open = 0;
     for (const l of log) {

@@ -9,7 +9,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import type { DuckDBConnection } from "@duckdb/node-api";
 import { Engine, sqlString } from "../../lib/duck/engine.ts";
 import { ingest } from "../../lib/ingest/ingest.ts";
 import { Lake } from "../../lib/lake/lake.ts";
@@ -17,7 +16,7 @@ import { prepareQuery } from "../../lib/sql/query.ts";
 import { blockRelation, threadParts } from "../../lib/views/source.ts";
 import { passParts, threadSpans } from "../../lib/views/thread_spans.ts";
 import type { MaterializeInput, SourceBlock } from "../../lib/views/view_set.ts";
-import { CHROMIUM_JSON_SAMPLE, tempDir } from "../helpers.ts";
+import { CHROMIUM_JSON_SAMPLE, streamedSql, tempDir } from "../helpers.ts";
 import { partitionRows } from "./partition_rows.ts";
 
 describe("threadParts", () => {
@@ -137,21 +136,11 @@ describe("thread_spans and flows sorted in parts, on the Chromium sample", () =>
       passParts.maxEvents = Number.POSITIVE_INFINITY;
       whole = await build();
       passParts.maxEvents = 5_000;
-      const connect = engine.connect.bind(engine);
-      engine.connect = async (): Promise<DuckDBConnection> => {
-        const conn = await connect();
-        const stream = conn.stream.bind(conn);
-        conn.stream = ((sql: string, ...rest: unknown[]) => {
-          streamed.push(sql);
-          return (stream as (...a: unknown[]) => ReturnType<typeof stream>)(sql, ...rest);
-        }) as typeof conn.stream;
-        return conn;
-      };
-      try {
-        parted = await build();
-      } finally {
-        engine.connect = connect;
-      }
+      streamed.push(
+        ...(await streamedSql(engine, async () => {
+          parted = await build();
+        })),
+      );
     } finally {
       passParts.maxEvents = limit.parts;
       threadSpans.manyMaxEvents = limit.many;
