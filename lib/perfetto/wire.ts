@@ -8,6 +8,7 @@
  * reference/perfetto.md §1. Perfetto's protos are proto2: repeated scalars are written one tag
  * per element (unpacked), as protozero reads them.
  */
+import { grownBytes } from "../bytes.ts";
 
 const TWO32 = 4294967296;
 
@@ -74,12 +75,8 @@ export class ProtoWriter {
   /** Makes room for `n` more bytes (callers of the put* helpers reserve before writing). */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.pos + n) cap *= 2;
-    const b = new Uint8Array(cap);
-    b.set(this.buf.subarray(0, this.pos));
-    this.buf = b;
-    this.view = new DataView(b.buffer);
+    this.buf = grownBytes(this.buf, this.pos, n);
+    this.view = new DataView(this.buf.buffer);
   }
 
   /** Forgets everything written (keeps the capacity). */

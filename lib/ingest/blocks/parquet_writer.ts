@@ -16,6 +16,7 @@
  * Format reference: apache/parquet-format `parquet.thrift` and `Encodings.md`.
  */
 import { noFTL } from "bun:jsc";
+import { grownBytes } from "../../bytes.ts";
 import { RAW_BLOCK_COLUMNS, type RawColumnKind, ROW_GROUP_ROWS } from "../../lake/raw_block.ts";
 
 /**
@@ -60,11 +61,7 @@ class Out {
 
   private ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+    this.buf = grownBytes(this.buf, this.len, n);
   }
 
   byte(b: number): void {

@@ -3,6 +3,7 @@
  * the event array first as the `__seq` key), handed to the sink whenever it holds `batchBytes`;
  * the base of ChromeJsonFramer (framer.ts), which decides what goes in.
  */
+import { grownBytes } from "../../bytes.ts";
 
 /** Name of the key the framer prepends to every event: its 0-based position in the array. */
 export const SEQ_KEY = "__seq";
@@ -115,11 +116,7 @@ export class BatchOutput {
 
   protected ensure(extra: number): void {
     if (this.outLen + extra <= this.out.length) return;
-    let cap = this.out.length * 2;
-    while (cap < this.outLen + extra) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.out.subarray(0, this.outLen));
-    this.out = next;
+    this.out = grownBytes(this.out, this.outLen, extra);
   }
 
   protected flush(): void {

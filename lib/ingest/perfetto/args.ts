@@ -10,6 +10,8 @@
  * its keys in the order they came (a key that is an array index, `__proto__`, a key given
  * twice, a nested entry without a name, a dict beside an array), `fill` takes `argsText`.
  */
+
+import { grownBytes } from "../../bytes.ts";
 import { DebugAnnotation } from "../../perfetto/fields.ts";
 import { keyText, type ReaderPool, type WireReader } from "../../perfetto/wire_reader.ts";
 import { type RawRow, wellFormedJson } from "../blocks/raw_rows.ts";
@@ -430,11 +432,7 @@ export class ArgsBuilder {
   /** Room for `n` more bytes of output. */
   private ensure(n: number): void {
     if (this.len + n <= this.out.length) return;
-    let cap = this.out.length * 2;
-    while (cap < this.len + n) cap *= 2;
-    const next = new Uint8Array(cap);
-    next.set(this.out.subarray(0, this.len));
-    this.out = next;
+    this.out = grownBytes(this.out, this.len, n);
   }
 
   private byte(b: number): void {
