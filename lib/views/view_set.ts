@@ -86,8 +86,8 @@ export interface MaterializeInput {
   peers?: IngestPeer[];
   /**
    * What the view sets written in one JIT run share, by a key each chooses (thread_spans' stack
-   * pass of a process, which the flows view also runs): present when the run writes more than
-   * one view set, dropped when the run ends.
+   * pass of a process, which the flows view also runs: the second of the two takes it out):
+   * present when the run writes more than one view set, dropped when the run ends.
    */
   shared?: Map<string, unknown>;
 }
