@@ -516,6 +516,7 @@ async function batchPass(
   const scan = scanColumns(engine, fillTemplate(SCAN, { src: src.sql, base: `${base}` }));
   const stats = await buildSpans(scan, spans, perStream);
   if (!exactTimes(stats)) return null;
+  spans.fit(stats.spans);
   // Each process's spans are the ids [first, first + count) (its threads come one after another).
   const firstOfStream = new Int32Array(streamCount);
   const parts: BatchPart[] = [];
@@ -776,6 +777,7 @@ async function runSpanPass(input: MaterializeInput, src: BlockRelation): Promise
   }
   // No B, E or X event at all (each makes a span or is an unmatched E).
   if (run.stats.spans === 0 && run.stats.unmatchedEnds === 0) return null;
+  run.spans.fit(run.stats.spans);
   return run;
 }
 
