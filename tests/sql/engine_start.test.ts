@@ -15,7 +15,7 @@ async function settings(e: Engine): Promise<Record<string, string | undefined>> 
   const rows = await e.rows<{ name: string; value: string }>(
     `SELECT name, value FROM duckdb_settings()
      WHERE name IN ('memory_limit', 'threads', 'TimeZone', 'temp_directory', 'autoinstall_known_extensions',
-       'autoload_known_extensions', 'disabled_compression_methods')`,
+       'autoload_known_extensions', 'disabled_compression_methods', 'enable_external_file_cache')`,
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.value]));
 }
@@ -37,6 +37,8 @@ describe("Engine.start", () => {
       expect(a.TimeZone).toBe("UTC");
       expect([a.disabled_compression_methods, b.disabled_compression_methods]).toEqual(["FSST", "FSST"]);
       expect([a.autoinstall_known_extensions, a.autoload_known_extensions]).toEqual(["false", "true"]);
+      // No copy of the Parquet files read in DuckDB's memory (the page cache has them).
+      expect([a.enable_external_file_cache, b.enable_external_file_cache]).toEqual(["false", "false"]);
       // Each engine spills to a private directory of its own.
       expect(String(a.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
       expect(String(b.temp_directory).startsWith(`${tmpdir()}/tracelake-duckdb-${process.pid}-`)).toBe(true);
