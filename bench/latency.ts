@@ -10,7 +10,9 @@
  * decompressed input, peak RSS); right after it, the first query of each view, all processes
  * (cold JIT): a thread_spans GROUP BY name, then async_events, log_entries, measures, flows (what
  * `export perfetto` and `open` materialize too, right after an ingest); the
- * thread_spans query again (warm); trace_processor_shell loading the same file and answering the
+ * thread_spans query again (warm); `export perfetto --all` on a copy of the lake as the ingest
+ * left it (every view set built in one JIT run, as `open` does: its memory is the JIT's peak);
+ * trace_processor_shell loading the same file and answering the
  * same first question (slice GROUP BY name), and tracelake's ingest + first answer as a ratio to
  * it; on the last run's lake, `export perfetto` of the busiest process (by thread span count) and
  * of `--all` (packets/s from the export's own summary, and end to end), and `replay` of a
@@ -26,7 +28,8 @@
  *   --runs N         measured runs per row (default 5); --warmup N (default 1)
  *   --inputs LIST    comma-separated of sample-json, sample-proto, large-json, large-proto (default all)
  *   --skip LIST      row kinds to leave out: views (the cold async_events/log_entries/measures/flows
- *                    rows), tp, export, export-all, replay
+ *                    rows), cold-export (export --all on a copy of each run's fresh lake), tp,
+ *                    export, export-all, replay
  *   --seconds N      traced seconds of the large traces (default 20: ~90-225 MB JSON, ~35-65 MB protobuf, by machine)
  *   --data DIR       where the large traces are cached (env TRACELAKE_BENCH_DATA, default
  *                    ~/.cache/tracelake-bench); a missing one is made (needs chromium), with a message
@@ -35,7 +38,7 @@
  *   --synthetic      also run the generated-data benches (long: see each file for its size knobs)
  * Env TRACELAKE_BENCH_TOOLS: the folder of make_chromium_trace.sh (default /work/shared/tools).
  */
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, homedir, loadavg, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -72,6 +75,8 @@ const dataDir = opt.data ?? process.env.TRACELAKE_BENCH_DATA ?? join(homedir(), 
 const toolsDir = process.env.TRACELAKE_BENCH_TOOLS ?? "/work/shared/tools";
 const tpPath = opt.tp ?? process.env.TRACE_PROCESSOR_SHELL ?? join(toolsDir, "trace_processor_shell");
 const hasTp = !skip.has("tp") && existsSync(tpPath);
+/** The cold `export perfetto --all` row: every view set built in one run, as `open` does after an ingest. */
+const coldExportAll = !skip.has("cold-export");
 const loadAtStart = loadavg();
 // Before anything else runs: what a fresh page of memory costs here (measure.ts firstTouchMicros).
 const touchUs = firstTouchMicros();
@@ -249,6 +254,7 @@ async function benchInput(input: Input, section: { title: string; rows: Row[] })
   const runs: Record<string, RunResult[]> = {
     ingest: [],
     warm: [],
+    coldExportAll: [],
     ...Object.fromEntries(Object.keys(QUERIES).map((k) => [k, []])),
   };
   let contentBytes = 0;
@@ -260,8 +266,17 @@ async function benchInput(input: Input, section: { title: string; rows: Row[] })
     const one: Record<string, RunResult> = {};
     one.ingest = await runOnce(tl(lake, "ingest", "--json", input.path), env);
     contentBytes = (JSON.parse(one.ingest.stdout) as { contentBytes: number }).contentBytes;
+    // A copy of the lake as the ingest left it, for `export perfetto --all` with every view cold.
+    const coldLake = coldExportAll ? `${lake}-cold` : "";
+    if (coldExportAll) cpSync(lake, coldLake, { recursive: true });
     for (const v of views) one[v] = await runOnce(tl(lake, "query", "-f", "csv", QUERIES[v]), env);
     one.warm = await runOnce(tl(lake, "query", "-f", "csv", QUERIES.thread_spans), env);
+    if (coldExportAll) {
+      const out = join(tmpRoot, "export-all-cold.pftrace");
+      one.coldExportAll = await runOnce(tl(coldLake, "export", "perfetto", "--all", "-o", out), env);
+      rmSync(coldLake, { recursive: true, force: true });
+      rmSync(out, { force: true });
+    }
     if (i >= WARMUP) for (const [k, r] of Object.entries(one)) runs[k]?.push(r);
   }
   const contentMb = contentBytes / 1e6;
@@ -299,6 +314,14 @@ async function benchInput(input: Input, section: { title: string; rows: Row[] })
     rateText: "",
     target: TARGETS.warmThreadSpans,
   });
+  if (coldExportAll) {
+    addRow(rows, {
+      figure: "`export perfetto --all` right after the ingest (every view cold)",
+      s: summarize(runs.coldExportAll ?? []),
+      rateText: "",
+      target: TARGETS.coldExportAll,
+    });
+  }
 
   // tracelake's ingest + first answer per run; trace_processor's load + the same first question.
   const both = summarize(

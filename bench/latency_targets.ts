@@ -41,6 +41,8 @@ export const TARGETS = {
   exportOne: { minRate: 1_000_000, maxRssMb: RSS_MB },
   /** `export perfetto --all`: packets/s end to end. */
   exportAll: { minRate: 500_000, maxRssMb: RSS_MB },
+  /** `export perfetto --all` right after an ingest, every view cold: memory only (the JIT's peak). */
+  coldExportAll: { maxRssMb: RSS_MB },
   /** `replay` of a GROUP BY over thread_spans, end to end. */
   replay: { maxMs: 500, maxRssMb: RSS_MB },
   /** `replay` of the README's windowed example: no time target in the issue, memory only. */
